@@ -1,0 +1,1033 @@
+"""
+The curriculum: units, the ontology map, the corpus tokenizer, token shards, data streams and
+the growth passport. A corpus is a directory that only grows:
+
+    CORPUS/tokenizer.tiktoken            byte-level BPE ranks (base64 token, space, rank per line)
+    CORPUS/tokenizer.json                name, split pattern, special tokens, vocab size
+    CORPUS/passport.jsonl                append-only, hash-chained events (init, unit_added, ...)
+    CORPUS/units/<id>.jsonl              accepted copies of the unit files (byte-identical)
+    CORPUS/shards/<id>.train.bin|.val.bin  token memmaps, each document followed by <|endoftext|>
+
+A unit belongs to the corpus iff the passport holds its unit_added event (the commit point);
+files without one are leftovers of a crashed `add` and are overwritten by the next `add`.
+`check --repair` drops only an incomplete final passport line (a crash mid-append).
+"""
+import argparse
+import base64
+import collections
+import fcntl
+import hashlib
+import heapq
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import regex
+import tiktoken
+
+# GPT-4 (cl100k) split pattern: text is cut into words, numbers, punctuation runs and spaces
+# before BPE, so merges never cross those boundaries.
+SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+EOT = "<|endoftext|>"
+KINDS = ("knowledge", "primitive")
+EVENTS = ("init", "unit_added", "adapter_trained", "unit_verified", "model_trained")
+HEADER_FIELDS = {"unit": str, "kind": str, "level": int, "title": str, "concepts": list,
+                 "requires": list, "source": str, "license": str}
+UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # ids become file names
+GENESIS = "0" * 64
+CHUNK_CHARS = 1 << 22  # documents are read, scanned and tokenized in ~4M-char chunks (bounded RAM)
+
+
+class CurriculumError(ValueError):
+    """Bad unit file, corpus or selection; the message names the file (and line) and the problem."""
+
+
+def _sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path, data: bytes):
+    """Write bytes to path atomically: tmp file in the same dir, fsync, os.replace."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _normalize(text):
+    return " ".join(text.split())
+
+# -----------------------------------------------------------------------------
+# unit files: a header line, then documents {"text"} and probes {"probe", "answer", "choices", "type"}
+
+def _scan_unit(path):
+    """Yield (line_no, record) for each non-blank line of a unit file; bad UTF-8 or JSON raises."""
+    with open(path, "rb") as f:
+        for no, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise CurriculumError(f"{path}:{no}: invalid UTF-8 at byte {e.start}; save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CurriculumError(f"{path}:{no}: invalid JSON ({e.msg}, column {e.colno})") from None
+            if not isinstance(rec, dict):
+                raise CurriculumError(f"{path}:{no}: expected a JSON object, got {type(rec).__name__}")
+            yield no, rec
+
+
+def _check_header(path, no, rec):
+    where = f"{path}:{no}"
+    if "unit" not in rec:
+        raise CurriculumError(f"{where}: missing header: the first line must be "
+                              '{"unit": id, "kind": ..., "level": ..., "title": ..., "concepts": [...], '
+                              '"requires": [...], "source": ..., "license": ...}')
+    for key, typ in HEADER_FIELDS.items():
+        if key not in rec:
+            raise CurriculumError(f"{where}: header is missing field '{key}'")
+        v = rec[key]
+        if key == "level" and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise CurriculumError(f"{where}: level must be a non-negative integer, got {v!r}")
+        if not isinstance(v, typ):
+            raise CurriculumError(f"{where}: header field '{key}' must be a {typ.__name__}, got {v!r}")
+    if not UNIT_ID.fullmatch(rec["unit"]):
+        raise CurriculumError(f"{where}: unit id {rec['unit']!r} must be letters, digits, '_', '.', '-' "
+                              "(it names files)")
+    if rec["kind"] not in KINDS:
+        raise CurriculumError(f"{where}: unknown kind {rec['kind']!r} (expected 'knowledge' or 'primitive')")
+    for key in ("concepts", "requires"):
+        if not all(isinstance(x, str) for x in rec[key]):
+            raise CurriculumError(f"{where}: header field '{key}' must be a list of strings")
+    return rec
+
+
+def _check_probe(path, no, rec, unit):
+    where = f"{path}:{no}"
+    for key in ("probe", "answer", "choices", "type"):
+        if key not in rec:
+            raise CurriculumError(f"{where}: probe is missing field '{key}'")
+    if not isinstance(rec["probe"], str) or not rec["probe"].strip():
+        raise CurriculumError(f"{where}: probe prompt must be a non-empty string")
+    ch = rec["choices"]
+    if not isinstance(ch, list) or len(ch) < 2 or not all(isinstance(c, str) for c in ch):
+        raise CurriculumError(f"{where}: choices must be a list of at least 2 strings")
+    if not isinstance(rec["type"], str) or not isinstance(rec["answer"], str):
+        raise CurriculumError(f"{where}: probe answer and type must be strings")
+    if rec["answer"] not in ch:
+        raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}")
+    return {"probe": rec["probe"], "answer": rec["answer"], "choices": ch, "type": rec["type"], "unit": unit}
+
+
+def _iter_records(path):
+    """Yield ("header"|"document"|"probe", line_no, value) for a unit file, validating each line."""
+    header = None
+    for no, rec in _scan_unit(path):
+        if header is None:
+            header = _check_header(path, no, rec)
+            yield "header", no, header
+        elif "text" in rec:
+            if not isinstance(rec["text"], str) or not rec["text"].strip():
+                raise CurriculumError(f"{path}:{no}: document text must be a non-empty string")
+            yield "document", no, rec["text"]
+        elif "probe" in rec:
+            yield "probe", no, _check_probe(path, no, rec, header["unit"])
+        else:
+            raise CurriculumError(f"{path}:{no}: line is neither a document {{\"text\"}} nor a probe {{\"probe\"}}")
+    if header is None:
+        raise CurriculumError(f"{path}:1: missing header: the file is empty")
+
+
+def _inspect(path):
+    """Validate one unit file in a single streaming pass; keep its header and probes, count its documents."""
+    path = Path(path)
+    if not path.is_file():
+        raise CurriculumError(f"{path}: no such unit file")
+    info = {"path": path, "probes": [], "n_docs": 0}
+    for what, no, v in _iter_records(path):
+        if what == "header":
+            info["header"], info["line"] = v, no
+        elif what == "document":
+            info["n_docs"] += 1
+        else:
+            info["probes"].append((no, v))
+    h, where = info["header"], f"{path}:{info['line']}"
+    if info["n_docs"] == 0:
+        raise CurriculumError(f"{where}: unit '{h['unit']}' has no documents; add {{\"text\": ...}} lines")
+    if h["kind"] == "knowledge" and not info["probes"]:
+        raise CurriculumError(f"{where}: knowledge unit '{h['unit']}' has no probes; add {{\"probe\": ...}} lines")
+    info["sha256"] = _sha256_file(path)
+    return info
+
+
+def read_unit(path):
+    """Validate one unit file and return (header, documents, probes); raise CurriculumError("path:line: problem")."""
+    _inspect(path)
+    header, docs, probes = None, [], []
+    for what, _, v in _iter_records(path):
+        if what == "header":
+            header = v
+        else:
+            (docs if what == "document" else probes).append(v)
+    return header, docs, probes
+
+
+def _iter_documents(path):
+    """Yield (line_no, text) of a unit file's documents, streaming."""
+    for what, no, v in _iter_records(path):
+        if what == "document":
+            yield no, v
+
+
+def _chunks(items, max_chars=CHUNK_CHARS):
+    """Group (line_no, text) items into lists of about max_chars characters."""
+    chunk, size = [], 0
+    for item in items:
+        chunk.append(item)
+        size += len(item[1])
+        if size >= max_chars:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+# -----------------------------------------------------------------------------
+# tokenizer: byte-level BPE trained on the corpus's own text, used through tiktoken
+
+def train_bpe(texts, vocab_size, pattern=SPLIT_PATTERN):
+    """Train a byte-level BPE on an iterable of strings; return {token bytes: rank} with vocab_size-1
+    ranks (the 256 bytes first, then merges in order); the last id is left for <|endoftext|>."""
+    if vocab_size < 257:
+        raise CurriculumError(f"vocab size {vocab_size} is too small: it must be at least 257 (256 bytes + eot)")
+    pat, counts = regex.compile(pattern), collections.Counter()
+    for text in texts:
+        counts.update(pat.findall(text))
+    words = [list(w.encode("utf-8")) for w in counts]  # unique chunks, as token ids
+    freqs = list(counts.values())
+    vocab = [bytes([i]) for i in range(256)]
+    ids = {b: i for i, b in enumerate(vocab)}
+    pair_count, where = collections.defaultdict(int), collections.defaultdict(set)
+    for wi, w in enumerate(words):
+        for p in zip(w, w[1:]):
+            pair_count[p] += freqs[wi]
+            where[p].add(wi)
+    heap = [(-c, p) for p, c in pair_count.items()]  # ties break on the smallest pair: deterministic
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size - 1 and heap:
+        negc, pair = heapq.heappop(heap)
+        c = pair_count.get(pair, 0)
+        if c != -negc:  # stale heap entry: the count changed since it was pushed
+            if c > 0:
+                heapq.heappush(heap, (-c, pair))
+            continue
+        merged = vocab[pair[0]] + vocab[pair[1]]
+        new = ids.get(merged)
+        if new is None:  # two merge paths can spell the same bytes; tiktoken needs each bytes once
+            new = ids[merged] = len(vocab)
+            vocab.append(merged)
+        changed = set()
+        for wi in where.pop(pair):
+            w, f, out, i = words[wi], freqs[wi], [], 0
+            while i < len(w):
+                if i + 1 < len(w) and w[i] == pair[0] and w[i + 1] == pair[1]:
+                    out.append(new)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            if len(out) == len(w):
+                continue  # stale index entry: the pair left this word in an earlier merge
+            for p in zip(w, w[1:]):
+                pair_count[p] -= f
+                changed.add(p)
+            for p in zip(out, out[1:]):
+                pair_count[p] += f
+                changed.add(p)
+                where[p].add(wi)
+            words[wi] = out
+        for p in changed:
+            c = pair_count.get(p, 0)
+            if c > 0:
+                heapq.heappush(heap, (-c, p))
+            else:
+                pair_count.pop(p, None)
+    return {b: i for i, b in enumerate(vocab)}
+
+
+def _rank_file(ranks):
+    return b"".join(base64.b64encode(b) + b" %d\n" % r for b, r in sorted(ranks.items(), key=lambda kv: kv[1]))
+
+
+def _tokenizer_hash(meta, rank_bytes):
+    if meta["type"] == "gpt2":
+        return hashlib.sha256(b"gpt2").hexdigest()
+    specials = json.dumps(meta["special_tokens"], sort_keys=True).encode()
+    return hashlib.sha256(rank_bytes + b"\0" + meta["pattern"].encode() + b"\0" + specials).hexdigest()
+
+
+def _gpt2():
+    try:
+        return tiktoken.get_encoding("gpt2")
+    except Exception as e:  # tiktoken downloads its files on first use; offline that fails
+        raise CurriculumError(f"the gpt2 tokenizer is unavailable ({type(e).__name__}): tiktoken needs its "
+                              "cached gpt2 files (set TIKTOKEN_CACHE_DIR, or run once online); "
+                              "or use --tokenizer bpe") from None
+
+
+def _load_tokenizer(corpus_dir):
+    d = Path(corpus_dir)
+    try:
+        meta = json.loads((d / "tokenizer.json").read_text())
+    except FileNotFoundError:
+        raise CurriculumError(f"{d}: not a corpus (no tokenizer.json); create one with "
+                              f"`python curriculum.py init {d} FILES...`") from None
+    if meta["type"] == "gpt2":
+        return _gpt2(), _tokenizer_hash(meta, b"")
+    rank_bytes = (d / "tokenizer.tiktoken").read_bytes()
+    ranks = {}
+    for no, line in enumerate(rank_bytes.splitlines(), 1):
+        try:
+            tok, rank = line.split()
+            ranks[base64.b64decode(tok)] = int(rank)
+        except ValueError:
+            raise CurriculumError(f"{d / 'tokenizer.tiktoken'}:{no}: not a 'base64token rank' line") from None
+    enc = tiktoken.Encoding(name=meta["name"], pat_str=meta["pattern"], mergeable_ranks=ranks,
+                            special_tokens=meta["special_tokens"])
+    return enc, _tokenizer_hash(meta, rank_bytes)
+
+
+def load_tokenizer(corpus_dir):
+    """The corpus's tokenizer as a tiktoken.Encoding (eot_token = n_vocab - 1)."""
+    return _load_tokenizer(corpus_dir)[0]
+
+# -----------------------------------------------------------------------------
+# growth passport
+
+class Passport:
+    """Append-only JSONL of corpus events; each line holds the sha256 of the line before it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def _last_line(self):
+        """The last complete line (without newline), reading only the file's tail."""
+        with open(self.path, "rb") as f:
+            pos, buf = f.seek(0, 2), b""
+            f.seek(max(pos - 1, 0))
+            if pos and f.read(1) != b"\n":
+                raise CurriculumError(f"{self.path}: the last line is incomplete (a crash mid-append?); "
+                                      "run `python curriculum.py check CORPUS --repair`")
+            while pos > 0:
+                step = min(1 << 16, pos)
+                pos -= step
+                f.seek(pos)
+                buf = f.read(step) + buf
+                cut = buf.rfind(b"\n", 0, len(buf) - 1)
+                if cut >= 0:
+                    return buf[cut + 1:-1]
+            return buf[:-1] if buf else None
+
+    def append(self, event, **fields):
+        """Append one event (fsynced) and return it as a dict."""
+        if event not in EVENTS:
+            raise CurriculumError(f"unknown passport event {event!r} (expected one of {', '.join(EVENTS)})")
+        if {"event", "time", "prev"} & set(fields):
+            raise CurriculumError("passport fields 'event', 'time' and 'prev' are set by the passport itself")
+        with open(self.path, "ab") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # concurrent appenders (train, evaluate) must not share a prev
+            last = self._last_line()
+            rec = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "prev": hashlib.sha256(last).hexdigest() if last is not None else GENESIS, **fields}
+            try:
+                line = json.dumps(rec, separators=(",", ":")).encode() + b"\n"
+            except TypeError as e:
+                raise CurriculumError(f"passport event {event!r} is not JSON-serializable: {e}") from None
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        return rec
+
+    def events(self, event=None):
+        """All complete events (optionally only those named event), oldest first."""
+        if not self.path.exists():
+            return []
+        out = []
+        for no, line in enumerate(self.path.read_bytes().split(b"\n")[:-1], 1):  # a torn last line is no event
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise CurriculumError(f"{self.path}:{no}: not a passport event (edited or corrupted); "
+                                      "run `python curriculum.py check CORPUS`") from None
+        return [e for e in out if event is None or e["event"] == event]
+
+    def check(self):
+        """Verify the hash chain; raise CurriculumError naming the first bad line. Return the event count."""
+        lines = self.path.read_bytes().split(b"\n")
+        if lines[-1] != b"":
+            raise CurriculumError(f"{self.path}:{len(lines)}: incomplete final line (a crash mid-append?); "
+                                  "run `python curriculum.py check CORPUS --repair` to drop it")
+        lines, prev = lines[:-1], GENESIS
+        for no, line in enumerate(lines, 1):
+            try:
+                rec = json.loads(line)
+                rec_prev = rec["prev"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise CurriculumError(f"{self.path}:{no}: not a passport event (edited or corrupted)") from None
+            if rec_prev != prev:
+                if no == 1:
+                    raise CurriculumError(f"{self.path}:1: the first event must have prev = {GENESIS[:8]}...")
+                raise CurriculumError(f"{self.path}:{no - 1}: line {no - 1} was edited: its sha256 differs from "
+                                      f"the one recorded in line {no}")
+            prev = hashlib.sha256(line).hexdigest()
+        return len(lines)
+
+    def repair(self):
+        """Drop an incomplete final line (a crash mid-append), and nothing else. Return bytes dropped."""
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        with open(self.path, "r+b") as f:
+            f.truncate(keep)
+            os.fsync(f.fileno())
+        return len(data) - keep
+
+# -----------------------------------------------------------------------------
+# the corpus
+
+def _val_mask(unit_id, n):
+    """Deterministic held-out split of a unit's n documents: ~10% by a hash of (unit id, index),
+    at least one val document when n >= 2, at least one train document always."""
+    seed = np.uint64(int.from_bytes(hashlib.sha256(unit_id.encode()).digest()[:8], "little"))
+    z = np.arange(n, dtype=np.uint64) + seed + np.uint64(0x9E3779B97F4A7C15)  # splitmix64, wraps mod 2^64
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    mask = ((z ^ (z >> np.uint64(31))) % np.uint64(10)) == 0
+    if n >= 2 and not mask.any():
+        mask[n - 1] = True
+    if n and mask.all():
+        mask[0] = False
+    return mask
+
+
+def _topo_order(headers, where=None):
+    """Unit ids in curriculum order: topological by requires (within headers), ties by (level, id)."""
+    deps = {u: [r for r in h["requires"] if r in headers] for u, h in headers.items()}
+    children, indeg = collections.defaultdict(list), {u: len(d) for u, d in deps.items()}
+    for u, d in deps.items():
+        for r in d:
+            children[r].append(u)
+    ready = [(headers[u]["level"], u) for u, k in indeg.items() if k == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, u = heapq.heappop(ready)
+        order.append(u)
+        for c in children[u]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                heapq.heappush(ready, (headers[c]["level"], c))
+    if len(order) < len(headers):  # walk requires from a stuck unit until a unit repeats: that is a cycle
+        path, u = [], min(u for u in headers if indeg[u] > 0)
+        while u not in path:
+            path.append(u)
+            u = min(r for r in deps[u] if indeg[r] > 0)
+        cycle = path[path.index(u):] + [u]
+        raise CurriculumError(f"{(where or {}).get(cycle[0], cycle[0])}: cycle in requires: {' -> '.join(cycle)}")
+    return order
+
+
+class Corpus:
+    """An open corpus directory (read-mostly): units, curriculum order, documents, probes, shards, passport."""
+
+    def __init__(self, corpus_dir):
+        self.dir = Path(corpus_dir)
+        self.tokenizer, self.tokenizer_hash = _load_tokenizer(self.dir)
+        self.vocab_size = self.tokenizer.n_vocab
+        self.dtype = np.uint16 if self.vocab_size <= 1 << 16 else np.uint32
+        self.passport = Passport(self.dir / "passport.jsonl")
+        self.refresh()
+
+    def refresh(self):
+        """Re-read the passport (units are exactly those with a unit_added event)."""
+        self.added = {e["unit"]: e for e in self.passport.events("unit_added")}
+        self.units = {u: {**e["header"], "tokens": e["tokens"], "val_tokens": e["val_tokens"],
+                          "n_documents": e["documents"], "n_probes": e["probes"]} for u, e in self.added.items()}
+
+    def _unit_file(self, unit_id):
+        if unit_id not in self.units:
+            raise CurriculumError(f"{self.dir}: no unit {unit_id!r} in this corpus")
+        return self.dir / "units" / f"{unit_id}.jsonl"
+
+    def order(self, units=None):
+        """Curriculum order of the given units (default all): topological, ties by level then id."""
+        ids = self.units if units is None else list(units)
+        return _topo_order({u: self.units[u] for u in ids})
+
+    def probes(self, unit_id):
+        """The unit's probes, each {"probe", "answer", "choices", "type", "unit"}."""
+        return [v for what, _, v in _iter_records(self._unit_file(unit_id)) if what == "probe"]
+
+    def documents(self, unit_id, split="val"):
+        """The unit's documents in a split: "train", "val" or "all"."""
+        docs = [t for _, t in _iter_documents(self._unit_file(unit_id))]
+        if split == "all":
+            return docs
+        mask = _val_mask(unit_id, len(docs))
+        return [d for d, v in zip(docs, mask) if v == (split == "val")]
+
+    def tokens(self, unit_id, split="train"):
+        """The unit's tokens in a split as a read-only 1-D memmap (documents joined with eot)."""
+        self._unit_file(unit_id)
+        path = self.dir / "shards" / f"{unit_id}.{split}.bin"
+        if path.stat().st_size == 0:  # numpy cannot memmap an empty file
+            return np.zeros(0, dtype=self.dtype)
+        return np.memmap(path, dtype=self.dtype, mode="r")
+
+    def verdicts(self):
+        """unit id -> passed (bool) of its latest unit_verified event."""
+        return {e["unit"]: bool(e["passed"]) for e in self.passport.events("unit_verified")}
+
+    def verified(self):
+        """Units whose latest unit_verified event passed, in curriculum order."""
+        v = self.verdicts()
+        return [u for u in self.order() if v.get(u) is True]
+
+    def rejected(self):
+        """Units whose latest unit_verified event failed, in curriculum order."""
+        v = self.verdicts()
+        return [u for u in self.order() if v.get(u) is False]
+
+    def primitive_units(self):
+        """Primitive (general text) units in curriculum order."""
+        return [u for u in self.order() if self.units[u]["kind"] == "primitive"]
+
+    def knowledge_units(self):
+        """Knowledge units in curriculum order."""
+        return [u for u in self.order() if self.units[u]["kind"] == "knowledge"]
+
+    def check(self):
+        """Verify the passport chain, the tokenizer and every unit copy and shard hash; raise on the first bad one."""
+        n = self.passport.check()
+        init = self.passport.events("init")
+        if not init or init[0]["tokenizer_hash"] != self.tokenizer_hash:
+            raise CurriculumError(f"{self.dir / 'tokenizer.tiktoken'}: the tokenizer does not match the "
+                                  "passport's init event")
+        for u, e in self.added.items():
+            files = [(self.dir / "units" / f"{u}.jsonl", e["sha256"])]
+            files += [(self.dir / "shards" / f"{u}.{s}.bin", e["shards"][s]) for s in ("train", "val")]
+            for path, sha in files:
+                if not path.is_file():
+                    raise CurriculumError(f"{path}: missing (unit {u!r} was added)")
+                if _sha256_file(path) != sha:
+                    raise CurriculumError(f"{path}: sha256 differs from its unit_added event (file changed)")
+        return n
+
+# -----------------------------------------------------------------------------
+# init and add
+
+def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20_000_000):
+    """Create a corpus dir with a tokenizer trained on the files' text and an init event (units not added)."""
+    d = Path(corpus_dir)
+    if d.exists() and any(d.iterdir()):
+        raise CurriculumError(f"{d}: already exists and is not empty; choose a new corpus directory")
+    if tokenizer not in ("bpe", "gpt2"):
+        raise CurriculumError(f"unknown tokenizer {tokenizer!r} (expected bpe or gpt2)")
+    for f in files:
+        _inspect(f)
+    if tokenizer == "gpt2":
+        enc = _gpt2()
+        meta, rank_bytes = {"name": "gpt2", "type": "gpt2", "pattern": enc._pat_str,
+                            "special_tokens": enc._special_tokens, "vocab_size": enc.n_vocab}, b""
+    else:
+        ranks = train_bpe(_training_texts(files, max_train_bytes), vocab_size)
+        rank_bytes = _rank_file(ranks)
+        meta = {"name": f"accrete-bpe-{len(ranks) + 1}", "type": "bpe", "pattern": SPLIT_PATTERN,
+                "special_tokens": {EOT: len(ranks)}, "vocab_size": len(ranks) + 1,
+                "trained_on": [Path(f).name for f in files], "max_train_bytes": max_train_bytes}
+    tmp = d.parent / f".{d.name}.tmp-{os.getpid()}"
+    try:
+        (tmp / "units").mkdir(parents=True)
+        (tmp / "shards").mkdir()
+        if rank_bytes:
+            _atomic_write(tmp / "tokenizer.tiktoken", rank_bytes)
+        _atomic_write(tmp / "tokenizer.json", json.dumps(meta, indent=1).encode())
+        Passport(tmp / "passport.jsonl").append("init", tokenizer=meta["name"], vocab_size=meta["vocab_size"],
+                                                tokenizer_hash=_tokenizer_hash(meta, rank_bytes))
+        os.replace(tmp, d)  # the corpus appears complete or not at all
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Corpus(d)
+
+
+def _training_texts(files, max_bytes):
+    """Documents and probe text of the files, stopping after max_bytes (a bounded sample)."""
+    seen = 0
+    for f in files:
+        for what, _, v in _iter_records(f):
+            texts = [v] if what == "document" else [v["probe"], *v["choices"]] if what == "probe" else []
+            for t in texts:
+                if seen >= max_bytes:
+                    return
+                seen += len(t.encode())
+                yield t
+
+
+_P = 1099511628211  # odd, so it has an inverse mod 2^64
+_POW = {}  # base -> cached powers base^i mod 2^64
+
+
+def _powers(base, n):
+    if len(_POW.get(base, ())) < n:
+        p = np.full(1 << max(n - 1, 1 << 16).bit_length(), base, np.uint64)  # next power of two: few regrowths
+        p[0] = 1
+        _POW[base] = np.cumprod(p)  # uint64 arithmetic wraps: exactly mod 2^64
+    return _POW[base][:n]
+
+
+def _window_hashes(buf, k):
+    """Polynomial hash mod 2^64 of every k-byte window of buf, vectorized: sum_j buf[i+j] * P^j."""
+    n = len(buf)
+    h = np.zeros(n + 1, np.uint64)
+    np.cumsum(np.frombuffer(buf, np.uint8) * _powers(_P, n), out=h[1:])
+    return (h[k:] - h[:-k]) * _powers(pow(_P, -1, 1 << 64), n - k + 1)
+
+
+class _LeakFinder:
+    """Finds needles (normalized probe prompt + answer) in documents in one pass: the hash of every
+    K-byte window is looked up among the needles' K-byte suffix hashes; hits are confirmed exactly."""
+    K = 24
+
+    def __init__(self, needles):  # [(needle bytes, where the probe is)]
+        self.short, self.long = [], collections.defaultdict(list)
+        for nb, where in needles:
+            if len(nb) < self.K:
+                self.short.append((nb, where))
+            else:
+                self.long[int(_window_hashes(nb[-self.K:], self.K)[0])].append((nb, where))
+        self.keys = np.array(sorted(self.long), dtype=np.uint64)
+        self.bitmap = np.zeros(1 << 22, bool)  # top 22 bits of each key: a cheap first filter
+        self.bitmap[self.keys >> np.uint64(42)] = True
+
+    def find(self, buf):
+        """(probe location, byte offset) of a needle found in buf, or None."""
+        for nb, where in self.short:
+            i = buf.find(nb)
+            if i >= 0:
+                return where, i
+        if len(self.keys) == 0 or len(buf) < self.K:
+            return None
+        win = _window_hashes(buf, self.K)
+        cand = np.nonzero(self.bitmap[win >> np.uint64(42)])[0]
+        for end in cand[np.isin(win[cand], self.keys)] + self.K:
+            for nb, where in self.long[int(win[end - self.K])]:
+                if end >= len(nb) and buf[end - len(nb):end] == nb:
+                    return where, end - len(nb)
+        return None
+
+    def scan(self, path):
+        """Raise CurriculumError if any document of the unit file at path contains a needle."""
+        for chunk in _chunks(_iter_documents(path), 1 << 20):
+            docs = [_normalize(t).encode() for _, t in chunk]
+            buf = b"\n".join(docs)  # normalized needles hold no newline, so matches never cross documents
+            hit = self.find(buf)
+            if hit:
+                starts = np.cumsum([0] + [len(d) + 1 for d in docs])
+                doc_line = chunk[int(np.searchsorted(starts, hit[1], side="right")) - 1][0]
+                raise CurriculumError(f"{hit[0]}: leakage: the probe's prompt + answer appears verbatim in a "
+                                      f"document ({path}:{doc_line}); rephrase the probe or the document")
+
+
+def _needles(probes):
+    """[(needle bytes, "file:line")] for probes [(where, probe)]: prompt+" "+answer and prompt+answer."""
+    out = []
+    for where, p in probes:
+        for s in {_normalize(p["probe"] + " " + p["answer"]), _normalize(p["probe"] + p["answer"])}:
+            out.append((s.encode(), where))
+    return out
+
+
+def _check_leakage(corpus, infos):
+    new = [(f"{i['path']}:{no}", p) for i in infos for no, p in i["probes"]]
+    if not new:
+        return
+    old = [(f"{corpus._unit_file(u)}:{no}", p) for u in corpus.units
+           for what, no, p in _iter_records(corpus._unit_file(u)) if what == "probe"]
+    finder_new, finder_all = _LeakFinder(_needles(new)), _LeakFinder(_needles(new + old))
+    for u in corpus.units:  # old documents can only leak new probes
+        finder_new.scan(corpus._unit_file(u))
+    for i in infos:
+        finder_all.scan(i["path"])
+
+
+def _write_unit(corpus, info):
+    """Tokenize a unit into its train/val shards and copy its file, each atomically; return shard facts."""
+    uid, path, enc = info["header"]["unit"], info["path"], corpus.tokenizer
+    mask, eot, base = _val_mask(uid, info["n_docs"]), enc.eot_token, corpus.dir / "shards"
+    tmp = {s: base / f"{uid}.{s}.bin.tmp-{os.getpid()}" for s in ("train", "val")}
+    files = {s: open(p, "wb") for s, p in tmp.items()}
+    sha, count, i = {s: hashlib.sha256() for s in tmp}, {s: 0 for s in tmp}, 0
+    try:
+        for chunk in _chunks(_iter_documents(path)):
+            toks = enc.encode_ordinary_batch([t for _, t in chunk])
+            flat = {"train": [], "val": []}
+            for t in toks:
+                flat["val" if mask[i] else "train"].extend(t + [eot])
+                i += 1
+            for s, ids in flat.items():
+                data = np.array(ids, dtype=corpus.dtype).tobytes()
+                files[s].write(data)
+                sha[s].update(data)
+                count[s] += len(ids)
+        for f in files.values():
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+        raise
+    finally:
+        for f in files.values():
+            f.close()
+    for s, p in tmp.items():
+        os.replace(p, base / f"{uid}.{s}.bin")
+    copy, h = corpus.dir / "units" / f"{uid}.jsonl", hashlib.sha256()
+    with open(path, "rb") as src, open(f"{copy}.tmp-{os.getpid()}", "wb") as dst:  # streamed: big units fit
+        for block in iter(lambda: src.read(1 << 20), b""):
+            h.update(block)
+            dst.write(block)
+        dst.flush()
+        os.fsync(dst.fileno())
+    if h.hexdigest() != info["sha256"]:
+        raise CurriculumError(f"{path}: the file changed while it was being added; run add again")
+    os.replace(f"{copy}.tmp-{os.getpid()}", copy)
+    _fsync_dir(copy.parent)
+    return {"tokens": count["train"], "val_tokens": count["val"], "shards": {s: h.hexdigest() for s, h in sha.items()}}
+
+
+def add(corpus_dir, files, log=print):
+    """Validate unit files and add them all or none (shards, unit copy, then a unit_added event each,
+    the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids."""
+    corpus = Corpus(corpus_dir)
+    corpus.passport.check()  # never extend a broken chain
+    infos, seen, new = [_inspect(f) for f in files], {}, {}
+    for info in infos:
+        uid, where = info["header"]["unit"], f"{info['path']}:{info['line']}"
+        if uid in seen:
+            raise CurriculumError(f"{where}: duplicate unit id {uid!r} (also in {seen[uid]}); "
+                                  "give each unit its own id")
+        seen[uid] = where
+        if uid in corpus.units:
+            if corpus.added[uid]["sha256"] == info["sha256"]:
+                log(f"{uid}: already added")
+                continue
+            raise CurriculumError(f"{where}: duplicate unit id {uid!r}: the corpus already holds a different unit "
+                                  "with this id; give the new unit a new id")
+        new[uid] = info
+    for uid, info in new.items():
+        for r in info["header"]["requires"]:
+            if r not in corpus.units and r not in new:
+                raise CurriculumError(f"{info['path']}:{info['line']}: requires unknown unit {r!r} "
+                                      "(neither in the corpus nor in this batch)")
+    order = _topo_order({u: i["header"] for u, i in new.items()},
+                        {u: f"{i['path']}:{i['line']}" for u, i in new.items()})
+    _check_leakage(corpus, list(new.values()))
+    crash_after = int(os.environ.get("ACCRETE_TEST_CRASH_AFTER", -1))  # tests: simulate kill -9 mid-add
+    for n, uid in enumerate(order):
+        info = new[uid]
+        facts = _write_unit(corpus, info)
+        if n == crash_after:  # files written, event not yet: a leftover the next add overwrites
+            os.kill(os.getpid(), signal.SIGKILL)
+        h = info["header"]
+        corpus.passport.append("unit_added", unit=uid, file=info["path"].name, sha256=info["sha256"],
+                               level=h["level"], kind=h["kind"], documents=info["n_docs"],
+                               probes=len(info["probes"]), header=h, **facts)
+        log(f"{uid}: added ({facts['tokens']:,} train + {facts['val_tokens']:,} val tokens)")
+    return order
+
+# -----------------------------------------------------------------------------
+# selections and streams
+
+def select(corpus, spec):
+    """Resolve a selection (ids and selectors all, verified, rejected, untested, primitive, knowledge,
+    level:N, level:A-B; a list or a comma-separated string) to unit ids in curriculum order."""
+    corpus = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    v, chosen = corpus.verdicts(), set()
+    for item in (s.strip() for s in items if s.strip()):
+        kinds = {u: h["kind"] for u, h in corpus.units.items()}
+        if item == "all":
+            chosen |= set(kinds)
+        elif item in ("verified", "rejected"):
+            chosen |= {u for u in kinds if v.get(u) is (item == "verified")}
+        elif item == "untested":
+            chosen |= {u for u, k in kinds.items() if k == "knowledge" and u not in v}
+        elif item in KINDS:
+            chosen |= {u for u, k in kinds.items() if k == item}
+        elif m := re.fullmatch(r"level:(\d+)(?:-(\d+))?", item):
+            lo, hi = int(m[1]), int(m[2] or m[1])
+            chosen |= {u for u, h in corpus.units.items() if lo <= h["level"] <= hi}
+        elif item in corpus.units:
+            chosen.add(item)
+        else:
+            raise CurriculumError(f"unknown unit or selector {item!r} (selectors: all, verified, rejected, untested, "
+                                  "primitive, knowledge, level:N, level:A-B)")
+    return corpus.order(chosen)
+
+
+class _Pool:
+    """Some units' token memmaps, sampled as windows: a unit chosen in proportion to its tokens,
+    then a uniform window in it; a unit shorter than the window wraps into the next units."""
+
+    def __init__(self, corpus, units, split):
+        self.units = [u for u in units if len(corpus.tokens(u, split))]
+        self.arrays = [corpus.tokens(u, split) for u in self.units]
+        self.ends = np.cumsum([len(a) for a in self.arrays], dtype=np.int64)
+        self.total = int(self.ends[-1]) if self.units else 0
+
+    def window(self, u_unit, u_offset, n):
+        k = min(int(np.searchsorted(self.ends, u_unit * self.total, side="right")), len(self.units) - 1)
+        a, first = self.arrays[k], self.units[k]
+        if len(a) >= n:
+            start = int(u_offset * (len(a) - n + 1))
+            return first, a[start:start + n]
+        out, filled = np.empty(n, np.int64), 0
+        while filled < n:
+            a = self.arrays[k]
+            take = min(n - filled, len(a))
+            out[filled:filled + take] = a[:take]
+            filled, k = filled + take, (k + 1) % len(self.units)
+        return first, out
+
+
+class Stream:
+    """Deterministic (x, y) batches over a selection of units with a tiny resumable cursor {"batch": i}."""
+
+    def __init__(self, corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum",
+                 replay=0.0, token_budget=None, seed=0, split="train"):
+        corpus = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
+        if order not in ("curriculum", "shuffled"):
+            raise CurriculumError(f"unknown order {order!r} (expected curriculum or shuffled)")
+        if not (0 <= primitive_share <= 1 and 0 <= replay <= 1) or batch_size < 1 or block_size < 1:
+            raise CurriculumError("primitive_share and replay must be in [0, 1], batch_size and block_size >= 1")
+        ids = select(corpus, units)
+        know = [u for u in ids if corpus.units[u]["kind"] == "knowledge"]
+        prim = [u for u in ids if corpus.units[u]["kind"] == "primitive"]
+        if primitive_share > 0 and not prim:  # a share of primitive text without naming any: all of it
+            prim = corpus.primitive_units()
+        ntok = lambda us: sum(len(corpus.tokens(u, split)) for u in us)
+        k_tok, p_tok = ntok(know), ntok(prim)
+        # share of rows from primitive units: as asked; all of them without knowledge units; their
+        # natural token proportion when primitive units are selected with share 0
+        share = 1.0 if not know else primitive_share if primitive_share > 0 else p_tok / (k_tok + p_tok)
+        if (share > 0 and p_tok == 0) or (share < 1 and k_tok == 0):
+            raise CurriculumError(f"the selection {units!r} has no {split} tokens to serve")
+        levels = sorted({corpus.units[u]["level"] for u in know}) if order == "curriculum" else [None]
+        stages = [[u for u in know if lv is None or corpus.units[u]["level"] == lv] for lv in levels] if know else []
+        epoch = k_tok / (1 - share) if know and share < 1 else p_tok
+        self.token_budget = int(token_budget or epoch)
+        self.total_rows = max(1, math.ceil(self.token_budget / block_size))
+        cum = np.cumsum([ntok(s) for s in stages]) / max(k_tok, 1)
+        self.bounds = np.round(cum * self.total_rows).astype(np.int64)  # stage s owns rows [bounds[s-1], bounds[s])
+        self.pools = [_Pool(corpus, s, split) for s in stages]
+        self.replay_pools = [None] + [_Pool(corpus, sum(stages[:s], []), split) for s in range(1, len(stages))]
+        self.prim_pool = _Pool(corpus, prim, split) if share > 0 else None
+        self.B, self.T, self.share, self.replay, self.seed, self.batch = batch_size, block_size, share, replay, seed, 0
+        self.last_units = []
+        self.selection = {"units": know, "primitive_units": prim, "primitive_share": share, "order": order,
+                          "replay": replay, "token_budget": self.token_budget, "seed": seed, "split": split,
+                          "batch_size": batch_size, "block_size": block_size, "tokenizer_hash": corpus.tokenizer_hash,
+                          "stages": [{"level": lv, "units": s, "tokens": ntok(s)} for lv, s in zip(levels, stages)]}
+        self.selection_hash = hashlib.sha256(json.dumps(self.selection, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def tokens_served(self):
+        """Tokens served so far (B * T per batch)."""
+        return self.batch * self.B * self.T
+
+    @property
+    def exhausted(self):
+        """True once the token budget has been served (the stream keeps cycling after)."""
+        return self.tokens_served >= self.token_budget
+
+    def _pool(self, r, u_replay):
+        """The pool row r draws from: primitive rows spread evenly (exact share), else its stage's."""
+        if math.floor((r + 1) * self.share) > math.floor(r * self.share):
+            return self.prim_pool
+        s = int(np.searchsorted(self.bounds, r % self.total_rows, side="right"))
+        s = min(s, len(self.pools) - 1)
+        return self.replay_pools[s] if s > 0 and u_replay < self.replay else self.pools[s]
+
+    def next_batch(self):
+        """(x, y) int64 arrays of shape (B, T); y is x shifted by one."""
+        B, T = self.B, self.T
+        u = np.random.default_rng([self.seed, self.batch]).random((3, B))  # counter-based: resumable by index
+        rows, self.last_units = np.empty((B, T + 1), np.int64), []
+        for j in range(B):
+            unit, rows[j] = self._pool(self.batch * B + j, u[0, j]).window(u[1, j], u[2, j], T + 1)
+            self.last_units.append(unit)
+        self.batch += 1
+        return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
+
+    def __iter__(self):
+        while True:
+            yield self.next_batch()
+
+    def state_dict(self):
+        """The cursor: the next batch index (batches are a function of seed and index)."""
+        return {"batch": self.batch, "selection_hash": self.selection_hash}
+
+    def load_state_dict(self, d):
+        """Resume from state_dict(); refuses a cursor from a different selection."""
+        if d.get("selection_hash", self.selection_hash) != self.selection_hash:
+            raise CurriculumError("stream cursor belongs to a different selection; "
+                                  "resume with the same units and options")
+        self.batch = int(d["batch"])
+
+
+def stream(corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum", replay=0.0,
+           token_budget=None, seed=0, split="train"):
+    """A Stream of (x, y) batches for train.py over a selection of units (see Stream)."""
+    return Stream(corpus, units, batch_size, block_size, primitive_share, order, replay, token_budget, seed, split)
+
+# -----------------------------------------------------------------------------
+# reports: map and status
+
+def _status_of(corpus, u, verdicts):
+    if corpus.units[u]["kind"] == "primitive":
+        return "primitive"
+    return {True: "verified", False: "rejected"}.get(verdicts.get(u), "untested")
+
+
+def render_map(corpus, dot=False):
+    """The ontology map (units by requires) as an indented text tree, or Graphviz dot."""
+    order, v = corpus.order(), corpus.verdicts()
+    if dot:
+        lines = ["digraph ontology {", "  rankdir=LR;"]
+        for u in order:
+            h = corpus.units[u]
+            label = f'{u}\\nL{h["level"]} {h["kind"]} {h["tokens"] + h["val_tokens"]} tok\\n{_status_of(corpus, u, v)}'
+            lines.append(f'  "{u}" [label="{label}"];')
+            lines += [f'  "{r}" -> "{u}";' for r in h["requires"]]
+        return "\n".join(lines + ["}"])
+    depth, lines = {}, []
+    for u in order:
+        h = corpus.units[u]
+        depth[u] = 1 + max((depth[r] for r in h["requires"]), default=-1)
+        req = f"  <- {', '.join(h['requires'])}" if h["requires"] else ""
+        lines.append(f"{'  ' * depth[u]}{u}  [L{h['level']} {h['kind']}, {h['tokens'] + h['val_tokens']:,} tok, "
+                     f"{_status_of(corpus, u, v)}]{req}")
+    return "\n".join(lines) if lines else "(empty corpus)"
+
+
+def status(corpus, target=100_000_000):
+    """Units and tokens by level and kind, verification counts, progress toward target, primitive share."""
+    v, counts = corpus.verdicts(), collections.Counter()
+    by_level, by_kind = collections.defaultdict(lambda: [0, 0]), collections.defaultdict(lambda: [0, 0])
+    for u, h in corpus.units.items():
+        n = h["tokens"] + h["val_tokens"]
+        for table, key in ((by_level, str(h["level"])), (by_kind, h["kind"])):
+            table[key][0] += 1
+            table[key][1] += n
+        counts[_status_of(corpus, u, v)] += 1
+    total = sum(t for _, t in by_kind.values())
+    return {"corpus": str(corpus.dir), "units": len(corpus.units), "tokens": total, "vocab_size": corpus.vocab_size,
+            "by_level": {k: {"units": a, "tokens": b} for k, (a, b) in sorted(by_level.items(), key=lambda x: int(x[0]))},
+            "by_kind": {k: {"units": a, "tokens": b} for k, (a, b) in sorted(by_kind.items())},
+            "verified": counts["verified"], "rejected": counts["rejected"], "untested": counts["untested"],
+            "target": target, "progress": total / target,
+            "primitive_share": by_kind["primitive"][1] / total if total else 0.0}
+
+
+def _print_status(s):
+    print(f"{s['corpus']}: {s['units']} units, {s['tokens']:,} tokens, vocab {s['vocab_size']}")
+    for name in ("by_level", "by_kind"):
+        for k, d in s[name].items():
+            print(f"  {'level ' + k if name == 'by_level' else k:<12} {d['units']:>6} units {d['tokens']:>14,} tokens")
+    print(f"  knowledge units: {s['verified']} verified, {s['rejected']} rejected, {s['untested']} untested")
+    print(f"  progress: {s['tokens']:,} / {s['target']:,} tokens ({100 * s['progress']:.2f}%)")
+    print(f"  primitive share of a scratch pretrain: {100 * s['primitive_share']:.2f}%")
+
+# -----------------------------------------------------------------------------
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="accrete curriculum: grow a corpus of verified units "
+                                "(init, add, map, status, check)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("init", help="create a corpus and train its tokenizer on the files' text")
+    a.add_argument("corpus")
+    a.add_argument("files", nargs="+")
+    a.add_argument("--vocab-size", type=int, default=4096)
+    a.add_argument("--tokenizer", choices=("bpe", "gpt2"), default="bpe")
+    a.add_argument("--max-train-bytes", type=int, default=20_000_000, help="train the BPE on this much text at most")
+    a = sub.add_parser("add", help="validate unit files and add them all or none")
+    a.add_argument("corpus")
+    a.add_argument("files", nargs="+")
+    a = sub.add_parser("map", help="show the ontology map in curriculum order")
+    a.add_argument("corpus")
+    a.add_argument("--dot", action="store_true", help="print Graphviz dot")
+    a = sub.add_parser("status", help="sizes, verification and progress toward a target")
+    a.add_argument("corpus")
+    a.add_argument("--target", type=int, default=100_000_000)
+    a.add_argument("--json", action="store_true")
+    a = sub.add_parser("check", help="verify the passport chain and every file hash (exit 0 ok, 2 bad)")
+    a.add_argument("corpus")
+    a.add_argument("--repair", action="store_true", help="first drop an incomplete final passport line")
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "init":
+            t0 = time.time()
+            c = init(args.corpus, args.files, args.vocab_size, args.tokenizer, args.max_train_bytes)
+            print(f"{c.dir}: tokenizer {c.tokenizer.name} ({c.vocab_size} tokens) in {time.time() - t0:.1f}s; "
+                  f"now run `python curriculum.py add {c.dir} FILES...`")
+        elif args.cmd == "add":
+            add(args.corpus, args.files)
+        elif args.cmd == "map":
+            print(render_map(Corpus(args.corpus), dot=args.dot))
+        elif args.cmd == "status":
+            s = status(Corpus(args.corpus), args.target)
+            print(json.dumps(s, indent=1)) if args.json else _print_status(s)
+        elif args.cmd == "check":
+            passport = Passport(Path(args.corpus) / "passport.jsonl")
+            if args.repair:
+                dropped = passport.repair()
+                if dropped:
+                    print(f"repaired: dropped an incomplete final passport line ({dropped} bytes)")
+            if not passport.path.is_file():
+                raise CurriculumError(f"{args.corpus}: not a corpus (no passport.jsonl)")
+            passport.check()  # first, so that a bad line is named before anything parses it
+            c = Corpus(args.corpus)
+            print(f"ok: {c.check()} events, {len(c.units)} units")
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

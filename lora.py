@@ -1,0 +1,266 @@
+"""
+LoRA for accrete's GPT, written out: LoRALinear, attach / merge / unmerge, adapter files that
+know which base they belong to, and export to PEFT's format.
+
+A LoRALinear keeps its base layer's parameter names (`weight`, `bias`), so a base checkpoint loads
+unchanged and an adapter file holds only `lora_` tensors. Merging is an explicit call, never a
+side effect of .train() / .eval().
+
+    python lora.py --checkpoint CKPT --adapter ADAPTER --out MERGED   # merge an adapter file
+    python lora.py --checkpoint CKPT --adapter ADAPTER --export-peft DIR
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from model import GPT, atomic_write_text, fail, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
+    save_tensors
+
+
+class AdapterError(ValueError):
+    """An adapter that cannot be used: wrong base, wrong keys, missing or corrupted file."""
+
+
+DEFAULT_TARGETS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+
+
+@dataclass
+class LoRAConfig:
+    r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    target_modules: tuple = DEFAULT_TARGETS  # suffixes of module names inside the blocks
+    use_rslora: bool = False  # scale alpha / sqrt(r) instead of alpha / r (rank-stabilized LoRA)
+
+    @property
+    def scaling(self):
+        return self.lora_alpha / (math.sqrt(self.r) if self.use_rslora else self.r)
+
+    def to_dict(self):
+        return dict(dataclasses.asdict(self), target_modules=list(self.target_modules))
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        return cls(**dict(d, target_modules=tuple(d.get("target_modules", DEFAULT_TARGETS))))
+
+
+class LoRALinear(nn.Module):
+    """y = base(x) + B(A(dropout(x))) * scaling, with the base weight frozen.
+
+    A starts kaiming-uniform and B at zero, so a fresh adapter changes nothing. The rank-r
+    intermediate is scaled (r numbers per token, not out_features), and the add is fused into the
+    B matmul (addmm), because on a CPU the side path is memory-bound."""
+
+    def __init__(self, base: nn.Linear, r, lora_alpha, lora_dropout=0.0, use_rslora=False):
+        super().__init__()
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight = base.weight  # the same Parameter objects: base keys and values unchanged
+        self.bias = base.bias
+        self.weight.requires_grad_(False)
+        if self.bias is not None:
+            self.bias.requires_grad_(False)
+        dev, dtype = base.weight.device, base.weight.dtype
+        self.lora_A = nn.Parameter(torch.empty(r, self.in_features, device=dev, dtype=dtype))
+        self.lora_B = nn.Parameter(torch.zeros(self.out_features, r, device=dev, dtype=dtype))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # as nn.Linear (and PEFT) initialize
+        self.scaling = lora_alpha / (math.sqrt(r) if use_rslora else r)
+        self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else None
+        self.merged = False
+
+    def delta_weight(self):
+        """scaling * B @ A in float32: what merging adds to the base weight."""
+        return (self.lora_B.float() @ self.lora_A.float()) * self.scaling
+
+    def forward(self, x):
+        out = F.linear(x, self.weight, self.bias)
+        if self.merged:
+            return out
+        h = F.linear(x if self.lora_dropout is None else self.lora_dropout(x), self.lora_A) * self.scaling
+        # out + h @ B^T as one BLAS call: (N, out) + (N, r) @ (r, out)
+        return torch.addmm(out.reshape(-1, self.out_features), h.reshape(-1, h.size(-1)),
+                           self.lora_B.t()).view(out.shape)
+
+    def extra_repr(self):
+        return f"in={self.in_features}, out={self.out_features}, r={self.lora_A.size(0)}, scaling={self.scaling:g}"
+
+
+def lora_layers(model):
+    """(name, LoRALinear) for every adapted layer, in module order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, LoRALinear)]
+
+
+def _targets(model, cfg):
+    found = [(n, m) for n, m in model.transformer.h.named_modules()
+             if isinstance(m, nn.Linear) and n.endswith(tuple(cfg.target_modules))]
+    if not found:
+        raise AdapterError(f"target_modules {list(cfg.target_modules)} match no linear layer in the blocks")
+    return found
+
+
+def attach(model, cfg=None):
+    """Wrap the target linears of `model` in LoRALinear and freeze everything else. Returns the
+    number of trainable parameters."""
+    cfg = cfg or LoRAConfig()
+    if lora_layers(model):
+        raise AdapterError("this model already has LoRA layers; merge() them first")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name, linear in _targets(model, cfg):
+        parent_name, _, child = name.rpartition(".")
+        parent = model.transformer.h.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(linear, cfg.r, cfg.lora_alpha, cfg.lora_dropout, cfg.use_rslora))
+    model.lora_config = cfg
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def merge(model, unload=True):
+    """Fold every adapter into its base weight (in float32). With unload (the default) the
+    LoRALinear layers become plain nn.Linear again and the result is a plain GPT whose state-dict
+    keys are exactly a base model's; without it, unmerge() can take the adapters back out."""
+    for name, layer in lora_layers(model):
+        with torch.no_grad():
+            if not layer.merged:
+                layer.weight.copy_((layer.weight.float() + layer.delta_weight()).to(layer.weight.dtype))
+                layer.merged = True
+        if unload:
+            linear = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None,
+                               device=layer.weight.device, dtype=layer.weight.dtype)
+            linear.weight, linear.bias = layer.weight, layer.bias
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name), child, linear)
+    if unload:
+        model.__dict__.pop("lora_config", None)
+        for p in model.parameters():
+            p.requires_grad_(True)
+    return model
+
+
+def unmerge(model):
+    """Subtract merged (not unloaded) adapters from their base weights: the base comes back."""
+    for _, layer in lora_layers(model):
+        if layer.merged:
+            with torch.no_grad():
+                layer.weight.copy_((layer.weight.float() - layer.delta_weight()).to(layer.weight.dtype))
+            layer.merged = False
+    return model
+
+
+def adapter_state_dict(model):
+    return {k: v for k, v in model.state_dict().items() if "lora_" in k}
+
+
+def save_adapter(model, path, meta=None):
+    """Write only the LoRA tensors to `path` (a directory gets adapter.safetensors), with the LoRA
+    config and the fingerprint of the exact base they were trained on in the header."""
+    layers = lora_layers(model)
+    if not layers:
+        raise AdapterError("save_adapter: the model has no LoRA layers (attach() first)")
+    if any(layer.merged for _, layer in layers):
+        raise AdapterError("save_adapter: adapters are merged into the weights; unmerge() first")
+    path = Path(path)
+    file = path / "adapter.safetensors" if path.suffix != ".safetensors" else path
+    # user meta first: a checkpoint's meta may carry an older base_fingerprint, never the one that counts here
+    header = {**(meta or {}), "lora_config": model.lora_config.to_dict(), "base_fingerprint": fingerprint(model)}
+    save_tensors(adapter_state_dict(model), file, header)
+    return file
+
+
+def read_adapter(path):
+    """An adapter file -> (tensors, header). AdapterError if missing or not an adapter."""
+    path = Path(path)
+    file = path / "adapter.safetensors" if path.is_dir() else path
+    try:
+        tensors, header = read_tensors(file, "adapter file")
+    except ValueError as e:
+        raise AdapterError(str(e)) from None
+    if "lora_config" not in header or "base_fingerprint" not in header:
+        raise AdapterError(f"{file}: not an accrete adapter (no lora_config/base_fingerprint in its header)")
+    return tensors, dict(header, file=str(file))
+
+
+def load_adapter(model, path, tokenizer_hash=None):
+    """Attach the adapter at `path` to `model` and load its tensors. Refuses a model whose weights
+    are not the adapter's base (fingerprint), another tokenizer, and any missing or unexpected key."""
+    tensors, header = read_adapter(path)
+    file = header["file"]
+    if fingerprint(model) != header["base_fingerprint"]:
+        raise AdapterError(f"{file}: adapter was trained on base {header['base_fingerprint'][:12]}, "
+                           f"not on this model ({fingerprint(model)[:12]}); load the base it was trained on")
+    if tokenizer_hash and header.get("tokenizer_hash") and tokenizer_hash != header["tokenizer_hash"]:
+        raise AdapterError(f"{file}: adapter was trained with another tokenizer "
+                           f"({header['tokenizer_hash'][:12]} vs {tokenizer_hash[:12]})")
+    attach(model, LoRAConfig.from_dict(header["lora_config"]))
+    expected = adapter_state_dict(model)
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        merge(model)  # leave no half-attached adapter behind (B is zero: weights unchanged)
+        raise AdapterError(f"{file}: adapter keys do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in expected.items():
+        if tensors[k].shape != v.shape:
+            merge(model)
+            raise AdapterError(f"{file}: {k} has shape {tuple(tensors[k].shape)}, the model needs {tuple(v.shape)}")
+    model.load_state_dict(tensors, strict=False)
+    return header
+
+
+def export_peft(model, out_dir):
+    """Write out_dir/adapter_model.safetensors + adapter_config.json in PEFT's LoRA format for
+    Hugging Face GPT-2 (Conv1D layers: fan_in_fan_out), for the base written by model.export_hf."""
+    layers = lora_layers(model)
+    if not layers:
+        raise AdapterError("export_peft: the model has no LoRA layers")
+    cfg = model.lora_config
+    tensors = {}
+    for name, layer in layers:
+        # PEFT's lora_A / lora_B are nn.Linear(in, r) / nn.Linear(r, out): the same matrices as ours
+        tensors[f"base_model.model.{name}.lora_A.weight"] = layer.lora_A.float()
+        tensors[f"base_model.model.{name}.lora_B.weight"] = layer.lora_B.float()
+    out_dir = Path(out_dir)
+    save_tensors(tensors, out_dir / "adapter_model.safetensors")
+    peft_config = {
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": None,
+        "r": cfg.r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
+        "target_modules": list(cfg.target_modules), "use_rslora": cfg.use_rslora,
+        "fan_in_fan_out": True, "bias": "none", "inference_mode": True, "init_lora_weights": True,
+        "modules_to_save": None, "layers_to_transform": None,
+    }
+    atomic_write_text(out_dir / "adapter_config.json", json.dumps(peft_config, indent=2) + "\n")
+    return out_dir
+
+
+def main():
+    p = argparse.ArgumentParser(description="accrete LoRA: merge an adapter into its base checkpoint, "
+                                "or export it in PEFT's format.")
+    p.add_argument("--checkpoint", required=True, help="the base checkpoint the adapter was trained on")
+    p.add_argument("--adapter", required=True, help="adapter.safetensors (or its directory)")
+    p.add_argument("--out", help="write the merged model here (a plain checkpoint)")
+    p.add_argument("--export-peft", metavar="DIR", help="write the adapter in PEFT's format here")
+    args = p.parse_args()
+    try:
+        model, meta = load_checkpoint(args.checkpoint)
+        header = load_adapter(model, args.adapter, meta.get("tokenizer_hash"))
+        if args.export_peft:
+            print("wrote", export_peft(model, args.export_peft))
+        if args.out:
+            merged = merge(model)
+            units = list(meta.get("units", [])) + list(header.get("units", []))
+            print("wrote", save_checkpoint(merged, args.out, dict(meta, mode="merged", units=units,
+                                                                  base_fingerprint=header["base_fingerprint"])))
+        if not (args.out or args.export_peft):
+            print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
+    except (ValueError, FileNotFoundError) as e:
+        fail(e)
+
+
+if __name__ == "__main__":
+    main()

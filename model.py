@@ -1,0 +1,397 @@
+"""
+The one GPT of accrete: GPT-2's architecture, used for every stage (base, base + adapter,
+merged, fine-tuned, scratch), plus its checkpoints (safetensors), its fingerprint and
+GPT-2 weight import/export in Hugging Face's format (safetensors + config.json, no transformers).
+
+    python model.py --preset tiny --vocab-size 4096     # parameter count and FLOPs per token
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or weight file that cannot be used: missing, corrupted or mismatched."""
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 4096
+    block_size: int = 256
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    dropout: float = 0.0
+    bias: bool = True  # True is GPT-2; False is a little faster and no longer exportable to HF
+
+    @classmethod
+    def preset(cls, name, **overrides):
+        """A named preset with any field overridden (None values are ignored)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; choose from {', '.join(PRESETS)}")
+        fields = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(**fields)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+PRESETS = {
+    # micro: unit tests, a forward pass in milliseconds
+    "micro": dict(vocab_size=512, block_size=64, n_layer=2, n_head=2, n_embd=64),
+    # tiny: the CPU ladder; ~2M parameters with a 2k vocab, trains in minutes on 2 cores
+    "tiny": dict(vocab_size=2048, block_size=128, n_layer=4, n_head=4, n_embd=192),
+    # small: GPT-2 124M's shape with our own vocab, for one GPU
+    "small": dict(vocab_size=8192, block_size=1024, n_layer=12, n_head=12, n_embd=768),
+    # gpt2: exactly GPT-2 124M, so real GPT-2 weights can be the base
+    "gpt2": dict(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768),
+}
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0, "n_embd must be divisible by n_head"
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        # flash attention on CUDA, a fused kernel on the CPU
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU(approximate="tanh")  # GPT-2's "gelu_new"
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))  # pre-LayerNorm residual blocks
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # tied input/output embeddings
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # GPT-2: residual projections scaled by depth
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, idx, targets=None):
+        """Logits (B, T, vocab) for every position; the mean cross-entropy if targets are given
+        (positions whose target is -1 are ignored)."""
+        B, T = idx.size()
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
+        pos = torch.arange(T, dtype=torch.long, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            x = block(x)
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
+        """Append max_new_tokens sampled tokens to idx (B, T); temperature 0 is greedy."""
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -self.config.block_size:])
+            logits = logits[:, -1, :].float()
+            if temperature == 0:
+                next_id = logits.argmax(dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                    logits[logits < v[:, [-1]]] = -float("inf")
+                probs = F.softmax(logits, dim=-1)
+                next_id = torch.multinomial(probs, num_samples=1, generator=generator)
+            idx = torch.cat((idx, next_id), dim=1)
+        return idx
+
+    def num_params(self, non_embedding=True):
+        """Parameters counted once (the tied embedding once); without position embeddings by default,
+        as nanoGPT counts them for FLOPs."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, seq_len=None):
+        """Training FLOPs per token as nanoGPT counts them (PaLM appendix B): 6N + 12 L H Q T."""
+        c = self.config
+        T = seq_len or c.block_size
+        return 6 * self.num_params() + 12 * c.n_layer * c.n_head * (c.n_embd // c.n_head) * T
+
+    def estimate_mfu(self, tokens_per_sec, peak_flops, seq_len=None):
+        """Model FLOPs utilization: achieved training FLOP/s over a peak (e.g. 989e12 for H100 bf16)."""
+        return self.flops_per_token(seq_len) * tokens_per_sec / peak_flops
+
+
+# ----------------------------------------------------------------------------- files
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; on success fsync it and rename it into place, so a
+    crash never leaves a half-written file under the real name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path, text):
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def save_tensors(tensors, path, metadata=None):
+    """Write a safetensors file atomically; metadata values are JSON-encoded strings."""
+    meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=meta)
+
+
+def read_tensors(path, what="safetensors file"):
+    """Read a safetensors file -> (tensors, metadata with JSON values decoded); CheckpointError if bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such {what}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises several error types for truncated or garbled files
+        raise CheckpointError(f"{path}: corrupted or not a safetensors {what} ({str(e).splitlines()[0]})") from None
+    meta = {}
+    for k, v in raw.items():
+        try:
+            meta[k] = json.loads(v)
+        except json.JSONDecodeError:
+            meta[k] = v  # written by another tool: keep the raw string
+    return tensors, meta
+
+
+def base_state_dict(model):
+    """The weights that define a base model, in canonical order: no LoRA tensors, and the tied
+    output head stored once (as the token embedding)."""
+    sd = model.state_dict()
+    return {k: sd[k] for k in sorted(sd) if "lora_" not in k and k != "lm_head.weight"}
+
+
+def fingerprint(model):
+    """sha256 over the base weights (name, dtype, shape, bytes) in canonical order. Attached,
+    unmerged LoRA adapters do not change it; merging one does."""
+    h = hashlib.sha256()
+    for name, t in base_state_dict(model).items():
+        t = t.detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _checkpoint_file(path):
+    path = Path(path)
+    return path / "model.safetensors" if path.is_dir() or not path.suffix else path
+
+
+def save_checkpoint(model, path, meta=None):
+    """Write path/model.safetensors: base weights, with the config and `meta` in the header."""
+    file = _checkpoint_file(path)
+    meta = dict(meta or {}, fingerprint=fingerprint(model))
+    save_tensors(base_state_dict(model), file, {"config": model.config.to_dict(), "meta": meta})
+    return file
+
+
+def load_checkpoint(path, device="cpu", config=None):
+    """Load a checkpoint directory (or .safetensors file) -> (GPT, meta). With `config`, refuse
+    a checkpoint whose model config differs."""
+    file = _checkpoint_file(path)
+    tensors, header = read_tensors(file, "checkpoint")
+    if "config" not in header:
+        raise CheckpointError(f"{file}: not an accrete checkpoint (no model config in its header); "
+                              "for Hugging Face GPT-2 weights use --init-hf / import_hf")
+    ckpt_config = GPTConfig.from_dict(header["config"])
+    if config is not None and config != ckpt_config:
+        diff = {k: (v, getattr(ckpt_config, k)) for k, v in config.to_dict().items() if getattr(ckpt_config, k) != v}
+        raise CheckpointError(f"{file}: model config does not match the checkpoint (asked, found): {diff}")
+    model = GPT(ckpt_config)
+    _load_base_weights(model, tensors, file)
+    return model.to(device), header.get("meta", {})
+
+
+def _load_base_weights(model, tensors, file):
+    expected = base_state_dict(model)
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{file}: weights do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in expected.items():
+        if tensors[k].shape != v.shape:
+            raise CheckpointError(f"{file}: {k} has shape {tuple(tensors[k].shape)}, the model needs {tuple(v.shape)}")
+    model.load_state_dict(tensors, strict=False)  # lm_head.weight is tied to wte: loaded with it
+
+
+# ----------------------------------------------------------------------------- GPT-2 interop
+
+# Hugging Face's GPT-2 stores these as Conv1D, (in, out): transposed against nn.Linear's (out, in)
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def import_hf(path, device="cpu"):
+    """Read Hugging Face GPT-2 weights (a directory with model.safetensors + config.json, or the
+    .safetensors file with config.json beside it) into our GPT."""
+    path = Path(path)
+    file = path / "model.safetensors" if path.is_dir() else path
+    cfg_file = file.parent / "config.json"
+    tensors, _ = read_tensors(file, "GPT-2 weight file")
+    if cfg_file.is_file():
+        try:
+            hf = json.loads(cfg_file.read_text())
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{cfg_file}: invalid JSON ({e})") from None
+        if hf.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
+            raise CheckpointError(f"{cfg_file}: activation {hf['activation_function']!r} is not GPT-2's gelu_new")
+        config = GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
+                           n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True)
+    else:
+        raise CheckpointError(f"{cfg_file}: missing; GPT-2 weights need their config.json beside them")
+    ours = {}
+    for k, v in tensors.items():
+        if k.split(".")[-2:] in (["attn", "bias"], ["attn", "masked_bias"]):
+            continue  # the causal-mask buffers (masked_bias is a scalar), not weights; c_attn.bias is kept
+        k = k if k.startswith(("transformer.", "lm_head.")) else "transformer." + k
+        if k.endswith(_CONV1D):
+            v = v.t()
+        ours[k] = v.float()
+    ours.pop("lm_head.weight", None)  # tied to wte
+    model = GPT(config)
+    _load_base_weights(model, ours, file)
+    return model.to(device)
+
+
+def export_hf(model, out_dir):
+    """Write out_dir/model.safetensors + config.json that transformers.GPT2LMHeadModel loads."""
+    c = model.config
+    if not c.bias:
+        raise CheckpointError("export_hf: GPT-2 has biases; a model trained with bias=False cannot be exported")
+    out_dir = Path(out_dir)
+    tensors = {k: (v.t() if k.endswith(_CONV1D) else v).float()
+               for k, v in base_state_dict(model).items()}
+    # transformers refuses safetensors files without a "format": "pt" entry in their header
+    with atomic_path(out_dir / "model.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": "pt"})
+    hf_config = {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+        "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
+        "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "n_inner": None,
+        "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "initializer_range": 0.02,
+        "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
+        "tie_word_embeddings": True, "bos_token_id": c.vocab_size - 1, "eos_token_id": c.vocab_size - 1,
+    }
+    atomic_write_text(out_dir / "config.json", json.dumps(hf_config, indent=2) + "\n")
+    return out_dir
+
+
+def fail(e):
+    """The CLIs' way out for bad input: one line on stderr, exit status 2."""
+    print(f"error: {e}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main():
+    p = argparse.ArgumentParser(description="accrete's GPT: print a preset's size and FLOPs per token, "
+                                "or convert weights between accrete checkpoints and Hugging Face GPT-2.")
+    p.add_argument("--preset", default="tiny", choices=list(PRESETS))
+    p.add_argument("--vocab-size", type=int)
+    p.add_argument("--import-hf", metavar="PATH", help="HF GPT-2 dir/file to convert to an accrete checkpoint")
+    p.add_argument("--export-hf", metavar="CKPT", help="accrete checkpoint to convert to an HF GPT-2 dir")
+    p.add_argument("--out", help="output directory for --import-hf / --export-hf")
+    args = p.parse_args()
+    try:
+        if args.import_hf or args.export_hf:
+            if not args.out:
+                p.error("--out is required with --import-hf / --export-hf")
+            if args.import_hf:
+                print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, {"mode": "import_hf"}))
+            else:
+                print("wrote", export_hf(load_checkpoint(args.export_hf)[0], args.out))
+            return
+        model = GPT(GPTConfig.preset(args.preset, vocab_size=args.vocab_size))
+    except (ValueError, FileNotFoundError) as e:
+        fail(e)
+    print(f"{args.preset}: {model.config}")
+    print(f"parameters: {model.num_params(False) / 1e6:.2f}M ({model.num_params() / 1e6:.2f}M without positions); "
+          f"training FLOPs per token: {model.flops_per_token() / 1e6:.1f}M")
+
+
+if __name__ == "__main__":
+    main()

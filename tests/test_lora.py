@@ -1,0 +1,399 @@
+"""lora.py: LoRALinear, attach / merge / unmerge, adapter files and PEFT export."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model import GPT, GPTConfig, export_hf, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
+    save_tensors  # noqa: E402
+from lora import AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
+    merge, save_adapter, unmerge, export_peft  # noqa: E402
+
+MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
+
+
+def base_model(seed=0):
+    """A micro GPT with every weight random (biases and LayerNorms included)."""
+    torch.manual_seed(seed)
+    model = GPT(MICRO).eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            base = 1.0 if ("ln_" in name and name.endswith("weight")) else 0.0
+            p.copy_(base + 0.1 * torch.randn(p.shape, generator=g))
+    return model
+
+
+def with_trained_adapter(model, cfg=None, seed=1):
+    """Attach an adapter and give it random non-zero A and B, as if it had been trained."""
+    attach(model, cfg or LoRAConfig())
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, layer in lora_layers(model):
+            layer.lora_A.copy_(0.1 * torch.randn(layer.lora_A.shape, generator=g))
+            layer.lora_B.copy_(0.1 * torch.randn(layer.lora_B.shape, generator=g))
+    return model
+
+
+def tokens(B=2, T=16, seed=0):
+    return torch.randint(0, MICRO.vocab_size, (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+def logits(model, idx=None):
+    with torch.no_grad():
+        return model(tokens() if idx is None else idx)[0]
+
+
+# ----------------------------------------------------------------------------- config and attach
+
+def test_lora_config_defaults_target_the_four_block_linears():
+    cfg = LoRAConfig()
+    assert (cfg.r, cfg.lora_alpha, cfg.lora_dropout, cfg.use_rslora) == (8, 16, 0.0, False)
+    assert tuple(cfg.target_modules) == ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj") == DEFAULT_TARGETS
+    assert cfg.scaling == 2.0
+
+
+def test_lora_config_round_trips_through_a_dict():
+    cfg = LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=("attn.c_attn",), use_rslora=True)
+    assert LoRAConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_attach_returns_the_trainable_count_r_times_in_plus_out_per_target():
+    model = base_model()
+    C, r = MICRO.n_embd, 8
+    per_block = (r * (C + 3 * C)      # attn.c_attn: 64 -> 192
+                 + r * (C + C)        # attn.c_proj: 64 -> 64
+                 + r * (C + 4 * C)    # mlp.c_fc:    64 -> 256
+                 + r * (4 * C + C))   # mlp.c_proj: 256 -> 64
+    n = attach(model, LoRAConfig(r=r))
+    assert n == MICRO.n_layer * per_block == 16384
+    assert n == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_attach_freezes_everything_but_lora_parameters():
+    model = base_model()
+    attach(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.rsplit(".", 1)[-1] in ("lora_A", "lora_B") for n in trainable)
+    assert len(trainable) == 2 * 4 * MICRO.n_layer
+
+
+def test_attach_only_wraps_the_chosen_targets():
+    model = base_model()
+    n = attach(model, LoRAConfig(r=2, target_modules=("attn.c_attn",)))
+    assert [name for name, _ in lora_layers(model)] == [f"transformer.h.{i}.attn.c_attn" for i in range(MICRO.n_layer)]
+    assert n == MICRO.n_layer * 2 * (MICRO.n_embd + 3 * MICRO.n_embd)
+
+
+def test_attach_keeps_the_base_state_dict_keys_and_adds_only_lora_keys():
+    model = base_model()
+    base_keys = set(model.state_dict())
+    attach(model)
+    keys = set(model.state_dict())
+    assert base_keys <= keys
+    assert all("lora_" in k for k in keys - base_keys)
+
+
+def test_attach_twice_is_refused():
+    model = base_model()
+    attach(model)
+    with pytest.raises(AdapterError):
+        attach(model)
+
+
+def test_target_that_matches_nothing_is_refused():
+    with pytest.raises(AdapterError, match="nowhere"):
+        attach(base_model(), LoRAConfig(target_modules=("nowhere",)))
+
+
+# ----------------------------------------------------------------------------- forward, merge, unmerge
+
+def test_fresh_adapter_leaves_the_logits_exactly_unchanged():
+    model = base_model()
+    before = logits(model)
+    attach(model)
+    assert torch.equal(logits(model), before)
+
+
+def test_attached_unmerged_adapter_keeps_the_base_fingerprint():
+    model = base_model()
+    fp = fingerprint(model)
+    with_trained_adapter(model)
+    assert fingerprint(model) == fp
+
+
+def test_base_plus_adapter_equals_the_merged_model():
+    model = with_trained_adapter(base_model())
+    with_adapter = logits(model)
+    assert (with_adapter - logits(base_model())).abs().max() > 1e-2  # the adapter does something
+    merged = merge(copy.deepcopy(model))
+    assert (logits(merged) - with_adapter).abs().max().item() < 1e-5
+
+
+def test_merge_without_unload_then_unmerge_restores_the_base_weights():
+    base = base_model()
+    model = with_trained_adapter(base_model())
+    merge(model, unload=False)
+    assert all(layer.merged for _, layer in lora_layers(model))
+    assert fingerprint(model) != fingerprint(base)
+    unmerge(model)
+    base_sd, sd = base.state_dict(), model.state_dict()
+    assert max((sd[k] - v).abs().max().item() for k, v in base_sd.items()) < 1e-6
+
+
+def test_merged_without_unload_gives_the_adapter_logits_once():
+    model = with_trained_adapter(base_model())
+    with_adapter = logits(model)
+    merge(model, unload=False)  # the adapter path is skipped while merged: not added twice
+    assert (logits(model) - with_adapter).abs().max().item() < 1e-5
+
+
+def test_merge_returns_a_plain_gpt_with_base_keys_that_loads_strictly():
+    merged = merge(with_trained_adapter(base_model()))
+    assert type(merged) is GPT
+    assert not lora_layers(merged) and not hasattr(merged, "lora_config")
+    fresh = GPT(MICRO).eval()
+    assert list(merged.state_dict()) == list(fresh.state_dict())
+    fresh.load_state_dict(merged.state_dict(), strict=True)
+    assert torch.equal(logits(fresh), logits(merged))
+    assert all(p.requires_grad for p in merged.parameters())
+
+
+def test_merged_model_changes_the_fingerprint():
+    fp = fingerprint(base_model())
+    assert fingerprint(merge(with_trained_adapter(base_model()))) != fp
+
+
+def test_rslora_scales_by_alpha_over_sqrt_r():
+    model = base_model()
+    attach(model, LoRAConfig(r=4, lora_alpha=8, use_rslora=True))
+    assert all(layer.scaling == 8 / 2 for _, layer in lora_layers(model))
+    assert LoRAConfig(r=4, lora_alpha=8, use_rslora=True).scaling == 4.0
+    assert LoRAConfig(r=4, lora_alpha=8).scaling == 2.0
+
+
+def test_lora_dropout_is_active_in_train_mode_and_inactive_in_eval():
+    model = with_trained_adapter(base_model(), LoRAConfig(lora_dropout=0.5))
+    no_dropout = merge(copy.deepcopy(model))
+    model.train()
+    torch.manual_seed(0)
+    a = logits(model)
+    b = logits(model)
+    assert not torch.equal(a, b)
+    model.eval()
+    assert torch.equal(logits(model), logits(model))
+    assert (logits(model) - logits(no_dropout)).abs().max().item() < 1e-5
+
+
+def test_gradients_flow_only_into_lora_a_and_b():
+    model = with_trained_adapter(base_model())
+    model.train()
+    _, loss = model(tokens(), tokens(seed=1))
+    loss.backward()
+    for name, p in model.named_parameters():
+        if name.endswith(("lora_A", "lora_B")):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        else:
+            assert p.grad is None, name
+
+
+def test_lora_linear_keeps_the_base_parameter_objects():
+    linear = torch.nn.Linear(8, 4)
+    layer = LoRALinear(linear, r=2, lora_alpha=4)
+    assert layer.weight is linear.weight and layer.bias is linear.bias
+    assert not layer.weight.requires_grad
+    assert torch.equal(layer.lora_B, torch.zeros(4, 2)) and layer.lora_A.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------- adapter files
+
+def test_save_adapter_writes_only_lora_tensors_and_a_header(tmp_path):
+    model = with_trained_adapter(base_model())
+    file = save_adapter(model, tmp_path / "ad", {"units": ["u1"], "tokenizer_hash": "tok1"})
+    assert file == tmp_path / "ad" / "adapter.safetensors"
+    tensors, header = read_tensors(file)
+    assert len(tensors) == 2 * 4 * MICRO.n_layer and all("lora_" in k for k in tensors)
+    assert header["lora_config"] == LoRAConfig().to_dict()
+    assert header["base_fingerprint"] == fingerprint(base_model())
+    assert header["units"] == ["u1"] and header["tokenizer_hash"] == "tok1"
+
+
+def test_user_meta_cannot_override_the_base_fingerprint(tmp_path):
+    model = with_trained_adapter(base_model())
+    file = save_adapter(model, tmp_path, {"base_fingerprint": "0" * 64})
+    assert read_tensors(file)[1]["base_fingerprint"] == fingerprint(model)
+
+
+def test_save_adapter_of_a_model_without_lora_is_refused(tmp_path):
+    with pytest.raises(AdapterError, match="attach"):
+        save_adapter(base_model(), tmp_path)
+
+
+def test_load_adapter_round_trip_gives_identical_logits(tmp_path):
+    model = with_trained_adapter(base_model(), LoRAConfig(r=4, lora_alpha=8, target_modules=("attn.c_attn", "mlp.c_fc")))
+    save_adapter(model, tmp_path, {"units": ["u1"]})
+    other = base_model()
+    header = load_adapter(other, tmp_path)
+    assert header["units"] == ["u1"]
+    assert other.lora_config == model.lora_config
+    assert torch.equal(logits(other), logits(model))
+
+
+def test_adapter_for_another_base_is_refused_naming_the_file(tmp_path):
+    save_adapter(with_trained_adapter(base_model(seed=0)), tmp_path)
+    other = base_model(seed=1)
+    with pytest.raises(AdapterError, match="adapter.safetensors"):
+        load_adapter(other, tmp_path)
+    assert not lora_layers(other)
+
+
+def test_adapter_for_another_tokenizer_is_refused(tmp_path):
+    save_adapter(with_trained_adapter(base_model()), tmp_path, {"tokenizer_hash": "aaaa"})
+    model = base_model()
+    with pytest.raises(AdapterError, match="tokenizer"):
+        load_adapter(model, tmp_path, tokenizer_hash="bbbb")
+    assert not lora_layers(model)
+    load_adapter(model, tmp_path, tokenizer_hash="aaaa")  # the right tokenizer is accepted
+
+
+def rewrite_adapter(file, edit):
+    tensors, header = read_tensors(file)
+    edit(tensors)
+    save_tensors(tensors, file, header)
+
+
+def assert_left_as_the_plain_base(model):
+    base = base_model()
+    assert not lora_layers(model)
+    assert list(model.state_dict()) == list(base.state_dict())
+    assert fingerprint(model) == fingerprint(base)
+
+
+def test_adapter_with_a_missing_key_is_refused_and_leaves_no_adapter(tmp_path):
+    file = save_adapter(with_trained_adapter(base_model()), tmp_path)
+    rewrite_adapter(file, lambda t: t.pop("transformer.h.1.mlp.c_fc.lora_B"))
+    model = base_model()
+    with pytest.raises(AdapterError, match=r"adapter\.safetensors.*missing.*h\.1\.mlp\.c_fc\.lora_B"):
+        load_adapter(model, tmp_path)
+    assert_left_as_the_plain_base(model)
+
+
+def test_adapter_with_an_unexpected_key_is_refused_and_leaves_no_adapter(tmp_path):
+    file = save_adapter(with_trained_adapter(base_model()), tmp_path)
+    rewrite_adapter(file, lambda t: t.update({"transformer.h.0.attn.c_attn.lora_C": torch.zeros(2, 2)}))
+    model = base_model()
+    with pytest.raises(AdapterError, match=r"adapter\.safetensors.*unexpected.*lora_C"):
+        load_adapter(model, tmp_path)
+    assert_left_as_the_plain_base(model)
+
+
+def test_adapter_with_a_wrong_shape_is_refused_and_leaves_no_adapter(tmp_path):
+    file = save_adapter(with_trained_adapter(base_model()), tmp_path)
+    rewrite_adapter(file, lambda t: t.update({"transformer.h.0.attn.c_attn.lora_A": torch.zeros(3, MICRO.n_embd)}))
+    model = base_model()
+    with pytest.raises(AdapterError, match=r"adapter\.safetensors.*lora_A.*shape"):
+        load_adapter(model, tmp_path)
+    assert_left_as_the_plain_base(model)
+
+
+def test_truncated_adapter_file_is_refused_naming_the_file(tmp_path):
+    file = save_adapter(with_trained_adapter(base_model()), tmp_path)
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 3])
+    model = base_model()
+    with pytest.raises(AdapterError, match="adapter.safetensors"):
+        load_adapter(model, file)
+    assert not lora_layers(model)
+
+
+def test_garbage_adapter_file_is_refused_naming_the_file(tmp_path):
+    file = tmp_path / "adapter.safetensors"
+    file.write_bytes(b"\xff" * 1000)
+    with pytest.raises(AdapterError, match="adapter.safetensors"):
+        load_adapter(base_model(), tmp_path)
+
+
+def test_missing_adapter_file_is_refused_naming_the_file(tmp_path):
+    with pytest.raises(AdapterError, match="nothing.safetensors"):
+        load_adapter(base_model(), tmp_path / "nothing.safetensors")
+
+
+def test_checkpoint_passed_as_an_adapter_is_refused(tmp_path):
+    file = save_checkpoint(base_model(), tmp_path, {})
+    with pytest.raises(AdapterError, match="not an accrete adapter"):
+        load_adapter(base_model(), file)
+
+
+def test_adapter_errors_are_value_errors():
+    assert issubclass(AdapterError, ValueError)
+
+
+# ----------------------------------------------------------------------------- PEFT export and CLI
+
+def test_export_peft_writes_peft_keys_shapes_and_config(tmp_path):
+    cfg = LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.05, use_rslora=True)
+    model = with_trained_adapter(base_model(), cfg)
+    export_peft(model, tmp_path)
+    with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        a = f.get_tensor("base_model.model.transformer.h.0.mlp.c_fc.lora_A.weight")
+    C = MICRO.n_embd
+    expected = {}
+    for i in range(MICRO.n_layer):
+        for target, (n_in, n_out) in {"attn.c_attn": (C, 3 * C), "attn.c_proj": (C, C),
+                                      "mlp.c_fc": (C, 4 * C), "mlp.c_proj": (4 * C, C)}.items():
+            expected[f"base_model.model.transformer.h.{i}.{target}.lora_A.weight"] = (4, n_in)
+            expected[f"base_model.model.transformer.h.{i}.{target}.lora_B.weight"] = (n_out, 4)
+    assert shapes == expected
+    assert torch.equal(a, model.transformer.h[0].mlp.c_fc.lora_A)
+    pc = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert pc["peft_type"] == "LORA" and pc["task_type"] == "CAUSAL_LM"
+    assert (pc["r"], pc["lora_alpha"], pc["lora_dropout"], pc["use_rslora"]) == (4, 8, 0.05, True)
+    assert pc["target_modules"] == list(DEFAULT_TARGETS)
+    assert pc["fan_in_fan_out"] is True and pc["bias"] == "none"
+
+
+def test_cli_merges_an_adapter_file_into_a_checkpoint_equal_to_merge(tmp_path):
+    save_checkpoint(base_model(), tmp_path / "base", {"tokenizer_hash": "tok1", "units": ["u0"]})
+    model = with_trained_adapter(base_model())
+    save_adapter(model, tmp_path / "ad", {"tokenizer_hash": "tok1", "units": ["u1"]})
+    r = subprocess.run([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"),
+                        "--adapter", str(tmp_path / "ad"), "--out", str(tmp_path / "merged")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    loaded, meta = load_checkpoint(tmp_path / "merged")
+    merged = merge(model)
+    sd = merged.state_dict()
+    assert all(torch.equal(v, sd[k]) for k, v in loaded.state_dict().items())
+    assert meta["mode"] == "merged" and meta["units"] == ["u0", "u1"]
+    assert meta["base_fingerprint"] == fingerprint(base_model())
+    assert meta["fingerprint"] == fingerprint(merged)
+
+
+def test_peft_loads_the_export_and_gives_our_base_plus_adapter_logits(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    peft = pytest.importorskip("peft")
+    results = {}
+    for use_rslora in (False, True):
+        cfg = LoRAConfig(r=4, lora_alpha=8, use_rslora=use_rslora)
+        model = with_trained_adapter(base_model(), cfg)
+        out = tmp_path / f"rslora_{use_rslora}"
+        export_hf(model, out / "base")  # the base weights only: lora_ tensors are not part of it
+        export_peft(model, out / "adapter")
+        hf = transformers.GPT2LMHeadModel.from_pretrained(str(out / "base"))
+        peft_model = peft.PeftModel.from_pretrained(hf, str(out / "adapter")).eval()
+        idx = tokens(2, 24, seed=3)
+        with torch.no_grad():
+            theirs = peft_model(input_ids=idx).logits
+        results[use_rslora] = (theirs - logits(model, idx)).abs().max().item()
+    print(f"PEFT vs ours: max abs diff {results[False]:.3g} (alpha/r), {results[True]:.3g} (rslora)")
+    assert max(results.values()) < 1e-4

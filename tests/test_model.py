@@ -1,0 +1,431 @@
+"""model.py: the GPT, its checkpoints, its fingerprint and GPT-2 (Hugging Face format) interop."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.nn import functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model import GPT, GPTConfig, CheckpointError, export_hf, fingerprint, import_hf, load_checkpoint, \
+    read_tensors, save_checkpoint, save_tensors  # noqa: E402
+
+MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
+
+
+def micro_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig.preset("micro", **overrides)).eval()
+
+
+def randomized(model, seed=0, std=0.1):
+    """Every parameter random (biases and LayerNorms included), so no convention hides behind a zero or a one."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            base = 1.0 if ("ln_" in name and name.endswith("weight")) else 0.0
+            p.copy_(base + std * torch.randn(p.shape, generator=g))
+    return model
+
+
+def tokens(B=2, T=16, vocab=MICRO.vocab_size, seed=0):
+    return torch.randint(0, vocab, (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+def assert_same_tensors(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].shape == b[k].shape, k
+        assert torch.equal(a[k], b[k]), k
+
+
+# ----------------------------------------------------------------------------- forward and loss
+
+def test_logits_have_shape_batch_time_vocab_in_float32():
+    logits, loss = micro_model()(tokens(3, 10))
+    assert logits.shape == (3, 10, MICRO.vocab_size)
+    assert logits.dtype == torch.float32
+    assert loss is None
+
+
+def test_fresh_model_loss_is_about_ln_vocab():
+    model = micro_model()
+    _, loss = model(tokens(4, 64, seed=1), tokens(4, 64, seed=2))
+    assert abs(loss.item() - math.log(MICRO.vocab_size)) < 0.05
+
+
+def test_targets_minus_one_are_ignored_in_the_loss():
+    model = randomized(micro_model())
+    x, y = tokens(2, 12, seed=1), tokens(2, 12, seed=2)
+    y_masked = y.clone()
+    y_masked[0, :5] = -1
+    y_masked[1, 7:] = -1
+    logits, loss = model(x, y_masked)
+    keep = y_masked != -1
+    expected = F.cross_entropy(logits[keep], y[keep])
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_sequence_longer_than_block_size_is_refused():
+    with pytest.raises(ValueError, match="block_size"):
+        micro_model()(tokens(1, MICRO.block_size + 1))
+
+
+# ----------------------------------------------------------------------------- initialization
+
+def test_init_follows_gpt2_with_residual_projections_scaled_by_depth():
+    model = micro_model(n_layer=4)
+    expected_proj_std = 0.02 / math.sqrt(2 * 4)
+    for name, p in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            assert abs(p.std().item() - expected_proj_std) / expected_proj_std < 0.1, name
+        elif name.endswith(("c_attn.weight", "c_fc.weight", "wte.weight", "wpe.weight")):
+            assert abs(p.std().item() - 0.02) / 0.02 < 0.1, name
+        elif "ln_" in name and name.endswith("weight"):
+            assert torch.equal(p, torch.ones_like(p)), name
+        elif name.endswith("bias"):
+            assert torch.equal(p, torch.zeros_like(p)), name
+
+
+def test_output_head_is_tied_to_token_embedding():
+    model = micro_model()
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert "lm_head.weight" in model.state_dict()
+
+
+# ----------------------------------------------------------------------------- generate
+
+def test_greedy_generation_is_deterministic_and_picks_the_argmax():
+    model = randomized(micro_model())
+    prompt = tokens(2, 5)
+    out = model.generate(prompt, 6, temperature=0)
+    assert out.shape == (2, 11)
+    assert torch.equal(out[:, :5], prompt)
+    assert torch.equal(out, model.generate(prompt, 6, temperature=0))
+    for t in range(5, 11):
+        logits, _ = model(out[:, :t])
+        assert torch.equal(out[:, t], logits[:, -1].argmax(-1))
+
+
+def test_sampling_with_a_seeded_generator_is_reproducible():
+    model = randomized(micro_model())
+    prompt = tokens(2, 5)
+    a = model.generate(prompt, 8, temperature=0.8, top_k=50, generator=torch.Generator().manual_seed(7))
+    b = model.generate(prompt, 8, temperature=0.8, top_k=50, generator=torch.Generator().manual_seed(7))
+    c = model.generate(prompt, 8, temperature=0.8, top_k=50, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_top_k_one_equals_greedy():
+    model = randomized(micro_model())
+    prompt = tokens(2, 5)
+    greedy = model.generate(prompt, 6, temperature=0)
+    top1 = model.generate(prompt, 6, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(top1, greedy)
+
+
+def test_top_k_samples_only_among_the_k_most_likely_tokens():
+    model = randomized(micro_model())
+    out = model.generate(tokens(4, 3), 5, temperature=2.0, top_k=3, generator=torch.Generator().manual_seed(0))
+    for t in range(3, 8):
+        logits, _ = model(out[:, :t])
+        top3 = logits[:, -1].topk(3).indices
+        assert (top3 == out[:, t:t + 1]).any(dim=1).all()
+
+
+def test_generation_past_block_size_crops_the_context():
+    model = micro_model(block_size=8)
+    out = model.generate(tokens(1, 6), 10, temperature=0)
+    assert out.shape == (1, 16)
+
+
+# ----------------------------------------------------------------------------- size and FLOPs
+
+def test_num_params_matches_a_hand_count():
+    V, T, L, C = MICRO.vocab_size, MICRO.block_size, MICRO.n_layer, MICRO.n_embd
+    per_block = (2 * C                     # ln_1
+                 + C * 3 * C + 3 * C       # attn.c_attn
+                 + C * C + C               # attn.c_proj
+                 + 2 * C                   # ln_2
+                 + C * 4 * C + 4 * C       # mlp.c_fc
+                 + 4 * C * C + C)          # mlp.c_proj
+    total = V * C + T * C + L * per_block + 2 * C  # wte (tied head counted once), wpe, blocks, ln_f
+    model = micro_model()
+    assert model.num_params(non_embedding=False) == total == 136960
+    assert model.num_params() == total - T * C
+
+
+def test_flops_per_token_is_6n_plus_attention_term():
+    model = micro_model()
+    N, L, H, C, T = model.num_params(), MICRO.n_layer, MICRO.n_head, MICRO.n_embd, MICRO.block_size
+    assert model.flops_per_token() == 6 * N + 12 * L * H * (C // H) * T == 6 * 132864 + 12 * 2 * 64 * 64
+    assert model.flops_per_token(seq_len=32) == 6 * N + 12 * L * C * 32
+    assert model.estimate_mfu(1000.0, 1e12) == pytest.approx(model.flops_per_token() * 1000.0 / 1e12)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def test_checkpoint_round_trip_keeps_weights_config_and_meta(tmp_path):
+    model = randomized(micro_model())
+    meta = {"tokenizer_hash": "abc123", "mode": "pretrain", "step": 42, "units": ["u1", "u2"]}
+    file = save_checkpoint(model, tmp_path / "ckpt", meta)
+    assert file == tmp_path / "ckpt" / "model.safetensors"
+    loaded, loaded_meta = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.config == model.config
+    assert_same_tensors(loaded.state_dict(), model.state_dict())
+    assert {k: loaded_meta[k] for k in meta} == meta
+    assert torch.equal(loaded(tokens())[0], model(tokens())[0])
+
+
+def test_loaded_checkpoint_keeps_the_head_tied(tmp_path):
+    save_checkpoint(randomized(micro_model()), tmp_path, {})
+    loaded, _ = load_checkpoint(tmp_path)
+    assert loaded.lm_head.weight is loaded.transformer.wte.weight
+
+
+def test_checkpoint_stores_the_tied_embedding_once(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path, {})
+    tensors, header = read_tensors(file)
+    assert "lm_head.weight" not in tensors and "transformer.wte.weight" in tensors
+    assert header["config"] == MICRO.to_dict()
+
+
+def test_load_checkpoint_accepts_the_file_itself(tmp_path):
+    file = save_checkpoint(randomized(micro_model()), tmp_path, {})
+    loaded, _ = load_checkpoint(file)
+    assert fingerprint(loaded) == fingerprint(randomized(micro_model()))
+
+
+def test_fingerprint_is_stable_across_save_and_load(tmp_path):
+    model = randomized(micro_model())
+    save_checkpoint(model, tmp_path, {})
+    loaded, meta = load_checkpoint(tmp_path)
+    assert fingerprint(loaded) == fingerprint(model) == meta["fingerprint"]
+    assert len(fingerprint(model)) == 64
+
+
+def test_fingerprint_changes_when_one_weight_changes():
+    model = randomized(micro_model())
+    before = fingerprint(model)
+    with torch.no_grad():
+        model.transformer.h[1].mlp.c_fc.bias[3] += 1e-6
+    assert fingerprint(model) != before
+
+
+def test_missing_checkpoint_raises_checkpoint_error_naming_the_file(tmp_path):
+    with pytest.raises(CheckpointError, match="nowhere"):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_truncated_checkpoint_raises_checkpoint_error_naming_the_file(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path, {})
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_checkpoint(tmp_path)
+
+
+def test_garbage_checkpoint_raises_checkpoint_error_naming_the_file(tmp_path):
+    file = tmp_path / "model.safetensors"
+    file.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_checkpoint(tmp_path)
+
+
+def test_safetensors_file_without_config_is_not_a_checkpoint(tmp_path):
+    file = tmp_path / "model.safetensors"
+    save_file({"x": torch.zeros(2)}, str(file))
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_checkpoint(file)
+
+
+def test_config_mismatch_raises_checkpoint_error_naming_file_and_field(tmp_path):
+    save_checkpoint(micro_model(), tmp_path, {})
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*n_layer"):
+        load_checkpoint(tmp_path, config=GPTConfig.preset("micro", n_layer=3))
+    model, _ = load_checkpoint(tmp_path, config=GPTConfig.preset("micro"))  # the same config is accepted
+    assert model.config == MICRO
+
+
+def test_weight_of_another_shape_raises_checkpoint_error_naming_file_and_key(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path, {})
+    tensors, header = read_tensors(file)
+    tensors["transformer.wpe.weight"] = torch.zeros(32, MICRO.n_embd)  # the header still says block 64
+    save_tensors(tensors, file, header)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*transformer\.wpe\.weight"):
+        load_checkpoint(tmp_path)
+
+
+def test_missing_weight_raises_checkpoint_error_naming_the_file(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path, {})
+    tensors, header = read_tensors(file)
+    del tensors["transformer.ln_f.bias"]
+    save_tensors(tensors, file, header)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*ln_f\.bias"):
+        load_checkpoint(tmp_path)
+
+
+def test_checkpoint_errors_are_value_errors():
+    assert issubclass(CheckpointError, ValueError)
+
+
+def test_cli_export_of_missing_checkpoint_exits_2_with_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "model.py", "--export-hf", str(tmp_path / "MISSING"),
+                        "--out", str(tmp_path / "X")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "MISSING" in lines[0]
+    assert not (tmp_path / "X").exists()
+
+
+# ----------------------------------------------------------------------------- GPT-2 (Hugging Face) interop
+
+def gpt2_format_tensors(config, seed=0, prefix="transformer.", buffers=True, lm_head=False):
+    """Random weights laid out as Hugging Face's GPT-2 stores them: Conv1D weights are (in, out),
+    and the causal-mask buffers attn.bias (1, 1, n, n) and attn.masked_bias (a scalar) are present."""
+    g = torch.Generator().manual_seed(seed)
+    C, V, N = config.n_embd, config.vocab_size, config.block_size
+
+    def rnd(*shape, base=0.0):
+        return base + 0.1 * torch.randn(shape, generator=g)
+
+    t = {"wte.weight": rnd(V, C), "wpe.weight": rnd(N, C), "ln_f.weight": rnd(C, base=1.0), "ln_f.bias": rnd(C)}
+    for i in range(config.n_layer):
+        h = f"h.{i}."
+        t.update({
+            h + "ln_1.weight": rnd(C, base=1.0), h + "ln_1.bias": rnd(C),
+            h + "attn.c_attn.weight": rnd(C, 3 * C), h + "attn.c_attn.bias": rnd(3 * C),
+            h + "attn.c_proj.weight": rnd(C, C), h + "attn.c_proj.bias": rnd(C),
+            h + "ln_2.weight": rnd(C, base=1.0), h + "ln_2.bias": rnd(C),
+            h + "mlp.c_fc.weight": rnd(C, 4 * C), h + "mlp.c_fc.bias": rnd(4 * C),
+            h + "mlp.c_proj.weight": rnd(4 * C, C), h + "mlp.c_proj.bias": rnd(C),
+        })
+        if buffers:
+            t[h + "attn.bias"] = torch.tril(torch.ones(N, N)).view(1, 1, N, N)
+            t[h + "attn.masked_bias"] = torch.tensor(-1e4)
+    t = {prefix + k: v for k, v in t.items()}
+    if lm_head:
+        t["lm_head.weight"] = t[prefix + "wte.weight"].clone()
+    return t
+
+
+def write_gpt2_dir(out_dir, config, tensors):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    (out_dir / "config.json").write_text(json.dumps({
+        "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "activation_function": "gelu_new",
+        "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_ctx": config.block_size,
+        "n_embd": config.n_embd, "n_layer": config.n_layer, "n_head": config.n_head,
+        "layer_norm_epsilon": 1e-5,
+    }))
+    return out_dir
+
+
+def reference_gpt2_logits(t, config, idx, prefix="transformer."):
+    """GPT-2's forward pass written directly on the raw Hugging Face tensors (Conv1D: x @ W + b)."""
+    w = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in t.items()}
+    C, nh = config.n_embd, config.n_head
+    B, T = idx.shape
+
+    def ln(x, name):
+        return F.layer_norm(x, (C,), w[name + ".weight"], w[name + ".bias"], eps=1e-5)
+
+    def conv1d(x, name):
+        return x @ w[name + ".weight"] + w[name + ".bias"]
+
+    x = w["wte.weight"][idx] + w["wpe.weight"][:T]
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for i in range(config.n_layer):
+        q, k, v = conv1d(ln(x, f"h.{i}.ln_1"), f"h.{i}.attn.c_attn").split(C, dim=2)
+        q, k, v = (z.view(B, T, nh, C // nh).transpose(1, 2) for z in (q, k, v))  # (B, nh, T, hs)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // nh)
+        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        x = x + conv1d(y, f"h.{i}.attn.c_proj")
+        hidden = F.gelu(conv1d(ln(x, f"h.{i}.ln_2"), f"h.{i}.mlp.c_fc"), approximate="tanh")
+        x = x + conv1d(hidden, f"h.{i}.mlp.c_proj")
+    return ln(x, "ln_f") @ w["wte.weight"].t()
+
+
+def test_export_then_import_hf_gives_identical_tensors(tmp_path):
+    model = randomized(micro_model())
+    export_hf(model, tmp_path / "hf")
+    back = import_hf(tmp_path / "hf")
+    assert back.config == model.config
+    assert_same_tensors(back.state_dict(), model.state_dict())
+    assert back.lm_head.weight is back.transformer.wte.weight
+
+
+def test_export_hf_writes_gpt2_layout_and_config(tmp_path):
+    model = randomized(micro_model())
+    export_hf(model, tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), framework="pt") as f:
+        assert f.metadata().get("format") == "pt"  # transformers refuses the file without it
+        c_attn = f.get_tensor("transformer.h.0.attn.c_attn.weight")
+    assert c_attn.shape == (MICRO.n_embd, 3 * MICRO.n_embd)  # Conv1D: (in, out)
+    assert torch.equal(c_attn, model.transformer.h[0].attn.c_attn.weight.t())
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["model_type"] == "gpt2" and cfg["activation_function"] == "gelu_new"
+    assert (cfg["vocab_size"], cfg["n_positions"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"]) == \
+        (MICRO.vocab_size, MICRO.block_size, MICRO.n_layer, MICRO.n_head, MICRO.n_embd)
+
+
+def test_export_hf_refuses_a_model_without_biases(tmp_path):
+    with pytest.raises(CheckpointError, match="bias"):
+        export_hf(micro_model(bias=False), tmp_path)
+
+
+@pytest.mark.parametrize("prefix", ["transformer.", ""])
+@pytest.mark.parametrize("lm_head", [False, True])
+def test_import_hf_reads_gpt2_checkpoints_with_mask_buffers(tmp_path, prefix, lm_head):
+    t = gpt2_format_tensors(MICRO, seed=3, prefix=prefix, buffers=True, lm_head=lm_head)
+    model = import_hf(write_gpt2_dir(tmp_path / "gpt2", MICRO, t))
+    assert model.config == MICRO
+    assert torch.equal(model.transformer.h[1].mlp.c_fc.weight, t[prefix + "h.1.mlp.c_fc.weight"].t())
+    assert torch.equal(model.transformer.h[0].attn.c_attn.bias, t[prefix + "h.0.attn.c_attn.bias"])
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
+def test_imported_gpt2_gives_the_logits_of_a_reference_forward_on_the_raw_tensors(tmp_path):
+    t = gpt2_format_tensors(MICRO, seed=4)
+    model = import_hf(write_gpt2_dir(tmp_path / "gpt2", MICRO, t))
+    idx = tokens(2, 20, seed=5)
+    ours, _ = model(idx)
+    reference = reference_gpt2_logits(t, MICRO, idx)
+    assert (ours - reference).abs().max().item() < 1e-4
+
+
+def test_import_hf_without_config_json_raises_checkpoint_error(tmp_path):
+    write_gpt2_dir(tmp_path, MICRO, gpt2_format_tensors(MICRO))
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="config.json"):
+        import_hf(tmp_path)
+
+
+def test_import_hf_of_a_config_that_does_not_fit_the_weights_raises_checkpoint_error(tmp_path):
+    write_gpt2_dir(tmp_path, MICRO, gpt2_format_tensors(GPTConfig.preset("micro", n_layer=1)))
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        import_hf(tmp_path)
+
+
+def test_transformers_gpt2_loads_the_export_and_gives_our_logits(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    model = randomized(micro_model())
+    export_hf(model, tmp_path / "hf")
+    hf = transformers.GPT2LMHeadModel.from_pretrained(str(tmp_path / "hf")).eval()
+    idx = tokens(2, 24, seed=6)
+    with torch.no_grad():
+        theirs = hf(idx).logits
+        ours, _ = model(idx)
+    diff = (theirs - ours).abs().max().item()
+    print(f"transformers GPT2LMHeadModel vs ours: max abs diff {diff:.3g}")
+    assert diff < 1e-4

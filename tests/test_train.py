@@ -1,0 +1,153 @@
+"""train.py: the one loop in its three modes, exact resume after SIGKILL, DDP equivalence, bad input."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lora
+from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
+from train import TokenFileStream, TrainConfig, TrainError, lr_at, train
+
+ROOT = Path(__file__).resolve().parent.parent
+MICRO = dict(preset="micro", vocab_size=64, block_size=32, batch_size=8, log_interval=5, eval_iters=2, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory):
+    """A small repeating token pattern: easy to learn, so loss must fall fast."""
+    d = tmp_path_factory.mktemp("tokens")
+    pattern = np.tile(np.arange(40, dtype=np.uint16), 500)
+    pattern.tofile(d / "train.bin")
+    pattern[:2000].tofile(d / "val.bin")
+    return d / "train.bin"
+
+
+def run(*args, env=None, check=True):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, check=check)
+
+
+def max_diff(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max((sa[k] - sb[k]).abs().max().item() for k in sa)
+
+
+def test_pretrain_loss_falls_on_a_repeating_pattern(tokens, tmp_path):
+    r = train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=40, lr=3e-3,
+                          warmup=5, **MICRO))
+    assert r.steps == 40 and r.tokens == 40 * 8 * 32
+    assert r.train_loss < 1.0 < np.log(64)  # from ln(64) = 4.16 at init
+    assert r.val_loss < 1.0
+    model, meta = load_checkpoint(r.checkpoint)
+    assert meta["mode"] == "pretrain" and meta["step"] == 40 and meta["tokens"] == r.tokens
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [5, 10, 15, 20, 25, 30, 35, 40]
+
+
+def _base(tmp_path):
+    """A fresh random micro model saved as a checkpoint: the start for finetune and lora."""
+    torch.manual_seed(0)
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base", {})
+    return tmp_path / "base"
+
+
+def test_finetune_loss_falls_and_records_the_base_fingerprint(tokens, tmp_path):
+    base = _base(tmp_path)
+    r = train(TrainConfig(mode="finetune", init=str(base), data=str(tokens), out_dir=str(tmp_path / "ft"),
+                          max_steps=40, lr=3e-3, warmup=5, **MICRO))
+    assert r.train_loss < 1.0
+    _, meta = load_checkpoint(r.checkpoint)
+    assert meta["base_fingerprint"] == load_checkpoint(base)[1]["fingerprint"]
+
+
+def test_lora_trains_only_the_adapter_and_loss_falls(tokens, tmp_path):
+    base = _base(tmp_path)
+    r = train(TrainConfig(mode="lora", init=str(base), data=str(tokens), out_dir=str(tmp_path / "lora"),
+                          max_steps=60, lr=3e-2, warmup=5, lora_r=8, merge=True, **MICRO))
+    assert r.train_loss < np.log(64) - 0.5  # frozen random embeddings: the adapter alone must lower the loss
+    assert r.adapter.endswith("adapter.safetensors") and r.checkpoint.endswith("model.safetensors")
+    assert r.trainable_params == 2 * sum(8 * (i + o) for i, o in ((64, 192), (64, 64), (64, 256), (256, 64)))
+    base_model, base_meta = load_checkpoint(base)
+    merged, meta = load_checkpoint(r.checkpoint)
+    # the merged model is base + adapter; the embedding and LayerNorms were frozen
+    assert torch.equal(merged.transformer.wte.weight, base_model.transformer.wte.weight)
+    assert meta["mode"] == "merged" and meta["base_fingerprint"] == base_meta["fingerprint"]
+    lora.load_adapter(base_model, r.adapter)
+    x = torch.randint(0, 64, (2, 32))
+    assert (base_model(x)[0] - merged(x)[0]).abs().max() < 1e-5
+
+
+def test_kill_and_resume_ends_with_the_same_weights(tokens, tmp_path):
+    args = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
+            "--max-steps", 30, "--ckpt-interval", 10, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
+    run(*args, "--out", tmp_path / "straight")
+    # SIGKILL at step 17: the last checkpoint is step 10, so steps 11..17 are lost and redone
+    killed = run(*args, "--out", tmp_path / "resumed", env={"ACCRETE_TEST_SIGKILL_AT_STEP": "17"}, check=False)
+    assert killed.returncode == -9
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()
+    run(*args, "--out", tmp_path / "resumed", "--resume")
+    a, meta_a = load_checkpoint(tmp_path / "straight")
+    b, meta_b = load_checkpoint(tmp_path / "resumed")
+    assert max_diff(a, b) == 0.0
+    assert meta_a["tokens"] == meta_b["tokens"] == 30 * 8 * 32
+
+
+def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens, tmp_path):
+    common = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
+              "--max-steps", 6, "--lr", 3e-3, "--quiet"]
+    run(*common, "--grad-accum", 2, "--out", tmp_path / "one")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(ROOT / "train.py"),
+                    *map(str, [*common, "--grad-accum", 1, "--out", tmp_path / "two"])],
+                   cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    a, meta_a = load_checkpoint(tmp_path / "one")
+    b, meta_b = load_checkpoint(tmp_path / "two")
+    assert max_diff(a, b) < 1e-5
+    assert meta_a["tokens"] == meta_b["tokens"]
+
+
+def test_cosine_schedule_warms_up_then_decays_to_min_lr():
+    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=110)
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
+
+
+def test_token_stream_is_deterministic_and_resumable(tokens):
+    a = TokenFileStream(tokens, 4, 16, seed=3)
+    first = [a.next_batch() for _ in range(3)]
+    b = TokenFileStream(tokens, 4, 16, seed=3)
+    b.load_state_dict({"batch": 2})
+    assert np.array_equal(b.next_batch()[0], first[2][0])
+    x, y = first[0]
+    assert x.shape == (4, 16) and np.array_equal(x[:, 1:], y[:, :-1])
+
+
+def test_token_ids_beyond_the_vocab_are_refused(tmp_path):
+    np.arange(300, dtype=np.uint16).tofile(tmp_path / "big.bin")
+    with pytest.raises(TrainError, match="big.bin: token id 299 is outside the model's vocab of 64"):
+        train(TrainConfig(mode="pretrain", data=str(tmp_path / "big.bin"), out_dir=str(tmp_path / "o"), **MICRO))
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupted"])
+def test_bad_init_checkpoint_is_one_line_error_and_exit_2(tokens, tmp_path, problem):
+    ckpt = tmp_path / "ckpt"
+    if problem == "corrupted":
+        ckpt.mkdir()
+        (ckpt / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    r = run("--mode", "finetune", "--init", ckpt, "--data", tokens, "--out", tmp_path / "out", check=False)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "model.safetensors" in r.stderr
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_resume_state_from_another_mode_is_refused(tokens, tmp_path):
+    train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=5, **MICRO))
+    base = _base(tmp_path)
+    with pytest.raises(TrainError, match="saved by a pretrain run"):
+        train(TrainConfig(mode="finetune", init=str(base), data=str(tokens), out_dir=str(tmp_path), max_steps=5,
+                          resume=True, **MICRO))

@@ -1,0 +1,501 @@
+"""
+One training loop for every stage of accrete: pretrain (random init), finetune (all weights from a
+checkpoint or GPT-2 file) and lora (an adapter on a frozen checkpoint). The modes differ only in where
+the weights start and which parameters train.
+
+    python train.py --mode pretrain --data data/tokens/train.bin --preset tiny --out out/base
+    python train.py --mode pretrain --corpus corpus --units primitive --out out/base
+    python train.py --mode lora --init out/base --corpus corpus --units atoms-00 --out out/atoms-00 --merge
+    torchrun --nproc_per_node=2 train.py --mode pretrain ...        # DDP (nccl on CUDA, gloo on CPU)
+
+Data comes from a stream: any object with next_batch() -> (x, y) int64 arrays of shape (B, T),
+state_dict() and load_state_dict(): a nanoGPT-style token file (TokenFileStream) or a curriculum
+selection (curriculum.stream).
+"""
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+import lora
+from model import GPT, GPTConfig, fail, fingerprint, import_hf, load_checkpoint, read_tensors, \
+    save_checkpoint, save_tensors
+
+
+class TrainError(ValueError):
+    """Bad training input: data, arguments or a resume state that do not fit."""
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "pretrain"  # pretrain | finetune | lora
+    out_dir: str = "out"
+    # model: a preset and any overrides (pretrain); finetune and lora take the config of --init
+    preset: str = "tiny"
+    vocab_size: int = None
+    block_size: int = None
+    n_layer: int = None
+    n_head: int = None
+    n_embd: int = None
+    dropout: float = None
+    bias: bool = None
+    init: str = None  # accrete checkpoint to start from (finetune, lora)
+    init_hf: str = None  # or Hugging Face GPT-2 weights
+    # data: a token file, or a curriculum selection
+    data: str = None
+    corpus: str = None
+    units: str = "all"  # comma-separated unit ids or selectors (all, primitive, knowledge, verified, level:N)
+    primitive_share: float = 0.0
+    order: str = "curriculum"  # curriculum | shuffled
+    replay: float = 0.0
+    token_budget: int = None
+    # optimization
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_steps: int = 200
+    lr: float = 1e-3
+    min_lr: float = None  # default lr / 10
+    warmup: int = 20
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    # lora
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: str = ",".join(lora.DEFAULT_TARGETS)
+    use_rslora: bool = False
+    merge: bool = False  # lora mode: also write the merged model
+    # runtime
+    device: str = "auto"
+    compile: bool = False
+    seed: int = 1337
+    log_interval: int = 10
+    eval_interval: int = 0  # 0: only at the end
+    eval_iters: int = 10
+    ckpt_interval: int = 0  # 0: only at the end
+    resume: bool = False
+    quiet: bool = False
+    meta: dict = field(default_factory=dict)  # extra metadata for the checkpoint/adapter header
+
+
+@dataclass
+class TrainResult:
+    out_dir: str
+    steps: int
+    tokens: int
+    seconds: float
+    train_loss: float
+    val_loss: float
+    checkpoint: str = None  # model.safetensors (pretrain, finetune, lora --merge)
+    adapter: str = None  # adapter.safetensors (lora)
+    trainable_params: int = 0
+
+
+class TokenFileStream:
+    """Random windows from a nanoGPT-style token file (flat uint16/uint32 memmap). Batch i depends only
+    on (seed, i), so the cursor is a single integer and resuming is exact."""
+
+    def __init__(self, path, batch_size, block_size, seed=0, start=0.0, end=1.0, vocab_size=None):
+        path = Path(path)
+        if not path.is_file():
+            raise TrainError(f"{path}: no such token file")
+        dtype = np.uint32 if path.stat().st_size and _meta(path).get("dtype") == "uint32" else np.uint16
+        data = np.memmap(path, dtype=dtype, mode="r")
+        if vocab_size is not None:  # scanned in chunks: bounded memory for any file size
+            top = max(int(data[i:i + 2**24].max()) for i in range(0, len(data), 2**24))
+            if top >= vocab_size:
+                raise TrainError(f"{path}: token id {top} is outside the model's vocab of {vocab_size}; "
+                                 "set --vocab-size (or the file's meta.json) to match the tokenizer")
+        self.data = data[int(start * len(data)):int(end * len(data))]
+        if len(self.data) <= block_size + 1:
+            raise TrainError(f"{path}: {len(self.data)} tokens, too few for block_size {block_size}")
+        self.B, self.T, self.seed, self.batch = batch_size, block_size, seed, 0
+        self.selection = {"data": str(path), "start": start, "end": end, "seed": seed}
+
+    def next_batch(self):
+        rng = np.random.default_rng([self.seed, self.batch])
+        ix = rng.integers(0, len(self.data) - self.T - 1, size=self.B)
+        rows = np.stack([self.data[i:i + self.T + 1] for i in ix]).astype(np.int64)
+        self.batch += 1
+        return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
+
+    def state_dict(self):
+        return {"batch": self.batch}
+
+    def load_state_dict(self, state):
+        self.batch = state["batch"]
+
+
+def _meta(path):
+    """meta.json beside a token file: {"vocab_size": ..., "dtype": "uint16"|"uint32"}, if present."""
+    f = Path(path).with_name("meta.json")
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def lr_at(step, cfg):
+    """Linear warmup, then cosine decay to min_lr at max_steps."""
+    min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
+
+
+def configure_optimizer(model, cfg, device_type):
+    """AdamW over trainable parameters; weight decay on matrices only (not biases, LayerNorms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=(device_type == "cuda"))
+
+
+def peak_flops(device):
+    """bf16 dense peak of known GPUs, for MFU; None where unknown (the CPU: bench.py measures it)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, flops in (("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L4", 121e12), ("4090", 165e12)):
+        if key in name:
+            return flops
+    return None
+
+
+# ----------------------------------------------------------------------------- model and data set-up
+
+def build_model(cfg):
+    """The model to train and the metadata it inherits: random (pretrain), or from a checkpoint."""
+    overrides = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd",
+                                               "dropout", "bias")}
+    if cfg.mode == "pretrain":
+        if cfg.init or cfg.init_hf:
+            raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
+        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}
+    if not (cfg.init or cfg.init_hf):
+        raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
+    if cfg.init:
+        model, meta = load_checkpoint(cfg.init)
+    else:
+        model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf)}
+    if cfg.dropout is not None:
+        model.config.dropout = cfg.dropout
+    return model, meta
+
+
+def build_streams(cfg, B, T, vocab_size):
+    """(train stream, val stream, tokenizer hash) for a token file or a curriculum selection."""
+    if cfg.corpus:
+        import curriculum
+        corpus = curriculum.Corpus(cfg.corpus)
+        if corpus.vocab_size > vocab_size:
+            raise TrainError(f"{cfg.corpus}: tokenizer has {corpus.vocab_size} tokens, the model only {vocab_size}")
+        kw = dict(units=cfg.units.split(","), batch_size=B, block_size=T, primitive_share=cfg.primitive_share,
+                  order=cfg.order, replay=cfg.replay, token_budget=cfg.token_budget, seed=cfg.seed)
+        return curriculum.stream(corpus, **kw), curriculum.stream(corpus, **dict(kw, split="val")), corpus.tokenizer_hash
+    if not cfg.data:
+        raise TrainError("no data: give --data FILE.bin or --corpus DIR")
+    path = Path(cfg.data)
+    val_path = path.with_name("val.bin") if path.name == "train.bin" else path.with_name(path.stem + "_val.bin")
+    if val_path.is_file():
+        train = TokenFileStream(path, B, T, cfg.seed, vocab_size=vocab_size)
+        val = TokenFileStream(val_path, B, T, cfg.seed + 1, vocab_size=vocab_size)
+    else:  # no val file: hold out the last 10%
+        train = TokenFileStream(path, B, T, cfg.seed, 0.0, 0.9, vocab_size=vocab_size)
+        val = TokenFileStream(path, B, T, cfg.seed + 1, 0.9, 1.0, vocab_size=vocab_size)
+    return train, val, _meta(path).get("tokenizer_hash")
+
+
+# ----------------------------------------------------------------------------- resume state
+
+def save_state(path, model, optimizer, step, extra):
+    """The full training state in one safetensors file: weights, optimizer moments, RNG, cursors.
+    Nothing in it is pickled, so loading it cannot run code."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
+        for k, v in optimizer.state.get(p, {}).items():
+            tensors[f"optim.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_tensors(tensors, path, dict(extra, step=step))
+
+
+def load_state(path, model, optimizer):
+    tensors, meta = read_tensors(path, "training state")
+    model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(model_sd, strict=False)
+    except RuntimeError as e:
+        raise TrainError(f"{path}: the saved state does not fit this model ({str(e).splitlines()[0]})") from None
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        state = {k.split(".", 2)[2]: v.to(p.device) for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
+        if state:
+            optimizer.state[p] = state
+    torch.set_rng_state(tensors["rng.torch"])
+    return meta
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
+    """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
+    objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
+    cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
+    if cfg.mode not in ("pretrain", "finetune", "lora"):
+        raise TrainError(f"unknown mode {cfg.mode!r}: use pretrain, finetune or lora")
+    out = Path(cfg.out_dir)
+
+    # -- devices and processes: torchrun sets RANK/WORLD_SIZE/LOCAL_RANK
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world, local_rank = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
+    dev_name = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    if ddp and dev_name.startswith("cuda"):
+        dev_name = f"cuda:{local_rank}"
+    device = torch.device(dev_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if ddp and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    master = rank == 0
+    log = log if (master and not cfg.quiet) else (lambda *a, **k: None)
+    torch.manual_seed(cfg.seed + rank)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    # bf16 autocast on CUDA; plain float32 on the CPU, where bf16 matmuls are far slower
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+    # -- model: the same GPT in every mode
+    model, init_meta = build_model(cfg)
+    base_fp = fingerprint(model) if cfg.mode != "pretrain" else None
+    if cfg.mode == "lora":
+        lcfg = lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                               target_modules=tuple(cfg.lora_targets.split(",")), use_rslora=cfg.use_rslora)
+        lora.attach(model, lcfg)
+    model.to(device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    B, T = cfg.batch_size, model.config.block_size
+
+    # -- data
+    tok_hash = None
+    if data is None:
+        data, val_data, tok_hash = build_streams(cfg, B, T, model.config.vocab_size)
+    if init_meta.get("tokenizer_hash") and tok_hash and init_meta["tokenizer_hash"] != tok_hash:
+        raise TrainError(f"{cfg.init}: checkpoint was trained with tokenizer {init_meta['tokenizer_hash'][:12]}, "
+                         f"the data uses {tok_hash[:12]}; a corpus keeps one tokenizer for life")
+    tok_hash = tok_hash or cfg.meta.get("tokenizer_hash") or init_meta.get("tokenizer_hash")
+    tokens_per_step = B * T * cfg.grad_accum * world
+
+    optimizer = configure_optimizer(model, cfg, device.type)
+    step, tokens, elapsed, val_loss, train_loss = 0, 0, 0.0, float("nan"), float("nan")
+    state_file = out / "train_state.safetensors"
+    if cfg.resume and state_file.is_file():
+        st = load_state(state_file, model, optimizer)
+        if st.get("mode") != cfg.mode:
+            raise TrainError(f"{state_file}: saved by a {st.get('mode')} run, not {cfg.mode}")
+        step, tokens, elapsed = st["step"], st["tokens"], st["seconds"]
+        data.load_state_dict(st["data"])
+        log(f"resumed from {state_file} at step {step}")
+    val_state0 = val_data.state_dict() if val_data is not None else None
+
+    raw_model = model
+    if cfg.compile:
+        model = torch.compile(model)
+    if ddp:
+        model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    peak = peak_flops(device)
+
+    def to_device(x, y):
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        if device.type == "cuda":  # pinned memory lets the copy overlap with compute
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return x, y
+
+    def next_batch():
+        # every rank draws the same global sequence of micro-batches and keeps its own share, so N
+        # processes see exactly the micro-batches one process would with N times the accumulation
+        for r in range(world):
+            xy = data.next_batch()
+            if r == rank:
+                mine = xy
+        return to_device(*mine)
+
+    @torch.no_grad()
+    def evaluate():
+        if val_data is None:
+            return float("nan")
+        model.eval()
+        val_data.load_state_dict(val_state0)  # the same val batches every time
+        losses = torch.zeros(cfg.eval_iters, device=device)
+        for i in range(cfg.eval_iters):
+            x, y = to_device(*val_data.next_batch())
+            with autocast:
+                losses[i] = raw_model(x, y)[1]
+        model.train()
+        return losses.mean().item()
+
+    log_file = None
+    if master:
+        out.mkdir(parents=True, exist_ok=True)
+        log_file = open(out / "log.jsonl", "a")
+
+    def write_log(entry):
+        if log_file:
+            log_file.write(json.dumps(entry) + "\n")
+            log_file.flush()
+
+    def checkpoint(final):
+        """Resume state (always) and, at the end, the outputs: a model, an adapter, or both."""
+        if not master:
+            return {}
+        extra = {"mode": cfg.mode, "tokens": tokens, "seconds": elapsed, "data": cursor,
+                 "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}}
+        save_state(state_file, raw_model, optimizer, step, extra)
+        if not final:
+            return {}
+        meta = dict(init_meta, **cfg.meta, mode=cfg.mode, step=step, tokens=tokens, seconds=round(elapsed, 2),
+                    trainable_params=trainable, tokenizer_hash=tok_hash, val_loss=val_loss,
+                    data=getattr(data, "selection", None))
+        meta.pop("fingerprint", None)
+        if base_fp:
+            meta["base_fingerprint"] = base_fp
+        files = {}
+        if cfg.mode == "lora":
+            files["adapter"] = str(lora.save_adapter(raw_model, out, meta))
+            if cfg.merge:
+                merged = lora.merge(raw_model)
+                files["checkpoint"] = str(save_checkpoint(merged, out, dict(meta, mode="merged")))
+        else:
+            files["checkpoint"] = str(save_checkpoint(raw_model, out, meta))
+        return files
+
+    # -- the loop
+    model.train()
+    cursor = data.state_dict()
+    x, y = next_batch()
+    t_log, step_log = time.time(), step
+    kill_at = int(os.environ.get("ACCRETE_TEST_SIGKILL_AT_STEP", -1))  # for the kill-and-resume test
+    while step < cfg.max_steps:
+        lr = lr_at(step, cfg)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(cfg.grad_accum):
+            sync = micro == cfg.grad_accum - 1
+            with (model.no_sync() if ddp and not sync else nullcontext()), autocast:
+                _, loss = model(x, y)
+                loss = loss / cfg.grad_accum
+            if sync:
+                cursor = data.state_dict()  # where the next step's data starts: what a resume needs
+            x, y = next_batch()  # fetch the next batch while the backward runs (async on CUDA)
+            loss.backward()
+            loss_sum += loss.detach()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        tokens += tokens_per_step
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        last = step == cfg.max_steps
+        if step % cfg.log_interval == 0 or last:
+            if ddp:  # report the loss over all ranks' micro-batches, as one process would see it
+                dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
+                loss_sum /= world
+            train_loss = loss_sum.item()  # the only host sync in the loop
+            now = time.time()
+            dt = (now - t_log) / max(1, step - step_log)
+            elapsed += now - t_log
+            t_log, step_log = now, step
+            tps = tokens_per_step / dt
+            mfu = f" mfu {raw_model.estimate_mfu(tps, peak) * 100:.1f}%" if peak else ""
+            eta = (cfg.max_steps - step) * dt
+            log(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} eta {eta:.0f}s")
+            write_log({"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps,
+                       "tokens": tokens, "seconds": round(elapsed, 3)})
+        if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
+            val_loss = evaluate()
+            log(f"step {step} val loss {val_loss:.4f}")
+            write_log({"step": step, "val_loss": val_loss})
+            t_log = time.time()  # evaluation time is not training time
+        if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
+            checkpoint(final=False)
+
+    files = checkpoint(final=True)
+    if master:
+        log_file.close()
+        _record(cfg, data, files, tokens, elapsed, trainable)
+    if ddp:
+        dist.barrier()
+    return TrainResult(out_dir=str(out), steps=step, tokens=tokens, seconds=round(elapsed, 2),
+                       train_loss=train_loss, val_loss=val_loss, trainable_params=trainable,
+                       checkpoint=files.get("checkpoint"), adapter=files.get("adapter"))
+
+
+def _record(cfg, data, files, tokens, seconds, trainable):
+    """Append what was trained to the corpus's growth passport."""
+    if not cfg.corpus:
+        return
+    import curriculum
+    passport = curriculum.Corpus(cfg.corpus).passport
+    common = dict(mode=cfg.mode, selection=getattr(data, "selection", None), tokens=tokens,
+                  seconds=round(seconds, 2), trainable_params=trainable, out_dir=str(cfg.out_dir),
+                  init=cfg.init or cfg.init_hf, units=cfg.meta.get("units"))
+    if files.get("adapter"):
+        passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=file_sha256(files["adapter"]),
+                        **common)
+    if files.get("checkpoint"):
+        passport.append("model_trained", checkpoint=files["checkpoint"],
+                        checkpoint_sha256=file_sha256(files["checkpoint"]), **common)
+
+
+def main():
+    p = argparse.ArgumentParser(description="accrete's one training loop: pretrain | finetune | lora.")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "meta":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(f.type, f.type) if isinstance(f.type, str) else f.type
+            p.add_argument(flag, type=typ, default=f.default)
+    p.add_argument("--out", dest="out_dir", help="output directory (same as --out-dir)")
+    args = vars(p.parse_args())
+    if args["out_dir"] is None:
+        args["out_dir"] = "out"
+    try:
+        result = train(TrainConfig(**args))
+    except (ValueError, FileNotFoundError) as e:
+        fail(e)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(dataclasses.asdict(result)))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
