@@ -1,0 +1,746 @@
+"""
+Every model of accrete, as numbers on the same probes: multiple-choice accuracy and greedy exact
+match (with chance levels and 95% intervals), perplexity and bits per byte, the per-adapter
+verification gate that the passport records, and the stage comparison report.
+
+    python evaluate.py score   CORPUS --model CKPT[+ADAPTER]
+    python evaluate.py verify  CORPUS --unit U --model CKPT --adapter ADAPTER   # exit 0 pass, 1 fail, 2 error
+    python evaluate.py compare CORPUS base=CKPT lora=CKPT+ADAPTER ... --out DIR
+    python evaluate.py sample  --corpus CORPUS --model CKPT --prompt "The capital of"
+
+Scoring normalization: by default a choice's score is the SUM of its tokens' log-probabilities,
+i.e. log P(choice | prompt), the model's actual belief in that answer string. norm="mean" (per-token
+mean) removes the penalty on choices that the tokenizer splits into more tokens, but it favours
+long choices whose later tokens are easy once the first is given; both are available and every
+result records which one was used.
+"""
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import itertools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from model import atomic_write_text, fingerprint, load_checkpoint
+from lora import load_adapter, read_adapter
+
+
+class EvalError(ValueError):
+    """Bad input to an evaluation: unknown unit, mismatched model, malformed probe."""
+
+
+def _autocast(device):
+    # bf16 on CUDA for speed; float32 on the CPU, where bf16 matmuls are slow
+    if str(device).startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    """model.eval() for the block, then back to whatever mode it was in (ladder scores mid-training)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+# ----------------------------------------------------------------------------- probe scoring
+
+def _encode_probe(tokenizer, probe, i, eot):
+    """Prompt ids and one continuation per choice; each choice is " " + choice after the prompt."""
+    for key in ("probe", "answer", "choices"):
+        if key not in probe:
+            raise EvalError(f"probe {i}: missing {key!r} (have {sorted(probe)})")
+    if probe["answer"] not in probe["choices"]:
+        raise EvalError(f"probe {i}: answer {probe['answer']!r} is not one of its choices {probe['choices']}")
+    # a probe is read as the start of a document, which in training follows an <|endoftext|>;
+    # prompts end right before the answer word, so a stray trailing space would double the separator
+    prompt = [eot] + tokenizer.encode_ordinary(probe["probe"].rstrip(" "))
+    return prompt, [tokenizer.encode_ordinary(" " + c) for c in probe["choices"]]
+
+
+def _result(probe, logprobs, exact):
+    best = int(np.argmax(logprobs))  # ties: the first choice
+    pred = probe["choices"][best]
+    return {"unit": probe.get("unit"), "type": probe.get("type", "recall"), "level": probe.get("level"),
+            "probe": probe["probe"], "answer": probe["answer"], "pred": pred, "correct": pred == probe["answer"],
+            "exact": exact, "n_choices": len(probe["choices"]), "logprobs": logprobs}
+
+
+def _norm(total, n, norm):
+    if norm not in ("sum", "mean"):
+        raise EvalError(f"norm must be 'sum' or 'mean', not {norm!r}")
+    return total / n if norm == "mean" else total
+
+
+def _hidden(model, idx):
+    """GPT.forward without its output head: (B, T, n_embd). Scoring needs logits at a few positions
+    per row only, and the head is the widest matmul (and the largest tensor) of the model."""
+    t = model.transformer
+    x = t.drop(t.wte(idx) + t.wpe(torch.arange(idx.size(1), device=idx.device)))
+    for block in t.h:
+        x = block(x)
+    return t.ln_f(x)
+
+
+@torch.no_grad()
+def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cpu"):
+    """Score multiple-choice probes: each choice's log-likelihood after the prompt, many
+    (probe, choice) rows per forward pass. One dict per probe (see _result)."""
+    _norm(0.0, 1, norm)  # a bad norm fails before any work
+    block = model.config.block_size
+    rows = []  # (probe index, ids, number of continuation tokens)
+    for i, p in enumerate(probes):
+        prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
+        for cont in conts:
+            if len(cont) > block:
+                raise EvalError(f"probe {i}: a choice of {len(cont)} tokens does not fit block_size {block}")
+            rows.append((i, (prompt + cont)[-(block + 1):], len(cont)))  # long prompts lose their start
+    scores = [None] * len(rows)
+    # rows of similar length share a batch, so little compute goes to padding
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))
+    with _eval_mode(model):
+        for s in range(0, len(order), batch_size):
+            chunk = order[s:s + batch_size]
+            T = max(len(rows[r][1]) for r in chunk) - 1
+            x = np.zeros((len(chunk), T), dtype=np.int64)
+            y = np.full((len(chunk), T), -1, dtype=np.int64)
+            for b, r in enumerate(chunk):
+                ids, n_cont = rows[r][1], rows[r][2]
+                n = len(ids) - 1
+                x[b, :n] = ids[:-1]  # right padding: causal attention never looks ahead
+                y[b, n - n_cont:n] = ids[-n_cont:]  # targets: continuation tokens only
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            mask = y >= 0
+            with _autocast(device):
+                picked = model.lm_head(_hidden(model, x)[mask]).float()  # (N, vocab): continuation positions
+            target = y[mask]
+            logp = picked.log_softmax(-1).gather(1, target[:, None]).squeeze(1)
+            # greedy decoding reproduces the answer iff every answer token is the argmax given the
+            # tokens before it, so exact match falls out of the same teacher-forced pass
+            miss = (picked.argmax(-1) != target).float()
+            row = mask.nonzero()[:, 0]  # the batch row of each picked position
+            sums = torch.zeros(len(chunk), device=device).index_add_(0, row, logp).tolist()
+            misses = torch.zeros(len(chunk), device=device).index_add_(0, row, miss).tolist()
+            for b, r in enumerate(chunk):
+                scores[r] = (sums[b], rows[r][2], misses[b] == 0)
+    results, k = [], 0
+    for p in probes:
+        mine = scores[k:k + len(p["choices"])]
+        k += len(p["choices"])
+        exact = mine[p["choices"].index(p["answer"])][2]
+        results.append(_result(p, [_norm(t, n, norm) for t, n, _ in mine], exact))
+    return results
+
+
+@torch.no_grad()
+def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
+    """The reference: one forward pass per choice and exact match by model.generate. Slow; for tests
+    and bench.py (score_probes(batch_size=1) is the like-for-like unbatched timing)."""
+    block, results = model.config.block_size, []
+    with _eval_mode(model):
+        for i, p in enumerate(probes):
+            prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
+            logprobs = []
+            for cont in conts:
+                ids = torch.tensor((prompt + cont)[-(block + 1):], device=device)
+                with _autocast(device):
+                    logits, _ = model(ids[None, :-1])
+                logp = logits[0, -len(cont):].float().log_softmax(-1)
+                lp = logp.gather(1, ids[-len(cont):, None]).sum().item()
+                logprobs.append(_norm(lp, len(cont), norm))
+            answer = tokenizer.encode_ordinary(" " + p["answer"])
+            out = model.generate(torch.tensor([prompt[-block:]], device=device), len(answer), temperature=0)
+            results.append(_result(p, logprobs, out[0, -len(answer):].tolist() == answer))
+    return results
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def wilson(k, n, z=1.96):
+    """Wilson score interval for k successes in n trials; (0, 1) when n is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_diff(correct_a, correct_b, n_boot=2000, seed=0):
+    """Paired bootstrap over the same probes: (acc_a - acc_b, 2.5th, 97.5th percentile)."""
+    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
+    if a.shape != b.shape:
+        raise EvalError(f"bootstrap_diff: {a.size} vs {b.size} results; both models must score the same probes")
+    if a.size == 0:
+        return 0.0, 0.0, 0.0
+    d = a - b
+    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
+    means = d[idx].mean(axis=1)
+    return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _stats(group):
+    n, k = len(group), sum(r["correct"] for r in group)
+    lo, hi = wilson(k, n)
+    return {"n": n, "correct": k, "acc": k / n if n else 0.0, "lo": lo, "hi": hi,
+            "chance": float(np.mean([1 / r["n_choices"] for r in group])) if n else 0.0,
+            "exact": sum(r["exact"] for r in group) / n if n else 0.0}
+
+
+def summarize(results, levels=None):
+    """Accuracy overall, by unit, by level and by probe type: {n, correct, acc, lo, hi, chance,
+    exact}. A unit's level comes from `levels` (unit -> level) or from each result."""
+    levels = levels or {}
+    def grouped(key):
+        groups = {}
+        for r in results:
+            groups.setdefault(key(r), []).append(r)
+        return {str(g): _stats(rs) for g, rs in sorted(groups.items(), key=lambda kv: str(kv[0]))}
+    return {"overall": _stats(results),
+            "by_unit": grouped(lambda r: r["unit"]),
+            "by_level": grouped(lambda r: levels.get(r["unit"], r.get("level"))),
+            "by_type": grouped(lambda r: r["type"])}
+
+
+def _pct(x):
+    return f"{100 * x:.0f}%"
+
+
+def describe_difference(name_a, a, name_b, b, diff_interval):
+    """One plain sentence on what the paired interval allows one to say about acc(a) - acc(b)."""
+    diff, lo, hi = diff_interval
+    acc_a, acc_b = (s["acc"] if isinstance(s, dict) else s for s in (a, b))
+    ci = f"{100 * diff:+.0f} points, 95% CI {100 * lo:+.0f} to {100 * hi:+.0f}"
+    if lo > 0:
+        return f"{name_a} ({_pct(acc_a)}) is higher than {name_b} ({_pct(acc_b)}) ({ci})"
+    if hi < 0:
+        return f"{name_a} ({_pct(acc_a)}) is lower than {name_b} ({_pct(acc_b)}) ({ci})"
+    return f"no difference detectable between {name_a} ({_pct(acc_a)}) and {name_b} ({_pct(acc_b)}) ({ci})"
+
+
+def describe_vs_chance(name, s):
+    """One plain sentence on a model's accuracy against chance, from its Wilson interval."""
+    ci = f"{_pct(s['acc'])}, 95% CI {_pct(s['lo'])} to {_pct(s['hi'])}, chance {_pct(s['chance'])}, n={s['n']}"
+    if s["lo"] > s["chance"]:
+        return f"{name} is above chance ({ci})"
+    if s["hi"] < s["chance"]:
+        return f"{name} is below chance ({ci})"
+    return f"{name} is not distinguishable from chance ({ci})"
+
+
+# ----------------------------------------------------------------------------- perplexity
+
+def bits_per_byte(loss_sum_nats, n_bytes):
+    """Total loss in nats over the UTF-8 bytes it predicts, in bits: comparable across tokenizers."""
+    return loss_sum_nats / (math.log(2) * n_bytes) if n_bytes else float("nan")
+
+
+@functools.lru_cache(maxsize=4)
+def token_bytes(tokenizer):
+    """UTF-8 length of every token (special tokens count 0 bytes: they are not text)."""
+    special = set(tokenizer.special_tokens_set)
+    out = np.zeros(tokenizer.n_vocab, dtype=np.int64)
+    for i in range(tokenizer.n_vocab):
+        try:
+            b = tokenizer.decode_single_token_bytes(i)
+        except KeyError:  # a gap in the ranks
+            continue
+        out[i] = 0 if b.decode("utf-8", "replace") in special else len(b)
+    return out
+
+
+@torch.no_grad()
+def perplexity(model, tokens, block_size=None, batch_size=16, device="cpu", tokenizer=None, max_tokens=None):
+    """Loss, perplexity (and bits per byte given a tokenizer) over non-overlapping windows of a 1-D
+    token array, or of a list of texts (each preceded by <|endoftext|>; needs the tokenizer)."""
+    if isinstance(tokens, (list, tuple)) and tokens and isinstance(tokens[0], str):
+        if tokenizer is None:
+            raise EvalError("perplexity of texts needs their tokenizer")
+        tokens = [t for doc in tokens for t in [tokenizer.eot_token] + tokenizer.encode_ordinary(doc)]
+    tokens = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens, dtype=np.int64)
+    if max_tokens:
+        tokens = tokens[:max_tokens + 1]
+    if len(tokens) < 2:
+        raise EvalError(f"perplexity needs at least 2 tokens, got {len(tokens)}")
+    T = block_size or model.config.block_size
+    nbytes_of = token_bytes(tokenizer) if tokenizer is not None else None
+    starts = list(range(0, len(tokens) - 1, T))
+    loss_sum, n_bytes = 0.0, 0
+    with _eval_mode(model):
+        for s in range(0, len(starts), batch_size):
+            chunk = starts[s:s + batch_size]
+            x = torch.zeros(len(chunk), T, dtype=torch.long)
+            y = torch.full((len(chunk), T), -1, dtype=torch.long)
+            for b, i in enumerate(chunk):
+                w = torch.from_numpy(np.asarray(tokens[i:i + T + 1], dtype=np.int64))  # memmap: read a window
+                x[b, :len(w) - 1], y[b, :len(w) - 1] = w[:-1], w[1:]
+                if nbytes_of is not None:
+                    n_bytes += int(nbytes_of[w[1:].numpy()].sum())
+            with _autocast(device):
+                logits, _ = model(x.to(device))
+            loss_sum += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(),
+                                        ignore_index=-1, reduction="sum").item()
+    n = len(tokens) - 1
+    out = {"loss": loss_sum / n, "ppl": math.exp(min(loss_sum / n, 700)), "tokens": n, "loss_sum": loss_sum}
+    if nbytes_of is not None:
+        out.update(bytes=n_bytes, bpb=bits_per_byte(loss_sum, n_bytes))
+    return out
+
+
+def corpus_perplexity(model, corpus, units, split="val", device="cpu", max_tokens=1 << 16):
+    """Pooled perplexity and bits per byte over some units' held-out tokens; None if they have none."""
+    loss_sum = n = n_bytes = 0
+    for u in units:
+        toks = corpus.tokens(u, split)
+        if len(toks) < 2:
+            continue
+        r = perplexity(model, toks, device=device, tokenizer=corpus.tokenizer, max_tokens=max_tokens)
+        loss_sum, n, n_bytes = loss_sum + r["loss_sum"], n + r["tokens"], n_bytes + r["bytes"]
+    if not n:
+        return None
+    return {"loss": loss_sum / n, "ppl": math.exp(min(loss_sum / n, 700)), "tokens": n,
+            "bpb": bits_per_byte(loss_sum, n_bytes)}
+
+
+# ----------------------------------------------------------------------------- models and corpora
+
+def open_corpus(corpus_dir):
+    """Open a corpus and check it (passport chain, unit and shard hashes); failing check is an error."""
+    from curriculum import Corpus  # imported here: scoring and perplexity need no corpus
+    corpus = Corpus(corpus_dir)
+    corpus.check()
+    return corpus
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _split_spec(spec):
+    spec = str(spec)
+    if "+" in spec and not Path(spec).exists():
+        ckpt, adapter = spec.rsplit("+", 1)
+        return ckpt, adapter
+    return spec, None
+
+
+def load_model(spec, device="cpu", tokenizer_hash=None):
+    """Load "CHECKPOINT" or "CHECKPOINT+ADAPTER" -> (model in eval mode, info). Refuses a checkpoint
+    or adapter made with another tokenizer, and an adapter trained on another base."""
+    ckpt, adapter = _split_spec(spec)
+    model, meta = load_checkpoint(ckpt, device=device)
+    found = meta.get("tokenizer_hash")
+    if tokenizer_hash and found and found != tokenizer_hash:
+        raise EvalError(f"{ckpt}: checkpoint was trained with tokenizer {found[:12]}, the corpus has "
+                        f"{tokenizer_hash[:12]}; evaluate it on the corpus it was trained on")
+    info = {"spec": str(spec), "checkpoint": ckpt, "adapter": adapter, "meta": meta,
+            "base_fingerprint": fingerprint(model), "adapter_fingerprint": None, "adapter_header": None,
+            "mode": meta.get("mode"), "tokens": meta.get("tokens"), "seconds": meta.get("seconds"),
+            "trainable_params": meta.get("trainable_params")}
+    if adapter:
+        header = load_adapter(model, adapter, tokenizer_hash or found)
+        info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=_file_sha256(header["file"]),
+                    mode="lora", tokens=header.get("tokens"), seconds=header.get("seconds"),
+                    trainable_params=header.get("trainable_params",
+                                                sum(p.numel() for p in model.parameters() if p.requires_grad)))
+    model.eval()
+    return model, info
+
+
+def _check_vocab(model, tokenizer, spec):
+    if model.config.vocab_size < tokenizer.n_vocab:
+        raise EvalError(f"{spec}: model vocab {model.config.vocab_size} is smaller than the tokenizer's "
+                        f"{tokenizer.n_vocab}; it was not trained on this corpus")
+
+
+def _passport_record(corpus, info):
+    """Fill tokens / seconds / trainable params from the passport's model_trained or adapter_trained
+    event that names this checkpoint or adapter (by path or file sha256), when meta lacks them."""
+    ckpt = Path(info["checkpoint"])
+    path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
+    names = {str(path), str(Path(path).parent), info["spec"], _file_sha256(path)}
+    for ev in reversed(corpus.passport.events("adapter_trained" if info["adapter"] else "model_trained")):
+        if names & {str(v) for v in ev.values() if isinstance(v, str)}:
+            for key in ("tokens", "seconds", "trainable_params"):
+                if info.get(key) is None and ev.get(key) is not None:
+                    info[key] = ev[key]
+            break
+    return info
+
+
+# ----------------------------------------------------------------------------- the verification gate
+
+def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True):
+    """The reasons a unit fails verification (empty: it passes): accuracy after must be clear of
+    chance and at least `threshold`, and no earlier unit may lose more than `tolerance`."""
+    reasons = []
+    if clear_of_chance and not after["lo"] > after["chance"]:
+        reasons.append(f"accuracy {_pct(after['acc'])} is not clear of chance {_pct(after['chance'])} "
+                       f"(95% CI lower bound {_pct(after['lo'])})")
+    if after["acc"] < threshold:
+        reasons.append(f"accuracy {_pct(after['acc'])} is below the threshold {_pct(threshold)}")
+    for u, r in retention.items():
+        drop = r["before"]["acc"] - r["after"]["acc"]
+        if drop > tolerance + 1e-9:
+            reasons.append(f"retention of {u} fell {_pct(drop)} ({_pct(r['before']['acc'])} -> "
+                           f"{_pct(r['after']['acc'])}), more than the tolerance {_pct(tolerance)}")
+    return reasons
+
+
+def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_tolerance=0.1, device="cpu",
+           clear_of_chance=True, batch_size=64, norm="sum"):
+    """Score unit's probes before and after the adapter, earlier verified units (retention) and
+    primitive perplexity (forgetting); append a unit_verified event to the passport."""
+    corpus = open_corpus(corpus_dir)
+    if unit not in corpus.units:
+        raise EvalError(f"{corpus_dir}: unknown unit {unit!r}; the corpus has {', '.join(corpus.units) or 'none'}")
+    probes = corpus.probes(unit)
+    if not probes:
+        raise EvalError(f"unit {unit!r} has no probes (primitive units are not verified)")
+    model, info = load_model(model_path, device, corpus.tokenizer_hash)
+    if info["adapter"]:
+        raise EvalError(f"--model {model_path}: give the base checkpoint alone and the adapter with --adapter")
+    _check_vocab(model, corpus.tokenizer, model_path)
+    # refuse a wrong adapter before spending time on scoring (load_adapter checks again)
+    header = read_adapter(adapter_path)[1]
+    if header["base_fingerprint"] != info["base_fingerprint"]:
+        raise EvalError(f"{header['file']}: adapter was trained on base {header['base_fingerprint'][:12]}, "
+                        f"not on {model_path} ({info['base_fingerprint'][:12]}); verify it with its own base")
+    if header.get("tokenizer_hash") and header["tokenizer_hash"] != corpus.tokenizer_hash:
+        raise EvalError(f"{header['file']}: adapter was trained with tokenizer {header['tokenizer_hash'][:12]}, "
+                        f"the corpus has {corpus.tokenizer_hash[:12]}")
+    if header.get("units") and unit not in header["units"]:
+        raise EvalError(f"{header['file']}: adapter was trained on units {header['units']}, not {unit!r}")
+    earlier = [u for u in corpus.verified() if u != unit]
+    primitive = corpus.primitive_units()
+
+    def measure():
+        score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))["overall"]
+        return (score(probes), {u: score(corpus.probes(u)) for u in earlier},
+                corpus_perplexity(model, corpus, primitive, device=device))
+
+    before, ret_before, ppl_before = measure()
+    load_adapter(model, adapter_path, corpus.tokenizer_hash)
+    after, ret_after, ppl_after = measure()
+    retention = {u: {"before": ret_before[u], "after": ret_after[u]} for u in earlier}
+    reasons = gate(after, retention, threshold, retention_tolerance, clear_of_chance)
+    result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
+              "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
+              "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
+                             "clear_of_chance": clear_of_chance, "norm": norm},
+              "adapter_fingerprint": _file_sha256(header["file"]), "base_fingerprint": info["base_fingerprint"],
+              "adapter": header["file"], "model": str(model_path)}
+    corpus.passport.append("unit_verified", **result)
+    return result
+
+
+# ----------------------------------------------------------------------------- looking at a model
+
+@torch.no_grad()
+def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, top_k=40, seed=0, device="cpu"):
+    """n generations after `prompt` (stopped at <|endoftext|>), reproducible from `seed`."""
+    ids = ([tokenizer.eot_token] + tokenizer.encode_ordinary(prompt))[-model.config.block_size:]
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with _eval_mode(model), _autocast(device):
+        out = model.generate(torch.tensor([ids] * n, device=device), max_new_tokens, temperature, top_k, gen)
+    texts = []
+    for row in out[:, len(ids):].tolist():
+        row = row[:row.index(tokenizer.eot_token)] if tokenizer.eot_token in row else row
+        texts.append(tokenizer.decode([t for t in row if t < tokenizer.n_vocab]))
+    return texts
+
+
+# ----------------------------------------------------------------------------- the comparison
+
+def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, samples=0, device="cpu",
+            batch_size=64, norm="sum", seed=0):
+    """Score every model (name -> "CKPT[+ADAPTER]") on all probes of the corpus and write
+    report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir."""
+    corpus = open_corpus(corpus_dir)
+    for name in list(retention_steps or []) + [n for pair in controls or [] for n in pair]:
+        if name not in specs:
+            raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
+    units = [u for u in corpus.order() if corpus.probes(u)]
+    if not units:
+        raise EvalError(f"{corpus_dir}: no unit has probes; nothing to compare")
+    levels = {u: corpus.units[u].get("level") for u in units}
+    probes = [p for u in units for p in corpus.probes(u)]
+    prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
+    models, correct = {}, {}
+    loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
+    for name, (model, info) in loaded.items():
+        _check_vocab(model, corpus.tokenizer, specs[name])
+        _passport_record(corpus, info)
+        t0 = time.time()
+        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+        correct[name] = [r["correct"] for r in results]
+        models[name] = {
+            "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "seconds": info["seconds"],
+            "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
+            "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
+            "summary": summarize(results, levels), "scoring_seconds": time.time() - t0,
+            "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
+            "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
+            "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
+                        for p in prompts} if samples else {}}
+    report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
+              "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
+              "retention": None, "comparisons": []}
+    if retention_steps:
+        report["retention"] = {"steps": list(retention_steps), "units": units,
+                               "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units]
+                                       for s in retention_steps]}
+    # controls are compared overall, by level and by type; without controls, every pair overall
+    pairs = [(tuple(p), True) for p in controls] if controls else \
+        [(p, False) for p in itertools.combinations(specs, 2)]
+    for (a, b), detailed in pairs:
+        scopes = [("overall", None, None)]
+        if detailed:
+            scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
+            scopes += [(f"type {t}", "by_type", t) for t in models[a]["summary"]["by_type"]]
+        for label, key, group in scopes:
+            sel = [True] * len(probes) if key is None else \
+                [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
+            ca = [c for c, s in zip(correct[a], sel) if s]
+            cb = [c for c, s in zip(correct[b], sel) if s]
+            d = bootstrap_diff(ca, cb, seed=seed)
+            sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
+            sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
+            report["comparisons"].append({"a": a, "b": b, "scope": label, "control": detailed, "diff": d[0],
+                                          "lo": d[1], "hi": d[2],
+                                          "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["plot"] = _plot(report, out_dir / "report.png")
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    return report
+
+
+def _cell(s):
+    return f"{_pct(s['acc'])} [{_pct(s['lo'])}-{_pct(s['hi'])}]" if s else "-"
+
+
+def _num(x, fmt="{:,}"):
+    return "-" if x is None else fmt.format(x)
+
+
+def render_markdown(report):
+    """The comparison as a Markdown page: tables, retention matrix, controls, plain sentences."""
+    models = report["models"]
+    first = next(iter(models.values()))["summary"]
+    out = [f"# accrete comparison: {report['corpus']}", "",
+           f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
+           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes.", "",
+           "## Models", "",
+           "| model | mode | trainable params | tokens trained on | wall time | primitive ppl | primitive bpb "
+           "| accuracy | exact match |", "|" + "---|" * 9]
+    for n, m in models.items():
+        ppl = m["primitive_ppl"] or {}
+        out.append(f"| {n} | {m['mode'] or '-'} | {_num(m['trainable_params'])} | {_num(m['tokens'])} "
+                   f"| {_num(m['seconds'], '{:.0f} s')} | {_num(ppl.get('ppl'), '{:.2f}')} "
+                   f"| {_num(ppl.get('bpb'), '{:.3f}')} | {_cell(m['summary']['overall'])} "
+                   f"| {_pct(m['summary']['overall']['exact'])} |")
+    for key, title in (("by_level", "level"), ("by_type", "probe type")):
+        groups = list(first[key])
+        out += ["", f"## Accuracy by {title}", "", "| model | " + " | ".join(f"{title} {g}" for g in groups) + " |",
+                "|" + "---|" * (len(groups) + 1),
+                "| chance | " + " | ".join(_pct(first[key][g]["chance"]) for g in groups) + " |"]
+        out += [f"| {n} | " + " | ".join(_cell(m["summary"][key].get(g)) for g in groups) + " |"
+                for n, m in models.items()]
+    if report["retention"]:
+        r = report["retention"]
+        out += ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", "",
+                "| step | " + " | ".join(r["units"]) + " |", "|" + "---|" * (len(r["units"]) + 1)]
+        out += [f"| {s} | " + " | ".join(_pct(a) for a in row) + " |" for s, row in zip(r["steps"], r["acc"])]
+    controls = [c for c in report["comparisons"] if c["control"]]
+    if controls:
+        out += ["", "## Controls", "", "| scope | A | B | accuracy of A | accuracy of B | A - B, points (95% CI) |",
+                "|" + "---|" * 6]
+        for c in controls:
+            sa, sb = (_scope(models[x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
+            out.append(f"| {c['scope']} | {c['a']} | {c['b']} | {_cell(sa)} | {_cell(sb)} "
+                       f"| {100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f}) |")
+    out += ["", "## What the intervals allow one to say", ""]
+    out += [f"- {s}." for s in report["chance"]] + [f"- {c['sentence']}." for c in report["comparisons"]]
+    out += ["", "## Held-out perplexity by unit", "", "| model | " + " | ".join(report["units"]) + " |",
+            "|" + "---|" * (len(report["units"]) + 1)]
+    out += [f"| {n} | " + " | ".join(_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"])
+            + " |" for n, m in models.items()]
+    if any(m["samples"] for m in models.values()):
+        out += ["", "## Samples"]
+        for n, m in models.items():
+            out += ["", f"### {n}", ""]
+            out += [f"- `{p}` → `{t.strip()}`" for p, texts in m["samples"].items() for t in texts]
+    out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
+            else f"Figure: {report['plot']}.", ""]
+    return "\n".join(out)
+
+
+def _scope(summary, scope):
+    if scope == "overall":
+        return summary["overall"]
+    kind, _, group = scope.partition(" ")
+    return summary["by_level" if kind == "level" else "by_type"].get(group)
+
+
+def _plot(report, path):
+    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
+    Returns the file name, or a note when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "skipped (matplotlib is not installed)"
+    models = report["models"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, (key, title) in zip(axes, (("by_level", "level"), ("by_type", "probe type"))):
+        groups = list(next(iter(models.values()))["summary"][key])
+        width = 0.8 / len(models)
+        for i, (name, m) in enumerate(models.items()):
+            s = [m["summary"][key].get(g) or {"acc": 0, "lo": 0, "hi": 0} for g in groups]
+            xs = [j - 0.4 + width * (i + 0.5) for j in range(len(groups))]
+            acc = [c["acc"] for c in s]
+            ax.bar(xs, acc, width, label=name,
+                   yerr=[[a - c["lo"] for a, c in zip(acc, s)], [c["hi"] - a for a, c in zip(acc, s)]], capsize=2)
+        chance = [next(iter(models.values()))["summary"][key][g]["chance"] for g in groups]
+        ax.hlines(chance, [j - 0.45 for j in range(len(groups))], [j + 0.45 for j in range(len(groups))],
+                  colors="k", linestyles="dashed", label="chance")
+        ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+        ax.set_ylim(0, 1)
+        ax.set_title(f"accuracy by {title} (95% CI)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path).name
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _print_summary(name, summary):
+    print(f"{name}: {describe_vs_chance('accuracy', summary['overall'])}; exact match "
+          f"{_pct(summary['overall']['exact'])}")
+    for key in ("by_level", "by_type", "by_unit"):
+        for g, s in summary[key].items():
+            print(f"  {key[3:]:5} {g:24} {_cell(s):18} chance {_pct(s['chance']):4} n={s['n']}")
+
+
+def main():
+    p = argparse.ArgumentParser(description="accrete evaluation: score probes, verify a unit's adapter "
+                                "(the gate the passport records), compare stages, sample generations.")
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", default="cpu")
+    common.add_argument("--batch-size", type=int, default=64, help="(probe, choice) rows per forward pass")
+    common.add_argument("--norm", choices=("sum", "mean"), default="sum", help="choice score: sum or per-token mean")
+    s = sub.add_parser("score", parents=[common], help="score a model on the corpus's probes")
+    s.add_argument("corpus")
+    s.add_argument("--model", required=True, help="CHECKPOINT or CHECKPOINT+ADAPTER")
+    s.add_argument("--units", nargs="*", help="only these units (default: all with probes)")
+    v = sub.add_parser("verify", parents=[common], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
+    v.add_argument("corpus")
+    v.add_argument("--unit", required=True)
+    v.add_argument("--model", required=True, help="the base checkpoint the adapter was trained on")
+    v.add_argument("--adapter", required=True)
+    v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter")
+    v.add_argument("--clear-of-chance", action=argparse.BooleanOptionalAction, default=True,
+                   help="require the 95%% interval's lower bound above chance (default; --no-clear-of-chance "
+                   "opens that part of the gate, for plumbing tests on micro models)")
+    v.add_argument("--retention-tolerance", type=float, default=0.1, help="largest allowed accuracy drop "
+                   "on earlier verified units")
+    c = sub.add_parser("compare", parents=[common], help="report.md/.json/.png comparing models")
+    c.add_argument("corpus")
+    c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]")
+    c.add_argument("--out", required=True)
+    c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order")
+    c.add_argument("--controls", nargs="*", metavar="A:B", help="pairs compared by level and type, "
+                   "e.g. curriculum:shuffled")
+    c.add_argument("--samples", type=int, default=0, help="generations per model for a few fixed prompts")
+    c.add_argument("--seed", type=int, default=0)
+    g = sub.add_parser("sample", help="print generations of a model")
+    g.add_argument("--corpus", required=True, help="the corpus whose tokenizer the model uses")
+    g.add_argument("--model", required=True)
+    g.add_argument("--adapter")
+    g.add_argument("--prompt", default="")
+    g.add_argument("--n", type=int, default=3)
+    g.add_argument("--max-new-tokens", type=int, default=64)
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--top-k", type=int, default=40)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    try:
+        if args.command == "score":
+            corpus = open_corpus(args.corpus)
+            units = args.units or [u for u in corpus.order() if corpus.probes(u)]
+            for u in units:
+                if u not in corpus.units:
+                    raise EvalError(f"{args.corpus}: unknown unit {u!r}")
+            model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
+            _check_vocab(model, corpus.tokenizer, args.model)
+            probes = [p for u in units for p in corpus.probes(u)]
+            t0 = time.time()
+            results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
+            _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
+            print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
+        elif args.command == "verify":
+            r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
+                       args.device, args.clear_of_chance, args.batch_size, args.norm)
+            print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, "
+                  f"chance {_pct(r['after']['chance'])}")
+            for u, x in r["retention"].items():
+                print(f"  retention {u}: {_pct(x['before']['acc'])} -> {_pct(x['after']['acc'])}")
+            print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
+            raise SystemExit(0 if r["passed"] else 1)
+        elif args.command == "compare":
+            specs = {}
+            for m in args.models:
+                name, eq, spec = m.partition("=")
+                if not eq or not name or not spec:
+                    raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
+                specs[name] = spec
+            controls = []
+            for pair in args.controls or []:
+                a, colon, b = pair.partition(":")
+                if not colon:
+                    raise EvalError(f"--controls {pair!r}: write A:B with two model names")
+                controls.append((a, b))
+            r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
+                        args.batch_size, args.norm, args.seed)
+            for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
+                print(s)
+            print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
+        else:
+            corpus = open_corpus(args.corpus)
+            spec = args.model + (f"+{args.adapter}" if args.adapter else "")
+            model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
+            for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
+                                            args.temperature, args.top_k, args.seed, args.device)):
+                print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
+                print(args.prompt + text)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""evaluate.py: probe scoring, intervals, perplexity, the verification gate and the comparison report."""
+
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tiktoken
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import evaluate as E  # noqa: E402
+from evaluate import EvalError  # noqa: E402
+from lora import LoRAConfig, attach, save_adapter  # noqa: E402
+from model import GPT, GPTConfig, save_checkpoint  # noqa: E402
+
+COLORS = ["red", "blue", "green", "gold", "amber", "violet"]
+NAMES = ["zib", "morp", "quell", "tavi", "brun", "skell", "yorra", "fent"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Micro models gain nothing from a second thread, and lose a lot when the cores are busy."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def byte_tokenizer():
+    """A byte-level tiktoken encoding (no corpus needed): 256 byte tokens and <|endoftext|>."""
+    gpt2_pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    return tiktoken.Encoding("bytes", pat_str=gpt2_pattern,
+                             mergeable_ranks={bytes([i]): i for i in range(256)},
+                             special_tokens={"<|endoftext|>": 256})
+
+
+def micro(vocab_size, seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig.preset("micro", vocab_size=vocab_size))
+
+
+def fact_probes(unit="facts"):
+    """One colour fact per invented name, four choices each, answers spread over the colours."""
+    probes = []
+    for i, name in enumerate(NAMES):
+        answer = COLORS[i % len(COLORS)]
+        others = [c for c in COLORS if c != answer][i % 3:i % 3 + 3]
+        choices = sorted([answer] + others, key=lambda c: (i * 7 + COLORS.index(c)) % 5)
+        probes.append({"probe": f"The colour of the {name} is", "answer": answer, "choices": choices,
+                       "type": "recall", "unit": unit})
+    return probes
+
+
+def memorize(model, tokenizer, probes, steps=150, lr=3e-3, answer_only=False):
+    """A plain Adam loop on the sentences "prompt answer" (one per row, right-padded), learning
+    every token or only the answer's."""
+    rows = [([tokenizer.eot_token] + tokenizer.encode_ordinary(p["probe"]),
+             tokenizer.encode_ordinary(f" {p['answer']}.")) for p in probes]
+    T = max(len(a) + len(b) for a, b in rows)
+    x = torch.zeros(len(rows), T - 1, dtype=torch.long)
+    y = torch.full((len(rows), T - 1), -1, dtype=torch.long)
+    for i, (prompt, answer) in enumerate(rows):
+        ids = torch.tensor(prompt + answer)
+        start = len(prompt) - 1 if answer_only else 0
+        x[i, :len(ids) - 1], y[i, start:len(ids) - 1] = ids[:-1], ids[1 + start:]
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for _ in range(steps):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_wilson_interval_matches_known_values():
+    assert E.wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert E.wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert E.wilson(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert E.wilson(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert E.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_bootstrap_diff_is_paired_and_says_no_difference_for_identical_models():
+    a = [True, False] * 50
+    assert E.bootstrap_diff(a, a) == (0.0, 0.0, 0.0)
+    diff, lo, hi = E.bootstrap_diff([True] * 60 + [False] * 40, [True] * 30 + [False] * 70)
+    assert diff == pytest.approx(0.3) and 0.15 < lo < 0.3 < hi < 0.45
+    with pytest.raises(EvalError):
+        E.bootstrap_diff([True], [True, False])
+
+
+def test_describe_difference_says_higher_lower_or_no_difference():
+    assert E.describe_difference("A", 0.62, "B", 0.50, (0.12, 0.05, 0.19)) == \
+        "A (62%) is higher than B (50%) (+12 points, 95% CI +5 to +19)"
+    assert "is lower than" in E.describe_difference("A", 0.4, "B", 0.5, (-0.1, -0.2, -0.01))
+    assert E.describe_difference("A", 0.5, "B", 0.45, (0.05, -0.03, 0.12)).startswith("no difference detectable")
+
+
+def test_summarize_groups_by_unit_level_and_type_with_chance():
+    results = [{"unit": "u", "type": "recall", "correct": True, "exact": True, "n_choices": 4},
+               {"unit": "u", "type": "inference", "correct": False, "exact": False, "n_choices": 2},
+               {"unit": "v", "type": "recall", "correct": True, "exact": False, "n_choices": 4}]
+    s = E.summarize(results, levels={"u": 0, "v": 1})
+    assert s["overall"]["n"] == 3 and s["overall"]["correct"] == 2
+    assert s["overall"]["chance"] == pytest.approx((0.25 + 0.5 + 0.25) / 3)
+    assert s["by_unit"]["u"]["acc"] == 0.5 and s["by_level"]["1"]["acc"] == 1.0
+    assert s["by_type"]["inference"]["chance"] == 0.5
+    assert (s["by_type"]["recall"]["lo"], s["by_type"]["recall"]["hi"]) == E.wilson(2, 2)
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def test_batched_scores_equal_unbatched_for_prompts_of_different_lengths():
+    tok, model = byte_tokenizer(), micro(257)
+    probes = fact_probes()
+    for i, p in enumerate(probes):  # prompts from 3 to 60+ tokens, and one longer than block_size
+        p["probe"] = " ".join(["so"] * (i * 4)) + " " + p["probe"] if i else "Colour"
+    probes.append(dict(probes[1], probe="x" * 100 + " and the zib is"))
+    batched = E.score_probes(model, tok, probes, batch_size=64)
+    for unbatched in (E.score_probes(model, tok, probes, batch_size=1), E.score_probes_loop(model, tok, probes)):
+        for b, u in zip(batched, unbatched):
+            np.testing.assert_allclose(b["logprobs"], u["logprobs"], atol=1e-4, rtol=1e-5)
+            assert (b["pred"], b["correct"]) == (u["pred"], u["correct"])
+        # exact match: teacher-forced argmax (batched) == greedy model.generate (loop) while prompts fit
+        assert [b["exact"] for b in batched[:-1]] == [u["exact"] for u in unbatched[:-1]]
+
+
+def test_mean_norm_divides_each_choice_by_its_token_count():
+    tok, model = byte_tokenizer(), micro(257)
+    probes = fact_probes()[:3]
+    s, m = E.score_probes(model, tok, probes, norm="sum"), E.score_probes(model, tok, probes, norm="mean")
+    for p, rs, rm in zip(probes, s, m):
+        n = [len(tok.encode_ordinary(" " + c)) for c in p["choices"]]
+        np.testing.assert_allclose(rm["logprobs"], np.array(rs["logprobs"]) / n, rtol=1e-5)
+    with pytest.raises(EvalError):
+        E.score_probes(model, tok, probes, norm="max")
+
+
+def test_model_that_memorized_its_facts_scores_100_percent_with_exact_match():
+    tok, probes = byte_tokenizer(), fact_probes()
+    model = memorize(micro(257), tok, probes)
+    s = E.summarize(E.score_probes(model, tok, probes))["overall"]
+    assert s["acc"] == 1.0 and s["exact"] == 1.0 and s["lo"] > s["chance"]
+    assert model.training is False
+
+
+def test_untrained_model_scores_near_chance():
+    tok, model, rng = byte_tokenizer(), micro(257), random.Random(0)
+    probes = []
+    for i in range(200):
+        choices = rng.sample(COLORS, 4)
+        probes.append({"probe": f"Thing {i} has the colour", "answer": rng.choice(choices), "choices": choices,
+                       "type": "recall", "unit": "u"})
+    s = E.summarize(E.score_probes(model, tok, probes))["overall"]
+    assert s["chance"] == 0.25 and s["lo"] <= 0.25 <= s["hi"]
+
+
+def test_probe_whose_answer_is_not_a_choice_is_an_error():
+    with pytest.raises(EvalError, match="not one of its choices"):
+        E.score_probes(micro(257), byte_tokenizer(), [dict(fact_probes()[0], answer="plaid")])
+
+# ----------------------------------------------------------------------------- perplexity
+
+
+def test_perplexity_of_a_uniform_model_is_the_vocab_size_and_bpb_uses_utf8_bytes():
+    tok, model = byte_tokenizer(), micro(257)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()  # zero embeddings: all logits 0, a uniform distribution
+    texts = ["héllo wörld", "a b c"]
+    r = E.perplexity(model, texts, tokenizer=tok, block_size=4, batch_size=2)
+    n = sum(len(t.encode()) + 1 for t in texts) - 1  # each text after an eot, the first eot not predicted
+    assert r["tokens"] == n and r["ppl"] == pytest.approx(257, rel=1e-4)
+    assert r["bpb"] == pytest.approx(n * math.log(257) / (math.log(2) * sum(len(t.encode()) for t in texts)))
+    assert E.bits_per_byte(8 * math.log(2), 8) == pytest.approx(1.0)
+
+
+def test_perplexity_windows_do_not_depend_on_batch_size():
+    model, tokens = micro(257), np.random.default_rng(0).integers(0, 256, 500)
+    a, b = E.perplexity(model, tokens, batch_size=1), E.perplexity(model, tokens, batch_size=16)
+    assert a["tokens"] == 499 and a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+
+# ----------------------------------------------------------------------------- the gate (on a real corpus)
+
+
+def header(uid, kind="knowledge", level=0):
+    return {"unit": uid, "kind": kind, "level": level, "title": uid, "concepts": [uid], "requires": [],
+            "source": "tests", "license": "CC0"}
+
+
+def write_unit(path, head, docs, probes=()):
+    lines = [head] + [{"text": d} for d in docs] + [{k: p[k] for k in ("probe", "answer", "choices", "type")}
+                                                    for p in probes]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A corpus (primitive text, two knowledge units), a random base, an adapter that memorized the
+    'facts' unit, an untouched (zero) adapter, and a checkpoint of another base."""
+    import curriculum as C
+    d = tmp_path_factory.mktemp("world")
+    probes = fact_probes("facts")
+    files = [write_unit(d / "prim.jsonl", header("prim", "primitive"),
+                        [f"The sun rises over hill {i} and the birds sing." for i in range(6)]),
+             write_unit(d / "facts.jsonl", header("facts", level=1),  # the facts, not in the probes' words
+                        [f"Everyone knows the {n} and its {p['answer']} colour." for n, p in zip(NAMES, probes)],
+                        probes),
+             write_unit(d / "other.jsonl", header("other", level=2),
+                        ["A glim is a kind of stone.", "A drov is a kind of tree."],
+                        [{"probe": "The glim is a kind of", "answer": "stone", "choices": ["stone", "tree"],
+                          "type": "recall"}])]
+    C.init(d / "corpus", files, vocab_size=320)
+    C.add(d / "corpus", files, log=lambda *_: None)
+    corpus = C.Corpus(d / "corpus")
+    meta = {"tokenizer_hash": corpus.tokenizer_hash, "mode": "pretrain", "tokens": 1234, "seconds": 5.0}
+    base = micro(corpus.vocab_size, seed=0)
+    with torch.no_grad():  # stands in for pretraining: a random GPT's tied embeddings are too small for
+        base.transformer.wte.weight.mul_(5)  # a frozen head to make confident predictions through LoRA
+    save_checkpoint(base, d / "base", meta)
+    save_checkpoint(micro(corpus.vocab_size, seed=1), d / "other_base", meta)
+    adapter_meta = {"tokenizer_hash": corpus.tokenizer_hash, "units": ["facts"]}
+    attach(base, LoRAConfig(r=8, lora_alpha=16))
+    save_adapter(base, d / "zero", adapter_meta)  # B = 0: changes nothing, must fail the gate
+    memorize(base, corpus.tokenizer, probes, steps=150, lr=1e-2, answer_only=True)
+    save_adapter(base, d / "good", adapter_meta)
+    return d
+
+
+@pytest.fixture
+def corpus_dir(world, tmp_path):
+    """A fresh copy of the world's corpus, so each test sees its own passport."""
+    return shutil.copytree(world / "corpus", tmp_path / "corpus")
+
+
+def verify_cli(corpus_dir, world, adapter, model="base", unit="facts"):
+    return subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "verify", str(corpus_dir), "--unit", unit,
+                           "--model", str(world / model), "--adapter", str(world / adapter)],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def verified_events(corpus_dir):
+    import curriculum as C
+    return C.Corpus(corpus_dir).passport.events("unit_verified")
+
+
+def test_verify_passes_a_memorized_adapter_and_records_it(world, corpus_dir):
+    r = E.verify(corpus_dir, "facts", world / "base", world / "good")
+    assert r["passed"] and r["reasons"] == []
+    assert r["after"]["acc"] == 1.0 and r["after"]["lo"] > r["after"]["chance"] > 0
+    assert r["before"]["acc"] < 1.0 and r["primitive_ppl"]["before"]["ppl"] > 1
+    (ev,) = verified_events(corpus_dir)
+    assert ev["unit"] == "facts" and ev["passed"] is True and ev["after"] == r["after"]
+    assert ev["adapter_fingerprint"] == E._file_sha256(world / "good" / "adapter.safetensors")
+    assert ev["base_fingerprint"] == r["base_fingerprint"] and ev["thresholds"]["accuracy"] == 0.5
+
+
+def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
+    import curriculum as C
+    C.Corpus(corpus_dir).passport.append("unit_verified", unit="other", passed=True)
+    r = E.verify(corpus_dir, "facts", world / "base", world / "good", retention_tolerance=1.0)
+    assert set(r["retention"]) == {"other"} and r["retention"]["other"]["before"]["n"] == 1
+
+
+def test_gate_fails_on_chance_threshold_and_retention_drop():
+    after = {"acc": 0.6, "lo": 0.2, "hi": 0.8, "chance": 0.25}
+    assert len(E.gate(after, {}, threshold=0.7)) == 2
+    good = dict(after, lo=0.4)
+    assert E.gate(good, {}, threshold=0.5) == []
+    drop = {"u": {"before": {"acc": 0.9}, "after": {"acc": 0.7}}}
+    assert E.gate(good, drop, tolerance=0.3) == [] and "retention of u" in E.gate(good, drop, tolerance=0.1)[0]
+
+
+def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_dir):
+    p = verify_cli(corpus_dir, world, "zero")
+    assert p.returncode == 1, p.stderr
+    assert "FAIL" in p.stdout
+    (ev,) = verified_events(corpus_dir)
+    assert ev["passed"] is False and ev["reasons"] and ev["before"] == ev["after"]
+
+
+def test_verify_cli_refuses_an_adapter_of_another_base_exit_2_and_appends_nothing(world, corpus_dir):
+    p = verify_cli(corpus_dir, world, "good", model="other_base")
+    assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
+    assert "trained on base" in p.stderr and verified_events(corpus_dir) == []
+
+
+@pytest.mark.parametrize("case", ["unknown unit", "missing checkpoint", "other tokenizer", "broken passport"])
+def test_verify_bad_input_is_an_error_and_appends_nothing(world, corpus_dir, tmp_path, case):
+    args = dict(unit="facts", model_path=world / "base", adapter_path=world / "good")
+    if case == "unknown unit":
+        args["unit"] = "nope"
+    elif case == "missing checkpoint":
+        args["model_path"] = tmp_path / "nowhere"
+    elif case == "other tokenizer":
+        model, meta = __import__("model").load_checkpoint(world / "base")
+        save_checkpoint(model, tmp_path / "alien", dict(meta, tokenizer_hash="f" * 64))
+        args["model_path"] = tmp_path / "alien"
+    else:
+        lines = (corpus_dir / "passport.jsonl").read_text().splitlines(keepends=True)
+        lines[1] = lines[1].replace('"level":', '"level": ')  # an edit the hash chain catches
+        (corpus_dir / "passport.jsonl").write_text("".join(lines))
+    before = (corpus_dir / "passport.jsonl").read_bytes()
+    with pytest.raises(ValueError):
+        E.verify(corpus_dir, **args)
+    assert (corpus_dir / "passport.jsonl").read_bytes() == before
+
+# ----------------------------------------------------------------------------- the comparison
+
+
+def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corpus_dir, tmp_path):
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", retention_steps=["base", "lora"],
+                  controls=[("lora", "base")], samples=1)
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == json.loads(json.dumps(r))
+    md = (tmp_path / "out" / "report.md").read_text()
+    lora = r["models"]["lora"]
+    assert lora["summary"]["by_unit"]["facts"]["acc"] == 1.0 and lora["mode"] == "lora"
+    assert r["models"]["base"]["tokens"] == 1234 and "1,234" in md
+    assert E._cell(lora["summary"]["overall"]) in md and E._cell(r["models"]["base"]["summary"]["overall"]) in md
+    assert r["retention"]["acc"][1][r["units"].index("facts")] == 1.0
+    overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
+    assert overall["sentence"] in md and overall["diff"] > 0
+    assert all(len(texts) == 1 for texts in lora["samples"].values())
+    assert (tmp_path / "out" / "report.png").exists() == (r["plot"] == "report.png")
+
+
+def test_load_model_refuses_an_adapter_on_another_base(world):
+    with pytest.raises(ValueError, match="trained on base"):
+        E.load_model(f"{world / 'other_base'}+{world / 'good'}")
+
+
+def test_sample_is_reproducible_from_its_seed():
+    tok, model = byte_tokenizer(), micro(257)
+    a = E.sample(model, tok, "The colour", n=2, max_new_tokens=8, seed=3)
+    assert a == E.sample(model, tok, "The colour", n=2, max_new_tokens=8, seed=3) and len(a) == 2
+    assert E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0) == \
+        E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0, seed=9)
