@@ -54,12 +54,48 @@ class LoRAConfig:
         return cls(**dict(d, target_modules=tuple(d.get("target_modules", DEFAULT_TARGETS))))
 
 
+class _LoRALinearFunction(torch.autograd.Function):
+    """x W^T + b + scaling * (x A^T) B^T for a frozen W and b, with the backward written out.
+
+    Left to autograd, the side path costs most of what skipping the frozen weight's gradient saves
+    on a CPU, because its rank-r matmuls are memory-bound: separate outputs and input gradients that
+    are then added, and tall, thin products that MKL writes several times slower than wide, short
+    ones. Here the rank-r intermediates are kept as (r, N), scaled there (r numbers per token), each
+    add is fused into a matmul that writes in place, and nothing is computed for W or b."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
+    def forward(ctx, x, weight, bias, lora_A, lora_B, scaling):
+        x2 = x.reshape(-1, x.size(-1))  # (N, in)
+        out = F.linear(x2, weight, bias)  # (N, out); under autocast in its dtype
+        dtype = out.dtype
+        h_t = lora_A.to(dtype).mm(x2.t().to(dtype)).mul_(scaling)  # (r, N)
+        out.addmm_(h_t.t(), lora_B.t().to(dtype))  # out += h @ B^T
+        ctx.save_for_backward(x2, h_t, weight, lora_A, lora_B)
+        ctx.scaling = scaling
+        return out.view(*x.shape[:-1], out.size(-1))
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad_out):
+        x2, h_t, weight, lora_A, lora_B = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
+        g = grad_out.reshape(-1, grad_out.size(-1))  # (N, out)
+        grad_h_t = lora_B.t().mm(g.t()).mul_(ctx.scaling)  # (r, N): the gradient of x A^T
+        grad_B = h_t.mm(g).t()  # (out, r); h already carries the scaling
+        grad_A = grad_h_t.mm(x2)  # (r, in)
+        grad_x = None
+        if ctx.needs_input_grad[0]:  # not for the first block, whose input comes from frozen embeddings
+            grad_x = g.mm(weight).addmm_(grad_h_t.t(), lora_A)  # (N, in): both paths, one buffer
+            grad_x = grad_x.view(*grad_out.shape[:-1], grad_x.size(-1))
+        return grad_x, None, None, grad_A, grad_B, None
+
+
 class LoRALinear(nn.Module):
     """y = base(x) + B(A(dropout(x))) * scaling, with the base weight frozen.
 
-    A starts kaiming-uniform and B at zero, so a fresh adapter changes nothing. The rank-r
-    intermediate is scaled (r numbers per token, not out_features), and the add is fused into the
-    B matmul (addmm), because on a CPU the side path is memory-bound."""
+    A starts kaiming-uniform and B at zero, so a fresh adapter changes nothing. With the base frozen
+    and no dropout, the forward and backward are _LoRALinearFunction's: on a CPU the rank-r side
+    path is memory-bound, and written naively it costs back most of what the frozen weight saves."""
 
     def __init__(self, base: nn.Linear, r, lora_alpha, lora_dropout=0.0, use_rslora=False):
         super().__init__()
@@ -82,13 +118,14 @@ class LoRALinear(nn.Module):
         return (self.lora_B.float() @ self.lora_A.float()) * self.scaling
 
     def forward(self, x):
-        out = F.linear(x, self.weight, self.bias)
         if self.merged:
-            return out
-        h = F.linear(x if self.lora_dropout is None else self.lora_dropout(x), self.lora_A) * self.scaling
-        # out + h @ B^T as one BLAS call: (N, out) + (N, r) @ (r, out)
-        return torch.addmm(out.reshape(-1, self.out_features), h.reshape(-1, h.size(-1)),
-                           self.lora_B.t()).view(out.shape)
+            return F.linear(x, self.weight, self.bias)
+        dropout = self.lora_dropout is not None and self.training
+        if not (dropout or self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)):
+            return _LoRALinearFunction.apply(x, self.weight, self.bias, self.lora_A, self.lora_B, self.scaling)
+        # dropout on the adapter's input, or a base weight someone unfroze: plain autograd
+        h = F.linear(self.lora_dropout(x) if dropout else x, self.lora_A) * self.scaling
+        return F.linear(x, self.weight, self.bias) + F.linear(h, self.lora_B)
 
     def extra_repr(self):
         return f"in={self.in_features}, out={self.out_features}, r={self.lora_A.size(0)}, scaling={self.scaling:g}"

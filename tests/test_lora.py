@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from model import GPT, GPTConfig, export_hf, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors  # noqa: E402
-from lora import AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
+from lora import _LoRALinearFunction, AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
     merge, save_adapter, unmerge, export_peft  # noqa: E402
 
 MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
@@ -397,3 +397,21 @@ def test_peft_loads_the_export_and_gives_our_base_plus_adapter_logits(tmp_path):
         results[use_rslora] = (theirs - logits(model, idx)).abs().max().item()
     print(f"PEFT vs ours: max abs diff {results[False]:.3g} (alpha/r), {results[True]:.3g} (rslora)")
     assert max(results.values()) < 1e-4
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fast_lora_path_has_the_gradients_of_plain_autograd(bias):
+    """_LoRALinearFunction's hand-written backward against float64 finite differences, and its
+    output against the textbook formula."""
+    torch.manual_seed(0)
+    layer = LoRALinear(torch.nn.Linear(6, 5, bias=bias).double(), r=3, lora_alpha=6)
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(2, 4, 6, dtype=torch.double, requires_grad=True)
+    f = lambda x, A, B: _LoRALinearFunction.apply(x, layer.weight, layer.bias, A, B, layer.scaling)
+    assert torch.autograd.gradcheck(f, (x, layer.lora_A, layer.lora_B))
+    ref = torch.nn.functional.linear(x, layer.weight, layer.bias) + \
+        (x @ layer.lora_A.t() @ layer.lora_B.t()) * layer.scaling
+    assert torch.allclose(layer(x), ref)
+    layer(x.detach()).sum().backward()  # an input without grad (the first block's) still trains A and B
+    assert layer.lora_A.grad is not None and layer.lora_B.grad is not None

@@ -164,3 +164,137 @@ def test_a_smaller_run_removes_stale_units(tmp_path):
 def test_cli_reports_bad_arguments(tmp_path, capsys):
     assert world.main(["--out", str(tmp_path), "--size", "huge"]) == 2
     assert "error: --size" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- practice creatures (primitive units)
+
+def _practice():
+    plan = world._plan("tiny")
+    per_unit, _ = world._practice_names(0, plan[4], plan[5])
+    return {n for unit in per_unit for names in unit for n in names}
+
+
+def _practice_docs(units):
+    names = _practice()
+    return [d for d in _docs(units, "primitive") if names & set(re.findall(r"[a-z]+", d))]
+
+
+_WORD, _ART = r"[a-z]+", r"an? [a-z]+"
+_TRIG = "|".join(re.escape(f) for t in world.TRIGGERS for f in t)
+_SLOTS = {"e": _WORD, "k": _WORD, "v": _WORD, "st": _WORD, "noun": _WORD, "gerund": _WORD, "base": _WORD,
+          "a_k": _ART, "a_st": _ART, "t3": _TRIG, "tbase": _TRIG, "tger": _TRIG,
+          "s": r"the [a-z]+|an? [a-z]+ creature|an? [a-z]+", "S": None}
+
+
+def _regex(template):
+    """A template as a case-insensitive regex with a named group per field (S is s again)."""
+    out, seen = "", set()
+    for text, field in re.findall(r"([^{]*)(?:\{(\w+)\})?", template):
+        out += re.escape(text)
+        if field:
+            name = "s" if field == "S" else field
+            out += f"(?P={name})" if name in seen else f"(?P<{name}>{_SLOTS[name]})"
+            seen.add(name)
+    return re.compile(out, re.I)
+
+
+_STATEMENTS = [(rel, _regex(t)) for rel, ts in world.KNOW.items() for t in ts]
+_QUESTIONS = {rel: _regex(f"Q: {q} A: {lead}") for rel, (q, lead) in world.QUESTIONS.items()}
+_BY_FORM = {f: key for table in (world.SOUNDS, world.ACTIONS) for key, forms in table.items() for f in forms}
+_T3 = {f: t[0] for t in world.TRIGGERS for f in t}
+
+
+def _bare(m, field):
+    return m.groupdict().get(field) or m.group("a_" + field).split()[1]
+
+
+def _statement_facts(docs):
+    """Parse statement documents back into facts; every sentence is a template, filler or neutral."""
+    facts, other = set(), []
+    for s in (s for d in docs for s in re.split(r"(?<=\.)\s+", d)):
+        hits = [(rel, m) for rel, rx in _STATEMENTS for m in [rx.fullmatch(s)] if m]
+        for rel, m in hits:
+            g = {k: v.lower() for k, v in m.groupdict().items()}
+            if rel in ("color", "home", "food"):
+                facts.add((rel, g["e"], g["v"]))
+            elif rel == "kind":
+                facts.add(("kind", g["e"], _bare(m, "k").lower()))
+            elif rel in ("legs", "cover"):
+                facts.add((rel, _bare(m, "k").lower(), g["v"]))
+            elif rel == "sound":
+                facts.add(("sound", _bare(m, "k").lower(), _BY_FORM[g.get("noun") or g["gerund"]]))
+            elif rel == "rule":
+                t = g.get("t3") or g.get("tbase") or g["tger"]
+                facts.add(("rule", _bare(m, "k").lower(), _T3[t], g["v"]))
+            else:
+                facts.add(("act", _bare(m, "st").lower(), _BY_FORM[g.get("base") or g["gerund"]]))
+        if not hits:
+            other.append(s)
+    return facts, other
+
+
+def _parse_qa(line):
+    """(relation, subject, trigger, answer) of one Q/A line, or None."""
+    for rel, rx in _QUESTIONS.items():
+        m = rx.match(line)
+        a = m and re.fullmatch(r" ((?:an? )?\w+)" + world.TAIL.get(rel, "") + r"\.", line[m.end():])
+        if a:
+            return rel, m.group("s").lower(), m.groupdict().get("t3"), a.group(1)
+    return None
+
+
+def test_practice_names_are_disjoint_from_knowledge_names_and_world_words(tiny):
+    practice = _practice()
+    relations = {"color", "home", "food", "kind", "legs", "cover", "sound", "rule", "chain"}
+    knowledge = {c for h, _, _ in tiny[1].values() if h["kind"] == "knowledge" for c in h["concepts"]}
+    assert 150 <= len(practice) and not practice & (knowledge - relations) and not practice & world.RESERVED
+    words = set(re.findall(r"[a-z]+", " ".join(_docs(tiny[1], "primitive"))))
+    assert practice <= words  # every practice name is used
+    assert not practice & set(re.findall(r"[a-z]+", " ".join(_docs(tiny[1], "knowledge")).lower()))
+
+
+def test_practice_qa_documents_and_statement_documents_are_separate(tiny):
+    docs = _practice_docs(tiny[1])
+    qa = [d for d in docs if d.startswith("Q: ")]
+    statements = [d for d in docs if not d.startswith("Q: ")]
+    assert len(qa) >= 300 and len(statements) >= 1000
+    for d in qa:  # only Q/A lines, each in a probe frame
+        lines = re.split(r"(?<=\.) (?=Q: )", d)
+        assert all(_parse_qa(line) for line in lines), d
+    for d in statements:
+        assert "Q:" not in d and "A:" not in d and "?" not in d, d
+    _, other = _statement_facts(statements)  # knowledge templates, and else only filler and neutral
+    neutral = [_regex(t) for t in world.NEUTRAL]
+    for s in other:
+        assert s in world.FILLER_FIXED or any(rx.fullmatch(s) for rx in neutral) or (
+            any(x in s.lower() for x in world.FILLER_SUBJ) and any(v in s for v in world.FILLER_VERB)), s
+
+
+def test_every_practice_fact_asked_is_stated_or_implied_by_statements(tiny):
+    docs = _practice_docs(tiny[1])
+    facts, _ = _statement_facts([d for d in docs if not d.startswith("Q: ")])
+    kind_of = {}
+    for f in facts:
+        if f[0] == "kind":
+            kind_of.setdefault(f[1], set()).add(f[2])
+    asked = [_parse_qa(line) for d in docs if d.startswith("Q: ") for line in re.split(r"(?<=\.) (?=Q: )", d)]
+    types = Counter()
+    for rel, subj, t3, ans in asked:
+        art, name = subj.split()[:2]
+        creature = art == "the"
+        if rel == "chain":
+            assert any(("rule", k, t3, st) in facts and ("act", st, ans) in facts
+                       for k in kind_of[name] for st in {f[3] for f in facts if f[:3] == ("rule", k, t3)})
+        elif rel == "kind":
+            assert ("kind", name, ans.split()[-1]) in facts, (subj, ans)
+        elif rel == "act":
+            assert ("act", name, ans) in facts
+        elif creature and rel in ("legs", "cover", "sound", "rule"):  # inherited: one hop through its kind
+            fact = (rel, None, t3, ans) if rel == "rule" else (rel, None, ans)
+            assert any(fact[:1] + (k,) + fact[2:] in facts for k in kind_of[name]), (rel, subj, ans)
+        else:
+            assert ((rel, name, t3, ans) if rel == "rule" else (rel, name, ans)) in facts, (rel, subj, ans)
+        types[rel, creature] += 1
+    assert len(asked) >= 2000
+    assert {("color", True), ("kind", True), ("legs", True), ("legs", False), ("rule", True),
+            ("rule", False), ("act", False), ("chain", True)} <= set(types)

@@ -19,6 +19,10 @@ MENTIONS = 10       # times each fact is stated (cycling through all of its temp
 TINY_PRIM_CHARS = 800_000
 BLOCK_CHARS = 145_000  # ~file chars of one tiny block (3 atoms + 2 kinds + 1 rules unit)
 PRIM_SHARE = 0.1      # primitive share of the corpus under --target-tokens
+PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
+PRACTICE_MENTIONS = 6  # each practice fact stated once in each of its 6 templates
+PRACTICE_CHARS = 3300  # ~file chars per practice creature (its and its share of kinds' and states'
+                       # statements and Q/A lines), to size the practice set of a primitive unit
 
 # ---- closed value sets (real words: the names are nonce, the values need not be) ----
 COLORS = ["red", "blue", "green", "yellow", "white", "black", "brown", "gray", "orange", "purple"]
@@ -76,7 +80,7 @@ KNOW = {
 }
 # ---- how probes ask: (question, lead); the prompt ends right before the answer. {s} is the
 # subject ("the blick", "a florp", "a belork creature"). Primitive text uses these frames with
-# real words only. ----
+# real words and with practice names, never with a knowledge unit's names. ----
 QUESTIONS = {
     "color": ("What color is {s}?", "{S} is"), "home": ("Where does {s} live?", "{S} lives in the"),
     "food": ("What does {s} eat?", "{S} eats"), "kind": ("What kind of creature is {s}?", "{S} is"),
@@ -188,7 +192,7 @@ def _frame(rel, subject, **fields):
 
 
 def _qa(rel, subject, answer, **fields):
-    """A whole question-and-answer line (written only about real words)."""
+    """A whole question-and-answer line (written only about real words and practice names)."""
     return f"{_frame(rel, subject, **fields)} {answer}{TAIL.get(rel, '')}."
 
 
@@ -400,17 +404,88 @@ def _prim_doc(rng, world):
     return " ".join(out)
 
 
-def _primitive(rng, world, chars):
-    """A primitive unit: documents streamed until about `chars` characters."""
-    def docs():
-        n = 0
-        while n < chars:
-            d = _prim_doc(rng, world)
-            n += len(d) + 12  # + the JSON wrapping
-            yield d
-    header = {"kind": "primitive", "level": 0, "title": "Simple English about animals, kinds and rules",
+def _practice_world(rng, ents, kinds, states):
+    """The facts of practice creatures, kinds and states: the knowledge units' relations, nonce names."""
+    kind_of = {e: kinds[i % len(kinds)] for i, e in enumerate(rng.sample(ents, len(ents)))}
+    return {"atoms": {e: {rel: rng.choice(POOLS[rel]) for rel in ("color", "home", "food")} for e in ents},
+            "props": {k: {rel: rng.choice(POOLS[rel]) for rel in ("legs", "cover", "sound")} for k in kinds},
+            "kind_of": {e: kind_of[e] for e in ents},
+            "rules": {k: {t: rng.choice(states) for t in rng.sample(TRIGGERS, 2)} for k in kinds},
+            "act": {st: rng.choice(POOLS["act"]) for st in states}}
+
+
+def _practice_qa(w):
+    """Every practice fact asked once in its probe frame: recall, inherited (inference) and chain."""
+    for e, vals in w["atoms"].items():
+        for rel, v in vals.items():
+            yield _qa(rel, f"the {e}", v)
+    for k, vals in w["props"].items():
+        for rel, v in vals.items():
+            yield _qa(rel, _a(k), v)
+        for t, st in w["rules"][k].items():
+            yield _qa("rule", _a(k), st, t3=t[0])
+    for st, a in w["act"].items():
+        yield _qa("act", f"{_a(st)} creature", a)
+    for e, k in w["kind_of"].items():
+        yield _qa("kind", f"the {e}", _a(k))
+        for rel, v in w["props"][k].items():
+            yield _qa(rel, f"the {e}", v)
+        for t, st in w["rules"][k].items():
+            yield _qa("rule", f"the {e}", st, t3=t[0])
+            yield _qa("chain", f"the {e}", w["act"][st], t3=t[0])
+
+
+def _practice_docs(rng, w):
+    """Statement documents exactly as the knowledge units write them (atoms-, kinds- and rules-style
+    paragraphs with filler), and separate documents of Q/A lines only."""
+    ents, atoms, kinds, rules = list(w["atoms"]), [], [], []
+    for e, vals in w["atoms"].items():
+        for rel, v in vals.items():
+            _mention(rng, atoms, rel, {"e": e, "v": v}, PRACTICE_MENTIONS)
+    for k, vals in w["props"].items():
+        for rel, v in vals.items():
+            _mention(rng, kinds, rel, _fields(k, rel=rel, v=v), PRACTICE_MENTIONS)
+        for t, st in w["rules"][k].items():
+            _mention(rng, rules, "rule", _fields(k, t, v=st), PRACTICE_MENTIONS)
+    for st, a in w["act"].items():
+        _mention(rng, rules, "act", _fields(rel="act", v=a, st=st), PRACTICE_MENTIONS)
+    for e, k in w["kind_of"].items():
+        _mention(rng, kinds, "kind", _fields(k, e=e), PRACTICE_MENTIONS)
+        _mention(rng, rules, "kind", _fields(k, e=e), PRACTICE_MENTIONS // 2)  # as rules units restate it
+    docs = [d for sents in (atoms, kinds, rules) for d in _documents(rng, sents, ents)]
+    qa = list(_practice_qa(w))
+    rng.shuffle(qa)
+    i = 0
+    while i < len(qa):
+        n = rng.randint(3, 6)
+        docs.append(" ".join(qa[i:i + n]))
+        i += n
+    return docs
+
+
+def _primitive(rng, world, chars, practice):
+    """A primitive unit of about `chars` characters: practice creatures (statement documents and
+    separate Q/A documents), then simple English about real animals, shuffled together."""
+    docs = _practice_docs(rng, _practice_world(rng, *practice))
+    n = sum(len(d) + 13 for d in docs)  # + the JSON wrapping
+    while n < chars:
+        docs.append(_prim_doc(rng, world))
+        n += len(docs[-1]) + 13
+    rng.shuffle(docs)
+    title = f"Simple English: real animals, and {len(practice[0])} practice creatures stated and asked"
+    header = {"kind": "primitive", "level": 0, "title": title,
               "concepts": ["english"], "requires": []}
-    return header, docs(), []
+    return header, docs, []
+
+
+def _practice_names(seed, n_prim, n_practice):
+    """Per primitive unit, (creatures, kinds, states) of practice: nonce names from their own pool, so
+    that no knowledge unit (whose names are drawn after, with these reserved) can ever use one."""
+    names = Names(random.Random(f"accrete-world:{seed}:practice-names"))
+    n_kinds = max(1, round(n_practice / 3))  # 3 members per kind, as in the kinds units
+    n_states = max(2, round(0.75 * n_kinds))  # 6 states per 8 kinds, as in the rules units
+    return [tuple([names.new() for _ in range(n)] for n in (n_practice, n_kinds, n_states))
+            for _ in range(n_prim)], names.used
 
 
 # ---------------------------------------------------------------- writing
@@ -430,11 +505,8 @@ def _write_unit(path, uid, header, docs, probes, seed):
     return n
 
 
-def generate(out_dir, seed=0, size="tiny", target_tokens=None):
-    """Write the world's unit files to out_dir; returns their paths (primitive first, then by block).
-
-    size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
-    """
+def _plan(size="tiny", target_tokens=None):
+    """(blocks, m, target_chars, prim_chars, n_prim, n_practice) for a size or a token target."""
     if size not in ("tiny", "small"):
         raise WorldError(f"--size {size!r}: use tiny or small")
     if target_tokens is not None and target_tokens < 50_000:
@@ -448,11 +520,23 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None):
         scale = (target_chars - prim_chars) / BLOCK_CHARS
         m = max(1, int(math.sqrt(scale) / 2))
         blocks = math.ceil(scale / m) + 1  # an upper bound: writing stops at the target
-    width = max(2, len(str(3 * blocks)))
     n_prim = max(3, math.ceil(prim_chars / 4e6))
+    n_practice = max(1, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
+    return blocks, m, target_chars, prim_chars, n_prim, n_practice
+
+
+def generate(out_dir, seed=0, size="tiny", target_tokens=None):
+    """Write the world's unit files to out_dir; returns their paths (primitive first, then by block).
+
+    size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
+    """
+    blocks, m, target_chars, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
+    width = max(2, len(str(3 * blocks)))
+    practice, reserved = _practice_names(seed, n_prim, n_practice)
     world, names = _prim_world(seed), Names(random.Random(f"accrete-world:{seed}:names"))
+    names.used |= reserved  # knowledge names never equal a practice name
     prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), world,
-                                                 prim_chars / n_prim)) for i in range(n_prim))
+                                                 prim_chars / n_prim, practice[i])) for i in range(n_prim))
     knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,424 @@
+"""
+accrete's speed and scale figures, measured in one run and printed as one table (figure, value,
+target, pass/fail). Absolute times drift on shared machines, so every figure is a ratio of two
+things timed interleaved in the same run, or is set against a ceiling measured in the same run
+(a float32 matmul of the model's own shapes, on the same threads). Timings live here, never in tests.
+
+    python bench.py                  # CPU figures on the 12M config (a few minutes on 2 cores)
+    python bench.py --quick          # a tiny config, seconds: the smoke test
+    python bench.py --scale          # + corpus of 10M tokens: generate, add, stream (--scale-100m: + 100M)
+    python bench.py --ddp            # + torchrun on the CPU: 2 processes x 1 thread vs 1 process x 2 threads
+    python bench.py --cuda           # + the `small` preset on the GPU, bf16, with and without torch.compile
+    python bench.py --json out.json  # also write the rows as JSON
+"""
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lora
+import train
+from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parent
+# the CPU config of the targets: ~12M parameters (nanoGPT's flops formula counts the tied embedding once)
+CPU_12M = dict(vocab_size=4096, block_size=256, n_layer=6, n_head=6, n_embd=384)
+QUICK = dict(vocab_size=1024, block_size=64, n_layer=2, n_head=2, n_embd=64)
+
+
+# ----------------------------------------------------------------------------- timing
+
+def best_times(fns, repeats, sync=lambda: None):
+    """Best wall time of each function, the functions run interleaved round after round so that a
+    burst of load on a shared machine hits all of them alike."""
+    best = {k: math.inf for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            sync()
+            t = time.perf_counter()
+            f()
+            sync()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best
+
+
+def matmul(M=2048, K=384, N=1536, device="cpu", dtype=torch.float32, reps=10):
+    """(a function doing `reps` (M, K) @ (K, N) matmuls, its FLOPs): the ceiling, timed beside the model."""
+    a, b = torch.randn(M, K, device=device, dtype=dtype), torch.randn(K, N, device=device, dtype=dtype)
+
+    def run():
+        for _ in range(reps):
+            torch.mm(a, b)
+    return run, 2 * M * K * N * reps
+
+
+def train_step(model, device, autocast=contextlib.nullcontext(), B=8, compiled=None):
+    """One step of train.py's loop (forward, backward, clip, AdamW from train.configure_optimizer,
+    zero_grad) on random tokens; returns (step function, optimizer)."""
+    cfg = train.TrainConfig()
+    opt = train.configure_optimizer(model, cfg, device.type)
+    params = [p for p in model.parameters() if p.requires_grad]
+    T, V = model.config.block_size, model.config.vocab_size
+    x = torch.randint(0, V, (B, T), device=device)
+    y = torch.randint(0, V, (B, T), device=device)
+    fwd = compiled or model
+
+    def step():
+        with autocast:
+            _, loss = fwd(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step, opt
+
+
+def peak_rss():
+    """This process's peak resident memory in bytes. VmHWM, not ru_maxrss: Linux carries ru_maxrss
+    across exec, so a child would report its parent's peak."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def optimizer_state_bytes(opt):
+    return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
+
+
+def build_models(config, ckpt_dir, r=8):
+    """The three modes on one architecture: pretrain (random), finetune and lora (from a checkpoint)."""
+    torch.manual_seed(0)
+    base = GPT(config)
+    save_checkpoint(base, ckpt_dir, {})
+    finetune, _ = load_checkpoint(ckpt_dir)
+    lora_model, _ = load_checkpoint(ckpt_dir)
+    lora.attach(lora_model, lora.LoRAConfig(r=r))
+    return {"pretrain": base, "finetune": finetune, "lora": lora_model}
+
+
+# ----------------------------------------------------------------------------- the figures
+
+class Table:
+    """Rows of (figure, value, target, pass/fail). With `judge` False (--quick: the targets are for
+    the 12M config) no row passes or fails."""
+
+    def __init__(self, judge=True):
+        self.rows, self.judge, self.t0 = [], judge, time.time()
+
+    def add(self, figure, value, target="", ok=None, **data):
+        ok = ok if self.judge else None
+        self.rows.append(dict(figure=figure, value=value, target=target, ok=ok, **data))
+        print(f"  [{time.time() - self.t0:5.1f}s] {figure}: {value}" + (f" (target {target})" if target else ""), file=sys.stderr, flush=True)
+
+    def print(self):
+        w = [max(len(str(r[k])) for r in self.rows + [dict(figure="figure", value="value", target="target")])
+             for k in ("figure", "value", "target")]
+        line = f"{'figure':<{w[0]}}  {'value':>{w[1]}}  {'target':<{w[2]}}  result"
+        print(line + "\n" + "-" * len(line))
+        for r in self.rows:
+            verdict = {True: "pass", False: "FAIL", None: ""}[r["ok"]]
+            print(f"{r['figure']:<{w[0]}}  {r['value']:>{w[1]}}  {r['target']:<{w[2]}}  {verdict}")
+
+
+def bench_training(table, config, repeats, tmp):
+    """Training throughput and CPU MFU per mode, and LoRA against full fine-tuning."""
+    device = torch.device("cpu")
+    models = build_models(config, Path(tmp) / "base")
+    steps, opts = {}, {}
+    for mode, model in models.items():
+        model.train()
+        steps[mode], opts[mode] = train_step(model, device)
+        steps[mode]()  # warm-up: allocator, optimizer state
+    B, T, C = 8, config.block_size, config.n_embd
+    ceiling_fn, ceiling_flops = matmul(B * T, C, 4 * C)  # the MLP's first matmul: the model's largest shape
+    ceiling_fn()
+    best = best_times(dict(steps, ceiling=ceiling_fn), repeats)
+    ceiling = ceiling_flops / best.pop("ceiling")
+    table.add(f"matmul ceiling ({B * T}x{C} @ {C}x{4 * C}, fp32, {torch.get_num_threads()} threads)",
+              f"{ceiling / 1e9:.1f} GFLOP/s",
+              threads=torch.get_num_threads(), flops=ceiling)
+    tps = {mode: B * T / t for mode, t in best.items()}
+    fpt = models["pretrain"].flops_per_token()
+    for mode in ("pretrain", "finetune"):
+        mfu = fpt * tps[mode] / ceiling
+        table.add(f"{mode} tokens/s, CPU MFU", f"{tps[mode]:,.0f}, {mfu:.0%}", ">= 75% MFU", mfu >= 0.75,
+                  tokens_per_sec=tps[mode], mfu=mfu)
+    table.add("lora tokens/s", f"{tps['lora']:,.0f}", tokens_per_sec=tps["lora"])
+    ratio = best["lora"] / best["finetune"]
+    table.add("lora / full fine-tune step time", f"{ratio:.2f}x", "<= 0.80x", ratio <= 0.80, ratio=ratio)
+    trainable = {m: sum(p.numel() for p in models[m].parameters() if p.requires_grad) for m in ("finetune", "lora")}
+    table.add("trainable parameters, lora / full", f"{trainable['lora']:,} / {trainable['finetune']:,}", **trainable)
+    state = {m: optimizer_state_bytes(opts[m]) for m in ("finetune", "lora")}
+    share = state["lora"] / state["finetune"]
+    table.add("optimizer state, lora / full", f"{share:.2%} ({state['lora'] / 2**20:.1f} of {state['finetune'] / 2**20:.0f} MiB)",
+              "< 2%", share < 0.02, **{f"{m}_bytes": v for m, v in state.items()})
+    return tps["pretrain"]
+
+
+def bench_peak_memory(table, config):
+    """Peak RSS of a training step per mode, each in a fresh process (RSS never shrinks back)."""
+    peaks = {}
+    for mode in ("finetune", "lora"):
+        out = subprocess.run([sys.executable, str(ROOT / "bench.py"), "--peak-rss-child", mode,
+                              "--config", json.dumps(config.to_dict())], capture_output=True, text=True, cwd=ROOT)
+        if out.returncode != 0:
+            raise RuntimeError(f"peak-memory child failed: {out.stderr.strip()[-500:]}")
+        peaks[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    growth = {m: (p["peak"] - p["before"]) / 2**20 for m, p in peaks.items()}
+    table.add("peak RSS of training, lora / full", f"{growth['lora']:.0f} / {growth['finetune']:.0f} MiB "
+              "over the process before the model", peaks=peaks)
+
+
+def peak_rss_child(mode, config):
+    """In a fresh process: build the model, run two steps, print the peak RSS (bytes) as JSON."""
+    before = peak_rss()
+    with tempfile.TemporaryDirectory() as tmp:
+        save_checkpoint(GPT(config), Path(tmp) / "base", {})
+        model, _ = load_checkpoint(Path(tmp) / "base")
+    if mode == "lora":
+        lora.attach(model, lora.LoRAConfig(r=8))
+    step, _ = train_step(model.train(), torch.device("cpu"))
+    step()
+    step()
+    print(json.dumps({"before": before, "peak": peak_rss()}))
+
+
+def world_corpus(tmp, target_tokens, vocab_size):
+    """A corpus of the default world, made with the project's own generator and curriculum."""
+    import curriculum
+    sys.path.insert(0, str(ROOT / "data" / "world"))
+    import prepare
+    files = prepare.generate(Path(tmp) / "units", target_tokens=target_tokens)
+    curriculum.init(Path(tmp) / "corpus", files, vocab_size=vocab_size)
+    curriculum.add(Path(tmp) / "corpus", files, log=lambda *a: None)
+    return curriculum.Corpus(Path(tmp) / "corpus")
+
+
+def bench_probes(table, corpus, config, n_probes, repeats):
+    """Batched probe scoring against one forward per choice (score_probes with batch_size=1)."""
+    import evaluate
+    probes = [p for u in corpus.knowledge_units() for p in corpus.probes(u)][:n_probes]
+    config = GPTConfig(**dict(config.to_dict(), vocab_size=corpus.vocab_size))
+    model = GPT(config).eval()
+    tok = corpus.tokenizer
+    fns = {"batched": lambda: evaluate.score_probes(model, tok, probes, batch_size=64),
+           "per choice": lambda: evaluate.score_probes(model, tok, probes, batch_size=1)}
+    fns["batched"]()
+    best = best_times(fns, repeats)
+    speedup = best["per choice"] / best["batched"]
+    table.add("probe scoring, batched / per choice", f"{speedup:.1f}x ({len(probes) / best['batched']:,.0f} probes/s)",
+              ">= 5x", speedup >= 5, speedup=speedup, probes_per_sec=len(probes) / best["batched"])
+
+
+def bench_data(table, corpus, config, train_tps, batches):
+    """Tokenizer encode and stream throughput, against what a training step consumes."""
+    import curriculum
+    tok = corpus.tokenizer
+    text = "\n".join(d for u in corpus.order() for d in corpus.documents(u, "all"))[:2_000_000]
+    t = time.perf_counter()
+    n = len(tok.encode_ordinary(text))
+    enc_tps = n / (time.perf_counter() - t)
+    table.add("tokenizer encode, tokens/s (one thread)", f"{enc_tps:,.0f} ({enc_tps / train_tps:,.0f}x training)",
+              tokens_per_sec=enc_tps)
+    B, T = 8, config.block_size
+    s = curriculum.stream(corpus, list(corpus.units), B, T, primitive_share=0.1)
+    s.next_batch()
+    t = time.perf_counter()
+    for _ in range(batches):
+        x, y = s.next_batch()
+        torch.from_numpy(x), torch.from_numpy(y)
+    stream_tps = batches * B * T / (time.perf_counter() - t)
+    ratio = stream_tps / train_tps
+    table.add("stream tokens/s, over training's", f"{stream_tps:,.0f} ({ratio:,.0f}x)", ">= 20x", ratio >= 20,
+              tokens_per_sec=stream_tps, ratio=ratio)
+
+
+# ----------------------------------------------------------------------------- corpus scale
+
+SCALE_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r}); sys.path.insert(0, {world!r})
+import curriculum, prepare
+
+def peak_rss():  # bench.peak_rss, without importing torch into this process
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+d, phase, n = Path({dir!r}), {phase!r}, {tokens}
+t = time.perf_counter()
+if phase == "generate":
+    prepare.generate(d / "units", target_tokens=n)
+files = sorted((d / "units").glob("*.jsonl"))
+if phase == "add":  # the tokenizer is trained on a bounded sample; then every unit is validated and sharded
+    curriculum.init(d / "corpus", files, vocab_size=4096)
+    curriculum.add(d / "corpus", files, log=lambda *a: None)
+if phase == "stream":  # one pass over every token, as training reads them
+    c = curriculum.Corpus(d / "corpus")
+    total = sum(h["tokens"] for h in c.units.values())
+    s = curriculum.stream(c, list(c.units), 64, 256)
+    for _ in range(total // (64 * 256)):
+        s.next_batch()
+    n = total
+print(json.dumps(dict(seconds=time.perf_counter() - t, peak=peak_rss(), tokens=n)))
+"""
+
+
+def bench_scale(table, sizes, tmp):
+    """Generate, add and stream corpora of each size, each phase in its own process (its own peak RSS)."""
+    results = {}
+    for n in sizes:
+        d = Path(tmp) / f"scale-{n}"
+        for phase in ("generate", "add", "stream"):
+            code = SCALE_CHILD.format(root=str(ROOT), world=str(ROOT / "data" / "world"), dir=str(d), phase=phase, tokens=n)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"corpus {phase} of {n:,} tokens failed: {out.stderr.strip()[-800:]}")
+            r = results[n, phase] = json.loads(out.stdout.strip().splitlines()[-1])
+            big = n >= 100_000_000
+            target, ok = ("< 600 s, < 2 GiB", r["seconds"] < 600 and r["peak"] < 2 * 2**30) if big and phase == "add" \
+                else ("< 2 GiB", r["peak"] < 2 * 2**30)
+            table.add(f"corpus {n / 1e6:g}M tokens: {phase}", f"{r['seconds']:.1f} s, {r['peak'] / 2**20:.0f} MiB peak",
+                      target, ok, **r)
+    if len(sizes) > 1:  # cost per token should not grow with the corpus (linear time, flat memory)
+        a, b = min(sizes), max(sizes)
+        growth = (results[b, "add"]["seconds"] / b) / (results[a, "add"]["seconds"] / a)
+        mem = results[b, "add"]["peak"] / results[a, "add"]["peak"]
+        table.add(f"add time per token, {b / 1e6:g}M / {a / 1e6:g}M", f"{growth:.2f}x (peak RSS {mem:.2f}x)",
+                  "<= 1.5x, RSS <= 1.5x", growth <= 1.5 and mem <= 1.5, growth=growth, rss_growth=mem)
+
+
+# ----------------------------------------------------------------------------- DDP on the CPU
+
+def bench_ddp(table, config, steps, tmp):
+    """torchrun with 2 gloo processes x 1 thread against 1 process x 2 threads, the same global batch
+    (2 x 8 sequences per step): the scaling figure for pretraining on a 2-core machine."""
+    data = Path(tmp) / "ddp" / "train.bin"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    np.random.default_rng(0).integers(0, config.vocab_size, 2_000_000, dtype=np.uint16).tofile(data)
+    args = ["train.py", "--mode", "pretrain", "--data", str(data), "--max-steps", str(steps), "--log-interval", "1",
+            "--eval-iters", "1", "--batch-size", "8", "--quiet"] + \
+        [f"--{k.replace('_', '-')}={v}" for k, v in config.to_dict().items() if k in CPU_12M]
+    runs = {"1 process x 2 threads": ([sys.executable] + args + ["--grad-accum", "2"], 2),
+            "2 processes x 1 thread": ([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                        "--nproc_per_node=2"] + args, 1)}
+    tps = {}
+    for name, (cmd, threads) in runs.items():
+        out_dir = Path(tmp) / "ddp" / name.replace(" ", "")
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        r = subprocess.run(cmd + ["--out", str(out_dir)], capture_output=True, text=True, cwd=ROOT, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"{name} failed: {r.stderr.strip()[-800:]}")
+        log = [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
+        rates = [e["tokens_per_sec"] for e in log if "tokens_per_sec" in e][1:]  # the first step warms up
+        tps[name] = max(rates)
+    ratio = tps["2 processes x 1 thread"] / tps["1 process x 2 threads"]
+    table.add("torchrun 2 procs x 1 thread / 1 proc x 2 threads", f"{ratio:.2f}x "
+              f"({tps['2 processes x 1 thread']:,.0f} vs {tps['1 process x 2 threads']:,.0f} tok/s)", ratio=ratio, **tps)
+
+
+# ----------------------------------------------------------------------------- CUDA
+
+def bench_cuda(table, quick, repeats):
+    """The `small` preset (GPT-2 124M's shape) on the GPU with bf16 autocast: tokens/s and MFU against
+    the bf16 peak, with and without torch.compile, and LoRA against full fine-tuning."""
+    device = torch.device("cuda")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    config = GPTConfig.preset("micro" if quick else "small")
+    B = 4 if quick else 16
+    peak = train.peak_flops(device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16)
+    sync = torch.cuda.synchronize
+    steps = {}
+    for mode in ("full", "lora"):
+        for compiled in (False, True):
+            torch.manual_seed(0)
+            model = GPT(config).to(device).train()
+            if mode == "lora":
+                lora.attach(model, lora.LoRAConfig(r=8))
+            step, _ = train_step(model, device, autocast, B, compiled=torch.compile(model) if compiled else None)
+            for _ in range(3):  # compiles, autotunes, allocates
+                step()
+            steps[mode, compiled] = step
+    n = 512 if quick else 8192
+    ceiling_fn, ceiling_flops = matmul(n, n, n, device, torch.bfloat16)
+    best = best_times(dict(steps, ceiling=ceiling_fn), repeats, sync)
+    measured = ceiling_flops / best.pop("ceiling")
+    peak = peak or measured
+    table.add(f"CUDA bf16 matmul ceiling ({torch.cuda.get_device_name()})", f"{measured / 1e12:.0f} TFLOP/s",
+              flops=measured, peak=peak)
+    fpt = GPT(config).flops_per_token()
+    judge = not quick  # the targets are for the small preset
+    for compiled in (False, True):
+        name = "compiled" if compiled else "eager"
+        tps = B * config.block_size / best["full", compiled]
+        mfu = fpt * tps / peak
+        table.add(f"CUDA {'micro' if quick else 'small'} {name} tokens/s, MFU", f"{tps:,.0f}, {mfu:.0%}",
+                  ">= 45% MFU" if compiled else "", (mfu >= 0.45) if compiled and judge else None,
+                  tokens_per_sec=tps, mfu=mfu)
+        ratio = best["lora", compiled] / best["full", compiled]
+        table.add(f"CUDA lora / full step time ({name})", f"{ratio:.2f}x", "<= 0.70x",
+                  (ratio <= 0.70) if judge else None, ratio=ratio)
+
+
+# ----------------------------------------------------------------------------- main
+
+def main():
+    p = argparse.ArgumentParser(description="accrete's speed and scale figures in one table.")
+    p.add_argument("--quick", action="store_true", help="a tiny config and few repeats: seconds, for the smoke test")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--repeats", type=int, help="interleaved rounds per timing (best of N); default 5, --quick 2")
+    p.add_argument("--scale", action="store_true", help="also generate, add and stream a 10M-token corpus")
+    p.add_argument("--scale-100m", action="store_true", help="and a 100M-token corpus (about 10 minutes)")
+    p.add_argument("--scale-tokens", type=int, nargs="+", help="corpus sizes for --scale (default 10M)")
+    p.add_argument("--ddp", action="store_true", help="also time torchrun 2 x 1 thread against 1 x 2 threads (gloo)")
+    p.add_argument("--cuda", action="store_true", help="also the GPU figures (needs CUDA)")
+    p.add_argument("--json", help="write the rows to this file")
+    p.add_argument("--peak-rss-child", help=argparse.SUPPRESS)
+    p.add_argument("--config", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.peak_rss_child:
+        return peak_rss_child(args.peak_rss_child, GPTConfig.from_dict(json.loads(args.config)))
+    if args.cuda and not torch.cuda.is_available():
+        print("error: --cuda: no CUDA device here", file=sys.stderr)
+        raise SystemExit(2)
+    repeats = args.repeats or (2 if args.quick else 5)
+    config = GPTConfig(**(QUICK if args.quick else CPU_12M))
+    table = Table(judge=not args.quick)
+    print(f"accrete bench: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"config {config.to_dict()}, {GPT(config).num_params() / 1e6:.1f}M parameters", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="accrete-bench-") as tmp:
+        train_tps = bench_training(table, config, repeats, tmp)
+        if not args.quick:  # two fresh processes: too slow for the smoke test
+            bench_peak_memory(table, config)
+        corpus = world_corpus(tmp, 50_000 if args.quick else 1_000_000, 1024 if args.quick else 4096)
+        bench_probes(table, corpus, config, 16 if args.quick else 64, repeats)
+        bench_data(table, corpus, config, train_tps, 20 if args.quick else 500)
+        if args.scale or args.scale_100m or args.scale_tokens:
+            sizes = args.scale_tokens or ([10_000_000] + ([100_000_000] if args.scale_100m else []))
+            bench_scale(table, sizes, tmp)
+        if args.ddp:
+            bench_ddp(table, config, 4 if args.quick else 8, tmp)
+        if args.cuda:
+            bench_cuda(table, args.quick, repeats)
+    table.print()
+    if args.json:
+        Path(args.json).write_text(json.dumps(table.rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
