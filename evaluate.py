@@ -18,7 +18,6 @@ result records which one was used.
 import argparse
 import contextlib
 import functools
-import hashlib
 import itertools
 import json
 import math
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from model import atomic_write_text, fingerprint, load_checkpoint
+from model import atomic_write_text, file_sha256, fingerprint, load_checkpoint
 from lora import load_adapter, read_adapter
 
 
@@ -325,14 +324,6 @@ def open_corpus(corpus_dir):
     return corpus
 
 
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _split_spec(spec):
     spec = str(spec)
     if "+" in spec and not Path(spec).exists():
@@ -356,7 +347,7 @@ def load_model(spec, device="cpu", tokenizer_hash=None):
             "trainable_params": meta.get("trainable_params")}
     if adapter:
         header = load_adapter(model, adapter, tokenizer_hash or found)
-        info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=_file_sha256(header["file"]),
+        info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=file_sha256(header["file"]),
                     mode="lora", tokens=header.get("tokens"), seconds=header.get("seconds"),
                     trainable_params=header.get("trainable_params",
                                                 sum(p.numel() for p in model.parameters() if p.requires_grad)))
@@ -375,7 +366,7 @@ def _passport_record(corpus, info):
     event that names this checkpoint or adapter (by path or file sha256), when meta lacks them."""
     ckpt = Path(info["checkpoint"])
     path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
-    names = {str(path), str(Path(path).parent), info["spec"], _file_sha256(path)}
+    names = {str(path), str(Path(path).parent), info["spec"], file_sha256(path)}
     for ev in reversed(corpus.passport.events("adapter_trained" if info["adapter"] else "model_trained")):
         if names & {str(v) for v in ev.values() if isinstance(v, str)}:
             for key in ("tokens", "seconds", "trainable_params"):
@@ -445,7 +436,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
               "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
               "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
                              "clear_of_chance": clear_of_chance, "norm": norm},
-              "adapter_fingerprint": _file_sha256(header["file"]), "base_fingerprint": info["base_fingerprint"],
+              "adapter_fingerprint": file_sha256(header["file"]), "base_fingerprint": info["base_fingerprint"],
               "adapter": header["file"], "model": str(model_path)}
     corpus.passport.append("unit_verified", **result)
     return result

@@ -15,7 +15,6 @@ selection (curriculum.stream).
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -32,7 +31,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
-from model import GPT, GPTConfig, fail, fingerprint, import_hf, load_checkpoint, read_tensors, \
+from model import GPT, GPTConfig, fail, file_sha256, fingerprint, import_hf, load_checkpoint, read_tensors, \
     save_checkpoint, save_tensors
 
 
@@ -248,14 +247,6 @@ def load_state(path, model, optimizer):
             optimizer.state[p] = state
     torch.set_rng_state(tensors["rng.torch"])
     return meta
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -57,7 +57,7 @@ def test_tiny_has_three_primitive_units_and_six_knowledge_units(tiny):
     assert 600_000 <= prim <= 1_000_000
     for h, docs, _ in units.values():
         if h["kind"] == "knowledge":
-            assert 8_000 <= sum(map(len, docs)) <= 30_000, h["unit"]
+            assert 16_000 <= sum(map(len, docs)) <= 60_000, h["unit"]  # m=2: twice the m=1 unit
 
 
 def test_every_unit_has_a_valid_header_and_four_choice_probes(tiny):
@@ -127,7 +127,7 @@ def test_invented_names_never_occur_in_primitive_text(tiny):
     words = set(re.findall(r"[a-z]+", " ".join(_docs(tiny[1], "primitive")).lower()))
     relations = {"color", "home", "food", "kind", "legs", "cover", "sound", "rule", "chain"}
     names = {c for h, _, _ in tiny[1].values() if h["kind"] == "knowledge" for c in h["concepts"]} - relations
-    assert len(names) == 24 + 8 + 6 and not names & words
+    assert len(names) == 2 * (24 + 8 + 6) and not names & words  # m=2: creatures, kinds, states
 
 
 def test_requires_name_existing_units_of_lower_level(tiny):

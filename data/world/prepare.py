@@ -17,7 +17,7 @@ from pathlib import Path
 LICENSE = "CC0-1.0"
 MENTIONS = 10       # times each fact is stated (cycling through all of its templates)
 TINY_PRIM_CHARS = 800_000
-BLOCK_CHARS = 145_000  # ~file chars of one tiny block (3 atoms + 2 kinds + 1 rules unit)
+BLOCK_CHARS = 145_000  # ~file chars of one block with m=1 (3 atoms + 2 kinds + 1 rules unit)
 PRIM_SHARE = 0.1      # primitive share of the corpus under --target-tokens
 PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
 PRACTICE_MENTIONS = 6  # each practice fact stated once in each of its 6 templates
@@ -512,7 +512,9 @@ def _plan(size="tiny", target_tokens=None):
     if target_tokens is not None and target_tokens < 50_000:
         raise WorldError(f"--target-tokens {target_tokens}: use at least 50000")
     if target_tokens is None:
-        blocks, m, target_chars = (1 if size == "tiny" else 10), 1, None
+        # m=2: 16 creatures per atoms unit, 48 recall probes: at n=24 a Wilson interval is about
+        # +-20 points, too wide to tell a unit that was learned from chance at tiny scale
+        blocks, m, target_chars = (1 if size == "tiny" else 10), 2, None
         prim_chars = TINY_PRIM_CHARS * blocks
     else:  # ~4 chars per token; units grow in size and in number, each by ~sqrt of the scale
         target_chars = 4 * target_tokens
