@@ -332,8 +332,11 @@ def import_hf(path, device="cpu"):
             raise CheckpointError(f"{cfg_file}: invalid JSON ({e})") from None
         if hf.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
             raise CheckpointError(f"{cfg_file}: activation {hf['activation_function']!r} is not GPT-2's gelu_new")
-        config = GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
-                           n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True)
+        try:
+            config = GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
+                               n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True)
+        except KeyError as e:
+            raise CheckpointError(f"{cfg_file}: missing field {e} of a GPT-2 config") from None
     else:
         raise CheckpointError(f"{cfg_file}: missing; GPT-2 weights need their config.json beside them")
     ours = {}

@@ -429,3 +429,12 @@ def test_transformers_gpt2_loads_the_export_and_gives_our_logits(tmp_path):
     diff = (theirs - ours).abs().max().item()
     print(f"transformers GPT2LMHeadModel vs ours: max abs diff {diff:.3g}")
     assert diff < 1e-4
+
+
+def test_import_hf_with_an_incomplete_config_is_a_checkpoint_error(tmp_path):
+    export_hf(GPT(GPTConfig.preset("micro")), tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    del cfg["n_positions"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="config.json: missing field 'n_positions'"):
+        import_hf(tmp_path)
