@@ -215,7 +215,7 @@ def bench_probes(table, corpus, config, n_probes, repeats):
     model = GPT(config).eval()
     tok = corpus.tokenizer
     fns = {"batched": lambda: evaluate.score_probes(model, tok, probes, batch_size=64),
-           "per choice": lambda: evaluate.score_probes(model, tok, probes, batch_size=1)}
+           "per choice": lambda: evaluate.score_probes(model, tok, probes, batch_size=1, share_prompts=False)}
     fns["batched"]()
     best = best_times(fns, repeats)
     speedup = best["per choice"] / best["batched"]

@@ -95,52 +95,57 @@ def _hidden(model, idx):
 
 
 @torch.no_grad()
-def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cpu"):
-    """Score multiple-choice probes: each choice's log-likelihood after the prompt, many
-    (probe, choice) rows per forward pass. One dict per probe (see _result)."""
+def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cpu", share_prompts=True):
+    """Score multiple-choice probes: each choice's log-likelihood after the prompt, many rows per
+    forward pass. With share_prompts, a probe whose choices are all single tokens is one row (the
+    prompt's last position scores every choice); otherwise each (probe, choice) is a row. One dict
+    per probe (see _result)."""
     _norm(0.0, 1, norm)  # a bad norm fails before any work
     block = model.config.block_size
-    rows = []  # (probe index, ids, number of continuation tokens)
+    slots = []  # (probe index, number of continuation tokens): one per (probe, choice)
+    rows = []  # (input ids, [(position, target token, slot)]): what each row reads from its logits
     for i, p in enumerate(probes):
         prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
-        for cont in conts:
+        first = len(slots)
+        slots += [(i, len(cont)) for cont in conts]
+        if share_prompts and all(len(cont) == 1 for cont in conts):
+            ids = prompt[-block:]
+            rows.append((ids, [(len(ids) - 1, cont[0], first + c) for c, cont in enumerate(conts)]))
+            continue
+        for c, cont in enumerate(conts):
             if len(cont) > block:
                 raise EvalError(f"probe {i}: a choice of {len(cont)} tokens does not fit block_size {block}")
-            rows.append((i, (prompt + cont)[-(block + 1):], len(cont)))  # long prompts lose their start
-    scores = [None] * len(rows)
+            ids = (prompt + cont)[-(block + 1):]  # long prompts lose their start
+            n = len(ids) - 1  # the input is ids[:-1]; position t predicts ids[t + 1]
+            rows.append((ids[:-1], [(t, ids[t + 1], first + c) for t in range(n - len(cont), n)]))
+    totals, misses = np.zeros(len(slots)), np.zeros(len(slots))
     # rows of similar length share a batch, so little compute goes to padding
-    order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r][0]))
     with _eval_mode(model):
         for s in range(0, len(order), batch_size):
             chunk = order[s:s + batch_size]
-            T = max(len(rows[r][1]) for r in chunk) - 1
-            x = np.zeros((len(chunk), T), dtype=np.int64)
-            y = np.full((len(chunk), T), -1, dtype=np.int64)
+            x = np.zeros((len(chunk), max(len(rows[r][0]) for r in chunk)), dtype=np.int64)
+            reads = []  # (batch row, position, target token, slot)
             for b, r in enumerate(chunk):
-                ids, n_cont = rows[r][1], rows[r][2]
-                n = len(ids) - 1
-                x[b, :n] = ids[:-1]  # right padding: causal attention never looks ahead
-                y[b, n - n_cont:n] = ids[-n_cont:]  # targets: continuation tokens only
-            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            mask = y >= 0
+                ids, row_reads = rows[r]
+                x[b, :len(ids)] = ids  # right padding: causal attention never looks ahead
+                reads += [(b, t, token, slot) for t, token, slot in row_reads]
+            b_idx, t_idx, target, slot = (torch.tensor(v, device=device) for v in zip(*reads))
             with _autocast(device):
-                picked = model.lm_head(_hidden(model, x)[mask]).float()  # (N, vocab): continuation positions
-            target = y[mask]
+                # the output head only where a choice token is read: (N, vocab)
+                picked = model.lm_head(_hidden(model, torch.from_numpy(x).to(device))[b_idx, t_idx]).float()
             logp = picked.log_softmax(-1).gather(1, target[:, None]).squeeze(1)
             # greedy decoding reproduces the answer iff every answer token is the argmax given the
             # tokens before it, so exact match falls out of the same teacher-forced pass
             miss = (picked.argmax(-1) != target).float()
-            row = mask.nonzero()[:, 0]  # the batch row of each picked position
-            sums = torch.zeros(len(chunk), device=device).index_add_(0, row, logp).tolist()
-            misses = torch.zeros(len(chunk), device=device).index_add_(0, row, miss).tolist()
-            for b, r in enumerate(chunk):
-                scores[r] = (sums[b], rows[r][2], misses[b] == 0)
+            np.add.at(totals, slot.cpu().numpy(), logp.cpu().numpy())
+            np.add.at(misses, slot.cpu().numpy(), miss.cpu().numpy())
     results, k = [], 0
     for p in probes:
-        mine = scores[k:k + len(p["choices"])]
-        k += len(p["choices"])
-        exact = mine[p["choices"].index(p["answer"])][2]
-        results.append(_result(p, [_norm(t, n, norm) for t, n, _ in mine], exact))
+        n = len(p["choices"])
+        exact = misses[k + p["choices"].index(p["answer"])] == 0
+        results.append(_result(p, [_norm(float(totals[k + c]), slots[k + c][1], norm) for c in range(n)], bool(exact)))
+        k += n
     return results
 
 

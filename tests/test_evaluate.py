@@ -130,12 +130,32 @@ def test_batched_scores_equal_unbatched_for_prompts_of_different_lengths():
         p["probe"] = " ".join(["so"] * (i * 4)) + " " + p["probe"] if i else "Colour"
     probes.append(dict(probes[1], probe="x" * 100 + " and the zib is"))
     batched = E.score_probes(model, tok, probes, batch_size=64)
-    for unbatched in (E.score_probes(model, tok, probes, batch_size=1), E.score_probes_loop(model, tok, probes)):
+    for unbatched in (E.score_probes(model, tok, probes, batch_size=1, share_prompts=False),
+                      E.score_probes(model, tok, probes, batch_size=1), E.score_probes_loop(model, tok, probes)):
         for b, u in zip(batched, unbatched):
             np.testing.assert_allclose(b["logprobs"], u["logprobs"], atol=1e-4, rtol=1e-5)
             assert (b["pred"], b["correct"]) == (u["pred"], u["correct"])
         # exact match: teacher-forced argmax (batched) == greedy model.generate (loop) while prompts fit
         assert [b["exact"] for b in batched[:-1]] == [u["exact"] for u in unbatched[:-1]]
+
+
+def test_single_token_choices_share_one_row_and_score_as_one_row_per_choice():
+    """With share_prompts, a probe whose choices are single tokens is one forward row; its scores
+    must equal scoring each (probe, choice) as its own row."""
+    pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    ranks = {bytes([i]): i for i in range(256)} | {f" {c}".encode(): 256 + k for k, c in enumerate("abcd")}
+    tok = tiktoken.Encoding("bytes+4", pat_str=pattern, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 260})
+    assert all(len(tok.encode_ordinary(" " + c)) == 1 for c in "abcd")
+    model = micro(261)
+    probes = [{"probe": f"Q: which letter {'is ' * i}here? A: it is", "answer": "abcd"[i % 4],
+               "choices": list("abcd"), "type": "recall"} for i in range(9)]
+    probes.append(dict(probes[0], choices=["a", "bb", "c", "d"]))  # a two-token choice: rows per choice
+    shared = E.score_probes(model, tok, probes, batch_size=4)
+    for alone in (E.score_probes(model, tok, probes, batch_size=4, share_prompts=False),
+                  E.score_probes_loop(model, tok, probes)):
+        for a, b in zip(shared, alone):
+            np.testing.assert_allclose(a["logprobs"], b["logprobs"], atol=1e-4, rtol=1e-5)
+            assert (a["pred"], a["exact"]) == (b["pred"], b["exact"])
 
 
 def test_mean_norm_divides_each_choice_by_its_token_count():
