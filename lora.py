@@ -236,16 +236,22 @@ def load_adapter(model, path, tokenizer_hash=None):
     if tokenizer_hash and header.get("tokenizer_hash") and tokenizer_hash != header["tokenizer_hash"]:
         raise AdapterError(f"{file}: adapter was trained with another tokenizer "
                            f"({header['tokenizer_hash'][:12]} vs {tokenizer_hash[:12]})")
+    trainable = [p.requires_grad for p in model.parameters()]
     attach(model, LoRAConfig.from_dict(header["lora_config"]))
+
+    def refuse(message):
+        merge(model)  # leave no half-attached adapter behind (B is zero: weights unchanged)
+        for p, flag in zip(model.parameters(), trainable):
+            p.requires_grad_(flag)  # and the model frozen or not, as it came
+        raise AdapterError(f"{file}: {message}")
+
     expected = adapter_state_dict(model)
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        merge(model)  # leave no half-attached adapter behind (B is zero: weights unchanged)
-        raise AdapterError(f"{file}: adapter keys do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        refuse(f"adapter keys do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
     for k, v in expected.items():
         if tensors[k].shape != v.shape:
-            merge(model)
-            raise AdapterError(f"{file}: {k} has shape {tuple(tensors[k].shape)}, the model needs {tuple(v.shape)}")
+            refuse(f"{k} has shape {tuple(tensors[k].shape)}, the model needs {tuple(v.shape)}")
     model.load_state_dict(tensors, strict=False)
     return header
 

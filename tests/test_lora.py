@@ -415,3 +415,21 @@ def test_fast_lora_path_has_the_gradients_of_plain_autograd(bias):
     assert torch.allclose(layer(x), ref)
     layer(x.detach()).sum().backward()  # an input without grad (the first block's) still trains A and B
     assert layer.lora_A.grad is not None and layer.lora_B.grad is not None
+
+
+def test_a_refused_adapter_leaves_a_frozen_model_frozen(tmp_path):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("micro"))
+    attach(model, LoRAConfig(r=2))
+    file = save_adapter(model, tmp_path)
+    tensors, header = read_tensors(file)
+    tensors.pop(next(iter(tensors)))
+    from model import save_tensors
+    save_tensors(tensors, file, header)
+    base = GPT(GPTConfig.preset("micro"))
+    base.load_state_dict(merge(model).state_dict())
+    for p in base.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(AdapterError, match="missing"):
+        load_adapter(base, file)
+    assert not lora_layers(base) and not any(p.requires_grad for p in base.parameters())
