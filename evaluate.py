@@ -498,7 +498,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
                         for p in prompts} if samples else {}}
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
-              "retention": None, "comparisons": []}
+              "retention": None, "comparisons": [], "rejected": corpus.rejected()}
     if retention_steps:
         report["retention"] = {"steps": list(retention_steps), "units": units,
                                "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units]
@@ -561,6 +561,9 @@ def render_markdown(report):
                 "| chance | " + " | ".join(_pct(first[key][g]["chance"]) for g in groups) + " |"]
         out += [f"| {n} | " + " | ".join(_cell(m["summary"][key].get(g)) for g in groups) + " |"
                 for n, m in models.items()]
+    if report["rejected"]:
+        out += ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
+                "kept out of later stages: " + ", ".join(report["rejected"]) + "."]
     if report["retention"]:
         r = report["retention"]
         out += ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", "",

@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import math
-import shutil
 import statistics
 import sys
 import time
@@ -284,11 +283,8 @@ class Ladder:
         controls = [(a, b) for a, b in (("scratch-curriculum", "scratch-shuffled"), ("scratch-curriculum", "merged"),
                                         ("finetune", "merged"), ("merged", "base")) if a in specs and b in specs]
         retention = ["base"] + [name for name, _ in steps]
-        report = evaluate.compare(self.corpus_dir, specs, self.out / "report", retention_steps=retention,
-                                  controls=controls or None, samples=self.s.samples, device=self._device())
-        report["rejected"] = self.corpus.rejected()
-        atomic_write_text(self.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
-        return report
+        return evaluate.compare(self.corpus_dir, specs, self.out / "report", retention_steps=retention,
+                                controls=controls or None, samples=self.s.samples, device=self._device())
 
     def _device(self):
         import torch

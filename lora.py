@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from model import GPT, atomic_write_text, fail, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
+from model import atomic_write_text, fail, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors
 
 

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import signal
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -114,7 +113,7 @@ class TokenFileStream:
         path = Path(path)
         if not path.is_file():
             raise TrainError(f"{path}: no such token file")
-        dtype = np.uint32 if path.stat().st_size and _meta(path).get("dtype") == "uint32" else np.uint16
+        dtype = np.uint32 if _meta(path).get("dtype") == "uint32" else np.uint16
         data = np.memmap(path, dtype=dtype, mode="r")
         if vocab_size is not None:  # scanned in chunks: bounded memory for any file size
             top = max(int(data[i:i + 2**24].max()) for i in range(0, len(data), 2**24))

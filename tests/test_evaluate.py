@@ -370,3 +370,10 @@ def test_sample_is_reproducible_from_its_seed():
     assert a == E.sample(model, tok, "The colour", n=2, max_new_tokens=8, seed=3) and len(a) == 2
     assert E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0) == \
         E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0, seed=9)
+
+
+def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path):
+    assert verify_cli(corpus_dir, world, "zero").returncode == 1
+    r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
+    assert r["rejected"] == ["facts"]
+    assert "## Rejected units" in (tmp_path / "out" / "report.md").read_text()
