@@ -552,24 +552,30 @@ class Corpus:
 # init and add
 
 def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20_000_000):
-    """Create a corpus dir with a tokenizer trained on the files' text and an init event (units not added)."""
+    """Create a corpus dir with a tokenizer trained on the files' text (their primitive units', if any) and an
+    init event (units not added)."""
     d = Path(corpus_dir)
     if d.exists() and any(d.iterdir()):
         raise CurriculumError(f"{d}: already exists and is not empty; choose a new corpus directory")
     if tokenizer not in ("bpe", "gpt2"):
         raise CurriculumError(f"unknown tokenizer {tokenizer!r} (expected bpe or gpt2)")
-    for f in files:
-        _inspect(f)
+    infos = [_inspect(f) for f in files]
+    # The BPE learns from the primitive units when there are any: they are what the base model reads,
+    # and a token the base never reads keeps an untrained embedding. Tied to the output head, all such
+    # embeddings are pushed the same way ("never the next token") until they are nearly one vector
+    # (cosine 0.997 measured on the default world), and a LoRA on the frozen base cannot tell apart
+    # the names they spell. Learned from primitive text, a new name is spelled in pieces the base knows.
+    bpe_files = [i["path"] for i in infos if i["header"]["kind"] == "primitive"] or [i["path"] for i in infos]
     if tokenizer == "gpt2":
         enc = _gpt2()
         meta, rank_bytes = {"name": "gpt2", "type": "gpt2", "pattern": enc._pat_str,
                             "special_tokens": enc._special_tokens, "vocab_size": enc.n_vocab}, b""
     else:
-        ranks = train_bpe(_training_texts(files, max_train_bytes), vocab_size)
+        ranks = train_bpe(_training_texts(bpe_files, max_train_bytes), vocab_size)
         rank_bytes = _rank_file(ranks)
         meta = {"name": f"accrete-bpe-{len(ranks) + 1}", "type": "bpe", "pattern": SPLIT_PATTERN,
                 "special_tokens": {EOT: len(ranks)}, "vocab_size": len(ranks) + 1,
-                "trained_on": [Path(f).name for f in files], "max_train_bytes": max_train_bytes}
+                "trained_on": [f.name for f in bpe_files], "max_train_bytes": max_train_bytes}
     tmp = d.parent / f".{d.name}.tmp-{os.getpid()}"
     try:
         (tmp / "units").mkdir(parents=True)
@@ -829,10 +835,14 @@ class _Pool:
 
 
 class Stream:
-    """Deterministic (x, y) batches over a selection of units with a tiny resumable cursor {"batch": i}."""
+    """Deterministic (x, y) batches over a selection of units with a tiny resumable cursor {"batch": i}.
+
+    replay: the share of knowledge rows drawn from earlier curriculum stages (stage 2 on), or, with
+    replay_units, from those units at every stage (rehearsal: e.g. the units verified before the one
+    an adapter learns, so that learning it does not erase them)."""
 
     def __init__(self, corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum",
-                 replay=0.0, token_budget=None, seed=0, split="train"):
+                 replay=0.0, token_budget=None, seed=0, split="train", replay_units=None):
         corpus = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
         if order not in ("curriculum", "shuffled"):
             raise CurriculumError(f"unknown order {order!r} (expected curriculum or shuffled)")
@@ -859,11 +869,15 @@ class Stream:
         self.bounds = np.round(cum * self.total_rows).astype(np.int64)  # stage s owns rows [bounds[s-1], bounds[s])
         self.pools = [_Pool(corpus, s, split) for s in stages]
         self.replay_pools = [None] + [_Pool(corpus, sum(stages[:s], []), split) for s in range(1, len(stages))]
+        replay_units = select(corpus, replay_units) if replay_units else []
+        if replay_units:  # one rehearsal pool for every stage (a unit with no tokens in this split is skipped)
+            pool = _Pool(corpus, replay_units, split)
+            self.replay_pools = [pool if pool.total else None] * len(stages)
         self.prim_pool = _Pool(corpus, prim, split) if share > 0 else None
         self.B, self.T, self.share, self.replay, self.seed, self.batch = batch_size, block_size, share, replay, seed, 0
         self.last_units = []
         self.selection = {"units": know, "primitive_units": prim, "primitive_share": share, "order": order,
-                          "replay": replay, "token_budget": self.token_budget, "seed": seed, "split": split,
+                          "replay": replay, "replay_units": replay_units, "token_budget": self.token_budget, "seed": seed, "split": split,
                           "batch_size": batch_size, "block_size": block_size, "tokenizer_hash": corpus.tokenizer_hash,
                           "stages": [{"level": lv, "units": s, "tokens": ntok(s)} for lv, s in zip(levels, stages)]}
         self.selection_hash = hashlib.sha256(json.dumps(self.selection, sort_keys=True).encode()).hexdigest()
@@ -884,7 +898,7 @@ class Stream:
             return self.prim_pool
         s = int(np.searchsorted(self.bounds, r % self.total_rows, side="right"))
         s = min(s, len(self.pools) - 1)
-        return self.replay_pools[s] if s > 0 and u_replay < self.replay else self.pools[s]
+        return self.replay_pools[s] if self.replay_pools[s] and u_replay < self.replay else self.pools[s]
 
     def next_batch(self):
         """(x, y) int64 arrays of shape (B, T); y is x shifted by one."""
@@ -914,9 +928,10 @@ class Stream:
 
 
 def stream(corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum", replay=0.0,
-           token_budget=None, seed=0, split="train"):
+           token_budget=None, seed=0, split="train", replay_units=None):
     """A Stream of (x, y) batches for train.py over a selection of units (see Stream)."""
-    return Stream(corpus, units, batch_size, block_size, primitive_share, order, replay, token_budget, seed, split)
+    return Stream(corpus, units, batch_size, block_size, primitive_share, order, replay, token_budget, seed, split,
+                  replay_units)
 
 # -----------------------------------------------------------------------------
 # reports: map and status
@@ -982,7 +997,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="accrete curriculum: grow a corpus of verified units "
                                 "(init, add, map, status, check)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("init", help="create a corpus and train its tokenizer on the files' text")
+    a = sub.add_parser("init", help="create a corpus and train its tokenizer on the files' text (the primitive units' when there are any)")
     a.add_argument("corpus")
     a.add_argument("files", nargs="+")
     a.add_argument("--vocab-size", type=int, default=4096)
@@ -1029,6 +1044,8 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `status | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return 0
 
 

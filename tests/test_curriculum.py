@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,20 @@ def test_tokenizer_files_ranks_and_eot(corpus):
     assert C.Corpus(corpus.dir).tokenizer_hash == corpus.tokenizer_hash and len(corpus.tokenizer_hash) == 64
 
 
+def test_bpe_learns_from_the_primitive_units_when_there_are_any(tmp_path):
+    """The base reads only primitive text: a token learned from knowledge text alone would keep an
+    untrained embedding in the base."""
+    prim = write_unit(tmp_path, "prim", kind="primitive", n_docs=40)
+    know = write_unit(tmp_path, "k", lines=[header("k"), *[{"text": "zorblax " * 50}] * 20,
+                                             {"probe": "Is it", "answer": "yes", "choices": ["yes", "no"], "type": "recall"}])
+    mixed = C.init(tmp_path / "mixed", [prim, know], vocab_size=300)
+    assert json.loads((mixed.dir / "tokenizer.json").read_text())["trained_on"] == ["prim.jsonl"]
+    assert len(mixed.tokenizer.encode_ordinary(" zorblax")) > 1  # spelled in pieces the base has read
+    alone = C.init(tmp_path / "alone", [know], vocab_size=300)  # no primitive unit: learns from all files
+    assert json.loads((alone.dir / "tokenizer.json").read_text())["trained_on"] == ["k.jsonl"]
+    assert len(alone.tokenizer.encode_ordinary(" zorblax")) == 1
+
+
 def test_bpe_trains_a_small_vocab_fast_and_every_token_encodes_to_itself():
     texts = [f"The herd {i} grazes by the river, and the river sings {i * 7}." for i in range(2000)]
     t0 = time.time()
@@ -360,6 +375,20 @@ def test_replay_mixes_earlier_stages_into_later_ones(corpus):
         rows += s.last_units
     tail = rows[int(0.9 * len(rows)):]  # the last stage: c, with replayed a and b
     assert "c" in tail and ("a" in tail or "b" in tail)
+
+
+def test_replay_units_are_rehearsed_at_their_share_from_the_first_row(corpus):
+    s = C.stream(corpus, ["c"], 8, 4, primitive_share=0.5, replay=0.25, replay_units=["a", "b"], token_budget=16000)
+    rows = []
+    while not s.exhausted:
+        s.next_batch()
+        rows += s.last_units
+    counts = Counter(rows)
+    assert counts["prim"] == len(rows) // 2  # primitive rows are spread exactly
+    rehearsed = (counts["a"] + counts["b"]) / (len(rows) - counts["prim"])
+    assert 0.18 < rehearsed < 0.32 and set(rows[:64]) >= {"a", "c", "prim"}  # from the start: one stage
+    assert s.selection["replay_units"] == ["a", "b"]
+    assert C.stream(corpus, ["c"], 8, 4, replay=0.25).selection_hash != s.selection_hash
 
 
 def test_shuffled_control_serves_the_same_units_mixed(corpus):
