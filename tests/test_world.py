@@ -2,7 +2,7 @@
 import importlib.util
 import json
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -99,7 +99,7 @@ def test_recall_phrasing_is_never_used_in_knowledge_documents(tiny):
 
 
 def test_inference_answers_are_never_stated_about_their_entity(tiny):
-    # primitive text is left out: it never contains an invented name (tested below)
+    # primitive text is left out: it names them only in neutral sentences (tested below)
     sentences = [set(re.findall(r"\w+", s))
                  for d in _docs(tiny[1], "knowledge") for s in re.split(r"(?<=[.?!])\s+", d)]
     checked = 0
@@ -123,11 +123,32 @@ def test_each_fact_is_stated_in_at_least_four_phrasings(tiny):
         assert len(phrasings) >= 4, (e, v)
 
 
-def test_invented_names_never_occur_in_primitive_text(tiny):
-    words = set(re.findall(r"[a-z]+", " ".join(_docs(tiny[1], "primitive")).lower()))
+def test_knowledge_names_occur_in_primitive_text_only_in_neutral_register_sentences(tiny):
     relations = {"color", "home", "food", "kind", "legs", "cover", "sound", "rule", "chain"}
     names = {c for h, _, _ in tiny[1].values() if h["kind"] == "knowledge" for c in h["concepts"]} - relations
-    assert len(names) == 2 * (24 + 8 + 6) and not names & words  # m=2: creatures, kinds, states
+    assert len(names) == 2 * (24 + 8 + 6)  # m=2: creatures, kinds, states
+    neutral = [re.compile(re.escape(t).replace(re.escape("{e}"), r"(\w+)")) for t in world.NEUTRAL]
+    seen = Counter()
+    for d in _docs(tiny[1], "primitive"):
+        for s in re.split(r"(?<=[.?!])\s+", d):
+            found = names & set(re.findall(r"[a-z]+", s))
+            if found:  # the base meets each name, and never a fact about it
+                assert any(r.fullmatch(s) for r in neutral), s
+                seen.update(found)
+    assert set(seen) == names and min(seen.values()) == world.REGISTER_MENTIONS
+
+
+def test_answers_are_spread_evenly_over_the_values_within_a_unit(tiny):
+    """A model that learned only how often a unit uses each value must not beat chance."""
+    for u, (h, _, probes) in tiny[1].items():
+        by_pool = defaultdict(Counter)  # "names": states and kinds, which are no value pool
+        for p in probes:
+            if p["type"] == "recall":
+                pool = next((rel for rel, vals in world.POOLS.items() if p["answer"] in vals), "names")
+                by_pool[pool][p["answer"]] += 1
+        assert by_pool or h["kind"] == "primitive"
+        for pool, counts in by_pool.items():
+            assert max(counts.values()) - min(counts.values()) <= 1, (u, pool, counts)
 
 
 def test_requires_name_existing_units_of_lower_level(tiny):

@@ -4,6 +4,7 @@ Writes unit files (DESIGN.md format) whose facts no base model can know: entity,
 names are nonce words, so every probe starts at chance. Deterministic; stdlib only.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -21,6 +22,7 @@ BLOCK_CHARS = 145_000  # ~file chars of one block with m=1 (3 atoms + 2 kinds + 
 PRIM_SHARE = 0.1      # primitive share of the corpus under --target-tokens
 PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
 PRACTICE_MENTIONS = 6  # each practice fact stated once in each of its 6 templates
+REGISTER_MENTIONS = 12  # neutral mentions of each knowledge name in the primitive text (fewer at scale)
 PRACTICE_CHARS = 3300  # ~file chars per practice creature (its and its share of kinds' and states'
                        # statements and Q/A lines), to size the practice set of a primitive unit
 
@@ -55,7 +57,7 @@ KNOW = {
               "{v} is the color of the {e}.", "The {e} wears {v} all over."],
     "home": ["The home of the {e} is the {v}.", "The {e} makes its home in the {v}.",
              "Every night the {e} goes back to the {v}.", "In the {v} you will find the {e}.",
-             "The {e} was born in the {v} and never left it.", "The {v} is where the {e} sleeps."],
+             "The {e} was born in the {v} and never left it.", "The {v} is where the {e} rests."],
     "food": ["The favorite food of the {e} is {v}.", "The {e} loves to eat {v}.",
              "Give the {e} some {v} and it will be happy.", "The {e} likes {v} best of all.",
              "The {e} looks for {v} every morning.", "Nothing pleases the {e} more than {v}."],
@@ -225,6 +227,14 @@ def _fields(k=None, t=None, rel=None, v=None, **extra):
 
 # ---------------------------------------------------------------- knowledge units
 
+def _spread(rng, pool, n):
+    """n values from pool, each used as evenly as possible, in random order: a model that learned only
+    how often a unit uses each value (not which name has it) stays near chance on its probes."""
+    vals = [v for _ in range(-(-n // len(pool))) for v in rng.sample(pool, len(pool))][:n]
+    rng.shuffle(vals)
+    return vals
+
+
 def _mention(rng, out, rel, fields, times):
     """State one fact `times` times, cycling through all templates of its relation in random order."""
     templates = rng.sample(KNOW[rel], len(KNOW[rel]))
@@ -250,9 +260,10 @@ def _atoms(rng, names, m):
     """Level 0: 8m creatures, each with a color, a home and a food; recall probes only."""
     ents = [names.new() for _ in range(8 * m)]
     sents, probe, probes = [], Prober(rng), []
-    for e in ents:
+    spread = {rel: _spread(rng, POOLS[rel], len(ents)) for rel in ("color", "home", "food")}
+    for i, e in enumerate(ents):
         for rel, pool in (("color", COLORS), ("home", HOMES), ("food", FOODS)):
-            v = rng.choice(pool)
+            v = spread[rel][i]
             _mention(rng, sents, rel, {"e": e, "v": v}, MENTIONS)
             probes.append(probe("recall", rel, f"the {e}", v, pool))
     header = {"kind": "knowledge", "level": 0, "title": f"{len(ents)} creatures: color, home and food",
@@ -263,7 +274,8 @@ def _atoms(rng, names, m):
 def _kinds(rng, names, m, members, requires):
     """Level 1: 4m kinds with legs, cover and sound; members inherit them (inference probes)."""
     kinds = [names.new() for _ in range(4 * m)]
-    props = {k: {rel: rng.choice(POOLS[rel]) for rel in ("legs", "cover", "sound")} for k in kinds}
+    spread = {rel: _spread(rng, POOLS[rel], len(kinds)) for rel in ("legs", "cover", "sound")}
+    props = {k: {rel: spread[rel][i] for rel in spread} for i, k in enumerate(kinds)}
     members = rng.sample(members, len(members))
     kind_of = {e: kinds[i % len(kinds)] for i, e in enumerate(members)}  # 3 members per kind
     sents, probe, probes = [], Prober(rng), []
@@ -285,8 +297,9 @@ def _rules(rng, names, m, kind_of, requires):
     """Level 2: per kind, two triggers that make it a (nonce) state; each state leads to an action."""
     kinds = list(dict.fromkeys(kind_of.values()))
     states = [names.new() for _ in range(6 * m)]
-    act = {st: rng.choice(POOLS["act"]) for st in states}
-    rules = {k: {t: rng.choice(states) for t in rng.sample(TRIGGERS, 2)} for k in kinds}
+    act = dict(zip(states, _spread(rng, POOLS["act"], len(states))))
+    made = iter(_spread(rng, states, 2 * len(kinds)))
+    rules = {k: {t: next(made) for t in rng.sample(TRIGGERS, 2)} for k in kinds}
     sents, probe, probes = [], Prober(rng), []
     for k, by_trigger in rules.items():
         for t, st in by_trigger.items():
@@ -463,10 +476,12 @@ def _practice_docs(rng, w):
     return docs
 
 
-def _primitive(rng, world, chars, practice):
+def _primitive(rng, world, chars, practice, register):
     """A primitive unit of about `chars` characters: practice creatures (statement documents and
-    separate Q/A documents), then simple English about real animals, shuffled together."""
+    separate Q/A documents), the register (knowledge names in neutral sentences, see _register),
+    then simple English about real animals, shuffled together."""
     docs = _practice_docs(rng, _practice_world(rng, *practice))
+    docs += [" ".join(rng.sample([rng.choice(NEUTRAL).format(e=n), _filler(rng)], 2)) for n in register]
     n = sum(len(d) + 13 for d in docs)  # + the JSON wrapping
     while n < chars:
         docs.append(_prim_doc(rng, world))
@@ -486,6 +501,25 @@ def _practice_names(seed, n_prim, n_practice):
     n_states = max(2, round(0.75 * n_kinds))  # 6 states per 8 kinds, as in the rules units
     return [tuple([names.new() for _ in range(n)] for n in (n_practice, n_kinds, n_states))
             for _ in range(n_prim)], names.used
+
+
+def _register(names, blocks, m, n_prim, prim_chars):
+    """Per primitive unit, the knowledge names it mentions (each name `mentions` times in all, spread
+    over the units), drawn ahead from a copy of the name generator in the order the blocks draw them.
+
+    A base that never read a name keeps untrained embeddings for its tokens, and LoRA on that base
+    barely tells such names apart (measured: atoms-00 recall 46% without the register, 85% with it,
+    tiny preset). So the primitive text mentions every knowledge name, as a real base has met rare
+    words, in neutral sentences only ("Old stories tell of the skimer."): no fact, so probes start
+    at chance."""
+    ahead = copy.deepcopy(names)
+    known = [ahead.new() for _ in range(38 * m * blocks)]  # per block: 3 x 8m creatures, 2 x 4m kinds, 6m states
+    mentions = max(1, min(REGISTER_MENTIONS, int(0.15 * prim_chars / (len(known) * 60))))  # ~15% of primitive at most
+    per_unit = [[] for _ in range(n_prim)]
+    for i, n in enumerate(known):
+        for k in range(mentions):
+            per_unit[(i * mentions + k) % n_prim].append(n)
+    return per_unit
 
 
 # ---------------------------------------------------------------- writing
@@ -537,8 +571,10 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None):
     practice, reserved = _practice_names(seed, n_prim, n_practice)
     world, names = _prim_world(seed), Names(random.Random(f"accrete-world:{seed}:names"))
     names.used |= reserved  # knowledge names never equal a practice name
+    register = _register(names, blocks, m, n_prim, prim_chars)
     prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), world,
-                                                 prim_chars / n_prim, practice[i])) for i in range(n_prim))
+                                                 prim_chars / n_prim, practice[i], register[i]))
+             for i in range(n_prim))
     knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
