@@ -401,9 +401,13 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True):
 
 
 def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_tolerance=0.1, device="cpu",
-           clear_of_chance=True, batch_size=64, norm="sum"):
+           clear_of_chance=True, batch_size=64, norm="sum", gate_on="recall"):
     """Score unit's probes before and after the adapter, earlier verified units (retention) and
-    primitive perplexity (forgetting); append a unit_verified event to the passport."""
+    primitive perplexity (forgetting); append a unit_verified event to the passport.
+
+    The accuracy gate looks at the unit's probes of type `gate_on` (what an adapter is taught: stated
+    facts), or at all of them when the unit has none of that type (or gate_on is None); every type
+    is still scored and recorded."""
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
         raise EvalError(f"{corpus_dir}: unknown unit {unit!r}; the corpus has {', '.join(corpus.units) or 'none'}")
@@ -427,17 +431,22 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     earlier = [u for u in corpus.verified() if u != unit]
     primitive = corpus.primitive_units()
 
+    gate_types = [gate_on] if gate_on and any(p.get("type") == gate_on for p in probes) else None
+
     def measure():
-        score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))["overall"]
-        return (score(probes), {u: score(corpus.probes(u)) for u in earlier},
+        score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))
+        s = score(probes)
+        gated = s["by_type"][gate_on] if gate_types else s["overall"]
+        return (s["overall"], gated, {u: score(corpus.probes(u))["overall"] for u in earlier},
                 corpus_perplexity(model, corpus, primitive, device=device))
 
-    before, ret_before, ppl_before = measure()
+    before, gated_before, ret_before, ppl_before = measure()
     load_adapter(model, adapter_path, corpus.tokenizer_hash)
-    after, ret_after, ppl_after = measure()
+    after, gated_after, ret_after, ppl_after = measure()
     retention = {u: {"before": ret_before[u], "after": ret_after[u]} for u in earlier}
-    reasons = gate(after, retention, threshold, retention_tolerance, clear_of_chance)
+    reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance)
     result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
+              "gated": {"types": gate_types or "all", "before": gated_before, "after": gated_after},
               "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
               "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
                              "clear_of_chance": clear_of_chance, "norm": norm},
@@ -661,6 +670,8 @@ def main():
     v.add_argument("--model", required=True, help="the base checkpoint the adapter was trained on")
     v.add_argument("--adapter", required=True)
     v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter")
+    v.add_argument("--gate-on", default="recall", help="probe type the accuracy gate reads (default recall; "
+                   "all probes when the unit has none of it; 'all' for every type)")
     v.add_argument("--clear-of-chance", action=argparse.BooleanOptionalAction, default=True,
                    help="require the 95%% interval's lower bound above chance (default; --no-clear-of-chance "
                    "opens that part of the gate, for plumbing tests on micro models)")
@@ -703,9 +714,13 @@ def main():
             print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
         elif args.command == "verify":
             r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
-                       args.device, args.clear_of_chance, args.batch_size, args.norm)
+                       args.device, args.clear_of_chance, args.batch_size, args.norm,
+                       None if args.gate_on == "all" else args.gate_on)
+            g = r["gated"]
             print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, "
                   f"chance {_pct(r['after']['chance'])}")
+            print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
+                  f"before {_cell(g['before'])}, after {_cell(g['after'])}")
             for u, x in r["retention"].items():
                 print(f"  retention {u}: {_pct(x['before']['acc'])} -> {_pct(x['after']['acc'])}")
             print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))

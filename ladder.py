@@ -8,8 +8,9 @@ The whole accrete experiment in one command, on the built-in synthetic world (or
 Stages (each one a call into curriculum.py, train.py and evaluate.py, in-process):
   1 corpus    make the world if missing, create the corpus, add its units
   2 base      pretrain the model from scratch on the primitive units only
-  3 grow      per knowledge unit, in curriculum order: train a LoRA on the current model, verify it
-              (the gate), merge it if it passes, so the next adapter trains on top
+  3 grow      per knowledge unit, in curriculum order: train a LoRA on the current model (rehearsing
+              the units verified before it), verify it (the gate), merge it if it passes, so the next
+              adapter trains on top
   4 finetune  full fine-tune of the base on the union of verified units (+ primitive replay)
   5 scratch   pretrain the same architecture from random init on the verified units + primitive
               share, in curriculum order; and the control: the same tokens shuffled
@@ -66,10 +67,12 @@ class Settings:
     lora_lr: float = 2e-2  # several times full fine-tuning's: only the rank-r path trains
     lora_r: int = 16
     lora_alpha: float = 32.0
-    lora_primitive_share: float = 0.5  # keeps the base's question frames alive while the unit is learned
+    lora_primitive_share: float = 0.4  # keeps the base's question frames alive while the unit is learned
+    lora_replay: float = 0.3  # share of the knowledge rows drawn from the units verified before (rehearsal)
     threshold: float = 0.35  # the gate: accuracy after the adapter (chance is 0.25 on the default world)
     tolerance: float = 0.15  # the gate: the most an earlier unit may lose (48 probes: +-14 points is noise)
     clear_of_chance: bool = True  # the gate: the 95% interval's lower bound must be above chance
+    gate_on: str = "recall"  # the gate reads this probe type (what an adapter is taught); "all": every probe
     # stage 4: finetune
     ft_steps: int = 300
     ft_lr: float = 1e-3
@@ -197,26 +200,30 @@ class Ladder:
         s, c = self.s, self.corpus
         current = self.out / "base"
         know = [u for u in c.order() if u in c.knowledge_units()]
-        steps = []
+        steps, passed = [], []
         for i, unit in enumerate(know, 1):
             d = self.out / "grow" / f"{i:02d}-{unit}"
             self.log(f"  grow {i}/{len(know)}: {unit} on {current.name}")
             ad = self.train(d, event="adapter_trained", mode="lora", init=str(current), units=unit,
-                            primitive_share=s.lora_primitive_share, max_steps=s.lora_steps, lr=s.lora_lr,
+                            primitive_share=s.lora_primitive_share, replay=s.lora_replay if passed else 0.0,
+                            replay_units=",".join(passed) or None, max_steps=s.lora_steps, lr=s.lora_lr,
                             warmup=max(1, s.lora_steps // 20), weight_decay=0.0, lora_r=s.lora_r,
                             lora_alpha=s.lora_alpha, meta={"units": [unit]})
             verdict = self._verdict(unit, ad["adapter_sha256"])
             if verdict is None:
                 verdict = evaluate.verify(self.corpus_dir, unit, str(current), ad["adapter"], threshold=s.threshold,
                                           retention_tolerance=s.tolerance, device=self._device(),
-                                          clear_of_chance=s.clear_of_chance)
-            a = verdict["after"]
-            self.log(f"    verify {unit}: {'PASS' if verdict['passed'] else 'FAIL'} accuracy {a['acc']:.0%} "
+                                          clear_of_chance=s.clear_of_chance,
+                                          gate_on=None if s.gate_on == "all" else s.gate_on)
+            g = verdict.get("gated") or {"types": "all", "before": verdict["before"], "after": verdict["after"]}
+            a, on = g["after"], "all probes" if g["types"] == "all" else "+".join(g["types"])
+            self.log(f"    verify {unit}: {'PASS' if verdict['passed'] else 'FAIL'} {on} {a['acc']:.0%} "
                      f"(95% CI {a['lo']:.0%}-{a['hi']:.0%}, chance {a['chance']:.0%}, before "
-                     f"{verdict['before']['acc']:.0%})" + ("" if verdict["passed"] else f": {'; '.join(verdict['reasons'])}"))
+                     f"{g['before']['acc']:.0%}; all probes {verdict['after']['acc']:.0%})" + ("" if verdict["passed"] else f": {'; '.join(verdict['reasons'])}"))
             if verdict["passed"]:
                 current = self._merge(current, d, unit, ad)
                 steps.append((f"step{i}-{unit}", current))
+                passed.append(unit)
         return steps
 
     def _verdict(self, unit, adapter_sha):

@@ -289,6 +289,14 @@ def test_verify_passes_a_memorized_adapter_and_records_it(world, corpus_dir):
     assert ev["base_fingerprint"] == r["base_fingerprint"] and ev["thresholds"]["accuracy"] == 0.5
 
 
+def test_verify_gates_on_the_probe_type_asked_or_on_all_probes_when_the_unit_has_none(world, corpus_dir):
+    r = E.verify(corpus_dir, "facts", world / "base", world / "good")
+    assert r["gated"]["types"] == ["recall"] and r["gated"]["after"]["n"] == len(fact_probes())
+    r = E.verify(corpus_dir, "facts", world / "base", world / "zero", gate_on="inference")  # none: all probes
+    assert r["gated"]["types"] == "all" and r["gated"]["after"] == r["after"] and not r["passed"]
+    assert [e["gated"]["types"] for e in verified_events(corpus_dir)] == [["recall"], "all"]
+
+
 def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
     import curriculum as C
     C.Corpus(corpus_dir).passport.append("unit_verified", unit="other", passed=True)
