@@ -391,6 +391,7 @@ def main():
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    train.keep_big_allocations_on_the_heap()  # as train.py's loop does on the CPU
     if args.peak_rss_child:
         return peak_rss_child(args.peak_rss_child, GPTConfig.from_dict(json.loads(args.config)))
     if args.cuda and not torch.cuda.is_available():

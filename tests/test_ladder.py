@@ -79,7 +79,11 @@ def test_the_passport_records_every_training_and_verification(finished):
     # base, 2 merges, finetune, 2 scratch: each exactly once although the base training was killed
     assert modes == ["finetune", "merged", "merged", "pretrain", "pretrain", "pretrain"]
     assert [e["unit"] for e in corpus.passport.events("unit_verified")] == ["facts-00", "facts-01"]
-    assert len(corpus.passport.events("adapter_trained")) == 2
+    adapters = corpus.passport.events("adapter_trained")
+    assert len(adapters) == 2
+    # the second adapter rehearses the unit verified before it; the first has nothing to rehearse
+    assert [a["selection"]["replay_units"] for a in adapters] == [[], ["facts-00"]]
+    assert adapters[1]["selection"]["replay"] == ladder.Settings().lora_replay > 0
     assert corpus.verified() == ["facts-00", "facts-01"]  # the micro preset's gate is open (threshold 0)
 
 

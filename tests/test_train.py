@@ -151,3 +151,10 @@ def test_resume_state_from_another_mode_is_refused(tokens, tmp_path):
     with pytest.raises(TrainError, match="saved by a pretrain run"):
         train(TrainConfig(mode="finetune", init=str(base), data=str(tokens), out_dir=str(tmp_path), max_steps=5,
                           resume=True, **MICRO))
+
+
+def test_cpu_training_keeps_big_allocations_on_the_malloc_heap_where_libc_is_glibc():
+    import platform
+    from train import keep_big_allocations_on_the_heap
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_big_allocations_on_the_heap() is expected
