@@ -78,7 +78,7 @@ class Settings:
     ft_lr: float = 1e-3
     ft_primitive_share: float = 0.1
     # stage 5: scratch
-    scratch_steps: int = 600
+    scratch_steps: int = 500
     scratch_lr: float = 3e-3
     primitive_share: float = 0.1
     replay: float = 0.0
