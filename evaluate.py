@@ -406,8 +406,8 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     primitive perplexity (forgetting); append a unit_verified event to the passport.
 
     The accuracy gate looks at the unit's probes of type `gate_on` (what an adapter is taught: stated
-    facts), or at all of them when the unit has none of that type (or gate_on is None); every type
-    is still scored and recorded."""
+    facts), or at all of them when the unit has none of that type (or gate_on is "all" or None); every
+    type is still scored and recorded."""
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
         raise EvalError(f"{corpus_dir}: unknown unit {unit!r}; the corpus has {', '.join(corpus.units) or 'none'}")
@@ -431,7 +431,8 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     earlier = [u for u in corpus.verified() if u != unit]
     primitive = corpus.primitive_units()
 
-    gate_types = [gate_on] if gate_on and any(p.get("type") == gate_on for p in probes) else None
+    gate_types = [gate_on] if gate_on not in (None, "all") and any(p.get("type") == gate_on for p in probes) \
+        else None
 
     def measure():
         score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))
@@ -714,8 +715,7 @@ def main():
             print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
         elif args.command == "verify":
             r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
-                       args.device, args.clear_of_chance, args.batch_size, args.norm,
-                       None if args.gate_on == "all" else args.gate_on)
+                       args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
             g = r["gated"]
             print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, "
                   f"chance {_pct(r['after']['chance'])}")

@@ -213,8 +213,7 @@ class Ladder:
             if verdict is None:
                 verdict = evaluate.verify(self.corpus_dir, unit, str(current), ad["adapter"], threshold=s.threshold,
                                           retention_tolerance=s.tolerance, device=self._device(),
-                                          clear_of_chance=s.clear_of_chance,
-                                          gate_on=None if s.gate_on == "all" else s.gate_on)
+                                          clear_of_chance=s.clear_of_chance, gate_on=s.gate_on)
             g = verdict.get("gated") or {"types": "all", "before": verdict["before"], "after": verdict["after"]}
             a, on = g["after"], "all probes" if g["types"] == "all" else "+".join(g["types"])
             self.log(f"    verify {unit}: {'PASS' if verdict['passed'] else 'FAIL'} {on} {a['acc']:.0%} "

@@ -294,7 +294,9 @@ def test_verify_gates_on_the_probe_type_asked_or_on_all_probes_when_the_unit_has
     assert r["gated"]["types"] == ["recall"] and r["gated"]["after"]["n"] == len(fact_probes())
     r = E.verify(corpus_dir, "facts", world / "base", world / "zero", gate_on="inference")  # none: all probes
     assert r["gated"]["types"] == "all" and r["gated"]["after"] == r["after"] and not r["passed"]
-    assert [e["gated"]["types"] for e in verified_events(corpus_dir)] == [["recall"], "all"]
+    r = E.verify(corpus_dir, "facts", world / "base", world / "good", gate_on="all")
+    assert r["gated"]["types"] == "all" and r["gated"]["after"] == r["after"] and r["passed"]
+    assert [e["gated"]["types"] for e in verified_events(corpus_dir)] == [["recall"], "all", "all"]
 
 
 def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
