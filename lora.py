@@ -54,39 +54,49 @@ class LoRAConfig:
         return cls(**dict(d, target_modules=tuple(d.get("target_modules", DEFAULT_TARGETS))))
 
 
+def _folded(weight, lora_A, lora_B, scaling):
+    """W' = W + scaling * B A in the weight's own precision, even under autocast: cast to bf16
+    afterwards, W's spread of values rounds a small delta up or down in proportion (its expectation
+    survives), while a W already cast to bf16 sits on bf16's grid and rounds the delta away."""
+    with torch.autocast(weight.device.type, enabled=False):
+        return torch.addmm(weight, lora_B, lora_A, alpha=scaling)
+
+
 class _LoRALinearFunction(torch.autograd.Function):
     """x W^T + b + scaling * (x A^T) B^T for a frozen W and b, with the backward written out.
 
     Left to autograd, the side path costs most of what skipping the frozen weight's gradient saves
-    on a CPU, because its rank-r matmuls are memory-bound: separate outputs and input gradients that
-    are then added, and tall, thin products that MKL writes several times slower than wide, short
-    ones. Here the rank-r intermediates are kept as (r, N), scaled there (r numbers per token), each
-    add is fused into a matmul that writes in place, and nothing is computed for W or b."""
+    on a CPU: its rank-r matmuls are memory-bound, and its output and input gradient are separate
+    activation-sized tensors that are then added. Here the adapter is folded into the weight first,
+    W' = W + scaling * B A (a weight-sized product: 1/N of the activations' work for N tokens), so
+    the output and the input gradient are one matmul each, as for a plain linear. W' is recomputed
+    in the backward, not saved, so no second copy of the weights is held. The adapter's own
+    gradients need only the rank-r intermediates, kept as (r, N): MKL writes tall, thin products
+    several times slower than wide, short ones. Nothing is computed for W's or b's gradient."""
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, x, weight, bias, lora_A, lora_B, scaling):
-        x2 = x.reshape(-1, x.size(-1))  # (N, in)
-        out = F.linear(x2, weight, bias)  # (N, out); under autocast in its dtype
-        dtype = out.dtype
-        h_t = lora_A.to(dtype).mm(x2.t().to(dtype)).mul_(scaling)  # (r, N)
-        out.addmm_(h_t.t(), lora_B.t().to(dtype))  # out += h @ B^T
-        ctx.save_for_backward(x2, h_t, weight, lora_A, lora_B)
+        out = F.linear(x, _folded(weight, lora_A, lora_B, scaling), bias)  # under autocast in its dtype
+        ctx.save_for_backward(x, weight, lora_A, lora_B)
         ctx.scaling = scaling
-        return out.view(*x.shape[:-1], out.size(-1))
+        return out
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out):
-        x2, h_t, weight, lora_A, lora_B = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
+        x, weight, lora_A, lora_B = ctx.saved_tensors
+        s = ctx.scaling
         g = grad_out.reshape(-1, grad_out.size(-1))  # (N, out)
-        grad_h_t = lora_B.t().mm(g.t()).mul_(ctx.scaling)  # (r, N): the gradient of x A^T
-        grad_B = h_t.mm(g).t()  # (out, r); h already carries the scaling
+        x2 = x.reshape(-1, x.size(-1)).to(g.dtype)  # (N, in)
+        A, B = lora_A.to(g.dtype), lora_B.to(g.dtype)
+        h_t = A.mm(x2.t())  # (r, N): x A^T
+        grad_h_t = B.t().mm(g.t()).mul_(s)  # (r, N): the gradient of x A^T
+        grad_B = h_t.mm(g).mul_(s).t()  # (out, r)
         grad_A = grad_h_t.mm(x2)  # (r, in)
         grad_x = None
         if ctx.needs_input_grad[0]:  # not for the first block, whose input comes from frozen embeddings
-            grad_x = g.mm(weight).addmm_(grad_h_t.t(), lora_A)  # (N, in): both paths, one buffer
-            grad_x = grad_x.view(*grad_out.shape[:-1], grad_x.size(-1))
+            grad_x = grad_out.matmul(_folded(weight, lora_A, lora_B, s).to(g.dtype))  # W' again
         return grad_x, None, None, grad_A, grad_B, None
 
 

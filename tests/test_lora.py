@@ -410,9 +410,10 @@ def test_fast_lora_path_has_the_gradients_of_plain_autograd(bias):
     x = torch.randn(2, 4, 6, dtype=torch.double, requires_grad=True)
     f = lambda x, A, B: _LoRALinearFunction.apply(x, layer.weight, layer.bias, A, B, layer.scaling)
     assert torch.autograd.gradcheck(f, (x, layer.lora_A, layer.lora_B))
+    out = layer(x)
     ref = torch.nn.functional.linear(x, layer.weight, layer.bias) + \
         (x @ layer.lora_A.t() @ layer.lora_B.t()) * layer.scaling
-    assert torch.allclose(layer(x), ref)
+    assert torch.allclose(out, ref)
     layer(x.detach()).sum().backward()  # an input without grad (the first block's) still trains A and B
     assert layer.lora_A.grad is not None and layer.lora_B.grad is not None
 
@@ -433,3 +434,19 @@ def test_a_refused_adapter_leaves_a_frozen_model_frozen(tmp_path):
     with pytest.raises(AdapterError, match="missing"):
         load_adapter(base, file)
     assert not lora_layers(base) and not any(p.requires_grad for p in base.parameters())
+
+
+def test_under_bf16_autocast_a_small_adapter_still_changes_the_output():
+    """A fresh adapter's delta is below half of bf16's resolution at the weights' size. Folded into
+    W' in float32 and then cast, W's spread of values rounds it up or down in proportion, so the
+    outputs move by the delta on average; folded after W is cast to bf16, it would round away."""
+    torch.manual_seed(0)
+    layer = LoRALinear(torch.nn.Linear(64, 32), r=4, lora_alpha=8)
+    with torch.no_grad():
+        layer.lora_B.normal_(std=1e-4)  # scaling * B A ~1e-4 against weights ~0.06 (bf16 half-ulp ~1e-4)
+    x = torch.randn(4096, 64)
+    delta = x @ layer.delta_weight().t()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        seen = layer(x).float() - torch.nn.functional.linear(x, layer.weight, layer.bias).float()
+    share = (seen * delta).sum() / (delta * delta).sum()  # the part of the delta the outputs show
+    assert 0.8 < share < 1.2, share

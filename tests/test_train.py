@@ -160,9 +160,9 @@ def test_cpu_training_keeps_big_allocations_on_the_malloc_heap_where_libc_is_gli
     assert keep_big_allocations_on_the_heap() is expected
     if not expected:
         return
-    # in a fresh process, as a training run: the ladder's tiny model, three steps to warm up, then
-    # the page faults of two more (about 8,000 a step while free() trims the heap's top back to the
-    # kernel after every step and the next step faults it in again)
+    # in a fresh process, as a training run: the ladder's tiny model, four steps for the heap to grow
+    # to its working size, then the page faults of ten more: 65,000-81,000 measured while free()
+    # trims the heap's top back to the kernel and each step faults it in again, 0-5,600 without
     code = ("import resource, torch, train\n"
             "from model import GPT, GPTConfig\n"
             "train.keep_big_allocations_on_the_heap()\n"
@@ -174,11 +174,11 @@ def test_cpu_training_keeps_big_allocations_on_the_malloc_heap_where_libc_is_gli
             "    model(x, x)[1].backward()\n"
             "    opt.step()\n"
             "    opt.zero_grad(set_to_none=True)\n"
-            "for _ in range(3):\n"
+            "for _ in range(4):\n"
             "    step()\n"
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-            "step()\n"
-            "step()\n"
+            "for _ in range(10):\n"
+            "    step()\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert int(out.stdout) < 500
+    assert int(out.stdout) < 20_000
