@@ -63,7 +63,7 @@ class Settings:
     base_steps: int = 1000
     base_lr: float = 3e-3
     # stage 3: grow (LoRA per unit, verify, merge)
-    lora_steps: int = 250
+    lora_steps: int = 200
     lora_lr: float = 2e-2  # several times full fine-tuning's: only the rank-r path trains
     lora_r: int = 16
     lora_alpha: float = 32.0
@@ -78,7 +78,7 @@ class Settings:
     ft_lr: float = 1e-3
     ft_primitive_share: float = 0.1
     # stage 5: scratch
-    scratch_steps: int = 500
+    scratch_steps: int = 400
     scratch_lr: float = 3e-3
     primitive_share: float = 0.1
     replay: float = 0.0
@@ -314,7 +314,7 @@ class Ladder:
         have_scratch = stage(5, "scratch: pretrain from random init, curriculum vs shuffled", self.stage_scratch)
         report = stage(6, "compare: every stage on the same probes", self.stage_compare, steps, have_ft, have_scratch)
         report["stage_seconds"] = {name: round(sec, 1) for name, sec in marks}
-        self.log(f"ladder done in {time.time() - t0:.0f}s")
+        self.log(f"ladder done in {time.time() - t0:.0f}s (" + ", ".join(f"{n.split(':')[0]} {sec:.0f}s" for n, sec in marks) + ")")
         return report
 
 

@@ -19,7 +19,8 @@ def test_quick_bench_prints_its_table_and_writes_json(tmp_path):
     r = run_bench("--json", str(tmp_path / "bench.json"))
     assert r.returncode == 0, r.stderr
     for figure in ("matmul ceiling", "pretrain tokens/s, CPU MFU", "lora / full fine-tune step time",
-                   "optimizer state, lora / full", "probe scoring, batched / per choice", "stream tokens/s"):
+                   "optimizer state, lora r=8 on all four block linears / full",
+                   "optimizer state, lora r=8 on attention only / full", "probe scoring, batched / per choice", "stream tokens/s"):
         assert figure in r.stdout
     rows = json.loads((tmp_path / "bench.json").read_text())
     assert {"figure", "value", "target", "ok"} <= set(rows[0])
