@@ -313,8 +313,11 @@ class Ladder:
         have_ft = stage(4, "finetune: full fine-tune on the verified units", self.stage_finetune)
         have_scratch = stage(5, "scratch: pretrain from random init, curriculum vs shuffled", self.stage_scratch)
         report = stage(6, "compare: every stage on the same probes", self.stage_compare, steps, have_ft, have_scratch)
-        report["stage_seconds"] = {name: round(sec, 1) for name, sec in marks}
-        self.log(f"ladder done in {time.time() - t0:.0f}s (" + ", ".join(f"{n.split(':')[0]} {sec:.0f}s" for n, sec in marks) + ")")
+        # this invocation's seconds per stage (a resumed run's finished stages take ~0 s), kept in report.json
+        report["stage_seconds"] = {name.split(":")[0]: round(sec, 1) for name, sec in marks}
+        atomic_write_text(self.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
+        self.log(f"ladder done in {time.time() - t0:.0f}s (" +
+                 ", ".join(f"{n} {sec:.0f}s" for n, sec in report["stage_seconds"].items()) + ")")
         return report
 
 

@@ -90,6 +90,8 @@ def test_the_passport_records_every_training_and_verification(finished):
 def test_report_has_a_row_per_stage_and_the_retention_matrix(finished):
     tmp, _ = finished
     report = json.loads((tmp / "run" / "report" / "report.json").read_text())
+    assert list(report["stage_seconds"]) == list(ladder.STAGES)  # what each stage took, in order
+    assert report["stage_seconds"]["base"] > 0 and all(v >= 0 for v in report["stage_seconds"].values())
     assert list(report["models"]) == ["base", "step1-facts-00", "step2-facts-01", "merged", "finetune",
                                       "scratch-curriculum", "scratch-shuffled"]
     assert report["retention"]["steps"] == ["base", "step1-facts-00", "step2-facts-01"]
