@@ -301,10 +301,10 @@ class Ladder:
         marks = []
 
         def stage(i, name, fn, *args):
-            self.log(f"[{i}/6] {name}")
+            self.log(f"[{i}/{len(STAGES)}] {name}")
             t = time.time()
             out = fn(*args)
-            marks.append((name, time.time() - t))
+            marks.append((STAGES[i - 1], time.time() - t))
             return out
 
         stage(1, "corpus: units, tokenizer, shards", self.stage_corpus)
@@ -314,7 +314,7 @@ class Ladder:
         have_scratch = stage(5, "scratch: pretrain from random init, curriculum vs shuffled", self.stage_scratch)
         report = stage(6, "compare: every stage on the same probes", self.stage_compare, steps, have_ft, have_scratch)
         # this invocation's seconds per stage (a resumed run's finished stages take ~0 s), kept in report.json
-        report["stage_seconds"] = {name.split(":")[0]: round(sec, 1) for name, sec in marks}
+        report["stage_seconds"] = {name: round(sec, 1) for name, sec in marks}
         atomic_write_text(self.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
         self.log(f"ladder done in {time.time() - t0:.0f}s (" +
                  ", ".join(f"{n} {sec:.0f}s" for n, sec in report["stage_seconds"].items()) + ")")
