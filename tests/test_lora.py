@@ -413,8 +413,13 @@ def test_fast_lora_path_has_the_gradients_of_plain_autograd(bias):
     ref = torch.nn.functional.linear(x, layer.weight, layer.bias) + \
         (x @ layer.lora_A.t() @ layer.lora_B.t()) * layer.scaling
     assert torch.allclose(layer(x), ref)
-    layer(x.detach()).sum().backward()  # an input without grad (the first block's) still trains A and B
-    assert layer.lora_A.grad is not None and layer.lora_B.grad is not None
+    # an input without grad (the first block's) takes another path to A's and B's gradients
+    grad_out = torch.randn(2, 4, 5, dtype=torch.double)
+    layer(x).backward(grad_out)
+    with_x = layer.lora_A.grad.clone(), layer.lora_B.grad.clone()
+    layer.lora_A.grad = layer.lora_B.grad = None
+    layer(x.detach()).backward(grad_out)
+    assert torch.allclose(layer.lora_A.grad, with_x[0]) and torch.allclose(layer.lora_B.grad, with_x[1])
 
 
 def test_a_refused_adapter_leaves_a_frozen_model_frozen(tmp_path):
