@@ -163,23 +163,29 @@ def _iter_records(path):
         raise CurriculumError(f"{path}:1: missing header: the file is empty")
 
 
-def _inspect(path):
-    """Validate one unit file in a single streaming pass; keep its header and probes, count its documents."""
+def _inspect(path, needles=False):
+    """Validate one unit file in a single streaming pass; keep its header, count its documents and
+    probes, and with `needles` keep its probes' leakage needles, hashed (_LeakFinder.hash_needles):
+    a 100M-token world has 720k probes, too many to hold as records."""
     path = Path(path)
     if not path.is_file():
         raise CurriculumError(f"{path}: no such unit file")
-    info = {"path": path, "probes": [], "n_docs": 0}
+    info, probes = {"path": path, "n_probes": 0, "n_docs": 0}, []
     for what, no, v in _iter_records(path):
         if what == "header":
             info["header"], info["line"] = v, no
         elif what == "document":
             info["n_docs"] += 1
         else:
-            info["probes"].append((no, v))
+            info["n_probes"] += 1
+            if needles:
+                probes.append((no, v))
+    if needles:
+        info["needles"] = _LeakFinder.hash_needles(probes)
     h, where = info["header"], f"{path}:{info['line']}"
     if info["n_docs"] == 0:
         raise CurriculumError(f"{where}: unit '{h['unit']}' has no documents; add {{\"text\": ...}} lines")
-    if h["kind"] == "knowledge" and not info["probes"]:
+    if h["kind"] == "knowledge" and not info["n_probes"]:
         raise CurriculumError(f"{where}: knowledge unit '{h['unit']}' has no probes; add {{\"probe\": ...}} lines")
     info["sha256"] = _sha256_file(path)
     return info
@@ -605,66 +611,143 @@ def _training_texts(files, max_bytes):
 
 
 _P = 1099511628211  # odd, so it has an inverse mod 2^64
+_P_INV = pow(_P, -1, 1 << 64)
 _POW = {}  # base -> cached powers base^i mod 2^64
 
 
 def _powers(base, n):
-    if len(_POW.get(base, ())) < n:
+    if base not in _POW or len(_POW[base]) < n:
         p = np.full(1 << max(n - 1, 1 << 16).bit_length(), base, np.uint64)  # next power of two: few regrowths
         p[0] = 1
         _POW[base] = np.cumprod(p)  # uint64 arithmetic wraps: exactly mod 2^64
     return _POW[base][:n]
 
 
-def _window_hashes(buf, k):
-    """Polynomial hash mod 2^64 of every k-byte window of buf, vectorized: sum_j buf[i+j] * P^j."""
-    n = len(buf)
-    h = np.zeros(n + 1, np.uint64)
-    np.cumsum(np.frombuffer(buf, np.uint8) * _powers(_P, n), out=h[1:])
-    return (h[k:] - h[:-k]) * _powers(pow(_P, -1, 1 << 64), n - k + 1)
+def _prefix_hashes(buf):
+    """h[i] = sum_{j<i} buf[j] * P^j mod 2^64: the hash of buf[s:e] is (h[e] - h[s]) * P^-s."""
+    h = np.zeros(len(buf) + 1, np.uint64)
+    np.cumsum(np.frombuffer(buf, np.uint8) * _powers(_P, len(buf)), out=h[1:])
+    return h
+
+
+def _span_hashes(h, starts, ends):
+    """Hashes of the spans [starts, ends) of the buffer whose prefix hashes are h, vectorized."""
+    return (h[ends] - h[starts]) * _powers(_P_INV, int(starts.max(initial=0)) + 1)[starts]
+
+
+def _needle_bytes(probe):
+    """What a probe must not find verbatim in any document, normalized: prompt + " " + answer, and
+    prompt + answer."""
+    return [_normalize(probe["probe"] + sep + probe["answer"]).encode() for sep in (" ", "")]
 
 
 class _LeakFinder:
-    """Finds needles (normalized probe prompt + answer) in documents in one pass: the hash of every
-    K-byte window is looked up among the needles' K-byte suffix hashes; hits are confirmed exactly."""
+    """Finds probe needles (_needle_bytes) in documents in one pass: the hash of every K-byte window
+    is looked up among the needles' K-byte suffix hashes, a hit is checked against the whole needle's
+    hash, and a match is confirmed byte for byte against the probe re-read from its file.
+
+    A needle is held as four numbers (its suffix hash, its hash, its length, where its probe is), not
+    as text: adding a 100M-token world holds ~1.4M needles, which as Python objects took most of the
+    process's 1.9 GB. Needles shorter than K bytes are rare and kept as bytes."""
     K = 24
 
-    def __init__(self, needles):  # [(needle bytes, where the probe is)]
-        self.short, self.long = [], collections.defaultdict(list)
-        for nb, where in needles:
-            if len(nb) < self.K:
-                self.short.append((nb, where))
-            else:
-                self.long[int(_window_hashes(nb[-self.K:], self.K)[0])].append((nb, where))
-        self.keys = np.array(sorted(self.long), dtype=np.uint64)
-        self.bitmap = np.zeros(1 << 22, bool)  # top 22 bits of each key: a cheap first filter
-        self.bitmap[self.keys >> np.uint64(42)] = True
+    def __init__(self):
+        self.files, self.short, self.parts = [], [], []
 
-    def find(self, buf):
+    @classmethod
+    def hash_needles(cls, probes):
+        """The needles of probes [(line_no, probe)] as arrays (and the short ones as bytes), to add()."""
+        needles, lines, short = [], [], []
+        for no, p in probes:
+            for nb in _needle_bytes(p):
+                if len(nb) < cls.K:
+                    short.append((nb, no))
+                else:
+                    needles.append(nb)
+                    lines.append(no)
+        lengths = np.array([len(nb) for nb in needles], np.int64)
+        ends = np.cumsum(lengths + 1) - 1  # the needles joined by b"\n"
+        h = _prefix_hashes(b"\n".join(needles))
+        # the whole needle's hash only screens what is then compared byte for byte: 32 bits will do
+        full = _span_hashes(h, ends - lengths, ends).astype(np.uint32)
+        return dict(key=_span_hashes(h, ends - cls.K, ends), full=full, length=lengths.astype(np.uint32),
+                    line=np.array(lines, np.uint32)), short
+
+    def add(self, path, hashed, new):
+        """Take the needles (from hash_needles) of the unit file at path; with new False they are
+        found only in documents scanned with new_only False."""
+        f, (cols, short) = len(self.files), hashed
+        self.files.append(path)
+        self.short += [(nb, f, no, new) for nb, no in short]
+        n = len(cols["key"])
+        self.parts.append(dict(cols, file=np.full(n, f, np.uint32), new=np.full(n, new)))
+
+    def freeze(self):
+        """Sort the needles' suffix hashes and index them; call after the last add."""
+        parts, self.parts, self.cols = self.parts, [], {}
+        for k in ("full", "length", "file", "line", "new", "key"):  # a column at a time: one copy held
+            self.cols[k] = np.concatenate([p.pop(k) for p in parts] or [np.zeros(0, np.uint64)])
+        self.order = np.argsort(self.cols["key"]).astype(np.uint32)  # sorted position -> needle
+        self.keys = self.cols.pop("key")[self.order]
+        # a first filter on the keys' top bits, a bit per value, sized so that ~1.5% of it is set:
+        # with a fixed size, more needles let more windows through to the binary search, and a
+        # 100M-token world spent 74 s there (quadratic in the corpus) with 2^22 bits
+        bits = min(max(len(self.keys).bit_length() + 6, 22), 32)
+        self.shift, self.bitmap = np.uint64(64 - bits), np.zeros(1 << (bits - 3), np.uint8)
+        for i in range(0, len(self.keys), 1 << 18):
+            top = self.keys[i:i + (1 << 18)] >> self.shift
+            np.bitwise_or.at(self.bitmap, top >> np.uint64(3), (1 << (top & np.uint64(7))).astype(np.uint8))
+        return self
+
+    def _may_hold(self, hashes):
+        """False where no needle's suffix hash shares these hashes' top bits."""
+        top = hashes >> self.shift
+        return (self.bitmap[top >> np.uint64(3)] >> (top & np.uint64(7)).astype(np.uint8)) & 1 == 1
+
+    def _where(self, f, no):
+        return f"{self.files[f]}:{no}"
+
+    def _confirm(self, f, no, span):
+        """Whether span is, byte for byte, a needle of the probe at line no of file f (read again)."""
+        for no2, rec in _scan_unit(self.files[f]):
+            if no2 == no:
+                return span in _needle_bytes(rec)
+        return False
+
+    def find(self, buf, new_only=False):
         """(probe location, byte offset) of a needle found in buf, or None."""
-        for nb, where in self.short:
-            i = buf.find(nb)
+        for nb, f, no, new in self.short:
+            i = buf.find(nb) if new or not new_only else -1
             if i >= 0:
-                return where, i
-        if len(self.keys) == 0 or len(buf) < self.K:
+                return self._where(f, no), i
+        keys = self.keys
+        if len(keys) == 0 or len(buf) < self.K:
             return None
-        win = _window_hashes(buf, self.K)
-        cand = np.nonzero(self.bitmap[win >> np.uint64(42)])[0]
+        h = _prefix_hashes(buf)
+        win = (h[self.K:] - h[:-self.K]) * _powers(_P_INV, len(buf) - self.K + 1)  # every K-byte window's hash
+        cand = np.nonzero(self._may_hold(win))[0]
         # keys are sorted once: a binary search per candidate, never a sort per chunk (np.isin sorts
         # both sides on every call, which dominated adding a 100M-token corpus)
-        pos = np.minimum(np.searchsorted(self.keys, win[cand]), len(self.keys) - 1)
-        for end in cand[self.keys[pos] == win[cand]] + self.K:
-            for nb, where in self.long[int(win[end - self.K])]:
-                if end >= len(nb) and buf[end - len(nb):end] == nb:
-                    return where, end - len(nb)
+        lo, hi = np.searchsorted(keys, win[cand], "left"), np.searchsorted(keys, win[cand], "right")
+        count = hi - lo  # needles whose suffix ends each candidate window: a common suffix has many
+        pairs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        end, i = np.repeat(cand + self.K, count), np.repeat(lo, count) + pairs  # (where it would end, key)
+        c = {k: v[self.order[i]] for k, v in self.cols.items()}
+        keep = (c["length"] <= end) & (c["new"] | (not new_only))
+        end, c = end[keep], {k: v[keep] for k, v in c.items()}
+        start = end - c["length"].astype(np.int64)
+        for j in np.nonzero(_span_hashes(h, start, end).astype(np.uint32) == c["full"])[0]:  # in the text's order
+            f, no = int(c["file"][j]), int(c["line"][j])
+            if self._confirm(f, no, buf[start[j]:end[j]]):
+                return self._where(f, no), int(start[j])
         return None
 
-    def scan(self, path):
+    def scan(self, path, new_only=False):
         """Raise CurriculumError if any document of the unit file at path contains a needle."""
-        for chunk in _chunks(_iter_documents(path), 1 << 20):
+        for chunk in _chunks(_iter_documents(path), 1 << 18):
             docs = [_normalize(t).encode() for _, t in chunk]
             buf = b"\n".join(docs)  # normalized needles hold no newline, so matches never cross documents
-            hit = self.find(buf)
+            hit = self.find(buf, new_only)
             if hit:
                 starts = np.cumsum([0] + [len(d) + 1 for d in docs])
                 doc_line = chunk[int(np.searchsorted(starts, hit[1], side="right")) - 1][0]
@@ -672,26 +755,22 @@ class _LeakFinder:
                                       f"document ({path}:{doc_line}); rephrase the probe or the document")
 
 
-def _needles(probes):
-    """[(needle bytes, "file:line")] for probes [(where, probe)]: prompt+" "+answer and prompt+answer."""
-    out = []
-    for where, p in probes:
-        for s in {_normalize(p["probe"] + " " + p["answer"]), _normalize(p["probe"] + p["answer"])}:
-            out.append((s.encode(), where))
-    return out
-
-
 def _check_leakage(corpus, infos):
-    new = [(f"{i['path']}:{no}", p) for i in infos for no, p in i["probes"]]
-    if not new:
+    """No new probe's needle in any document, old or new; old probes need only the new documents."""
+    if not any(i["n_probes"] for i in infos):
         return
-    old = [(f"{corpus._unit_file(u)}:{no}", p) for u in corpus.units
-           for what, no, p in _iter_records(corpus._unit_file(u)) if what == "probe"]
-    finder_new, finder_all = _LeakFinder(_needles(new)), _LeakFinder(_needles(new + old))
-    for u in corpus.units:  # old documents can only leak new probes
-        finder_new.scan(corpus._unit_file(u))
+    finder = _LeakFinder()
     for i in infos:
-        finder_all.scan(i["path"])
+        finder.add(i["path"], i.pop("needles"), new=True)  # the finder's own from here
+    for u in corpus.units:
+        path = corpus._unit_file(u)
+        probes = ((no, p) for what, no, p in _iter_records(path) if what == "probe")
+        finder.add(path, _LeakFinder.hash_needles(probes), new=False)
+    finder.freeze()
+    for u in corpus.units:  # old documents can only leak new probes
+        finder.scan(corpus._unit_file(u), new_only=True)
+    for i in infos:
+        finder.scan(i["path"])
 
 
 def _write_unit(corpus, info):
@@ -744,7 +823,7 @@ def add(corpus_dir, files, log=print):
     the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids."""
     corpus = Corpus(corpus_dir)
     corpus.passport.check()  # never extend a broken chain
-    infos, seen, new = [_inspect(f) for f in files], {}, {}
+    infos, seen, new = [_inspect(f, needles=True) for f in files], {}, {}
     for info in infos:
         uid, where = info["header"]["unit"], f"{info['path']}:{info['line']}"
         if uid in seen:
@@ -775,7 +854,7 @@ def add(corpus_dir, files, log=print):
         h = info["header"]
         corpus.passport.append("unit_added", unit=uid, file=info["path"].name, sha256=info["sha256"],
                                level=h["level"], kind=h["kind"], documents=info["n_docs"],
-                               probes=len(info["probes"]), header=h, **facts)
+                               probes=info["n_probes"], header=h, **facts)
         log(f"{uid}: added ({facts['tokens']:,} train + {facts['val_tokens']:,} val tokens)")
     return order
 

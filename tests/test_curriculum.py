@@ -205,15 +205,63 @@ def test_probe_leaked_by_a_document_already_in_the_corpus_is_rejected(corpus, tm
     assert_rejected(corpus, [p], f"{p}:4:", "leakage", "units/a.jsonl:5")
 
 
-def test_leak_finder_finds_short_and_long_needles_anywhere():
+def test_leak_finder_finds_short_and_long_needles_anywhere(tmp_path):
     rng = random.Random(0)
-    text = bytes(rng.choice(b"abcdefgh ") for _ in range(100_000))
+    text = bytes(rng.choice(b"abcdefgh.") for _ in range(100_000))  # no whitespace: normalizing keeps it
+    probes = tmp_path / "probes.jsonl"
+
+    def finder(*needles, new=True):  # each needle as a probe's prompt + answer, one probe per line
+        lines = [{"probe": n[:-1].decode(), "answer": n[-1:].decode(), "choices": [], "type": "recall"} for n in needles]
+        probes.write_text("".join(json.dumps(r) + "\n" for r in lines))
+        f = C._LeakFinder()
+        f.add(probes, C._LeakFinder.hash_needles(enumerate(lines, 1)), new=new)
+        return f.freeze()
+
     for n in (3, 23, 24, 25, 80):
         for start in (0, 1234, len(text) - n):
             needle = text[start:start + n]
-            where, at = C._LeakFinder([(b"\x01" * 30, "no"), (needle, "yes")]).find(text)
-            assert where == "yes" and text[at:at + n] == needle
-    assert C._LeakFinder([(b"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "x"), (b"zz", "y")]).find(text) is None
+            where, at = finder(b"\x01" * 30, needle).find(text)
+            assert where == f"{probes}:2" and text[at:at + n] == needle
+            assert finder(needle, new=False).find(text, new_only=True) is None  # an old probe in an old document
+    assert finder(b"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", b"zz").find(text) is None
+
+
+def test_leak_finder_among_many_needles_finds_the_one_that_leaks(tmp_path):
+    """50,000 probes: more needles than the first filter's smallest size is made for (it grows with them)."""
+    rng = random.Random(1)
+    words = ["".join(rng.choice("abcdefghij") for _ in range(6)) for _ in range(2000)]
+    recs = [{"probe": " ".join(rng.choices(words, k=6)), "answer": rng.choice(words), "choices": [], "type": "x"}
+            for _ in range(50_000)]
+    f = C._LeakFinder()
+    f.add(tmp_path / "p.jsonl", C._LeakFinder.hash_needles(enumerate(recs, 1)), new=True)
+    f.freeze()
+    assert len(f.bitmap) * 8 > 1 << 22
+    text = " ".join(rng.choices(words, k=50_000))
+    assert f.find(text.encode()) is None
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    leaked = text[:1000] + " " + recs[31_337]["probe"] + recs[31_337]["answer"] + " " + text[1000:]
+    assert f.find(leaked.encode()) == (f"{tmp_path / 'p.jsonl'}:31338", 1001)
+
+
+def test_leak_finder_confirms_a_hash_match_against_the_probe_itself(tmp_path):
+    """A needle is held as hashes; a span whose hashes match is still compared byte for byte with
+    the probe re-read from its file, so a hash collision (forced here) is not reported as a leak."""
+    def finder(answer):
+        rec = {"probe": "The skimer has a coat of colour", "answer": answer, "choices": ["red", "tan"], "type": "recall"}
+        path = tmp_path / f"{answer}.jsonl"
+        path.write_text(json.dumps(rec) + "\n")
+        f = C._LeakFinder()
+        f.add(path, C._LeakFinder.hash_needles([(1, rec)]), new=True)
+        return f.freeze(), path
+    red, path = finder("red")
+    doc = b"so The skimer has a coat of colour tan."
+    assert red.find(b"so The skimer has a coat of colour red.") == (f"{path}:1", 3)
+    assert red.find(doc) is None
+    tan, _ = finder("tan")
+    assert tan.find(doc) is not None
+    red.keys, red.order, red.bitmap = tan.keys, tan.order, tan.bitmap  # red's probe with tan's hashes
+    red.cols["full"] = tan.cols["full"]
+    assert red.find(doc) is None
 
 
 def test_cli_add_of_an_invalid_file_exits_2_with_the_line(corpus, tmp_path):
