@@ -72,7 +72,7 @@ def train_step(model, device, autocast=contextlib.nullcontext(), B=8, compiled=N
     T, V = model.config.block_size, model.config.vocab_size
     x = torch.randint(0, V, (B, T), device=device)
     y = torch.randint(0, V, (B, T), device=device)
-    fwd = compiled or model
+    fwd = model if compiled is None else compiled  # not `or`: a compiled module has no truth value
 
     def step():
         with autocast:

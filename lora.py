@@ -66,44 +66,37 @@ class _LoRALinearFunction(torch.autograd.Function):
     """x W^T + b + scaling * (x A^T) B^T for a frozen W and b, with the backward written out.
 
     Left to autograd, the side path costs most of what skipping the frozen weight's gradient saves
-    on a CPU: its rank-r matmuls are memory-bound (each reads an activation-sized matrix to write a
-    rank-r one, far below what MKL does on a wide product), and its output and input gradient are
-    separate activation-sized tensors that are then added. Here the adapter is folded into the
-    weight, W' = W + scaling * B A (a weight-sized product: 1/N of the activations' work for N
-    tokens), and the rank-r products that can ride along a wide one do: the forward computes
-    x [W'; A]^T, the output and x A^T in one matmul, and the backward g [W', B], the input gradient
-    and g B in one. Two rank-r products remain, the adapter's weight gradients. W' is recomputed in
-    the backward, not saved, so no second copy of the weights is held; nothing is computed for W's
-    or b's gradient."""
+    on a CPU: its rank-r matmuls are memory-bound, and its output and input gradient are separate
+    activation-sized tensors that are then added. Here the adapter is folded into the weight first,
+    W' = W + scaling * B A (a weight-sized product: 1/N of the activations' work for N tokens), so
+    the output and the input gradient are one matmul each, as for a plain linear. W' is recomputed
+    in the backward, not saved, so no second copy of the weights is held. The adapter's own
+    gradients need only the rank-r intermediates, kept as (r, N): MKL writes tall, thin products
+    several times slower than wide, short ones. Nothing is computed for W's or b's gradient."""
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, x, weight, bias, lora_A, lora_B, scaling):
-        n_out, r = weight.size(0), lora_A.size(0)
-        stacked = torch.cat([_folded(weight, lora_A, lora_B, scaling), lora_A])  # (out + r, in)
-        if bias is not None:
-            bias = torch.cat([bias, bias.new_zeros(r)])
-        out = F.linear(x, stacked, bias)  # under autocast in its dtype
-        h = out[..., n_out:].contiguous()  # x A^T, (..., r): a copy, so the output's storage is not kept
-        ctx.save_for_backward(x, h, weight, lora_A, lora_B)
+        out = F.linear(x, _folded(weight, lora_A, lora_B, scaling), bias)  # under autocast in its dtype
+        ctx.save_for_backward(x, weight, lora_A, lora_B)
         ctx.scaling = scaling
-        return out[..., :n_out]
+        return out
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out):
-        x, h, weight, lora_A, lora_B = ctx.saved_tensors
-        s, n_in = ctx.scaling, weight.size(1)
+        x, weight, lora_A, lora_B = ctx.saved_tensors
+        s = ctx.scaling
         g = grad_out.reshape(-1, grad_out.size(-1))  # (N, out)
-        B = lora_B.to(g.dtype)
+        x2 = x.reshape(-1, x.size(-1)).to(g.dtype)  # (N, in)
+        A, B = lora_A.to(g.dtype), lora_B.to(g.dtype)
+        h_t = A.mm(x2.t())  # (r, N): x A^T
+        grad_h_t = B.t().mm(g.t()).mul_(s)  # (r, N): the gradient of x A^T
+        grad_B = h_t.mm(g).mul_(s).t()  # (out, r)
+        grad_A = grad_h_t.mm(x2)  # (r, in)
         grad_x = None
         if ctx.needs_input_grad[0]:  # not for the first block, whose input comes from frozen embeddings
-            both = g.mm(torch.cat([_folded(weight, lora_A, lora_B, s).to(g.dtype), B], dim=1))  # (N, in + r)
-            grad_x, gB_t = both[:, :n_in].view(*grad_out.shape[:-1], n_in), both[:, n_in:].t()
-        else:
-            gB_t = B.t().mm(g.t())  # (r, N): MKL writes short, wide products faster than tall, thin ones
-        grad_A = gB_t.mm(x.reshape(-1, n_in).to(g.dtype)).mul_(s)  # (r, in)
-        grad_B = h.reshape(-1, h.size(-1)).to(g.dtype).t().mm(g).mul_(s).t()  # (out, r)
+            grad_x = grad_out.matmul(_folded(weight, lora_A, lora_B, s).to(g.dtype))  # W' again
         return grad_x, None, None, grad_A, grad_B, None
 
 

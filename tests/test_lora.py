@@ -413,7 +413,7 @@ def test_fast_lora_path_has_the_gradients_of_plain_autograd(bias):
     ref = torch.nn.functional.linear(x, layer.weight, layer.bias) + \
         (x @ layer.lora_A.t() @ layer.lora_B.t()) * layer.scaling
     assert torch.allclose(layer(x), ref)
-    # an input without grad (the first block's) takes another path to A's and B's gradients
+    # an input without grad (the first block's) must give A and B the same gradients
     grad_out = torch.randn(2, 4, 5, dtype=torch.double)
     layer(x).backward(grad_out)
     with_x = layer.lora_A.grad.clone(), layer.lora_B.grad.clone()
