@@ -32,3 +32,26 @@ def test_quick_bench_runs_on_cuda():
     r = run_bench("--cuda")
     assert r.returncode == 0, r.stderr
     assert "CUDA micro compiled tokens/s, MFU" in r.stdout
+
+
+def test_a_step_with_a_compiled_forward_trains_like_the_eager_one():
+    """bench's CUDA rows time steps through torch.compile; the step must take the compiled module
+    (which has no truth value) and train as the eager model does. Run on the CPU with a tiny model."""
+    sys.path.insert(0, str(ROOT))
+    import bench
+    from model import GPT, GPTConfig
+    config = GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=16, vocab_size=64)
+    after = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = GPT(config)
+        step, _ = bench.train_step(model, torch.device("cpu"), B=2,
+                                   compiled=torch.compile(model) if compiled else None)
+        step()
+        after[compiled] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    torch.manual_seed(0)
+    before = torch.cat([p.detach().flatten() for p in GPT(config).parameters()])
+    # AdamW's first step moves each weight by about the learning rate (1e-3); the two agree to 1e-4
+    # (elements whose gradient is near zero take a sign from rounding, so not to float precision)
+    assert (after[False] - before).abs().max() > 5e-4
+    assert (after[True] - after[False]).abs().max() < 1e-4
