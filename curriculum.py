@@ -646,9 +646,10 @@ class _LeakFinder:
     is looked up among the needles' K-byte suffix hashes, a hit is checked against the whole needle's
     hash, and a match is confirmed byte for byte against the probe re-read from its file.
 
-    A needle is held as four numbers (its suffix hash, its hash, its length, where its probe is), not
-    as text: adding a 100M-token world holds ~1.4M needles, which as Python objects took most of the
-    process's 1.9 GB. Needles shorter than K bytes are rare and kept as bytes."""
+    A needle is held as numbers (its suffix hash, a 32-bit hash of the whole, its length, its probe's
+    file and line: ~25 bytes), not as text: a 100M-token world has 1.4M needles, which with the probe
+    records took most of the 1.9 GB its add once peaked at. Needles shorter than K bytes are rare
+    and kept as bytes."""
     K = 24
 
     def __init__(self):
