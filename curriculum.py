@@ -646,64 +646,80 @@ class _LeakFinder:
     is looked up among the needles' K-byte suffix hashes, a hit is checked against the whole needle's
     hash, and a match is confirmed byte for byte against the probe re-read from its file.
 
-    A needle is held as numbers (its suffix hash, a 32-bit hash of the whole, its length, its probe's
-    file and line: ~25 bytes), not as text: a 100M-token world has 1.4M needles, which with the probe
-    records took most of the 1.9 GB its add once peaked at. Needles shorter than K bytes are rare
-    and kept as bytes."""
+    A needle is held as 18 bytes, not as text: its suffix hash (8), a 32-bit hash of the whole (4),
+    its length (2) and its probe's row (4: the probe's line, counted on over all files), in one table
+    sorted by suffix hash. A 100M-token world has 1.4M needles; as Python objects, with the probe
+    records, they took most of the 1.9 GB its add once peaked at. Needles shorter than K bytes or
+    longer than 65,535 are rare and kept as bytes."""
     K = 24
 
     def __init__(self):
-        self.files, self.short, self.parts = [], [], []
+        self.files, self.new, self.first_row, self.odd, self.parts = [], [], [0], [], []
 
     @classmethod
     def hash_needles(cls, probes):
-        """The needles of probes [(line_no, probe)] as arrays (and the short ones as bytes), to add()."""
-        needles, lines, short = [], [], []
+        """The needles of probes [(line_no, probe)] as arrays (and the odd ones as bytes), to add()."""
+        needles, lines, odd = [], [], []
         for no, p in probes:
             for nb in _needle_bytes(p):
-                if len(nb) < cls.K:
-                    short.append((nb, no))
-                else:
+                if cls.K <= len(nb) < 1 << 16:
                     needles.append(nb)
                     lines.append(no)
+                else:
+                    odd.append((nb, no))
         lengths = np.array([len(nb) for nb in needles], np.int64)
         ends = np.cumsum(lengths + 1) - 1  # the needles joined by b"\n"
         h = _prefix_hashes(b"\n".join(needles))
         # the whole needle's hash only screens what is then compared byte for byte: 32 bits will do
         full = _span_hashes(h, ends - lengths, ends).astype(np.uint32)
-        return dict(key=_span_hashes(h, ends - cls.K, ends), full=full, length=lengths.astype(np.uint32),
-                    line=np.array(lines, np.uint32)), short
+        return dict(key=_span_hashes(h, ends - cls.K, ends), full=full, length=lengths.astype(np.uint16),
+                    line=np.array(lines, np.uint32)), odd
 
     def add(self, path, hashed, new):
         """Take the needles (from hash_needles) of the unit file at path; with new False they are
         found only in documents scanned with new_only False."""
-        f, (cols, short) = len(self.files), hashed
+        f, (cols, odd), first = len(self.files), hashed, self.first_row[-1]
         self.files.append(path)
-        self.short += [(nb, f, no, new) for nb, no in short]
-        n = len(cols["key"])
-        self.parts.append(dict(cols, file=np.full(n, f, np.uint32), new=np.full(n, new)))
+        self.new.append(new)
+        self.odd += [(nb, f, no) for nb, no in odd]
+        line = cols.pop("line")
+        self.first_row.append(first + max([int(line.max(initial=0))] + [no for _, no in odd]) + 1)
+        row = line.astype(np.uint64) + np.uint64(first)
+        # 4 bytes while the rows fit (a corpus of billions of lines would not), else 8: never wrapped
+        self.parts.append(dict(cols, row=row.astype(np.uint32) if self.first_row[-1] <= 1 << 32 else row))
 
     def freeze(self):
-        """Sort the needles' suffix hashes and index them; call after the last add."""
+        """Sort the needles by suffix hash and build the first filter; call after the last add."""
         parts, self.parts, self.cols = self.parts, [], {}
-        for k in ("full", "length", "file", "line", "new", "key"):  # a column at a time: one copy held
+        for k in ("key", "full", "length", "row"):  # a column at a time: one copy held
             self.cols[k] = np.concatenate([p.pop(k) for p in parts] or [np.zeros(0, np.uint64)])
-        self.order = np.argsort(self.cols["key"]).astype(np.uint32)  # sorted position -> needle
-        self.keys = self.cols.pop("key")[self.order]
-        # a first filter on the keys' top bits, a bit per value, sized so that ~1.5% of it is set:
-        # with a fixed size, more needles let more windows through to the binary search, and a
-        # 100M-token world spent 74 s there (quadratic in the corpus) with 2^22 bits
-        bits = min(max(len(self.keys).bit_length() + 6, 22), 32)
-        self.shift, self.bitmap = np.uint64(64 - bits), np.zeros(1 << (bits - 3), np.uint8)
+        order = np.argsort(self.cols["key"])
+        self.keys = self.cols.pop("key")
+        self.keys.sort()  # in place, as keys[order] would be
+        for k in self.cols:
+            self.cols[k] = self.cols[k][order]
+        self.first_row, self.new = np.array(self.first_row, np.uint64), np.array(self.new)
+        # a first filter: two bits set per needle, at two slices of its suffix hash, in 16-32 bits
+        # per needle; a window goes on to the binary search only if both its bits are set (~1% of
+        # them, or fewer). With one bit and a fixed 2^22 of them, 1.4M needles let 30% of all
+        # windows through, and a 100M-token world spent 74 s in the search.
+        self.bits = min(max(len(self.keys).bit_length() + 4, 20), 32)
+        self.bitmap = np.zeros(1 << (self.bits - 3), np.uint8)
         for i in range(0, len(self.keys), 1 << 18):
-            top = self.keys[i:i + (1 << 18)] >> self.shift
-            np.bitwise_or.at(self.bitmap, top >> np.uint64(3), (1 << (top & np.uint64(7))).astype(np.uint8))
+            for at in self._bits_of(self.keys[i:i + (1 << 18)]):
+                np.bitwise_or.at(self.bitmap, at >> np.uint64(3), (1 << (at & np.uint64(7))).astype(np.uint8))
         return self
 
+    def _bits_of(self, hashes):
+        """The filter's two bit positions for each hash: its top `bits` bits and the `bits` below."""
+        b = np.uint64(self.bits)
+        return hashes >> (np.uint64(64) - b), (hashes >> (np.uint64(64) - 2 * b)) & np.uint64((1 << self.bits) - 1)
+
     def _may_hold(self, hashes):
-        """False where no needle's suffix hash shares these hashes' top bits."""
-        top = hashes >> self.shift
-        return (self.bitmap[top >> np.uint64(3)] >> (top & np.uint64(7)).astype(np.uint8)) & 1 == 1
+        """False where no needle's suffix hash can be among these hashes."""
+        first, second = ((self.bitmap[at >> np.uint64(3)] >> (at & np.uint64(7)).astype(np.uint8)) & 1
+                         for at in self._bits_of(hashes))
+        return (first & second) == 1
 
     def _where(self, f, no):
         return f"{self.files[f]}:{no}"
@@ -717,8 +733,8 @@ class _LeakFinder:
 
     def find(self, buf, new_only=False):
         """(probe location, byte offset) of a needle found in buf, or None."""
-        for nb, f, no, new in self.short:
-            i = buf.find(nb) if new or not new_only else -1
+        for nb, f, no in self.odd:
+            i = buf.find(nb) if self.new[f] or not new_only else -1
             if i >= 0:
                 return self._where(f, no), i
         keys = self.keys
@@ -732,13 +748,15 @@ class _LeakFinder:
         lo, hi = np.searchsorted(keys, win[cand], "left"), np.searchsorted(keys, win[cand], "right")
         count = hi - lo  # needles whose suffix ends each candidate window: a common suffix has many
         pairs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        end, i = np.repeat(cand + self.K, count), np.repeat(lo, count) + pairs  # (where it would end, key)
-        c = {k: v[self.order[i]] for k, v in self.cols.items()}
-        keep = (c["length"] <= end) & (c["new"] | (not new_only))
+        end, i = np.repeat(cand + self.K, count), np.repeat(lo, count) + pairs  # (where it would end, needle)
+        c = {k: v[i] for k, v in self.cols.items()}
+        c["file"] = np.searchsorted(self.first_row, c["row"].astype(np.uint64), "right") - 1
+        keep = (c["length"] <= end) & (self.new[c["file"]] | (not new_only))
         end, c = end[keep], {k: v[keep] for k, v in c.items()}
         start = end - c["length"].astype(np.int64)
         for j in np.nonzero(_span_hashes(h, start, end).astype(np.uint32) == c["full"])[0]:  # in the text's order
-            f, no = int(c["file"][j]), int(c["line"][j])
+            f = int(c["file"][j])
+            no = int(c["row"][j]) - int(self.first_row[f])
             if self._confirm(f, no, buf[start[j]:end[j]]):
                 return self._where(f, no), int(start[j])
         return None
@@ -782,14 +800,17 @@ def _write_unit(corpus, info):
     files = {s: open(p, "wb") for s, p in tmp.items()}
     sha, count, i = {s: hashlib.sha256() for s in tmp}, {s: 0 for s in tmp}, 0
     try:
-        for chunk in _chunks(_iter_documents(path)):
-            toks = enc.encode_ordinary_batch([t for _, t in chunk])
+        # ~256k characters at a time, each document's tokens made an array at once: tiktoken returns
+        # Python ints (~36 bytes a token), and a 4M-character chunk of them peaked ~60 MB higher
+        for chunk in _chunks(_iter_documents(path), 1 << 18):
             flat = {"train": [], "val": []}
-            for t in toks:
-                flat["val" if mask[i] else "train"].extend(t + [eot])
+            for t in enc.encode_ordinary_batch([t for _, t in chunk]):
+                t.append(eot)
+                flat["val" if mask[i] else "train"].append(np.array(t, corpus.dtype))
                 i += 1
-            for s, ids in flat.items():
-                data = np.array(ids, dtype=corpus.dtype).tobytes()
+            for s, arrays in flat.items():
+                ids = np.concatenate(arrays or [np.zeros(0, corpus.dtype)])
+                data = ids.tobytes()
                 files[s].write(data)
                 sha[s].update(data)
                 count[s] += len(ids)
