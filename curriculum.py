@@ -42,7 +42,7 @@ HEADER_FIELDS = {"unit": str, "kind": str, "level": int, "title": str, "concepts
                  "requires": list, "source": str, "license": str}
 UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # ids become file names
 GENESIS = "0" * 64
-CHUNK_CHARS = 1 << 22  # documents are read, scanned and tokenized in ~4M-char chunks (bounded RAM)
+CHUNK_CHARS = 1 << 18  # documents are scanned and tokenized ~256k characters at a time (bounded RAM)
 
 
 class CurriculumError(ValueError):
@@ -763,7 +763,7 @@ class _LeakFinder:
 
     def scan(self, path, new_only=False):
         """Raise CurriculumError if any document of the unit file at path contains a needle."""
-        for chunk in _chunks(_iter_documents(path), 1 << 18):
+        for chunk in _chunks(_iter_documents(path)):
             docs = [_normalize(t).encode() for _, t in chunk]
             buf = b"\n".join(docs)  # normalized needles hold no newline, so matches never cross documents
             hit = self.find(buf, new_only)
@@ -800,9 +800,9 @@ def _write_unit(corpus, info):
     files = {s: open(p, "wb") for s, p in tmp.items()}
     sha, count, i = {s: hashlib.sha256() for s in tmp}, {s: 0 for s in tmp}, 0
     try:
-        # ~256k characters at a time, each document's tokens made an array at once: tiktoken returns
-        # Python ints (~36 bytes a token), and a 4M-character chunk of them peaked ~60 MB higher
-        for chunk in _chunks(_iter_documents(path), 1 << 18):
+        # each document's tokens made an array at once: tiktoken returns Python ints (~36 bytes a
+        # token), and 4M-character chunks of them peaked ~60 MB higher than these do
+        for chunk in _chunks(_iter_documents(path)):
             flat = {"train": [], "val": []}
             for t in enc.encode_ordinary_batch([t for _, t in chunk]):
                 t.append(eot)
