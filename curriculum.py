@@ -715,6 +715,11 @@ class _LeakFinder:
         b = np.uint64(self.bits)
         return hashes >> (np.uint64(64) - b), (hashes >> (np.uint64(64) - 2 * b)) & np.uint64((1 << self.bits) - 1)
 
+    @classmethod
+    def window_hashes(cls, h):
+        """The hash of every K-byte window of the buffer whose prefix hashes are h, in order."""
+        return (h[cls.K:] - h[:-cls.K]) * _powers(_P_INV, len(h) - cls.K)
+
     def _may_hold(self, hashes):
         """False where no needle's suffix hash can be among these hashes."""
         first, second = ((self.bitmap[at >> np.uint64(3)] >> (at & np.uint64(7)).astype(np.uint8)) & 1
@@ -741,7 +746,7 @@ class _LeakFinder:
         if len(keys) == 0 or len(buf) < self.K:
             return None
         h = _prefix_hashes(buf)
-        win = (h[self.K:] - h[:-self.K]) * _powers(_P_INV, len(buf) - self.K + 1)  # every K-byte window's hash
+        win = self.window_hashes(h)
         cand = np.nonzero(self._may_hold(win))[0]
         # keys are sorted once: a binary search per candidate, never a sort per chunk (np.isin sorts
         # both sides on every call, which dominated adding a 100M-token corpus)
@@ -750,7 +755,7 @@ class _LeakFinder:
         pairs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
         end, i = np.repeat(cand + self.K, count), np.repeat(lo, count) + pairs  # (where it would end, needle)
         c = {k: v[i] for k, v in self.cols.items()}
-        c["file"] = np.searchsorted(self.first_row, c["row"].astype(np.uint64), "right") - 1
+        c["file"] = np.searchsorted(self.first_row, c["row"], "right") - 1
         keep = (c["length"] <= end) & (self.new[c["file"]] | (not new_only))
         end, c = end[keep], {k: v[keep] for k, v in c.items()}
         start = end - c["length"].astype(np.int64)
