@@ -259,7 +259,7 @@ def bench_data(table, corpus, config, train_tps, batches):
 # ----------------------------------------------------------------------------- corpus scale
 
 SCALE_CHILD = r"""
-import json, sys, time
+import json, shutil, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r}); sys.path.insert(0, {world!r})
 import curriculum, prepare
@@ -272,9 +272,12 @@ t = time.perf_counter()
 if phase == "generate":
     prepare.generate(d / "units", target_tokens=n)
 files = sorted((d / "units").glob("*.jsonl"))
-if phase == "add":  # the tokenizer is trained on a bounded sample; then every unit is validated and sharded
+if phase == "init":  # the tokenizer, trained on a bounded sample (init's max_train_bytes)
     curriculum.init(d / "corpus", files, vocab_size=4096)
-    curriculum.add(d / "corpus", files, log=lambda *a: None)
+    shutil.copytree(d / "corpus", d / "corpus-budget")  # for the add with a smaller leak budget
+if phase.startswith("add"):  # every unit validated, checked for leakage and sharded
+    curriculum.add(d / ("corpus" if phase == "add" else "corpus-budget"), files, log=lambda *a: None,
+                   leak_budget={budget})
 if phase == "stream":  # one pass over every token, as training reads them
     c = curriculum.Corpus(d / "corpus")
     total = sum(h["tokens"] for h in c.units.values())
@@ -286,17 +289,24 @@ print(json.dumps(dict(seconds=time.perf_counter() - t, peak=peak_rss(), tokens=n
 """
 
 
+def scale_child(n, d, phase, budget=None):
+    """Run one phase on the corpus of n tokens in its own process (its own peak RSS); return its figures."""
+    code = SCALE_CHILD.format(root=str(ROOT), world=str(ROOT / "data" / "world"), dir=str(d), phase=phase, tokens=n,
+                              budget=budget)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"corpus {phase} of {n:,} tokens failed: {out.stderr.strip()[-800:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def bench_scale(table, sizes, tmp):
-    """Generate, add and stream corpora of each size, each phase in its own process (its own peak RSS)."""
+    """Generate, add and stream corpora of each size; with two sizes or more, add the largest again
+    holding no more probe needles at once than the smallest has (curriculum.add's leak_budget)."""
     results = {}
     for n in sizes:
         d = Path(tmp) / f"scale-{n}"
-        for phase in ("generate", "add", "stream"):
-            code = SCALE_CHILD.format(root=str(ROOT), world=str(ROOT / "data" / "world"), dir=str(d), phase=phase, tokens=n)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-            if out.returncode != 0:
-                raise RuntimeError(f"corpus {phase} of {n:,} tokens failed: {out.stderr.strip()[-800:]}")
-            r = results[n, phase] = json.loads(out.stdout.strip().splitlines()[-1])
+        for phase in ("generate", "init", "add", "stream"):
+            r = results[n, phase] = scale_child(n, d, phase)
             big = n >= 100_000_000
             target, ok = ("< 600 s, < 2 GiB", r["seconds"] < 600 and r["peak"] < 2 * 2**30) if big and phase == "add" \
                 else ("< 2 GiB", r["peak"] < 2 * 2**30)
@@ -308,6 +318,15 @@ def bench_scale(table, sizes, tmp):
         mem = results[b, "add"]["peak"] / results[a, "add"]["peak"]
         table.add(f"add time per token, {b / 1e6:g}M / {a / 1e6:g}M", f"{growth:.2f}x (peak RSS {mem:.2f}x)",
                   "<= 1.5x, RSS <= 1.5x", growth <= 1.5 and mem <= 1.5, growth=growth, rss_growth=mem)
+        # the needle table is what grows with the probes: capped at the small corpus's needles, the big
+        # corpus's add should peak where the small one's did, for one more pass over its documents per cap
+        small = Path(tmp) / f"scale-{a}" / "corpus" / "passport.jsonl"
+        needles = 2 * sum(json.loads(l).get("probes", 0) for l in open(small))
+        r = scale_child(b, Path(tmp) / f"scale-{b}", "add-budget", needles)
+        mem = r["peak"] / results[a, "add"]["peak"]
+        table.add(f"add {b / 1e6:g}M holding {a / 1e6:g}M's {needles:,} needles at most",
+                  f"{r['seconds']:.1f} s, {r['peak'] / 2**20:.0f} MiB peak ({mem:.2f}x {a / 1e6:g}M's)",
+                  "RSS <= 1.2x", mem <= 1.2, rss_growth=mem, budget=needles, **r)
 
 
 # ----------------------------------------------------------------------------- DDP on the CPU

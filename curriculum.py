@@ -43,6 +43,7 @@ HEADER_FIELDS = {"unit": str, "kind": str, "level": int, "title": str, "concepts
 UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # ids become file names
 GENESIS = "0" * 64
 CHUNK_CHARS = 1 << 18  # documents are scanned and tokenized ~256k characters at a time (bounded RAM)
+LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once (~140 MB while sorted); more take more passes
 
 
 class CurriculumError(ValueError):
@@ -163,14 +164,13 @@ def _iter_records(path):
         raise CurriculumError(f"{path}:1: missing header: the file is empty")
 
 
-def _inspect(path, needles=False):
+def _inspect(path):
     """Validate one unit file in a single streaming pass; keep its header, count its documents and
-    probes, and with `needles` keep its probes' leakage needles, hashed (_LeakFinder.hash_needles):
-    a 100M-token world has 720k probes, too many to hold as records."""
+    probes (a 100M-token world has 720k probes: too many to hold as records)."""
     path = Path(path)
     if not path.is_file():
         raise CurriculumError(f"{path}: no such unit file")
-    info, probes = {"path": path, "n_probes": 0, "n_docs": 0}, []
+    info = {"path": path, "n_probes": 0, "n_docs": 0}
     for what, no, v in _iter_records(path):
         if what == "header":
             info["header"], info["line"] = v, no
@@ -178,10 +178,6 @@ def _inspect(path, needles=False):
             info["n_docs"] += 1
         else:
             info["n_probes"] += 1
-            if needles:
-                probes.append((no, v))
-    if needles:
-        info["needles"] = _LeakFinder.hash_needles(probes)
     h, where = info["header"], f"{path}:{info['line']}"
     if info["n_docs"] == 0:
         raise CurriculumError(f"{where}: unit '{h['unit']}' has no documents; add {{\"text\": ...}} lines")
@@ -237,11 +233,11 @@ def train_bpe(texts, vocab_size, pattern=SPLIT_PATTERN):
     freqs = list(counts.values())
     vocab = [bytes([i]) for i in range(256)]
     ids = {b: i for i, b in enumerate(vocab)}
-    pair_count, where = collections.defaultdict(int), collections.defaultdict(set)
+    pair_count, where = collections.defaultdict(int), collections.defaultdict(list)
     for wi, w in enumerate(words):
         for p in zip(w, w[1:]):
             pair_count[p] += freqs[wi]
-            where[p].add(wi)
+            where[p].append(wi)
     heap = [(-c, p) for p, c in pair_count.items()]  # ties break on the smallest pair: deterministic
     heapq.heapify(heap)
     while len(vocab) < vocab_size - 1 and heap:
@@ -256,7 +252,7 @@ def train_bpe(texts, vocab_size, pattern=SPLIT_PATTERN):
         if new is None:  # two merge paths can spell the same bytes; tiktoken needs each bytes once
             new = ids[merged] = len(vocab)
             vocab.append(merged)
-        changed = set()
+        before = {}  # count of each pair this merge touches, before it
         for wi in where.pop(pair):
             w, f, out, i = words[wi], freqs[wi], [], 0
             while i < len(w):
@@ -269,18 +265,18 @@ def train_bpe(texts, vocab_size, pattern=SPLIT_PATTERN):
             if len(out) == len(w):
                 continue  # stale index entry: the pair left this word in an earlier merge
             for p in zip(w, w[1:]):
+                before.setdefault(p, pair_count[p])
                 pair_count[p] -= f
-                changed.add(p)
             for p in zip(out, out[1:]):
+                before.setdefault(p, pair_count.get(p, 0))
                 pair_count[p] += f
-                changed.add(p)
-                where[p].add(wi)
+                where[p].append(wi)
             words[wi] = out
-        for p in changed:
+        for p, b in before.items():
             c = pair_count.get(p, 0)
-            if c > 0:
+            if c > b:
                 heapq.heappush(heap, (-c, p))
-            else:
+            elif c <= 0:
                 pair_count.pop(p, None)
     return {b: i for i, b in enumerate(vocab)}
 
@@ -653,8 +649,13 @@ class _LeakFinder:
     longer than 65,535 are rare and kept as bytes."""
     K = 24
 
-    def __init__(self):
-        self.files, self.new, self.first_row, self.odd, self.parts = [], [], [0], [], []
+    def __init__(self, capacity=0):
+        """capacity: the needles add() will be given (two a probe), if known: the table is then
+        allocated once. Grown piece by piece, the small arrays fragment the heap (a 100M-token
+        world's 26 MB of needles took 46 MB that way)."""
+        self.files, self.new, self.first_row, self.odd, self.n = [], [], [0], [], 0
+        self.cols = {"key": np.empty(capacity, np.uint64), "full": np.empty(capacity, np.uint32),
+                     "length": np.empty(capacity, np.uint16), "row": np.empty(capacity, np.uint32)}
 
     @classmethod
     def hash_needles(cls, probes):
@@ -684,15 +685,20 @@ class _LeakFinder:
         self.odd += [(nb, f, no) for nb, no in odd]
         line = cols.pop("line")
         self.first_row.append(first + max([int(line.max(initial=0))] + [no for _, no in odd]) + 1)
-        row = line.astype(np.uint64) + np.uint64(first)
-        # 4 bytes while the rows fit (a corpus of billions of lines would not), else 8: never wrapped
-        self.parts.append(dict(cols, row=row.astype(np.uint32) if self.first_row[-1] <= 1 << 32 else row))
+        cols["row"] = line.astype(np.uint64) + np.uint64(first)
+        if self.first_row[-1] > 1 << 32 and self.cols["row"].dtype == np.uint32:  # 4 bytes while rows fit
+            self.cols["row"] = self.cols["row"].astype(np.uint64)
+        n, self.n = self.n, self.n + len(line)
+        for k, v in cols.items():
+            if len(self.cols[k]) < self.n:  # past the capacity: grow by half, at least
+                grown = np.empty(max(self.n, len(self.cols[k]) * 3 // 2), self.cols[k].dtype)
+                grown[:n] = self.cols[k][:n]
+                self.cols[k] = grown
+            self.cols[k][n:self.n] = v
 
     def freeze(self):
         """Sort the needles by suffix hash and build the first filter; call after the last add."""
-        parts, self.parts, self.cols = self.parts, [], {}
-        for k in ("key", "full", "length", "row"):  # a column at a time: one copy held
-            self.cols[k] = np.concatenate([p.pop(k) for p in parts] or [np.zeros(0, np.uint64)])
+        self.cols = {k: v[:self.n] for k, v in self.cols.items()}
         order = np.argsort(self.cols["key"])
         self.keys = self.cols.pop("key")
         self.keys.sort()  # in place, as keys[order] would be
@@ -779,22 +785,36 @@ class _LeakFinder:
                                       f"document ({path}:{doc_line}); rephrase the probe or the document")
 
 
-def _check_leakage(corpus, infos):
-    """No new probe's needle in any document, old or new; old probes need only the new documents."""
-    if not any(i["n_probes"] for i in infos):
-        return
-    finder = _LeakFinder()
-    for i in infos:
-        finder.add(i["path"], i.pop("needles"), new=True)  # the finder's own from here
-    for u in corpus.units:
-        path = corpus._unit_file(u)
-        probes = ((no, p) for what, no, p in _iter_records(path) if what == "probe")
-        finder.add(path, _LeakFinder.hash_needles(probes), new=False)
-    finder.freeze()
-    for u in corpus.units:  # old documents can only leak new probes
-        finder.scan(corpus._unit_file(u), new_only=True)
-    for i in infos:
-        finder.scan(i["path"])
+def _check_leakage(corpus, infos, budget=None):
+    """No new probe's needle in any document, old or new; old probes need only the new documents.
+
+    At most `budget` needles (LEAK_BUDGET; 18 bytes each, ~34 while they are sorted) are held at a
+    time, whole units at a time: past that the probes are taken in batches, each with a pass over the
+    documents it can leak into, so a corpus that outgrows the budget costs passes, never memory."""
+    budget = budget or LEAK_BUDGET
+    new_docs = [i["path"] for i in infos]
+    old_docs = [corpus._unit_file(u) for u in corpus.units]
+    sources = [(p, True, 2 * i["n_probes"]) for p, i in zip(new_docs, infos)]  # two needles a probe
+    sources += [(p, False, 2 * corpus.added[u]["probes"]) for p, u in zip(old_docs, corpus.units)]
+    sources = [s for s in sources if s[2]]  # (a unit of no probes is only scanned)
+    batches, n = [[]], 0
+    for src in sources:  # in order: the new probes first, so the first batches scan the old documents
+        if batches[-1] and n + src[2] > budget:
+            batches.append([])
+            n = 0
+        batches[-1].append(src)
+        n += src[2]
+    for batch in batches:
+        finder = _LeakFinder(sum(n for _, _, n in batch))
+        for path, new, _ in batch:
+            probes = ((no, p) for what, no, p in _iter_records(path) if what == "probe")
+            finder.add(path, _LeakFinder.hash_needles(probes), new=new)
+        finder.freeze()
+        if any(new for _, new, _ in batch):  # old documents can only leak new probes
+            for path in old_docs:
+                finder.scan(path, new_only=True)
+        for path in new_docs:
+            finder.scan(path)
 
 
 def _write_unit(corpus, info):
@@ -845,12 +865,15 @@ def _write_unit(corpus, info):
     return {"tokens": count["train"], "val_tokens": count["val"], "shards": {s: h.hexdigest() for s, h in sha.items()}}
 
 
-def add(corpus_dir, files, log=print):
+def add(corpus_dir, files, log=print, leak_budget=None):
     """Validate unit files and add them all or none (shards, unit copy, then a unit_added event each,
-    the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids."""
+    the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
+    leak_budget: probe needles held at once by the leakage check (default LEAK_BUDGET)."""
+    if leak_budget is not None and leak_budget < 1:
+        raise CurriculumError(f"leak budget {leak_budget}: it must be at least 1 (needles held at once)")
     corpus = Corpus(corpus_dir)
     corpus.passport.check()  # never extend a broken chain
-    infos, seen, new = [_inspect(f, needles=True) for f in files], {}, {}
+    infos, seen, new = [_inspect(f) for f in files], {}, {}
     for info in infos:
         uid, where = info["header"]["unit"], f"{info['path']}:{info['line']}"
         if uid in seen:
@@ -871,7 +894,7 @@ def add(corpus_dir, files, log=print):
                                       "(neither in the corpus nor in this batch)")
     order = _topo_order({u: i["header"] for u, i in new.items()},
                         {u: f"{i['path']}:{i['line']}" for u, i in new.items()})
-    _check_leakage(corpus, list(new.values()))
+    _check_leakage(corpus, list(new.values()), leak_budget)
     crash_after = int(os.environ.get("ACCRETE_TEST_CRASH_AFTER", -1))  # tests: simulate kill -9 mid-add
     for n, uid in enumerate(order):
         info = new[uid]
@@ -1112,6 +1135,9 @@ def main(argv=None):
     a = sub.add_parser("add", help="validate unit files and add them all or none")
     a.add_argument("corpus")
     a.add_argument("files", nargs="+")
+    a.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
+                   help="probe needles (two a probe, ~30 bytes each) the leakage check holds at once; "
+                        "past it, one more pass over the documents per budget's worth")
     a = sub.add_parser("map", help="show the ontology map in curriculum order")
     a.add_argument("corpus")
     a.add_argument("--dot", action="store_true", help="print Graphviz dot")
@@ -1130,7 +1156,7 @@ def main(argv=None):
             print(f"{c.dir}: tokenizer {c.tokenizer.name} ({c.vocab_size} tokens) in {time.time() - t0:.1f}s; "
                   f"now run `python curriculum.py add {c.dir} FILES...`")
         elif args.cmd == "add":
-            add(args.corpus, args.files)
+            add(args.corpus, args.files, leak_budget=args.leak_budget)
         elif args.cmd == "map":
             print(render_map(Corpus(args.corpus), dot=args.dot))
         elif args.cmd == "status":

@@ -185,24 +185,46 @@ def test_answer_not_among_choices_is_rejected(corpus, tmp_path):
     assert_rejected(corpus, [p], f"{p}:4:", "answer 'teal' is not among its choices")
 
 
-def test_leaked_probe_with_space_is_rejected_whitespace_normalized(corpus, tmp_path):
+# every leakage case twice: all needles in one pass, and one unit's needles a pass (old-only passes too)
+budgets = pytest.mark.parametrize("budget", [C.LEAK_BUDGET, 2])
+
+
+@budgets
+def test_leaked_probe_with_space_is_rejected_whitespace_normalized(corpus, tmp_path, monkeypatch, budget):
+    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
     probe = {"probe": "The dam herd favors the color", "answer": "amber", "choices": COLORS, "type": "recall"}
     p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Note: the dam herd favors  the color\n amber."},
                                            {"text": "Yes. The dam herd favors the\tcolor   amber, truly."}, probe])
     assert_rejected(corpus, [p], f"{p}:4:", "leakage", f"{p}:3")
 
 
-def test_leaked_probe_without_space_is_rejected(corpus, tmp_path):
+@budgets
+def test_leaked_probe_without_space_is_rejected(corpus, tmp_path, monkeypatch, budget):
+    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
     probe = {"probe": "Q: dam color? A:", "answer": "red", "choices": COLORS, "type": "recall"}
     p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "ok"}, {"text": "faq Q: dam color? A:red"}, probe])
     assert_rejected(corpus, [p], f"{p}:4:", "leakage", f"{p}:3")
 
 
-def test_probe_leaked_by_a_document_already_in_the_corpus_is_rejected(corpus, tmp_path):
+@budgets
+def test_probe_leaked_by_a_document_already_in_the_corpus_is_rejected(corpus, tmp_path, monkeypatch, budget):
+    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
     probe = {"probe": "Creature 3 of the a herd grazes by the", "answer": "river", "choices": ["river", "sea"],
              "type": "recall"}
     p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
     assert_rejected(corpus, [p], f"{p}:4:", "leakage", "units/a.jsonl:5")
+
+
+@budgets
+def test_new_document_leaking_a_probe_already_in_the_corpus_is_rejected(corpus, tmp_path, monkeypatch, budget):
+    """With budget 2 the corpus's probes come in passes of their own, after the new unit's."""
+    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
+    p = write_unit(tmp_path, "bad", kind="primitive", lines=[
+        header("bad", kind="primitive"), {"text": "ok"}, {"text": "so: Which color does the c herd favor? blue!"}])
+    assert_rejected(corpus, [p], "units/c.jsonl:12:", "leakage", f"{p}:3")
+    clean = write_unit(tmp_path, "clean", kind="primitive", lines=[header("clean", kind="primitive"),
+                                                                   {"text": "Which color does the c herd favor? red"}])
+    assert C.add(corpus.dir, [clean], log=lambda *_: None, leak_budget=budget) == ["clean"]
 
 
 def test_leak_finder_finds_short_and_long_needles_anywhere(tmp_path):
@@ -274,6 +296,17 @@ def test_cli_add_of_an_invalid_file_exits_2_with_the_line(corpus, tmp_path):
     assert snapshot(corpus.dir) == before
 
 
+def test_cli_add_takes_a_leak_budget_and_refuses_one_below_1(corpus, tmp_path, capsys):
+    p = write_unit(tmp_path, "leak", kind="primitive", lines=[
+        header("leak", kind="primitive"), {"text": "Which color does the b herd favor? blue"}])
+    before = snapshot(corpus.dir)
+    rc, _, err = main(capsys, "add", corpus.dir, p, "--leak-budget", "2")
+    assert rc == 2 and "units/b.jsonl:" in err and "leakage" in err
+    rc, _, err = main(capsys, "add", corpus.dir, p, "--leak-budget", "0")
+    assert rc == 2 and "leak budget 0: it must be at least 1" in err
+    assert snapshot(corpus.dir) == before
+
+
 def test_add_is_all_or_nothing(corpus, tmp_path):
     good = write_unit(tmp_path, "good", level=3, requires=["c"])
     bad = write_unit(tmp_path, "bad", probes=[{"probe": "Color?", "answer": "teal", "choices": COLORS, "type": "x"}])
@@ -321,15 +354,53 @@ def test_bpe_learns_from_the_primitive_units_when_there_are_any(tmp_path):
 
 def test_bpe_trains_a_small_vocab_fast_and_every_token_encodes_to_itself():
     texts = [f"The herd {i} grazes by the river, and the river sings {i * 7}." for i in range(2000)]
-    t0 = time.time()
     ranks = C.train_bpe(texts, 300)
-    assert time.time() - t0 < 1.0
     assert len(ranks) == 299 and sorted(ranks.values()) == list(range(299))
     assert all(ranks[bytes([i])] == i for i in range(256))
     enc = C.tiktoken.Encoding("t", pat_str=C.SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens={C.EOT: 299})
     for b, r in ranks.items():
         assert enc.decode_single_token_bytes(r) == b
     assert len(enc.encode_ordinary(texts[5])) < len(texts[5].encode()) / 2
+
+
+def naive_bpe(texts, vocab_size):
+    """The definition train_bpe must meet, without its indexes: count every pair of every chunk, merge
+    the most frequent (ties: the smallest pair), repeat."""
+    counts = Counter(w for t in texts for w in C.regex.findall(C.SPLIT_PATTERN, t))
+    words, vocab = {tuple(w.encode()): f for w, f in counts.items()}, [bytes([i]) for i in range(256)]
+    while len(vocab) < vocab_size - 1:
+        pairs = Counter()
+        for w, f in words.items():
+            for p in zip(w, w[1:]):
+                pairs[p] += f
+        if not pairs:
+            break
+        pair = min(pairs, key=lambda p: (-pairs[p], p))
+        merged = vocab[pair[0]] + vocab[pair[1]]
+        new = vocab.index(merged) if merged in vocab else len(vocab)
+        vocab += [merged] if new == len(vocab) else []
+        merged_words = Counter()
+        for w, f in words.items():
+            out, i = [], 0
+            while i < len(w):
+                if w[i:i + 2] == pair:
+                    out.append(new)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            merged_words[tuple(out)] += f
+        words = merged_words
+    return {b: i for i, b in enumerate(vocab)}
+
+
+def test_bpe_merges_exactly_as_the_definition():
+    """Repeated letters (aaaa: overlapping pairs), shared suffixes and two paths to the same bytes."""
+    rng = random.Random(3)
+    texts = ["".join(rng.choice(["a", "aa", "ab", "ba", "b", " ", "the", " and", "x"]) for _ in range(60))
+             for _ in range(300)]
+    for vocab_size in (270, 330, 420):
+        assert C.train_bpe(texts, vocab_size) == naive_bpe(texts, vocab_size)
 
 
 def test_gpt2_tokenizer_works_or_fails_clearly(tmp_path, monkeypatch):
@@ -456,14 +527,6 @@ def test_shuffled_control_serves_the_same_units_mixed(corpus):
 def test_stream_wraps_units_shorter_than_the_block(corpus):
     x, y = C.stream(corpus, ["c"], 2, 500).next_batch()  # c has fewer than 500 train tokens
     assert x.shape == (2, 500) and (x[:, 1:] == y[:, :-1]).all()
-
-
-def test_stream_is_fast(corpus):
-    s = C.stream(corpus, "all", 8, 256, primitive_share=0.1)
-    t0 = time.time()
-    for _ in range(200):
-        s.next_batch()
-    assert 200 * 8 * 256 / (time.time() - t0) > 5e5  # measured ~10M tokens/s; loose for busy CI
 
 
 def test_select_resolves_selectors(corpus):
