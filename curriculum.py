@@ -43,7 +43,7 @@ HEADER_FIELDS = {"unit": str, "kind": str, "level": int, "title": str, "concepts
 UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # ids become file names
 GENESIS = "0" * 64
 CHUNK_CHARS = 1 << 18  # documents are scanned and tokenized ~256k characters at a time (bounded RAM)
-LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once (~140 MB while sorted); more take more passes
+LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once (~110 MB at most); more take more passes
 
 
 class CurriculumError(ValueError):
@@ -642,12 +642,17 @@ class _LeakFinder:
     is looked up among the needles' K-byte suffix hashes, a hit is checked against the whole needle's
     hash, and a match is confirmed byte for byte against the probe re-read from its file.
 
-    A needle is held as 18 bytes, not as text: its suffix hash (8), a 32-bit hash of the whole (4),
-    its length (2) and its probe's row (4: the probe's line, counted on over all files), in one table
-    sorted by suffix hash. A 100M-token world has 1.4M needles; as Python objects, with the probe
-    records, they took most of the 1.9 GB its add once peaked at. Needles shorter than K bytes or
-    longer than 65,535 are rare and kept as bytes."""
+    A needle is held as 18 bytes, not as text: its suffix hash (8: the low bits give way to the
+    needle's place, for the sort), a 32-bit hash of the whole (4), its length (2) and its probe's row
+    (4: the probe's line, counted on over all files), in one table sorted by suffix hash, behind a
+    filter of 2-4 bytes a needle. A 100M-token world has 1.4M needles; as Python objects, with the
+    probe records, they took most of the 1.9 GB its add once peaked at. Needles shorter than K bytes
+    or longer than 65,535 are rare and kept as bytes."""
     K = 24
+    # Keys are window hashes times an odd constant (a bijection: equal stays equal). The rolling
+    # hash alone is sum(byte_j * P^j) with P = 2^40 + 435: windows that differ only in their first
+    # bytes differ only in its low bits, and the filter and the sorted keys look at the top bits.
+    MIX = np.uint64(0x9E3779B97F4A7C15)
 
     def __init__(self, capacity=0):
         """capacity: the needles add() will be given (two a probe), if known: the table is then
@@ -673,7 +678,7 @@ class _LeakFinder:
         h = _prefix_hashes(b"\n".join(needles))
         # the whole needle's hash only screens what is then compared byte for byte: 32 bits will do
         full = _span_hashes(h, ends - lengths, ends).astype(np.uint32)
-        return dict(key=_span_hashes(h, ends - cls.K, ends), full=full, length=lengths.astype(np.uint16),
+        return dict(key=_span_hashes(h, ends - cls.K, ends) * cls.MIX, full=full, length=lengths.astype(np.uint16),
                     line=np.array(lines, np.uint32)), odd
 
     def add(self, path, hashed, new):
@@ -698,22 +703,32 @@ class _LeakFinder:
 
     def freeze(self):
         """Sort the needles by suffix hash and build the first filter; call after the last add."""
-        self.cols = {k: v[:self.n] for k, v in self.cols.items()}
-        order = np.argsort(self.cols["key"])
-        self.keys = self.cols.pop("key")
-        self.keys.sort()  # in place, as keys[order] would be
-        for k in self.cols:
-            self.cols[k] = self.cols[k][order]
-        self.first_row, self.new = np.array(self.first_row, np.uint64), np.array(self.new)
+        n, step = self.n, 1 << 18
+        self.cols = {k: v[:n] for k, v in self.cols.items()}
+        keys = self.keys = self.cols.pop("key")
         # a first filter: two bits set per needle, at two slices of its suffix hash, in 16-32 bits
         # per needle; a window goes on to the binary search only if both its bits are set (~1% of
         # them, or fewer). With one bit and a fixed 2^22 of them, 1.4M needles let 30% of all
         # windows through, and a 100M-token world spent 74 s in the search.
-        self.bits = min(max(len(self.keys).bit_length() + 4, 20), 32)
+        self.bits = min(max(n.bit_length() + 4, 20), 32)
         self.bitmap = np.zeros(1 << (self.bits - 3), np.uint8)
-        for i in range(0, len(self.keys), 1 << 18):
-            for at in self._bits_of(self.keys[i:i + (1 << 18)]):
+        for i in range(0, n, step):
+            for at in self._bits_of(keys[i:i + step]):
                 np.bitwise_or.at(self.bitmap, at >> np.uint64(3), (1 << (at & np.uint64(7))).astype(np.uint8))
+        # Sorted without an argsort (8 bytes a needle): the key's low `shift` bits are traded for the
+        # needle's index, the keys sorted in place, and each column gathered through those bits. A
+        # key is only a screen (matches are confirmed), so its top 64 - shift bits will do.
+        self.shift = np.uint64(max(n - 1, 1).bit_length())
+        self.low = np.uint64((1 << int(self.shift)) - 1)
+        for i in range(0, n, step):
+            keys[i:i + step] &= ~self.low
+            keys[i:i + step] |= np.arange(i, min(i + step, n), dtype=np.uint64)
+        keys.sort()
+        for k, col in self.cols.items():
+            self.cols[k] = np.empty_like(col)
+            for i in range(0, n, step):
+                self.cols[k][i:i + step] = col[keys[i:i + step] & self.low]
+        self.first_row, self.new = np.array(self.first_row, np.uint64), np.array(self.new)
         return self
 
     def _bits_of(self, hashes):
@@ -724,7 +739,9 @@ class _LeakFinder:
     @classmethod
     def window_hashes(cls, h):
         """The hash of every K-byte window of the buffer whose prefix hashes are h, in order."""
-        return (h[cls.K:] - h[:-cls.K]) * _powers(_P_INV, len(h) - cls.K)
+        win = (h[cls.K:] - h[:-cls.K]) * _powers(_P_INV, len(h) - cls.K)
+        win *= cls.MIX
+        return win
 
     def _may_hold(self, hashes):
         """False where no needle's suffix hash can be among these hashes."""
@@ -756,7 +773,8 @@ class _LeakFinder:
         cand = np.nonzero(self._may_hold(win))[0]
         # keys are sorted once: a binary search per candidate, never a sort per chunk (np.isin sorts
         # both sides on every call, which dominated adding a 100M-token corpus)
-        lo, hi = np.searchsorted(keys, win[cand], "left"), np.searchsorted(keys, win[cand], "right")
+        top = win[cand] & ~self.low
+        lo, hi = np.searchsorted(keys, top, "left"), np.searchsorted(keys, top | self.low, "right")
         count = hi - lo  # needles whose suffix ends each candidate window: a common suffix has many
         pairs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
         end, i = np.repeat(cand + self.K, count), np.repeat(lo, count) + pairs  # (where it would end, needle)
@@ -788,7 +806,7 @@ class _LeakFinder:
 def _check_leakage(corpus, infos, budget=None):
     """No new probe's needle in any document, old or new; old probes need only the new documents.
 
-    At most `budget` needles (LEAK_BUDGET; 18 bytes each, ~34 while they are sorted) are held at a
+    At most `budget` needles (LEAK_BUDGET; 18 bytes each, ~26 while they are sorted) are held at a
     time, whole units at a time: past that the probes are taken in batches, each with a pass over the
     documents it can leak into, so a corpus that outgrows the budget costs passes, never memory."""
     budget = budget or LEAK_BUDGET

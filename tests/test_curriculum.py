@@ -267,6 +267,26 @@ def test_leak_finder_among_many_needles_finds_the_one_that_leaks(tmp_path):
     assert f.find(leaked.encode()) == (f"{tmp_path / 'p.jsonl'}:31338", 1001)
 
 
+def test_leak_finder_keys_tell_apart_windows_that_differ_in_their_first_byte(tmp_path):
+    """The rolling hash of two windows that differ only in their first byte differs only in its low
+    bits; the filter and the sorted keys look at the top bits, so keys are mixed first. Unmixed,
+    every such near miss passed the filter (and the key search) as if it were the needle."""
+    tail = "s lives in the meadow by the mill"
+    recs = [{"probe": f"Where? The {c}{tail[:-1]}", "answer": tail[-1], "choices": [], "type": "x"}
+            for c in "abcdefghijklmnopqrstuvwxyz"]
+    f = C._LeakFinder()
+    f.add(tmp_path / "p.jsonl", C._LeakFinder.hash_needles(enumerate(recs, 1)), new=True)
+    f.freeze()
+    suffix = (recs[0]["probe"] + recs[0]["answer"]).encode()[-C._LeakFinder.K:]
+    near = [bytes([b]) + suffix[1:] for b in range(256) if bytes([b]) != suffix[:1]]  # one byte off each
+    text = b"\n".join(near)
+    windows = f.window_hashes(C._prefix_hashes(text))
+    starts = np.arange(len(near)) * (C._LeakFinder.K + 1)
+    assert f._may_hold(windows[starts]).mean() < 0.1
+    top = windows[starts] & ~f.low
+    assert (np.searchsorted(f.keys, top | f.low, "right") == np.searchsorted(f.keys, top, "left")).all()
+
+
 def test_leak_finder_confirms_a_hash_match_against_the_probe_itself(tmp_path):
     """A needle is held as hashes; a span whose hashes match is still compared byte for byte with
     the probe re-read from its file, so a hash collision (forced here) is not reported as a leak."""
