@@ -16,15 +16,19 @@ def run_bench(*args):
 
 
 def test_quick_bench_prints_its_table_and_writes_json(tmp_path):
-    r = run_bench("--json", str(tmp_path / "bench.json"))
+    r = run_bench("--json", str(tmp_path / "bench.json"), "--scale-tokens", "200000", "400000")
     assert r.returncode == 0, r.stderr
     for figure in ("matmul ceiling", "pretrain tokens/s, CPU MFU", "lora / full fine-tune step time",
                    "optimizer state, lora r=8 on all four block linears / full",
-                   "optimizer state, lora r=8 on attention only / full", "probe scoring, batched / per choice", "stream tokens/s"):
+                   "optimizer state, lora r=8 on attention only / full", "probe scoring, batched / per choice",
+                   "stream tokens/s", "corpus 0.4M tokens: init", "add time per token, 0.4M / 0.2M"):
         assert figure in r.stdout
     rows = json.loads((tmp_path / "bench.json").read_text())
     assert {"figure", "value", "target", "ok"} <= set(rows[0])
     assert all(row["ok"] is None for row in rows)  # --quick judges nothing: the targets are for the 12M config
+    capped = rows[-1]  # the large corpus added again, holding no more needles than the small one has
+    assert capped["figure"].startswith("add 0.4M holding 0.2M's") and 0 < capped["budget"] < capped["needles"]
+    assert capped["peak"] > 0 and capped["seconds"] > 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
