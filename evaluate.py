@@ -620,7 +620,8 @@ def _plot(report, path):
     except ImportError:
         return "skipped (matplotlib is not installed)"
     models = report["models"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.get_cmap("tab20").colors  # a ladder has 11 models: the default 10-color cycle repeats
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
     for ax, (key, title) in zip(axes, (("by_level", "level"), ("by_type", "probe type"))):
         groups = list(next(iter(models.values()))["summary"][key])
         width = 0.8 / len(models)
@@ -628,7 +629,7 @@ def _plot(report, path):
             s = [m["summary"][key].get(g) or {"acc": 0, "lo": 0, "hi": 0} for g in groups]
             xs = [j - 0.4 + width * (i + 0.5) for j in range(len(groups))]
             acc = [c["acc"] for c in s]
-            ax.bar(xs, acc, width, label=name,
+            ax.bar(xs, acc, width, label=name, color=colors[i % len(colors)],
                    yerr=[[a - c["lo"] for a, c in zip(acc, s)], [c["hi"] - a for a, c in zip(acc, s)]], capsize=2)
         chance = [next(iter(models.values()))["summary"][key][g]["chance"] for g in groups]
         ax.hlines(chance, [j - 0.45 for j in range(len(groups))], [j + 0.45 for j in range(len(groups))],
@@ -636,7 +637,7 @@ def _plot(report, path):
         ax.set_xticks(range(len(groups)), [str(g) for g in groups])
         ax.set_ylim(0, 1)
         ax.set_title(f"accuracy by {title} (95% CI)")
-    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, not on them
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
