@@ -815,6 +815,8 @@ def _check_leakage(corpus, infos, budget=None):
     sources = [(p, True, 2 * i["n_probes"]) for p, i in zip(new_docs, infos)]  # two needles a probe
     sources += [(p, False, 2 * corpus.added[u]["probes"]) for p, u in zip(old_docs, corpus.units)]
     sources = [s for s in sources if s[2]]  # (a unit of no probes is only scanned)
+    if not sources:
+        return
     batches, n = [[]], 0
     for src in sources:  # in order: the new probes first, so the first batches scan the old documents
         if batches[-1] and n + src[2] > budget:
@@ -823,7 +825,7 @@ def _check_leakage(corpus, infos, budget=None):
         batches[-1].append(src)
         n += src[2]
     for batch in batches:
-        finder = _LeakFinder(sum(n for _, _, n in batch))
+        finder = _LeakFinder(sum(k for _, _, k in batch))
         for path, new, _ in batch:
             probes = ((no, p) for what, no, p in _iter_records(path) if what == "probe")
             finder.add(path, _LeakFinder.hash_needles(probes), new=new)
