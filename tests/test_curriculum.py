@@ -598,6 +598,14 @@ def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "u.jsonl"]  # no temporary dirs left
 
 
+def test_unit_added_event_keeps_the_whole_header(corpus):
+    """add validates with the concepts dropped (they are most of a header at scale) and writes the
+    event's header whole, read again from the unit's copy."""
+    for u in ("prim", "a", "c"):
+        header = json.loads((corpus.dir / "units" / f"{u}.jsonl").read_text().splitlines()[0])
+        assert corpus.added[u]["header"] == header and header["concepts"] == [u]
+
+
 def test_passport_chains_events_from_the_python_api(corpus, capsys):
     e = corpus.passport.append("model_trained", mode="pretrain", selection={"units": ["a"]}, tokens=123, checkpoint="ab")
     assert e["event"] == "model_trained" and corpus.passport.events("model_trained")[-1]["tokens"] == 123
