@@ -188,12 +188,6 @@ def _inspect(path):
     return info
 
 
-def _read_header(path):
-    for no, rec in _scan_unit(path):
-        return _check_header(path, no, rec)
-    raise CurriculumError(f"{path}:1: missing header: the file is empty")
-
-
 def read_unit(path):
     """Validate one unit file and return (header, documents, probes); raise CurriculumError("path:line: problem")."""
     _inspect(path)
@@ -928,7 +922,7 @@ def add(corpus_dir, files, log=print, leak_budget=None):
         facts = _write_unit(corpus, info)
         if n == crash_after:  # files written, event not yet: a leftover the next add overwrites
             os.kill(os.getpid(), signal.SIGKILL)
-        h = _read_header(corpus.dir / "units" / f"{uid}.jsonl")  # whole: the copy just written, hash-checked
+        h = next(_iter_records(corpus.dir / "units" / f"{uid}.jsonl"))[2]  # whole, from the copy just hash-checked
         corpus.passport.append("unit_added", unit=uid, file=info["path"].name, sha256=info["sha256"],
                                level=h["level"], kind=h["kind"], documents=info["n_docs"],
                                probes=info["n_probes"], header=h, **facts)
