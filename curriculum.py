@@ -32,6 +32,8 @@ import numpy as np
 import regex
 import tiktoken
 
+from common import atomic_write_bytes, fsync_dir, sha256_file
+
 # GPT-4 (cl100k) split pattern: text is cut into words, numbers, punctuation runs and spaces
 # before BPE, so merges never cross those boundaries.
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
@@ -48,34 +50,6 @@ LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once (~110 MB 
 
 class CurriculumError(ValueError):
     """Bad unit file, corpus or selection; the message names the file (and line) and the problem."""
-
-
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path, data: bytes):
-    """Write bytes to path atomically: tmp file in the same dir, fsync, os.replace."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _normalize(text):
@@ -184,7 +158,7 @@ def _inspect(path):
         raise CurriculumError(f"{where}: unit '{h['unit']}' has no documents; add {{\"text\": ...}} lines")
     if h["kind"] == "knowledge" and not info["n_probes"]:
         raise CurriculumError(f"{where}: knowledge unit '{h['unit']}' has no probes; add {{\"probe\": ...}} lines")
-    info["sha256"] = _sha256_file(path)
+    info["sha256"] = sha256_file(path)
     return info
 
 
@@ -547,7 +521,7 @@ class Corpus:
             for path, sha in files:
                 if not path.is_file():
                     raise CurriculumError(f"{path}: missing (unit {u!r} was added)")
-                if _sha256_file(path) != sha:
+                if sha256_file(path) != sha:
                     raise CurriculumError(f"{path}: sha256 differs from its unit_added event (file changed)")
         return n
 
@@ -584,8 +558,8 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
         (tmp / "units").mkdir(parents=True)
         (tmp / "shards").mkdir()
         if rank_bytes:
-            _atomic_write(tmp / "tokenizer.tiktoken", rank_bytes)
-        _atomic_write(tmp / "tokenizer.json", json.dumps(meta, indent=1).encode())
+            atomic_write_bytes(tmp / "tokenizer.tiktoken", rank_bytes)
+        atomic_write_bytes(tmp / "tokenizer.json", json.dumps(meta, indent=1).encode())
         Passport(tmp / "passport.jsonl").append("init", tokenizer=meta["name"], vocab_size=meta["vocab_size"],
                                                 tokenizer_hash=_tokenizer_hash(meta, rank_bytes))
         os.replace(tmp, d)  # the corpus appears complete or not at all
@@ -882,7 +856,7 @@ def _write_unit(corpus, info):
     if h.hexdigest() != info["sha256"]:
         raise CurriculumError(f"{path}: the file changed while it was being added; run add again")
     os.replace(f"{copy}.tmp-{os.getpid()}", copy)
-    _fsync_dir(copy.parent)
+    fsync_dir(copy.parent)
     return {"tokens": count["train"], "val_tokens": count["val"], "shards": {s: h.hexdigest() for s, h in sha.items()}}
 
 

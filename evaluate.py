@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from model import atomic_write_text, file_sha256, fingerprint, load_checkpoint
+from common import atomic_write_text, fail, sha256_file
+from model import fingerprint, load_checkpoint
 from lora import load_adapter, read_adapter
 
 
@@ -352,7 +353,7 @@ def load_model(spec, device="cpu", tokenizer_hash=None):
             "trainable_params": meta.get("trainable_params")}
     if adapter:
         header = load_adapter(model, adapter, tokenizer_hash or found)
-        info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=file_sha256(header["file"]),
+        info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=sha256_file(header["file"]),
                     mode="lora", tokens=header.get("tokens"), seconds=header.get("seconds"),
                     trainable_params=header.get("trainable_params",
                                                 sum(p.numel() for p in model.parameters() if p.requires_grad)))
@@ -371,7 +372,7 @@ def _passport_record(corpus, info):
     event that names this checkpoint or adapter (by path or file sha256), when meta lacks them."""
     ckpt = Path(info["checkpoint"])
     path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
-    names = {str(path), str(Path(path).parent), info["spec"], file_sha256(path)}
+    names = {str(path), str(Path(path).parent), info["spec"], sha256_file(path)}
     for ev in reversed(corpus.passport.events("adapter_trained" if info["adapter"] else "model_trained")):
         if names & {str(v) for v in ev.values() if isinstance(v, str)}:
             for key in ("tokens", "seconds", "trainable_params"):
@@ -451,7 +452,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
               "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
               "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
                              "clear_of_chance": clear_of_chance, "norm": norm},
-              "adapter_fingerprint": file_sha256(header["file"]), "base_fingerprint": info["base_fingerprint"],
+              "adapter_fingerprint": sha256_file(header["file"]), "base_fingerprint": info["base_fingerprint"],
               "adapter": header["file"], "model": str(model_path)}
     corpus.passport.append("unit_verified", **result)
     return result
@@ -753,8 +754,7 @@ def main():
                 print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
                 print(args.prompt + text)
     except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(e)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ from pathlib import Path
 import curriculum
 import evaluate
 import lora
-from model import atomic_write_text, fail, file_sha256, load_checkpoint, save_checkpoint
+from common import atomic_write_text, fail, sha256_file
+from model import load_checkpoint, save_checkpoint
 from train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent
@@ -144,7 +145,7 @@ class Ladder:
             if e.get("out_dir") == str(out_dir):
                 f, sha = (e["adapter"], e["adapter_sha256"]) if event == "adapter_trained" else \
                     (e["checkpoint"], e["checkpoint_sha256"])
-                return e if Path(f).is_file() and file_sha256(f) == sha else None
+                return e if Path(f).is_file() and sha256_file(f) == sha else None
         return None
 
     def train(self, out_dir, event="model_trained", **kw):
@@ -241,7 +242,7 @@ class Ladder:
                                    dict(meta, mode="merged", units=units, tokens=meta.get("tokens", 0) + ad["tokens"],
                                         seconds=meta.get("seconds", 0) + ad["seconds"]))
             self.corpus.passport.append("model_trained", mode="merged", out_dir=str(merged_dir), checkpoint=str(file),
-                                        checkpoint_sha256=file_sha256(file), units=units, init=str(current),
+                                        checkpoint_sha256=sha256_file(file), units=units, init=str(current),
                                         adapter=ad["adapter"], tokens=ad["tokens"], seconds=ad["seconds"])
         return merged_dir
 

@@ -21,8 +21,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from model import atomic_write_text, fail, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
-    save_tensors
+from common import atomic_write_text, fail
+from model import fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors
 
 
 class AdapterError(ValueError):

@@ -7,13 +7,10 @@ GPT-2 weight import/export in Hugging Face's format (safetensors + config.json, 
 """
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
 import math
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +19,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from common import atomic_path, atomic_write_text, fail
 
 
 class CheckpointError(ValueError):
@@ -191,40 +190,6 @@ class GPT(nn.Module):
 
 # ----------------------------------------------------------------------------- files
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside `path`; on success fsync it and rename it into place, so a
-    crash never leaves a half-written file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # some writers (safetensors) create 0600 files: use the usual mode
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_text(path, text):
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
-
-
-def file_sha256(path):
-    """sha256 of a file's bytes, read in chunks (checkpoints can be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_tensors(tensors, path, metadata=None):
     """Write a safetensors file atomically; metadata values are JSON-encoded strings."""
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
@@ -374,12 +339,6 @@ def export_hf(model, out_dir):
     }
     atomic_write_text(out_dir / "config.json", json.dumps(hf_config, indent=2) + "\n")
     return out_dir
-
-
-def fail(e):
-    """The CLIs' way out for bad input: one line on stderr, exit status 2."""
-    print(f"error: {e}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def main():

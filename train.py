@@ -32,8 +32,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
-from model import GPT, GPTConfig, fail, file_sha256, fingerprint, import_hf, load_checkpoint, read_tensors, \
-    save_checkpoint, save_tensors
+from common import fail, sha256_file
+from model import GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
+    save_tensors
 
 
 class TrainError(ValueError):
@@ -483,11 +484,11 @@ def _record(cfg, data, files, tokens, seconds, trainable):
                   seconds=round(seconds, 2), trainable_params=trainable, out_dir=str(cfg.out_dir),
                   init=cfg.init or cfg.init_hf, units=cfg.meta.get("units"))
     if files.get("adapter"):
-        passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=file_sha256(files["adapter"]),
+        passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=sha256_file(files["adapter"]),
                         **common)
     if files.get("checkpoint"):
         passport.append("model_trained", checkpoint=files["checkpoint"],
-                        checkpoint_sha256=file_sha256(files["checkpoint"]), **common)
+                        checkpoint_sha256=sha256_file(files["checkpoint"]), **common)
 
 
 def main():

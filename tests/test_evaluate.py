@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 import evaluate as E  # noqa: E402
 from evaluate import EvalError  # noqa: E402
 from lora import LoRAConfig, attach, save_adapter  # noqa: E402
-from model import GPT, GPTConfig, file_sha256, save_checkpoint  # noqa: E402
+from common import sha256_file  # noqa: E402
+from model import GPT, GPTConfig, save_checkpoint  # noqa: E402
 
 COLORS = ["red", "blue", "green", "gold", "amber", "violet"]
 NAMES = ["zib", "morp", "quell", "tavi", "brun", "skell", "yorra", "fent"]
@@ -285,7 +286,7 @@ def test_verify_passes_a_memorized_adapter_and_records_it(world, corpus_dir):
     assert r["before"]["acc"] < 1.0 and r["primitive_ppl"]["before"]["ppl"] > 1
     (ev,) = verified_events(corpus_dir)
     assert ev["unit"] == "facts" and ev["passed"] is True and ev["after"] == r["after"]
-    assert ev["adapter_fingerprint"] == file_sha256(world / "good" / "adapter.safetensors")
+    assert ev["adapter_fingerprint"] == sha256_file(world / "good" / "adapter.safetensors")
     assert ev["base_fingerprint"] == r["base_fingerprint"] and ev["thresholds"]["accuracy"] == 0.5
 
 

@@ -1,19 +1,22 @@
 """Generate the default world: a synthetic curriculum of invented creatures, kinds and rules.
 
-Writes unit files (DESIGN.md format) whose facts no base model can know: entity, kind and state
-names are nonce words, so every probe starts at chance. Deterministic; stdlib only.
+Writes unit files (the format in the repository's README) whose facts no base model can know:
+entity, kind and state names are nonce words, so every probe starts at chance. Deterministic;
+stdlib only (and the repository's common.py).
 """
 import argparse
 import copy
 import json
 import math
-import os
 import random
 import re
 import sys
 import time
 from itertools import chain, count
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: common.py
+from common import atomic_path  # noqa: E402
 
 LICENSE = "CC0-1.0"
 MENTIONS = 10       # times each fact is stated (cycling through all of its templates)
@@ -525,17 +528,14 @@ def _register(names, blocks, m, n_prim, prim_chars):
 # ---------------------------------------------------------------- writing
 
 def _write_unit(path, uid, header, docs, probes, seed):
-    """Stream one unit file to a temp file, then os.replace it into place; returns chars written."""
+    """Stream one unit file to its place atomically; returns chars written."""
     head = {"unit": uid, **header, "source": f"accrete data/world/prepare.py seed={seed}", "license": LICENSE}
-    tmp, n = path.with_name(f"{path.name}.tmp-{os.getpid()}"), 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
         for obj in chain([head], ({"text": d} for d in docs), probes):
             line = json.dumps(obj) + "\n"
             f.write(line)
             n += len(line)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n
 
 

@@ -1,0 +1,65 @@
+"""
+The small helpers every accrete module shares, torch-free: a file's sha256, atomic writes (a
+crash never leaves a half-written file under the real name), and the command lines' way out.
+"""
+
+import contextlib
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+
+def sha256_file(path):
+    """sha256 of a file's bytes, read in chunks (checkpoints and units can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fsync_dir(path):
+    """Flush a directory's entries to disk, so that a rename into it survives a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; on success fsync it and rename it into place, so a
+    crash never leaves a half-written file under the real name. On failure the temporary goes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # some writers (safetensors) create 0600 files: use the usual mode
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path, data):
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def atomic_write_text(path, text):
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def fail(e):
+    """The command lines' way out for bad input: one line on stderr, exit status 2."""
+    print(f"error: {e}", file=sys.stderr)
+    raise SystemExit(2)
