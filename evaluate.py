@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file
 from model import fingerprint, load_checkpoint
+from stats import pct, bootstrap_diff, describe_difference, describe_vs_chance, wilson
 from lora import load_adapter, read_adapter
 
 
@@ -85,16 +86,6 @@ def _norm(total, n, norm):
     return total / n if norm == "mean" else total
 
 
-def _hidden(model, idx):
-    """GPT.forward without its output head: (B, T, n_embd). Scoring needs logits at a few positions
-    per row only, and the head is the widest matmul (and the largest tensor) of the model."""
-    t = model.transformer
-    x = t.drop(t.wte(idx) + t.wpe(torch.arange(idx.size(1), device=idx.device)))
-    for block in t.h:
-        x = block(x)
-    return t.ln_f(x)
-
-
 @torch.no_grad()
 def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cpu", share_prompts=True):
     """Score multiple-choice probes: each choice's log-likelihood after the prompt, many rows per
@@ -134,7 +125,7 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
             b_idx, t_idx, target, slot = (torch.tensor(v, device=device) for v in zip(*reads))
             with _autocast(device):
                 # the output head only where a choice token is read: (N, vocab)
-                picked = model.lm_head(_hidden(model, torch.from_numpy(x).to(device))[b_idx, t_idx]).float()
+                picked = model.lm_head(model.hidden(torch.from_numpy(x).to(device))[b_idx, t_idx]).float()
             logp = picked.log_softmax(-1).gather(1, target[:, None]).squeeze(1)
             # greedy decoding reproduces the answer iff every answer token is the argmax given the
             # tokens before it, so exact match falls out of the same teacher-forced pass
@@ -174,29 +165,6 @@ def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
 
 # ----------------------------------------------------------------------------- statistics
 
-def wilson(k, n, z=1.96):
-    """Wilson score interval for k successes in n trials; (0, 1) when n is 0."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def bootstrap_diff(correct_a, correct_b, n_boot=2000, seed=0):
-    """Paired bootstrap over the same probes: (acc_a - acc_b, 2.5th, 97.5th percentile)."""
-    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
-    if a.shape != b.shape:
-        raise EvalError(f"bootstrap_diff: {a.size} vs {b.size} results; both models must score the same probes")
-    if a.size == 0:
-        return 0.0, 0.0, 0.0
-    d = a - b
-    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
-    means = d[idx].mean(axis=1)
-    return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def _stats(group):
     n, k = len(group), sum(r["correct"] for r in group)
     lo, hi = wilson(k, n)
@@ -218,32 +186,6 @@ def summarize(results, levels=None):
             "by_unit": grouped(lambda r: r["unit"]),
             "by_level": grouped(lambda r: levels.get(r["unit"], r.get("level"))),
             "by_type": grouped(lambda r: r["type"])}
-
-
-def _pct(x):
-    return f"{100 * x:.0f}%"
-
-
-def describe_difference(name_a, a, name_b, b, diff_interval):
-    """One plain sentence on what the paired interval allows one to say about acc(a) - acc(b)."""
-    diff, lo, hi = diff_interval
-    acc_a, acc_b = (s["acc"] if isinstance(s, dict) else s for s in (a, b))
-    ci = f"{100 * diff:+.0f} points, 95% CI {100 * lo:+.0f} to {100 * hi:+.0f}"
-    if lo > 0:
-        return f"{name_a} ({_pct(acc_a)}) is higher than {name_b} ({_pct(acc_b)}) ({ci})"
-    if hi < 0:
-        return f"{name_a} ({_pct(acc_a)}) is lower than {name_b} ({_pct(acc_b)}) ({ci})"
-    return f"no difference detectable between {name_a} ({_pct(acc_a)}) and {name_b} ({_pct(acc_b)}) ({ci})"
-
-
-def describe_vs_chance(name, s):
-    """One plain sentence on a model's accuracy against chance, from its Wilson interval."""
-    ci = f"{_pct(s['acc'])}, 95% CI {_pct(s['lo'])} to {_pct(s['hi'])}, chance {_pct(s['chance'])}, n={s['n']}"
-    if s["lo"] > s["chance"]:
-        return f"{name} is above chance ({ci})"
-    if s["hi"] < s["chance"]:
-        return f"{name} is below chance ({ci})"
-    return f"{name} is not distinguishable from chance ({ci})"
 
 
 # ----------------------------------------------------------------------------- perplexity
@@ -389,15 +331,15 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True):
     chance and at least `threshold`, and no earlier unit may lose more than `tolerance`."""
     reasons = []
     if clear_of_chance and not after["lo"] > after["chance"]:
-        reasons.append(f"accuracy {_pct(after['acc'])} is not clear of chance {_pct(after['chance'])} "
-                       f"(95% CI lower bound {_pct(after['lo'])})")
+        reasons.append(f"accuracy {pct(after['acc'])} is not clear of chance {pct(after['chance'])} "
+                       f"(95% CI lower bound {pct(after['lo'])})")
     if after["acc"] < threshold:
-        reasons.append(f"accuracy {_pct(after['acc'])} is below the threshold {_pct(threshold)}")
+        reasons.append(f"accuracy {pct(after['acc'])} is below the threshold {pct(threshold)}")
     for u, r in retention.items():
         drop = r["before"]["acc"] - r["after"]["acc"]
         if drop > tolerance + 1e-9:
-            reasons.append(f"retention of {u} fell {_pct(drop)} ({_pct(r['before']['acc'])} -> "
-                           f"{_pct(r['after']['acc'])}), more than the tolerance {_pct(tolerance)}")
+            reasons.append(f"retention of {u} fell {pct(drop)} ({pct(r['before']['acc'])} -> "
+                           f"{pct(r['after']['acc'])}), more than the tolerance {pct(tolerance)}")
     return reasons
 
 
@@ -542,7 +484,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
 
 
 def _cell(s):
-    return f"{_pct(s['acc'])} [{_pct(s['lo'])}-{_pct(s['hi'])}]" if s else "-"
+    return f"{pct(s['acc'])} [{pct(s['lo'])}-{pct(s['hi'])}]" if s else "-"
 
 
 def _num(x, fmt="{:,}"):
@@ -564,12 +506,12 @@ def render_markdown(report):
         out.append(f"| {n} | {m['mode'] or '-'} | {_num(m['trainable_params'])} | {_num(m['tokens'])} "
                    f"| {_num(m['seconds'], '{:.0f} s')} | {_num(ppl.get('ppl'), '{:.2f}')} "
                    f"| {_num(ppl.get('bpb'), '{:.3f}')} | {_cell(m['summary']['overall'])} "
-                   f"| {_pct(m['summary']['overall']['exact'])} |")
+                   f"| {pct(m['summary']['overall']['exact'])} |")
     for key, title in (("by_level", "level"), ("by_type", "probe type")):
         groups = list(first[key])
         out += ["", f"## Accuracy by {title}", "", "| model | " + " | ".join(f"{title} {g}" for g in groups) + " |",
                 "|" + "---|" * (len(groups) + 1),
-                "| chance | " + " | ".join(_pct(first[key][g]["chance"]) for g in groups) + " |"]
+                "| chance | " + " | ".join(pct(first[key][g]["chance"]) for g in groups) + " |"]
         out += [f"| {n} | " + " | ".join(_cell(m["summary"][key].get(g)) for g in groups) + " |"
                 for n, m in models.items()]
     if report["rejected"]:
@@ -579,7 +521,7 @@ def render_markdown(report):
         r = report["retention"]
         out += ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", "",
                 "| step | " + " | ".join(r["units"]) + " |", "|" + "---|" * (len(r["units"]) + 1)]
-        out += [f"| {s} | " + " | ".join(_pct(a) for a in row) + " |" for s, row in zip(r["steps"], r["acc"])]
+        out += [f"| {s} | " + " | ".join(pct(a) for a in row) + " |" for s, row in zip(r["steps"], r["acc"])]
     controls = [c for c in report["comparisons"] if c["control"]]
     if controls:
         out += ["", "## Controls", "", "| scope | A | B | accuracy of A | accuracy of B | A - B, points (95% CI) |",
@@ -649,10 +591,10 @@ def _plot(report, path):
 
 def _print_summary(name, summary):
     print(f"{name}: {describe_vs_chance('accuracy', summary['overall'])}; exact match "
-          f"{_pct(summary['overall']['exact'])}")
+          f"{pct(summary['overall']['exact'])}")
     for key in ("by_level", "by_type", "by_unit"):
         for g, s in summary[key].items():
-            print(f"  {key[3:]:5} {g:24} {_cell(s):18} chance {_pct(s['chance']):4} n={s['n']}")
+            print(f"  {key[3:]:5} {g:24} {_cell(s):18} chance {pct(s['chance']):4} n={s['n']}")
 
 
 def main():
@@ -720,11 +662,11 @@ def main():
                        args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
             g = r["gated"]
             print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, "
-                  f"chance {_pct(r['after']['chance'])}")
+                  f"chance {pct(r['after']['chance'])}")
             print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
                   f"before {_cell(g['before'])}, after {_cell(g['after'])}")
             for u, x in r["retention"].items():
-                print(f"  retention {u}: {_pct(x['before']['acc'])} -> {_pct(x['after']['acc'])}")
+                print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
             print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
             raise SystemExit(0 if r["passed"] else 1)
         elif args.command == "compare":

@@ -137,9 +137,9 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx, targets=None):
-        """Logits (B, T, vocab) for every position; the mean cross-entropy if targets are given
-        (positions whose target is -1 are ignored)."""
+    def hidden(self, idx):
+        """The final hidden states (B, T, n_embd), before the output head: what a caller that needs
+        logits at a few positions only (probe scoring) reads, sparing the widest matmul."""
         B, T = idx.size()
         if T > self.config.block_size:
             raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
@@ -147,7 +147,12 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block in self.transformer.h:
             x = block(x)
-        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab)
+        return self.transformer.ln_f(x)
+
+    def forward(self, idx, targets=None):
+        """Logits (B, T, vocab) for every position; the mean cross-entropy if targets are given
+        (positions whose target is -1 are ignored)."""
+        logits = self.lm_head(self.hidden(idx))  # (B, T, vocab)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)

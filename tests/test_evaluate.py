@@ -99,7 +99,7 @@ def test_bootstrap_diff_is_paired_and_says_no_difference_for_identical_models():
     assert E.bootstrap_diff(a, a) == (0.0, 0.0, 0.0)
     diff, lo, hi = E.bootstrap_diff([True] * 60 + [False] * 40, [True] * 30 + [False] * 70)
     assert diff == pytest.approx(0.3) and 0.15 < lo < 0.3 < hi < 0.45
-    with pytest.raises(EvalError):
+    with pytest.raises(ValueError, match="same probes"):
         E.bootstrap_diff([True], [True, False])
 
 
