@@ -22,7 +22,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -180,9 +179,8 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
     infos = [inspect_unit(f) for f in files]
     # The BPE learns from the primitive units when there are any: they are what the base model reads,
     # and a token the base never reads keeps an untrained embedding. Tied to the output head, all such
-    # embeddings are pushed the same way ("never the next token") until they are nearly one vector
-    # (cosine 0.997 measured on the default world), and a LoRA on the frozen base cannot tell apart
-    # the names they spell. Learned from primitive text, a new name is spelled in pieces the base knows.
+    # embeddings are pushed the same way ("never the next token") until they are nearly one vector,
+    # and a LoRA on the frozen base cannot tell apart the names they spell. Learned from primitive text, a new name is spelled in pieces the base knows.
     bpe_files = [i["path"] for i in infos if i["header"]["kind"] == "primitive"] or [i["path"] for i in infos]
     if tokenizer == "gpt2":
         enc = gpt2()
@@ -231,7 +229,7 @@ def _write_unit(corpus, info):
     sha, count, i = {s: hashlib.sha256() for s in tmp}, {s: 0 for s in tmp}, 0
     try:
         # each document's tokens made an array at once: tiktoken returns Python ints (~36 bytes a
-        # token), and 4M-character chunks of them peaked ~60 MB higher than these do
+        # token, against 2 or 4 in an array), so a chunk's lists are never held together
         for chunk in chunks(iter_documents(path)):
             flat = {"train": [], "val": []}
             for t in enc.encode_ordinary_batch([t for _, t in chunk]):
@@ -301,12 +299,9 @@ def add(corpus_dir, files, log=print, leak_budget=None):
                         {u: f"{i['path']}:{i['line']}" for u, i in new.items()})
     check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
                   [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
-    crash_after = int(os.environ.get("ACCRETE_TEST_CRASH_AFTER", -1))  # tests: simulate kill -9 mid-add
-    for n, uid in enumerate(order):
+    for uid in order:  # killed mid-way, a unit's files without its event are a leftover the next add overwrites
         info = new[uid]
         facts = _write_unit(corpus, info)
-        if n == crash_after:  # files written, event not yet: a leftover the next add overwrites
-            os.kill(os.getpid(), signal.SIGKILL)
         h = next(iter_records(corpus.dir / "units" / f"{uid}.jsonl"))[2]  # whole, from the copy just hash-checked
         corpus.passport.append("unit_added", unit=uid, file=info["path"].name, sha256=info["sha256"],
                                level=h["level"], kind=h["kind"], documents=info["n_docs"],
@@ -521,32 +516,51 @@ def _print_status(s):
 
 # -----------------------------------------------------------------------------
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description="accrete curriculum: grow a corpus of verified units "
-                                "(init, add, map, status, check)")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("init", help="create a corpus and train its tokenizer on the files' text (the primitive units' when there are any)")
-    a.add_argument("corpus")
-    a.add_argument("files", nargs="+")
-    a.add_argument("--vocab-size", type=int, default=4096)
-    a.add_argument("--tokenizer", choices=("bpe", "gpt2"), default="bpe")
-    a.add_argument("--max-train-bytes", type=int, default=20_000_000, help="train the BPE on this much text at most")
-    a = sub.add_parser("add", help="validate unit files and add them all or none")
-    a.add_argument("corpus")
-    a.add_argument("files", nargs="+")
+def _parser():
+    p = argparse.ArgumentParser(description="accrete curriculum: grow a corpus of verified units, one batch of "
+                                "unit files at a time; every change is recorded in the corpus's growth passport.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{init,add,map,status,check}",
+                           help="the command (`curriculum.py COMMAND --help` says more)")
+    a = sub.add_parser("init", help="create a corpus and train its tokenizer on the files' text (the primitive "
+                       "units' when there are any); the units are not added", description="Create a corpus "
+                       "directory and its tokenizer; add the units afterwards with `add`.")
+    a.add_argument("corpus", help="the new corpus directory (must not exist, or be empty)")
+    a.add_argument("files", nargs="+", help="unit files (.jsonl) whose text trains the tokenizer")
+    a.add_argument("--vocab-size", type=int, default=4096, help="tokens of the BPE, <|endoftext|> included "
+                   "(default 4096; at least 257)")
+    a.add_argument("--tokenizer", choices=("bpe", "gpt2"), default="bpe", help="bpe: a byte-level BPE trained on "
+                   "the files (default); gpt2: GPT-2's tokenizer, for a base of GPT-2 weights")
+    a.add_argument("--max-train-bytes", type=int, default=20_000_000, help="train the BPE on this much text at "
+                   "most (default 20,000,000)")
+    a = sub.add_parser("add", help="validate unit files and add them all or none", description="Validate unit "
+                       "files, check their probes for leakage, and add them all or none, in curriculum order.")
+    a.add_argument("corpus", help="the corpus directory")
+    a.add_argument("files", nargs="+", help="unit files (.jsonl); files already added unchanged are skipped")
     a.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
-                   help="probe needles (two a probe, ~30 bytes each) the leakage check holds at once; "
-                        "past it, one more pass over the documents per budget's worth")
-    a = sub.add_parser("map", help="show the ontology map in curriculum order")
-    a.add_argument("corpus")
-    a.add_argument("--dot", action="store_true", help="print Graphviz dot")
-    a = sub.add_parser("status", help="sizes, verification and progress toward a target")
-    a.add_argument("corpus")
-    a.add_argument("--target", type=int, default=100_000_000)
-    a.add_argument("--json", action="store_true")
-    a = sub.add_parser("check", help="verify the passport chain and every file hash (exit 0 ok, 2 bad)")
-    a.add_argument("corpus")
-    a.add_argument("--repair", action="store_true", help="first drop an incomplete final passport line")
+                   help="probe needles (two a probe, 18-26 bytes each) the leakage check holds at once; "
+                        f"past it, one more pass over the documents per budget's worth (default {LEAK_BUDGET:,})")
+    a = sub.add_parser("map", help="show the ontology map in curriculum order",
+                       description="Print the units as a tree by requires, in curriculum order.")
+    a.add_argument("corpus", help="the corpus directory")
+    a.add_argument("--dot", action="store_true", help="print Graphviz dot instead of an indented tree")
+    a = sub.add_parser("status", help="sizes, verification and progress toward a target",
+                       description="Units and tokens by level and kind, verification counts, progress toward "
+                       "a target and the primitive share.")
+    a.add_argument("corpus", help="the corpus directory")
+    a.add_argument("--target", type=int, default=100_000_000, help="the corpus size aimed at, in tokens "
+                   "(default 100,000,000)")
+    a.add_argument("--json", action="store_true", help="print the figures as JSON")
+    a = sub.add_parser("check", help="verify the passport chain and every file hash (exit 0 ok, 2 bad)",
+                       description="Verify the passport's hash chain, the tokenizer and every unit copy and "
+                       "shard against its event; exit 2 naming the first bad line or file.")
+    a.add_argument("corpus", help="the corpus directory")
+    a.add_argument("--repair", action="store_true", help="first drop an incomplete final passport line "
+                   "(a crash mid-append), and nothing else")
+    return p
+
+
+def main(argv=None):
+    p = _parser()
     args = p.parse_args(argv)
     try:
         if args.cmd == "init":
@@ -563,12 +577,12 @@ def main(argv=None):
             print(json.dumps(s, indent=1)) if args.json else _print_status(s)
         elif args.cmd == "check":
             passport = Passport(Path(args.corpus) / "passport.jsonl")
+            if not passport.path.is_file():
+                raise CurriculumError(f"{args.corpus}: not a corpus (no passport.jsonl)")
             if args.repair:
                 dropped = passport.repair()
                 if dropped:
                     print(f"repaired: dropped an incomplete final passport line ({dropped} bytes)")
-            if not passport.path.is_file():
-                raise CurriculumError(f"{args.corpus}: not a corpus (no passport.jsonl)")
             passport.check()  # first, so that a bad line is named before anything parses it
             c = Corpus(args.corpus)
             print(f"ok: {c.check()} events, {len(c.units)} units")

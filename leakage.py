@@ -52,8 +52,8 @@ class LeakFinder:
     A needle is held as 18 bytes, not as text: its suffix hash (8: the low bits give way to the
     needle's place, for the sort), a 32-bit hash of the whole (4), its length (2) and its probe's row
     (4: the probe's line, counted on over all files), in one table sorted by suffix hash, behind a
-    filter of 2-4 bytes a needle. A 100M-token world has 1.4M needles; as Python objects, with the
-    probe records, they took most of the 1.9 GB its add once peaked at. Needles shorter than K bytes
+    filter of 2-4 bytes a needle: a large world has millions of needles, and as Python objects
+    (with their probe records) they would be most of what add holds. Needles shorter than K bytes
     or longer than 65,535 are rare and kept as bytes."""
     K = 24
     # Keys are window hashes times an odd constant (a bijection: equal stays equal). The rolling
@@ -63,8 +63,8 @@ class LeakFinder:
 
     def __init__(self, capacity=0):
         """capacity: the needles add() will be given (two a probe), if known: the table is then
-        allocated once. Grown piece by piece, the small arrays fragment the heap (a 100M-token
-        world's 26 MB of needles took 46 MB that way)."""
+        allocated once. Grown piece by piece, the small arrays fragment the heap, which then holds
+        far more than the needles."""
         self.files, self.new, self.first_row, self.odd, self.n = [], [], [0], [], 0
         self.cols = {"key": np.empty(capacity, np.uint64), "full": np.empty(capacity, np.uint32),
                      "length": np.empty(capacity, np.uint16), "row": np.empty(capacity, np.uint32)}
@@ -115,8 +115,8 @@ class LeakFinder:
         keys = self.keys = self.cols.pop("key")
         # a first filter: two bits set per needle, at two slices of its suffix hash, in 16-32 bits
         # per needle; a window goes on to the binary search only if both its bits are set (~1% of
-        # them, or fewer). With one bit and a fixed 2^22 of them, 1.4M needles let 30% of all
-        # windows through, and a 100M-token world spent 74 s in the search.
+        # them, or fewer). A filter of one bit a needle and a fixed size lets a large share of all
+        # windows through once the needles are many, and the binary search then dominates.
         self.bits = min(max(n.bit_length() + 4, 20), 32)
         self.bitmap = np.zeros(1 << (self.bits - 3), np.uint8)
         for i in range(0, n, step):
@@ -179,7 +179,7 @@ class LeakFinder:
         win = self.window_hashes(h)
         cand = np.nonzero(self._may_hold(win))[0]
         # keys are sorted once: a binary search per candidate, never a sort per chunk (np.isin sorts
-        # both sides on every call, which dominated adding a 100M-token corpus)
+        # both sides on every call)
         top = win[cand] & ~self.low
         lo, hi = np.searchsorted(keys, top, "left"), np.searchsorted(keys, top | self.low, "right")
         count = hi - lo  # needles whose suffix ends each candidate window: a common suffix has many

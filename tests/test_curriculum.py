@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -359,17 +360,41 @@ def test_check_detects_a_changed_shard(corpus, capsys):
     assert rc == 2 and "b.train.bin: sha256 differs" in err
 
 
-def test_killed_add_leaves_a_valid_corpus_and_rerun_completes(tmp_path):
-    files = [write_unit(tmp_path, u, level=i, requires=[] if i == 0 else [f"u{i - 1}"]) for i, u in
-             enumerate(["u0", "u1", "u2"])]
-    C.init(tmp_path / "corpus", files, vocab_size=300)
-    r = cli("add", tmp_path / "corpus", *files, env={"ACCRETE_TEST_CRASH_AFTER": "1"})
-    assert r.returncode == -signal.SIGKILL
-    c = C.Corpus(tmp_path / "corpus")
-    assert list(c.units) == ["u0"] and c.check() == 2
-    assert (c.dir / "shards" / "u1.train.bin").exists()  # a leftover, not a unit
-    r = cli("add", tmp_path / "corpus", *files)
-    assert r.returncode == 0 and "u0: already added" in r.stdout
-    c = C.Corpus(tmp_path / "corpus")
-    added = [e["unit"] for e in c.passport.events("unit_added")]
-    assert added == ["u0", "u1", "u2"] and c.check() == 4
+def added_units(corpus_dir):
+    """The unit ids of the passport's unit_added events, in order (a unit added twice shows twice)."""
+    return [e["unit"] for e in C.Passport(Path(corpus_dir) / "passport.jsonl").events("unit_added")]
+
+
+def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_path):
+    """SIGKILL from outside once the first unit is committed, while the rest of the batch is written."""
+    files = [write_unit(tmp_path, f"u{i:02d}", n_docs=100) for i in range(40)]
+    corpus = tmp_path / "corpus"
+    C.init(corpus, files[:1], vocab_size=300)
+    passport = corpus / "passport.jsonl"
+    add = subprocess.Popen([sys.executable, str(ROOT / "curriculum.py"), "add", str(corpus), *map(str, files)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while add.poll() is None and passport.read_bytes().count(b"\n") < 2:  # init, then the first unit_added
+        time.sleep(0.001)
+    add.kill()
+    assert add.wait() == -signal.SIGKILL  # killed, not finished
+    assert 1 <= len(added_units(corpus)) < 40
+    assert cli("check", corpus).returncode == 0
+    r = cli("add", corpus, *files)
+    assert r.returncode == 0 and "u00: already added" in r.stdout
+    assert added_units(corpus) == [f"u{i:02d}" for i in range(40)]  # each once, in curriculum order
+    assert C.Corpus(corpus).check() == 41
+
+
+def test_every_cli_argument_has_a_help_sentence():
+    parsers = [C._parser()]
+    parsers += list(next(a for a in parsers[0]._actions if a.dest == "cmd").choices.values())
+    for p in parsers:
+        for a in p._actions:
+            assert a.help and len(a.help) > 10, (p.prog, a.dest)
+            if a.choices and a.dest != "cmd":
+                assert all(c in a.help for c in a.choices), (p.prog, a.dest)
+
+
+def test_cli_check_of_a_directory_that_is_no_corpus_says_so(tmp_path, capsys):
+    rc, _, err = main(capsys, "check", tmp_path, "--repair")
+    assert rc == 2 and f"{tmp_path}: not a corpus (no passport.jsonl)" in err
