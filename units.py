@@ -5,8 +5,10 @@ The unit file format: one JSONL file per unit. The first line is the header
      "requires": [unit ids], "source": str, "license": str}
 
 and every following line is a document {"text": str} or a probe
-{"probe": prompt, "answer": str, "choices": [str], "type": str}. Files are read streaming, so a
-unit of any size is validated in bounded memory; each error names the file and line.
+{"probe": prompt, "answer": str, "choices": [str], "type": str}. A probe may also name its
+"cluster" (str: the fact or entity it rests on, so that a bootstrap can resample probes by
+cluster) and its "premises" ([str]: the prompts of the recall probes its answer follows from). Files are read streaming, so a unit of any size is validated in bounded
+memory; each error names the file and line.
 """
 import argparse
 import json
@@ -77,7 +79,8 @@ def check_header(path, no, rec):
 
 
 def check_probe(path, no, rec, unit):
-    """The probe record at path:no as {"probe", "answer", "choices", "type", "unit"}; raise on a bad field."""
+    """The probe record at path:no as {"probe", "answer", "choices", "type", "unit"}, with its optional
+    "cluster" and "premises" when it has them; raise on a bad field."""
     where = f"{path}:{no}"
     for key in ("probe", "answer", "choices", "type"):
         if key not in rec:
@@ -91,7 +94,19 @@ def check_probe(path, no, rec, unit):
         raise CurriculumError(f"{where}: probe answer and type must be strings")
     if rec["answer"] not in ch:
         raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}")
-    return {"probe": rec["probe"], "answer": rec["answer"], "choices": ch, "type": rec["type"], "unit": unit}
+    probe = {"probe": rec["probe"], "answer": rec["answer"], "choices": ch, "type": rec["type"], "unit": unit}
+    if "cluster" in rec:
+        if not isinstance(rec["cluster"], str) or not rec["cluster"].strip():
+            raise CurriculumError(f"{where}: probe cluster must be a non-empty string (the fact or entity the "
+                                  f"probe rests on), got {rec['cluster']!r}")
+        probe["cluster"] = rec["cluster"]
+    if "premises" in rec:
+        pr = rec["premises"]
+        if not isinstance(pr, list) or not all(isinstance(x, str) and x.strip() for x in pr):
+            raise CurriculumError(f"{where}: probe premises must be a list of non-empty strings (the prompts of "
+                                  f"the recall probes its answer follows from), got {pr!r}")
+        probe["premises"] = pr
+    return probe
 
 
 def iter_records(path):

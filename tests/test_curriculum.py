@@ -398,3 +398,12 @@ def test_every_cli_argument_has_a_help_sentence():
 def test_cli_check_of_a_directory_that_is_no_corpus_says_so(tmp_path, capsys):
     rc, _, err = main(capsys, "check", tmp_path, "--repair")
     assert rc == 2 and f"{tmp_path}: not a corpus (no passport.jsonl)" in err
+
+
+def test_corpus_probes_carry_cluster_and_premises(corpus, tmp_path):
+    probes = [{"probe": "Which color does the d herd favor?", "answer": "red", "choices": COLORS, "type": "recall",
+               "cluster": "d herd"},
+              {"probe": "Which color does the d calf favor?", "answer": "red", "choices": COLORS, "type": "inference",
+               "cluster": "d calf", "premises": ["Which color does the d herd favor?"]}]
+    C.add(corpus.dir, [write_unit(tmp_path, "d", probes=probes)], log=lambda *_: None)
+    assert C.Corpus(corpus.dir).probes("d") == [{**p, "unit": "d"} for p in probes]

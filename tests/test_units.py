@@ -104,3 +104,35 @@ def test_chunks_group_items_by_characters_in_order():
     items = [(i, "x" * 10) for i in range(7)]
     assert [len(c) for c in chunks(items, max_chars=30)] == [3, 3, 1]
     assert [i for c in chunks(items, max_chars=30) for i, _ in c] == list(range(7))
+
+
+def test_probe_cluster_and_premises_are_optional_and_passed_through(tmp_path):
+    probes = [{"probe": "Which color does the dam herd favor?", "answer": "blue", "choices": COLORS, "type": "recall",
+               "cluster": "dam herd"},
+              {"probe": "Which color does the dam calf favor?", "answer": "blue", "choices": COLORS,
+               "type": "inference", "cluster": "dam calf", "premises": ["Which color does the dam herd favor?"]},
+              {"probe": "Where does the dam herd graze?", "answer": "river", "choices": ["river", "hill"],
+               "type": "recall"}]
+    _, _, read = read_unit(write_unit(tmp_path, "u", n_docs=2, probes=probes))
+    assert read[0]["cluster"] == "dam herd" and "premises" not in read[0]
+    assert read[1]["cluster"] == "dam calf" and read[1]["premises"] == ["Which color does the dam herd favor?"]
+    assert read[2] == {**probes[2], "unit": "u"}  # neither field: the probe dict is as before
+
+
+@pytest.mark.parametrize("cluster", ["", "  ", 7, ["dam"], None])
+def test_probe_cluster_that_is_not_a_non_empty_string_is_rejected(tmp_path, cluster):
+    probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "cluster": cluster}
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
+    rejected(p, f"{p}:4:", "probe cluster must be a non-empty string", repr(cluster))
+
+
+@pytest.mark.parametrize("premises", ["Color?", [1], ["Color?", ""], None, {"a": "b"}])
+def test_probe_premises_that_are_not_a_list_of_strings_are_rejected(tmp_path, premises):
+    probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "premises": premises}
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
+    rejected(p, f"{p}:4:", "probe premises must be a list of non-empty strings", repr(premises))
+
+
+def test_an_empty_premises_list_is_accepted(tmp_path):
+    probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "premises": []}
+    assert read_unit(write_unit(tmp_path, "u", n_docs=2, probes=[probe]))[2][0]["premises"] == []
