@@ -8,6 +8,7 @@ the leakage check in leakage.py). A corpus is a directory that only grows:
     CORPUS/passport.jsonl                append-only, hash-chained events (init, unit_added, ...)
     CORPUS/units/<id>.jsonl              accepted copies of the unit files (byte-identical)
     CORPUS/shards/<id>.train.bin|.val.bin  token memmaps, each document followed by <|endoftext|>
+    CORPUS/add.lock                      held by an add while it runs: two adds on one corpus take turns
 
 A unit belongs to the corpus iff the passport holds its unit_added event (the commit point);
 files without one are leftovers of a crashed `add` and are overwritten by the next `add`.
@@ -15,6 +16,7 @@ files without one are leftovers of a crashed `add` and are overwritten by the ne
 """
 import argparse
 import collections
+import fcntl
 import hashlib
 import heapq
 import json
@@ -268,14 +270,9 @@ def _write_unit(corpus, info):
     return {"tokens": count["train"], "val_tokens": count["val"], "shards": {s: h.hexdigest() for s, h in sha.items()}}
 
 
-def add(corpus_dir, files, log=print, leak_budget=None):
-    """Validate unit files and add them all or none (shards, unit copy, then a unit_added event each,
-    the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
-    leak_budget: probe needles held at once by the leakage check (default LEAK_BUDGET)."""
-    if leak_budget is not None and leak_budget < 1:
-        raise CurriculumError(f"leak budget {leak_budget}: it must be at least 1 (needles held at once)")
-    corpus = Corpus(corpus_dir)
-    corpus.passport.check()  # never extend a broken chain
+def _new_units(corpus, files, log):
+    """Validate a batch: {id: inspect_unit info} of its units not yet in the corpus, in curriculum order.
+    A file already added unchanged is skipped; a duplicate id or an unknown requirement raises."""
     infos, seen, new = [inspect_unit(f) for f in files], {}, {}
     for info in infos:
         uid, where = info["header"]["unit"], f"{info['path']}:{info['line']}"
@@ -297,17 +294,33 @@ def add(corpus_dir, files, log=print, leak_budget=None):
                                       "(neither in the corpus nor in this batch)")
     order = _topo_order({u: i["header"] for u, i in new.items()},
                         {u: f"{i['path']}:{i['line']}" for u, i in new.items()})
-    check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
-                  [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
-    for uid in order:  # killed mid-way, a unit's files without its event are a leftover the next add overwrites
-        info = new[uid]
-        facts = _write_unit(corpus, info)
-        h = next(iter_records(corpus.dir / "units" / f"{uid}.jsonl"))[2]  # whole, from the copy just hash-checked
-        corpus.passport.append("unit_added", unit=uid, file=info["path"].name, sha256=info["sha256"],
-                               level=h["level"], kind=h["kind"], documents=info["n_docs"],
-                               probes=info["n_probes"], header=h, **facts)
-        log(f"{uid}: added ({facts['tokens']:,} train + {facts['val_tokens']:,} val tokens)")
-    return order
+    return {u: new[u] for u in order}
+
+
+def add(corpus_dir, files, log=print, leak_budget=None):
+    """Validate unit files and add them all or none (shards, unit copy, then a unit_added event each,
+    the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
+    leak_budget: probe needles held at once by the leakage check (default LEAK_BUDGET)."""
+    if leak_budget is not None and leak_budget < 1:
+        raise CurriculumError(f"leak budget {leak_budget}: it must be at least 1 (needles held at once)")
+    corpus = Corpus(corpus_dir)
+    with open(corpus.dir / "add.lock", "a") as lock:
+        # one add at a time: a second waits here, then sees the first's units (skipped when identical)
+        # and checks its probes against their documents
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        corpus.refresh()
+        corpus.passport.check()  # never extend a broken chain
+        new = _new_units(corpus, files, log)
+        check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
+                      [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
+        for uid, info in new.items():  # killed mid-way, a unit's files without its event are a leftover
+            facts = _write_unit(corpus, info)  # that the next add overwrites
+            h = next(iter_records(corpus.dir / "units" / f"{uid}.jsonl"))[2]  # whole, from the copy just hash-checked
+            corpus.passport.append("unit_added", unit=uid, file=info["path"].name, sha256=info["sha256"],
+                                   level=h["level"], kind=h["kind"], documents=info["n_docs"],
+                                   probes=info["n_probes"], header=h, **facts)
+            log(f"{uid}: added ({facts['tokens']:,} train + {facts['val_tokens']:,} val tokens)")
+    return list(new)
 
 # -----------------------------------------------------------------------------
 # selections and streams

@@ -385,6 +385,47 @@ def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_pa
     assert C.Corpus(corpus).check() == 41
 
 
+def start_add(corpus, files):
+    """An add of files as a real subprocess, started now."""
+    return subprocess.Popen([sys.executable, str(ROOT / "curriculum.py"), "add", str(corpus), *map(str, files)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_adds_of_different_batches_at_once_add_every_unit_once(tmp_path):
+    a = [write_unit(tmp_path, f"a{i}", n_docs=100) for i in range(10)]
+    b = [write_unit(tmp_path, f"b{i}", n_docs=100) for i in range(10)]
+    C.init(tmp_path / "corpus", a + b, vocab_size=300)
+    adds = [start_add(tmp_path / "corpus", batch) for batch in (a, b)]
+    assert [p.wait() for p in adds] == [0, 0], [p.stderr.read() for p in adds]
+    assert sorted(added_units(tmp_path / "corpus")) == sorted([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)])
+    assert C.Corpus(tmp_path / "corpus").check() == 21  # the chain holds
+
+
+def test_two_adds_of_the_same_batch_at_once_add_every_unit_once(tmp_path):
+    files = [write_unit(tmp_path, f"u{i}", n_docs=100) for i in range(10)]
+    C.init(tmp_path / "corpus", files, vocab_size=300)
+    adds = [start_add(tmp_path / "corpus", files) for _ in range(2)]
+    assert [p.wait() for p in adds] == [0, 0], [p.stderr.read() for p in adds]
+    out = "".join(p.stdout.read() for p in adds)
+    for i in range(10):  # one add adds it, the other then finds it added
+        assert out.count(f"u{i}: added") == 1 and out.count(f"u{i}: already added") == 1
+    assert added_units(tmp_path / "corpus") == [f"u{i}" for i in range(10)]
+    assert C.Corpus(tmp_path / "corpus").check() == 11
+
+
+def test_two_adds_at_once_cannot_slip_a_leak_past_each_other(tmp_path):
+    """b's document states a's probe: whichever add goes second sees the other's unit and refuses."""
+    a = [write_unit(tmp_path, f"a{i}", n_docs=100) for i in range(10)]
+    b = [write_unit(tmp_path, f"b{i}", n_docs=100) for i in range(9)]
+    b.append(write_unit(tmp_path, "leak", kind="primitive", lines=[
+        header("leak", kind="primitive"), {"text": "Which color does the a3 herd favor? blue"}]))
+    C.init(tmp_path / "corpus", a + b, vocab_size=300)
+    adds = [start_add(tmp_path / "corpus", batch) for batch in (a, b)]
+    assert sorted(p.wait() for p in adds) == [0, 2]
+    assert "leakage" in "".join(p.stderr.read() for p in adds)
+    assert len(added_units(tmp_path / "corpus")) == 10 and C.Corpus(tmp_path / "corpus").check() == 11
+
+
 def test_every_cli_argument_has_a_help_sentence():
     parsers = [C._parser()]
     parsers += list(next(a for a in parsers[0]._actions if a.dest == "cmd").choices.values())
