@@ -34,6 +34,7 @@ from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_h
 from common import atomic_write_bytes, fsync_dir, sha256_file
 from leakage import LEAK_BUDGET, check_leakage
 from passport import Passport
+from stats import gate_feasibility, pct
 from units import KINDS, CurriculumError, chunks, inspect_unit, iter_documents, iter_records
 
 # -----------------------------------------------------------------------------
@@ -297,12 +298,15 @@ def _new_units(corpus, files, log):
     return {u: new[u] for u in order}
 
 
-def add(corpus_dir, files, log=print, leak_budget=None):
+def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", threshold=0.5, clear_of_chance=True):
     """Validate unit files and add them all or none (shards, unit copy, then a unit_added event each,
     the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
-    leak_budget: probe needles held at once by the leakage check (default LEAK_BUDGET)."""
+    leak_budget: probe needles held at once by the leakage check (default LEAK_BUDGET). gate_on,
+    threshold, clear_of_chance: the verify gate each added knowledge unit is checked against (gate_report)."""
     if leak_budget is not None and leak_budget < 1:
         raise CurriculumError(f"leak budget {leak_budget}: it must be at least 1 (needles held at once)")
+    if not 0 <= threshold <= 1:
+        raise CurriculumError(f"threshold {threshold}: it must be an accuracy, between 0 and 1")
     corpus = Corpus(corpus_dir)
     with open(corpus.dir / "add.lock", "a") as lock:
         # one add at a time: a second waits here, then sees the first's units (skipped when identical)
@@ -320,7 +324,36 @@ def add(corpus_dir, files, log=print, leak_budget=None):
                                    level=h["level"], kind=h["kind"], documents=info["n_docs"],
                                    probes=info["n_probes"], header=h, **facts)
             log(f"{uid}: added ({facts['tokens']:,} train + {facts['val_tokens']:,} val tokens)")
+    corpus.refresh()  # once, for gate_report: the added units' probes are read from their copies
+    for uid in (u for u, i in new.items() if i["header"]["kind"] == "knowledge"):
+        log(_describe_gate(gate_report(corpus, uid, gate_on, threshold, clear_of_chance), clear_of_chance))
     return list(new)
+
+
+def gate_report(corpus, unit, gate_on="recall", threshold=0.5, clear_of_chance=True):
+    """Whether a unit's probes can pass evaluate.py verify's accuracy gate: {unit, gate_on (the type
+    gated, or "all"), n, chance, min_perfect, min_correct, can_pass} (see stats.gate_feasibility).
+    As verify does, the gate reads the probes of type gate_on, or all when there are none of it."""
+    probes = corpus.probes(unit)
+    if gate_on not in (None, "all") and any(p["type"] == gate_on for p in probes):
+        probes = [p for p in probes if p["type"] == gate_on]
+    else:
+        gate_on = "all"
+    chance = float(np.mean([1 / len(p["choices"]) for p in probes])) if probes else 0.0
+    return {"unit": unit, "gate_on": gate_on, "n": len(probes), "chance": chance,
+            **gate_feasibility(len(probes), chance, threshold, clear_of_chance)}
+
+
+def _describe_gate(g, clear_of_chance=True):
+    """One line on a gate_report; it starts with "warning:" when the unit cannot pass."""
+    what = f"{g['n']} {g['gate_on']} probes" if g["gate_on"] != "all" else f"{g['n']} probes (all types)"
+    head = f"{g['unit']}: {what}, chance {pct(g['chance'])}"
+    perfect = f"a perfect score clears chance from {g['min_perfect']} probes" if g["min_perfect"] else ""
+    if not g["can_pass"]:
+        return f"warning: {head}: cannot pass the gate, even with all {g['n']} correct" + (
+            f" ({perfect}); give it more probes" if perfect and clear_of_chance else "")
+    return f"{head}: passes with at least {g['min_correct']} of {g['n']} correct" + (
+        f"; {perfect}" if clear_of_chance else "")
 
 # -----------------------------------------------------------------------------
 # selections and streams
@@ -552,6 +585,14 @@ def _parser():
     a.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
                    help="probe needles (two a probe, 18-26 bytes each) the leakage check holds at once; "
                         f"past it, one more pass over the documents per budget's worth (default {LEAK_BUDGET:,})")
+    a.add_argument("--gate-on", default="recall", help="the probe type evaluate.py verify's accuracy gate will read "
+                   "(default recall; all probes when a unit has none of it; 'all' for every type): each added "
+                   "knowledge unit is told how many correct answers pass, and warned when none can")
+    a.add_argument("--threshold", type=float, default=0.5, help="the gate's minimum accuracy, between 0 and 1 "
+                   "(default 0.5, as verify's)")
+    a.add_argument("--clear-of-chance", action=argparse.BooleanOptionalAction, default=True,
+                   help="the gate also asks the 95%% interval's lower bound to be above chance (default, as "
+                   "verify's; --no-clear-of-chance drops that part)")
     a = sub.add_parser("map", help="show the ontology map in curriculum order",
                        description="Print the units as a tree by requires, in curriculum order.")
     a.add_argument("corpus", help="the corpus directory")
@@ -582,7 +623,8 @@ def main(argv=None):
             print(f"{c.dir}: tokenizer {c.tokenizer.name} ({c.vocab_size} tokens) in {time.time() - t0:.1f}s; "
                   f"now run `python curriculum.py add {c.dir} FILES...`")
         elif args.cmd == "add":
-            add(args.corpus, args.files, leak_budget=args.leak_budget)
+            add(args.corpus, args.files, leak_budget=args.leak_budget, gate_on=args.gate_on, threshold=args.threshold,
+                clear_of_chance=args.clear_of_chance)
         elif args.cmd == "map":
             print(render_map(Corpus(args.corpus), dot=args.dot))
         elif args.cmd == "status":

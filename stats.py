@@ -55,3 +55,17 @@ def describe_vs_chance(name, s):
     if s["hi"] < s["chance"]:
         return f"{name} is below chance ({ci})"
     return f"{name} is not distinguishable from chance ({ci})"
+
+
+def gate_feasibility(n, chance, threshold=0.5, clear_of_chance=True):
+    """What evaluate.gate asks of n probes at this chance level (accuracy >= threshold and, with
+    clear_of_chance, the 95% Wilson lower bound > chance): min_correct, the fewest of n correct that
+    pass (None: none do), can_pass, and min_perfect, the fewest probes a perfect score passes with."""
+    passes = lambda k, m: k / m >= threshold and (not clear_of_chance or wilson(k, m)[0] > chance)
+    min_correct = next((k for k in range(n + 1) if passes(k, n)), None) if n else None
+    min_perfect = None
+    if threshold <= 1 and not (clear_of_chance and chance >= 1):  # else no score passes
+        min_perfect = 1  # a perfect score's lower bound, m / (m + z^2), rises to 1: this loop ends
+        while not passes(min_perfect, min_perfect):
+            min_perfect += 1
+    return {"min_perfect": min_perfect, "min_correct": min_correct, "can_pass": min_correct is not None}

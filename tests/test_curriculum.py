@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import curriculum as C  # noqa: E402
+import stats  # noqa: E402
 from bpe import EOT  # noqa: E402
 from curriculum import CurriculumError  # noqa: E402
 from leakage import LEAK_BUDGET  # noqa: E402
@@ -424,6 +425,92 @@ def test_two_adds_at_once_cannot_slip_a_leak_past_each_other(tmp_path):
     assert sorted(p.wait() for p in adds) == [0, 2]
     assert "leakage" in "".join(p.stderr.read() for p in adds)
     assert len(added_units(tmp_path / "corpus")) == 10 and C.Corpus(tmp_path / "corpus").check() == 11
+
+
+# -----------------------------------------------------------------------------
+# gate feasibility: can a unit's probes pass evaluate.py verify's accuracy gate at all?
+
+
+def test_two_probes_of_two_choices_cannot_pass_the_gate():
+    """A perfect 2 of 2 has a Wilson lower bound of 2 / (2 + 1.96^2) = 0.34, not above chance 0.5;
+    m of m clears 0.5 once m / (m + 3.84) > 0.5, from m = 4."""
+    assert stats.gate_feasibility(2, 0.5) == {"min_perfect": 4, "min_correct": None, "can_pass": False}
+
+
+def test_five_probes_of_four_choices_pass_with_four_correct():
+    """Threshold 0.5 asks 3 of 5, but the Wilson lower bound of 3/5 is 0.23 (not above 0.25) and of 4/5
+    0.38; a perfect 1/1 has 0.21 and 2/2 0.34. Without clear_of_chance, 3 of 5 and 1 of 1 do."""
+    assert stats.gate_feasibility(5, 0.25) == {"min_perfect": 2, "min_correct": 4, "can_pass": True}
+    assert stats.gate_feasibility(5, 0.25, clear_of_chance=False) == {"min_perfect": 1, "min_correct": 3,
+                                                                       "can_pass": True}
+    assert stats.gate_feasibility(0, 0.25)["can_pass"] is False
+
+
+def test_gate_feasibility_agrees_with_the_gate_of_evaluate():
+    import evaluate
+
+    def passes(k, n, chance, threshold, clear):
+        return not evaluate.gate({"acc": k / n, "lo": stats.wilson(k, n)[0], "chance": chance}, {}, threshold,
+                                 clear_of_chance=clear)
+
+    for n in range(1, 25):
+        for chance in (1 / 2, 1 / 3, 1 / 4, 0.3):
+            for threshold, clear in ((0.5, True), (0.7, True), (0.5, False)):
+                f = stats.gate_feasibility(n, chance, threshold, clear)
+                passing = [k for k in range(n + 1) if passes(k, n, chance, threshold, clear)]
+                assert f["min_correct"] == (passing[0] if passing else None) and f["can_pass"] == bool(passing)
+                assert passing == list(range(passing[0], n + 1) if passing else [])  # more correct never fails
+                m = f["min_perfect"]
+                assert passes(m, m, chance, threshold, clear)
+                assert m == 1 or not passes(m - 1, m - 1, chance, threshold, clear)
+
+
+def gated_unit(dir, uid, n_recall, n_inference=0, recall_choices=COLORS):
+    """A knowledge unit with n_recall recall probes and n_inference two-choice inference probes."""
+    probes = [{"probe": f"Which color does herd {i} of {uid} favor?", "answer": recall_choices[0],
+               "choices": recall_choices, "type": "recall"} for i in range(n_recall)]
+    probes += [{"probe": f"Is herd {i} of {uid} calm?", "answer": "yes", "choices": ["yes", "no"], "type": "inference"}
+               for i in range(n_inference)]
+    return write_unit(dir, uid, probes=probes)
+
+
+def test_gate_report_reads_the_gated_type_or_else_all_probes(corpus, tmp_path):
+    C.add(corpus.dir, [gated_unit(tmp_path, "g", 5, 3)], log=lambda *_: None)
+    c = C.Corpus(corpus.dir)
+    assert C.gate_report(c, "g") == {"unit": "g", "gate_on": "recall", "n": 5, "chance": 0.25, "min_perfect": 2,
+                                     "min_correct": 4, "can_pass": True}
+    every = C.gate_report(c, "g", gate_on="all")
+    assert (every["gate_on"], every["n"], every["chance"]) == ("all", 8, (5 / 4 + 3 / 2) / 8)
+    assert C.gate_report(c, "g", gate_on="chain")["n"] == 8  # no chain probes: the gate reads all of them
+    inference = C.gate_report(c, "g", gate_on="inference")
+    assert (inference["n"], inference["chance"], inference["can_pass"], inference["min_perfect"]) == (3, 0.5, False, 4)
+
+
+def test_add_says_what_each_knowledge_unit_needs_to_pass_and_warns_when_it_cannot(corpus, tmp_path):
+    said = []
+    files = [gated_unit(tmp_path, "five", 5), gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
+             write_unit(tmp_path, "plain", kind="primitive")]
+    C.add(corpus.dir, files, log=said.append)
+    gate_lines = [s for s in said if "probes" in s]
+    assert gate_lines == [
+        "five: 5 recall probes, chance 25%: passes with at least 4 of 5 correct; a perfect score clears chance "
+        "from 2 probes",
+        "warning: two: 2 recall probes, chance 50%: cannot pass the gate, even with all 2 correct (a perfect score "
+        "clears chance from 4 probes); give it more probes"]
+
+
+def test_cli_add_takes_the_gate_settings(corpus, tmp_path, capsys):
+    rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
+                      "--no-clear-of-chance", "--threshold", "0.5")
+    assert rc == 0 and "two: 2 recall probes, chance 50%: passes with at least 1 of 2 correct\n" in out
+    rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "mixed", 5, 3), "--gate-on", "all")
+    # chance (5/4 + 3/2) / 8 = 0.34: the Wilson lower bound of 5/8 is 0.31, of 6/8 0.41; of 2/2 0.342, of 3/3 0.44
+    assert rc == 0 and ("mixed: 8 probes (all types), chance 34%: passes with at least 6 of 8 correct; a perfect "
+                        "score clears chance from 3 probes") in out
+    before = snapshot(corpus.dir)
+    rc, _, err = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "x", 5), "--threshold", "1.5")
+    assert rc == 2 and "threshold 1.5: it must be an accuracy, between 0 and 1" in err
+    assert snapshot(corpus.dir) == before
 
 
 def test_every_cli_argument_has_a_help_sentence():
