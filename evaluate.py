@@ -21,7 +21,6 @@ import functools
 import itertools
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -138,28 +137,6 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
         exact = misses[k + p["choices"].index(p["answer"])] == 0
         results.append(_result(p, [_norm(float(totals[k + c]), slots[k + c][1], norm) for c in range(n)], bool(exact)))
         k += n
-    return results
-
-
-@torch.no_grad()
-def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
-    """The reference: one forward pass per choice and exact match by model.generate. Slow; for tests
-    and bench.py (score_probes(batch_size=1) is the like-for-like unbatched timing)."""
-    block, results = model.config.block_size, []
-    with _eval_mode(model):
-        for i, p in enumerate(probes):
-            prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
-            logprobs = []
-            for cont in conts:
-                ids = torch.tensor((prompt + cont)[-(block + 1):], device=device)
-                with _autocast(device):
-                    logits, _ = model(ids[None, :-1])
-                logp = logits[0, -len(cont):].float().log_softmax(-1)
-                lp = logp.gather(1, ids[-len(cont):, None]).sum().item()
-                logprobs.append(_norm(lp, len(cont), norm))
-            answer = tokenizer.encode_ordinary(" " + p["answer"])
-            out = model.generate(torch.tensor([prompt[-block:]], device=device), len(answer), temperature=0)
-            results.append(_result(p, logprobs, out[0, -len(answer):].tolist() == answer))
     return results
 
 
@@ -431,56 +408,77 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         raise EvalError(f"{corpus_dir}: no unit has probes; nothing to compare")
     levels = {u: corpus.units[u].get("level") for u in units}
     probes = [p for u in units for p in corpus.probes(u)]
-    prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
-    models, correct = {}, {}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
+    models, correct = {}, {}
     for name, (model, info) in loaded.items():
         _check_vocab(model, corpus.tokenizer, specs[name])
-        _passport_record(corpus, info)
-        t0 = time.time()
-        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
-        correct[name] = [r["correct"] for r in results]
-        models[name] = {
-            "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "seconds": info["seconds"],
-            "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
-            "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
-            "summary": summarize(results, levels), "scoring_seconds": time.time() - t0,
-            "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
-            "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
-            "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
-                        for p in prompts} if samples else {}}
+        models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes, units,
+                                                     levels, samples, device, batch_size, norm, seed)
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
-              "retention": None, "comparisons": [], "rejected": corpus.rejected()}
-    if retention_steps:
-        report["retention"] = {"steps": list(retention_steps), "units": units,
-                               "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units]
-                                       for s in retention_steps]}
+              "retention": _retention(models, retention_steps, units), "comparisons": [],
+              "rejected": corpus.rejected()}
     # controls are compared overall, by level and by type; without controls, every pair overall
     pairs = [(tuple(p), True) for p in controls] if controls else \
         [(p, False) for p in itertools.combinations(specs, 2)]
     for (a, b), detailed in pairs:
-        scopes = [("overall", None, None)]
-        if detailed:
-            scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
-            scopes += [(f"type {t}", "by_type", t) for t in models[a]["summary"]["by_type"]]
-        for label, key, group in scopes:
-            sel = [True] * len(probes) if key is None else \
-                [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
-            ca = [c for c, s in zip(correct[a], sel) if s]
-            cb = [c for c, s in zip(correct[b], sel) if s]
-            d = bootstrap_diff(ca, cb, seed=seed)
-            sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
-            sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
-            report["comparisons"].append({"a": a, "b": b, "scope": label, "control": detailed, "diff": d[0],
-                                          "lo": d[1], "hi": d[2],
-                                          "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
+        report["comparisons"] += _compare_pair(models, correct, probes, levels, a, b, detailed, seed)
+    _write_report(report, out_dir)
+    return report
+
+
+def _measure_model(corpus, model, info, probes, units, levels, samples, device, batch_size, norm, seed):
+    """One model's entry of the report (summary, perplexities, samples) and its per-probe correctness."""
+    t0 = time.time()
+    results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+    prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
+    entry = {
+        "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "seconds": info["seconds"],
+        "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
+        "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
+        "summary": summarize(results, levels), "scoring_seconds": time.time() - t0,
+        "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
+        "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
+        "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
+                    for p in prompts} if samples else {}}
+    return entry, [r["correct"] for r in results]
+
+
+def _retention(models, steps, units):
+    """The retention matrix: each accumulation step's accuracy on every unit (None without steps)."""
+    if not steps:
+        return None
+    return {"steps": list(steps), "units": units,
+            "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units] for s in steps]}
+
+
+def _compare_pair(models, correct, probes, levels, a, b, detailed, seed):
+    """Model a against model b on the same probes: overall and, for a control, by level and by type."""
+    scopes = [("overall", None, None)]
+    if detailed:
+        scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
+        scopes += [(f"type {t}", "by_type", t) for t in models[a]["summary"]["by_type"]]
+    out = []
+    for label, key, group in scopes:
+        sel = [True] * len(probes) if key is None else \
+            [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
+        ca = [c for c, s in zip(correct[a], sel) if s]
+        cb = [c for c, s in zip(correct[b], sel) if s]
+        d = bootstrap_diff(ca, cb, seed=seed)
+        sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
+        sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
+        out.append({"a": a, "b": b, "scope": label, "control": detailed, "diff": d[0], "lo": d[1], "hi": d[2],
+                    "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
+    return out
+
+
+def _write_report(report, out_dir):
+    """report.png, report.json and report.md in out_dir (the figure first: the JSON names it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report["plot"] = _plot(report, out_dir / "report.png")
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
     atomic_write_text(out_dir / "report.md", render_markdown(report))
-    return report
 
 
 def _cell(s):
@@ -491,59 +489,100 @@ def _num(x, fmt="{:,}"):
     return "-" if x is None else fmt.format(x)
 
 
+def _row(cells):
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _header(cells):
+    return [_row(cells), "|" + "---|" * len(cells)]
+
+
 def render_markdown(report):
     """The comparison as a Markdown page: tables, retention matrix, controls, plain sentences."""
-    models = report["models"]
-    first = next(iter(models.values()))["summary"]
     out = [f"# accrete comparison: {report['corpus']}", "",
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
-           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes.", "",
-           "## Models", "",
-           "| model | mode | trainable params | tokens trained on | wall time | primitive ppl | primitive bpb "
-           "| accuracy | exact match |", "|" + "---|" * 9]
-    for n, m in models.items():
-        ppl = m["primitive_ppl"] or {}
-        out.append(f"| {n} | {m['mode'] or '-'} | {_num(m['trainable_params'])} | {_num(m['tokens'])} "
-                   f"| {_num(m['seconds'], '{:.0f} s')} | {_num(ppl.get('ppl'), '{:.2f}')} "
-                   f"| {_num(ppl.get('bpb'), '{:.3f}')} | {_cell(m['summary']['overall'])} "
-                   f"| {pct(m['summary']['overall']['exact'])} |")
-    for key, title in (("by_level", "level"), ("by_type", "probe type")):
-        groups = list(first[key])
-        out += ["", f"## Accuracy by {title}", "", "| model | " + " | ".join(f"{title} {g}" for g in groups) + " |",
-                "|" + "---|" * (len(groups) + 1),
-                "| chance | " + " | ".join(pct(first[key][g]["chance"]) for g in groups) + " |"]
-        out += [f"| {n} | " + " | ".join(_cell(m["summary"][key].get(g)) for g in groups) + " |"
-                for n, m in models.items()]
-    if report["rejected"]:
-        out += ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
-                "kept out of later stages: " + ", ".join(report["rejected"]) + "."]
-    if report["retention"]:
-        r = report["retention"]
-        out += ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", "",
-                "| step | " + " | ".join(r["units"]) + " |", "|" + "---|" * (len(r["units"]) + 1)]
-        out += [f"| {s} | " + " | ".join(pct(a) for a in row) + " |" for s, row in zip(r["steps"], r["acc"])]
-    controls = [c for c in report["comparisons"] if c["control"]]
-    if controls:
-        out += ["", "## Controls", "", "| scope | A | B | accuracy of A | accuracy of B | A - B, points (95% CI) |",
-                "|" + "---|" * 6]
-        for c in controls:
-            sa, sb = (_scope(models[x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
-            out.append(f"| {c['scope']} | {c['a']} | {c['b']} | {_cell(sa)} | {_cell(sb)} "
-                       f"| {100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f}) |")
-    out += ["", "## What the intervals allow one to say", ""]
-    out += [f"- {s}." for s in report["chance"]] + [f"- {c['sentence']}." for c in report["comparisons"]]
-    out += ["", "## Held-out perplexity by unit", "", "| model | " + " | ".join(report["units"]) + " |",
-            "|" + "---|" * (len(report["units"]) + 1)]
-    out += [f"| {n} | " + " | ".join(_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"])
-            + " |" for n, m in models.items()]
-    if any(m["samples"] for m in models.values()):
-        out += ["", "## Samples"]
-        for n, m in models.items():
-            out += ["", f"### {n}", ""]
-            out += [f"- `{p}` → `{t.strip()}`" for p, texts in m["samples"].items() for t in texts]
+           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes.", ""]
+    for section in (_md_models, _md_accuracy, _md_rejected, _md_retention, _md_controls, _md_sentences,
+                    _md_perplexity, _md_samples):
+        out += section(report)
     out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
             else f"Figure: {report['plot']}.", ""]
     return "\n".join(out)
+
+
+def _md_models(report):
+    out = ["## Models", ""] + _header(["model", "mode", "trainable params", "tokens trained on", "wall time",
+                                        "primitive ppl", "primitive bpb", "accuracy", "exact match"])
+    for n, m in report["models"].items():
+        ppl = m["primitive_ppl"] or {}
+        out.append(_row([n, m["mode"] or "-", _num(m["trainable_params"]), _num(m["tokens"]),
+                         _num(m["seconds"], "{:.0f} s"), _num(ppl.get("ppl"), "{:.2f}"),
+                         _num(ppl.get("bpb"), "{:.3f}"), _cell(m["summary"]["overall"]),
+                         pct(m["summary"]["overall"]["exact"])]))
+    return out
+
+
+def _md_accuracy(report):
+    models = report["models"]
+    first = next(iter(models.values()))["summary"]
+    out = []
+    for key, title in (("by_level", "level"), ("by_type", "probe type")):
+        groups = list(first[key])
+        out += ["", f"## Accuracy by {title}", ""] + _header(["model"] + [f"{title} {g}" for g in groups])
+        out.append(_row(["chance"] + [pct(first[key][g]["chance"]) for g in groups]))
+        out += [_row([n] + [_cell(m["summary"][key].get(g)) for g in groups]) for n, m in models.items()]
+    return out
+
+
+def _md_rejected(report):
+    if not report["rejected"]:
+        return []
+    return ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
+            "kept out of later stages: " + ", ".join(report["rejected"]) + "."]
+
+
+def _md_retention(report):
+    r = report["retention"]
+    if not r:
+        return []
+    out = ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", ""]
+    out += _header(["step"] + r["units"])
+    return out + [_row([s] + [pct(a) for a in row]) for s, row in zip(r["steps"], r["acc"])]
+
+
+def _md_controls(report):
+    controls = [c for c in report["comparisons"] if c["control"]]
+    if not controls:
+        return []
+    out = ["", "## Controls", ""] + _header(["scope", "A", "B", "accuracy of A", "accuracy of B",
+                                             "A - B, points (95% CI)"])
+    for c in controls:
+        sa, sb = (_scope(report["models"][x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
+        out.append(_row([c["scope"], c["a"], c["b"], _cell(sa), _cell(sb),
+                         f"{100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f})"]))
+    return out
+
+
+def _md_sentences(report):
+    return (["", "## What the intervals allow one to say", ""] + [f"- {s}." for s in report["chance"]]
+            + [f"- {c['sentence']}." for c in report["comparisons"]])
+
+
+def _md_perplexity(report):
+    out = ["", "## Held-out perplexity by unit", ""] + _header(["model"] + report["units"])
+    return out + [_row([n] + [_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"]])
+                  for n, m in report["models"].items()]
+
+
+def _md_samples(report):
+    models = report["models"]
+    if not any(m["samples"] for m in models.values()):
+        return []
+    out = ["", "## Samples"]
+    for n, m in models.items():
+        out += ["", f"### {n}", ""]
+        out += [f"- `{p}` → `{t.strip()}`" for p, texts in m["samples"].items() for t in texts]
+    return out
 
 
 def _scope(summary, scope):
@@ -597,104 +636,134 @@ def _print_summary(name, summary):
             print(f"  {key[3:]:5} {g:24} {_cell(s):18} chance {pct(s['chance']):4} n={s['n']}")
 
 
-def main():
+def cmd_score(args):
+    """Print a model's accuracy on the corpus's probes, overall and by level, type and unit."""
+    corpus = open_corpus(args.corpus)
+    units = args.units or [u for u in corpus.order() if corpus.probes(u)]
+    for u in units:
+        if u not in corpus.units:
+            raise EvalError(f"{args.corpus}: unknown unit {u!r}")
+    model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
+    _check_vocab(model, corpus.tokenizer, args.model)
+    probes = [p for u in units for p in corpus.probes(u)]
+    t0 = time.time()
+    results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
+    _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
+    print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
+
+
+def cmd_verify(args):
+    """Run the gate on one unit's adapter and exit 0 (pass) or 1 (fail)."""
+    r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
+               args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
+    g = r["gated"]
+    print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, chance {pct(r['after']['chance'])}")
+    print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
+          f"before {_cell(g['before'])}, after {_cell(g['after'])}")
+    for u, x in r["retention"].items():
+        print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
+    print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
+    raise SystemExit(0 if r["passed"] else 1)
+
+
+def cmd_compare(args):
+    """Write the comparison report of the named models and print its sentences."""
+    specs = {}
+    for m in args.models:
+        name, eq, spec = m.partition("=")
+        if not eq or not name or not spec:
+            raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
+        specs[name] = spec
+    controls = []
+    for pair in args.controls or []:
+        a, colon, b = pair.partition(":")
+        if not colon:
+            raise EvalError(f"--controls {pair!r}: write A:B with two model names")
+        controls.append((a, b))
+    r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
+                args.batch_size, args.norm, args.seed)
+    for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
+        print(s)
+    print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
+
+
+def cmd_sample(args):
+    """Print a few generations of a model after a prompt."""
+    corpus = open_corpus(args.corpus)
+    spec = args.model + (f"+{args.adapter}" if args.adapter else "")
+    model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
+    for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
+                                    args.temperature, args.top_k, args.seed, args.device)):
+        print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
+        print(args.prompt + text)
+
+
+def _device_flag(p):
+    p.add_argument("--device", default="cpu", help="torch device to run on: cpu, cuda or cuda:N (default cpu)")
+
+
+def build_parser():
+    """The command line: one subcommand per function of this module a person runs by hand."""
     p = argparse.ArgumentParser(description="accrete evaluation: score probes, verify a unit's adapter "
                                 "(the gate the passport records), compare stages, sample generations.")
     sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--device", default="cpu")
-    common.add_argument("--batch-size", type=int, default=64, help="(probe, choice) rows per forward pass")
-    common.add_argument("--norm", choices=("sum", "mean"), default="sum", help="choice score: sum or per-token mean")
-    s = sub.add_parser("score", parents=[common], help="score a model on the corpus's probes")
-    s.add_argument("corpus")
-    s.add_argument("--model", required=True, help="CHECKPOINT or CHECKPOINT+ADAPTER")
-    s.add_argument("--units", nargs="*", help="only these units (default: all with probes)")
-    v = sub.add_parser("verify", parents=[common], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
-    v.add_argument("corpus")
-    v.add_argument("--unit", required=True)
+    scoring = argparse.ArgumentParser(add_help=False)
+    _device_flag(scoring)
+    scoring.add_argument("--batch-size", type=int, default=64, help="(probe, choice) rows per forward pass "
+                         "(default 64)")
+    scoring.add_argument("--norm", choices=("sum", "mean"), default="sum", help="a choice's score: the sum of its "
+                         "tokens' log-probabilities, or their per-token mean; one of sum, mean (default sum)")
+    s = sub.add_parser("score", parents=[scoring], help="score a model on the corpus's probes")
+    s.add_argument("corpus", help="the corpus directory whose probes are scored")
+    s.add_argument("--model", required=True, help="the model: CHECKPOINT or CHECKPOINT+ADAPTER")
+    s.add_argument("--units", nargs="*", help="score only these units (default: every unit with probes)")
+    s.set_defaults(run=cmd_score)
+    v = sub.add_parser("verify", parents=[scoring], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
+    v.add_argument("corpus", help="the corpus directory; its passport receives the verdict")
+    v.add_argument("--unit", required=True, help="the unit whose adapter is verified")
     v.add_argument("--model", required=True, help="the base checkpoint the adapter was trained on")
-    v.add_argument("--adapter", required=True)
-    v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter")
+    v.add_argument("--adapter", required=True, help="the adapter directory or adapter.safetensors file")
+    v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter (default 0.5)")
     v.add_argument("--gate-on", default="recall", help="probe type the accuracy gate reads (default recall; "
                    "all probes when the unit has none of it; 'all' for every type)")
     v.add_argument("--clear-of-chance", action=argparse.BooleanOptionalAction, default=True,
                    help="require the 95%% interval's lower bound above chance (default; --no-clear-of-chance "
                    "opens that part of the gate, for plumbing tests on micro models)")
     v.add_argument("--retention-tolerance", type=float, default=0.1, help="largest allowed accuracy drop "
-                   "on earlier verified units")
-    c = sub.add_parser("compare", parents=[common], help="report.md/.json/.png comparing models")
-    c.add_argument("corpus")
-    c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]")
-    c.add_argument("--out", required=True)
-    c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order")
+                   "on earlier verified units (default 0.1)")
+    v.set_defaults(run=cmd_verify)
+    c = sub.add_parser("compare", parents=[scoring], help="report.md/.json/.png comparing models")
+    c.add_argument("corpus", help="the corpus directory whose probes every model is scored on")
+    c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]", help="the models, each with its name")
+    c.add_argument("--out", required=True, help="directory for report.md, report.json and report.png")
+    c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order, for "
+                   "the retention matrix")
     c.add_argument("--controls", nargs="*", metavar="A:B", help="pairs compared by level and type, "
-                   "e.g. curriculum:shuffled")
-    c.add_argument("--samples", type=int, default=0, help="generations per model for a few fixed prompts")
-    c.add_argument("--seed", type=int, default=0)
+                   "e.g. curriculum:shuffled (default: every pair, overall only)")
+    c.add_argument("--samples", type=int, default=0, help="generations per model for a few fixed prompts "
+                   "(default 0)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the samples (default 0)")
+    c.set_defaults(run=cmd_compare)
     g = sub.add_parser("sample", help="print generations of a model")
     g.add_argument("--corpus", required=True, help="the corpus whose tokenizer the model uses")
-    g.add_argument("--model", required=True)
-    g.add_argument("--adapter")
-    g.add_argument("--prompt", default="")
-    g.add_argument("--n", type=int, default=3)
-    g.add_argument("--max-new-tokens", type=int, default=64)
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-k", type=int, default=40)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="cpu")
-    args = p.parse_args()
+    g.add_argument("--model", required=True, help="the checkpoint to sample from")
+    g.add_argument("--adapter", help="an adapter to load onto the checkpoint first")
+    g.add_argument("--prompt", default="", help="text the generations continue (default: none)")
+    g.add_argument("--n", type=int, default=3, help="number of generations (default 3)")
+    g.add_argument("--max-new-tokens", type=int, default=64, help="tokens per generation at most (default 64)")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 is greedy "
+                   "(default 0.8)")
+    g.add_argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens (default 40)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampling generator (default 0)")
+    _device_flag(g)
+    g.set_defaults(run=cmd_sample)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "score":
-            corpus = open_corpus(args.corpus)
-            units = args.units or [u for u in corpus.order() if corpus.probes(u)]
-            for u in units:
-                if u not in corpus.units:
-                    raise EvalError(f"{args.corpus}: unknown unit {u!r}")
-            model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
-            _check_vocab(model, corpus.tokenizer, args.model)
-            probes = [p for u in units for p in corpus.probes(u)]
-            t0 = time.time()
-            results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
-            _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
-            print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
-        elif args.command == "verify":
-            r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
-                       args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
-            g = r["gated"]
-            print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, "
-                  f"chance {pct(r['after']['chance'])}")
-            print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
-                  f"before {_cell(g['before'])}, after {_cell(g['after'])}")
-            for u, x in r["retention"].items():
-                print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
-            print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
-            raise SystemExit(0 if r["passed"] else 1)
-        elif args.command == "compare":
-            specs = {}
-            for m in args.models:
-                name, eq, spec = m.partition("=")
-                if not eq or not name or not spec:
-                    raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
-                specs[name] = spec
-            controls = []
-            for pair in args.controls or []:
-                a, colon, b = pair.partition(":")
-                if not colon:
-                    raise EvalError(f"--controls {pair!r}: write A:B with two model names")
-                controls.append((a, b))
-            r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
-                        args.batch_size, args.norm, args.seed)
-            for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
-                print(s)
-            print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
-        else:
-            corpus = open_corpus(args.corpus)
-            spec = args.model + (f"+{args.adapter}" if args.adapter else "")
-            model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
-            for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
-                                            args.temperature, args.top_k, args.seed, args.device)):
-                print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
-                print(args.prompt + text)
+        args.run(args)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 

@@ -83,6 +83,27 @@ def memorize(model, tokenizer, probes, steps=150, lr=3e-3, answer_only=False):
     return model.eval()
 
 
+@torch.no_grad()
+def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
+    """The reference score_probes is checked against: one forward pass per choice, and exact match
+    by model.generate."""
+    block, results = model.config.block_size, []
+    model.eval()
+    for i, p in enumerate(probes):
+        prompt, conts = E._encode_probe(tokenizer, p, i, tokenizer.eot_token)
+        logprobs = []
+        for cont in conts:
+            ids = torch.tensor((prompt + cont)[-(block + 1):], device=device)
+            logits, _ = model(ids[None, :-1])
+            logp = logits[0, -len(cont):].float().log_softmax(-1)
+            lp = logp.gather(1, ids[-len(cont):, None]).sum().item()
+            logprobs.append(E._norm(lp, len(cont), norm))
+        answer = tokenizer.encode_ordinary(" " + p["answer"])
+        out = model.generate(torch.tensor([prompt[-block:]], device=device), len(answer), temperature=0)
+        results.append(E._result(p, logprobs, out[0, -len(answer):].tolist() == answer))
+    return results
+
+
 # ----------------------------------------------------------------------------- statistics
 
 
@@ -132,7 +153,7 @@ def test_batched_scores_equal_unbatched_for_prompts_of_different_lengths():
     probes.append(dict(probes[1], probe="x" * 100 + " and the zib is"))
     batched = E.score_probes(model, tok, probes, batch_size=64)
     for unbatched in (E.score_probes(model, tok, probes, batch_size=1, share_prompts=False),
-                      E.score_probes(model, tok, probes, batch_size=1), E.score_probes_loop(model, tok, probes)):
+                      E.score_probes(model, tok, probes, batch_size=1), score_probes_loop(model, tok, probes)):
         for b, u in zip(batched, unbatched):
             np.testing.assert_allclose(b["logprobs"], u["logprobs"], atol=1e-4, rtol=1e-5)
             assert (b["pred"], b["correct"]) == (u["pred"], u["correct"])
@@ -153,7 +174,7 @@ def test_single_token_choices_share_one_row_and_score_as_one_row_per_choice():
     probes.append(dict(probes[0], choices=["a", "bb", "c", "d"]))  # a two-token choice: rows per choice
     shared = E.score_probes(model, tok, probes, batch_size=4)
     for alone in (E.score_probes(model, tok, probes, batch_size=4, share_prompts=False),
-                  E.score_probes_loop(model, tok, probes)):
+                  score_probes_loop(model, tok, probes)):
         for a, b in zip(shared, alone):
             np.testing.assert_allclose(a["logprobs"], b["logprobs"], atol=1e-4, rtol=1e-5)
             assert (a["pred"], a["exact"]) == (b["pred"], b["exact"])
