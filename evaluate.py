@@ -444,6 +444,11 @@ def _measure_model(corpus, model, info, probes, units, levels, samples, device, 
     return entry, [r["correct"] for r in results]
 
 
+def clusters(probes):
+    """Each probe's bootstrap cluster: its "cluster" (the fact or entity it rests on), else itself."""
+    return [str(p["cluster"]) if p.get("cluster") not in (None, "") else i for i, p in enumerate(probes)]
+
+
 def _retention(models, steps, units):
     """The retention matrix: each accumulation step's accuracy on every unit (None without steps)."""
     if not steps:
@@ -464,10 +469,12 @@ def _compare_pair(models, correct, probes, levels, a, b, detailed, seed):
             [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
         ca = [c for c, s in zip(correct[a], sel) if s]
         cb = [c for c, s in zip(correct[b], sel) if s]
-        d = bootstrap_diff(ca, cb, seed=seed)
+        cl = [c for c, s in zip(clusters(probes), sel) if s]
+        d = bootstrap_diff(ca, cb, cl, seed=seed)
         sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
         sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
-        out.append({"a": a, "b": b, "scope": label, "control": detailed, "diff": d[0], "lo": d[1], "hi": d[2],
+        out.append({"a": a, "b": b, "scope": label, "control": detailed, "n": len(cl), "clusters": len(set(cl)),
+                    "diff": d[0], "lo": d[1], "hi": d[2],
                     "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
     return out
 
@@ -501,7 +508,8 @@ def render_markdown(report):
     """The comparison as a Markdown page: tables, retention matrix, controls, plain sentences."""
     out = [f"# accrete comparison: {report['corpus']}", "",
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
-           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes.", ""]
+           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
+           "that resamples whole clusters (the probes resting on one fact or entity together).", ""]
     for section in (_md_models, _md_accuracy, _md_rejected, _md_retention, _md_controls, _md_sentences,
                     _md_perplexity, _md_samples):
         out += section(report)

@@ -18,16 +18,28 @@ def wilson(k, n, z=1.96):
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_diff(correct_a, correct_b, n_boot=2000, seed=0):
-    """Paired bootstrap over the same probes: (acc_a - acc_b, 2.5th, 97.5th percentile)."""
+def bootstrap_diff(correct_a, correct_b, clusters=None, n_boot=2000, seed=0):
+    """Paired bootstrap of acc_a - acc_b over the same probes: (difference, 2.5th, 97.5th percentile).
+    With clusters (one label per probe), whole clusters are resampled, so probes that rest on one fact
+    or entity count as the one observation they are; None: each probe is its own cluster."""
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"bootstrap_diff: {a.size} vs {b.size} results; both models must score the same probes")
+    if clusters is not None and len(clusters) != a.size:
+        raise ValueError(f"bootstrap_diff: {len(clusters)} cluster labels for {a.size} probes")
     if a.size == 0:
         return 0.0, 0.0, 0.0
     d = a - b
-    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
-    means = d[idx].mean(axis=1)
+    rng = np.random.default_rng(seed)
+    if clusters is None:
+        idx = rng.integers(0, d.size, size=(n_boot, d.size))
+        means = d[idx].mean(axis=1)
+    else:
+        ids = {}
+        which = [ids.setdefault(c, len(ids)) for c in clusters]  # clusters numbered in order of appearance
+        sums, sizes = np.bincount(which, weights=d), np.bincount(which)
+        idx = rng.integers(0, len(ids), size=(n_boot, len(ids)))
+        means = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)  # the mean over every probe drawn
     return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 

@@ -409,3 +409,28 @@ def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path):
     r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
     assert r["rejected"] == ["facts"]
     assert "## Rejected units" in (tmp_path / "out" / "report.md").read_text()
+
+
+def with_probe_fields(monkeypatch, fields):
+    """Give the corpus's probes extra fields (prompt -> dict), as units that carry them would."""
+    import curriculum as C
+    plain = C.Corpus.probes
+    monkeypatch.setattr(C.Corpus, "probes", lambda self, u: [dict(p, **fields.get(p["probe"], {}))
+                                                             for p in plain(self, u)])
+
+
+def test_compare_resamples_the_probes_of_one_cluster_together(world, corpus_dir, tmp_path, monkeypatch):
+    import curriculum as C
+    with_probe_fields(monkeypatch, {p["probe"]: {"cluster": "colours"} for p in fact_probes()})
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", controls=[("lora", "base")])
+    corpus = C.Corpus(corpus_dir)
+    probes = [p for u in r["units"] for p in corpus.probes(u)]
+    correct = {n: [x["correct"] for x in E.score_probes(E.load_model(s)[0], corpus.tokenizer, probes)]
+               for n, s in specs.items()}
+    overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
+    assert (overall["n"], overall["clusters"]) == (9, 2)  # eight colour probes in one cluster, the glim alone
+    assert E.clusters(probes) == ["colours"] * 8 + [8]
+    expected = E.bootstrap_diff(correct["lora"], correct["base"], ["colours"] * 8 + [8])
+    assert (overall["diff"], overall["lo"], overall["hi"]) == expected
+    assert expected != E.bootstrap_diff(correct["lora"], correct["base"])
