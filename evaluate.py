@@ -398,50 +398,66 @@ def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, to
 def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, samples=0, device="cpu",
             batch_size=64, norm="sum", seed=0):
     """Score every model (name -> "CKPT[+ADAPTER]") on all probes of the corpus and write
-    report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir."""
+    report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir.
+    Every table, control and sentence reads only the probes of units the gate did not reject; the
+    rejected units' probes are scored too and reported apart."""
     corpus = open_corpus(corpus_dir)
     for name in list(retention_steps or []) + [n for pair in controls or [] for n in pair]:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
-    units = [u for u in corpus.order() if corpus.probes(u)]
-    if not units:
-        raise EvalError(f"{corpus_dir}: no unit has probes; nothing to compare")
+    units, probes, compared = probe_sets(corpus)
+    rejected = corpus.rejected()
     levels = {u: corpus.units[u].get("level") for u in units}
-    probes = [p for u in units for p in corpus.probes(u)]
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
     models, correct = {}, {}
     for name, (model, info) in loaded.items():
         _check_vocab(model, corpus.tokenizer, specs[name])
-        models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes, units,
-                                                     levels, samples, device, batch_size, norm, seed)
+        models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes,
+                                                     rejected, levels, samples, device, batch_size, norm, seed)
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
-              "retention": _retention(models, retention_steps, units), "comparisons": [],
-              "rejected": corpus.rejected()}
+              "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
+              "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
     pairs = [(tuple(p), True) for p in controls] if controls else \
         [(p, False) for p in itertools.combinations(specs, 2)]
     for (a, b), detailed in pairs:
-        report["comparisons"] += _compare_pair(models, correct, probes, levels, a, b, detailed, seed)
+        report["comparisons"] += _compare_pair(models, correct, compared, levels, a, b, detailed, seed)
     _write_report(report, out_dir)
     return report
 
 
-def _measure_model(corpus, model, info, probes, units, levels, samples, device, batch_size, norm, seed):
-    """One model's entry of the report (summary, perplexities, samples) and its per-probe correctness."""
+def probe_sets(corpus):
+    """(units with probes, all their probes, the probes compared): a comparison leaves out the
+    probes of units whose latest verdict is a rejection."""
+    units = [u for u in corpus.order() if corpus.probes(u)]
+    if not units:
+        raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
+    rejected = set(corpus.rejected())
+    probes = [p for u in units for p in corpus.probes(u)]
+    return units, probes, [p for p in probes if p["unit"] not in rejected]
+
+
+def _measure_model(corpus, model, info, probes, rejected, levels, samples, device, batch_size, norm, seed):
+    """One model's entry of the report (summaries, perplexities, samples) and its correctness on the
+    probes of units not rejected."""
     t0 = time.time()
     results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+    kept = [r for r in results if r["unit"] not in rejected]
+    apart = [r for r in results if r["unit"] in rejected]
+    units = list(levels)
     prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
     entry = {
         "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "seconds": info["seconds"],
         "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
         "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
-        "summary": summarize(results, levels), "scoring_seconds": time.time() - t0,
+        "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
+        "scoring_seconds": time.time() - t0,
         "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
         "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
         "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
                     for p in prompts} if samples else {}}
-    return entry, [r["correct"] for r in results]
+    return entry, [r["correct"] for r in kept]
 
 
 def clusters(probes):
@@ -509,8 +525,9 @@ def render_markdown(report):
     out = [f"# accrete comparison: {report['corpus']}", "",
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
-           "that resamples whole clusters (the probes resting on one fact or entity together).", ""]
-    for section in (_md_models, _md_accuracy, _md_rejected, _md_retention, _md_controls, _md_sentences,
+           "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
+           "the gate rejected are left out of every comparison and reported apart.", ""]
+    for section in (_md_models, _md_accuracy, _md_retention, _md_controls, _md_sentences, _md_rejected,
                     _md_perplexity, _md_samples):
         out += section(report)
     out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
@@ -545,8 +562,13 @@ def _md_accuracy(report):
 def _md_rejected(report):
     if not report["rejected"]:
         return []
-    return ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
-            "kept out of later stages: " + ", ".join(report["rejected"]) + "."]
+    out = ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
+           "kept out of later stages and out of every table and sentence above: " + ", ".join(report["rejected"])
+           + ". Their probes, apart:", ""] + _header(["model", "probes", "accuracy", "chance", "exact match"])
+    for n, m in report["models"].items():
+        s = (m["rejected_summary"] or {}).get("overall")
+        out.append(_row([n, s["n"], _cell(s), pct(s["chance"]), pct(s["exact"])] if s else [n, 0, "-", "-", "-"]))
+    return out
 
 
 def _md_retention(report):

@@ -434,3 +434,19 @@ def test_compare_resamples_the_probes_of_one_cluster_together(world, corpus_dir,
     expected = E.bootstrap_diff(correct["lora"], correct["base"], ["colours"] * 8 + [8])
     assert (overall["diff"], overall["lo"], overall["hi"]) == expected
     assert expected != E.bootstrap_diff(correct["lora"], correct["base"])
+
+
+def test_compare_leaves_the_probes_of_rejected_units_out_and_reports_them_apart(world, corpus_dir, tmp_path):
+    import curriculum as C
+    C.Corpus(corpus_dir).passport.append("unit_verified", unit="facts", passed=False)
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", retention_steps=["base", "lora"], controls=[("lora", "base")])
+    lora = r["models"]["lora"]
+    assert r["rejected"] == ["facts"] and r["units"] == ["facts", "other"]
+    assert lora["summary"]["overall"]["n"] == 1 and list(lora["summary"]["by_unit"]) == ["other"]
+    assert lora["rejected_summary"]["overall"]["n"] == 8 and lora["rejected_summary"]["overall"]["acc"] == 1.0
+    assert all(c["n"] == 1 for c in r["comparisons"]) and r["retention"]["units"] == ["other"]
+    assert all("n=1)" in s for s in r["chance"])
+    md = (tmp_path / "out" / "report.md").read_text()
+    rejected_part = md[md.index("## Rejected units"):]
+    assert "| lora | 8 | 100% [68%-100%] |" in rejected_part and "lora (100%)" not in md
