@@ -165,6 +165,24 @@ def summarize(results, levels=None):
             "by_type": grouped(lambda r: r["type"])}
 
 
+def composition(probes, results, rejected=()):
+    """Composition given its premises, by probe type: over the probes of non-recall types that list
+    "premises" (units in `rejected` left out), accuracy on all of them beside accuracy on those whose
+    premise probes (matched by prompt among `probes`) the same results answer correctly."""
+    known = {}  # prompt -> answered correctly (every probe with that prompt, should there be several)
+    for p, r in zip(probes, results):
+        known[p["probe"]] = known.get(p["probe"], True) and bool(r["correct"])
+    groups = {}
+    for p, r in zip(probes, results):
+        if r["type"] != "recall" and p.get("premises") and p.get("unit") not in rejected:
+            groups.setdefault(r["type"], []).append((r, [known.get(q) for q in p["premises"]]))
+    # a premise missing from the probes can be neither right nor wrong: its probe is not in "given"
+    return {t: {"all": _stats([r for r, _ in rows]),
+                "given_premises": _stats([r for r, premises in rows if all(premises)]),
+                "premises_missing": sum(None in premises for _, premises in rows)}
+            for t, rows in sorted(groups.items())}
+
+
 # ----------------------------------------------------------------------------- perplexity
 
 def bits_per_byte(loss_sum_nats, n_bytes):
@@ -452,6 +470,7 @@ def _measure_model(corpus, model, info, probes, rejected, levels, samples, devic
         "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
         "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
         "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
+        "composition": composition(probes, results, rejected),
         "scoring_seconds": time.time() - t0,
         "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
         "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
@@ -508,6 +527,10 @@ def _cell(s):
     return f"{pct(s['acc'])} [{pct(s['lo'])}-{pct(s['hi'])}]" if s else "-"
 
 
+def _cell_n(s):
+    return f"{_cell(s) if s['n'] else '-'} ({s['n']})"
+
+
 def _num(x, fmt="{:,}"):
     return "-" if x is None else fmt.format(x)
 
@@ -527,7 +550,7 @@ def render_markdown(report):
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
            "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
            "the gate rejected are left out of every comparison and reported apart.", ""]
-    for section in (_md_models, _md_accuracy, _md_retention, _md_controls, _md_sentences, _md_rejected,
+    for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences, _md_rejected,
                     _md_perplexity, _md_samples):
         out += section(report)
     out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
@@ -556,6 +579,21 @@ def _md_accuracy(report):
         out += ["", f"## Accuracy by {title}", ""] + _header(["model"] + [f"{title} {g}" for g in groups])
         out.append(_row(["chance"] + [pct(first[key][g]["chance"]) for g in groups]))
         out += [_row([n] + [_cell(m["summary"][key].get(g)) for g in groups]) for n, m in models.items()]
+    return out
+
+
+def _md_composition(report):
+    models = report["models"]
+    if not any(m["composition"] for m in models.values()):
+        return []
+    out = ["", "## Composition given the premises", "",
+           "Probes of non-recall types that name their premises (the recall probes whose facts the answer "
+           "follows from): accuracy on all of them, and on those whose premises the same model answers "
+           "correctly.", ""]
+    out += _header(["model", "type", "all: accuracy (n)", "premises right: accuracy (n)", "premises not found"])
+    for n, m in models.items():
+        for t, c in m["composition"].items():
+            out.append(_row([n, t, _cell_n(c["all"]), _cell_n(c["given_premises"]), c["premises_missing"]]))
     return out
 
 

@@ -450,3 +450,46 @@ def test_compare_leaves_the_probes_of_rejected_units_out_and_reports_them_apart(
     md = (tmp_path / "out" / "report.md").read_text()
     rejected_part = md[md.index("## Rejected units"):]
     assert "| lora | 8 | 100% [68%-100%] |" in rejected_part and "lora (100%)" not in md
+
+
+def composed(prompt, kind, premises, unit="u"):
+    return {"probe": prompt, "type": kind, "premises": premises, "unit": unit}
+
+
+def test_composition_is_the_accuracy_among_probes_whose_premises_the_model_knows():
+    probes = [{"probe": f"fact {i}", "type": "recall", "unit": "u"} for i in range(4)] + [
+        composed("a", "inference_id", ["fact 0", "fact 1"]),  # premises right, answer right
+        composed("b", "inference_id", ["fact 0", "fact 2"]),  # a premise wrong, answer right
+        composed("c", "inference_id", ["fact 1"]),  # premise right, answer wrong
+        composed("d", "chain", ["fact 3"]),  # premise right, answer right
+        composed("e", "chain", ["fact 9"]),  # premise missing from the probes
+        composed("f", "chain", ["fact 0"], unit="gone"),  # a rejected unit's: left out
+        {"probe": "g", "type": "inference_ood", "unit": "u"}]  # no premises: left out
+    correct = [True, True, False, True, True, True, False, True, True, True, False]
+    results = [{"type": p["type"], "correct": c, "exact": c, "n_choices": 4} for p, c in zip(probes, correct)]
+    c = E.composition(probes, results, rejected=["gone"])
+    assert list(c) == ["chain", "inference_id"]
+    assert (c["inference_id"]["all"]["n"], c["inference_id"]["all"]["correct"]) == (3, 2)
+    assert (c["inference_id"]["given_premises"]["n"], c["inference_id"]["given_premises"]["correct"]) == (2, 1)
+    assert (c["inference_id"]["given_premises"]["lo"], c["inference_id"]["given_premises"]["hi"]) == E.wilson(1, 2)
+    assert (c["chain"]["all"]["n"], c["chain"]["given_premises"]["n"], c["chain"]["premises_missing"]) == (2, 1, 1)
+    assert c["chain"]["given_premises"]["acc"] == 1.0 and c["inference_id"]["premises_missing"] == 0
+
+
+def test_compare_reports_composition_given_the_premises_per_model(world, corpus_dir, tmp_path, monkeypatch):
+    facts = fact_probes()
+    with_probe_fields(monkeypatch, {"The glim is a kind of": {"type": "inference_id",
+                                                              "premises": [facts[0]["probe"], facts[1]["probe"]]}})
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out")
+    lora, base = r["models"]["lora"]["composition"], r["models"]["base"]["composition"]
+    assert list(lora) == ["inference_id"] and lora["inference_id"]["all"] == r["models"]["lora"]["summary"][
+        "by_type"]["inference_id"]
+    assert lora["inference_id"]["given_premises"]["n"] == 1  # lora knows every colour
+    import curriculum as C
+    corpus = C.Corpus(corpus_dir)
+    probes = [p for u in r["units"] for p in corpus.probes(u)]
+    assert base == E.composition(probes, E.score_probes(E.load_model(specs["base"])[0], corpus.tokenizer, probes))
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Composition given the premises" in md
+    assert f"| lora | inference_id | {E._cell(lora['inference_id']['all'])} (1) |" in md
