@@ -275,6 +275,15 @@ def _split_spec(spec):
     return spec, None
 
 
+def from_init(record, key):
+    """A checkpoint's `tokens` or `flops` counted from random init: record's "<key>_total", else its
+    "<key>" (older checkpoints count one run only), else None."""
+    for k in (f"{key}_total", key):
+        if record.get(k) is not None:
+            return record[k]
+    return None
+
+
 def load_model(spec, device="cpu", tokenizer_hash=None):
     """Load "CHECKPOINT" or "CHECKPOINT+ADAPTER" -> (model in eval mode, info). Refuses a checkpoint
     or adapter made with another tokenizer, and an adapter trained on another base."""
@@ -286,12 +295,13 @@ def load_model(spec, device="cpu", tokenizer_hash=None):
                         f"{tokenizer_hash[:12]}; evaluate it on the corpus it was trained on")
     info = {"spec": str(spec), "checkpoint": ckpt, "adapter": adapter, "meta": meta,
             "base_fingerprint": fingerprint(model), "adapter_fingerprint": None, "adapter_header": None,
-            "mode": meta.get("mode"), "tokens": meta.get("tokens"), "seconds": meta.get("seconds"),
-            "trainable_params": meta.get("trainable_params")}
+            "mode": meta.get("mode"), "tokens": from_init(meta, "tokens"), "flops": from_init(meta, "flops"),
+            "seconds": meta.get("seconds"), "trainable_params": meta.get("trainable_params")}
     if adapter:
         header = load_adapter(model, adapter, tokenizer_hash or found)
         info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=sha256_file(header["file"]),
-                    mode="lora", tokens=header.get("tokens"), seconds=header.get("seconds"),
+                    mode="lora", tokens=from_init(header, "tokens"), flops=from_init(header, "flops"),
+                    seconds=header.get("seconds"),
                     trainable_params=header.get("trainable_params",
                                                 sum(p.numel() for p in model.parameters() if p.requires_grad)))
     model.eval()
@@ -305,14 +315,18 @@ def _check_vocab(model, tokenizer, spec):
 
 
 def _passport_record(corpus, info):
-    """Fill tokens / seconds / trainable params from the passport's model_trained or adapter_trained
-    event that names this checkpoint or adapter (by path or file sha256), when meta lacks them."""
+    """Fill tokens / flops (from random init) / seconds / trainable params from the passport's
+    model_trained or adapter_trained event that names this checkpoint or adapter (by path or file
+    sha256), when meta lacks them."""
     ckpt = Path(info["checkpoint"])
     path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
     names = {str(path), str(Path(path).parent), info["spec"], sha256_file(path)}
     for ev in reversed(corpus.passport.events("adapter_trained" if info["adapter"] else "model_trained")):
         if names & {str(v) for v in ev.values() if isinstance(v, str)}:
-            for key in ("tokens", "seconds", "trainable_params"):
+            for key in ("tokens", "flops"):
+                if info.get(key) is None:
+                    info[key] = from_init(ev, key)
+            for key in ("seconds", "trainable_params"):
                 if info.get(key) is None and ev.get(key) is not None:
                     info[key] = ev[key]
             break
@@ -466,7 +480,8 @@ def _measure_model(corpus, model, info, probes, rejected, levels, samples, devic
     units = list(levels)
     prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
     entry = {
-        "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "seconds": info["seconds"],
+        "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "flops": info["flops"],
+        "seconds": info["seconds"],
         "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
         "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
         "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
@@ -559,11 +574,13 @@ def render_markdown(report):
 
 
 def _md_models(report):
-    out = ["## Models", ""] + _header(["model", "mode", "trainable params", "tokens trained on", "wall time",
-                                        "primitive ppl", "primitive bpb", "accuracy", "exact match"])
+    out = ["## Models", "", "Tokens and FLOPs are counted from random init (the base's training included).", ""]
+    out += _header(["model", "mode", "trainable params", "tokens", "FLOPs", "wall time", "primitive ppl",
+                    "primitive bpb", "accuracy", "exact match"])
     for n, m in report["models"].items():
         ppl = m["primitive_ppl"] or {}
         out.append(_row([n, m["mode"] or "-", _num(m["trainable_params"]), _num(m["tokens"]),
+                         _num(m["flops"], "{:.3g}"),
                          _num(m["seconds"], "{:.0f} s"), _num(ppl.get("ppl"), "{:.2f}"),
                          _num(ppl.get("bpb"), "{:.3f}"), _cell(m["summary"]["overall"]),
                          pct(m["summary"]["overall"]["exact"])]))

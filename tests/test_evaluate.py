@@ -493,3 +493,21 @@ def test_compare_reports_composition_given_the_premises_per_model(world, corpus_
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Composition given the premises" in md
     assert f"| lora | inference_id | {E._cell(lora['inference_id']['all'])} (1) |" in md
+
+
+def test_compare_counts_tokens_and_flops_from_random_init(world, corpus_dir, tmp_path):
+    """From meta's tokens_total / flops_total, else its tokens / flops (older checkpoints), else from
+    the passport event that names the checkpoint."""
+    import curriculum as C
+    from model import load_checkpoint
+    model, meta = load_checkpoint(world / "base")
+    save_checkpoint(model, tmp_path / "new", dict(meta, tokens=100, flops=5e9, tokens_total=1100, flops_total=6e10))
+    unlogged = {k: v for k, v in meta.items() if k != "tokens"}
+    save_checkpoint(model, tmp_path / "logged", unlogged)
+    C.Corpus(corpus_dir).passport.append("model_trained", checkpoint=str(tmp_path / "logged" / "model.safetensors"),
+                                         tokens=300, tokens_total=5000, flops_total=7e12)
+    specs = {"new": str(tmp_path / "new"), "old": str(world / "base"), "logged": str(tmp_path / "logged")}
+    r = E.compare(corpus_dir, specs, tmp_path / "out")
+    assert [(m["tokens"], m["flops"]) for m in r["models"].values()] == [(1100, 6e10), (1234, None), (5000, 7e12)]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| new | pretrain | - | 1,100 | 6e+10 |" in md and "| logged | pretrain | - | 5,000 | 7e+12 |" in md
