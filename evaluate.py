@@ -6,6 +6,7 @@ verification gate that the passport records, and the stage comparison report.
     python evaluate.py score   CORPUS --model CKPT[+ADAPTER]
     python evaluate.py verify  CORPUS --unit U --model CKPT --adapter ADAPTER   # exit 0 pass, 1 fail, 2 error
     python evaluate.py compare CORPUS base=CKPT lora=CKPT+ADAPTER ... --out DIR
+    python evaluate.py seeds   seed-*/report/report.json --out DIR   # mean, sd, t-interval over seeds
     python evaluate.py sample  --corpus CORPUS --model CKPT --prompt "The capital of"
 
 Scoring normalization: by default a choice's score is the SUM of its tokens' log-probabilities,
@@ -18,6 +19,7 @@ result records which one was used.
 import argparse
 import contextlib
 import functools
+import hashlib
 import itertools
 import json
 import math
@@ -30,7 +32,7 @@ from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file
 from model import fingerprint, load_checkpoint
-from stats import pct, bootstrap_diff, describe_difference, describe_vs_chance, wilson
+from stats import pct, bootstrap_diff, describe_difference, describe_vs_chance, t_interval, wilson
 from lora import load_adapter, read_adapter
 
 
@@ -437,7 +439,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     for name in list(retention_steps or []) + [n for pair in controls or [] for n in pair]:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
-    units, probes, compared = probe_sets(corpus)
+    units, probes, compared = comparison_probes(corpus)
     rejected = corpus.rejected()
     levels = {u: corpus.units[u].get("level") for u in units}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
@@ -447,6 +449,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes,
                                                      rejected, levels, samples, device, batch_size, norm, seed)
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
+              "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared)},
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
               "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
               "comparisons": [], "rejected": rejected}
@@ -459,7 +462,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     return report
 
 
-def probe_sets(corpus):
+def comparison_probes(corpus):
     """(units with probes, all their probes, the probes compared): a comparison leaves out the
     probes of units whose latest verdict is a rejection."""
     units = [u for u in corpus.order() if corpus.probes(u)]
@@ -468,6 +471,12 @@ def probe_sets(corpus):
     rejected = set(corpus.rejected())
     probes = [p for u in units for p in corpus.probes(u)]
     return units, probes, [p for p in probes if p["unit"] not in rejected]
+
+
+def probes_sha256(probes):
+    """A probe set's name: the sha256 of each probe's unit, prompt, answer, choices and type, in order."""
+    rows = [[p.get("unit"), p["probe"], p["answer"], p["choices"], p.get("type", "recall")] for p in probes]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
 def _measure_model(corpus, model, info, probes, rejected, levels, samples, device, batch_size, norm, seed):
@@ -711,6 +720,94 @@ def _plot(report, path):
     return Path(path).name
 
 
+# ----------------------------------------------------------------------------- across seeds
+
+def aggregate_seeds(reports, out_dir=None):
+    """N per-seed compare() reports (same models and probes, paired by seed) -> per model and scope
+    the mean accuracy with its sd and 95% t-interval; per compared pair and scope the mean paired
+    difference, its sd, t-interval and sentence. Writes report.md and report.json to out_dir if given."""
+    _check_seeds(reports)
+    models = {n: {scope: dict(t_interval(v), values=v) for scope, v in _seed_accuracies(reports, n).items()}
+              for n in reports[0]["models"]}
+    pairs = []
+    for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]):
+        v = [next((c["diff"] for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
+             for r in reports]
+        t = t_interval(v)
+        pairs.append(dict(a=a, b=b, scope=scope, values=v, **t, sentence=_seeds_sentence(models, a, b, scope, t)))
+    agg = {"seeds": len(reports), "models": models, "comparisons": pairs,
+           "rejected": [r.get("rejected", []) for r in reports]}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
+        atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
+    return agg
+
+
+def _check_seeds(reports):
+    if len(reports) < 2:
+        raise EvalError(f"aggregate_seeds: {len(reports)} report(s); an interval across seeds needs at least 2")
+    first = reports[0]
+    for k, r in enumerate(reports[1:], 1):
+        if list(r["models"]) != list(first["models"]):
+            raise EvalError(f"aggregate_seeds: report {k} has models {list(r['models'])}, report 0 has "
+                            f"{list(first['models'])}; seeds are paired model by model")
+        same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
+        if not same or r["units"] != first["units"]:
+            raise EvalError(f"aggregate_seeds: report {k} scored other probes than report 0; seeds are paired "
+                            "on the same probes")
+
+
+def _seed_accuracies(reports, name):
+    """scope ("overall", "level L", "type T") -> the model's accuracy in each report (None where absent)."""
+    scopes = {"overall": None}
+    for r in reports:
+        s = r["models"][name]["summary"]
+        scopes.update({f"{key[3:]} {g}": None for key in ("by_level", "by_type") for g in s[key]})
+    return {scope: [(_scope(r["models"][name]["summary"], scope) or {}).get("acc") for r in reports]
+            for scope in scopes}
+
+
+def _seeds_sentence(models, a, b, scope, t):
+    if t["lo"] is None:
+        return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
+    acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
+    return f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"])) + \
+        f" across {t['n']} seeds"
+
+
+def _seed_cell(t):
+    if t["mean"] is None:
+        return "-"
+    if t["sd"] is None:
+        return pct(t["mean"])
+    return f"{pct(t['mean'])} ± {100 * t['sd']:.0f} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]"
+
+
+def render_seeds_markdown(agg):
+    """The aggregate across seeds as a Markdown page: accuracies, paired differences, sentences."""
+    models = agg["models"]
+    scopes = list(dict.fromkeys(s for m in models.values() for s in m))
+    out = [f"# accrete across {agg['seeds']} seeds", "",
+           "Accuracy on the probes of units the gate did not reject: mean over seeds ± sd in points "
+           "[95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, then their mean, "
+           "sd and t-interval.", "", "## Accuracy", ""] + _header(["model"] + scopes)
+    out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
+    out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
+                                                          "mean", "sd", "95% t-interval"])
+    for c in agg["comparisons"]:
+        seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
+        spread = ["-", "-"] if c["sd"] is None else [f"{100 * c['sd']:.1f}",
+                                                    f"{100 * c['lo']:+.1f} to {100 * c['hi']:+.1f}"]
+        out.append(_row([c["scope"], c["a"], c["b"], seeds, f"{100 * c['mean']:+.1f}"] + spread))
+    out += ["", "## What the seeds allow one to say", ""] + [f"- {c['sentence']}." for c in agg["comparisons"]]
+    if any(r != agg["rejected"][0] for r in agg["rejected"]):
+        out += ["", "The gate rejected different units in different seeds (" +
+                "; ".join(f"seed {k}: {', '.join(r) or 'none'}" for k, r in enumerate(agg["rejected"])) +
+                "): each seed's numbers are over the probes of its own accepted units."]
+    return "\n".join(out) + "\n"
+
+
 # ----------------------------------------------------------------------------- command line
 
 def _print_summary(name, summary):
@@ -772,6 +869,20 @@ def cmd_compare(args):
     print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
 
 
+def cmd_seeds(args):
+    """Aggregate per-seed report.json files into one page across seeds."""
+    reports = []
+    for path in args.reports:
+        try:
+            reports.append(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as e:
+            raise EvalError(f"{path}: not a report.json ({e})")
+    agg = aggregate_seeds(reports, args.out)
+    for c in agg["comparisons"]:
+        print(c["sentence"])
+    print(f"wrote {Path(args.out) / 'report.md'}, report.json")
+
+
 def cmd_sample(args):
     """Print a few generations of a model after a prompt."""
     corpus = open_corpus(args.corpus)
@@ -829,6 +940,11 @@ def build_parser():
                    "(default 0)")
     c.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the samples (default 0)")
     c.set_defaults(run=cmd_compare)
+    a = sub.add_parser("seeds", help="aggregate per-seed report.json files: means, sds and t-intervals")
+    a.add_argument("reports", nargs="+", metavar="REPORT.json", help="compare's report.json of each seed, "
+                   "the same models on the same probes")
+    a.add_argument("--out", required=True, help="directory for the aggregate report.md and report.json")
+    a.set_defaults(run=cmd_seeds)
     g = sub.add_parser("sample", help="print generations of a model")
     g.add_argument("--corpus", required=True, help="the corpus whose tokenizer the model uses")
     g.add_argument("--model", required=True, help="the checkpoint to sample from")

@@ -511,3 +511,57 @@ def test_compare_counts_tokens_and_flops_from_random_init(world, corpus_dir, tmp
     assert [(m["tokens"], m["flops"]) for m in r["models"].values()] == [(1100, 6e10), (1234, None), (5000, 7e12)]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| new | pretrain | - | 1,100 | 6e+10 |" in md and "| logged | pretrain | - | 5,000 | 7e+12 |" in md
+
+
+def seed_report(acc, diffs, rejected=()):
+    """A compare() report reduced to what aggregate_seeds reads: model -> overall and recall accuracy,
+    and the curriculum - shuffled differences by scope."""
+    summary = lambda a: {"overall": {"acc": a}, "by_level": {}, "by_type": {"recall": {"acc": a}}}
+    return {"units": ["u"], "probes_sha256": {"all": "same"}, "rejected": list(rejected),
+            "models": {n: {"summary": summary(a)} for n, a in acc.items()},
+            "comparisons": [{"a": "curriculum", "b": "shuffled", "scope": s, "control": True, "diff": d}
+                            for s, d in diffs.items()]}
+
+
+def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
+    reports = [seed_report({"curriculum": c, "shuffled": s}, {"overall": d, "type recall": e})
+               for c, s, d, e in ((0.6, 0.5, 0.10, 0.10), (0.7, 0.5, 0.20, -0.10), (0.65, 0.5, 0.15, 0.05))]
+    agg = E.aggregate_seeds(reports, tmp_path)
+    cur = agg["models"]["curriculum"]["overall"]
+    assert cur["values"] == [0.6, 0.7, 0.65] and cur["mean"] == pytest.approx(0.65) and cur["sd"] == pytest.approx(0.05)
+    overall, recall = agg["comparisons"]
+    half = 4.303 * 0.05 / 3 ** 0.5  # the paired differences +10, +20, +15: sd 5 points
+    assert (overall["mean"], overall["lo"], overall["hi"]) == pytest.approx((0.15, 0.15 - half, 0.15 + half))
+    assert overall["sentence"] == "overall: curriculum (65%) is higher than shuffled (50%) (+15 points, 95% CI +3 " \
+        "to +27) across 3 seeds"
+    assert recall["sentence"].startswith("type recall: no difference detectable between curriculum (65%)")
+    assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(agg))
+    md = (tmp_path / "report.md").read_text()
+    assert "| curriculum | 65% ± 5 [53%-77%] | 65% ± 5 [53%-77%] |" in md
+    assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 |" in md
+
+
+def test_aggregate_seeds_refuses_unpaired_reports():
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    with pytest.raises(ValueError, match="at least 2"):
+        E.aggregate_seeds([a])
+    with pytest.raises(ValueError, match="report 1 has models"):
+        E.aggregate_seeds([a, seed_report({"curriculum": 0.6}, {})])
+    with pytest.raises(ValueError, match="report 1 scored other probes"):
+        E.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])
+
+
+def test_seeds_cli_aggregates_compare_reports(world, corpus_dir, tmp_path):
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "seed-0", controls=[("lora", "base")])
+    shutil.copytree(tmp_path / "seed-0", tmp_path / "seed-1")
+    p = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "seeds", str(tmp_path / "seed-0" / "report.json"),
+                        str(tmp_path / "seed-1" / "report.json"), "--out", str(tmp_path / "agg")],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr
+    agg = json.loads((tmp_path / "agg" / "report.json").read_text())
+    lora = r["models"]["lora"]["summary"]
+    assert agg["models"]["lora"]["level 1"]["mean"] == lora["by_level"]["1"]["acc"]
+    assert agg["models"]["lora"]["level 1"]["sd"] == 0.0
+    assert [c["scope"] for c in agg["comparisons"]] == ["overall", "level 1", "level 2", "type recall"]
+    assert p.stdout.splitlines()[0] == agg["comparisons"][0]["sentence"]

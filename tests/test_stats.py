@@ -39,3 +39,24 @@ def test_clustering_perfectly_correlated_duplicates_widens_the_interval_back_to_
 def test_bootstrap_refuses_cluster_labels_that_do_not_match_the_probes():
     with pytest.raises(ValueError, match="3 cluster labels for 40 probes"):
         S.bootstrap_diff(A, B, clusters=["x", "y", "z"])
+
+
+def test_t_quantile_reads_the_table_and_takes_the_wider_side_between_entries():
+    assert S.t_quantile(1) == 12.706 and S.t_quantile(2) == 4.303 and S.t_quantile(9) == 2.262
+    assert S.t_quantile(35) == 2.042  # between 30 and 40: the df 30 quantile
+    assert S.t_quantile(10_000) == 1.960
+    with pytest.raises(ValueError, match="df must be at least 1"):
+        S.t_quantile(0)
+
+
+def test_t_interval_of_three_seeds():
+    t = S.t_interval([0.5, 0.6, 0.7])
+    assert t["n"] == 3 and t["mean"] == pytest.approx(0.6) and t["sd"] == pytest.approx(0.1)
+    half = 4.303 * 0.1 / 3 ** 0.5
+    assert (t["lo"], t["hi"]) == pytest.approx((0.6 - half, 0.6 + half))
+
+
+def test_t_interval_leaves_missing_seeds_out_and_needs_two_values():
+    assert S.t_interval([0.2, None, float("nan"), 0.4])["mean"] == pytest.approx(0.3)
+    assert S.t_interval([0.2, None])["n"] == 1 and S.t_interval([0.2])["lo"] is None
+    assert S.t_interval([]) == {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None}
