@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file
 from model import fingerprint, load_checkpoint
-from stats import pct, bootstrap_diff, describe_difference, describe_vs_chance, t_interval, wilson
+from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, t_interval, wilson
 from lora import load_adapter, read_adapter
 
 
@@ -430,13 +430,15 @@ def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, to
 # ----------------------------------------------------------------------------- the comparison
 
 def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, samples=0, device="cpu",
-            batch_size=64, norm="sum", seed=0):
+            batch_size=64, norm="sum", seed=0, curves=None, curve_references=None):
     """Score every model (name -> "CKPT[+ADAPTER]") on all probes of the corpus and write
     report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir.
     Every table, control and sentence reads only the probes of units the gate did not reject; the
-    rejected units' probes are scored too and reported apart."""
+    rejected units' probes are scored too and reported apart. With learning curves (learning_curves's
+    result), their points, curves.png and sentences against the curve_references models go in too."""
     corpus = open_corpus(corpus_dir)
-    for name in list(retention_steps or []) + [n for pair in controls or [] for n in pair]:
+    named = list(retention_steps or []) + [n for pair in controls or [] for n in pair] + list(curve_references or [])
+    for name in named:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
     units, probes, compared = comparison_probes(corpus)
@@ -458,6 +460,8 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         [(p, False) for p in itertools.combinations(specs, 2)]
     for (a, b), detailed in pairs:
         report["comparisons"] += _compare_pair(models, correct, compared, levels, a, b, detailed, seed)
+    if curves:
+        report["curves"] = _curves_section(curves, compared, correct, models, curve_references, seed)
     _write_report(report, out_dir)
     return report
 
@@ -543,6 +547,8 @@ def _write_report(report, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report["plot"] = _plot(report, out_dir / "report.png")
+    if report.get("curves"):
+        report["curves"]["plot"] = plot_curves(report["curves"], out_dir / "curves.png", report["curves"]["references"])
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
     atomic_write_text(out_dir / "report.md", render_markdown(report))
 
@@ -574,8 +580,8 @@ def render_markdown(report):
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
            "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
            "the gate rejected are left out of every comparison and reported apart.", ""]
-    for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences, _md_rejected,
-                    _md_perplexity, _md_samples):
+    for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
+                    _md_curves, _md_rejected, _md_perplexity, _md_samples):
         out += section(report)
     out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
             else f"Figure: {report['plot']}.", ""]
@@ -686,14 +692,22 @@ def _scope(summary, scope):
     return summary["by_level" if kind == "level" else "by_type"].get(group)
 
 
-def _plot(report, path):
-    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
-    Returns the file name, or a note when matplotlib is not installed."""
+def _pyplot():
+    """matplotlib.pyplot drawing to files, or None when matplotlib is not installed (it is optional)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _plot(report, path):
+    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
+    Returns the file name, or a note when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
         return "skipped (matplotlib is not installed)"
     models = report["models"]
     colors = plt.get_cmap("tab20").colors  # a ladder has 11 models: the default 10-color cycle repeats
@@ -718,6 +732,146 @@ def _plot(report, path):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path).name
+
+
+# ----------------------------------------------------------------------------- learning curves
+
+CURVE_POINT = ("name", "step", "tokens", "flops", "spec")  # a checkpoint of a run, as learning_curves takes it
+
+
+def learning_curves(corpus_dir, points, device="cpu", batch_size=64, norm="sum"):
+    """Score checkpoints of one or more runs on the comparison probes (those compare() reads). Each
+    point is a dict or tuple of CURVE_POINT, name being its run's; a missing step, tokens or flops is
+    read from the checkpoint. -> {"runs": {name: [points in step order, each with its accuracy
+    overall and by type and its per-probe correctness]}, "probes_sha256": the probes scored, ...}"""
+    corpus = open_corpus(corpus_dir)
+    probes = comparison_probes(corpus)[2]
+    runs = {}
+    for point in points:
+        point = dict(zip(CURVE_POINT, point)) if isinstance(point, (list, tuple)) else dict(point)
+        model, info = load_model(point["spec"], device, corpus.tokenizer_hash)
+        _check_vocab(model, corpus.tokenizer, point["spec"])
+        if point.get("tokens") is None or point.get("flops") is None:
+            _passport_record(corpus, info)
+        found = {"step": info["meta"].get("step"), "tokens": info["tokens"], "flops": info["flops"]}
+        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+        s = summarize(results)
+        runs.setdefault(point["name"], []).append(
+            {**{k: point[k] if point.get(k) is not None else v for k, v in found.items()},
+             "spec": str(point["spec"]), "overall": s["overall"], "by_type": s["by_type"],
+             "correct": [r["correct"] for r in results]})
+    for run in runs.values():
+        run.sort(key=lambda p: -1 if p["step"] is None else p["step"])
+    return {"corpus": str(corpus_dir), "norm": norm, "n": len(probes), "probes_sha256": probes_sha256(probes),
+            "runs": runs}
+
+
+def describe_curves(curves, probes, references=None, seed=0):
+    """Plain sentences, type by type: where each run's last point ends against each reference model
+    (references: name -> per-probe correctness on `probes`, the probes the curves were scored on),
+    and whether the run was still rising between its last two points (paired cluster bootstraps)."""
+    cl, types = clusters(probes), list(dict.fromkeys(p.get("type", "recall") for p in probes))
+    out = []
+    for run, points in curves["runs"].items():
+        last = points[-1]
+        for t in types:
+            sel = [p.get("type", "recall") == t for p in probes]
+            pick = lambda xs: [x for x, s in zip(xs, sel) if s]  # noqa: E731
+            for ref, ref_correct in (references or {}).items():
+                d = bootstrap_diff(pick(last["correct"]), pick(ref_correct), pick(cl), seed=seed)
+                out.append(f"type {t}: " + describe_difference(
+                    f"{run} at its last point ({_point_label(last)})", last["by_type"][t], ref,
+                    float(np.mean(pick(ref_correct))), d))
+            if len(points) > 1:
+                d = bootstrap_diff(pick(last["correct"]), pick(points[-2]["correct"]), pick(cl), seed=seed)
+                out.append(f"type {t}: " + describe_rise(
+                    f"{run} from {_point_label(points[-2])} to {_point_label(last)}", d))
+    return out
+
+
+def _point_label(point):
+    if point.get("flops") is not None:
+        return f"step {point['step']}, {point['flops']:.3g} FLOPs"
+    return f"step {point['step']}" + (f", {point['tokens']:,} tokens" if point.get("tokens") is not None else "")
+
+
+def _curves_section(curves, probes, correct, models, references, seed):
+    """The report's learning curves: points without per-probe correctness, each reference model's
+    accuracy overall and by type, and the sentences."""
+    if curves["probes_sha256"] != probes_sha256(probes):
+        raise EvalError("learning curves were scored on other probes than this comparison reads (a unit "
+                        "verified or rejected since?); score them again with learning_curves")
+    return {"runs": {run: [{k: v for k, v in p.items() if k != "correct"} for p in points]
+                     for run, points in curves["runs"].items()},
+            "references": {r: {"overall": models[r]["summary"]["overall"]["acc"],
+                               **{t: s["acc"] for t, s in models[r]["summary"]["by_type"].items()}}
+                           for r in references or []},
+            "sentences": describe_curves(curves, probes, {r: correct[r] for r in references or []}, seed)}
+
+
+def _curve_x(points):
+    """The x axis of a run: FLOPs from random init when every point has them, else tokens, else steps."""
+    for key, label in (("flops", "FLOPs from random init"), ("tokens", "tokens from random init")):
+        if all(p.get(key) is not None for p in points):
+            return [p[key] for p in points], label
+    return [p["step"] for p in points], "step"
+
+
+def plot_curves(curves, path, references=None):
+    """Accuracy against FLOPs, one panel per probe type, one line per run (with its 95% band) and a
+    dashed line per reference model (name -> {type: accuracy}). Returns the file name, or a note
+    when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
+        return "skipped (matplotlib is not installed)"
+    types = list(dict.fromkeys(t for points in curves["runs"].values() for p in points for t in p["by_type"]))
+    cols = min(3, len(types)) or 1
+    rows = -(-len(types) // cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for ax, t in zip(axes.flat, types):
+        for i, (run, points) in enumerate(curves["runs"].items()):
+            x, label = _curve_x(points)
+            s = [p["by_type"].get(t) or {"acc": np.nan, "lo": np.nan, "hi": np.nan} for p in points]
+            ax.plot(x, [c["acc"] for c in s], "o-", color=colors[i % 10], label=run)
+            ax.fill_between(x, [c["lo"] for c in s], [c["hi"] for c in s], color=colors[i % 10], alpha=0.15)
+            ax.set_xlabel(label)
+            if all(v > 0 for v in x):
+                ax.set_xscale("log")
+        for j, (ref, accs) in enumerate((references or {}).items()):
+            if t in accs:
+                ax.axhline(accs[t], color="k", linestyle=("--", ":", "-.")[j % 3], linewidth=1, label=ref)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{t} (95% CI)")
+    for ax in list(axes.flat)[len(types):]:
+        ax.axis("off")
+    handles = {}  # every run and reference once, whichever panels they appear in
+    for ax in axes.flat:
+        handles.update({label: h for h, label in zip(*ax.get_legend_handles_labels())})
+    axes.flat[0].legend(handles.values(), handles.keys(), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path).name
+
+
+def _md_curves(report):
+    c = report.get("curves")
+    if not c:
+        return []
+    types = list(dict.fromkeys(t for points in c["runs"].values() for p in points for t in p["by_type"]))
+    out = ["", "## Learning curves", "", "Accuracy on the same probes at checkpoints of each run; tokens and FLOPs "
+           "from random init. Sentences: each run's last point against the reference models, and its last two "
+           "points against each other (paired bootstraps over clusters).", ""]
+    out += _header(["run", "step", "tokens", "FLOPs", "overall"] + [f"type {t}" for t in types])
+    for run, points in c["runs"].items():
+        out += [_row([run, _num(p["step"]), _num(p["tokens"]), _num(p["flops"], "{:.3g}"), _cell(p["overall"])]
+                     + [_cell(p["by_type"].get(t)) for t in types]) for p in points]
+    for ref, accs in c["references"].items():
+        out.append(_row([f"{ref} (reference)", "", "", "", pct(accs["overall"])]
+                        + [pct(accs[t]) if t in accs else "-" for t in types]))
+    out += [""] + [f"- {s}." for s in c["sentences"]]
+    return out + ["", f"![learning curves]({c['plot']})" if c["plot"].endswith(".png") else f"Figure: {c['plot']}."]
 
 
 # ----------------------------------------------------------------------------- across seeds

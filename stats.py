@@ -91,6 +91,13 @@ def describe_difference(name_a, a, name_b, b, diff_interval):
     return f"no difference detectable between {name_a} ({pct(acc_a)}) and {name_b} ({pct(acc_b)}) ({ci})"
 
 
+def describe_rise(name, diff_interval):
+    """One plain sentence on whether a run still gained between two points (last minus previous)."""
+    diff, lo, hi = diff_interval
+    ci = f"{100 * diff:+.0f} points, 95% CI {100 * lo:+.0f} to {100 * hi:+.0f}"
+    return f"{name} was still rising ({ci})" if lo > 0 else f"no rise detectable for {name} ({ci})"
+
+
 def describe_vs_chance(name, s):
     """One plain sentence on a model's accuracy against chance, from its Wilson interval."""
     ci = f"{pct(s['acc'])}, 95% CI {pct(s['lo'])} to {pct(s['hi'])}, chance {pct(s['chance'])}, n={s['n']}"

@@ -565,3 +565,63 @@ def test_seeds_cli_aggregates_compare_reports(world, corpus_dir, tmp_path):
     assert agg["models"]["lora"]["level 1"]["sd"] == 0.0
     assert [c["scope"] for c in agg["comparisons"]] == ["overall", "level 1", "level 2", "type recall"]
     assert p.stdout.splitlines()[0] == agg["comparisons"][0]["sentence"]
+
+
+@pytest.fixture(scope="module")
+def curve_run(world):
+    """A run's checkpoints: the base fine-tuned on the facts for 0, 20 and 150 steps, each with its
+    step and tokens / flops from random init in its meta (the last without flops)."""
+    import curriculum as C
+    from model import load_checkpoint
+    corpus = C.Corpus(world / "corpus")
+    model, meta = load_checkpoint(world / "base")
+    done = 0
+    for step in (0, 20, 150):
+        memorize(model, corpus.tokenizer, fact_probes(), steps=step - done, lr=3e-3)
+        done = step
+        extra = {"tokens_total": 1234 + 100 * step} | ({"flops_total": 1e9 * (1 + step)} if step < 150 else {})
+        save_checkpoint(model, world / f"ft-{step}", dict(meta, step=step, **extra))
+    return [("ft", step, None, None, str(world / f"ft-{step}")) for step in (0, 20, 150)]
+
+
+def test_learning_curves_score_each_point_by_type_with_numbers_from_its_checkpoint(world, curve_run):
+    import curriculum as C
+    from model import load_checkpoint
+    curves = E.learning_curves(world / "corpus", curve_run[::-1])  # any order: a run's points come back by step
+    points = curves["runs"]["ft"]
+    assert [(p["step"], p["tokens"], p["flops"]) for p in points] == [(0, 1234, 1e9), (20, 3234, 21e9),
+                                                                       (150, 16234, None)]
+    corpus = C.Corpus(world / "corpus")
+    probes = [p for u in corpus.order() if corpus.probes(u) for p in corpus.probes(u)]
+    assert curves["n"] == 9 and curves["probes_sha256"] == E.probes_sha256(probes)
+    results = E.score_probes(load_checkpoint(world / "ft-20")[0], corpus.tokenizer, probes)
+    assert points[1]["by_type"] == E.summarize(results)["by_type"] and points[1]["correct"] == [
+        r["correct"] for r in results]
+    assert points[2]["correct"][:8] == [True] * 8 and points[0]["by_type"]["recall"]["correct"] < 8  # the facts
+
+
+def test_compare_puts_learning_curves_with_their_sentences_in_the_report(world, corpus_dir, curve_run, tmp_path):
+    curves = E.learning_curves(corpus_dir, [dict(zip(E.CURVE_POINT, p)) for p in curve_run])
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", curves=curves, curve_references=["base"])
+    c = r["curves"]
+    assert [p["step"] for p in c["runs"]["ft"]] == [0, 20, 150] and "correct" not in c["runs"]["ft"][0]
+    base = r["models"]["base"]["summary"]
+    assert c["references"] == {"base": {"overall": base["overall"]["acc"], "recall": base["by_type"]["recall"]["acc"]}}
+    first, last = curves["runs"]["ft"][1], curves["runs"]["ft"][2]
+    rise = E.describe_rise("ft from step 20, 2.1e+10 FLOPs to step 150, 16,234 tokens",
+                           E.bootstrap_diff(last["correct"], first["correct"], list(range(9))))
+    assert c["sentences"][1] == f"type recall: {rise}"
+    assert c["sentences"][0] == "type recall: ft at its last point (step 150, 16,234 tokens) (89%) is higher " \
+        "than base (44%) (+44 points, 95% CI +11 to +78)"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Learning curves" in md and f"- {c['sentences'][1]}." in md
+    assert "| ft | 20 | 3,234 | 2.1e+10 |" in md
+    assert (tmp_path / "out" / "curves.png").exists() == (c["plot"] == "curves.png")
+
+
+def test_compare_refuses_learning_curves_scored_on_other_probes(world, corpus_dir, curve_run, tmp_path):
+    curves = E.learning_curves(corpus_dir, curve_run[:1])
+    with pytest.raises(EvalError, match="other probes"):
+        E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out",
+                  curves=dict(curves, probes_sha256="0" * 64))

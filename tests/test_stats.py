@@ -60,3 +60,10 @@ def test_t_interval_leaves_missing_seeds_out_and_needs_two_values():
     assert S.t_interval([0.2, None, float("nan"), 0.4])["mean"] == pytest.approx(0.3)
     assert S.t_interval([0.2, None])["n"] == 1 and S.t_interval([0.2])["lo"] is None
     assert S.t_interval([]) == {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None}
+
+
+def test_describe_rise_says_still_rising_only_when_the_interval_is_above_zero():
+    assert S.describe_rise("run from step 1 to step 2", (0.1, 0.02, 0.18)) == \
+        "run from step 1 to step 2 was still rising (+10 points, 95% CI +2 to +18)"
+    assert S.describe_rise("run", (0.05, -0.01, 0.11)) == "no rise detectable for run (+5 points, 95% CI -1 to +11)"
+    assert S.describe_rise("run", (-0.1, -0.2, -0.05)).startswith("no rise detectable for run")
