@@ -488,14 +488,15 @@ def _measure_model(corpus, model, info, probes, rejected, levels, samples, devic
     probes of units not rejected."""
     t0 = time.time()
     results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+    rejected = set(rejected)
     kept = [r for r in results if r["unit"] not in rejected]
     apart = [r for r in results if r["unit"] in rejected]
-    units = list(levels)
+    units = list(levels)  # every unit with probes, in curriculum order
     prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
     entry = {
         "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "flops": info["flops"],
-        "seconds": info["seconds"],
-        "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
+        "seconds": info["seconds"], "trainable_params": info["trainable_params"],
+        "base_fingerprint": info["base_fingerprint"],
         "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
         "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
         "composition": composition(probes, results, rejected),
