@@ -6,6 +6,7 @@ verification gate that the passport records, and the stage comparison report.
     python evaluate.py score   CORPUS --model CKPT[+ADAPTER]
     python evaluate.py verify  CORPUS --unit U --model CKPT --adapter ADAPTER   # exit 0 pass, 1 fail, 2 error
     python evaluate.py compare CORPUS base=CKPT lora=CKPT+ADAPTER ... --out DIR
+    python evaluate.py seeds   seed-*/report/report.json --out DIR   # mean, sd, t-interval over seeds
     python evaluate.py sample  --corpus CORPUS --model CKPT --prompt "The capital of"
 
 Scoring normalization: by default a choice's score is the SUM of its tokens' log-probabilities,
@@ -18,10 +19,10 @@ result records which one was used.
 import argparse
 import contextlib
 import functools
+import hashlib
 import itertools
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file
 from model import fingerprint, load_checkpoint
-from stats import pct, bootstrap_diff, describe_difference, describe_vs_chance, wilson
+from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, t_interval, wilson
 from lora import load_adapter, read_adapter
 
 
@@ -141,28 +142,6 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
     return results
 
 
-@torch.no_grad()
-def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
-    """The reference: one forward pass per choice and exact match by model.generate. Slow; for tests
-    and bench.py (score_probes(batch_size=1) is the like-for-like unbatched timing)."""
-    block, results = model.config.block_size, []
-    with _eval_mode(model):
-        for i, p in enumerate(probes):
-            prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
-            logprobs = []
-            for cont in conts:
-                ids = torch.tensor((prompt + cont)[-(block + 1):], device=device)
-                with _autocast(device):
-                    logits, _ = model(ids[None, :-1])
-                logp = logits[0, -len(cont):].float().log_softmax(-1)
-                lp = logp.gather(1, ids[-len(cont):, None]).sum().item()
-                logprobs.append(_norm(lp, len(cont), norm))
-            answer = tokenizer.encode_ordinary(" " + p["answer"])
-            out = model.generate(torch.tensor([prompt[-block:]], device=device), len(answer), temperature=0)
-            results.append(_result(p, logprobs, out[0, -len(answer):].tolist() == answer))
-    return results
-
-
 # ----------------------------------------------------------------------------- statistics
 
 def _stats(group):
@@ -186,6 +165,24 @@ def summarize(results, levels=None):
             "by_unit": grouped(lambda r: r["unit"]),
             "by_level": grouped(lambda r: levels.get(r["unit"], r.get("level"))),
             "by_type": grouped(lambda r: r["type"])}
+
+
+def composition(probes, results, rejected=()):
+    """Composition given its premises, by probe type: over the probes of non-recall types that list
+    "premises" (units in `rejected` left out), accuracy on all of them beside accuracy on those whose
+    premise probes (matched by prompt among `probes`) the same results answer correctly."""
+    known = {}  # prompt -> answered correctly (every probe with that prompt, should there be several)
+    for p, r in zip(probes, results):
+        known[p["probe"]] = known.get(p["probe"], True) and bool(r["correct"])
+    groups = {}
+    for p, r in zip(probes, results):
+        if r["type"] != "recall" and p.get("premises") and p.get("unit") not in rejected:
+            groups.setdefault(r["type"], []).append((r, [known.get(q) for q in p["premises"]]))
+    # a premise missing from the probes can be neither right nor wrong: its probe is not in "given"
+    return {t: {"all": _stats([r for r, _ in rows]),
+                "given_premises": _stats([r for r, premises in rows if all(premises)]),
+                "premises_missing": sum(None in premises for _, premises in rows)}
+            for t, rows in sorted(groups.items())}
 
 
 # ----------------------------------------------------------------------------- perplexity
@@ -280,6 +277,15 @@ def _split_spec(spec):
     return spec, None
 
 
+def from_init(record, key):
+    """A checkpoint's `tokens` or `flops` counted from random init: record's "<key>_total", else its
+    "<key>" (older checkpoints count one run only), else None."""
+    for k in (f"{key}_total", key):
+        if record.get(k) is not None:
+            return record[k]
+    return None
+
+
 def load_model(spec, device="cpu", tokenizer_hash=None):
     """Load "CHECKPOINT" or "CHECKPOINT+ADAPTER" -> (model in eval mode, info). Refuses a checkpoint
     or adapter made with another tokenizer, and an adapter trained on another base."""
@@ -291,12 +297,13 @@ def load_model(spec, device="cpu", tokenizer_hash=None):
                         f"{tokenizer_hash[:12]}; evaluate it on the corpus it was trained on")
     info = {"spec": str(spec), "checkpoint": ckpt, "adapter": adapter, "meta": meta,
             "base_fingerprint": fingerprint(model), "adapter_fingerprint": None, "adapter_header": None,
-            "mode": meta.get("mode"), "tokens": meta.get("tokens"), "seconds": meta.get("seconds"),
-            "trainable_params": meta.get("trainable_params")}
+            "mode": meta.get("mode"), "tokens": from_init(meta, "tokens"), "flops": from_init(meta, "flops"),
+            "seconds": meta.get("seconds"), "trainable_params": meta.get("trainable_params")}
     if adapter:
         header = load_adapter(model, adapter, tokenizer_hash or found)
         info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=sha256_file(header["file"]),
-                    mode="lora", tokens=header.get("tokens"), seconds=header.get("seconds"),
+                    mode="lora", tokens=from_init(header, "tokens"), flops=from_init(header, "flops"),
+                    seconds=header.get("seconds"),
                     trainable_params=header.get("trainable_params",
                                                 sum(p.numel() for p in model.parameters() if p.requires_grad)))
     model.eval()
@@ -310,14 +317,18 @@ def _check_vocab(model, tokenizer, spec):
 
 
 def _passport_record(corpus, info):
-    """Fill tokens / seconds / trainable params from the passport's model_trained or adapter_trained
-    event that names this checkpoint or adapter (by path or file sha256), when meta lacks them."""
+    """Fill tokens / flops (from random init) / seconds / trainable params from the passport's
+    model_trained or adapter_trained event that names this checkpoint or adapter (by path or file
+    sha256), when meta lacks them."""
     ckpt = Path(info["checkpoint"])
     path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
     names = {str(path), str(Path(path).parent), info["spec"], sha256_file(path)}
     for ev in reversed(corpus.passport.events("adapter_trained" if info["adapter"] else "model_trained")):
         if names & {str(v) for v in ev.values() if isinstance(v, str)}:
-            for key in ("tokens", "seconds", "trainable_params"):
+            for key in ("tokens", "flops"):
+                if info.get(key) is None:
+                    info[key] = from_init(ev, key)
+            for key in ("seconds", "trainable_params"):
                 if info.get(key) is None and ev.get(key) is not None:
                     info[key] = ev[key]
             break
@@ -419,131 +430,260 @@ def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, to
 # ----------------------------------------------------------------------------- the comparison
 
 def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, samples=0, device="cpu",
-            batch_size=64, norm="sum", seed=0):
+            batch_size=64, norm="sum", seed=0, curves=None, curve_references=None):
     """Score every model (name -> "CKPT[+ADAPTER]") on all probes of the corpus and write
-    report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir."""
+    report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir.
+    Every table, control and sentence reads only the probes of units the gate did not reject; the
+    rejected units' probes are scored too and reported apart. With learning curves (learning_curves's
+    result), their points, curves.png and sentences against the curve_references models go in too."""
     corpus = open_corpus(corpus_dir)
-    for name in list(retention_steps or []) + [n for pair in controls or [] for n in pair]:
+    named = list(retention_steps or []) + [n for pair in controls or [] for n in pair] + list(curve_references or [])
+    for name in named:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
-    units = [u for u in corpus.order() if corpus.probes(u)]
-    if not units:
-        raise EvalError(f"{corpus_dir}: no unit has probes; nothing to compare")
+    units, probes, compared = comparison_probes(corpus)
+    rejected = corpus.rejected()
     levels = {u: corpus.units[u].get("level") for u in units}
-    probes = [p for u in units for p in corpus.probes(u)]
-    prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
-    models, correct = {}, {}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
+    models, correct = {}, {}
     for name, (model, info) in loaded.items():
         _check_vocab(model, corpus.tokenizer, specs[name])
-        _passport_record(corpus, info)
-        t0 = time.time()
-        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
-        correct[name] = [r["correct"] for r in results]
-        models[name] = {
-            "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "seconds": info["seconds"],
-            "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
-            "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
-            "summary": summarize(results, levels), "scoring_seconds": time.time() - t0,
-            "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
-            "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
-            "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
-                        for p in prompts} if samples else {}}
+        models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes,
+                                                     rejected, levels, samples, device, batch_size, norm, seed)
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
+              "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared)},
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
-              "retention": None, "comparisons": [], "rejected": corpus.rejected()}
-    if retention_steps:
-        report["retention"] = {"steps": list(retention_steps), "units": units,
-                               "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units]
-                                       for s in retention_steps]}
+              "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
+              "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
     pairs = [(tuple(p), True) for p in controls] if controls else \
         [(p, False) for p in itertools.combinations(specs, 2)]
     for (a, b), detailed in pairs:
-        scopes = [("overall", None, None)]
-        if detailed:
-            scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
-            scopes += [(f"type {t}", "by_type", t) for t in models[a]["summary"]["by_type"]]
-        for label, key, group in scopes:
-            sel = [True] * len(probes) if key is None else \
-                [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
-            ca = [c for c, s in zip(correct[a], sel) if s]
-            cb = [c for c, s in zip(correct[b], sel) if s]
-            d = bootstrap_diff(ca, cb, seed=seed)
-            sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
-            sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
-            report["comparisons"].append({"a": a, "b": b, "scope": label, "control": detailed, "diff": d[0],
-                                          "lo": d[1], "hi": d[2],
-                                          "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
+        report["comparisons"] += _compare_pair(models, correct, compared, levels, a, b, detailed, seed)
+    if curves:
+        report["curves"] = _curves_section(curves, compared, correct, models, curve_references, seed)
+    _write_report(report, out_dir)
+    return report
+
+
+def comparison_probes(corpus):
+    """(units with probes, all their probes, the probes compared): a comparison leaves out the
+    probes of units whose latest verdict is a rejection."""
+    units = [u for u in corpus.order() if corpus.probes(u)]
+    if not units:
+        raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
+    rejected = set(corpus.rejected())
+    probes = [p for u in units for p in corpus.probes(u)]
+    return units, probes, [p for p in probes if p["unit"] not in rejected]
+
+
+def probes_sha256(probes):
+    """A probe set's name: the sha256 of each probe's unit, prompt, answer, choices and type, in order."""
+    rows = [[p.get("unit"), p["probe"], p["answer"], p["choices"], p.get("type", "recall")] for p in probes]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def _measure_model(corpus, model, info, probes, rejected, levels, samples, device, batch_size, norm, seed):
+    """One model's entry of the report (summaries, perplexities, samples) and its correctness on the
+    probes of units not rejected."""
+    t0 = time.time()
+    results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+    rejected = set(rejected)
+    kept = [r for r in results if r["unit"] not in rejected]
+    apart = [r for r in results if r["unit"] in rejected]
+    units = list(levels)  # every unit with probes, in curriculum order
+    prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
+    entry = {
+        "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "flops": info["flops"],
+        "seconds": info["seconds"], "trainable_params": info["trainable_params"],
+        "base_fingerprint": info["base_fingerprint"],
+        "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
+        "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
+        "composition": composition(probes, results, rejected),
+        "scoring_seconds": time.time() - t0,
+        "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
+        "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
+        "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
+                    for p in prompts} if samples else {}}
+    return entry, [r["correct"] for r in kept]
+
+
+def clusters(probes):
+    """Each probe's bootstrap cluster: its "cluster" (the fact or entity it rests on), else itself."""
+    return [str(p["cluster"]) if p.get("cluster") not in (None, "") else i for i, p in enumerate(probes)]
+
+
+def _retention(models, steps, units):
+    """The retention matrix: each accumulation step's accuracy on every unit (None without steps)."""
+    if not steps:
+        return None
+    return {"steps": list(steps), "units": units,
+            "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units] for s in steps]}
+
+
+def _compare_pair(models, correct, probes, levels, a, b, detailed, seed):
+    """Model a against model b on the same probes: overall and, for a control, by level and by type."""
+    scopes = [("overall", None, None)]
+    if detailed:
+        scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
+        scopes += [(f"type {t}", "by_type", t) for t in models[a]["summary"]["by_type"]]
+    out = []
+    for label, key, group in scopes:
+        sel = [True] * len(probes) if key is None else \
+            [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
+        ca = [c for c, s in zip(correct[a], sel) if s]
+        cb = [c for c, s in zip(correct[b], sel) if s]
+        cl = [c for c, s in zip(clusters(probes), sel) if s]
+        d = bootstrap_diff(ca, cb, cl, seed=seed)
+        sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
+        sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
+        out.append({"a": a, "b": b, "scope": label, "control": detailed, "n": len(cl), "clusters": len(set(cl)),
+                    "diff": d[0], "lo": d[1], "hi": d[2],
+                    "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
+    return out
+
+
+def _write_report(report, out_dir):
+    """report.png, report.json and report.md in out_dir (the figure first: the JSON names it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report["plot"] = _plot(report, out_dir / "report.png")
+    if report.get("curves"):
+        report["curves"]["plot"] = plot_curves(report["curves"], out_dir / "curves.png", report["curves"]["references"])
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
     atomic_write_text(out_dir / "report.md", render_markdown(report))
-    return report
 
 
 def _cell(s):
     return f"{pct(s['acc'])} [{pct(s['lo'])}-{pct(s['hi'])}]" if s else "-"
 
 
+def _cell_n(s):
+    return f"{_cell(s) if s['n'] else '-'} ({s['n']})"
+
+
 def _num(x, fmt="{:,}"):
     return "-" if x is None else fmt.format(x)
 
 
+def _row(cells):
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _header(cells):
+    return [_row(cells), "|" + "---|" * len(cells)]
+
+
 def render_markdown(report):
     """The comparison as a Markdown page: tables, retention matrix, controls, plain sentences."""
-    models = report["models"]
-    first = next(iter(models.values()))["summary"]
     out = [f"# accrete comparison: {report['corpus']}", "",
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
-           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes.", "",
-           "## Models", "",
-           "| model | mode | trainable params | tokens trained on | wall time | primitive ppl | primitive bpb "
-           "| accuracy | exact match |", "|" + "---|" * 9]
-    for n, m in models.items():
-        ppl = m["primitive_ppl"] or {}
-        out.append(f"| {n} | {m['mode'] or '-'} | {_num(m['trainable_params'])} | {_num(m['tokens'])} "
-                   f"| {_num(m['seconds'], '{:.0f} s')} | {_num(ppl.get('ppl'), '{:.2f}')} "
-                   f"| {_num(ppl.get('bpb'), '{:.3f}')} | {_cell(m['summary']['overall'])} "
-                   f"| {pct(m['summary']['overall']['exact'])} |")
-    for key, title in (("by_level", "level"), ("by_type", "probe type")):
-        groups = list(first[key])
-        out += ["", f"## Accuracy by {title}", "", "| model | " + " | ".join(f"{title} {g}" for g in groups) + " |",
-                "|" + "---|" * (len(groups) + 1),
-                "| chance | " + " | ".join(pct(first[key][g]["chance"]) for g in groups) + " |"]
-        out += [f"| {n} | " + " | ".join(_cell(m["summary"][key].get(g)) for g in groups) + " |"
-                for n, m in models.items()]
-    if report["rejected"]:
-        out += ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
-                "kept out of later stages: " + ", ".join(report["rejected"]) + "."]
-    if report["retention"]:
-        r = report["retention"]
-        out += ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", "",
-                "| step | " + " | ".join(r["units"]) + " |", "|" + "---|" * (len(r["units"]) + 1)]
-        out += [f"| {s} | " + " | ".join(pct(a) for a in row) + " |" for s, row in zip(r["steps"], r["acc"])]
-    controls = [c for c in report["comparisons"] if c["control"]]
-    if controls:
-        out += ["", "## Controls", "", "| scope | A | B | accuracy of A | accuracy of B | A - B, points (95% CI) |",
-                "|" + "---|" * 6]
-        for c in controls:
-            sa, sb = (_scope(models[x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
-            out.append(f"| {c['scope']} | {c['a']} | {c['b']} | {_cell(sa)} | {_cell(sb)} "
-                       f"| {100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f}) |")
-    out += ["", "## What the intervals allow one to say", ""]
-    out += [f"- {s}." for s in report["chance"]] + [f"- {c['sentence']}." for c in report["comparisons"]]
-    out += ["", "## Held-out perplexity by unit", "", "| model | " + " | ".join(report["units"]) + " |",
-            "|" + "---|" * (len(report["units"]) + 1)]
-    out += [f"| {n} | " + " | ".join(_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"])
-            + " |" for n, m in models.items()]
-    if any(m["samples"] for m in models.values()):
-        out += ["", "## Samples"]
-        for n, m in models.items():
-            out += ["", f"### {n}", ""]
-            out += [f"- `{p}` → `{t.strip()}`" for p, texts in m["samples"].items() for t in texts]
+           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
+           "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
+           "the gate rejected are left out of every comparison and reported apart.", ""]
+    for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
+                    _md_curves, _md_rejected, _md_perplexity, _md_samples):
+        out += section(report)
     out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
             else f"Figure: {report['plot']}.", ""]
     return "\n".join(out)
+
+
+def _md_models(report):
+    out = ["## Models", "", "Tokens and FLOPs are counted from random init (the base's training included).", ""]
+    out += _header(["model", "mode", "trainable params", "tokens", "FLOPs", "wall time", "primitive ppl",
+                    "primitive bpb", "accuracy", "exact match"])
+    for n, m in report["models"].items():
+        ppl = m["primitive_ppl"] or {}
+        out.append(_row([n, m["mode"] or "-", _num(m["trainable_params"]), _num(m["tokens"]),
+                         _num(m["flops"], "{:.3g}"),
+                         _num(m["seconds"], "{:.0f} s"), _num(ppl.get("ppl"), "{:.2f}"),
+                         _num(ppl.get("bpb"), "{:.3f}"), _cell(m["summary"]["overall"]),
+                         pct(m["summary"]["overall"]["exact"])]))
+    return out
+
+
+def _md_accuracy(report):
+    models = report["models"]
+    first = next(iter(models.values()))["summary"]
+    out = []
+    for key, title in (("by_level", "level"), ("by_type", "probe type")):
+        groups = list(first[key])
+        out += ["", f"## Accuracy by {title}", ""] + _header(["model"] + [f"{title} {g}" for g in groups])
+        out.append(_row(["chance"] + [pct(first[key][g]["chance"]) for g in groups]))
+        out += [_row([n] + [_cell(m["summary"][key].get(g)) for g in groups]) for n, m in models.items()]
+    return out
+
+
+def _md_composition(report):
+    models = report["models"]
+    if not any(m["composition"] for m in models.values()):
+        return []
+    out = ["", "## Composition given the premises", "",
+           "Probes of non-recall types that name their premises (the recall probes whose facts the answer "
+           "follows from): accuracy on all of them, and on those whose premises the same model answers "
+           "correctly.", ""]
+    out += _header(["model", "type", "all: accuracy (n)", "premises right: accuracy (n)", "premises not found"])
+    for n, m in models.items():
+        for t, c in m["composition"].items():
+            out.append(_row([n, t, _cell_n(c["all"]), _cell_n(c["given_premises"]), c["premises_missing"]]))
+    return out
+
+
+def _md_rejected(report):
+    if not report["rejected"]:
+        return []
+    out = ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
+           "kept out of later stages and out of every table and sentence above: " + ", ".join(report["rejected"])
+           + ". Their probes, apart:", ""] + _header(["model", "probes", "accuracy", "chance", "exact match"])
+    for n, m in report["models"].items():
+        s = (m["rejected_summary"] or {}).get("overall")
+        out.append(_row([n, s["n"], _cell(s), pct(s["chance"]), pct(s["exact"])] if s else [n, 0, "-", "-", "-"]))
+    return out
+
+
+def _md_retention(report):
+    r = report["retention"]
+    if not r:
+        return []
+    out = ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", ""]
+    out += _header(["step"] + r["units"])
+    return out + [_row([s] + [pct(a) for a in row]) for s, row in zip(r["steps"], r["acc"])]
+
+
+def _md_controls(report):
+    controls = [c for c in report["comparisons"] if c["control"]]
+    if not controls:
+        return []
+    out = ["", "## Controls", ""] + _header(["scope", "A", "B", "accuracy of A", "accuracy of B",
+                                             "A - B, points (95% CI)"])
+    for c in controls:
+        sa, sb = (_scope(report["models"][x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
+        out.append(_row([c["scope"], c["a"], c["b"], _cell(sa), _cell(sb),
+                         f"{100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f})"]))
+    return out
+
+
+def _md_sentences(report):
+    return (["", "## What the intervals allow one to say", ""] + [f"- {s}." for s in report["chance"]]
+            + [f"- {c['sentence']}." for c in report["comparisons"]])
+
+
+def _md_perplexity(report):
+    out = ["", "## Held-out perplexity by unit", ""] + _header(["model"] + report["units"])
+    return out + [_row([n] + [_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"]])
+                  for n, m in report["models"].items()]
+
+
+def _md_samples(report):
+    models = report["models"]
+    if not any(m["samples"] for m in models.values()):
+        return []
+    out = ["", "## Samples"]
+    for n, m in models.items():
+        out += ["", f"### {n}", ""]
+        out += [f"- `{p}` → `{t.strip()}`" for p, texts in m["samples"].items() for t in texts]
+    return out
 
 
 def _scope(summary, scope):
@@ -553,14 +693,22 @@ def _scope(summary, scope):
     return summary["by_level" if kind == "level" else "by_type"].get(group)
 
 
-def _plot(report, path):
-    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
-    Returns the file name, or a note when matplotlib is not installed."""
+def _pyplot():
+    """matplotlib.pyplot drawing to files, or None when matplotlib is not installed (it is optional)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _plot(report, path):
+    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
+    Returns the file name, or a note when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
         return "skipped (matplotlib is not installed)"
     models = report["models"]
     colors = plt.get_cmap("tab20").colors  # a ladder has 11 models: the default 10-color cycle repeats
@@ -587,6 +735,234 @@ def _plot(report, path):
     return Path(path).name
 
 
+# ----------------------------------------------------------------------------- learning curves
+
+CURVE_POINT = ("name", "step", "tokens", "flops", "spec")  # a checkpoint of a run, as learning_curves takes it
+
+
+def learning_curves(corpus_dir, points, device="cpu", batch_size=64, norm="sum"):
+    """Score checkpoints of one or more runs on the comparison probes (those compare() reads). Each
+    point is a dict or tuple of CURVE_POINT, name being its run's; a missing step, tokens or flops is
+    read from the checkpoint. -> {"runs": {name: [points in step order, each with its accuracy
+    overall and by type and its per-probe correctness]}, "probes_sha256": the probes scored, ...}"""
+    corpus = open_corpus(corpus_dir)
+    probes = comparison_probes(corpus)[2]
+    runs = {}
+    for point in points:
+        point = dict(zip(CURVE_POINT, point)) if isinstance(point, (list, tuple)) else dict(point)
+        model, info = load_model(point["spec"], device, corpus.tokenizer_hash)
+        _check_vocab(model, corpus.tokenizer, point["spec"])
+        if point.get("tokens") is None or point.get("flops") is None:
+            _passport_record(corpus, info)
+        found = {"step": info["meta"].get("step"), "tokens": info["tokens"], "flops": info["flops"]}
+        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+        s = summarize(results)
+        runs.setdefault(point["name"], []).append(
+            {**{k: point[k] if point.get(k) is not None else v for k, v in found.items()},
+             "spec": str(point["spec"]), "overall": s["overall"], "by_type": s["by_type"],
+             "correct": [r["correct"] for r in results]})
+    for run in runs.values():
+        run.sort(key=lambda p: -1 if p["step"] is None else p["step"])
+    return {"corpus": str(corpus_dir), "norm": norm, "n": len(probes), "probes_sha256": probes_sha256(probes),
+            "runs": runs}
+
+
+def describe_curves(curves, probes, references=None, seed=0):
+    """Plain sentences, type by type: where each run's last point ends against each reference model
+    (references: name -> per-probe correctness on `probes`, the probes the curves were scored on),
+    and whether the run was still rising between its last two points (paired cluster bootstraps)."""
+    cl, types = clusters(probes), list(dict.fromkeys(p.get("type", "recall") for p in probes))
+    out = []
+    for run, points in curves["runs"].items():
+        last = points[-1]
+        for t in types:
+            sel = [p.get("type", "recall") == t for p in probes]
+            pick = lambda xs: [x for x, s in zip(xs, sel) if s]  # noqa: E731
+            for ref, ref_correct in (references or {}).items():
+                d = bootstrap_diff(pick(last["correct"]), pick(ref_correct), pick(cl), seed=seed)
+                out.append(f"type {t}: " + describe_difference(
+                    f"{run} at its last point ({_point_label(last)})", last["by_type"][t], ref,
+                    float(np.mean(pick(ref_correct))), d))
+            if len(points) > 1:
+                d = bootstrap_diff(pick(last["correct"]), pick(points[-2]["correct"]), pick(cl), seed=seed)
+                out.append(f"type {t}: " + describe_rise(
+                    f"{run} from {_point_label(points[-2])} to {_point_label(last)}", d))
+    return out
+
+
+def _point_label(point):
+    if point.get("flops") is not None:
+        return f"step {point['step']}, {point['flops']:.3g} FLOPs"
+    return f"step {point['step']}" + (f", {point['tokens']:,} tokens" if point.get("tokens") is not None else "")
+
+
+def _curves_section(curves, probes, correct, models, references, seed):
+    """The report's learning curves: points without per-probe correctness, each reference model's
+    accuracy overall and by type, and the sentences."""
+    if curves["probes_sha256"] != probes_sha256(probes):
+        raise EvalError("learning curves were scored on other probes than this comparison reads (a unit "
+                        "verified or rejected since?); score them again with learning_curves")
+    return {"runs": {run: [{k: v for k, v in p.items() if k != "correct"} for p in points]
+                     for run, points in curves["runs"].items()},
+            "references": {r: {"overall": models[r]["summary"]["overall"]["acc"],
+                               **{t: s["acc"] for t, s in models[r]["summary"]["by_type"].items()}}
+                           for r in references or []},
+            "sentences": describe_curves(curves, probes, {r: correct[r] for r in references or []}, seed)}
+
+
+def _curve_x(points):
+    """The x axis of a run: FLOPs from random init when every point has them, else tokens, else steps."""
+    for key, label in (("flops", "FLOPs from random init"), ("tokens", "tokens from random init")):
+        if all(p.get(key) is not None for p in points):
+            return [p[key] for p in points], label
+    return [p["step"] for p in points], "step"
+
+
+def plot_curves(curves, path, references=None):
+    """Accuracy against FLOPs, one panel per probe type, one line per run (with its 95% band) and a
+    dashed line per reference model (name -> {type: accuracy}). Returns the file name, or a note
+    when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
+        return "skipped (matplotlib is not installed)"
+    types = list(dict.fromkeys(t for points in curves["runs"].values() for p in points for t in p["by_type"]))
+    cols = min(3, len(types)) or 1
+    rows = -(-len(types) // cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for ax, t in zip(axes.flat, types):
+        for i, (run, points) in enumerate(curves["runs"].items()):
+            x, label = _curve_x(points)
+            s = [p["by_type"].get(t) or {"acc": np.nan, "lo": np.nan, "hi": np.nan} for p in points]
+            ax.plot(x, [c["acc"] for c in s], "o-", color=colors[i % 10], label=run)
+            ax.fill_between(x, [c["lo"] for c in s], [c["hi"] for c in s], color=colors[i % 10], alpha=0.15)
+            ax.set_xlabel(label)
+            if all(v > 0 for v in x):
+                ax.set_xscale("log")
+        for j, (ref, accs) in enumerate((references or {}).items()):
+            if t in accs:
+                ax.axhline(accs[t], color="k", linestyle=("--", ":", "-.")[j % 3], linewidth=1, label=ref)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{t} (95% CI)")
+    for ax in list(axes.flat)[len(types):]:
+        ax.axis("off")
+    handles = {}  # every run and reference once, whichever panels they appear in
+    for ax in axes.flat:
+        handles.update({label: h for h, label in zip(*ax.get_legend_handles_labels())})
+    axes.flat[0].legend(handles.values(), handles.keys(), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path).name
+
+
+def _md_curves(report):
+    c = report.get("curves")
+    if not c:
+        return []
+    types = list(dict.fromkeys(t for points in c["runs"].values() for p in points for t in p["by_type"]))
+    out = ["", "## Learning curves", "", "Accuracy on the same probes at checkpoints of each run; tokens and FLOPs "
+           "from random init. Sentences: each run's last point against the reference models, and its last two "
+           "points against each other (paired bootstraps over clusters).", ""]
+    out += _header(["run", "step", "tokens", "FLOPs", "overall"] + [f"type {t}" for t in types])
+    for run, points in c["runs"].items():
+        out += [_row([run, _num(p["step"]), _num(p["tokens"]), _num(p["flops"], "{:.3g}"), _cell(p["overall"])]
+                     + [_cell(p["by_type"].get(t)) for t in types]) for p in points]
+    for ref, accs in c["references"].items():
+        out.append(_row([f"{ref} (reference)", "", "", "", pct(accs["overall"])]
+                        + [pct(accs[t]) if t in accs else "-" for t in types]))
+    out += [""] + [f"- {s}." for s in c["sentences"]]
+    return out + ["", f"![learning curves]({c['plot']})" if c["plot"].endswith(".png") else f"Figure: {c['plot']}."]
+
+
+# ----------------------------------------------------------------------------- across seeds
+
+def aggregate_seeds(reports, out_dir=None):
+    """N per-seed compare() reports (same models and probes, paired by seed) -> per model and scope
+    the mean accuracy with its sd and 95% t-interval; per compared pair and scope the mean paired
+    difference, its sd, t-interval and sentence. Writes report.md and report.json to out_dir if given."""
+    _check_seeds(reports)
+    models = {n: {scope: dict(t_interval(v), values=v) for scope, v in _seed_accuracies(reports, n).items()}
+              for n in reports[0]["models"]}
+    pairs = []
+    for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]):
+        v = [next((c["diff"] for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
+             for r in reports]
+        t = t_interval(v)
+        pairs.append(dict(a=a, b=b, scope=scope, values=v, **t, sentence=_seeds_sentence(models, a, b, scope, t)))
+    agg = {"seeds": len(reports), "models": models, "comparisons": pairs,
+           "rejected": [r.get("rejected", []) for r in reports]}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
+        atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
+    return agg
+
+
+def _check_seeds(reports):
+    if len(reports) < 2:
+        raise EvalError(f"aggregate_seeds: {len(reports)} report(s); an interval across seeds needs at least 2")
+    first = reports[0]
+    for k, r in enumerate(reports[1:], 1):
+        if list(r["models"]) != list(first["models"]):
+            raise EvalError(f"aggregate_seeds: report {k} has models {list(r['models'])}, report 0 has "
+                            f"{list(first['models'])}; seeds are paired model by model")
+        same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
+        if not same or r["units"] != first["units"]:
+            raise EvalError(f"aggregate_seeds: report {k} scored other probes than report 0; seeds are paired "
+                            "on the same probes")
+
+
+def _seed_accuracies(reports, name):
+    """scope ("overall", "level L", "type T") -> the model's accuracy in each report (None where absent)."""
+    scopes = {"overall": None}
+    for r in reports:
+        s = r["models"][name]["summary"]
+        scopes.update({f"{key[3:]} {g}": None for key in ("by_level", "by_type") for g in s[key]})
+    return {scope: [(_scope(r["models"][name]["summary"], scope) or {}).get("acc") for r in reports]
+            for scope in scopes}
+
+
+def _seeds_sentence(models, a, b, scope, t):
+    if t["lo"] is None:
+        return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
+    acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
+    return f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"])) + \
+        f" across {t['n']} seeds"
+
+
+def _seed_cell(t):
+    if t["mean"] is None:
+        return "-"
+    if t["sd"] is None:
+        return pct(t["mean"])
+    return f"{pct(t['mean'])} ± {100 * t['sd']:.0f} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]"
+
+
+def render_seeds_markdown(agg):
+    """The aggregate across seeds as a Markdown page: accuracies, paired differences, sentences."""
+    models = agg["models"]
+    scopes = list(dict.fromkeys(s for m in models.values() for s in m))
+    out = [f"# accrete across {agg['seeds']} seeds", "",
+           "Accuracy on the probes of units the gate did not reject: mean over seeds ± sd in points "
+           "[95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, then their mean, "
+           "sd and t-interval.", "", "## Accuracy", ""] + _header(["model"] + scopes)
+    out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
+    out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
+                                                          "mean", "sd", "95% t-interval"])
+    for c in agg["comparisons"]:
+        seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
+        spread = ["-", "-"] if c["sd"] is None else [f"{100 * c['sd']:.1f}",
+                                                    f"{100 * c['lo']:+.1f} to {100 * c['hi']:+.1f}"]
+        out.append(_row([c["scope"], c["a"], c["b"], seeds, f"{100 * c['mean']:+.1f}"] + spread))
+    out += ["", "## What the seeds allow one to say", ""] + [f"- {c['sentence']}." for c in agg["comparisons"]]
+    if any(r != agg["rejected"][0] for r in agg["rejected"]):
+        out += ["", "The gate rejected different units in different seeds (" +
+                "; ".join(f"seed {k}: {', '.join(r) or 'none'}" for k, r in enumerate(agg["rejected"])) +
+                "): each seed's numbers are over the probes of its own accepted units."]
+    return "\n".join(out) + "\n"
+
+
 # ----------------------------------------------------------------------------- command line
 
 def _print_summary(name, summary):
@@ -597,104 +973,153 @@ def _print_summary(name, summary):
             print(f"  {key[3:]:5} {g:24} {_cell(s):18} chance {pct(s['chance']):4} n={s['n']}")
 
 
-def main():
+def cmd_score(args):
+    """Print a model's accuracy on the corpus's probes, overall and by level, type and unit."""
+    corpus = open_corpus(args.corpus)
+    units = args.units or [u for u in corpus.order() if corpus.probes(u)]
+    for u in units:
+        if u not in corpus.units:
+            raise EvalError(f"{args.corpus}: unknown unit {u!r}")
+    model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
+    _check_vocab(model, corpus.tokenizer, args.model)
+    probes = [p for u in units for p in corpus.probes(u)]
+    t0 = time.time()
+    results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
+    _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
+    print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
+
+
+def cmd_verify(args):
+    """Run the gate on one unit's adapter and exit 0 (pass) or 1 (fail)."""
+    r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
+               args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
+    g = r["gated"]
+    print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, chance {pct(r['after']['chance'])}")
+    print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
+          f"before {_cell(g['before'])}, after {_cell(g['after'])}")
+    for u, x in r["retention"].items():
+        print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
+    print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
+    raise SystemExit(0 if r["passed"] else 1)
+
+
+def cmd_compare(args):
+    """Write the comparison report of the named models and print its sentences."""
+    specs = {}
+    for m in args.models:
+        name, eq, spec = m.partition("=")
+        if not eq or not name or not spec:
+            raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
+        specs[name] = spec
+    controls = []
+    for pair in args.controls or []:
+        a, colon, b = pair.partition(":")
+        if not colon:
+            raise EvalError(f"--controls {pair!r}: write A:B with two model names")
+        controls.append((a, b))
+    r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
+                args.batch_size, args.norm, args.seed)
+    for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
+        print(s)
+    print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
+
+
+def cmd_seeds(args):
+    """Aggregate per-seed report.json files into one page across seeds."""
+    reports = []
+    for path in args.reports:
+        try:
+            reports.append(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as e:
+            raise EvalError(f"{path}: not a report.json ({e})")
+    agg = aggregate_seeds(reports, args.out)
+    for c in agg["comparisons"]:
+        print(c["sentence"])
+    print(f"wrote {Path(args.out) / 'report.md'}, report.json")
+
+
+def cmd_sample(args):
+    """Print a few generations of a model after a prompt."""
+    corpus = open_corpus(args.corpus)
+    spec = args.model + (f"+{args.adapter}" if args.adapter else "")
+    model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
+    for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
+                                    args.temperature, args.top_k, args.seed, args.device)):
+        print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
+        print(args.prompt + text)
+
+
+def _device_flag(p):
+    p.add_argument("--device", default="cpu", help="torch device to run on: cpu, cuda or cuda:N (default cpu)")
+
+
+def build_parser():
+    """The command line: one subcommand per function of this module a person runs by hand."""
     p = argparse.ArgumentParser(description="accrete evaluation: score probes, verify a unit's adapter "
                                 "(the gate the passport records), compare stages, sample generations.")
     sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--device", default="cpu")
-    common.add_argument("--batch-size", type=int, default=64, help="(probe, choice) rows per forward pass")
-    common.add_argument("--norm", choices=("sum", "mean"), default="sum", help="choice score: sum or per-token mean")
-    s = sub.add_parser("score", parents=[common], help="score a model on the corpus's probes")
-    s.add_argument("corpus")
-    s.add_argument("--model", required=True, help="CHECKPOINT or CHECKPOINT+ADAPTER")
-    s.add_argument("--units", nargs="*", help="only these units (default: all with probes)")
-    v = sub.add_parser("verify", parents=[common], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
-    v.add_argument("corpus")
-    v.add_argument("--unit", required=True)
+    scoring = argparse.ArgumentParser(add_help=False)
+    _device_flag(scoring)
+    scoring.add_argument("--batch-size", type=int, default=64, help="(probe, choice) rows per forward pass "
+                         "(default 64)")
+    scoring.add_argument("--norm", choices=("sum", "mean"), default="sum", help="a choice's score: the sum of its "
+                         "tokens' log-probabilities, or their per-token mean; one of sum, mean (default sum)")
+    s = sub.add_parser("score", parents=[scoring], help="score a model on the corpus's probes")
+    s.add_argument("corpus", help="the corpus directory whose probes are scored")
+    s.add_argument("--model", required=True, help="the model: CHECKPOINT or CHECKPOINT+ADAPTER")
+    s.add_argument("--units", nargs="*", help="score only these units (default: every unit with probes)")
+    s.set_defaults(run=cmd_score)
+    v = sub.add_parser("verify", parents=[scoring], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
+    v.add_argument("corpus", help="the corpus directory; its passport receives the verdict")
+    v.add_argument("--unit", required=True, help="the unit whose adapter is verified")
     v.add_argument("--model", required=True, help="the base checkpoint the adapter was trained on")
-    v.add_argument("--adapter", required=True)
-    v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter")
+    v.add_argument("--adapter", required=True, help="the adapter directory or adapter.safetensors file")
+    v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter (default 0.5)")
     v.add_argument("--gate-on", default="recall", help="probe type the accuracy gate reads (default recall; "
                    "all probes when the unit has none of it; 'all' for every type)")
     v.add_argument("--clear-of-chance", action=argparse.BooleanOptionalAction, default=True,
                    help="require the 95%% interval's lower bound above chance (default; --no-clear-of-chance "
                    "opens that part of the gate, for plumbing tests on micro models)")
     v.add_argument("--retention-tolerance", type=float, default=0.1, help="largest allowed accuracy drop "
-                   "on earlier verified units")
-    c = sub.add_parser("compare", parents=[common], help="report.md/.json/.png comparing models")
-    c.add_argument("corpus")
-    c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]")
-    c.add_argument("--out", required=True)
-    c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order")
+                   "on earlier verified units (default 0.1)")
+    v.set_defaults(run=cmd_verify)
+    c = sub.add_parser("compare", parents=[scoring], help="report.md/.json/.png comparing models")
+    c.add_argument("corpus", help="the corpus directory whose probes every model is scored on")
+    c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]", help="the models, each with its name")
+    c.add_argument("--out", required=True, help="directory for report.md, report.json and report.png")
+    c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order, for "
+                   "the retention matrix")
     c.add_argument("--controls", nargs="*", metavar="A:B", help="pairs compared by level and type, "
-                   "e.g. curriculum:shuffled")
-    c.add_argument("--samples", type=int, default=0, help="generations per model for a few fixed prompts")
-    c.add_argument("--seed", type=int, default=0)
+                   "e.g. curriculum:shuffled (default: every pair, overall only)")
+    c.add_argument("--samples", type=int, default=0, help="generations per model for a few fixed prompts "
+                   "(default 0)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the samples (default 0)")
+    c.set_defaults(run=cmd_compare)
+    a = sub.add_parser("seeds", help="aggregate per-seed report.json files: means, sds and t-intervals")
+    a.add_argument("reports", nargs="+", metavar="REPORT.json", help="compare's report.json of each seed, "
+                   "the same models on the same probes")
+    a.add_argument("--out", required=True, help="directory for the aggregate report.md and report.json")
+    a.set_defaults(run=cmd_seeds)
     g = sub.add_parser("sample", help="print generations of a model")
     g.add_argument("--corpus", required=True, help="the corpus whose tokenizer the model uses")
-    g.add_argument("--model", required=True)
-    g.add_argument("--adapter")
-    g.add_argument("--prompt", default="")
-    g.add_argument("--n", type=int, default=3)
-    g.add_argument("--max-new-tokens", type=int, default=64)
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-k", type=int, default=40)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="cpu")
-    args = p.parse_args()
+    g.add_argument("--model", required=True, help="the checkpoint to sample from")
+    g.add_argument("--adapter", help="an adapter to load onto the checkpoint first")
+    g.add_argument("--prompt", default="", help="text the generations continue (default: none)")
+    g.add_argument("--n", type=int, default=3, help="number of generations (default 3)")
+    g.add_argument("--max-new-tokens", type=int, default=64, help="tokens per generation at most (default 64)")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 is greedy "
+                   "(default 0.8)")
+    g.add_argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens (default 40)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampling generator (default 0)")
+    _device_flag(g)
+    g.set_defaults(run=cmd_sample)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "score":
-            corpus = open_corpus(args.corpus)
-            units = args.units or [u for u in corpus.order() if corpus.probes(u)]
-            for u in units:
-                if u not in corpus.units:
-                    raise EvalError(f"{args.corpus}: unknown unit {u!r}")
-            model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
-            _check_vocab(model, corpus.tokenizer, args.model)
-            probes = [p for u in units for p in corpus.probes(u)]
-            t0 = time.time()
-            results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
-            _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
-            print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
-        elif args.command == "verify":
-            r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
-                       args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
-            g = r["gated"]
-            print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, "
-                  f"chance {pct(r['after']['chance'])}")
-            print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
-                  f"before {_cell(g['before'])}, after {_cell(g['after'])}")
-            for u, x in r["retention"].items():
-                print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
-            print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
-            raise SystemExit(0 if r["passed"] else 1)
-        elif args.command == "compare":
-            specs = {}
-            for m in args.models:
-                name, eq, spec = m.partition("=")
-                if not eq or not name or not spec:
-                    raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
-                specs[name] = spec
-            controls = []
-            for pair in args.controls or []:
-                a, colon, b = pair.partition(":")
-                if not colon:
-                    raise EvalError(f"--controls {pair!r}: write A:B with two model names")
-                controls.append((a, b))
-            r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
-                        args.batch_size, args.norm, args.seed)
-            for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
-                print(s)
-            print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
-        else:
-            corpus = open_corpus(args.corpus)
-            spec = args.model + (f"+{args.adapter}" if args.adapter else "")
-            model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
-            for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
-                                            args.temperature, args.top_k, args.seed, args.device)):
-                print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
-                print(args.prompt + text)
+        args.run(args)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 
