@@ -10,7 +10,7 @@ the weights start and which parameters train.
 
 Data comes from a stream: any object with next_batch() -> (x, y) int64 arrays of shape (B, T),
 state_dict() and load_state_dict(): a nanoGPT-style token file (TokenFileStream) or a curriculum
-selection (curriculum.stream).
+selection (curriculum.Stream).
 """
 
 import argparse
@@ -200,16 +200,79 @@ def peak_flops(device):
     return None
 
 
+# ----------------------------------------------------------------------------- processes and devices
+
+@dataclass
+class Process:
+    """Where this process trains: its device and its place among torchrun's processes."""
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def ddp(self):
+        return self.world > 1
+
+    @property
+    def master(self):
+        return self.rank == 0
+
+
+def setup_process(cfg):
+    """Pick the device, join torchrun's process group when there is one (torchrun sets RANK,
+    WORLD_SIZE and LOCAL_RANK), and seed this process."""
+    rank, world, local_rank = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
+    dev_name = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    if world > 1 and dev_name.startswith("cuda"):
+        dev_name = f"cuda:{local_rank}"
+    device = torch.device(dev_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    else:
+        keep_big_allocations_on_the_heap()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    torch.manual_seed(cfg.seed + rank)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    return Process(device, rank, world)
+
+
+def autocast(device):
+    """bf16 autocast on CUDA; plain float32 on the CPU, where bf16 matmuls are far slower."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def to_device(x, y, device):
+    """numpy (x, y) -> tensors on the device; pinned memory lets the copy overlap with compute."""
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x, y
+
+
+def next_batch(data, proc):
+    """This process's next micro-batch, on its device."""
+    # every rank draws the same global sequence of micro-batches and keeps its own share, so N
+    # processes see exactly the micro-batches one process would with N times the accumulation
+    for r in range(proc.world):
+        xy = data.next_batch()
+        if r == proc.rank:
+            mine = xy
+    return to_device(*mine, proc.device)
+
+
 # ----------------------------------------------------------------------------- model and data set-up
 
 def build_model(cfg):
-    """The model to train and the metadata it inherits: random (pretrain), or from a checkpoint."""
+    """(model, the metadata it inherits, the fingerprint of its initial weights): random (pretrain),
+    or from a checkpoint; in lora mode with an adapter attached and everything else frozen."""
     overrides = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd",
                                                "dropout", "bias")}
     if cfg.mode == "pretrain":
         if cfg.init or cfg.init_hf:
             raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
-        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}
+        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     if cfg.init:
@@ -218,7 +281,12 @@ def build_model(cfg):
         model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf)}
     if cfg.dropout is not None:
         model.config.dropout = cfg.dropout
-    return model, meta
+    base_fp = fingerprint(model)
+    if cfg.mode == "lora":
+        lora.attach(model, lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                           target_modules=tuple(cfg.lora_targets.split(",")),
+                                           use_rslora=cfg.use_rslora))
+    return model, meta, base_fp
 
 
 def build_streams(cfg, B, T, vocab_size):
@@ -231,7 +299,8 @@ def build_streams(cfg, B, T, vocab_size):
         kw = dict(units=cfg.units.split(","), batch_size=B, block_size=T, primitive_share=cfg.primitive_share,
                   order=cfg.order, replay=cfg.replay, token_budget=cfg.token_budget, seed=cfg.seed,
                   replay_units=cfg.replay_units.split(",") if cfg.replay_units else None)
-        return curriculum.stream(corpus, **kw), curriculum.stream(corpus, **dict(kw, split="val")), corpus.tokenizer_hash
+        return curriculum.Stream(corpus, split="train", **kw), curriculum.Stream(corpus, split="val", **kw), \
+            corpus.tokenizer_hash
     if not cfg.data:
         raise TrainError("no data: give --data FILE.bin or --corpus DIR")
     path = Path(cfg.data)
@@ -245,21 +314,66 @@ def build_streams(cfg, B, T, vocab_size):
     return train, val, _meta(path).get("tokenizer_hash")
 
 
-# ----------------------------------------------------------------------------- resume state
+def setup_data(cfg, data, val_data, model_config, init_meta):
+    """(train stream, val stream, the tokenizer hash the outputs carry): the caller's streams or
+    those of --data / --corpus; data tokenized unlike the init checkpoint is refused."""
+    data_hash = None
+    if data is None:
+        data, val_data, data_hash = build_streams(cfg, cfg.batch_size, model_config.block_size,
+                                                  model_config.vocab_size)
+    init_hash = init_meta.get("tokenizer_hash")
+    if init_hash and data_hash and init_hash != data_hash:
+        raise TrainError(f"{cfg.init}: checkpoint was trained with tokenizer {init_hash[:12]}, "
+                         f"the data uses {data_hash[:12]}; a corpus keeps one tokenizer for life")
+    return data, val_data, data_hash or cfg.meta.get("tokenizer_hash") or init_hash
 
-def save_state(path, model, optimizer, step, extra):
-    """The full training state in one safetensors file: weights, optimizer moments, RNG, cursors.
+
+def wrap_model(model, cfg, proc):
+    """The model as the step calls it: compiled (--compile) and wrapped for DDP (under torchrun)."""
+    if cfg.compile:
+        model = torch.compile(model)
+    if proc.ddp:
+        model = DDP(model, device_ids=[proc.device.index] if proc.device.type == "cuda" else None)
+    return model
+
+
+@torch.no_grad()
+def evaluate(model, val_data, val_state, iters, device):
+    """Mean loss over the same `iters` validation batches every time (nan without validation data)."""
+    if val_data is None:
+        return float("nan")
+    model.eval()
+    val_data.load_state_dict(val_state)
+    losses = torch.zeros(iters, device=device)
+    for i in range(iters):
+        x, y = to_device(*val_data.next_batch(), device)
+        with autocast(device):
+            losses[i] = model(x, y)[1]
+    model.train()
+    return losses.mean().item()
+
+
+# ----------------------------------------------------------------------------- resume state and outputs
+
+def save_state(path, cfg, model, optimizer, step, tokens, seconds, cursor):
+    """The full training state in one safetensors file: weights, optimizer moments, RNG, data cursor.
     Nothing in it is pickled, so loading it cannot run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
         for k, v in optimizer.state.get(p, {}).items():
             tensors[f"optim.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
     tensors["rng.torch"] = torch.get_rng_state()
-    save_tensors(tensors, path, dict(extra, step=step))
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
+    save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
+                                 "config": config, "step": step})
 
 
-def load_state(path, model, optimizer):
+def load_state(path, cfg, model, optimizer, data):
+    """Restore a saved training state into model, optimizer, RNG and data stream -> (step, tokens,
+    seconds) where it was saved."""
     tensors, meta = read_tensors(path, "training state")
+    if meta.get("mode") != cfg.mode:
+        raise TrainError(f"{path}: saved by a {meta.get('mode')} run, not {cfg.mode}")
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd, strict=False)
@@ -271,210 +385,32 @@ def load_state(path, model, optimizer):
         if state:
             optimizer.state[p] = state
     torch.set_rng_state(tensors["rng.torch"])
+    data.load_state_dict(meta["data"])
+    return meta["step"], meta["tokens"], meta["seconds"]
+
+
+def output_meta(cfg, init_meta, base_fp, **figures):
+    """The header of a saved model or adapter: what it inherits from its init checkpoint, the
+    caller's meta, and this run's figures."""
+    meta = dict(init_meta, **cfg.meta, mode=cfg.mode, **figures)
+    meta.pop("fingerprint", None)
+    if base_fp:
+        meta["base_fingerprint"] = base_fp
     return meta
 
 
-# ----------------------------------------------------------------------------- the loop
-
-def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
-    """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
-    objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
-    cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
-    if cfg.mode not in ("pretrain", "finetune", "lora"):
-        raise TrainError(f"unknown mode {cfg.mode!r}: use pretrain, finetune or lora")
-    out = Path(cfg.out_dir)
-
-    # -- devices and processes: torchrun sets RANK/WORLD_SIZE/LOCAL_RANK
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world, local_rank = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
-    dev_name = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    if ddp and dev_name.startswith("cuda"):
-        dev_name = f"cuda:{local_rank}"
-    device = torch.device(dev_name)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    else:
-        keep_big_allocations_on_the_heap()
-    if ddp and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    master = rank == 0
-    log = log if (master and not cfg.quiet) else (lambda *a, **k: None)
-    torch.manual_seed(cfg.seed + rank)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    # bf16 autocast on CUDA; plain float32 on the CPU, where bf16 matmuls are far slower
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-    # -- model: the same GPT in every mode
-    model, init_meta = build_model(cfg)
-    base_fp = fingerprint(model) if cfg.mode != "pretrain" else None
-    if cfg.mode == "lora":
-        lcfg = lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                               target_modules=tuple(cfg.lora_targets.split(",")), use_rslora=cfg.use_rslora)
-        lora.attach(model, lcfg)
-    model.to(device)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    B, T = cfg.batch_size, model.config.block_size
-
-    # -- data
-    tok_hash = None
-    if data is None:
-        data, val_data, tok_hash = build_streams(cfg, B, T, model.config.vocab_size)
-    if init_meta.get("tokenizer_hash") and tok_hash and init_meta["tokenizer_hash"] != tok_hash:
-        raise TrainError(f"{cfg.init}: checkpoint was trained with tokenizer {init_meta['tokenizer_hash'][:12]}, "
-                         f"the data uses {tok_hash[:12]}; a corpus keeps one tokenizer for life")
-    tok_hash = tok_hash or cfg.meta.get("tokenizer_hash") or init_meta.get("tokenizer_hash")
-    tokens_per_step = B * T * cfg.grad_accum * world
-
-    optimizer = configure_optimizer(model, cfg, device.type)
-    step, tokens, elapsed, val_loss, train_loss = 0, 0, 0.0, float("nan"), float("nan")
-    state_file = out / "train_state.safetensors"
-    if cfg.resume and state_file.is_file():
-        st = load_state(state_file, model, optimizer)
-        if st.get("mode") != cfg.mode:
-            raise TrainError(f"{state_file}: saved by a {st.get('mode')} run, not {cfg.mode}")
-        step, tokens, elapsed = st["step"], st["tokens"], st["seconds"]
-        data.load_state_dict(st["data"])
-        log(f"resumed from {state_file} at step {step}")
-    val_state0 = val_data.state_dict() if val_data is not None else None
-
-    raw_model = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if ddp:
-        model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
-    peak = peak_flops(device)
-
-    def to_device(x, y):
-        x, y = torch.from_numpy(x), torch.from_numpy(y)
-        if device.type == "cuda":  # pinned memory lets the copy overlap with compute
-            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-        return x, y
-
-    def next_batch():
-        # every rank draws the same global sequence of micro-batches and keeps its own share, so N
-        # processes see exactly the micro-batches one process would with N times the accumulation
-        for r in range(world):
-            xy = data.next_batch()
-            if r == rank:
-                mine = xy
-        return to_device(*mine)
-
-    @torch.no_grad()
-    def evaluate():
-        if val_data is None:
-            return float("nan")
-        model.eval()
-        val_data.load_state_dict(val_state0)  # the same val batches every time
-        losses = torch.zeros(cfg.eval_iters, device=device)
-        for i in range(cfg.eval_iters):
-            x, y = to_device(*val_data.next_batch())
-            with autocast:
-                losses[i] = raw_model(x, y)[1]
-        model.train()
-        return losses.mean().item()
-
-    log_file = None
-    if master:
-        out.mkdir(parents=True, exist_ok=True)
-        log_file = open(out / "log.jsonl", "a")
-
-    def write_log(entry):
-        if log_file:
-            log_file.write(json.dumps(entry) + "\n")
-            log_file.flush()
-
-    def checkpoint(final):
-        """Resume state (always) and, at the end, the outputs: a model, an adapter, or both."""
-        if not master:
-            return {}
-        extra = {"mode": cfg.mode, "tokens": tokens, "seconds": elapsed, "data": cursor,
-                 "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}}
-        save_state(state_file, raw_model, optimizer, step, extra)
-        if not final:
-            return {}
-        meta = dict(init_meta, **cfg.meta, mode=cfg.mode, step=step, tokens=tokens, seconds=round(elapsed, 2),
-                    trainable_params=trainable, tokenizer_hash=tok_hash, val_loss=val_loss,
-                    data=getattr(data, "selection", None))
-        meta.pop("fingerprint", None)
-        if base_fp:
-            meta["base_fingerprint"] = base_fp
-        files = {}
-        if cfg.mode == "lora":
-            files["adapter"] = str(lora.save_adapter(raw_model, out, meta))
-            if cfg.merge:
-                merged = lora.merge(raw_model)
-                files["checkpoint"] = str(save_checkpoint(merged, out, dict(meta, mode="merged")))
-        else:
-            files["checkpoint"] = str(save_checkpoint(raw_model, out, meta))
-        return files
-
-    # -- the loop
-    model.train()
-    cursor = data.state_dict()
-    x, y = next_batch()
-    t_log, step_log = time.time(), step
-    kill_at = int(os.environ.get("ACCRETE_TEST_SIGKILL_AT_STEP", -1))  # for the kill-and-resume test
-    while step < cfg.max_steps:
-        lr = lr_at(step, cfg)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            sync = micro == cfg.grad_accum - 1
-            with (model.no_sync() if ddp and not sync else nullcontext()), autocast:
-                _, loss = model(x, y)
-                loss = loss / cfg.grad_accum
-            if sync:
-                cursor = data.state_dict()  # where the next step's data starts: what a resume needs
-            x, y = next_batch()  # fetch the next batch while the backward runs (async on CUDA)
-            loss.backward()
-            loss_sum += loss.detach()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        tokens += tokens_per_step
-        if step == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        last = step == cfg.max_steps
-        if step % cfg.log_interval == 0 or last:
-            if ddp:  # report the loss over all ranks' micro-batches, as one process would see it
-                dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
-                loss_sum /= world
-            train_loss = loss_sum.item()  # the only host sync in the loop
-            now = time.time()
-            dt = (now - t_log) / max(1, step - step_log)
-            elapsed += now - t_log
-            t_log, step_log = now, step
-            tps = tokens_per_step / dt
-            mfu = f" mfu {raw_model.estimate_mfu(tps, peak) * 100:.1f}%" if peak else ""
-            eta = (cfg.max_steps - step) * dt
-            log(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} eta {eta:.0f}s")
-            write_log({"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps,
-                       "tokens": tokens, "seconds": round(elapsed, 3)})
-        if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
-            val_loss = evaluate()
-            log(f"step {step} val loss {val_loss:.4f}")
-            write_log({"step": step, "val_loss": val_loss})
-            t_log = time.time()  # evaluation time is not training time
-        if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
-            checkpoint(final=False)
-
-    files = checkpoint(final=True)
-    if master:
-        log_file.close()
-        _record(cfg, data, files, tokens, elapsed, trainable)
-    if ddp:
-        dist.barrier()
-    return TrainResult(out_dir=str(out), steps=step, tokens=tokens, seconds=round(elapsed, 2),
-                       train_loss=train_loss, val_loss=val_loss, trainable_params=trainable,
-                       checkpoint=files.get("checkpoint"), adapter=files.get("adapter"))
+def save_outputs(cfg, model, out, meta):
+    """A model checkpoint (pretrain, finetune), or an adapter and with --merge the merged model
+    (lora) -> {"checkpoint": file, "adapter": file}."""
+    if cfg.mode != "lora":
+        return {"checkpoint": str(save_checkpoint(model, out, meta))}
+    files = {"adapter": str(lora.save_adapter(model, out, meta))}
+    if cfg.merge:
+        files["checkpoint"] = str(save_checkpoint(lora.merge(model), out, dict(meta, mode="merged")))
+    return files
 
 
-def _record(cfg, data, files, tokens, seconds, trainable):
+def record_passport(cfg, data, files, tokens, seconds, trainable):
     """Append what was trained to the corpus's growth passport."""
     if not cfg.corpus:
         return
@@ -489,6 +425,136 @@ def _record(cfg, data, files, tokens, seconds, trainable):
     if files.get("checkpoint"):
         passport.append("model_trained", checkpoint=files["checkpoint"],
                         checkpoint_sha256=sha256_file(files["checkpoint"]), **common)
+
+
+class RunLog:
+    """Progress for the user (print, unless quiet) and log.jsonl in the output directory; only the
+    master process writes either."""
+
+    def __init__(self, out, proc, print_fn):
+        self.print_fn = print_fn if proc.master else None
+        self.file = None
+        if proc.master:
+            out.mkdir(parents=True, exist_ok=True)
+            self.file = open(out / "log.jsonl", "a")
+
+    def __call__(self, text, entry=None):
+        if self.print_fn:
+            self.print_fn(text)
+        if self.file and entry is not None:
+            self.file.write(json.dumps(entry) + "\n")
+            self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train_step(model, optimizer, lr, batch, data, proc, cfg, params):
+    """One optimizer step over cfg.grad_accum micro-batches, the first of them `batch` -> (the summed
+    loss, left on the device; the next micro-batch; the data cursor after this step's batches)."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    loss_sum = torch.zeros((), device=proc.device)
+    for micro in range(cfg.grad_accum):
+        sync = micro == cfg.grad_accum - 1
+        with (model.no_sync() if proc.ddp and not sync else nullcontext()), autocast(proc.device):
+            _, loss = model(*batch)
+            loss = loss / cfg.grad_accum
+        if sync:
+            cursor = data.state_dict()
+        batch = next_batch(data, proc)  # fetch the next batch while the backward runs (async on CUDA)
+        loss.backward()
+        loss_sum += loss.detach()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, batch, cursor
+
+
+def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
+    """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
+    objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
+    cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
+    if cfg.mode not in ("pretrain", "finetune", "lora"):
+        raise TrainError(f"unknown mode {cfg.mode!r}: use pretrain, finetune or lora")
+    out, state_file = Path(cfg.out_dir), Path(cfg.out_dir) / "train_state.safetensors"
+    proc = setup_process(cfg)
+    device = proc.device
+
+    # -- the model (the same GPT in every mode), its data and optimizer
+    model, init_meta, base_fp = build_model(cfg)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    trainable = sum(p.numel() for p in params)
+    data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta)
+    tokens_per_step = cfg.batch_size * model.config.block_size * cfg.grad_accum * proc.world
+    optimizer = configure_optimizer(model, cfg, device.type)
+    step, tokens, elapsed, train_loss, val_loss = 0, 0, 0.0, float("nan"), float("nan")
+    runlog = RunLog(out, proc, log if not cfg.quiet else None)
+    if cfg.resume and state_file.is_file():
+        step, tokens, elapsed = load_state(state_file, cfg, model, optimizer, data)
+        runlog(f"resumed from {state_file} at step {step}")
+    val_state = val_data.state_dict() if val_data is not None else None
+    raw_model, model = model, wrap_model(model, cfg, proc)
+    peak = peak_flops(device)
+
+    # -- the loop
+    model.train()
+    cursor = data.state_dict()  # where the next step's data starts: what a resume needs
+    batch = next_batch(data, proc)
+    t_log, step_log = time.time(), step
+    kill_at = int(os.environ.get("ACCRETE_TEST_SIGKILL_AT_STEP", -1))  # for the kill-and-resume test
+    while step < cfg.max_steps:
+        lr = lr_at(step, cfg)
+        loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params)
+        step += 1
+        tokens += tokens_per_step
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        # -- logging, evaluation, checkpointing
+        last = step == cfg.max_steps
+        if step % cfg.log_interval == 0 or last:
+            if proc.ddp:  # report the loss over all ranks' micro-batches, as one process would see it
+                dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
+                loss_sum /= proc.world
+            train_loss = loss_sum.item()  # the only host sync in the loop
+            now = time.time()
+            dt = (now - t_log) / max(1, step - step_log)
+            elapsed += now - t_log
+            t_log, step_log = now, step
+            tps = tokens_per_step / dt
+            mfu = f" mfu {raw_model.estimate_mfu(tps, peak) * 100:.1f}%" if peak else ""
+            runlog(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
+                   f"eta {(cfg.max_steps - step) * dt:.0f}s",
+                   {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,
+                    "seconds": round(elapsed, 3)})
+        if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
+            val_loss = evaluate(raw_model, val_data, val_state, cfg.eval_iters, device)
+            runlog(f"step {step} val loss {val_loss:.4f}", {"step": step, "val_loss": val_loss})
+            t_log = time.time()  # evaluation time is not training time
+        if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
+            save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
+
+    # -- the outputs
+    files = {}
+    if proc.master:
+        save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
+        meta = output_meta(cfg, init_meta, base_fp, step=step, tokens=tokens, seconds=round(elapsed, 2),
+                           trainable_params=trainable, tokenizer_hash=tok_hash, val_loss=val_loss,
+                           data=getattr(data, "selection", None))
+        files = save_outputs(cfg, raw_model, out, meta)
+        record_passport(cfg, data, files, tokens, elapsed, trainable)
+    runlog.close()
+    if proc.ddp:
+        dist.barrier()
+    return TrainResult(out_dir=str(out), steps=step, tokens=tokens, seconds=round(elapsed, 2),
+                       train_loss=train_loss, val_loss=val_loss, trainable_params=trainable,
+                       checkpoint=files.get("checkpoint"), adapter=files.get("adapter"))
 
 
 def main():
