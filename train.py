@@ -19,7 +19,6 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -507,14 +506,11 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     cursor = data.state_dict()  # where the next step's data starts: what a resume needs
     batch = next_batch(data, proc)
     t_log, step_log = time.time(), step
-    kill_at = int(os.environ.get("ACCRETE_TEST_SIGKILL_AT_STEP", -1))  # for the kill-and-resume test
     while step < cfg.max_steps:
         lr = lr_at(step, cfg)
         loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params)
         step += 1
         tokens += tokens_per_step
-        if step == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
         # -- logging, evaluation, checkpointing
         last = step == cfg.max_steps
@@ -570,8 +566,6 @@ def main():
             p.add_argument(flag, type=typ, default=f.default)
     p.add_argument("--out", dest="out_dir", help="output directory (same as --out-dir)")
     args = vars(p.parse_args())
-    if args["out_dir"] is None:
-        args["out_dir"] = "out"
     try:
         result = train(TrainConfig(**args))
     except (ValueError, FileNotFoundError) as e:

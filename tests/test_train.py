@@ -1,8 +1,10 @@
 """train.py: the one loop in its three modes, exact resume after SIGKILL, DDP equivalence, bad input."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import torch
 
 import lora
-from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
+from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
 from train import TokenFileStream, TrainConfig, TrainError, lr_at, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,19 +85,27 @@ def test_lora_trains_only_the_adapter_and_loss_falls(tokens, tmp_path):
     assert (base_model(x)[0] - merged(x)[0]).abs().max() < 1e-5
 
 
-def test_kill_and_resume_ends_with_the_same_weights(tokens, tmp_path):
+def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=150, ckpt_interval=5, lr=3e-3, dropout=0.1, **MICRO)
+    straight = train(cfg, out_dir=str(tmp_path / "straight"))
+    # killed from the outside once its first resume state is on disk: the steps since are lost and redone
     args = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
-            "--max-steps", 30, "--ckpt-interval", 10, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
-    run(*args, "--out", tmp_path / "straight")
-    # SIGKILL at step 17: the last checkpoint is step 10, so steps 11..17 are lost and redone
-    killed = run(*args, "--out", tmp_path / "resumed", env={"ACCRETE_TEST_SIGKILL_AT_STEP": "17"}, check=False)
-    assert killed.returncode == -9
+            "--max-steps", 150, "--ckpt-interval", 5, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
+    state = tmp_path / "resumed" / "train_state.safetensors"
+    killed = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args), "--out", tmp_path / "resumed"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not state.exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
-    run(*args, "--out", tmp_path / "resumed", "--resume")
-    a, meta_a = load_checkpoint(tmp_path / "straight")
-    b, meta_b = load_checkpoint(tmp_path / "resumed")
+    assert 5 <= read_tensors(state)[1]["step"] < 150
+    resumed = train(cfg, out_dir=str(tmp_path / "resumed"), resume=True)
+    a, meta_a = load_checkpoint(straight.checkpoint)
+    b, meta_b = load_checkpoint(resumed.checkpoint)
     assert max_diff(a, b) == 0.0
-    assert meta_a["tokens"] == meta_b["tokens"] == 30 * 8 * 32
+    assert meta_a["tokens"] == meta_b["tokens"] == 150 * 8 * 32
 
 
 def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens, tmp_path):
