@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from common import fail, sha256_file
-from model import GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
+from model import PRESETS, GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors
 
 
@@ -40,59 +40,73 @@ class TrainError(ValueError):
     """Bad training input: data, arguments or a resume state that do not fit."""
 
 
+def option(default, help, choices=None):
+    """A TrainConfig field with the sentence (and the choices) that --help shows for it."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclass
 class TrainConfig:
-    mode: str = "pretrain"  # pretrain | finetune | lora
-    out_dir: str = "out"
+    mode: str = option("pretrain", "what trains: all weights from random init (pretrain) or from --init "
+                       "(finetune), or a LoRA adapter on the frozen --init (lora)", ("pretrain", "finetune", "lora"))
+    out_dir: str = option("out", "output directory: the model or adapter, train_state.safetensors (to resume) "
+                          "and log.jsonl")
     # model: a preset and any overrides (pretrain); finetune and lora take the config of --init
-    preset: str = "tiny"
-    vocab_size: int = None
-    block_size: int = None
-    n_layer: int = None
-    n_head: int = None
-    n_embd: int = None
-    dropout: float = None
-    bias: bool = None
-    init: str = None  # accrete checkpoint to start from (finetune, lora)
-    init_hf: str = None  # or Hugging Face GPT-2 weights
+    preset: str = option("tiny", "model preset (pretrain; finetune and lora take the model of --init)",
+                         tuple(PRESETS))
+    vocab_size: int = option(None, "vocabulary size, instead of the preset's (pretrain)")
+    block_size: int = option(None, "context length in tokens, instead of the preset's (pretrain)")
+    n_layer: int = option(None, "transformer blocks, instead of the preset's (pretrain)")
+    n_head: int = option(None, "attention heads, instead of the preset's (pretrain)")
+    n_embd: int = option(None, "embedding width, instead of the preset's (pretrain)")
+    dropout: float = option(None, "dropout probability, instead of the preset's or the --init checkpoint's")
+    bias: bool = option(None, "biases in the linears and LayerNorms, as GPT-2 has (pretrain; preset's default)")
+    init: str = option(None, "accrete checkpoint (directory or model.safetensors) to start from (finetune, lora)")
+    init_hf: str = option(None, "Hugging Face GPT-2 weights to start from instead of --init (finetune, lora)")
     # data: a token file, or a curriculum selection
-    data: str = None
-    corpus: str = None
-    units: str = "all"  # comma-separated unit ids or selectors (all, primitive, knowledge, verified, level:N)
-    primitive_share: float = 0.0
-    order: str = "curriculum"  # curriculum | shuffled
-    replay: float = 0.0  # share of knowledge rows from earlier curriculum stages, or from replay_units
-    replay_units: str = None  # comma-separated units rehearsed at every stage (e.g. those verified before)
-    token_budget: int = None
+    data: str = option(None, "nanoGPT-style token file (flat uint16/uint32); val.bin or NAME_val.bin beside it "
+                       "is the validation data, else its last 10%")
+    corpus: str = option(None, "accrete corpus directory (curriculum.py) to train from, instead of --data")
+    units: str = option("all", "units of --corpus: comma-separated ids or selectors (all, primitive, knowledge, "
+                        "verified, level:N)")
+    primitive_share: float = option(0.0, "share of rows from primitive units (0: their share of the selection's "
+                                    "tokens)")
+    order: str = option("curriculum", "knowledge units level by level (curriculum) or all mixed (shuffled)",
+                        ("curriculum", "shuffled"))
+    replay: float = option(0.0, "share of knowledge rows drawn from earlier curriculum stages, or from "
+                           "--replay-units")
+    replay_units: str = option(None, "comma-separated units rehearsed at every stage (e.g. those verified before)")
+    token_budget: int = option(None, "tokens the curriculum is spread over (default: one pass over the selection)")
     # optimization
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_steps: int = 200
-    lr: float = 1e-3
-    min_lr: float = None  # default lr / 10
-    warmup: int = 20
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
+    batch_size: int = option(8, "sequences per micro-batch, per process")
+    grad_accum: int = option(1, "micro-batches per optimizer step (gradients accumulated)")
+    max_steps: int = option(200, "optimizer steps to train")
+    lr: float = option(1e-3, "peak learning rate")
+    min_lr: float = option(None, "learning rate at the end of the decay (default: lr / 10)")
+    warmup: int = option(20, "steps of linear learning-rate warmup")
+    weight_decay: float = option(0.1, "AdamW weight decay, on matrices only (not biases or LayerNorms)")
+    beta1: float = option(0.9, "AdamW beta1")
+    beta2: float = option(0.95, "AdamW beta2")
+    grad_clip: float = option(1.0, "clip the gradient norm to this (0: no clipping)")
     # lora
-    lora_r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.0
-    lora_targets: str = ",".join(lora.DEFAULT_TARGETS)
-    use_rslora: bool = False
-    merge: bool = False  # lora mode: also write the merged model
+    lora_r: int = option(8, "LoRA rank")
+    lora_alpha: float = option(16.0, "LoRA alpha: the adapter's update is scaled by alpha / r")
+    lora_dropout: float = option(0.0, "dropout on the input of the adapter's path")
+    lora_targets: str = option(",".join(lora.DEFAULT_TARGETS), "comma-separated suffixes of the block linears "
+                               "that get an adapter")
+    use_rslora: bool = option(False, "rank-stabilized LoRA: scale by alpha / sqrt(r)")
+    merge: bool = option(False, "lora mode: also write the merged model (model.safetensors)")
     # runtime
-    device: str = "auto"
-    compile: bool = False
-    seed: int = 1337
-    log_interval: int = 10
-    eval_interval: int = 0  # 0: only at the end
-    eval_iters: int = 10
-    ckpt_interval: int = 0  # 0: only at the end
-    resume: bool = False
-    quiet: bool = False
-    meta: dict = field(default_factory=dict)  # extra metadata for the checkpoint/adapter header
+    device: str = option("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N")
+    compile: bool = option(False, "torch.compile the model (faster steps on a GPU after a warm-up)")
+    seed: int = option(1337, "seed of the initial weights, dropout and data order (each process adds its rank)")
+    log_interval: int = option(10, "log the training loss every this many steps")
+    eval_interval: int = option(0, "validation loss every this many steps (0: only at the end)")
+    eval_iters: int = option(10, "validation batches per evaluation")
+    ckpt_interval: int = option(0, "save the resume state every this many steps (0: only at the end)")
+    resume: bool = option(False, "continue from train_state.safetensors in the output directory, if there is one")
+    quiet: bool = option(False, "print nothing but the result")
+    meta: dict = field(default_factory=dict, metadata={"help": None})  # in-process: extra checkpoint/adapter meta
 
 
 @dataclass
@@ -451,6 +465,14 @@ class RunLog:
 
 # ----------------------------------------------------------------------------- the loop
 
+def check_choices(cfg):
+    """Refuse a field outside its choices (argparse checks them on the command line)."""
+    for f in dataclasses.fields(cfg):
+        choices = f.metadata.get("choices")
+        if choices and getattr(cfg, f.name) not in choices:
+            raise TrainError(f"unknown {f.name} {getattr(cfg, f.name)!r}: use {', '.join(choices)}")
+
+
 def train_step(model, optimizer, lr, batch, data, proc, cfg, params):
     """One optimizer step over cfg.grad_accum micro-batches, the first of them `batch` -> (the summed
     loss, left on the device; the next micro-batch; the data cursor after this step's batches)."""
@@ -478,8 +500,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
     objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
-    if cfg.mode not in ("pretrain", "finetune", "lora"):
-        raise TrainError(f"unknown mode {cfg.mode!r}: use pretrain, finetune or lora")
+    check_choices(cfg)
     out, state_file = Path(cfg.out_dir), Path(cfg.out_dir) / "train_state.safetensors"
     proc = setup_process(cfg)
     device = proc.device
@@ -553,19 +574,29 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
                        checkpoint=files.get("checkpoint"), adapter=files.get("adapter"))
 
 
-def main():
+def arg_parser():
+    """The command line: one flag per TrainConfig field, with its help sentence and choices."""
     p = argparse.ArgumentParser(description="accrete's one training loop: pretrain | finetune | lora.")
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "meta":
+        if f.metadata["help"] is None:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        flags = ["--" + f.name.replace("_", "-")] + (["--out"] if f.name == "out_dir" else [])
+        kw = dict(dest=f.name, default=f.default, help=f.metadata["help"].replace("%", "%%"))
+        if f.type is bool:  # argparse adds the default to a boolean's help itself
+            p.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if f.default is not None:
+            kw["help"] += " (default: %(default)s)"
+        if f.metadata["choices"]:
+            kw["choices"] = f.metadata["choices"]
         else:
-            typ = {"int": int, "float": float, "str": str}.get(f.type, f.type) if isinstance(f.type, str) else f.type
-            p.add_argument(flag, type=typ, default=f.default)
-    p.add_argument("--out", dest="out_dir", help="output directory (same as --out-dir)")
-    args = vars(p.parse_args())
+            kw["metavar"] = f.name.upper()
+        p.add_argument(*flags, type=f.type, **kw)
+    return p
+
+
+def main():
+    args = vars(arg_parser().parse_args())
     try:
         result = train(TrainConfig(**args))
     except (ValueError, FileNotFoundError) as e:

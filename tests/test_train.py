@@ -1,4 +1,5 @@
 """train.py: the one loop in its three modes, exact resume after SIGKILL, DDP equivalence, bad input."""
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import torch
 
 import lora
 from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
-from train import TokenFileStream, TrainConfig, TrainError, lr_at, train
+from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, train
 
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = dict(preset="micro", vocab_size=64, block_size=32, batch_size=8, log_interval=5, eval_iters=2, quiet=True)
@@ -125,6 +126,21 @@ def test_cosine_schedule_warms_up_then_decays_to_min_lr():
     cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=110)
     assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
+
+
+def test_every_flag_has_a_help_sentence_and_fixed_sets_list_their_choices():
+    actions = {a.dest: a for a in arg_parser()._actions if a.dest != "help"}
+    assert set(actions) == {f.name for f in dataclasses.fields(TrainConfig)} - {"meta"}
+    assert all(len(a.help) > 10 for a in actions.values())
+    assert actions["mode"].choices == ("pretrain", "finetune", "lora")
+    assert actions["order"].choices == ("curriculum", "shuffled")
+    args = arg_parser().parse_args(["--out", "x", "--max-steps", "7", "--no-compile", "--merge"])
+    assert (args.out_dir, args.max_steps, args.compile, args.merge) == ("x", 7, False, True)
+
+
+def test_a_value_outside_its_choices_is_refused_in_process_too(tmp_path):
+    with pytest.raises(TrainError, match="unknown order 'random': use curriculum, shuffled"):
+        train(TrainConfig(order="random", out_dir=str(tmp_path)))
 
 
 def test_token_stream_is_deterministic_and_resumable(tokens):
