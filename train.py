@@ -97,7 +97,8 @@ class TrainConfig:
     use_rslora: bool = option(False, "rank-stabilized LoRA: scale by alpha / sqrt(r)")
     merge: bool = option(False, "lora mode: also write the merged model (model.safetensors)")
     # runtime
-    device: str = option("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N")
+    device: str = option("auto", "auto (cuda when available, else cpu), cpu, cuda (under torchrun: each "
+                         "process's cuda:LOCAL_RANK), cuda:N or mps")
     compile: bool = option(False, "torch.compile the model (faster steps on a GPU after a warm-up)")
     seed: int = option(1337, "seed of the initial weights, dropout and data order (each process adds its rank)")
     log_interval: int = option(10, "log the training loss every this many steps")
@@ -231,17 +232,40 @@ class Process:
         return self.rank == 0
 
 
+def resolve_device(name, env=os.environ):
+    """The torch.device that --device names: auto (cuda when CUDA is available, else cpu), cpu, mps,
+    cuda (this process's GPU: cuda:LOCAL_RANK, which torchrun sets) or cuda:N (one process only)."""
+    local_rank, world = int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1))
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise TrainError("--device mps: this machine has no MPS (Apple GPU) backend; use --device cpu")
+    if name in ("cpu", "mps"):
+        return torch.device(name)
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or not (index == "" or index.isdigit()):
+        raise TrainError(f"--device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    if not torch.cuda.is_available():
+        raise TrainError(f"--device {name}: CUDA is not available to this torch {torch.__version__}; "
+                         "use --device cpu")
+    if index and world > 1:
+        raise TrainError(f"--device {name}: under torchrun each process takes its own GPU (cuda:LOCAL_RANK); "
+                         "use --device cuda")
+    n, count = int(index or local_rank), torch.cuda.device_count()
+    if n >= count:
+        raise TrainError(f"--device {name}: there is no cuda:{n}" + (f" (LOCAL_RANK {n})" if not index else "") +
+                         f", this machine has {count} CUDA device(s)")
+    return torch.device("cuda", n)
+
+
 def setup_process(cfg):
     """Pick the device, join torchrun's process group when there is one (torchrun sets RANK,
     WORLD_SIZE and LOCAL_RANK), and seed this process."""
-    rank, world, local_rank = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
-    dev_name = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    if world > 1 and dev_name.startswith("cuda"):
-        dev_name = f"cuda:{local_rank}"
-    device = torch.device(dev_name)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = resolve_device(cfg.device)
     if device.type == "cuda":
-        torch.cuda.set_device(device)
-    else:
+        torch.cuda.set_device(device)  # takes only an indexed device
+    elif device.type == "cpu":
         keep_big_allocations_on_the_heap()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")

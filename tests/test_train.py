@@ -14,7 +14,8 @@ import torch
 
 import lora
 from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
-from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, train
+from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, resolve_device, setup_process, \
+    train
 
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = dict(preset="micro", vocab_size=64, block_size=32, batch_size=8, log_interval=5, eval_iters=2, quiet=True)
@@ -141,6 +142,59 @@ def test_every_flag_has_a_help_sentence_and_fixed_sets_list_their_choices():
 def test_a_value_outside_its_choices_is_refused_in_process_too(tmp_path):
     with pytest.raises(TrainError, match="unknown order 'random': use curriculum, shuffled"):
         train(TrainConfig(order="random", out_dir=str(tmp_path)))
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """CUDA faked on the CPU: two devices."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+def test_cuda_and_auto_name_the_process_local_gpu_by_index(two_gpus):
+    assert resolve_device("cuda", env={}) == torch.device("cuda", 0)
+    assert resolve_device("auto", env={}) == torch.device("cuda", 0)
+    torchrun = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}
+    assert resolve_device("cuda", env=torchrun) == torch.device("cuda", 1)
+    assert resolve_device("auto", env=torchrun) == torch.device("cuda", 1)
+
+
+def test_cuda_n_is_taken_as_given_and_refused_beyond_the_device_count(two_gpus):
+    assert resolve_device("cuda:1", env={}) == torch.device("cuda", 1)
+    with pytest.raises(TrainError, match="--device cuda:2: there is no cuda:2, this machine has 2 CUDA device"):
+        resolve_device("cuda:2", env={})
+    with pytest.raises(TrainError, match="LOCAL_RANK 2"):
+        resolve_device("cuda", env={"LOCAL_RANK": "2", "WORLD_SIZE": "3"})
+    with pytest.raises(TrainError, match="under torchrun each process takes its own GPU"):
+        resolve_device("cuda:0", env={"LOCAL_RANK": "1", "WORLD_SIZE": "2"})
+
+
+def test_auto_is_the_cpu_without_cuda_and_cuda_is_then_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", env={}) == torch.device("cpu")
+    assert resolve_device("cpu", env={"LOCAL_RANK": "1", "WORLD_SIZE": "2"}) == torch.device("cpu")
+    with pytest.raises(TrainError, match="--device cuda: CUDA is not available"):
+        resolve_device("cuda", env={})
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "cuda:-1", "tpu"])
+def test_an_unknown_device_is_refused(name):
+    with pytest.raises(TrainError, match=f"--device '{name}': use auto, cpu, cuda, cuda:N or mps"):
+        resolve_device(name, env={})
+
+
+def test_setup_sets_the_cuda_device_only_by_index(two_gpus, monkeypatch):
+    for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    calls = []
+
+    def set_device(d):  # as torch's: an index, or a device that has one
+        assert isinstance(d, int) or d.index is not None, "Expected a torch.device with a specified index"
+        calls.append(d)
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    for name in ("auto", "cuda", "cuda:1"):
+        setup_process(TrainConfig(device=name))
+    assert calls == [torch.device("cuda", 0), torch.device("cuda", 0), torch.device("cuda", 1)]
 
 
 def test_token_stream_is_deterministic_and_resumable(tokens):
