@@ -82,8 +82,12 @@ class TrainConfig:
     grad_accum: int = option(1, "micro-batches per optimizer step (gradients accumulated)")
     max_steps: int = option(200, "optimizer steps to train")
     lr: float = option(1e-3, "peak learning rate")
+    schedule: str = option("cosine", "learning rate after the warmup: cosine decay to min_lr at max_steps, "
+                           "constant at lr, or wsd (warmup-stable-decay): lr, then a linear decay to min_lr over the "
+                           "last decay_frac of the steps", ("cosine", "wsd", "constant"))
     min_lr: float = option(None, "learning rate at the end of the decay (default: lr / 10)")
     warmup: int = option(20, "steps of linear learning-rate warmup")
+    decay_frac: float = option(0.2, "wsd schedule: the share of max_steps over which the learning rate decays")
     weight_decay: float = option(0.1, "AdamW weight decay, on matrices only (not biases or LayerNorms)")
     beta1: float = option(0.9, "AdamW beta1")
     beta2: float = option(0.95, "AdamW beta2")
@@ -165,10 +169,18 @@ def _meta(path):
 
 
 def lr_at(step, cfg):
-    """Linear warmup, then cosine decay to min_lr at max_steps."""
+    """The learning rate at a step: linear warmup, then a cosine decay to min_lr at max_steps (cosine),
+    lr to the end (constant), or lr until the last decay_frac of the steps, which decay linearly to
+    min_lr (wsd: warmup-stable-decay)."""
     min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "wsd":
+        decay_steps = cfg.decay_frac * cfg.max_steps
+        progress = (step - (cfg.max_steps - decay_steps)) / decay_steps if decay_steps > 0 else 0.0
+        return cfg.lr - min(1.0, max(0.0, progress)) * (cfg.lr - min_lr)
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
 
@@ -489,12 +501,14 @@ class RunLog:
 
 # ----------------------------------------------------------------------------- the loop
 
-def check_choices(cfg):
-    """Refuse a field outside its choices (argparse checks them on the command line)."""
+def check_config(cfg):
+    """Refuse a field outside its choices (argparse checks those on the command line too) or its range."""
     for f in dataclasses.fields(cfg):
         choices = f.metadata.get("choices")
         if choices and getattr(cfg, f.name) not in choices:
             raise TrainError(f"unknown {f.name} {getattr(cfg, f.name)!r}: use {', '.join(choices)}")
+    if not 0 <= cfg.decay_frac <= 1:
+        raise TrainError(f"--decay-frac {cfg.decay_frac}: must be in [0, 1]")
 
 
 def train_step(model, optimizer, lr, batch, data, proc, cfg, params):
@@ -524,7 +538,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
     objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
-    check_choices(cfg)
+    check_config(cfg)
     out, state_file = Path(cfg.out_dir), Path(cfg.out_dir) / "train_state.safetensors"
     proc = setup_process(cfg)
     device = proc.device

@@ -129,12 +129,37 @@ def test_cosine_schedule_warms_up_then_decays_to_min_lr():
     assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
 
 
+def test_wsd_schedule_warms_up_holds_lr_then_decays_linearly_over_the_last_decay_frac():
+    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=100, schedule="wsd")  # decay_frac 0.2: 80..100
+    assert lr_at(4, cfg) == pytest.approx(0.5) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(10, cfg) == lr_at(50, cfg) == lr_at(80, cfg) == 1.0
+    assert lr_at(90, cfg) == pytest.approx(0.55) and lr_at(99, cfg) == pytest.approx(0.145)
+    assert lr_at(100, cfg) == pytest.approx(0.1)
+    half = TrainConfig(lr=1.0, min_lr=0.0, warmup=0, max_steps=10, schedule="wsd", decay_frac=0.5)
+    assert [lr_at(s, half) for s in range(4, 11)] == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0])
+
+
+def test_constant_schedule_warms_up_then_stays_at_lr():
+    cfg = TrainConfig(lr=2.0, min_lr=0.1, warmup=4, max_steps=100, schedule="constant")
+    assert [lr_at(s, cfg) for s in (0, 1, 3, 4, 50, 99, 100)] == pytest.approx([0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+
+
+def test_the_loop_trains_each_step_at_the_schedules_lr(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=10, warmup=2, lr=1e-3,
+                      min_lr=0.0, schedule="wsd", decay_frac=0.5, **dict(MICRO, log_interval=1))
+    train(cfg)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [e["lr"] for e in log if "lr" in e] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 8e-4, 6e-4,
+                                                                 4e-4, 2e-4])
+
+
 def test_every_flag_has_a_help_sentence_and_fixed_sets_list_their_choices():
     actions = {a.dest: a for a in arg_parser()._actions if a.dest != "help"}
     assert set(actions) == {f.name for f in dataclasses.fields(TrainConfig)} - {"meta"}
     assert all(len(a.help) > 10 for a in actions.values())
     assert actions["mode"].choices == ("pretrain", "finetune", "lora")
     assert actions["order"].choices == ("curriculum", "shuffled")
+    assert actions["schedule"].choices == ("cosine", "wsd", "constant") and actions["schedule"].default == "cosine"
     args = arg_parser().parse_args(["--out", "x", "--max-steps", "7", "--no-compile", "--merge"])
     assert (args.out_dir, args.max_steps, args.compile, args.merge) == ("x", 7, False, True)
 
