@@ -125,6 +125,9 @@ class TrainResult:
     checkpoint: str = None  # model.safetensors (pretrain, finetune, lora --merge)
     adapter: str = None  # adapter.safetensors (lora)
     trainable_params: int = 0
+    flops: int = 0  # this run's training FLOPs (flops_per_token)
+    tokens_total: int = 0  # tokens and FLOPs since random init: the init checkpoint's totals plus this run's
+    flops_total: int = 0
 
 
 class TokenFileStream:
@@ -213,6 +216,24 @@ def configure_optimizer(model, cfg, device_type):
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     # fused: one kernel over all tensors; on the CPU ~4x faster than the default per-tensor loop
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device_type in ("cuda", "cpu"))
+
+
+def flops_per_token(model, mode):
+    """Training FLOPs per token as nanoGPT counts them (6N + attention). In lora mode the frozen
+    weights get no weight gradient: 2 of the 6 FLOPs per parameter are not spent on them."""
+    flops = model.flops_per_token()
+    if mode == "lora":
+        flops -= 2 * (model.num_params() - sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return flops
+
+
+def compute_spent(init_meta, tokens, flops_per_tok):
+    """This run's tokens and FLOPs, and the totals since random init: the init checkpoint's totals
+    (or its own run's figures where it has no totals; nothing for pretraining) plus this run's."""
+    flops = tokens * flops_per_tok
+    return dict(tokens=tokens, flops=flops,
+                tokens_total=init_meta.get("tokens_total", init_meta.get("tokens", 0)) + tokens,
+                flops_total=init_meta.get("flops_total", init_meta.get("flops", 0)) + flops)
 
 
 def peak_flops(device):
@@ -459,13 +480,13 @@ def save_outputs(cfg, model, out, meta):
     return files
 
 
-def record_passport(cfg, data, files, tokens, seconds, trainable):
-    """Append what was trained to the corpus's growth passport."""
+def record_passport(cfg, data, files, spent, seconds, trainable):
+    """Append what was trained, and its compute (compute_spent), to the corpus's growth passport."""
     if not cfg.corpus:
         return
     import curriculum
     passport = curriculum.Corpus(cfg.corpus).passport
-    common = dict(mode=cfg.mode, selection=getattr(data, "selection", None), tokens=tokens,
+    common = dict(mode=cfg.mode, selection=getattr(data, "selection", None), **spent,
                   seconds=round(seconds, 2), trainable_params=trainable, out_dir=str(cfg.out_dir),
                   init=cfg.init or cfg.init_hf, units=cfg.meta.get("units"))
     if files.get("adapter"):
@@ -547,7 +568,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     model, init_meta, base_fp = build_model(cfg)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    trainable = sum(p.numel() for p in params)
+    trainable, flops_per_tok = sum(p.numel() for p in params), flops_per_token(model, cfg.mode)
     data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta)
     tokens_per_step = cfg.batch_size * model.config.block_size * cfg.grad_accum * proc.world
     optimizer = configure_optimizer(model, cfg, device.type)
@@ -596,20 +617,20 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
             save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
 
     # -- the outputs
-    files = {}
+    files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
     if proc.master:
         save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
-        meta = output_meta(cfg, init_meta, base_fp, step=step, tokens=tokens, seconds=round(elapsed, 2),
+        meta = output_meta(cfg, init_meta, base_fp, step=step, **spent, seconds=round(elapsed, 2),
                            trainable_params=trainable, tokenizer_hash=tok_hash, val_loss=val_loss,
                            data=getattr(data, "selection", None))
         files = save_outputs(cfg, raw_model, out, meta)
-        record_passport(cfg, data, files, tokens, elapsed, trainable)
+        record_passport(cfg, data, files, spent, elapsed, trainable)
     runlog.close()
     if proc.ddp:
         dist.barrier()
-    return TrainResult(out_dir=str(out), steps=step, tokens=tokens, seconds=round(elapsed, 2),
-                       train_loss=train_loss, val_loss=val_loss, trainable_params=trainable,
-                       checkpoint=files.get("checkpoint"), adapter=files.get("adapter"))
+    return TrainResult(out_dir=str(out), steps=step, seconds=round(elapsed, 2), train_loss=train_loss,
+                       val_loss=val_loss, trainable_params=trainable, checkpoint=files.get("checkpoint"),
+                       adapter=files.get("adapter"), **spent)
 
 
 def arg_parser():

@@ -31,6 +31,28 @@ def tokens(tmp_path_factory):
     return d / "train.bin"
 
 
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A corpus of one primitive unit with a 300-token BPE: training from it appends to its passport."""
+    import curriculum
+    d = tmp_path_factory.mktemp("corpus")
+    header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
+              "source": "test", "license": "CC0-1.0"}
+    docs = [{"text": f"The {a} is {c}. Q: What color is the {a}? A: The {a} is {c}."}
+            for a, c in [("apple", "red"), ("sky", "blue"), ("grass", "green"), ("snow", "white")]] * 30
+    (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
+    curriculum.init(d / "corpus", [d / "prim.jsonl"], vocab_size=300)
+    curriculum.add(d / "corpus", [d / "prim.jsonl"], log=lambda m: None)
+    return d / "corpus"
+
+
+# MICRO's parameters as nanoGPT counts them for FLOPs (position embeddings left out): the tied token
+# embedding, two blocks (two LayerNorms, c_attn, c_proj, c_fc, mlp.c_proj) and the final LayerNorm
+MICRO_N = 64 * 64 + 2 * (2 * 128 + (64 * 192 + 192) + (64 * 64 + 64) + (64 * 256 + 256) + (256 * 64 + 64)) + 128
+MICRO_ATTN = 12 * 2 * 2 * 32 * 32  # 12 * n_layer * n_head * head size * T
+MICRO_LORA = 2 * 8 * ((64 + 192) + (64 + 64) + (64 + 256) + (256 + 64))  # r=8 on all four targets, two blocks
+
+
 def run(*args, env=None, check=True):
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})}, check=check)
@@ -85,6 +107,51 @@ def test_lora_trains_only_the_adapter_and_loss_falls(tokens, tmp_path):
     lora.load_adapter(base_model, r.adapter)
     x = torch.randint(0, 64, (2, 32))
     assert (base_model(x)[0] - merged(x)[0]).abs().max() < 1e-5
+
+
+def test_pretraining_flops_are_tokens_times_6n_plus_attention(tokens, tmp_path):
+    r = train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=3, **MICRO))
+    assert MICRO_N == 104_192 and r.tokens == 3 * 8 * 32
+    assert r.flops == 768 * (6 * 104_192 + 49_152) == 517_865_472
+    assert (r.tokens_total, r.flops_total) == (768, 517_865_472)  # from random init: nothing before
+    meta = load_checkpoint(r.checkpoint)[1]
+    assert (meta["flops"], meta["tokens_total"], meta["flops_total"]) == (517_865_472, 768, 517_865_472)
+
+
+def test_lora_flops_leave_out_the_frozen_weight_gradients_and_add_to_the_inits_totals(tokens, tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base",
+                    {"tokens": 5, "flops": 7, "tokens_total": 9000, "flops_total": 11})
+    r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), data=str(tokens), out_dir=str(tmp_path / "lora"),
+                          max_steps=3, merge=True, **MICRO))
+    # frozen weights: forward and input gradient (4 per parameter); the adapter's: all 6
+    per_token = 4 * MICRO_N + 6 * MICRO_LORA + MICRO_ATTN
+    assert per_token == 564_224 and r.flops == 768 * 564_224
+    assert (r.tokens_total, r.flops_total) == (9000 + 768, 11 + 768 * 564_224)
+    header = lora.read_adapter(r.adapter)[1]
+    merged = load_checkpoint(r.checkpoint)[1]
+    for meta in (header, merged):
+        assert (meta["flops"], meta["tokens_total"], meta["flops_total"]) == (r.flops, r.tokens_total, r.flops_total)
+
+
+def test_totals_fall_back_to_the_init_checkpoints_own_tokens_and_flops(tokens, tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base",
+                    {"tokens": 5000, "flops": 7})
+    r = train(TrainConfig(mode="finetune", init=str(tmp_path / "base"), data=str(tokens), out_dir=str(tmp_path / "ft"),
+                          max_steps=3, **MICRO))
+    assert (r.tokens, r.flops) == (768, 517_865_472)
+    assert (r.tokens_total, r.flops_total) == (5768, 517_865_479)
+
+
+def test_the_passport_records_each_runs_flops_and_totals(corpus, tmp_path):
+    import curriculum
+    r = train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(tmp_path), max_steps=2,
+                          **dict(MICRO, vocab_size=300)))
+    event = curriculum.Corpus(corpus).passport.events("model_trained")[-1]
+    assert event["out_dir"] == str(tmp_path) and r.flops > 0
+    assert (event["tokens"], event["flops"], event["tokens_total"], event["flops_total"]) == \
+        (r.tokens, r.flops, r.tokens, r.flops)
 
 
 def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(tokens, tmp_path):
