@@ -40,9 +40,18 @@ class TrainError(ValueError):
     """Bad training input: data, arguments or a resume state that do not fit."""
 
 
-def option(default, help, choices=None):
-    """A TrainConfig field with the sentence (and the choices) that --help shows for it."""
-    return field(default=default, metadata={"help": help, "choices": choices})
+def option(default, help, choices=None, parse=None):
+    """A TrainConfig field with the sentence (and the choices) that --help shows for it; `parse` reads
+    its command-line text where the field's type cannot."""
+    return field(default=default, metadata={"help": help, "choices": choices, "parse": parse})
+
+
+def step_list(text):
+    """"50,100,200" -> (50, 100, 200)."""
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of steps") from None
 
 
 @dataclass
@@ -109,6 +118,8 @@ class TrainConfig:
     eval_interval: int = option(0, "validation loss every this many steps (0: only at the end)")
     eval_iters: int = option(10, "validation batches per evaluation")
     ckpt_interval: int = option(0, "save the resume state every this many steps (0: only at the end)")
+    snapshot_steps: tuple = option((), "comma-separated steps at which to keep the weights for a learning curve, "
+                                   "in OUT/snapshots/step-NNNNNN/ (a model; an adapter in lora mode)", parse=step_list)
     resume: bool = option(False, "continue from train_state.safetensors in the output directory, if there is one")
     quiet: bool = option(False, "print nothing but the result")
     meta: dict = field(default_factory=dict, metadata={"help": None})  # in-process: extra checkpoint/adapter meta
@@ -469,32 +480,48 @@ def output_meta(cfg, init_meta, base_fp, **figures):
     return meta
 
 
-def save_outputs(cfg, model, out, meta):
-    """A model checkpoint (pretrain, finetune), or an adapter and with --merge the merged model
+def save_outputs(mode, model, out, meta, merge=False):
+    """A model checkpoint (pretrain, finetune), or an adapter and with `merge` the merged model
     (lora) -> {"checkpoint": file, "adapter": file}."""
-    if cfg.mode != "lora":
+    if mode != "lora":
         return {"checkpoint": str(save_checkpoint(model, out, meta))}
     files = {"adapter": str(lora.save_adapter(model, out, meta))}
-    if cfg.merge:
+    if merge:
         files["checkpoint"] = str(save_checkpoint(lora.merge(model), out, dict(meta, mode="merged")))
     return files
 
 
-def record_passport(cfg, data, files, spent, seconds, trainable):
-    """Append what was trained, and its compute (compute_spent), to the corpus's growth passport."""
+def record_passport(cfg, data, files, figures):
+    """Append what was trained (`files`), with `figures` (its compute, ...), to the corpus's growth passport."""
     if not cfg.corpus:
         return
     import curriculum
     passport = curriculum.Corpus(cfg.corpus).passport
-    common = dict(mode=cfg.mode, selection=getattr(data, "selection", None), **spent,
-                  seconds=round(seconds, 2), trainable_params=trainable, out_dir=str(cfg.out_dir),
-                  init=cfg.init or cfg.init_hf, units=cfg.meta.get("units"))
+    fields = {"mode": cfg.mode, "selection": getattr(data, "selection", None), "out_dir": str(cfg.out_dir),
+              "init": cfg.init or cfg.init_hf, "units": cfg.meta.get("units"), **figures}
     if files.get("adapter"):
         passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=sha256_file(files["adapter"]),
-                        **common)
+                        **fields)
     if files.get("checkpoint"):
         passport.append("model_trained", checkpoint=files["checkpoint"],
-                        checkpoint_sha256=sha256_file(files["checkpoint"]), **common)
+                        checkpoint_sha256=sha256_file(files["checkpoint"]), **fields)
+
+
+def save_snapshot(cfg, model, data, step, spent, meta):
+    """The weights at one of --snapshot-steps, for a learning curve: OUT/snapshots/step-NNNNNN/ holds
+    a model (an adapter in lora mode), recorded in the passport as a snapshot at that step."""
+    out = Path(cfg.out_dir) / "snapshots" / f"step-{step:06d}"
+    if cfg.corpus and _recorded(cfg.corpus, out):
+        return  # a resumed run redoing this step keeps the snapshot that the passport names
+    files = save_outputs(cfg.mode, model, out, dict(meta, snapshot=True))
+    record_passport(cfg, data, files, dict(spent, out_dir=str(out), step=step, snapshot=True))
+
+
+def _recorded(corpus_dir, out_dir):
+    import curriculum
+    passport = curriculum.Corpus(corpus_dir).passport
+    return any(e.get("out_dir") == str(out_dir) for kind in ("adapter_trained", "model_trained")
+               for e in passport.events(kind))
 
 
 class RunLog:
@@ -530,6 +557,10 @@ def check_config(cfg):
             raise TrainError(f"unknown {f.name} {getattr(cfg, f.name)!r}: use {', '.join(choices)}")
     if not 0 <= cfg.decay_frac <= 1:
         raise TrainError(f"--decay-frac {cfg.decay_frac}: must be in [0, 1]")
+    outside = [s for s in cfg.snapshot_steps if not (isinstance(s, int) and 0 < s <= cfg.max_steps)]
+    if outside:
+        raise TrainError(f"--snapshot-steps {outside}: steps must be whole numbers from 1 to --max-steps "
+                         f"{cfg.max_steps}")
 
 
 def train_step(model, optimizer, lr, batch, data, proc, cfg, params):
@@ -571,6 +602,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     trainable, flops_per_tok = sum(p.numel() for p in params), flops_per_token(model, cfg.mode)
     data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta)
     tokens_per_step = cfg.batch_size * model.config.block_size * cfg.grad_accum * proc.world
+    run_info = dict(trainable_params=trainable, tokenizer_hash=tok_hash, data=getattr(data, "selection", None))
     optimizer = configure_optimizer(model, cfg, device.type)
     step, tokens, elapsed, train_loss, val_loss = 0, 0, 0.0, float("nan"), float("nan")
     runlog = RunLog(out, proc, log if not cfg.quiet else None)
@@ -613,6 +645,10 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
             val_loss = evaluate(raw_model, val_data, val_state, cfg.eval_iters, device)
             runlog(f"step {step} val loss {val_loss:.4f}", {"step": step, "val_loss": val_loss})
             t_log = time.time()  # evaluation time is not training time
+        if proc.master and step in cfg.snapshot_steps:
+            spent = compute_spent(init_meta, tokens, flops_per_tok)
+            save_snapshot(cfg, raw_model, data, step, spent,
+                          output_meta(cfg, init_meta, base_fp, step=step, **spent, **run_info))
         if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
             save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
 
@@ -621,10 +657,9 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     if proc.master:
         save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
         meta = output_meta(cfg, init_meta, base_fp, step=step, **spent, seconds=round(elapsed, 2),
-                           trainable_params=trainable, tokenizer_hash=tok_hash, val_loss=val_loss,
-                           data=getattr(data, "selection", None))
-        files = save_outputs(cfg, raw_model, out, meta)
-        record_passport(cfg, data, files, spent, elapsed, trainable)
+                           val_loss=val_loss, **run_info)
+        files = save_outputs(cfg.mode, raw_model, out, meta, cfg.merge)
+        record_passport(cfg, data, files, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable))
     runlog.close()
     if proc.ddp:
         dist.barrier()
@@ -644,13 +679,13 @@ def arg_parser():
         if f.type is bool:  # argparse adds the default to a boolean's help itself
             p.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
             continue
-        if f.default is not None:
+        if f.default not in (None, ()):
             kw["help"] += " (default: %(default)s)"
         if f.metadata["choices"]:
             kw["choices"] = f.metadata["choices"]
         else:
             kw["metavar"] = f.name.upper()
-        p.add_argument(*flags, type=f.type, **kw)
+        p.add_argument(*flags, type=f.metadata["parse"] or f.type, **kw)
     return p
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import lora
+from common import sha256_file
 from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
 from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, resolve_device, setup_process, \
     train
@@ -152,6 +153,53 @@ def test_the_passport_records_each_runs_flops_and_totals(corpus, tmp_path):
     assert event["out_dir"] == str(tmp_path) and r.flops > 0
     assert (event["tokens"], event["flops"], event["tokens_total"], event["flops_total"]) == \
         (r.tokens, r.flops, r.tokens, r.flops)
+
+
+def test_snapshots_hold_the_weights_and_compute_at_their_steps(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=5, schedule="constant", warmup=0, dropout=0.1,
+                      **MICRO)
+    r = train(cfg, out_dir=str(tmp_path / "run"), snapshot_steps=(2, 5))
+    short = train(cfg, out_dir=str(tmp_path / "short"), max_steps=2)  # a constant lr: the same first two steps
+    snaps = tmp_path / "run" / "snapshots"
+    assert sorted(p.name for p in snaps.iterdir()) == ["step-000002", "step-000005"]
+    at2, meta = load_checkpoint(snaps / "step-000002")
+    assert max_diff(at2, load_checkpoint(short.checkpoint)[0]) == 0.0
+    assert max_diff(load_checkpoint(snaps / "step-000005")[0], load_checkpoint(r.checkpoint)[0]) == 0.0
+    assert meta["snapshot"] is True and meta["step"] == 2 and meta["tokens"] == meta["tokens_total"] == 512
+    assert meta["flops"] == meta["flops_total"] == 512 * (6 * MICRO_N + MICRO_ATTN)
+
+
+def test_snapshot_steps_beyond_max_steps_are_refused(tmp_path):
+    with pytest.raises(TrainError, match=r"--snapshot-steps \[300\]: steps must be whole numbers from 1 to"):
+        train(TrainConfig(max_steps=200, snapshot_steps=(100, 300), out_dir=str(tmp_path)))
+    assert arg_parser().parse_args(["--snapshot-steps", "50,100,200"]).snapshot_steps == (50, 100, 200)
+
+
+def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
+    import curriculum
+    args = ["--mode", "pretrain", "--corpus", corpus, "--preset", "micro", "--vocab-size", 300, "--block-size", 32,
+            "--max-steps", 150, "--ckpt-interval", 50, "--snapshot-steps", "10,55", "--quiet"]
+    out = tmp_path / "run"
+    # killed once its snapshot at step 55 is in the passport, before its next resume state (step 100):
+    # the resumed run redoes steps 51-55 and must neither record snapshot 55 twice nor lose snapshot 10
+    killed = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args), "--out", out], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while "step-000055" not in (corpus / "passport.jsonl").read_text() and killed.poll() is None and \
+            time.monotonic() < deadline:
+        time.sleep(0.002)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+    assert read_tensors(out / "train_state.safetensors")[1]["step"] == 50
+    train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(out), max_steps=150, ckpt_interval=50,
+                      snapshot_steps=(10, 55), resume=True, **dict(MICRO, vocab_size=300)))
+    events = [e for e in curriculum.Corpus(corpus).passport.events("model_trained")
+              if e["out_dir"].startswith(str(out))]
+    assert [(e.get("snapshot"), e.get("step"), Path(e["out_dir"]).name) for e in events] == \
+        [(True, 10, "step-000010"), (True, 55, "step-000055"), (None, None, "run")]
+    assert events[1]["tokens"] == 55 * 8 * 32 and events[2]["tokens"] == 150 * 8 * 32
+    for e in events:
+        assert sha256_file(e["checkpoint"]) == e["checkpoint_sha256"]
 
 
 def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(tokens, tmp_path):
