@@ -21,7 +21,7 @@ import math
 import os
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +118,9 @@ class TrainConfig:
     eval_interval: int = option(0, "validation loss every this many steps (0: only at the end)")
     eval_iters: int = option(10, "validation batches per evaluation")
     ckpt_interval: int = option(0, "save the resume state every this many steps (0: only at the end)")
+    ema: float = option(0.0, "keep an exponential moving average of the trainable weights with this per-step "
+                        "decay (e.g. 0.99): it is what the snapshots, the final model or adapter and the "
+                        "validation loss use; 0: off")
     snapshot_steps: tuple = option((), "comma-separated steps at which to keep the weights for a learning curve, "
                                    "in OUT/snapshots/step-NNNNNN/ (a model; an adapter in lora mode)", parse=step_list)
     resume: bool = option(False, "continue from train_state.safetensors in the output directory, if there is one")
@@ -436,25 +439,28 @@ def evaluate(model, val_data, val_state, iters, device):
 
 # ----------------------------------------------------------------------------- resume state and outputs
 
-def save_state(path, cfg, model, optimizer, step, tokens, seconds, cursor):
-    """The full training state in one safetensors file: weights, optimizer moments, RNG, data cursor.
-    Nothing in it is pickled, so loading it cannot run code."""
+def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor):
+    """The full training state in one safetensors file: weights, optimizer moments, weight average,
+    RNG, data cursor. Nothing in it is pickled, so loading it cannot run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
         for k, v in optimizer.state.get(p, {}).items():
             tensors[f"optim.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    tensors.update({f"ema.{i}": t for i, t in enumerate(ema or [])})
     tensors["rng.torch"] = torch.get_rng_state()
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
     save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
                                  "config": config, "step": step})
 
 
-def load_state(path, cfg, model, optimizer, data):
-    """Restore a saved training state into model, optimizer, RNG and data stream -> (step, tokens,
-    seconds) where it was saved."""
+def load_state(path, cfg, model, optimizer, ema, data):
+    """Restore a saved training state into model, optimizer, weight average, RNG and data stream ->
+    (step, tokens, seconds) where it was saved."""
     tensors, meta = read_tensors(path, "training state")
     if meta.get("mode") != cfg.mode:
         raise TrainError(f"{path}: saved by a {meta.get('mode')} run, not {cfg.mode}")
+    if bool(ema) != ("ema.0" in tensors):
+        raise TrainError(f"{path}: saved by a run {'without' if ema else 'with'} --ema; resume with the same --ema")
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd, strict=False)
@@ -465,6 +471,8 @@ def load_state(path, cfg, model, optimizer, data):
         state = {k.split(".", 2)[2]: v.to(p.device) for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
         if state:
             optimizer.state[p] = state
+    for i, t in enumerate(ema or []):
+        t.copy_(tensors[f"ema.{i}"])
     torch.set_rng_state(tensors["rng.torch"])
     data.load_state_dict(meta["data"])
     return meta["step"], meta["tokens"], meta["seconds"]
@@ -557,15 +565,34 @@ def check_config(cfg):
             raise TrainError(f"unknown {f.name} {getattr(cfg, f.name)!r}: use {', '.join(choices)}")
     if not 0 <= cfg.decay_frac <= 1:
         raise TrainError(f"--decay-frac {cfg.decay_frac}: must be in [0, 1]")
+    if not 0 <= cfg.ema < 1:
+        raise TrainError(f"--ema {cfg.ema}: the decay must be in [0, 1) (0: no average)")
     outside = [s for s in cfg.snapshot_steps if not (isinstance(s, int) and 0 < s <= cfg.max_steps)]
     if outside:
         raise TrainError(f"--snapshot-steps {outside}: steps must be whole numbers from 1 to --max-steps "
                          f"{cfg.max_steps}")
 
 
-def train_step(model, optimizer, lr, batch, data, proc, cfg, params):
-    """One optimizer step over cfg.grad_accum micro-batches, the first of them `batch` -> (the summed
-    loss, left on the device; the next micro-batch; the data cursor after this step's batches)."""
+@contextmanager
+def averaged_weights(params, ema):
+    """Inside: the parameters hold the weight average (unchanged without one); after: their own
+    weights again, bit for bit."""
+    if not ema:
+        yield
+        return
+    with torch.no_grad():
+        own = [p.detach().clone() for p in params]
+        torch._foreach_copy_(params, ema)
+        try:
+            yield
+        finally:
+            torch._foreach_copy_(params, own)
+
+
+def train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema):
+    """One optimizer step over cfg.grad_accum micro-batches, the first of them `batch`, and the weight
+    average's update -> (the summed loss, left on the device; the next micro-batch; the data cursor
+    after this step's batches)."""
     for g in optimizer.param_groups:
         g["lr"] = lr
     loss_sum = torch.zeros((), device=proc.device)
@@ -583,6 +610,9 @@ def train_step(model, optimizer, lr, batch, data, proc, cfg, params):
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    if ema:
+        with torch.no_grad():  # ema += (1 - decay) * (weights - ema), on the device
+            torch._foreach_lerp_(ema, params, 1.0 - cfg.ema)
     return loss_sum, batch, cursor
 
 
@@ -604,10 +634,11 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     tokens_per_step = cfg.batch_size * model.config.block_size * cfg.grad_accum * proc.world
     run_info = dict(trainable_params=trainable, tokenizer_hash=tok_hash, data=getattr(data, "selection", None))
     optimizer = configure_optimizer(model, cfg, device.type)
+    ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
     step, tokens, elapsed, train_loss, val_loss = 0, 0, 0.0, float("nan"), float("nan")
     runlog = RunLog(out, proc, log if not cfg.quiet else None)
     if cfg.resume and state_file.is_file():
-        step, tokens, elapsed = load_state(state_file, cfg, model, optimizer, data)
+        step, tokens, elapsed = load_state(state_file, cfg, model, optimizer, ema, data)
         runlog(f"resumed from {state_file} at step {step}")
     val_state = val_data.state_dict() if val_data is not None else None
     raw_model, model = model, wrap_model(model, cfg, proc)
@@ -620,7 +651,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     t_log, step_log = time.time(), step
     while step < cfg.max_steps:
         lr = lr_at(step, cfg)
-        loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params)
+        loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema)
         step += 1
         tokens += tokens_per_step
 
@@ -642,23 +673,26 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
                    {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,
                     "seconds": round(elapsed, 3)})
         if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
-            val_loss = evaluate(raw_model, val_data, val_state, cfg.eval_iters, device)
+            with averaged_weights(params, ema):
+                val_loss = evaluate(raw_model, val_data, val_state, cfg.eval_iters, device)
             runlog(f"step {step} val loss {val_loss:.4f}", {"step": step, "val_loss": val_loss})
             t_log = time.time()  # evaluation time is not training time
         if proc.master and step in cfg.snapshot_steps:
             spent = compute_spent(init_meta, tokens, flops_per_tok)
-            save_snapshot(cfg, raw_model, data, step, spent,
-                          output_meta(cfg, init_meta, base_fp, step=step, **spent, **run_info))
+            with averaged_weights(params, ema):
+                save_snapshot(cfg, raw_model, data, step, spent,
+                              output_meta(cfg, init_meta, base_fp, step=step, **spent, **run_info))
         if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
-            save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
+            save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor)
 
     # -- the outputs
     files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
     if proc.master:
-        save_state(state_file, cfg, raw_model, optimizer, step, tokens, elapsed, cursor)
+        save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor)
         meta = output_meta(cfg, init_meta, base_fp, step=step, **spent, seconds=round(elapsed, 2),
                            val_loss=val_loss, **run_info)
-        files = save_outputs(cfg.mode, raw_model, out, meta, cfg.merge)
+        with averaged_weights(params, ema):
+            files = save_outputs(cfg.mode, raw_model, out, meta, cfg.merge)
         record_passport(cfg, data, files, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable))
     runlog.close()
     if proc.ddp:

@@ -202,6 +202,51 @@ def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
         assert sha256_file(e["checkpoint"]) == e["checkpoint_sha256"]
 
 
+def test_ema_saves_the_moving_average_of_the_per_step_weights(tokens, tmp_path):
+    base = _base(tmp_path)
+    # a constant lr and no warmup: a run of k steps takes the same first k steps as a longer one
+    cfg = TrainConfig(mode="finetune", init=str(base), data=str(tokens), schedule="constant", warmup=0, lr=3e-3,
+                      **MICRO)
+    weights = [load_checkpoint(base)[0].state_dict()]
+    for k in (1, 2, 3):
+        weights.append(load_checkpoint(train(cfg, out_dir=str(tmp_path / f"k{k}"), max_steps=k).checkpoint)[0]
+                       .state_dict())
+    r = train(cfg, out_dir=str(tmp_path / "ema"), max_steps=3, ema=0.9, snapshot_steps=(2,))
+    saved = load_checkpoint(r.checkpoint)[0].state_dict()
+    at2 = load_checkpoint(tmp_path / "ema" / "snapshots" / "step-000002")[0].state_dict()
+    for name in saved:
+        expected = [weights[0][name]]
+        for w in weights[1:]:
+            expected.append(expected[-1] + 0.1 * (w[name] - expected[-1]))  # ema = 0.9 ema + 0.1 w
+        torch.testing.assert_close(saved[name], expected[3], rtol=0, atol=1e-6)  # float32 rounding
+        torch.testing.assert_close(at2[name], expected[2], rtol=0, atol=1e-6)
+    assert not torch.equal(saved["transformer.h.0.mlp.c_fc.weight"], weights[3]["transformer.h.0.mlp.c_fc.weight"])
+    # the average leaves training alone: the resume state holds the step-3 weights
+    state = read_tensors(tmp_path / "ema" / "train_state.safetensors")[0]
+    assert torch.equal(state["model.transformer.h.0.mlp.c_fc.weight"], weights[3]["transformer.h.0.mlp.c_fc.weight"])
+
+
+def test_ema_is_carried_across_a_resume(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), schedule="constant", warmup=0, lr=3e-3, ema=0.8, **MICRO)
+    straight = train(cfg, out_dir=str(tmp_path / "straight"), max_steps=4)
+    train(cfg, out_dir=str(tmp_path / "resumed"), max_steps=2)
+    resumed = train(cfg, out_dir=str(tmp_path / "resumed"), max_steps=4, resume=True)
+    assert max_diff(load_checkpoint(straight.checkpoint)[0], load_checkpoint(resumed.checkpoint)[0]) == 0.0
+    with pytest.raises(TrainError, match="saved by a run with --ema; resume with the same --ema"):
+        train(cfg, out_dir=str(tmp_path / "resumed"), max_steps=5, resume=True, ema=0.0)
+
+
+def test_lora_with_ema_saves_the_averaged_adapter(tokens, tmp_path):
+    base = _base(tmp_path)
+    cfg = TrainConfig(mode="lora", init=str(base), data=str(tokens), max_steps=3, lr=3e-2, **MICRO)
+    plain = lora.read_adapter(train(cfg, out_dir=str(tmp_path / "plain")).adapter)[0]
+    averaged = lora.read_adapter(train(cfg, out_dir=str(tmp_path / "ema"), ema=0.5).adapter)[0]
+    state = read_tensors(tmp_path / "ema" / "train_state.safetensors")[0]
+    name = next(k for k in plain if k.endswith("lora_B"))
+    assert torch.equal(state["model." + name], plain[name])  # the same training
+    assert averaged[name].abs().sum() < plain[name].abs().sum()  # lora_B starts at zero: the average lags
+
+
 def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(tokens, tmp_path):
     cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=150, ckpt_interval=5, lr=3e-3, dropout=0.1, **MICRO)
     straight = train(cfg, out_dir=str(tmp_path / "straight"))
