@@ -6,6 +6,8 @@ the weights start and which parameters train.
     python train.py --mode pretrain --data data/tokens/train.bin --preset tiny --out out/base
     python train.py --mode pretrain --corpus corpus --units primitive --out out/base
     python train.py --mode lora --init out/base --corpus corpus --units atoms-00 --out out/atoms-00 --merge
+    python train.py --mode pretrain --corpus corpus --units verified --schedule wsd --ema 0.99 \
+        --snapshot-steps 250,500,1000 --out out/scratch                  # a learning curve, compute in meta
     torchrun --nproc_per_node=2 train.py --mode pretrain ...        # DDP (nccl on CUDA, gloo on CPU)
 
 Data comes from a stream: any object with next_batch() -> (x, y) int64 arrays of shape (B, T),
@@ -101,6 +103,9 @@ class TrainConfig:
     beta1: float = option(0.9, "AdamW beta1")
     beta2: float = option(0.95, "AdamW beta2")
     grad_clip: float = option(1.0, "clip the gradient norm to this (0: no clipping)")
+    ema: float = option(0.0, "keep an exponential moving average of the trainable weights with this per-step "
+                        "decay (e.g. 0.99): it is what the snapshots, the final model or adapter and the "
+                        "validation loss use; 0: off")
     # lora
     lora_r: int = option(8, "LoRA rank")
     lora_alpha: float = option(16.0, "LoRA alpha: the adapter's update is scaled by alpha / r")
@@ -118,9 +123,6 @@ class TrainConfig:
     eval_interval: int = option(0, "validation loss every this many steps (0: only at the end)")
     eval_iters: int = option(10, "validation batches per evaluation")
     ckpt_interval: int = option(0, "save the resume state every this many steps (0: only at the end)")
-    ema: float = option(0.0, "keep an exponential moving average of the trainable weights with this per-step "
-                        "decay (e.g. 0.99): it is what the snapshots, the final model or adapter and the "
-                        "validation loss use; 0: off")
     snapshot_steps: tuple = option((), "comma-separated steps at which to keep the weights for a learning curve, "
                                    "in OUT/snapshots/step-NNNNNN/ (a model; an adapter in lora mode)", parse=step_list)
     resume: bool = option(False, "continue from train_state.safetensors in the output directory, if there is one")

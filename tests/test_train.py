@@ -283,6 +283,21 @@ def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens,
     assert meta_a["tokens"] == meta_b["tokens"]
 
 
+def test_the_loss_reaches_the_host_only_at_the_log_interval(tokens, tmp_path, monkeypatch):
+    import train as train_module
+    synced = []
+    for name in ("item", "tolist", "__float__", "__bool__"):  # what copies a tensor's value to the host
+        def counted(self, *a, _real=getattr(torch.Tensor, name)):
+            caller = sys._getframe(1)
+            if caller.f_code.co_filename == train_module.__file__:
+                synced.append(caller.f_code.co_name)
+            return _real(self, *a)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=20, ema=0.9,
+                      **dict(MICRO, log_interval=10)))
+    assert synced == ["train", "train", "evaluate"]  # the loss at steps 10 and 20, the val loss at the end
+
+
 def test_cosine_schedule_warms_up_then_decays_to_min_lr():
     cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=110)
     assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
