@@ -638,9 +638,10 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     optimizer = configure_optimizer(model, cfg, device.type)
     ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
     step, tokens, elapsed, train_loss, val_loss = 0, 0, 0.0, float("nan"), float("nan")
-    runlog = RunLog(out, proc, log if not cfg.quiet else None)
     if cfg.resume and state_file.is_file():
         step, tokens, elapsed = load_state(state_file, cfg, model, optimizer, ema, data)
+    runlog = RunLog(out, proc, log if not cfg.quiet else None)
+    if step:
         runlog(f"resumed from {state_file} at step {step}")
     val_state = val_data.state_dict() if val_data is not None else None
     raw_model, model = model, wrap_model(model, cfg, proc)
