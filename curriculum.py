@@ -330,15 +330,18 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
     return list(new)
 
 
+def gated_probes(probes, gate_on="recall"):
+    """(the probes evaluate.py verify's accuracy gate reads, the type it gates on): those of type
+    gate_on, or all of them and "all" when there are none of it (or gate_on is "all" or None)."""
+    if gate_on not in (None, "all") and any(p["type"] == gate_on for p in probes):
+        return [p for p in probes if p["type"] == gate_on], gate_on
+    return list(probes), "all"
+
+
 def gate_report(corpus, unit, gate_on="recall", threshold=0.5, clear_of_chance=True):
     """Whether a unit's probes can pass evaluate.py verify's accuracy gate: {unit, gate_on (the type
-    gated, or "all"), n, chance, min_perfect, min_correct, can_pass} (see stats.gate_feasibility).
-    As verify does, the gate reads the probes of type gate_on, or all when there are none of it."""
-    probes = corpus.probes(unit)
-    if gate_on not in (None, "all") and any(p["type"] == gate_on for p in probes):
-        probes = [p for p in probes if p["type"] == gate_on]
-    else:
-        gate_on = "all"
+    gated, or "all"), n, chance, min_perfect, min_correct, can_pass} (see stats.gate_feasibility)."""
+    probes, gate_on = gated_probes(corpus.probes(unit), gate_on)
     chance = float(np.mean([1 / len(p["choices"]) for p in probes])) if probes else 0.0
     return {"unit": unit, "gate_on": gate_on, "n": len(probes), "chance": chance,
             **gate_feasibility(len(probes), chance, threshold, clear_of_chance)}

@@ -1,4 +1,5 @@
-"""evaluate.py: probe scoring, intervals, perplexity, the verification gate and the comparison report."""
+"""evaluate.py: probe scoring, intervals, perplexity, the verification gate and the comparison (scored here,
+written by report.py)."""
 
 import json
 import math
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import evaluate as E  # noqa: E402
+import report as R  # noqa: E402
 from evaluate import EvalError  # noqa: E402
 from lora import LoRAConfig, attach, save_adapter  # noqa: E402
 from common import sha256_file  # noqa: E402
@@ -321,6 +323,15 @@ def test_verify_gates_on_the_probe_type_asked_or_on_all_probes_when_the_unit_has
     assert [e["gated"]["types"] for e in verified_events(corpus_dir)] == [["recall"], "all", "all"]
 
 
+def test_verify_gates_on_the_probes_curriculum_gate_report_counts(world, corpus_dir):
+    import curriculum as C
+    for gate_on in ("recall", "inference", "all"):
+        r = E.verify(corpus_dir, "facts", world / "base", world / "zero", gate_on=gate_on)
+        g = C.gate_report(C.Corpus(corpus_dir), "facts", gate_on)
+        assert (r["gated"]["after"]["n"], r["gated"]["types"]) == (g["n"], g["gate_on"] if g["gate_on"] == "all"
+                                                                   else [g["gate_on"]])
+
+
 def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
     import curriculum as C
     C.Corpus(corpus_dir).passport.append("unit_verified", unit="other", passed=True)
@@ -383,12 +394,26 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     lora = r["models"]["lora"]
     assert lora["summary"]["by_unit"]["facts"]["acc"] == 1.0 and lora["mode"] == "lora"
     assert r["models"]["base"]["tokens"] == 1234 and "1,234" in md
-    assert E._cell(lora["summary"]["overall"]) in md and E._cell(r["models"]["base"]["summary"]["overall"]) in md
+    assert R.cell(lora["summary"]["overall"]) in md and R.cell(r["models"]["base"]["summary"]["overall"]) in md
     assert r["retention"]["acc"][1][r["units"].index("facts")] == 1.0
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
     assert overall["sentence"] in md and overall["diff"] > 0
     assert all(len(texts) == 1 for texts in lora["samples"].values())
     assert (tmp_path / "out" / "report.png").exists() == (r["plot"] == "report.png")
+
+
+def test_report_cli_renders_the_same_report_md_from_report_json(world, corpus_dir, tmp_path):
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    E.compare(corpus_dir, specs, tmp_path / "out", retention_steps=["base", "lora"], controls=[("lora", "base")])
+    p = subprocess.run([sys.executable, str(ROOT / "report.py"), "render", str(tmp_path / "out" / "report.json"),
+                        "--out", str(tmp_path / "again")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for name in ("report.md", "report.json"):
+        assert (tmp_path / "again" / name).read_text() == (tmp_path / "out" / name).read_text()
+
+
+def test_evaluate_still_offers_aggregate_seeds():
+    assert E.aggregate_seeds is R.aggregate_seeds
 
 
 def test_load_model_refuses_an_adapter_on_another_base(world):
@@ -492,7 +517,7 @@ def test_compare_reports_composition_given_the_premises_per_model(world, corpus_
     assert base == E.composition(probes, E.score_probes(E.load_model(specs["base"])[0], corpus.tokenizer, probes))
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Composition given the premises" in md
-    assert f"| lora | inference_id | {E._cell(lora['inference_id']['all'])} (1) |" in md
+    assert f"| lora | inference_id | {R.cell(lora['inference_id']['all'])} (1) |" in md
 
 
 def test_compare_counts_tokens_and_flops_from_random_init(world, corpus_dir, tmp_path):
@@ -511,44 +536,6 @@ def test_compare_counts_tokens_and_flops_from_random_init(world, corpus_dir, tmp
     assert [(m["tokens"], m["flops"]) for m in r["models"].values()] == [(1100, 6e10), (1234, None), (5000, 7e12)]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| new | pretrain | - | 1,100 | 6e+10 |" in md and "| logged | pretrain | - | 5,000 | 7e+12 |" in md
-
-
-def seed_report(acc, diffs, rejected=()):
-    """A compare() report reduced to what aggregate_seeds reads: model -> overall and recall accuracy,
-    and the curriculum - shuffled differences by scope."""
-    summary = lambda a: {"overall": {"acc": a}, "by_level": {}, "by_type": {"recall": {"acc": a}}}
-    return {"units": ["u"], "probes_sha256": {"all": "same"}, "rejected": list(rejected),
-            "models": {n: {"summary": summary(a)} for n, a in acc.items()},
-            "comparisons": [{"a": "curriculum", "b": "shuffled", "scope": s, "control": True, "diff": d}
-                            for s, d in diffs.items()]}
-
-
-def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
-    reports = [seed_report({"curriculum": c, "shuffled": s}, {"overall": d, "type recall": e})
-               for c, s, d, e in ((0.6, 0.5, 0.10, 0.10), (0.7, 0.5, 0.20, -0.10), (0.65, 0.5, 0.15, 0.05))]
-    agg = E.aggregate_seeds(reports, tmp_path)
-    cur = agg["models"]["curriculum"]["overall"]
-    assert cur["values"] == [0.6, 0.7, 0.65] and cur["mean"] == pytest.approx(0.65) and cur["sd"] == pytest.approx(0.05)
-    overall, recall = agg["comparisons"]
-    half = 4.303 * 0.05 / 3 ** 0.5  # the paired differences +10, +20, +15: sd 5 points
-    assert (overall["mean"], overall["lo"], overall["hi"]) == pytest.approx((0.15, 0.15 - half, 0.15 + half))
-    assert overall["sentence"] == "overall: curriculum (65%) is higher than shuffled (50%) (+15 points, 95% CI +3 " \
-        "to +27) across 3 seeds"
-    assert recall["sentence"].startswith("type recall: no difference detectable between curriculum (65%)")
-    assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(agg))
-    md = (tmp_path / "report.md").read_text()
-    assert "| curriculum | 65% ± 5 [53%-77%] | 65% ± 5 [53%-77%] |" in md
-    assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 |" in md
-
-
-def test_aggregate_seeds_refuses_unpaired_reports():
-    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
-    with pytest.raises(ValueError, match="at least 2"):
-        E.aggregate_seeds([a])
-    with pytest.raises(ValueError, match="report 1 has models"):
-        E.aggregate_seeds([a, seed_report({"curriculum": 0.6}, {})])
-    with pytest.raises(ValueError, match="report 1 scored other probes"):
-        E.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])
 
 
 def test_seeds_cli_aggregates_compare_reports(world, corpus_dir, tmp_path):
