@@ -83,11 +83,17 @@ def test_training_state_with_a_flipped_byte_is_refused_as_damaged(tmp_path):
     loss.backward()
     optimizer.step()  # so that the state holds moments and a step count
     file = tmp_path / "state.safetensors"
-    train.save_state(file, model, optimizer, 1, {"data": {"cursor": 3}})
-    train.load_state(file, micro_model(), torch.optim.AdamW(micro_model().parameters()))  # intact: loads
+    train.save_state(file, train.TrainConfig(), model, optimizer, None, step=1, tokens=8, seconds=0.1,
+                     cursor={"batch": 3})
+    def load():
+        fresh = micro_model()
+        return train.load_state(file, train.TrainConfig(), fresh, torch.optim.AdamW(fresh.parameters()), None,
+                                train.TokenFileStream.__new__(train.TokenFileStream))
+
+    assert load() == (1, 8, 0.1)  # intact: loads
     flip_byte(file)
     with pytest.raises(CheckpointError, match=r"state\.safetensors: damaged"):
-        train.load_state(file, micro_model(), torch.optim.AdamW(micro_model().parameters()))
+        load()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64])
