@@ -1,9 +1,12 @@
 """
 The small helpers every accrete module shares, torch-free: a file's sha256, atomic writes (a
-crash never leaves a half-written file under the real name), and the command lines' way out.
+crash never leaves a half-written file under the real name), the command lines' way out, and
+command-line flags made from a dataclass's documented fields.
 """
 
+import argparse
 import contextlib
+import dataclasses
 import hashlib
 import os
 import sys
@@ -63,3 +66,31 @@ def fail(e):
     """The command lines' way out for bad input: one line on stderr, exit status 2."""
     print(f"error: {e}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def option(default, help, choices=None, parse=None):
+    """A dataclass field with the sentence (and the choices) that --help shows for it; `parse` reads
+    its command-line text where the field's type cannot."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "parse": parse})
+
+
+def add_options(parser, cls, defaults=True, aliases=None):
+    """One flag per field of the dataclass cls (made with option()), with its help sentence and
+    choices. With defaults False every flag defaults to None, for a caller that fills the rest in
+    (a preset); aliases: field name -> extra flags."""
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("help") is None:
+            continue
+        flags = ["--" + f.name.replace("_", "-")] + list((aliases or {}).get(f.name, ()))
+        kw = dict(dest=f.name, default=f.default if defaults else None, help=f.metadata["help"].replace("%", "%%"))
+        if f.type is bool:  # argparse adds the default to a boolean's help itself
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if defaults and f.default not in (None, ()):
+            kw["help"] += " (default: %(default)s)"
+        if f.metadata["choices"]:
+            kw["choices"] = f.metadata["choices"]
+        else:
+            kw["metavar"] = f.name.upper()
+        parser.add_argument(*flags, type=f.metadata["parse"] or f.type, **kw)
+    return parser

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from safetensors import safe_open
 
 from common import atomic_path, atomic_write_text, fail
+import presets
 
 
 class CheckpointError(ValueError):
@@ -40,10 +41,8 @@ class GPTConfig:
 
     @classmethod
     def preset(cls, name, **overrides):
-        """A named preset with any field overridden (None values are ignored)."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown model preset {name!r}; choose from {', '.join(PRESETS)}")
-        fields = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+        """The model of a preset (presets.py) with any field overridden (None values are ignored)."""
+        fields = {**presets.preset(name)["model"], **{k: v for k, v in overrides.items() if v is not None}}
         return cls(**fields)
 
     def to_dict(self):
@@ -53,18 +52,6 @@ class GPTConfig:
     def from_dict(cls, d):
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-
-
-PRESETS = {
-    # micro: unit tests, a forward pass in milliseconds
-    "micro": dict(vocab_size=512, block_size=64, n_layer=2, n_head=2, n_embd=64),
-    # tiny: the CPU ladder; ~1M parameters with a 2k vocab, ~10k tokens/s on 2 cores
-    "tiny": dict(vocab_size=2048, block_size=128, n_layer=4, n_head=4, n_embd=128),
-    # small: GPT-2 124M's shape with our own vocab, for one GPU
-    "small": dict(vocab_size=8192, block_size=1024, n_layer=12, n_head=12, n_embd=768),
-    # gpt2: exactly GPT-2 124M, so real GPT-2 weights can be the base
-    "gpt2": dict(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768),
-}
 
 
 class CausalSelfAttention(nn.Module):
@@ -418,7 +405,7 @@ def export_hf(model, out_dir):
 def main():
     p = argparse.ArgumentParser(description="accrete's GPT: print a preset's size and FLOPs per token, "
                                 "or convert weights between accrete checkpoints and Hugging Face GPT-2.")
-    p.add_argument("--preset", default="tiny", choices=list(PRESETS),
+    p.add_argument("--preset", default="tiny", choices=list(presets.PRESETS),
                    help="The model preset whose config, parameter count and FLOPs per token to print "
                    "(default: %(default)s).")
     p.add_argument("--vocab-size", type=int,

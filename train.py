@@ -33,19 +33,14 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
-from common import fail, sha256_file
-from model import PRESETS, GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
+from presets import PRESETS
+from common import add_options, fail, option, sha256_file
+from model import GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors
 
 
 class TrainError(ValueError):
     """Bad training input: data, arguments or a resume state that do not fit."""
-
-
-def option(default, help, choices=None, parse=None):
-    """A TrainConfig field with the sentence (and the choices) that --help shows for it; `parse` reads
-    its command-line text where the field's type cannot."""
-    return field(default=default, metadata={"help": help, "choices": choices, "parse": parse})
 
 
 def step_list(text):
@@ -708,22 +703,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
 def arg_parser():
     """The command line: one flag per TrainConfig field, with its help sentence and choices."""
     p = argparse.ArgumentParser(description="accrete's one training loop: pretrain | finetune | lora.")
-    for f in dataclasses.fields(TrainConfig):
-        if f.metadata["help"] is None:
-            continue
-        flags = ["--" + f.name.replace("_", "-")] + (["--out"] if f.name == "out_dir" else [])
-        kw = dict(dest=f.name, default=f.default, help=f.metadata["help"].replace("%", "%%"))
-        if f.type is bool:  # argparse adds the default to a boolean's help itself
-            p.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
-            continue
-        if f.default not in (None, ()):
-            kw["help"] += " (default: %(default)s)"
-        if f.metadata["choices"]:
-            kw["choices"] = f.metadata["choices"]
-        else:
-            kw["metavar"] = f.name.upper()
-        p.add_argument(*flags, type=f.metadata["parse"] or f.type, **kw)
-    return p
+    return add_options(p, TrainConfig, aliases={"out_dir": ["--out"]})
 
 
 def main():
