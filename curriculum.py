@@ -416,9 +416,12 @@ class _Pool:
 class Stream:
     """Deterministic (x, y) batches over a selection of units with a tiny resumable cursor {"batch": i}.
 
-    replay: the share of knowledge rows drawn from earlier curriculum stages (stage 2 on), or, with
-    replay_units, from those units at every stage (rehearsal: e.g. the units verified before the one
-    an adapter learns, so that learning it does not erase them)."""
+    In curriculum order the knowledge rows go level by level, each level's share of the token budget
+    in proportion to its tokens. replay: the share of knowledge rows drawn from earlier levels (level 2
+    on), or, with replay_units, from those units at every stage (rehearsal: e.g. the units verified
+    before the one an adapter learns, so that learning it does not erase them). Shuffled order serves
+    exactly the curriculum order's rows of the token budget (windows, replay and primitive rows
+    alike), permuted: the control differs in order and in nothing else."""
 
     def __init__(self, corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum",
                  replay=0.0, token_budget=None, seed=0, split="train", replay_units=None):
@@ -439,8 +442,8 @@ class Stream:
         share = 1.0 if not know else primitive_share if primitive_share > 0 else p_tok / (k_tok + p_tok)
         if (share > 0 and p_tok == 0) or (share < 1 and k_tok == 0):
             raise CurriculumError(f"the selection {units!r} has no {split} tokens to serve")
-        levels = sorted({corpus.units[u]["level"] for u in know}) if order == "curriculum" else [None]
-        stages = [[u for u in know if lv is None or corpus.units[u]["level"] == lv] for lv in levels] if know else []
+        levels = sorted({corpus.units[u]["level"] for u in know})
+        stages = [[u for u in know if corpus.units[u]["level"] == lv] for lv in levels]
         epoch = k_tok / (1 - share) if know and share < 1 else p_tok
         self.token_budget = int(token_budget or epoch)
         self.total_rows = max(1, math.ceil(self.token_budget / block_size))
@@ -454,7 +457,7 @@ class Stream:
             self.replay_pools = [pool if pool.total else None] * len(stages)
         self.prim_pool = _Pool(corpus, prim, split) if share > 0 else None
         self.B, self.T, self.share, self.replay, self.seed, self.batch = batch_size, block_size, share, replay, seed, 0
-        self.last_units = []
+        self.order, self.last_units, self._permutation = order, [], None
         self.selection = {"units": know, "primitive_units": prim, "primitive_share": share, "order": order,
                           "replay": replay, "replay_units": replay_units, "token_budget": self.token_budget, "seed": seed, "split": split,
                           "batch_size": batch_size, "block_size": block_size, "tokenizer_hash": corpus.tokenizer_hash,
@@ -479,16 +482,32 @@ class Stream:
         s = min(s, len(self.pools) - 1)
         return self.replay_pools[s] if self.replay_pools[s] and u_replay < self.replay else self.pools[s]
 
+    def _draws(self, rows):
+        """The random numbers (pool, unit, offset) of the curriculum rows with these indices: a
+        function of (seed, the row's batch), so any row can be made alone (resumable by index)."""
+        batches = {b: np.random.default_rng([self.seed, b]).random((3, self.B)) for b in {r // self.B for r in rows}}
+        return [batches[r // self.B][:, r % self.B] for r in rows]
+
+    def _curriculum_rows(self, batch):
+        """The indices of the curriculum rows a batch serves: its own, or in shuffled order a
+        permutation of the token budget's rows (each pass over the budget another permutation)."""
+        rows = range(batch * self.B, (batch + 1) * self.B)
+        if self.order == "curriculum":
+            return list(rows)
+        if self._permutation is None:
+            self._permutation = np.random.default_rng([self.seed, 1 << 32]).permutation(self.total_rows)
+        n = self.total_rows
+        return [(r // n) * n + int(self._permutation[(r + r // n) % n]) for r in rows]
+
     def next_batch(self):
         """(x, y) int64 arrays of shape (B, T); y is x shifted by one."""
-        B, T = self.B, self.T
-        u = np.random.default_rng([self.seed, self.batch]).random((3, B))  # counter-based: resumable by index
-        rows, self.last_units = np.empty((B, T + 1), np.int64), []
-        for j in range(B):
-            unit, rows[j] = self._pool(self.batch * B + j, u[0, j]).window(u[1, j], u[2, j], T + 1)
+        rows = self._curriculum_rows(self.batch)
+        out, self.last_units = np.empty((self.B, self.T + 1), np.int64), []
+        for j, (r, u) in enumerate(zip(rows, self._draws(rows))):
+            unit, out[j] = self._pool(r, u[0]).window(u[1], u[2], self.T + 1)
             self.last_units.append(unit)
         self.batch += 1
-        return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
+        return np.ascontiguousarray(out[:, :-1]), np.ascontiguousarray(out[:, 1:])
 
     def __iter__(self):
         while True:

@@ -265,6 +265,20 @@ def test_shuffled_control_serves_the_same_units_mixed(corpus):
     assert "c" in shuf[: len(shuf) // 4]  # mixed: the last stage shows up early
 
 
+def test_shuffled_control_serves_exactly_the_curriculum_rows_permuted_replay_included(corpus):
+    def rows_of(order, passes=1):
+        s, rows = C.Stream(corpus, "knowledge", 4, 4, order=order, primitive_share=0.1, replay=0.5), []
+        for _ in range(passes * s.total_rows // 4):
+            x, y = s.next_batch()
+            rows += [tuple(r) + (t,) for r, t in zip(x.tolist(), y[:, -1].tolist())]
+        return rows
+    cur, shuf = rows_of("curriculum"), rows_of("shuffled")
+    assert sorted(cur) == sorted(shuf) and cur != shuf  # the same windows, in another order
+    two = rows_of("shuffled", passes=2)  # the next pass over the budget: the same rows, another order
+    assert sorted(two[len(shuf):]) == sorted(rows_of("curriculum", passes=2)[len(cur):])
+    assert two[len(shuf):] != shuf
+
+
 def test_stream_wraps_units_shorter_than_the_block(corpus):
     x, y = C.Stream(corpus, ["c"], 2, 500).next_batch()  # c has fewer than 500 train tokens
     assert x.shape == (2, 500) and (x[:, 1:] == y[:, :-1]).all()
