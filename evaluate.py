@@ -24,6 +24,7 @@ import hashlib
 import itertools
 import json
 import math
+import random
 import time
 from pathlib import Path
 
@@ -319,9 +320,13 @@ def _check_vocab(model, tokenizer, spec):
 
 
 def _passport_record(corpus, info):
-    """Fill tokens / flops (from random init) / seconds / trainable params from the passport's
-    model_trained or adapter_trained event that names this checkpoint or adapter (by path or file
-    sha256), when meta lacks them."""
+    """Refuse a checkpoint or adapter that differs from the sha256 the passport recorded for it
+    (check_recorded); fill tokens / flops (from random init) / seconds / trainable params from the
+    passport's model_trained or adapter_trained event that names it (by path or file sha256), when
+    meta lacks them."""
+    check_recorded(corpus, _checkpoint_file(info["checkpoint"]), "model_trained")
+    if info["adapter"]:
+        check_recorded(corpus, info["adapter"], "adapter_trained")
     ckpt = Path(info["checkpoint"])
     path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
     names = {str(path), str(Path(path).parent), info["spec"], sha256_file(path)}
@@ -356,14 +361,57 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True):
     return reasons
 
 
+RETENTION_MIN_UNIT = 30  # a unit is gated on its own only with this many probes in the sample
+
+
+def retention_sample(corpus, units, n=None):
+    """Probes of earlier units for the retention check: all of them, or at most n, taken in turn
+    from each unit's probes in a fixed shuffled order (so a unit's sample only shrinks as units
+    accumulate, and checking an adapter costs the same however many came before)."""
+    pools = [random.Random(u).sample(ps, len(ps)) for u in units for ps in [corpus.probes(u)]]
+    if n is None or sum(map(len, pools)) <= n:
+        return [p for pool in pools for p in pool]
+    out, i = [], 0
+    while len(out) < n:
+        out += [pool[i] for pool in pools if i < len(pool)][:n - len(out)]
+        i += 1
+    return out
+
+
+def _retention_groups(sample):
+    """The retention check's groups: every sampled probe together, and each unit with enough of them."""
+    by_unit = {}
+    for p in sample:
+        by_unit.setdefault(p["unit"], []).append(p)
+    groups = {f"the earlier units ({len(sample)} probes)": sample} if sample else {}
+    groups.update({u: ps for u, ps in by_unit.items() if len(ps) >= RETENTION_MIN_UNIT})
+    return groups
+
+
+def check_recorded(corpus, file, event):
+    """Refuse a checkpoint or adapter file whose sha256 differs from the one the passport's latest
+    model_trained / adapter_trained event recorded for it; the event, or None if none names it."""
+    key = "adapter" if event == "adapter_trained" else "checkpoint"
+    target = Path(file).resolve()
+    for e in reversed(corpus.passport.events(event)):
+        if e.get(key) and Path(e[key]).resolve() == target:
+            if e.get(f"{key}_sha256") not in (None, sha256_file(file)):
+                raise EvalError(f"{file}: sha256 differs from the passport's {event} event: the file changed "
+                                "after it was written, so it is not the model the passport describes")
+            return e
+    return None
+
+
 def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_tolerance=0.1, device="cpu",
-           clear_of_chance=True, batch_size=64, norm="sum", gate_on="recall"):
+           clear_of_chance=True, batch_size=64, norm="sum", gate_on="recall", retention_probes=None):
     """Score unit's probes before and after the adapter, earlier verified units (retention) and
     primitive perplexity (forgetting); append a unit_verified event to the passport.
 
     The accuracy gate looks at the unit's probes of type `gate_on` (what an adapter is taught: stated
     facts), or at all of them when the unit has none of that type (or gate_on is "all" or None): the
-    rule of curriculum.gated_probes. Every type is still scored and recorded."""
+    rule of curriculum.gated_probes. Every type is still scored and recorded. Retention is read on
+    at most retention_probes of the earlier units' probes (retention_sample): all of them together
+    may lose at most retention_tolerance, and so may each unit with enough probes in the sample."""
     from curriculum import gated_probes  # imported here, as in open_corpus
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
@@ -375,8 +423,47 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     if info["adapter"]:
         raise EvalError(f"--model {model_path}: give the base checkpoint alone and the adapter with --adapter")
     _check_vocab(model, corpus.tokenizer, model_path)
-    # refuse a wrong adapter before spending time on scoring (load_adapter checks again)
+    # refuse a wrong or changed adapter before spending time on scoring (load_adapter checks again)
     header = read_adapter(adapter_path)[1]
+    check_recorded(corpus, _checkpoint_file(model_path), "model_trained")
+    check_recorded(corpus, header["file"], "adapter_trained")
+    _check_adapter(header, info, corpus, unit, model_path)
+    gated_type = gated_probes(probes, gate_on)[1]
+    groups = _retention_groups(retention_sample(corpus, [u for u in corpus.verified() if u != unit],
+                                                retention_probes))
+    primitive = corpus.primitive_units()
+
+    def measure():
+        score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))
+        s = score(probes)
+        gated = s["overall"] if gated_type == "all" else s["by_type"][gated_type]
+        return (s["overall"], gated, {g: score(ps)["overall"] for g, ps in groups.items()},
+                corpus_perplexity(model, corpus, primitive, device=device))
+
+    before, gated_before, ret_before, ppl_before = measure()
+    load_adapter(model, adapter_path, corpus.tokenizer_hash)
+    after, gated_after, ret_after, ppl_after = measure()
+    retention = {g: {"before": ret_before[g], "after": ret_after[g]} for g in groups}
+    reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance)
+    result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
+              "gated": {"types": "all" if gated_type == "all" else [gated_type],
+                        "before": gated_before, "after": gated_after},
+              "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
+              "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
+                             "clear_of_chance": clear_of_chance, "norm": norm, "retention_probes": retention_probes},
+              "adapter_fingerprint": sha256_file(header["file"]), "base_fingerprint": info["base_fingerprint"],
+              "adapter": header["file"], "model": str(model_path)}
+    corpus.passport.append("unit_verified", **result)
+    return result
+
+
+def _checkpoint_file(path):
+    path = Path(path)
+    return path / "model.safetensors" if path.is_dir() else path
+
+
+def _check_adapter(header, info, corpus, unit, model_path):
+    """Refuse an adapter trained on another base or tokenizer, or on other units."""
     if header["base_fingerprint"] != info["base_fingerprint"]:
         raise EvalError(f"{header['file']}: adapter was trained on base {header['base_fingerprint'][:12]}, "
                         f"not on {model_path} ({info['base_fingerprint'][:12]}); verify it with its own base")
@@ -385,33 +472,6 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
                         f"the corpus has {corpus.tokenizer_hash[:12]}")
     if header.get("units") and unit not in header["units"]:
         raise EvalError(f"{header['file']}: adapter was trained on units {header['units']}, not {unit!r}")
-    earlier = [u for u in corpus.verified() if u != unit]
-    primitive = corpus.primitive_units()
-
-    gated_type = gated_probes(probes, gate_on)[1]
-
-    def measure():
-        score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))
-        s = score(probes)
-        gated = s["overall"] if gated_type == "all" else s["by_type"][gated_type]
-        return (s["overall"], gated, {u: score(corpus.probes(u))["overall"] for u in earlier},
-                corpus_perplexity(model, corpus, primitive, device=device))
-
-    before, gated_before, ret_before, ppl_before = measure()
-    load_adapter(model, adapter_path, corpus.tokenizer_hash)
-    after, gated_after, ret_after, ppl_after = measure()
-    retention = {u: {"before": ret_before[u], "after": ret_after[u]} for u in earlier}
-    reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance)
-    result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
-              "gated": {"types": "all" if gated_type == "all" else [gated_type],
-                        "before": gated_before, "after": gated_after},
-              "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
-              "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
-                             "clear_of_chance": clear_of_chance, "norm": norm},
-              "adapter_fingerprint": sha256_file(header["file"]), "base_fingerprint": info["base_fingerprint"],
-              "adapter": header["file"], "model": str(model_path)}
-    corpus.passport.append("unit_verified", **result)
-    return result
 
 
 # ----------------------------------------------------------------------------- looking at a model

@@ -336,7 +336,50 @@ def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
     import curriculum as C
     C.Corpus(corpus_dir).passport.append("unit_verified", unit="other", passed=True)
     r = E.verify(corpus_dir, "facts", world / "base", world / "good", retention_tolerance=1.0)
-    assert set(r["retention"]) == {"other"} and r["retention"]["other"]["before"]["n"] == 1
+    # one probe: gated with the sample of all earlier units, too few to be gated on its own
+    assert set(r["retention"]) == {"the earlier units (1 probes)"}
+    assert r["retention"]["the earlier units (1 probes)"]["before"]["n"] == 1
+
+
+class _Probes:
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+    def probes(self, u):
+        return [{"probe": f"{u}-{i}", "unit": u} for i in range(self.sizes[u])]
+
+
+def test_retention_sample_takes_units_in_turn_up_to_its_size_and_keeps_each_unit_s_order():
+    corpus = _Probes({"a": 40, "b": 3, "c": 40})
+    everything = E.retention_sample(corpus, ["a", "b", "c"])
+    assert len(everything) == 83
+    sample = E.retention_sample(corpus, ["a", "b", "c"], 30)
+    assert len(sample) == 30 and [p["unit"] for p in sample].count("b") == 3
+    more = E.retention_sample(corpus, ["a", "b", "c"], 60)
+    for u in "ac":  # a unit's sample is a prefix of its fixed order: a larger sample only adds to it
+        small, large = ([p["probe"] for p in s if p["unit"] == u] for s in (sample, more))
+        assert large[:len(small)] == small and len(small) == 13 + (u == "a")
+    groups = E._retention_groups(more)
+    assert set(groups) == {"the earlier units (60 probes)"}  # no unit has 30 probes in it
+    assert set(E._retention_groups(everything)) == {"the earlier units (83 probes)", "a", "c"}
+
+
+def test_a_checkpoint_that_differs_from_its_passport_record_is_refused(world, corpus_dir, tmp_path):
+    import curriculum as C
+    import shutil
+    file = tmp_path / "copy" / "model.safetensors"
+    file.parent.mkdir()
+    shutil.copy(world / "base" / "model.safetensors", file)
+    corpus = C.Corpus(corpus_dir)
+    corpus.passport.append("model_trained", mode="pretrain", checkpoint=str(file),
+                           checkpoint_sha256=sha256_file(file))
+    assert E.check_recorded(corpus, file, "model_trained")["mode"] == "pretrain"
+    assert E.check_recorded(corpus, world / "base" / "model.safetensors", "model_trained") is None  # not recorded
+    shutil.copy(world / "other_base" / "model.safetensors", file)  # another model under the recorded name
+    with pytest.raises(E.EvalError, match="sha256 differs from the passport's model_trained event"):
+        E.check_recorded(corpus, file, "model_trained")
+    with pytest.raises(E.EvalError, match="sha256 differs"):
+        E.compare(corpus_dir, {"m": str(file.parent)}, tmp_path / "report")
 
 
 def test_gate_fails_on_chance_threshold_and_retention_drop():
