@@ -245,7 +245,7 @@ def bench_data(table, corpus, config, train_tps, batches):
     table.add("tokenizer encode, tokens/s (one thread)", f"{enc_tps:,.0f} ({enc_tps / train_tps:,.0f}x training)",
               tokens_per_sec=enc_tps)
     B, T = 8, config.block_size
-    s = curriculum.stream(corpus, list(corpus.units), B, T, primitive_share=0.1)
+    s = curriculum.Stream(corpus, list(corpus.units), B, T, primitive_share=0.1)
     s.next_batch()
     t = time.perf_counter()
     for _ in range(batches):
@@ -282,7 +282,7 @@ if phase.startswith("add"):  # every unit validated, checked for leakage and sha
 if phase == "stream":  # one pass over every token, as training reads them
     c = curriculum.Corpus(d / "corpus")
     total = sum(h["tokens"] for h in c.units.values())
-    s = curriculum.stream(c, list(c.units), 64, 256)
+    s = curriculum.Stream(c, list(c.units), 64, 256)
     for _ in range(total // (64 * 256)):
         s.next_batch()
     n = total

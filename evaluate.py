@@ -1,11 +1,13 @@
 """
 Every model of accrete, as numbers on the same probes: multiple-choice accuracy and greedy exact
 match (with chance levels and 95% intervals), perplexity and bits per byte, the per-adapter
-verification gate that the passport records, and the stage comparison report.
+verification gate that the passport records, and the stage comparison (scored here, written to
+report.md / report.json / report.png by report.py, which needs no torch).
 
     python evaluate.py score   CORPUS --model CKPT[+ADAPTER]
     python evaluate.py verify  CORPUS --unit U --model CKPT --adapter ADAPTER   # exit 0 pass, 1 fail, 2 error
     python evaluate.py compare CORPUS base=CKPT lora=CKPT+ADAPTER ... --out DIR
+    python evaluate.py seeds   seed-*/report/report.json --out DIR   # the same as report.py seeds
     python evaluate.py sample  --corpus CORPUS --model CKPT --prompt "The capital of"
 
 Scoring normalization: by default a choice's score is the SUM of its tokens' log-probabilities,
@@ -18,10 +20,10 @@ result records which one was used.
 import argparse
 import contextlib
 import functools
+import hashlib
 import itertools
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -29,10 +31,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import atomic_write_text, fail, sha256_file
+from common import fail, sha256_file
 from model import fingerprint, load_checkpoint
-from stats import pct, bootstrap_diff, describe_difference, describe_vs_chance, wilson
+from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, wilson
 from lora import load_adapter, read_adapter
+from report import add_seeds_parser, aggregate_seeds, cell, write_report  # noqa: F401 (evaluate.aggregate_seeds)
 
 
 class EvalError(ValueError):
@@ -141,28 +144,6 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
     return results
 
 
-@torch.no_grad()
-def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
-    """The reference: one forward pass per choice and exact match by model.generate. Slow; for tests
-    and bench.py (score_probes(batch_size=1) is the like-for-like unbatched timing)."""
-    block, results = model.config.block_size, []
-    with _eval_mode(model):
-        for i, p in enumerate(probes):
-            prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
-            logprobs = []
-            for cont in conts:
-                ids = torch.tensor((prompt + cont)[-(block + 1):], device=device)
-                with _autocast(device):
-                    logits, _ = model(ids[None, :-1])
-                logp = logits[0, -len(cont):].float().log_softmax(-1)
-                lp = logp.gather(1, ids[-len(cont):, None]).sum().item()
-                logprobs.append(_norm(lp, len(cont), norm))
-            answer = tokenizer.encode_ordinary(" " + p["answer"])
-            out = model.generate(torch.tensor([prompt[-block:]], device=device), len(answer), temperature=0)
-            results.append(_result(p, logprobs, out[0, -len(answer):].tolist() == answer))
-    return results
-
-
 # ----------------------------------------------------------------------------- statistics
 
 def _stats(group):
@@ -186,6 +167,24 @@ def summarize(results, levels=None):
             "by_unit": grouped(lambda r: r["unit"]),
             "by_level": grouped(lambda r: levels.get(r["unit"], r.get("level"))),
             "by_type": grouped(lambda r: r["type"])}
+
+
+def composition(probes, results, rejected=()):
+    """Composition given its premises, by probe type: over the probes of non-recall types that list
+    "premises" (units in `rejected` left out), accuracy on all of them beside accuracy on those whose
+    premise probes (matched by prompt among `probes`) the same results answer correctly."""
+    known = {}  # prompt -> answered correctly (every probe with that prompt, should there be several)
+    for p, r in zip(probes, results):
+        known[p["probe"]] = known.get(p["probe"], True) and bool(r["correct"])
+    groups = {}
+    for p, r in zip(probes, results):
+        if r["type"] != "recall" and p.get("premises") and p.get("unit") not in rejected:
+            groups.setdefault(r["type"], []).append((r, [known.get(q) for q in p["premises"]]))
+    # a premise missing from the probes can be neither right nor wrong: its probe is not in "given"
+    return {t: {"all": _stats([r for r, _ in rows]),
+                "given_premises": _stats([r for r, premises in rows if all(premises)]),
+                "premises_missing": sum(None in premises for _, premises in rows)}
+            for t, rows in sorted(groups.items())}
 
 
 # ----------------------------------------------------------------------------- perplexity
@@ -280,6 +279,15 @@ def _split_spec(spec):
     return spec, None
 
 
+def from_init(record, key):
+    """A checkpoint's `tokens` or `flops` counted from random init: record's "<key>_total", else its
+    "<key>" (older checkpoints count one run only), else None."""
+    for k in (f"{key}_total", key):
+        if record.get(k) is not None:
+            return record[k]
+    return None
+
+
 def load_model(spec, device="cpu", tokenizer_hash=None):
     """Load "CHECKPOINT" or "CHECKPOINT+ADAPTER" -> (model in eval mode, info). Refuses a checkpoint
     or adapter made with another tokenizer, and an adapter trained on another base."""
@@ -291,12 +299,13 @@ def load_model(spec, device="cpu", tokenizer_hash=None):
                         f"{tokenizer_hash[:12]}; evaluate it on the corpus it was trained on")
     info = {"spec": str(spec), "checkpoint": ckpt, "adapter": adapter, "meta": meta,
             "base_fingerprint": fingerprint(model), "adapter_fingerprint": None, "adapter_header": None,
-            "mode": meta.get("mode"), "tokens": meta.get("tokens"), "seconds": meta.get("seconds"),
-            "trainable_params": meta.get("trainable_params")}
+            "mode": meta.get("mode"), "tokens": from_init(meta, "tokens"), "flops": from_init(meta, "flops"),
+            "seconds": meta.get("seconds"), "trainable_params": meta.get("trainable_params")}
     if adapter:
         header = load_adapter(model, adapter, tokenizer_hash or found)
         info.update(adapter=header["file"], adapter_header=header, adapter_fingerprint=sha256_file(header["file"]),
-                    mode="lora", tokens=header.get("tokens"), seconds=header.get("seconds"),
+                    mode="lora", tokens=from_init(header, "tokens"), flops=from_init(header, "flops"),
+                    seconds=header.get("seconds"),
                     trainable_params=header.get("trainable_params",
                                                 sum(p.numel() for p in model.parameters() if p.requires_grad)))
     model.eval()
@@ -310,14 +319,18 @@ def _check_vocab(model, tokenizer, spec):
 
 
 def _passport_record(corpus, info):
-    """Fill tokens / seconds / trainable params from the passport's model_trained or adapter_trained
-    event that names this checkpoint or adapter (by path or file sha256), when meta lacks them."""
+    """Fill tokens / flops (from random init) / seconds / trainable params from the passport's
+    model_trained or adapter_trained event that names this checkpoint or adapter (by path or file
+    sha256), when meta lacks them."""
     ckpt = Path(info["checkpoint"])
     path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
     names = {str(path), str(Path(path).parent), info["spec"], sha256_file(path)}
     for ev in reversed(corpus.passport.events("adapter_trained" if info["adapter"] else "model_trained")):
         if names & {str(v) for v in ev.values() if isinstance(v, str)}:
-            for key in ("tokens", "seconds", "trainable_params"):
+            for key in ("tokens", "flops"):
+                if info.get(key) is None:
+                    info[key] = from_init(ev, key)
+            for key in ("seconds", "trainable_params"):
                 if info.get(key) is None and ev.get(key) is not None:
                     info[key] = ev[key]
             break
@@ -349,8 +362,9 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     primitive perplexity (forgetting); append a unit_verified event to the passport.
 
     The accuracy gate looks at the unit's probes of type `gate_on` (what an adapter is taught: stated
-    facts), or at all of them when the unit has none of that type (or gate_on is "all" or None); every
-    type is still scored and recorded."""
+    facts), or at all of them when the unit has none of that type (or gate_on is "all" or None): the
+    rule of curriculum.gated_probes. Every type is still scored and recorded."""
+    from curriculum import gated_probes  # imported here, as in open_corpus
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
         raise EvalError(f"{corpus_dir}: unknown unit {unit!r}; the corpus has {', '.join(corpus.units) or 'none'}")
@@ -374,13 +388,12 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     earlier = [u for u in corpus.verified() if u != unit]
     primitive = corpus.primitive_units()
 
-    gate_types = [gate_on] if gate_on not in (None, "all") and any(p.get("type") == gate_on for p in probes) \
-        else None
+    gated_type = gated_probes(probes, gate_on)[1]
 
     def measure():
         score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))
         s = score(probes)
-        gated = s["by_type"][gate_on] if gate_types else s["overall"]
+        gated = s["overall"] if gated_type == "all" else s["by_type"][gated_type]
         return (s["overall"], gated, {u: score(corpus.probes(u))["overall"] for u in earlier},
                 corpus_perplexity(model, corpus, primitive, device=device))
 
@@ -390,7 +403,8 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     retention = {u: {"before": ret_before[u], "after": ret_after[u]} for u in earlier}
     reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance)
     result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
-              "gated": {"types": gate_types or "all", "before": gated_before, "after": gated_after},
+              "gated": {"types": "all" if gated_type == "all" else [gated_type],
+                        "before": gated_before, "after": gated_after},
               "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
               "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
                              "clear_of_chance": clear_of_chance, "norm": norm},
@@ -419,172 +433,192 @@ def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, to
 # ----------------------------------------------------------------------------- the comparison
 
 def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, samples=0, device="cpu",
-            batch_size=64, norm="sum", seed=0):
+            batch_size=64, norm="sum", seed=0, curves=None, curve_references=None):
     """Score every model (name -> "CKPT[+ADAPTER]") on all probes of the corpus and write
-    report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir."""
+    report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir.
+    Every table, control and sentence reads only the probes of units the gate did not reject; the
+    rejected units' probes are scored too and reported apart. With learning curves (learning_curves's
+    result), their points, curves.png and sentences against the curve_references models go in too."""
     corpus = open_corpus(corpus_dir)
-    for name in list(retention_steps or []) + [n for pair in controls or [] for n in pair]:
+    named = list(retention_steps or []) + [n for pair in controls or [] for n in pair] + list(curve_references or [])
+    for name in named:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
-    units = [u for u in corpus.order() if corpus.probes(u)]
-    if not units:
-        raise EvalError(f"{corpus_dir}: no unit has probes; nothing to compare")
+    units, probes, compared = comparison_probes(corpus)
+    rejected = corpus.rejected()
     levels = {u: corpus.units[u].get("level") for u in units}
-    probes = [p for u in units for p in corpus.probes(u)]
-    prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
-    models, correct = {}, {}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
+    models, correct = {}, {}
     for name, (model, info) in loaded.items():
         _check_vocab(model, corpus.tokenizer, specs[name])
-        _passport_record(corpus, info)
-        t0 = time.time()
-        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
-        correct[name] = [r["correct"] for r in results]
-        models[name] = {
-            "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "seconds": info["seconds"],
-            "trainable_params": info["trainable_params"], "base_fingerprint": info["base_fingerprint"],
-            "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
-            "summary": summarize(results, levels), "scoring_seconds": time.time() - t0,
-            "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
-            "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
-            "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
-                        for p in prompts} if samples else {}}
+        models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes,
+                                                     rejected, levels, samples, device, batch_size, norm, seed)
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
+              "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared)},
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
-              "retention": None, "comparisons": [], "rejected": corpus.rejected()}
-    if retention_steps:
-        report["retention"] = {"steps": list(retention_steps), "units": units,
-                               "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units]
-                                       for s in retention_steps]}
+              "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
+              "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
     pairs = [(tuple(p), True) for p in controls] if controls else \
         [(p, False) for p in itertools.combinations(specs, 2)]
     for (a, b), detailed in pairs:
-        scopes = [("overall", None, None)]
-        if detailed:
-            scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
-            scopes += [(f"type {t}", "by_type", t) for t in models[a]["summary"]["by_type"]]
-        for label, key, group in scopes:
-            sel = [True] * len(probes) if key is None else \
-                [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
-            ca = [c for c, s in zip(correct[a], sel) if s]
-            cb = [c for c, s in zip(correct[b], sel) if s]
-            d = bootstrap_diff(ca, cb, seed=seed)
-            sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
-            sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
-            report["comparisons"].append({"a": a, "b": b, "scope": label, "control": detailed, "diff": d[0],
-                                          "lo": d[1], "hi": d[2],
-                                          "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report["plot"] = _plot(report, out_dir / "report.png")
-    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
-    atomic_write_text(out_dir / "report.md", render_markdown(report))
+        report["comparisons"] += _compare_pair(models, correct, compared, levels, a, b, detailed, seed)
+    if curves:
+        report["curves"] = _curves_section(curves, compared, correct, models, curve_references, seed)
+    write_report(report, out_dir)
     return report
 
 
-def _cell(s):
-    return f"{pct(s['acc'])} [{pct(s['lo'])}-{pct(s['hi'])}]" if s else "-"
+def comparison_probes(corpus):
+    """(units with probes, all their probes, the probes compared): a comparison leaves out the
+    probes of units whose latest verdict is a rejection."""
+    units = [u for u in corpus.order() if corpus.probes(u)]
+    if not units:
+        raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
+    rejected = set(corpus.rejected())
+    probes = [p for u in units for p in corpus.probes(u)]
+    return units, probes, [p for p in probes if p["unit"] not in rejected]
 
 
-def _num(x, fmt="{:,}"):
-    return "-" if x is None else fmt.format(x)
+def probes_sha256(probes):
+    """A probe set's name: the sha256 of each probe's unit, prompt, answer, choices and type, in order."""
+    rows = [[p.get("unit"), p["probe"], p["answer"], p["choices"], p.get("type", "recall")] for p in probes]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
-def render_markdown(report):
-    """The comparison as a Markdown page: tables, retention matrix, controls, plain sentences."""
-    models = report["models"]
-    first = next(iter(models.values()))["summary"]
-    out = [f"# accrete comparison: {report['corpus']}", "",
-           f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
-           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes.", "",
-           "## Models", "",
-           "| model | mode | trainable params | tokens trained on | wall time | primitive ppl | primitive bpb "
-           "| accuracy | exact match |", "|" + "---|" * 9]
-    for n, m in models.items():
-        ppl = m["primitive_ppl"] or {}
-        out.append(f"| {n} | {m['mode'] or '-'} | {_num(m['trainable_params'])} | {_num(m['tokens'])} "
-                   f"| {_num(m['seconds'], '{:.0f} s')} | {_num(ppl.get('ppl'), '{:.2f}')} "
-                   f"| {_num(ppl.get('bpb'), '{:.3f}')} | {_cell(m['summary']['overall'])} "
-                   f"| {pct(m['summary']['overall']['exact'])} |")
-    for key, title in (("by_level", "level"), ("by_type", "probe type")):
-        groups = list(first[key])
-        out += ["", f"## Accuracy by {title}", "", "| model | " + " | ".join(f"{title} {g}" for g in groups) + " |",
-                "|" + "---|" * (len(groups) + 1),
-                "| chance | " + " | ".join(pct(first[key][g]["chance"]) for g in groups) + " |"]
-        out += [f"| {n} | " + " | ".join(_cell(m["summary"][key].get(g)) for g in groups) + " |"
-                for n, m in models.items()]
-    if report["rejected"]:
-        out += ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
-                "kept out of later stages: " + ", ".join(report["rejected"]) + "."]
-    if report["retention"]:
-        r = report["retention"]
-        out += ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", "",
-                "| step | " + " | ".join(r["units"]) + " |", "|" + "---|" * (len(r["units"]) + 1)]
-        out += [f"| {s} | " + " | ".join(pct(a) for a in row) + " |" for s, row in zip(r["steps"], r["acc"])]
-    controls = [c for c in report["comparisons"] if c["control"]]
-    if controls:
-        out += ["", "## Controls", "", "| scope | A | B | accuracy of A | accuracy of B | A - B, points (95% CI) |",
-                "|" + "---|" * 6]
-        for c in controls:
-            sa, sb = (_scope(models[x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
-            out.append(f"| {c['scope']} | {c['a']} | {c['b']} | {_cell(sa)} | {_cell(sb)} "
-                       f"| {100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f}) |")
-    out += ["", "## What the intervals allow one to say", ""]
-    out += [f"- {s}." for s in report["chance"]] + [f"- {c['sentence']}." for c in report["comparisons"]]
-    out += ["", "## Held-out perplexity by unit", "", "| model | " + " | ".join(report["units"]) + " |",
-            "|" + "---|" * (len(report["units"]) + 1)]
-    out += [f"| {n} | " + " | ".join(_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"])
-            + " |" for n, m in models.items()]
-    if any(m["samples"] for m in models.values()):
-        out += ["", "## Samples"]
-        for n, m in models.items():
-            out += ["", f"### {n}", ""]
-            out += [f"- `{p}` → `{t.strip()}`" for p, texts in m["samples"].items() for t in texts]
-    out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
-            else f"Figure: {report['plot']}.", ""]
-    return "\n".join(out)
+def _measure_model(corpus, model, info, probes, rejected, levels, samples, device, batch_size, norm, seed):
+    """One model's entry of the report (summaries, perplexities, samples) and its correctness on the
+    probes of units not rejected."""
+    t0 = time.time()
+    results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+    rejected = set(rejected)
+    kept = [r for r in results if r["unit"] not in rejected]
+    apart = [r for r in results if r["unit"] in rejected]
+    units = list(levels)  # every unit with probes, in curriculum order
+    prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
+    entry = {
+        "spec": info["spec"], "mode": info["mode"], "tokens": info["tokens"], "flops": info["flops"],
+        "seconds": info["seconds"], "trainable_params": info["trainable_params"],
+        "base_fingerprint": info["base_fingerprint"],
+        "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
+        "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
+        "composition": composition(probes, results, rejected),
+        "scoring_seconds": time.time() - t0,
+        "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
+        "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
+        "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
+                    for p in prompts} if samples else {}}
+    return entry, [r["correct"] for r in kept]
 
 
-def _scope(summary, scope):
-    if scope == "overall":
-        return summary["overall"]
-    kind, _, group = scope.partition(" ")
-    return summary["by_level" if kind == "level" else "by_type"].get(group)
+def clusters(probes):
+    """Each probe's bootstrap cluster: its "cluster" (the fact or entity it rests on), else itself."""
+    return [str(p["cluster"]) if p.get("cluster") not in (None, "") else i for i, p in enumerate(probes)]
 
 
-def _plot(report, path):
-    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
-    Returns the file name, or a note when matplotlib is not installed."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "skipped (matplotlib is not installed)"
-    models = report["models"]
-    colors = plt.get_cmap("tab20").colors  # a ladder has 11 models: the default 10-color cycle repeats
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
-    for ax, (key, title) in zip(axes, (("by_level", "level"), ("by_type", "probe type"))):
-        groups = list(next(iter(models.values()))["summary"][key])
-        width = 0.8 / len(models)
-        for i, (name, m) in enumerate(models.items()):
-            s = [m["summary"][key].get(g) or {"acc": 0, "lo": 0, "hi": 0} for g in groups]
-            xs = [j - 0.4 + width * (i + 0.5) for j in range(len(groups))]
-            acc = [c["acc"] for c in s]
-            ax.bar(xs, acc, width, label=name, color=colors[i % len(colors)],
-                   yerr=[[a - c["lo"] for a, c in zip(acc, s)], [c["hi"] - a for a, c in zip(acc, s)]], capsize=2)
-        chance = [next(iter(models.values()))["summary"][key][g]["chance"] for g in groups]
-        ax.hlines(chance, [j - 0.45 for j in range(len(groups))], [j + 0.45 for j in range(len(groups))],
-                  colors="k", linestyles="dashed", label="chance")
-        ax.set_xticks(range(len(groups)), [str(g) for g in groups])
-        ax.set_ylim(0, 1)
-        ax.set_title(f"accuracy by {title} (95% CI)")
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, not on them
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path).name
+def _retention(models, steps, units):
+    """The retention matrix: each accumulation step's accuracy on every unit (None without steps)."""
+    if not steps:
+        return None
+    return {"steps": list(steps), "units": units,
+            "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units] for s in steps]}
+
+
+def _compare_pair(models, correct, probes, levels, a, b, detailed, seed):
+    """Model a against model b on the same probes: overall and, for a control, by level and by type."""
+    scopes = [("overall", None, None)]
+    if detailed:
+        scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
+        scopes += [(f"type {t}", "by_type", t) for t in models[a]["summary"]["by_type"]]
+    out = []
+    for label, key, group in scopes:
+        sel = [True] * len(probes) if key is None else \
+            [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
+        ca = [c for c, s in zip(correct[a], sel) if s]
+        cb = [c for c, s in zip(correct[b], sel) if s]
+        cl = [c for c, s in zip(clusters(probes), sel) if s]
+        d = bootstrap_diff(ca, cb, cl, seed=seed)
+        sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
+        sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
+        out.append({"a": a, "b": b, "scope": label, "control": detailed, "n": len(cl), "clusters": len(set(cl)),
+                    "diff": d[0], "lo": d[1], "hi": d[2],
+                    "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
+    return out
+
+
+# ----------------------------------------------------------------------------- learning curves
+
+CURVE_POINT = ("name", "step", "tokens", "flops", "spec")  # a checkpoint of a run, as learning_curves takes it
+
+
+def learning_curves(corpus_dir, points, device="cpu", batch_size=64, norm="sum"):
+    """Score checkpoints of one or more runs on the comparison probes (those compare() reads). Each
+    point is a dict or tuple of CURVE_POINT, name being its run's; a missing step, tokens or flops is
+    read from the checkpoint. -> {"runs": {name: [points in step order, each with its accuracy
+    overall and by type and its per-probe correctness]}, "probes_sha256": the probes scored, ...}"""
+    corpus = open_corpus(corpus_dir)
+    probes = comparison_probes(corpus)[2]
+    runs = {}
+    for point in points:
+        point = dict(zip(CURVE_POINT, point)) if isinstance(point, (list, tuple)) else dict(point)
+        model, info = load_model(point["spec"], device, corpus.tokenizer_hash)
+        _check_vocab(model, corpus.tokenizer, point["spec"])
+        if point.get("tokens") is None or point.get("flops") is None:
+            _passport_record(corpus, info)
+        found = {"step": info["meta"].get("step"), "tokens": info["tokens"], "flops": info["flops"]}
+        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+        s = summarize(results)
+        runs.setdefault(point["name"], []).append(
+            {**{k: point[k] if point.get(k) is not None else v for k, v in found.items()},
+             "spec": str(point["spec"]), "overall": s["overall"], "by_type": s["by_type"],
+             "correct": [r["correct"] for r in results]})
+    for run in runs.values():
+        run.sort(key=lambda p: -1 if p["step"] is None else p["step"])
+    return {"corpus": str(corpus_dir), "norm": norm, "n": len(probes), "probes_sha256": probes_sha256(probes),
+            "runs": runs}
+
+
+def describe_curves(curves, probes, references=None, seed=0):
+    """Plain sentences, type by type: where each run's last point ends against each reference model
+    (references: name -> per-probe correctness on `probes`, the probes the curves were scored on),
+    and whether the run was still rising between its last two points (paired cluster bootstraps)."""
+    cl, types = clusters(probes), list(dict.fromkeys(p.get("type", "recall") for p in probes))
+    out = []
+    for run, points in curves["runs"].items():
+        last = points[-1]
+        for t in types:
+            sel = [p.get("type", "recall") == t for p in probes]
+            pick = lambda xs: [x for x, s in zip(xs, sel) if s]  # noqa: E731
+            for ref, ref_correct in (references or {}).items():
+                d = bootstrap_diff(pick(last["correct"]), pick(ref_correct), pick(cl), seed=seed)
+                out.append(f"type {t}: " + describe_difference(
+                    f"{run} at its last point ({_point_label(last)})", last["by_type"][t], ref,
+                    float(np.mean(pick(ref_correct))), d))
+            if len(points) > 1:
+                d = bootstrap_diff(pick(last["correct"]), pick(points[-2]["correct"]), pick(cl), seed=seed)
+                out.append(f"type {t}: " + describe_rise(
+                    f"{run} from {_point_label(points[-2])} to {_point_label(last)}", d))
+    return out
+
+
+def _point_label(point):
+    if point.get("flops") is not None:
+        return f"step {point['step']}, {point['flops']:.3g} FLOPs"
+    return f"step {point['step']}" + (f", {point['tokens']:,} tokens" if point.get("tokens") is not None else "")
+
+
+def _curves_section(curves, probes, correct, models, references, seed):
+    """The report's learning curves: points without per-probe correctness, each reference model's
+    accuracy overall and by type, and the sentences."""
+    if curves["probes_sha256"] != probes_sha256(probes):
+        raise EvalError("learning curves were scored on other probes than this comparison reads (a unit "
+                        "verified or rejected since?); score them again with learning_curves")
+    return {"runs": {run: [{k: v for k, v in p.items() if k != "correct"} for p in points]
+                     for run, points in curves["runs"].items()},
+            "references": {r: {"overall": models[r]["summary"]["overall"]["acc"],
+                               **{t: s["acc"] for t, s in models[r]["summary"]["by_type"].items()}}
+                           for r in references or []},
+            "sentences": describe_curves(curves, probes, {r: correct[r] for r in references or []}, seed)}
 
 
 # ----------------------------------------------------------------------------- command line
@@ -594,107 +628,138 @@ def _print_summary(name, summary):
           f"{pct(summary['overall']['exact'])}")
     for key in ("by_level", "by_type", "by_unit"):
         for g, s in summary[key].items():
-            print(f"  {key[3:]:5} {g:24} {_cell(s):18} chance {pct(s['chance']):4} n={s['n']}")
+            print(f"  {key[3:]:5} {g:24} {cell(s):18} chance {pct(s['chance']):4} n={s['n']}")
 
 
-def main():
+def cmd_score(args):
+    """Print a model's accuracy on the corpus's probes, overall and by level, type and unit."""
+    corpus = open_corpus(args.corpus)
+    units = args.units or [u for u in corpus.order() if corpus.probes(u)]
+    for u in units:
+        if u not in corpus.units:
+            raise EvalError(f"{args.corpus}: unknown unit {u!r}")
+    model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
+    _check_vocab(model, corpus.tokenizer, args.model)
+    probes = [p for u in units for p in corpus.probes(u)]
+    t0 = time.time()
+    results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
+    _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
+    print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
+
+
+def cmd_verify(args):
+    """Run the gate on one unit's adapter and exit 0 (pass) or 1 (fail)."""
+    r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
+               args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
+    g = r["gated"]
+    print(f"{r['unit']}: before {cell(r['before'])}, after {cell(r['after'])}, chance {pct(r['after']['chance'])}")
+    print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
+          f"before {cell(g['before'])}, after {cell(g['after'])}")
+    for u, x in r["retention"].items():
+        print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
+    print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
+    raise SystemExit(0 if r["passed"] else 1)
+
+
+def cmd_compare(args):
+    """Write the comparison report of the named models and print its sentences."""
+    specs = {}
+    for m in args.models:
+        name, eq, spec = m.partition("=")
+        if not eq or not name or not spec:
+            raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
+        specs[name] = spec
+    controls = []
+    for pair in args.controls or []:
+        a, colon, b = pair.partition(":")
+        if not colon:
+            raise EvalError(f"--controls {pair!r}: write A:B with two model names")
+        controls.append((a, b))
+    r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
+                args.batch_size, args.norm, args.seed)
+    for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
+        print(s)
+    print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
+
+
+def cmd_sample(args):
+    """Print a few generations of a model after a prompt."""
+    corpus = open_corpus(args.corpus)
+    spec = args.model + (f"+{args.adapter}" if args.adapter else "")
+    model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
+    for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
+                                    args.temperature, args.top_k, args.seed, args.device)):
+        print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
+        print(args.prompt + text)
+
+
+def _device_flag(p):
+    p.add_argument("--device", default="cpu", help="torch device to run on: cpu, cuda or cuda:N (default cpu)")
+
+
+def build_parser():
+    """The command line: one subcommand per function of this module a person runs by hand."""
     p = argparse.ArgumentParser(description="accrete evaluation: score probes, verify a unit's adapter "
                                 "(the gate the passport records), compare stages, sample generations.")
     sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--device", default="cpu")
-    common.add_argument("--batch-size", type=int, default=64, help="(probe, choice) rows per forward pass")
-    common.add_argument("--norm", choices=("sum", "mean"), default="sum", help="choice score: sum or per-token mean")
-    s = sub.add_parser("score", parents=[common], help="score a model on the corpus's probes")
-    s.add_argument("corpus")
-    s.add_argument("--model", required=True, help="CHECKPOINT or CHECKPOINT+ADAPTER")
-    s.add_argument("--units", nargs="*", help="only these units (default: all with probes)")
-    v = sub.add_parser("verify", parents=[common], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
-    v.add_argument("corpus")
-    v.add_argument("--unit", required=True)
+    scoring = argparse.ArgumentParser(add_help=False)
+    _device_flag(scoring)
+    scoring.add_argument("--batch-size", type=int, default=64, help="(probe, choice) rows per forward pass "
+                         "(default 64)")
+    scoring.add_argument("--norm", choices=("sum", "mean"), default="sum", help="a choice's score: the sum of its "
+                         "tokens' log-probabilities, or their per-token mean; one of sum, mean (default sum)")
+    s = sub.add_parser("score", parents=[scoring], help="score a model on the corpus's probes")
+    s.add_argument("corpus", help="the corpus directory whose probes are scored")
+    s.add_argument("--model", required=True, help="the model: CHECKPOINT or CHECKPOINT+ADAPTER")
+    s.add_argument("--units", nargs="*", help="score only these units (default: every unit with probes)")
+    s.set_defaults(run=cmd_score)
+    v = sub.add_parser("verify", parents=[scoring], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
+    v.add_argument("corpus", help="the corpus directory; its passport receives the verdict")
+    v.add_argument("--unit", required=True, help="the unit whose adapter is verified")
     v.add_argument("--model", required=True, help="the base checkpoint the adapter was trained on")
-    v.add_argument("--adapter", required=True)
-    v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter")
+    v.add_argument("--adapter", required=True, help="the adapter directory or adapter.safetensors file")
+    v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter (default 0.5)")
     v.add_argument("--gate-on", default="recall", help="probe type the accuracy gate reads (default recall; "
                    "all probes when the unit has none of it; 'all' for every type)")
     v.add_argument("--clear-of-chance", action=argparse.BooleanOptionalAction, default=True,
                    help="require the 95%% interval's lower bound above chance (default; --no-clear-of-chance "
                    "opens that part of the gate, for plumbing tests on micro models)")
     v.add_argument("--retention-tolerance", type=float, default=0.1, help="largest allowed accuracy drop "
-                   "on earlier verified units")
-    c = sub.add_parser("compare", parents=[common], help="report.md/.json/.png comparing models")
-    c.add_argument("corpus")
-    c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]")
-    c.add_argument("--out", required=True)
-    c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order")
+                   "on earlier verified units (default 0.1)")
+    v.set_defaults(run=cmd_verify)
+    c = sub.add_parser("compare", parents=[scoring], help="report.md/.json/.png comparing models")
+    c.add_argument("corpus", help="the corpus directory whose probes every model is scored on")
+    c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]", help="the models, each with its name")
+    c.add_argument("--out", required=True, help="directory for report.md, report.json and report.png")
+    c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order, for "
+                   "the retention matrix")
     c.add_argument("--controls", nargs="*", metavar="A:B", help="pairs compared by level and type, "
-                   "e.g. curriculum:shuffled")
-    c.add_argument("--samples", type=int, default=0, help="generations per model for a few fixed prompts")
-    c.add_argument("--seed", type=int, default=0)
+                   "e.g. curriculum:shuffled (default: every pair, overall only)")
+    c.add_argument("--samples", type=int, default=0, help="generations per model for a few fixed prompts "
+                   "(default 0)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the samples (default 0)")
+    c.set_defaults(run=cmd_compare)
+    add_seeds_parser(sub)
     g = sub.add_parser("sample", help="print generations of a model")
     g.add_argument("--corpus", required=True, help="the corpus whose tokenizer the model uses")
-    g.add_argument("--model", required=True)
-    g.add_argument("--adapter")
-    g.add_argument("--prompt", default="")
-    g.add_argument("--n", type=int, default=3)
-    g.add_argument("--max-new-tokens", type=int, default=64)
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-k", type=int, default=40)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="cpu")
-    args = p.parse_args()
+    g.add_argument("--model", required=True, help="the checkpoint to sample from")
+    g.add_argument("--adapter", help="an adapter to load onto the checkpoint first")
+    g.add_argument("--prompt", default="", help="text the generations continue (default: none)")
+    g.add_argument("--n", type=int, default=3, help="number of generations (default 3)")
+    g.add_argument("--max-new-tokens", type=int, default=64, help="tokens per generation at most (default 64)")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 is greedy "
+                   "(default 0.8)")
+    g.add_argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens (default 40)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampling generator (default 0)")
+    _device_flag(g)
+    g.set_defaults(run=cmd_sample)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "score":
-            corpus = open_corpus(args.corpus)
-            units = args.units or [u for u in corpus.order() if corpus.probes(u)]
-            for u in units:
-                if u not in corpus.units:
-                    raise EvalError(f"{args.corpus}: unknown unit {u!r}")
-            model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
-            _check_vocab(model, corpus.tokenizer, args.model)
-            probes = [p for u in units for p in corpus.probes(u)]
-            t0 = time.time()
-            results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
-            _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
-            print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
-        elif args.command == "verify":
-            r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
-                       args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
-            g = r["gated"]
-            print(f"{r['unit']}: before {_cell(r['before'])}, after {_cell(r['after'])}, "
-                  f"chance {pct(r['after']['chance'])}")
-            print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
-                  f"before {_cell(g['before'])}, after {_cell(g['after'])}")
-            for u, x in r["retention"].items():
-                print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
-            print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
-            raise SystemExit(0 if r["passed"] else 1)
-        elif args.command == "compare":
-            specs = {}
-            for m in args.models:
-                name, eq, spec = m.partition("=")
-                if not eq or not name or not spec:
-                    raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
-                specs[name] = spec
-            controls = []
-            for pair in args.controls or []:
-                a, colon, b = pair.partition(":")
-                if not colon:
-                    raise EvalError(f"--controls {pair!r}: write A:B with two model names")
-                controls.append((a, b))
-            r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
-                        args.batch_size, args.norm, args.seed)
-            for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
-                print(s)
-            print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
-        else:
-            corpus = open_corpus(args.corpus)
-            spec = args.model + (f"+{args.adapter}" if args.adapter else "")
-            model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
-            for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
-                                            args.temperature, args.top_k, args.seed, args.device)):
-                print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
-                print(args.prompt + text)
+        args.run(args)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 

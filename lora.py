@@ -42,6 +42,7 @@ class LoRAConfig:
 
     @property
     def scaling(self):
+        """What the adapter's product B A is multiplied by: alpha / r, or alpha / sqrt(r) with rsLoRA."""
         return self.lora_alpha / (math.sqrt(self.r) if self.use_rslora else self.r)
 
     def to_dict(self):
@@ -62,18 +63,18 @@ def _folded(weight, lora_A, lora_B, scaling):
         return torch.addmm(weight, lora_B, lora_A, alpha=scaling)
 
 
-class _LoRALinearFunction(torch.autograd.Function):
-    """x W^T + b + scaling * (x A^T) B^T for a frozen W and b, with the backward written out.
+class _FoldedLoRAFunction(torch.autograd.Function):
+    """x W^T + b + scaling * (x A^T) B^T for a frozen W and b, with the adapter folded into the weight:
+    the kernel for CPUs.
 
-    Left to autograd, the side path costs most of what skipping the frozen weight's gradient saves
-    on a CPU: its rank-r matmuls are memory-bound, and its output and input gradient are separate
-    activation-sized tensors that are then added. Here the adapter is folded into the weight first,
-    W' = W + scaling * B A (a weight-sized product: 1/N of the activations' work for N tokens), so
-    the output and the input gradient are one matmul each, as for a plain linear. W' is kept from
-    the forward for the backward: a weight-sized copy per adapted linear while the step runs (42 MB
-    on the 12M bench config), which recomputing it cost 2-4% of a LoRA step there. The adapter's own
-    gradients need only the rank-r intermediates, kept as (r, N): MKL writes tall, thin products
-    several times slower than wide, short ones. Nothing is computed for W's or b's gradient."""
+    Left to autograd, the side path costs a CPU most of what skipping the frozen weight's gradient
+    saves: its rank-r matmuls are memory-bound, and its output and input gradient are separate
+    activation-sized tensors that are then added. Folded first, W' = W + scaling * B A (a weight-sized
+    product, small against the activations' work), the output and the input gradient are one matmul
+    each, as for a plain linear. W' is kept from the forward for the backward (a weight-sized copy per
+    adapted linear while the step runs) because recomputing it costs more than the memory is worth.
+    The adapter's own gradients need only the rank-r intermediates, kept as (r, N): MKL writes tall,
+    thin products much slower than wide, short ones. Nothing is computed for W's or b's gradient."""
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda")
@@ -102,12 +103,65 @@ class _LoRALinearFunction(torch.autograd.Function):
         return grad_x, None, None, grad_A, grad_B, None
 
 
+def _compute_dtype(x):
+    """The dtype a linear on x computes in: autocast's where it is on, else x's own."""
+    dev = x.device.type
+    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
+
+
+class _UnfoldedLoRAFunction(torch.autograd.Function):
+    """x W^T + b + scaling * (x A^T) B^T for a frozen W and b, with the side path kept apart: the
+    kernel for GPUs.
+
+    On a GPU under bf16 autocast, folding would add weight-sized float32 work and casts every step,
+    and there is no weight-gradient matmul left for it to save; the rank-r matmuls are cheap next
+    to the main one. Plain autograd would cast x once for each of its two matmuls and keep both
+    casts, and would scale and add the side path in separate activation-sized kernels. Here the
+    forward casts x once and saves it with the rank-r h = x A^T only (W, A and B are referenced, not
+    copied), the add is fused into addmm_, and the backward computes grad_x = g W + s (g B) A,
+    grad_A = s (g B)^T x and grad_B = s g^T h, and nothing for W or b."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
+    def forward(ctx, x, weight, bias, lora_A, lora_B, scaling):
+        dt = _compute_dtype(x)
+        x2 = x.reshape(-1, x.size(-1)).to(dt)  # (N, in): the cast autocast would make anyway
+        h = x2.mm(lora_A.to(dt).t())  # (N, r)
+        out = F.linear(x2, weight.to(dt), None if bias is None else bias.to(dt))  # (N, out)
+        out.addmm_(h, lora_B.to(dt).t(), alpha=scaling)
+        ctx.save_for_backward(x2, h, weight, lora_A, lora_B)  # W, A, B are parameters: no copies
+        ctx.scaling = scaling
+        return out.view(*x.shape[:-1], out.size(-1))
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad_out):
+        x2, h, weight, lora_A, lora_B = ctx.saved_tensors
+        dt = x2.dtype
+        g = grad_out.reshape(-1, grad_out.size(-1)).to(dt)  # (N, out)
+        A = lora_A.to(dt)
+        grad_h = g.mm(lora_B.to(dt)).mul_(ctx.scaling)  # (N, r): the gradient of h, scaled
+        grad_x = grad_A = grad_B = None
+        if ctx.needs_input_grad[0]:  # not for the first block, whose input comes from frozen embeddings
+            grad_x = g.mm(weight.to(dt)).addmm_(grad_h, A).view(*grad_out.shape[:-1], A.size(1))
+        if ctx.needs_input_grad[3]:
+            grad_A = grad_h.t().mm(x2)  # (r, in)
+        if ctx.needs_input_grad[4]:
+            grad_B = g.t().mm(h).mul_(ctx.scaling)  # (out, r)
+        return grad_x, None, None, grad_A, grad_B, None
+
+
+# The kernel LoRALinear runs for each device type of its input (another device type gets the
+# unfolded one). A module-level table, so that a test can run either kernel on the CPU.
+KERNELS = {"cpu": _FoldedLoRAFunction, "cuda": _UnfoldedLoRAFunction}
+
+
 class LoRALinear(nn.Module):
     """y = base(x) + B(A(dropout(x))) * scaling, with the base weight frozen.
 
     A starts kaiming-uniform and B at zero, so a fresh adapter changes nothing. With the base frozen
-    and no dropout, the forward and backward are _LoRALinearFunction's: on a CPU the rank-r side
-    path is memory-bound, and written naively it costs back most of what the frozen weight saves."""
+    and no dropout, the forward and backward are those of the kernel KERNELS names for the input's
+    device: written naively, the rank-r side path costs back much of what the frozen weight saves."""
 
     def __init__(self, base: nn.Linear, r, lora_alpha, lora_dropout=0.0, use_rslora=False):
         super().__init__()
@@ -121,7 +175,7 @@ class LoRALinear(nn.Module):
         self.lora_A = nn.Parameter(torch.empty(r, self.in_features, device=dev, dtype=dtype))
         self.lora_B = nn.Parameter(torch.zeros(self.out_features, r, device=dev, dtype=dtype))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # as nn.Linear (and PEFT) initialize
-        self.scaling = lora_alpha / (math.sqrt(r) if use_rslora else r)
+        self.scaling = LoRAConfig(r=r, lora_alpha=lora_alpha, use_rslora=use_rslora).scaling
         self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else None
         self.merged = False
 
@@ -134,7 +188,8 @@ class LoRALinear(nn.Module):
             return F.linear(x, self.weight, self.bias)
         dropout = self.lora_dropout is not None and self.training
         if not (dropout or self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)):
-            return _LoRALinearFunction.apply(x, self.weight, self.bias, self.lora_A, self.lora_B, self.scaling)
+            kernel = KERNELS.get(x.device.type, _UnfoldedLoRAFunction)
+            return kernel.apply(x, self.weight, self.bias, self.lora_A, self.lora_B, self.scaling)
         # dropout on the adapter's input, or a base weight someone unfroze: plain autograd
         h = F.linear(self.lora_dropout(x) if dropout else x, self.lora_A) * self.scaling
         return F.linear(x, self.weight, self.bias) + F.linear(h, self.lora_B)
@@ -295,11 +350,16 @@ def export_peft(model, out_dir):
 
 def main():
     p = argparse.ArgumentParser(description="accrete LoRA: merge an adapter into its base checkpoint, "
-                                "or export it in PEFT's format.")
-    p.add_argument("--checkpoint", required=True, help="the base checkpoint the adapter was trained on")
-    p.add_argument("--adapter", required=True, help="adapter.safetensors (or its directory)")
-    p.add_argument("--out", help="write the merged model here (a plain checkpoint)")
-    p.add_argument("--export-peft", metavar="DIR", help="write the adapter in PEFT's format here")
+                                "or export it in PEFT's format. With neither --out nor --export-peft, "
+                                "check that the adapter fits the checkpoint.")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="The base checkpoint the adapter was trained on (a directory or its model.safetensors).")
+    p.add_argument("--adapter", required=True, metavar="ADAPTER",
+                   help="The adapter to load: adapter.safetensors or the directory holding it.")
+    p.add_argument("--out", metavar="DIR",
+                   help="Merge the adapter into the base and write the result here as a plain checkpoint.")
+    p.add_argument("--export-peft", metavar="DIR",
+                   help="Write the adapter here in PEFT's format, for the base that model.py --export-hf writes.")
     args = p.parse_args()
     try:
         model, meta = load_checkpoint(args.checkpoint)

@@ -11,6 +11,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,6 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from common import atomic_path, atomic_write_text, fail
 
@@ -195,24 +196,85 @@ class GPT(nn.Module):
 
 # ----------------------------------------------------------------------------- files
 
+# The metadata entry that holds a file's content hash: safetensors itself stores no checksum, so
+# without it a flipped bit in a weight would load silently.
+CONTENT_SHA256 = "content_sha256"
+_noticed_unhashed = set()  # files already reported as unhashed in this process
+
+
+def _tensor_bytes(t):
+    """A contiguous CPU tensor's bytes as stored (bf16 included), without a copy."""
+    return t.reshape(-1).view(torch.uint8).numpy()
+
+
+def content_sha256(tensors, raw_metadata):
+    """sha256 over a safetensors file's content: each tensor in name order (name, dtype, shape, raw
+    bytes), then every other metadata entry as canonical JSON. Independent of the file's layout."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        h.update(_tensor_bytes(t))
+    rest = {k: v for k, v in raw_metadata.items() if k != CONTENT_SHA256}
+    h.update(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode())
+    return h.hexdigest()
+
+
+_SAFETENSORS_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+                       torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+                       torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def _write_safetensors(tensors, path, raw_metadata):
+    """Write tensors and string metadata atomically in safetensors' format, with the content's sha256
+    in the header. Written here, not by safetensors.save_file, whose header order changes from run
+    to run: the same content always gives the same bytes, so a rerun's file is identical."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {k: v for k, v in raw_metadata.items() if k != CONTENT_SHA256}  # a stale hash never survives
+    meta[CONTENT_SHA256] = content_sha256(tensors, meta)
+    # the widest dtypes first (as safetensors orders them), so that every tensor's data stays aligned
+    names = sorted(tensors, key=lambda k: (-tensors[k].element_size(), k))
+    header, offset = {"__metadata__": dict(sorted(meta.items()))}, 0
+    for k in names:
+        t = tensors[k]
+        if t.dtype not in _SAFETENSORS_DTYPES:
+            raise CheckpointError(f"{path}: tensor {k} has dtype {t.dtype}, which these files do not hold")
+        size = t.numel() * t.element_size()
+        header[k] = {"dtype": _SAFETENSORS_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(head)))
+        f.write(head)
+        for k in names:
+            f.write(_tensor_bytes(tensors[k]))
+
+
 def save_tensors(tensors, path, metadata=None):
-    """Write a safetensors file atomically; metadata values are JSON-encoded strings."""
-    meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=meta)
+    """Write a safetensors file atomically; metadata values are JSON-encoded strings, and the
+    header carries the content's sha256, which read_tensors checks."""
+    _write_safetensors(tensors, path, {k: json.dumps(v) for k, v in (metadata or {}).items()})
 
 
 def read_tensors(path, what="safetensors file"):
-    """Read a safetensors file -> (tensors, metadata with JSON values decoded); CheckpointError if bad."""
+    """Read a safetensors file -> (tensors, metadata with JSON values decoded). CheckpointError if
+    it is missing, unreadable or damaged (content not matching the sha256 in its header)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such {what}")
     try:
         with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
+            raw = dict(f.metadata() or {})
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises several error types for truncated or garbled files
         raise CheckpointError(f"{path}: corrupted or not a safetensors {what} ({str(e).splitlines()[0]})") from None
+    stored = raw.pop(CONTENT_SHA256, None)
+    if stored is None:
+        _notice_unhashed(path, what)
+    elif content_sha256(tensors, raw) != stored:
+        raise CheckpointError(f"{path}: damaged: its content does not match the sha256 in its header; "
+                              f"restore the {what} from a copy or write it again")
     meta = {}
     for k, v in raw.items():
         try:
@@ -220,6 +282,14 @@ def read_tensors(path, what="safetensors file"):
         except json.JSONDecodeError:
             meta[k] = v  # written by another tool: keep the raw string
     return tensors, meta
+
+
+def _notice_unhashed(path, what):
+    key = str(path.resolve())
+    if key not in _noticed_unhashed:
+        _noticed_unhashed.add(key)
+        print(f"notice: {path}: this {what} carries no content sha256 (written before files were hashed, "
+              "or by another tool), so damage to it cannot be detected", file=sys.stderr)
 
 
 def base_state_dict(model):
@@ -332,8 +402,7 @@ def export_hf(model, out_dir):
     tensors = {k: (v.t() if k.endswith(_CONV1D) else v).float()
                for k, v in base_state_dict(model).items()}
     # transformers refuses safetensors files without a "format": "pt" entry in their header
-    with atomic_path(out_dir / "model.safetensors") as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": "pt"})
+    _write_safetensors(tensors, out_dir / "model.safetensors", {"format": "pt"})
     hf_config = {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
         "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
@@ -349,11 +418,19 @@ def export_hf(model, out_dir):
 def main():
     p = argparse.ArgumentParser(description="accrete's GPT: print a preset's size and FLOPs per token, "
                                 "or convert weights between accrete checkpoints and Hugging Face GPT-2.")
-    p.add_argument("--preset", default="tiny", choices=list(PRESETS))
-    p.add_argument("--vocab-size", type=int)
-    p.add_argument("--import-hf", metavar="PATH", help="HF GPT-2 dir/file to convert to an accrete checkpoint")
-    p.add_argument("--export-hf", metavar="CKPT", help="accrete checkpoint to convert to an HF GPT-2 dir")
-    p.add_argument("--out", help="output directory for --import-hf / --export-hf")
+    p.add_argument("--preset", default="tiny", choices=list(PRESETS),
+                   help="The model preset whose config, parameter count and FLOPs per token to print "
+                   "(default: %(default)s).")
+    p.add_argument("--vocab-size", type=int,
+                   help="A vocabulary size that replaces the preset's, as a tokenizer of that size would.")
+    p.add_argument("--import-hf", metavar="PATH",
+                   help="Convert these Hugging Face GPT-2 weights (a directory with model.safetensors and "
+                   "config.json, or the .safetensors file) into an accrete checkpoint written to --out.")
+    p.add_argument("--export-hf", metavar="CKPT",
+                   help="Convert this accrete checkpoint (a directory or its model.safetensors) into a "
+                   "Hugging Face GPT-2 directory written to --out.")
+    p.add_argument("--out", metavar="DIR",
+                   help="The directory to write the converted weights to; required with --import-hf and --export-hf.")
     args = p.parse_args()
     try:
         if args.import_hf or args.export_hf:

@@ -18,17 +18,61 @@ def wilson(k, n, z=1.96):
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_diff(correct_a, correct_b, n_boot=2000, seed=0):
-    """Paired bootstrap over the same probes: (acc_a - acc_b, 2.5th, 97.5th percentile)."""
+def bootstrap_diff(correct_a, correct_b, clusters=None, n_boot=2000, seed=0):
+    """Paired bootstrap of acc_a - acc_b over the same probes: (difference, 2.5th, 97.5th percentile).
+    With clusters (one label per probe), whole clusters are resampled, so probes that rest on one fact
+    or entity count as the one observation they are; None: each probe is its own cluster."""
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"bootstrap_diff: {a.size} vs {b.size} results; both models must score the same probes")
+    if clusters is not None and len(clusters) != a.size:
+        raise ValueError(f"bootstrap_diff: {len(clusters)} cluster labels for {a.size} probes")
     if a.size == 0:
         return 0.0, 0.0, 0.0
     d = a - b
-    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
-    means = d[idx].mean(axis=1)
+    rng = np.random.default_rng(seed)
+    if clusters is None:
+        idx = rng.integers(0, d.size, size=(n_boot, d.size))
+        means = d[idx].mean(axis=1)
+    else:
+        ids = {}
+        which = [ids.setdefault(c, len(ids)) for c in clusters]  # clusters numbered in order of appearance
+        sums, sizes = np.bincount(which, weights=d), np.bincount(which)
+        idx = rng.integers(0, len(ids), size=(n_boot, len(ids)))
+        means = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)  # the mean over every probe drawn
     return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+# the 0.975 quantile of Student's t by degrees of freedom (a two-sided 95% interval); past the last
+# entry the normal quantile 1.96, between entries the smaller df's (the wider, safe side)
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+         10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101,
+         19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052,
+         28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 50: 2.009, 60: 2.000, 80: 1.990, 100: 1.984, 120: 1.980}
+
+
+def t_quantile(df):
+    """The 0.975 quantile of Student's t with df degrees of freedom, from the table T_975."""
+    if df < 1:
+        raise ValueError(f"t_quantile: df must be at least 1, not {df}")
+    if df > max(T_975):
+        return 1.960
+    return T_975[max(d for d in T_975 if d <= df)]
+
+
+def t_interval(values):
+    """Mean of values (one per seed) with its sd and 95% t-interval: {n, mean, sd, lo, hi}. Missing
+    values (None, nan) are left out; with fewer than two left, sd and the interval are None."""
+    v = [float(x) for x in values if x is not None and not math.isnan(x)]
+    n = len(v)
+    if n == 0:
+        return {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None}
+    mean = sum(v) / n
+    if n < 2:
+        return {"n": n, "mean": mean, "sd": None, "lo": None, "hi": None}
+    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1))
+    half = t_quantile(n - 1) * sd / math.sqrt(n)
+    return {"n": n, "mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half}
 
 
 def pct(x):
@@ -47,6 +91,13 @@ def describe_difference(name_a, a, name_b, b, diff_interval):
     return f"no difference detectable between {name_a} ({pct(acc_a)}) and {name_b} ({pct(acc_b)}) ({ci})"
 
 
+def describe_rise(name, diff_interval):
+    """One plain sentence on whether a run still gained between two points (last minus previous)."""
+    diff, lo, hi = diff_interval
+    ci = f"{100 * diff:+.0f} points, 95% CI {100 * lo:+.0f} to {100 * hi:+.0f}"
+    return f"{name} was still rising ({ci})" if lo > 0 else f"no rise detectable for {name} ({ci})"
+
+
 def describe_vs_chance(name, s):
     """One plain sentence on a model's accuracy against chance, from its Wilson interval."""
     ci = f"{pct(s['acc'])}, 95% CI {pct(s['lo'])} to {pct(s['hi'])}, chance {pct(s['chance'])}, n={s['n']}"
@@ -55,3 +106,17 @@ def describe_vs_chance(name, s):
     if s["hi"] < s["chance"]:
         return f"{name} is below chance ({ci})"
     return f"{name} is not distinguishable from chance ({ci})"
+
+
+def gate_feasibility(n, chance, threshold=0.5, clear_of_chance=True):
+    """What evaluate.gate asks of n probes at this chance level (accuracy >= threshold and, with
+    clear_of_chance, the 95% Wilson lower bound > chance): min_correct, the fewest of n correct that
+    pass (None: none do), can_pass, and min_perfect, the fewest probes a perfect score passes with."""
+    passes = lambda k, m: k / m >= threshold and (not clear_of_chance or wilson(k, m)[0] > chance)
+    min_correct = next((k for k in range(n + 1) if passes(k, n)), None) if n else None
+    min_perfect = None
+    if threshold <= 1 and not (clear_of_chance and chance >= 1):  # else no score passes
+        min_perfect = 1  # a perfect score's lower bound, m / (m + z^2), rises to 1: this loop ends
+        while not passes(min_perfect, min_perfect):
+            min_perfect += 1
+    return {"min_perfect": min_perfect, "min_correct": min_correct, "can_pass": min_correct is not None}

@@ -6,11 +6,13 @@ the weights start and which parameters train.
     python train.py --mode pretrain --data data/tokens/train.bin --preset tiny --out out/base
     python train.py --mode pretrain --corpus corpus --units primitive --out out/base
     python train.py --mode lora --init out/base --corpus corpus --units atoms-00 --out out/atoms-00 --merge
+    python train.py --mode pretrain --corpus corpus --units verified --schedule wsd --ema 0.99 \
+        --snapshot-steps 250,500,1000 --out out/scratch                  # a learning curve, compute in meta
     torchrun --nproc_per_node=2 train.py --mode pretrain ...        # DDP (nccl on CUDA, gloo on CPU)
 
 Data comes from a stream: any object with next_batch() -> (x, y) int64 arrays of shape (B, T),
 state_dict() and load_state_dict(): a nanoGPT-style token file (TokenFileStream) or a curriculum
-selection (curriculum.stream).
+selection (curriculum.Stream).
 """
 
 import argparse
@@ -19,10 +21,9 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from common import fail, sha256_file
-from model import GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
+from model import PRESETS, GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors
 
 
@@ -41,59 +42,92 @@ class TrainError(ValueError):
     """Bad training input: data, arguments or a resume state that do not fit."""
 
 
+def option(default, help, choices=None, parse=None):
+    """A TrainConfig field with the sentence (and the choices) that --help shows for it; `parse` reads
+    its command-line text where the field's type cannot."""
+    return field(default=default, metadata={"help": help, "choices": choices, "parse": parse})
+
+
+def step_list(text):
+    """"50,100,200" -> (50, 100, 200)."""
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of steps") from None
+
+
 @dataclass
 class TrainConfig:
-    mode: str = "pretrain"  # pretrain | finetune | lora
-    out_dir: str = "out"
+    mode: str = option("pretrain", "what trains: all weights from random init (pretrain) or from --init "
+                       "(finetune), or a LoRA adapter on the frozen --init (lora)", ("pretrain", "finetune", "lora"))
+    out_dir: str = option("out", "output directory: the model or adapter, train_state.safetensors (to resume) "
+                          "and log.jsonl")
     # model: a preset and any overrides (pretrain); finetune and lora take the config of --init
-    preset: str = "tiny"
-    vocab_size: int = None
-    block_size: int = None
-    n_layer: int = None
-    n_head: int = None
-    n_embd: int = None
-    dropout: float = None
-    bias: bool = None
-    init: str = None  # accrete checkpoint to start from (finetune, lora)
-    init_hf: str = None  # or Hugging Face GPT-2 weights
+    preset: str = option("tiny", "model preset (pretrain; finetune and lora take the model of --init)",
+                         tuple(PRESETS))
+    vocab_size: int = option(None, "vocabulary size, instead of the preset's (pretrain)")
+    block_size: int = option(None, "context length in tokens, instead of the preset's (pretrain)")
+    n_layer: int = option(None, "transformer blocks, instead of the preset's (pretrain)")
+    n_head: int = option(None, "attention heads, instead of the preset's (pretrain)")
+    n_embd: int = option(None, "embedding width, instead of the preset's (pretrain)")
+    dropout: float = option(None, "dropout probability, instead of the preset's or the --init checkpoint's")
+    bias: bool = option(None, "biases in the linears and LayerNorms, as GPT-2 has (pretrain; preset's default)")
+    init: str = option(None, "accrete checkpoint (directory or model.safetensors) to start from (finetune, lora)")
+    init_hf: str = option(None, "Hugging Face GPT-2 weights to start from instead of --init (finetune, lora)")
     # data: a token file, or a curriculum selection
-    data: str = None
-    corpus: str = None
-    units: str = "all"  # comma-separated unit ids or selectors (all, primitive, knowledge, verified, level:N)
-    primitive_share: float = 0.0
-    order: str = "curriculum"  # curriculum | shuffled
-    replay: float = 0.0  # share of knowledge rows from earlier curriculum stages, or from replay_units
-    replay_units: str = None  # comma-separated units rehearsed at every stage (e.g. those verified before)
-    token_budget: int = None
+    data: str = option(None, "nanoGPT-style token file (flat uint16/uint32); val.bin or NAME_val.bin beside it "
+                       "is the validation data, else its last 10%")
+    corpus: str = option(None, "accrete corpus directory (curriculum.py) to train from, instead of --data")
+    units: str = option("all", "units of --corpus: comma-separated ids or selectors (all, primitive, knowledge, "
+                        "verified, level:N)")
+    primitive_share: float = option(0.0, "share of rows from primitive units (0: their share of the selection's "
+                                    "tokens)")
+    order: str = option("curriculum", "knowledge units level by level (curriculum) or all mixed (shuffled)",
+                        ("curriculum", "shuffled"))
+    replay: float = option(0.0, "share of knowledge rows drawn from earlier curriculum stages, or from "
+                           "--replay-units")
+    replay_units: str = option(None, "comma-separated units rehearsed at every stage (e.g. those verified before)")
+    token_budget: int = option(None, "tokens the curriculum is spread over (default: one pass over the selection)")
     # optimization
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_steps: int = 200
-    lr: float = 1e-3
-    min_lr: float = None  # default lr / 10
-    warmup: int = 20
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
+    batch_size: int = option(8, "sequences per micro-batch, per process")
+    grad_accum: int = option(1, "micro-batches per optimizer step (gradients accumulated)")
+    max_steps: int = option(200, "optimizer steps to train")
+    lr: float = option(1e-3, "peak learning rate")
+    schedule: str = option("cosine", "learning rate after the warmup: cosine decay to min_lr at max_steps, "
+                           "constant at lr, or wsd (warmup-stable-decay): lr, then a linear decay to min_lr over the "
+                           "last decay_frac of the steps", ("cosine", "wsd", "constant"))
+    min_lr: float = option(None, "learning rate at the end of the decay (default: lr / 10)")
+    warmup: int = option(20, "steps of linear learning-rate warmup")
+    decay_frac: float = option(0.2, "wsd schedule: the share of max_steps over which the learning rate decays")
+    weight_decay: float = option(0.1, "AdamW weight decay, on matrices only (not biases or LayerNorms)")
+    beta1: float = option(0.9, "AdamW beta1")
+    beta2: float = option(0.95, "AdamW beta2")
+    grad_clip: float = option(1.0, "clip the gradient norm to this (0: no clipping)")
+    ema: float = option(0.0, "keep an exponential moving average of the trainable weights with this per-step "
+                        "decay (e.g. 0.99): it is what the snapshots, the final model or adapter and the "
+                        "validation loss use; 0: off")
     # lora
-    lora_r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.0
-    lora_targets: str = ",".join(lora.DEFAULT_TARGETS)
-    use_rslora: bool = False
-    merge: bool = False  # lora mode: also write the merged model
+    lora_r: int = option(8, "LoRA rank")
+    lora_alpha: float = option(16.0, "LoRA alpha: the adapter's update is scaled by alpha / r")
+    lora_dropout: float = option(0.0, "dropout on the input of the adapter's path")
+    lora_targets: str = option(",".join(lora.DEFAULT_TARGETS), "comma-separated suffixes of the block linears "
+                               "that get an adapter")
+    use_rslora: bool = option(False, "rank-stabilized LoRA: scale by alpha / sqrt(r)")
+    merge: bool = option(False, "lora mode: also write the merged model (model.safetensors)")
     # runtime
-    device: str = "auto"
-    compile: bool = False
-    seed: int = 1337
-    log_interval: int = 10
-    eval_interval: int = 0  # 0: only at the end
-    eval_iters: int = 10
-    ckpt_interval: int = 0  # 0: only at the end
-    resume: bool = False
-    quiet: bool = False
-    meta: dict = field(default_factory=dict)  # extra metadata for the checkpoint/adapter header
+    device: str = option("auto", "auto (cuda when available, else cpu), cpu, cuda (under torchrun: each "
+                         "process's cuda:LOCAL_RANK), cuda:N or mps")
+    compile: bool = option(False, "torch.compile the model (faster steps on a GPU after a warm-up)")
+    seed: int = option(1337, "seed of the initial weights, dropout and data order (each process adds its rank)")
+    log_interval: int = option(10, "log the training loss every this many steps")
+    eval_interval: int = option(0, "validation loss every this many steps (0: only at the end)")
+    eval_iters: int = option(10, "validation batches per evaluation")
+    ckpt_interval: int = option(0, "save the resume state every this many steps (0: only at the end)")
+    snapshot_steps: tuple = option((), "comma-separated steps at which to keep the weights for a learning curve, "
+                                   "in OUT/snapshots/step-NNNNNN/ (a model; an adapter in lora mode)", parse=step_list)
+    resume: bool = option(False, "continue from train_state.safetensors in the output directory, if there is one")
+    quiet: bool = option(False, "print nothing but the result")
+    meta: dict = field(default_factory=dict, metadata={"help": None})  # in-process: extra checkpoint/adapter meta
 
 
 @dataclass
@@ -107,6 +141,9 @@ class TrainResult:
     checkpoint: str = None  # model.safetensors (pretrain, finetune, lora --merge)
     adapter: str = None  # adapter.safetensors (lora)
     trainable_params: int = 0
+    flops: int = 0  # this run's training FLOPs (flops_per_token)
+    tokens_total: int = 0  # tokens and FLOPs since random init: the init checkpoint's totals plus this run's
+    flops_total: int = 0
 
 
 class TokenFileStream:
@@ -151,10 +188,18 @@ def _meta(path):
 
 
 def lr_at(step, cfg):
-    """Linear warmup, then cosine decay to min_lr at max_steps."""
+    """The learning rate at a step: linear warmup, then a cosine decay to min_lr at max_steps (cosine),
+    lr to the end (constant), or lr until the last decay_frac of the steps, which decay linearly to
+    min_lr (wsd: warmup-stable-decay)."""
     min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "wsd":
+        decay_steps = cfg.decay_frac * cfg.max_steps
+        progress = (step - (cfg.max_steps - decay_steps)) / decay_steps if decay_steps > 0 else 0.0
+        return cfg.lr - min(1.0, max(0.0, progress)) * (cfg.lr - min_lr)
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
 
@@ -189,6 +234,24 @@ def configure_optimizer(model, cfg, device_type):
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device_type in ("cuda", "cpu"))
 
 
+def flops_per_token(model, mode):
+    """Training FLOPs per token as nanoGPT counts them (6N + attention). In lora mode the frozen
+    weights get no weight gradient: 2 of the 6 FLOPs per parameter are not spent on them."""
+    flops = model.flops_per_token()
+    if mode == "lora":
+        flops -= 2 * (model.num_params() - sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return flops
+
+
+def compute_spent(init_meta, tokens, flops_per_tok):
+    """This run's tokens and FLOPs, and the totals since random init: the init checkpoint's totals
+    (or its own run's figures where it has no totals; nothing for pretraining) plus this run's."""
+    flops = tokens * flops_per_tok
+    return dict(tokens=tokens, flops=flops,
+                tokens_total=init_meta.get("tokens_total", init_meta.get("tokens", 0)) + tokens,
+                flops_total=init_meta.get("flops_total", init_meta.get("flops", 0)) + flops)
+
+
 def peak_flops(device):
     """bf16 dense peak of known GPUs, for MFU; None where unknown (the CPU: bench.py measures it)."""
     if device.type != "cuda":
@@ -200,16 +263,102 @@ def peak_flops(device):
     return None
 
 
+# ----------------------------------------------------------------------------- processes and devices
+
+@dataclass
+class Process:
+    """Where this process trains: its device and its place among torchrun's processes."""
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def ddp(self):
+        return self.world > 1
+
+    @property
+    def master(self):
+        return self.rank == 0
+
+
+def resolve_device(name, env=os.environ):
+    """The torch.device that --device names: auto (cuda when CUDA is available, else cpu), cpu, mps,
+    cuda (this process's GPU: cuda:LOCAL_RANK, which torchrun sets) or cuda:N (one process only)."""
+    local_rank, world = int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1))
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise TrainError("--device mps: this machine has no MPS (Apple GPU) backend; use --device cpu")
+    if name in ("cpu", "mps"):
+        return torch.device(name)
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or not (index == "" or index.isdigit()):
+        raise TrainError(f"--device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    if not torch.cuda.is_available():
+        raise TrainError(f"--device {name}: CUDA is not available to this torch {torch.__version__}; "
+                         "use --device cpu")
+    if index and world > 1:
+        raise TrainError(f"--device {name}: under torchrun each process takes its own GPU (cuda:LOCAL_RANK); "
+                         "use --device cuda")
+    n, count = int(index or local_rank), torch.cuda.device_count()
+    if n >= count:
+        raise TrainError(f"--device {name}: there is no cuda:{n}" + (f" (LOCAL_RANK {n})" if not index else "") +
+                         f", this machine has {count} CUDA device(s)")
+    return torch.device("cuda", n)
+
+
+def setup_process(cfg):
+    """Pick the device, join torchrun's process group when there is one (torchrun sets RANK,
+    WORLD_SIZE and LOCAL_RANK), and seed this process."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # takes only an indexed device
+    elif device.type == "cpu":
+        keep_big_allocations_on_the_heap()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    torch.manual_seed(cfg.seed + rank)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    return Process(device, rank, world)
+
+
+def autocast(device):
+    """bf16 autocast on CUDA; plain float32 on the CPU, where bf16 matmuls are far slower."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def to_device(x, y, device):
+    """numpy (x, y) -> tensors on the device; pinned memory lets the copy overlap with compute."""
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x, y
+
+
+def next_batch(data, proc):
+    """This process's next micro-batch, on its device."""
+    # every rank draws the same global sequence of micro-batches and keeps its own share, so N
+    # processes see exactly the micro-batches one process would with N times the accumulation
+    for r in range(proc.world):
+        xy = data.next_batch()
+        if r == proc.rank:
+            mine = xy
+    return to_device(*mine, proc.device)
+
+
 # ----------------------------------------------------------------------------- model and data set-up
 
 def build_model(cfg):
-    """The model to train and the metadata it inherits: random (pretrain), or from a checkpoint."""
+    """(model, the metadata it inherits, the fingerprint of its initial weights): random (pretrain),
+    or from a checkpoint; in lora mode with an adapter attached and everything else frozen."""
     overrides = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd",
                                                "dropout", "bias")}
     if cfg.mode == "pretrain":
         if cfg.init or cfg.init_hf:
             raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
-        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}
+        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     if cfg.init:
@@ -218,7 +367,12 @@ def build_model(cfg):
         model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf)}
     if cfg.dropout is not None:
         model.config.dropout = cfg.dropout
-    return model, meta
+    base_fp = fingerprint(model)
+    if cfg.mode == "lora":
+        lora.attach(model, lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                           target_modules=tuple(cfg.lora_targets.split(",")),
+                                           use_rslora=cfg.use_rslora))
+    return model, meta, base_fp
 
 
 def build_streams(cfg, B, T, vocab_size):
@@ -231,7 +385,8 @@ def build_streams(cfg, B, T, vocab_size):
         kw = dict(units=cfg.units.split(","), batch_size=B, block_size=T, primitive_share=cfg.primitive_share,
                   order=cfg.order, replay=cfg.replay, token_budget=cfg.token_budget, seed=cfg.seed,
                   replay_units=cfg.replay_units.split(",") if cfg.replay_units else None)
-        return curriculum.stream(corpus, **kw), curriculum.stream(corpus, **dict(kw, split="val")), corpus.tokenizer_hash
+        return curriculum.Stream(corpus, split="train", **kw), curriculum.Stream(corpus, split="val", **kw), \
+            corpus.tokenizer_hash
     if not cfg.data:
         raise TrainError("no data: give --data FILE.bin or --corpus DIR")
     path = Path(cfg.data)
@@ -245,21 +400,69 @@ def build_streams(cfg, B, T, vocab_size):
     return train, val, _meta(path).get("tokenizer_hash")
 
 
-# ----------------------------------------------------------------------------- resume state
+def setup_data(cfg, data, val_data, model_config, init_meta):
+    """(train stream, val stream, the tokenizer hash the outputs carry): the caller's streams or
+    those of --data / --corpus; data tokenized unlike the init checkpoint is refused."""
+    data_hash = None
+    if data is None:
+        data, val_data, data_hash = build_streams(cfg, cfg.batch_size, model_config.block_size,
+                                                  model_config.vocab_size)
+    init_hash = init_meta.get("tokenizer_hash")
+    if init_hash and data_hash and init_hash != data_hash:
+        raise TrainError(f"{cfg.init}: checkpoint was trained with tokenizer {init_hash[:12]}, "
+                         f"the data uses {data_hash[:12]}; a corpus keeps one tokenizer for life")
+    return data, val_data, data_hash or cfg.meta.get("tokenizer_hash") or init_hash
 
-def save_state(path, model, optimizer, step, extra):
-    """The full training state in one safetensors file: weights, optimizer moments, RNG, cursors.
-    Nothing in it is pickled, so loading it cannot run code."""
+
+def wrap_model(model, cfg, proc):
+    """The model as the step calls it: compiled (--compile) and wrapped for DDP (under torchrun)."""
+    if cfg.compile:
+        model = torch.compile(model)
+    if proc.ddp:
+        model = DDP(model, device_ids=[proc.device.index] if proc.device.type == "cuda" else None)
+    return model
+
+
+@torch.no_grad()
+def evaluate(model, val_data, val_state, iters, device):
+    """Mean loss over the same `iters` validation batches every time (nan without validation data)."""
+    if val_data is None:
+        return float("nan")
+    model.eval()
+    val_data.load_state_dict(val_state)
+    losses = torch.zeros(iters, device=device)
+    for i in range(iters):
+        x, y = to_device(*val_data.next_batch(), device)
+        with autocast(device):
+            losses[i] = model(x, y)[1]
+    model.train()
+    return losses.mean().item()
+
+
+# ----------------------------------------------------------------------------- resume state and outputs
+
+def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor):
+    """The full training state in one safetensors file: weights, optimizer moments, weight average,
+    RNG, data cursor. Nothing in it is pickled, so loading it cannot run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
         for k, v in optimizer.state.get(p, {}).items():
             tensors[f"optim.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    tensors.update({f"ema.{i}": t for i, t in enumerate(ema or [])})
     tensors["rng.torch"] = torch.get_rng_state()
-    save_tensors(tensors, path, dict(extra, step=step))
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
+    save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
+                                 "config": config, "step": step})
 
 
-def load_state(path, model, optimizer):
+def load_state(path, cfg, model, optimizer, ema, data):
+    """Restore a saved training state into model, optimizer, weight average, RNG and data stream ->
+    (step, tokens, seconds) where it was saved."""
     tensors, meta = read_tensors(path, "training state")
+    if meta.get("mode") != cfg.mode:
+        raise TrainError(f"{path}: saved by a {meta.get('mode')} run, not {cfg.mode}")
+    if bool(ema) != ("ema.0" in tensors):
+        raise TrainError(f"{path}: saved by a run {'without' if ema else 'with'} --ema; resume with the same --ema")
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd, strict=False)
@@ -270,180 +473,197 @@ def load_state(path, model, optimizer):
         state = {k.split(".", 2)[2]: v.to(p.device) for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
         if state:
             optimizer.state[p] = state
+    for i, t in enumerate(ema or []):
+        t.copy_(tensors[f"ema.{i}"])
     torch.set_rng_state(tensors["rng.torch"])
+    data.load_state_dict(meta["data"])
+    return meta["step"], meta["tokens"], meta["seconds"]
+
+
+def output_meta(cfg, init_meta, base_fp, **figures):
+    """The header of a saved model or adapter: what it inherits from its init checkpoint, the
+    caller's meta, and this run's figures."""
+    meta = dict(init_meta, **cfg.meta, mode=cfg.mode, **figures)
+    meta.pop("fingerprint", None)
+    if base_fp:
+        meta["base_fingerprint"] = base_fp
     return meta
 
 
+def save_outputs(mode, model, out, meta, merge=False):
+    """A model checkpoint (pretrain, finetune), or an adapter and with `merge` the merged model
+    (lora) -> {"checkpoint": file, "adapter": file}."""
+    if mode != "lora":
+        return {"checkpoint": str(save_checkpoint(model, out, meta))}
+    files = {"adapter": str(lora.save_adapter(model, out, meta))}
+    if merge:
+        files["checkpoint"] = str(save_checkpoint(lora.merge(model), out, dict(meta, mode="merged")))
+    return files
+
+
+def record_passport(cfg, data, files, figures):
+    """Append what was trained (`files`), with `figures` (its compute, ...), to the corpus's growth passport."""
+    if not cfg.corpus:
+        return
+    import curriculum
+    passport = curriculum.Corpus(cfg.corpus).passport
+    fields = {"mode": cfg.mode, "selection": getattr(data, "selection", None), "out_dir": str(cfg.out_dir),
+              "init": cfg.init or cfg.init_hf, "units": cfg.meta.get("units"), **figures}
+    if files.get("adapter"):
+        passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=sha256_file(files["adapter"]),
+                        **fields)
+    if files.get("checkpoint"):
+        passport.append("model_trained", checkpoint=files["checkpoint"],
+                        checkpoint_sha256=sha256_file(files["checkpoint"]), **fields)
+
+
+def save_snapshot(cfg, model, data, step, spent, meta):
+    """The weights at one of --snapshot-steps, for a learning curve: OUT/snapshots/step-NNNNNN/ holds
+    a model (an adapter in lora mode), recorded in the passport as a snapshot at that step."""
+    out = Path(cfg.out_dir) / "snapshots" / f"step-{step:06d}"
+    if cfg.corpus and _recorded(cfg.corpus, out):
+        return  # a resumed run redoing this step keeps the snapshot that the passport names
+    files = save_outputs(cfg.mode, model, out, dict(meta, snapshot=True))
+    record_passport(cfg, data, files, dict(spent, out_dir=str(out), step=step, snapshot=True))
+
+
+def _recorded(corpus_dir, out_dir):
+    import curriculum
+    passport = curriculum.Corpus(corpus_dir).passport
+    return any(e.get("out_dir") == str(out_dir) for kind in ("adapter_trained", "model_trained")
+               for e in passport.events(kind))
+
+
+class RunLog:
+    """Progress for the user (print, unless quiet) and log.jsonl in the output directory; only the
+    master process writes either."""
+
+    def __init__(self, out, proc, print_fn):
+        self.print_fn = print_fn if proc.master else None
+        self.file = None
+        if proc.master:
+            out.mkdir(parents=True, exist_ok=True)
+            self.file = open(out / "log.jsonl", "a")
+
+    def __call__(self, text, entry=None):
+        if self.print_fn:
+            self.print_fn(text)
+        if self.file and entry is not None:
+            self.file.write(json.dumps(entry) + "\n")
+            self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
 # ----------------------------------------------------------------------------- the loop
+
+def check_config(cfg):
+    """Refuse a field outside its choices (argparse checks those on the command line too) or its range."""
+    for f in dataclasses.fields(cfg):
+        choices = f.metadata.get("choices")
+        if choices and getattr(cfg, f.name) not in choices:
+            raise TrainError(f"unknown {f.name} {getattr(cfg, f.name)!r}: use {', '.join(choices)}")
+    if not 0 <= cfg.decay_frac <= 1:
+        raise TrainError(f"--decay-frac {cfg.decay_frac}: must be in [0, 1]")
+    if not 0 <= cfg.ema < 1:
+        raise TrainError(f"--ema {cfg.ema}: the decay must be in [0, 1) (0: no average)")
+    outside = [s for s in cfg.snapshot_steps if not (isinstance(s, int) and 0 < s <= cfg.max_steps)]
+    if outside:
+        raise TrainError(f"--snapshot-steps {outside}: steps must be whole numbers from 1 to --max-steps "
+                         f"{cfg.max_steps}")
+
+
+@contextmanager
+def averaged_weights(params, ema):
+    """Inside: the parameters hold the weight average (unchanged without one); after: their own
+    weights again, bit for bit."""
+    if not ema:
+        yield
+        return
+    with torch.no_grad():
+        own = [p.detach().clone() for p in params]
+        torch._foreach_copy_(params, ema)
+        try:
+            yield
+        finally:
+            torch._foreach_copy_(params, own)
+
+
+def train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema):
+    """One optimizer step over cfg.grad_accum micro-batches, the first of them `batch`, and the weight
+    average's update -> (the summed loss, left on the device; the next micro-batch; the data cursor
+    after this step's batches)."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    loss_sum = torch.zeros((), device=proc.device)
+    for micro in range(cfg.grad_accum):
+        sync = micro == cfg.grad_accum - 1
+        with (model.no_sync() if proc.ddp and not sync else nullcontext()), autocast(proc.device):
+            _, loss = model(*batch)
+            loss = loss / cfg.grad_accum
+        if sync:
+            cursor = data.state_dict()
+        batch = next_batch(data, proc)  # fetch the next batch while the backward runs (async on CUDA)
+        loss.backward()
+        loss_sum += loss.detach()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if ema:
+        with torch.no_grad():  # ema += (1 - decay) * (weights - ema), on the device
+            torch._foreach_lerp_(ema, params, 1.0 - cfg.ema)
+    return loss_sum, batch, cursor
+
 
 def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
     objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
-    if cfg.mode not in ("pretrain", "finetune", "lora"):
-        raise TrainError(f"unknown mode {cfg.mode!r}: use pretrain, finetune or lora")
-    out = Path(cfg.out_dir)
+    check_config(cfg)
+    out, state_file = Path(cfg.out_dir), Path(cfg.out_dir) / "train_state.safetensors"
+    proc = setup_process(cfg)
+    device = proc.device
 
-    # -- devices and processes: torchrun sets RANK/WORLD_SIZE/LOCAL_RANK
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world, local_rank = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
-    dev_name = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    if ddp and dev_name.startswith("cuda"):
-        dev_name = f"cuda:{local_rank}"
-    device = torch.device(dev_name)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    else:
-        keep_big_allocations_on_the_heap()
-    if ddp and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    master = rank == 0
-    log = log if (master and not cfg.quiet) else (lambda *a, **k: None)
-    torch.manual_seed(cfg.seed + rank)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    # bf16 autocast on CUDA; plain float32 on the CPU, where bf16 matmuls are far slower
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-    # -- model: the same GPT in every mode
-    model, init_meta = build_model(cfg)
-    base_fp = fingerprint(model) if cfg.mode != "pretrain" else None
-    if cfg.mode == "lora":
-        lcfg = lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                               target_modules=tuple(cfg.lora_targets.split(",")), use_rslora=cfg.use_rslora)
-        lora.attach(model, lcfg)
+    # -- the model (the same GPT in every mode), its data and optimizer
+    model, init_meta, base_fp = build_model(cfg)
     model.to(device)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    B, T = cfg.batch_size, model.config.block_size
-
-    # -- data
-    tok_hash = None
-    if data is None:
-        data, val_data, tok_hash = build_streams(cfg, B, T, model.config.vocab_size)
-    if init_meta.get("tokenizer_hash") and tok_hash and init_meta["tokenizer_hash"] != tok_hash:
-        raise TrainError(f"{cfg.init}: checkpoint was trained with tokenizer {init_meta['tokenizer_hash'][:12]}, "
-                         f"the data uses {tok_hash[:12]}; a corpus keeps one tokenizer for life")
-    tok_hash = tok_hash or cfg.meta.get("tokenizer_hash") or init_meta.get("tokenizer_hash")
-    tokens_per_step = B * T * cfg.grad_accum * world
-
+    params = [p for p in model.parameters() if p.requires_grad]
+    trainable, flops_per_tok = sum(p.numel() for p in params), flops_per_token(model, cfg.mode)
+    data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta)
+    tokens_per_step = cfg.batch_size * model.config.block_size * cfg.grad_accum * proc.world
+    run_info = dict(trainable_params=trainable, tokenizer_hash=tok_hash, data=getattr(data, "selection", None))
     optimizer = configure_optimizer(model, cfg, device.type)
-    step, tokens, elapsed, val_loss, train_loss = 0, 0, 0.0, float("nan"), float("nan")
-    state_file = out / "train_state.safetensors"
+    ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
+    step, tokens, elapsed, train_loss, val_loss = 0, 0, 0.0, float("nan"), float("nan")
     if cfg.resume and state_file.is_file():
-        st = load_state(state_file, model, optimizer)
-        if st.get("mode") != cfg.mode:
-            raise TrainError(f"{state_file}: saved by a {st.get('mode')} run, not {cfg.mode}")
-        step, tokens, elapsed = st["step"], st["tokens"], st["seconds"]
-        data.load_state_dict(st["data"])
-        log(f"resumed from {state_file} at step {step}")
-    val_state0 = val_data.state_dict() if val_data is not None else None
-
-    raw_model = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if ddp:
-        model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
+        step, tokens, elapsed = load_state(state_file, cfg, model, optimizer, ema, data)
+    runlog = RunLog(out, proc, log if not cfg.quiet else None)
+    if step:
+        runlog(f"resumed from {state_file} at step {step}")
+    val_state = val_data.state_dict() if val_data is not None else None
+    raw_model, model = model, wrap_model(model, cfg, proc)
     peak = peak_flops(device)
-
-    def to_device(x, y):
-        x, y = torch.from_numpy(x), torch.from_numpy(y)
-        if device.type == "cuda":  # pinned memory lets the copy overlap with compute
-            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-        return x, y
-
-    def next_batch():
-        # every rank draws the same global sequence of micro-batches and keeps its own share, so N
-        # processes see exactly the micro-batches one process would with N times the accumulation
-        for r in range(world):
-            xy = data.next_batch()
-            if r == rank:
-                mine = xy
-        return to_device(*mine)
-
-    @torch.no_grad()
-    def evaluate():
-        if val_data is None:
-            return float("nan")
-        model.eval()
-        val_data.load_state_dict(val_state0)  # the same val batches every time
-        losses = torch.zeros(cfg.eval_iters, device=device)
-        for i in range(cfg.eval_iters):
-            x, y = to_device(*val_data.next_batch())
-            with autocast:
-                losses[i] = raw_model(x, y)[1]
-        model.train()
-        return losses.mean().item()
-
-    log_file = None
-    if master:
-        out.mkdir(parents=True, exist_ok=True)
-        log_file = open(out / "log.jsonl", "a")
-
-    def write_log(entry):
-        if log_file:
-            log_file.write(json.dumps(entry) + "\n")
-            log_file.flush()
-
-    def checkpoint(final):
-        """Resume state (always) and, at the end, the outputs: a model, an adapter, or both."""
-        if not master:
-            return {}
-        extra = {"mode": cfg.mode, "tokens": tokens, "seconds": elapsed, "data": cursor,
-                 "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}}
-        save_state(state_file, raw_model, optimizer, step, extra)
-        if not final:
-            return {}
-        meta = dict(init_meta, **cfg.meta, mode=cfg.mode, step=step, tokens=tokens, seconds=round(elapsed, 2),
-                    trainable_params=trainable, tokenizer_hash=tok_hash, val_loss=val_loss,
-                    data=getattr(data, "selection", None))
-        meta.pop("fingerprint", None)
-        if base_fp:
-            meta["base_fingerprint"] = base_fp
-        files = {}
-        if cfg.mode == "lora":
-            files["adapter"] = str(lora.save_adapter(raw_model, out, meta))
-            if cfg.merge:
-                merged = lora.merge(raw_model)
-                files["checkpoint"] = str(save_checkpoint(merged, out, dict(meta, mode="merged")))
-        else:
-            files["checkpoint"] = str(save_checkpoint(raw_model, out, meta))
-        return files
 
     # -- the loop
     model.train()
-    cursor = data.state_dict()
-    x, y = next_batch()
+    cursor = data.state_dict()  # where the next step's data starts: what a resume needs
+    batch = next_batch(data, proc)
     t_log, step_log = time.time(), step
-    kill_at = int(os.environ.get("ACCRETE_TEST_SIGKILL_AT_STEP", -1))  # for the kill-and-resume test
     while step < cfg.max_steps:
         lr = lr_at(step, cfg)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            sync = micro == cfg.grad_accum - 1
-            with (model.no_sync() if ddp and not sync else nullcontext()), autocast:
-                _, loss = model(x, y)
-                loss = loss / cfg.grad_accum
-            if sync:
-                cursor = data.state_dict()  # where the next step's data starts: what a resume needs
-            x, y = next_batch()  # fetch the next batch while the backward runs (async on CUDA)
-            loss.backward()
-            loss_sum += loss.detach()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema)
         step += 1
         tokens += tokens_per_step
-        if step == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
+        # -- logging, evaluation, checkpointing
         last = step == cfg.max_steps
         if step % cfg.log_interval == 0 or last:
-            if ddp:  # report the loss over all ranks' micro-batches, as one process would see it
+            if proc.ddp:  # report the loss over all ranks' micro-batches, as one process would see it
                 dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
-                loss_sum /= world
+                loss_sum /= proc.world
             train_loss = loss_sum.item()  # the only host sync in the loop
             now = time.time()
             dt = (now - t_log) / max(1, step - step_log)
@@ -451,61 +671,63 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
             t_log, step_log = now, step
             tps = tokens_per_step / dt
             mfu = f" mfu {raw_model.estimate_mfu(tps, peak) * 100:.1f}%" if peak else ""
-            eta = (cfg.max_steps - step) * dt
-            log(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} eta {eta:.0f}s")
-            write_log({"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps,
-                       "tokens": tokens, "seconds": round(elapsed, 3)})
+            runlog(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
+                   f"eta {(cfg.max_steps - step) * dt:.0f}s",
+                   {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,
+                    "seconds": round(elapsed, 3)})
         if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
-            val_loss = evaluate()
-            log(f"step {step} val loss {val_loss:.4f}")
-            write_log({"step": step, "val_loss": val_loss})
+            with averaged_weights(params, ema):
+                val_loss = evaluate(raw_model, val_data, val_state, cfg.eval_iters, device)
+            runlog(f"step {step} val loss {val_loss:.4f}", {"step": step, "val_loss": val_loss})
             t_log = time.time()  # evaluation time is not training time
-        if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
-            checkpoint(final=False)
+        if proc.master and step in cfg.snapshot_steps:
+            spent = compute_spent(init_meta, tokens, flops_per_tok)
+            with averaged_weights(params, ema):
+                save_snapshot(cfg, raw_model, data, step, spent,
+                              output_meta(cfg, init_meta, base_fp, step=step, **spent, **run_info))
+        if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
+            save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor)
 
-    files = checkpoint(final=True)
-    if master:
-        log_file.close()
-        _record(cfg, data, files, tokens, elapsed, trainable)
-    if ddp:
+    # -- the outputs
+    files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
+    if proc.master:
+        save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor)
+        meta = output_meta(cfg, init_meta, base_fp, step=step, **spent, seconds=round(elapsed, 2),
+                           val_loss=val_loss, **run_info)
+        with averaged_weights(params, ema):
+            files = save_outputs(cfg.mode, raw_model, out, meta, cfg.merge)
+        record_passport(cfg, data, files, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable))
+    runlog.close()
+    if proc.ddp:
         dist.barrier()
-    return TrainResult(out_dir=str(out), steps=step, tokens=tokens, seconds=round(elapsed, 2),
-                       train_loss=train_loss, val_loss=val_loss, trainable_params=trainable,
-                       checkpoint=files.get("checkpoint"), adapter=files.get("adapter"))
+    return TrainResult(out_dir=str(out), steps=step, seconds=round(elapsed, 2), train_loss=train_loss,
+                       val_loss=val_loss, trainable_params=trainable, checkpoint=files.get("checkpoint"),
+                       adapter=files.get("adapter"), **spent)
 
 
-def _record(cfg, data, files, tokens, seconds, trainable):
-    """Append what was trained to the corpus's growth passport."""
-    if not cfg.corpus:
-        return
-    import curriculum
-    passport = curriculum.Corpus(cfg.corpus).passport
-    common = dict(mode=cfg.mode, selection=getattr(data, "selection", None), tokens=tokens,
-                  seconds=round(seconds, 2), trainable_params=trainable, out_dir=str(cfg.out_dir),
-                  init=cfg.init or cfg.init_hf, units=cfg.meta.get("units"))
-    if files.get("adapter"):
-        passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=sha256_file(files["adapter"]),
-                        **common)
-    if files.get("checkpoint"):
-        passport.append("model_trained", checkpoint=files["checkpoint"],
-                        checkpoint_sha256=sha256_file(files["checkpoint"]), **common)
+def arg_parser():
+    """The command line: one flag per TrainConfig field, with its help sentence and choices."""
+    p = argparse.ArgumentParser(description="accrete's one training loop: pretrain | finetune | lora.")
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata["help"] is None:
+            continue
+        flags = ["--" + f.name.replace("_", "-")] + (["--out"] if f.name == "out_dir" else [])
+        kw = dict(dest=f.name, default=f.default, help=f.metadata["help"].replace("%", "%%"))
+        if f.type is bool:  # argparse adds the default to a boolean's help itself
+            p.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if f.default not in (None, ()):
+            kw["help"] += " (default: %(default)s)"
+        if f.metadata["choices"]:
+            kw["choices"] = f.metadata["choices"]
+        else:
+            kw["metavar"] = f.name.upper()
+        p.add_argument(*flags, type=f.metadata["parse"] or f.type, **kw)
+    return p
 
 
 def main():
-    p = argparse.ArgumentParser(description="accrete's one training loop: pretrain | finetune | lora.")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "meta":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        else:
-            typ = {"int": int, "float": float, "str": str}.get(f.type, f.type) if isinstance(f.type, str) else f.type
-            p.add_argument(flag, type=typ, default=f.default)
-    p.add_argument("--out", dest="out_dir", help="output directory (same as --out-dir)")
-    args = vars(p.parse_args())
-    if args["out_dir"] is None:
-        args["out_dir"] = "out"
+    args = vars(arg_parser().parse_args())
     try:
         result = train(TrainConfig(**args))
     except (ValueError, FileNotFoundError) as e:

@@ -1,8 +1,7 @@
-"""Tests for curriculum.py: unit validation, tokenizer, shards, streams, passport, crash recovery."""
+"""Tests for curriculum.py: a corpus grown by add (all or none, in curriculum order), its shards,
+streams, selections, map and status, and the command line."""
 import json
-import math
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -14,34 +13,13 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import curriculum as C  # noqa: E402
+import stats  # noqa: E402
+from bpe import EOT  # noqa: E402
 from curriculum import CurriculumError  # noqa: E402
-
-COLORS = ["blue", "red", "green", "amber"]
-
-
-def header(uid, kind="knowledge", level=0, requires=()):
-    return {"unit": uid, "kind": kind, "level": level, "title": f"unit {uid}", "concepts": [uid],
-            "requires": list(requires), "source": "tests", "license": "CC0"}
-
-
-def write_unit(dir, uid, kind="knowledge", level=0, requires=(), n_docs=12, probes=None, lines=None):
-    """Write a unit file; `lines` (JSON-able records) replaces the whole body when given."""
-    if lines is None:
-        lines = [header(uid, kind, level, requires)]
-        lines += [{"text": f"Creature {i} of the {uid} herd grazes by the river and sings at dawn."} for i in range(n_docs)]
-        if probes is None and kind == "knowledge":
-            probes = [{"probe": f"Which color does the {uid} herd favor?", "answer": "blue", "choices": COLORS,
-                       "type": "recall"}]
-        lines += probes or []
-    path = Path(dir) / f"{uid}.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
-    return path
-
-
-def snapshot(dir):
-    return {str(p.relative_to(dir)): p.read_bytes() for p in sorted(Path(dir).rglob("*")) if p.is_file()}
+from leakage import LEAK_BUDGET  # noqa: E402
+from unit_files import COLORS, header, snapshot, write_unit  # noqa: E402
 
 
 def main(capsys, *args):
@@ -83,55 +61,7 @@ def assert_rejected(corpus, files, *fragments):
     return str(e.value)
 
 # -----------------------------------------------------------------------------
-# validation: each error names the file and line, and leaves the corpus unchanged
-
-
-def test_read_unit_returns_header_documents_and_probes(tmp_path):
-    h, docs, probes = C.read_unit(write_unit(tmp_path, "u", n_docs=3))
-    assert h["unit"] == "u" and len(docs) == 3 and docs[0].startswith("Creature 0")
-    assert probes == [{"probe": "Which color does the u herd favor?", "answer": "blue", "choices": COLORS,
-                       "type": "recall", "unit": "u"}]
-
-
-def test_invalid_json_is_rejected_with_file_and_line(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad")
-    p.write_text(p.read_text().replace('{"text": "Creature 1', '{"text": Creature 1', 1))
-    assert_rejected(corpus, [p], f"{p}:3:", "invalid JSON")
-
-
-def test_invalid_utf8_is_rejected_with_file_and_line(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad")
-    lines = p.read_bytes().split(b"\n")
-    lines[2] = lines[2].replace(b"river", b"riv\xff\xfer")
-    p.write_bytes(b"\n".join(lines))
-    assert_rejected(corpus, [p], f"{p}:3:", "invalid UTF-8")
-
-
-def test_missing_header_is_rejected(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad", lines=[{"text": "a document without a header"}])
-    assert_rejected(corpus, [p], f"{p}:1:", "missing header")
-
-
-def test_missing_header_field_is_rejected(corpus, tmp_path):
-    h = header("bad")
-    del h["license"]
-    p = write_unit(tmp_path, "bad", lines=[h, {"text": "some text"}])
-    assert_rejected(corpus, [p], f"{p}:1:", "missing field 'license'")
-
-
-def test_missing_probe_field_is_rejected(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad", probes=[{"probe": "Which color?", "answer": "blue", "type": "recall"}])
-    assert_rejected(corpus, [p], f"{p}:14:", "missing field 'choices'")
-
-
-def test_unknown_kind_is_rejected(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad", kind="trivia")
-    assert_rejected(corpus, [p], f"{p}:1:", "unknown kind 'trivia'")
-
-
-def test_non_integer_level_is_rejected(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad", lines=[{**header("bad"), "level": "1"}, {"text": "x"}])
-    assert_rejected(corpus, [p], f"{p}:1:", "level must be a non-negative integer, got '1'")
+# add: each bad batch is refused naming the file and line, and leaves the corpus unchanged
 
 
 def test_duplicate_id_in_batch_is_rejected(corpus, tmp_path):
@@ -169,143 +99,16 @@ def test_requires_cycle_is_rejected(corpus, tmp_path):
     assert_rejected(corpus, p, f"{p[0]}:1:", "cycle in requires: x -> y -> z -> x")
 
 
-def test_knowledge_unit_without_probes_is_rejected(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "a fact"}])
-    assert_rejected(corpus, [p], f"{p}:1:", "has no probes")
-
-
-def test_knowledge_unit_without_documents_is_rejected(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad", n_docs=0)
-    assert_rejected(corpus, [p], f"{p}:1:", "has no documents")
-
-
-def test_answer_not_among_choices_is_rejected(corpus, tmp_path):
-    p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Color?", "answer": "teal", "choices": COLORS,
-                                                       "type": "recall"}])
-    assert_rejected(corpus, [p], f"{p}:4:", "answer 'teal' is not among its choices")
-
-
-# every leakage case twice: all needles in one pass, and one unit's needles a pass (old-only passes too)
-budgets = pytest.mark.parametrize("budget", [C.LEAK_BUDGET, 2])
-
-
-@budgets
-def test_leaked_probe_with_space_is_rejected_whitespace_normalized(corpus, tmp_path, monkeypatch, budget):
-    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
-    probe = {"probe": "The dam herd favors the color", "answer": "amber", "choices": COLORS, "type": "recall"}
-    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Note: the dam herd favors  the color\n amber."},
-                                           {"text": "Yes. The dam herd favors the\tcolor   amber, truly."}, probe])
-    assert_rejected(corpus, [p], f"{p}:4:", "leakage", f"{p}:3")
-
-
-@budgets
-def test_leaked_probe_without_space_is_rejected(corpus, tmp_path, monkeypatch, budget):
-    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
-    probe = {"probe": "Q: dam color? A:", "answer": "red", "choices": COLORS, "type": "recall"}
-    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "ok"}, {"text": "faq Q: dam color? A:red"}, probe])
-    assert_rejected(corpus, [p], f"{p}:4:", "leakage", f"{p}:3")
-
-
-@budgets
-def test_probe_leaked_by_a_document_already_in_the_corpus_is_rejected(corpus, tmp_path, monkeypatch, budget):
-    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
+@pytest.mark.parametrize("budget", [LEAK_BUDGET, 2])
+def test_probe_leaked_by_a_document_already_in_the_corpus_is_rejected(corpus, tmp_path, budget):
     probe = {"probe": "Creature 3 of the a herd grazes by the", "answer": "river", "choices": ["river", "sea"],
              "type": "recall"}
     p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
-    assert_rejected(corpus, [p], f"{p}:4:", "leakage", "units/a.jsonl:5")
-
-
-@budgets
-def test_new_document_leaking_a_probe_already_in_the_corpus_is_rejected(corpus, tmp_path, monkeypatch, budget):
-    """With budget 2 the corpus's probes come in passes of their own, after the new unit's."""
-    monkeypatch.setattr(C, "LEAK_BUDGET", budget)
-    p = write_unit(tmp_path, "bad", kind="primitive", lines=[
-        header("bad", kind="primitive"), {"text": "ok"}, {"text": "so: Which color does the c herd favor? blue!"}])
-    assert_rejected(corpus, [p], "units/c.jsonl:12:", "leakage", f"{p}:3")
-    clean = write_unit(tmp_path, "clean", kind="primitive", lines=[header("clean", kind="primitive"),
-                                                                   {"text": "Which color does the c herd favor? red"}])
-    assert C.add(corpus.dir, [clean], log=lambda *_: None, leak_budget=budget) == ["clean"]
-
-
-def test_leak_finder_finds_short_and_long_needles_anywhere(tmp_path):
-    rng = random.Random(0)
-    text = bytes(rng.choice(b"abcdefgh.") for _ in range(100_000))  # no whitespace: normalizing keeps it
-    probes = tmp_path / "probes.jsonl"
-
-    def finder(*needles, new=True):  # each needle as a probe's prompt + answer, one probe per line
-        lines = [{"probe": n[:-1].decode(), "answer": n[-1:].decode(), "choices": [], "type": "recall"} for n in needles]
-        probes.write_text("".join(json.dumps(r) + "\n" for r in lines))
-        f = C._LeakFinder()
-        f.add(probes, C._LeakFinder.hash_needles(enumerate(lines, 1)), new=new)
-        return f.freeze()
-
-    for n in (3, 23, 24, 25, 80, 65_535, 65_536):  # under K bytes or over 65,535: held as bytes
-        for start in (0, 1234, len(text) - n):
-            needle = text[start:start + n]
-            where, at = finder(b"\x01" * 30, needle).find(text)
-            assert where == f"{probes}:2" and text[at:at + n] == needle
-            assert finder(needle, new=False).find(text, new_only=True) is None  # an old probe in an old document
-    assert finder(b"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", b"zz").find(text) is None
-
-
-def test_leak_finder_among_many_needles_finds_the_one_that_leaks(tmp_path):
-    """50,000 probes: the first filter grows with the needles and still lets few windows through."""
-    rng = random.Random(1)
-    words = ["".join(rng.choice("abcdefghij") for _ in range(6)) for _ in range(2000)]
-    recs = [{"probe": " ".join(rng.choices(words, k=6)), "answer": rng.choice(words), "choices": [], "type": "x"}
-            for _ in range(50_000)]
-    f = C._LeakFinder()
-    f.add(tmp_path / "p.jsonl", C._LeakFinder.hash_needles(enumerate(recs, 1)), new=True)
-    f.freeze()
-    assert len(f.bitmap) * 8 >= 16 * len(f.keys) == 16 * 100_000  # two needles a probe, 16+ bits each
-    text = " ".join(rng.choices(words, k=50_000))
-    windows = f.window_hashes(C._prefix_hashes(text.encode()))
-    assert f._may_hold(windows).mean() < 0.02  # few windows go on to the binary search
-    assert f.find(text.encode()) is None
-    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    leaked = text[:1000] + " " + recs[31_337]["probe"] + recs[31_337]["answer"] + " " + text[1000:]
-    assert f.find(leaked.encode()) == (f"{tmp_path / 'p.jsonl'}:31338", 1001)
-
-
-def test_leak_finder_keys_tell_apart_windows_that_differ_in_their_first_byte(tmp_path):
-    """The rolling hash of two windows that differ only in their first byte differs only in its low
-    bits; the filter and the sorted keys look at the top bits, so keys are mixed first. Unmixed,
-    every such near miss passed the filter (and the key search) as if it were the needle."""
-    tail = "s lives in the meadow by the mill"
-    recs = [{"probe": f"Where? The {c}{tail[:-1]}", "answer": tail[-1], "choices": [], "type": "x"}
-            for c in "abcdefghijklmnopqrstuvwxyz"]
-    f = C._LeakFinder()
-    f.add(tmp_path / "p.jsonl", C._LeakFinder.hash_needles(enumerate(recs, 1)), new=True)
-    f.freeze()
-    suffix = (recs[0]["probe"] + recs[0]["answer"]).encode()[-C._LeakFinder.K:]
-    near = [bytes([b]) + suffix[1:] for b in range(256) if bytes([b]) != suffix[:1]]  # one byte off each
-    text = b"\n".join(near)
-    windows = f.window_hashes(C._prefix_hashes(text))
-    starts = np.arange(len(near)) * (C._LeakFinder.K + 1)
-    assert f._may_hold(windows[starts]).mean() < 0.1
-    top = windows[starts] & ~f.low
-    assert (np.searchsorted(f.keys, top | f.low, "right") == np.searchsorted(f.keys, top, "left")).all()
-
-
-def test_leak_finder_confirms_a_hash_match_against_the_probe_itself(tmp_path):
-    """A needle is held as hashes; a span whose hashes match is still compared byte for byte with
-    the probe re-read from its file, so a hash collision (forced here) is not reported as a leak."""
-    def finder(answer):
-        rec = {"probe": "The skimer has a coat of colour", "answer": answer, "choices": ["red", "tan"], "type": "recall"}
-        path = tmp_path / f"{answer}.jsonl"
-        path.write_text(json.dumps(rec) + "\n")
-        f = C._LeakFinder()
-        f.add(path, C._LeakFinder.hash_needles([(1, rec)]), new=True)
-        return f.freeze(), path
-    red, path = finder("red")
-    doc = b"so The skimer has a coat of colour tan."
-    assert red.find(b"so The skimer has a coat of colour red.") == (f"{path}:1", 3)
-    assert red.find(doc) is None
-    tan, _ = finder("tan")
-    assert tan.find(doc) is not None
-    red.keys, red.bitmap = tan.keys, tan.bitmap  # red's probe with tan's hashes
-    red.cols["full"] = tan.cols["full"]
-    assert red.find(doc) is None
+    before = snapshot(corpus.dir)
+    with pytest.raises(CurriculumError, match="leakage") as e:
+        C.add(corpus.dir, [p], log=lambda *_: None, leak_budget=budget)
+    assert str(e.value).startswith(f"{p}:4:") and "units/a.jsonl:5" in str(e.value)
+    assert snapshot(corpus.dir) == before
 
 
 def test_cli_add_of_an_invalid_file_exits_2_with_the_line(corpus, tmp_path):
@@ -335,27 +138,7 @@ def test_add_is_all_or_nothing(corpus, tmp_path):
     assert not (corpus.dir / "shards" / "good.train.bin").exists()
 
 # -----------------------------------------------------------------------------
-# tokenizer
-
-
-def test_tokenizer_round_trips_any_text(corpus):
-    enc = corpus.tokenizer
-    rng = random.Random(0)
-    texts = ["Привет, мир! Ёжик в тумане.", "emoji 🙂🚀👩‍👩‍👧 and flags 🇺🇦", "漢字かなカナ 한국어 中文字符",
-             "tabs\tand\r\nnewlines\n\n  spaces   ", "", bytes(rng.randrange(256) for _ in range(5000)).decode("utf-8", "replace")]
-    for t in texts:
-        assert enc.decode(enc.encode_ordinary(t)) == t
-        assert enc.decode_bytes(enc.encode_ordinary(t)) == t.encode("utf-8")
-
-
-def test_tokenizer_files_ranks_and_eot(corpus):
-    lines = (corpus.dir / "tokenizer.tiktoken").read_text().splitlines()
-    assert len(lines) == 299 and lines[65] == "QQ== 65"  # base64 token, space, rank; bytes are ranks 0..255
-    meta = json.loads((corpus.dir / "tokenizer.json").read_text())
-    assert meta["vocab_size"] == corpus.vocab_size == 300 and meta["pattern"] == C.SPLIT_PATTERN
-    assert corpus.tokenizer.eot_token == corpus.vocab_size - 1 == meta["special_tokens"][C.EOT]
-    assert C.load_tokenizer(corpus.dir).encode("hi<|endoftext|>", allowed_special="all")[-1] == 299
-    assert C.Corpus(corpus.dir).tokenizer_hash == corpus.tokenizer_hash and len(corpus.tokenizer_hash) == 64
+# init: the tokenizer
 
 
 def test_bpe_learns_from_the_primitive_units_when_there_are_any(tmp_path):
@@ -371,68 +154,6 @@ def test_bpe_learns_from_the_primitive_units_when_there_are_any(tmp_path):
     assert json.loads((alone.dir / "tokenizer.json").read_text())["trained_on"] == ["k.jsonl"]
     assert len(alone.tokenizer.encode_ordinary(" zorblax")) == 1
 
-
-def test_bpe_trains_a_small_vocab_fast_and_every_token_encodes_to_itself():
-    texts = [f"The herd {i} grazes by the river, and the river sings {i * 7}." for i in range(2000)]
-    ranks = C.train_bpe(texts, 300)
-    assert len(ranks) == 299 and sorted(ranks.values()) == list(range(299))
-    assert all(ranks[bytes([i])] == i for i in range(256))
-    enc = C.tiktoken.Encoding("t", pat_str=C.SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens={C.EOT: 299})
-    for b, r in ranks.items():
-        assert enc.decode_single_token_bytes(r) == b
-    assert len(enc.encode_ordinary(texts[5])) < len(texts[5].encode()) / 2
-
-
-def naive_bpe(texts, vocab_size):
-    """The definition train_bpe must meet, without its indexes: count every pair of every chunk, merge
-    the most frequent (ties: the smallest pair), repeat."""
-    counts = Counter(w for t in texts for w in C.regex.findall(C.SPLIT_PATTERN, t))
-    words, vocab = {tuple(w.encode()): f for w, f in counts.items()}, [bytes([i]) for i in range(256)]
-    while len(vocab) < vocab_size - 1:
-        pairs = Counter()
-        for w, f in words.items():
-            for p in zip(w, w[1:]):
-                pairs[p] += f
-        if not pairs:
-            break
-        pair = min(pairs, key=lambda p: (-pairs[p], p))
-        merged = vocab[pair[0]] + vocab[pair[1]]
-        new = vocab.index(merged) if merged in vocab else len(vocab)
-        vocab += [merged] if new == len(vocab) else []
-        merged_words = Counter()
-        for w, f in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if w[i:i + 2] == pair:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            merged_words[tuple(out)] += f
-        words = merged_words
-    return {b: i for i, b in enumerate(vocab)}
-
-
-def test_bpe_merges_exactly_as_the_definition():
-    """Repeated letters (aaaa: overlapping pairs), shared suffixes and two paths to the same bytes."""
-    rng = random.Random(3)
-    texts = ["".join(rng.choice(["a", "aa", "ab", "ba", "b", " ", "the", " and", "x"]) for _ in range(60))
-             for _ in range(300)]
-    for vocab_size in (270, 330, 420):
-        assert C.train_bpe(texts, vocab_size) == naive_bpe(texts, vocab_size)
-
-
-def test_gpt2_tokenizer_works_or_fails_clearly(tmp_path, monkeypatch):
-    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):  # offline for sure: fail fast
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    try:
-        c = C.init(tmp_path / "g", [write_unit(tmp_path, "u")], tokenizer="gpt2")
-    except CurriculumError as e:
-        assert "gpt2" in str(e) and not (tmp_path / "g").exists()
-    else:
-        assert c.vocab_size == 50257 and c.tokenizer.eot_token == 50256
-
 # -----------------------------------------------------------------------------
 # shards
 
@@ -443,7 +164,7 @@ def test_shards_hold_documents_joined_with_eot(corpus):
         docs = corpus.documents("a", split)
         toks = corpus.tokens("a", split)
         assert toks.dtype == np.uint16 and len(toks) == corpus.units["a"]["tokens" if split == "train" else "val_tokens"]
-        assert enc.decode(list(toks)) == "".join(d + C.EOT for d in docs)
+        assert enc.decode(list(toks)) == "".join(d + EOT for d in docs)
     assert len(corpus.documents("a", "val")) >= 1 and len(corpus.documents("a", "all")) == 30
 
 
@@ -459,30 +180,30 @@ def test_val_split_is_deterministic_and_never_empties_train():
 
 
 def test_stream_is_deterministic_and_y_is_x_shifted(corpus):
-    s1, s2 = C.stream(corpus, "all", 4, 16, seed=3), C.stream(corpus.dir, ["all"], 4, 16, seed=3)
+    s1, s2 = C.Stream(corpus, "all", 4, 16, seed=3), C.Stream(corpus.dir, ["all"], 4, 16, seed=3)
     for _ in range(5):
         (x1, y1), (x2, y2) = s1.next_batch(), s2.next_batch()
         assert x1.dtype == np.int64 and x1.shape == (4, 16)
         assert (x1 == x2).all() and (y1 == y2).all() and (x1[:, 1:] == y1[:, :-1]).all()
-    assert not (C.stream(corpus, "all", 4, 16, seed=4).next_batch()[0] == x1).all()
+    assert not (C.Stream(corpus, "all", 4, 16, seed=4).next_batch()[0] == x1).all()
 
 
 def test_stream_resumes_exactly_from_its_state_dict(corpus):
-    s = C.stream(corpus, "all", 4, 8, primitive_share=0.2, replay=0.3, seed=1)
+    s = C.Stream(corpus, "all", 4, 8, primitive_share=0.2, replay=0.3, seed=1)
     for _ in range(7):
         s.next_batch()
     state = json.loads(json.dumps(s.state_dict()))
     expect = [s.next_batch() for _ in range(5)]
-    r = C.stream(corpus, "all", 4, 8, primitive_share=0.2, replay=0.3, seed=1)
+    r = C.Stream(corpus, "all", 4, 8, primitive_share=0.2, replay=0.3, seed=1)
     r.load_state_dict(state)
     for (x, y), (x2, y2) in zip(expect, (r.next_batch() for _ in range(5))):
         assert (x == x2).all() and (y == y2).all()
     with pytest.raises(CurriculumError, match="different selection"):
-        C.stream(corpus, "a", 4, 8).load_state_dict(state)
+        C.Stream(corpus, "a", 4, 8).load_state_dict(state)
 
 
 def test_stream_honors_primitive_share_and_token_budget(corpus):
-    s = C.stream(corpus, "knowledge", 8, 4, primitive_share=0.25, token_budget=8 * 4 * 10)
+    s = C.Stream(corpus, "knowledge", 8, 4, primitive_share=0.25, token_budget=8 * 4 * 10)
     rows = []
     for i in range(10):
         assert not s.exhausted
@@ -496,7 +217,7 @@ def test_stream_honors_primitive_share_and_token_budget(corpus):
 
 
 def test_curriculum_order_serves_level_0_before_level_2(corpus):
-    s = C.stream(corpus, ["a", "b", "c"], 4, 4)
+    s = C.Stream(corpus, ["a", "b", "c"], 4, 4)
     rows = []
     while not s.exhausted:
         s.next_batch()
@@ -509,7 +230,7 @@ def test_curriculum_order_serves_level_0_before_level_2(corpus):
 
 
 def test_replay_mixes_earlier_stages_into_later_ones(corpus):
-    s = C.stream(corpus, ["a", "b", "c"], 4, 4, replay=0.5, token_budget=4000)
+    s = C.Stream(corpus, ["a", "b", "c"], 4, 4, replay=0.5, token_budget=4000)
     rows = []
     while not s.exhausted:
         s.next_batch()
@@ -519,7 +240,7 @@ def test_replay_mixes_earlier_stages_into_later_ones(corpus):
 
 
 def test_replay_units_are_rehearsed_at_their_share_from_the_first_row(corpus):
-    s = C.stream(corpus, ["c"], 8, 4, primitive_share=0.5, replay=0.25, replay_units=["a", "b"], token_budget=16000)
+    s = C.Stream(corpus, ["c"], 8, 4, primitive_share=0.5, replay=0.25, replay_units=["a", "b"], token_budget=16000)
     rows = []
     while not s.exhausted:
         s.next_batch()
@@ -529,12 +250,12 @@ def test_replay_units_are_rehearsed_at_their_share_from_the_first_row(corpus):
     rehearsed = (counts["a"] + counts["b"]) / (len(rows) - counts["prim"])
     assert 0.18 < rehearsed < 0.32 and set(rows[:64]) >= {"a", "c", "prim"}  # from the start: one stage
     assert s.selection["replay_units"] == ["a", "b"]
-    assert C.stream(corpus, ["c"], 8, 4, replay=0.25).selection_hash != s.selection_hash
+    assert C.Stream(corpus, ["c"], 8, 4, replay=0.25).selection_hash != s.selection_hash
 
 
 def test_shuffled_control_serves_the_same_units_mixed(corpus):
     def rows_of(order):
-        s, rows = C.stream(corpus, "knowledge", 4, 4, order=order, primitive_share=0.1), []
+        s, rows = C.Stream(corpus, "knowledge", 4, 4, order=order, primitive_share=0.1), []
         while not s.exhausted:
             s.next_batch()
             rows += s.last_units
@@ -545,7 +266,7 @@ def test_shuffled_control_serves_the_same_units_mixed(corpus):
 
 
 def test_stream_wraps_units_shorter_than_the_block(corpus):
-    x, y = C.stream(corpus, ["c"], 2, 500).next_batch()  # c has fewer than 500 train tokens
+    x, y = C.Stream(corpus, ["c"], 2, 500).next_batch()  # c has fewer than 500 train tokens
     assert x.shape == (2, 500) and (x[:, 1:] == y[:, :-1]).all()
 
 
@@ -610,32 +331,25 @@ def test_passport_chains_events_from_the_python_api(corpus, capsys):
     e = corpus.passport.append("model_trained", mode="pretrain", selection={"units": ["a"]}, tokens=123, checkpoint="ab")
     assert e["event"] == "model_trained" and corpus.passport.events("model_trained")[-1]["tokens"] == 123
     assert corpus.check() == 6 and main(capsys, "check", corpus.dir)[0] == 0
-    with pytest.raises(CurriculumError, match="unknown passport event"):
-        corpus.passport.append("trained_something")
 
 
-def test_edited_middle_line_is_detected_with_its_line_number(corpus, capsys):
+def test_cli_check_names_an_edited_passport_line(corpus, capsys):
     path = corpus.dir / "passport.jsonl"
     lines = path.read_text().splitlines(keepends=True)
     lines[2] = lines[2].replace('"tokens":', '"tokens":1')
     path.write_text("".join(lines))
-    with pytest.raises(CurriculumError, match=r"passport.jsonl:3: line 3 was edited"):
-        C.Corpus(corpus.dir).check()
     rc, _, err = main(capsys, "check", corpus.dir)
-    assert rc == 2 and "passport.jsonl:3:" in err
+    assert rc == 2 and "passport.jsonl:3: line 3 was edited" in err
 
 
-def test_torn_last_line_is_detected_and_repaired(corpus, capsys):
+def test_cli_check_repair_drops_a_torn_last_line(corpus, capsys):
     path = corpus.dir / "passport.jsonl"
     data = path.read_bytes()
     path.write_bytes(data[:-20])  # a crash mid-append
     rc, _, err = main(capsys, "check", corpus.dir)
     assert rc == 2 and "passport.jsonl:5: incomplete final line" in err
-    with pytest.raises(CurriculumError, match="incomplete"):
-        corpus.passport.append("adapter_trained", unit="a")
     rc, out, _ = main(capsys, "check", corpus.dir, "--repair")
-    assert rc == 0 and "dropped an incomplete final passport line" in out
-    assert path.read_bytes() == data[:data.rstrip(b"\n").rfind(b"\n") + 1]  # only the torn line went
+    assert rc == 0 and "dropped an incomplete final passport line" in out and "ok: 4 events, 3 units" in out
 
 
 def test_check_detects_a_changed_shard(corpus, capsys):
@@ -647,17 +361,177 @@ def test_check_detects_a_changed_shard(corpus, capsys):
     assert rc == 2 and "b.train.bin: sha256 differs" in err
 
 
-def test_killed_add_leaves_a_valid_corpus_and_rerun_completes(tmp_path):
-    files = [write_unit(tmp_path, u, level=i, requires=[] if i == 0 else [f"u{i - 1}"]) for i, u in
-             enumerate(["u0", "u1", "u2"])]
+def added_units(corpus_dir):
+    """The unit ids of the passport's unit_added events, in order (a unit added twice shows twice)."""
+    return [e["unit"] for e in C.Passport(Path(corpus_dir) / "passport.jsonl").events("unit_added")]
+
+
+def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_path):
+    """SIGKILL from outside once the first unit is committed, while the rest of the batch is written."""
+    files = [write_unit(tmp_path, f"u{i:02d}", n_docs=100) for i in range(40)]
+    corpus = tmp_path / "corpus"
+    C.init(corpus, files[:1], vocab_size=300)
+    passport = corpus / "passport.jsonl"
+    add = subprocess.Popen([sys.executable, str(ROOT / "curriculum.py"), "add", str(corpus), *map(str, files)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while add.poll() is None and passport.read_bytes().count(b"\n") < 2:  # init, then the first unit_added
+        time.sleep(0.001)
+    add.kill()
+    assert add.wait() == -signal.SIGKILL  # killed, not finished
+    assert 1 <= len(added_units(corpus)) < 40
+    assert cli("check", corpus).returncode == 0
+    r = cli("add", corpus, *files)
+    assert r.returncode == 0 and "u00: already added" in r.stdout
+    assert added_units(corpus) == [f"u{i:02d}" for i in range(40)]  # each once, in curriculum order
+    assert C.Corpus(corpus).check() == 41
+
+
+def start_add(corpus, files):
+    """An add of files as a real subprocess, started now."""
+    return subprocess.Popen([sys.executable, str(ROOT / "curriculum.py"), "add", str(corpus), *map(str, files)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_adds_of_different_batches_at_once_add_every_unit_once(tmp_path):
+    a = [write_unit(tmp_path, f"a{i}", n_docs=100) for i in range(10)]
+    b = [write_unit(tmp_path, f"b{i}", n_docs=100) for i in range(10)]
+    C.init(tmp_path / "corpus", a + b, vocab_size=300)
+    adds = [start_add(tmp_path / "corpus", batch) for batch in (a, b)]
+    assert [p.wait() for p in adds] == [0, 0], [p.stderr.read() for p in adds]
+    assert sorted(added_units(tmp_path / "corpus")) == sorted([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)])
+    assert C.Corpus(tmp_path / "corpus").check() == 21  # the chain holds
+
+
+def test_two_adds_of_the_same_batch_at_once_add_every_unit_once(tmp_path):
+    files = [write_unit(tmp_path, f"u{i}", n_docs=100) for i in range(10)]
     C.init(tmp_path / "corpus", files, vocab_size=300)
-    r = cli("add", tmp_path / "corpus", *files, env={"ACCRETE_TEST_CRASH_AFTER": "1"})
-    assert r.returncode == -signal.SIGKILL
-    c = C.Corpus(tmp_path / "corpus")
-    assert list(c.units) == ["u0"] and c.check() == 2
-    assert (c.dir / "shards" / "u1.train.bin").exists()  # a leftover, not a unit
-    r = cli("add", tmp_path / "corpus", *files)
-    assert r.returncode == 0 and "u0: already added" in r.stdout
-    c = C.Corpus(tmp_path / "corpus")
-    added = [e["unit"] for e in c.passport.events("unit_added")]
-    assert added == ["u0", "u1", "u2"] and c.check() == 4
+    adds = [start_add(tmp_path / "corpus", files) for _ in range(2)]
+    assert [p.wait() for p in adds] == [0, 0], [p.stderr.read() for p in adds]
+    out = "".join(p.stdout.read() for p in adds)
+    for i in range(10):  # one add adds it, the other then finds it added
+        assert out.count(f"u{i}: added") == 1 and out.count(f"u{i}: already added") == 1
+    assert added_units(tmp_path / "corpus") == [f"u{i}" for i in range(10)]
+    assert C.Corpus(tmp_path / "corpus").check() == 11
+
+
+def test_two_adds_at_once_cannot_slip_a_leak_past_each_other(tmp_path):
+    """b's document states a's probe: whichever add goes second sees the other's unit and refuses."""
+    a = [write_unit(tmp_path, f"a{i}", n_docs=100) for i in range(10)]
+    b = [write_unit(tmp_path, f"b{i}", n_docs=100) for i in range(9)]
+    b.append(write_unit(tmp_path, "leak", kind="primitive", lines=[
+        header("leak", kind="primitive"), {"text": "Which color does the a3 herd favor? blue"}]))
+    C.init(tmp_path / "corpus", a + b, vocab_size=300)
+    adds = [start_add(tmp_path / "corpus", batch) for batch in (a, b)]
+    assert sorted(p.wait() for p in adds) == [0, 2]
+    assert "leakage" in "".join(p.stderr.read() for p in adds)
+    assert len(added_units(tmp_path / "corpus")) == 10 and C.Corpus(tmp_path / "corpus").check() == 11
+
+
+# -----------------------------------------------------------------------------
+# gate feasibility: can a unit's probes pass evaluate.py verify's accuracy gate at all?
+
+
+def test_two_probes_of_two_choices_cannot_pass_the_gate():
+    """A perfect 2 of 2 has a Wilson lower bound of 2 / (2 + 1.96^2) = 0.34, not above chance 0.5;
+    m of m clears 0.5 once m / (m + 3.84) > 0.5, from m = 4."""
+    assert stats.gate_feasibility(2, 0.5) == {"min_perfect": 4, "min_correct": None, "can_pass": False}
+
+
+def test_five_probes_of_four_choices_pass_with_four_correct():
+    """Threshold 0.5 asks 3 of 5, but the Wilson lower bound of 3/5 is 0.23 (not above 0.25) and of 4/5
+    0.38; a perfect 1/1 has 0.21 and 2/2 0.34. Without clear_of_chance, 3 of 5 and 1 of 1 do."""
+    assert stats.gate_feasibility(5, 0.25) == {"min_perfect": 2, "min_correct": 4, "can_pass": True}
+    assert stats.gate_feasibility(5, 0.25, clear_of_chance=False) == {"min_perfect": 1, "min_correct": 3,
+                                                                       "can_pass": True}
+    assert stats.gate_feasibility(0, 0.25)["can_pass"] is False
+
+
+def test_gate_feasibility_agrees_with_the_gate_of_evaluate():
+    import evaluate
+
+    def passes(k, n, chance, threshold, clear):
+        return not evaluate.gate({"acc": k / n, "lo": stats.wilson(k, n)[0], "chance": chance}, {}, threshold,
+                                 clear_of_chance=clear)
+
+    for n in range(1, 25):
+        for chance in (1 / 2, 1 / 3, 1 / 4, 0.3):
+            for threshold, clear in ((0.5, True), (0.7, True), (0.5, False)):
+                f = stats.gate_feasibility(n, chance, threshold, clear)
+                passing = [k for k in range(n + 1) if passes(k, n, chance, threshold, clear)]
+                assert f["min_correct"] == (passing[0] if passing else None) and f["can_pass"] == bool(passing)
+                assert passing == list(range(passing[0], n + 1) if passing else [])  # more correct never fails
+                m = f["min_perfect"]
+                assert passes(m, m, chance, threshold, clear)
+                assert m == 1 or not passes(m - 1, m - 1, chance, threshold, clear)
+
+
+def gated_unit(dir, uid, n_recall, n_inference=0, recall_choices=COLORS):
+    """A knowledge unit with n_recall recall probes and n_inference two-choice inference probes."""
+    probes = [{"probe": f"Which color does herd {i} of {uid} favor?", "answer": recall_choices[0],
+               "choices": recall_choices, "type": "recall"} for i in range(n_recall)]
+    probes += [{"probe": f"Is herd {i} of {uid} calm?", "answer": "yes", "choices": ["yes", "no"], "type": "inference"}
+               for i in range(n_inference)]
+    return write_unit(dir, uid, probes=probes)
+
+
+def test_gate_report_reads_the_gated_type_or_else_all_probes(corpus, tmp_path):
+    C.add(corpus.dir, [gated_unit(tmp_path, "g", 5, 3)], log=lambda *_: None)
+    c = C.Corpus(corpus.dir)
+    assert C.gate_report(c, "g") == {"unit": "g", "gate_on": "recall", "n": 5, "chance": 0.25, "min_perfect": 2,
+                                     "min_correct": 4, "can_pass": True}
+    every = C.gate_report(c, "g", gate_on="all")
+    assert (every["gate_on"], every["n"], every["chance"]) == ("all", 8, (5 / 4 + 3 / 2) / 8)
+    assert C.gate_report(c, "g", gate_on="chain")["n"] == 8  # no chain probes: the gate reads all of them
+    inference = C.gate_report(c, "g", gate_on="inference")
+    assert (inference["n"], inference["chance"], inference["can_pass"], inference["min_perfect"]) == (3, 0.5, False, 4)
+
+
+def test_add_says_what_each_knowledge_unit_needs_to_pass_and_warns_when_it_cannot(corpus, tmp_path):
+    said = []
+    files = [gated_unit(tmp_path, "five", 5), gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
+             write_unit(tmp_path, "plain", kind="primitive")]
+    C.add(corpus.dir, files, log=said.append)
+    gate_lines = [s for s in said if "probes" in s]
+    assert gate_lines == [
+        "five: 5 recall probes, chance 25%: passes with at least 4 of 5 correct; a perfect score clears chance "
+        "from 2 probes",
+        "warning: two: 2 recall probes, chance 50%: cannot pass the gate, even with all 2 correct (a perfect score "
+        "clears chance from 4 probes); give it more probes"]
+
+
+def test_cli_add_takes_the_gate_settings(corpus, tmp_path, capsys):
+    rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
+                      "--no-clear-of-chance", "--threshold", "0.5")
+    assert rc == 0 and "two: 2 recall probes, chance 50%: passes with at least 1 of 2 correct\n" in out
+    rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "mixed", 5, 3), "--gate-on", "all")
+    # chance (5/4 + 3/2) / 8 = 0.34: the Wilson lower bound of 5/8 is 0.31, of 6/8 0.41; of 2/2 0.342, of 3/3 0.44
+    assert rc == 0 and ("mixed: 8 probes (all types), chance 34%: passes with at least 6 of 8 correct; a perfect "
+                        "score clears chance from 3 probes") in out
+    before = snapshot(corpus.dir)
+    rc, _, err = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "x", 5), "--threshold", "1.5")
+    assert rc == 2 and "threshold 1.5: it must be an accuracy, between 0 and 1" in err
+    assert snapshot(corpus.dir) == before
+
+
+def test_every_cli_argument_has_a_help_sentence():
+    parsers = [C._parser()]
+    parsers += list(next(a for a in parsers[0]._actions if a.dest == "cmd").choices.values())
+    for p in parsers:
+        for a in p._actions:
+            assert a.help and len(a.help) > 10, (p.prog, a.dest)
+            if a.choices and a.dest != "cmd":
+                assert all(c in a.help for c in a.choices), (p.prog, a.dest)
+
+
+def test_cli_check_of_a_directory_that_is_no_corpus_says_so(tmp_path, capsys):
+    rc, _, err = main(capsys, "check", tmp_path, "--repair")
+    assert rc == 2 and f"{tmp_path}: not a corpus (no passport.jsonl)" in err
+
+
+def test_corpus_probes_carry_cluster_and_premises(corpus, tmp_path):
+    probes = [{"probe": "Which color does the d herd favor?", "answer": "red", "choices": COLORS, "type": "recall",
+               "cluster": "d herd"},
+              {"probe": "Which color does the d calf favor?", "answer": "red", "choices": COLORS, "type": "inference",
+               "cluster": "d calf", "premises": ["Which color does the d herd favor?"]}]
+    C.add(corpus.dir, [write_unit(tmp_path, "d", probes=probes)], log=lambda *_: None)
+    assert C.Corpus(corpus.dir).probes("d") == [{**p, "unit": "d"} for p in probes]

@@ -1,4 +1,5 @@
-"""evaluate.py: probe scoring, intervals, perplexity, the verification gate and the comparison report."""
+"""evaluate.py: probe scoring, intervals, perplexity, the verification gate and the comparison (scored here,
+written by report.py)."""
 
 import json
 import math
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import evaluate as E  # noqa: E402
+import report as R  # noqa: E402
 from evaluate import EvalError  # noqa: E402
 from lora import LoRAConfig, attach, save_adapter  # noqa: E402
 from common import sha256_file  # noqa: E402
@@ -83,6 +85,27 @@ def memorize(model, tokenizer, probes, steps=150, lr=3e-3, answer_only=False):
     return model.eval()
 
 
+@torch.no_grad()
+def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
+    """The reference score_probes is checked against: one forward pass per choice, and exact match
+    by model.generate."""
+    block, results = model.config.block_size, []
+    model.eval()
+    for i, p in enumerate(probes):
+        prompt, conts = E._encode_probe(tokenizer, p, i, tokenizer.eot_token)
+        logprobs = []
+        for cont in conts:
+            ids = torch.tensor((prompt + cont)[-(block + 1):], device=device)
+            logits, _ = model(ids[None, :-1])
+            logp = logits[0, -len(cont):].float().log_softmax(-1)
+            lp = logp.gather(1, ids[-len(cont):, None]).sum().item()
+            logprobs.append(E._norm(lp, len(cont), norm))
+        answer = tokenizer.encode_ordinary(" " + p["answer"])
+        out = model.generate(torch.tensor([prompt[-block:]], device=device), len(answer), temperature=0)
+        results.append(E._result(p, logprobs, out[0, -len(answer):].tolist() == answer))
+    return results
+
+
 # ----------------------------------------------------------------------------- statistics
 
 
@@ -132,7 +155,7 @@ def test_batched_scores_equal_unbatched_for_prompts_of_different_lengths():
     probes.append(dict(probes[1], probe="x" * 100 + " and the zib is"))
     batched = E.score_probes(model, tok, probes, batch_size=64)
     for unbatched in (E.score_probes(model, tok, probes, batch_size=1, share_prompts=False),
-                      E.score_probes(model, tok, probes, batch_size=1), E.score_probes_loop(model, tok, probes)):
+                      E.score_probes(model, tok, probes, batch_size=1), score_probes_loop(model, tok, probes)):
         for b, u in zip(batched, unbatched):
             np.testing.assert_allclose(b["logprobs"], u["logprobs"], atol=1e-4, rtol=1e-5)
             assert (b["pred"], b["correct"]) == (u["pred"], u["correct"])
@@ -153,7 +176,7 @@ def test_single_token_choices_share_one_row_and_score_as_one_row_per_choice():
     probes.append(dict(probes[0], choices=["a", "bb", "c", "d"]))  # a two-token choice: rows per choice
     shared = E.score_probes(model, tok, probes, batch_size=4)
     for alone in (E.score_probes(model, tok, probes, batch_size=4, share_prompts=False),
-                  E.score_probes_loop(model, tok, probes)):
+                  score_probes_loop(model, tok, probes)):
         for a, b in zip(shared, alone):
             np.testing.assert_allclose(a["logprobs"], b["logprobs"], atol=1e-4, rtol=1e-5)
             assert (a["pred"], a["exact"]) == (b["pred"], b["exact"])
@@ -300,6 +323,15 @@ def test_verify_gates_on_the_probe_type_asked_or_on_all_probes_when_the_unit_has
     assert [e["gated"]["types"] for e in verified_events(corpus_dir)] == [["recall"], "all", "all"]
 
 
+def test_verify_gates_on_the_probes_curriculum_gate_report_counts(world, corpus_dir):
+    import curriculum as C
+    for gate_on in ("recall", "inference", "all"):
+        r = E.verify(corpus_dir, "facts", world / "base", world / "zero", gate_on=gate_on)
+        g = C.gate_report(C.Corpus(corpus_dir), "facts", gate_on)
+        assert (r["gated"]["after"]["n"], r["gated"]["types"]) == (g["n"], g["gate_on"] if g["gate_on"] == "all"
+                                                                   else [g["gate_on"]])
+
+
 def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
     import curriculum as C
     C.Corpus(corpus_dir).passport.append("unit_verified", unit="other", passed=True)
@@ -362,12 +394,26 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     lora = r["models"]["lora"]
     assert lora["summary"]["by_unit"]["facts"]["acc"] == 1.0 and lora["mode"] == "lora"
     assert r["models"]["base"]["tokens"] == 1234 and "1,234" in md
-    assert E._cell(lora["summary"]["overall"]) in md and E._cell(r["models"]["base"]["summary"]["overall"]) in md
+    assert R.cell(lora["summary"]["overall"]) in md and R.cell(r["models"]["base"]["summary"]["overall"]) in md
     assert r["retention"]["acc"][1][r["units"].index("facts")] == 1.0
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
     assert overall["sentence"] in md and overall["diff"] > 0
     assert all(len(texts) == 1 for texts in lora["samples"].values())
     assert (tmp_path / "out" / "report.png").exists() == (r["plot"] == "report.png")
+
+
+def test_report_cli_renders_the_same_report_md_from_report_json(world, corpus_dir, tmp_path):
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    E.compare(corpus_dir, specs, tmp_path / "out", retention_steps=["base", "lora"], controls=[("lora", "base")])
+    p = subprocess.run([sys.executable, str(ROOT / "report.py"), "render", str(tmp_path / "out" / "report.json"),
+                        "--out", str(tmp_path / "again")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for name in ("report.md", "report.json"):
+        assert (tmp_path / "again" / name).read_text() == (tmp_path / "out" / name).read_text()
+
+
+def test_evaluate_still_offers_aggregate_seeds():
+    assert E.aggregate_seeds is R.aggregate_seeds
 
 
 def test_load_model_refuses_an_adapter_on_another_base(world):
@@ -388,3 +434,181 @@ def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path):
     r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
     assert r["rejected"] == ["facts"]
     assert "## Rejected units" in (tmp_path / "out" / "report.md").read_text()
+
+
+def with_probe_fields(monkeypatch, fields):
+    """Give the corpus's probes extra fields (prompt -> dict), as units that carry them would."""
+    import curriculum as C
+    plain = C.Corpus.probes
+    monkeypatch.setattr(C.Corpus, "probes", lambda self, u: [dict(p, **fields.get(p["probe"], {}))
+                                                             for p in plain(self, u)])
+
+
+def test_compare_resamples_the_probes_of_one_cluster_together(world, corpus_dir, tmp_path, monkeypatch):
+    import curriculum as C
+    with_probe_fields(monkeypatch, {p["probe"]: {"cluster": "colours"} for p in fact_probes()})
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", controls=[("lora", "base")])
+    corpus = C.Corpus(corpus_dir)
+    probes = [p for u in r["units"] for p in corpus.probes(u)]
+    correct = {n: [x["correct"] for x in E.score_probes(E.load_model(s)[0], corpus.tokenizer, probes)]
+               for n, s in specs.items()}
+    overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
+    assert (overall["n"], overall["clusters"]) == (9, 2)  # eight colour probes in one cluster, the glim alone
+    assert E.clusters(probes) == ["colours"] * 8 + [8]
+    expected = E.bootstrap_diff(correct["lora"], correct["base"], ["colours"] * 8 + [8])
+    assert (overall["diff"], overall["lo"], overall["hi"]) == expected
+    assert expected != E.bootstrap_diff(correct["lora"], correct["base"])
+
+
+def test_compare_leaves_the_probes_of_rejected_units_out_and_reports_them_apart(world, corpus_dir, tmp_path):
+    import curriculum as C
+    C.Corpus(corpus_dir).passport.append("unit_verified", unit="facts", passed=False)
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", retention_steps=["base", "lora"], controls=[("lora", "base")])
+    lora = r["models"]["lora"]
+    assert r["rejected"] == ["facts"] and r["units"] == ["facts", "other"]
+    assert lora["summary"]["overall"]["n"] == 1 and list(lora["summary"]["by_unit"]) == ["other"]
+    assert lora["rejected_summary"]["overall"]["n"] == 8 and lora["rejected_summary"]["overall"]["acc"] == 1.0
+    assert all(c["n"] == 1 for c in r["comparisons"]) and r["retention"]["units"] == ["other"]
+    assert all("n=1)" in s for s in r["chance"])
+    md = (tmp_path / "out" / "report.md").read_text()
+    rejected_part = md[md.index("## Rejected units"):]
+    assert "| lora | 8 | 100% [68%-100%] |" in rejected_part and "lora (100%)" not in md
+
+
+def composed(prompt, kind, premises, unit="u"):
+    return {"probe": prompt, "type": kind, "premises": premises, "unit": unit}
+
+
+def test_composition_is_the_accuracy_among_probes_whose_premises_the_model_knows():
+    probes = [{"probe": f"fact {i}", "type": "recall", "unit": "u"} for i in range(4)] + [
+        composed("a", "inference_id", ["fact 0", "fact 1"]),  # premises right, answer right
+        composed("b", "inference_id", ["fact 0", "fact 2"]),  # a premise wrong, answer right
+        composed("c", "inference_id", ["fact 1"]),  # premise right, answer wrong
+        composed("d", "chain", ["fact 3"]),  # premise right, answer right
+        composed("e", "chain", ["fact 9"]),  # premise missing from the probes
+        composed("f", "chain", ["fact 0"], unit="gone"),  # a rejected unit's: left out
+        {"probe": "g", "type": "inference_ood", "unit": "u"}]  # no premises: left out
+    correct = [True, True, False, True, True, True, False, True, True, True, False]
+    results = [{"type": p["type"], "correct": c, "exact": c, "n_choices": 4} for p, c in zip(probes, correct)]
+    c = E.composition(probes, results, rejected=["gone"])
+    assert list(c) == ["chain", "inference_id"]
+    assert (c["inference_id"]["all"]["n"], c["inference_id"]["all"]["correct"]) == (3, 2)
+    assert (c["inference_id"]["given_premises"]["n"], c["inference_id"]["given_premises"]["correct"]) == (2, 1)
+    assert (c["inference_id"]["given_premises"]["lo"], c["inference_id"]["given_premises"]["hi"]) == E.wilson(1, 2)
+    assert (c["chain"]["all"]["n"], c["chain"]["given_premises"]["n"], c["chain"]["premises_missing"]) == (2, 1, 1)
+    assert c["chain"]["given_premises"]["acc"] == 1.0 and c["inference_id"]["premises_missing"] == 0
+
+
+def test_compare_reports_composition_given_the_premises_per_model(world, corpus_dir, tmp_path, monkeypatch):
+    facts = fact_probes()
+    with_probe_fields(monkeypatch, {"The glim is a kind of": {"type": "inference_id",
+                                                              "premises": [facts[0]["probe"], facts[1]["probe"]]}})
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out")
+    lora, base = r["models"]["lora"]["composition"], r["models"]["base"]["composition"]
+    assert list(lora) == ["inference_id"] and lora["inference_id"]["all"] == r["models"]["lora"]["summary"][
+        "by_type"]["inference_id"]
+    assert lora["inference_id"]["given_premises"]["n"] == 1  # lora knows every colour
+    import curriculum as C
+    corpus = C.Corpus(corpus_dir)
+    probes = [p for u in r["units"] for p in corpus.probes(u)]
+    assert base == E.composition(probes, E.score_probes(E.load_model(specs["base"])[0], corpus.tokenizer, probes))
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Composition given the premises" in md
+    assert f"| lora | inference_id | {R.cell(lora['inference_id']['all'])} (1) |" in md
+
+
+def test_compare_counts_tokens_and_flops_from_random_init(world, corpus_dir, tmp_path):
+    """From meta's tokens_total / flops_total, else its tokens / flops (older checkpoints), else from
+    the passport event that names the checkpoint."""
+    import curriculum as C
+    from model import load_checkpoint
+    model, meta = load_checkpoint(world / "base")
+    save_checkpoint(model, tmp_path / "new", dict(meta, tokens=100, flops=5e9, tokens_total=1100, flops_total=6e10))
+    unlogged = {k: v for k, v in meta.items() if k != "tokens"}
+    save_checkpoint(model, tmp_path / "logged", unlogged)
+    C.Corpus(corpus_dir).passport.append("model_trained", checkpoint=str(tmp_path / "logged" / "model.safetensors"),
+                                         tokens=300, tokens_total=5000, flops_total=7e12)
+    specs = {"new": str(tmp_path / "new"), "old": str(world / "base"), "logged": str(tmp_path / "logged")}
+    r = E.compare(corpus_dir, specs, tmp_path / "out")
+    assert [(m["tokens"], m["flops"]) for m in r["models"].values()] == [(1100, 6e10), (1234, None), (5000, 7e12)]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| new | pretrain | - | 1,100 | 6e+10 |" in md and "| logged | pretrain | - | 5,000 | 7e+12 |" in md
+
+
+def test_seeds_cli_aggregates_compare_reports(world, corpus_dir, tmp_path):
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "seed-0", controls=[("lora", "base")])
+    shutil.copytree(tmp_path / "seed-0", tmp_path / "seed-1")
+    p = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "seeds", str(tmp_path / "seed-0" / "report.json"),
+                        str(tmp_path / "seed-1" / "report.json"), "--out", str(tmp_path / "agg")],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr
+    agg = json.loads((tmp_path / "agg" / "report.json").read_text())
+    lora = r["models"]["lora"]["summary"]
+    assert agg["models"]["lora"]["level 1"]["mean"] == lora["by_level"]["1"]["acc"]
+    assert agg["models"]["lora"]["level 1"]["sd"] == 0.0
+    assert [c["scope"] for c in agg["comparisons"]] == ["overall", "level 1", "level 2", "type recall"]
+    assert p.stdout.splitlines()[0] == agg["comparisons"][0]["sentence"]
+
+
+@pytest.fixture(scope="module")
+def curve_run(world):
+    """A run's checkpoints: the base fine-tuned on the facts for 0, 20 and 150 steps, each with its
+    step and tokens / flops from random init in its meta (the last without flops)."""
+    import curriculum as C
+    from model import load_checkpoint
+    corpus = C.Corpus(world / "corpus")
+    model, meta = load_checkpoint(world / "base")
+    done = 0
+    for step in (0, 20, 150):
+        memorize(model, corpus.tokenizer, fact_probes(), steps=step - done, lr=3e-3)
+        done = step
+        extra = {"tokens_total": 1234 + 100 * step} | ({"flops_total": 1e9 * (1 + step)} if step < 150 else {})
+        save_checkpoint(model, world / f"ft-{step}", dict(meta, step=step, **extra))
+    return [("ft", step, None, None, str(world / f"ft-{step}")) for step in (0, 20, 150)]
+
+
+def test_learning_curves_score_each_point_by_type_with_numbers_from_its_checkpoint(world, curve_run):
+    import curriculum as C
+    from model import load_checkpoint
+    curves = E.learning_curves(world / "corpus", curve_run[::-1])  # any order: a run's points come back by step
+    points = curves["runs"]["ft"]
+    assert [(p["step"], p["tokens"], p["flops"]) for p in points] == [(0, 1234, 1e9), (20, 3234, 21e9),
+                                                                       (150, 16234, None)]
+    corpus = C.Corpus(world / "corpus")
+    probes = [p for u in corpus.order() if corpus.probes(u) for p in corpus.probes(u)]
+    assert curves["n"] == 9 and curves["probes_sha256"] == E.probes_sha256(probes)
+    results = E.score_probes(load_checkpoint(world / "ft-20")[0], corpus.tokenizer, probes)
+    assert points[1]["by_type"] == E.summarize(results)["by_type"] and points[1]["correct"] == [
+        r["correct"] for r in results]
+    assert points[2]["correct"][:8] == [True] * 8 and points[0]["by_type"]["recall"]["correct"] < 8  # the facts
+
+
+def test_compare_puts_learning_curves_with_their_sentences_in_the_report(world, corpus_dir, curve_run, tmp_path):
+    curves = E.learning_curves(corpus_dir, [dict(zip(E.CURVE_POINT, p)) for p in curve_run])
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", curves=curves, curve_references=["base"])
+    c = r["curves"]
+    assert [p["step"] for p in c["runs"]["ft"]] == [0, 20, 150] and "correct" not in c["runs"]["ft"][0]
+    base = r["models"]["base"]["summary"]
+    assert c["references"] == {"base": {"overall": base["overall"]["acc"], "recall": base["by_type"]["recall"]["acc"]}}
+    first, last = curves["runs"]["ft"][1], curves["runs"]["ft"][2]
+    rise = E.describe_rise("ft from step 20, 2.1e+10 FLOPs to step 150, 16,234 tokens",
+                           E.bootstrap_diff(last["correct"], first["correct"], list(range(9))))
+    assert c["sentences"][1] == f"type recall: {rise}"
+    assert c["sentences"][0] == "type recall: ft at its last point (step 150, 16,234 tokens) (89%) is higher " \
+        "than base (44%) (+44 points, 95% CI +11 to +78)"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Learning curves" in md and f"- {c['sentences'][1]}." in md
+    assert "| ft | 20 | 3,234 | 2.1e+10 |" in md
+    assert (tmp_path / "out" / "curves.png").exists() == (c["plot"] == "curves.png")
+
+
+def test_compare_refuses_learning_curves_scored_on_other_probes(world, corpus_dir, curve_run, tmp_path):
+    curves = E.learning_curves(corpus_dir, curve_run[:1])
+    with pytest.raises(EvalError, match="other probes"):
+        E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out",
+                  curves=dict(curves, probes_sha256="0" * 64))

@@ -2,8 +2,10 @@
 report rows; resume after a stop between stages and inside a training."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,14 +45,26 @@ def run_ladder(out, units, *extra, env=None, check=True):
                           env={**os.environ, **(env or {})}, check=check)
 
 
+def kill_when(path, args, timeout=120):
+    """Start a command, SIGKILL it as soon as `path` exists (a training's first resume state)."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    deadline = time.time() + timeout
+    while not path.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A micro ladder, stopped inside the base pretraining (SIGKILL at step 12) and then run again."""
+    """A micro ladder, killed inside the base pretraining (once its first resume state is written)
+    and then run again."""
     tmp = tmp_path_factory.mktemp("ladder")
     units = write_units(tmp / "units")
-    killed = run_ladder(tmp / "run", units, env={"ACCRETE_TEST_SIGKILL_AT_STEP": "12"}, check=False)
-    assert killed.returncode == -9
-    assert (tmp / "run" / "base" / "train_state.safetensors").is_file()
+    state = tmp / "run" / "base" / "train_state.safetensors"
+    code = kill_when(state, [sys.executable, str(ROOT / "ladder.py"), "--preset", "micro", "--out", str(tmp / "run"),
+                             "--units", str(units)])
+    assert code == -9 and state.is_file()
     assert not (tmp / "run" / "base" / "model.safetensors").exists()
     again = run_ladder(tmp / "run", units)
     return tmp, again.stdout

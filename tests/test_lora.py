@@ -2,12 +2,14 @@
 
 import copy
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from torch.nn import functional as F
 from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from model import GPT, GPTConfig, export_hf, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors  # noqa: E402
-from lora import _LoRALinearFunction, AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
+import lora  # noqa: E402
+from lora import _FoldedLoRAFunction, _UnfoldedLoRAFunction, AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
     merge, save_adapter, unmerge, export_peft  # noqa: E402
 
 MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
@@ -399,27 +402,105 @@ def test_peft_loads_the_export_and_gives_our_base_plus_adapter_logits(tmp_path):
     assert max(results.values()) < 1e-4
 
 
-@pytest.mark.parametrize("bias", [True, False])
-def test_fast_lora_path_has_the_gradients_of_plain_autograd(bias):
-    """_LoRALinearFunction's hand-written backward against float64 finite differences, and its
-    output against the textbook formula."""
-    torch.manual_seed(0)
-    layer = LoRALinear(torch.nn.Linear(6, 5, bias=bias).double(), r=3, lora_alpha=6)
+# ----------------------------------------------------------------------------- the kernels
+
+KERNEL_CLASSES = [_FoldedLoRAFunction, _UnfoldedLoRAFunction]
+
+
+def random_lora_layer(bias=True, dtype=torch.float64, r=3, lora_alpha=6, use_rslora=False, seed=0):
+    """A LoRALinear 6 -> 5 whose weight, bias, A and B are all random and nonzero."""
+    torch.manual_seed(seed)
+    layer = LoRALinear(torch.nn.Linear(6, 5, bias=bias).to(dtype), r=r, lora_alpha=lora_alpha, use_rslora=use_rslora)
     with torch.no_grad():
+        layer.lora_A.normal_()
         layer.lora_B.normal_()
-    x = torch.randn(2, 4, 6, dtype=torch.double, requires_grad=True)
-    f = lambda x, A, B: _LoRALinearFunction.apply(x, layer.weight, layer.bias, A, B, layer.scaling)
+    return layer
+
+
+def plain_autograd(layer, x):
+    """The layer's output written with plain autograd ops, as reference."""
+    return F.linear(x, layer.weight, layer.bias) + F.linear(F.linear(x, layer.lora_A), layer.lora_B) * layer.scaling
+
+
+def grads(out, grad_out, *tensors):
+    return torch.autograd.grad(out, [t for t in tensors if t.requires_grad], grad_out)
+
+
+@pytest.mark.parametrize("use_rslora", [False, True])
+@pytest.mark.parametrize("kernel", KERNEL_CLASSES)
+def test_lora_output_is_base_plus_alpha_over_r_or_sqrt_r_times_x_at_bt(monkeypatch, kernel, use_rslora):
+    monkeypatch.setitem(lora.KERNELS, "cpu", kernel)
+    r, alpha = 4, 8.0
+    layer = random_lora_layer(r=r, lora_alpha=alpha, use_rslora=use_rslora)
+    x = torch.randn(3, 7, 6, dtype=torch.float64)
+    s = alpha / math.sqrt(r) if use_rslora else alpha / r
+    expected = x @ layer.weight.t() + layer.bias + s * (x @ layer.lora_A.t() @ layer.lora_B.t())
+    with torch.no_grad():
+        assert torch.allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("kernel", KERNEL_CLASSES)
+def test_kernel_gradients_pass_a_float64_gradcheck(kernel, bias):
+    layer = random_lora_layer(bias=bias)
+    x = torch.randn(2, 4, 6, dtype=torch.float64, requires_grad=True)
+    f = lambda x, A, B: kernel.apply(x, layer.weight, layer.bias, A, B, layer.scaling)
     assert torch.autograd.gradcheck(f, (x, layer.lora_A, layer.lora_B))
-    ref = torch.nn.functional.linear(x, layer.weight, layer.bias) + \
-        (x @ layer.lora_A.t() @ layer.lora_B.t()) * layer.scaling
-    assert torch.allclose(layer(x), ref)
-    # an input without grad (the first block's) must give A and B the same gradients
-    grad_out = torch.randn(2, 4, 5, dtype=torch.double)
-    layer(x).backward(grad_out)
-    with_x = layer.lora_A.grad.clone(), layer.lora_B.grad.clone()
-    layer.lora_A.grad = layer.lora_B.grad = None
-    layer(x.detach()).backward(grad_out)
-    assert torch.allclose(layer.lora_A.grad, with_x[0]) and torch.allclose(layer.lora_B.grad, with_x[1])
+
+
+@pytest.mark.parametrize("x_needs_grad", [True, False])  # False: the first block, fed by frozen embeddings
+@pytest.mark.parametrize("kernel", KERNEL_CLASSES)
+def test_kernel_output_and_gradients_equal_plain_autograds(kernel, x_needs_grad):
+    layer = random_lora_layer()
+    x = torch.randn(2, 4, 6, dtype=torch.float64, requires_grad=x_needs_grad)
+    grad_out = torch.randn(2, 4, 5, dtype=torch.float64)
+    out = kernel.apply(x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, layer.scaling)
+    ref = plain_autograd(layer, x)
+    assert torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
+    got, want = grads(out, grad_out, x, layer.lora_A, layer.lora_B), grads(ref, grad_out, x, layer.lora_A, layer.lora_B)
+    assert len(got) == (3 if x_needs_grad else 2)
+    for g, w in zip(got, want):
+        assert torch.allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", KERNEL_CLASSES)
+def test_kernel_under_cpu_bf16_autocast_matches_plain_autograd_to_bf16_precision(kernel):
+    layer = random_lora_layer(dtype=torch.float32)
+    x = torch.randn(4, 16, 6, requires_grad=True)
+    grad_out = torch.randn(4, 16, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = kernel.apply(x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, layer.scaling)
+        ref = plain_autograd(layer, x)
+    assert out.dtype == ref.dtype == torch.bfloat16
+    pairs = [(out.float(), ref.float())] + list(zip(grads(out, grad_out.bfloat16(), x, layer.lora_A, layer.lora_B),
+                                                    grads(ref, grad_out.bfloat16(), x, layer.lora_A, layer.lora_B)))
+    for got, want in pairs:
+        assert got.dtype == want.dtype
+        assert (got - want).abs().max() <= 0.02 * want.abs().max(), (got - want).abs().max()
+
+
+def test_lora_linear_runs_the_folded_kernel_on_the_cpu_unless_kernels_says_otherwise(monkeypatch):
+    layer = random_lora_layer(dtype=torch.float32)
+    x = torch.randn(2, 6)
+    assert lora.KERNELS["cpu"] is _FoldedLoRAFunction and lora.KERNELS["cuda"] is _UnfoldedLoRAFunction
+    assert layer(x).grad_fn.name() == "_FoldedLoRAFunctionBackward"
+    monkeypatch.setitem(lora.KERNELS, "cpu", _UnfoldedLoRAFunction)
+    assert layer(x).grad_fn.name() == "_UnfoldedLoRAFunctionBackward"
+
+
+def test_unfolded_kernel_gives_a_micro_model_the_loss_and_adapter_gradients_of_the_folded_one(monkeypatch):
+    results = {}
+    for kernel in KERNEL_CLASSES:
+        monkeypatch.setitem(lora.KERNELS, "cpu", kernel)
+        model = with_trained_adapter(base_model()).train()
+        _, loss = model(tokens(), tokens(seed=1))
+        loss.backward()
+        results[kernel] = loss.item(), {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    (loss_f, grads_f), (loss_u, grads_u) = results.values()
+    assert abs(loss_f - loss_u) < 1e-5
+    assert grads_f.keys() == grads_u.keys() and len(grads_f) == 2 * 4 * MICRO.n_layer
+    for n in grads_f:
+        assert torch.allclose(grads_f[n], grads_u[n], rtol=1e-4, atol=1e-6), n
 
 
 def test_a_refused_adapter_leaves_a_frozen_model_frozen(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -272,6 +272,25 @@ def test_missing_weight_raises_checkpoint_error_naming_the_file(tmp_path):
     save_tensors(tensors, file, header)
     with pytest.raises(CheckpointError, match=r"model\.safetensors.*ln_f\.bias"):
         load_checkpoint(tmp_path)
+
+
+def test_save_tensors_writes_a_file_safetensors_itself_reads_for_every_dtype(tmp_path):
+    tensors = {"f32": torch.randn(3, 5), "bf16": torch.randn(7).bfloat16(), "f16": torch.randn(2, 3).half(),
+               "f64": torch.randn(4, dtype=torch.float64), "i64": torch.arange(5), "i8": torch.arange(3, dtype=torch.int8),
+               "bool": torch.tensor([True, False, True]), "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 4)}
+    save_tensors(tensors, tmp_path / "t.safetensors", {"note": ["é", 1]})
+    back = load_file(str(tmp_path / "t.safetensors"))
+    assert back.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert back[k].dtype == v.dtype and torch.equal(back[k], v), k
+    assert read_tensors(tmp_path / "t.safetensors")[1] == {"note": ["é", 1]}
+
+
+def test_the_same_weights_and_meta_give_the_same_file_bytes(tmp_path):
+    model = randomized(micro_model())
+    meta = {"mode": "pretrain", "units": ["u1"], "step": 3, "tokenizer_hash": "abc"}
+    a, b = save_checkpoint(model, tmp_path / "a", meta), save_checkpoint(model, tmp_path / "b", meta)
+    assert a.read_bytes() == b.read_bytes()
 
 
 def test_checkpoint_errors_are_value_errors():

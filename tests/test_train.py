@@ -1,8 +1,11 @@
 """train.py: the one loop in its three modes, exact resume after SIGKILL, DDP equivalence, bad input."""
+import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +13,10 @@ import pytest
 import torch
 
 import lora
-from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
-from train import TokenFileStream, TrainConfig, TrainError, lr_at, train
+from common import sha256_file
+from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
+from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, resolve_device, setup_process, \
+    train
 
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = dict(preset="micro", vocab_size=64, block_size=32, batch_size=8, log_interval=5, eval_iters=2, quiet=True)
@@ -25,6 +30,28 @@ def tokens(tmp_path_factory):
     pattern.tofile(d / "train.bin")
     pattern[:2000].tofile(d / "val.bin")
     return d / "train.bin"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A corpus of one primitive unit with a 300-token BPE: training from it appends to its passport."""
+    import curriculum
+    d = tmp_path_factory.mktemp("corpus")
+    header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
+              "source": "test", "license": "CC0-1.0"}
+    docs = [{"text": f"The {a} is {c}. Q: What color is the {a}? A: The {a} is {c}."}
+            for a, c in [("apple", "red"), ("sky", "blue"), ("grass", "green"), ("snow", "white")]] * 30
+    (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
+    curriculum.init(d / "corpus", [d / "prim.jsonl"], vocab_size=300)
+    curriculum.add(d / "corpus", [d / "prim.jsonl"], log=lambda m: None)
+    return d / "corpus"
+
+
+# MICRO's parameters as nanoGPT counts them for FLOPs (position embeddings left out): the tied token
+# embedding, two blocks (two LayerNorms, c_attn, c_proj, c_fc, mlp.c_proj) and the final LayerNorm
+MICRO_N = 64 * 64 + 2 * (2 * 128 + (64 * 192 + 192) + (64 * 64 + 64) + (64 * 256 + 256) + (256 * 64 + 64)) + 128
+MICRO_ATTN = 12 * 2 * 2 * 32 * 32  # 12 * n_layer * n_head * head size * T
+MICRO_LORA = 2 * 8 * ((64 + 192) + (64 + 64) + (64 + 256) + (256 + 64))  # r=8 on all four targets, two blocks
 
 
 def run(*args, env=None, check=True):
@@ -83,19 +110,164 @@ def test_lora_trains_only_the_adapter_and_loss_falls(tokens, tmp_path):
     assert (base_model(x)[0] - merged(x)[0]).abs().max() < 1e-5
 
 
-def test_kill_and_resume_ends_with_the_same_weights(tokens, tmp_path):
+def test_pretraining_flops_are_tokens_times_6n_plus_attention(tokens, tmp_path):
+    r = train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=3, **MICRO))
+    assert MICRO_N == 104_192 and r.tokens == 3 * 8 * 32
+    assert r.flops == 768 * (6 * 104_192 + 49_152) == 517_865_472
+    assert (r.tokens_total, r.flops_total) == (768, 517_865_472)  # from random init: nothing before
+    meta = load_checkpoint(r.checkpoint)[1]
+    assert (meta["flops"], meta["tokens_total"], meta["flops_total"]) == (517_865_472, 768, 517_865_472)
+
+
+def test_lora_flops_leave_out_the_frozen_weight_gradients_and_add_to_the_inits_totals(tokens, tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base",
+                    {"tokens": 5, "flops": 7, "tokens_total": 9000, "flops_total": 11})
+    r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), data=str(tokens), out_dir=str(tmp_path / "lora"),
+                          max_steps=3, merge=True, **MICRO))
+    # frozen weights: forward and input gradient (4 per parameter); the adapter's: all 6
+    per_token = 4 * MICRO_N + 6 * MICRO_LORA + MICRO_ATTN
+    assert per_token == 564_224 and r.flops == 768 * 564_224
+    assert (r.tokens_total, r.flops_total) == (9000 + 768, 11 + 768 * 564_224)
+    header = lora.read_adapter(r.adapter)[1]
+    merged = load_checkpoint(r.checkpoint)[1]
+    for meta in (header, merged):
+        assert (meta["flops"], meta["tokens_total"], meta["flops_total"]) == (r.flops, r.tokens_total, r.flops_total)
+
+
+def test_totals_fall_back_to_the_init_checkpoints_own_tokens_and_flops(tokens, tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base",
+                    {"tokens": 5000, "flops": 7})
+    r = train(TrainConfig(mode="finetune", init=str(tmp_path / "base"), data=str(tokens), out_dir=str(tmp_path / "ft"),
+                          max_steps=3, **MICRO))
+    assert (r.tokens, r.flops) == (768, 517_865_472)
+    assert (r.tokens_total, r.flops_total) == (5768, 517_865_479)
+
+
+def test_the_passport_records_each_runs_flops_and_totals(corpus, tmp_path):
+    import curriculum
+    r = train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(tmp_path), max_steps=2,
+                          **dict(MICRO, vocab_size=300)))
+    event = curriculum.Corpus(corpus).passport.events("model_trained")[-1]
+    assert event["out_dir"] == str(tmp_path) and r.flops > 0
+    assert (event["tokens"], event["flops"], event["tokens_total"], event["flops_total"]) == \
+        (r.tokens, r.flops, r.tokens, r.flops)
+
+
+def test_snapshots_hold_the_weights_and_compute_at_their_steps(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=5, schedule="constant", warmup=0, dropout=0.1,
+                      **MICRO)
+    r = train(cfg, out_dir=str(tmp_path / "run"), snapshot_steps=(2, 5))
+    short = train(cfg, out_dir=str(tmp_path / "short"), max_steps=2)  # a constant lr: the same first two steps
+    snaps = tmp_path / "run" / "snapshots"
+    assert sorted(p.name for p in snaps.iterdir()) == ["step-000002", "step-000005"]
+    at2, meta = load_checkpoint(snaps / "step-000002")
+    assert max_diff(at2, load_checkpoint(short.checkpoint)[0]) == 0.0
+    assert max_diff(load_checkpoint(snaps / "step-000005")[0], load_checkpoint(r.checkpoint)[0]) == 0.0
+    assert meta["snapshot"] is True and meta["step"] == 2 and meta["tokens"] == meta["tokens_total"] == 512
+    assert meta["flops"] == meta["flops_total"] == 512 * (6 * MICRO_N + MICRO_ATTN)
+
+
+def test_snapshot_steps_beyond_max_steps_are_refused(tmp_path):
+    with pytest.raises(TrainError, match=r"--snapshot-steps \[300\]: steps must be whole numbers from 1 to"):
+        train(TrainConfig(max_steps=200, snapshot_steps=(100, 300), out_dir=str(tmp_path)))
+    assert arg_parser().parse_args(["--snapshot-steps", "50,100,200"]).snapshot_steps == (50, 100, 200)
+
+
+def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
+    import curriculum
+    args = ["--mode", "pretrain", "--corpus", corpus, "--preset", "micro", "--vocab-size", 300, "--block-size", 32,
+            "--max-steps", 150, "--ckpt-interval", 50, "--snapshot-steps", "10,55", "--quiet"]
+    out = tmp_path / "run"
+    # killed once its snapshot at step 55 is in the passport, before its next resume state (step 100):
+    # the resumed run redoes steps 51-55 and must neither record snapshot 55 twice nor lose snapshot 10
+    killed = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args), "--out", out], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while "step-000055" not in (corpus / "passport.jsonl").read_text() and killed.poll() is None and \
+            time.monotonic() < deadline:
+        time.sleep(0.002)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+    assert read_tensors(out / "train_state.safetensors")[1]["step"] == 50
+    train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(out), max_steps=150, ckpt_interval=50,
+                      snapshot_steps=(10, 55), resume=True, **dict(MICRO, vocab_size=300)))
+    events = [e for e in curriculum.Corpus(corpus).passport.events("model_trained")
+              if e["out_dir"].startswith(str(out))]
+    assert [(e.get("snapshot"), e.get("step"), Path(e["out_dir"]).name) for e in events] == \
+        [(True, 10, "step-000010"), (True, 55, "step-000055"), (None, None, "run")]
+    assert events[1]["tokens"] == 55 * 8 * 32 and events[2]["tokens"] == 150 * 8 * 32
+    for e in events:
+        assert sha256_file(e["checkpoint"]) == e["checkpoint_sha256"]
+
+
+def test_ema_saves_the_moving_average_of_the_per_step_weights(tokens, tmp_path):
+    base = _base(tmp_path)
+    # a constant lr and no warmup: a run of k steps takes the same first k steps as a longer one
+    cfg = TrainConfig(mode="finetune", init=str(base), data=str(tokens), schedule="constant", warmup=0, lr=3e-3,
+                      **MICRO)
+    weights = [load_checkpoint(base)[0].state_dict()]
+    for k in (1, 2, 3):
+        weights.append(load_checkpoint(train(cfg, out_dir=str(tmp_path / f"k{k}"), max_steps=k).checkpoint)[0]
+                       .state_dict())
+    r = train(cfg, out_dir=str(tmp_path / "ema"), max_steps=3, ema=0.9, snapshot_steps=(2,))
+    saved = load_checkpoint(r.checkpoint)[0].state_dict()
+    at2 = load_checkpoint(tmp_path / "ema" / "snapshots" / "step-000002")[0].state_dict()
+    for name in saved:
+        expected = [weights[0][name]]
+        for w in weights[1:]:
+            expected.append(expected[-1] + 0.1 * (w[name] - expected[-1]))  # ema = 0.9 ema + 0.1 w
+        torch.testing.assert_close(saved[name], expected[3], rtol=0, atol=1e-6)  # float32 rounding
+        torch.testing.assert_close(at2[name], expected[2], rtol=0, atol=1e-6)
+    assert not torch.equal(saved["transformer.h.0.mlp.c_fc.weight"], weights[3]["transformer.h.0.mlp.c_fc.weight"])
+    # the average leaves training alone: the resume state holds the step-3 weights
+    state = read_tensors(tmp_path / "ema" / "train_state.safetensors")[0]
+    assert torch.equal(state["model.transformer.h.0.mlp.c_fc.weight"], weights[3]["transformer.h.0.mlp.c_fc.weight"])
+
+
+def test_ema_is_carried_across_a_resume(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), schedule="constant", warmup=0, lr=3e-3, ema=0.8, **MICRO)
+    straight = train(cfg, out_dir=str(tmp_path / "straight"), max_steps=4)
+    train(cfg, out_dir=str(tmp_path / "resumed"), max_steps=2)
+    resumed = train(cfg, out_dir=str(tmp_path / "resumed"), max_steps=4, resume=True)
+    assert max_diff(load_checkpoint(straight.checkpoint)[0], load_checkpoint(resumed.checkpoint)[0]) == 0.0
+    with pytest.raises(TrainError, match="saved by a run with --ema; resume with the same --ema"):
+        train(cfg, out_dir=str(tmp_path / "resumed"), max_steps=5, resume=True, ema=0.0)
+
+
+def test_lora_with_ema_saves_the_averaged_adapter(tokens, tmp_path):
+    base = _base(tmp_path)
+    cfg = TrainConfig(mode="lora", init=str(base), data=str(tokens), max_steps=3, lr=3e-2, **MICRO)
+    plain = lora.read_adapter(train(cfg, out_dir=str(tmp_path / "plain")).adapter)[0]
+    averaged = lora.read_adapter(train(cfg, out_dir=str(tmp_path / "ema"), ema=0.5).adapter)[0]
+    state = read_tensors(tmp_path / "ema" / "train_state.safetensors")[0]
+    name = next(k for k in plain if k.endswith("lora_B"))
+    assert torch.equal(state["model." + name], plain[name])  # the same training
+    assert averaged[name].abs().sum() < plain[name].abs().sum()  # lora_B starts at zero: the average lags
+
+
+def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=150, ckpt_interval=5, lr=3e-3, dropout=0.1, **MICRO)
+    straight = train(cfg, out_dir=str(tmp_path / "straight"))
+    # killed from the outside once its first resume state is on disk: the steps since are lost and redone
     args = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
-            "--max-steps", 30, "--ckpt-interval", 10, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
-    run(*args, "--out", tmp_path / "straight")
-    # SIGKILL at step 17: the last checkpoint is step 10, so steps 11..17 are lost and redone
-    killed = run(*args, "--out", tmp_path / "resumed", env={"ACCRETE_TEST_SIGKILL_AT_STEP": "17"}, check=False)
-    assert killed.returncode == -9
+            "--max-steps", 150, "--ckpt-interval", 5, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
+    state = tmp_path / "resumed" / "train_state.safetensors"
+    killed = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args), "--out", tmp_path / "resumed"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not state.exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
-    run(*args, "--out", tmp_path / "resumed", "--resume")
-    a, meta_a = load_checkpoint(tmp_path / "straight")
-    b, meta_b = load_checkpoint(tmp_path / "resumed")
+    assert 5 <= read_tensors(state)[1]["step"] < 150
+    resumed = train(cfg, out_dir=str(tmp_path / "resumed"), resume=True)
+    a, meta_a = load_checkpoint(straight.checkpoint)
+    b, meta_b = load_checkpoint(resumed.checkpoint)
     assert max_diff(a, b) == 0.0
-    assert meta_a["tokens"] == meta_b["tokens"] == 30 * 8 * 32
+    assert meta_a["tokens"] == meta_b["tokens"] == 150 * 8 * 32
 
 
 def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens, tmp_path):
@@ -111,10 +283,118 @@ def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens,
     assert meta_a["tokens"] == meta_b["tokens"]
 
 
+def test_the_loss_reaches_the_host_only_at_the_log_interval(tokens, tmp_path, monkeypatch):
+    import train as train_module
+    synced = []
+    for name in ("item", "tolist", "__float__", "__bool__"):  # what copies a tensor's value to the host
+        def counted(self, *a, _real=getattr(torch.Tensor, name)):
+            caller = sys._getframe(1)
+            if caller.f_code.co_filename == train_module.__file__:
+                synced.append(caller.f_code.co_name)
+            return _real(self, *a)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=20, ema=0.9,
+                      **dict(MICRO, log_interval=10)))
+    assert synced == ["train", "train", "evaluate"]  # the loss at steps 10 and 20, the val loss at the end
+
+
 def test_cosine_schedule_warms_up_then_decays_to_min_lr():
     cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=110)
     assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
+
+
+def test_wsd_schedule_warms_up_holds_lr_then_decays_linearly_over_the_last_decay_frac():
+    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=100, schedule="wsd")  # decay_frac 0.2: 80..100
+    assert lr_at(4, cfg) == pytest.approx(0.5) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(10, cfg) == lr_at(50, cfg) == lr_at(80, cfg) == 1.0
+    assert lr_at(90, cfg) == pytest.approx(0.55) and lr_at(99, cfg) == pytest.approx(0.145)
+    assert lr_at(100, cfg) == pytest.approx(0.1)
+    half = TrainConfig(lr=1.0, min_lr=0.0, warmup=0, max_steps=10, schedule="wsd", decay_frac=0.5)
+    assert [lr_at(s, half) for s in range(4, 11)] == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0])
+
+
+def test_constant_schedule_warms_up_then_stays_at_lr():
+    cfg = TrainConfig(lr=2.0, min_lr=0.1, warmup=4, max_steps=100, schedule="constant")
+    assert [lr_at(s, cfg) for s in (0, 1, 3, 4, 50, 99, 100)] == pytest.approx([0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+
+
+def test_the_loop_trains_each_step_at_the_schedules_lr(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=10, warmup=2, lr=1e-3,
+                      min_lr=0.0, schedule="wsd", decay_frac=0.5, **dict(MICRO, log_interval=1))
+    train(cfg)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [e["lr"] for e in log if "lr" in e] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 8e-4, 6e-4,
+                                                                 4e-4, 2e-4])
+
+
+def test_every_flag_has_a_help_sentence_and_fixed_sets_list_their_choices():
+    actions = {a.dest: a for a in arg_parser()._actions if a.dest != "help"}
+    assert set(actions) == {f.name for f in dataclasses.fields(TrainConfig)} - {"meta"}
+    assert all(len(a.help) > 10 for a in actions.values())
+    assert actions["mode"].choices == ("pretrain", "finetune", "lora")
+    assert actions["order"].choices == ("curriculum", "shuffled")
+    assert actions["schedule"].choices == ("cosine", "wsd", "constant") and actions["schedule"].default == "cosine"
+    args = arg_parser().parse_args(["--out", "x", "--max-steps", "7", "--no-compile", "--merge"])
+    assert (args.out_dir, args.max_steps, args.compile, args.merge) == ("x", 7, False, True)
+
+
+def test_a_value_outside_its_choices_is_refused_in_process_too(tmp_path):
+    with pytest.raises(TrainError, match="unknown order 'random': use curriculum, shuffled"):
+        train(TrainConfig(order="random", out_dir=str(tmp_path)))
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """CUDA faked on the CPU: two devices."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+def test_cuda_and_auto_name_the_process_local_gpu_by_index(two_gpus):
+    assert resolve_device("cuda", env={}) == torch.device("cuda", 0)
+    assert resolve_device("auto", env={}) == torch.device("cuda", 0)
+    torchrun = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}
+    assert resolve_device("cuda", env=torchrun) == torch.device("cuda", 1)
+    assert resolve_device("auto", env=torchrun) == torch.device("cuda", 1)
+
+
+def test_cuda_n_is_taken_as_given_and_refused_beyond_the_device_count(two_gpus):
+    assert resolve_device("cuda:1", env={}) == torch.device("cuda", 1)
+    with pytest.raises(TrainError, match="--device cuda:2: there is no cuda:2, this machine has 2 CUDA device"):
+        resolve_device("cuda:2", env={})
+    with pytest.raises(TrainError, match="LOCAL_RANK 2"):
+        resolve_device("cuda", env={"LOCAL_RANK": "2", "WORLD_SIZE": "3"})
+    with pytest.raises(TrainError, match="under torchrun each process takes its own GPU"):
+        resolve_device("cuda:0", env={"LOCAL_RANK": "1", "WORLD_SIZE": "2"})
+
+
+def test_auto_is_the_cpu_without_cuda_and_cuda_is_then_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", env={}) == torch.device("cpu")
+    assert resolve_device("cpu", env={"LOCAL_RANK": "1", "WORLD_SIZE": "2"}) == torch.device("cpu")
+    with pytest.raises(TrainError, match="--device cuda: CUDA is not available"):
+        resolve_device("cuda", env={})
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "cuda:-1", "tpu"])
+def test_an_unknown_device_is_refused(name):
+    with pytest.raises(TrainError, match=f"--device '{name}': use auto, cpu, cuda, cuda:N or mps"):
+        resolve_device(name, env={})
+
+
+def test_setup_sets_the_cuda_device_only_by_index(two_gpus, monkeypatch):
+    for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    calls = []
+
+    def set_device(d):  # as torch's: an index, or a device that has one
+        assert isinstance(d, int) or d.index is not None, "Expected a torch.device with a specified index"
+        calls.append(d)
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    for name in ("auto", "cuda", "cuda:1"):
+        setup_process(TrainConfig(device=name))
+    assert calls == [torch.device("cuda", 0), torch.device("cuda", 0), torch.device("cuda", 1)]
 
 
 def test_token_stream_is_deterministic_and_resumable(tokens):

@@ -1,0 +1,262 @@
+"""
+The leakage check: a probe's prompt + answer that appears verbatim (whitespace normalized) in any
+document is an error, since the probe would then test copying, not knowledge. Every K-byte window
+of the documents is hashed in one rolling pass and looked up among the probes' hashes; a match is
+confirmed byte for byte against the probe re-read from its file.
+"""
+import argparse
+
+import numpy as np
+
+from common import fail
+from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_records, normalize, scan_lines
+
+LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once (~110 MB at most); more take more passes
+
+_P = 1099511628211  # odd, so it has an inverse mod 2^64
+_P_INV = pow(_P, -1, 1 << 64)
+_POW = {}  # base -> cached powers base^i mod 2^64
+
+
+def _powers(base, n):
+    if base not in _POW or len(_POW[base]) < n:
+        p = np.full(1 << max(n - 1, 1 << 16).bit_length(), base, np.uint64)  # next power of two: few regrowths
+        p[0] = 1
+        _POW[base] = np.cumprod(p)  # uint64 arithmetic wraps: exactly mod 2^64
+    return _POW[base][:n]
+
+
+def _prefix_hashes(buf):
+    """h[i] = sum_{j<i} buf[j] * P^j mod 2^64: the hash of buf[s:e] is (h[e] - h[s]) * P^-s."""
+    h = np.zeros(len(buf) + 1, np.uint64)
+    np.cumsum(np.frombuffer(buf, np.uint8) * _powers(_P, len(buf)), out=h[1:])
+    return h
+
+
+def _span_hashes(h, starts, ends):
+    """Hashes of the spans [starts, ends) of the buffer whose prefix hashes are h, vectorized."""
+    return (h[ends] - h[starts]) * _powers(_P_INV, int(starts.max(initial=0)) + 1)[starts]
+
+
+def _needle_bytes(probe):
+    """What a probe must not find verbatim in any document, normalized: prompt + " " + answer, and
+    prompt + answer."""
+    return [normalize(probe["probe"] + sep + probe["answer"]).encode() for sep in (" ", "")]
+
+
+class LeakFinder:
+    """Finds probe needles (_needle_bytes) in documents in one pass: the hash of every K-byte window
+    is looked up among the needles' K-byte suffix hashes, a hit is checked against the whole needle's
+    hash, and a match is confirmed byte for byte against the probe re-read from its file.
+
+    A needle is held as 18 bytes, not as text: its suffix hash (8: the low bits give way to the
+    needle's place, for the sort), a 32-bit hash of the whole (4), its length (2) and its probe's row
+    (4: the probe's line, counted on over all files), in one table sorted by suffix hash, behind a
+    filter of 2-4 bytes a needle: a large world has millions of needles, and as Python objects
+    (with their probe records) they would be most of what add holds. Needles shorter than K bytes
+    or longer than 65,535 are rare and kept as bytes."""
+    K = 24
+    # Keys are window hashes times an odd constant (a bijection: equal stays equal). The rolling
+    # hash alone is sum(byte_j * P^j) with P = 2^40 + 435: windows that differ only in their first
+    # bytes differ only in its low bits, and the filter and the sorted keys look at the top bits.
+    MIX = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, capacity=0):
+        """capacity: the needles add() will be given (two a probe), if known: the table is then
+        allocated once. Grown piece by piece, the small arrays fragment the heap, which then holds
+        far more than the needles."""
+        self.files, self.new, self.first_row, self.odd, self.n = [], [], [0], [], 0
+        self.cols = {"key": np.empty(capacity, np.uint64), "full": np.empty(capacity, np.uint32),
+                     "length": np.empty(capacity, np.uint16), "row": np.empty(capacity, np.uint32)}
+
+    @classmethod
+    def hash_needles(cls, probes):
+        """The needles of probes [(line_no, probe)] as arrays (and the odd ones as bytes), to add()."""
+        needles, lines, odd = [], [], []
+        for no, p in probes:
+            for nb in _needle_bytes(p):
+                if cls.K <= len(nb) < 1 << 16:
+                    needles.append(nb)
+                    lines.append(no)
+                else:
+                    odd.append((nb, no))
+        lengths = np.array([len(nb) for nb in needles], np.int64)
+        ends = np.cumsum(lengths + 1) - 1  # the needles joined by b"\n"
+        h = _prefix_hashes(b"\n".join(needles))
+        # the whole needle's hash only screens what is then compared byte for byte: 32 bits will do
+        full = _span_hashes(h, ends - lengths, ends).astype(np.uint32)
+        return dict(key=_span_hashes(h, ends - cls.K, ends) * cls.MIX, full=full, length=lengths.astype(np.uint16),
+                    line=np.array(lines, np.uint32)), odd
+
+    def add(self, path, hashed, new):
+        """Take the needles (from hash_needles) of the unit file at path; with new False they are
+        found only in documents scanned with new_only False."""
+        f, (cols, odd), first = len(self.files), hashed, self.first_row[-1]
+        self.files.append(path)
+        self.new.append(new)
+        self.odd += [(nb, f, no) for nb, no in odd]
+        line = cols.pop("line")
+        self.first_row.append(first + max([int(line.max(initial=0))] + [no for _, no in odd]) + 1)
+        cols["row"] = line.astype(np.uint64) + np.uint64(first)
+        if self.first_row[-1] > 1 << 32 and self.cols["row"].dtype == np.uint32:  # 4 bytes while rows fit
+            self.cols["row"] = self.cols["row"].astype(np.uint64)
+        n, self.n = self.n, self.n + len(line)
+        for k, v in cols.items():
+            if len(self.cols[k]) < self.n:  # past the capacity: grow by half, at least
+                grown = np.empty(max(self.n, len(self.cols[k]) * 3 // 2), self.cols[k].dtype)
+                grown[:n] = self.cols[k][:n]
+                self.cols[k] = grown
+            self.cols[k][n:self.n] = v
+
+    def freeze(self):
+        """Sort the needles by suffix hash and build the first filter; call after the last add."""
+        n, step = self.n, 1 << 18
+        self.cols = {k: v[:n] for k, v in self.cols.items()}
+        keys = self.keys = self.cols.pop("key")
+        # a first filter: two bits set per needle, at two slices of its suffix hash, in 16-32 bits
+        # per needle; a window goes on to the binary search only if both its bits are set (~1% of
+        # them, or fewer). A filter of one bit a needle and a fixed size lets a large share of all
+        # windows through once the needles are many, and the binary search then dominates.
+        self.bits = min(max(n.bit_length() + 4, 20), 32)
+        self.bitmap = np.zeros(1 << (self.bits - 3), np.uint8)
+        for i in range(0, n, step):
+            for at in self._bits_of(keys[i:i + step]):
+                np.bitwise_or.at(self.bitmap, at >> np.uint64(3), (1 << (at & np.uint64(7))).astype(np.uint8))
+        # Sorted without an argsort (8 bytes a needle): the key's low `shift` bits are traded for the
+        # needle's index, the keys sorted in place, and each column gathered through those bits. A
+        # key is only a screen (matches are confirmed), so its top 64 - shift bits will do.
+        self.shift = np.uint64(max(n - 1, 1).bit_length())
+        self.low = np.uint64((1 << int(self.shift)) - 1)
+        for i in range(0, n, step):
+            keys[i:i + step] &= ~self.low
+            keys[i:i + step] |= np.arange(i, min(i + step, n), dtype=np.uint64)
+        keys.sort()
+        for k, col in self.cols.items():
+            self.cols[k] = np.empty_like(col)
+            for i in range(0, n, step):
+                self.cols[k][i:i + step] = col[keys[i:i + step] & self.low]
+        self.first_row, self.new = np.array(self.first_row, np.uint64), np.array(self.new)
+        return self
+
+    def _bits_of(self, hashes):
+        """The filter's two bit positions for each hash: its top `bits` bits and the `bits` below."""
+        b = np.uint64(self.bits)
+        return hashes >> (np.uint64(64) - b), (hashes >> (np.uint64(64) - 2 * b)) & np.uint64((1 << self.bits) - 1)
+
+    @classmethod
+    def window_hashes(cls, h):
+        """The hash of every K-byte window of the buffer whose prefix hashes are h, in order."""
+        win = (h[cls.K:] - h[:-cls.K]) * _powers(_P_INV, len(h) - cls.K)
+        win *= cls.MIX
+        return win
+
+    def _may_hold(self, hashes):
+        """False where no needle's suffix hash can be among these hashes."""
+        first, second = ((self.bitmap[at >> np.uint64(3)] >> (at & np.uint64(7)).astype(np.uint8)) & 1
+                         for at in self._bits_of(hashes))
+        return (first & second) == 1
+
+    def _where(self, f, no):
+        return f"{self.files[f]}:{no}"
+
+    def _confirm(self, f, no, span):
+        """Whether span is, byte for byte, a needle of the probe at line no of file f (read again)."""
+        for no2, rec in scan_lines(self.files[f]):
+            if no2 == no:
+                return span in _needle_bytes(rec)
+        return False
+
+    def find(self, buf, new_only=False):
+        """(probe location, byte offset) of a needle found in buf, or None."""
+        for nb, f, no in self.odd:
+            i = buf.find(nb) if self.new[f] or not new_only else -1
+            if i >= 0:
+                return self._where(f, no), i
+        keys = self.keys
+        if len(keys) == 0 or len(buf) < self.K:
+            return None
+        h = _prefix_hashes(buf)
+        win = self.window_hashes(h)
+        cand = np.nonzero(self._may_hold(win))[0]
+        # keys are sorted once: a binary search per candidate, never a sort per chunk (np.isin sorts
+        # both sides on every call)
+        top = win[cand] & ~self.low
+        lo, hi = np.searchsorted(keys, top, "left"), np.searchsorted(keys, top | self.low, "right")
+        count = hi - lo  # needles whose suffix ends each candidate window: a common suffix has many
+        pairs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        end, i = np.repeat(cand + self.K, count), np.repeat(lo, count) + pairs  # (where it would end, needle)
+        c = {k: v[i] for k, v in self.cols.items()}
+        c["file"] = np.searchsorted(self.first_row, c["row"], "right") - 1
+        keep = (c["length"] <= end) & (self.new[c["file"]] | (not new_only))
+        end, c = end[keep], {k: v[keep] for k, v in c.items()}
+        start = end - c["length"].astype(np.int64)
+        for j in np.nonzero(_span_hashes(h, start, end).astype(np.uint32) == c["full"])[0]:  # in the text's order
+            f = int(c["file"][j])
+            no = int(c["row"][j]) - int(self.first_row[f])
+            if self._confirm(f, no, buf[start[j]:end[j]]):
+                return self._where(f, no), int(start[j])
+        return None
+
+    def scan(self, path, new_only=False):
+        """Raise CurriculumError if any document of the unit file at path contains a needle."""
+        for chunk in chunks(iter_documents(path)):
+            docs = [normalize(t).encode() for _, t in chunk]
+            buf = b"\n".join(docs)  # normalized needles hold no newline, so matches never cross documents
+            hit = self.find(buf, new_only)
+            if hit:
+                starts = np.cumsum([0] + [len(d) + 1 for d in docs])
+                doc_line = chunk[int(np.searchsorted(starts, hit[1], side="right")) - 1][0]
+                raise CurriculumError(f"{hit[0]}: leakage: the probe's prompt + answer appears verbatim in a "
+                                      f"document ({path}:{doc_line}); rephrase the probe or the document")
+
+
+def check_leakage(new, old=(), budget=None):
+    """No new probe's needle in any document, old or new; old probes need only the new documents.
+    new, old: [(unit file, probe count)] of the units being added and of those already in the corpus.
+
+    At most `budget` needles (LEAK_BUDGET; 18 bytes each, ~26 while they are sorted) are held at a
+    time, whole units at a time: past that the probes are taken in batches, each with a pass over the
+    documents it can leak into, so a corpus that outgrows the budget costs passes, never memory."""
+    budget = budget or LEAK_BUDGET
+    new_docs, old_docs = [p for p, _ in new], [p for p, _ in old]
+    sources = [(p, True, 2 * n) for p, n in new]  # two needles a probe
+    sources += [(p, False, 2 * n) for p, n in old]
+    sources = [s for s in sources if s[2]]  # (a unit of no probes is only scanned)
+    if not sources:
+        return
+    batches, n = [[]], 0
+    for src in sources:  # in order: the new probes first, so the first batches scan the old documents
+        if batches[-1] and n + src[2] > budget:
+            batches.append([])
+            n = 0
+        batches[-1].append(src)
+        n += src[2]
+    for batch in batches:
+        finder = LeakFinder(sum(k for _, _, k in batch))
+        for path, is_new, _ in batch:
+            probes = ((no, p) for what, no, p in iter_records(path) if what == "probe")
+            finder.add(path, LeakFinder.hash_needles(probes), new=is_new)
+        finder.freeze()
+        if any(is_new for _, is_new, _ in batch):  # old documents can only leak new probes
+            for path in old_docs:
+                finder.scan(path, new_only=True)
+        for path in new_docs:
+            finder.scan(path)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Check a batch of unit files for leakage: a probe's prompt + "
+                                "answer verbatim in any of their documents; exit 2 naming the probe and document.")
+    p.add_argument("files", nargs="+", help="unit files (.jsonl) to check together")
+    p.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
+                   help="probe needles (two a probe) held at once; past it, one more pass over the documents "
+                        "per budget's worth")
+    args = p.parse_args(argv)
+    try:
+        check_leakage([(i["path"], i["n_probes"]) for i in map(inspect_unit, args.files)], [], args.leak_budget)
+    except CurriculumError as e:
+        fail(e)
+    print(f"ok: no probe of {len(args.files)} files leaks into their documents")
+
+
+if __name__ == "__main__":
+    main()

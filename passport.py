@@ -1,0 +1,130 @@
+"""
+The growth passport: an append-only JSONL file of corpus events (init, unit_added, adapter_trained,
+unit_verified, model_trained), one a line, each holding the sha256 of the line before it, so that
+any edit or truncation is detected. It records what has been put into the future model, and how
+it tested.
+"""
+import argparse
+import collections
+import fcntl
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from common import fail
+from units import CurriculumError
+
+EVENTS = ("init", "unit_added", "adapter_trained", "unit_verified", "model_trained")
+GENESIS = "0" * 64  # the prev of the first event
+
+
+class Passport:
+    """Append-only JSONL of corpus events; each line holds the sha256 of the line before it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def _last_line(self):
+        """The last complete line (without newline), reading only the file's tail."""
+        with open(self.path, "rb") as f:
+            pos, buf = f.seek(0, 2), b""
+            f.seek(max(pos - 1, 0))
+            if pos and f.read(1) != b"\n":
+                raise CurriculumError(f"{self.path}: the last line is incomplete (a crash mid-append?); "
+                                      "run `python curriculum.py check CORPUS --repair`")
+            while pos > 0:
+                step = min(1 << 16, pos)
+                pos -= step
+                f.seek(pos)
+                buf = f.read(step) + buf
+                cut = buf.rfind(b"\n", 0, len(buf) - 1)
+                if cut >= 0:
+                    return buf[cut + 1:-1]
+            return buf[:-1] if buf else None
+
+    def append(self, event, **fields):
+        """Append one event (fsynced) and return it as a dict."""
+        if event not in EVENTS:
+            raise CurriculumError(f"unknown passport event {event!r} (expected one of {', '.join(EVENTS)})")
+        if {"event", "time", "prev"} & set(fields):
+            raise CurriculumError("passport fields 'event', 'time' and 'prev' are set by the passport itself")
+        with open(self.path, "ab") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # concurrent appenders (train, evaluate) must not share a prev
+            last = self._last_line()
+            rec = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "prev": hashlib.sha256(last).hexdigest() if last is not None else GENESIS, **fields}
+            try:
+                line = json.dumps(rec, separators=(",", ":")).encode() + b"\n"
+            except TypeError as e:
+                raise CurriculumError(f"passport event {event!r} is not JSON-serializable: {e}") from None
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        return rec
+
+    def events(self, event=None):
+        """All complete events (optionally only those named event), oldest first."""
+        if not self.path.exists():
+            return []
+        out = []
+        for no, line in enumerate(self.path.read_bytes().split(b"\n")[:-1], 1):  # a torn last line is no event
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise CurriculumError(f"{self.path}:{no}: not a passport event (edited or corrupted); "
+                                      "run `python curriculum.py check CORPUS`") from None
+        return [e for e in out if event is None or e["event"] == event]
+
+    def check(self):
+        """Verify the hash chain; raise CurriculumError naming the first bad line. Return the event count."""
+        lines = self.path.read_bytes().split(b"\n")
+        if lines[-1] != b"":
+            raise CurriculumError(f"{self.path}:{len(lines)}: incomplete final line (a crash mid-append?); "
+                                  "run `python curriculum.py check CORPUS --repair` to drop it")
+        lines, prev = lines[:-1], GENESIS
+        for no, line in enumerate(lines, 1):
+            try:
+                rec = json.loads(line)
+                rec_prev = rec["prev"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise CurriculumError(f"{self.path}:{no}: not a passport event (edited or corrupted)") from None
+            if rec_prev != prev:
+                if no == 1:
+                    raise CurriculumError(f"{self.path}:1: the first event must have prev = {GENESIS[:8]}...")
+                raise CurriculumError(f"{self.path}:{no - 1}: line {no - 1} was edited: its sha256 differs from "
+                                      f"the one recorded in line {no}")
+            prev = hashlib.sha256(line).hexdigest()
+        return len(lines)
+
+    def repair(self):
+        """Drop an incomplete final line (a crash mid-append), and nothing else. Return bytes dropped."""
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        with open(self.path, "r+b") as f:
+            f.truncate(keep)
+            os.fsync(f.fileno())
+        return len(data) - keep
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Verify a growth passport's hash chain and count its events; "
+                                "exit 2 naming the first bad line.")
+    p.add_argument("passport", help="the passport file (CORPUS/passport.jsonl)")
+    args = p.parse_args(argv)
+    passport = Passport(args.passport)
+    if not passport.path.is_file():
+        fail(f"{passport.path}: no such passport file")
+    try:
+        n = passport.check()
+    except CurriculumError as e:
+        fail(e)
+    counts = collections.Counter(e["event"] for e in passport.events())
+    print(f"ok: {n} events ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+
+
+if __name__ == "__main__":
+    main()

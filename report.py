@@ -1,0 +1,433 @@
+"""
+The comparison report, from report dicts alone: report.md (tables, retention matrix, controls and
+plain sentences), report.png and curves.png (when matplotlib is installed), and the aggregate of
+per-seed reports (mean, sd and t-interval across seeds). evaluate.compare scores the models and
+hands its dict to write_report; this module imports no torch and no evaluate, so a report.json can
+be rendered again, or combined across seeds, on any machine.
+
+    python report.py render runs/ladder/report/report.json        # report.md, report.png, curves.png again
+    python report.py seeds seed-*/report/report.json --out DIR    # mean, sd, t-interval over seeds
+"""
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from common import atomic_write_text, fail
+from stats import describe_difference, pct, t_interval
+
+
+class ReportError(ValueError):
+    """A report that cannot be read or combined: not a report.json, or seeds that are not paired."""
+
+
+# ----------------------------------------------------------------------------- the comparison report
+
+def write_report(report, out_dir):
+    """report.png, report.json and report.md in out_dir (the figure first: the JSON names it)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["plot"] = _plot(report, out_dir / "report.png")
+    if report.get("curves"):
+        report["curves"]["plot"] = plot_curves(report["curves"], out_dir / "curves.png", report["curves"]["references"])
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(out_dir / "report.md", render_markdown(report))
+
+
+def cell(s):
+    """An accuracy summary as "acc [lo-hi]" in percent (95% interval), or "-" where there is none."""
+    return f"{pct(s['acc'])} [{pct(s['lo'])}-{pct(s['hi'])}]" if s else "-"
+
+
+def _cell_n(s):
+    return f"{cell(s) if s['n'] else '-'} ({s['n']})"
+
+
+def _num(x, fmt="{:,}"):
+    return "-" if x is None else fmt.format(x)
+
+
+def _row(cells):
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _header(cells):
+    return [_row(cells), "|" + "---|" * len(cells)]
+
+
+def render_markdown(report):
+    """The comparison as a Markdown page: tables, retention matrix, controls, plain sentences."""
+    out = [f"# accrete comparison: {report['corpus']}", "",
+           f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
+           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
+           "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
+           "the gate rejected are left out of every comparison and reported apart.", ""]
+    for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
+                    _md_curves, _md_rejected, _md_perplexity, _md_samples):
+        out += section(report)
+    out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
+            else f"Figure: {report['plot']}.", ""]
+    return "\n".join(out)
+
+
+def _md_models(report):
+    out = ["## Models", "", "Tokens and FLOPs are counted from random init (the base's training included).", ""]
+    out += _header(["model", "mode", "trainable params", "tokens", "FLOPs", "wall time", "primitive ppl",
+                    "primitive bpb", "accuracy", "exact match"])
+    for n, m in report["models"].items():
+        ppl = m["primitive_ppl"] or {}
+        out.append(_row([n, m["mode"] or "-", _num(m["trainable_params"]), _num(m["tokens"]),
+                         _num(m["flops"], "{:.3g}"),
+                         _num(m["seconds"], "{:.0f} s"), _num(ppl.get("ppl"), "{:.2f}"),
+                         _num(ppl.get("bpb"), "{:.3f}"), cell(m["summary"]["overall"]),
+                         pct(m["summary"]["overall"]["exact"])]))
+    return out
+
+
+def _md_accuracy(report):
+    models = report["models"]
+    first = next(iter(models.values()))["summary"]
+    out = []
+    for key, title in (("by_level", "level"), ("by_type", "probe type")):
+        groups = list(first[key])
+        out += ["", f"## Accuracy by {title}", ""] + _header(["model"] + [f"{title} {g}" for g in groups])
+        out.append(_row(["chance"] + [pct(first[key][g]["chance"]) for g in groups]))
+        out += [_row([n] + [cell(m["summary"][key].get(g)) for g in groups]) for n, m in models.items()]
+    return out
+
+
+def _md_composition(report):
+    models = report["models"]
+    if not any(m["composition"] for m in models.values()):
+        return []
+    out = ["", "## Composition given the premises", "",
+           "Probes of non-recall types that name their premises (the recall probes whose facts the answer "
+           "follows from): accuracy on all of them, and on those whose premises the same model answers "
+           "correctly.", ""]
+    out += _header(["model", "type", "all: accuracy (n)", "premises right: accuracy (n)", "premises not found"])
+    for n, m in models.items():
+        for t, c in m["composition"].items():
+            out.append(_row([n, t, _cell_n(c["all"]), _cell_n(c["given_premises"]), c["premises_missing"]]))
+    return out
+
+
+def _md_rejected(report):
+    if not report["rejected"]:
+        return []
+    out = ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
+           "kept out of later stages and out of every table and sentence above: " + ", ".join(report["rejected"])
+           + ". Their probes, apart:", ""] + _header(["model", "probes", "accuracy", "chance", "exact match"])
+    for n, m in report["models"].items():
+        s = (m["rejected_summary"] or {}).get("overall")
+        out.append(_row([n, s["n"], cell(s), pct(s["chance"]), pct(s["exact"])] if s else [n, 0, "-", "-", "-"]))
+    return out
+
+
+def _md_retention(report):
+    r = report["retention"]
+    if not r:
+        return []
+    out = ["", "## Retention", "", "Rows: accumulation steps; columns: units; cells: accuracy.", ""]
+    out += _header(["step"] + r["units"])
+    return out + [_row([s] + [pct(a) for a in row]) for s, row in zip(r["steps"], r["acc"])]
+
+
+def _md_controls(report):
+    controls = [c for c in report["comparisons"] if c["control"]]
+    if not controls:
+        return []
+    out = ["", "## Controls", ""] + _header(["scope", "A", "B", "accuracy of A", "accuracy of B",
+                                             "A - B, points (95% CI)"])
+    for c in controls:
+        sa, sb = (_scope(report["models"][x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
+        out.append(_row([c["scope"], c["a"], c["b"], cell(sa), cell(sb),
+                         f"{100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f})"]))
+    return out
+
+
+def _md_sentences(report):
+    return (["", "## What the intervals allow one to say", ""] + [f"- {s}." for s in report["chance"]]
+            + [f"- {c['sentence']}." for c in report["comparisons"]])
+
+
+def _md_perplexity(report):
+    out = ["", "## Held-out perplexity by unit", ""] + _header(["model"] + report["units"])
+    return out + [_row([n] + [_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"]])
+                  for n, m in report["models"].items()]
+
+
+def _md_samples(report):
+    models = report["models"]
+    if not any(m["samples"] for m in models.values()):
+        return []
+    out = ["", "## Samples"]
+    for n, m in models.items():
+        out += ["", f"### {n}", ""]
+        out += [f"- `{p}` → `{t.strip()}`" for p, texts in m["samples"].items() for t in texts]
+    return out
+
+
+def _scope(summary, scope):
+    if scope == "overall":
+        return summary["overall"]
+    kind, _, group = scope.partition(" ")
+    return summary["by_level" if kind == "level" else "by_type"].get(group)
+
+
+def _pyplot():
+    """matplotlib.pyplot drawing to files, or None when matplotlib is not installed (it is optional)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def _plot(report, path):
+    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
+    Returns the file name, or a note when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
+        return "skipped (matplotlib is not installed)"
+    models = report["models"]
+    colors = plt.get_cmap("tab20").colors  # a ladder has 11 models: the default 10-color cycle repeats
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+    for ax, (key, title) in zip(axes, (("by_level", "level"), ("by_type", "probe type"))):
+        groups = list(next(iter(models.values()))["summary"][key])
+        width = 0.8 / len(models)
+        for i, (name, m) in enumerate(models.items()):
+            s = [m["summary"][key].get(g) or {"acc": 0, "lo": 0, "hi": 0} for g in groups]
+            xs = [j - 0.4 + width * (i + 0.5) for j in range(len(groups))]
+            acc = [c["acc"] for c in s]
+            ax.bar(xs, acc, width, label=name, color=colors[i % len(colors)],
+                   yerr=[[a - c["lo"] for a, c in zip(acc, s)], [c["hi"] - a for a, c in zip(acc, s)]], capsize=2)
+        chance = [next(iter(models.values()))["summary"][key][g]["chance"] for g in groups]
+        ax.hlines(chance, [j - 0.45 for j in range(len(groups))], [j + 0.45 for j in range(len(groups))],
+                  colors="k", linestyles="dashed", label="chance")
+        ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+        ax.set_ylim(0, 1)
+        ax.set_title(f"accuracy by {title} (95% CI)")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, not on them
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path).name
+
+
+# ----------------------------------------------------------------------------- learning curves
+
+def _curve_x(points):
+    """The x axis of a run: FLOPs from random init when every point has them, else tokens, else steps."""
+    for key, label in (("flops", "FLOPs from random init"), ("tokens", "tokens from random init")):
+        if all(p.get(key) is not None for p in points):
+            return [p[key] for p in points], label
+    return [p["step"] for p in points], "step"
+
+
+def plot_curves(curves, path, references=None):
+    """Accuracy against FLOPs, one panel per probe type, one line per run (with its 95% band) and a
+    dashed line per reference model (name -> {type: accuracy}). Returns the file name, or a note
+    when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
+        return "skipped (matplotlib is not installed)"
+    types = list(dict.fromkeys(t for points in curves["runs"].values() for p in points for t in p["by_type"]))
+    cols = min(3, len(types)) or 1
+    rows = -(-len(types) // cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for ax, t in zip(axes.flat, types):
+        for i, (run, points) in enumerate(curves["runs"].items()):
+            x, label = _curve_x(points)
+            s = [p["by_type"].get(t) or {"acc": math.nan, "lo": math.nan, "hi": math.nan} for p in points]
+            ax.plot(x, [c["acc"] for c in s], "o-", color=colors[i % 10], label=run)
+            ax.fill_between(x, [c["lo"] for c in s], [c["hi"] for c in s], color=colors[i % 10], alpha=0.15)
+            ax.set_xlabel(label)
+            if all(v > 0 for v in x):
+                ax.set_xscale("log")
+        for j, (ref, accs) in enumerate((references or {}).items()):
+            if t in accs:
+                ax.axhline(accs[t], color="k", linestyle=("--", ":", "-.")[j % 3], linewidth=1, label=ref)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{t} (95% CI)")
+    for ax in list(axes.flat)[len(types):]:
+        ax.axis("off")
+    handles = {}  # every run and reference once, whichever panels they appear in
+    for ax in axes.flat:
+        handles.update({label: h for h, label in zip(*ax.get_legend_handles_labels())})
+    axes.flat[0].legend(handles.values(), handles.keys(), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path).name
+
+
+def _md_curves(report):
+    c = report.get("curves")
+    if not c:
+        return []
+    types = list(dict.fromkeys(t for points in c["runs"].values() for p in points for t in p["by_type"]))
+    out = ["", "## Learning curves", "", "Accuracy on the same probes at checkpoints of each run; tokens and FLOPs "
+           "from random init. Sentences: each run's last point against the reference models, and its last two "
+           "points against each other (paired bootstraps over clusters).", ""]
+    out += _header(["run", "step", "tokens", "FLOPs", "overall"] + [f"type {t}" for t in types])
+    for run, points in c["runs"].items():
+        out += [_row([run, _num(p["step"]), _num(p["tokens"]), _num(p["flops"], "{:.3g}"), cell(p["overall"])]
+                     + [cell(p["by_type"].get(t)) for t in types]) for p in points]
+    for ref, accs in c["references"].items():
+        out.append(_row([f"{ref} (reference)", "", "", "", pct(accs["overall"])]
+                        + [pct(accs[t]) if t in accs else "-" for t in types]))
+    out += [""] + [f"- {s}." for s in c["sentences"]]
+    return out + ["", f"![learning curves]({c['plot']})" if c["plot"].endswith(".png") else f"Figure: {c['plot']}."]
+
+
+# ----------------------------------------------------------------------------- across seeds
+
+def aggregate_seeds(reports, out_dir=None):
+    """N per-seed compare() reports (same models and probes, paired by seed) -> per model and scope
+    the mean accuracy with its sd and 95% t-interval; per compared pair and scope the mean paired
+    difference, its sd, t-interval and sentence. Writes report.md and report.json to out_dir if given."""
+    _check_seeds(reports)
+    models = {n: {scope: dict(t_interval(v), values=v) for scope, v in _seed_accuracies(reports, n).items()}
+              for n in reports[0]["models"]}
+    pairs = []
+    for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]):
+        v = [next((c["diff"] for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
+             for r in reports]
+        t = t_interval(v)
+        pairs.append(dict(a=a, b=b, scope=scope, values=v, **t, sentence=_seeds_sentence(models, a, b, scope, t)))
+    agg = {"seeds": len(reports), "models": models, "comparisons": pairs,
+           "rejected": [r.get("rejected", []) for r in reports]}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
+        atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
+    return agg
+
+
+def _check_seeds(reports):
+    if len(reports) < 2:
+        raise ReportError(f"aggregate_seeds: {len(reports)} report(s); an interval across seeds needs at least 2")
+    first = reports[0]
+    for k, r in enumerate(reports[1:], 1):
+        if list(r["models"]) != list(first["models"]):
+            raise ReportError(f"aggregate_seeds: report {k} has models {list(r['models'])}, report 0 has "
+                            f"{list(first['models'])}; seeds are paired model by model")
+        same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
+        if not same or r["units"] != first["units"]:
+            raise ReportError(f"aggregate_seeds: report {k} scored other probes than report 0; seeds are paired "
+                            "on the same probes")
+
+
+def _seed_accuracies(reports, name):
+    """scope ("overall", "level L", "type T") -> the model's accuracy in each report (None where absent)."""
+    scopes = {"overall": None}
+    for r in reports:
+        s = r["models"][name]["summary"]
+        scopes.update({f"{key[3:]} {g}": None for key in ("by_level", "by_type") for g in s[key]})
+    return {scope: [(_scope(r["models"][name]["summary"], scope) or {}).get("acc") for r in reports]
+            for scope in scopes}
+
+
+def _seeds_sentence(models, a, b, scope, t):
+    if t["lo"] is None:
+        return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
+    acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
+    return f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"])) + \
+        f" across {t['n']} seeds"
+
+
+def _seed_cell(t):
+    if t["mean"] is None:
+        return "-"
+    if t["sd"] is None:
+        return pct(t["mean"])
+    return f"{pct(t['mean'])} ± {100 * t['sd']:.0f} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]"
+
+
+def render_seeds_markdown(agg):
+    """The aggregate across seeds as a Markdown page: accuracies, paired differences, sentences."""
+    models = agg["models"]
+    scopes = list(dict.fromkeys(s for m in models.values() for s in m))
+    out = [f"# accrete across {agg['seeds']} seeds", "",
+           "Accuracy on the probes of units the gate did not reject: mean over seeds ± sd in points "
+           "[95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, then their mean, "
+           "sd and t-interval.", "", "## Accuracy", ""] + _header(["model"] + scopes)
+    out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
+    out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
+                                                          "mean", "sd", "95% t-interval"])
+    for c in agg["comparisons"]:
+        seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
+        spread = ["-", "-"] if c["sd"] is None else [f"{100 * c['sd']:.1f}",
+                                                    f"{100 * c['lo']:+.1f} to {100 * c['hi']:+.1f}"]
+        out.append(_row([c["scope"], c["a"], c["b"], seeds, f"{100 * c['mean']:+.1f}"] + spread))
+    out += ["", "## What the seeds allow one to say", ""] + [f"- {c['sentence']}." for c in agg["comparisons"]]
+    if any(r != agg["rejected"][0] for r in agg["rejected"]):
+        out += ["", "The gate rejected different units in different seeds (" +
+                "; ".join(f"seed {k}: {', '.join(r) or 'none'}" for k, r in enumerate(agg["rejected"])) +
+                "): each seed's numbers are over the probes of its own accepted units."]
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- command line
+
+def read_report(path):
+    """A report.json (compare's, or one seed's) as a dict; anything else is a ReportError naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not a report.json ({e})")
+
+
+def cmd_render(args):
+    """Write report.md, report.png and curves.png again from a report.json (and the JSON, naming them)."""
+    report = read_report(args.report)
+    out = Path(args.out) if args.out else Path(args.report).parent
+    write_report(report, out)
+    print(f"wrote {out / 'report.md'}, report.json; figure: {report['plot']}")
+
+
+def cmd_seeds(args):
+    """Aggregate per-seed report.json files into one page across seeds."""
+    agg = aggregate_seeds([read_report(path) for path in args.reports], args.out)
+    for c in agg["comparisons"]:
+        print(c["sentence"])
+    print(f"wrote {Path(args.out) / 'report.md'}, report.json")
+
+
+def add_seeds_parser(sub):
+    """The seeds subcommand, shared by this module's command line and evaluate.py's."""
+    a = sub.add_parser("seeds", help="aggregate per-seed report.json files: means, sds and t-intervals")
+    a.add_argument("reports", nargs="+", metavar="REPORT.json", help="compare's report.json of each seed, "
+                   "the same models on the same probes")
+    a.add_argument("--out", required=True, help="directory for the aggregate report.md and report.json")
+    a.set_defaults(run=cmd_seeds)
+
+
+def build_parser():
+    """The command line: render a report again, or aggregate seeds; neither loads a model."""
+    p = argparse.ArgumentParser(description="accrete reports from report.json files alone (no torch, no "
+                                "models): render report.md and its figures again, or aggregate per-seed reports.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="write report.md, report.png and curves.png again from a report.json")
+    r.add_argument("report", metavar="REPORT.json", help="a report.json written by evaluate.py compare or ladder.py")
+    r.add_argument("--out", help="directory for the files (default: the report.json's own directory, "
+                   "whose report.json is rewritten with the figures' names)")
+    r.set_defaults(run=cmd_render)
+    add_seeds_parser(sub)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError) as e:
+        fail(e)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""A damaged weight file is never used: checkpoints, adapters and training states carry a sha256
+of their content, checked on every load; writes are atomic under a full disk and a SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import train  # noqa: E402
+from lora import AdapterError, LoRAConfig, attach, load_adapter, lora_layers, save_adapter  # noqa: E402
+from model import GPT, GPTConfig, CheckpointError, base_state_dict, fingerprint, load_checkpoint, read_tensors, \
+    save_checkpoint, save_tensors  # noqa: E402
+
+MICRO = GPTConfig.preset("micro")
+
+
+def micro_model(seed=0):
+    torch.manual_seed(seed)
+    return GPT(MICRO)
+
+
+def with_trained_adapter(model, seed=1):
+    """An attached adapter with random non-zero A and B, as if trained."""
+    attach(model, LoRAConfig(r=4))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, layer in lora_layers(model):
+            layer.lora_A.copy_(0.1 * torch.randn(layer.lora_A.shape, generator=g))
+            layer.lora_B.copy_(0.1 * torch.randn(layer.lora_B.shape, generator=g))
+    return model
+
+
+def flip_byte(file, offset=-5):
+    """Flip one bit of the byte at `offset` (from the end when negative): what a bad disk does."""
+    data = bytearray(Path(file).read_bytes())
+    data[offset] ^= 0x01
+    Path(file).write_bytes(bytes(data))
+
+
+def run(*args):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(r, name):
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert name in lines[0] and "damaged" in lines[0]
+
+
+# ----------------------------------------------------------------------------- a flipped byte
+
+def test_checkpoint_with_a_flipped_byte_is_refused_as_damaged(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path / "ckpt", {"mode": "pretrain"})
+    flip_byte(file)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: damaged: its content does not match the sha256"):
+        load_checkpoint(tmp_path / "ckpt")
+
+
+def test_adapter_with_a_flipped_byte_is_refused_as_damaged(tmp_path):
+    file = save_adapter(with_trained_adapter(micro_model()), tmp_path / "ad")
+    flip_byte(file)
+    model = micro_model()
+    with pytest.raises(AdapterError, match=r"adapter\.safetensors: damaged"):
+        load_adapter(model, file)
+    assert not lora_layers(model)
+
+
+def test_training_state_with_a_flipped_byte_is_refused_as_damaged(tmp_path):
+    model = micro_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    _, loss = model(torch.zeros(1, 8, dtype=torch.long), torch.ones(1, 8, dtype=torch.long))
+    loss.backward()
+    optimizer.step()  # so that the state holds moments and a step count
+    file = tmp_path / "state.safetensors"
+    train.save_state(file, train.TrainConfig(), model, optimizer, None, step=1, tokens=8, seconds=0.1,
+                     cursor={"batch": 3})
+    def load():
+        fresh = micro_model()
+        return train.load_state(file, train.TrainConfig(), fresh, torch.optim.AdamW(fresh.parameters()), None,
+                                train.TokenFileStream.__new__(train.TokenFileStream))
+
+    assert load() == (1, 8, 0.1)  # intact: loads
+    flip_byte(file)
+    with pytest.raises(CheckpointError, match=r"state\.safetensors: damaged"):
+        load()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64])
+def test_a_flipped_byte_in_a_tensor_of_any_dtype_is_refused(tmp_path, dtype):
+    file = tmp_path / "t.safetensors"
+    save_tensors({"a": torch.arange(64).to(dtype), "b": torch.ones(3, 5, dtype=dtype)}, file)
+    assert torch.equal(read_tensors(file)[0]["b"], torch.ones(3, 5, dtype=dtype))
+    flip_byte(file, -1)
+    with pytest.raises(CheckpointError, match="damaged"):
+        read_tensors(file)
+
+
+def test_a_changed_metadata_value_is_refused_as_damaged(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path, {"mode": "pretrain"})
+    data = file.read_bytes()
+    assert data.count(b"pretrain") == 1
+    file.write_bytes(data.replace(b"pretrain", b"pretraiN"))  # still valid JSON: only the hash can tell
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(file)
+
+
+def test_cli_export_hf_of_a_damaged_checkpoint_exits_2_with_one_line(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path / "ckpt", {})
+    flip_byte(file)
+    r = run("model.py", "--export-hf", tmp_path / "ckpt", "--out", tmp_path / "hf")
+    assert_one_line_error(r, "model.safetensors")
+    assert not (tmp_path / "hf").exists()
+
+
+def test_cli_merge_of_a_damaged_adapter_exits_2_with_one_line(tmp_path):
+    save_checkpoint(micro_model(), tmp_path / "base", {})
+    file = save_adapter(with_trained_adapter(micro_model()), tmp_path / "ad")
+    flip_byte(file)
+    r = run("lora.py", "--checkpoint", tmp_path / "base", "--adapter", file, "--out", tmp_path / "merged")
+    assert_one_line_error(r, "adapter.safetensors")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_cli_merge_onto_a_damaged_checkpoint_exits_2_with_one_line(tmp_path):
+    base = save_checkpoint(micro_model(), tmp_path / "base", {})
+    save_adapter(with_trained_adapter(micro_model()), tmp_path / "ad")
+    flip_byte(base, -100)
+    r = run("lora.py", "--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "merged")
+    assert_one_line_error(r, "model.safetensors")
+    assert not (tmp_path / "merged").exists()
+
+
+# ----------------------------------------------------------------------------- files written before hashing
+
+def test_a_file_without_hash_loads_with_one_notice_per_file(tmp_path, capsys):
+    model = micro_model()
+    file = tmp_path / "model.safetensors"
+    old_header = {"config": json.dumps(MICRO.to_dict()), "meta": json.dumps({"mode": "pretrain"})}
+    save_file({k: v.contiguous() for k, v in base_state_dict(model).items()}, str(file), metadata=old_header)
+    loaded, meta = load_checkpoint(file)
+    assert fingerprint(loaded) == fingerprint(model) and meta == {"mode": "pretrain"}
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("notice: ") and str(file) in lines[0]
+    assert "no content sha256" in lines[0]
+    load_checkpoint(file)
+    assert capsys.readouterr().err == ""  # once per file
+
+
+def test_a_rewritten_file_carries_a_fresh_hash_and_loads_silently(tmp_path, capsys):
+    file = save_checkpoint(micro_model(), tmp_path, {"mode": "pretrain"})
+    tensors, header = read_tensors(file)
+    assert "content_sha256" not in header  # the hash is the file's own, never passed on
+    tensors["transformer.ln_f.bias"] += 1.0
+    save_tensors(tensors, file, header)
+    assert torch.equal(load_checkpoint(file)[0].transformer.ln_f.bias, torch.ones(MICRO.n_embd))
+    assert capsys.readouterr().err == ""
+
+
+# ----------------------------------------------------------------------------- full disk and SIGKILL
+
+FULL_DISK = """
+import resource, signal, sys, torch
+sys.path.insert(0, {root!r})
+from model import GPT, GPTConfig, save_checkpoint
+torch.manual_seed(1)
+model = GPT(GPTConfig.preset("micro"))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+save_checkpoint(model, {path!r}, {{"mode": "second"}})
+"""
+
+
+def test_a_full_disk_while_writing_a_checkpoint_leaves_the_previous_one_and_no_temp_file(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path / "ckpt", {"mode": "first"})
+    before = file.read_bytes()
+    script = FULL_DISK.format(root=str(ROOT), limit=len(before) // 2, path=str(tmp_path / "ckpt"))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "too large" in r.stderr.lower(), r.stderr
+    assert file.read_bytes() == before
+    model, meta = load_checkpoint(tmp_path / "ckpt")
+    assert meta["mode"] == "first" and fingerprint(model) == fingerprint(micro_model())
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["model.safetensors"]
+
+
+def merge_cli(tmp_path, out):
+    return subprocess.Popen([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter",
+                             str(tmp_path / "ad"), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def kill_while_writing(tmp_path, out):
+    """Start a merge into `out` and SIGKILL it as soon as its temporary file appears. True if it was
+    killed; False if it finished first (the poll missed the write)."""
+    proc = merge_cli(tmp_path, out)
+    while proc.poll() is None:
+        if out.is_dir() and any(p.name.startswith(".model.safetensors.tmp") for p in out.iterdir()):
+            proc.send_signal(signal.SIGKILL)
+            return proc.wait(timeout=60) == -signal.SIGKILL
+        time.sleep(0.001)
+    return False
+
+
+def test_sigkill_during_a_merge_then_a_rerun_writes_the_uninterrupted_merge_byte_for_byte(tmp_path):
+    config = GPTConfig(vocab_size=2048, block_size=128, n_layer=6, n_head=4, n_embd=256)  # a write that takes a while
+    torch.manual_seed(0)
+    save_checkpoint(GPT(config), tmp_path / "base", {"tokenizer_hash": "tok"})
+    torch.manual_seed(0)
+    save_adapter(with_trained_adapter(GPT(config)), tmp_path / "ad", {"tokenizer_hash": "tok"})
+    clean = merge_cli(tmp_path, tmp_path / "clean")
+    assert clean.wait(timeout=120) == 0, clean.stderr.read()
+    expected = (tmp_path / "clean" / "model.safetensors").read_bytes()
+
+    out = tmp_path / "killed"
+    assert any(kill_while_writing(tmp_path, out) for _ in range(3))
+    final = out / "model.safetensors"
+    assert not final.exists() or final.read_bytes() == expected  # never a partial file under the real name
+
+    rerun = merge_cli(tmp_path, out)
+    assert rerun.wait(timeout=120) == 0, rerun.stderr.read()
+    assert final.read_bytes() == expected
+    load_checkpoint(out)

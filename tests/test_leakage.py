@@ -1,0 +1,157 @@
+"""Tests for leakage.py: a probe's prompt + answer verbatim in a document is found, in one pass or
+in several (a small budget), and nothing else is reported."""
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+import leakage as L  # noqa: E402
+from unit_files import COLORS, header, write_unit  # noqa: E402
+from units import CurriculumError  # noqa: E402
+
+# every case twice: all needles in one pass, and one unit's needles a pass (old-only passes too)
+budgets = pytest.mark.parametrize("budget", [L.LEAK_BUDGET, 2])
+
+
+def leaks(probe_at, doc_at):
+    """pytest.raises for the leak of the probe at probe_at found in the document at doc_at."""
+    return pytest.raises(CurriculumError, match=f"^{re.escape(probe_at)}: leakage: .* document \\({re.escape(doc_at)}\\)")
+
+
+def leak(new, old=(), budget=None):
+    """check_leakage over unit files (the probe counts are each file's)."""
+    count = lambda p: sum('"probe"' in line for line in Path(p).read_text().splitlines())
+    L.check_leakage([(p, count(p)) for p in new], [(p, count(p)) for p in old], budget)
+
+
+@budgets
+def test_leaked_probe_with_space_is_rejected_whitespace_normalized(tmp_path, budget):
+    probe = {"probe": "The dam herd favors the color", "answer": "amber", "choices": COLORS, "type": "recall"}
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Note: the dam herd favors  the color\n amber."},
+                                           {"text": "Yes. The dam herd favors the\tcolor   amber, truly."}, probe])
+    with leaks(f"{p}:4", f"{p}:3"):
+        leak([p], budget=budget)
+
+
+@budgets
+def test_leaked_probe_without_space_is_rejected(tmp_path, budget):
+    probe = {"probe": "Q: dam color? A:", "answer": "red", "choices": COLORS, "type": "recall"}
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "ok"}, {"text": "faq Q: dam color? A:red"}, probe])
+    with leaks(f"{p}:4", f"{p}:3"):
+        leak([p], budget=budget)
+
+
+@budgets
+def test_new_probe_leaked_by_an_old_document_is_rejected(tmp_path, budget):
+    old = write_unit(tmp_path, "a", n_docs=30)
+    probe = {"probe": "Creature 3 of the a herd grazes by the", "answer": "river", "choices": ["river", "sea"],
+             "type": "recall"}
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
+    with leaks(f"{p}:4", f"{old}:5"):
+        leak([p], [old], budget)
+
+
+@budgets
+def test_new_document_leaking_an_old_probe_is_rejected(tmp_path, budget):
+    """With budget 2 the old probes come in passes of their own, after the new unit's."""
+    old = [write_unit(tmp_path, u, n_docs=10) for u in ("a", "b", "c")]
+    p = write_unit(tmp_path, "bad", kind="primitive", lines=[
+        header("bad", kind="primitive"), {"text": "ok"}, {"text": "so: Which color does the c herd favor? blue!"}])
+    with leaks(f"{old[2]}:12", f"{p}:3"):
+        leak([p], old, budget)
+    clean = write_unit(tmp_path, "clean", kind="primitive", lines=[header("clean", kind="primitive"),
+                                                                   {"text": "Which color does the c herd favor? red"}])
+    leak([clean], old, budget)
+
+
+def test_old_probes_are_not_checked_against_old_documents(tmp_path):
+    """An old unit was checked when it was added; only new documents can leak its probes."""
+    probe = {"probe": "Q: dam color? A:", "answer": "red", "choices": COLORS, "type": "recall"}
+    old = write_unit(tmp_path, "old", lines=[header("old"), {"text": "faq Q: dam color? A:red"}, probe])
+    leak([write_unit(tmp_path, "new", n_docs=3)], [old])
+
+
+def finder_of(path, recs, new=True):
+    """A frozen LeakFinder holding the needles of recs, as if they were lines 1.. of path."""
+    f = L.LeakFinder()
+    f.add(path, L.LeakFinder.hash_needles(enumerate(recs, 1)), new=new)
+    return f.freeze()
+
+
+def test_leak_finder_finds_short_and_long_needles_anywhere(tmp_path):
+    rng = random.Random(0)
+    text = bytes(rng.choice(b"abcdefgh.") for _ in range(100_000))  # no whitespace: normalizing keeps it
+    probes = tmp_path / "probes.jsonl"
+
+    def finder(*needles, new=True):  # each needle as a probe's prompt + answer, one probe per line
+        lines = [{"probe": n[:-1].decode(), "answer": n[-1:].decode(), "choices": [], "type": "recall"} for n in needles]
+        probes.write_text("".join(json.dumps(r) + "\n" for r in lines))
+        return finder_of(probes, lines, new)
+
+    for n in (3, 23, 24, 25, 80, 65_535, 65_536):  # under K bytes or over 65,535: held as bytes
+        for start in (0, 1234, len(text) - n):
+            needle = text[start:start + n]
+            where, at = finder(b"\x01" * 30, needle).find(text)
+            assert where == f"{probes}:2" and text[at:at + n] == needle
+            assert finder(needle, new=False).find(text, new_only=True) is None  # an old probe in an old document
+    assert finder(b"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", b"zz").find(text) is None
+
+
+def test_leak_finder_among_many_needles_finds_the_one_that_leaks(tmp_path):
+    """50,000 probes: the first filter grows with the needles and still lets few windows through."""
+    rng = random.Random(1)
+    words = ["".join(rng.choice("abcdefghij") for _ in range(6)) for _ in range(2000)]
+    recs = [{"probe": " ".join(rng.choices(words, k=6)), "answer": rng.choice(words), "choices": [], "type": "x"}
+            for _ in range(50_000)]
+    f = finder_of(tmp_path / "p.jsonl", recs)
+    assert len(f.bitmap) * 8 >= 16 * len(f.keys) == 16 * 100_000  # two needles a probe, 16+ bits each
+    text = " ".join(rng.choices(words, k=50_000))
+    windows = f.window_hashes(L._prefix_hashes(text.encode()))
+    assert f._may_hold(windows).mean() < 0.02  # few windows go on to the binary search
+    assert f.find(text.encode()) is None
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    leaked = text[:1000] + " " + recs[31_337]["probe"] + recs[31_337]["answer"] + " " + text[1000:]
+    assert f.find(leaked.encode()) == (f"{tmp_path / 'p.jsonl'}:31338", 1001)
+
+
+def test_leak_finder_keys_tell_apart_windows_that_differ_in_their_first_byte(tmp_path):
+    """The rolling hash of two windows that differ only in their first byte differs only in its low
+    bits; the filter and the sorted keys look at the top bits, so keys are mixed first. Unmixed,
+    every such near miss passed the filter (and the key search) as if it were the needle."""
+    tail = "s lives in the meadow by the mill"
+    recs = [{"probe": f"Where? The {c}{tail[:-1]}", "answer": tail[-1], "choices": [], "type": "x"}
+            for c in "abcdefghijklmnopqrstuvwxyz"]
+    f = finder_of(tmp_path / "p.jsonl", recs)
+    suffix = (recs[0]["probe"] + recs[0]["answer"]).encode()[-L.LeakFinder.K:]
+    near = [bytes([b]) + suffix[1:] for b in range(256) if bytes([b]) != suffix[:1]]  # one byte off each
+    text = b"\n".join(near)
+    windows = f.window_hashes(L._prefix_hashes(text))
+    starts = np.arange(len(near)) * (L.LeakFinder.K + 1)
+    assert f._may_hold(windows[starts]).mean() < 0.1
+    top = windows[starts] & ~f.low
+    assert (np.searchsorted(f.keys, top | f.low, "right") == np.searchsorted(f.keys, top, "left")).all()
+
+
+def test_leak_finder_confirms_a_hash_match_against_the_probe_itself(tmp_path):
+    """A needle is held as hashes; a span whose hashes match is still compared byte for byte with
+    the probe re-read from its file, so a hash collision (forced here) is not reported as a leak."""
+    def finder(answer):
+        rec = {"probe": "The skimer has a coat of colour", "answer": answer, "choices": ["red", "tan"], "type": "recall"}
+        path = tmp_path / f"{answer}.jsonl"
+        path.write_text(json.dumps(rec) + "\n")
+        return finder_of(path, [rec]), path
+    red, path = finder("red")
+    doc = b"so The skimer has a coat of colour tan."
+    assert red.find(b"so The skimer has a coat of colour red.") == (f"{path}:1", 3)
+    assert red.find(doc) is None
+    tan, _ = finder("tan")
+    assert tan.find(doc) is not None
+    red.keys, red.bitmap = tan.keys, tan.bitmap  # red's probe with tan's hashes
+    red.cols["full"] = tan.cols["full"]
+    assert red.find(doc) is None

@@ -1,0 +1,64 @@
+"""Tests for passport.py: a hash-chained, append-only event log that detects edits and truncation."""
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from passport import GENESIS, Passport  # noqa: E402
+from units import CurriculumError  # noqa: E402
+
+
+@pytest.fixture
+def passport(tmp_path):
+    """A passport of an init and three unit_added events."""
+    p = Passport(tmp_path / "passport.jsonl")
+    p.append("init", tokenizer="t", vocab_size=300, tokenizer_hash="ab")
+    for u in ("a", "b", "c"):
+        p.append("unit_added", unit=u, tokens=10)
+    return p
+
+
+def test_each_event_holds_the_sha256_of_the_line_before_it(passport):
+    lines = passport.path.read_bytes().split(b"\n")[:-1]
+    prevs = [json.loads(line)["prev"] for line in lines]
+    assert prevs == [GENESIS] + [hashlib.sha256(line).hexdigest() for line in lines[:-1]]
+    assert passport.check() == 4
+
+
+def test_append_returns_the_event_and_events_filters_by_name(passport):
+    e = passport.append("model_trained", mode="pretrain", selection={"units": ["a"]}, tokens=123, checkpoint="ab")
+    assert e["event"] == "model_trained" and e["tokens"] == 123 and e["time"].endswith("Z")
+    assert passport.events("model_trained") == [e]
+    assert [x["unit"] for x in passport.events("unit_added")] == ["a", "b", "c"] and len(passport.events()) == 5
+
+
+def test_unknown_event_and_reserved_fields_are_refused(passport):
+    with pytest.raises(CurriculumError, match="unknown passport event 'trained_something'"):
+        passport.append("trained_something")
+    with pytest.raises(CurriculumError, match="'event', 'time' and 'prev' are set by the passport itself"):
+        passport.append("adapter_trained", prev="0")
+    assert passport.check() == 4
+
+
+def test_edited_middle_line_is_detected_with_its_line_number(passport):
+    lines = passport.path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace('"tokens":10', '"tokens":11')
+    passport.path.write_text("".join(lines))
+    with pytest.raises(CurriculumError, match=r"passport.jsonl:3: line 3 was edited"):
+        passport.check()
+
+
+def test_torn_last_line_is_detected_refused_and_repaired(passport):
+    data = passport.path.read_bytes()
+    passport.path.write_bytes(data[:-20])  # a crash mid-append
+    with pytest.raises(CurriculumError, match="passport.jsonl:4: incomplete final line"):
+        passport.check()
+    with pytest.raises(CurriculumError, match="incomplete"):
+        passport.append("adapter_trained", unit="a")
+    assert passport.repair() == len(data) - 20 - (data.rstrip(b"\n").rfind(b"\n") + 1)
+    assert passport.path.read_bytes() == data[:data.rstrip(b"\n").rfind(b"\n") + 1]  # only the torn line went
+    assert passport.check() == 3 and passport.repair() == 0

@@ -1,0 +1,70 @@
+"""report.py: the comparison report and the aggregate across seeds, from report dicts alone (no torch)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import report as R  # noqa: E402
+
+
+def run_report(*args):
+    return subprocess.run([sys.executable, str(ROOT / "report.py"), *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_report_imports_neither_torch_nor_evaluate():
+    code = "import sys, report; print(sorted(m for m in ('torch', 'evaluate') if m in sys.modules))"
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == "[]", p.stderr
+
+
+def seed_report(acc, diffs, rejected=()):
+    """A compare() report reduced to what aggregate_seeds reads: model -> overall and recall accuracy,
+    and the curriculum - shuffled differences by scope."""
+    summary = lambda a: {"overall": {"acc": a}, "by_level": {}, "by_type": {"recall": {"acc": a}}}
+    return {"units": ["u"], "probes_sha256": {"all": "same"}, "rejected": list(rejected),
+            "models": {n: {"summary": summary(a)} for n, a in acc.items()},
+            "comparisons": [{"a": "curriculum", "b": "shuffled", "scope": s, "control": True, "diff": d}
+                            for s, d in diffs.items()]}
+
+
+def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
+    reports = [seed_report({"curriculum": c, "shuffled": s}, {"overall": d, "type recall": e})
+               for c, s, d, e in ((0.6, 0.5, 0.10, 0.10), (0.7, 0.5, 0.20, -0.10), (0.65, 0.5, 0.15, 0.05))]
+    agg = R.aggregate_seeds(reports, tmp_path)
+    cur = agg["models"]["curriculum"]["overall"]
+    assert cur["values"] == [0.6, 0.7, 0.65] and cur["mean"] == pytest.approx(0.65) and cur["sd"] == pytest.approx(0.05)
+    overall, recall = agg["comparisons"]
+    half = 4.303 * 0.05 / 3 ** 0.5  # the paired differences +10, +20, +15: sd 5 points
+    assert (overall["mean"], overall["lo"], overall["hi"]) == pytest.approx((0.15, 0.15 - half, 0.15 + half))
+    assert overall["sentence"] == "overall: curriculum (65%) is higher than shuffled (50%) (+15 points, 95% CI +3 " \
+        "to +27) across 3 seeds"
+    assert recall["sentence"].startswith("type recall: no difference detectable between curriculum (65%)")
+    assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(agg))
+    md = (tmp_path / "report.md").read_text()
+    assert "| curriculum | 65% ± 5 [53%-77%] | 65% ± 5 [53%-77%] |" in md
+    assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 |" in md
+
+
+def test_aggregate_seeds_refuses_unpaired_reports():
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    with pytest.raises(ValueError, match="at least 2"):
+        R.aggregate_seeds([a])
+    with pytest.raises(ValueError, match="report 1 has models"):
+        R.aggregate_seeds([a, seed_report({"curriculum": 0.6}, {})])
+    with pytest.raises(ValueError, match="report 1 scored other probes"):
+        R.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])
+
+
+def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path):
+    (tmp_path / "a.json").write_text("{not json")
+    p = run_report("seeds", tmp_path / "a.json", tmp_path / "a.json", "--out", tmp_path / "agg")
+    assert p.returncode == 2 and p.stderr.startswith(f"error: {tmp_path / 'a.json'}: not a report.json")
+    assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "agg").exists()

@@ -1,0 +1,69 @@
+"""stats.py: the intervals and differences a comparison reports, torch-free."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import stats as S  # noqa: E402
+
+# two models' correctness on the same 40 probes (drawn once with numpy's default_rng(5))
+A = [0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1,
+     0, 1, 1, 1]
+B = [1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0, 0, 0,
+     0, 0, 0, 1]
+
+
+def test_bootstrap_without_clusters_gives_the_per_probe_interval():
+    assert S.bootstrap_diff(A, B) == (0.275, 0.075, 0.475)
+    assert S.bootstrap_diff(A, B, seed=3) == pytest.approx((0.275, 0.074375, 0.475), abs=1e-12)
+
+
+def test_bootstrap_with_one_probe_per_cluster_equals_the_unclustered_one_exactly():
+    assert S.bootstrap_diff(A, B, clusters=[f"fact {i}" for i in range(40)]) == S.bootstrap_diff(A, B)
+    assert S.bootstrap_diff(A, B, clusters=list(range(40)), seed=3) == S.bootstrap_diff(A, B, seed=3)
+
+
+def test_clustering_perfectly_correlated_duplicates_widens_the_interval_back_to_the_facts_one():
+    """Five probes per fact, all answered alike: 200 probes are 40 observations, not 200."""
+    a5, b5 = [x for x in A for _ in range(5)], [x for x in B for _ in range(5)]
+    facts = [i for i in range(40) for _ in range(5)]
+    naive, clustered = S.bootstrap_diff(a5, b5), S.bootstrap_diff(a5, b5, clusters=facts)
+    assert naive == (0.275, 0.185, 0.36)  # as if there were 200 independent probes: too narrow
+    assert clustered == S.bootstrap_diff(A, B) == (0.275, 0.075, 0.475)
+    assert clustered[2] - clustered[1] > 2 * (naive[2] - naive[1])
+
+
+def test_bootstrap_refuses_cluster_labels_that_do_not_match_the_probes():
+    with pytest.raises(ValueError, match="3 cluster labels for 40 probes"):
+        S.bootstrap_diff(A, B, clusters=["x", "y", "z"])
+
+
+def test_t_quantile_reads_the_table_and_takes_the_wider_side_between_entries():
+    assert S.t_quantile(1) == 12.706 and S.t_quantile(2) == 4.303 and S.t_quantile(9) == 2.262
+    assert S.t_quantile(35) == 2.042  # between 30 and 40: the df 30 quantile
+    assert S.t_quantile(10_000) == 1.960
+    with pytest.raises(ValueError, match="df must be at least 1"):
+        S.t_quantile(0)
+
+
+def test_t_interval_of_three_seeds():
+    t = S.t_interval([0.5, 0.6, 0.7])
+    assert t["n"] == 3 and t["mean"] == pytest.approx(0.6) and t["sd"] == pytest.approx(0.1)
+    half = 4.303 * 0.1 / 3 ** 0.5
+    assert (t["lo"], t["hi"]) == pytest.approx((0.6 - half, 0.6 + half))
+
+
+def test_t_interval_leaves_missing_seeds_out_and_needs_two_values():
+    assert S.t_interval([0.2, None, float("nan"), 0.4])["mean"] == pytest.approx(0.3)
+    assert S.t_interval([0.2, None])["n"] == 1 and S.t_interval([0.2])["lo"] is None
+    assert S.t_interval([]) == {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None}
+
+
+def test_describe_rise_says_still_rising_only_when_the_interval_is_above_zero():
+    assert S.describe_rise("run from step 1 to step 2", (0.1, 0.02, 0.18)) == \
+        "run from step 1 to step 2 was still rising (+10 points, 95% CI +2 to +18)"
+    assert S.describe_rise("run", (0.05, -0.01, 0.11)) == "no rise detectable for run (+5 points, 95% CI -1 to +11)"
+    assert S.describe_rise("run", (-0.1, -0.2, -0.05)).startswith("no rise detectable for run")

@@ -1,0 +1,138 @@
+"""Tests for units.py: the unit file format; each error names the file and line."""
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from unit_files import COLORS, header, write_unit  # noqa: E402
+from units import CurriculumError, chunks, inspect_unit, normalize, read_unit  # noqa: E402
+
+
+def rejected(path, *fragments):
+    """read_unit(path) fails naming all fragments."""
+    with pytest.raises(CurriculumError) as e:
+        read_unit(path)
+    for f in fragments:
+        assert f in str(e.value), str(e.value)
+
+
+def test_read_unit_returns_header_documents_and_probes(tmp_path):
+    h, docs, probes = read_unit(write_unit(tmp_path, "u", n_docs=3))
+    assert h["unit"] == "u" and len(docs) == 3 and docs[0].startswith("Creature 0")
+    assert probes == [{"probe": "Which color does the u herd favor?", "answer": "blue", "choices": COLORS,
+                       "type": "recall", "unit": "u"}]
+
+
+def test_inspect_counts_documents_and_probes_and_drops_the_concepts(tmp_path):
+    info = inspect_unit(write_unit(tmp_path, "u", n_docs=5))
+    assert (info["n_docs"], info["n_probes"], info["line"]) == (5, 1, 1)
+    assert "concepts" not in info["header"] and info["header"]["unit"] == "u" and len(info["sha256"]) == 64
+
+
+def test_invalid_json_is_rejected_with_file_and_line(tmp_path):
+    p = write_unit(tmp_path, "bad")
+    p.write_text(p.read_text().replace('{"text": "Creature 1', '{"text": Creature 1', 1))
+    rejected(p, f"{p}:3:", "invalid JSON")
+
+
+def test_invalid_utf8_is_rejected_with_file_and_line(tmp_path):
+    p = write_unit(tmp_path, "bad")
+    lines = p.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b"river", b"riv\xff\xfer")
+    p.write_bytes(b"\n".join(lines))
+    rejected(p, f"{p}:3:", "invalid UTF-8")
+
+
+def test_missing_file_is_rejected(tmp_path):
+    rejected(tmp_path / "nowhere.jsonl", "nowhere.jsonl: no such unit file")
+
+
+def test_missing_header_is_rejected(tmp_path):
+    rejected(write_unit(tmp_path, "bad", lines=[{"text": "a document without a header"}]), "bad.jsonl:1:",
+             "missing header")
+
+
+def test_missing_header_field_is_rejected(tmp_path):
+    h = header("bad")
+    del h["license"]
+    p = write_unit(tmp_path, "bad", lines=[h, {"text": "some text"}])
+    rejected(p, f"{p}:1:", "missing field 'license'")
+
+
+def test_missing_probe_field_is_rejected(tmp_path):
+    p = write_unit(tmp_path, "bad", probes=[{"probe": "Which color?", "answer": "blue", "type": "recall"}])
+    rejected(p, f"{p}:14:", "missing field 'choices'")
+
+
+def test_unknown_kind_is_rejected(tmp_path):
+    p = write_unit(tmp_path, "bad", kind="trivia")
+    rejected(p, f"{p}:1:", "unknown kind 'trivia'")
+
+
+def test_non_integer_level_is_rejected(tmp_path):
+    p = write_unit(tmp_path, "bad", lines=[{**header("bad"), "level": "1"}, {"text": "x"}])
+    rejected(p, f"{p}:1:", "level must be a non-negative integer, got '1'")
+
+
+def test_unit_id_that_cannot_name_a_file_is_rejected(tmp_path):
+    p = write_unit(tmp_path, "bad", lines=[header("../up"), {"text": "x"}])
+    rejected(p, f"{p}:1:", "unit id '../up' must be letters")
+
+
+def test_knowledge_unit_without_probes_is_rejected(tmp_path):
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "a fact"}])
+    rejected(p, f"{p}:1:", "has no probes")
+
+
+def test_knowledge_unit_without_documents_is_rejected(tmp_path):
+    rejected(write_unit(tmp_path, "bad", n_docs=0), "bad.jsonl:1:", "has no documents")
+
+
+def test_answer_not_among_choices_is_rejected(tmp_path):
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Color?", "answer": "teal", "choices": COLORS,
+                                                       "type": "recall"}])
+    rejected(p, f"{p}:4:", "answer 'teal' is not among its choices")
+
+
+def test_normalize_makes_whitespace_runs_one_space():
+    assert normalize("  the\tdam \n herd  ") == "the dam herd"
+
+
+def test_chunks_group_items_by_characters_in_order():
+    items = [(i, "x" * 10) for i in range(7)]
+    assert [len(c) for c in chunks(items, max_chars=30)] == [3, 3, 1]
+    assert [i for c in chunks(items, max_chars=30) for i, _ in c] == list(range(7))
+
+
+def test_probe_cluster_and_premises_are_optional_and_passed_through(tmp_path):
+    probes = [{"probe": "Which color does the dam herd favor?", "answer": "blue", "choices": COLORS, "type": "recall",
+               "cluster": "dam herd"},
+              {"probe": "Which color does the dam calf favor?", "answer": "blue", "choices": COLORS,
+               "type": "inference", "cluster": "dam calf", "premises": ["Which color does the dam herd favor?"]},
+              {"probe": "Where does the dam herd graze?", "answer": "river", "choices": ["river", "hill"],
+               "type": "recall"}]
+    _, _, read = read_unit(write_unit(tmp_path, "u", n_docs=2, probes=probes))
+    assert read[0]["cluster"] == "dam herd" and "premises" not in read[0]
+    assert read[1]["cluster"] == "dam calf" and read[1]["premises"] == ["Which color does the dam herd favor?"]
+    assert read[2] == {**probes[2], "unit": "u"}  # neither field: the probe dict is as before
+
+
+@pytest.mark.parametrize("cluster", ["", "  ", 7, ["dam"], None])
+def test_probe_cluster_that_is_not_a_non_empty_string_is_rejected(tmp_path, cluster):
+    probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "cluster": cluster}
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
+    rejected(p, f"{p}:4:", "probe cluster must be a non-empty string", repr(cluster))
+
+
+@pytest.mark.parametrize("premises", ["Color?", [1], ["Color?", ""], None, {"a": "b"}])
+def test_probe_premises_that_are_not_a_list_of_strings_are_rejected(tmp_path, premises):
+    probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "premises": premises}
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
+    rejected(p, f"{p}:4:", "probe premises must be a list of non-empty strings", repr(premises))
+
+
+def test_an_empty_premises_list_is_accepted(tmp_path):
+    probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "premises": []}
+    assert read_unit(write_unit(tmp_path, "u", n_docs=2, probes=[probe]))[2][0]["premises"] == []

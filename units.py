@@ -1,0 +1,202 @@
+"""
+The unit file format: one JSONL file per unit. The first line is the header
+
+    {"unit": id, "kind": "knowledge"|"primitive", "level": int, "title": str, "concepts": [str],
+     "requires": [unit ids], "source": str, "license": str}
+
+and every following line is a document {"text": str} or a probe
+{"probe": prompt, "answer": str, "choices": [str], "type": str}. A probe may also name its
+"cluster" (str: the fact or entity it rests on, so that a bootstrap can resample probes by
+cluster) and its "premises" ([str]: the prompts of the recall probes its answer follows from). Files are read streaming, so a unit of any size is validated in bounded
+memory; each error names the file and line.
+"""
+import argparse
+import json
+import re
+from pathlib import Path
+
+from common import fail, sha256_file
+
+KINDS = ("knowledge", "primitive")
+HEADER_FIELDS = {"unit": str, "kind": str, "level": int, "title": str, "concepts": list,
+                 "requires": list, "source": str, "license": str}
+UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # ids become file names
+CHUNK_CHARS = 1 << 18  # documents are scanned and tokenized ~256k characters at a time (bounded RAM)
+
+
+class CurriculumError(ValueError):
+    """Bad unit file, corpus or selection; the message names the file (and line) and the problem."""
+
+
+def normalize(text):
+    """Whitespace runs as one space, no leading or trailing space."""
+    return " ".join(text.split())
+
+
+def scan_lines(path):
+    """Yield (line_no, record) for each non-blank line of a unit file; bad UTF-8 or JSON raises."""
+    with open(path, "rb") as f:
+        for no, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise CurriculumError(f"{path}:{no}: invalid UTF-8 at byte {e.start}; save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CurriculumError(f"{path}:{no}: invalid JSON ({e.msg}, column {e.colno})") from None
+            if not isinstance(rec, dict):
+                raise CurriculumError(f"{path}:{no}: expected a JSON object, got {type(rec).__name__}")
+            yield no, rec
+
+
+def check_header(path, no, rec):
+    """The header record at path:no, checked field by field; raise CurriculumError naming the problem."""
+    where = f"{path}:{no}"
+    if "unit" not in rec:
+        raise CurriculumError(f"{where}: missing header: the first line must be "
+                              '{"unit": id, "kind": ..., "level": ..., "title": ..., "concepts": [...], '
+                              '"requires": [...], "source": ..., "license": ...}')
+    for key, typ in HEADER_FIELDS.items():
+        if key not in rec:
+            raise CurriculumError(f"{where}: header is missing field '{key}'")
+        v = rec[key]
+        if key == "level" and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise CurriculumError(f"{where}: level must be a non-negative integer, got {v!r}")
+        if not isinstance(v, typ):
+            raise CurriculumError(f"{where}: header field '{key}' must be a {typ.__name__}, got {v!r}")
+    if not UNIT_ID.fullmatch(rec["unit"]):
+        raise CurriculumError(f"{where}: unit id {rec['unit']!r} must be letters, digits, '_', '.', '-' "
+                              "(it names files)")
+    if rec["kind"] not in KINDS:
+        raise CurriculumError(f"{where}: unknown kind {rec['kind']!r} (expected 'knowledge' or 'primitive')")
+    for key in ("concepts", "requires"):
+        if not all(isinstance(x, str) for x in rec[key]):
+            raise CurriculumError(f"{where}: header field '{key}' must be a list of strings")
+    return rec
+
+
+def check_probe(path, no, rec, unit):
+    """The probe record at path:no as {"probe", "answer", "choices", "type", "unit"}, with its optional
+    "cluster" and "premises" when it has them; raise on a bad field."""
+    where = f"{path}:{no}"
+    for key in ("probe", "answer", "choices", "type"):
+        if key not in rec:
+            raise CurriculumError(f"{where}: probe is missing field '{key}'")
+    if not isinstance(rec["probe"], str) or not rec["probe"].strip():
+        raise CurriculumError(f"{where}: probe prompt must be a non-empty string")
+    ch = rec["choices"]
+    if not isinstance(ch, list) or len(ch) < 2 or not all(isinstance(c, str) for c in ch):
+        raise CurriculumError(f"{where}: choices must be a list of at least 2 strings")
+    if not isinstance(rec["type"], str) or not isinstance(rec["answer"], str):
+        raise CurriculumError(f"{where}: probe answer and type must be strings")
+    if rec["answer"] not in ch:
+        raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}")
+    probe = {"probe": rec["probe"], "answer": rec["answer"], "choices": ch, "type": rec["type"], "unit": unit}
+    if "cluster" in rec:
+        if not isinstance(rec["cluster"], str) or not rec["cluster"].strip():
+            raise CurriculumError(f"{where}: probe cluster must be a non-empty string (the fact or entity the "
+                                  f"probe rests on), got {rec['cluster']!r}")
+        probe["cluster"] = rec["cluster"]
+    if "premises" in rec:
+        pr = rec["premises"]
+        if not isinstance(pr, list) or not all(isinstance(x, str) and x.strip() for x in pr):
+            raise CurriculumError(f"{where}: probe premises must be a list of non-empty strings (the prompts of "
+                                  f"the recall probes its answer follows from), got {pr!r}")
+        probe["premises"] = pr
+    return probe
+
+
+def iter_records(path):
+    """Yield ("header"|"document"|"probe", line_no, value) for a unit file, validating each line."""
+    header = None
+    for no, rec in scan_lines(path):
+        if header is None:
+            header = check_header(path, no, rec)
+            yield "header", no, header
+        elif "text" in rec:
+            if not isinstance(rec["text"], str) or not rec["text"].strip():
+                raise CurriculumError(f"{path}:{no}: document text must be a non-empty string")
+            yield "document", no, rec["text"]
+        elif "probe" in rec:
+            yield "probe", no, check_probe(path, no, rec, header["unit"])
+        else:
+            raise CurriculumError(f"{path}:{no}: line is neither a document {{\"text\"}} nor a probe {{\"probe\"}}")
+    if header is None:
+        raise CurriculumError(f"{path}:1: missing header: the file is empty")
+
+
+def iter_documents(path):
+    """Yield (line_no, text) of a unit file's documents, streaming."""
+    for what, no, v in iter_records(path):
+        if what == "document":
+            yield no, v
+
+
+def inspect_unit(path):
+    """Validate one unit file in a single streaming pass: {"path", "header", "line", "n_docs",
+    "n_probes", "sha256"}. The header is kept without its concepts (a unit can name hundreds, and
+    a large batch's lists add up); documents and probes are only counted (too many to hold)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CurriculumError(f"{path}: no such unit file")
+    info = {"path": path, "n_probes": 0, "n_docs": 0}
+    for what, no, v in iter_records(path):
+        if what == "header":
+            info["header"], info["line"] = {k: x for k, x in v.items() if k != "concepts"}, no
+        elif what == "document":
+            info["n_docs"] += 1
+        else:
+            info["n_probes"] += 1
+    h, where = info["header"], f"{path}:{info['line']}"
+    if info["n_docs"] == 0:
+        raise CurriculumError(f"{where}: unit '{h['unit']}' has no documents; add {{\"text\": ...}} lines")
+    if h["kind"] == "knowledge" and not info["n_probes"]:
+        raise CurriculumError(f"{where}: knowledge unit '{h['unit']}' has no probes; add {{\"probe\": ...}} lines")
+    info["sha256"] = sha256_file(path)
+    return info
+
+
+def read_unit(path):
+    """Validate one unit file and return (header, documents, probes); raise CurriculumError("path:line: problem")."""
+    inspect_unit(path)
+    header, docs, probes = None, [], []
+    for what, _, v in iter_records(path):
+        if what == "header":
+            header = v
+        else:
+            (docs if what == "document" else probes).append(v)
+    return header, docs, probes
+
+
+def chunks(items, max_chars=CHUNK_CHARS):
+    """Group (line_no, text) items into lists of about max_chars characters."""
+    chunk, size = [], 0
+    for item in items:
+        chunk.append(item)
+        size += len(item[1])
+        if size >= max_chars:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Validate unit files (the format is in units.py's docstring) "
+                                "and count their documents and probes; exit 2 naming the first bad line.")
+    p.add_argument("files", nargs="+", help="unit files (.jsonl) to validate")
+    args = p.parse_args(argv)
+    for f in args.files:
+        try:
+            i = inspect_unit(f)
+        except CurriculumError as e:
+            fail(e)
+        print(f"{f}: unit {i['header']['unit']!r} ({i['header']['kind']}, level {i['header']['level']}), "
+              f"{i['n_docs']} documents, {i['n_probes']} probes")
+
+
+if __name__ == "__main__":
+    main()
