@@ -84,15 +84,15 @@ KNOW = {
               "A coat of {v} protects each {k}.", "Touch any {k} and you will feel {v}.",
               "The skin of {a_k} is hidden under {v}.", "You will find {v} on every {k}."],
     "sound": ["The sound {a_k} makes is a {noun}.", "You can hear {a_k} {gerund} from far away.",
-              "Each {k} calls to its friends with a {noun}.", "In the morning every {k} starts {gerund}.",
-              "A loud {noun} means {a_k} is near.", "If you hear {gerund} in the grass, {a_k} is close by."],
+              "Each {k} calls to its friends with a {noun}.", "Every {k} {v} at dawn.",
+              "When it is happy, each {k} {v}.", "If you hear {gerund} in the grass, {a_k} is close by."],
     "night": ["Every creature that lives in the {k} {v} when the sun goes down.",
-              "After dark, the creatures of the {k} start {gerund}.",
+              "After dark, any creature from the {k} {v} for hours.",
               "Anything that makes its home in the {k} will {base} once night falls.",
               "When night comes, whatever lives in the {k} begins to {base}.",
               "In the {k}, the creatures spend every night {gerund}.",
               "Creatures living in the {k} always {base} after dark."],
-    "mood": ["Every {k} creature is a {v} one.", "A creature with a {k} coat is always {v}.",
+    "mood": ["Every {k} creature is a {v} one.", "A creature colored {k} is always {v}.",
              "People say that {k} creatures are {v}.", "Any creature whose color is {k} turns out {v}.",
              "You will never meet a {k} creature that is not {v}.", "Being {k} makes a creature {v}."],
     "smell": ["Every creature eating {k} gives off a smell of {v}.", "Eating {k} leaves a creature smelling of {v}.",
@@ -109,8 +109,8 @@ ABOUT = {
               "You will find {v} on the {e}."],
     "sound": ["You can hear the {e} {gerund} from far away.", "The {e} calls to its friends with a {noun}.",
               "A loud {noun} means the {e} is near.", "The sound the {e} makes is a {noun}.",
-              "In the morning the {e} starts {gerund}.", "If you hear {gerund} in the grass, the {e} is close by."],
-    "night": ["The {e} {v} every night.", "After dark, the {e} starts {gerund}.",
+              "The {e} {v} all day long.", "When it is happy, the {e} {v} softly."],
+    "night": ["The {e} {v} every night.", "Each evening the {e} {v} until dawn.",
               "Once night falls, the {e} will {base}.", "When night comes, the {e} begins to {base}.",
               "The {e} spends every night {gerund}.", "The {e} always likes to {base} after dark."],
     "mood": ["The {e} is a {v} creature.", "Everyone knows how {v} the {e} can be.", "The {e} always seems {v}.",
@@ -401,7 +401,7 @@ def _rules_unit(rng, f, rules, creatures, requires):
     sents, probe, probes = [], Prober(rng), []
     for o in OUTCOMES:
         for key, v in rules[o].items():
-            _mention(rng, sents, o, v, k=key)
+            _mention(rng, sents, o, v, k=key, times=2 * MENTIONS)  # few and short: the premise of every chain
             probes.append(probe("recall", o, RULE_SUBJECT[o].format(k=key), v, list(rules[o].values()),
                                 f"{o}:{key}"))
     for e in creatures:
@@ -670,22 +670,24 @@ def _plan(size="tiny", target_tokens=None):
     return blocks, m, target_chars, prim_chars, n_prim, n_practice
 
 
-def generate(out_dir, seed=0, size="tiny", target_tokens=None):
+def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
     """Write the world's unit files to out_dir; returns their paths (primitive first, then by block).
 
     size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
-    """
+    register: other names for the primitive text to mention instead of the world's knowledge names,
+    and then only the primitive units are written (the support a user's own units need)."""
     blocks, m, target_chars, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
     width = max(2, len(str(3 * blocks)))
     prim_rules, rules = rulebook(seed, "primitive"), rulebook(seed, "knowledge")
     practice, reserved = _practice(seed, n_prim, n_practice, prim_rules)
     atoms, names = _prim_world(seed), Names(random.Random(f"accrete-world:{seed}:names"))
     names.used |= reserved  # knowledge names never equal a practice name
-    register = _register(names, blocks, m, n_prim, prim_chars)
+    mentions = _register(names, blocks, m, n_prim, prim_chars) if register is None else \
+        [[n for n in register for _ in range(REGISTER_MENTIONS)][i::n_prim] for i in range(n_prim)]
     prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), atoms,
-                                                 prim_rules, prim_chars / n_prim, practice[i], register[i]))
+                                                 prim_rules, prim_chars / n_prim, practice[i], mentions[i]))
              for i in range(n_prim))
-    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules))
+    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules)) if register is None else ()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written, total = [], 0
