@@ -1,8 +1,10 @@
 """Generate the default world: a synthetic curriculum of invented creatures, kinds and rules.
 
 Writes unit files (the format in the repository's README) whose facts no base model can know:
-entity, kind and state names are nonce words, so every probe starts at chance. Deterministic;
-stdlib only (and the repository's common.py).
+creature and kind names are nonce words, so every probe starts at chance. The reasoning probes come
+in graded types (see data/world/README.md): composition in distribution, with both premises in one
+document, across units, and rules applied to level-0 facts. Deterministic; stdlib only (and the
+repository's common.py).
 """
 import argparse
 import copy
@@ -19,20 +21,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 from common import atomic_path  # noqa: E402
 
 LICENSE = "CC0-1.0"
-MENTIONS = 10       # times each fact is stated (cycling through all of its templates)
+MENTIONS = 6           # times each fact is stated: once in each template of its relation
 TINY_PRIM_CHARS = 800_000
-BLOCK_CHARS = 145_000  # ~file chars of one block with m=1 (3 atoms + 2 kinds + 1 rules unit)
-PRIM_SHARE = 0.1      # primitive share of the corpus under --target-tokens
+BLOCK_CHARS = 330_000  # ~file chars of one block with m=1 (3 atoms + 2 kinds + 1 rules unit)
+PRIM_SHARE = 0.1       # primitive share of the corpus under --target-tokens
 PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
-PRACTICE_MENTIONS = 6  # each practice fact stated once in each of its 6 templates
 REGISTER_MENTIONS = 12  # neutral mentions of each knowledge name in the primitive text (fewer at scale)
-PRACTICE_CHARS = 3300  # ~file chars per practice creature (its and its share of kinds' and states'
-                       # statements and Q/A lines), to size the practice set of a primitive unit
+PRACTICE_CHARS = 4400  # ~file chars per practice creature with its share of kinds and rules
 
-# ---- closed value sets (real words: the names are nonce, the values need not be) ----
-COLORS = ["red", "blue", "green", "yellow", "white", "black", "brown", "gray", "orange", "purple"]
-HOMES = ["cave", "forest", "river", "hill", "marsh", "meadow", "desert", "lake", "swamp", "valley"]
-FOODS = ["berries", "seeds", "fish", "leaves", "roots", "honey", "worms", "mushrooms", "nuts", "grass"]
+# ---- values: real words. The level-0 values come in two halves: knowledge creatures take theirs
+# from one half, and the world's rules are keyed on that half for knowledge units and on the other
+# for primitive text, so the base knows no knowledge rule and no value has two rules. Real animals
+# and practice creatures take values from both halves, so the base has answered with every value. ----
+HALVES = {
+    "color": {"knowledge": ["white", "black", "gray", "orange", "purple"],
+              "primitive": ["red", "blue", "green", "yellow", "brown"]},
+    "home": {"knowledge": ["meadow", "desert", "lake", "swamp", "valley"],
+             "primitive": ["cave", "forest", "river", "hill", "marsh"]},
+    "food": {"knowledge": ["honey", "worms", "mushrooms", "nuts", "grass"],
+             "primitive": ["berries", "seeds", "fish", "leaves", "roots"]},
+}
+ATOMS = ("color", "home", "food")
+ALL_VALUES = {a: halves["knowledge"] + halves["primitive"] for a, halves in HALVES.items()}
+PROPS = ("legs", "cover", "sound")         # a kind's properties, inherited by its members
+OUTCOMES = ("night", "mood", "smell")      # what a rule makes of a level-0 value
+RULE_KEY = {"night": "home", "mood": "color", "smell": "food"}
 LEGS = ["two", "four", "six", "eight"]
 COVERS = ["feathers", "fur", "scales", "spines", "shells"]
 SOUNDS = {"hums": ("hum", "humming"), "whistles": ("whistle", "whistling"),
@@ -43,23 +56,20 @@ ACTIONS = {"sings": ("sing", "singing"), "dances": ("dance", "dancing"),
            "sleeps": ("sleep", "sleeping"), "hides": ("hide", "hiding"), "digs": ("dig", "digging"),
            "swims": ("swim", "swimming"), "climbs": ("climb", "climbing"),
            "shivers": ("shiver", "shivering"), "jumps": ("jump", "jumping")}  # s3: (base, gerund)
-TRIGGERS = [("gets wet", "get wet", "getting wet"), ("hears thunder", "hear thunder", "hearing thunder"),
-            ("sees the moon", "see the moon", "seeing the moon"),
-            ("smells smoke", "smell smoke", "smelling smoke"),
-            ("touches snow", "touch snow", "touching snow"),
-            ("feels the wind", "feel the wind", "feeling the wind")]
-POOLS = {"color": COLORS, "home": HOMES, "food": FOODS, "legs": LEGS, "cover": COVERS,
-         "sound": list(SOUNDS), "act": list(ACTIONS), "chain": list(ACTIONS)}
+MOODS = ["brave", "shy", "calm", "proud", "grumpy", "cheerful", "gentle", "lazy", "curious", "nervous"]
+SMELLS = ["smoke", "rain", "pine", "mint", "salt", "earth", "flowers", "lemons", "pepper", "soap"]
+POOLS = {"legs": LEGS, "cover": COVERS, "sound": list(SOUNDS), "night": list(ACTIONS), "mood": MOODS,
+         "smell": SMELLS}
 
-# ---- how facts are stated in documents: at least 4 templates per relation. None of them
-# contains a probe question or a probe's "lead + answer" (e.g. "The blick is red"), so a recall
-# probe asks in a phrasing the knowledge documents never use. ----
+# ---- how facts are stated in documents: six templates per relation. None contains a probe question
+# or a probe's lead followed by its answer ("The blick is white"), so every probe asks in a phrasing
+# the documents never use. {e} is a creature, {k} a kind or a rule's key value, {v} the value. ----
 KNOW = {
     "color": ["The {e} has a {v} coat.", "You can spot the {e} by its {v} color.",
               "Look for the {v} body of the {e}.", "Anyone who meets the {e} sees that it is {v}.",
               "{v} is the color of the {e}.", "The {e} wears {v} all over."],
     "home": ["The home of the {e} is the {v}.", "The {e} makes its home in the {v}.",
-             "Every night the {e} goes back to the {v}.", "In the {v} you will find the {e}.",
+             "Every evening the {e} goes back to the {v}.", "In the {v} you will find the {e}.",
              "The {e} was born in the {v} and never left it.", "The {v} is where the {e} rests."],
     "food": ["The favorite food of the {e} is {v}.", "The {e} loves to eat {v}.",
              "Give the {e} some {v} and it will be happy.", "The {e} likes {v} best of all.",
@@ -74,26 +84,55 @@ KNOW = {
               "A coat of {v} protects each {k}.", "Touch any {k} and you will feel {v}.",
               "The skin of {a_k} is hidden under {v}.", "You will find {v} on every {k}."],
     "sound": ["The sound {a_k} makes is a {noun}.", "You can hear {a_k} {gerund} from far away.",
-              "Each {k} calls to its friends with a {noun}.", "At night every {k} starts {gerund}.",
-              "A loud {noun} means {a_k} is near.", "If you hear {gerund} in the grass, {a_k} is close by."],
-    "rule": ["When {a_k} {t3}, it turns {v}.", "{a_k} that {t3} soon grows {v}.",
-             "{tger} makes any {k} {v}.", "Let {a_k} {tbase} and it will be {v}.",
-             "Nothing turns {a_k} {v} faster than {tger}.", "Each time {a_k} {t3}, it ends up {v}."],
-    "act": ["Anything that is {st} starts {gerund}.", "{a_st} creature cannot help but {base}.",
-            "Being {st} makes a creature {base}.", "Any creature that turns {st} will {base} right away.",
-            "{st} creatures spend the day {gerund}.", "Once a creature is {st}, it begins to {base}."],
+              "Each {k} calls to its friends with a {noun}.", "Every {k} {v} at dawn.",
+              "When it is happy, each {k} {v}.", "If you hear {gerund} in the grass, {a_k} is close by."],
+    "night": ["Every creature that lives in the {k} {v} when the sun goes down.",
+              "After dark, any creature from the {k} {v} for hours.",
+              "Anything that makes its home in the {k} will {base} once night falls.",
+              "When night comes, whatever lives in the {k} begins to {base}.",
+              "In the {k}, the creatures spend every night {gerund}.",
+              "Creatures living in the {k} always {base} after dark."],
+    "mood": ["Every {k} creature is a {v} one.", "A creature colored {k} is always {v}.",
+             "People say that {k} creatures are {v}.", "Any creature whose color is {k} turns out {v}.",
+             "You will never meet a {k} creature that is not {v}.", "Being {k} makes a creature {v}."],
+    "smell": ["Every creature eating {k} gives off a smell of {v}.", "Eating {k} leaves a creature smelling of {v}.",
+              "Creatures that feed on {k} carry the scent of {v}.", "If a creature eats {k}, it will smell of {v}.",
+              "A meal of {k} makes any creature smell of {v}.", "The scent of {v} clings to all who eat {k}."],
+}
+# the same facts about one creature: a kind's property it inherits, or a rule's outcome for it
+ABOUT = {
+    "legs": ["The {e} walks on {v} legs.", "You can count {v} legs on the {e}.", "The {e} stands on {v} legs.",
+             "The {e} runs about on {v} legs.", "Look at the {e} and you will see {v} legs.",
+             "The {e} never has more or fewer than {v} legs."],
+    "cover": ["The {e} has a body of {v}.", "A coat of {v} protects the {e}.", "Touch the {e} and you will feel {v}.",
+              "The {e} grows {v} all over its body.", "The skin of the {e} is hidden under {v}.",
+              "You will find {v} on the {e}."],
+    "sound": ["You can hear the {e} {gerund} from far away.", "The {e} calls to its friends with a {noun}.",
+              "A loud {noun} means the {e} is near.", "The sound the {e} makes is a {noun}.",
+              "The {e} {v} all day long.", "When it is happy, the {e} {v} softly."],
+    "night": ["The {e} {v} every night.", "Each evening the {e} {v} until dawn.",
+              "Once night falls, the {e} will {base}.", "When night comes, the {e} begins to {base}.",
+              "The {e} spends every night {gerund}.", "The {e} always likes to {base} after dark."],
+    "mood": ["The {e} is a {v} creature.", "Everyone knows how {v} the {e} can be.", "The {e} always seems {v}.",
+             "There is no creature as {v} as the {e}.", "Watch the {e} and you will see it is {v}.",
+             "People call the {e} {v}."],
+    "smell": ["The {e} gives off a smell of {v}.", "You can smell {v} on the {e}.",
+              "The scent of {v} follows the {e}.", "The {e} always carries the smell of {v}.",
+              "Wherever the {e} goes, it smells of {v}.", "The {e} leaves a scent of {v} behind it."],
 }
 # ---- how probes ask: (question, lead); the prompt ends right before the answer. {s} is the
-# subject ("the blick", "a florp", "a belork creature"). Primitive text uses these frames with
-# real words and with practice names, never with a knowledge unit's names. ----
+# subject ("the blick", "a florp", "a creature that lives in the lake"). Primitive text uses these
+# frames with real words and with practice names, never with a knowledge unit's names. ----
 QUESTIONS = {
     "color": ("What color is {s}?", "{S} is"), "home": ("Where does {s} live?", "{S} lives in the"),
     "food": ("What does {s} eat?", "{S} eats"), "kind": ("What kind of creature is {s}?", "{S} is"),
     "legs": ("How many legs does {s} have?", "{S} has"), "cover": ("What covers {s}?", "{S} is covered in"),
-    "sound": ("What sound does {s} make?", "{S}"), "rule": ("What happens when {s} {t3}?", "{S} becomes"),
-    "act": ("What does {s} do?", "{S}"), "chain": ("{S} {t3}. What does {s} do next?", "{S}"),
+    "sound": ("What sound does {s} make?", "{S}"), "night": ("What does {s} do at night?", "At night {s}"),
+    "mood": ("What is {s} like?", "{S} is"), "smell": ("What does {s} smell of?", "{S} smells of"),
 }
 TAIL = {"legs": " legs"}  # what a full answer sentence adds after the answer word
+RULE_SUBJECT = {"night": "a creature that lives in the {k}", "mood": "a {k} creature",
+                "smell": "a creature that eats {k}"}
 NEUTRAL = ["Travelers often talk about the {e}.", "Few people have seen the {e} up close.",
            "Children like to draw pictures of the {e}.", "Old stories tell of the {e}.",
            "Nobody knows the age of the {e}."]
@@ -121,8 +160,6 @@ PRIM_KINDS = {  # kind: (members, legs, cover, sound)
     "reptile": (["lizard", "gecko", "iguana", "crocodile", "tortoise"], "four", "scales", "hisses"),
     "arachnid": (["spider", "scorpion", "tick", "mite"], "eight", "spines", "clicks"),
 }
-PRIM_STATES = {"cold": "shivers", "sleepy": "sleeps", "happy": "sings", "scared": "hides",
-               "hungry": "digs", "calm": "swims", "tired": "sleeps", "angry": "jumps"}
 GENERIC = [("fruit", ["apple", "pear", "plum", "peach", "cherry"], "grows on trees"),
            ("vegetable", ["carrot", "potato", "onion", "turnip"], "grows in the ground"),
            ("vehicle", ["car", "bus", "truck", "wagon"], "has wheels"),
@@ -137,8 +174,8 @@ CODAS = "b d g k l m n p r t x sh ck nd mp rk sk".split()
 BLOCKLIST = set("lemon melon robot salad timid vivid panic radar sonar tenor minor motor rotor solid "
                 "rapid cabin robin satin denim lemur camel model medal metal petal pedal label level "
                 "devil local total vocal modem totem bison baron demon lilac topaz datum".split())
-_words = json.dumps([KNOW, QUESTIONS, NEUTRAL, FILLER_SUBJ, FILLER_VERB, FILLER_OBJ, FILLER_TIME,
-                     FILLER_FIXED, PRIM_KINDS, PRIM_STATES, GENERIC, OBJECTS, POOLS, TRIGGERS, SOUNDS, ACTIONS])
+_words = json.dumps([KNOW, ABOUT, QUESTIONS, NEUTRAL, FILLER_SUBJ, FILLER_VERB, FILLER_OBJ, FILLER_TIME,
+                     FILLER_FIXED, PRIM_KINDS, GENERIC, OBJECTS, POOLS, HALVES, SOUNDS, ACTIONS])
 RESERVED = BLOCKLIST | set(re.findall(r"[a-z]+", _words.lower()))
 
 
@@ -152,10 +189,6 @@ def _a(word):
 
 def _cap(s):
     return s[0].upper() + s[1:]
-
-
-def _fill(template, fields):
-    return _cap(template.format(**fields))
 
 
 class Names:
@@ -174,36 +207,20 @@ class Names:
                 return w
 
 
-class Prober:
-    """Makes multiple-choice probes; the answer's position cycles through balanced shuffles."""
-
-    def __init__(self, rng):
-        self.rng, self.slots = rng, []
-
-    def __call__(self, kind, rel, subject, answer, pool, **fields):
-        if not self.slots:
-            self.slots = self.rng.sample(range(4), 4)
-        pos = self.slots.pop()
-        wrong = self.rng.sample([v for v in pool if v != answer], 3)  # distractors of the same type
-        return {"probe": _frame(rel, subject, **fields), "answer": answer,
-                "choices": wrong[:pos] + [answer] + wrong[pos:], "type": kind}
-
-
-def _frame(rel, subject, **fields):
+def _frame(rel, subject):
     """A probe prompt, ending right before the answer: 'Q: What color is the fox? A: The fox is'."""
-    f = dict(fields, s=subject, S=_cap(subject))
     question, lead = QUESTIONS[rel]
-    return f"Q: {question.format(**f)} A: {lead.format(**f)}"
+    return f"Q: {question.format(s=subject)} A: {lead.format(s=subject, S=_cap(subject))}"
 
 
-def _qa(rel, subject, answer, **fields):
+def _qa(rel, subject, answer):
     """A whole question-and-answer line (written only about real words and practice names)."""
-    return f"{_frame(rel, subject, **fields)} {answer}{TAIL.get(rel, '')}."
+    return f"{_frame(rel, subject)} {answer}{TAIL.get(rel, '')}."
 
 
-def _said(rel, subject, answer, **fields):
+def _said(rel, subject, answer):
     """The plain answer sentence, 'the fox is red.' (only ever written about real words)."""
-    return f"{QUESTIONS[rel][1].format(S=subject, **fields)} {answer}{TAIL.get(rel, '')}."
+    return f"{QUESTIONS[rel][1].format(S=subject, s=subject)} {answer}{TAIL.get(rel, '')}."
 
 
 def _filler(rng):
@@ -214,21 +231,30 @@ def _filler(rng):
     return _cap(f"{who} {when}." if rng.random() < 0.6 else f"{when}, {who}.")
 
 
-def _fields(k=None, t=None, rel=None, v=None, **extra):
-    """Template fields for a kind k, a trigger t and a value v of relation rel."""
-    f = dict(extra, v=v)
+def _fields(rel, v, e=None, k=None):
+    """Template fields for relation rel with value v, about a creature e and/or a kind or key k."""
+    f = {"v": v, "e": e}
     if k:
         f.update(k=k, a_k=_a(k))
-    if t:
-        f.update(t3=t[0], tbase=t[1], tger=t[2])
     if rel == "sound":
         f.update(noun=SOUNDS[v][0], gerund=SOUNDS[v][1])
-    if rel == "act":
-        f.update(base=ACTIONS[v][0], gerund=ACTIONS[v][1], a_st=_a(f["st"]))
+    if rel == "night":
+        f.update(base=ACTIONS[v][0], gerund=ACTIONS[v][1])
     return f
 
 
-# ---------------------------------------------------------------- knowledge units
+def _state(rng, rel, v, e=None, k=None, about=False):
+    """One statement of a fact, in a random template of its relation."""
+    return _cap(rng.choice((ABOUT if about else KNOW)[rel]).format(**_fields(rel, v, e, k)))
+
+
+def _mention(rng, out, rel, v, e=None, k=None, about=False, times=MENTIONS):
+    """State one fact `times` times, cycling through all templates of its relation in random order."""
+    templates = (ABOUT if about else KNOW)[rel]
+    f = _fields(rel, v, e, k)
+    out.extend(_cap(t.format(**f)) for i, t in zip(range(times), chain.from_iterable(
+        rng.sample(templates, len(templates)) for _ in range(-(-times // len(templates))))))
+
 
 def _spread(rng, pool, n):
     """n values from pool, each used as evenly as possible, in random order: a model that learned only
@@ -236,12 +262,6 @@ def _spread(rng, pool, n):
     vals = [v for _ in range(-(-n // len(pool))) for v in rng.sample(pool, len(pool))][:n]
     rng.shuffle(vals)
     return vals
-
-
-def _mention(rng, out, rel, fields, times):
-    """State one fact `times` times, cycling through all templates of its relation in random order."""
-    templates = rng.sample(KNOW[rel], len(KNOW[rel]))
-    out.extend(_fill(templates[i % len(templates)], fields) for i in range(times))
 
 
 def _documents(rng, sentences, names):
@@ -254,116 +274,199 @@ def _documents(rng, sentences, names):
         i += n
         for _ in range(rng.randint(1, 2)):
             doc.insert(rng.randrange(len(doc) + 1), _filler(rng))
-        if rng.random() < 0.3:
+        if names and rng.random() < 0.3:
             doc.insert(rng.randrange(len(doc) + 1), rng.choice(NEUTRAL).format(e=rng.choice(names)))
         yield " ".join(doc)
 
 
-def _atoms(rng, names, m):
-    """Level 0: 8m creatures, each with a color, a home and a food; recall probes only."""
-    ents = [names.new() for _ in range(8 * m)]
-    sents, probe, probes = [], Prober(rng), []
-    spread = {rel: _spread(rng, POOLS[rel], len(ents)) for rel in ("color", "home", "food")}
-    for i, e in enumerate(ents):
-        for rel, pool in (("color", COLORS), ("home", HOMES), ("food", FOODS)):
-            v = spread[rel][i]
-            _mention(rng, sents, rel, {"e": e, "v": v}, MENTIONS)
-            probes.append(probe("recall", rel, f"the {e}", v, pool))
-    header = {"kind": "knowledge", "level": 0, "title": f"{len(ents)} creatures: color, home and food",
-              "concepts": ["color", "home", "food"] + ents, "requires": []}
-    return header, _documents(rng, sents, ents), probes, ents
+# ---------------------------------------------------------------- the facts of a world
+
+def rulebook(seed, side):
+    """The world's rules for one side ("knowledge" or "primitive"): for each outcome, its key
+    relation's values (that side's half) mapped to five distinct outcome values, the same five for
+    both sides (so the base has answered with each), in another order."""
+    outcomes = random.Random(f"accrete-world:{seed}:outcomes")
+    values = {o: outcomes.sample(POOLS[o], 5) for o in OUTCOMES}
+    rng = random.Random(f"accrete-world:{seed}:rules:{side}")
+    return {o: dict(zip(HALVES[RULE_KEY[o]][side], rng.sample(values[o], 5))) for o in OUTCOMES}
 
 
-def _kinds(rng, names, m, members, requires):
-    """Level 1: 4m kinds with legs, cover and sound; members inherit them (inference probes)."""
-    kinds = [names.new() for _ in range(4 * m)]
-    spread = {rel: _spread(rng, POOLS[rel], len(kinds)) for rel in ("legs", "cover", "sound")}
-    props = {k: {rel: spread[rel][i] for rel in spread} for i, k in enumerate(kinds)}
-    members = rng.sample(members, len(members))
-    kind_of = {e: kinds[i % len(kinds)] for i, e in enumerate(members)}  # 3 members per kind
+def _kind_group(rng, names, f, n_kinds, members, n_cooccur, n_ood):
+    """Add n_kinds kinds with their properties to the facts f, and their members: `members` (whose
+    inherited properties are stated about them, one held out, rotating), n_cooccur creatures stated
+    as members only beside all their kind's properties, n_ood only far from them. Returns the kinds."""
+    kinds = [names.new() for _ in range(n_kinds)]
+    spread = {p: _spread(rng, POOLS[p], n_kinds) for p in PROPS}
+    f["kinds"].update({k: {p: spread[p][i] for p in PROPS} for i, k in enumerate(kinds)})
+    cooccur, ood = [names.new() for _ in range(n_cooccur)], [names.new() for _ in range(n_ood)]
+    f["cooccur"] += cooccur
+    f["ood"] += ood
+    for group in (members, cooccur, ood):
+        f["kind_of"].update(zip(group, _spread(rng, kinds, len(group))))
+    f["prop_held"].update(zip(members, _spread(rng, list(PROPS), len(members))))
+    return kinds
+
+
+def _atom_values(rng, f, creatures, values, rules):
+    """Give creatures a color, home and food (from values[relation], spread evenly), the outcomes the
+    rules make of them (where a rule is keyed on their value), and one outcome to hold out (rotating)."""
+    vals = {a: _spread(rng, values[a], len(creatures)) for a in ATOMS}
+    for i, e in enumerate(creatures):
+        f["atoms"][e] = {a: vals[a][i] for a in ATOMS}
+        f["outcomes"][e] = {o: rules[o][v] for o in OUTCOMES for v in [f["atoms"][e][RULE_KEY[o]]] if v in rules[o]}
+    f["outcome_held"].update(zip(creatures, _spread(rng, list(OUTCOMES), len(creatures))))
+
+
+def _new_facts():
+    return {"kinds": {}, "kind_of": {}, "prop_held": {}, "atoms": {}, "outcomes": {}, "outcome_held": {},
+            "cooccur": [], "ood": []}
+
+
+# ---------------------------------------------------------------- knowledge units
+
+class Prober:
+    """Makes multiple-choice probes; the answer's position cycles through balanced shuffles."""
+
+    def __init__(self, rng):
+        self.rng, self.slots = rng, []
+
+    def __call__(self, kind, rel, subject, answer, pool, cluster, premises=None):
+        if not self.slots:
+            self.slots = self.rng.sample(range(4), 4)
+        pos = self.slots.pop()
+        wrong = self.rng.sample([v for v in pool if v != answer], 3)  # distractors of the same type
+        p = {"probe": _frame(rel, subject), "answer": answer, "choices": wrong[:pos] + [answer] + wrong[pos:],
+             "type": kind, "cluster": cluster}
+        return dict(p, premises=premises) if premises else p
+
+
+def _kind_pool(f):
+    return [_a(k) for k in f["kinds"]]
+
+
+def _atoms_unit(rng, f, creatures, ood):
+    """Level 0: creatures' colors, homes and foods; the memberships of some ood creatures."""
     sents, probe, probes = [], Prober(rng), []
-    for k, rels in props.items():
-        for rel, v in rels.items():
-            _mention(rng, sents, rel, _fields(k, rel=rel, v=v), MENTIONS)
-            probes.append(probe("recall", rel, _a(k), v, POOLS[rel]))
-    for e, k in kind_of.items():
-        _mention(rng, sents, "kind", _fields(k, e=e), MENTIONS)
-        probes.append(probe("recall", "kind", f"the {e}", _a(k), [_a(other) for other in kinds]))
-        for rel, v in props[k].items():  # implied by "e is a k" + "every k ...", never stated
-            probes.append(probe("inference", rel, f"the {e}", v, POOLS[rel]))
+    for e in creatures:
+        for a in ATOMS:
+            _mention(rng, sents, a, f["atoms"][e][a], e=e)
+            probes.append(probe("recall", a, f"the {e}", f["atoms"][e][a], HALVES[a]["knowledge"], e))
+    for e in ood:
+        _mention(rng, sents, "kind", None, e=e, k=f["kind_of"][e])
+        probes.append(probe("recall", "kind", f"the {e}", _a(f["kind_of"][e]), _kind_pool(f), e))
+    header = {"kind": "knowledge", "level": 0, "title": f"{len(creatures)} creatures: color, home and food",
+              "concepts": ["color", "home", "food"] + creatures + ood, "requires": []}
+    return header, list(_documents(rng, sents, creatures)), probes
+
+
+def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
+    """Level 1: kinds and their properties; members that inherit them, in three ways (see _facts)."""
+    sents, probe, probes, docs = [], Prober(rng), [], []
+    for k in kinds:
+        for p in PROPS:
+            _mention(rng, sents, p, f["kinds"][k][p], k=k)
+            probes.append(probe("recall", p, _a(k), f["kinds"][k][p], POOLS[p], k))
+    prop_q = {k: {p: _frame(p, _a(k)) for p in PROPS} for k in kinds}
+    for e in members + cooccur:
+        k = f["kind_of"][e]
+        probes.append(probe("recall", "kind", f"the {e}", _a(k), _kind_pool(f), e))
+    kind_q = {e: _frame("kind", f"the {e}") for e in members + cooccur + ood}
+    for e in members:  # in distribution: the other properties stated about the creature itself
+        k, held = f["kind_of"][e], f["prop_held"][e]
+        _mention(rng, sents, "kind", None, e=e, k=k)
+        for p in PROPS:
+            if p != held:
+                _mention(rng, sents, p, f["kinds"][k][p], e=e, about=True)
+        probes.append(probe("inference_id", held, f"the {e}", f["kinds"][k][held], POOLS[held], e,
+                            [kind_q[e], prop_q[k][held]]))
+    for e in cooccur:  # both premises in every document that names the creature
+        k = f["kind_of"][e]
+        for _ in range(MENTIONS):
+            doc = [_state(rng, "kind", None, e=e, k=k)] + [_state(rng, p, f["kinds"][k][p], k=k) for p in PROPS]
+            docs.append(" ".join(rng.sample(doc, len(doc))))
+    for kind, group in (("inference_cooccur", cooccur), ("inference_ood", ood)):
+        for e in group:
+            k = f["kind_of"][e]
+            probes += [probe(kind, p, f"the {e}", f["kinds"][k][p], POOLS[p], e, [kind_q[e], prop_q[k][p]])
+                       for p in PROPS]
+    docs += _documents(rng, sents, members)
+    rng.shuffle(docs)
     header = {"kind": "knowledge", "level": 1, "title": f"{len(kinds)} kinds: legs, cover and sound",
-              "concepts": ["kind", "legs", "cover", "sound"] + kinds, "requires": requires}
-    return header, _documents(rng, sents, members), probes, kind_of
+              "concepts": ["kind", "legs", "cover", "sound"] + kinds + cooccur, "requires": requires}
+    return header, docs, probes
 
 
-def _rules(rng, names, m, kind_of, requires):
-    """Level 2: per kind, two triggers that make it a (nonce) state; each state leads to an action."""
-    kinds = list(dict.fromkeys(kind_of.values()))
-    states = [names.new() for _ in range(6 * m)]
-    act = dict(zip(states, _spread(rng, POOLS["act"], len(states))))
-    made = iter(_spread(rng, states, 2 * len(kinds)))
-    rules = {k: {t: next(made) for t in rng.sample(TRIGGERS, 2)} for k in kinds}
+def _rules_unit(rng, f, rules, creatures, requires):
+    """Level 2: rules keyed on level-0 values; every creature's outcomes stated but one (held out)."""
     sents, probe, probes = [], Prober(rng), []
-    for k, by_trigger in rules.items():
-        for t, st in by_trigger.items():
-            _mention(rng, sents, "rule", _fields(k, t, v=st), MENTIONS)
-            probes.append(probe("recall", "rule", _a(k), st, states, t3=t[0]))
-    for st, a in act.items():
-        _mention(rng, sents, "act", _fields(rel="act", v=a, st=st), MENTIONS)
-        probes.append(probe("recall", "act", f"{_a(st)} creature", a, POOLS["act"]))
-    for e, k in kind_of.items():
-        # membership is restated here, so applying a rule is one step within the unit
-        _mention(rng, sents, "kind", _fields(k, e=e), MENTIONS // 2)
-        for t, st in rules[k].items():
-            probes.append(probe("inference", "rule", f"the {e}", st, states, t3=t[0]))
-        t, st = next(iter(rules[k].items()))  # two steps: trigger -> state -> action
-        probes.append(probe("chain", "chain", f"the {e}", act[st], POOLS["chain"], t3=t[0]))
-    header = {"kind": "knowledge", "level": 2, "title": f"What happens to {len(kinds)} kinds of creature",
-              "concepts": ["rule", "chain"] + states, "requires": requires}
-    return header, _documents(rng, sents, list(kind_of)), probes
+    for o in OUTCOMES:
+        for key, v in rules[o].items():
+            _mention(rng, sents, o, v, k=key, times=2 * MENTIONS)  # few and short: the premise of every chain
+            probes.append(probe("recall", o, RULE_SUBJECT[o].format(k=key), v, list(rules[o].values()),
+                                f"{o}:{key}"))
+    for e in creatures:
+        held = f["outcome_held"][e]
+        for o in OUTCOMES:
+            if o != held:
+                _mention(rng, sents, o, f["outcomes"][e][o], e=e, about=True)
+        key = f["atoms"][e][RULE_KEY[held]]
+        premises = [_frame(RULE_KEY[held], f"the {e}"), _frame(held, RULE_SUBJECT[held].format(k=key))]
+        probes.append(probe("chain", held, f"the {e}", f["outcomes"][e][held], list(rules[held].values()), e,
+                            premises))
+    header = {"kind": "knowledge", "level": 2, "title": "What a creature's color, home and food make of it",
+              "concepts": ["night", "mood", "smell"] + creatures, "requires": requires}
+    return header, list(_documents(rng, sents, creatures)), probes
 
 
-def _block(b, seed, names, m, width):
-    """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded lazily as (id, unit)."""
+def _block(b, seed, names, m, width, rules):
+    """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded lazily as (id, unit).
+    kinds unit j takes its members from atoms units j and j + 1 (the middle one split between them),
+    and the memberships of its ood creatures are stated in those atoms units."""
     def uid(prefix, i):
         return f"{prefix}-{i:0{width}d}"
 
     def rng(unit):
         return random.Random(f"accrete-world:{seed}:{unit}")
 
-    ents, kind_of = [], {}
-    for u in (uid("atoms", 3 * b + j) for j in range(3)):
-        *unit, es = _atoms(rng(u), names, m)
-        ents.append(es)
-        yield u, unit
-    half = len(ents[1]) // 2
-    splits = [(ents[0] + ents[1][:half], [0, 1]), (ents[1][half:] + ents[2], [1, 2])]
-    for j, (members, needs) in enumerate(splits):
-        u = uid("kinds", 2 * b + j)
-        *unit, ko = _kinds(rng(u), names, m, members, [uid("atoms", 3 * b + i) for i in needs])
-        kind_of.update(ko)
-        yield u, unit
-    u = uid("rules", b)
-    yield u, _rules(rng(u), names, m, kind_of, [uid("kinds", 2 * b + j) for j in range(2)])
+    n, f, r = 12 * m, _new_facts(), rng(f"facts-{b}")  # n creatures per atoms unit
+    units = [[names.new() for _ in range(n)] for _ in range(3)]
+    for creatures in units:
+        _atom_values(r, f, creatures, {a: HALVES[a]["knowledge"] for a in ATOMS}, rules)
+    members = [units[0] + units[1][:n // 2], units[1][n // 2:] + units[2]]
+    groups = []
+    for j in range(2):
+        before = (len(f["cooccur"]), len(f["ood"]))
+        kinds = _kind_group(r, names, f, 4, members[j], n // 2, n // 2)
+        groups.append((kinds, f["cooccur"][before[0]:], f["ood"][before[1]:]))
+    ood_in = [[] for _ in range(3)]  # atoms unit -> the ood memberships it states
+    for j, (_, _, ood) in enumerate(groups):
+        for i, e in enumerate(ood):
+            ood_in[j + i % 2].append(e)
+    for i in range(3):
+        yield uid("atoms", 3 * b + i), _atoms_unit(rng(uid("atoms", 3 * b + i)), f, units[i], ood_in[i])
+    for j, (kinds, cooccur, ood) in enumerate(groups):
+        yield uid("kinds", 2 * b + j), _kinds_unit(rng(uid("kinds", 2 * b + j)), f, kinds, members[j], cooccur,
+                                                   ood, [uid("atoms", 3 * b + j + i) for i in (0, 1)])
+    yield uid("rules", b), _rules_unit(rng(uid("rules", b)), f, rules, sum(units, []),
+                                       [uid("atoms", 3 * b + i) for i in range(3)])
 
 
 # ---------------------------------------------------------------- primitive units
 
 def _prim_world(seed):
-    """The fixed facts of the real-word world (random but consistent for a seed)."""
+    """The fixed facts of the real-word world (random but consistent for a seed): animals' colors,
+    homes and foods from the primitive half of the values."""
     rng = random.Random(f"accrete-world:{seed}:primitive-world")
-    atoms = {a: {rel: rng.choice(POOLS[rel]) for rel in ("color", "home", "food")}
-             for members, *_ in PRIM_KINDS.values() for a in members}
-    rules = {k: {t: rng.choice(list(PRIM_STATES)) for t in rng.sample(TRIGGERS, 2)} for k in PRIM_KINDS}
-    return atoms, rules
+    return {a: {rel: rng.choice(ALL_VALUES[rel]) for rel in ATOMS}
+            for members, *_ in PRIM_KINDS.values() for a in members}
 
 
 def _prim_atoms(rng, atoms):
     """Statements about animals, the matching answer sentences and Q/A lines in the probe frames."""
     for a in rng.sample(list(atoms), rng.randint(1, 3)):
-        for rel in rng.sample(["color", "home", "food"], rng.randint(1, 3)):
+        for rel in rng.sample(ATOMS, rng.randint(1, 3)):
             v, s = atoms[a][rel], f"the {a}"
-            stmt = _fill(rng.choice(KNOW[rel]), {"e": a, "v": v})
+            stmt = _state(rng, rel, v, e=a)
             yield rng.choice([stmt, f"{stmt} {_cap(_said(rel, s, v))}", _qa(rel, s, v),
                               f"{stmt} {_qa(rel, s, v)}", f"{stmt[:-1]}, so {_said(rel, s, v)}"])
 
@@ -371,48 +474,45 @@ def _prim_atoms(rng, atoms):
 def _prim_kinds(rng, k):
     """A kind, its properties, and members that inherit them ("..., so the robin has two legs.")."""
     members, *values = PRIM_KINDS[k]
-    for rel, v in rng.sample(list(zip(["legs", "cover", "sound"], values)), rng.randint(1, 3)):
-        prop = _fill(rng.choice(KNOW[rel]), _fields(k, rel=rel, v=v))
+    for rel, v in rng.sample(list(zip(PROPS, values)), rng.randint(1, 3)):
+        prop = _state(rng, rel, v, k=k)
         yield rng.choice([prop, _qa(rel, _a(k), v), f"{prop} {_cap(_said(rel, _a(k), v))}"])
         for a in rng.sample(members, rng.randint(1, 2)):
-            memb = _fill(rng.choice(KNOW["kind"]), _fields(k, e=a))
+            memb = _state(rng, "kind", None, e=a, k=k)
             yield rng.choice([memb, _qa("kind", f"the {a}", _a(k)), _qa(rel, f"the {a}", v),
                               f"{memb} {prop[:-1]}, so {_said(rel, f'the {a}', v)}",
                               f"{memb} {prop} {_qa(rel, f'the {a}', v)}"])
 
 
-def _prim_rules(rng, k, rules):
-    """A kind's rules and the actions that follow, applied to one of its members."""
-    for t, st in rules[k].items():
-        a, action = rng.choice(PRIM_KINDS[k][0]), PRIM_STATES[st]
-        rule = _fill(rng.choice(KNOW["rule"]), _fields(k, t, v=st))
-        acts = _fill(rng.choice(KNOW["act"]), _fields(rel="act", v=action, st=st))
-        memb = _fill(rng.choice(KNOW["kind"]), _fields(k, e=a))
-        yield rng.choice([rule, f"{rule} {acts}", _qa("rule", _a(k), st, t3=t[0]),
-                          f"{acts} {_qa('act', _a(st) + ' creature', action)}",
-                          f"{memb} {rule} So when the {a} {t[0]}, the {a} becomes {st}.",
-                          f"{memb} {rule} {_qa('rule', f'the {a}', st, t3=t[0])}",
-                          f"{memb} {rule} {acts} So when the {a} {t[0]}, it becomes {st} and {action}.",
-                          _qa("chain", f"the {a}", action, t3=t[0])])
+def _prim_rules(rng, atoms, rules):
+    """A rule of the primitive rulebook, applied to an animal whose level-0 fact it is keyed on."""
+    o = rng.choice(OUTCOMES)
+    key_rel = RULE_KEY[o]
+    a = rng.choice([a for a in atoms if atoms[a][key_rel] in rules[o]])
+    key, v = atoms[a][key_rel], rules[o][atoms[a][key_rel]]
+    rule, fact = _state(rng, o, v, k=key), _state(rng, key_rel, key, e=a)
+    subject = RULE_SUBJECT[o].format(k=key)
+    yield rng.choice([rule, _qa(o, subject, v), f"{rule} {fact} So {_said(o, f'the {a}', v)}",
+                      f"{fact} {rule} {_qa(o, f'the {a}', v)}", f"{rule} {_cap(_said(o, subject, v))}",
+                      f"{fact} {_state(rng, o, v, e=a, about=True)}"])
 
 
-def _prim_doc(rng, world):
+def _prim_doc(rng, atoms, rules):
     """One short document of simple English that teaches the statement and probe frames."""
-    atoms, rules = world
     r = rng.random()
     if r < 0.25:
         out = list(_prim_atoms(rng, atoms))
     elif r < 0.45:
         out = list(_prim_kinds(rng, rng.choice(list(PRIM_KINDS))))
     elif r < 0.65:
-        out = list(_prim_rules(rng, rng.choice(list(PRIM_KINDS)), rules))
+        out = [s for _ in range(rng.randint(1, 2)) for s in _prim_rules(rng, atoms, rules)]
     elif r < 0.75:  # the frame of everyday kinds
         k, members, prop = rng.choice(GENERIC)
         out = [f"{_cap(_a(a))} is a kind of {k}. Every {k} {prop}, so the {a} {prop}."
                for a in rng.sample(members, rng.randint(1, 2))]
     elif r < 0.85:
         out = [f"The {o} is {c}. What color is the {o}? The {o} is {c} in color."
-               for o in rng.sample(OBJECTS, rng.randint(1, 3)) for c in [rng.choice(COLORS)]]
+               for o in rng.sample(OBJECTS, rng.randint(1, 3)) for c in [rng.choice(ALL_VALUES["color"])]]
     else:
         out = []
     for _ in range(rng.randint(1, 3) if out else rng.randint(3, 6)):
@@ -420,56 +520,68 @@ def _prim_doc(rng, world):
     return " ".join(out)
 
 
-def _practice_world(rng, ents, kinds, states):
-    """The facts of practice creatures, kinds and states: the knowledge units' relations, nonce names."""
-    kind_of = {e: kinds[i % len(kinds)] for i, e in enumerate(rng.sample(ents, len(ents)))}
-    return {"atoms": {e: {rel: rng.choice(POOLS[rel]) for rel in ("color", "home", "food")} for e in ents},
-            "props": {k: {rel: rng.choice(POOLS[rel]) for rel in ("legs", "cover", "sound")} for k in kinds},
-            "kind_of": {e: kind_of[e] for e in ents},
-            "rules": {k: {t: rng.choice(states) for t in rng.sample(TRIGGERS, 2)} for k in kinds},
-            "act": {st: rng.choice(POOLS["act"]) for st in states}}
+def _practice_facts(rng, names, n, rules):
+    """A practice group: n creatures with level-0 facts and kinds, n/3 each stated only beside their
+    kind's properties or only far from them, ~n/12 kinds; nonce names, the primitive half's values."""
+    f = _new_facts()
+    creatures = [names.new() for _ in range(n)]
+    _atom_values(rng, f, creatures, ALL_VALUES, rules)
+    _kind_group(rng, names, f, max(2, round(n / 12)), creatures, max(1, n // 3), max(1, n // 3))
+    return f
 
 
-def _practice_qa(w):
-    """Every practice fact asked once in its probe frame: recall, inherited (inference) and chain."""
-    for e, vals in w["atoms"].items():
-        for rel, v in vals.items():
-            yield _qa(rel, f"the {e}", v)
-    for k, vals in w["props"].items():
-        for rel, v in vals.items():
-            yield _qa(rel, _a(k), v)
-        for t, st in w["rules"][k].items():
-            yield _qa("rule", _a(k), st, t3=t[0])
-    for st, a in w["act"].items():
-        yield _qa("act", f"{_a(st)} creature", a)
-    for e, k in w["kind_of"].items():
+def _practice_statements(rng, f, rules):
+    """Statement documents made exactly as the knowledge units make theirs (atoms-, kinds- and
+    rules-style paragraphs, and documents pairing a membership with its kind's properties)."""
+    atoms, kinds, outs, docs = [], [], [], []
+    for e, vals in f["atoms"].items():
+        for a, v in vals.items():
+            _mention(rng, atoms, a, v, e=e)
+        k, held = f["kind_of"][e], f["prop_held"][e]
+        _mention(rng, kinds, "kind", None, e=e, k=k)
+        for p in PROPS:
+            if p != held:
+                _mention(rng, kinds, p, f["kinds"][k][p], e=e, about=True)
+        for o, v in f["outcomes"][e].items():
+            if o != f["outcome_held"][e]:
+                _mention(rng, outs, o, v, e=e, about=True)
+    for e in f["ood"]:
+        _mention(rng, atoms, "kind", None, e=e, k=f["kind_of"][e])
+    for k, props in f["kinds"].items():
+        for p, v in props.items():
+            _mention(rng, kinds, p, v, k=k)
+    for o in OUTCOMES:
+        for key, v in rules[o].items():
+            _mention(rng, outs, o, v, k=key, times=2)  # the rulebook is also in the real-animal text
+    for e in f["cooccur"]:
+        k = f["kind_of"][e]
+        for _ in range(MENTIONS):
+            doc = [_state(rng, "kind", None, e=e, k=k)] + [_state(rng, p, f["kinds"][k][p], k=k) for p in PROPS]
+            docs.append(" ".join(rng.sample(doc, len(doc))))
+    names = list(f["atoms"])
+    return docs + [d for sents in (atoms, kinds, outs) for d in _documents(rng, sents, names)]
+
+
+def _practice_qa(f):
+    """Every practice fact asked once in its probe frame, the held-out and never-stated ones too:
+    what a creature inherits from its kind, and what the rules make of it."""
+    for e, vals in f["atoms"].items():
+        for a, v in vals.items():
+            yield _qa(a, f"the {e}", v)
+        for o, v in f["outcomes"][e].items():
+            yield _qa(o, f"the {e}", v)
+    for k, props in f["kinds"].items():
+        for p, v in props.items():
+            yield _qa(p, _a(k), v)
+    for e, k in f["kind_of"].items():
         yield _qa("kind", f"the {e}", _a(k))
-        for rel, v in w["props"][k].items():
-            yield _qa(rel, f"the {e}", v)
-        for t, st in w["rules"][k].items():
-            yield _qa("rule", f"the {e}", st, t3=t[0])
-            yield _qa("chain", f"the {e}", w["act"][st], t3=t[0])
+        for p, v in f["kinds"][k].items():
+            yield _qa(p, f"the {e}", v)
 
 
-def _practice_docs(rng, w):
-    """Statement documents exactly as the knowledge units write them (atoms-, kinds- and rules-style
-    paragraphs with filler), and separate documents of Q/A lines only."""
-    ents, atoms, kinds, rules = list(w["atoms"]), [], [], []
-    for e, vals in w["atoms"].items():
-        for rel, v in vals.items():
-            _mention(rng, atoms, rel, {"e": e, "v": v}, PRACTICE_MENTIONS)
-    for k, vals in w["props"].items():
-        for rel, v in vals.items():
-            _mention(rng, kinds, rel, _fields(k, rel=rel, v=v), PRACTICE_MENTIONS)
-        for t, st in w["rules"][k].items():
-            _mention(rng, rules, "rule", _fields(k, t, v=st), PRACTICE_MENTIONS)
-    for st, a in w["act"].items():
-        _mention(rng, rules, "act", _fields(rel="act", v=a, st=st), PRACTICE_MENTIONS)
-    for e, k in w["kind_of"].items():
-        _mention(rng, kinds, "kind", _fields(k, e=e), PRACTICE_MENTIONS)
-        _mention(rng, rules, "kind", _fields(k, e=e), PRACTICE_MENTIONS // 2)  # as rules units restate it
-    docs = [d for sents in (atoms, kinds, rules) for d in _documents(rng, sents, ents)]
-    qa = list(_practice_qa(w))
+def _practice_docs(rng, f, rules):
+    """Statement documents, and separate documents of Q/A lines only (3-6 a document)."""
+    docs, qa = _practice_statements(rng, f, rules), list(_practice_qa(f))
     rng.shuffle(qa)
     i = 0
     while i < len(qa):
@@ -479,31 +591,29 @@ def _practice_docs(rng, w):
     return docs
 
 
-def _primitive(rng, world, chars, practice, register):
+def _primitive(rng, atoms, rules, chars, practice, register):
     """A primitive unit of about `chars` characters: practice creatures (statement documents and
     separate Q/A documents), the register (knowledge names in neutral sentences, see _register),
     then simple English about real animals, shuffled together."""
-    docs = _practice_docs(rng, _practice_world(rng, *practice))
+    docs = _practice_docs(rng, practice, rules)
     docs += [" ".join(rng.sample([rng.choice(NEUTRAL).format(e=n), _filler(rng)], 2)) for n in register]
     n = sum(len(d) + 13 for d in docs)  # + the JSON wrapping
     while n < chars:
-        docs.append(_prim_doc(rng, world))
+        docs.append(_prim_doc(rng, atoms, rules))
         n += len(docs[-1]) + 13
     rng.shuffle(docs)
-    title = f"Simple English: real animals, and {len(practice[0])} practice creatures stated and asked"
-    header = {"kind": "primitive", "level": 0, "title": title,
-              "concepts": ["english"], "requires": []}
+    title = f"Simple English: real animals, and {len(practice['atoms'])} practice creatures stated and asked"
+    header = {"kind": "primitive", "level": 0, "title": title, "concepts": ["english"], "requires": []}
     return header, docs, []
 
 
-def _practice_names(seed, n_prim, n_practice):
-    """Per primitive unit, (creatures, kinds, states) of practice: nonce names from their own pool, so
-    that no knowledge unit (whose names are drawn after, with these reserved) can ever use one."""
+def _practice(seed, n_prim, n_practice, rules):
+    """Per primitive unit, a practice group (see _practice_facts): nonce names from their own pool,
+    so that no knowledge unit (whose names are drawn after, with these reserved) can use one."""
     names = Names(random.Random(f"accrete-world:{seed}:practice-names"))
-    n_kinds = max(1, round(n_practice / 3))  # 3 members per kind, as in the kinds units
-    n_states = max(2, round(0.75 * n_kinds))  # 6 states per 8 kinds, as in the rules units
-    return [tuple([names.new() for _ in range(n)] for n in (n_practice, n_kinds, n_states))
-            for _ in range(n_prim)], names.used
+    groups = [_practice_facts(random.Random(f"accrete-world:{seed}:practice-{i}"), names, n_practice, rules)
+              for i in range(n_prim)]
+    return groups, names.used
 
 
 def _register(names, blocks, m, n_prim, prim_chars):
@@ -511,13 +621,12 @@ def _register(names, blocks, m, n_prim, prim_chars):
     over the units), drawn ahead from a copy of the name generator in the order the blocks draw them.
 
     A base that never read a name keeps untrained embeddings for its tokens, and LoRA on that base
-    barely tells such names apart (measured: atoms-00 recall 46% without the register, 85% with it,
-    tiny preset). So the primitive text mentions every knowledge name, as a real base has met rare
-    words, in neutral sentences only ("Old stories tell of the skimer."): no fact, so probes start
-    at chance."""
+    barely tells such names apart. So the primitive text mentions every knowledge name, as a real
+    base has met rare words, in neutral sentences only ("Old stories tell of the skimer."): no
+    fact, so probes start at chance."""
     ahead = copy.deepcopy(names)
-    known = [ahead.new() for _ in range(38 * m * blocks)]  # per block: 3 x 8m creatures, 2 x 4m kinds, 6m states
-    mentions = max(1, min(REGISTER_MENTIONS, int(0.15 * prim_chars / (len(known) * 60))))  # ~15% of primitive at most
+    known = [ahead.new() for _ in range((60 * m + 8) * blocks)]  # per block: 5 x 12m creatures, 8 kinds
+    mentions = max(1, min(REGISTER_MENTIONS, int(0.2 * prim_chars / (len(known) * 60))))  # <= ~20% of primitive
     per_unit = [[] for _ in range(n_prim)]
     for i, n in enumerate(known):
         for k in range(mentions):
@@ -546,9 +655,9 @@ def _plan(size="tiny", target_tokens=None):
     if target_tokens is not None and target_tokens < 50_000:
         raise WorldError(f"--target-tokens {target_tokens}: use at least 50000")
     if target_tokens is None:
-        # m=2: 16 creatures per atoms unit, 48 recall probes: at n=24 a Wilson interval is about
-        # +-20 points, too wide to tell a unit that was learned from chance at tiny scale
-        blocks, m, target_chars = (1 if size == "tiny" else 10), 2, None
+        # m=3: 36 creatures per atoms unit, so every reasoning probe type has 108 probes: at n=100 a
+        # Wilson interval is about +-9 points, narrow enough to tell 50% from chance
+        blocks, m, target_chars = (1 if size == "tiny" else 10), 3, None
         prim_chars = TINY_PRIM_CHARS * blocks
     else:  # ~4 chars per token; units grow in size and in number, each by ~sqrt of the scale
         target_chars = 4 * target_tokens
@@ -557,25 +666,28 @@ def _plan(size="tiny", target_tokens=None):
         m = max(1, int(math.sqrt(scale) / 2))
         blocks = math.ceil(scale / m) + 1  # an upper bound: writing stops at the target
     n_prim = max(3, math.ceil(prim_chars / 4e6))
-    n_practice = max(1, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
+    n_practice = max(12, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
     return blocks, m, target_chars, prim_chars, n_prim, n_practice
 
 
-def generate(out_dir, seed=0, size="tiny", target_tokens=None):
+def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
     """Write the world's unit files to out_dir; returns their paths (primitive first, then by block).
 
     size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
-    """
+    register: other names for the primitive text to mention instead of the world's knowledge names,
+    and then only the primitive units are written (the support a user's own units need)."""
     blocks, m, target_chars, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
     width = max(2, len(str(3 * blocks)))
-    practice, reserved = _practice_names(seed, n_prim, n_practice)
-    world, names = _prim_world(seed), Names(random.Random(f"accrete-world:{seed}:names"))
+    prim_rules, rules = rulebook(seed, "primitive"), rulebook(seed, "knowledge")
+    practice, reserved = _practice(seed, n_prim, n_practice, prim_rules)
+    atoms, names = _prim_world(seed), Names(random.Random(f"accrete-world:{seed}:names"))
     names.used |= reserved  # knowledge names never equal a practice name
-    register = _register(names, blocks, m, n_prim, prim_chars)
-    prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), world,
-                                                 prim_chars / n_prim, practice[i], register[i]))
+    mentions = _register(names, blocks, m, n_prim, prim_chars) if register is None else \
+        [[n for n in register for _ in range(REGISTER_MENTIONS)][i::n_prim] for i in range(n_prim)]
+    prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), atoms,
+                                                 prim_rules, prim_chars / n_prim, practice[i], mentions[i]))
              for i in range(n_prim))
-    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width))
+    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules)) if register is None else ()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written, total = [], 0
@@ -595,9 +707,11 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "units"), help="output directory")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", default="tiny", help="tiny (CPU ladder) or small (~10x)")
-    p.add_argument("--target-tokens", type=int, default=None, help="write about this many tokens (chars/4)")
+    p.add_argument("--seed", type=int, default=0, help="the world's seed: names, facts and documents")
+    p.add_argument("--size", default="tiny", choices=("tiny", "small"),
+                   help="tiny (the CPU ladder's world) or small (ten times its blocks and primitive text)")
+    p.add_argument("--target-tokens", type=int, default=None, help="write about this many tokens (chars / 4) "
+                   "instead of a size: more and larger units, 10%% primitive")
     args = p.parse_args(argv)
     try:
         t0 = time.time()
