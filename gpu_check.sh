@@ -55,10 +55,10 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log its out
 } >> "$LOG"
 
 # the limits add up to under nine minutes; the bench runs its GPU figures first, so a cut keeps them
-step "bench --cuda" 270 "$PYTHON" bench.py --cuda --json "$OUT/bench-gpu.json"
-step "render BENCH-gpu.md" 30 "$PYTHON" bench.py --render "$OUT/bench-gpu.json" --out "$OUT/BENCH-gpu.md"
+step "bench --cuda" 300 "$PYTHON" bench.py --cuda --json "$OUT/bench-gpu.json"
+step "render BENCH-gpu.md" 20 "$PYTHON" bench.py --render "$OUT/bench-gpu.json" --out "$OUT/BENCH-gpu.md"
 step "smoke ladder" 120 "$PYTHON" ladder.py --preset smoke --out "$OUT/smoke"
-step "CUDA tests" 110 "$PYTHON" -m pytest -q -rs tests -k cuda  # -rs: a skip on a GPU machine is news
+step "CUDA tests" 90 "$PYTHON" -m pytest -q -rs tests -k cuda  # -rs: a skip on a GPU machine is news
 
 {
     echo
