@@ -1,13 +1,19 @@
-"""bench.py: a smoke test only (timings belong in bench.py, never in tests): it runs and prints its table."""
+"""bench.py: smoke tests only (timings belong in bench.py, never in tests): it runs, prints its table,
+writes its rows stamped with the machine, and renders BENCH.md from them."""
 import json
+import platform
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import bench  # noqa: E402
+from model import GPT, GPTConfig  # noqa: E402
 
 
 def run_bench(*args):
@@ -15,46 +21,167 @@ def run_bench(*args):
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
-def test_quick_bench_prints_its_table_and_writes_json(tmp_path):
-    r = run_bench("--json", str(tmp_path / "bench.json"), "--scale-tokens", "200000", "400000")
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One quick bench for the tests that read its output: (completed process, its JSON file)."""
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    r = run_bench("--json", str(out), "--scale-tokens", "200000", "400000")
     assert r.returncode == 0, r.stderr
+    return r, out
+
+
+def rows_by_figure(file):
+    return {row["figure"]: row for row in json.loads(file.read_text())["rows"]}
+
+
+def test_quick_bench_prints_its_table_and_writes_json(quick):
+    r, file = quick
     for figure in ("matmul ceiling", "pretrain tokens/s, CPU MFU", "lora / full fine-tune step time",
                    "optimizer state, lora r=8 on all four block linears / full",
                    "optimizer state, lora r=8 on attention only / full", "probe scoring, batched / per choice",
                    "stream tokens/s", "corpus 0.4M tokens: init", "add time per token, 0.4M / 0.2M"):
         assert figure in r.stdout
-    rows = json.loads((tmp_path / "bench.json").read_text())
+    rows = json.loads(file.read_text())["rows"]
     assert {"figure", "value", "target", "ok"} <= set(rows[0])
-    assert all(row["ok"] is None for row in rows)  # --quick judges nothing: the targets are for the 12M config
+    assert all(row["ok"] is None for row in rows)  # --quick judges nothing: the targets are for the full configs
     capped = rows[-1]  # the large corpus added again, holding no more needles than the small one has
     assert capped["figure"].startswith("add 0.4M holding 0.2M's") and 0 < capped["budget"] < capped["needles"]
     assert capped["peak"] > 0 and capped["seconds"] > 0
 
 
+def test_quick_bench_stamps_its_json_with_the_machine_versions_commit_and_command(quick):
+    _, file = quick
+    m = json.loads(file.read_text())["machine"]
+    assert datetime.fromisoformat(m["date"]).utcoffset().total_seconds() == 0
+    assert m["cpu"] == bench.cpu_model() and m["gpu"] is None
+    assert (m["torch"], m["python"], m["threads"]) == (torch.__version__, platform.python_version(), 1)
+    assert m["commit"] == bench.git_commit()
+    assert m["command"].startswith("python bench.py --quick --threads 1 --json ")
+    assert m["complete"] is True
+
+
+def test_quick_bench_times_a_checkpoint_load_with_and_without_the_content_check(quick):
+    _, file = quick
+    micro = sum(p.numel() for p in GPT(GPTConfig.preset("micro")).parameters())
+    row = rows_by_figure(file)[f"checkpoint load, {micro / 1e6:.2g}M params"]
+    assert row["params"] == micro and row["checked_seconds"] > 0 and row["unchecked_seconds"] > 0
+    assert row["check_seconds"] == pytest.approx(row["checked_seconds"] - row["unchecked_seconds"])
+    assert row["target"] == "+ < 1 s"
+
+
+def test_quick_bench_times_one_grow_unit_on_the_cpu(quick):
+    """The grow unit --cuda times on the small preset runs on micro on the CPU: LoRA, verify, merge."""
+    _, file = quick
+    rows = rows_by_figure(file)
+    parts = [rows[f"micro grow unit: {p}"]["seconds"] for p in ("LoRA training", "verify", "merge")]
+    assert all(s > 0 for s in parts)
+    assert rows["micro grow unit: total"]["seconds"] == pytest.approx(sum(parts))
+    train = rows["micro grow unit: LoRA training"]
+    assert train["steps"] >= 1 and train["tokens"] > 0
+    assert rows["micro grow unit: verify"]["retention_probes"] > 0  # the earlier units were checked too
+
+
+def test_render_writes_bench_md_with_each_runs_machine_line_and_table(quick, tmp_path):
+    _, file = quick
+    run = json.loads(file.read_text())
+    m, out = run["machine"], tmp_path / "BENCH.md"
+    bench.main(["--render", str(file), str(file), "--out", str(out)])
+    text = out.read_text()
+    assert text.startswith("# accrete benchmarks") and "interleaved" in text and "best" in text
+    ceiling = next(r for r in run["rows"] if r.get("ceiling"))
+    line = next(line for line in text.splitlines() if line.startswith(m["date"]))
+    for part in (m["cpu"], f"{ceiling['value']} ({ceiling['ceiling']})", f"torch {m['torch']}",
+                 f"commit {m['commit']}", m["command"]):
+        assert part in line
+    assert text.count(line) == 2  # one section per file given
+    for row in run["rows"]:
+        assert f"| {row['figure']} | {row['value']} | {row['target']} |" in text
+
+
+def test_render_says_when_a_run_stopped_before_its_end(quick, tmp_path):
+    _, file = quick
+    run = json.loads(file.read_text())
+    run["machine"]["complete"] = False  # as a run killed by its time limit leaves it
+    (tmp_path / "stopped.json").write_text(json.dumps(run))
+    bench.main(["--render", str(tmp_path / "stopped.json"), "--out", str(tmp_path / "BENCH.md")])
+    assert "stopped before its end" in (tmp_path / "BENCH.md").read_text()
+
+
+def test_render_refuses_a_file_that_is_not_a_stamped_run_with_one_line(tmp_path, capsys):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps([{"figure": "x", "value": "1", "target": "", "ok": None}]))  # rows without a stamp
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--render", str(old), "--out", str(tmp_path / "BENCH.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "old.json" in err[0] and "machine stamp" in err[0]
+    assert not (tmp_path / "BENCH.md").exists()
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+def test_git_commit_is_the_short_head_and_dirty_when_a_tracked_file_changed(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("a")
+    git(tmp_path, "add", "a.txt")
+    git(tmp_path, "commit", "-qm", "a")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / "untracked.txt").write_text("b")  # untracked files are not the code that ran
+    assert bench.git_commit(tmp_path) == head
+    (tmp_path / "a.txt").write_text("changed")
+    assert bench.git_commit(tmp_path) == head + "+dirty"
+
+
+def test_git_commit_is_unknown_outside_a_checkout(tmp_path):
+    assert bench.git_commit(tmp_path) == "unknown"
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_quick_bench_runs_on_cuda():
-    r = run_bench("--cuda")
+def test_quick_bench_runs_on_cuda(tmp_path):
+    r = run_bench("--cuda", "--json", str(tmp_path / "gpu.json"))
     assert r.returncode == 0, r.stderr
-    assert "CUDA micro compiled tokens/s, MFU" in r.stdout
+    assert "CUDA micro compiled tokens/s, MFU (batch 8)" in r.stdout
+    rows = rows_by_figure(tmp_path / "gpu.json")
+    assert rows["CUDA micro grow unit: total"]["seconds"] > 0
+    assert json.loads((tmp_path / "gpu.json").read_text())["machine"]["gpu"] == torch.cuda.get_device_name()
 
 
-def test_a_step_with_a_compiled_forward_trains_like_the_eager_one():
-    """bench's CUDA rows time steps through torch.compile; the step must take the compiled module
-    (which has no truth value) and train as the eager model does. Run on the CPU with a tiny model."""
-    sys.path.insert(0, str(ROOT))
-    import bench
-    from model import GPT, GPTConfig
-    config = GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=16, vocab_size=64)
+def tiny_model(adapter):
+    """A one-block GPT, seeded; with `adapter` a LoRA on it whose B is not zero (from zero, A would get no
+    gradient and the test would see only half the adapter train)."""
+    import lora
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=16, vocab_size=64))
+    if adapter:
+        lora.attach(model, lora.LoRAConfig(r=4))
+        with torch.no_grad():
+            for _, layer in lora.lora_layers(model):
+                layer.lora_B.normal_(0, 0.02)
+    return model
+
+
+def trainable(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters() if p.requires_grad])
+
+
+@pytest.mark.parametrize("adapter", [False, True], ids=["full", "lora"])
+def test_a_step_with_a_compiled_forward_trains_like_the_eager_one(adapter, monkeypatch):
+    """bench's CUDA rows time steps through torch.compile, of the whole model and of a LoRA on it; the
+    step must take the compiled module (which has no truth value) and train as the eager model does.
+    Run on the CPU with a tiny model, the LoRA through the kernel LoRALinear runs on CUDA."""
+    import lora
+    monkeypatch.setitem(lora.KERNELS, "cpu", lora.KERNELS["cuda"])
     after = {}
     for compiled in (False, True):
-        torch.manual_seed(0)
-        model = GPT(config)
+        model = tiny_model(adapter)
         step, _ = bench.train_step(model, torch.device("cpu"), B=2,
                                    compiled=torch.compile(model) if compiled else None)
         step()
-        after[compiled] = torch.cat([p.detach().flatten() for p in model.parameters()])
-    torch.manual_seed(0)
-    before = torch.cat([p.detach().flatten() for p in GPT(config).parameters()])
+        after[compiled] = trainable(model)
+    before = trainable(tiny_model(adapter))
     # AdamW's first step moves each weight by about the learning rate (1e-3); the two agree to 1e-4
     # (elements whose gradient is near zero take a sign from rounding, so not to float precision)
     assert (after[False] - before).abs().max() > 5e-4
