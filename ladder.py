@@ -1,30 +1,31 @@
 """
-The whole accrete experiment in one command, on the built-in synthetic world (or your own units):
+The whole accrete experiment in one command, on the built-in world or on your own units:
 
     python ladder.py                      # tiny preset, CPU, minutes; report in runs/ladder/report/
+    python ladder.py --seeds 5            # five paired seeds; every comparison over seeds
+    python ladder.py --preset smoke       # one GPU, first: all six stages with bf16 and torch.compile
     python ladder.py --preset small       # one GPU: GPT-2-124M-shaped model on a 100M-token world
-    python ladder.py --units my_units/    # the same ladder on your own unit files
+    python ladder.py --units my_units/    # your own unit files (the primitive support is added)
 
-Stages (each one a call into curriculum.py, train.py and evaluate.py, in-process):
-  1 corpus    make the world if missing, create the corpus, add its units
-  2 base      pretrain the model from scratch on the primitive units only
-  3 grow      per knowledge unit, in curriculum order: train a LoRA on the current model (rehearsing
-              the units verified before it), verify it (the gate), merge it if it passes, so the next
-              adapter trains on top
-  4 finetune  full fine-tune of the base on the union of verified units (+ primitive replay)
-  5 scratch   pretrain the same architecture from random init on the verified units + primitive
-              share, in curriculum order; and the control: the same tokens shuffled
-  6 compare   evaluate.compare over every stage, with the retention matrix and the controls
+Stages (each a call into curriculum.py, train.py and evaluate.py, in-process):
+  1 corpus    the world, or your units with what a base needs to learn them (practice.py); the corpus
+  2 base      pretrain on the primitive units
+  3 grow      per knowledge unit, in curriculum order: a LoRA on the current model (rehearsing the units
+              verified before it), the gate, and a merge if it passes, so the next adapter trains on top
+  4 finetune  the base fine-tuned on the verified units (+ primitive text)
+  5 scratch   random init, the verified units + a primitive share, as much compute as the grown model
+              cost; in curriculum order (rehearsing earlier levels) and the same rows shuffled, with
+              snapshots for the learning curve
+  6 compare   every model on the same probes: intervals, controls, the learning curve
 
-Resumable: a ladder stopped at any point continues from the last finished stage (read from the
-passport and the files it names; trainings resume from their own checkpoints).
+Budgets are epochs over what a stage reads (presets.py), so an adapter's steps follow from its unit's
+size. Resumable: run the same command again after a stop at any point.
 """
 
 import argparse
 import dataclasses
 import json
 import math
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -33,119 +34,131 @@ from pathlib import Path
 import curriculum
 import evaluate
 import lora
-from common import atomic_write_text, fail, sha256_file
-from model import load_checkpoint, save_checkpoint
-from train import TrainConfig, train
+import practice
+import presets
+from common import add_options, atomic_write_text, fail, option, sha256_file
+from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
+from train import TrainConfig, flops_per_token, resolve_device, train
 
 ROOT = Path(__file__).resolve().parent
+STAGES = ("corpus", "base", "grow", "finetune", "scratch", "compare")
 
 
 @dataclass
 class Settings:
-    """Everything a preset sets; every field is also a command-line option."""
-    # model (a model.py preset plus overrides) and tokenizer
-    model: str = "tiny"
-    n_layer: int = None
-    n_head: int = None
-    n_embd: int = None
-    block_size: int = None
-    vocab_size: int = 2048  # the corpus's BPE is trained to this size
-    # world
-    world_size: str = "tiny"  # data/world/prepare.py --size
-    world_tokens: int = None  # or --target-tokens
-    world_seed: int = 0
-    # training, shared
-    batch_size: int = 16
-    grad_accum: int = 1
-    seed: int = 0
-    device: str = "auto"
-    compile: bool = False
-    # stage 2: base
-    base_steps: int = 1000
-    base_lr: float = 3e-3
-    # stage 3: grow (LoRA per unit, verify, merge)
-    lora_steps: int = 200
-    lora_lr: float = 2e-2  # several times full fine-tuning's: only the rank-r path trains
-    lora_r: int = 16
-    lora_alpha: float = 32.0
-    lora_primitive_share: float = 0.4  # keeps the base's question frames alive while the unit is learned
-    lora_replay: float = 0.3  # share of the knowledge rows drawn from the units verified before (rehearsal)
-    threshold: float = 0.35  # the gate: accuracy after the adapter (chance is 0.25 on the default world)
-    tolerance: float = 0.15  # the gate: the most an earlier unit may lose (48 probes: +-14 points is noise)
-    clear_of_chance: bool = True  # the gate: the 95% interval's lower bound must be above chance
-    gate_on: str = "recall"  # the gate reads this probe type (what an adapter is taught); "all": every probe
-    # stage 4: finetune
-    ft_steps: int = 300
-    ft_lr: float = 1e-3
-    ft_primitive_share: float = 0.1
-    # stage 5: scratch
-    scratch_steps: int = 400
-    scratch_lr: float = 3e-3
-    primitive_share: float = 0.1
-    replay: float = 0.0
-    # stage 6: compare
-    samples: int = 1  # generations per model for a few fixed prompts, in the report
+    """What a preset sets (presets.py); every field is also a command-line option."""
+    # the model: the preset's shape, any of it overridden
+    n_layer: int = option(None, "transformer blocks, instead of the preset's")
+    n_head: int = option(None, "attention heads, instead of the preset's")
+    n_embd: int = option(None, "embedding width, instead of the preset's")
+    block_size: int = option(None, "context length in tokens, instead of the preset's")
+    vocab_size: int = option(2048, "the corpus tokenizer's vocabulary size (its BPE is trained to it)")
+    tokenizer: str = option("bpe", "bpe: trained on the primitive text; gpt2: tiktoken's (needs its files)",
+                            ("bpe", "gpt2"))
+    # the world
+    world_size: str = option("tiny", "size of the built-in world", ("tiny", "small"))
+    world_tokens: int = option(None, "instead of a size, a built-in world of about this many tokens")
+    world_seed: int = option(0, "the built-in world's seed (its names, facts and documents)")
+    # training, every stage
+    batch_size: int = option(16, "sequences per micro-batch")
+    grad_accum: int = option(1, "micro-batches per optimizer step")
+    seed: int = option(0, "the seed of every training (the world keeps its own)")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    compile: bool = option(False, "torch.compile every model that trains")
+    # 2 base
+    base_epochs: float = option(14.0, "epochs over the primitive units")
+    base_lr: float = option(3e-3, "peak learning rate of the base")
+    # 3 grow
+    lora_epochs: float = option(24.0, "epochs over its own unit for each adapter")
+    lora_lr: float = option(2e-2, "adapter learning rate (several times full fine-tuning's)")
+    lora_r: int = option(16, "adapter rank")
+    lora_alpha: float = option(32.0, "adapter scale numerator (scaling alpha / r)")
+    lora_primitive_share: float = option(0.4, "share of an adapter's rows from primitive text")
+    lora_replay: float = option(0.3, "share of an adapter's knowledge rows rehearsing the units verified before")
+    threshold: float = option(0.35, "the gate: least accuracy on the gated probes after the adapter")
+    tolerance: float = option(0.15, "the gate: most the sampled earlier units' accuracy may fall")
+    clear_of_chance: bool = option(True, "the gate: the 95% interval's lower bound above chance")
+    gate_on: str = option("recall", "the probe type the gate reads (all: every probe)")
+    retention_probes: int = option(1024, "earlier units' probes sampled for the retention check")
+    keep_steps: int = option(8, "merged models kept on disk as milestones (and the latest)")
+    # 4 finetune
+    ft_epochs: float = option(12.0, "epochs over the verified units")
+    ft_lr: float = option(1e-3, "fine-tuning learning rate")
+    ft_primitive_share: float = option(0.1, "share of the fine-tune's rows from primitive text")
+    # 5 scratch
+    scratch_lr: float = option(3e-3, "scratch models' peak learning rate")
+    primitive_share: float = option(0.1, "share of the scratch models' rows from primitive text")
+    replay: float = option(0.2, "share of the curriculum run's knowledge rows rehearsing earlier levels")
+    schedule: str = option("wsd", "scratch learning-rate schedule: wsd and constant keep what early stages "
+                           "learned; cosine decays it away", ("wsd", "constant", "cosine"))
+    compute: float = option(1.0, "scratch compute, in multiples of what the grown model cost")
+    curve: str = option("0.25,0.5,0.75,1", "fractions of the scratch compute at which to score the learning curve")
+    # 6 compare
+    samples: int = option(1, "generations per model for a few fixed prompts, in the report")
 
 
-PRESETS = {
-    # seconds: the end-to-end test (user units, a micro model)
-    "micro": dict(model="micro", vocab_size=512, batch_size=8, base_steps=30, base_lr=3e-3, lora_steps=20,
-                  lora_r=4, lora_alpha=8.0, lora_lr=3e-3, ft_steps=20, scratch_steps=30,
-                  threshold=0.0, tolerance=1.0, clear_of_chance=False),  # an open gate: plumbing, not science
-    # minutes on 2 CPU cores: the default
-    "tiny": dict(),
-    # one GPU: the GPT-2-124M shape on a 100M-token world
-    "small": dict(model="small", vocab_size=8192, world_tokens=100_000_000, batch_size=32, grad_accum=1,
-                  base_steps=5000, base_lr=6e-4, lora_steps=1000, lora_lr=2e-3, lora_r=32, lora_alpha=64.0,
-                  ft_steps=5000, ft_lr=2e-4, scratch_steps=20000, scratch_lr=6e-4, compile=True),
-}
-
-STAGES = ("corpus", "base", "grow", "finetune", "scratch", "compare")
+def settings_for(name, **overrides):
+    """The Settings of a preset, with any field overridden (None values are ignored)."""
+    p = presets.preset(name)
+    s = dataclasses.replace(Settings(), **p["ladder"])
+    return dataclasses.replace(s, **{k: v for k, v in overrides.items() if v is not None})
 
 
 class LadderError(ValueError):
     """A ladder that cannot run or continue as asked."""
 
 
-def settings_for(preset, **overrides):
-    if preset not in PRESETS:
-        raise LadderError(f"unknown preset {preset!r}: use {', '.join(PRESETS)}")
-    return dataclasses.replace(Settings(**PRESETS[preset]), **{k: v for k, v in overrides.items() if v is not None})
+# ----------------------------------------------------------------------------- the run directory
 
+class Run:
+    """One ladder's directory: its settings (fixed for its life), its corpus, and what the passport
+    says is finished there, each file checked against the sha256 recorded for it."""
 
-# ----------------------------------------------------------------------------- bookkeeping
-
-class Ladder:
-    """One run of the ladder in one directory: its settings, its corpus, and what is finished."""
-
-    def __init__(self, out, s, units_dir=None, log=print):
-        self.out, self.s, self.log = Path(out), s, log
+    def __init__(self, out, preset, s, units_dir=None, primitive_dir=None, log=print):
+        self.out, self.preset, self.s, self.log = Path(out), preset, s, log
         self.units_dir = Path(units_dir) if units_dir else None
-        self.state_file = self.out / "ladder.json"
-        settings = dataclasses.asdict(s)
-        if self.state_file.is_file():
-            saved = json.loads(self.state_file.read_text())
-            if saved["settings"] != settings or saved.get("units_dir") != (str(units_dir) if units_dir else None):
-                changed = sorted(k for k in settings if saved["settings"].get(k) != settings[k])
-                raise LadderError(f"{self.state_file}: this run was started with other settings ({changed or 'units'}); "
-                                  "continue it with the same options, or use another --out")
-        else:
-            self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.state_file, json.dumps({"settings": settings, "units_dir":
-                                                           str(units_dir) if units_dir else None}, indent=1))
+        self.primitive_dir = Path(primitive_dir) if primitive_dir else None
         self.corpus_dir = self.out / "corpus"
+        saved = {"preset": preset, "settings": dataclasses.asdict(s), "units_dir": units_dir and str(units_dir),
+                 "primitive_dir": primitive_dir and str(primitive_dir)}
+        state = self.out / "ladder.json"
+        if state.is_file():
+            before = json.loads(state.read_text())
+            if before != saved:
+                changed = sorted(k for k in saved["settings"] if before["settings"].get(k) != saved["settings"][k])
+                raise LadderError(f"{state}: this run was started with other settings ({changed or 'preset or units'});"
+                                  " continue it with the same options, or use another --out")
+        else:
+            atomic_write_text(state, json.dumps(saved, indent=1))
 
     @property
     def corpus(self):
         return curriculum.Corpus(self.corpus_dir)
 
-    def finished(self, out_dir, event="model_trained"):
-        """The passport's record of a training into out_dir, if the file it names is still intact."""
+    def model_config(self):
+        s = self.s
+        return GPTConfig.preset(self.preset, vocab_size=self.corpus.vocab_size, n_layer=s.n_layer, n_head=s.n_head,
+                                n_embd=s.n_embd, block_size=s.block_size)
+
+    def tokens_per_step(self):
+        return self.s.batch_size * self.s.grad_accum * self.model_config().block_size
+
+    def steps(self, tokens):
+        """Optimizer steps that read about `tokens` tokens."""
+        return max(1, math.ceil(tokens / self.tokens_per_step()))
+
+    def finished(self, out_dir, event="model_trained", missing_ok=False):
+        """The passport's event of the training into out_dir, if the file it names is intact (or, with
+        missing_ok, deleted since); a file that differs from its recorded sha256 is an error (never used)."""
+        key = ("adapter", "adapter_sha256") if event == "adapter_trained" else ("checkpoint", "checkpoint_sha256")
         for e in reversed(self.corpus.passport.events(event)):
             if e.get("out_dir") == str(out_dir):
-                f, sha = (e["adapter"], e["adapter_sha256"]) if event == "adapter_trained" else \
-                    (e["checkpoint"], e["checkpoint_sha256"])
-                return e if Path(f).is_file() and sha256_file(f) == sha else None
+                if not Path(e[key[0]]).is_file():
+                    return e if missing_ok else None
+                if sha256_file(e[key[0]]) != e[key[1]]:
+                    raise LadderError(f"{e[key[0]]}: sha256 differs from the passport's {event} event: the file "
+                                      "changed after it was written; delete it to train it again")
+                return e
         return None
 
     def train(self, out_dir, event="model_trained", **kw):
@@ -158,235 +171,286 @@ class Ladder:
         cfg = TrainConfig(out_dir=str(out_dir), corpus=str(self.corpus_dir), batch_size=s.batch_size,
                           grad_accum=s.grad_accum, seed=s.seed, device=s.device, compile=s.compile, resume=True,
                           log_interval=max(1, kw["max_steps"] // 5), ckpt_interval=max(1, kw["max_steps"] // 4),
-                          eval_iters=5, **kw)
+                          eval_iters=5, warmup=max(1, kw["max_steps"] // 20), **kw)
         train(cfg, log=lambda m: self.log("    " + m))
         return self.finished(out_dir, event)
 
-    # ------------------------------------------------------------------------- the stages
+    def device(self):
+        return str(resolve_device(self.s.device))
 
-    def stage_corpus(self):
-        if self.units_dir:
-            files = sorted(self.units_dir.glob("*.jsonl"))
-            if not files:
-                raise LadderError(f"{self.units_dir}: no unit files (*.jsonl)")
-        else:
-            world = ROOT / "data" / "world" / "units" / (self.s.world_size if self.s.world_tokens is None
-                                                         else f"tokens-{self.s.world_tokens}")
-            files = sorted(world.glob("*.jsonl"))
-            if not files:
-                sys.path.insert(0, str(ROOT / "data" / "world"))
-                import prepare
-                self.log(f"    making the default world in {world}")
-                files = prepare.generate(world, seed=self.s.world_seed, size=self.s.world_size,
-                                         target_tokens=self.s.world_tokens)
-        if not (self.corpus_dir / "passport.jsonl").is_file():
-            curriculum.init(self.corpus_dir, files, vocab_size=self.s.vocab_size)
-        curriculum.add(self.corpus_dir, files, log=lambda m: None)  # idempotent: finishes a stopped add
-        c = self.corpus
-        know = [u for u in c.order() if u in c.knowledge_units()]
-        self.log(f"    {len(c.units)} units ({len(know)} knowledge), vocab {c.vocab_size}")
 
-    def model_kw(self):
-        s = self.s
-        return dict(preset=s.model, vocab_size=self.corpus.vocab_size, n_layer=s.n_layer, n_head=s.n_head,
-                    n_embd=s.n_embd, block_size=s.block_size)
+# ----------------------------------------------------------------------------- 1 corpus
 
-    def stage_base(self):
-        s = self.s
-        self.train(self.out / "base", mode="pretrain", units="primitive", max_steps=s.base_steps, lr=s.base_lr,
-                   warmup=max(1, s.base_steps // 20), meta={"units": []}, **self.model_kw())
+def unit_files(run):
+    """The unit files of this run, and the support units added for them (practice.py)."""
+    if not run.units_dir:
+        sys.path.insert(0, str(ROOT / "data" / "world"))
+        import prepare
+        s = run.s
+        world = ROOT / "data" / "world" / "units" / (s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}")
+        files = sorted(world.glob("*.jsonl"))
+        if not files:
+            run.log(f"    making the built-in world in {world}")
+            files = prepare.generate(world, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
+        return files
+    files = sorted(run.units_dir.glob("*.jsonl"))
+    if not files:
+        raise LadderError(f"{run.units_dir}: no unit files (*.jsonl)")
+    kinds = {f: next(curriculum.iter_records(f))[2]["kind"] for f in files}
+    if run.primitive_dir:
+        prim = sorted(run.primitive_dir.glob("*.jsonl"))
+        if not prim:
+            raise LadderError(f"{run.primitive_dir}: no unit files (*.jsonl)")
+        return files + prim
+    if "primitive" in kinds.values():
+        return files
+    knowledge = [f for f in files if kinds[f] == "knowledge"]
+    return files + practice.support(knowledge, run.out / "support", seed=run.s.world_seed, log=run.log)
 
-    def stage_grow(self):
-        """Sequential accumulation: each verified adapter is merged before the next one trains."""
-        s, c = self.s, self.corpus
-        current = self.out / "base"
-        know = [u for u in c.order() if u in c.knowledge_units()]
-        steps, passed = [], []
-        for i, unit in enumerate(know, 1):
-            d = self.out / "grow" / f"{i:02d}-{unit}"
-            self.log(f"  grow {i}/{len(know)}: {unit} on {current.name}")
-            ad = self.train(d, event="adapter_trained", mode="lora", init=str(current), units=unit,
-                            primitive_share=s.lora_primitive_share, replay=s.lora_replay if passed else 0.0,
-                            replay_units=",".join(passed) or None, max_steps=s.lora_steps, lr=s.lora_lr,
-                            warmup=max(1, s.lora_steps // 20), weight_decay=0.0, lora_r=s.lora_r,
-                            lora_alpha=s.lora_alpha, meta={"units": [unit]})
-            verdict = self._verdict(unit, ad["adapter_sha256"])
-            if verdict is None:
-                verdict = evaluate.verify(self.corpus_dir, unit, str(current), ad["adapter"], threshold=s.threshold,
-                                          retention_tolerance=s.tolerance, device=self._device(),
-                                          clear_of_chance=s.clear_of_chance, gate_on=s.gate_on)
-            g = verdict.get("gated") or {"types": "all", "before": verdict["before"], "after": verdict["after"]}
-            a, on = g["after"], "all probes" if g["types"] == "all" else "+".join(g["types"])
-            self.log(f"    verify {unit}: {'PASS' if verdict['passed'] else 'FAIL'} {on} {a['acc']:.0%} "
-                     f"(95% CI {a['lo']:.0%}-{a['hi']:.0%}, chance {a['chance']:.0%}, before "
-                     f"{g['before']['acc']:.0%}; all probes {verdict['after']['acc']:.0%})" + ("" if verdict["passed"] else f": {'; '.join(verdict['reasons'])}"))
-            if verdict["passed"]:
-                current = self._merge(current, d, unit, ad)
-                steps.append((f"step{i}-{unit}", current))
-                passed.append(unit)
-        return steps
 
-    def _verdict(self, unit, adapter_sha):
-        for e in reversed(self.corpus.passport.events("unit_verified")):
-            if e.get("unit") == unit and e.get("adapter_fingerprint") == adapter_sha:
-                return e
-        return None
+def stage_corpus(run):
+    s, files = run.s, unit_files(run)
+    if not (run.corpus_dir / "passport.jsonl").is_file():
+        curriculum.init(run.corpus_dir, files, vocab_size=s.vocab_size, tokenizer=s.tokenizer)
+    # idempotent: finishes a stopped add; says, per knowledge unit, what it takes to pass the gate
+    curriculum.add(run.corpus_dir, files, log=lambda m: None if "added" in m else run.log("    " + m),
+                   gate_on=s.gate_on, threshold=s.threshold, clear_of_chance=s.clear_of_chance)
+    c = run.corpus
+    run.log(f"    {len(c.units)} units ({len(c.knowledge_units())} knowledge), vocab {c.vocab_size}, "
+            f"{sum(h['tokens'] for h in c.units.values()):,} train tokens")
 
-    def _merge(self, current, d, unit, ad):
-        merged_dir = d / "merged"
-        if not self.finished(merged_dir):
-            model, meta = load_checkpoint(current)
-            lora.load_adapter(model, ad["adapter"], meta.get("tokenizer_hash"))
-            units = list(meta.get("units") or []) + [unit]
-            file = save_checkpoint(lora.merge(model), merged_dir,
-                                   dict(meta, mode="merged", units=units, tokens=meta.get("tokens", 0) + ad["tokens"],
-                                        seconds=meta.get("seconds", 0) + ad["seconds"]))
-            self.corpus.passport.append("model_trained", mode="merged", out_dir=str(merged_dir), checkpoint=str(file),
-                                        checkpoint_sha256=sha256_file(file), units=units, init=str(current),
-                                        adapter=ad["adapter"], tokens=ad["tokens"], seconds=ad["seconds"])
+
+# ----------------------------------------------------------------------------- 2 base
+
+def stage_base(run):
+    s, c = run.s, run.corpus
+    tokens = s.base_epochs * sum(c.units[u]["tokens"] for u in c.primitive_units())
+    m = run.model_config()
+    run.train(run.out / "base", mode="pretrain", units="primitive", max_steps=run.steps(tokens), lr=s.base_lr,
+              meta={"units": []}, preset=run.preset, vocab_size=m.vocab_size, n_layer=m.n_layer, n_head=m.n_head,
+              n_embd=m.n_embd, block_size=m.block_size)
+
+
+# ----------------------------------------------------------------------------- 3 grow
+
+def stage_grow(run):
+    """Sequential accumulation: each verified adapter is merged before the next one trains. Returns the
+    merged models kept [(name, checkpoint dir)] and the compute (FLOPs) every adapter cost.
+
+    Of the merged models only `keep_steps` milestones and the latest stay on disk (a 100M-token world
+    has hundreds of units); a pruned one stays in the passport, so a resumed run goes past it."""
+    know = run.corpus.knowledge_units()
+    milestones = {round(j * len(know) / run.s.keep_steps) for j in range(1, run.s.keep_steps + 1)}
+    current, passed, kept, flops = run.out / "base", [], [], 0
+    for i, unit in enumerate(know, 1):
+        d = run.out / "grow" / f"{i:02d}-{unit}"
+        run.log(f"  grow {i}/{len(know)}: {unit}")
+        adapter = grow_adapter(run, d, unit, current, passed)
+        flops += adapter["flops"]
+        if grow_verdict(run, unit, current, adapter)["passed"]:
+            current = merge(run, current, d / "merged", unit, adapter)
+            if kept and kept[-1][0] not in milestones:
+                prune(kept.pop()[2])
+            kept.append((i, f"step{i}-{unit}", current))
+            passed.append(unit)
+    return [(name, path) for _, name, path in kept], flops
+
+
+def prune(checkpoint_dir):
+    """Delete a merged model that is no milestone (its passport event stays)."""
+    for f in checkpoint_dir.glob("*") if checkpoint_dir.is_dir() else ():
+        f.unlink()
+    if checkpoint_dir.is_dir():
+        checkpoint_dir.rmdir()
+
+
+def grow_adapter(run, d, unit, current, passed):
+    """Train the unit's adapter on the current model: epochs over the unit's own rows."""
+    s, c = run.s, run.corpus
+    replay = s.lora_replay if passed else 0.0
+    own = (1 - s.lora_primitive_share) * (1 - replay)  # the share of rows from the unit itself
+    steps = run.steps(s.lora_epochs * c.units[unit]["tokens"] / own)
+    return run.train(d, event="adapter_trained", mode="lora", init=str(current), units=unit,
+                     primitive_share=s.lora_primitive_share, replay=replay, replay_units=",".join(passed) or None,
+                     max_steps=steps, lr=s.lora_lr, weight_decay=0.0, lora_r=s.lora_r, lora_alpha=s.lora_alpha,
+                     meta={"units": [unit]})
+
+
+def grow_verdict(run, unit, current, adapter):
+    """The gate's verdict on the adapter: recorded in the passport, or measured now."""
+    s = run.s
+    for e in reversed(run.corpus.passport.events("unit_verified")):
+        if e.get("unit") == unit and e.get("adapter_fingerprint") == adapter["adapter_sha256"]:
+            verdict = e
+            break
+    else:
+        verdict = evaluate.verify(run.corpus_dir, unit, str(current), adapter["adapter"], threshold=s.threshold,
+                                  retention_tolerance=s.tolerance, device=run.device(), clear_of_chance=s.clear_of_chance,
+                                  gate_on=s.gate_on, retention_probes=s.retention_probes)
+    g, a = verdict["gated"], verdict["gated"]["after"]
+    on = "all probes" if g["types"] == "all" else "+".join(g["types"])
+    why = "" if verdict["passed"] else ": " + "; ".join(verdict["reasons"])
+    run.log(f"    verify {unit}: {'PASS' if verdict['passed'] else 'FAIL'} {on} {a['acc']:.0%} (95% CI {a['lo']:.0%}-"
+            f"{a['hi']:.0%}, chance {a['chance']:.0%}, before {g['before']['acc']:.0%}; all probes "
+            f"{verdict['after']['acc']:.0%}){why}")
+    return verdict
+
+
+def merge(run, current, merged_dir, unit, adapter):
+    """current + the adapter, as a plain checkpoint in merged_dir (recorded in the passport)."""
+    if run.finished(merged_dir, missing_ok=True):  # done, or done and pruned since
         return merged_dir
-
-    def stage_finetune(self):
-        s = self.s
-        verified = self.corpus.verified()
-        if not verified:
-            self.log("    no verified unit: nothing to fine-tune on")
-            return False
-        self.train(self.out / "finetune", mode="finetune", init=str(self.out / "base"), units=",".join(verified),
-                   primitive_share=s.ft_primitive_share, max_steps=s.ft_steps, lr=s.ft_lr,
-                   warmup=max(1, s.ft_steps // 20), meta={"units": verified})
-        return True
-
-    def stage_scratch(self):
-        """The scratch model and its control: the same selection, budget and seed; only the order differs."""
-        s = self.s
-        verified = self.corpus.verified()
-        if not verified:
-            self.log("    no verified unit: nothing to pretrain on")
-            return False
-        budget = s.scratch_steps * s.batch_size * s.grad_accum * self.corpus_block()
-        for order in ("curriculum", "shuffled"):
-            self.log(f"    scratch ({order})")
-            self.train(self.out / f"scratch-{order}", mode="pretrain", units=",".join(verified), order=order,
-                       primitive_share=s.primitive_share, replay=s.replay, token_budget=budget,
-                       max_steps=s.scratch_steps, lr=s.scratch_lr, warmup=max(1, s.scratch_steps // 20),
-                       meta={"units": verified}, **self.model_kw())
-        return True
-
-    def corpus_block(self):
-        model, _ = load_checkpoint(self.out / "base")
-        return model.config.block_size
-
-    def stage_compare(self, steps, have_ft, have_scratch):
-        specs = {"base": str(self.out / "base")}
-        specs.update({name: str(path) for name, path in steps})
-        if steps:
-            specs["merged"] = str(steps[-1][1])
-        if have_ft:
-            specs["finetune"] = str(self.out / "finetune")
-        if have_scratch:
-            specs["scratch-curriculum"] = str(self.out / "scratch-curriculum")
-            specs["scratch-shuffled"] = str(self.out / "scratch-shuffled")
-        controls = [(a, b) for a, b in (("scratch-curriculum", "scratch-shuffled"), ("scratch-curriculum", "merged"),
-                                        ("finetune", "merged"), ("merged", "base")) if a in specs and b in specs]
-        retention = ["base"] + [name for name, _ in steps]
-        return evaluate.compare(self.corpus_dir, specs, self.out / "report", retention_steps=retention,
-                                controls=controls or None, samples=self.s.samples, device=self._device())
-
-    def _device(self):
-        import torch
-        return ("cuda" if torch.cuda.is_available() else "cpu") if self.s.device == "auto" else self.s.device
-
-    def run(self):
-        t0 = time.time()
-        marks = []
-
-        def stage(i, name, fn, *args):
-            self.log(f"[{i}/{len(STAGES)}] {name}")
-            t = time.time()
-            out = fn(*args)
-            marks.append((STAGES[i - 1], time.time() - t))
-            return out
-
-        stage(1, "corpus: units, tokenizer, shards", self.stage_corpus)
-        stage(2, "base: pretrain on primitive text", self.stage_base)
-        steps = stage(3, "grow: LoRA per unit, verify, merge", self.stage_grow)
-        have_ft = stage(4, "finetune: full fine-tune on the verified units", self.stage_finetune)
-        have_scratch = stage(5, "scratch: pretrain from random init, curriculum vs shuffled", self.stage_scratch)
-        report = stage(6, "compare: every stage on the same probes", self.stage_compare, steps, have_ft, have_scratch)
-        # this invocation's seconds per stage (a resumed run's finished stages take ~0 s), kept in report.json
-        report["stage_seconds"] = {name: round(sec, 1) for name, sec in marks}
-        atomic_write_text(self.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
-        self.log(f"ladder done in {time.time() - t0:.0f}s (" +
-                 ", ".join(f"{n} {sec:.0f}s" for n, sec in report["stage_seconds"].items()) + ")")
-        return report
+    model, meta = load_checkpoint(current)
+    lora.load_adapter(model, adapter["adapter"], meta.get("tokenizer_hash"))
+    units = list(meta.get("units") or []) + [unit]
+    spent = {k: adapter[k] for k in ("tokens_total", "flops_total")}  # the adapter's totals count from random init
+    file = save_checkpoint(lora.merge(model), merged_dir, dict(meta, mode="merged", units=units, **spent))
+    run.corpus.passport.append("model_trained", mode="merged", out_dir=str(merged_dir), checkpoint=str(file),
+                               checkpoint_sha256=sha256_file(file), units=units, init=str(current),
+                               adapter=adapter["adapter"], tokens=0, flops=0, **spent)
+    return merged_dir
 
 
-# ----------------------------------------------------------------------------- summaries
+# ----------------------------------------------------------------------------- 4 finetune
+
+def stage_finetune(run):
+    s, c = run.s, run.corpus
+    verified = c.verified()
+    if not verified:
+        run.log("    no verified unit: nothing to fine-tune on")
+        return False
+    tokens = s.ft_epochs * sum(c.units[u]["tokens"] for u in verified) / (1 - s.ft_primitive_share)
+    run.train(run.out / "finetune", mode="finetune", init=str(run.out / "base"), units=",".join(verified),
+              primitive_share=s.ft_primitive_share, max_steps=run.steps(tokens), lr=s.ft_lr, meta={"units": verified})
+    return True
+
+
+# ----------------------------------------------------------------------------- 5 scratch
+
+def stage_scratch(run, grow_flops):
+    """The scratch model and its control: the verified units + primitive share from random init, with the
+    compute the grown model cost (the base and every adapter); the same rows, budget and seed, in
+    curriculum order (rehearsing earlier levels) or shuffled. Returns the learning-curve points."""
+    s, c = run.s, run.corpus
+    verified = c.verified()
+    if not verified:
+        run.log("    no verified unit: nothing to pretrain on")
+        return None
+    base = run.finished(run.out / "base")
+    config = run.model_config()
+    budget = s.compute * (base["flops"] + grow_flops)
+    tokens = budget / flops_per_token(GPT(config), "pretrain")
+    steps = run.steps(tokens)
+    fractions = sorted({float(f) for f in s.curve.split(",")})
+    snapshots = tuple(sorted({max(1, round(f * steps)) for f in fractions if f < 1}))
+    run.log(f"    {budget:.3g} FLOPs (the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
+            f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
+    points = []
+    for order in ("curriculum", "shuffled"):
+        d = run.out / f"scratch-{order}"
+        run.log(f"    scratch ({order})")
+        run.train(d, mode="pretrain", units=",".join(verified), order=order, primitive_share=s.primitive_share,
+                  replay=s.replay, token_budget=steps * run.tokens_per_step(), max_steps=steps, lr=s.scratch_lr,
+                  schedule=s.schedule, snapshot_steps=snapshots, meta={"units": verified}, preset=run.preset,
+                  vocab_size=config.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
+                  n_embd=config.n_embd, block_size=config.block_size)
+        points += [(f"scratch-{order}", k, None, None, str(d / "snapshots" / f"step-{k:06d}")) for k in snapshots]
+        points.append((f"scratch-{order}", steps, None, None, str(d)))
+    return points
+
+
+# ----------------------------------------------------------------------------- 6 compare
+
+def stage_compare(run, steps, have_ft, curve_points):
+    specs = {"base": str(run.out / "base")}
+    specs.update({name: str(path) for name, path in steps})
+    if steps:
+        specs["merged"] = str(steps[-1][1])
+    if have_ft:
+        specs["finetune"] = str(run.out / "finetune")
+    if curve_points:
+        specs["scratch-curriculum"] = str(run.out / "scratch-curriculum")
+        specs["scratch-shuffled"] = str(run.out / "scratch-shuffled")
+    controls = [(a, b) for a, b in (("scratch-curriculum", "scratch-shuffled"), ("scratch-curriculum", "merged"),
+                                    ("finetune", "merged"), ("merged", "base")) if a in specs and b in specs]
+    curves = evaluate.learning_curves(run.corpus_dir, curve_points, device=run.device()) if curve_points else None
+    references = [r for r in ("merged", "finetune") if r in specs] if curves else None
+    return evaluate.compare(run.corpus_dir, specs, run.out / "report", retention_steps=["base"] + [n for n, _ in steps],
+                            controls=controls or None, samples=run.s.samples, device=run.device(), seed=run.s.seed,
+                            curves=curves, curve_references=references)
+
+
+def run_ladder(run):
+    """All six stages; returns the report (report.json's dict) with each stage's seconds."""
+    t0, seconds = time.time(), {}
+
+    def stage(i, title, fn, *args):
+        run.log(f"[{i}/{len(STAGES)}] {title}")
+        t = time.time()
+        out = fn(*args)
+        seconds[STAGES[i - 1]] = round(time.time() - t, 1)
+        return out
+
+    stage(1, "corpus: units, tokenizer, shards", stage_corpus, run)
+    stage(2, "base: pretrain on primitive text", stage_base, run)
+    steps, grow_flops = stage(3, "grow: LoRA per unit, verify, merge", stage_grow, run)
+    have_ft = stage(4, "finetune: full fine-tune on the verified units", stage_finetune, run)
+    points = stage(5, "scratch: random init at the grown model's compute, curriculum vs shuffled",
+                   stage_scratch, run, grow_flops)
+    report = stage(6, "compare: every stage on the same probes", stage_compare, run, steps, have_ft, points)
+    report["stage_seconds"] = seconds  # this invocation's (a resumed run's finished stages take ~0 s)
+    atomic_write_text(run.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
+    run.log(f"ladder done in {time.time() - t0:.0f}s (" + ", ".join(f"{n} {v:.0f}s" for n, v in seconds.items()) + ")")
+    return report
+
+
+# ----------------------------------------------------------------------------- command line
 
 def summary_lines(report):
-    lines = [f"{'model':<24} {'accuracy':>9}  {'95% CI':>13}  {'chance':>6}  {'by level'}"]
+    """The report's models as a few lines: accuracy overall and by probe type."""
+    types = list(next(iter(report["models"].values()))["summary"]["by_type"])
+    lines = [f"{'model':<24} {'all':>6}  " + "  ".join(f"{t:>17}" for t in types)]
     for name, m in report["models"].items():
-        o = m["summary"]["overall"]
-        by_level = "  ".join(f"L{lv} {v['acc']:.0%}" for lv, v in sorted(m["summary"]["by_level"].items()))
-        lines.append(f"{name:<24} {o['acc']:>9.1%}  {o['lo']:>5.1%}-{o['hi']:<6.1%}  {o['chance']:>6.0%}  {by_level}")
+        by = m["summary"]["by_type"]
+        lines.append(f"{name:<24} {m['summary']['overall']['acc']:>6.1%}  " +
+                     "  ".join(f"{by[t]['acc']:>17.1%}" if t in by else f"{'-':>17}" for t in types))
     return lines
 
 
-def aggregate(reports, out):
-    """Mean and spread across seeds of each model's accuracy (overall, by level, by type)."""
-    names = [n for n in reports[0]["models"] if all(n in r["models"] for r in reports)]
-    agg = {}
-    for n in names:
-        rows = {"overall": [r["models"][n]["summary"]["overall"]["acc"] for r in reports]}
-        for key in ("by_level", "by_type"):
-            for g in reports[0]["models"][n]["summary"][key]:
-                rows[f"{key[3:]} {g}"] = [r["models"][n]["summary"][key].get(g, {}).get("acc", math.nan)
-                                          for r in reports]
-        agg[n] = {k: {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0, "values": v}
-                  for k, v in rows.items()}
-    md = [f"# accrete ladder: {len(reports)} seeds", "",
-          "Accuracy on the unit probes, mean ± standard deviation across seeds.", "",
-          "| model | " + " | ".join(agg[names[0]]) + " |", "|---" * (len(agg[names[0]]) + 1) + "|"]
-    for n in names:
-        md.append(f"| {n} | " + " | ".join(f"{v['mean']:.1%} ± {v['sd']:.1%}" for v in agg[n].values()) + " |")
-    atomic_write_text(out / "report.md", "\n".join(md) + "\n")
-    atomic_write_text(out / "report.json", json.dumps({"seeds": len(reports), "models": agg}, indent=1) + "\n")
-    return md
+def parser():
+    p = argparse.ArgumentParser(description="Run the whole accrete experiment (corpus, base, grow, finetune, "
+                                "scratch, compare) on the built-in world or your own units. Resumable.")
+    p.add_argument("--preset", default="tiny", choices=list(presets.PRESETS),
+                   help="the model and budgets (presets.py; default: %(default)s)")
+    p.add_argument("--out", default="runs/ladder", help="run directory (default: %(default)s)")
+    p.add_argument("--units", help="a directory of your own unit files instead of the built-in world; with "
+                   "knowledge units only, the primitive text, a register and practice are added (practice.py)")
+    p.add_argument("--primitive", help="with --units: your own primitive units (a directory) instead of the added ones")
+    p.add_argument("--seeds", type=int, default=1, help="run the ladder with N paired seeds and report every "
+                   "comparison over them (default: %(default)s)")
+    return add_options(p, Settings, defaults=False)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Run the whole accrete experiment (corpus, base, grow, finetune, "
-                                "scratch, compare) on the default world or your own units. Resumable.")
-    p.add_argument("--preset", default="tiny", choices=list(PRESETS))
-    p.add_argument("--out", default="runs/ladder", help="run directory (default runs/ladder)")
-    p.add_argument("--units", help="a directory of your own unit files instead of the default world")
-    p.add_argument("--seeds", type=int, default=1, help="repeat the ladder with N seeds; report mean and spread")
-    for f in dataclasses.fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            p.add_argument(flag, type=f.type, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args = parser().parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
     try:
         s = settings_for(args.preset, **overrides)
-        out = Path(args.out)
         if args.seeds < 1:
             raise LadderError("--seeds must be at least 1")
-        reports = []
+        if args.primitive and not args.units:
+            raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
+        out, reports = Path(args.out), []
         for k in range(args.seeds):
             run_dir = out if args.seeds == 1 else out / f"seed-{k}"
-            seeded = dataclasses.replace(s, seed=s.seed + k)
             if args.seeds > 1:
-                print(f"=== seed {seeded.seed} -> {run_dir}")
-            reports.append(Ladder(run_dir, seeded, args.units).run())
+                print(f"=== seed {s.seed + k} -> {run_dir}")
+            run = Run(run_dir, args.preset, dataclasses.replace(s, seed=s.seed + k), args.units, args.primitive)
+            reports.append(run_ladder(run))
             print("\n".join(summary_lines(reports[-1])))
-        print(f"report: {out / 'report' / 'report.md' if args.seeds == 1 else out / 'seed-*' / 'report'}")
         if args.seeds > 1:
-            print("\n".join(aggregate(reports, out)))
-            print(f"across seeds: {out / 'report.md'}")
+            evaluate.aggregate_seeds(reports, out / "report")
+        print(f"report: {out / 'report' / 'report.md'}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 

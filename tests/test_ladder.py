@@ -88,7 +88,7 @@ def test_the_passport_records_every_training_and_verification(finished):
     tmp, _ = finished
     corpus = curriculum.Corpus(tmp / "run" / "corpus")
     corpus.passport.check()
-    trained = corpus.passport.events("model_trained")
+    trained = [e for e in corpus.passport.events("model_trained") if not e.get("snapshot")]
     modes = sorted(e["mode"] for e in trained)
     # base, 2 merges, finetune, 2 scratch: each exactly once although the base training was killed
     assert modes == ["finetune", "merged", "merged", "pretrain", "pretrain", "pretrain"]
@@ -111,6 +111,12 @@ def test_report_has_a_row_per_stage_and_the_retention_matrix(finished):
     assert report["retention"]["steps"] == ["base", "step1-facts-00", "step2-facts-01"]
     assert len(report["retention"]["acc"]) == 3 and len(report["retention"]["acc"][0]) == 2
     assert any(c["a"] == "scratch-curriculum" and c["b"] == "scratch-shuffled" for c in report["comparisons"])
+    # the learning curve: each scratch run at half its compute (micro's curve) and at the end
+    runs = report["curves"]["runs"]
+    assert sorted(runs) == ["scratch-curriculum", "scratch-shuffled"]
+    steps = [p["step"] for p in runs["scratch-curriculum"]]
+    assert len(steps) == 2 and steps[1] in (2 * steps[0], 2 * steps[0] + 1)
+    assert [p["flops"] for p in runs["scratch-curriculum"]] == [p["flops"] for p in runs["scratch-shuffled"]]
     md = (tmp / "run" / "report" / "report.md").read_text()
     for name in report["models"]:
         assert name in md
@@ -131,10 +137,10 @@ def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished):
 def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, tmp_path):
     tmp, _ = finished
     s = ladder.settings_for("micro")
-    lad = ladder.Ladder(tmp_path / "run", s, tmp / "units", log=lambda m: None)
-    lad.stage_corpus()
-    lad.stage_base()  # "stopped" here: a new Ladder object continues from the passport
-    report = ladder.Ladder(tmp_path / "run", s, tmp / "units", log=lambda m: None).run()
+    run = ladder.Run(tmp_path / "run", "micro", s, tmp / "units", log=lambda m: None)
+    ladder.stage_corpus(run)
+    ladder.stage_base(run)  # "stopped" here: a new Run continues from the passport
+    report = ladder.run_ladder(ladder.Run(tmp_path / "run", "micro", s, tmp / "units", log=lambda m: None))
     straight = json.loads((tmp / "run" / "report" / "report.json").read_text())
     for name in straight["models"]:
         assert report["models"][name]["summary"] == straight["models"][name]["summary"]
@@ -142,5 +148,55 @@ def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, 
 
 def test_other_settings_in_the_same_run_directory_are_refused(finished):
     tmp, _ = finished
-    r = run_ladder(tmp / "run", tmp / "units", "--lora-steps", "7", check=False)
-    assert r.returncode == 2 and "other settings" in r.stderr and "lora_steps" in r.stderr
+    r = run_ladder(tmp / "run", tmp / "units", "--lora-epochs", "7", check=False)
+    assert r.returncode == 2 and "other settings" in r.stderr and "lora_epochs" in r.stderr
+
+
+def test_a_changed_checkpoint_is_refused_and_never_used(finished):
+    tmp, _ = finished
+    file = tmp / "run" / "base" / "model.safetensors"
+    good = file.read_bytes()
+    try:
+        file.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+        r = run_ladder(tmp / "run", tmp / "units", check=False)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert "base/model.safetensors: sha256 differs from the passport's model_trained event" in r.stderr
+    finally:
+        file.write_bytes(good)
+
+
+def test_knowledge_units_alone_get_primitive_text_a_register_and_practice_recorded_in_the_passport(tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    for f in ("villages.jsonl", "ships.jsonl"):
+        (units / f).write_bytes((ROOT / "data" / "examples" / f).read_bytes())
+    lines = []
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), units, log=lines.append)
+    ladder.stage_corpus(run)
+    c = run.corpus
+    assert c.knowledge_units() == ["ships", "villages"]
+    assert c.primitive_units() == ["practice-ships", "practice-villages", "prim-00", "prim-01", "prim-02"]
+    sources = {e["unit"]: e["header"]["source"] for e in c.passport.events("unit_added")}
+    assert sources["practice-ships"] == "derived by accrete practice.py from ships.jsonl"
+    assert sources["prim-00"].startswith("accrete data/world/prepare.py")
+    said = "\n".join(lines)
+    assert "added the built-in primitive text (3 units)" in said and "added practice-villages" in said
+    assert "villages: 48 recall probes, chance 25%" in said  # what it takes to pass the gate
+
+
+def test_a_unit_that_cannot_pass_the_gate_is_named_when_the_ladder_adds_it(tmp_path):
+    units = write_units(tmp_path / "units")
+    header = {"unit": "pair", "kind": "knowledge", "level": 0, "title": "pair", "concepts": ["blick"], "requires": [],
+              "source": "test", "license": "CC0-1.0"}
+    probes = [{"probe": f"Q: Is the blick {c}? A: It is", "answer": a, "choices": ["yes", "no"], "type": "recall"}
+              for c, a in (("red", "no"), ("blue", "yes"))]
+    (units / "pair.jsonl").write_text("".join(json.dumps(x) + "\n" for x in
+                                              [header, {"text": "The blick is blue, not red."}] + probes))
+    lines = []
+    s = ladder.settings_for("micro", threshold=0.5, clear_of_chance=True)
+    ladder.stage_corpus(ladder.Run(tmp_path / "run", "micro", s, units, log=lines.append))
+    said = "\n".join(lines)
+    # two probes of two choices: even both right, the 95% interval reaches down to chance (50%)
+    assert "warning: pair: 2 recall probes, chance 50%: cannot pass the gate, even with all 2 correct " \
+           "(a perfect score clears chance from 4 probes); give it more probes" in said
+    assert "facts-00: 4 recall probes, chance 25%: passes with at least 3 of 4 correct" in said

@@ -1,0 +1,150 @@
+"""
+What a base needs before it can learn a user's own knowledge units, derived from the units:
+
+- the built-in primitive text (simple English, and the built-in world's question frames practised
+  on invented creatures), with a register: each of the units' new names mentioned in neutral
+  sentences, so that the base has trained their tokens and knows nothing about them;
+- practice for the units' own relations and question frames: each unit's documents, and its
+  probes as Q/A lines, with invented names in place of the names its probes ask about. The
+  frames are practised on entities no probe asks about, so nothing leaks; a base that has never
+  answered in a unit's frames stores its facts but cannot say them.
+
+    python practice.py UNITS... --out DIR      # write the support units for these units to DIR
+"""
+
+import argparse
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+from common import atomic_path, fail
+from units import CurriculumError, iter_records
+
+ROOT = Path(__file__).resolve().parent
+WORD = re.compile(r"[A-Za-z]+")
+
+
+def _world():
+    sys.path.insert(0, str(ROOT / "data" / "world"))
+    import prepare  # the built-in world's generator: its primitive text and its name generator
+    return prepare
+
+
+def read(path):
+    """(header, documents, probes) of a unit file, validated."""
+    header, docs, probes = None, [], []
+    for what, _, v in iter_records(path):
+        if what == "header":
+            header = v
+        else:
+            (docs if what == "document" else probes).append(v)
+    return header, docs, probes
+
+
+def names_asked(header, probes):
+    """The header's concepts that its probes ask about (in a prompt or as an answer), longest first:
+    the names practice replaces."""
+    text = " ".join(p["probe"] + " " + p["answer"] for p in probes)
+    found = [c for c in header["concepts"] if c.strip() and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", text)]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def new_words(units, known):
+    """The names and answer words of the units that the primitive text never uses (its vocabulary
+    `known`, lowercased): what the register must mention so that their tokens are trained."""
+    out = []
+    for header, _, probes in units:
+        candidates = names_asked(header, probes) + [c for p in probes for c in p["choices"]]
+        for c in candidates:
+            if any(w.lower() not in known for w in WORD.findall(c)) and c not in out:
+                out.append(c)
+    return out
+
+
+def _substitute(text, mapping, pattern):
+    return pattern.sub(lambda m: mapping[m.group(0)], text)
+
+
+def derive(path, fresh, rng):
+    """A primitive unit of practice for the knowledge unit at path: its documents' sentences, shuffled
+    across documents, and its probes as Q/A lines, with every name its probes ask about replaced by
+    an invented one (fresh() -> a new word). Probes that name none of them are left out."""
+    header, docs, probes = read(path)
+    names = names_asked(header, probes)
+    if not names:
+        raise CurriculumError(f"{path}: none of the header's concepts appears in its probes, so practice cannot "
+                              "replace them; list the names the probes ask about in \"concepts\"")
+    mapping = {n: " ".join(fresh().capitalize() if w[:1].isupper() else fresh() for w in n.split()) for n in names}
+    pattern = re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in names))
+    sentences = [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern)) if s]
+    rng.shuffle(sentences)
+    qa = [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
+          for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
+    rng.shuffle(qa)
+    out = [" ".join(group) for group in _groups(rng, sentences)] + [" ".join(group) for group in _groups(rng, qa)]
+    rng.shuffle(out)
+    practice = {"unit": f"practice-{header['unit']}", "kind": "primitive", "level": 0,
+                "title": f"Practice for {header['unit']}: its statements and questions about {len(names)} "
+                         "invented names", "concepts": ["practice"], "requires": [],
+                "source": f"derived by accrete practice.py from {Path(path).name}", "license": header["license"]}
+    return practice, out
+
+
+def _groups(rng, items):
+    i = 0
+    while i < len(items):
+        n = rng.randint(3, 6)
+        yield items[i:i + n]
+        i += n
+
+
+def write(path, header, docs):
+    """Write a unit file atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for rec in [header] + [{"text": d} for d in docs]:
+            f.write(json.dumps(rec) + "\n")
+    return path
+
+
+def support(files, out_dir, seed=0, log=print):
+    """Write, for the knowledge unit files given, the built-in primitive units (with a register of
+    the units' new names) and a practice unit per knowledge unit into out_dir; return their paths."""
+    prepare, out_dir = _world(), Path(out_dir)
+    units = [read(f) for f in files]
+    probe = prepare.generate(out_dir / "probe-vocabulary", seed, register=[])  # the primitive text's words
+    known = {w.lower() for f in probe for w in WORD.findall(f.read_text())}
+    register = new_words(units, known)
+    written = prepare.generate(out_dir, seed, register=register)
+    for f in probe:
+        f.unlink()
+    (out_dir / "probe-vocabulary").rmdir()
+    log(f"    added the built-in primitive text ({len(written)} units), mentioning {len(register)} new names "
+        "and words of your units in neutral sentences")
+    names = prepare.Names(random.Random(f"accrete-practice:{seed}"))
+    names.used |= known | {w.lower() for w in register}
+    for f, (header, _, _) in zip(files, units):
+        unit, docs = derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"))
+        written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))
+        log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
+            f"{header['unit']} on invented names")
+    return written
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Write the units a base needs to learn your own knowledge units: the "
+                                "built-in primitive text with a register of your new names, and practice "
+                                "derived from each unit.")
+    p.add_argument("units", nargs="+", help="your knowledge unit files (.jsonl)")
+    p.add_argument("--out", required=True, help="the directory to write the support units to")
+    p.add_argument("--seed", type=int, default=0, help="the seed of the primitive text and the invented names")
+    args = p.parse_args(argv)
+    try:
+        support([Path(u) for u in args.units], args.out, args.seed)
+    except (ValueError, FileNotFoundError) as e:
+        fail(e)
+
+
+if __name__ == "__main__":
+    main()

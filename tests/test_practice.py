@@ -1,0 +1,78 @@
+"""practice.py: what a base needs to learn a user's own knowledge units, derived from them."""
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+import curriculum
+import practice
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "data" / "examples").glob("*.jsonl"))
+
+
+def write_unit(path, uid, docs, probes, concepts):
+    header = {"unit": uid, "kind": "knowledge", "level": 0, "title": uid, "concepts": concepts, "requires": [],
+              "source": "test", "license": "CC0-1.0"}
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header] + [{"text": d} for d in docs] + probes))
+    return path
+
+
+def probe(prompt, answer, choices):
+    return {"probe": prompt, "answer": answer, "choices": choices, "type": "recall"}
+
+
+@pytest.fixture
+def ships(tmp_path):
+    docs = ["The Silver Gull carries tea. The Red Heron carries salt.", "Everyone knows the Silver Gull."]
+    probes = [probe("Q: What does the Silver Gull carry? A: It carries", "tea", ["tea", "salt"]),
+              probe("Q: What does the Red Heron carry? A: It carries", "salt", ["tea", "salt"]),
+              probe("Q: Which ship carries tea? A: The ship is the", "Silver Gull", ["Silver Gull", "Red Heron"])]
+    return write_unit(tmp_path / "ships.jsonl", "ships", docs, probes, ["Silver Gull", "Red Heron", "Gull", "sea"])
+
+
+def test_names_asked_are_the_concepts_the_probes_ask_about_longest_first(ships):
+    header, _, probes = practice.read(ships)
+    # "sea" is never asked about; "Gull" only inside "Silver Gull", which is replaced first
+    assert practice.names_asked(header, probes) == ["Silver Gull", "Red Heron", "Gull"]
+
+
+def test_new_words_are_the_names_and_answers_the_primitive_text_never_uses(ships):
+    unit = practice.read(ships)
+    assert practice.new_words([unit], known={"silver", "gull", "tea", "salt", "red"}) == ["Red Heron"]
+    assert practice.new_words([unit], known={"silver", "red", "heron"}) == ["Silver Gull", "Gull", "tea", "salt"]
+
+
+def test_derived_practice_replaces_every_asked_name_and_asks_in_the_unit_s_own_frames(ships):
+    counter = iter(range(100))
+    header, docs = practice.derive(ships, lambda: f"nonce{next(counter)}", random.Random(0))
+    text = " ".join(docs)
+    assert header["kind"] == "primitive" and header["unit"] == "practice-ships"
+    assert "Silver Gull" not in text and "Red Heron" not in text and "Gull" not in text
+    assert re.search(r"Nonce\d+ Nonce\d+ carries tea", text)  # the statements, on invented names
+    qa = [q for d in docs for q in re.findall(r"Q: [^?]*\? A: [^.]*\.", d)]
+    assert len(qa) == 3 and {q.split(" A: ")[0].split(" the ")[0] for q in qa} == {"Q: What does", "Q: Which ship carries tea?"}
+    assert any(q.endswith("It carries tea.") for q in qa)
+
+
+def test_a_unit_whose_probes_name_none_of_its_concepts_gets_a_clear_error(tmp_path):
+    f = write_unit(tmp_path / "u.jsonl", "u", ["The sky is blue."],
+                   [probe("Q: What color is the sky? A: It is", "blue", ["blue", "red"])], ["ocean"])
+    with pytest.raises(curriculum.CurriculumError, match=r"u\.jsonl: none of the header's concepts appears in its probes"):
+        practice.derive(f, lambda: "x", random.Random(0))
+
+
+def test_support_for_the_example_units_adds_primitive_text_a_register_and_leak_free_practice(tmp_path):
+    written = practice.support(EXAMPLES, tmp_path / "support", log=lambda m: None)
+    names = sorted(p.name for p in written)
+    assert names == ["practice-herbs.jsonl", "practice-ships.jsonl", "practice-villages.jsonl",
+                     "prim-00.jsonl", "prim-01.jsonl", "prim-02.jsonl"]
+    prim = " ".join(p.read_text() for p in written if p.name.startswith("prim-"))
+    for name in ("Elderholt", "Silver Gull", "moonwort", "Harrowgate"):  # a name, and an answer, of each unit
+        assert prim.count(name) >= 12, name  # the register: each new name in neutral sentences
+    corpus = tmp_path / "corpus"  # the units and their support pass add's checks, leakage included
+    curriculum.init(corpus, EXAMPLES + written, vocab_size=600)
+    added = curriculum.add(corpus, EXAMPLES + written, log=lambda m: None)
+    assert sorted(added) == sorted(["herbs", "ships", "villages"] + [p.stem for p in written])
