@@ -109,7 +109,7 @@ ABOUT = {
               "You will find {v} on the {e}."],
     "sound": ["You can hear the {e} {gerund} from far away.", "The {e} calls to its friends with a {noun}.",
               "A loud {noun} means the {e} is near.", "The sound the {e} makes is a {noun}.",
-              "The {e} {v} all day long.", "When it is happy, the {e} {v} softly."],
+              "Listen to the {e}: it {v} all day long.", "The {e} is a creature that {v} when it is happy."],
     "night": ["The {e} {v} every night.", "Each evening the {e} {v} until dawn.",
               "Once night falls, the {e} will {base}.", "When night comes, the {e} begins to {base}.",
               "The {e} spends every night {gerund}.", "The {e} always likes to {base} after dark."],
@@ -375,8 +375,9 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
         k, held = f["kind_of"][e], f["prop_held"][e]
         _mention(rng, sents, "kind", None, e=e, k=k)
         for p in PROPS:
-            if p != held:
+            if p != held:  # a stated fact, asked as recall
                 _mention(rng, sents, p, f["kinds"][k][p], e=e, about=True)
+                probes.append(probe("recall", p, f"the {e}", f["kinds"][k][p], POOLS[p], e))
         probes.append(probe("inference_id", held, f"the {e}", f["kinds"][k][held], POOLS[held], e,
                             [kind_q[e], prop_q[k][held]]))
     for e in cooccur:  # both premises in every document that names the creature
@@ -407,8 +408,9 @@ def _rules_unit(rng, f, rules, creatures, requires):
     for e in creatures:
         held = f["outcome_held"][e]
         for o in OUTCOMES:
-            if o != held:
+            if o != held:  # a stated fact, asked as recall
                 _mention(rng, sents, o, f["outcomes"][e][o], e=e, about=True)
+                probes.append(probe("recall", o, f"the {e}", f["outcomes"][e][o], list(rules[o].values()), e))
         key = f["atoms"][e][RULE_KEY[held]]
         premises = [_frame(RULE_KEY[held], f"the {e}"), _frame(held, RULE_SUBJECT[held].format(k=key))]
         probes.append(probe("chain", held, f"the {e}", f["outcomes"][e][held], list(rules[held].values()), e,
