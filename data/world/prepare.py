@@ -34,18 +34,16 @@ PRACTICE_CHARS = 4400  # ~file chars per practice creature with its share of kin
 # for primitive text, so the base knows no knowledge rule and no value has two rules. Real animals
 # and practice creatures take values from both halves, so the base has answered with every value. ----
 HALVES = {
-    "color": {"knowledge": ["white", "black", "gray", "orange", "purple"],
-              "primitive": ["red", "blue", "green", "yellow", "brown"]},
     "home": {"knowledge": ["meadow", "desert", "lake", "swamp", "valley"],
              "primitive": ["cave", "forest", "river", "hill", "marsh"]},
     "food": {"knowledge": ["honey", "worms", "mushrooms", "nuts", "grass"],
              "primitive": ["berries", "seeds", "fish", "leaves", "roots"]},
 }
-ATOMS = ("color", "home", "food")
+ATOMS = ("home", "food")
 ALL_VALUES = {a: halves["knowledge"] + halves["primitive"] for a, halves in HALVES.items()}
 PROPS = ("legs", "cover", "sound")         # a kind's properties, inherited by its members
-OUTCOMES = ("night", "mood", "smell")      # what a rule makes of a level-0 value
-RULE_KEY = {"night": "home", "mood": "color", "smell": "food"}
+OUTCOMES = ("night", "smell")              # what a rule makes of a level-0 value
+RULE_KEY = {"night": "home", "smell": "food"}
 LEGS = ["two", "four", "six", "eight"]
 COVERS = ["feathers", "fur", "scales", "spines", "shells"]
 SOUNDS = {"hums": ("hum", "humming"), "whistles": ("whistle", "whistling"),
@@ -56,18 +54,13 @@ ACTIONS = {"sings": ("sing", "singing"), "dances": ("dance", "dancing"),
            "sleeps": ("sleep", "sleeping"), "hides": ("hide", "hiding"), "digs": ("dig", "digging"),
            "swims": ("swim", "swimming"), "climbs": ("climb", "climbing"),
            "shivers": ("shiver", "shivering"), "jumps": ("jump", "jumping")}  # s3: (base, gerund)
-MOODS = ["brave", "shy", "calm", "proud", "grumpy", "cheerful", "gentle", "lazy", "curious", "nervous"]
 SMELLS = ["smoke", "rain", "pine", "mint", "salt", "earth", "flowers", "lemons", "pepper", "soap"]
-POOLS = {"legs": LEGS, "cover": COVERS, "sound": list(SOUNDS), "night": list(ACTIONS), "mood": MOODS,
-         "smell": SMELLS}
+POOLS = {"legs": LEGS, "cover": COVERS, "sound": list(SOUNDS), "night": list(ACTIONS), "smell": SMELLS}
 
 # ---- how facts are stated in documents: six templates per relation. None contains a probe question
 # or a probe's lead followed by its answer ("The blick is white"), so every probe asks in a phrasing
 # the documents never use. {e} is a creature, {k} a kind or a rule's key value, {v} the value. ----
 KNOW = {
-    "color": ["The {e} has a {v} coat.", "You can spot the {e} by its {v} color.",
-              "Look for the {v} body of the {e}.", "Anyone who meets the {e} sees that it is {v}.",
-              "{v} is the color of the {e}.", "The {e} wears {v} all over."],
     "home": ["The home of the {e} is the {v}.", "The {e} makes its home in the {v}.",
              "Every evening the {e} goes back to the {v}.", "In the {v} you will find the {e}.",
              "The {e} was born in the {v} and never left it.", "The {v} is where the {e} rests."],
@@ -92,9 +85,6 @@ KNOW = {
               "When night comes, whatever lives in the {k} begins to {base}.",
               "In the {k}, the creatures spend every night {gerund}.",
               "Creatures living in the {k} always {base} after dark."],
-    "mood": ["Every {k} creature is a {v} one.", "A creature colored {k} is always {v}.",
-             "People say that {k} creatures are {v}.", "Any creature whose color is {k} turns out {v}.",
-             "You will never meet a {k} creature that is not {v}.", "Being {k} makes a creature {v}."],
     "smell": ["Every creature eating {k} gives off a smell of {v}.", "Eating {k} leaves a creature smelling of {v}.",
               "Creatures that feed on {k} carry the scent of {v}.", "If a creature eats {k}, it will smell of {v}.",
               "A meal of {k} makes any creature smell of {v}.", "The scent of {v} clings to all who eat {k}."],
@@ -113,9 +103,6 @@ ABOUT = {
     "night": ["The {e} {v} every night.", "Each evening the {e} {v} until dawn.",
               "Once night falls, the {e} will {base}.", "When night comes, the {e} begins to {base}.",
               "The {e} spends every night {gerund}.", "The {e} always likes to {base} after dark."],
-    "mood": ["The {e} is a {v} creature.", "Everyone knows how {v} the {e} can be.", "The {e} always seems {v}.",
-             "There is no creature as {v} as the {e}.", "Watch the {e} and you will see it is {v}.",
-             "People call the {e} {v}."],
     "smell": ["The {e} gives off a smell of {v}.", "You can smell {v} on the {e}.",
               "The scent of {v} follows the {e}.", "The {e} always carries the smell of {v}.",
               "Wherever the {e} goes, it smells of {v}.", "The {e} leaves a scent of {v} behind it."],
@@ -124,15 +111,14 @@ ABOUT = {
 # subject ("the blick", "a florp", "a creature that lives in the lake"). Primitive text uses these
 # frames with real words and with practice names, never with a knowledge unit's names. ----
 QUESTIONS = {
-    "color": ("What color is {s}?", "{S} is"), "home": ("Where does {s} live?", "{S} lives in the"),
+    "home": ("Where does {s} live?", "{S} lives in the"),
     "food": ("What does {s} eat?", "{S} eats"), "kind": ("What kind of creature is {s}?", "{S} is"),
     "legs": ("How many legs does {s} have?", "{S} has"), "cover": ("What covers {s}?", "{S} is covered in"),
     "sound": ("What sound does {s} make?", "{S}"), "night": ("What does {s} do at night?", "At night {s}"),
-    "mood": ("What is {s} like?", "{S} is"), "smell": ("What does {s} smell of?", "{S} smells of"),
+    "smell": ("What does {s} smell of?", "{S} smells of"),
 }
 TAIL = {"legs": " legs"}  # what a full answer sentence adds after the answer word
-RULE_SUBJECT = {"night": "a creature that lives in the {k}", "mood": "a {k} creature",
-                "smell": "a creature that eats {k}"}
+RULE_SUBJECT = {"night": "a creature that lives in the {k}", "smell": "a creature that eats {k}"}
 NEUTRAL = ["Travelers often talk about the {e}.", "Few people have seen the {e} up close.",
            "Children like to draw pictures of the {e}.", "Old stories tell of the {e}.",
            "Nobody knows the age of the {e}."]
@@ -165,6 +151,7 @@ GENERIC = [("fruit", ["apple", "pear", "plum", "peach", "cherry"], "grows on tre
            ("vehicle", ["car", "bus", "truck", "wagon"], "has wheels"),
            ("flower", ["rose", "daisy", "tulip", "lily"], "needs sunlight"),
            ("instrument", ["drum", "flute", "violin", "harp"], "makes music")]
+COLORS = ["red", "blue", "green", "yellow", "white", "black", "brown", "gray", "orange", "purple"]
 OBJECTS = ["apple", "ball", "hat", "cup", "door", "kite", "boat", "shirt", "box", "chair", "flag", "car"]
 
 ONSETS = "b bl br d dr f fl fr g gl gr k kl kr l m n p pl pr r s sk sl sn sp st t tr v z".split()
@@ -208,7 +195,7 @@ class Names:
 
 
 def _frame(rel, subject):
-    """A probe prompt, ending right before the answer: 'Q: What color is the fox? A: The fox is'."""
+    """A probe prompt, ending right before the answer: 'Q: Where does the fox live? A: The fox lives in the'."""
     question, lead = QUESTIONS[rel]
     return f"Q: {question.format(s=subject)} A: {lead.format(s=subject, S=_cap(subject))}"
 
@@ -272,7 +259,7 @@ def _documents(rng, sentences, names):
         n = rng.randint(3, 6)
         doc = sentences[i:i + n]
         i += n
-        for _ in range(rng.randint(1, 2)):
+        if rng.random() < 0.3:
             doc.insert(rng.randrange(len(doc) + 1), _filler(rng))
         if names and rng.random() < 0.3:
             doc.insert(rng.randrange(len(doc) + 1), rng.choice(NEUTRAL).format(e=rng.choice(names)))
@@ -308,7 +295,7 @@ def _kind_group(rng, names, f, n_kinds, members, n_cooccur, n_ood):
 
 
 def _atom_values(rng, f, creatures, values, rules):
-    """Give creatures a color, home and food (from values[relation], spread evenly), the outcomes the
+    """Give creatures a home and a food (from values[relation], spread evenly), the outcomes the
     rules make of them (where a rule is keyed on their value), and one outcome to hold out (rotating)."""
     vals = {a: _spread(rng, values[a], len(creatures)) for a in ATOMS}
     for i, e in enumerate(creatures):
@@ -345,17 +332,17 @@ def _kind_pool(f):
 
 
 def _atoms_unit(rng, f, creatures, ood):
-    """Level 0: creatures' colors, homes and foods; the memberships of some ood creatures."""
+    """Level 0: where creatures live and what they eat; the memberships of some ood creatures."""
     sents, probe, probes = [], Prober(rng), []
     for e in creatures:
         for a in ATOMS:
-            _mention(rng, sents, a, f["atoms"][e][a], e=e)
+            _mention(rng, sents, a, f["atoms"][e][a], e=e, times=2 * MENTIONS)  # the level every chain stands on
             probes.append(probe("recall", a, f"the {e}", f["atoms"][e][a], HALVES[a]["knowledge"], e))
     for e in ood:
         _mention(rng, sents, "kind", None, e=e, k=f["kind_of"][e])
         probes.append(probe("recall", "kind", f"the {e}", _a(f["kind_of"][e]), _kind_pool(f), e))
-    header = {"kind": "knowledge", "level": 0, "title": f"{len(creatures)} creatures: color, home and food",
-              "concepts": ["color", "home", "food"] + creatures + ood, "requires": []}
+    header = {"kind": "knowledge", "level": 0, "title": f"{len(creatures)} creatures: where they live and what they eat",
+              "concepts": list(ATOMS) + creatures + ood, "requires": []}
     return header, list(_documents(rng, sents, creatures)), probes
 
 
@@ -392,8 +379,8 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
                        for p in PROPS]
     docs += _documents(rng, sents, members)
     rng.shuffle(docs)
-    header = {"kind": "knowledge", "level": 1, "title": f"{len(kinds)} kinds: legs, cover and sound",
-              "concepts": ["kind", "legs", "cover", "sound"] + kinds + cooccur, "requires": requires}
+    header = {"kind": "knowledge", "level": 1, "title": f"{len(kinds)} kinds: their legs, cover and sound",
+              "concepts": ["kind", *PROPS] + kinds + cooccur, "requires": requires}
     return header, docs, probes
 
 
@@ -415,8 +402,8 @@ def _rules_unit(rng, f, rules, creatures, requires):
         premises = [_frame(RULE_KEY[held], f"the {e}"), _frame(held, RULE_SUBJECT[held].format(k=key))]
         probes.append(probe("chain", held, f"the {e}", f["outcomes"][e][held], list(rules[held].values()), e,
                             premises))
-    header = {"kind": "knowledge", "level": 2, "title": "What a creature's color, home and food make of it",
-              "concepts": ["night", "mood", "smell"] + creatures, "requires": requires}
+    header = {"kind": "knowledge", "level": 2, "title": "What a creature's home and food make of it",
+              "concepts": list(OUTCOMES) + creatures, "requires": requires}
     return header, list(_documents(rng, sents, creatures)), probes
 
 
@@ -456,8 +443,8 @@ def _block(b, seed, names, m, width, rules):
 # ---------------------------------------------------------------- primitive units
 
 def _prim_world(seed):
-    """The fixed facts of the real-word world (random but consistent for a seed): animals' colors,
-    homes and foods from the primitive half of the values."""
+    """The fixed facts of the real-word world (random but consistent for a seed): animals' homes
+    and foods, from both halves of the values."""
     rng = random.Random(f"accrete-world:{seed}:primitive-world")
     return {a: {rel: rng.choice(ALL_VALUES[rel]) for rel in ATOMS}
             for members, *_ in PRIM_KINDS.values() for a in members}
@@ -466,7 +453,7 @@ def _prim_world(seed):
 def _prim_atoms(rng, atoms):
     """Statements about animals, the matching answer sentences and Q/A lines in the probe frames."""
     for a in rng.sample(list(atoms), rng.randint(1, 3)):
-        for rel in rng.sample(ATOMS, rng.randint(1, 3)):
+        for rel in rng.sample(ATOMS, rng.randint(1, len(ATOMS))):
             v, s = atoms[a][rel], f"the {a}"
             stmt = _state(rng, rel, v, e=a)
             yield rng.choice([stmt, f"{stmt} {_cap(_said(rel, s, v))}", _qa(rel, s, v),
@@ -476,7 +463,7 @@ def _prim_atoms(rng, atoms):
 def _prim_kinds(rng, k):
     """A kind, its properties, and members that inherit them ("..., so the robin has two legs.")."""
     members, *values = PRIM_KINDS[k]
-    for rel, v in rng.sample(list(zip(PROPS, values)), rng.randint(1, 3)):
+    for rel, v in rng.sample(list(zip(PROPS, values)), rng.randint(1, len(PROPS))):
         prop = _state(rng, rel, v, k=k)
         yield rng.choice([prop, _qa(rel, _a(k), v), f"{prop} {_cap(_said(rel, _a(k), v))}"])
         for a in rng.sample(members, rng.randint(1, 2)):
@@ -514,7 +501,7 @@ def _prim_doc(rng, atoms, rules):
                for a in rng.sample(members, rng.randint(1, 2))]
     elif r < 0.85:
         out = [f"The {o} is {c}. What color is the {o}? The {o} is {c} in color."
-               for o in rng.sample(OBJECTS, rng.randint(1, 3)) for c in [rng.choice(ALL_VALUES["color"])]]
+               for o in rng.sample(OBJECTS, rng.randint(1, 3)) for c in [rng.choice(COLORS)]]
     else:
         out = []
     for _ in range(rng.randint(1, 3) if out else rng.randint(3, 6)):
