@@ -68,6 +68,15 @@ def fail(e):
     raise SystemExit(2)
 
 
+def run_subcommand(parser, argv=None):
+    """Parse argv and run the chosen subcommand (its `run` default); bad input ends in fail()."""
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as e:
+        fail(e)
+
+
 def option(default, help, choices=None, parse=None):
     """A dataclass field with the sentence (and the choices) that --help shows for it; `parse` reads
     its command-line text where the field's type cannot."""

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import fail, sha256_file
+from common import run_subcommand, sha256_file
 from model import fingerprint, load_checkpoint
 from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, wilson
 from lora import load_adapter, read_adapter
-from report import add_seeds_parser, aggregate_seeds, cell, write_report  # noqa: F401 (evaluate.aggregate_seeds)
+from report import add_seeds_parser, cell, write_report
 
 
 class EvalError(ValueError):
@@ -817,11 +817,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError) as e:
-        fail(e)
+    run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

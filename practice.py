@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from common import atomic_path, fail
-from units import CurriculumError, iter_records
+from units import CurriculumError, read_unit as read
 
 ROOT = Path(__file__).resolve().parent
 WORD = re.compile(r"[A-Za-z]+")
@@ -30,17 +30,6 @@ def _world():
     sys.path.insert(0, str(ROOT / "data" / "world"))
     import prepare  # the built-in world's generator: its primitive text and its name generator
     return prepare
-
-
-def read(path):
-    """(header, documents, probes) of a unit file, validated."""
-    header, docs, probes = None, [], []
-    for what, _, v in iter_records(path):
-        if what == "header":
-            header = v
-        else:
-            (docs if what == "document" else probes).append(v)
-    return header, docs, probes
 
 
 def names_asked(header, probes):

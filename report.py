@@ -7,6 +7,7 @@ be rendered again, or combined across seeds, on any machine.
 
     python report.py render runs/ladder/report/report.json        # report.md, report.png, curves.png again
     python report.py seeds seed-*/report/report.json --out DIR    # mean, sd, t-interval over seeds
+    python report.py results runs/ladder runs/examples --out RESULTS.md   # the runs' results, one page
 """
 
 import argparse
@@ -14,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from common import atomic_write_text, fail
+from common import atomic_write_text, run_subcommand
 from stats import describe_difference, pct, t_interval
 
 
@@ -291,10 +292,12 @@ def aggregate_seeds(reports, out_dir=None):
     the mean accuracy with its sd and 95% t-interval; per compared pair and scope the mean paired
     difference, its sd, t-interval and sentence. Writes report.md and report.json to out_dir if given."""
     _check_seeds(reports)
+    names = common_models(reports)
     models = {n: {scope: dict(t_interval(v), values=v) for scope, v in _seed_accuracies(reports, n).items()}
-              for n in reports[0]["models"]}
+              for n in names}
     pairs = []
-    for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]):
+    for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]
+                                     if c["a"] in names and c["b"] in names):
         v = [next((c["diff"] for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
              for r in reports]
         t = t_interval(v)
@@ -313,13 +316,18 @@ def _check_seeds(reports):
         raise ReportError(f"aggregate_seeds: {len(reports)} report(s); an interval across seeds needs at least 2")
     first = reports[0]
     for k, r in enumerate(reports[1:], 1):
-        if list(r["models"]) != list(first["models"]):
-            raise ReportError(f"aggregate_seeds: report {k} has models {list(r['models'])}, report 0 has "
-                            f"{list(first['models'])}; seeds are paired model by model")
         same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
         if not same or r["units"] != first["units"]:
             raise ReportError(f"aggregate_seeds: report {k} scored other probes than report 0; seeds are paired "
                             "on the same probes")
+    if not common_models(reports):
+        raise ReportError("aggregate_seeds: no model is in every report; seeds are paired model by model")
+
+
+def common_models(reports):
+    """The models every report holds, in the first report's order (a merge step exists only in the
+    seeds where its unit passed the gate)."""
+    return [n for n in reports[0]["models"] if all(n in r["models"] for r in reports)]
 
 
 def _seed_accuracies(reports, name):
@@ -372,6 +380,60 @@ def render_seeds_markdown(agg):
     return "\n".join(out) + "\n"
 
 
+# ----------------------------------------------------------------------------- RESULTS.md
+
+def _machine_line(run):
+    m = run["machine"]
+    where = m.get("gpu") or m.get("cpu")
+    ceiling = f"float32 matmul ceiling {m['ceiling'] / 1e9:.0f} GFLOP/s on {m['threads']} threads" \
+        if m.get("ceiling") else "ceiling not measured"
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in run.get("stage_seconds", {}).items())
+    return (f"{m['date'][:10]}, {where} ({ceiling}), torch {m['torch']}, commit {m['commit']}: "
+            f"`{run['command']}` took {run['seconds'] / 60:.1f} min" + (f" ({stages})" if stages else "") + ".")
+
+
+def render_results(run, report=None, agg=None, reports=None):
+    """One run's section of RESULTS.md: where and how it ran, accuracy by probe type (one seed with
+    Wilson intervals, or seeds with t-intervals), conditional composition, the learning curve and the
+    sentences the intervals allow."""
+    out = [f"## {run['title']}", "", _machine_line(run), ""]
+    if agg is None:
+        types = list(next(iter(report["models"].values()))["summary"]["by_type"])
+        out += ["Accuracy [95% Wilson interval], in percent; FLOPs from random init:", ""]
+        out += _header(["model", "FLOPs", "overall"] + types)
+        out += [_row([n, _num(m.get("flops"), "{:.3g}"), cell(m["summary"]["overall"])]
+                     + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
+        out += _md_composition(report) + _md_curves(report)[:-1]
+        out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
+                                                                   if c.get("control")]
+        return "\n".join(out) + "\n"
+    types = [k for k in next(iter(agg["models"].values())) if k.startswith("type ") or k == "overall"]
+    out += [f"Mean accuracy over {agg['seeds']} paired seeds, in percent, with the 95% t-interval over seeds:", ""]
+    out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
+                                          for n, m in agg["models"].items()]
+    out += _seed_curves(reports) + ["", "What the seeds allow one to say:", ""]
+    controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
+    out += [f"- {c['sentence']}." for c in agg["comparisons"] if (c["a"], c["b"]) in controls
+            and (c["scope"] == "overall" or c["scope"].startswith("type "))]
+    return "\n".join(out) + "\n"
+
+
+def _seed_curves(reports):
+    """The learning curve's points, their accuracy by type as the mean over seeds."""
+    runs = reports[0].get("curves", {}).get("runs", {})
+    if not runs:
+        return []
+    types = list(dict.fromkeys(t for pts in runs.values() for p in pts for t in p["by_type"]))
+    out = ["", "The learning curve (mean accuracy over seeds, percent) against FLOPs from random init:", ""]
+    out += _header(["run", "FLOPs"] + types)
+    for run, points in runs.items():
+        for i, p in enumerate(points):
+            accs = [[r["curves"]["runs"][run][i]["by_type"].get(t, {}).get("acc") for r in reports] for t in types]
+            out.append(_row([run, f"{p['flops']:.3g}"] + [f"{100 * sum(a) / len(a):.0f}" if None not in a else "-"
+                                                         for a in accs]))
+    return out
+
+
 # ----------------------------------------------------------------------------- command line
 
 def read_report(path):
@@ -407,6 +469,22 @@ def add_seeds_parser(sub):
     a.set_defaults(run=cmd_seeds)
 
 
+def cmd_results(args):
+    """RESULTS.md: an introduction, then each run's results.md (written by ladder.py) in turn."""
+    parts = []
+    for d in args.runs:
+        f = Path(d) / "report" / "results.md"
+        if not f.is_file():
+            raise ReportError(f"{f}: no such file; a ladder run writes it when it ends")
+        parts.append(f.read_text())
+    intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
+             "results.md each ladder run writes; each section names its date, machine, torch version and "
+             "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "
+             "the gate did not reject.\n\n")
+    atomic_write_text(args.out, intro + "\n".join(parts))
+    print(f"wrote {args.out}")
+
+
 def build_parser():
     """The command line: render a report again, or aggregate seeds; neither loads a model."""
     p = argparse.ArgumentParser(description="accrete reports from report.json files alone (no torch, no "
@@ -418,15 +496,15 @@ def build_parser():
                    "whose report.json is rewritten with the figures' names)")
     r.set_defaults(run=cmd_render)
     add_seeds_parser(sub)
+    r = sub.add_parser("results", help="write RESULTS.md from ladder runs' results.md")
+    r.add_argument("runs", nargs="+", metavar="RUN_DIR", help="ladder run directories (their report/results.md)")
+    r.add_argument("--out", default="RESULTS.md", help="the file to write (default: %(default)s)")
+    r.set_defaults(run=cmd_results)
     return p
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError) as e:
-        fail(e)
+    run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

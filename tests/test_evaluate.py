@@ -455,10 +455,6 @@ def test_report_cli_renders_the_same_report_md_from_report_json(world, corpus_di
         assert (tmp_path / "again" / name).read_text() == (tmp_path / "out" / name).read_text()
 
 
-def test_evaluate_still_offers_aggregate_seeds():
-    assert E.aggregate_seeds is R.aggregate_seeds
-
-
 def test_load_model_refuses_an_adapter_on_another_base(world):
     with pytest.raises(ValueError, match="trained on base"):
         E.load_model(f"{world / 'other_base'}+{world / 'good'}")

@@ -2,7 +2,6 @@
 of their content, checked on every load; writes are atomic under a full disk and a SIGKILL."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import train  # noqa: E402
-from lora import AdapterError, LoRAConfig, attach, load_adapter, lora_layers, save_adapter  # noqa: E402
+from lora import AdapterError, LoRAConfig, load_adapter, lora_layers, save_adapter  # noqa: E402
+from test_lora import with_trained_adapter as trained_adapter  # noqa: E402
 from model import GPT, GPTConfig, CheckpointError, base_state_dict, fingerprint, load_checkpoint, read_tensors, \
     save_checkpoint, save_tensors  # noqa: E402
 
@@ -29,15 +29,9 @@ def micro_model(seed=0):
     return GPT(MICRO)
 
 
-def with_trained_adapter(model, seed=1):
-    """An attached adapter with random non-zero A and B, as if trained."""
-    attach(model, LoRAConfig(r=4))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, layer in lora_layers(model):
-            layer.lora_A.copy_(0.1 * torch.randn(layer.lora_A.shape, generator=g))
-            layer.lora_B.copy_(0.1 * torch.randn(layer.lora_B.shape, generator=g))
-    return model
+def with_trained_adapter(model):
+    """An attached r=4 adapter with random non-zero A and B, as if trained."""
+    return trained_adapter(model, LoRAConfig(r=4))
 
 
 def flip_byte(file, offset=-5):

@@ -53,12 +53,21 @@ def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
     assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 |" in md
 
 
+def test_aggregate_seeds_pairs_the_models_every_seed_has():
+    # a merge step exists only in the seeds where its unit passed the gate
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5, "step1": 0.4}, {"overall": 0.1})
+    b = seed_report({"curriculum": 0.7, "shuffled": 0.5}, {"overall": 0.2})
+    agg = R.aggregate_seeds([a, b])
+    assert list(agg["models"]) == ["curriculum", "shuffled"]
+    assert agg["models"]["curriculum"]["overall"]["values"] == [0.6, 0.7]
+
+
 def test_aggregate_seeds_refuses_unpaired_reports():
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
     with pytest.raises(ValueError, match="at least 2"):
         R.aggregate_seeds([a])
-    with pytest.raises(ValueError, match="report 1 has models"):
-        R.aggregate_seeds([a, seed_report({"curriculum": 0.6}, {})])
+    with pytest.raises(ValueError, match="no model is in every report"):
+        R.aggregate_seeds([a, seed_report({"other": 0.6}, {})])
     with pytest.raises(ValueError, match="report 1 scored other probes"):
         R.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])
 
@@ -68,3 +77,20 @@ def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path):
     p = run_report("seeds", tmp_path / "a.json", tmp_path / "a.json", "--out", tmp_path / "agg")
     assert p.returncode == 2 and p.stderr.startswith(f"error: {tmp_path / 'a.json'}: not a report.json")
     assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "agg").exists()
+
+
+RUN = {"title": "`ladder.py --seeds 2`", "command": "python ladder.py --seeds 2", "seconds": 600.0,
+       "stage_seconds": {}, "machine": {"date": "2026-12-04T20:00:00+00:00", "cpu": "Some CPU", "gpu": None,
+                                         "ceiling": 150e9, "threads": 2, "torch": "2.13.0+cpu", "commit": "abc1234"}}
+
+
+def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals():
+    reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1}),
+               seed_report({"curriculum": 0.7, "shuffled": 0.5}, {"overall": 0.2})]
+    for r in reports:
+        r["comparisons"][0]["sentence"] = "per seed"
+    md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
+    assert md.startswith("## `ladder.py --seeds 2`\n\n2026-12-04, Some CPU (float32 matmul ceiling 150 GFLOP/s on "
+                         "2 threads), torch 2.13.0+cpu, commit abc1234: `python ladder.py --seeds 2` took 10.0 min.")
+    assert "| curriculum | 65% ± 7 [1%-100%] | 65% ± 7 [1%-100%] |" in md
+    assert "- overall: no difference detectable between curriculum (65%) and shuffled (50%)" in md
