@@ -38,6 +38,7 @@ import practice
 import presets
 from common import add_options, atomic_write_text, fail, option, sha256_file
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
+from report import aggregate_seeds, render_results
 from train import TrainConfig, flops_per_token, resolve_device, train
 
 ROOT = Path(__file__).resolve().parent
@@ -66,31 +67,31 @@ class Settings:
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     compile: bool = option(False, "torch.compile every model that trains")
     # 2 base
-    base_epochs: float = option(14.0, "epochs over the primitive units")
+    base_epochs: float = option(13.0, "epochs over the primitive units")
     base_lr: float = option(3e-3, "peak learning rate of the base")
     # 3 grow
-    lora_epochs: float = option(24.0, "epochs over its own unit for each adapter")
+    lora_epochs: float = option(20.0, "epochs over its own unit for each adapter")
     lora_lr: float = option(2e-2, "adapter learning rate (several times full fine-tuning's)")
     lora_r: int = option(16, "adapter rank")
     lora_alpha: float = option(32.0, "adapter scale numerator (scaling alpha / r)")
-    lora_primitive_share: float = option(0.4, "share of an adapter's rows from primitive text")
-    lora_replay: float = option(0.3, "share of an adapter's knowledge rows rehearsing the units verified before")
+    lora_primitive_share: float = option(0.2, "share of an adapter's rows from primitive text")
+    lora_replay: float = option(0.4, "share of an adapter's knowledge rows rehearsing the units verified before")
     threshold: float = option(0.35, "the gate: least accuracy on the gated probes after the adapter")
-    tolerance: float = option(0.15, "the gate: most the sampled earlier units' accuracy may fall")
+    tolerance: float = option(0.2, "the gate: most the sampled earlier units' accuracy may fall")
     clear_of_chance: bool = option(True, "the gate: the 95% interval's lower bound above chance")
     gate_on: str = option("recall", "the probe type the gate reads (all: every probe)")
     retention_probes: int = option(1024, "earlier units' probes sampled for the retention check")
     keep_steps: int = option(8, "merged models kept on disk as milestones (and the latest)")
     # 4 finetune
-    ft_epochs: float = option(12.0, "epochs over the verified units")
-    ft_lr: float = option(1e-3, "fine-tuning learning rate")
+    ft_epochs: float = option(36.0, "epochs over the verified units")
+    ft_lr: float = option(6e-3, "fine-tuning peak learning rate")
     ft_primitive_share: float = option(0.1, "share of the fine-tune's rows from primitive text")
     # 5 scratch
     scratch_lr: float = option(3e-3, "scratch models' peak learning rate")
     primitive_share: float = option(0.1, "share of the scratch models' rows from primitive text")
     replay: float = option(0.2, "share of the curriculum run's knowledge rows rehearsing earlier levels")
-    schedule: str = option("wsd", "scratch learning-rate schedule: wsd and constant keep what early stages "
-                           "learned; cosine decays it away", ("wsd", "constant", "cosine"))
+    schedule: str = option("wsd", "learning-rate schedule of the fine-tune and the scratch models: wsd and "
+                           "constant keep what early stages learned; cosine decays it away", ("wsd", "constant", "cosine"))
     compute: float = option(1.0, "scratch compute, in multiples of what the grown model cost")
     curve: str = option("0.25,0.5,0.75,1", "fractions of the scratch compute at which to score the learning curve")
     # 6 compare
@@ -321,7 +322,8 @@ def stage_finetune(run):
         return False
     tokens = s.ft_epochs * sum(c.units[u]["tokens"] for u in verified) / (1 - s.ft_primitive_share)
     run.train(run.out / "finetune", mode="finetune", init=str(run.out / "base"), units=",".join(verified),
-              primitive_share=s.ft_primitive_share, max_steps=run.steps(tokens), lr=s.ft_lr, meta={"units": verified})
+              primitive_share=s.ft_primitive_share, max_steps=run.steps(tokens), lr=s.ft_lr, schedule=s.schedule,
+              meta={"units": verified})
     return True
 
 
@@ -417,6 +419,31 @@ def summary_lines(report):
     return lines
 
 
+def machine(device):
+    """Where a run ran: bench.py's machine stamp and a matmul ceiling measured now (float32 on the
+    CPU, bf16 on a GPU), so that its seconds mean something on another machine."""
+    import torch
+    import bench
+    cuda = device.startswith("cuda")
+    m = dict(bench.machine_stamp([], cuda))
+    m.pop("command")
+    fn, flops = bench.matmul(device=device, dtype=torch.bfloat16 if cuda else torch.float32)
+    fn()
+    m["ceiling"] = flops / bench.best_times({"c": fn}, 5, torch.cuda.synchronize if cuda else lambda: None)["c"]
+    return m
+
+
+def write_results(out, argv, t0, device, report=None, agg=None, reports=None):
+    """report/results.md: this run's section of RESULTS.md (report.render_results)."""
+    run = {"title": f"`ladder.py {' '.join(argv)}`".replace("`ladder.py `", "`ladder.py`"),
+           "command": " ".join(["python ladder.py"] + list(argv)), "seconds": time.time() - t0,
+           "machine": machine(device), "stage_seconds": (report or {}).get("stage_seconds", {})}
+    if agg is not None:
+        run["stage_seconds"] = {}
+    text = render_results(run, report=report, agg=agg, reports=reports)
+    atomic_write_text(Path(out) / "report" / "results.md", text)
+
+
 def parser():
     p = argparse.ArgumentParser(description="Run the whole accrete experiment (corpus, base, grow, finetune, "
                                 "scratch, compare) on the built-in world or your own units. Resumable.")
@@ -432,7 +459,8 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args, t0 = parser().parse_args(argv), time.time()
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
     try:
         s = settings_for(args.preset, **overrides)
@@ -448,9 +476,13 @@ def main(argv=None):
             run = Run(run_dir, args.preset, dataclasses.replace(s, seed=s.seed + k), args.units, args.primitive)
             reports.append(run_ladder(run))
             print("\n".join(summary_lines(reports[-1])))
+        device = str(resolve_device(s.device))
         if args.seeds > 1:
-            evaluate.aggregate_seeds(reports, out / "report")
-        print(f"report: {out / 'report' / 'report.md'}")
+            agg = aggregate_seeds(reports, out / "report")
+            write_results(out, argv, t0, device, agg=agg, reports=reports)
+        else:
+            write_results(out, argv, t0, device, report=reports[0])
+        print(f"report: {out / 'report' / 'report.md'}; results: {out / 'report' / 'results.md'}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 

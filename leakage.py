@@ -11,7 +11,7 @@ import numpy as np
 from common import fail
 from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_records, normalize, scan_lines
 
-LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once (~110 MB at most); more take more passes
+LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once; more take more passes
 
 _P = 1099511628211  # odd, so it has an inverse mod 2^64
 _P_INV = pow(_P, -1, 1 << 64)
