@@ -72,6 +72,8 @@ class Settings:
     # 3 grow
     lora_epochs: float = option(20.0, "epochs over its own unit for each adapter")
     lora_lr: float = option(2e-2, "adapter learning rate (several times full fine-tuning's)")
+    lora_min_steps: int = option(100, "fewest optimizer steps of an adapter: a small unit's epochs alone are "
+                                 "too few steps for the adapter to learn it")
     lora_r: int = option(16, "adapter rank")
     lora_alpha: float = option(32.0, "adapter scale numerator (scaling alpha / r)")
     lora_primitive_share: float = option(0.2, "share of an adapter's rows from primitive text")
@@ -265,15 +267,21 @@ def prune(checkpoint_dir):
         checkpoint_dir.rmdir()
 
 
+def adapter_steps(run, unit, replay):
+    """An adapter's optimizer steps: lora_epochs over the unit's own rows (the rows left after the
+    primitive and replay shares), and at least lora_min_steps."""
+    s = run.s
+    own = (1 - s.lora_primitive_share) * (1 - replay)
+    return max(s.lora_min_steps, run.steps(s.lora_epochs * run.corpus.units[unit]["tokens"] / own))
+
+
 def grow_adapter(run, d, unit, current, passed):
-    """Train the unit's adapter on the current model: epochs over the unit's own rows."""
-    s, c = run.s, run.corpus
+    """Train the unit's adapter on the current model, rehearsing the units verified before it."""
+    s = run.s
     replay = s.lora_replay if passed else 0.0
-    own = (1 - s.lora_primitive_share) * (1 - replay)  # the share of rows from the unit itself
-    steps = run.steps(s.lora_epochs * c.units[unit]["tokens"] / own)
     return run.train(d, event="adapter_trained", mode="lora", init=str(current), units=unit,
                      primitive_share=s.lora_primitive_share, replay=replay, replay_units=",".join(passed) or None,
-                     max_steps=steps, lr=s.lora_lr, weight_decay=0.0, lora_r=s.lora_r, lora_alpha=s.lora_alpha,
+                     max_steps=adapter_steps(run, unit, replay), lr=s.lora_lr, weight_decay=0.0, lora_r=s.lora_r, lora_alpha=s.lora_alpha,
                      meta={"units": [unit]})
 
 
@@ -411,6 +419,9 @@ def run_ladder(run):
 def summary_lines(report):
     """The report's models as a few lines: accuracy overall and by probe type."""
     types = list(next(iter(report["models"].values()))["summary"]["by_type"])
+    if not next(iter(report["models"].values()))["summary"]["overall"]["n"]:
+        return [f"no unit passed the gate ({', '.join(report.get('rejected', [])) or 'none'} rejected): no "
+                "probes to compare the models on; the report scores the rejected units apart"]
     lines = [f"{'model':<24} {'all':>6}  " + "  ".join(f"{t:>17}" for t in types)]
     for name, m in report["models"].items():
         by = m["summary"]["by_type"]

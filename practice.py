@@ -34,10 +34,11 @@ def _world():
 
 def names_asked(header, probes):
     """The header's concepts that its probes ask about (in a prompt or as an answer), longest first:
-    the names practice replaces."""
+    the names practice replaces. Ties in length keep the header's order, so the practice and the
+    register do not change with Python's hash seed."""
     text = " ".join(p["probe"] + " " + p["answer"] for p in probes)
     found = [c for c in header["concepts"] if c.strip() and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", text)]
-    return sorted(set(found), key=len, reverse=True)
+    return sorted(dict.fromkeys(found), key=len, reverse=True)
 
 
 def new_words(units, known):

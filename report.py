@@ -13,6 +13,7 @@ be rendered again, or combined across seeds, on any machine.
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 from common import atomic_write_text, run_subcommand
@@ -303,9 +304,12 @@ def aggregate_seeds(reports, out_dir=None):
         t = t_interval(v)
         pairs.append(dict(a=a, b=b, scope=scope, values=v, **t, sentence=_seeds_sentence(models, a, b, scope, t)))
     agg = {"seeds": len(reports), "models": models, "comparisons": pairs,
-           "rejected": [r.get("rejected", []) for r in reports]}
+           "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports)}
     if out_dir is not None:
         out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if agg["curves"]:
+            agg["curves"]["plot"] = plot_curves(agg["curves"], out_dir / "curves.png", agg["curves"]["references"])
         atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
         atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
     return agg
@@ -348,12 +352,15 @@ def _seeds_sentence(models, a, b, scope, t):
         f" across {t['n']} seeds"
 
 
-def _seed_cell(t):
-    if t["mean"] is None:
+def _seed_cell(t, sd=True):
+    """mean ± sd [t-interval] in percent, from t_interval's dict or a curve point's (acc for mean)."""
+    mean = t["mean"] if "mean" in t else t["acc"]
+    if mean is None:
         return "-"
     if t["sd"] is None:
-        return pct(t["mean"])
-    return f"{pct(t['mean'])} ± {100 * t['sd']:.0f} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]"
+        return pct(mean)
+    spread = f" ± {100 * t['sd']:.0f}" if sd else ""
+    return f"{pct(mean)}{spread} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]"
 
 
 def render_seeds_markdown(agg):
@@ -403,7 +410,7 @@ def render_results(run, report=None, agg=None, reports=None):
         out += _header(["model", "FLOPs", "overall"] + types)
         out += [_row([n, _num(m.get("flops"), "{:.3g}"), cell(m["summary"]["overall"])]
                      + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
-        out += _md_composition(report) + _md_curves(report)[:-1]
+        out += _md_composition(report) + _md_curves(report)[:-1] + _results_rejected(report)
         out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
                                                                    if c.get("control")]
         return "\n".join(out) + "\n"
@@ -411,27 +418,61 @@ def render_results(run, report=None, agg=None, reports=None):
     out += [f"Mean accuracy over {agg['seeds']} paired seeds, in percent, with the 95% t-interval over seeds:", ""]
     out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
                                           for n, m in agg["models"].items()]
-    out += _seed_curves(reports) + ["", "What the seeds allow one to say:", ""]
+    out += _md_seed_curves(agg.get("curves")) + ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
     out += [f"- {c['sentence']}." for c in agg["comparisons"] if (c["a"], c["b"]) in controls
             and (c["scope"] == "overall" or c["scope"].startswith("type "))]
     return "\n".join(out) + "\n"
 
 
-def _seed_curves(reports):
-    """The learning curve's points, their accuracy by type as the mean over seeds."""
+def _results_rejected(report):
+    """One paragraph on the units the gate rejected: left out of the table above, scored apart."""
+    if not report["rejected"]:
+        return []
+    scores = "; ".join(f"{n} {cell(m['rejected_summary']['overall'])}" for n, m in report["models"].items()
+                       if (m.get("rejected_summary") or {}).get("overall"))
+    return ["", f"The gate rejected {', '.join(report['rejected'])}: left out of the table above. "
+            f"Their probes, apart: {scores}."]
+
+
+def seed_curves(reports):
+    """The learning curves across seeds, in the shape plot_curves draws: each point's accuracy by type
+    as the mean over seeds with its 95% t-interval, and each reference model's mean accuracy by type.
+    None when the reports have no curves."""
     runs = reports[0].get("curves", {}).get("runs", {})
     if not runs:
-        return []
-    types = list(dict.fromkeys(t for pts in runs.values() for p in pts for t in p["by_type"]))
-    out = ["", "The learning curve (mean accuracy over seeds, percent) against FLOPs from random init:", ""]
-    out += _header(["run", "FLOPs"] + types)
+        return None
+
+    def over_seeds(values):
+        t = t_interval(values)
+        return {"acc": t["mean"], "lo": t["lo"], "hi": t["hi"], "sd": t["sd"], "n": t["n"]}
+
+    out = {}
     for run, points in runs.items():
-        for i, p in enumerate(points):
-            accs = [[r["curves"]["runs"][run][i]["by_type"].get(t, {}).get("acc") for r in reports] for t in types]
-            out.append(_row([run, f"{p['flops']:.3g}"] + [f"{100 * sum(a) / len(a):.0f}" if None not in a else "-"
-                                                         for a in accs]))
-    return out
+        out[run] = [dict({k: p.get(k) for k in ("step", "tokens", "flops")}, by_type={
+            t: over_seeds([r["curves"]["runs"][run][i]["by_type"].get(t, {}).get("acc") for r in reports])
+            for t in p["by_type"]}) for i, p in enumerate(points)]
+    refs = reports[0]["curves"].get("references", {})
+    references = {ref: {t: t_interval([r["curves"]["references"][ref].get(t) for r in reports])["mean"]
+                        for t in accs} for ref, accs in refs.items()}
+    return {"runs": out, "references": references}
+
+
+def _md_seed_curves(curves):
+    """The learning curve across seeds as a table (mean accuracy, percent) and its figure."""
+    if not curves:
+        return []
+    types = list(dict.fromkeys(t for pts in curves["runs"].values() for p in pts for t in p["by_type"]))
+    out = ["", "The learning curve against FLOPs from random init: mean accuracy over seeds in percent "
+           "[95% t-interval over seeds]; the reference models' means below:", ""]
+    out += _header(["run", "FLOPs"] + types)
+    for run, points in curves["runs"].items():
+        out += [_row([run, _num(p["flops"], "{:.3g}")] + [_seed_cell(p["by_type"][t], sd=False) if t in p["by_type"]
+                                                         else "-" for t in types]) for p in points]
+    out += [_row([f"{ref} (reference)", ""] + [pct(accs[t]) if accs.get(t) is not None else "-" for t in types])
+            for ref, accs in curves["references"].items()]
+    plot = curves.get("plot", "")
+    return out + (["", f"![learning curves across seeds]({plot})"] if plot.endswith(".png") else [])
 
 
 # ----------------------------------------------------------------------------- command line
@@ -469,6 +510,18 @@ def add_seeds_parser(sub):
     a.set_defaults(run=cmd_seeds)
 
 
+def _relink_figures(text, run_report_dir, results_dir):
+    """A results.md's figure links made relative to RESULTS.md's directory; a figure outside that
+    directory (a run kept elsewhere) is named by its path instead of linked."""
+    def relink(m):
+        figure = (run_report_dir / m.group(2)).resolve()
+        try:
+            return f"![{m.group(1)}]({figure.relative_to(results_dir).as_posix()})"
+        except ValueError:
+            return f"Figure ({m.group(1)}): `{figure}`, drawn by the run."
+    return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", relink, text)
+
+
 def cmd_results(args):
     """RESULTS.md: an introduction, then each run's results.md (written by ladder.py) in turn."""
     parts = []
@@ -476,7 +529,7 @@ def cmd_results(args):
         f = Path(d) / "report" / "results.md"
         if not f.is_file():
             raise ReportError(f"{f}: no such file; a ladder run writes it when it ends")
-        parts.append(f.read_text())
+        parts.append(_relink_figures(f.read_text(), f.parent, Path(args.out).resolve().parent))
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "

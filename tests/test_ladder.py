@@ -200,3 +200,16 @@ def test_a_unit_that_cannot_pass_the_gate_is_named_when_the_ladder_adds_it(tmp_p
     assert "warning: pair: 2 recall probes, chance 50%: cannot pass the gate, even with all 2 correct " \
            "(a perfect score clears chance from 4 probes); give it more probes" in said
     assert "facts-00: 4 recall probes, chance 25%: passes with at least 3 of 4 correct" in said
+
+
+def test_an_adapter_reads_its_unit_for_its_epochs_and_at_least_the_fewest_steps(tmp_path):
+    units = write_units(tmp_path / "units")
+    s = ladder.settings_for("micro", lora_epochs=4.0, lora_primitive_share=0.5, lora_min_steps=1)
+    run = ladder.Run(tmp_path / "run", "micro", s, units, log=lambda line: None)
+    ladder.stage_corpus(run)
+    tokens, per_step = run.corpus.units["facts-00"]["tokens"], run.tokens_per_step()
+    # 4 epochs over its own rows, half of them (the rest primitive), then half again with replay
+    assert ladder.adapter_steps(run, "facts-00", 0.0) == -(-4 * tokens * 2 // per_step)
+    assert ladder.adapter_steps(run, "facts-00", 0.5) == -(-4 * tokens * 4 // per_step)
+    run.s = ladder.settings_for("micro", lora_epochs=4.0, lora_primitive_share=0.5, lora_min_steps=500)
+    assert ladder.adapter_steps(run, "facts-00", 0.0) == 500

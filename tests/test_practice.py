@@ -1,5 +1,8 @@
 """practice.py: what a base needs to learn a user's own knowledge units, derived from them."""
 import json
+import os
+import subprocess
+import sys
 import random
 import re
 from pathlib import Path
@@ -76,3 +79,15 @@ def test_support_for_the_example_units_adds_primitive_text_a_register_and_leak_f
     curriculum.init(corpus, EXAMPLES + written, vocab_size=600)
     added = curriculum.add(corpus, EXAMPLES + written, log=lambda m: None)
     assert sorted(added) == sorted(["herbs", "ships", "villages"] + [p.stem for p in written])
+
+
+def test_support_is_the_same_under_any_hash_seed(tmp_path):
+    # names of equal length once came out in set order, which Python's hash seed changes per process
+    code = ("import sys; sys.path.insert(0, '.'); import practice, pathlib; "
+            "practice.support(sorted(pathlib.Path('data/examples').glob('*.jsonl')), sys.argv[1], log=lambda m: None)")
+    for hash_seed in ("1", "2"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / hash_seed)], cwd=ROOT, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": hash_seed})
+    files = sorted(p.name for p in (tmp_path / "1").glob("*.jsonl"))
+    assert len(files) == 6 and all((tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes()
+                                   for f in files)

@@ -94,3 +94,49 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
                          "2 threads), torch 2.13.0+cpu, commit abc1234: `python ladder.py --seeds 2` took 10.0 min.")
     assert "| curriculum | 65% ± 7 [1%-100%] | 65% ± 7 [1%-100%] |" in md
     assert "- overall: no difference detectable between curriculum (65%) and shuffled (50%)" in md
+
+
+def curve_report(acc_by_point, ref):
+    """A seed report with a learning curve (one run, points of recall accuracy) and a reference model."""
+    r = seed_report({"curriculum": acc_by_point[-1], "shuffled": 0.5}, {"overall": 0.1})
+    r["curves"] = {"runs": {"curriculum": [{"step": 10 * (i + 1), "tokens": 100 * (i + 1), "flops": 1e9 * (i + 1),
+                                            "by_type": {"recall": {"acc": a}}} for i, a in enumerate(acc_by_point)]},
+                   "references": {"merged": {"overall": ref, "recall": ref}}}
+    return r
+
+
+def test_seed_curves_are_means_with_t_intervals_and_reach_results(tmp_path):
+    reports = [curve_report([0.3, 0.6], 0.4), curve_report([0.5, 0.8], 0.6)]
+    agg = R.aggregate_seeds(reports, tmp_path / "report")
+    first, last = agg["curves"]["runs"]["curriculum"]
+    half = 12.706 * (0.2 ** 2 / 2) ** 0.5 / 2 ** 0.5  # two seeds 20 points apart: sd 0.141, t(1) = 12.706
+    assert (first["flops"], first["by_type"]["recall"]["acc"]) == pytest.approx((1e9, 0.4))
+    assert (last["by_type"]["recall"]["lo"], last["by_type"]["recall"]["hi"]) == pytest.approx((0.7 - half, 0.7 + half))
+    assert agg["curves"]["references"]["merged"]["recall"] == pytest.approx(0.5)
+    md = R.render_results(RUN, agg=agg, reports=reports)
+    assert "| curriculum | 1e+09 | 40% [0%-100%] |" in md and "| merged (reference) |  | 50% |" in md
+    has_plot = agg["curves"]["plot"] == "curves.png"
+    assert (tmp_path / "report" / "curves.png").exists() == has_plot
+    assert ("![learning curves across seeds](curves.png)" in md) == has_plot
+
+
+def test_results_link_figures_inside_their_directory_and_name_those_outside(tmp_path):
+    for run in ("inside", "outside"):
+        (tmp_path / run / "report").mkdir(parents=True)
+        (tmp_path / run / "report" / "results.md").write_text(f"## {run}\n\n![learning curves](curves.png)\n")
+    (tmp_path / "docs").mkdir()
+    p = run_report("results", tmp_path / "docs" / ".." / "inside", tmp_path / "outside", "--out",
+                   tmp_path / "inside" / "RESULTS.md")
+    assert p.returncode == 0, p.stderr
+    text = (tmp_path / "inside" / "RESULTS.md").read_text()
+    assert "![learning curves](report/curves.png)" in text
+    assert f"Figure (learning curves): `{tmp_path.resolve() / 'outside' / 'report' / 'curves.png'}`" in text
+
+
+def test_results_of_one_run_score_rejected_units_apart():
+    s = lambda n, c: {"n": n, "correct": c, "acc": c / n if n else 0.0, "lo": 0.1, "hi": 0.4, "chance": 0.25}
+    report = {"rejected": ["herbs"], "comparisons": [],
+              "models": {"base": {"flops": 1e9, "composition": {}, "summary": {"overall": s(0, 0), "by_type": {}},
+                                  "rejected_summary": {"overall": s(48, 12)}}}}
+    md = R.render_results(RUN, report=report)
+    assert "The gate rejected herbs: left out of the table above. Their probes, apart: base 25% [10%-40%]." in md
