@@ -60,6 +60,8 @@ class Settings:
     world_size: str = option("tiny", "size of the built-in world", ("tiny", "small"))
     world_tokens: int = option(None, "instead of a size, a built-in world of about this many tokens")
     world_seed: int = option(0, "the built-in world's seed (its names, facts and documents)")
+    practice_copies: int = option(4, "with --units: copies of each unit's practice, each on invented names of "
+                                  "its own (practice.py)")
     # training, every stage
     batch_size: int = option(16, "sequences per micro-batch")
     grad_accum: int = option(1, "micro-batches per optimizer step")
@@ -208,7 +210,8 @@ def unit_files(run):
     if "primitive" in kinds.values():
         return files
     knowledge = [f for f in files if kinds[f] == "knowledge"]
-    return files + practice.support(knowledge, run.out / "support", seed=run.s.world_seed, log=run.log)
+    return files + practice.support(knowledge, run.out / "support", seed=run.s.world_seed,
+                                    copies=run.s.practice_copies, log=run.log)
 
 
 def stage_corpus(run):

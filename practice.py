@@ -57,27 +57,30 @@ def _substitute(text, mapping, pattern):
     return pattern.sub(lambda m: mapping[m.group(0)], text)
 
 
-def derive(path, fresh, rng):
+def derive(path, fresh, rng, copies=1):
     """A primitive unit of practice for the knowledge unit at path: its documents' sentences, shuffled
     across documents, and its probes as Q/A lines, with every name its probes ask about replaced by
-    an invented one (fresh() -> a new word). Probes that name none of them are left out."""
+    an invented one (fresh() -> a new word); `copies` times, each with names of its own. Probes that
+    name none of them are left out."""
     header, docs, probes = read(path)
     names = names_asked(header, probes)
     if not names:
         raise CurriculumError(f"{path}: none of the header's concepts appears in its probes, so practice cannot "
                               "replace them; list the names the probes ask about in \"concepts\"")
-    mapping = {n: " ".join(fresh().capitalize() if w[:1].isupper() else fresh() for w in n.split()) for n in names}
     pattern = re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in names))
-    sentences = [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern)) if s]
+    sentences, qa = [], []
+    for _ in range(copies):
+        mapping = {n: " ".join(fresh().capitalize() if w[:1].isupper() else fresh() for w in n.split()) for n in names}
+        sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern)) if s]
+        qa += [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
+               for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
     rng.shuffle(sentences)
-    qa = [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
-          for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
     rng.shuffle(qa)
     out = [" ".join(group) for group in _groups(rng, sentences)] + [" ".join(group) for group in _groups(rng, qa)]
     rng.shuffle(out)
     practice = {"unit": f"practice-{header['unit']}", "kind": "primitive", "level": 0,
-                "title": f"Practice for {header['unit']}: its statements and questions about {len(names)} "
-                         "invented names", "concepts": ["practice"], "requires": [],
+                "title": f"Practice for {header['unit']}: its statements and questions about "
+                         f"{copies} x {len(names)} invented names", "concepts": ["practice"], "requires": [],
                 "source": f"derived by accrete practice.py from {Path(path).name}", "license": header["license"]}
     return practice, out
 
@@ -98,7 +101,7 @@ def write(path, header, docs):
     return path
 
 
-def support(files, out_dir, seed=0, log=print):
+def support(files, out_dir, seed=0, copies=1, log=print):
     """Write, for the knowledge unit files given, the built-in primitive units (with a register of
     the units' new names) and a practice unit per knowledge unit into out_dir; return their paths."""
     prepare, out_dir = _world(), Path(out_dir)
@@ -115,7 +118,7 @@ def support(files, out_dir, seed=0, log=print):
     names = prepare.Names(random.Random(f"accrete-practice:{seed}"))
     names.used |= known | {w.lower() for w in register}
     for f, (header, _, _) in zip(files, units):
-        unit, docs = derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"))
+        unit, docs = derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"), copies)
         written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))
         log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
             f"{header['unit']} on invented names")
@@ -129,9 +132,11 @@ def main(argv=None):
     p.add_argument("units", nargs="+", help="your knowledge unit files (.jsonl)")
     p.add_argument("--out", required=True, help="the directory to write the support units to")
     p.add_argument("--seed", type=int, default=0, help="the seed of the primitive text and the invented names")
+    p.add_argument("--copies", type=int, default=1, help="copies of each unit's practice, each on invented names "
+                   "of its own (default: %(default)s)")
     args = p.parse_args(argv)
     try:
-        support([Path(u) for u in args.units], args.out, args.seed)
+        support([Path(u) for u in args.units], args.out, args.seed, args.copies)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 

@@ -512,13 +512,13 @@ def add_seeds_parser(sub):
 
 def _relink_figures(text, run_report_dir, results_dir):
     """A results.md's figure links made relative to RESULTS.md's directory; a figure outside that
-    directory (a run kept elsewhere) is named by its path instead of linked."""
+    directory (a run kept elsewhere) is named, as the run draws it, instead of linked."""
     def relink(m):
         figure = (run_report_dir / m.group(2)).resolve()
         try:
             return f"![{m.group(1)}]({figure.relative_to(results_dir).as_posix()})"
         except ValueError:
-            return f"Figure ({m.group(1)}): `{figure}`, drawn by the run."
+            return f"Figure ({m.group(1)}): `report/{m.group(2)}` in the run's directory."
     return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", relink, text)
 
 

@@ -60,6 +60,15 @@ def test_derived_practice_replaces_every_asked_name_and_asks_in_the_unit_s_own_f
     assert any(q.endswith("It carries tea.") for q in qa)
 
 
+def test_each_copy_of_practice_has_names_of_its_own(ships):
+    counter = iter(range(100))
+    _, docs = practice.derive(ships, lambda: f"nonce{next(counter)}", random.Random(0), copies=3)
+    qa = [q for d in docs for q in re.findall(r"Q: [^?]*\? A: [^.]*\.", d)]
+    ships = {m for q in qa for m in re.findall(r"Nonce\d+ Nonce\d+(?= carry)", q)}  # "What does the X carry?"
+    assert len(qa) == 9 and len(ships) == 6  # 3 probes x 3 copies; the 2 ships named anew in each copy
+    assert " ".join(docs).count("carries tea") == 3 * 3  # per copy: the statement and two Q/A lines
+
+
 def test_a_unit_whose_probes_name_none_of_its_concepts_gets_a_clear_error(tmp_path):
     f = write_unit(tmp_path / "u.jsonl", "u", ["The sky is blue."],
                    [probe("Q: What color is the sky? A: It is", "blue", ["blue", "red"])], ["ocean"])
