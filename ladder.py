@@ -76,6 +76,8 @@ class Settings:
     lora_lr: float = option(2e-2, "adapter learning rate (several times full fine-tuning's)")
     lora_min_steps: int = option(100, "fewest optimizer steps of an adapter: a small unit's epochs alone are "
                                  "too few steps for the adapter to learn it")
+    lora_warmup: int = option(20, "learning-rate warmup steps of an adapter (at most half its steps): its high "
+                              "learning rate reached sooner throws the loss up in the first steps")
     lora_r: int = option(16, "adapter rank")
     lora_alpha: float = option(32.0, "adapter scale numerator (scaling alpha / r)")
     lora_primitive_share: float = option(0.2, "share of an adapter's rows from primitive text")
@@ -176,7 +178,7 @@ class Run:
         cfg = TrainConfig(out_dir=str(out_dir), corpus=str(self.corpus_dir), batch_size=s.batch_size,
                           grad_accum=s.grad_accum, seed=s.seed, device=s.device, compile=s.compile, resume=True,
                           log_interval=max(1, kw["max_steps"] // 5), ckpt_interval=max(1, kw["max_steps"] // 4),
-                          eval_iters=5, warmup=max(1, kw["max_steps"] // 20), **kw)
+                          eval_iters=5, **{"warmup": max(1, kw["max_steps"] // 20), **kw})
         train(cfg, log=lambda m: self.log("    " + m))
         return self.finished(out_dir, event)
 
@@ -282,10 +284,11 @@ def grow_adapter(run, d, unit, current, passed):
     """Train the unit's adapter on the current model, rehearsing the units verified before it."""
     s = run.s
     replay = s.lora_replay if passed else 0.0
+    steps = adapter_steps(run, unit, replay)
     return run.train(d, event="adapter_trained", mode="lora", init=str(current), units=unit,
                      primitive_share=s.lora_primitive_share, replay=replay, replay_units=",".join(passed) or None,
-                     max_steps=adapter_steps(run, unit, replay), lr=s.lora_lr, weight_decay=0.0, lora_r=s.lora_r, lora_alpha=s.lora_alpha,
-                     meta={"units": [unit]})
+                     max_steps=steps, warmup=max(1, min(s.lora_warmup, steps // 2)), lr=s.lora_lr, weight_decay=0.0,
+                     lora_r=s.lora_r, lora_alpha=s.lora_alpha, meta={"units": [unit]})
 
 
 def grow_verdict(run, unit, current, adapter):

@@ -27,14 +27,14 @@ PRESETS = {
     "small": dict(
         model=dict(vocab_size=8192, block_size=1024, n_layer=12, n_head=12, n_embd=768),
         ladder=dict(vocab_size=8192, world_tokens=100_000_000, batch_size=32, base_epochs=1.0, base_lr=6e-4,
-                    lora_epochs=1.0, lora_lr=2e-3, lora_r=32, lora_alpha=64.0, ft_epochs=1.0, ft_lr=2e-4,
-                    scratch_lr=6e-4, retention_probes=512, compile=True)),
+                    lora_epochs=1.0, lora_min_steps=1, lora_lr=2e-3, lora_r=32, lora_alpha=64.0, ft_epochs=1.0,
+                    ft_lr=2e-4, scratch_lr=6e-4, retention_probes=512, compile=True)),
     # exactly GPT-2 124M, so real GPT-2 weights can be the base (needs tiktoken's gpt2 encoding files)
     "gpt2": dict(
         model=dict(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768),
         ladder=dict(tokenizer="gpt2", vocab_size=50257, world_tokens=100_000_000, batch_size=32, base_epochs=1.0,
-                    base_lr=6e-4, lora_epochs=1.0, lora_lr=2e-3, lora_r=32, lora_alpha=64.0, ft_epochs=1.0,
-                    ft_lr=2e-4, scratch_lr=6e-4, retention_probes=512, compile=True)),
+                    base_lr=6e-4, lora_epochs=1.0, lora_min_steps=1, lora_lr=2e-3, lora_r=32, lora_alpha=64.0,
+                    ft_epochs=1.0, ft_lr=2e-4, scratch_lr=6e-4, retention_probes=512, compile=True)),
 }
 
 

@@ -213,3 +213,17 @@ def test_an_adapter_reads_its_unit_for_its_epochs_and_at_least_the_fewest_steps(
     assert ladder.adapter_steps(run, "facts-00", 0.5) == -(-4 * tokens * 4 // per_step)
     run.s = ladder.settings_for("micro", lora_epochs=4.0, lora_primitive_share=0.5, lora_min_steps=500)
     assert ladder.adapter_steps(run, "facts-00", 0.0) == 500
+
+
+def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_path, monkeypatch):
+    units = write_units(tmp_path / "units")
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro", lora_warmup=20), units,
+                     log=lambda line: None)
+    ladder.stage_corpus(run)
+    seen = []
+    monkeypatch.setattr(ladder.Run, "train", lambda self, d, **kw: seen.append(kw))
+    for min_steps in (100, 1):
+        run.s = ladder.settings_for("micro", lora_warmup=20, lora_min_steps=min_steps)
+        ladder.grow_adapter(run, tmp_path / "a", "facts-00", "base", [])
+    few = ladder.adapter_steps(run, "facts-00", 0.0)  # the unit's epochs alone: fewer than 40 steps
+    assert few < 40 and [(kw["max_steps"], kw["warmup"]) for kw in seen] == [(100, 20), (few, few // 2)]
