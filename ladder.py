@@ -74,8 +74,8 @@ class Settings:
     # 3 grow
     lora_epochs: float = option(20.0, "epochs over its own unit for each adapter")
     lora_lr: float = option(2e-2, "adapter learning rate (several times full fine-tuning's)")
-    lora_min_steps: int = option(100, "fewest optimizer steps of an adapter: a small unit's epochs alone are "
-                                 "too few steps for the adapter to learn it")
+    lora_min_steps: int = option(100, "fewest steps' worth of its own unit's rows an adapter reads: a small "
+                                 "unit's epochs alone are too few steps to learn it")
     lora_warmup: int = option(20, "learning-rate warmup steps of an adapter (at most half its steps): its high "
                               "learning rate reached sooner throws the loss up in the first steps")
     lora_r: int = option(16, "adapter rank")
@@ -273,11 +273,11 @@ def prune(checkpoint_dir):
 
 
 def adapter_steps(run, unit, replay):
-    """An adapter's optimizer steps: lora_epochs over the unit's own rows (the rows left after the
-    primitive and replay shares), and at least lora_min_steps."""
+    """An adapter's optimizer steps: lora_epochs over the unit's own rows (the share left after the
+    primitive and replay shares), and at least lora_min_steps steps' worth of its own rows."""
     s = run.s
     own = (1 - s.lora_primitive_share) * (1 - replay)
-    return max(s.lora_min_steps, run.steps(s.lora_epochs * run.corpus.units[unit]["tokens"] / own))
+    return max(math.ceil(s.lora_min_steps / own), run.steps(s.lora_epochs * run.corpus.units[unit]["tokens"] / own))
 
 
 def grow_adapter(run, d, unit, current, passed):

@@ -510,16 +510,17 @@ def add_seeds_parser(sub):
     a.set_defaults(run=cmd_seeds)
 
 
-def _relink_figures(text, run_report_dir, results_dir):
-    """A results.md's figure links made relative to RESULTS.md's directory; a figure outside that
-    directory (a run kept elsewhere) is named, as the run draws it, instead of linked."""
-    def relink(m):
+def _name_figures(text, run_report_dir, results_dir):
+    """A results.md's figure links as the files' names: the run's directory is seldom kept beside
+    RESULTS.md (runs/ is not committed), so a link would show a broken image."""
+    def name(m):
         figure = (run_report_dir / m.group(2)).resolve()
         try:
-            return f"![{m.group(1)}]({figure.relative_to(results_dir).as_posix()})"
+            where = f"`{figure.relative_to(results_dir).as_posix()}`"
         except ValueError:
-            return f"Figure ({m.group(1)}): `report/{m.group(2)}` in the run's directory."
-    return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", relink, text)
+            where = f"`report/{m.group(2)}` in the run's directory"
+        return f"Figure ({m.group(1)}): {where}, drawn by the run."
+    return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", name, text)
 
 
 def cmd_results(args):
@@ -529,7 +530,7 @@ def cmd_results(args):
         f = Path(d) / "report" / "results.md"
         if not f.is_file():
             raise ReportError(f"{f}: no such file; a ladder run writes it when it ends")
-        parts.append(_relink_figures(f.read_text(), f.parent, Path(args.out).resolve().parent))
+        parts.append(_name_figures(f.read_text(), f.parent, Path(args.out).resolve().parent))
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "

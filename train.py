@@ -611,6 +611,33 @@ def train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema):
     return loss_sum, batch, cursor
 
 
+class Clock:
+    """Seconds spent training (evaluation excluded), carried across a resume, and the time per step
+    since the last lap."""
+
+    def __init__(self, elapsed, step):
+        self.elapsed, self.t, self.step = elapsed, time.time(), step
+
+    def lap(self, step):
+        now = time.time()
+        dt = (now - self.t) / max(1, step - self.step)
+        self.elapsed += now - self.t
+        self.t, self.step = now, step
+        return dt
+
+    def skip(self):
+        self.t = time.time()
+
+
+def mean_loss(loss_sum, proc):
+    """The step's loss as a float; under DDP the mean over all ranks' micro-batches, as one process
+    would see it."""
+    if proc.ddp:
+        dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
+        loss_sum /= proc.world
+    return loss_sum.item()
+
+
 def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
     objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
@@ -644,7 +671,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     model.train()
     cursor = data.state_dict()  # where the next step's data starts: what a resume needs
     batch = next_batch(data, proc)
-    t_log, step_log = time.time(), step
+    clock = Clock(elapsed, step)
     while step < cfg.max_steps:
         lr = lr_at(step, cfg)
         loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema)
@@ -654,34 +681,29 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
         # -- logging, evaluation, checkpointing
         last = step == cfg.max_steps
         if step % cfg.log_interval == 0 or last:
-            if proc.ddp:  # report the loss over all ranks' micro-batches, as one process would see it
-                dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
-                loss_sum /= proc.world
-            train_loss = loss_sum.item()  # the only host sync in the loop
-            now = time.time()
-            dt = (now - t_log) / max(1, step - step_log)
-            elapsed += now - t_log
-            t_log, step_log = now, step
+            train_loss = mean_loss(loss_sum, proc)  # the only host sync in the loop
+            dt = clock.lap(step)
             tps = tokens_per_step / dt
             mfu = f" mfu {raw_model.estimate_mfu(tps, peak) * 100:.1f}%" if peak else ""
             runlog(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
                    f"eta {(cfg.max_steps - step) * dt:.0f}s",
                    {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,
-                    "seconds": round(elapsed, 3)})
+                    "seconds": round(clock.elapsed, 3)})
         if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
             with averaged_weights(params, ema):
                 val_loss = evaluate(raw_model, val_data, val_state, cfg.eval_iters, device)
             runlog(f"step {step} val loss {val_loss:.4f}", {"step": step, "val_loss": val_loss})
-            t_log = time.time()  # evaluation time is not training time
+            clock.skip()  # evaluation time is not training time
         if proc.master and step in cfg.snapshot_steps:
             spent = compute_spent(init_meta, tokens, flops_per_tok)
             with averaged_weights(params, ema):
                 save_snapshot(cfg, raw_model, data, step, spent,
                               output_meta(cfg, init_meta, base_fp, step=step, **spent, **run_info))
         if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
-            save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor)
+            save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, clock.elapsed, cursor)
 
     # -- the outputs
+    elapsed = clock.elapsed
     files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
     if proc.master:
         save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor)

@@ -212,7 +212,8 @@ def test_an_adapter_reads_its_unit_for_its_epochs_and_at_least_the_fewest_steps(
     assert ladder.adapter_steps(run, "facts-00", 0.0) == -(-4 * tokens * 2 // per_step)
     assert ladder.adapter_steps(run, "facts-00", 0.5) == -(-4 * tokens * 4 // per_step)
     run.s = ladder.settings_for("micro", lora_epochs=4.0, lora_primitive_share=0.5, lora_min_steps=500)
-    assert ladder.adapter_steps(run, "facts-00", 0.0) == 500
+    assert ladder.adapter_steps(run, "facts-00", 0.0) == 1000  # 500 steps' worth of its own rows, half of each step
+    assert ladder.adapter_steps(run, "facts-00", 0.5) == 2000
 
 
 def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_path, monkeypatch):
@@ -222,7 +223,7 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     ladder.stage_corpus(run)
     seen = []
     monkeypatch.setattr(ladder.Run, "train", lambda self, d, **kw: seen.append(kw))
-    for min_steps in (100, 1):
+    for min_steps in (80, 1):  # 80 steps' worth of its own rows, at 80% of each step (micro's primitive share 0.2)
         run.s = ladder.settings_for("micro", lora_warmup=20, lora_min_steps=min_steps)
         ladder.grow_adapter(run, tmp_path / "a", "facts-00", "base", [])
     few = ladder.adapter_steps(run, "facts-00", 0.0)  # the unit's epochs alone: fewer than 40 steps

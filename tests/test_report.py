@@ -120,7 +120,7 @@ def test_seed_curves_are_means_with_t_intervals_and_reach_results(tmp_path):
     assert ("![learning curves across seeds](curves.png)" in md) == has_plot
 
 
-def test_results_link_figures_inside_their_directory_and_name_those_outside(tmp_path):
+def test_results_name_the_figures_where_the_runs_drew_them(tmp_path):
     for run in ("inside", "outside"):
         (tmp_path / run / "report").mkdir(parents=True)
         (tmp_path / run / "report" / "results.md").write_text(f"## {run}\n\n![learning curves](curves.png)\n")
@@ -129,8 +129,9 @@ def test_results_link_figures_inside_their_directory_and_name_those_outside(tmp_
                    tmp_path / "inside" / "RESULTS.md")
     assert p.returncode == 0, p.stderr
     text = (tmp_path / "inside" / "RESULTS.md").read_text()
-    assert "![learning curves](report/curves.png)" in text
-    assert "Figure (learning curves): `report/curves.png` in the run's directory." in text
+    assert "Figure (learning curves): `report/curves.png`, drawn by the run." in text
+    assert "Figure (learning curves): `report/curves.png` in the run's directory, drawn by the run." in text
+    assert "![" not in text
 
 
 def test_results_of_one_run_score_rejected_units_apart():

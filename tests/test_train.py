@@ -295,7 +295,7 @@ def test_the_loss_reaches_the_host_only_at_the_log_interval(tokens, tmp_path, mo
         monkeypatch.setattr(torch.Tensor, name, counted)
     train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=20, ema=0.9,
                       **dict(MICRO, log_interval=10)))
-    assert synced == ["train", "train", "evaluate"]  # the loss at steps 10 and 20, the val loss at the end
+    assert synced == ["mean_loss", "mean_loss", "evaluate"]  # the loss at steps 10 and 20, the val loss at the end
 
 
 def test_cosine_schedule_warms_up_then_decays_to_min_lr():
