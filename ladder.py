@@ -60,8 +60,8 @@ class Settings:
     world_size: str = option("tiny", "size of the built-in world", ("tiny", "small"))
     world_tokens: int = option(None, "instead of a size, a built-in world of about this many tokens")
     world_seed: int = option(0, "the built-in world's seed (its names, facts and documents)")
-    practice_copies: int = option(4, "with --units: copies of each unit's practice, each on invented names of "
-                                  "its own (practice.py)")
+    practice_copies: int = option(practice.COPIES, "with --units: copies of each unit's practice, each on "
+                                  "invented names of its own (practice.py)")
     # training, every stage
     batch_size: int = option(16, "sequences per micro-batch")
     grad_accum: int = option(1, "micro-batches per optimizer step")
