@@ -257,7 +257,10 @@ def read_tensors(path, what="safetensors file", check=True):
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises several error types for truncated or garbled files
         raise CheckpointError(f"{path}: corrupted or not a safetensors {what} ({str(e).splitlines()[0]})") from None
-    stored = raw.pop(CONTENT_SHA256, None)
+    stored, near_miss = raw.pop(CONTENT_SHA256, None), _damaged_hash_key(raw)
+    if check and stored is None and near_miss:
+        raise CheckpointError(f"{path}: damaged: its header holds {near_miss!r} where the content sha256 "
+                              f"belongs; restore the {what} from a copy or write it again")
     if check and stored is None:
         _notice_unhashed(path, what)
     elif check and content_sha256(tensors, raw) != stored:
@@ -270,6 +273,13 @@ def read_tensors(path, what="safetensors file", check=True):
         except json.JSONDecodeError:
             meta[k] = v  # written by another tool: keep the raw string
     return tensors, meta
+
+
+def _damaged_hash_key(raw_metadata):
+    """A metadata key one character from CONTENT_SHA256: the hash's own name damaged, which would
+    otherwise make a hashed file read as one written before files were hashed."""
+    near = lambda k: len(k) == len(CONTENT_SHA256) and sum(a != b for a, b in zip(k, CONTENT_SHA256)) == 1
+    return next((k for k in raw_metadata if near(k)), None)
 
 
 def _notice_unhashed(path, what):

@@ -109,6 +109,27 @@ def test_a_changed_metadata_value_is_refused_as_damaged(tmp_path):
         load_checkpoint(file)
 
 
+def test_every_one_bit_flip_in_the_header_is_refused(tmp_path):
+    """Names, dtypes, shapes, offsets, metadata and the hash itself: no flipped bit in the header
+    lets the file load. A flip in the hash key's own name once made a file read as unhashed."""
+    file = tmp_path / "t.safetensors"
+    save_tensors({"w": torch.ones(2, 3)}, file, {"mode": "pretrain"})
+    intact = file.read_bytes()
+    head = 8 + int.from_bytes(intact[:8], "little")
+    loaded = []
+    for offset in range(head):
+        for bit in (0x01, 0x20):
+            data = bytearray(intact)
+            data[offset] ^= bit
+            file.write_bytes(bytes(data))
+            try:
+                read_tensors(file)
+                loaded.append((offset, bit, bytes(data[max(0, offset - 8):offset + 8])))
+            except CheckpointError:
+                pass
+    assert loaded == []
+
+
 def test_cli_export_hf_of_a_damaged_checkpoint_exits_2_with_one_line(tmp_path):
     file = save_checkpoint(micro_model(), tmp_path / "ckpt", {})
     flip_byte(file)
