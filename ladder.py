@@ -317,11 +317,11 @@ def merge(run, current, merged_dir, unit, adapter):
         return merged_dir
     model, meta = load_checkpoint(current)
     lora.load_adapter(model, adapter["adapter"], meta.get("tokenizer_hash"))
-    units = list(meta.get("units") or []) + [unit]
+    meta = lora.merged_meta(meta, dict(adapter, units=[unit]))
     spent = {k: adapter[k] for k in ("tokens_total", "flops_total")}  # the adapter's totals count from random init
-    file = save_checkpoint(lora.merge(model), merged_dir, dict(meta, mode="merged", units=units, **spent))
+    file = save_checkpoint(lora.merge(model), merged_dir, meta)
     run.corpus.passport.append("model_trained", mode="merged", out_dir=str(merged_dir), checkpoint=str(file),
-                               checkpoint_sha256=sha256_file(file), units=units, init=str(current),
+                               checkpoint_sha256=sha256_file(file), units=meta["units"], init=str(current),
                                adapter=adapter["adapter"], tokens=0, flops=0, **spent)
     return merged_dir
 

@@ -227,6 +227,15 @@ def attach(model, cfg=None):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def merged_meta(base_meta, adapter_meta):
+    """The header of a base with an adapter merged in: the base's, with the adapter's units added, its
+    compute from random init, and the seconds and trainable parameters of its own training."""
+    units = list(base_meta.get("units") or []) + [u for u in adapter_meta.get("units") or [] if u]
+    own = {k: adapter_meta[k] for k in ("tokens_total", "flops_total", "seconds", "trainable_params")
+           if adapter_meta.get(k) is not None}
+    return dict(base_meta, mode="merged", units=units, **own)
+
+
 def merge(model, unload=True):
     """Fold every adapter into its base weight (in float32). With unload (the default) the
     LoRALinear layers become plain nn.Linear again and the result is a plain GPT whose state-dict
@@ -368,8 +377,7 @@ def main():
             print("wrote", export_peft(model, args.export_peft))
         if args.out:
             merged = merge(model)
-            units = list(meta.get("units", [])) + list(header.get("units", []))
-            print("wrote", save_checkpoint(merged, args.out, dict(meta, mode="merged", units=units,
+            print("wrote", save_checkpoint(merged, args.out, dict(merged_meta(meta, header),
                                                                   base_fingerprint=header["base_fingerprint"])))
         if not (args.out or args.export_peft):
             print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")

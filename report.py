@@ -74,7 +74,8 @@ def render_markdown(report):
 
 
 def _md_models(report):
-    out = ["## Models", "", "Tokens and FLOPs are counted from random init (the base's training included).", ""]
+    out = ["## Models", "", "Tokens and FLOPs are counted from random init (the base's training included); wall time is "
+           "each model's own training (a merged model's: its last adapter's).", ""]
     out += _header(["model", "mode", "trainable params", "tokens", "FLOPs", "wall time", "primitive ppl",
                     "primitive bpb", "accuracy", "exact match"])
     for n, m in report["models"].items():

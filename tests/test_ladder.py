@@ -122,6 +122,17 @@ def test_report_has_a_row_per_stage_and_the_retention_matrix(finished):
         assert name in md
 
 
+def test_a_merged_models_wall_time_and_trainable_params_are_its_adapters(finished):
+    tmp, _ = finished
+    report = json.loads((tmp / "run" / "report" / "report.json").read_text())
+    adapters = curriculum.Corpus(tmp / "run" / "corpus").passport.events("adapter_trained")
+    for name, adapter in zip(["step1-facts-00", "step2-facts-01"], adapters):
+        model = report["models"][name]
+        assert model["seconds"] == adapter["seconds"] != report["models"]["base"]["seconds"]
+        assert model["trainable_params"] == adapter["trainable_params"] < report["models"]["base"]["trainable_params"]
+        assert model["flops"] == adapter["flops_total"] > report["models"]["base"]["flops"]
+
+
 def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished):
     tmp, _ = finished
     before = json.loads((tmp / "run" / "report" / "report.json").read_text())

@@ -19,7 +19,7 @@ from model import GPT, GPTConfig, export_hf, fingerprint, load_checkpoint, read_
     save_tensors  # noqa: E402
 import lora  # noqa: E402
 from lora import _FoldedLoRAFunction, _UnfoldedLoRAFunction, AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
-    merge, save_adapter, unmerge, export_peft  # noqa: E402
+    merge, merged_meta, save_adapter, unmerge, export_peft  # noqa: E402
 
 MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
 
@@ -535,3 +535,14 @@ def test_under_bf16_autocast_a_small_adapter_still_changes_the_output():
         seen = layer(x).float() - torch.nn.functional.linear(x, layer.weight, layer.bias).float()
     share = (seen * delta).sum() / (delta * delta).sum()  # the part of the delta the outputs show
     assert 0.8 < share < 1.2, share
+
+
+def test_merged_meta_adds_the_adapters_units_and_takes_its_compute_and_training_figures():
+    base = {"mode": "pretrain", "units": ["a"], "tokens": 100, "flops": 600, "seconds": 50.0, "trainable_params": 10_000,
+            "tokenizer_hash": "t"}
+    adapter = {"mode": "lora", "units": ["b"], "tokens": 20, "tokens_total": 120, "flops_total": 680, "seconds": 4.0,
+               "trainable_params": 300}
+    meta = merged_meta(base, adapter)
+    assert meta == {"mode": "merged", "units": ["a", "b"], "tokens": 100, "flops": 600, "tokens_total": 120,
+                    "flops_total": 680, "seconds": 4.0, "trainable_params": 300, "tokenizer_hash": "t"}
+    assert base["units"] == ["a"] and base["seconds"] == 50.0  # the base's header is left as it was
