@@ -7,6 +7,7 @@ command-line flags made from a dataclass's documented fields.
 import argparse
 import contextlib
 import dataclasses
+import glob
 import hashlib
 import os
 import sys
@@ -47,9 +48,29 @@ def atomic_path(path):
         os.chmod(tmp, 0o666 & ~umask)  # some writers (safetensors) create 0600 files: use the usual mode
         os.replace(tmp, path)
         fsync_dir(path.parent)
+        remove_orphans(path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_orphans(path):
+    """Delete the temporaries beside path that writers killed before their rename left behind (a
+    SIGKILL runs no cleanup); a temporary whose writer still runs is left alone."""
+    for tmp in Path(path).parent.glob(f".{glob.escape(Path(path).name)}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, the process is only looked up
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def atomic_write_bytes(path, data):

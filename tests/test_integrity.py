@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import train  # noqa: E402
+from common import atomic_write_bytes  # noqa: E402
 from lora import AdapterError, LoRAConfig, load_adapter, lora_layers, save_adapter  # noqa: E402
 from test_lora import with_trained_adapter as trained_adapter  # noqa: E402
 from model import GPT, GPTConfig, CheckpointError, base_state_dict, fingerprint, load_checkpoint, read_tensors, \
@@ -245,3 +246,19 @@ def test_sigkill_during_a_merge_then_a_rerun_writes_the_uninterrupted_merge_byte
     assert rerun.wait(timeout=120) == 0, rerun.stderr.read()
     assert final.read_bytes() == expected
     load_checkpoint(out)
+    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]  # the killed writer's temporary is gone
+
+
+def test_a_write_removes_temporaries_of_killed_writers_and_keeps_those_of_running_ones(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for pid in (dead.pid, alive.pid):
+            (tmp_path / f".model.safetensors.tmp-{pid}").write_bytes(b"partial")
+        (tmp_path / f".other.safetensors.tmp-{dead.pid}").write_bytes(b"another file's")
+        atomic_write_bytes(tmp_path / "model.safetensors", b"whole")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f".model.safetensors.tmp-{alive.pid}",
+                                                              f".other.safetensors.tmp-{dead.pid}", "model.safetensors"]
+    finally:
+        alive.kill()
