@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -450,10 +451,15 @@ def machine(device):
     return m
 
 
+def threads_env():
+    """OMP_NUM_THREADS=N when it is set: part of the command that reproduces a run's time."""
+    return [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if os.environ.get("OMP_NUM_THREADS") else []
+
+
 def write_results(out, argv, t0, device, report=None, agg=None, reports=None):
     """report/results.md: this run's section of RESULTS.md (report.render_results)."""
     run = {"title": f"`ladder.py {' '.join(argv)}`".replace("`ladder.py `", "`ladder.py`"),
-           "command": " ".join(["python ladder.py"] + list(argv)), "seconds": time.time() - t0,
+           "command": " ".join(threads_env() + ["python ladder.py"] + list(argv)), "seconds": time.time() - t0,
            "machine": machine(device), "stage_seconds": (report or {}).get("stage_seconds", {})}
     if agg is not None:
         run["stage_seconds"] = {}

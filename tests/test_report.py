@@ -141,3 +141,14 @@ def test_results_of_one_run_score_rejected_units_apart():
                                   "rejected_summary": {"overall": s(48, 12)}}}}
     md = R.render_results(RUN, report=report)
     assert "The gate rejected herbs: left out of the table above. Their probes, apart: base 25% [10%-40%]." in md
+
+
+def test_a_run_on_one_thread_says_so_and_its_command_sets_the_threads(monkeypatch):
+    import ladder
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    one = dict(RUN, command=" ".join(ladder.threads_env() + ["python ladder.py"]),
+               machine=dict(RUN["machine"], threads=1))
+    assert R._machine_line(one).endswith("(float32 matmul ceiling 150 GFLOP/s on 1 thread), torch 2.13.0+cpu, "
+                                         "commit abc1234: `OMP_NUM_THREADS=1 python ladder.py` took 10.0 min.")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert ladder.threads_env() == []
