@@ -128,7 +128,7 @@ def test_a_merged_models_wall_time_and_trainable_params_are_its_adapters(finishe
     adapters = curriculum.Corpus(tmp / "run" / "corpus").passport.events("adapter_trained")
     for name, adapter in zip(["step1-facts-00", "step2-facts-01"], adapters):
         model = report["models"][name]
-        assert model["seconds"] == adapter["seconds"] != report["models"]["base"]["seconds"]
+        assert model["seconds"] == adapter["seconds"]  # (micro trainings take a tenth of a second: the base too)
         assert model["trainable_params"] == adapter["trainable_params"] < report["models"]["base"]["trainable_params"]
         assert model["flops"] == adapter["flops_total"] > report["models"]["base"]["flops"]
 
