@@ -400,6 +400,10 @@ def setup_data(cfg, data, val_data, model_config, init_meta):
     if data is None:
         data, val_data, data_hash = build_streams(cfg, cfg.batch_size, model_config.block_size,
                                                   model_config.vocab_size)
+    served = (getattr(data, "B", cfg.batch_size), getattr(data, "T", model_config.block_size))
+    if served != (cfg.batch_size, model_config.block_size):  # tokens and FLOPs are counted from the config
+        raise TrainError(f"the data stream serves batches of {served[0]} x {served[1]} tokens, the run is set for "
+                         f"{cfg.batch_size} x {model_config.block_size}: give it the same batch size and block size")
     init_hash = init_meta.get("tokenizer_hash")
     if init_hash and data_hash and init_hash != data_hash:
         raise TrainError(f"{cfg.init}: checkpoint was trained with tokenizer {init_hash[:12]}, "

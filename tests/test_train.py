@@ -462,3 +462,11 @@ def test_cpu_training_keeps_big_allocations_on_the_malloc_heap_where_libc_is_gli
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert int(out.stdout) < 20_000
+
+
+def test_a_stream_serving_other_batches_than_the_run_is_set_for_is_refused(tokens, tmp_path):
+    # tokens, FLOPs and tokens/s are counted from the config: a mismatch would misstate them all
+    with pytest.raises(TrainError, match=r"serves batches of 4 x 32 tokens, the run is set for 8 x 32"):
+        train(TrainConfig(mode="pretrain", out_dir=str(tmp_path), max_steps=2, **MICRO),
+              data=TokenFileStream(tokens, 4, 32))
+    assert not (tmp_path / "model.safetensors").exists()
