@@ -12,7 +12,7 @@ Stages (each a call into curriculum.py, train.py and evaluate.py, in-process):
   2 base      pretrain on the primitive units
   3 grow      per knowledge unit, in curriculum order: a LoRA on the current model (rehearsing the units
               verified before it), the gate, and a merge if it passes, so the next adapter trains on top
-  4 finetune  the base fine-tuned on the verified units (+ primitive text)
+  4 finetune  the base fine-tuned on the verified units (+ primitive text), level by level or mixed
   5 scratch   random init, the verified units + a primitive share, as much compute as the grown model
               cost; in curriculum order (rehearsing earlier levels) and the same rows shuffled, with
               snapshots for the learning curve
@@ -93,6 +93,8 @@ class Settings:
     ft_epochs: float = option(36.0, "epochs over the verified units")
     ft_lr: float = option(6e-3, "fine-tuning peak learning rate")
     ft_primitive_share: float = option(0.1, "share of the fine-tune's rows from primitive text")
+    ft_order: str = option("curriculum", "the fine-tune's order of the units: level by level (curriculum, no "
+                           "replay) or mixed (shuffled)", ("curriculum", "shuffled"))
     # 5 scratch
     scratch_lr: float = option(3e-3, "scratch models' peak learning rate")
     primitive_share: float = option(0.1, "share of the scratch models' rows from primitive text")
@@ -132,6 +134,8 @@ class Run:
         state = self.out / "ladder.json"
         if state.is_file():
             before = json.loads(state.read_text())
+            # a setting added since the run started reads as its default, which does what the code did then
+            before["settings"] = {**dataclasses.asdict(Settings()), **before["settings"]}
             if before != saved:
                 changed = sorted(k for k in saved["settings"] if before["settings"].get(k) != saved["settings"][k])
                 raise LadderError(f"{state}: this run was started with other settings ({changed or 'preset or units'});"
@@ -338,7 +342,7 @@ def stage_finetune(run):
     tokens = s.ft_epochs * sum(c.units[u]["tokens"] for u in verified) / (1 - s.ft_primitive_share)
     run.train(run.out / "finetune", mode="finetune", init=str(run.out / "base"), units=",".join(verified),
               primitive_share=s.ft_primitive_share, max_steps=run.steps(tokens), lr=s.ft_lr, schedule=s.schedule,
-              meta={"units": verified})
+              order=s.ft_order, meta={"units": verified})
     return True
 
 

@@ -163,6 +163,33 @@ def test_other_settings_in_the_same_run_directory_are_refused(finished):
     assert r.returncode == 2 and "other settings" in r.stderr and "lora_epochs" in r.stderr
 
 
+def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not_at_another_value(finished):
+    tmp, _ = finished
+    state = tmp / "run" / "ladder.json"
+    saved = state.read_text()
+    try:
+        old = json.loads(saved)
+        del old["settings"]["ft_order"]  # as a ladder.json written before the setting was added
+        state.write_text(json.dumps(old))
+        s = ladder.settings_for("micro")
+        ladder.Run(tmp / "run", "micro", s, tmp / "units", log=lambda m: None)  # continues
+        with pytest.raises(ladder.LadderError, match=r"other settings \(\['ft_order'\]\)"):
+            ladder.Run(tmp / "run", "micro", ladder.dataclasses.replace(s, ft_order="shuffled"), tmp / "units")
+    finally:
+        state.write_text(saved)
+
+
+def test_the_fine_tune_reads_the_units_in_the_order_asked(finished, tmp_path):
+    def finetune_order(run):
+        passport = curriculum.Corpus(run / "corpus").passport
+        (ft,) = [e for e in passport.events("model_trained") if e["mode"] == "finetune"]
+        return ft["selection"]["order"]
+
+    run_ladder(tmp_path / "run", write_units(tmp_path / "units"), "--ft-order", "shuffled")
+    assert finetune_order(tmp_path / "run") == "shuffled"
+    assert finetune_order(finished[0] / "run") == "curriculum"  # the default
+
+
 def test_a_changed_checkpoint_is_refused_and_never_used(finished):
     tmp, _ = finished
     file = tmp / "run" / "base" / "model.safetensors"
