@@ -323,7 +323,7 @@ def merge(run, current, merged_dir, unit, adapter):
     model, meta = load_checkpoint(current)
     lora.load_adapter(model, adapter["adapter"], meta.get("tokenizer_hash"))
     meta = lora.merged_meta(meta, dict(adapter, units=[unit]))
-    spent = {k: adapter[k] for k in ("tokens_total", "flops_total")}  # the adapter's totals count from random init
+    spent = {k: meta[k] for k in ("tokens_total", "flops_total")}  # the adapter's: counted from random init
     file = save_checkpoint(lora.merge(model), merged_dir, meta)
     run.corpus.passport.append("model_trained", mode="merged", out_dir=str(merged_dir), checkpoint=str(file),
                                checkpoint_sha256=sha256_file(file), units=meta["units"], init=str(current),

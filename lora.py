@@ -230,7 +230,7 @@ def attach(model, cfg=None):
 def merged_meta(base_meta, adapter_meta):
     """The header of a base with an adapter merged in: the base's, with the adapter's units added, its
     compute from random init, and the seconds and trainable parameters of its own training."""
-    units = list(base_meta.get("units") or []) + [u for u in adapter_meta.get("units") or [] if u]
+    units = list(base_meta.get("units") or []) + list(adapter_meta.get("units") or [])
     own = {k: adapter_meta[k] for k in ("tokens_total", "flops_total", "seconds", "trainable_params")
            if adapter_meta.get(k) is not None}
     return dict(base_meta, mode="merged", units=units, **own)

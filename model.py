@@ -257,11 +257,12 @@ def read_tensors(path, what="safetensors file", check=True):
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises several error types for truncated or garbled files
         raise CheckpointError(f"{path}: corrupted or not a safetensors {what} ({str(e).splitlines()[0]})") from None
-    stored, near_miss = raw.pop(CONTENT_SHA256, None), _damaged_hash_key(raw)
-    if check and stored is None and near_miss:
-        raise CheckpointError(f"{path}: damaged: its header holds {near_miss!r} where the content sha256 "
-                              f"belongs; restore the {what} from a copy or write it again")
+    stored = raw.pop(CONTENT_SHA256, None)
     if check and stored is None:
+        near_miss = _damaged_hash_key(raw)
+        if near_miss:
+            raise CheckpointError(f"{path}: damaged: its header holds {near_miss!r} where the content sha256 "
+                                  f"belongs; restore the {what} from a copy or write it again")
         _notice_unhashed(path, what)
     elif check and content_sha256(tensors, raw) != stored:
         raise CheckpointError(f"{path}: damaged: its content does not match the sha256 in its header; "

@@ -393,8 +393,10 @@ def render_seeds_markdown(agg):
 def _machine_line(run):
     m = run["machine"]
     where = m.get("gpu") or m.get("cpu")
-    ceiling = f"float32 matmul ceiling {m['ceiling'] / 1e9:.0f} GFLOP/s on {m['threads']} thread{'s' * (m['threads'] != 1)}" \
-        if m.get("ceiling") else "ceiling not measured"
+    ceiling = "ceiling not measured"
+    if m.get("ceiling"):
+        threads = f"{m['threads']} thread" + "s" * (m["threads"] != 1)
+        ceiling = f"float32 matmul ceiling {m['ceiling'] / 1e9:.0f} GFLOP/s on {threads}"
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in run.get("stage_seconds", {}).items())
     return (f"{m['date'][:10]}, {where} ({ceiling}), torch {m['torch']}, commit {m['commit']}: "
             f"`{run['command']}` took {run['seconds'] / 60:.1f} min" + (f" ({stages})" if stages else "") + ".")
