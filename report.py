@@ -527,6 +527,9 @@ def _name_figures(text, run_report_dir, results_dir):
     return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", name, text)
 
 
+BY_HAND = "## Measured by hand:"
+
+
 def cmd_results(args):
     """RESULTS.md: an introduction, then each run's results.md (written by ladder.py) in turn."""
     parts = []
@@ -538,9 +541,19 @@ def cmd_results(args):
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "
-             "the gate did not reject.\n\n")
-    atomic_write_text(args.out, intro + "\n".join(parts))
-    print(f"wrote {args.out}")
+             "the gate did not reject. Sections headed \"" + BY_HAND + "\" are experiments outside a ladder "
+             "run, written by hand with the same particulars, and kept when the file is written again.\n\n")
+    kept = by_hand_sections(Path(args.out))
+    atomic_write_text(args.out, intro + "\n".join(parts + kept))
+    print(f"wrote {args.out}" + (f" (kept {len(kept)} section(s) measured by hand)" if kept else ""))
+
+
+def by_hand_sections(path):
+    """The sections of an existing RESULTS.md headed BY_HAND, each up to the next "## " heading."""
+    if not path.is_file():
+        return []
+    sections = re.split(r"(?m)^(?=## )", path.read_text())
+    return [s.rstrip("\n") + "\n" for s in sections if s.startswith(BY_HAND)]
 
 
 def build_parser():

@@ -152,3 +152,19 @@ def test_a_run_on_one_thread_says_so_and_its_command_sets_the_threads(monkeypatc
                                          "commit abc1234: `OMP_NUM_THREADS=1 python ladder.py` took 10.0 min.")
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert ladder.threads_env() == []
+
+
+def test_results_keep_the_sections_measured_by_hand_and_rewrite_the_runs(tmp_path):
+    (tmp_path / "run" / "report").mkdir(parents=True)
+    (tmp_path / "run" / "report" / "results.md").write_text("## run, second time\n\nnew figures\n")
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# old intro\n\n## run, first time\n\nold figures\n\n"
+                   "## Measured by hand: batch 8\n\n2026-12-05, a CPU, commit abc: 3 of 6 units rejected\n\n"
+                   "## Measured by hand: base steps\n\nval loss 1.03\n")
+    p = run_report("results", tmp_path / "run", "--out", out)
+    assert p.returncode == 0, p.stderr
+    text = out.read_text()
+    assert "old figures" not in text and "old intro" not in text
+    assert text.index("new figures") < text.index("## Measured by hand: batch 8") < text.index("val loss 1.03")
+    assert "3 of 6 units rejected\n\n## Measured by hand: base steps" in text
+    assert "kept 2 section(s)" in p.stdout
