@@ -39,7 +39,7 @@ import practice
 import presets
 from common import add_options, atomic_write_text, fail, option, sha256_file
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
-from report import aggregate_seeds, render_results
+from report import aggregate_seeds, control_lines, parse_control, render_results
 from train import TrainConfig, flops_per_token, resolve_device, train
 
 ROOT = Path(__file__).resolve().parent
@@ -91,10 +91,10 @@ class Settings:
     keep_steps: int = option(8, "merged models kept on disk as milestones (and the latest)")
     # 4 finetune
     ft_epochs: float = option(36.0, "epochs over the verified units")
-    ft_lr: float = option(6e-3, "fine-tuning peak learning rate")
+    ft_lr: float = option(1.2e-2, "fine-tuning peak learning rate")
     ft_primitive_share: float = option(0.1, "share of the fine-tune's rows from primitive text")
-    ft_order: str = option("curriculum", "the fine-tune's order of the units: level by level (curriculum, no "
-                           "replay) or mixed (shuffled)", ("curriculum", "shuffled"))
+    ft_order: str = option("shuffled", "the fine-tune's order of the units: mixed (shuffled) or level by level "
+                           "(curriculum, no replay)", ("shuffled", "curriculum"))
     # 5 scratch
     scratch_lr: float = option(3e-3, "scratch models' peak learning rate")
     primitive_share: float = option(0.1, "share of the scratch models' rows from primitive text")
@@ -104,6 +104,9 @@ class Settings:
     compute: float = option(1.0, "scratch compute, in multiples of what the grown model cost")
     curve: str = option("0.25,0.5,0.75,1", "fractions of the scratch compute at which to score the learning curve")
     # 6 compare
+    control: str = option("inference_cooccur=0.6,inference_id=0.5,chain=0.5", "the positive control: the "
+                          "least accuracy on each probe type (TYPE=ACC,...) that some model must reach to show the "
+                          "type can be learned; the results say which models reach it")
     samples: int = option(1, "generations per model for a few fixed prompts, in the report")
 
 
@@ -112,6 +115,11 @@ def settings_for(name, **overrides):
     p = presets.preset(name)
     s = dataclasses.replace(Settings(), **p["ladder"])
     return dataclasses.replace(s, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# the value of a setting that did what the code did before the setting existed, where its default is
+# now another: a run directory started then continues as it began
+BEFORE_ADDED = {"ft_order": "curriculum"}
 
 
 class LadderError(ValueError):
@@ -134,8 +142,8 @@ class Run:
         state = self.out / "ladder.json"
         if state.is_file():
             before = json.loads(state.read_text())
-            # a setting added since the run started reads as its default, which does what the code did then
-            before["settings"] = {**dataclasses.asdict(Settings()), **before["settings"]}
+            # a setting added since the run started reads as what the code did then
+            before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **before["settings"]}
             if before != saved:
                 changed = sorted(k for k in saved["settings"] if before["settings"].get(k) != saved["settings"][k])
                 raise LadderError(f"{state}: this run was started with other settings ({changed or 'preset or units'});"
@@ -460,11 +468,11 @@ def threads_env():
     return [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if os.environ.get("OMP_NUM_THREADS") else []
 
 
-def write_results(out, argv, t0, device, report=None, agg=None, reports=None):
+def write_results(out, argv, t0, device, control, report=None, agg=None, reports=None):
     """report/results.md: this run's section of RESULTS.md (report.render_results)."""
     run = {"title": f"`ladder.py {' '.join(argv)}`".replace("`ladder.py `", "`ladder.py`"),
            "command": " ".join(threads_env() + ["python ladder.py"] + list(argv)), "seconds": time.time() - t0,
-           "machine": machine(device), "stage_seconds": (report or {}).get("stage_seconds", {})}
+           "machine": machine(device), "stage_seconds": (report or {}).get("stage_seconds", {}), "control": control}
     if agg is not None:
         run["stage_seconds"] = {}
     text = render_results(run, report=report, agg=agg, reports=reports)
@@ -493,6 +501,7 @@ def main(argv=None):
         s = settings_for(args.preset, **overrides)
         if args.seeds < 1:
             raise LadderError("--seeds must be at least 1")
+        control = parse_control(s.control)
         if args.primitive and not args.units:
             raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
         out, reports = Path(args.out), []
@@ -502,13 +511,14 @@ def main(argv=None):
                 print(f"=== seed {s.seed + k} -> {run_dir}")
             run = Run(run_dir, args.preset, dataclasses.replace(s, seed=s.seed + k), args.units, args.primitive)
             reports.append(run_ladder(run))
-            print("\n".join(summary_lines(reports[-1])))
+            print("\n".join(summary_lines(reports[-1]) + control_lines(control, reports[-1:])))
         device = str(resolve_device(s.device))
         if args.seeds > 1:
             agg = aggregate_seeds(reports, out / "report")
-            write_results(out, argv, t0, device, agg=agg, reports=reports)
+            print("\n".join(control_lines(control, reports, agg)))
+            write_results(out, argv, t0, device, control, agg=agg, reports=reports)
         else:
-            write_results(out, argv, t0, device, report=reports[0])
+            write_results(out, argv, t0, device, control, report=reports[0])
         print(f"report: {out / 'report' / 'report.md'}; results: {out / 'report' / 'results.md'}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)

@@ -388,6 +388,44 @@ def render_seeds_markdown(agg):
     return "\n".join(out) + "\n"
 
 
+# ----------------------------------------------------------------------------- the positive control
+
+def parse_control(text):
+    """"inference_cooccur=0.6,chain=0.5" -> {type: least accuracy}; a ValueError names a malformed item."""
+    bar = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            bar[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--control: {item!r} is not TYPE=ACCURACY (e.g. chain=0.5)") from None
+        if not name.strip() or not 0 <= bar[name.strip()] <= 1:
+            raise ValueError(f"--control: {item!r} needs a probe type and an accuracy from 0 to 1")
+    return bar
+
+
+def control_lines(bar, reports, agg=None):
+    """Which models reach the positive control (at least bar[type] on every type of bar): in one
+    report, or on the mean over seeds and seed by seed. No line where the probes lack a type of bar."""
+    types = {t for r in reports for m in r["models"].values() for t in m["summary"]["by_type"]}
+    if not bar or not set(bar) <= types:
+        return []
+    reached = lambda acc: all((acc(t) or 0.0) >= v for t, v in bar.items())
+    head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
+    if agg is None:
+        by = {n: m["summary"]["by_type"] for n, m in reports[0]["models"].items()}
+        names = [n for n in by if reached(lambda t: by[n].get(t, {}).get("acc"))]
+        return [head + (f"reached by {', '.join(names)}" if names else "reached by no model") + "."]
+    names = common_models(reports)
+    mean = [n for n in names if reached(lambda t: (agg["models"][n].get(f"type {t}") or {}).get("mean"))]
+    per_seed = {n: sum(reached(lambda t: r["models"][n]["summary"]["by_type"].get(t, {}).get("acc"))
+                       for r in reports) for n in names}
+    seeds = ", ".join(f"{n} in {k} of {len(reports)}" for n, k in per_seed.items() if k)
+    return [head + (f"reached on the mean over seeds by {', '.join(mean)}" if mean else
+                    "reached on the mean over seeds by no model") + "; seed by seed, " +
+            (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."]
+
+
 # ----------------------------------------------------------------------------- RESULTS.md
 
 def _machine_line(run):
@@ -417,7 +455,7 @@ def render_results(run, report=None, agg=None, reports=None):
                 for line in _md_composition(report) + _md_curves(report)[:-1]] + _results_rejected(report)
         out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
                                                                    if c.get("control")]
-        return "\n".join(out) + "\n"
+        return "\n".join(out + [""] + control_lines(run.get("control", {}), [report])) + "\n"
     types = [k for k in next(iter(agg["models"].values())) if k.startswith("type ") or k == "overall"]
     out += [f"Mean accuracy over {agg['seeds']} paired seeds, in percent, with the 95% t-interval over seeds:", ""]
     out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
@@ -426,7 +464,7 @@ def render_results(run, report=None, agg=None, reports=None):
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
     out += [f"- {c['sentence']}." for c in agg["comparisons"] if (c["a"], c["b"]) in controls
             and (c["scope"] == "overall" or c["scope"].startswith("type "))]
-    return "\n".join(out) + "\n"
+    return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
 
 
 def _results_rejected(report):

@@ -172,9 +172,11 @@ def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not
         del old["settings"]["ft_order"]  # as a ladder.json written before the setting was added
         state.write_text(json.dumps(old))
         s = ladder.settings_for("micro")
-        ladder.Run(tmp / "run", "micro", s, tmp / "units", log=lambda m: None)  # continues
+        # the fine-tune was level by level then; mixed is the default now
+        ladder.Run(tmp / "run", "micro", ladder.dataclasses.replace(s, ft_order="curriculum"), tmp / "units",
+                   log=lambda m: None)  # continues
         with pytest.raises(ladder.LadderError, match=r"other settings \(\['ft_order'\]\)"):
-            ladder.Run(tmp / "run", "micro", ladder.dataclasses.replace(s, ft_order="shuffled"), tmp / "units")
+            ladder.Run(tmp / "run", "micro", s, tmp / "units")
     finally:
         state.write_text(saved)
 
@@ -185,9 +187,9 @@ def test_the_fine_tune_reads_the_units_in_the_order_asked(finished, tmp_path):
         (ft,) = [e for e in passport.events("model_trained") if e["mode"] == "finetune"]
         return ft["selection"]["order"]
 
-    run_ladder(tmp_path / "run", write_units(tmp_path / "units"), "--ft-order", "shuffled")
-    assert finetune_order(tmp_path / "run") == "shuffled"
-    assert finetune_order(finished[0] / "run") == "curriculum"  # the default
+    run_ladder(tmp_path / "run", write_units(tmp_path / "units"), "--ft-order", "curriculum")
+    assert finetune_order(tmp_path / "run") == "curriculum"
+    assert finetune_order(finished[0] / "run") == "shuffled"  # the default
 
 
 def test_a_changed_checkpoint_is_refused_and_never_used(finished):
@@ -266,3 +268,12 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
         ladder.grow_adapter(run, tmp_path / "a", "facts-00", "base", [])
     few = ladder.adapter_steps(run, "facts-00", 0.0)  # the unit's epochs alone: fewer than 40 steps
     assert few < 40 and [(kw["max_steps"], kw["warmup"]) for kw in seen] == [(100, 20), (few, few // 2)]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--control", "chain=lots"], "--control: 'chain=lots' is not TYPE=ACCURACY (e.g. chain=0.5)"),
+    (["--seeds", "0"], "--seeds must be at least 1")])
+def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path, args, says):
+    r = run_ladder(tmp_path / "run", write_units(tmp_path / "units"), *args, check=False)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: {says}"], r.stderr
+    assert not (tmp_path / "run").exists()

@@ -168,3 +168,35 @@ def test_results_keep_the_sections_measured_by_hand_and_rewrite_the_runs(tmp_pat
     assert text.index("new figures") < text.index("## Measured by hand: batch 8") < text.index("val loss 1.03")
     assert "3 of 6 units rejected\n\n## Measured by hand: base steps" in text
     assert "kept 2 section(s)" in p.stdout
+
+
+def typed_report(accs):
+    """A report whose models have these accuracies by probe type."""
+    return {"units": ["u"], "probes_sha256": {"all": "same"}, "comparisons": [],
+            "models": {n: {"summary": {"overall": {"acc": 0.5}, "by_level": {},
+                                       "by_type": {t: {"acc": a} for t, a in by.items()}}}
+                       for n, by in accs.items()}}
+
+
+def test_the_positive_control_names_the_models_that_reach_every_bar_in_a_run_and_over_seeds():
+    bar = R.parse_control("cooc=0.6, chain=0.5")
+    assert bar == {"cooc": 0.6, "chain": 0.5}
+    one = typed_report({"merged": {"cooc": 0.3, "chain": 0.6}, "finetune": {"cooc": 0.6, "chain": 0.5}})
+    assert R.control_lines(bar, [one]) == ["Positive control (cooc 60% or more, chain 50% or more): reached by "
+                                           "finetune."]
+    low = typed_report({"merged": {"cooc": 0.3, "chain": 0.6}, "finetune": {"cooc": 0.7, "chain": 0.46}})
+    assert R.control_lines(bar, [low])[0].endswith("reached by no model.")
+    # on the mean: finetune (cooc 65, chain 48) misses; seed by seed it passes once
+    reports = [one, low]
+    line, = R.control_lines(bar, reports, R.aggregate_seeds(reports))
+    assert line.endswith("reached on the mean over seeds by no model; seed by seed, by finetune in 1 of 2, "
+                         "and by no other model in any seed.")
+    assert R.control_lines(bar, [one, one], R.aggregate_seeds([one, one]))[0].endswith(
+        "by finetune; seed by seed, by finetune in 2 of 2, and by no other model in any seed.")
+    assert R.control_lines({"recall": 0.5}, [one]) == []  # no recall probes: nothing to control
+
+
+@pytest.mark.parametrize("text", ["cooc", "cooc=high", "cooc=1.5", "=0.5"])
+def test_a_malformed_positive_control_is_refused_naming_it(text):
+    with pytest.raises(ValueError, match="--control: "):
+        R.parse_control(text)
