@@ -410,20 +410,25 @@ def control_lines(bar, reports, agg=None):
     types = {t for r in reports for m in r["models"].values() for t in m["summary"]["by_type"]}
     if not bar or not set(bar) <= types:
         return []
-    reached = lambda acc: all((acc(t) or 0.0) >= v for t, v in bar.items())
     head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
     if agg is None:
-        by = {n: m["summary"]["by_type"] for n, m in reports[0]["models"].items()}
-        names = [n for n in by if reached(lambda t: by[n].get(t, {}).get("acc"))]
-        return [head + (f"reached by {', '.join(names)}" if names else "reached by no model") + "."]
+        names = [n for n, m in reports[0]["models"].items() if _reaches(bar, _type_accuracy(m))]
+        return [head + f"reached by {', '.join(names) or 'no model'}."]
     names = common_models(reports)
-    mean = [n for n in names if reached(lambda t: (agg["models"][n].get(f"type {t}") or {}).get("mean"))]
-    per_seed = {n: sum(reached(lambda t: r["models"][n]["summary"]["by_type"].get(t, {}).get("acc"))
-                       for r in reports) for n in names}
+    mean = [n for n in names if _reaches(bar, {t: (agg["models"][n].get(f"type {t}") or {}).get("mean") for t in bar})]
+    per_seed = {n: sum(_reaches(bar, _type_accuracy(r["models"][n])) for r in reports) for n in names}
     seeds = ", ".join(f"{n} in {k} of {len(reports)}" for n, k in per_seed.items() if k)
-    return [head + (f"reached on the mean over seeds by {', '.join(mean)}" if mean else
-                    "reached on the mean over seeds by no model") + "; seed by seed, " +
+    return [head + f"reached on the mean over seeds by {', '.join(mean) or 'no model'}; seed by seed, " +
             (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."]
+
+
+def _type_accuracy(model):
+    return {t: s.get("acc") for t, s in model["summary"]["by_type"].items()}
+
+
+def _reaches(bar, accuracy):
+    """accuracy: probe type -> accuracy, None or absent where not measured (never reaches)."""
+    return all((accuracy.get(t) or 0.0) >= v - 1e-9 for t, v in bar.items())  # a mean's rounding is no miss
 
 
 # ----------------------------------------------------------------------------- RESULTS.md
