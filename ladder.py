@@ -12,7 +12,7 @@ Stages (each a call into curriculum.py, train.py and evaluate.py, in-process):
   2 base      pretrain on the primitive units
   3 grow      per knowledge unit, in curriculum order: a LoRA on the current model (rehearsing the units
               verified before it), the gate, and a merge if it passes, so the next adapter trains on top
-  4 finetune  the base fine-tuned on the verified units (+ primitive text), level by level or mixed
+  4 finetune  the base fine-tuned on the verified units (+ primitive text), mixed or level by level
   5 scratch   random init, the verified units + a primitive share, as much compute as the grown model
               cost; in curriculum order (rehearsing earlier levels) and the same rows shuffled, with
               snapshots for the learning curve
