@@ -394,41 +394,40 @@ def parse_control(text):
     """"inference_cooccur=0.6,chain=0.5" -> {type: least accuracy}; a ValueError names a malformed item."""
     bar = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
-        name, _, value = item.partition("=")
+        name, _, value = (s.strip() for s in item.partition("="))
         try:
-            bar[name.strip()] = float(value)
+            bar[name] = float(value)
         except ValueError:
             raise ValueError(f"--control: {item!r} is not TYPE=ACCURACY (e.g. chain=0.5)") from None
-        if not name.strip() or not 0 <= bar[name.strip()] <= 1:
+        if not name or not 0 <= bar[name] <= 1:
             raise ValueError(f"--control: {item!r} needs a probe type and an accuracy from 0 to 1")
     return bar
 
 
 def control_lines(bar, reports, agg=None):
     """Which models reach the positive control (at least bar[type] on every type of bar): in one
-    report, or on the mean over seeds and seed by seed. No line where the probes lack a type of bar."""
+    report, or on the mean over seeds and seed by seed (agg's per-seed values). No line where the
+    probes lack a type of bar."""
     types = {t for r in reports for m in r["models"].values() for t in m["summary"]["by_type"]}
     if not bar or not set(bar) <= types:
         return []
     head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
     if agg is None:
-        names = [n for n, m in reports[0]["models"].items() if _reaches(bar, _type_accuracy(m))]
+        names = [n for n, m in reports[0]["models"].items()
+                 if _reaches(bar, [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar])]
         return [head + f"reached by {', '.join(names) or 'no model'}."]
-    names = common_models(reports)
-    mean = [n for n in names if _reaches(bar, {t: (agg["models"][n].get(f"type {t}") or {}).get("mean") for t in bar})]
-    per_seed = {n: sum(_reaches(bar, _type_accuracy(r["models"][n])) for r in reports) for n in names}
-    seeds = ", ".join(f"{n} in {k} of {len(reports)}" for n, k in per_seed.items() if k)
+    by_type = {n: [m.get(f"type {t}") or {} for t in bar] for n, m in agg["models"].items()}
+    mean = [n for n, ts in by_type.items() if _reaches(bar, [s.get("mean") for s in ts])]
+    per_seed = {n: sum(_reaches(bar, seed) for seed in zip(*(s.get("values", [None] * agg["seeds"]) for s in ts)))
+                for n, ts in by_type.items()}
+    seeds = ", ".join(f"{n} in {k} of {agg['seeds']}" for n, k in per_seed.items() if k)
     return [head + f"reached on the mean over seeds by {', '.join(mean) or 'no model'}; seed by seed, " +
             (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."]
 
 
-def _type_accuracy(model):
-    return {t: s.get("acc") for t, s in model["summary"]["by_type"].items()}
-
-
-def _reaches(bar, accuracy):
-    """accuracy: probe type -> accuracy, None or absent where not measured (never reaches)."""
-    return all((accuracy.get(t) or 0.0) >= v - 1e-9 for t, v in bar.items())  # a mean's rounding is no miss
+def _reaches(bar, accuracies):
+    """accuracies: one per type of bar, in its order; None where not measured (never reaches)."""
+    return all((a or 0.0) >= v - 1e-9 for a, v in zip(accuracies, bar.values()))  # a mean's rounding is no miss
 
 
 # ----------------------------------------------------------------------------- RESULTS.md
