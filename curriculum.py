@@ -133,6 +133,15 @@ class Corpus:
         """unit id -> passed (bool) of its latest unit_verified event."""
         return {e["unit"]: bool(e["passed"]) for e in self.passport.events("unit_verified")}
 
+    def gated_types(self):
+        """unit id -> the probe type its latest verdict's gate read ("all": every type): what
+        gated_probes needs to find the probes that gate read."""
+        out = {}
+        for e in self.passport.events("unit_verified"):
+            types = e.get("gated", {}).get("types", "all")
+            out[e["unit"]] = types if types == "all" else types[0]
+        return out
+
     def verified(self):
         """Units whose latest unit_verified event passed, in curriculum order."""
         v = self.verdicts()
@@ -330,27 +339,41 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
     return list(new)
 
 
+def gate_half(probes):
+    """The half of probes that a gate reads: whole clusters (the fact or entity a probe rests on, else
+    its prompt), ranked by a hash, the first ceil(n/2) of them. The other half is what the reports
+    read, so that the probes a unit was selected on do not inflate its reported accuracy."""
+    key = lambda p: p.get("cluster") or p["probe"]
+    ranked = sorted({key(p) for p in probes}, key=lambda c: hashlib.sha256(c.encode()).hexdigest())
+    gate = set(ranked[:(len(ranked) + 1) // 2])
+    return [p for p in probes if key(p) in gate]
+
+
 def gated_probes(probes, gate_on="recall"):
-    """(the probes evaluate.py verify's accuracy gate reads, the type it gates on): those of type
-    gate_on, or all of them and "all" when there are none of it (or gate_on is "all" or None)."""
+    """(the probes evaluate.py verify's accuracy gate reads, the type it gates on): the gate half
+    (gate_half) of those of type gate_on, or of all of them and "all" when there are none of it (or
+    gate_on is "all" or None). Reports leave these probes out."""
     if gate_on not in (None, "all") and any(p["type"] == gate_on for p in probes):
-        return [p for p in probes if p["type"] == gate_on], gate_on
-    return list(probes), "all"
+        return gate_half([p for p in probes if p["type"] == gate_on]), gate_on
+    return gate_half(list(probes)), "all"
 
 
 def gate_report(corpus, unit, gate_on="recall", threshold=0.5, clear_of_chance=True):
     """Whether a unit's probes can pass evaluate.py verify's accuracy gate: {unit, gate_on (the type
-    gated, or "all"), n, chance, min_perfect, min_correct, can_pass} (see stats.gate_feasibility)."""
-    probes, gate_on = gated_probes(corpus.probes(unit), gate_on)
+    gated, or "all"), n (the probes it reads), of (the probes of that type), chance, min_perfect,
+    min_correct, can_pass} (see stats.gate_feasibility)."""
+    every = corpus.probes(unit)
+    probes, gate_on = gated_probes(every, gate_on)
     chance = float(np.mean([1 / len(p["choices"]) for p in probes])) if probes else 0.0
-    return {"unit": unit, "gate_on": gate_on, "n": len(probes), "chance": chance,
+    of = sum(gate_on in ("all", p["type"]) for p in every)
+    return {"unit": unit, "gate_on": gate_on, "n": len(probes), "of": of, "chance": chance,
             **gate_feasibility(len(probes), chance, threshold, clear_of_chance)}
 
 
 def _describe_gate(g, clear_of_chance=True):
     """One line on a gate_report; it starts with "warning:" when the unit cannot pass."""
-    what = f"{g['n']} {g['gate_on']} probes" if g["gate_on"] != "all" else f"{g['n']} probes (all types)"
-    head = f"{g['unit']}: {what}, chance {pct(g['chance'])}"
+    kind = f"{g['gate_on']} probes" if g["gate_on"] != "all" else "probes (all types)"
+    head = f"{g['unit']}: the gate reads {g['n']} of its {g['of']} {kind}, chance {pct(g['chance'])}"
     perfect = f"a perfect score clears chance from {g['min_perfect']} probes" if g["min_perfect"] else ""
     if not g["can_pass"]:
         return f"warning: {head}: cannot pass the gate, even with all {g['n']} correct" + (

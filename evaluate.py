@@ -365,10 +365,14 @@ RETENTION_MIN_UNIT = 30  # a unit is gated on its own only with this many probes
 
 
 def retention_sample(corpus, units, n=None):
-    """Probes of earlier units for the retention check: all of them, or at most n, taken in turn
-    from each unit's probes in a fixed shuffled order (so a unit's sample only shrinks as units
+    """Probes of earlier units for the retention check: those their own gate read (a decision reads
+    only the gate's half of a unit's probes; curriculum.gated_probes), all of them, or at most n, taken
+    in turn from each unit's in a fixed shuffled order (so a unit's sample only shrinks as units
     accumulate, and checking an adapter costs the same however many came before)."""
-    pools = [random.Random(u).sample(ps, len(ps)) for u in units for ps in [corpus.probes(u)]]
+    from curriculum import gated_probes  # imported here, as in open_corpus
+    types = corpus.gated_types()
+    pools = [random.Random(u).sample(ps, len(ps)) for u in units
+             for ps in [gated_probes(corpus.probes(u), types.get(u, "all"))[0]]]
     if n is None or sum(map(len, pools)) <= n:
         return [p for pool in pools for p in pool]
     out, i = [], 0
@@ -407,9 +411,10 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     """Score unit's probes before and after the adapter, earlier verified units (retention) and
     primitive perplexity (forgetting); append a unit_verified event to the passport.
 
-    The accuracy gate looks at the unit's probes of type `gate_on` (what an adapter is taught: stated
-    facts), or at all of them when the unit has none of that type (or gate_on is "all" or None): the
-    rule of curriculum.gated_probes. Every type is still scored and recorded. Retention is read on
+    The accuracy gate looks at half of the unit's probes of type `gate_on` (what an adapter is taught:
+    stated facts), or of all of them when the unit has none of that type (or gate_on is "all" or
+    None): the rule of curriculum.gated_probes; the reports read the other half. Every probe is
+    still scored and recorded. Retention is read on
     at most retention_probes of the earlier units' probes (retention_sample): all of them together
     may lose at most retention_tolerance, and so may each unit with enough probes in the sample."""
     from curriculum import gated_probes  # imported here, as in open_corpus
@@ -428,16 +433,17 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     check_recorded(corpus, _checkpoint_file(model_path), "model_trained")
     check_recorded(corpus, header["file"], "adapter_trained")
     _check_adapter(header, info, corpus, unit, model_path)
-    gated_type = gated_probes(probes, gate_on)[1]
+    gate_read, gated_type = gated_probes(probes, gate_on)
+    read = {id(p) for p in gate_read}
     groups = _retention_groups(retention_sample(corpus, [u for u in corpus.verified() if u != unit],
                                                 retention_probes))
     primitive = corpus.primitive_units()
 
     def measure():
-        score = lambda ps: summarize(score_probes(model, corpus.tokenizer, ps, batch_size, norm, device))
-        s = score(probes)
-        gated = s["overall"] if gated_type == "all" else s["by_type"][gated_type]
-        return (s["overall"], gated, {g: score(ps)["overall"] for g, ps in groups.items()},
+        score = lambda ps: score_probes(model, corpus.tokenizer, ps, batch_size, norm, device)
+        results = score(probes)
+        gated = summarize([r for p, r in zip(probes, results) if id(p) in read])["overall"]
+        return (summarize(results)["overall"], gated, {g: summarize(score(ps))["overall"] for g, ps in groups.items()},
                 corpus_perplexity(model, corpus, primitive, device=device))
 
     before, gated_before, ret_before, ppl_before = measure()
@@ -504,7 +510,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     for name in named:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
-    units, probes, compared = comparison_probes(corpus)
+    units, probes, compared, read = comparison_probes(corpus)
     rejected = corpus.rejected()
     levels = {u: corpus.units[u].get("level") for u in units}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
@@ -512,9 +518,11 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     for name, (model, info) in loaded.items():
         _check_vocab(model, corpus.tokenizer, specs[name])
         models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes,
-                                                     rejected, levels, samples, device, batch_size, norm, seed)
+                                                     (compared, read), levels, samples, device, batch_size, norm,
+                                                     seed)
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
-              "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared)},
+              "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
+                                "gate_read": probes_sha256(read)},
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
               "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
               "comparisons": [], "rejected": rejected}
@@ -530,14 +538,18 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
 
 
 def comparison_probes(corpus):
-    """(units with probes, all their probes, the probes compared): a comparison leaves out the
-    probes of units whose latest verdict is a rejection."""
+    """(units with probes, all their probes, the probes compared, the probes the gate read): a
+    comparison leaves out the probes of units whose latest verdict is a rejection, and the half of a
+    verified unit's probes that its gate read (curriculum.gated_probes), on which it was selected."""
+    from curriculum import gated_probes  # imported here, as in open_corpus
     units = [u for u in corpus.order() if corpus.probes(u)]
     if not units:
         raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
-    rejected = set(corpus.rejected())
-    probes = [p for u in units for p in corpus.probes(u)]
-    return units, probes, [p for p in probes if p["unit"] not in rejected]
+    rejected, types = set(corpus.rejected()), corpus.gated_types()
+    by_unit = {u: corpus.probes(u) for u in units}
+    read = [p for u, ps in by_unit.items() if u in types and u not in rejected for p in gated_probes(ps, types[u])[0]]
+    probes, skip = [p for ps in by_unit.values() for p in ps], {id(p) for p in read}
+    return units, probes, [p for p in probes if p["unit"] not in rejected and id(p) not in skip], read
 
 
 def probes_sha256(probes):
@@ -546,14 +558,16 @@ def probes_sha256(probes):
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
-def _measure_model(corpus, model, info, probes, rejected, levels, samples, device, batch_size, norm, seed):
+def _measure_model(corpus, model, info, probes, sets, levels, samples, device, batch_size, norm, seed):
     """One model's entry of the report (summaries, perplexities, samples) and its correctness on the
-    probes of units not rejected."""
+    compared probes; sets is (the compared probes, the probes the gate read) of comparison_probes."""
     t0 = time.time()
     results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
-    rejected = set(rejected)
-    kept = [r for r in results if r["unit"] not in rejected]
+    rejected = set(corpus.rejected())
+    compared, read = ({id(p) for p in ps} for ps in sets)
+    kept = [r for p, r in zip(probes, results) if id(p) in compared]
     apart = [r for r in results if r["unit"] in rejected]
+    gate = [r for p, r in zip(probes, results) if id(p) in read]
     units = list(levels)  # every unit with probes, in curriculum order
     prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
     entry = {
@@ -562,6 +576,7 @@ def _measure_model(corpus, model, info, probes, rejected, levels, samples, devic
         "base_fingerprint": info["base_fingerprint"],
         "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
         "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
+        "gate_summary": summarize(gate, levels) if gate else None,
         "composition": composition(probes, results, rejected),
         "scoring_seconds": time.time() - t0,
         "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),

@@ -64,9 +64,10 @@ def render_markdown(report):
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
            "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
-           "the gate rejected are left out of every comparison and reported apart.", ""]
+           "the gate rejected are left out of every comparison and reported apart, and so is the half of a unit's "
+           "probes that its gate read.", ""]
     for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
-                    _md_curves, _md_rejected, _md_perplexity, _md_samples):
+                    _md_curves, _md_gate_half, _md_rejected, _md_perplexity, _md_samples):
         out += section(report)
     out += ["", f"![accuracy by level and type]({report['plot']})" if report["plot"].endswith(".png")
             else f"Figure: {report['plot']}.", ""]
@@ -113,6 +114,16 @@ def _md_composition(report):
         for t, c in m["composition"].items():
             out.append(_row([n, t, _cell_n(c["all"]), _cell_n(c["given_premises"]), c["premises_missing"]]))
     return out
+
+
+def _md_gate_half(report):
+    rows = [(n, m["gate_summary"]["overall"]) for n, m in report["models"].items() if m.get("gate_summary")]
+    if not rows:
+        return []
+    out = ["", "## The gate's half", "", "The half of each verified unit's gated probes that its gate read, "
+           "left out of every table and sentence above (a unit selected on them would look better on them):",
+           ""] + _header(["model", "probes", "accuracy", "exact match"])
+    return out + [_row([n, s["n"], cell(s), pct(s["exact"])]) for n, s in rows]
 
 
 def _md_rejected(report):

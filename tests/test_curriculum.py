@@ -488,16 +488,31 @@ def gated_unit(dir, uid, n_recall, n_inference=0, recall_choices=COLORS):
     return write_unit(dir, uid, probes=probes)
 
 
-def test_gate_report_reads_the_gated_type_or_else_all_probes(corpus, tmp_path):
+def test_gate_report_reads_half_of_the_gated_type_or_else_half_of_all_probes(corpus, tmp_path):
     C.add(corpus.dir, [gated_unit(tmp_path, "g", 5, 3)], log=lambda *_: None)
     c = C.Corpus(corpus.dir)
-    assert C.gate_report(c, "g") == {"unit": "g", "gate_on": "recall", "n": 5, "chance": 0.25, "min_perfect": 2,
-                                     "min_correct": 4, "can_pass": True}
+    # 3 of 5 four-choice probes: the Wilson lower bound of 3/3 is 0.44 > 0.25, of 2/2 0.34, of 2/3 0.21
+    assert C.gate_report(c, "g") == {"unit": "g", "gate_on": "recall", "n": 3, "of": 5, "chance": 0.25,
+                                     "min_perfect": 2, "min_correct": 3, "can_pass": True}
     every = C.gate_report(c, "g", gate_on="all")
-    assert (every["gate_on"], every["n"], every["chance"]) == ("all", 8, (5 / 4 + 3 / 2) / 8)
-    assert C.gate_report(c, "g", gate_on="chain")["n"] == 8  # no chain probes: the gate reads all of them
+    read = C.gated_probes(c.probes("g"), "all")[0]
+    chance = sum(1 / len(p["choices"]) for p in read) / 4
+    assert (every["gate_on"], every["n"], every["of"], every["chance"]) == ("all", 4, 8, chance)
+    assert C.gate_report(c, "g", gate_on="chain")["n"] == 4  # no chain probes: the gate reads half of them all
     inference = C.gate_report(c, "g", gate_on="inference")
-    assert (inference["n"], inference["chance"], inference["can_pass"], inference["min_perfect"]) == (3, 0.5, False, 4)
+    assert (inference["n"], inference["chance"], inference["can_pass"], inference["min_perfect"]) == (2, 0.5, False, 4)
+
+
+def test_the_gate_half_takes_whole_clusters_the_same_way_every_time():
+    probes = [{"probe": f"q{i}", "cluster": f"fact {i // 3}"} for i in range(30)]  # ten facts, three probes each
+    half = C.gate_half(probes)
+    clusters = {p["cluster"] for p in half}
+    assert len(clusters) == 5 and len(half) == 15  # ceil(10 / 2) whole clusters
+    assert all((p in half) == (p["cluster"] in clusters) for p in probes)
+    assert C.gate_half(list(reversed(probes))) == list(reversed(half))  # by the clusters' hashes, not their order
+    unclustered = [{"probe": f"q{i}"} for i in range(7)]
+    assert len(C.gate_half(unclustered)) == 4 and C.gate_half(unclustered[:1]) == unclustered[:1]
+    assert C.gate_half([]) == []
 
 
 def test_add_says_what_each_knowledge_unit_needs_to_pass_and_warns_when_it_cannot(corpus, tmp_path):
@@ -507,20 +522,22 @@ def test_add_says_what_each_knowledge_unit_needs_to_pass_and_warns_when_it_canno
     C.add(corpus.dir, files, log=said.append)
     gate_lines = [s for s in said if "probes" in s]
     assert gate_lines == [
-        "five: 5 recall probes, chance 25%: passes with at least 4 of 5 correct; a perfect score clears chance "
-        "from 2 probes",
-        "warning: two: 2 recall probes, chance 50%: cannot pass the gate, even with all 2 correct (a perfect score "
-        "clears chance from 4 probes); give it more probes"]
+        "five: the gate reads 3 of its 5 recall probes, chance 25%: passes with at least 3 of 3 correct; a perfect "
+        "score clears chance from 2 probes",
+        "warning: two: the gate reads 1 of its 2 recall probes, chance 50%: cannot pass the gate, even with all 1 "
+        "correct (a perfect score clears chance from 4 probes); give it more probes"]
 
 
 def test_cli_add_takes_the_gate_settings(corpus, tmp_path, capsys):
     rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
                       "--no-clear-of-chance", "--threshold", "0.5")
-    assert rc == 0 and "two: 2 recall probes, chance 50%: passes with at least 1 of 2 correct\n" in out
-    rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "mixed", 5, 3), "--gate-on", "all")
-    # chance (5/4 + 3/2) / 8 = 0.34: the Wilson lower bound of 5/8 is 0.31, of 6/8 0.41; of 2/2 0.342, of 3/3 0.44
-    assert rc == 0 and ("mixed: 8 probes (all types), chance 34%: passes with at least 6 of 8 correct; a perfect "
-                        "score clears chance from 3 probes") in out
+    assert rc == 0 and "two: the gate reads 1 of its 2 recall probes, chance 50%: passes with at least 1 of 1 " \
+        "correct\n" in out
+    rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "mixed", 9, 7), "--gate-on", "all")
+    # the gate reads 8 of the 16: 5 recall and 3 inference probes, chance (5/4 + 3/2) / 8 = 0.34; the Wilson
+    # lower bound of 5/8 is 0.31, of 6/8 0.41; of 2/2 0.342, of 3/3 0.44
+    assert rc == 0 and ("mixed: the gate reads 8 of its 16 probes (all types), chance 34%: passes with at least 6 "
+                        "of 8 correct; a perfect score clears chance from 3 probes") in out
     before = snapshot(corpus.dir)
     rc, _, err = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "x", 5), "--threshold", "1.5")
     assert rc == 2 and "threshold 1.5: it must be an accuracy, between 0 and 1" in err

@@ -291,9 +291,9 @@ def corpus_dir(world, tmp_path):
     return shutil.copytree(world / "corpus", tmp_path / "corpus")
 
 
-def verify_cli(corpus_dir, world, adapter, model="base", unit="facts"):
+def verify_cli(corpus_dir, world, adapter, model="base", unit="facts", *extra):
     return subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "verify", str(corpus_dir), "--unit", unit,
-                           "--model", str(world / model), "--adapter", str(world / adapter)],
+                           "--model", str(world / model), "--adapter", str(world / adapter), *extra],
                           capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
@@ -313,13 +313,20 @@ def test_verify_passes_a_memorized_adapter_and_records_it(world, corpus_dir):
     assert ev["base_fingerprint"] == r["base_fingerprint"] and ev["thresholds"]["accuracy"] == 0.5
 
 
-def test_verify_gates_on_the_probe_type_asked_or_on_all_probes_when_the_unit_has_none(world, corpus_dir):
+def test_verify_gates_on_half_the_probe_type_asked_or_on_half_of_all_when_the_unit_has_none(world, corpus_dir):
+    import curriculum as C
+    probes = C.Corpus(corpus_dir).probes("facts")
     r = E.verify(corpus_dir, "facts", world / "base", world / "good")
-    assert r["gated"]["types"] == ["recall"] and r["gated"]["after"]["n"] == len(fact_probes())
-    r = E.verify(corpus_dir, "facts", world / "base", world / "zero", gate_on="inference")  # none: all probes
-    assert r["gated"]["types"] == "all" and r["gated"]["after"] == r["after"] and not r["passed"]
+    assert r["gated"]["types"] == ["recall"] and r["gated"]["after"]["n"] == len(fact_probes()) // 2
+    base = E.load_model(world / "base")[0]
+    read = C.gated_probes(probes, "recall")[0]
+    expected = E.summarize(E.score_probes(base, C.Corpus(corpus_dir).tokenizer, read))["overall"]
+    assert r["gated"]["before"] == expected and r["before"]["n"] == len(probes)  # every probe is still scored
+    r = E.verify(corpus_dir, "facts", world / "base", world / "zero", gate_on="inference",
+                 threshold=0.9)  # none: half of all
+    assert r["gated"]["types"] == "all" and r["gated"]["after"]["n"] == (len(probes) + 1) // 2 and not r["passed"]
     r = E.verify(corpus_dir, "facts", world / "base", world / "good", gate_on="all")
-    assert r["gated"]["types"] == "all" and r["gated"]["after"] == r["after"] and r["passed"]
+    assert r["gated"]["types"] == "all" and r["gated"]["after"]["acc"] == 1.0 and r["passed"]
     assert [e["gated"]["types"] for e in verified_events(corpus_dir)] == [["recall"], "all", "all"]
 
 
@@ -346,11 +353,22 @@ class _Probes:
         self.sizes = sizes
 
     def probes(self, u):
-        return [{"probe": f"{u}-{i}", "unit": u} for i in range(self.sizes[u])]
+        return [{"probe": f"{u}-{i}", "unit": u, "type": "recall"} for i in range(self.sizes[u])]
+
+    def gated_types(self):
+        return {u: "recall" for u in self.sizes}
+
+
+def test_retention_sample_reads_the_probes_each_unit_s_gate_read():
+    import curriculum as C
+    corpus = _Probes({"a": 9, "b": 4})
+    sample = E.retention_sample(corpus, ["a", "b"])
+    read = C.gated_probes(corpus.probes("a"), "recall")[0] + C.gated_probes(corpus.probes("b"), "recall")[0]
+    assert len(sample) == 7 and sorted(p["probe"] for p in sample) == sorted(p["probe"] for p in read)
 
 
 def test_retention_sample_takes_units_in_turn_up_to_its_size_and_keeps_each_unit_s_order():
-    corpus = _Probes({"a": 40, "b": 3, "c": 40})
+    corpus = _Probes({"a": 80, "b": 6, "c": 80})  # the gates read 40, 3 and 40 of them
     everything = E.retention_sample(corpus, ["a", "b", "c"])
     assert len(everything) == 83
     sample = E.retention_sample(corpus, ["a", "b", "c"], 30)
@@ -392,7 +410,7 @@ def test_gate_fails_on_chance_threshold_and_retention_drop():
 
 
 def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_dir):
-    p = verify_cli(corpus_dir, world, "zero")
+    p = verify_cli(corpus_dir, world, "zero", "base", "facts", "--threshold", "0.9")
     assert p.returncode == 1, p.stderr
     assert "FAIL" in p.stdout
     (ev,) = verified_events(corpus_dir)
@@ -469,10 +487,28 @@ def test_sample_is_reproducible_from_its_seed():
 
 
 def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path):
-    assert verify_cli(corpus_dir, world, "zero").returncode == 1
+    assert verify_cli(corpus_dir, world, "zero", "base", "facts", "--threshold", "0.9").returncode == 1
     r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
     assert r["rejected"] == ["facts"]
     assert "## Rejected units" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_compare_leaves_out_the_half_the_gate_read_and_reports_it_apart(world, corpus_dir, tmp_path):
+    import curriculum as C
+    assert E.verify(corpus_dir, "facts", world / "base", world / "good")["passed"]
+    r = E.compare(corpus_dir, {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"},
+                  tmp_path / "out", controls=[("lora", "base")])
+    corpus = C.Corpus(corpus_dir)
+    read = C.gated_probes(corpus.probes("facts"), "recall")[0]
+    kept = [p for p in corpus.probes("facts") if p not in read] + corpus.probes("other")
+    lora = r["models"]["lora"]
+    assert lora["summary"]["overall"]["n"] == len(kept) == 5 and lora["gate_summary"]["overall"]["n"] == 4
+    assert lora["gate_summary"]["overall"]["acc"] == 1.0 and r["rejected"] == []
+    assert r["probes_sha256"]["compared"] == E.probes_sha256(kept)
+    assert r["probes_sha256"]["gate_read"] == E.probes_sha256(read)
+    assert next(c for c in r["comparisons"] if c["scope"] == "overall")["n"] == 5
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| lora | 4 | 100% [51%-100%] |" in md[md.index("## The gate's half"):]
 
 
 def with_probe_fields(monkeypatch, fields):

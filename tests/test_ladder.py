@@ -221,7 +221,7 @@ def test_knowledge_units_alone_get_primitive_text_a_register_and_practice_record
     assert sources["prim-00"].startswith("accrete data/world/prepare.py")
     said = "\n".join(lines)
     assert "added the built-in primitive text (3 units)" in said and "added practice-villages" in said
-    assert "villages: 48 recall probes, chance 25%" in said  # what it takes to pass the gate
+    assert "villages: the gate reads 24 of its 48 recall probes, chance 25%" in said  # what it takes to pass the gate
 
 
 def test_a_unit_that_cannot_pass_the_gate_is_named_when_the_ladder_adds_it(tmp_path):
@@ -236,10 +236,11 @@ def test_a_unit_that_cannot_pass_the_gate_is_named_when_the_ladder_adds_it(tmp_p
     s = ladder.settings_for("micro", threshold=0.5, clear_of_chance=True)
     ladder.stage_corpus(ladder.Run(tmp_path / "run", "micro", s, units, log=lines.append))
     said = "\n".join(lines)
-    # two probes of two choices: even both right, the 95% interval reaches down to chance (50%)
-    assert "warning: pair: 2 recall probes, chance 50%: cannot pass the gate, even with all 2 correct " \
-           "(a perfect score clears chance from 4 probes); give it more probes" in said
-    assert "facts-00: 4 recall probes, chance 25%: passes with at least 3 of 4 correct" in said
+    # the gate reads one probe of two choices: even right, the 95% interval reaches down to chance (50%)
+    assert "warning: pair: the gate reads 1 of its 2 recall probes, chance 50%: cannot pass the gate, even with " \
+           "all 1 correct (a perfect score clears chance from 4 probes); give it more probes" in said
+    assert "facts-00: the gate reads 2 of its 4 recall probes, chance 25%: passes with at least 2 of 2 correct" \
+        in said
 
 
 def test_an_adapter_reads_its_unit_for_its_epochs_and_at_least_the_fewest_steps(tmp_path):
