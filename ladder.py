@@ -493,6 +493,12 @@ def parser():
     return add_options(p, Settings, defaults=False)
 
 
+def seed_runs(out, seed, seeds):
+    """(seed, run directory) of each of seeds paired runs from seed on: out itself for one seed, else
+    out/seed-N, named by the seed it trains with."""
+    return [(seed, Path(out))] if seeds == 1 else [(seed + k, Path(out) / f"seed-{seed + k}") for k in range(seeds)]
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args, t0 = parser().parse_args(argv), time.time()
@@ -505,11 +511,10 @@ def main(argv=None):
         if args.primitive and not args.units:
             raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
         out, reports = Path(args.out), []
-        for k in range(args.seeds):
-            run_dir = out if args.seeds == 1 else out / f"seed-{k}"
+        for seed, run_dir in seed_runs(out, s.seed, args.seeds):
             if args.seeds > 1:
-                print(f"=== seed {s.seed + k} -> {run_dir}")
-            run = Run(run_dir, args.preset, dataclasses.replace(s, seed=s.seed + k), args.units, args.primitive)
+                print(f"=== seed {seed} -> {run_dir}")
+            run = Run(run_dir, args.preset, dataclasses.replace(s, seed=seed), args.units, args.primitive)
             reports.append(run_ladder(run))
             print("\n".join(summary_lines(reports[-1]) + control_lines(control, reports[-1:])))
         device = str(resolve_device(s.device))

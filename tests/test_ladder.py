@@ -278,3 +278,9 @@ def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path
     r = run_ladder(tmp_path / "run", write_units(tmp_path / "units"), *args, check=False)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: {says}"], r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_each_seed_s_run_directory_is_named_by_its_seed(tmp_path):
+    assert ladder.seed_runs(tmp_path, 5, 1) == [(5, tmp_path)]
+    assert ladder.seed_runs(tmp_path, 5, 3) == [(5, tmp_path / "seed-5"), (6, tmp_path / "seed-6"),
+                                                 (7, tmp_path / "seed-7")]
