@@ -380,7 +380,8 @@ def render_seeds_markdown(agg):
     models = agg["models"]
     scopes = list(dict.fromkeys(s for m in models.values() for s in m))
     out = [f"# accrete across {agg['seeds']} seeds", "",
-           "Accuracy on the probes of units the gate did not reject: mean over seeds ± sd in points "
+           "Accuracy on the probes of units the gate did not reject (less the half its gate read): mean over "
+           "seeds ± sd in points "
            "[95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, then their mean, "
            "sd and t-interval.", "", "## Accuracy", ""] + _header(["model"] + scopes)
     out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
@@ -455,11 +456,19 @@ def _machine_line(run):
             f"`{run['command']}` took {run['seconds'] / 60:.1f} min" + (f" ({stages})" if stages else "") + ".")
 
 
+def _probes_line(report):
+    """Which probes a run's tables read."""
+    if "gate_read" in report.get("probes_sha256", {}):
+        return ("Probes: those of the units the gate accepted, less the half of their gated (recall) probes that "
+                "the gates read.")
+    return "Probes: those of the units the gate accepted, all of them (this run's gates read all the recall probes)."
+
+
 def render_results(run, report=None, agg=None, reports=None):
     """One run's section of RESULTS.md: where and how it ran, accuracy by probe type (one seed with
     Wilson intervals, or seeds with t-intervals), conditional composition, the learning curve and the
     sentences the intervals allow."""
-    out = [f"## {run['title']}", "", _machine_line(run), ""]
+    out = [f"## {run['title']}", "", _machine_line(run), "", _probes_line(report or reports[0]), ""]
     if agg is None:
         types = list(next(iter(report["models"].values()))["summary"]["by_type"])
         out += ["Accuracy [95% Wilson interval], in percent; FLOPs from random init:", ""]

@@ -94,6 +94,11 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
                          "2 threads), torch 2.13.0+cpu, commit abc1234: `python ladder.py --seeds 2` took 10.0 min.")
     assert "| curriculum | 65% ± 7 [1%-100%] | 65% ± 7 [1%-100%] |" in md
     assert "- overall: no difference detectable between curriculum (65%) and shuffled (50%)" in md
+    assert "\n\nProbes: those of the units the gate accepted, all of them (this run's gates read all" in md
+    for r in reports:
+        r["probes_sha256"]["gate_read"] = "0" * 64
+    md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
+    assert "\n\nProbes: those of the units the gate accepted, less the half of their gated (recall) probes" in md
 
 
 def curve_report(acc_by_point, ref):
