@@ -414,9 +414,9 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     The accuracy gate looks at half of the unit's probes of type `gate_on` (what an adapter is taught:
     stated facts), or of all of them when the unit has none of that type (or gate_on is "all" or
     None): the rule of curriculum.gated_probes; the reports read the other half. Every probe is
-    still scored and recorded. Retention is read on
-    at most retention_probes of the earlier units' probes (retention_sample): all of them together
-    may lose at most retention_tolerance, and so may each unit with enough probes in the sample."""
+    still scored and recorded. Retention is read on at most retention_probes of the probes the
+    earlier units' gates read (retention_sample): all of them together may lose at most
+    retention_tolerance, and so may each unit with enough probes in the sample."""
     from curriculum import gated_probes  # imported here, as in open_corpus
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
@@ -443,8 +443,8 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
         score = lambda ps: score_probes(model, corpus.tokenizer, ps, batch_size, norm, device)
         results = score(probes)
         gated = summarize([r for p, r in zip(probes, results) if id(p) in read])["overall"]
-        return (summarize(results)["overall"], gated, {g: summarize(score(ps))["overall"] for g, ps in groups.items()},
-                corpus_perplexity(model, corpus, primitive, device=device))
+        retained = {g: summarize(score(ps))["overall"] for g, ps in groups.items()}
+        return summarize(results)["overall"], gated, retained, corpus_perplexity(model, corpus, primitive, device=device)
 
     before, gated_before, ret_before, ppl_before = measure()
     load_adapter(model, adapter_path, corpus.tokenizer_hash)

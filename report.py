@@ -603,7 +603,7 @@ def cmd_results(args):
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "
-             "the gate did not reject. Sections headed \"" + BY_HAND + "\" are experiments outside a ladder "
+             "the gate did not reject (a section's \"Probes:\" line, where it has one, says which). Sections headed \"" + BY_HAND + "\" are experiments outside a ladder "
              "run, written by hand with the same particulars, and kept when the file is written again.\n\n")
     kept = by_hand_sections(Path(args.out))
     atomic_write_text(args.out, intro + "\n".join(parts + kept))
