@@ -117,6 +117,12 @@ def test_wilson_interval_matches_known_values():
     assert E.wilson(0, 0) == (0.0, 1.0)
 
 
+def test_wilson_interval_always_holds_the_observed_accuracy():
+    # rounding once put 6/6's upper end at 1 - 1e-16, below the accuracy, and a plot's error bar below zero
+    assert E.wilson(6, 6)[1] == 1.0 and E.wilson(0, 11)[0] == 0.0
+    assert all(lo <= k / n <= hi for n in range(1, 120) for k in range(n + 1) for lo, hi in [E.wilson(k, n)])
+
+
 def test_bootstrap_diff_is_paired_and_says_no_difference_for_identical_models():
     a = [True, False] * 50
     assert E.bootstrap_diff(a, a) == (0.0, 0.0, 0.0)
