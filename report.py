@@ -484,11 +484,22 @@ def render_results(run, report=None, agg=None, reports=None):
     out += [f"Mean accuracy over {agg['seeds']} paired seeds, in percent, with the 95% t-interval over seeds:", ""]
     out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
                                           for n, m in agg["models"].items()]
-    out += _md_seed_curves(agg.get("curves")) + ["", "What the seeds allow one to say:", ""]
+    out += _seeds_rejected(reports) + _md_seed_curves(agg.get("curves"))
+    out += ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
     out += [f"- {c['sentence']}." for c in agg["comparisons"] if (c["a"], c["b"]) in controls
             and (c["scope"] == "overall" or c["scope"].startswith("type "))]
     return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
+
+
+def _seeds_rejected(reports):
+    """One line naming the units the gate rejected, seed by seed (a run directory names its seed)."""
+    rejected = [f"{Path(r['corpus']).parent.name} {', '.join(r['rejected'])}" for r in reports if r["rejected"]]
+    if not rejected:
+        return []
+    return ["", f"The gate rejected units in {len(rejected)} of {len(reports)} seeds ({'; '.join(rejected)}): a row "
+            "shows only in the seeds that have it (a merge step), and each seed's numbers are over its own accepted "
+            "units."]
 
 
 def _results_rejected(report):
@@ -603,7 +614,8 @@ def cmd_results(args):
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "
-             "the gate did not reject (a section's \"Probes:\" line, where it has one, says which). Sections headed \"" + BY_HAND + "\" are experiments outside a ladder "
+             "the gate did not reject (a section's \"Probes:\" line, where it has one, says which). Sections "
+             "headed \"" + BY_HAND + "\" are experiments outside a ladder "
              "run, written by hand with the same particulars, and kept when the file is written again.\n\n")
     kept = by_hand_sections(Path(args.out))
     atomic_write_text(args.out, intro + "\n".join(parts + kept))

@@ -99,6 +99,10 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
         r["probes_sha256"]["gate_read"] = "0" * 64
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
     assert "\n\nProbes: those of the units the gate accepted, less the half of their gated (recall) probes" in md
+    assert "The gate rejected" not in md
+    reports[1]["corpus"], reports[1]["rejected"] = "runs/x/seed-6/corpus", ["kinds-01"]
+    md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
+    assert "\n\nThe gate rejected units in 1 of 2 seeds (seed-6 kinds-01): a row shows only" in md
 
 
 def curve_report(acc_by_point, ref):
