@@ -794,8 +794,8 @@ def build_parser():
     v.add_argument("--model", required=True, help="the base checkpoint the adapter was trained on")
     v.add_argument("--adapter", required=True, help="the adapter directory or adapter.safetensors file")
     v.add_argument("--threshold", type=float, default=0.5, help="minimum accuracy after the adapter (default 0.5)")
-    v.add_argument("--gate-on", default="recall", help="probe type the accuracy gate reads (default recall; "
-                   "all probes when the unit has none of it; 'all' for every type)")
+    v.add_argument("--gate-on", default="recall", help="probe type whose half the accuracy gate reads (default "
+                   "recall; every type when the unit has none of it; 'all' for every type)")
     v.add_argument("--clear-of-chance", action=argparse.BooleanOptionalAction, default=True,
                    help="require the 95%% interval's lower bound above chance (default; --no-clear-of-chance "
                    "opens that part of the gate, for plumbing tests on micro models)")

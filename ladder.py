@@ -86,8 +86,8 @@ class Settings:
     threshold: float = option(0.35, "the gate: least accuracy on the gated probes after the adapter")
     tolerance: float = option(0.2, "the gate: most the sampled earlier units' accuracy may fall")
     clear_of_chance: bool = option(True, "the gate: the 95% interval's lower bound above chance")
-    gate_on: str = option("recall", "the probe type the gate reads (all: every probe)")
-    retention_probes: int = option(1024, "earlier units' probes sampled for the retention check")
+    gate_on: str = option("recall", "the probe type whose half the gate reads (all: every type)")
+    retention_probes: int = option(1024, "most probes the retention check samples from the earlier units' gate halves")
     keep_steps: int = option(8, "merged models kept on disk as milestones (and the latest)")
     # 4 finetune
     ft_epochs: float = option(36.0, "epochs over the verified units")
