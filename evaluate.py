@@ -512,14 +512,15 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
     units, probes, compared, read = comparison_probes(corpus)
     rejected = corpus.rejected()
+    parts = {"summary": compared, "rejected_summary": [p for p in probes if p["unit"] in rejected],
+             "gate_summary": read}
     levels = {u: corpus.units[u].get("level") for u in units}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
     models, correct = {}, {}
     for name, (model, info) in loaded.items():
         _check_vocab(model, corpus.tokenizer, specs[name])
-        models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes,
-                                                     (compared, read), levels, samples, device, batch_size, norm,
-                                                     seed)
+        models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes, parts,
+                                                     levels, samples, device, batch_size, norm, seed)
     report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},
@@ -542,14 +543,18 @@ def comparison_probes(corpus):
     comparison leaves out the probes of units whose latest verdict is a rejection, and the half of a
     verified unit's probes that its gate read (curriculum.gated_probes), on which it was selected."""
     from curriculum import gated_probes  # imported here, as in open_corpus
-    units = [u for u in corpus.order() if corpus.probes(u)]
-    if not units:
+    by_unit = {u: ps for u in corpus.order() for ps in [corpus.probes(u)] if ps}  # each unit file read once
+    if not by_unit:
         raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
     rejected, types = set(corpus.rejected()), corpus.gated_types()
-    by_unit = {u: corpus.probes(u) for u in units}
-    read = [p for u, ps in by_unit.items() if u in types and u not in rejected for p in gated_probes(ps, types[u])[0]]
-    probes, skip = [p for ps in by_unit.values() for p in ps], {id(p) for p in read}
-    return units, probes, [p for p in probes if p["unit"] not in rejected and id(p) not in skip], read
+    probes, compared, read = [], [], []
+    for u, ps in by_unit.items():
+        gate = gated_probes(ps, types[u])[0] if u in types and u not in rejected else []
+        skip = {id(p) for p in gate}
+        probes += ps
+        read += gate
+        compared += [p for p in ps if u not in rejected and id(p) not in skip]
+    return list(by_unit), probes, compared, read
 
 
 def probes_sha256(probes):
@@ -558,16 +563,17 @@ def probes_sha256(probes):
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
-def _measure_model(corpus, model, info, probes, sets, levels, samples, device, batch_size, norm, seed):
+def _measure_model(corpus, model, info, probes, parts, levels, samples, device, batch_size, norm, seed):
     """One model's entry of the report (summaries, perplexities, samples) and its correctness on the
-    compared probes; sets is (the compared probes, the probes the gate read) of comparison_probes."""
+    compared probes. parts: summary key -> the probes it reads (sublists of probes): "summary" the
+    compared ones, "rejected_summary" the rejected units', "gate_summary" those the gates read."""
     t0 = time.time()
     results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
-    rejected = set(corpus.rejected())
-    compared, read = ({id(p) for p in ps} for ps in sets)
-    kept = [r for p, r in zip(probes, results) if id(p) in compared]
-    apart = [r for r in results if r["unit"] in rejected]
-    gate = [r for p, r in zip(probes, results) if id(p) in read]
+    scored = {}
+    for key, ps in parts.items():
+        ids = {id(p) for p in ps}
+        scored[key] = [r for p, r in zip(probes, results) if id(p) in ids]
+    rejected = {p["unit"] for p in parts["rejected_summary"]}
     units = list(levels)  # every unit with probes, in curriculum order
     prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
     entry = {
@@ -575,15 +581,16 @@ def _measure_model(corpus, model, info, probes, sets, levels, samples, device, b
         "seconds": info["seconds"], "trainable_params": info["trainable_params"],
         "base_fingerprint": info["base_fingerprint"],
         "adapter_fingerprint": info["adapter_fingerprint"], "trained_units": info["meta"].get("units"),
-        "summary": summarize(kept, levels), "rejected_summary": summarize(apart, levels) if apart else None,
-        "gate_summary": summarize(gate, levels) if gate else None,
+        "summary": summarize(scored["summary"], levels),
+        "rejected_summary": summarize(scored["rejected_summary"], levels) if scored["rejected_summary"] else None,
+        "gate_summary": summarize(scored["gate_summary"], levels) if scored["gate_summary"] else None,
         "composition": composition(probes, results, rejected),
         "scoring_seconds": time.time() - t0,
         "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
         "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},
         "samples": {p: sample(model, corpus.tokenizer, p, samples, 32, seed=seed, device=device)
                     for p in prompts} if samples else {}}
-    return entry, [r["correct"] for r in kept]
+    return entry, [r["correct"] for r in scored["summary"]]
 
 
 def clusters(probes):
