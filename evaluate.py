@@ -26,6 +26,7 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,15 @@ def _result(probe, logprobs, exact):
     return {"unit": probe.get("unit"), "type": probe.get("type", "recall"), "level": probe.get("level"),
             "probe": probe["probe"], "answer": probe["answer"], "pred": pred, "correct": pred == probe["answer"],
             "exact": exact, "n_choices": len(probe["choices"]), "logprobs": logprobs}
+
+
+def answer_frequency(probes):
+    """The answer-frequency baseline's results: each probe answered with its choice that is most often
+    the answer among the other probes of its type (ties: the first choice). A model that learned only
+    which answers a type favours scores this; where the world balances answers it stays near chance."""
+    counts = Counter((p.get("type", "recall"), p["answer"]) for p in probes)
+    return [_result(p, [counts[(t, c)] - (c == p["answer"]) for c in p["choices"]], False)
+            for p in probes for t in [p.get("type", "recall")]]
 
 
 def _norm(total, n, norm):
@@ -525,6 +535,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
+              "answer_frequency": summarize(answer_frequency(compared), levels),
               "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
               "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall

@@ -428,9 +428,24 @@ def run_ladder(run):
                    stage_scratch, run, grow_flops)
     report = stage(6, "compare: every stage on the same probes", stage_compare, run, steps, have_ft, points)
     report["stage_seconds"] = seconds  # this invocation's (a resumed run's finished stages take ~0 s)
+    report["training_flops"] = training_flops(report["models"], grow_flops)
     atomic_write_text(run.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
     run.log(f"ladder done in {time.time() - t0:.0f}s (" + ", ".join(f"{n} {v:.0f}s" for n, v in seconds.items()) + ")")
     return report
+
+
+def training_flops(models, grow_flops):
+    """What the ladder's training cost, stage by stage, in FLOPs: the base, every adapter (the rejected
+    ones too), the fine-tune's own steps and both scratch runs (report.json's models count from random
+    init)."""
+    base = models["base"]["flops"]
+    out = {"base": base, "adapters": grow_flops}
+    if "finetune" in models:
+        out["finetune"] = models["finetune"]["flops"] - base
+    scratch = [m["flops"] for name, m in models.items() if name.startswith("scratch-")]
+    if scratch:
+        out["scratch"] = sum(scratch)
+    return out
 
 
 # ----------------------------------------------------------------------------- command line
@@ -475,6 +490,9 @@ def write_results(out, argv, t0, device, control, report=None, agg=None, reports
            "machine": machine(device), "stage_seconds": (report or {}).get("stage_seconds", {}), "control": control}
     if agg is not None:
         run["stage_seconds"] = {}
+    flops = [r.get("training_flops", {}) for r in reports or [report]]
+    run["training_flops"] = {k: sum(f.get(k, 0) for f in flops) for k in flops[0]}
+    run["seeds"] = len(flops)
     text = render_results(run, report=report, agg=agg, reports=reports)
     atomic_write_text(Path(out) / "report" / "results.md", text)
 

@@ -65,7 +65,9 @@ def render_markdown(report):
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
            "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
            "the gate rejected are left out of every comparison and reported apart, and so is the half of a unit's "
-           "probes that its gate read.", ""]
+           "probes that its gate read. The row \"answer frequency\" answers each probe with its choice that is most "
+           "often right among the other probes of its type: what knowing only which answers a type favours "
+           "scores.", ""]
     for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
                     _md_curves, _md_gate_half, _md_rejected, _md_perplexity, _md_samples):
         out += section(report)
@@ -97,6 +99,9 @@ def _md_accuracy(report):
         groups = list(first[key])
         out += ["", f"## Accuracy by {title}", ""] + _header(["model"] + [f"{title} {g}" for g in groups])
         out.append(_row(["chance"] + [pct(first[key][g]["chance"]) for g in groups]))
+        if "answer_frequency" in report:  # a model that learned only which answers a type favours
+            prior = report["answer_frequency"][key]
+            out.append(_row(["answer frequency"] + [cell(prior.get(g)) for g in groups]))
         out += [_row([n] + [cell(m["summary"][key].get(g)) for g in groups]) for n, m in models.items()]
     return out
 
@@ -452,7 +457,21 @@ def _machine_line(run):
         ceiling = f"float32 matmul ceiling {m['ceiling'] / 1e9:.0f} GFLOP/s on {threads}"
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in run.get("stage_seconds", {}).items())
     return (f"{m['date'][:10]}, {where} ({ceiling}), torch {m['torch']}, commit {m['commit']}: "
-            f"`{run['command']}` took {run['seconds'] / 60:.1f} min" + (f" ({stages})" if stages else "") + ".")
+            f"`{run['command']}` took {run['seconds'] / 60:.1f} min" + (f" ({stages})" if stages else "") + "."
+            + _compute_sentence(run))
+
+
+def _compute_sentence(run):
+    """The run's training FLOPs by stage, and the rate they went at over its whole time (evaluation
+    included) against the matmul ceiling: what its time would be on another machine."""
+    flops = run.get("training_flops")
+    if not flops:
+        return ""
+    total, rate = sum(flops.values()), sum(flops.values()) / run["seconds"]
+    share = f", {rate / run['machine']['ceiling']:.0%} of the ceiling" if run["machine"].get("ceiling") else ""
+    seeds = f" over its {run['seeds']} seeds" if run.get("seeds", 1) > 1 else ""
+    return (f" Its training took {total:.3g} FLOPs{seeds} ({', '.join(f'{k} {v:.3g}' for k, v in flops.items())}): "
+            f"{rate / 1e9:.0f} GFLOP/s over the run's time{share}.")
 
 
 def _probes_line(report):
@@ -476,6 +495,7 @@ def render_results(run, report=None, agg=None, reports=None):
                      + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line  # sections of this run's section
                 for line in _md_composition(report) + _md_curves(report)[:-1]] + _results_rejected(report)
+        out += _frequency_line([report])
         out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
                                                                    if c.get("control")]
         return "\n".join(out + [""] + control_lines(run.get("control", {}), [report])) + "\n"
@@ -483,12 +503,23 @@ def render_results(run, report=None, agg=None, reports=None):
     out += [f"Mean accuracy over {agg['seeds']} paired seeds, in percent, with the 95% t-interval over seeds:", ""]
     out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
                                           for n, m in agg["models"].items()]
-    out += _seeds_rejected(reports) + _md_seed_curves(agg.get("curves"))
+    out += _seeds_rejected(reports) + _frequency_line(reports) + _md_seed_curves(agg.get("curves"))
     out += ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
     out += [f"- {c['sentence']}." for c in agg["comparisons"] if (c["a"], c["b"]) in controls
             and (c["scope"] == "overall" or c["scope"].startswith("type "))]
     return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
+
+
+def _frequency_line(reports):
+    """What answer frequency alone scores on each type (the mean over seeds where several)."""
+    priors = [r["answer_frequency"]["by_type"] for r in reports if r.get("answer_frequency")]
+    if not priors:
+        return []
+    means = {t: sum(p[t]["acc"] for p in priors) / len(priors) for t in priors[0]}
+    return ["", "Answer frequency alone (each probe answered with its choice most often right among the other "
+            "probes of its type) scores " + ", ".join(f"{t} {pct(v)}" for t, v in means.items())
+            + (f" (the mean over {len(priors)} seeds)" if len(priors) > 1 else "") + "."]
 
 
 def _seeds_rejected(reports):

@@ -150,6 +150,20 @@ def test_summarize_groups_by_unit_level_and_type_with_chance():
     assert s["by_type"]["inference"]["chance"] == 0.5
     assert (s["by_type"]["recall"]["lo"], s["by_type"]["recall"]["hi"]) == E.wilson(2, 2)
 
+
+def test_answer_frequency_answers_with_the_choice_most_often_right_among_the_other_probes_of_its_type():
+    probe = lambda answer, choices, t="recall": {"probe": "q", "answer": answer, "choices": choices, "type": t}
+    probes = [probe("a", ["a", "b"]), probe("a", ["b", "a"]), probe("b", ["b", "a"]),
+              probe("b", ["a", "b"], "chain"), probe("a", ["a", "b"], "chain")]
+    got = [r["pred"] for r in E.answer_frequency(probes)]
+    # recall: the first probe's others have a once, b once (tie: its first choice, a); the second's
+    # others a once, b once (tie: b); the third's a twice. chain: each probe's other says the other answer
+    assert got == ["a", "b", "a", "a", "b"]
+    s = E.summarize(E.answer_frequency(probes))
+    assert (s["by_type"]["recall"]["correct"], s["by_type"]["chain"]["correct"]) == (1, 0)
+    assert E.answer_frequency([]) == []
+
+
 # ----------------------------------------------------------------------------- scoring
 
 
@@ -463,6 +477,10 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     assert r["models"]["base"]["tokens"] == 1234 and "1,234" in md
     assert R.cell(lora["summary"]["overall"]) in md and R.cell(r["models"]["base"]["summary"]["overall"]) in md
     assert r["retention"]["acc"][1][r["units"].index("facts")] == 1.0
+    # the answer-frequency baseline: on the compared probes, a row of the by-type table
+    prior = r["answer_frequency"]["by_type"]["recall"]
+    assert prior["n"] == lora["summary"]["by_type"]["recall"]["n"] and 0 <= prior["acc"] <= 1
+    assert "| answer frequency | " + R.cell(prior) in md
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
     assert overall["sentence"] in md and overall["diff"] > 0
     assert all(len(texts) == 1 for texts in lora["samples"].values())

@@ -106,6 +106,13 @@ def test_report_has_a_row_per_stage_and_the_retention_matrix(finished):
     report = json.loads((tmp / "run" / "report" / "report.json").read_text())
     assert list(report["stage_seconds"]) == list(ladder.STAGES)  # what each stage took, in order
     assert report["stage_seconds"]["base"] > 0 and all(v >= 0 for v in report["stage_seconds"].values())
+    # what each stage's training cost: the adapters' from the passport, the rest from the models' counts
+    flops, models = report["training_flops"], report["models"]
+    adapters = curriculum.Corpus(tmp / "run" / "corpus").passport.events("adapter_trained")
+    assert flops == {"base": models["base"]["flops"], "adapters": sum(a["flops"] for a in adapters),
+                     "finetune": models["finetune"]["flops"] - models["base"]["flops"],
+                     "scratch": 2 * models["scratch-curriculum"]["flops"]}
+    assert min(flops.values()) > 0
     assert list(report["models"]) == ["base", "step1-facts-00", "step2-facts-01", "merged", "finetune",
                                       "scratch-curriculum", "scratch-shuffled"]
     assert report["retention"]["steps"] == ["base", "step1-facts-00", "step2-facts-01"]

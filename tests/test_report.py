@@ -103,6 +103,18 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     reports[1]["corpus"], reports[1]["rejected"] = "runs/x/seed-6/corpus", ["kinds-01"]
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
     assert "\n\nThe gate rejected units in 1 of 2 seeds (seed-6 kinds-01): a row shows only" in md
+    assert "FLOPs" not in md.splitlines()[2]  # a run without its training FLOPs states none
+    assert "Answer frequency alone" not in md
+    for r, acc in zip(reports, (0.2, 0.3)):
+        r["answer_frequency"] = {"by_type": {"recall": {"acc": acc}, "chain": {"acc": 0.1}}}
+    md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
+    assert ("\n\nAnswer frequency alone (each probe answered with its choice most often right among the other probes "
+            "of its type) scores recall 25%, chain 10% (the mean over 2 seeds).") in md
+    run = dict(RUN, seeds=2, training_flops={"base": 1.5e13, "adapters": 1.5e13, "finetune": 2e13, "scratch": 4e13})
+    md = R.render_results(run, agg=R.aggregate_seeds(reports), reports=reports)
+    assert md.splitlines()[2].endswith(" took 10.0 min. Its training took 9e+13 FLOPs over its 2 seeds (base 1.5e+13, adapters "
+                                       "1.5e+13, finetune 2e+13, scratch 4e+13): 150 GFLOP/s over the run's time, "
+                                       "100% of the ceiling.")
 
 
 def curve_report(acc_by_point, ref):
