@@ -112,9 +112,9 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
             "of its type) scores recall 25%, chain 10% (the mean over 2 seeds).") in md
     run = dict(RUN, seeds=2, training_flops={"base": 1.5e13, "adapters": 1.5e13, "finetune": 2e13, "scratch": 4e13})
     md = R.render_results(run, agg=R.aggregate_seeds(reports), reports=reports)
-    assert md.splitlines()[2].endswith(" took 10.0 min. Its training took 9e+13 FLOPs over its 2 seeds (base 1.5e+13, adapters "
-                                       "1.5e+13, finetune 2e+13, scratch 4e+13): 150 GFLOP/s over the run's time, "
-                                       "100% of the ceiling.")
+    assert md.splitlines()[2].endswith(" took 10.0 min. Its training took 9e+13 FLOPs over its 2 seeds (base "
+                                       "1.5e+13, adapters 1.5e+13, finetune 2e+13, scratch 4e+13): 150 GFLOP/s over "
+                                       "the run's time, 100% of the ceiling.")
 
 
 def curve_report(acc_by_point, ref):
