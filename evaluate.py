@@ -367,8 +367,14 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True):
         drop = r["before"]["acc"] - r["after"]["acc"]
         if drop > tolerance + 1e-9:
             reasons.append(f"retention of {u} fell {pct(drop)} ({pct(r['before']['acc'])} -> "
-                           f"{pct(r['after']['acc'])}), more than the tolerance {pct(tolerance)}")
+                           f"{pct(r['after']['acc'])}{_fall_interval(r)}), more than the tolerance {pct(tolerance)}")
     return reasons
+
+
+def _fall_interval(r):
+    """"; the fall's 95% CI a-b" where a retention entry has one (older passports' have none)."""
+    f = r.get("fall")
+    return f"; the fall's 95% CI {pct(f['lo'])} to {pct(f['hi'])}" if f else ""
 
 
 RETENTION_MIN_UNIT = 30  # a unit is gated on its own only with this many probes in the sample
@@ -402,6 +408,15 @@ def _retention_groups(sample):
     return groups
 
 
+def _retention_entry(probes, before, after):
+    """One retention group's accuracy before and after the adapter, and its fall (before - after) with
+    a 95% paired bootstrap interval over clusters: how far a few dozen probes pin the fall down."""
+    fall = bootstrap_diff([r["correct"] for r in before], [r["correct"] for r in after],
+                          [p.get("cluster") or p["probe"] for p in probes])
+    return {"before": summarize(before)["overall"], "after": summarize(after)["overall"],
+            "fall": dict(zip(("diff", "lo", "hi"), fall))}
+
+
 def check_recorded(corpus, file, event):
     """Refuse a checkpoint or adapter file whose sha256 differs from the one the passport's latest
     model_trained / adapter_trained event recorded for it; the event, or None if none names it."""
@@ -426,7 +441,8 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     None): the rule of curriculum.gated_probes; the reports read the other half. Every probe is
     still scored and recorded. Retention is read on at most retention_probes of the probes the
     earlier units' gates read (retention_sample): all of them together may lose at most
-    retention_tolerance, and so may each unit with enough probes in the sample."""
+    retention_tolerance, and so may each unit with enough probes in the sample. Each fall is recorded
+    with its 95% interval (a paired bootstrap over clusters); the rule reads the fall itself."""
     from curriculum import gated_probes  # imported here, as in open_corpus
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
@@ -453,13 +469,13 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
         score = lambda ps: score_probes(model, corpus.tokenizer, ps, batch_size, norm, device)
         results = score(probes)
         gated = summarize([r for p, r in zip(probes, results) if id(p) in read])["overall"]
-        retained = {g: summarize(score(ps))["overall"] for g, ps in groups.items()}
+        retained = {g: score(ps) for g, ps in groups.items()}
         return summarize(results)["overall"], gated, retained, corpus_perplexity(model, corpus, primitive, device=device)
 
     before, gated_before, ret_before, ppl_before = measure()
     load_adapter(model, adapter_path, corpus.tokenizer_hash)
     after, gated_after, ret_after, ppl_after = measure()
-    retention = {g: {"before": ret_before[g], "after": ret_after[g]} for g in groups}
+    retention = {g: _retention_entry(ps, ret_before[g], ret_after[g]) for g, ps in groups.items()}
     reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance)
     result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
               "gated": {"types": "all" if gated_type == "all" else [gated_type],
@@ -749,7 +765,7 @@ def cmd_verify(args):
     print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
           f"before {cell(g['before'])}, after {cell(g['after'])}")
     for u, x in r["retention"].items():
-        print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}")
+        print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}{_fall_interval(x)}")
     print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
     raise SystemExit(0 if r["passed"] else 1)
 

@@ -365,7 +365,20 @@ def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
     r = E.verify(corpus_dir, "facts", world / "base", world / "good", retention_tolerance=1.0)
     # one probe: gated with the sample of all earlier units, too few to be gated on its own
     assert set(r["retention"]) == {"the earlier units (1 probes)"}
-    assert r["retention"]["the earlier units (1 probes)"]["before"]["n"] == 1
+    ret = r["retention"]["the earlier units (1 probes)"]
+    assert ret["before"]["n"] == 1
+    # the fall with its paired bootstrap interval: one probe is one cluster, so the interval is the fall
+    fall = ret["before"]["acc"] - ret["after"]["acc"]
+    assert (ret["fall"]["diff"], ret["fall"]["lo"], ret["fall"]["hi"]) == (fall, fall, fall)
+
+
+def test_a_retention_fall_comes_with_an_interval_over_clusters():
+    probes = [{"probe": f"q{i}", "cluster": f"c{i // 2}"} for i in range(40)]  # 20 clusters of two
+    result = lambda correct: {"unit": "u", "type": "recall", "correct": correct, "exact": False, "n_choices": 4}
+    before, after = [result(True)] * 40, [result(i % 4 < 2) for i in range(40)]  # every other cluster forgotten
+    r = E._retention_entry(probes, before, after)
+    assert (r["before"]["acc"], r["after"]["acc"], r["fall"]["diff"]) == (1.0, 0.5, 0.5)
+    assert 0.2 < r["fall"]["lo"] < 0.5 < r["fall"]["hi"] < 0.8
 
 
 class _Probes:
@@ -427,6 +440,9 @@ def test_gate_fails_on_chance_threshold_and_retention_drop():
     assert E.gate(good, {}, threshold=0.5) == []
     drop = {"u": {"before": {"acc": 0.9}, "after": {"acc": 0.7}}}
     assert E.gate(good, drop, tolerance=0.3) == [] and "retention of u" in E.gate(good, drop, tolerance=0.1)[0]
+    drop["u"]["fall"] = {"diff": 0.2, "lo": 0.05, "hi": 0.35}
+    assert E.gate(good, drop, tolerance=0.1) == ["retention of u fell 20% (90% -> 70%; the fall's 95% CI 5% to 35%), "
+                                                 "more than the tolerance 10%"]
 
 
 def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_dir):
