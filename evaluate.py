@@ -411,8 +411,7 @@ def _retention_groups(sample):
 def _retention_entry(probes, before, after):
     """One retention group's accuracy before and after the adapter, and its fall (before - after) with
     a 95% paired bootstrap interval over clusters: how far a few dozen probes pin the fall down."""
-    fall = bootstrap_diff([r["correct"] for r in before], [r["correct"] for r in after],
-                          [p.get("cluster") or p["probe"] for p in probes])
+    fall = bootstrap_diff([r["correct"] for r in before], [r["correct"] for r in after], clusters(probes))
     return {"before": summarize(before)["overall"], "after": summarize(after)["overall"],
             "fall": dict(zip(("diff", "lo", "hi"), fall))}
 
@@ -470,7 +469,8 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
         results = score(probes)
         gated = summarize([r for p, r in zip(probes, results) if id(p) in read])["overall"]
         retained = {g: score(ps) for g, ps in groups.items()}
-        return summarize(results)["overall"], gated, retained, corpus_perplexity(model, corpus, primitive, device=device)
+        ppl = corpus_perplexity(model, corpus, primitive, device=device)
+        return summarize(results)["overall"], gated, retained, ppl
 
     before, gated_before, ret_before, ppl_before = measure()
     load_adapter(model, adapter_path, corpus.tokenizer_hash)

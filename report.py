@@ -386,8 +386,8 @@ def render_seeds_markdown(agg):
     scopes = list(dict.fromkeys(s for m in models.values() for s in m))
     out = [f"# accrete across {agg['seeds']} seeds", "",
            "Accuracy on the probes of units the gate did not reject (less the half its gate read): mean over "
-           "seeds ± sd in points [95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, then their mean, "
-           "sd and t-interval.", "", "## Accuracy", ""] + _header(["model"] + scopes)
+           "seeds ± sd in points [95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, "
+           "then their mean, sd and t-interval.", "", "## Accuracy", ""] + _header(["model"] + scopes)
     out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
                                                           "mean", "sd", "95% t-interval"])
@@ -467,7 +467,8 @@ def _compute_sentence(run):
     flops = run.get("training_flops")
     if not flops:
         return ""
-    total, rate = sum(flops.values()), sum(flops.values()) / run["seconds"]
+    total = sum(flops.values())
+    rate = total / run["seconds"]
     share = f", {rate / run['machine']['ceiling']:.0%} of the ceiling" if run["machine"].get("ceiling") else ""
     seeds = f" over its {run['seeds']} seeds" if run.get("seeds", 1) > 1 else ""
     return (f" Its training took {total:.3g} FLOPs{seeds} ({', '.join(f'{k} {v:.3g}' for k, v in flops.items())}): "
@@ -645,7 +646,8 @@ def cmd_results(args):
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "
              "the gate did not reject (a section's \"Probes:\" line, where it has one, says which). Sections "
-             "headed \"" + BY_HAND + "\" are experiments outside a ladder run, written by hand with the same particulars, and kept when the file is written again.\n\n")
+             "headed \"" + BY_HAND + "\" are experiments outside a ladder run, written by hand with the same "
+             "particulars, and kept when the file is written again.\n\n")
     kept = by_hand_sections(Path(args.out))
     atomic_write_text(args.out, intro + "\n".join(parts + kept))
     print(f"wrote {args.out}" + (f" (kept {len(kept)} section(s) measured by hand)" if kept else ""))
