@@ -25,8 +25,8 @@ import itertools
 import json
 import math
 import random
+import re
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -85,13 +85,26 @@ def _result(probe, logprobs, exact):
             "exact": exact, "n_choices": len(probe["choices"]), "logprobs": logprobs}
 
 
-def answer_frequency(probes):
-    """The answer-frequency baseline's results: each probe answered with its choice that is most often
-    the answer among the other probes of its type (ties: the first choice). A model that learned only
-    which answers a type favours scores this; where the world balances answers it stays near chance."""
-    counts = Counter((p.get("type", "recall"), p["answer"]) for p in probes)
-    return [_result(p, [counts[(t, c)] - (c == p["answer"]) for c in p["choices"]], False)
-            for p in probes for t in [p.get("type", "recall")]]
+def answer_frequency(probes, documents):
+    """The answer-frequency baseline's results: each probe answered with the choice its unit's
+    documents (documents: unit -> texts) mention most often, ties broken by a hash of the prompt and
+    the choice, so that no answer is favoured. A model that learned only how often its units use each
+    word scores this; where a world spreads its answers evenly, it stays near chance."""
+    counted = {}
+
+    def mentions(unit, choice):
+        if (unit, choice) not in counted:
+            word = re.compile(rf"(?<!\w){re.escape(choice)}(?!\w)", re.IGNORECASE)
+            counted[unit, choice] = sum(len(word.findall(t)) for t in documents.get(unit, ()))
+        return counted[unit, choice]
+
+    out = []
+    for p in probes:
+        n = [mentions(p.get("unit"), c) for c in p["choices"]]
+        tied = [c for c, k in zip(p["choices"], n) if k == max(n)]
+        pick = min(tied, key=lambda c: hashlib.sha256(f"{p['probe']}\0{c}".encode()).hexdigest())
+        out.append(_result(p, [float(c == pick) for c in p["choices"]], False))
+    return out
 
 
 def _norm(total, n, norm):
@@ -411,7 +424,7 @@ def _retention_groups(sample):
 def _retention_entry(probes, before, after):
     """One retention group's accuracy before and after the adapter, and its fall (before - after) with
     a 95% paired bootstrap interval over clusters: how far a few dozen probes pin the fall down."""
-    fall = bootstrap_diff([r["correct"] for r in before], [r["correct"] for r in after], clusters(probes))
+    fall = bootstrap_diff([r["correct"] for r in before], [r["correct"] for r in after], bootstrap_keys(probes))
     return {"before": summarize(before)["overall"], "after": summarize(after)["overall"],
             "fall": dict(zip(("diff", "lo", "hi"), fall))}
 
@@ -551,16 +564,18 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
-              "answer_frequency": summarize(answer_frequency(compared), levels),
+              "answer_frequency": summarize(answer_frequency(compared, {u: corpus.documents(u, "train")
+                                                                        for u in units}), levels),
               "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
               "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
+    keys = bootstrap_keys(compared, probes)
     pairs = [(tuple(p), True) for p in controls] if controls else \
         [(p, False) for p in itertools.combinations(specs, 2)]
     for (a, b), detailed in pairs:
-        report["comparisons"] += _compare_pair(models, correct, compared, levels, a, b, detailed, seed)
+        report["comparisons"] += _compare_pair(models, correct, compared, keys, levels, a, b, detailed, seed)
     if curves:
-        report["curves"] = _curves_section(curves, compared, correct, models, curve_references, seed)
+        report["curves"] = _curves_section(curves, compared, keys, correct, models, curve_references, seed)
     write_report(report, out_dir)
     return report
 
@@ -620,9 +635,18 @@ def _measure_model(corpus, model, info, probes, parts, levels, samples, device, 
     return entry, [r["correct"] for r in scored["summary"]]
 
 
-def clusters(probes):
-    """Each probe's bootstrap cluster: its "cluster" (the fact or entity it rests on), else itself."""
-    return [str(p["cluster"]) if p.get("cluster") not in (None, "") else i for i, p in enumerate(probes)]
+def bootstrap_keys(probes, every=()):
+    """What each probe rests on, for the bootstrap (stats.bootstrap_diff): its "cluster" (the fact or
+    entity; else its own prompt) and that of each of its premises (the probe with that prompt, found
+    among probes and every; else the premise itself). Probes that share an entity or a premise, such as
+    one rule applied to many creatures or one kind's property its members inherit, rise and fall together."""
+    own = lambda p: str(p["cluster"]) if p.get("cluster") not in (None, "") else p["probe"]  # noqa: E731
+    of = {p["probe"]: own(p) for ps in (every, probes) for p in ps}
+    return [tuple(dict.fromkeys([own(p), *(of.get(q, q) for q in p.get("premises") or [])])) for p in probes]
+
+
+def _labels(keys):
+    return {k for ks in keys for k in ks}
 
 
 def _retention(models, steps, units):
@@ -633,8 +657,9 @@ def _retention(models, steps, units):
             "acc": [[models[s]["summary"]["by_unit"][u]["acc"] for u in units] for s in steps]}
 
 
-def _compare_pair(models, correct, probes, levels, a, b, detailed, seed):
-    """Model a against model b on the same probes: overall and, for a control, by level and by type."""
+def _compare_pair(models, correct, probes, keys, levels, a, b, detailed, seed):
+    """Model a against model b on the same probes (keys: their bootstrap_keys): overall and, for a
+    control, by level and by type."""
     scopes = [("overall", None, None)]
     if detailed:
         scopes += [(f"level {lv}", "by_level", lv) for lv in models[a]["summary"]["by_level"]]
@@ -645,11 +670,11 @@ def _compare_pair(models, correct, probes, levels, a, b, detailed, seed):
             [str(levels[p["unit"]] if key == "by_level" else p.get("type", "recall")) == group for p in probes]
         ca = [c for c, s in zip(correct[a], sel) if s]
         cb = [c for c, s in zip(correct[b], sel) if s]
-        cl = [c for c, s in zip(clusters(probes), sel) if s]
+        cl = [c for c, s in zip(keys, sel) if s]
         d = bootstrap_diff(ca, cb, cl, seed=seed)
         sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
         sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
-        out.append({"a": a, "b": b, "scope": label, "control": detailed, "n": len(cl), "clusters": len(set(cl)),
+        out.append({"a": a, "b": b, "scope": label, "control": detailed, "n": len(cl), "clusters": len(_labels(cl)),
                     "diff": d[0], "lo": d[1], "hi": d[2],
                     "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
     return out
@@ -687,11 +712,12 @@ def learning_curves(corpus_dir, points, device="cpu", batch_size=64, norm="sum")
             "runs": runs}
 
 
-def describe_curves(curves, probes, references=None, seed=0):
+def describe_curves(curves, probes, references=None, seed=0, keys=None):
     """Plain sentences, type by type: where each run's last point ends against each reference model
     (references: name -> per-probe correctness on `probes`, the probes the curves were scored on),
-    and whether the run was still rising between its last two points (paired cluster bootstraps)."""
-    cl, types = clusters(probes), list(dict.fromkeys(p.get("type", "recall") for p in probes))
+    and whether the run was still rising between its last two points (paired bootstraps over keys,
+    the probes' bootstrap_keys)."""
+    cl, types = keys or bootstrap_keys(probes), list(dict.fromkeys(p.get("type", "recall") for p in probes))
     out = []
     for run, points in curves["runs"].items():
         last = points[-1]
@@ -716,7 +742,7 @@ def _point_label(point):
     return f"step {point['step']}" + (f", {point['tokens']:,} tokens" if point.get("tokens") is not None else "")
 
 
-def _curves_section(curves, probes, correct, models, references, seed):
+def _curves_section(curves, probes, keys, correct, models, references, seed):
     """The report's learning curves: points without per-probe correctness, each reference model's
     accuracy overall and by type, and the sentences."""
     if curves["probes_sha256"] != probes_sha256(probes):
@@ -727,7 +753,7 @@ def _curves_section(curves, probes, correct, models, references, seed):
             "references": {r: {"overall": models[r]["summary"]["overall"]["acc"],
                                **{t: s["acc"] for t, s in models[r]["summary"]["by_type"].items()}}
                            for r in references or []},
-            "sentences": describe_curves(curves, probes, {r: correct[r] for r in references or []}, seed)}
+            "sentences": describe_curves(curves, probes, {r: correct[r] for r in references or []}, seed, keys)}
 
 
 # ----------------------------------------------------------------------------- command line

@@ -164,6 +164,16 @@ class GPT(nn.Module):
             idx = torch.cat((idx, next_id), dim=1)
         return idx
 
+    def set_dropout(self, p):
+        """Train with dropout p from now on (a checkpoint's model was built with the dropout it was
+        saved with; the config changes with it, so a checkpoint saved next records p)."""
+        self.config.dropout = p
+        for m in self.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = p
+            elif isinstance(m, CausalSelfAttention):
+                m.dropout = p
+
     def num_params(self, non_embedding=True):
         """Parameters counted once (the tied embedding once); without position embeddings by default,
         as nanoGPT counts them for FLOPs."""

@@ -65,9 +65,8 @@ def render_markdown(report):
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
            "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
            "the gate rejected are left out of every comparison and reported apart, and so is the half of a unit's "
-           "probes that its gate read. The row \"answer frequency\" answers each probe with its choice that is most "
-           "often right among the other probes of its type: what knowing only which answers a type favours "
-           "scores.", ""]
+           "probes that its gate read. The row \"answer frequency\" answers each probe with the choice its unit's "
+           "documents mention most often: what knowing only how often the text uses each word scores.", ""]
     for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
                     _md_curves, _md_gate_half, _md_rejected, _md_perplexity, _md_samples):
         out += section(report)
@@ -316,9 +315,10 @@ def aggregate_seeds(reports, out_dir=None):
     pairs = []
     for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]
                                      if c["a"] in names and c["b"] in names):
-        v = [next((c["diff"] for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
-             for r in reports]
-        t = t_interval(v)
+        found = [next((c for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
+                 for r in reports]
+        v = [c and c["diff"] for c in found]
+        t = dict(t_interval(v), probes=_probe_halfwidth(found))
         pairs.append(dict(a=a, b=b, scope=scope, values=v, **t, sentence=_seeds_sentence(models, a, b, scope, t)))
     agg = {"seeds": len(reports), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports)}
@@ -361,12 +361,20 @@ def _seed_accuracies(reports, name):
             for scope in scopes}
 
 
+def _probe_halfwidth(comparisons):
+    """The mean over seeds of each seed's bootstrap half-width (hi - lo) / 2: how far the world's choice
+    of probes moves a difference, which the t-interval over seeds, on the same probes, leaves out."""
+    widths = [(c["hi"] - c["lo"]) / 2 for c in comparisons if c and c.get("lo") is not None]
+    return sum(widths) / len(widths) if widths else None
+
+
 def _seeds_sentence(models, a, b, scope, t):
     if t["lo"] is None:
         return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
     acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
+    probes = "" if t.get("probes") is None else f"; over probes, each seed's bootstrap: ±{100 * t['probes']:.0f}"
     return f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"])) + \
-        f" across {t['n']} seeds"
+        f" across {t['n']} training seeds on one world's probes{probes}"
 
 
 def _seed_cell(t, sd=True):
@@ -387,15 +395,19 @@ def render_seeds_markdown(agg):
     out = [f"# accrete across {agg['seeds']} seeds", "",
            "Accuracy on the probes of units the gate did not reject (less the half its gate read): mean over "
            "seeds ± sd in points [95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, "
-           "then their mean, sd and t-interval.", "", "## Accuracy", ""] + _header(["model"] + scopes)
+           "then their mean, sd and t-interval. Every seed reads the same world, so the t-interval covers "
+           "training noise on these probes; how far another draw of probes could move a difference is each "
+           "seed's bootstrap over clusters, whose half-width (mean over seeds) is the last column.", "",
+           "## Accuracy", ""] + _header(["model"] + scopes)
     out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
-                                                          "mean", "sd", "95% t-interval"])
+                                                          "mean", "sd", "95% t-interval", "probes ±"])
     for c in agg["comparisons"]:
         seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
         spread = ["-", "-"] if c["sd"] is None else [f"{100 * c['sd']:.1f}",
                                                     f"{100 * c['lo']:+.1f} to {100 * c['hi']:+.1f}"]
-        out.append(_row([c["scope"], c["a"], c["b"], seeds, f"{100 * c['mean']:+.1f}"] + spread))
+        probes = "-" if c.get("probes") is None else f"{100 * c['probes']:.1f}"
+        out.append(_row([c["scope"], c["a"], c["b"], seeds, f"{100 * c['mean']:+.1f}"] + spread + [probes]))
     out += ["", "## What the seeds allow one to say", ""] + [f"- {c['sentence']}." for c in agg["comparisons"]]
     if any(r != agg["rejected"][0] for r in agg["rejected"]):
         out += ["", "The gate rejected different units in different seeds (" +
@@ -518,8 +530,8 @@ def _frequency_line(reports):
     if not priors:
         return []
     means = {t: sum(p[t]["acc"] for p in priors) / len(priors) for t in priors[0]}
-    return ["", "Answer frequency alone (each probe answered with its choice most often right among the other "
-            "probes of its type) scores " + ", ".join(f"{t} {pct(v)}" for t, v in means.items())
+    return ["", "Answer frequency alone (each probe answered with the choice its unit's documents mention "
+            "most often) scores " + ", ".join(f"{t} {pct(v)}" for t, v in means.items())
             + (f" (the mean over {len(priors)} seeds)" if len(priors) > 1 else "") + "."]
 
 

@@ -359,7 +359,7 @@ def build_model(cfg):
     else:
         model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf)}
     if cfg.dropout is not None:
-        model.config.dropout = cfg.dropout
+        model.set_dropout(cfg.dropout)
     base_fp = fingerprint(model)
     if cfg.mode == "lora":
         lora.attach(model, lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,

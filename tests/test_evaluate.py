@@ -151,17 +151,27 @@ def test_summarize_groups_by_unit_level_and_type_with_chance():
     assert (s["by_type"]["recall"]["lo"], s["by_type"]["recall"]["hi"]) == E.wilson(2, 2)
 
 
-def test_answer_frequency_answers_with_the_choice_most_often_right_among_the_other_probes_of_its_type():
-    probe = lambda answer, choices, t="recall": {"probe": "q", "answer": answer, "choices": choices, "type": t}
-    probes = [probe("a", ["a", "b"]), probe("a", ["b", "a"]), probe("b", ["b", "a"]),
-              probe("b", ["a", "b"], "chain"), probe("a", ["a", "b"], "chain")]
-    got = [r["pred"] for r in E.answer_frequency(probes)]
-    # recall: the first probe's others have a once, b once (tie: its first choice, a); the second's
-    # others a once, b once (tie: b); the third's a twice. chain: each probe's other says the other answer
-    assert got == ["a", "b", "a", "a", "b"]
-    s = E.summarize(E.answer_frequency(probes))
-    assert (s["by_type"]["recall"]["correct"], s["by_type"]["chain"]["correct"]) == (1, 0)
-    assert E.answer_frequency([]) == []
+def test_answer_frequency_answers_with_the_choice_its_unit_s_documents_mention_most():
+    probe = lambda q, answer, choices, unit="u": {"probe": q, "answer": answer, "choices": choices,
+                                                 "type": "recall", "unit": unit}
+    docs = {"u": ["The dax eats grass. The wug eats Grass too.", "The fep eats moss; grassland is no grass."],
+            "v": ["The dax eats moss."]}
+    probes = [probe("q1", "grass", ["moss", "grass", "bark"]), probe("q2", "moss", ["grass", "moss"]),
+              probe("q3", "moss", ["moss", "grass"], "v")]
+    # unit u: grass 3 times (a whole word, any case: not "grassland"), moss once; unit v: moss once
+    assert [r["pred"] for r in E.answer_frequency(probes, docs)] == ["grass", "grass", "moss"]
+    assert [r["correct"] for r in E.answer_frequency(probes, docs)] == [True, False, True]
+    assert E.answer_frequency([], docs) == []
+
+
+def test_answer_frequency_breaks_ties_by_the_probe_so_no_answer_is_favoured():
+    """Every choice mentioned alike: a tie on every probe. Taking the first choice would score the
+    share of answers in first place; the hash scores about chance whatever the answers' places."""
+    probes = [{"probe": f"q{i}", "answer": "a", "choices": ["a", "b", "c", "d"], "unit": "u"} for i in range(400)]
+    got = E.summarize(E.answer_frequency(probes, {"u": ["a b c d"]}))["overall"]["acc"]
+    assert 0.2 < got < 0.3
+    preds = [r["pred"] for r in E.answer_frequency(probes, {"u": ["a b c d"]})]
+    assert preds == [r["pred"] for r in E.answer_frequency(probes[::-1], {"u": ["a b c d"]})][::-1]
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -570,10 +580,20 @@ def test_compare_resamples_the_probes_of_one_cluster_together(world, corpus_dir,
                for n, s in specs.items()}
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
     assert (overall["n"], overall["clusters"]) == (9, 2)  # eight colour probes in one cluster, the glim alone
-    assert E.clusters(probes) == ["colours"] * 8 + [8]
+    assert E.bootstrap_keys(probes) == [("colours",)] * 8 + [(probes[8]["probe"],)]
     expected = E.bootstrap_diff(correct["lora"], correct["base"], ["colours"] * 8 + [8])
     assert (overall["diff"], overall["lo"], overall["hi"]) == expected
     assert expected != E.bootstrap_diff(correct["lora"], correct["base"])
+
+
+def test_bootstrap_keys_join_the_probes_that_share_a_premise():
+    rule = "Q: What does a creature that eats grass smell of? A: It smells of"
+    recall = [{"probe": rule, "cluster": "smell:grass"}, {"probe": "Q: What does the dax eat? A:", "cluster": "dax"}]
+    chain = [{"probe": f"Q: What does the {c} smell of? A:", "cluster": c,
+              "premises": [f"Q: What does the {c} eat? A:", rule]} for c in ("dax", "wug")]
+    assert E.bootstrap_keys(chain, recall) == [("dax", "smell:grass"), ("wug", "Q: What does the wug eat? A:",
+                                                                        "smell:grass")]
+    assert E.bootstrap_keys([{"probe": "q"}, {"probe": "r", "premises": ["q", "s"]}]) == [("q",), ("r", "q", "s")]
 
 
 def test_compare_leaves_the_probes_of_rejected_units_out_and_reports_them_apart(world, corpus_dir, tmp_path):

@@ -31,8 +31,8 @@ def seed_report(acc, diffs, rejected=()):
     summary = lambda a: {"overall": {"acc": a}, "by_level": {}, "by_type": {"recall": {"acc": a}}}
     return {"units": ["u"], "probes_sha256": {"all": "same"}, "rejected": list(rejected),
             "models": {n: {"summary": summary(a)} for n, a in acc.items()},
-            "comparisons": [{"a": "curriculum", "b": "shuffled", "scope": s, "control": True, "diff": d}
-                            for s, d in diffs.items()]}
+            "comparisons": [{"a": "curriculum", "b": "shuffled", "scope": s, "control": True, "diff": d,
+                             "lo": d - 0.1, "hi": d + 0.1} for s, d in diffs.items()]}
 
 
 def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
@@ -44,13 +44,15 @@ def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
     overall, recall = agg["comparisons"]
     half = 4.303 * 0.05 / 3 ** 0.5  # the paired differences +10, +20, +15: sd 5 points
     assert (overall["mean"], overall["lo"], overall["hi"]) == pytest.approx((0.15, 0.15 - half, 0.15 + half))
+    # the t-interval covers training noise on the one world's probes; each seed's bootstrap, the probes'
+    assert overall["probes"] == pytest.approx(0.1)
     assert overall["sentence"] == "overall: curriculum (65%) is higher than shuffled (50%) (+15 points, 95% CI +3 " \
-        "to +27) across 3 seeds"
+        "to +27) across 3 training seeds on one world's probes; over probes, each seed's bootstrap: ±10"
     assert recall["sentence"].startswith("type recall: no difference detectable between curriculum (65%)")
     assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(agg))
     md = (tmp_path / "report.md").read_text()
     assert "| curriculum | 65% ± 5 [53%-77%] | 65% ± 5 [53%-77%] |" in md
-    assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 |" in md
+    assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 | 10.0 |" in md
 
 
 def test_aggregate_seeds_pairs_the_models_every_seed_has():
@@ -108,8 +110,8 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     for r, acc in zip(reports, (0.2, 0.3)):
         r["answer_frequency"] = {"by_type": {"recall": {"acc": acc}, "chain": {"acc": 0.1}}}
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
-    assert ("\n\nAnswer frequency alone (each probe answered with its choice most often right among the other probes "
-            "of its type) scores recall 25%, chain 10% (the mean over 2 seeds).") in md
+    assert ("\n\nAnswer frequency alone (each probe answered with the choice its unit's documents mention most "
+            "often) scores recall 25%, chain 10% (the mean over 2 seeds).") in md
     run = dict(RUN, seeds=2, training_flops={"base": 1.5e13, "adapters": 1.5e13, "finetune": 2e13, "scratch": 4e13})
     md = R.render_results(run, agg=R.aggregate_seeds(reports), reports=reports)
     assert md.splitlines()[2].endswith(" took 10.0 min. Its training took 9e+13 FLOPs over its 2 seeds (base "

@@ -36,6 +36,19 @@ def test_clustering_perfectly_correlated_duplicates_widens_the_interval_back_to_
     assert clustered[2] - clustered[1] > 2 * (naive[2] - naive[1])
 
 
+def test_a_probe_resting_on_two_labels_moves_with_both():
+    """40 creatures, each asked one rule's outcome; the rule decides the answer: model a knows rules 0
+    and 1, model b none. By creature the 40 probes look independent; they are 4 rules' worth."""
+    a, b = [int(i % 4 < 2) for i in range(40)], [0] * 40
+    creature, rule = [f"creature {i}" for i in range(40)], [f"rule {i % 4}" for i in range(40)]
+    by_creature, by_rule = S.bootstrap_diff(a, b, creature), S.bootstrap_diff(a, b, rule)
+    both = S.bootstrap_diff(a, b, list(zip(creature, rule)))
+    assert by_creature == S.bootstrap_diff(a, b) and by_creature[1] > 0.3  # too sure
+    assert by_rule[1] <= 0.25 and both[1] <= by_rule[1] and both[2] >= by_rule[2] >= 0.75
+    assert both[0] == 0.5
+    assert S.bootstrap_diff(a, b, [(r,) for r in rule]) == by_rule  # a label alone or in a tuple: the same
+
+
 def test_bootstrap_refuses_cluster_labels_that_do_not_match_the_probes():
     with pytest.raises(ValueError, match="3 cluster labels for 40 probes"):
         S.bootstrap_diff(A, B, clusters=["x", "y", "z"])
@@ -44,7 +57,9 @@ def test_bootstrap_refuses_cluster_labels_that_do_not_match_the_probes():
 def test_t_quantile_reads_the_table_and_takes_the_wider_side_between_entries():
     assert S.t_quantile(1) == 12.706 and S.t_quantile(2) == 4.303 and S.t_quantile(9) == 2.262
     assert S.t_quantile(35) == 2.042  # between 30 and 40: the df 30 quantile
-    assert S.t_quantile(10_000) == 1.960
+    # past the table: the exact quantiles (scipy.stats.t.ppf(0.975, df)), never the normal's 1.96
+    assert S.t_quantile(121) == pytest.approx(1.97980, abs=1e-4) and S.t_quantile(200) == pytest.approx(1.97190, abs=1e-4)
+    assert S.t_quantile(10_000) == pytest.approx(1.96020, abs=1e-4)
     with pytest.raises(ValueError, match="df must be at least 1"):
         S.t_quantile(0)
 

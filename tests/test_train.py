@@ -93,6 +93,20 @@ def test_finetune_loss_falls_and_records_the_base_fingerprint(tokens, tmp_path):
     assert meta["base_fingerprint"] == load_checkpoint(base)[1]["fingerprint"]
 
 
+def test_finetune_trains_with_the_dropout_asked_not_the_checkpoint_s(tokens, tmp_path):
+    """The base was saved with dropout 0: --dropout 0.5 must reach every dropout of the loaded model."""
+    import train as T
+    model, _, _ = T.build_model(TrainConfig(mode="finetune", init=str(_base(tmp_path)), data=str(tokens),
+                                            dropout=0.5, **MICRO))
+    x = torch.randint(0, 64, (2, 32))
+    model.train()
+    assert not torch.equal(model(x)[0], model(x)[0])  # dropout masks differ call to call
+    assert model.config.dropout == 0.5 and {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.5}
+    assert all(b.attn.dropout == 0.5 for b in model.transformer.h)
+    model.eval()
+    assert torch.equal(model(x)[0], model(x)[0])
+
+
 def test_lora_trains_only_the_adapter_and_loss_falls(tokens, tmp_path):
     base = _base(tmp_path)
     r = train(TrainConfig(mode="lora", init=str(base), data=str(tokens), out_dir=str(tmp_path / "lora"),
