@@ -438,9 +438,10 @@ def evaluate(model, val_data, val_state, iters, device):
 
 # ----------------------------------------------------------------------------- resume state and outputs
 
-def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor):
+def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, losses=None):
     """The full training state in one safetensors file: weights, optimizer moments, weight average,
-    RNG, data cursor. Nothing in it is pickled, so loading it cannot run code."""
+    RNG, data cursor, the settings and the last losses. Nothing in it is pickled, so loading it cannot
+    run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
         for k, v in optimizer.state.get(p, {}).items():
@@ -449,17 +450,37 @@ def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor):
     tensors["rng.torch"] = torch.get_rng_state()
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
     save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
-                                 "config": config, "step": step})
+                                 "config": config, "step": step, "losses": losses or {}})
+
+
+# what a resumed run may set anew: where things are, how long it trains (a schedule that depends on
+# max_steps then bends where it resumed), how it runs and reports; anything else would continue the
+# state as another run than the one that saved it
+RESUME_MAY_CHANGE = {"out_dir", "data", "corpus", "init", "init_hf", "max_steps", "device", "compile",
+                     "log_interval", "eval_interval", "eval_iters", "ckpt_interval", "snapshot_steps", "resume",
+                     "quiet"}
+
+
+def check_resume_config(path, saved, cfg):
+    """Refuse to resume from a state saved with other training settings, naming those that differ."""
+    now = dataclasses.asdict(cfg)
+    changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in saved
+               if k in now and k not in RESUME_MAY_CHANGE | {"meta"} and saved[k] != now[k]]
+    if changed:
+        raise TrainError(f"{path}: saved by a run with other settings ({', '.join(changed)}); resume with "
+                         "the same ones, or train into another --out")
 
 
 def load_state(path, cfg, model, optimizer, ema, data):
     """Restore a saved training state into model, optimizer, weight average, RNG and data stream ->
-    (step, tokens, seconds) where it was saved."""
+    (step, tokens, seconds, {"train": loss, "val": loss}) where it was saved; a state saved with other
+    settings is refused."""
     tensors, meta = read_tensors(path, "training state")
     if meta.get("mode") != cfg.mode:
         raise TrainError(f"{path}: saved by a {meta.get('mode')} run, not {cfg.mode}")
     if bool(ema) != ("ema.0" in tensors):
         raise TrainError(f"{path}: saved by a run {'without' if ema else 'with'} --ema; resume with the same --ema")
+    check_resume_config(path, meta.get("config", {}), cfg)
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd, strict=False)
@@ -474,7 +495,7 @@ def load_state(path, cfg, model, optimizer, ema, data):
         t.copy_(tensors[f"ema.{i}"])
     torch.set_rng_state(tensors["rng.torch"])
     data.load_state_dict(meta["data"])
-    return meta["step"], meta["tokens"], meta["seconds"]
+    return meta["step"], meta["tokens"], meta["seconds"], meta.get("losses", {})
 
 
 def output_meta(cfg, init_meta, base_fp, **figures):
@@ -642,6 +663,11 @@ def mean_loss(loss_sum, proc):
     return loss_sum.item()
 
 
+def _losses(train_loss, val_loss):
+    """The losses a training state keeps (None for one not measured yet: JSON has no NaN)."""
+    return {k: None if math.isnan(v) else v for k, v in (("train", train_loss), ("val", val_loss))}
+
+
 def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
     objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
@@ -663,7 +689,9 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
     step, tokens, elapsed, train_loss, val_loss = 0, 0, 0.0, float("nan"), float("nan")
     if cfg.resume and state_file.is_file():
-        step, tokens, elapsed = load_state(state_file, cfg, model, optimizer, ema, data)
+        step, tokens, elapsed, losses = load_state(state_file, cfg, model, optimizer, ema, data)
+        # a run stopped after its last state was saved resumes at its end: the saved losses stand
+        train_loss, val_loss = (float("nan") if losses.get(k) is None else losses[k] for k in ("train", "val"))
     runlog = RunLog(out, proc, log if not cfg.quiet else None)
     if step:
         runlog(f"resumed from {state_file} at step {step}")
@@ -704,13 +732,15 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
                 save_snapshot(cfg, raw_model, data, step, spent,
                               output_meta(cfg, init_meta, base_fp, step=step, **spent, **run_info))
         if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
-            save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, clock.elapsed, cursor)
+            save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, clock.elapsed, cursor,
+                       _losses(train_loss, val_loss))
 
     # -- the outputs
     elapsed = clock.elapsed
     files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
     if proc.master:
-        save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor)
+        save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor,
+                   _losses(train_loss, val_loss))
         meta = output_meta(cfg, init_meta, base_fp, step=step, **spent, seconds=round(elapsed, 2),
                            val_loss=val_loss, **run_info)
         with averaged_weights(params, ema):

@@ -85,7 +85,7 @@ def test_training_state_with_a_flipped_byte_is_refused_as_damaged(tmp_path):
         return train.load_state(file, train.TrainConfig(), fresh, torch.optim.AdamW(fresh.parameters()), None,
                                 train.TokenFileStream.__new__(train.TokenFileStream))
 
-    assert load() == (1, 8, 0.1)  # intact: loads
+    assert load() == (1, 8, 0.1, {})  # intact: loads
     flip_byte(file)
     with pytest.raises(CheckpointError, match=r"state\.safetensors: damaged"):
         load()

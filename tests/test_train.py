@@ -439,6 +439,28 @@ def test_bad_init_checkpoint_is_one_line_error_and_exit_2(tokens, tmp_path, prob
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
+def test_resume_with_other_settings_is_refused_naming_them(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=4, lr=1e-3,
+                      warmup=1, **MICRO)
+    train(cfg)
+    with pytest.raises(TrainError, match=r"train_state\.safetensors: saved by a run with other settings "
+                                         r"\(lr 0\.001 -> 0\.05, seed 1337 -> 99\); resume with the same ones"):
+        train(cfg, lr=5e-2, seed=99, max_steps=6, resume=True)
+    # a longer run, other logging: the same run, continued
+    assert train(cfg, max_steps=6, log_interval=2, resume=True).steps == 6
+
+
+def test_a_run_stopped_after_its_last_state_resumes_with_its_losses(tokens, tmp_path):
+    """Killed between the final resume state and the model file: the resumed run has no step left to
+    train, and must still write the losses it ended with, not NaN."""
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=4, **MICRO)
+    done = train(cfg)
+    (tmp_path / "run" / "model.safetensors").unlink()
+    again = train(cfg, resume=True)
+    assert (again.train_loss, again.val_loss) == (done.train_loss, done.val_loss) and not np.isnan(again.val_loss)
+    assert load_checkpoint(again.checkpoint)[1]["val_loss"] == done.val_loss
+
+
 def test_resume_state_from_another_mode_is_refused(tokens, tmp_path):
     train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=5, **MICRO))
     base = _base(tmp_path)
