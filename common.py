@@ -89,6 +89,12 @@ def fail(e):
     raise SystemExit(2)
 
 
+def interrupted(how_to_continue):
+    """The command lines' way out on Ctrl-C: one line on stderr saying how to go on, exit status 130."""
+    print(f"interrupted: {how_to_continue}", file=sys.stderr)
+    raise SystemExit(130)
+
+
 def run_subcommand(parser, argv=None):
     """Parse argv and run the chosen subcommand (its `run` default); bad input ends in fail()."""
     args = parser.parse_args(argv)

@@ -454,6 +454,8 @@ class Stream:
         if not (0 <= primitive_share <= 1 and 0 <= replay <= 1) or batch_size < 1 or block_size < 1:
             raise CurriculumError("primitive_share and replay must be in [0, 1], batch_size and block_size >= 1")
         ids = select(corpus, units)
+        if not ids:  # "verified" before any unit passed, say: training on primitive text alone is not what was asked
+            raise CurriculumError(f"{corpus.dir}: the selection {units!r} names no unit (yet)")
         know = [u for u in ids if corpus.units[u]["kind"] == "knowledge"]
         prim = [u for u in ids if corpus.units[u]["kind"] == "primitive"]
         if primitive_share > 0 and not prim:  # a share of primitive text without naming any: all of it

@@ -37,7 +37,7 @@ import evaluate
 import lora
 import practice
 import presets
-from common import add_options, atomic_write_text, fail, option, sha256_file
+from common import add_options, atomic_write_text, fail, interrupted, option, sha256_file
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from train import TrainConfig, flops_per_token, resolve_device, train
@@ -126,6 +126,40 @@ class LadderError(ValueError):
     """A ladder that cannot run or continue as asked."""
 
 
+def curve_fractions(text):
+    """--curve "0.25,0.5,1" -> the sorted fractions of the scratch compute; a LadderError for any other."""
+    try:
+        fractions = sorted({float(f) for f in text.split(",")})
+    except ValueError:
+        fractions = []
+    if not fractions or not all(0 < f <= 1 for f in fractions):
+        raise LadderError(f"--curve {text!r}: give fractions of the scratch compute, each above 0 and at most 1")
+    return fractions
+
+
+def check_settings(s, preset, units_dir=None, primitive_dir=None):
+    """Refuse what a ladder could only fail on later, before its directory is written: a share or an
+    accuracy outside [0, 1], a budget that is not positive, a model that cannot be built, a device
+    this machine lacks, a missing units directory."""
+    for name in ("threshold", "tolerance", "lora_primitive_share", "lora_replay", "ft_primitive_share",
+                 "primitive_share", "replay"):
+        if not 0 <= getattr(s, name) <= 1:
+            raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be between 0 and 1")
+    for name in ("batch_size", "grad_accum", "base_epochs", "lora_epochs", "ft_epochs", "compute", "lora_r",
+                 "retention_probes"):
+        if not getattr(s, name) > 0:
+            raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive")
+    curve_fractions(s.curve)
+    c = GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size)
+    if min(c.n_layer, c.n_head, c.n_embd, c.block_size) < 1 or c.n_embd % c.n_head:
+        raise LadderError(f"the model {c.n_layer} layers x {c.n_head} heads x {c.n_embd} wide, {c.block_size} "
+                          "positions: all must be positive and the width a multiple of the heads")
+    resolve_device(s.device)  # a TrainError names a device this machine lacks
+    for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
+        if d and not Path(d).is_dir():
+            raise LadderError(f"{flag} {d}: no such directory")
+
+
 # ----------------------------------------------------------------------------- the run directory
 
 class Run:
@@ -144,6 +178,7 @@ class Run:
             before = json.loads(state.read_text())
             # a setting added since the run started reads as what the code did then
             before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **before["settings"]}
+            before["settings"]["device"] = s.device  # where it runs may change; what it computes may not
             if before != saved:
                 changed = sorted(k for k in saved["settings"] if before["settings"].get(k) != saved["settings"][k])
                 raise LadderError(f"{state}: this run was started with other settings ({changed or 'preset or units'});"
@@ -370,7 +405,7 @@ def stage_scratch(run, grow_flops):
     budget = s.compute * (base["flops"] + grow_flops)
     tokens = budget / flops_per_token(GPT(config), "pretrain")
     steps = run.steps(tokens)
-    fractions = sorted({float(f) for f in s.curve.split(",")})
+    fractions = curve_fractions(s.curve)
     snapshots = tuple(sorted({max(1, round(f * steps)) for f in fractions if f < 1}))
     run.log(f"    {budget:.3g} FLOPs (the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
@@ -410,15 +445,21 @@ def stage_compare(run, steps, have_ft, curve_points):
 
 
 def run_ladder(run):
-    """All six stages; returns the report (report.json's dict) with each stage's seconds."""
-    t0, seconds = time.time(), {}
+    """All six stages; returns the report (report.json's dict) with each stage's seconds, summed over
+    every invocation that worked on it (stage_seconds.json in the run directory), so that a resumed
+    run states what it cost, not what its last invocation did."""
+    t0, file = time.time(), run.out / "stage_seconds.json"
+    seconds = json.loads(file.read_text()) if file.is_file() else {}
 
     def stage(i, title, fn, *args):
         run.log(f"[{i}/{len(STAGES)}] {title}")
         t = time.time()
-        out = fn(*args)
-        seconds[STAGES[i - 1]] = round(time.time() - t, 1)
-        return out
+        try:
+            return fn(*args)
+        finally:  # a stage stopped by an error or Ctrl-C still counts the time it ran (a kill -9 does not)
+            name = STAGES[i - 1]
+            seconds[name] = round(seconds.get(name, 0.0) + time.time() - t, 1)
+            atomic_write_text(file, json.dumps(seconds, indent=1) + "\n")
 
     stage(1, "corpus: units, tokenizer, shards", stage_corpus, run)
     stage(2, "base: pretrain on primitive text", stage_base, run)
@@ -427,10 +468,11 @@ def run_ladder(run):
     points = stage(5, "scratch: random init at the grown model's compute, curriculum vs shuffled",
                    stage_scratch, run, grow_flops)
     report = stage(6, "compare: every stage on the same probes", stage_compare, run, steps, have_ft, points)
-    report["stage_seconds"] = seconds  # this invocation's (a resumed run's finished stages take ~0 s)
+    report["stage_seconds"] = seconds
     report["training_flops"] = training_flops(report["models"], grow_flops)
     atomic_write_text(run.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
-    run.log(f"ladder done in {time.time() - t0:.0f}s (" + ", ".join(f"{n} {v:.0f}s" for n, v in seconds.items()) + ")")
+    run.log(f"ladder done in {time.time() - t0:.0f}s; its stages over every invocation: "
+            + ", ".join(f"{n} {v:.0f}s" for n, v in seconds.items()))
     return report
 
 
@@ -483,10 +525,12 @@ def threads_env():
     return [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if os.environ.get("OMP_NUM_THREADS") else []
 
 
-def write_results(out, argv, t0, device, control, report=None, agg=None, reports=None):
+def write_results(out, argv, device, control, report=None, agg=None, reports=None):
     """report/results.md: this run's section of RESULTS.md (report.render_results)."""
     run = {"title": f"`ladder.py {' '.join(argv)}`".replace("`ladder.py `", "`ladder.py`"),
-           "command": " ".join(threads_env() + ["python ladder.py"] + list(argv)), "seconds": time.time() - t0,
+           "command": " ".join(threads_env() + ["python ladder.py"] + list(argv)),
+           # the stages' time summed over every invocation that ran them: a resumed run's whole cost
+           "seconds": sum(sum(r["stage_seconds"].values()) for r in reports or [report]),
            "machine": machine(device), "stage_seconds": (report or {}).get("stage_seconds", {}), "control": control}
     if agg is not None:
         run["stage_seconds"] = {}
@@ -519,7 +563,7 @@ def seed_runs(out, seed, seeds):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args, t0 = parser().parse_args(argv), time.time()
+    args = parser().parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
     try:
         s = settings_for(args.preset, **overrides)
@@ -528,6 +572,7 @@ def main(argv=None):
         control = parse_control(s.control)
         if args.primitive and not args.units:
             raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
+        check_settings(s, args.preset, args.units, args.primitive)
         out, reports = Path(args.out), []
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):
             if args.seeds > 1:
@@ -539,12 +584,14 @@ def main(argv=None):
         if args.seeds > 1:
             agg = aggregate_seeds(reports, out / "report")
             print("\n".join(control_lines(control, reports, agg)))
-            write_results(out, argv, t0, device, control, agg=agg, reports=reports)
+            write_results(out, argv, device, control, agg=agg, reports=reports)
         else:
-            write_results(out, argv, t0, device, control, report=reports[0])
+            write_results(out, argv, device, control, report=reports[0])
         print(f"report: {out / 'report' / 'report.md'}; results: {out / 'report' / 'results.md'}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)
+    except KeyboardInterrupt:
+        interrupted("run the same command to continue where it stopped")
 
 
 if __name__ == "__main__":

@@ -686,7 +686,8 @@ def build_parser():
     add_seeds_parser(sub)
     r = sub.add_parser("results", help="write RESULTS.md from ladder runs' results.md")
     r.add_argument("runs", nargs="+", metavar="RUN_DIR", help="ladder run directories (their report/results.md)")
-    r.add_argument("--out", default="RESULTS.md", help="the file to write (default: %(default)s)")
+    r.add_argument("--out", required=True, help="the file to write; an existing one keeps only its sections "
+                   "measured by hand")
     r.set_defaults(run=cmd_results)
     return p
 

@@ -34,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from presets import PRESETS
-from common import add_options, fail, option, sha256_file
+from common import add_options, fail, interrupted, option, sha256_file
 from model import GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors
 
@@ -663,6 +663,19 @@ def mean_loss(loss_sum, proc):
     return loss_sum.item()
 
 
+def start_or_resume(state_file, cfg, model, optimizer, ema, data):
+    """(step, tokens, seconds, train loss, val loss) to start from: nothing yet, or with --resume the
+    saved state's. Another run's state without --resume is refused: their logs and snapshots would mix."""
+    if state_file.is_file() and not cfg.resume:
+        raise TrainError(f"{state_file}: an earlier training's state is here; --resume continues it, or train "
+                         "into another --out")
+    if not (cfg.resume and state_file.is_file()):
+        return 0, 0, 0.0, float("nan"), float("nan")
+    step, tokens, elapsed, losses = load_state(state_file, cfg, model, optimizer, ema, data)
+    # a run stopped after its last state was saved resumes at its end: the saved losses stand
+    return (step, tokens, elapsed, *(float("nan") if losses.get(k) is None else losses[k] for k in ("train", "val")))
+
+
 def _losses(train_loss, val_loss):
     """The losses a training state keeps (None for one not measured yet: JSON has no NaN)."""
     return {k: None if math.isnan(v) else v for k, v in (("train", train_loss), ("val", val_loss))}
@@ -687,11 +700,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     run_info = dict(trainable_params=trainable, tokenizer_hash=tok_hash, data=getattr(data, "selection", None))
     optimizer = configure_optimizer(model, cfg, device.type)
     ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
-    step, tokens, elapsed, train_loss, val_loss = 0, 0, 0.0, float("nan"), float("nan")
-    if cfg.resume and state_file.is_file():
-        step, tokens, elapsed, losses = load_state(state_file, cfg, model, optimizer, ema, data)
-        # a run stopped after its last state was saved resumes at its end: the saved losses stand
-        train_loss, val_loss = (float("nan") if losses.get(k) is None else losses[k] for k in ("train", "val"))
+    step, tokens, elapsed, train_loss, val_loss = start_or_resume(state_file, cfg, model, optimizer, ema, data)
     runlog = RunLog(out, proc, log if not cfg.quiet else None)
     if step:
         runlog(f"resumed from {state_file} at step {step}")
@@ -766,6 +775,8 @@ def main():
         result = train(TrainConfig(**args))
     except (ValueError, FileNotFoundError) as e:
         fail(e)
+    except KeyboardInterrupt:
+        interrupted("the same command with --resume continues from the last state saved (--ckpt-interval)")
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(dataclasses.asdict(result)))
     if dist.is_initialized():

@@ -94,6 +94,8 @@ def check_probe(path, no, rec, unit):
         raise CurriculumError(f"{where}: probe answer and type must be strings")
     if rec["answer"] not in ch:
         raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}")
+    if len(set(ch)) < len(ch):  # a repeated choice is one option counted twice: chance would be wrong
+        raise CurriculumError(f"{where}: choices repeat {next(c for c in ch if ch.count(c) > 1)!r}")
     probe = {"probe": rec["probe"], "answer": rec["answer"], "choices": ch, "type": rec["type"], "unit": unit}
     if "cluster" in rec:
         if not isinstance(rec["cluster"], str) or not rec["cluster"].strip():

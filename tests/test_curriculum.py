@@ -294,6 +294,12 @@ def test_select_resolves_selectors(corpus):
     with pytest.raises(CurriculumError, match="unknown unit or selector 'zz'"):
         C.select(corpus, "a,zz")
 
+
+def test_a_stream_over_a_selection_of_no_unit_is_refused(corpus):
+    """"verified" before any unit passed would otherwise serve primitive text alone, as if asked for."""
+    with pytest.raises(CurriculumError, match="the selection 'verified' names no unit"):
+        C.Stream(corpus, "verified", batch_size=2, block_size=8, primitive_share=0.1)
+
 # -----------------------------------------------------------------------------
 # ontology map, status, passport, check, crash recovery
 

@@ -150,6 +150,12 @@ def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished):
     for name in before["models"]:
         assert after["models"][name]["summary"] == before["models"][name]["summary"]
     assert len(curriculum.Corpus(tmp / "run" / "corpus").passport.events()) == n_events
+    # the stages' seconds add up over the invocations: what the base cost stands, and compare ran twice
+    took, took_before = after["stage_seconds"], before["stage_seconds"]
+    assert took["base"] == pytest.approx(took_before["base"], abs=1.0) and took["base"] > 0
+    assert took["compare"] > took_before["compare"]
+    results = (tmp / "run" / "report" / "results.md").read_text()
+    assert f"took {sum(took.values()) / 60:.1f} min" in results
 
 
 def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, tmp_path):
@@ -280,11 +286,29 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
 
 @pytest.mark.parametrize("args, says", [
     (["--control", "chain=lots"], "--control: 'chain=lots' is not TYPE=ACCURACY (e.g. chain=0.5)"),
-    (["--seeds", "0"], "--seeds must be at least 1")])
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--threshold", "2"], "--threshold 2.0: must be between 0 and 1"),
+    (["--ft-epochs", "0"], "--ft-epochs 0.0: must be positive"),
+    (["--curve", "0.5,abc"], "--curve '0.5,abc': give fractions of the scratch compute, each above 0 and at most 1"),
+    (["--n-head", "3"], "the model 2 layers x 3 heads x 64 wide, 64 positions: all must be positive and the width "
+                        "a multiple of the heads"),
+    (["--device", "cuda:7"], "--device cuda:7: "),
+    (["--units", "no/such/dir"], "--units no/such/dir: no such directory")])
 def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path, args, says):
     r = run_ladder(tmp_path / "run", write_units(tmp_path / "units"), *args, check=False)
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: {says}"], r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {says}"), r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_ends_the_ladder_in_one_line_saying_how_to_go_on(monkeypatch, capsys, tmp_path):
+    def stop(run):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ladder, "run_ladder", stop)
+    with pytest.raises(SystemExit) as e:
+        ladder.main(["--preset", "micro", "--out", str(tmp_path / "run"), "--units", str(write_units(tmp_path / "u"))])
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "interrupted: run the same command to continue where it stopped\n"
 
 
 def test_each_seed_s_run_directory_is_named_by_its_seed(tmp_path):

@@ -450,6 +450,16 @@ def test_resume_with_other_settings_is_refused_naming_them(tokens, tmp_path):
     assert train(cfg, max_steps=6, log_interval=2, resume=True).steps == 6
 
 
+def test_training_into_a_directory_with_another_run_s_state_is_refused(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=2, **MICRO)
+    train(cfg)
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    with pytest.raises(TrainError, match=r"train_state\.safetensors: an earlier training's state is here; "
+                                         r"--resume continues it, or train into another --out"):
+        train(cfg, max_steps=5)
+    assert (tmp_path / "run" / "log.jsonl").read_text() == log  # nothing of the refused run written
+
+
 def test_a_run_stopped_after_its_last_state_resumes_with_its_losses(tokens, tmp_path):
     """Killed between the final resume state and the model file: the resumed run has no step left to
     train, and must still write the losses it ended with, not NaN."""

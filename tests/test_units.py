@@ -96,6 +96,12 @@ def test_answer_not_among_choices_is_rejected(tmp_path):
     rejected(p, f"{p}:4:", "answer 'teal' is not among its choices")
 
 
+def test_a_repeated_choice_is_rejected(tmp_path):
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Color?", "answer": "red", "choices": ["red", "blue",
+                                                       "red"], "type": "recall"}])
+    rejected(p, f"{p}:4:", "choices repeat 'red'")
+
+
 def test_normalize_makes_whitespace_runs_one_space():
     assert normalize("  the\tdam \n herd  ") == "the dam herd"
 
