@@ -110,10 +110,11 @@ def option(default, help, choices=None, parse=None):
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "parse": parse})
 
 
-def add_options(parser, cls, defaults=True, aliases=None):
+def add_options(parser, cls, defaults=True, aliases=None, shown=None):
     """One flag per field of the dataclass cls (made with option()), with its help sentence and
     choices. With defaults False every flag defaults to None, for a caller that fills the rest in
-    (a preset); aliases: field name -> extra flags."""
+    (a preset), and shown = (name, values) puts what that caller fills in beside each help sentence;
+    aliases: field name -> extra flags."""
     for f in dataclasses.fields(cls):
         if f.metadata.get("help") is None:
             continue
@@ -124,6 +125,8 @@ def add_options(parser, cls, defaults=True, aliases=None):
             continue
         if defaults and f.default not in (None, ()):
             kw["help"] += " (default: %(default)s)"
+        elif shown and shown[1].get(f.name) is not None:
+            kw["help"] += f" ({shown[0]}: {shown[1][f.name]})".replace("%", "%%")
         if f.metadata["choices"]:
             kw["choices"] = f.metadata["choices"]
         else:

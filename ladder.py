@@ -552,7 +552,7 @@ def parser():
     p.add_argument("--primitive", help="with --units: your own primitive units (a directory) instead of the added ones")
     p.add_argument("--seeds", type=int, default=1, help="run the ladder with N paired seeds and report every "
                    "comparison over them (default: %(default)s)")
-    return add_options(p, Settings, defaults=False)
+    return add_options(p, Settings, defaults=False, shown=("tiny", dataclasses.asdict(settings_for("tiny"))))
 
 
 def seed_runs(out, seed, seeds):

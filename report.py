@@ -63,7 +63,8 @@ def render_markdown(report):
     out = [f"# accrete comparison: {report['corpus']}", "",
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
-           "that resamples whole clusters (the probes resting on one fact or entity together). Probes of units "
+           "that resamples what they rest on: each entity and each shared premise (a rule, a kind's property) "
+           "gets a random weight, a probe the product of its own (a multiway bootstrap). Probes of units "
            "the gate rejected are left out of every comparison and reported apart, and so is the half of a unit's "
            "probes that its gate read. The row \"answer frequency\" answers each probe with the choice its unit's "
            "documents mention most often: what knowing only how often the text uses each word scores.", ""]
@@ -290,7 +291,7 @@ def _md_curves(report):
     types = list(dict.fromkeys(t for points in c["runs"].values() for p in points for t in p["by_type"]))
     out = ["", "## Learning curves", "", "Accuracy on the same probes at checkpoints of each run; tokens and FLOPs "
            "from random init. Sentences: each run's last point against the reference models, and its last two "
-           "points against each other (paired bootstraps over clusters).", ""]
+           "points against each other (paired bootstraps over what the probes rest on).", ""]
     out += _header(["run", "step", "tokens", "FLOPs", "overall"] + [f"type {t}" for t in types])
     for run, points in c["runs"].items():
         out += [_row([run, _num(p["step"]), _num(p["tokens"]), _num(p["flops"], "{:.3g}"), cell(p["overall"])]

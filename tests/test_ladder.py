@@ -315,3 +315,8 @@ def test_each_seed_s_run_directory_is_named_by_its_seed(tmp_path):
     assert ladder.seed_runs(tmp_path, 5, 1) == [(5, tmp_path)]
     assert ladder.seed_runs(tmp_path, 5, 3) == [(5, tmp_path / "seed-5"), (6, tmp_path / "seed-6"),
                                                  (7, tmp_path / "seed-7")]
+
+
+def test_help_shows_what_the_default_preset_sets():
+    text = " ".join(ladder.parser().format_help().split())
+    assert "epochs over the primitive units (tiny: 13.0)" in text and "sequences per micro-batch (tiny: 16)" in text
