@@ -193,16 +193,18 @@ def summarize(results, levels=None):
             "by_type": grouped(lambda r: r["type"])}
 
 
-def composition(probes, results, rejected=()):
+def composition(probes, results, rejected=(), read=()):
     """Composition given its premises, by probe type: over the probes of non-recall types that list
-    "premises" (units in `rejected` left out), accuracy on all of them beside accuracy on those whose
-    premise probes (matched by prompt among `probes`) the same results answer correctly."""
+    "premises" (units in `rejected` and the probes a gate `read` left out, as in every comparison),
+    accuracy on all of them beside accuracy on those whose premise probes (matched by prompt among
+    `probes`) the same results answer correctly."""
+    read = {id(p) for p in read}
     known = {}  # prompt -> answered correctly (every probe with that prompt, should there be several)
     for p, r in zip(probes, results):
         known[p["probe"]] = known.get(p["probe"], True) and bool(r["correct"])
     groups = {}
     for p, r in zip(probes, results):
-        if r["type"] != "recall" and p.get("premises") and p.get("unit") not in rejected:
+        if r["type"] != "recall" and p.get("premises") and p.get("unit") not in rejected and id(p) not in read:
             groups.setdefault(r["type"], []).append((r, [known.get(q) for q in p["premises"]]))
     # a premise missing from the probes can be neither right nor wrong: its probe is not in "given"
     return {t: {"all": _stats([r for r, _ in rows]),
@@ -626,7 +628,7 @@ def _measure_model(corpus, model, info, probes, parts, levels, samples, device, 
         "summary": summarize(scored["summary"], levels),
         "rejected_summary": summarize(scored["rejected_summary"], levels) if scored["rejected_summary"] else None,
         "gate_summary": summarize(scored["gate_summary"], levels) if scored["gate_summary"] else None,
-        "composition": composition(probes, results, rejected),
+        "composition": composition(probes, results, rejected, parts["gate_summary"]),
         "scoring_seconds": time.time() - t0,
         "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
         "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},

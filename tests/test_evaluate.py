@@ -634,6 +634,9 @@ def test_composition_is_the_accuracy_among_probes_whose_premises_the_model_knows
     assert (c["inference_id"]["given_premises"]["lo"], c["inference_id"]["given_premises"]["hi"]) == E.wilson(1, 2)
     assert (c["chain"]["all"]["n"], c["chain"]["given_premises"]["n"], c["chain"]["premises_missing"]) == (2, 1, 1)
     assert c["chain"]["given_premises"]["acc"] == 1.0 and c["inference_id"]["premises_missing"] == 0
+    # a probe a gate read (a unit gated on every type) is no outcome, as in every comparison
+    read = E.composition(probes, results, rejected=["gone"], read=[probes[4]])
+    assert (read["inference_id"]["all"]["n"], read["inference_id"]["given_premises"]["n"]) == (2, 1)
 
 
 def test_compare_reports_composition_given_the_premises_per_model(world, corpus_dir, tmp_path, monkeypatch):
