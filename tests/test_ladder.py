@@ -320,3 +320,8 @@ def test_each_seed_s_run_directory_is_named_by_its_seed(tmp_path):
 def test_help_shows_what_the_default_preset_sets():
     text = " ".join(ladder.parser().format_help().split())
     assert "epochs over the primitive units (tiny: 13.0)" in text and "sequences per micro-batch (tiny: 16)" in text
+
+
+@pytest.mark.parametrize("name", list(ladder.presets.PRESETS))
+def test_every_preset_passes_the_settings_check(name):
+    ladder.check_settings(ladder.settings_for(name), name)  # raises a LadderError naming what is wrong
