@@ -26,7 +26,9 @@ def bootstrap_diff(correct_a, correct_b, clusters=None, n_boot=2000, seed=0):
     its count among as many labels drawn with replacement, and a probe the product of its labels'
     weights: with one label a probe this resamples whole clusters, so probes that rest on one fact
     count as the one observation they are; with several it is the multiway ("pigeonhole") bootstrap
-    for crossed factors (Owen and Eckles 2012), mildly conservative. None: each probe on its own."""
+    for crossed factors (Owen and Eckles 2012). It is conservative: a label nested in another (a
+    creature asked about one rule) adds the probes' own noise again. RESULTS.md measures by how much.
+    None: each probe on its own."""
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"bootstrap_diff: {a.size} vs {b.size} results; both models must score the same probes")
