@@ -67,7 +67,7 @@ class Settings:
     batch_size: int = option(16, "sequences per micro-batch")
     grad_accum: int = option(1, "micro-batches per optimizer step")
     seed: int = option(0, "the seed of every training (the world keeps its own)")
-    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps (where it runs: may change when a run continues)")
     compile: bool = option(False, "torch.compile every model that trains")
     # 2 base
     base_epochs: float = option(13.0, "epochs over the primitive units")

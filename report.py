@@ -305,11 +305,11 @@ def _md_curves(report):
 
 # ----------------------------------------------------------------------------- across seeds
 
-def aggregate_seeds(reports, out_dir=None):
+def aggregate_seeds(reports, out_dir=None, names=None):
     """N per-seed compare() reports (same models and probes, paired by seed) -> per model and scope
     the mean accuracy with its sd and 95% t-interval; per compared pair and scope the mean paired
     difference, its sd, t-interval and sentence. Writes report.md and report.json to out_dir if given."""
-    _check_seeds(reports)
+    _check_seeds(reports, names or [f"report {k}" for k in range(len(reports))])
     names = common_models(reports)
     models = {n: {scope: dict(t_interval(v), values=v) for scope, v in _seed_accuracies(reports, n).items()}
               for n in names}
@@ -333,15 +333,15 @@ def aggregate_seeds(reports, out_dir=None):
     return agg
 
 
-def _check_seeds(reports):
+def _check_seeds(reports, names):
     if len(reports) < 2:
         raise ReportError(f"aggregate_seeds: {len(reports)} report(s); an interval across seeds needs at least 2")
     first = reports[0]
     for k, r in enumerate(reports[1:], 1):
         same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
         if not same or r["units"] != first["units"]:
-            raise ReportError(f"aggregate_seeds: report {k} scored other probes than report 0; seeds are paired "
-                            "on the same probes")
+            raise ReportError(f"{names[k]} scored other probes than {names[0]}; seeds are paired on the same "
+                              "probes")
     if not common_models(reports):
         raise ReportError("aggregate_seeds: no model is in every report; seeds are paired model by model")
 
@@ -616,7 +616,7 @@ def cmd_render(args):
 
 def cmd_seeds(args):
     """Aggregate per-seed report.json files into one page across seeds."""
-    agg = aggregate_seeds([read_report(path) for path in args.reports], args.out)
+    agg = aggregate_seeds([read_report(path) for path in args.reports], args.out, names=args.reports)
     for c in agg["comparisons"]:
         print(c["sentence"])
     print(f"wrote {Path(args.out) / 'report.md'}, report.json")

@@ -74,6 +74,15 @@ def test_aggregate_seeds_refuses_unpaired_reports():
         R.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])
 
 
+def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path):
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(dict(a, probes_sha256={"all": "other"})))
+    p = run_report("seeds", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "agg")
+    assert p.returncode == 2 and p.stderr == (f"error: {tmp_path / 'b.json'} scored other probes than "
+                                              f"{tmp_path / 'a.json'}; seeds are paired on the same probes\n")
+
+
 def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path):
     (tmp_path / "a.json").write_text("{not json")
     p = run_report("seeds", tmp_path / "a.json", tmp_path / "a.json", "--out", tmp_path / "agg")
