@@ -82,6 +82,18 @@ def _topo_order(headers, where=None):
     return order
 
 
+_checked_shards = {}  # (path, size, mtime) -> sha256: each shard is hashed once a process, not every read
+
+
+def _check_shard(path, recorded):
+    """Refuse a shard whose content differs from its recorded sha256 (None: nothing recorded)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if recorded is not None and _checked_shards.setdefault(key, sha256_file(path)) != recorded:
+        raise CurriculumError(f"{path}: sha256 differs from its unit_added event (file changed); "
+                              "`curriculum.py check` names every changed file")
+
+
 class Corpus:
     """An open corpus directory (read-mostly): units, curriculum order, documents, probes, shards, passport."""
 
@@ -122,9 +134,11 @@ class Corpus:
         return [d for d, v in zip(docs, mask) if v == (split == "val")]
 
     def tokens(self, unit_id, split="train"):
-        """The unit's tokens in a split as a read-only 1-D memmap (documents joined with eot)."""
+        """The unit's tokens in a split as a read-only 1-D memmap (documents joined with eot), from a
+        shard whose sha256 is the one its unit_added event recorded (a changed shard is never used)."""
         self._unit_file(unit_id)
         path = self.dir / "shards" / f"{unit_id}.{split}.bin"
+        _check_shard(path, self.added[unit_id].get("shards", {}).get(split))
         if path.stat().st_size == 0:  # numpy cannot memmap an empty file
             return np.zeros(0, dtype=self.dtype)
         return np.memmap(path, dtype=self.dtype, mode="r")

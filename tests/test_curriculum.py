@@ -381,6 +381,15 @@ def test_check_detects_a_changed_shard(corpus, capsys):
     assert rc == 2 and "b.train.bin: sha256 differs" in err
 
 
+def test_a_changed_shard_is_never_read(corpus):
+    """Training and scoring read shards through Corpus.tokens: an edited one is refused there too."""
+    shard = corpus.dir / "shards" / "b.train.bin"
+    assert len(C.Corpus(corpus.dir).tokens("b")) > 0  # intact: read (and its hash remembered)
+    shard.write_bytes(shard.read_bytes() + b"\0\0")  # appended tokens: another size, so hashed again
+    with pytest.raises(CurriculumError, match=r"b\.train\.bin: sha256 differs from its unit_added event"):
+        C.Stream(C.Corpus(corpus.dir), "a,b", batch_size=2, block_size=8)
+
+
 def added_units(corpus_dir):
     """The unit ids of the passport's unit_added events, in order (a unit added twice shows twice)."""
     return [e["unit"] for e in C.Passport(Path(corpus_dir) / "passport.jsonl").events("unit_added")]
