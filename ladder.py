@@ -158,6 +158,10 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
         if d and not Path(d).is_dir():
             raise LadderError(f"{flag} {d}: no such directory")
+    if s.gate_on != "all":  # the built-in world is made here if it is not yet (stage 1 would make it)
+        files = sorted(Path(units_dir).glob("*.jsonl")) if units_dir else world_files(s)
+        if files and not has_probe_type(files, s.gate_on):
+            raise LadderError(f"--gate-on {s.gate_on}: no unit has probes of that type (all: every type)")
 
 
 # ----------------------------------------------------------------------------- the run directory
@@ -236,18 +240,27 @@ class Run:
 
 # ----------------------------------------------------------------------------- 1 corpus
 
+def world_files(s, log=print):
+    """The built-in world's unit files for these settings, made the first time they are asked for."""
+    sys.path.insert(0, str(ROOT / "data" / "world"))
+    import prepare
+    world = ROOT / "data" / "world" / "units" / (s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}")
+    files = sorted(world.glob("*.jsonl"))
+    if not files:
+        log(f"    making the built-in world in {world}")
+        files = prepare.generate(world, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
+    return files
+
+
+def has_probe_type(files, name):
+    """Whether any of these unit files has a probe of type name (reading only until one is found)."""
+    return any(what == "probe" and v["type"] == name for f in files for what, _, v in curriculum.iter_records(f))
+
+
 def unit_files(run):
     """The unit files of this run, and the support units added for them (practice.py)."""
     if not run.units_dir:
-        sys.path.insert(0, str(ROOT / "data" / "world"))
-        import prepare
-        s = run.s
-        world = ROOT / "data" / "world" / "units" / (s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}")
-        files = sorted(world.glob("*.jsonl"))
-        if not files:
-            run.log(f"    making the built-in world in {world}")
-            files = prepare.generate(world, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
-        return files
+        return world_files(run.s, run.log)
     files = sorted(run.units_dir.glob("*.jsonl"))
     if not files:
         raise LadderError(f"{run.units_dir}: no unit files (*.jsonl)")
