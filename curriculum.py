@@ -87,9 +87,13 @@ _checked_shards = {}  # (path, size, mtime) -> sha256: each shard is hashed once
 
 def _check_shard(path, recorded):
     """Refuse a shard whose content differs from its recorded sha256 (None: nothing recorded)."""
+    if recorded is None:
+        return
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if recorded is not None and _checked_shards.setdefault(key, sha256_file(path)) != recorded:
+    if key not in _checked_shards:  # not setdefault: its default would hash the file on every read
+        _checked_shards[key] = sha256_file(path)
+    if _checked_shards[key] != recorded:
         raise CurriculumError(f"{path}: sha256 differs from its unit_added event (file changed); "
                               "`curriculum.py check` names every changed file")
 

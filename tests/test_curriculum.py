@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+import common  # noqa: E402
 import curriculum as C  # noqa: E402
 import stats  # noqa: E402
 from bpe import EOT  # noqa: E402
@@ -388,6 +389,14 @@ def test_a_changed_shard_is_never_read(corpus):
     shard.write_bytes(shard.read_bytes() + b"\0\0")  # appended tokens: another size, so hashed again
     with pytest.raises(CurriculumError, match=r"b\.train\.bin: sha256 differs from its unit_added event"):
         C.Stream(C.Corpus(corpus.dir), "a,b", batch_size=2, block_size=8)
+
+
+def test_a_shard_is_hashed_once_a_process_not_on_every_read(corpus, monkeypatch):
+    hashed = []
+    monkeypatch.setattr(C, "sha256_file", lambda p: hashed.append(p) or common.sha256_file(p))
+    for _ in range(3):
+        C.Corpus(corpus.dir).tokens("a", "val")
+    assert hashed == [corpus.dir / "shards" / "a.val.bin"]
 
 
 def added_units(corpus_dir):
