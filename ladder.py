@@ -178,8 +178,12 @@ class Run:
         saved = {"preset": preset, "settings": dataclasses.asdict(s), "units_dir": units_dir and str(units_dir),
                  "primitive_dir": primitive_dir and str(primitive_dir)}
         state = self.out / "ladder.json"
+        # the passport names files by the paths they were written at, under each directory the run was
+        # given: it may since have moved, or been given from another working directory
+        self.outs = [str(out)]
         if state.is_file():
             before = json.loads(state.read_text())
+            self.outs = before.pop("outs", [str(out)])
             # a setting added since the run started reads as what the code did then
             before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **before["settings"]}
             before["settings"]["device"] = s.device  # where it runs may change; what it computes may not
@@ -187,8 +191,9 @@ class Run:
                 changed = sorted(k for k in saved["settings"] if before["settings"].get(k) != saved["settings"][k])
                 raise LadderError(f"{state}: this run was started with other settings ({changed or 'preset or units'});"
                                   " continue it with the same options, or use another --out")
-        else:
-            atomic_write_text(state, json.dumps(saved, indent=1))
+        if not state.is_file() or str(out) not in self.outs:
+            self.outs = [o for o in self.outs if o != str(out)] + [str(out)]
+            atomic_write_text(state, json.dumps(dict(saved, outs=self.outs), indent=1))
 
     @property
     def corpus(self):
@@ -206,12 +211,23 @@ class Run:
         """Optimizer steps that read about `tokens` tokens."""
         return max(1, math.ceil(tokens / self.tokens_per_step()))
 
+    def here(self, recorded):
+        """Where a path the passport recorded under one of the run's directories lies now."""
+        for out in sorted(self.outs, key=len, reverse=True):
+            try:
+                return self.out / Path(recorded).relative_to(out)
+            except ValueError:
+                pass
+        return Path(recorded)
+
     def finished(self, out_dir, event="model_trained", missing_ok=False):
-        """The passport's event of the training into out_dir, if the file it names is intact (or, with
-        missing_ok, deleted since); a file that differs from its recorded sha256 is an error (never used)."""
+        """The passport's event of the training into out_dir (its paths as they lie now), if the file it
+        names is intact (or, with missing_ok, deleted since); a file that differs from its recorded
+        sha256 is an error (never used)."""
         key = ("adapter", "adapter_sha256") if event == "adapter_trained" else ("checkpoint", "checkpoint_sha256")
         for e in reversed(self.corpus.passport.events(event)):
-            if e.get("out_dir") == str(out_dir):
+            if e.get("out_dir") and self.here(e["out_dir"]) == Path(out_dir):
+                e = dict(e, **{k: str(self.here(e[k])) for k in ("out_dir", "checkpoint", "adapter", "init") if e.get(k)})
                 if not Path(e[key[0]]).is_file():
                     return e if missing_ok else None
                 if sha256_file(e[key[0]]) != e[key[1]]:

@@ -2,6 +2,7 @@
 report rows; resume after a stop between stages and inside a training."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,6 +157,24 @@ def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished):
     assert took["compare"] > took_before["compare"]
     results = (tmp / "run" / "report" / "results.md").read_text()
     assert f"took {sum(took.values()) / 60:.1f} min" in results
+
+
+def test_a_moved_run_directory_continues_without_training_again(finished, tmp_path):
+    tmp, _ = finished
+    before = json.loads((tmp / "run" / "report" / "report.json").read_text())
+    shutil.copytree(tmp / "run", tmp_path / "moved")
+    n_events = len(curriculum.Corpus(tmp_path / "moved" / "corpus").passport.events())
+    for out in ("moved", "moved-again"):  # moved once, then again: the passport names paths under both
+        if out == "moved-again":
+            (tmp_path / "moved").rename(tmp_path / out)
+        stdout = run_ladder(tmp_path / out, tmp / "units").stdout
+        assert "done earlier" in stdout
+        assert len(curriculum.Corpus(tmp_path / out / "corpus").passport.events()) == n_events
+        after = json.loads((tmp_path / out / "report" / "report.json").read_text())
+        assert {n: m["summary"] for n, m in after["models"].items()} == \
+            {n: m["summary"] for n, m in before["models"].items()}
+    assert json.loads((tmp_path / "moved-again" / "ladder.json").read_text())["outs"] == \
+        [str(tmp / "run"), str(tmp_path / "moved"), str(tmp_path / "moved-again")]
 
 
 def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, tmp_path):
