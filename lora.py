@@ -227,13 +227,18 @@ def attach(model, cfg=None):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+# a merged model's own training is its adapter's: the base's figures for these would describe another run
+TRAINING_FIGURES = ("tokens", "flops", "step", "val_loss", "tokens_total", "flops_total", "seconds",
+                    "trainable_params")
+
+
 def merged_meta(base_meta, adapter_meta):
-    """The header of a base with an adapter merged in: the base's, with the adapter's units added, its
-    compute from random init, and the seconds and trainable parameters of its own training."""
+    """The header of a base with an adapter merged in: the base's, with the adapter's units added, and
+    the adapter's training figures (its tokens, its compute, and both counted from random init)."""
     units = list(base_meta.get("units") or []) + list(adapter_meta.get("units") or [])
-    own = {k: adapter_meta[k] for k in ("tokens_total", "flops_total", "seconds", "trainable_params")
-           if adapter_meta.get(k) is not None}
-    return dict(base_meta, mode="merged", units=units, **own)
+    meta = {k: v for k, v in base_meta.items() if k not in TRAINING_FIGURES}
+    own = {k: adapter_meta[k] for k in TRAINING_FIGURES if adapter_meta.get(k) is not None}
+    return dict(meta, mode="merged", units=units, **own)
 
 
 def merge(model, unload=True):

@@ -88,7 +88,7 @@ class TrainConfig:
     grad_accum: int = option(1, "micro-batches per optimizer step (gradients accumulated)")
     max_steps: int = option(200, "optimizer steps to train")
     lr: float = option(1e-3, "peak learning rate")
-    schedule: str = option("cosine", "learning rate after the warmup: cosine decay to min_lr at max_steps, "
+    schedule: str = option("cosine", "learning rate after the warmup: cosine decay to min_lr on the last step, "
                            "constant at lr, or wsd (warmup-stable-decay): lr, then a linear decay to min_lr over the "
                            "last decay_frac of the steps", ("cosine", "wsd", "constant"))
     min_lr: float = option(None, "learning rate at the end of the decay (default: lr / 10)")
@@ -183,19 +183,21 @@ def _meta(path):
 
 
 def lr_at(step, cfg):
-    """The learning rate at a step: linear warmup, then a cosine decay to min_lr at max_steps (cosine),
-    lr to the end (constant), or lr until the last decay_frac of the steps, which decay linearly to
-    min_lr (wsd: warmup-stable-decay)."""
+    """The learning rate at a step (0 to max_steps - 1): linear warmup, then a cosine decay (cosine),
+    lr to the end (constant), or lr until the last decay_frac of the steps, which decay linearly
+    (wsd: warmup-stable-decay). A decay ends on the last step, which trains at min_lr, so even a run
+    of a few steps decays."""
     min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     if cfg.schedule == "constant":
         return cfg.lr
+    last = cfg.max_steps - 1
     if cfg.schedule == "wsd":
         decay_steps = cfg.decay_frac * cfg.max_steps
-        progress = (step - (cfg.max_steps - decay_steps)) / decay_steps if decay_steps > 0 else 0.0
+        progress = (step - (last - decay_steps)) / decay_steps if decay_steps > 0 else 0.0
         return cfg.lr - min(1.0, max(0.0, progress)) * (cfg.lr - min_lr)
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
+    progress = min(1.0, (step - cfg.warmup) / max(1, last - cfg.warmup))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
 
 
@@ -448,6 +450,9 @@ def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, 
             tensors[f"optim.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
     tensors.update({f"ema.{i}": t for i, t in enumerate(ema or [])})
     tensors["rng.torch"] = torch.get_rng_state()
+    device = next(model.parameters()).device
+    if device.type == "cuda":  # dropout's masks on a GPU come from the GPU's own generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
     save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
                                  "config": config, "step": step, "losses": losses or {}})
@@ -494,6 +499,9 @@ def load_state(path, cfg, model, optimizer, ema, data):
     for i, t in enumerate(ema or []):
         t.copy_(tensors[f"ema.{i}"])
     torch.set_rng_state(tensors["rng.torch"])
+    device = next(model.parameters()).device
+    if device.type == "cuda" and "rng.cuda" in tensors:  # absent when the state was saved on another device
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     data.load_state_dict(meta["data"])
     return meta["step"], meta["tokens"], meta["seconds"], meta.get("losses", {})
 
@@ -531,6 +539,8 @@ def record_passport(cfg, data, files, figures):
         passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=sha256_file(files["adapter"]),
                         **fields)
     if files.get("checkpoint"):
+        if files.get("adapter"):  # the merged model: its adapter's event holds what the training cost
+            fields = dict(fields, mode="merged", adapter=files["adapter"], tokens=0, flops=0)
         passport.append("model_trained", checkpoint=files["checkpoint"],
                         checkpoint_sha256=sha256_file(files["checkpoint"]), **fields)
 

@@ -537,12 +537,12 @@ def test_under_bf16_autocast_a_small_adapter_still_changes_the_output():
     assert 0.8 < share < 1.2, share
 
 
-def test_merged_meta_adds_the_adapters_units_and_takes_its_compute_and_training_figures():
+def test_merged_meta_adds_the_adapters_units_and_takes_its_training_figures_and_none_of_the_bases():
     base = {"mode": "pretrain", "units": ["a"], "tokens": 100, "flops": 600, "seconds": 50.0, "trainable_params": 10_000,
             "tokenizer_hash": "t"}
     adapter = {"mode": "lora", "units": ["b"], "tokens": 20, "tokens_total": 120, "flops_total": 680, "seconds": 4.0,
                "trainable_params": 300}
     meta = merged_meta(base, adapter)
-    assert meta == {"mode": "merged", "units": ["a", "b"], "tokens": 100, "flops": 600, "tokens_total": 120,
-                    "flops_total": 680, "seconds": 4.0, "trainable_params": 300, "tokenizer_hash": "t"}
+    assert meta == {"mode": "merged", "units": ["a", "b"], "tokens": 20, "tokens_total": 120, "flops_total": 680,
+                    "seconds": 4.0, "trainable_params": 300, "tokenizer_hash": "t"}  # no flops: the adapter has none
     assert base["units"] == ["a"] and base["seconds"] == 50.0  # the base's header is left as it was

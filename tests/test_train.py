@@ -169,6 +169,21 @@ def test_the_passport_records_each_runs_flops_and_totals(corpus, tmp_path):
         (r.tokens, r.flops, r.tokens, r.flops)
 
 
+def test_a_merged_adapter_costs_its_adapter_event_only_in_the_passport(corpus, tmp_path):
+    import curriculum
+    base = train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(tmp_path / "base"), max_steps=2,
+                             **dict(MICRO, vocab_size=300)))
+    r = train(TrainConfig(mode="lora", init=base.out_dir, corpus=str(corpus), out_dir=str(tmp_path / "lora"),
+                          max_steps=2, merge=True, **dict(MICRO, vocab_size=300)))
+    passport = curriculum.Corpus(corpus).passport
+    adapter, merged = passport.events("adapter_trained")[-1], passport.events("model_trained")[-1]
+    assert (adapter["tokens"], adapter["flops"]) == (r.tokens, r.flops) and r.flops > 0
+    assert (merged["mode"], merged["adapter"], merged["tokens"], merged["flops"]) == ("merged", r.adapter, 0, 0)
+    assert merged["flops_total"] == adapter["flops_total"] == base.flops + r.flops
+    assert sum(e["flops"] for e in passport.events() if e.get("out_dir", "").startswith(str(tmp_path))) == \
+        base.flops + r.flops
+
+
 def test_snapshots_hold_the_weights_and_compute_at_their_steps(tokens, tmp_path):
     cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=5, schedule="constant", warmup=0, dropout=0.1,
                       **MICRO)
@@ -284,6 +299,16 @@ def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(token
     assert meta_a["tokens"] == meta_b["tokens"] == 150 * 8 * 32
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_resumed_cuda_run_with_dropout_draws_the_same_masks(tokens, tmp_path):
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=20, ckpt_interval=10, lr=3e-3, dropout=0.1,
+                      schedule="constant", device="cuda", **MICRO)
+    straight = train(cfg, out_dir=str(tmp_path / "straight"))
+    train(dataclasses.replace(cfg, max_steps=10), out_dir=str(tmp_path / "resumed"))
+    resumed = train(cfg, out_dir=str(tmp_path / "resumed"), resume=True)  # train() reseeds the GPU's generator
+    assert max_diff(load_checkpoint(straight.checkpoint)[0], load_checkpoint(resumed.checkpoint)[0]) < 1e-6
+
+
 def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens, tmp_path):
     common = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
               "--max-steps", 6, "--lr", 3e-3, "--quiet"]
@@ -312,20 +337,25 @@ def test_the_loss_reaches_the_host_only_at_the_log_interval(tokens, tmp_path, mo
     assert synced == ["mean_loss", "mean_loss", "evaluate"]  # the loss at steps 10 and 20, the val loss at the end
 
 
-def test_cosine_schedule_warms_up_then_decays_to_min_lr():
-    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=110)
+def test_cosine_schedule_warms_up_then_decays_to_min_lr_on_the_last_step():
+    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=111)
     assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
-    assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
+    assert lr_at(10, cfg) == pytest.approx(1.0) and lr_at(60, cfg) == pytest.approx(0.55)
+    assert lr_at(109, cfg) > 0.1 and lr_at(110, cfg) == pytest.approx(0.1)
+    short = TrainConfig(lr=1.0, min_lr=0.0, warmup=0, max_steps=3)
+    assert [lr_at(s, short) for s in range(3)] == pytest.approx([1.0, 0.5, 0.0])
 
 
 def test_wsd_schedule_warms_up_holds_lr_then_decays_linearly_over_the_last_decay_frac():
-    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=100, schedule="wsd")  # decay_frac 0.2: 80..100
+    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup=10, max_steps=100, schedule="wsd")  # decay_frac 0.2: 80..99
     assert lr_at(4, cfg) == pytest.approx(0.5) and lr_at(9, cfg) == pytest.approx(1.0)
-    assert lr_at(10, cfg) == lr_at(50, cfg) == lr_at(80, cfg) == 1.0
-    assert lr_at(90, cfg) == pytest.approx(0.55) and lr_at(99, cfg) == pytest.approx(0.145)
-    assert lr_at(100, cfg) == pytest.approx(0.1)
+    assert lr_at(10, cfg) == lr_at(50, cfg) == lr_at(79, cfg) == 1.0
+    assert lr_at(80, cfg) == pytest.approx(0.955) and lr_at(89, cfg) == pytest.approx(0.55)
+    assert lr_at(99, cfg) == pytest.approx(0.1)
     half = TrainConfig(lr=1.0, min_lr=0.0, warmup=0, max_steps=10, schedule="wsd", decay_frac=0.5)
-    assert [lr_at(s, half) for s in range(4, 11)] == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0])
+    assert [lr_at(s, half) for s in range(3, 10)] == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0])
+    five = TrainConfig(lr=1.0, min_lr=0.1, warmup=0, max_steps=5, schedule="wsd")  # one decay step: the last
+    assert [lr_at(s, five) for s in range(5)] == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.1])
 
 
 def test_constant_schedule_warms_up_then_stays_at_lr():
@@ -338,8 +368,8 @@ def test_the_loop_trains_each_step_at_the_schedules_lr(tokens, tmp_path):
                       min_lr=0.0, schedule="wsd", decay_frac=0.5, **dict(MICRO, log_interval=1))
     train(cfg)
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert [e["lr"] for e in log if "lr" in e] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 8e-4, 6e-4,
-                                                                 4e-4, 2e-4])
+    assert [e["lr"] for e in log if "lr" in e] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 8e-4, 6e-4, 4e-4,
+                                                                 2e-4, 0.0])
 
 
 def test_every_flag_has_a_help_sentence_and_fixed_sets_list_their_choices():
