@@ -541,9 +541,9 @@ def _seeds_rejected(reports):
     rejected = [f"{Path(r['corpus']).parent.name} {', '.join(r['rejected'])}" for r in reports if r["rejected"]]
     if not rejected:
         return []
-    return ["", f"The gate rejected units in {len(rejected)} of {len(reports)} seeds ({'; '.join(rejected)}): a row "
-            "shows only in the seeds that have it (a merge step), and each seed's numbers are over its own accepted "
-            "units."]
+    return ["", f"The gate rejected units in {len(rejected)} of {len(reports)} seeds ({'; '.join(rejected)}): the "
+            "merge steps some seed lacks are left out of these tables (each seed's own report has its steps), and "
+            "each seed's numbers are over its own accepted units."]
 
 
 def _results_rejected(report):

@@ -113,7 +113,7 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     assert "The gate rejected" not in md
     reports[1]["corpus"], reports[1]["rejected"] = "runs/x/seed-6/corpus", ["kinds-01"]
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
-    assert "\n\nThe gate rejected units in 1 of 2 seeds (seed-6 kinds-01): a row shows only" in md
+    assert "\n\nThe gate rejected units in 1 of 2 seeds (seed-6 kinds-01): the merge steps some seed lacks are left out" in md
     assert "FLOPs" not in md.splitlines()[2]  # a run without its training FLOPs states none
     assert "Answer frequency alone" not in md
     for r, acc in zip(reports, (0.2, 0.3)):
