@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from report import aggregate_seeds, control_lines, parse_control, render_results
 from train import TrainConfig, flops_per_token, resolve_device, train
 
 ROOT = Path(__file__).resolve().parent
+WORLDS = ROOT / "data" / "world" / "units"  # the built-in worlds, made on first use
 STAGES = ("corpus", "base", "grow", "finetune", "scratch", "compare")
 
 
@@ -256,16 +258,30 @@ class Run:
 
 # ----------------------------------------------------------------------------- 1 corpus
 
+def world_dir(s):
+    """Where the built-in world of these settings is kept: one directory per size and seed."""
+    name = s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}"
+    return WORLDS / (name if s.world_seed == 0 else f"{name}-seed-{s.world_seed}")
+
+
 def world_files(s, log=print):
-    """The built-in world's unit files for these settings, made the first time they are asked for."""
+    """The built-in world's unit files for these settings, made the first time they are asked for:
+    whole or not at all, so a stopped generation leaves no part of a world to train on."""
     sys.path.insert(0, str(ROOT / "data" / "world"))
     import prepare
-    world = ROOT / "data" / "world" / "units" / (s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}")
-    files = sorted(world.glob("*.jsonl"))
-    if not files:
+    world = world_dir(s)
+    if not world.is_dir():
         log(f"    making the built-in world in {world}")
-        files = prepare.generate(world, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
-    return files
+        tmp = world.with_name(f"{world.name}.tmp-{os.getpid()}")
+        try:
+            prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
+            os.rename(tmp, world)
+        except OSError:
+            if not world.is_dir():  # else another process made the same world first
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return sorted(world.glob("*.jsonl"))
 
 
 def has_probe_type(files, name):

@@ -346,3 +346,26 @@ def test_help_shows_what_the_default_preset_sets():
 def test_every_preset_passes_the_settings_check(name):
     # raises a LadderError naming what is wrong; gate_on "all" spares making the 100M-token worlds
     ladder.check_settings(ladder.settings_for(name, gate_on="all"), name)
+
+
+def test_each_world_seed_has_its_own_world_made_whole_or_not_at_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(ladder, "WORLDS", tmp_path)
+    quiet = dict(log=lambda m: None)
+    s0 = ladder.settings_for("tiny")
+    s1 = ladder.dataclasses.replace(s0, world_seed=1)
+    f0, f1 = ladder.world_files(s0, **quiet), ladder.world_files(s1, **quiet)
+    assert [f.name for f in f0] == [f.name for f in f1] and len(f0) == 9
+    assert (f0[0].parent, f1[0].parent) == (tmp_path / "tiny", tmp_path / "tiny-seed-1")
+    assert all(a.read_bytes() != b.read_bytes() for a, b in zip(f0, f1))
+    assert json.loads(f1[0].read_text().splitlines()[0])["source"].endswith("seed=1")
+    import prepare  # data/world, on the path once world_files has run
+
+    def stopped(out, **kw):  # a generation stopped after its first unit
+        Path(out).mkdir()
+        (Path(out) / "prim-00.jsonl").write_text("{}\n")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(prepare, "generate", stopped)
+    assert ladder.world_files(s1, **quiet) == f1  # made already: not made again
+    with pytest.raises(KeyboardInterrupt):
+        ladder.world_files(ladder.dataclasses.replace(s0, world_seed=2), **quiet)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny", "tiny-seed-1"]
