@@ -24,6 +24,7 @@ size. Resumable: run the same command again after a stop at any point.
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import math
 import os
@@ -265,22 +266,30 @@ def world_dir(s):
 
 
 def world_files(s, log=print):
-    """The built-in world's unit files for these settings, made the first time they are asked for:
-    whole or not at all, so a stopped generation leaves no part of a world to train on."""
+    """The built-in world's unit files for these settings, made the first time they are asked for and
+    again when prepare.py has changed since; made whole or not at all, so a stopped generation leaves
+    no part of a world to train on."""
     sys.path.insert(0, str(ROOT / "data" / "world"))
     import prepare
     world = world_dir(s)
-    if not world.is_dir():
-        log(f"    making the built-in world in {world}")
-        tmp = world.with_name(f"{world.name}.tmp-{os.getpid()}")
-        try:
-            prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
-            os.rename(tmp, world)
-        except OSError:
-            if not world.is_dir():  # else another process made the same world first
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    made = {"prepare_sha256": sha256_file(prepare.__file__), "seed": s.world_seed, "size": s.world_size,
+            "tokens": s.world_tokens}
+    stamp = world / "world.json"
+    world.parent.mkdir(parents=True, exist_ok=True)
+    with open(world.with_name(f"{world.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two ladders starting at once make it once
+        if not (stamp.is_file() and json.loads(stamp.read_text()) == made):
+            log(f"    making the built-in world in {world}")
+            tmp, old = (world.with_name(f"{world.name}.{what}-{os.getpid()}") for what in ("tmp", "old"))
+            try:
+                prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
+                (tmp / "world.json").write_text(json.dumps(made) + "\n")
+                if world.is_dir():
+                    os.rename(world, old)
+                os.rename(tmp, world)
+            finally:
+                for d in (tmp, old):
+                    shutil.rmtree(d, ignore_errors=True)
     return sorted(world.glob("*.jsonl"))
 
 

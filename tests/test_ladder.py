@@ -348,7 +348,7 @@ def test_every_preset_passes_the_settings_check(name):
     ladder.check_settings(ladder.settings_for(name, gate_on="all"), name)
 
 
-def test_each_world_seed_has_its_own_world_made_whole_or_not_at_all(tmp_path, monkeypatch):
+def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(ladder, "WORLDS", tmp_path)
     quiet = dict(log=lambda m: None)
     s0 = ladder.settings_for("tiny")
@@ -358,6 +358,7 @@ def test_each_world_seed_has_its_own_world_made_whole_or_not_at_all(tmp_path, mo
     assert (f0[0].parent, f1[0].parent) == (tmp_path / "tiny", tmp_path / "tiny-seed-1")
     assert all(a.read_bytes() != b.read_bytes() for a, b in zip(f0, f1))
     assert json.loads(f1[0].read_text().splitlines()[0])["source"].endswith("seed=1")
+    made = [f.read_bytes() for f in f0]
     import prepare  # data/world, on the path once world_files has run
 
     def stopped(out, **kw):  # a generation stopped after its first unit
@@ -368,4 +369,9 @@ def test_each_world_seed_has_its_own_world_made_whole_or_not_at_all(tmp_path, mo
     assert ladder.world_files(s1, **quiet) == f1  # made already: not made again
     with pytest.raises(KeyboardInterrupt):
         ladder.world_files(ladder.dataclasses.replace(s0, world_seed=2), **quiet)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny", "tiny-seed-1"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == ["tiny", "tiny-seed-1"]
+    monkeypatch.undo()
+    monkeypatch.setattr(ladder, "WORLDS", tmp_path)
+    (tmp_path / "tiny" / "world.json").write_text('{"prepare_sha256": "an older prepare.py"}')
+    (tmp_path / "tiny" / "atoms-00.jsonl").write_text("{}\n")
+    assert ladder.world_files(s0, **quiet) == f0 and [f.read_bytes() for f in f0] == made  # made again
