@@ -606,6 +606,9 @@ def parser():
     p.add_argument("--primitive", help="with --units: your own primitive units (a directory) instead of the added ones")
     p.add_argument("--seeds", type=int, default=1, help="run the ladder with N paired seeds and report every "
                    "comparison over them (default: %(default)s)")
+    p.add_argument("--world-per-seed", action="store_true", help="with --seeds: each seed reads its own built-in "
+                   "world (--world-seed plus k for the k-th seed), so the interval over seeds covers the draw of "
+                   "creatures, kinds and rules as well as training")
     return add_options(p, Settings, defaults=False, shown=("tiny", dataclasses.asdict(settings_for("tiny"))))
 
 
@@ -626,17 +629,21 @@ def main(argv=None):
         control = parse_control(s.control)
         if args.primitive and not args.units:
             raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
+        if args.world_per_seed and (args.units or args.seeds < 2):
+            raise LadderError("--world-per-seed goes with --seeds N (N >= 2) on the built-in world")
         check_settings(s, args.preset, args.units, args.primitive)
         out, reports = Path(args.out), []
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):
             if args.seeds > 1:
                 print(f"=== seed {seed} -> {run_dir}")
-            run = Run(run_dir, args.preset, dataclasses.replace(s, seed=seed), args.units, args.primitive)
+            world_seed = s.world_seed + (seed - s.seed if args.world_per_seed else 0)
+            run = Run(run_dir, args.preset, dataclasses.replace(s, seed=seed, world_seed=world_seed), args.units,
+                      args.primitive)
             reports.append(run_ladder(run))
             print("\n".join(summary_lines(reports[-1]) + control_lines(control, reports[-1:])))
         device = str(resolve_device(s.device))
         if args.seeds > 1:
-            agg = aggregate_seeds(reports, out / "report")
+            agg = aggregate_seeds(reports, out / "report", worlds=args.world_per_seed)
             print("\n".join(control_lines(control, reports, agg)))
             write_results(out, argv, device, control, agg=agg, reports=reports)
         else:

@@ -305,11 +305,12 @@ def _md_curves(report):
 
 # ----------------------------------------------------------------------------- across seeds
 
-def aggregate_seeds(reports, out_dir=None, names=None):
-    """N per-seed compare() reports (same models and probes, paired by seed) -> per model and scope
-    the mean accuracy with its sd and 95% t-interval; per compared pair and scope the mean paired
-    difference, its sd, t-interval and sentence. Writes report.md and report.json to out_dir if given."""
-    _check_seeds(reports, names or [f"report {k}" for k in range(len(reports))])
+def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
+    """N per-seed compare() reports (same models and probes, paired by seed; with worlds, each seed
+    on its own world: the same units, other probes) -> per model and scope the mean accuracy with its
+    sd and 95% t-interval; per compared pair and scope the mean paired difference, its sd, t-interval
+    and sentence. Writes report.md and report.json to out_dir if given."""
+    _check_seeds(reports, names or [f"report {k}" for k in range(len(reports))], worlds)
     names = common_models(reports)
     models = {n: {scope: dict(t_interval(v), values=v) for scope, v in _seed_accuracies(reports, n).items()}
               for n in names}
@@ -320,8 +321,9 @@ def aggregate_seeds(reports, out_dir=None, names=None):
                  for r in reports]
         v = [c and c["diff"] for c in found]
         t = dict(t_interval(v), probes=_probe_halfwidth(found))
-        pairs.append(dict(a=a, b=b, scope=scope, values=v, **t, sentence=_seeds_sentence(models, a, b, scope, t)))
-    agg = {"seeds": len(reports), "models": models, "comparisons": pairs,
+        pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
+                          sentence=_seeds_sentence(models, a, b, scope, t, worlds)))
+    agg = {"seeds": len(reports), "worlds": worlds, "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports)}
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -333,15 +335,18 @@ def aggregate_seeds(reports, out_dir=None, names=None):
     return agg
 
 
-def _check_seeds(reports, names):
+def _check_seeds(reports, names, worlds=False):
     if len(reports) < 2:
         raise ReportError(f"aggregate_seeds: {len(reports)} report(s); an interval across seeds needs at least 2")
     first = reports[0]
     for k, r in enumerate(reports[1:], 1):
         same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
-        if not same or r["units"] != first["units"]:
-            raise ReportError(f"{names[k]} scored other probes than {names[0]}; seeds are paired on the same "
-                              "probes")
+        if r["units"] != first["units"]:
+            raise ReportError(f"{names[k]} scored other units than {names[0]}; seeds are paired unit by unit")
+        if same == worlds:
+            raise ReportError(f"{names[k]} scored {'the same' if same else 'other'} probes than {names[0]}; "
+                              + ("seeds on their own worlds read other probes" if worlds else
+                                 "seeds are paired on the same probes (each seed on its own world: --worlds)"))
     if not common_models(reports):
         raise ReportError("aggregate_seeds: no model is in every report; seeds are paired model by model")
 
@@ -369,13 +374,14 @@ def _probe_halfwidth(comparisons):
     return sum(widths) / len(widths) if widths else None
 
 
-def _seeds_sentence(models, a, b, scope, t):
+def _seeds_sentence(models, a, b, scope, t, worlds=False):
     if t["lo"] is None:
         return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
     acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
     probes = "" if t.get("probes") is None else f"; over probes, each seed's bootstrap: ±{100 * t['probes']:.0f}"
+    over = f"{t['n']} seeds, each on its own world" if worlds else f"{t['n']} training seeds on one world's probes"
     return f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"])) + \
-        f" across {t['n']} training seeds on one world's probes{probes}"
+        f" across {over}{probes}"
 
 
 def _seed_cell(t, sd=True):
@@ -396,9 +402,12 @@ def render_seeds_markdown(agg):
     out = [f"# accrete across {agg['seeds']} seeds", "",
            "Accuracy on the probes of units the gate did not reject (less the half its gate read): mean over "
            "seeds ± sd in points [95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, "
-           "then their mean, sd and t-interval. Every seed reads the same world, so the t-interval covers "
-           "training noise on these probes; how far another draw of probes could move a difference is each "
-           "seed's bootstrap over clusters, whose half-width (mean over seeds) is the last column.", "",
+           "then their mean, sd and t-interval. " + ("Each seed reads its own world, so the t-interval covers "
+           "the draw of the world's creatures, kinds and rules as well as training noise; each seed's bootstrap "
+           "over clusters, whose half-width (mean over seeds) is the last column, is within one world." if
+           agg.get("worlds") else "Every seed reads the same world, so the t-interval covers training noise on "
+           "these probes; how far another draw of probes could move a difference is each seed's bootstrap over "
+           "clusters, whose half-width (mean over seeds) is the last column."), "",
            "## Accuracy", ""] + _header(["model"] + scopes)
     out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
@@ -616,7 +625,8 @@ def cmd_render(args):
 
 def cmd_seeds(args):
     """Aggregate per-seed report.json files into one page across seeds."""
-    agg = aggregate_seeds([read_report(path) for path in args.reports], args.out, names=args.reports)
+    agg = aggregate_seeds([read_report(path) for path in args.reports], args.out, names=args.reports,
+                          worlds=args.worlds)
     for c in agg["comparisons"]:
         print(c["sentence"])
     print(f"wrote {Path(args.out) / 'report.md'}, report.json")
@@ -628,6 +638,8 @@ def add_seeds_parser(sub):
     a.add_argument("reports", nargs="+", metavar="REPORT.json", help="compare's report.json of each seed, "
                    "the same models on the same probes")
     a.add_argument("--out", required=True, help="directory for the aggregate report.md and report.json")
+    a.add_argument("--worlds", action="store_true", help="each seed read its own world (ladder.py "
+                   "--world-per-seed): the same units, other probes")
     a.set_defaults(run=cmd_seeds)
 
 

@@ -375,3 +375,27 @@ def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_
     (tmp_path / "tiny" / "world.json").write_text('{"prepare_sha256": "an older prepare.py"}')
     (tmp_path / "tiny" / "atoms-00.jsonl").write_text("{}\n")
     assert ladder.world_files(s0, **quiet) == f0 and [f.read_bytes() for f in f0] == made  # made again
+
+
+def test_world_per_seed_gives_the_kth_seed_the_world_seed_plus_k(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(ladder, "WORLDS", tmp_path / "worlds")
+    monkeypatch.setattr(ladder, "run_ladder", lambda run: seen.append((run.s.seed, run.s.world_seed)) or {})
+    monkeypatch.setattr(ladder, "summary_lines", lambda report: [])
+    monkeypatch.setattr(ladder, "control_lines", lambda *a: [])
+    monkeypatch.setattr(ladder, "aggregate_seeds", lambda reports, out, worlds: seen.append(worlds) or {})
+    monkeypatch.setattr(ladder, "write_results", lambda *a, **k: None)
+    args = ["--preset", "micro", "--seeds", "3", "--seed", "4", "--world-seed", "10", "--out", str(tmp_path / "r")]
+    ladder.main(args + ["--world-per-seed"])
+    assert seen == [(4, 10), (5, 11), (6, 12), True]
+    seen.clear()
+    ladder.main(args[:-1] + [str(tmp_path / "one-world")])
+    assert seen == [(4, 10), (5, 10), (6, 10), False]
+
+
+@pytest.mark.parametrize("extra", [["--seeds", "1"], ["--seeds", "2", "--units", "data/examples"]])
+def test_world_per_seed_without_seeds_on_the_built_in_world_is_refused(extra, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        ladder.main(["--preset", "micro", "--world-per-seed", "--out", str(tmp_path / "r")] + extra)
+    assert e.value.code == 2 and "--world-per-seed goes with --seeds N" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

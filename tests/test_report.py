@@ -72,6 +72,21 @@ def test_aggregate_seeds_refuses_unpaired_reports():
         R.aggregate_seeds([a, seed_report({"other": 0.6}, {})])
     with pytest.raises(ValueError, match="report 1 scored other probes"):
         R.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])
+    with pytest.raises(ValueError, match="report 1 scored other units"):
+        R.aggregate_seeds([a, dict(a, units=["v"], probes_sha256={"all": "other"})], worlds=True)
+    with pytest.raises(ValueError, match="report 1 scored the same probes .* own worlds read other probes"):
+        R.aggregate_seeds([a, a], worlds=True)
+
+
+def test_seeds_on_their_own_worlds_pair_by_unit_and_say_what_the_interval_covers(tmp_path):
+    reports = [dict(seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}), probes_sha256={"all": w})
+               for c, d, w in ((0.6, 0.10, "world 0"), (0.7, 0.20, "world 1"), (0.65, 0.15, "world 2"))]
+    agg = R.aggregate_seeds(reports, tmp_path, worlds=True)
+    (overall,) = agg["comparisons"]
+    assert agg["worlds"] and overall["mean"] == pytest.approx(0.15)
+    assert overall["sentence"] == "overall: curriculum (65%) is higher than shuffled (50%) (+15 points, 95% CI +3 " \
+        "to +27) across 3 seeds, each on its own world; over probes, each seed's bootstrap: ±10"
+    assert "Each seed reads its own world, so the t-interval covers the draw" in (tmp_path / "report.md").read_text()
 
 
 def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path):
@@ -80,7 +95,10 @@ def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(dict(a, probes_sha256={"all": "other"})))
     p = run_report("seeds", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "agg")
     assert p.returncode == 2 and p.stderr == (f"error: {tmp_path / 'b.json'} scored other probes than "
-                                              f"{tmp_path / 'a.json'}; seeds are paired on the same probes\n")
+                                              f"{tmp_path / 'a.json'}; seeds are paired on the same probes (each seed on "
+                                              "its own world: --worlds)\n")
+    p = run_report("seeds", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "agg", "--worlds")
+    assert p.returncode == 0 and "each on its own world" in p.stdout
 
 
 def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path):
