@@ -503,8 +503,8 @@ def bench_unit(table, preset, device, tmp, world_tokens):
 def merge_unit(base, adapter, out):
     """The grow stage's merge: the base, the adapter folded in, saved as a plain checkpoint."""
     model, meta = load_checkpoint(base)
-    lora.load_adapter(model, adapter, meta.get("tokenizer_hash"))
-    return save_checkpoint(lora.merge(model), out, dict(meta, mode="merged"))
+    header = lora.load_adapter(model, adapter, meta.get("tokenizer_hash"))
+    return save_checkpoint(lora.merge(model), out, lora.merged_meta(meta, header))
 
 
 # ----------------------------------------------------------------------------- CUDA

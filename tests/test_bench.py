@@ -186,3 +186,18 @@ def test_a_step_with_a_compiled_forward_trains_like_the_eager_one(adapter, monke
     # (elements whose gradient is near zero take a sign from rounding, so not to float precision)
     assert (after[False] - before).abs().max() > 5e-4
     assert (after[True] - after[False]).abs().max() < 1e-4
+
+
+def test_the_benchs_merge_writes_the_header_the_grow_stage_writes(tmp_path):
+    import lora
+    from model import load_checkpoint, save_checkpoint
+    torch.manual_seed(0)
+    base = GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32))
+    save_checkpoint(base, tmp_path / "base", {"units": ["a"], "tokens": 100, "flops": 600, "step": 50})
+    lora.attach(base)
+    adapter = lora.save_adapter(base, tmp_path / "ad", {"units": ["b"], "tokens": 20, "flops": 30,
+                                                        "tokens_total": 120, "flops_total": 630})
+    meta = load_checkpoint(bench.merge_unit(tmp_path / "base", adapter, tmp_path / "merged"))[1]
+    assert (meta["mode"], meta["units"], meta["tokens"], meta["flops"], meta["flops_total"]) == \
+        ("merged", ["a", "b"], 20, 30, 630)
+    assert "step" not in meta  # the base's step is not the merged model's
