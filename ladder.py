@@ -269,7 +269,8 @@ def world_files(s, log=print):
     """The built-in world's unit files for these settings, made the first time they are asked for and
     again when prepare.py has changed since; made whole or not at all, so a stopped generation leaves
     no part of a world to train on."""
-    sys.path.insert(0, str(ROOT / "data" / "world"))
+    if str(ROOT / "data" / "world") not in sys.path:  # called per seed and by check_settings
+        sys.path.insert(0, str(ROOT / "data" / "world"))
     import prepare
     world = world_dir(s)
     made = {"prepare_sha256": sha256_file(prepare.__file__), "seed": s.world_seed, "size": s.world_size,

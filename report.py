@@ -636,7 +636,7 @@ def add_seeds_parser(sub):
     """The seeds subcommand, shared by this module's command line and evaluate.py's."""
     a = sub.add_parser("seeds", help="aggregate per-seed report.json files: means, sds and t-intervals")
     a.add_argument("reports", nargs="+", metavar="REPORT.json", help="compare's report.json of each seed, "
-                   "the same models on the same probes")
+                   "the same models on the same probes (other probes with --worlds)")
     a.add_argument("--out", required=True, help="directory for the aggregate report.md and report.json")
     a.add_argument("--worlds", action="store_true", help="each seed read its own world (ladder.py "
                    "--world-per-seed): the same units, other probes")
