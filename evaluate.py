@@ -193,18 +193,17 @@ def summarize(results, levels=None):
             "by_type": grouped(lambda r: r["type"])}
 
 
-def composition(probes, results, rejected=(), read=()):
-    """Composition given its premises, by probe type: over the probes of non-recall types that list
-    "premises" (units in `rejected` and the probes a gate `read` left out, as in every comparison),
-    accuracy on all of them beside accuracy on those whose premise probes (matched by prompt among
-    `probes`) the same results answer correctly."""
-    read = {id(p) for p in read}
+def composition(probes, results, compared=None):
+    """Composition given its premises, by probe type: over the `compared` probes (default: all) of
+    non-recall types that list "premises", accuracy on all of them beside accuracy on those whose
+    premise probes (matched by prompt among all `probes`) the same results answer correctly."""
+    counted = {id(p) for p in (probes if compared is None else compared)}
     known = {}  # prompt -> answered correctly (every probe with that prompt, should there be several)
     for p, r in zip(probes, results):
         known[p["probe"]] = known.get(p["probe"], True) and bool(r["correct"])
     groups = {}
     for p, r in zip(probes, results):
-        if r["type"] != "recall" and p.get("premises") and p.get("unit") not in rejected and id(p) not in read:
+        if r["type"] != "recall" and p.get("premises") and id(p) in counted:
             groups.setdefault(r["type"], []).append((r, [known.get(q) for q in p["premises"]]))
     # a premise missing from the probes can be neither right nor wrong: its probe is not in "given"
     return {t: {"all": _stats([r for r, _ in rows]),
@@ -617,7 +616,6 @@ def _measure_model(corpus, model, info, probes, parts, levels, samples, device, 
     for key, ps in parts.items():
         ids = {id(p) for p in ps}
         scored[key] = [r for p, r in zip(probes, results) if id(p) in ids]
-    rejected = {p["unit"] for p in parts["rejected_summary"]}
     units = list(levels)  # every unit with probes, in curriculum order
     prompts = [corpus.probes(u)[0]["probe"] for u in units[:3]]
     entry = {
@@ -628,7 +626,7 @@ def _measure_model(corpus, model, info, probes, parts, levels, samples, device, 
         "summary": summarize(scored["summary"], levels),
         "rejected_summary": summarize(scored["rejected_summary"], levels) if scored["rejected_summary"] else None,
         "gate_summary": summarize(scored["gate_summary"], levels) if scored["gate_summary"] else None,
-        "composition": composition(probes, results, rejected, parts["gate_summary"]),
+        "composition": composition(probes, results, parts["summary"]),
         "scoring_seconds": time.time() - t0,
         "primitive_ppl": corpus_perplexity(model, corpus, corpus.primitive_units(), device=device),
         "unit_ppl": {u: corpus_perplexity(model, corpus, [u], device=device) for u in units},

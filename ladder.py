@@ -178,8 +178,9 @@ class Run:
         self.units_dir = Path(units_dir) if units_dir else None
         self.primitive_dir = Path(primitive_dir) if primitive_dir else None
         self.corpus_dir = self.out / "corpus"
-        saved = {"preset": preset, "settings": dataclasses.asdict(s), "units_dir": units_dir and str(units_dir),
-                 "primitive_dir": primitive_dir and str(primitive_dir)}
+        dirs = ("units_dir", "primitive_dir")  # as absolute paths: a run may continue from another directory
+        saved = {"preset": preset, "settings": dataclasses.asdict(s),
+                 **{k: d and str(Path(d).resolve()) for k, d in zip(dirs, (units_dir, primitive_dir))}}
         state = self.out / "ladder.json"
         # the passport names files by the paths they were written at, under each directory the run was
         # given: it may since have moved, or been given from another working directory
@@ -190,9 +191,12 @@ class Run:
             # a setting added since the run started reads as what the code did then
             before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **before["settings"]}
             before["settings"]["device"] = s.device  # where it runs may change; what it computes may not
+            before.update({k: before.get(k) and str(Path(before[k]).resolve()) for k in dirs})
             if before != saved:
-                changed = sorted(k for k in saved["settings"] if before["settings"].get(k) != saved["settings"][k])
-                raise LadderError(f"{state}: this run was started with other settings ({changed or 'preset or units'});"
+                was = dict(before["settings"], **{k: before.get(k) for k in ("preset",) + dirs})
+                now = dict(saved["settings"], **{k: saved[k] for k in ("preset",) + dirs})
+                changed = [f"{k} {was.get(k)}" for k in sorted(now) if was.get(k) != now[k]]
+                raise LadderError(f"{state}: this run was started with other settings ({', '.join(changed)});"
                                   " continue it with the same options, or use another --out")
         if not state.is_file() or str(out) not in self.outs:
             self.outs = [o for o in self.outs if o != str(out)] + [str(out)]
@@ -421,11 +425,8 @@ def merge(run, current, merged_dir, unit, adapter):
     model, meta = load_checkpoint(current)
     lora.load_adapter(model, adapter["adapter"], meta.get("tokenizer_hash"))
     meta = lora.merged_meta(meta, dict(adapter, units=[unit]))
-    spent = {k: meta[k] for k in ("tokens_total", "flops_total")}  # the adapter's: counted from random init
     file = save_checkpoint(lora.merge(model), merged_dir, meta)
-    run.corpus.passport.append("model_trained", mode="merged", out_dir=str(merged_dir), checkpoint=str(file),
-                               checkpoint_sha256=sha256_file(file), units=meta["units"], init=str(current),
-                               adapter=adapter["adapter"], tokens=0, flops=0, **spent)
+    run.corpus.passport.append("model_trained", **lora.merged_event(meta, merged_dir, file, current, adapter["adapter"]))
     return merged_dir
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from common import atomic_write_text, fail
+from common import atomic_write_text, fail, sha256_file
 from model import fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors
 
 
@@ -234,11 +234,22 @@ TRAINING_FIGURES = ("tokens", "flops", "step", "val_loss", "tokens_total", "flop
 
 def merged_meta(base_meta, adapter_meta):
     """The header of a base with an adapter merged in: the base's, with the adapter's units added, and
-    the adapter's training figures (its tokens, its compute, and both counted from random init)."""
+    the adapter's training figures (its tokens, its compute, and both counted from random init) and
+    the fingerprint of the base it was trained on."""
     units = list(base_meta.get("units") or []) + list(adapter_meta.get("units") or [])
     meta = {k: v for k, v in base_meta.items() if k not in TRAINING_FIGURES}
-    own = {k: adapter_meta[k] for k in TRAINING_FIGURES if adapter_meta.get(k) is not None}
+    own = {k: adapter_meta[k] for k in TRAINING_FIGURES + ("base_fingerprint",) if adapter_meta.get(k) is not None}
     return dict(meta, mode="merged", units=units, **own)
+
+
+def merged_event(meta, out_dir, checkpoint, init, adapter):
+    """The passport's model_trained event of a merged model (meta: its header, merged_meta's): the
+    adapter's own event holds what the training cost, so this one adds 0 tokens and 0 FLOPs and
+    carries the totals from random init."""
+    return dict(mode="merged", out_dir=str(out_dir), checkpoint=str(checkpoint),
+                checkpoint_sha256=sha256_file(checkpoint), units=meta.get("units"), init=str(init),
+                adapter=str(adapter), tokens=0, flops=0, tokens_total=meta.get("tokens_total"),
+                flops_total=meta.get("flops_total"))
 
 
 def merge(model, unload=True):
@@ -382,8 +393,7 @@ def main():
             print("wrote", export_peft(model, args.export_peft))
         if args.out:
             merged = merge(model)
-            print("wrote", save_checkpoint(merged, args.out, dict(merged_meta(meta, header),
-                                                                  base_fingerprint=header["base_fingerprint"])))
+            print("wrote", save_checkpoint(merged, args.out, merged_meta(meta, header)))
         if not (args.out or args.export_peft):
             print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
     except (ValueError, FileNotFoundError) as e:

@@ -516,19 +516,20 @@ def output_meta(cfg, init_meta, base_fp, **figures):
     return meta
 
 
-def save_outputs(mode, model, out, meta, merge=False):
-    """A model checkpoint (pretrain, finetune), or an adapter and with `merge` the merged model
+def save_outputs(mode, model, out, meta, merged_meta=None):
+    """A model checkpoint (pretrain, finetune), or an adapter and, given its header, the merged model
     (lora) -> {"checkpoint": file, "adapter": file}."""
     if mode != "lora":
         return {"checkpoint": str(save_checkpoint(model, out, meta))}
     files = {"adapter": str(lora.save_adapter(model, out, meta))}
-    if merge:
-        files["checkpoint"] = str(save_checkpoint(lora.merge(model), out, dict(meta, mode="merged")))
+    if merged_meta is not None:
+        files["checkpoint"] = str(save_checkpoint(lora.merge(model), out, merged_meta))
     return files
 
 
-def record_passport(cfg, data, files, figures):
-    """Append what was trained (`files`), with `figures` (its compute, ...), to the corpus's growth passport."""
+def record_passport(cfg, data, files, figures, merged_meta=None):
+    """Append what was trained (`files`), with `figures` (its compute, ...), to the corpus's growth
+    passport; a merged model's event is lora.merged_event's."""
     if not cfg.corpus:
         return
     import curriculum
@@ -538,9 +539,10 @@ def record_passport(cfg, data, files, figures):
     if files.get("adapter"):
         passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=sha256_file(files["adapter"]),
                         **fields)
-    if files.get("checkpoint"):
-        if files.get("adapter"):  # the merged model: its adapter's event holds what the training cost
-            fields = dict(fields, mode="merged", adapter=files["adapter"], tokens=0, flops=0)
+    if files.get("checkpoint") and merged_meta is not None:
+        passport.append("model_trained", **lora.merged_event(merged_meta, cfg.out_dir, files["checkpoint"],
+                                                             fields["init"], files["adapter"]))
+    elif files.get("checkpoint"):
         passport.append("model_trained", checkpoint=files["checkpoint"],
                         checkpoint_sha256=sha256_file(files["checkpoint"]), **fields)
 
@@ -762,9 +764,12 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
                    _losses(train_loss, val_loss))
         meta = output_meta(cfg, init_meta, base_fp, step=step, **spent, seconds=round(elapsed, 2),
                            val_loss=val_loss, **run_info)
+        # the merged model's header as lora.py --out and the ladder write it: the init's, its units and the adapter's
+        merged = lora.merged_meta(init_meta, dict(meta, units=cfg.meta.get("units"))) \
+            if cfg.merge and cfg.mode == "lora" else None
         with averaged_weights(params, ema):
-            files = save_outputs(cfg.mode, raw_model, out, meta, cfg.merge)
-        record_passport(cfg, data, files, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable))
+            files = save_outputs(cfg.mode, raw_model, out, meta, merged)
+        record_passport(cfg, data, files, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable), merged)
     runlog.close()
     if proc.ddp:
         dist.barrier()

@@ -627,15 +627,15 @@ def test_composition_is_the_accuracy_among_probes_whose_premises_the_model_knows
         {"probe": "g", "type": "inference_ood", "unit": "u"}]  # no premises: left out
     correct = [True, True, False, True, True, True, False, True, True, True, False]
     results = [{"type": p["type"], "correct": c, "exact": c, "n_choices": 4} for p, c in zip(probes, correct)]
-    c = E.composition(probes, results, rejected=["gone"])
+    c = E.composition(probes, results, [p for p in probes if p["unit"] != "gone"])
     assert list(c) == ["chain", "inference_id"]
     assert (c["inference_id"]["all"]["n"], c["inference_id"]["all"]["correct"]) == (3, 2)
     assert (c["inference_id"]["given_premises"]["n"], c["inference_id"]["given_premises"]["correct"]) == (2, 1)
     assert (c["inference_id"]["given_premises"]["lo"], c["inference_id"]["given_premises"]["hi"]) == E.wilson(1, 2)
     assert (c["chain"]["all"]["n"], c["chain"]["given_premises"]["n"], c["chain"]["premises_missing"]) == (2, 1, 1)
     assert c["chain"]["given_premises"]["acc"] == 1.0 and c["inference_id"]["premises_missing"] == 0
-    # a probe a gate read (a unit gated on every type) is no outcome, as in every comparison
-    read = E.composition(probes, results, rejected=["gone"], read=[probes[4]])
+    # a probe left out of the comparisons (here, one a gate read) is no outcome
+    read = E.composition(probes, results, [p for i, p in enumerate(probes) if p["unit"] != "gone" and i != 4])
     assert (read["inference_id"]["all"]["n"], read["inference_id"]["given_premises"]["n"]) == (2, 1)
 
 

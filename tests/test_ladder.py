@@ -192,7 +192,19 @@ def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, 
 def test_other_settings_in_the_same_run_directory_are_refused(finished):
     tmp, _ = finished
     r = run_ladder(tmp / "run", tmp / "units", "--lora-epochs", "7", check=False)
-    assert r.returncode == 2 and "other settings" in r.stderr and "lora_epochs" in r.stderr
+    assert r.returncode == 2 and "other settings" in r.stderr and "(lora_epochs 4.0)" in r.stderr
+
+
+def test_a_run_continues_from_another_working_directory_and_refuses_other_units(finished, tmp_path, monkeypatch):
+    tmp, _ = finished
+    s = ladder.settings_for("micro")
+    monkeypatch.chdir(tmp)
+    ladder.Run(Path("run"), "micro", s, "units", log=lambda m: None)
+    monkeypatch.chdir(tmp_path)  # the same run and units by other relative paths
+    ladder.Run(Path(os.path.relpath(tmp / "run")), "micro", s, os.path.relpath(tmp / "units"), log=lambda m: None)
+    shutil.copytree(tmp / "units", tmp_path / "other")
+    with pytest.raises(ladder.LadderError, match=rf"other settings \(units_dir {tmp / 'units'}\)"):
+        ladder.Run(tmp / "run", "micro", s, tmp_path / "other")
 
 
 def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not_at_another_value(finished):
@@ -207,7 +219,7 @@ def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not
         # the fine-tune was level by level then; mixed is the default now
         ladder.Run(tmp / "run", "micro", ladder.dataclasses.replace(s, ft_order="curriculum"), tmp / "units",
                    log=lambda m: None)  # continues
-        with pytest.raises(ladder.LadderError, match=r"other settings \(\['ft_order'\]\)"):
+        with pytest.raises(ladder.LadderError, match=r"other settings \(ft_order curriculum\);"):
             ladder.Run(tmp / "run", "micro", s, tmp / "units")
     finally:
         state.write_text(saved)

@@ -184,6 +184,26 @@ def test_a_merged_adapter_costs_its_adapter_event_only_in_the_passport(corpus, t
         base.flops + r.flops
 
 
+def test_a_merge_in_training_writes_what_lora_py_writes_and_its_passport_event_names_every_unit(corpus, tmp_path):
+    import curriculum
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base",
+                    {"units": ["old"], "tokens": 40, "flops": 9, "step": 77})
+    r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(corpus), out_dir=str(tmp_path / "lora"),
+                          max_steps=2, merge=True, meta={"units": ["new"]}, **dict(MICRO, vocab_size=300)))
+    cli = subprocess.run([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter", r.adapter,
+                          "--out", str(tmp_path / "cli")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    meta = load_checkpoint(r.checkpoint)[1]
+    assert meta == load_checkpoint(tmp_path / "cli")[1]  # the same weights, the same header
+    assert (meta["units"], meta["step"], meta["tokens"], meta["tokens_total"]) == (["old", "new"], 2, r.tokens,
+                                                                                   40 + r.tokens)
+    event = curriculum.Corpus(corpus).passport.events("model_trained")[-1]
+    assert (event["mode"], event["units"], event["init"], event["adapter"]) == \
+        ("merged", ["old", "new"], str(tmp_path / "base"), r.adapter)
+    assert (event["tokens"], event["flops"], event["flops_total"]) == (0, 0, 9 + r.flops)
+    assert event["checkpoint_sha256"] == sha256_file(r.checkpoint)
+
+
 def test_snapshots_hold_the_weights_and_compute_at_their_steps(tokens, tmp_path):
     cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=5, schedule="constant", warmup=0, dropout=0.1,
                       **MICRO)
