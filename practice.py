@@ -36,12 +36,15 @@ def _world():
     return prepare
 
 
-def names_asked(header, probes):
-    """The header's concepts that its probes ask about (in a prompt or as an answer), longest first:
-    the names practice replaces. Ties in length keep the header's order, so the practice and the
-    register do not change with Python's hash seed."""
+def names_asked(header, probes, concepts=()):
+    """The concepts that its probes ask about (in a prompt or as an answer), longest first: the names
+    practice replaces. The header's own, and the other `concepts` given: those of the units beside
+    it, since a unit may ask about names an earlier unit introduced (a creature's kind, say), and
+    practice that kept them would state their facts in the base's text. Ties in length keep the order
+    given, so the practice and the register do not change with Python's hash seed."""
     text = " ".join(p["probe"] + " " + p["answer"] for p in probes)
-    found = [c for c in header["concepts"] if c.strip() and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", text)]
+    found = [c for c in list(header["concepts"]) + list(concepts)
+             if c.strip() and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", text)]
     return sorted(dict.fromkeys(found), key=len, reverse=True)
 
 
@@ -49,8 +52,9 @@ def new_words(units, known):
     """The names and answer words of the units that the primitive text never uses (its vocabulary
     `known`, lowercased): what the register must mention so that their tokens are trained."""
     out = []
+    concepts = [c for header, _, _ in units for c in header["concepts"]]
     for header, _, probes in units:
-        candidates = names_asked(header, probes) + [c for p in probes for c in p["choices"]]
+        candidates = names_asked(header, probes, concepts) + [c for p in probes for c in p["choices"]]
         for c in candidates:
             if any(w.lower() not in known for w in WORD.findall(c)) and c not in out:
                 out.append(c)
@@ -61,13 +65,13 @@ def _substitute(text, mapping, pattern):
     return pattern.sub(lambda m: mapping[m.group(0)], text)
 
 
-def derive(path, fresh, rng, copies=1):
+def derive(path, fresh, rng, copies=1, concepts=()):
     """A primitive unit of practice for the knowledge unit at path: its documents' sentences, shuffled
-    across documents, and its probes as Q/A lines, with every name its probes ask about replaced by
-    an invented one (fresh() -> a new word); `copies` times, each with names of its own. Probes that
-    name none of them are left out."""
+    across documents, and its probes as Q/A lines, with every name its probes ask about (names_asked,
+    with the other units' `concepts`) replaced by an invented one (fresh() -> a new word); `copies`
+    times, each with names of its own. Probes that name none of them are left out."""
     header, docs, probes = read(path)
-    names = names_asked(header, probes)
+    names = names_asked(header, probes, concepts)
     if not names:
         raise CurriculumError(f"{path}: none of the header's concepts appears in its probes, so practice cannot "
                               "replace them; list the names the probes ask about in \"concepts\"")
@@ -121,8 +125,9 @@ def support(files, out_dir, seed=0, copies=COPIES, log=print):
         "and words of your units in neutral sentences")
     names = prepare.Names(random.Random(f"accrete-practice:{seed}"))
     names.used |= known | {w.lower() for w in register}
+    concepts = [c for header, _, _ in units for c in header["concepts"]]
     for f, (header, _, _) in zip(files, units):
-        unit, docs = derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"), copies)
+        unit, docs = derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"), copies, concepts)
         written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))
         log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
             f"{header['unit']} on invented names")

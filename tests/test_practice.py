@@ -60,6 +60,24 @@ def test_derived_practice_replaces_every_asked_name_and_asks_in_the_unit_s_own_f
     assert any(q.endswith("It carries tea.") for q in qa)
 
 
+def test_a_name_another_unit_lists_is_replaced_too_so_practice_states_no_fact_the_probes_ask(ships, tmp_path):
+    # a later unit asks about a ship that only the first unit lists: its practice must not keep the name,
+    # or the base's own text would answer the held-out question about the real ship
+    docs = ["The Red Heron is fast.", "The Silver Gull is slow."]
+    probes = [dict(probe("Q: How fast is the Red Heron? A: It is", "fast", ["fast", "slow"]), type="inference_id")]
+    later = write_unit(tmp_path / "speed.jsonl", "speed", docs, probes, ["speed"])
+    header, _, ps = practice.read(later)
+    assert practice.names_asked(header, ps) == []  # the unit's own header lists no name
+    ships_concepts = practice.read(ships)[0]["concepts"]
+    assert practice.names_asked(header, ps, ships_concepts) == ["Red Heron"]
+    counter = iter(range(100))
+    _, out = practice.derive(later, lambda: f"nonce{next(counter)}", random.Random(0), concepts=ships_concepts)
+    assert "Red Heron" not in " ".join(out) and "It is fast." in " ".join(out)
+    written = practice.support([ships, later], tmp_path / "support", log=lambda m: None)
+    text = (tmp_path / "support" / "practice-speed.jsonl").read_text()
+    assert any(p.name == "practice-speed.jsonl" for p in written) and "Heron" not in text and "It is fast." in text
+
+
 def test_each_copy_of_practice_has_names_of_its_own(ships):
     counter = iter(range(100))
     _, docs = practice.derive(ships, lambda: f"nonce{next(counter)}", random.Random(0), copies=3)

@@ -266,6 +266,19 @@ def test_requires_name_existing_units_of_lower_level(tiny):
     assert units["rules-00"][0]["requires"] == ["atoms-00", "atoms-01", "atoms-02"]  # rules apply to level-0 facts
 
 
+def test_every_choice_is_a_value_its_unit_names(tiny):
+    # a distractor the unit never names would lose to the answer on word counts alone: a model that
+    # learned only which words the unit uses would beat chance
+    _, units = tiny
+    for header, docs, probes in units.values():
+        if header["kind"] != "knowledge":
+            continue
+        words = set(re.findall(r"[a-z]+", " ".join(docs).lower()))
+        for p in probes:
+            for c in p["choices"]:
+                assert c.split()[-1].lower() in words, (header["unit"], p["probe"], c)
+
+
 def test_answer_position_varies_and_is_balanced(tiny):
     positions = Counter(p["choices"].index(p["answer"]) for p in _probes(tiny[1]))
     n = sum(positions.values())

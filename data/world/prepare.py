@@ -285,6 +285,7 @@ def _kind_group(rng, names, f, n_kinds, members, n_cooccur, n_ood):
     kinds = [names.new() for _ in range(n_kinds)]
     spread = {p: _spread(rng, POOLS[p], n_kinds) for p in PROPS}
     f["kinds"].update({k: {p: spread[p][i] for p in PROPS} for i, k in enumerate(kinds)})
+    f["group"].update({k: kinds for k in kinds})
     cooccur, ood = [names.new() for _ in range(n_cooccur)], [names.new() for _ in range(n_ood)]
     f["cooccur"] += cooccur
     f["ood"] += ood
@@ -305,8 +306,8 @@ def _atom_values(rng, f, creatures, values, rules):
 
 
 def _new_facts():
-    return {"kinds": {}, "kind_of": {}, "prop_held": {}, "atoms": {}, "outcomes": {}, "outcome_held": {},
-            "cooccur": [], "ood": []}
+    return {"kinds": {}, "group": {}, "kind_of": {}, "prop_held": {}, "atoms": {}, "outcomes": {},
+            "outcome_held": {}, "cooccur": [], "ood": []}
 
 
 # ---------------------------------------------------------------- knowledge units
@@ -327,8 +328,15 @@ class Prober:
         return dict(p, premises=premises) if premises else p
 
 
-def _kind_pool(f):
-    return [_a(k) for k in f["kinds"]]
+# A probe's choices are values its unit teaches: a kind's group (the kinds one unit teaches) and their
+# values of a property. A value the unit never names would give a model that learned only which
+# words the unit uses a free guess against it.
+def _kind_pool(f, k):
+    return [_a(x) for x in f["group"][k]]
+
+
+def _prop_pool(f, k, p):
+    return [f["kinds"][x][p] for x in f["group"][k]]
 
 
 def _atoms_unit(rng, f, creatures, ood):
@@ -340,7 +348,7 @@ def _atoms_unit(rng, f, creatures, ood):
             probes.append(probe("recall", a, f"the {e}", f["atoms"][e][a], HALVES[a]["knowledge"], e))
     for e in ood:
         _mention(rng, sents, "kind", None, e=e, k=f["kind_of"][e])
-        probes.append(probe("recall", "kind", f"the {e}", _a(f["kind_of"][e]), _kind_pool(f), e))
+        probes.append(probe("recall", "kind", f"the {e}", _a(f["kind_of"][e]), _kind_pool(f, f["kind_of"][e]), e))
     header = {"kind": "knowledge", "level": 0, "title": f"{len(creatures)} creatures: where they live and what they eat",
               "concepts": list(ATOMS) + creatures + ood, "requires": []}
     return header, list(_documents(rng, sents, creatures)), probes
@@ -352,11 +360,11 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
     for k in kinds:
         for p in PROPS:
             _mention(rng, sents, p, f["kinds"][k][p], k=k)
-            probes.append(probe("recall", p, _a(k), f["kinds"][k][p], POOLS[p], k))
+            probes.append(probe("recall", p, _a(k), f["kinds"][k][p], _prop_pool(f, k, p), k))
     prop_q = {k: {p: _frame(p, _a(k)) for p in PROPS} for k in kinds}
     for e in members + cooccur:
         k = f["kind_of"][e]
-        probes.append(probe("recall", "kind", f"the {e}", _a(k), _kind_pool(f), e))
+        probes.append(probe("recall", "kind", f"the {e}", _a(k), _kind_pool(f, k), e))
     kind_q = {e: _frame("kind", f"the {e}") for e in members + cooccur + ood}
     for e in members:  # in distribution: the other properties stated about the creature itself
         k, held = f["kind_of"][e], f["prop_held"][e]
@@ -364,8 +372,8 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
         for p in PROPS:
             if p != held:  # a stated fact, asked as recall
                 _mention(rng, sents, p, f["kinds"][k][p], e=e, about=True)
-                probes.append(probe("recall", p, f"the {e}", f["kinds"][k][p], POOLS[p], e))
-        probes.append(probe("inference_id", held, f"the {e}", f["kinds"][k][held], POOLS[held], e,
+                probes.append(probe("recall", p, f"the {e}", f["kinds"][k][p], _prop_pool(f, k, p), e))
+        probes.append(probe("inference_id", held, f"the {e}", f["kinds"][k][held], _prop_pool(f, k, held), e,
                             [kind_q[e], prop_q[k][held]]))
     for e in cooccur:  # both premises in every document that names the creature
         k = f["kind_of"][e]
@@ -375,7 +383,7 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
     for kind, group in (("inference_cooccur", cooccur), ("inference_ood", ood)):
         for e in group:
             k = f["kind_of"][e]
-            probes += [probe(kind, p, f"the {e}", f["kinds"][k][p], POOLS[p], e, [kind_q[e], prop_q[k][p]])
+            probes += [probe(kind, p, f"the {e}", f["kinds"][k][p], _prop_pool(f, k, p), e, [kind_q[e], prop_q[k][p]])
                        for p in PROPS]
     docs += _documents(rng, sents, members)
     rng.shuffle(docs)
