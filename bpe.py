@@ -114,6 +114,11 @@ def read_tokenizer(corpus_dir):
     except FileNotFoundError:
         raise CurriculumError(f"{d}: not a corpus (no tokenizer.json); create one with "
                               f"`python curriculum.py init {d} FILES...`") from None
+    except ValueError as e:  # bad JSON or UTF-8
+        raise CurriculumError(f"{d / 'tokenizer.json'}: not a tokenizer description ({e})") from None
+    missing = [k for k in ("type", "name", "pattern", "special_tokens") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise CurriculumError(f"{d / 'tokenizer.json'}: not a tokenizer description (no {', '.join(missing)})")
     if meta["type"] == "gpt2":
         return gpt2(), tokenizer_hash(meta, b"")
     rank_bytes = (d / "tokenizer.tiktoken").read_bytes()

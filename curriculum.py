@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
-from common import atomic_write_bytes, fsync_dir, sha256_file
+from common import atomic_write_bytes, fsync_dir, remove_orphans, sha256_file
 from leakage import LEAK_BUDGET, check_leakage
 from passport import Passport
 from stats import gate_feasibility, pct
@@ -202,8 +202,8 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
     """Create a corpus dir with a tokenizer trained on the files' text (their primitive units', if any) and an
     init event (units not added)."""
     d = Path(corpus_dir)
-    if d.exists() and any(d.iterdir()):
-        raise CurriculumError(f"{d}: already exists and is not empty; choose a new corpus directory")
+    if d.exists() and (not d.is_dir() or any(d.iterdir())):
+        raise CurriculumError(f"{d}: already exists and is not an empty directory; choose a new corpus directory")
     if tokenizer not in ("bpe", "gpt2"):
         raise CurriculumError(f"unknown tokenizer {tokenizer!r} (expected bpe or gpt2)")
     infos = [inspect_unit(f) for f in files]
@@ -251,10 +251,11 @@ def _training_texts(files, max_bytes):
 
 
 def _write_unit(corpus, info):
-    """Tokenize a unit into its train/val shards and copy its file, each atomically; return shard facts."""
+    """Tokenize a unit into its train/val shards and copy its file, each atomically (temporaries named
+    as common.atomic_path names them, so that a later write removes a killed one's); return shard facts."""
     uid, path, enc = info["header"]["unit"], info["path"], corpus.tokenizer
     mask, eot, base = _val_mask(uid, info["n_docs"]), enc.eot_token, corpus.dir / "shards"
-    tmp = {s: base / f"{uid}.{s}.bin.tmp-{os.getpid()}" for s in ("train", "val")}
+    tmp = {s: base / f".{uid}.{s}.bin.tmp-{os.getpid()}" for s in ("train", "val")}
     files = {s: open(p, "wb") for s, p in tmp.items()}
     sha, count, i = {s: hashlib.sha256() for s in tmp}, {s: 0 for s in tmp}, 0
     try:
@@ -284,30 +285,40 @@ def _write_unit(corpus, info):
             f.close()
     for s, p in tmp.items():
         os.replace(p, base / f"{uid}.{s}.bin")
+        remove_orphans(base / f"{uid}.{s}.bin")
+    fsync_dir(base)  # the shards' names on disk before the unit_added event that vouches for them
     copy, h = corpus.dir / "units" / f"{uid}.jsonl", hashlib.sha256()
-    with open(path, "rb") as src, open(f"{copy}.tmp-{os.getpid()}", "wb") as dst:  # streamed: big units fit
+    copy_tmp = copy.with_name(f".{copy.name}.tmp-{os.getpid()}")
+    with open(path, "rb") as src, open(copy_tmp, "wb") as dst:  # streamed: big units fit
         for block in iter(lambda: src.read(1 << 20), b""):
             h.update(block)
             dst.write(block)
         dst.flush()
         os.fsync(dst.fileno())
     if h.hexdigest() != info["sha256"]:
+        copy_tmp.unlink()
         raise CurriculumError(f"{path}: the file changed while it was being added; run add again")
-    os.replace(f"{copy}.tmp-{os.getpid()}", copy)
+    os.replace(copy_tmp, copy)
+    remove_orphans(copy)
     fsync_dir(copy.parent)
     return {"tokens": count["train"], "val_tokens": count["val"], "shards": {s: h.hexdigest() for s, h in sha.items()}}
 
 
 def _new_units(corpus, files, log):
     """Validate a batch: {id: inspect_unit info} of its units not yet in the corpus, in curriculum order.
-    A file already added unchanged is skipped; a duplicate id or an unknown requirement raises."""
+    A file already added unchanged is skipped; a duplicate id (ignoring case: ids name files, and some
+    file systems ignore case) or an unknown requirement raises."""
     infos, seen, new = [inspect_unit(f) for f in files], {}, {}
+    held = {u.lower(): u for u in corpus.units}
     for info in infos:
         uid, where = info["header"]["unit"], f"{info['path']}:{info['line']}"
-        if uid in seen:
-            raise CurriculumError(f"{where}: duplicate unit id {uid!r} (also in {seen[uid]}); "
+        if uid.lower() in seen:
+            raise CurriculumError(f"{where}: duplicate unit id {uid!r} (also in {seen[uid.lower()]}); "
                                   "give each unit its own id")
-        seen[uid] = where
+        seen[uid.lower()] = where
+        if uid not in corpus.units and uid.lower() in held:
+            raise CurriculumError(f"{where}: unit id {uid!r} differs only in case from the corpus's "
+                                  f"{held[uid.lower()]!r}; ids name files, so give it another id")
         if uid in corpus.units:
             if corpus.added[uid]["sha256"] == info["sha256"]:
                 log(f"{uid}: already added")
@@ -326,8 +337,8 @@ def _new_units(corpus, files, log):
 
 
 def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", threshold=0.5, clear_of_chance=True):
-    """Validate unit files and add them all or none (shards, unit copy, then a unit_added event each,
-    the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
+    """Validate unit files, all before any is written, and add them (shards, unit copy, then a
+    unit_added event each, the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
     leak_budget: probe needles held at once by the leakage check (default LEAK_BUDGET). gate_on,
     threshold, clear_of_chance: the verify gate each added knowledge unit is checked against (gate_report)."""
     if leak_budget is not None and leak_budget < 1:
@@ -493,7 +504,9 @@ class Stream:
         cum = np.cumsum([ntok(s) for s in stages]) / max(k_tok, 1)
         self.bounds = np.round(cum * self.total_rows).astype(np.int64)  # stage s owns rows [bounds[s-1], bounds[s])
         self.pools = [_Pool(corpus, s, split) for s in stages]
-        self.replay_pools = [None] + [_Pool(corpus, sum(stages[:s], []), split) for s in range(1, len(stages))]
+        # an earlier level with nothing in this split (a one-document unit's validation) has nothing to replay
+        self.replay_pools = [None] + [pool if pool.total else None for pool in
+                                      (_Pool(corpus, sum(stages[:s], []), split) for s in range(1, len(stages)))]
         replay_units = select(corpus, replay_units) if replay_units else []
         if replay_units:  # one rehearsal pool for every stage (a unit with no tokens in this split is skipped)
             pool = _Pool(corpus, replay_units, split)
@@ -599,6 +612,8 @@ def render_map(corpus, dot=False):
 
 def status(corpus, target=100_000_000):
     """Units and tokens by level and kind, verification counts, progress toward target, primitive share."""
+    if target < 1:
+        raise CurriculumError(f"--target {target}: give the corpus size aimed at, in tokens (at least 1)")
     v, counts = corpus.verdicts(), collections.Counter()
     by_level, by_kind = collections.defaultdict(lambda: [0, 0]), collections.defaultdict(lambda: [0, 0])
     for u, h in corpus.units.items():
@@ -643,8 +658,8 @@ def _parser():
                    "the files (default); gpt2: GPT-2's tokenizer, for a base of GPT-2 weights")
     a.add_argument("--max-train-bytes", type=int, default=20_000_000, help="train the BPE on this much text at "
                    "most (default 20,000,000)")
-    a = sub.add_parser("add", help="validate unit files and add them all or none", description="Validate unit "
-                       "files, check their probes for leakage, and add them all or none, in curriculum order.")
+    a = sub.add_parser("add", help="validate unit files and add them", description="Validate unit files and "
+                       "check their probes for leakage, all before any is written, then add them in curriculum order.")
     a.add_argument("corpus", help="the corpus directory")
     a.add_argument("files", nargs="+", help="unit files (.jsonl); files already added unchanged are skipped")
     a.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
@@ -705,7 +720,7 @@ def main(argv=None):
                     print(f"repaired: dropped an incomplete final passport line ({dropped} bytes)")
             passport.check()  # first, so that a bad line is named before anything parses it
             c = Corpus(args.corpus)
-            print(f"ok: {c.check()} events, {len(c.units)} units")
+            print(f"ok: {c.check()} events, {len(c.units)} units; passport's last line sha256 {c.passport.head()}")
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

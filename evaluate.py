@@ -561,7 +561,8 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         _check_vocab(model, corpus.tokenizer, specs[name])
         models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes, parts,
                                                      levels, samples, device, batch_size, norm, seed)
-    report = {"corpus": str(corpus_dir), "norm": norm, "units": units, "levels": levels, "models": models,
+    report = {"corpus": str(corpus_dir), "passport_head": corpus.passport.head(), "norm": norm, "units": units,
+              "levels": levels, "models": models,
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],

@@ -1,8 +1,10 @@
 """
 The growth passport: an append-only JSONL file of corpus events (init, unit_added, adapter_trained,
 unit_verified, model_trained), one a line, each holding the sha256 of the line before it, so that
-any edit or truncation is detected. It records what has been put into the future model, and how
-it tested.
+an edit of any line but the last, or a line taken from the middle, is detected. The last line has
+no successor to vouch for it: an edit of it, or lines cut from the end, show only against a head
+recorded elsewhere (`check` prints the last line's sha256; each report keeps the one it read).
+It records what has been put into the future model, and how it tested.
 """
 import argparse
 import collections
@@ -70,11 +72,7 @@ class Passport:
             return []
         out = []
         for no, line in enumerate(self.path.read_bytes().split(b"\n")[:-1], 1):  # a torn last line is no event
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise CurriculumError(f"{self.path}:{no}: not a passport event (edited or corrupted); "
-                                      "run `python curriculum.py check CORPUS`") from None
+            out.append(_event(line, f"{self.path}:{no}", "; run `python curriculum.py check CORPUS`"))
         return [e for e in out if event is None or e["event"] == event]
 
     def check(self):
@@ -85,11 +83,7 @@ class Passport:
                                   "run `python curriculum.py check CORPUS --repair` to drop it")
         lines, prev = lines[:-1], GENESIS
         for no, line in enumerate(lines, 1):
-            try:
-                rec = json.loads(line)
-                rec_prev = rec["prev"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise CurriculumError(f"{self.path}:{no}: not a passport event (edited or corrupted)") from None
+            rec_prev = _event(line, f"{self.path}:{no}")["prev"]
             if rec_prev != prev:
                 if no == 1:
                     raise CurriculumError(f"{self.path}:1: the first event must have prev = {GENESIS[:8]}...")
@@ -97,6 +91,12 @@ class Passport:
                                       f"the one recorded in line {no}")
             prev = hashlib.sha256(line).hexdigest()
         return len(lines)
+
+    def head(self):
+        """The sha256 of the last complete line (GENESIS for an empty passport): record it elsewhere to
+        detect later an edit of the last line or lines cut from the end."""
+        last = self._last_line() if self.path.exists() else None
+        return hashlib.sha256(last).hexdigest() if last is not None else GENESIS
 
     def repair(self):
         """Drop an incomplete final line (a crash mid-append), and nothing else. Return bytes dropped."""
@@ -108,6 +108,17 @@ class Passport:
             f.truncate(keep)
             os.fsync(f.fileno())
         return len(data) - keep
+
+
+def _event(line, where, hint=""):
+    """One passport line as its event; a CurriculumError naming where for anything else."""
+    try:
+        rec = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        rec = None
+    if not (isinstance(rec, dict) and isinstance(rec.get("event"), str) and isinstance(rec.get("prev"), str)):
+        raise CurriculumError(f"{where}: not a passport event (edited or corrupted){hint}")
+    return rec
 
 
 def main(argv=None):
@@ -123,7 +134,7 @@ def main(argv=None):
     except CurriculumError as e:
         fail(e)
     counts = collections.Counter(e["event"] for e in passport.events())
-    print(f"ok: {n} events ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    print(f"ok: {n} events ({', '.join(f'{k} {v}' for k, v in counts.items())}); last line sha256 {passport.head()}")
 
 
 if __name__ == "__main__":

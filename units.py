@@ -20,7 +20,8 @@ from common import fail, sha256_file
 KINDS = ("knowledge", "primitive")
 HEADER_FIELDS = {"unit": str, "kind": str, "level": int, "title": str, "concepts": list,
                  "requires": list, "source": str, "license": str}
-UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # ids become file names
+UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # ids become file names (with room for suffixes)
+SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a \uD800-\uDFFF escape: JSON's only way to a lone surrogate
 CHUNK_CHARS = 1 << 18  # documents are scanned and tokenized ~256k characters at a time (bounded RAM)
 
 
@@ -47,6 +48,14 @@ def scan_lines(path):
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise CurriculumError(f"{path}:{no}: invalid JSON ({e.msg}, column {e.colno})") from None
+            except RecursionError:
+                raise CurriculumError(f"{path}:{no}: JSON nested too deeply") from None
+            if SURROGATE.search(line):  # a pair is one character; a lone half cannot be written as UTF-8
+                try:
+                    json.dumps(rec, ensure_ascii=False).encode("utf-8")
+                except UnicodeEncodeError:
+                    raise CurriculumError(f"{path}:{no}: a \\u escape of half a UTF-16 surrogate pair, "
+                                          "which is no character") from None
             if not isinstance(rec, dict):
                 raise CurriculumError(f"{path}:{no}: expected a JSON object, got {type(rec).__name__}")
             yield no, rec
@@ -68,7 +77,7 @@ def check_header(path, no, rec):
         if not isinstance(v, typ):
             raise CurriculumError(f"{where}: header field '{key}' must be a {typ.__name__}, got {v!r}")
     if not UNIT_ID.fullmatch(rec["unit"]):
-        raise CurriculumError(f"{where}: unit id {rec['unit']!r} must be letters, digits, '_', '.', '-' "
+        raise CurriculumError(f"{where}: unit id {rec['unit']!r} must be 1-100 letters, digits, '_', '.', '-' "
                               "(it names files)")
     if rec["kind"] not in KINDS:
         raise CurriculumError(f"{where}: unknown kind {rec['kind']!r} (expected 'knowledge' or 'primitive')")

@@ -76,6 +76,27 @@ def test_duplicate_id_already_in_corpus_is_rejected(corpus, tmp_path):
     assert_rejected(corpus, [p], f"{p}:1:", "duplicate unit id 'a'", "already holds")
 
 
+def test_an_id_differing_only_in_case_is_rejected_in_the_batch_and_against_the_corpus(corpus, tmp_path):
+    (tmp_path / "x").mkdir()
+    p1, p2 = write_unit(tmp_path, "Dup"), write_unit(tmp_path / "x", "dUP", n_docs=5)
+    assert_rejected(corpus, [p1, p2], f"{p2}:1:", "duplicate unit id 'dUP'", str(p1))
+    p = write_unit(tmp_path, "A", n_docs=3)  # on a file system that ignores case, A.jsonl is a.jsonl
+    assert_rejected(corpus, [p], f"{p}:1:", "unit id 'A' differs only in case from the corpus's 'a'")
+
+
+def test_a_killed_adds_temporaries_go_with_the_next_write_of_their_unit(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited: its temporaries are orphans
+    files = [write_unit(tmp_path, "prim", kind="primitive", n_docs=20), write_unit(tmp_path, "a", n_docs=10)]
+    C.init(tmp_path / "corpus", files, vocab_size=300)
+    orphans = [tmp_path / "corpus" / "shards" / f".a.train.bin.tmp-{pid}", tmp_path / "corpus" / "units" / f".a.jsonl.tmp-{pid}"]
+    for f in orphans:
+        f.write_bytes(b"half")
+    C.add(tmp_path / "corpus", files, log=lambda *_: None)
+    assert not any(f.exists() for f in orphans)
+    assert not list((tmp_path / "corpus").rglob("*.tmp-*"))
+
+
 def test_same_file_added_again_is_skipped(corpus, tmp_path):
     said = []
     before = snapshot(corpus.dir)
@@ -240,6 +261,21 @@ def test_replay_mixes_earlier_stages_into_later_ones(corpus):
     assert "c" in tail and ("a" in tail or "b" in tail)
 
 
+def test_a_validation_stream_replays_nothing_from_a_level_without_validation_documents(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    files = [write_unit(src, "prim", kind="primitive", n_docs=30), write_unit(src, "a", level=0, n_docs=1),
+             write_unit(src, "b", level=1, requires=["a"], n_docs=30)]
+    C.init(tmp_path / "corpus", files, vocab_size=300)
+    C.add(tmp_path / "corpus", files, log=lambda *_: None)
+    corpus = C.Corpus(tmp_path / "corpus")
+    assert len(corpus.tokens("a", "val")) == 0  # one document: all of it trains
+    s = C.Stream(corpus, ["a", "b"], 4, 8, replay=0.5, split="val")
+    for _ in range(5):
+        s.next_batch()
+        assert set(s.last_units) == {"b"}
+
+
 def test_replay_units_are_rehearsed_at_their_share_from_the_first_row(corpus):
     s = C.Stream(corpus, ["c"], 8, 4, primitive_share=0.5, replay=0.25, replay_units=["a", "b"], token_budget=16000)
     rows = []
@@ -328,6 +364,10 @@ def test_map_and_status_cli(corpus, capsys):
     assert s["units"] == 4 and s["tokens"] == total and s["untested"] == 3 and s["progress"] == total / 1000
     prim = corpus.units["prim"]
     assert s["primitive_share"] == pytest.approx((prim["tokens"] + prim["val_tokens"]) / total)
+    rc, _, err = main(capsys, "status", corpus.dir, "--target", "0")
+    assert rc == 2 and "--target 0: give the corpus size aimed at" in err
+    rc, out, _ = main(capsys, "check", corpus.dir)
+    assert rc == 0 and f"last line sha256 {corpus.passport.head()}" in out
 
 
 def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys):
@@ -338,6 +378,16 @@ def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys)
     rc, _, err = main(capsys, "init", tmp_path / "c", f)
     assert rc == 2 and "already exists" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "u.jsonl"]  # no temporary dirs left
+    rc, _, err = main(capsys, "init", f, f)  # a file where the corpus directory would go
+    assert rc == 2 and "not an empty directory" in err
+
+
+def test_a_damaged_tokenizer_description_is_named(corpus, capsys):
+    meta = corpus.dir / "tokenizer.json"
+    for text in ("{not json", json.dumps({"type": "bpe", "name": "x"})):
+        meta.write_text(text)
+        rc, _, err = main(capsys, "status", corpus.dir)
+        assert rc == 2 and f"{meta}: not a tokenizer description" in err, err
 
 
 def test_unit_added_event_keeps_the_whole_header(corpus):

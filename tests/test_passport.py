@@ -52,6 +52,24 @@ def test_edited_middle_line_is_detected_with_its_line_number(passport):
         passport.check()
 
 
+def test_a_bad_byte_or_a_line_without_an_event_is_named_not_a_traceback(passport):
+    good = passport.path.read_bytes()
+    lines = good.split(b"\n")
+    for bad in (lines[1][:10] + b"\xff" + lines[1][10:], b'{"prev": "' + hashlib.sha256(lines[0]).hexdigest().encode() + b'"}'):
+        passport.path.write_bytes(b"\n".join([lines[0], bad] + lines[2:]))
+        for read in (passport.check, passport.events):
+            with pytest.raises(CurriculumError, match=r"passport.jsonl:2: not a passport event"):
+                read()
+
+
+def test_the_head_changes_with_an_edit_of_the_last_line_that_the_chain_cannot_see(passport):
+    head = passport.head()
+    assert head == hashlib.sha256(passport.path.read_bytes().split(b"\n")[-2]).hexdigest()
+    passport.path.write_bytes(passport.path.read_bytes().replace(b'"unit":"c"', b'"unit":"d"'))
+    assert passport.check() == 4 and passport.head() != head  # the chain holds; only a recorded head shows it
+    assert Passport(passport.path.with_name("none.jsonl")).head() == GENESIS
+
+
 def test_torn_last_line_is_detected_refused_and_repaired(passport):
     data = passport.path.read_bytes()
     passport.path.write_bytes(data[:-20])  # a crash mid-append

@@ -1,4 +1,5 @@
 """Tests for units.py: the unit file format; each error names the file and line."""
+import json
 import sys
 from pathlib import Path
 
@@ -78,7 +79,19 @@ def test_non_integer_level_is_rejected(tmp_path):
 
 def test_unit_id_that_cannot_name_a_file_is_rejected(tmp_path):
     p = write_unit(tmp_path, "bad", lines=[header("../up"), {"text": "x"}])
-    rejected(p, f"{p}:1:", "unit id '../up' must be letters")
+    rejected(p, f"{p}:1:", "unit id '../up' must be 1-100 letters")
+    p = write_unit(tmp_path, "long", lines=[header("a" * 101), {"text": "x"}])  # too long for a file name's suffixes
+    rejected(p, f"{p}:1:", "must be 1-100 letters")
+
+
+def test_a_lone_surrogate_escape_or_json_nested_too_deeply_is_named(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text(json.dumps(header("s", kind="primitive")) + "\n" + '{"text": "half \\ud800 a pair"}\n')
+    rejected(p, f"{p}:2:", "surrogate")
+    p.write_text(json.dumps(header("s", kind="primitive")) + "\n" + '{"text": "a whole pair \\ud83d\\ude00"}\n')
+    assert read_unit(p)[1] == ["a whole pair \U0001F600"]
+    p.write_text(json.dumps(header("s", kind="primitive")) + "\n" + "[" * 100_000 + "\n")
+    rejected(p, f"{p}:2:", "nested too deeply")
 
 
 def test_knowledge_unit_without_probes_is_rejected(tmp_path):
