@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from common import atomic_write_text, run_subcommand
-from stats import describe_difference, pct, t_interval
+from stats import describe_difference, pct, points, t_interval
 
 
 class ReportError(ValueError):
@@ -161,7 +161,7 @@ def _md_controls(report):
     for c in controls:
         sa, sb = (_scope(report["models"][x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
         out.append(_row([c["scope"], c["a"], c["b"], cell(sa), cell(sb),
-                         f"{100 * c['diff']:+.0f} ({100 * c['lo']:+.0f} to {100 * c['hi']:+.0f})"]))
+                         f"{points(c['diff'])} ({points(c['lo'])} to {points(c['hi'])})"]))
     return out
 
 
@@ -305,6 +305,9 @@ def _md_curves(report):
 
 # ----------------------------------------------------------------------------- across seeds
 
+NO_PROBES = "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"  # evaluate.probes_sha256([])
+
+
 def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
     """N per-seed compare() reports (same models and probes, paired by seed; with worlds, each seed
     on its own world: the same units, other probes) -> per model and scope the mean accuracy with its
@@ -323,7 +326,9 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
         t = dict(t_interval(v), probes=_probe_halfwidth(found))
         pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
                           sentence=_seeds_sentence(models, a, b, scope, t, worlds)))
-    agg = {"seeds": len(reports), "worlds": worlds, "models": models, "comparisons": pairs,
+    read = [r.get("probes_sha256", {}).get("gate_read") for r in reports]  # absent: before gates read half
+    agg = {"seeds": len(reports), "worlds": worlds, "gate_half": all(h not in (None, NO_PROBES) for h in read),
+           "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports)}
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -400,7 +405,8 @@ def render_seeds_markdown(agg):
     models = agg["models"]
     scopes = list(dict.fromkeys(s for m in models.values() for s in m))
     out = [f"# accrete across {agg['seeds']} seeds", "",
-           "Accuracy on the probes of units the gate did not reject (less the half its gate read): mean over "
+           "Accuracy on the probes of units the gate did not reject" + (" (less the half its gate read)" if
+                                                                         agg.get("gate_half") else "") + ": mean over "
            "seeds ± sd in points [95% t-interval over seeds]. Differences are paired by seed: each seed's A - B, "
            "then their mean, sd and t-interval. " + ("Each seed reads its own world, so the t-interval covers "
            "the draw of the world's creatures, kinds and rules as well as training noise; each seed's bootstrap "
@@ -523,7 +529,8 @@ def render_results(run, report=None, agg=None, reports=None):
                                                                    if c.get("control")]
         return "\n".join(out + [""] + control_lines(run.get("control", {}), [report])) + "\n"
     types = [k for k in next(iter(agg["models"].values())) if k.startswith("type ") or k == "overall"]
-    out += [f"Mean accuracy over {agg['seeds']} paired seeds, in percent, with the 95% t-interval over seeds:", ""]
+    out += [f"Accuracy over {agg['seeds']} paired seeds, in percent: mean ± sd over seeds [95% t-interval over "
+            "seeds]:", ""]
     out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
                                           for n, m in agg["models"].items()]
     out += _seeds_rejected(reports) + _frequency_line(reports) + _md_seed_curves(agg.get("curves"))
@@ -656,6 +663,16 @@ def _name_figures(text, run_report_dir, results_dir):
     return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", name, text)
 
 
+def _moved_heading(text, run_dir):
+    """A section whose command wrote to another --out than the directory it is read from now (a run
+    kept beside a newer one of the same command) says where it is, so two headings never read the same."""
+    m = re.match(r"## `ladder\.py[^`]*--out (\S+?)[ `]", text)
+    if m and Path(m.group(1)) != Path(run_dir):
+        end = text.index("\n")
+        return f"{text[:end]} (now in `{Path(run_dir).as_posix()}`){text[end:]}"
+    return text
+
+
 BY_HAND = "## Measured by hand:"
 
 
@@ -666,7 +683,7 @@ def cmd_results(args):
         f = Path(d) / "report" / "results.md"
         if not f.is_file():
             raise ReportError(f"{f}: no such file; a ladder run writes it when it ends")
-        parts.append(_name_figures(f.read_text(), f.parent, Path(args.out).resolve().parent))
+        parts.append(_moved_heading(_name_figures(f.read_text(), f.parent, Path(args.out).resolve().parent), d))
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "

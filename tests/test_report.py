@@ -129,6 +129,9 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
     assert "\n\nProbes: those of the units the gate accepted, less the half of their gated (recall) probes" in md
     assert "The gate rejected" not in md
+    assert "(less the half its gate read)" in R.render_seeds_markdown(R.aggregate_seeds(reports))
+    reports[0]["probes_sha256"]["gate_read"] = R.NO_PROBES  # one seed's gates read no half: the clause would be false
+    assert "(less the half its gate read)" not in R.render_seeds_markdown(R.aggregate_seeds(reports))
     reports[1]["corpus"], reports[1]["rejected"] = "runs/x/seed-6/corpus", ["kinds-01"]
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
     assert "\n\nThe gate rejected units in 1 of 2 seeds (seed-6 kinds-01): the merge steps some seed lacks are left out" in md
@@ -182,6 +185,18 @@ def test_results_name_the_figures_where_the_runs_drew_them(tmp_path):
     assert "Figure (learning curves): `report/curves.png`, drawn by the run." in text
     assert "Figure (learning curves): `report/curves.png` in the run's directory, drawn by the run." in text
     assert "![" not in text
+
+
+def test_results_say_where_a_run_kept_beside_a_newer_one_of_the_same_command_now_is(tmp_path):
+    for run in ("runs/seeds5", "runs/seeds5-abc1234"):  # both ran `--out runs/seeds5`; the older was moved
+        (tmp_path / run / "report").mkdir(parents=True)
+        (tmp_path / run / "report" / "results.md").write_text(f"## `ladder.py --seeds 5 --out runs/seeds5`\n\n{run}\n")
+    p = subprocess.run([sys.executable, str(ROOT / "report.py"), "results", "runs/seeds5", "runs/seeds5-abc1234",
+                        "--out", "RESULTS.md"], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    headings = [line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if line.startswith("## ")]
+    assert headings == ["## `ladder.py --seeds 5 --out runs/seeds5`",
+                        "## `ladder.py --seeds 5 --out runs/seeds5` (now in `runs/seeds5-abc1234`)"]
 
 
 def test_results_of_one_run_score_rejected_units_apart():
