@@ -232,6 +232,7 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
         Passport(tmp / "passport.jsonl").append("init", tokenizer=meta["name"], vocab_size=meta["vocab_size"],
                                                 tokenizer_hash=tokenizer_hash(meta, rank_bytes))
         os.replace(tmp, d)  # the corpus appears complete or not at all
+        fsync_dir(d.parent)  # and stays so across a power cut
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Corpus(d)
