@@ -22,7 +22,6 @@ import contextlib
 import functools
 import hashlib
 import itertools
-import json
 import math
 import random
 import re
@@ -37,7 +36,7 @@ from common import run_subcommand, sha256_file
 from model import fingerprint, load_checkpoint
 from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, wilson
 from lora import load_adapter, read_adapter
-from report import add_seeds_parser, cell, write_report
+from report import add_seeds_parser, cell, probes_sha256, write_report
 
 
 class EvalError(ValueError):
@@ -599,12 +598,6 @@ def comparison_probes(corpus):
         read += gate
         compared += [p for p in ps if u not in rejected and id(p) not in skip]
     return list(by_unit), probes, compared, read
-
-
-def probes_sha256(probes):
-    """A probe set's name: the sha256 of each probe's unit, prompt, answer, choices and type, in order."""
-    rows = [[p.get("unit"), p["probe"], p["answer"], p["choices"], p.get("type", "recall")] for p in probes]
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
 def _measure_model(corpus, model, info, probes, parts, levels, samples, device, batch_size, norm, seed):

@@ -48,11 +48,15 @@ def names_asked(header, probes, concepts=()):
     return sorted(dict.fromkeys(found), key=len, reverse=True)
 
 
+def all_concepts(units):
+    """Every concept the units' headers list, in order: names one unit may ask about and another list."""
+    return [c for header, _, _ in units for c in header["concepts"]]
+
+
 def new_words(units, known):
     """The names and answer words of the units that the primitive text never uses (its vocabulary
     `known`, lowercased): what the register must mention so that their tokens are trained."""
-    out = []
-    concepts = [c for header, _, _ in units for c in header["concepts"]]
+    out, concepts = [], all_concepts(units)
     for header, _, probes in units:
         candidates = names_asked(header, probes, concepts) + [c for p in probes for c in p["choices"]]
         for c in candidates:
@@ -125,7 +129,7 @@ def support(files, out_dir, seed=0, copies=COPIES, log=print):
         "and words of your units in neutral sentences")
     names = prepare.Names(random.Random(f"accrete-practice:{seed}"))
     names.used |= known | {w.lower() for w in register}
-    concepts = [c for header, _, _ in units for c in header["concepts"]]
+    concepts = all_concepts(units)
     for f, (header, _, _) in zip(files, units):
         unit, docs = derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"), copies, concepts)
         written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))

@@ -11,13 +11,14 @@ be rendered again, or combined across seeds, on any machine.
 """
 
 import argparse
+import hashlib
 import json
 import math
 import re
 from pathlib import Path
 
 from common import atomic_write_text, run_subcommand
-from stats import describe_difference, pct, points, t_interval
+from stats import describe_difference, pct, signed_points, t_interval
 
 
 class ReportError(ValueError):
@@ -161,7 +162,7 @@ def _md_controls(report):
     for c in controls:
         sa, sb = (_scope(report["models"][x]["summary"], c["scope"]) for x in (c["a"], c["b"]))
         out.append(_row([c["scope"], c["a"], c["b"], cell(sa), cell(sb),
-                         f"{points(c['diff'])} ({points(c['lo'])} to {points(c['hi'])})"]))
+                         f"{signed_points(c['diff'])} ({signed_points(c['lo'])} to {signed_points(c['hi'])})"]))
     return out
 
 
@@ -305,7 +306,13 @@ def _md_curves(report):
 
 # ----------------------------------------------------------------------------- across seeds
 
-NO_PROBES = "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"  # evaluate.probes_sha256([])
+def probes_sha256(probes):
+    """A probe set's name: the sha256 of each probe's unit, prompt, answer, choices and type, in order."""
+    rows = [[p.get("unit"), p["probe"], p["answer"], p["choices"], p.get("type", "recall")] for p in probes]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+NO_PROBES = probes_sha256([])  # a report's gate_read where no gate read any probe
 
 
 def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):

@@ -104,7 +104,7 @@ def pct(x):
     return f"{100 * x:.0f}%"
 
 
-def points(x):
+def signed_points(x):
     """A difference in signed percentage points: whole points, or one decimal where that would show a
     nonzero bound as 0 (a "higher" whose lower bound reads "+0" looks like a contradiction)."""
     return f"{100 * x:+.1f}" if x and round(100 * x) == 0 else f"{100 * x:+.0f}"
@@ -114,7 +114,7 @@ def describe_difference(name_a, a, name_b, b, diff_interval):
     """One plain sentence on what the paired interval allows one to say about acc(a) - acc(b)."""
     diff, lo, hi = diff_interval
     acc_a, acc_b = (s["acc"] if isinstance(s, dict) else s for s in (a, b))
-    ci = f"{points(diff)} points, 95% CI {points(lo)} to {points(hi)}"
+    ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
     if lo > 0:
         return f"{name_a} ({pct(acc_a)}) is higher than {name_b} ({pct(acc_b)}) ({ci})"
     if hi < 0:
@@ -125,7 +125,7 @@ def describe_difference(name_a, a, name_b, b, diff_interval):
 def describe_rise(name, diff_interval):
     """One plain sentence on whether a run still gained between two points (last minus previous)."""
     diff, lo, hi = diff_interval
-    ci = f"{points(diff)} points, 95% CI {points(lo)} to {points(hi)}"
+    ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
     return f"{name} was still rising ({ci})" if lo > 0 else f"no rise detectable for {name} ({ci})"
 
 

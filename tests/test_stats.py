@@ -85,6 +85,6 @@ def test_describe_rise_says_still_rising_only_when_the_interval_is_above_zero():
 
 
 def test_a_bound_that_rounds_to_zero_points_shows_a_decimal_so_higher_never_reads_plus_0():
-    assert [S.points(x) for x in (0.003, -0.004, 0.0, 0.12, -0.005, 0.0051)] == \
+    assert [S.signed_points(x) for x in (0.003, -0.004, 0.0, 0.12, -0.005, 0.0051)] == \
         ["+0.3", "-0.4", "+0", "+12", "-0.5", "+1"]
     assert S.describe_difference("a", 0.6, "b", 0.4, (0.2, 0.003, 0.29)).endswith("(+20 points, 95% CI +0.3 to +29)")
