@@ -473,8 +473,10 @@ class Stream:
     in proportion to its tokens. replay: the share of knowledge rows drawn from earlier levels (level 2
     on), or, with replay_units, from those units at every stage (rehearsal: e.g. the units verified
     before the one an adapter learns, so that learning it does not erase them). Shuffled order serves
-    exactly the curriculum order's rows of the token budget (windows, replay and primitive rows
-    alike), permuted: the control differs in order and in nothing else."""
+    exactly the curriculum order's rows of each pass over the token budget (rounded up to whole
+    batches; windows, replay and primitive rows alike), permuted: over whole passes the control
+    differs in order and in nothing else. (A run that stops mid-pass has read the curriculum's first
+    levels, and a random part of every level in shuffled order.)"""
 
     def __init__(self, corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum",
                  replay=0.0, token_budget=None, seed=0, split="train", replay_units=None):
@@ -501,7 +503,8 @@ class Stream:
         stages = [[u for u in know if corpus.units[u]["level"] == lv] for lv in levels]
         epoch = k_tok / (1 - share) if know and share < 1 else p_tok
         self.token_budget = int(token_budget or epoch)
-        self.total_rows = max(1, math.ceil(self.token_budget / block_size))
+        # whole batches: a batch never straddles two passes, so every pass is one set of rows in both orders
+        self.total_rows = batch_size * max(1, math.ceil(self.token_budget / block_size / batch_size))
         cum = np.cumsum([ntok(s) for s in stages]) / max(k_tok, 1)
         self.bounds = np.round(cum * self.total_rows).astype(np.int64)  # stage s owns rows [bounds[s-1], bounds[s])
         self.pools = [_Pool(corpus, s, split) for s in stages]

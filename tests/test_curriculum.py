@@ -303,8 +303,10 @@ def test_shuffled_control_serves_the_same_units_mixed(corpus):
 
 
 def test_shuffled_control_serves_exactly_the_curriculum_rows_permuted_replay_included(corpus):
-    def rows_of(order, passes=1):
-        s, rows = C.Stream(corpus, "knowledge", 4, 4, order=order, primitive_share=0.1, replay=0.5), []
+    def rows_of(order, passes=1, budget=None):
+        s, rows = C.Stream(corpus, "knowledge", 4, 4, order=order, primitive_share=0.1, replay=0.5,
+                           token_budget=budget), []
+        assert s.total_rows % 4 == 0  # whole batches: no batch straddles two passes
         for _ in range(passes * s.total_rows // 4):
             x, y = s.next_batch()
             rows += [tuple(r) + (t,) for r, t in zip(x.tolist(), y[:, -1].tolist())]
@@ -314,6 +316,8 @@ def test_shuffled_control_serves_exactly_the_curriculum_rows_permuted_replay_inc
     two = rows_of("shuffled", passes=2)  # the next pass over the budget: the same rows, another order
     assert sorted(two[len(shuf):]) == sorted(rows_of("curriculum", passes=2)[len(cur):])
     assert two[len(shuf):] != shuf
+    odd = 4 * 42  # 42 rows: not whole batches of 4, so rounded up to 44
+    assert sorted(rows_of("curriculum", 2, odd)) == sorted(rows_of("shuffled", 2, odd))
 
 
 def test_stream_wraps_units_shorter_than_the_block(corpus):
