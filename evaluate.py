@@ -88,12 +88,15 @@ def answer_frequency(probes, documents):
     """The answer-frequency baseline's results: each probe answered with the choice its unit's
     documents (documents: unit -> texts) mention most often, ties broken by a hash of the prompt and
     the choice, so that no answer is favoured. A model that learned only how often its units use each
-    word scores this; where a world spreads its answers evenly, it stays near chance."""
+    word scores this; where a world spreads its answers evenly, it stays near chance. A choice is
+    counted without its article ("a florp" as "florp"), since the text says "each florp" and "a kind
+    of florp" as often as "a florp"."""
     counted = {}
 
     def mentions(unit, choice):
         if (unit, choice) not in counted:
-            word = re.compile(rf"(?<!\w){re.escape(choice)}(?!\w)", re.IGNORECASE)
+            bare = re.sub(r"^(a|an|the)\s+(?=\S)", "", choice.strip(), flags=re.IGNORECASE)
+            word = re.compile(rf"(?<!\w){re.escape(bare)}(?!\w)", re.IGNORECASE)
             counted[unit, choice] = sum(len(word.findall(t)) for t in documents.get(unit, ()))
         return counted[unit, choice]
 

@@ -162,6 +162,12 @@ def test_answer_frequency_answers_with_the_choice_its_unit_s_documents_mention_m
     assert [r["pred"] for r in E.answer_frequency(probes, docs)] == ["grass", "grass", "moss"]
     assert [r["correct"] for r in E.answer_frequency(probes, docs)] == [True, False, True]
     assert E.answer_frequency([], docs) == []
+    # a choice is counted without its article: "each florp", "a kind of florp" are mentions of "a florp"
+    # (florp 3 times, wug and ant twice; with its article "a florp" only once)
+    docs = {"u": ["Each florp hums. The dax is a kind of florp. A florp sings. A wug is a wug, an ant an ant."]}
+    kinds = [probe("q4", "a florp", ["a wug", "a florp"]), probe("q5", "a florp", ["a florp", "an ant"]),
+             probe("q6", "the florp", ["a wug", "the florp"])]
+    assert [r["pred"] for r in E.answer_frequency(kinds, docs)] == ["a florp", "a florp", "the florp"]
 
 
 def test_answer_frequency_breaks_ties_by_the_probe_so_no_answer_is_favoured():
