@@ -694,7 +694,35 @@ def _parser():
     a.add_argument("corpus", help="the corpus directory")
     a.add_argument("--repair", action="store_true", help="first drop an incomplete final passport line "
                    "(a crash mid-append), and nothing else")
+    a.add_argument("--head", help="a passport head recorded earlier: its sha256, or a report.json that keeps "
+                   "it (passport_head); exit 2 unless it is still a line of the chain (lines cut from the end, "
+                   "or the last line edited, since)")
     return p
+
+
+def recorded_head(text):
+    """The sha256 that --head gives: itself, or the passport_head of the report file it names."""
+    if re.fullmatch(r"[0-9a-f]{64}", text):
+        return text
+    path = Path(text)
+    if not path.is_file():
+        raise CurriculumError(f"{text}: --head is neither a sha256 (64 hex digits) nor a report file")
+    try:
+        head = json.loads(path.read_text()).get("passport_head")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        head = None
+    if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head)):
+        raise CurriculumError(f"{path}: no passport_head (a sha256) to check; is it a report.json?")
+    return head
+
+
+def check_head(passport, head, n):
+    """Where the recorded head is in the chain of n lines, in words; a CurriculumError if in none."""
+    no = passport.line_of(head)
+    if no is None:
+        raise CurriculumError(f"{passport.path}: no line has the recorded head's sha256 {head[:12]}...: lines "
+                              "were cut from the end, or the last line edited, after it was recorded")
+    return f"the recorded head is line {no} of {n} (events since: {n - no})"
 
 
 def main(argv=None):
@@ -723,8 +751,11 @@ def main(argv=None):
                 if dropped:
                     print(f"repaired: dropped an incomplete final passport line ({dropped} bytes)")
             passport.check()  # first, so that a bad line is named before anything parses it
+            head = recorded_head(args.head) if args.head else None
             c = Corpus(args.corpus)
-            print(f"ok: {c.check()} events, {len(c.units)} units; passport's last line sha256 {c.passport.head()}")
+            n = c.check()
+            print(f"ok: {n} events, {len(c.units)} units; passport's last line sha256 {c.passport.head()}"
+                  + (f"; {check_head(passport, head, n)}" if head else ""))
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

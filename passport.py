@@ -3,7 +3,8 @@ The growth passport: an append-only JSONL file of corpus events (init, unit_adde
 unit_verified, model_trained), one a line, each holding the sha256 of the line before it, so that
 an edit of any line but the last, or a line taken from the middle, is detected. The last line has
 no successor to vouch for it: an edit of it, or lines cut from the end, show only against a head
-recorded elsewhere (`check` prints the last line's sha256; each report keeps the one it read).
+recorded elsewhere (`check` prints the last line's sha256, each report keeps the one it read, and
+`curriculum.py check --head` finds a recorded one in the chain).
 It records what has been put into the future model, and how it tested.
 """
 import argparse
@@ -97,6 +98,17 @@ class Passport:
         detect later an edit of the last line or lines cut from the end."""
         last = self._last_line() if self.path.exists() else None
         return hashlib.sha256(last).hexdigest() if last is not None else GENESIS
+
+    def line_of(self, sha):
+        """The number of the line whose sha256 is sha (0 for GENESIS, the empty passport's head), or
+        None: a head recorded earlier (a report's passport_head) that is no line of the passport now
+        means lines were cut from its end, or its last line edited, since it was recorded."""
+        if sha == GENESIS:
+            return 0
+        for no, line in enumerate(self.path.read_bytes().split(b"\n")[:-1], 1):
+            if hashlib.sha256(line).hexdigest() == sha:
+                return no
+        return None
 
     def repair(self):
         """Drop an incomplete final line (a crash mid-append), and nothing else. Return bytes dropped."""

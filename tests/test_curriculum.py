@@ -374,6 +374,25 @@ def test_map_and_status_cli(corpus, capsys):
     assert rc == 0 and f"last line sha256 {corpus.passport.head()}" in out
 
 
+def test_check_finds_a_recorded_head_and_fails_once_it_is_gone(corpus, capsys, tmp_path):
+    head, n = corpus.passport.head(), corpus.passport.check()
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"passport_head": head}))
+    corpus.passport.append("unit_verified", unit="a", passed=True)
+    for given in (head, report):
+        rc, out, _ = main(capsys, "check", corpus.dir, "--head", given)
+        assert rc == 0 and f"the recorded head is line {n} of {n + 1} (events since: 1)" in out, out
+    lines = corpus.passport.path.read_bytes().split(b"\n")[:-1]
+    corpus.passport.path.write_bytes(b"\n".join(lines[:-2]) + b"\n")
+    rc, _, err = main(capsys, "check", corpus.dir, "--head", report)  # the last two lines cut
+    assert rc == 2 and "no line has the recorded head's sha256" in err, err
+    rc, _, err = main(capsys, "check", corpus.dir, "--head", "abc")
+    assert rc == 2 and "abc: --head is neither a sha256" in err
+    report.write_text("{}")
+    rc, _, err = main(capsys, "check", corpus.dir, "--head", report)
+    assert rc == 2 and f"{report}: no passport_head" in err
+
+
 def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys):
     f = write_unit(tmp_path, "u")
     rc, out, _ = main(capsys, "init", tmp_path / "c", f, "--vocab-size", "280")

@@ -70,6 +70,17 @@ def test_the_head_changes_with_an_edit_of_the_last_line_that_the_chain_cannot_se
     assert Passport(passport.path.with_name("none.jsonl")).head() == GENESIS
 
 
+def test_a_recorded_head_is_found_until_lines_are_cut_or_the_last_one_edited(passport):
+    lines = passport.path.read_bytes().split(b"\n")[:-1]
+    heads = [hashlib.sha256(line).hexdigest() for line in lines]
+    assert [passport.line_of(h) for h in heads] == [1, 2, 3, 4] and passport.line_of(GENESIS) == 0
+    head = passport.head()
+    passport.append("unit_verified", unit="c", passed=True)  # the passport grew: the old head is still there
+    assert passport.line_of(head) == 4
+    passport.path.write_bytes(b"\n".join(lines[:3]) + b"\n")  # the last two lines cut: the chain holds
+    assert passport.check() == 3 and passport.line_of(head) is None
+
+
 def test_torn_last_line_is_detected_refused_and_repaired(passport):
     data = passport.path.read_bytes()
     passport.path.write_bytes(data[:-20])  # a crash mid-append
