@@ -40,6 +40,16 @@ class LoRAConfig:
     target_modules: tuple = DEFAULT_TARGETS  # suffixes of module names inside the blocks
     use_rslora: bool = False  # scale alpha / sqrt(r) instead of alpha / r (rank-stabilized LoRA)
 
+    def __post_init__(self):
+        # an empty suffix would match every linear ("a,".split(",")): dropped, as a typo
+        self.target_modules = tuple(t for t in self.target_modules if t)
+        if not (isinstance(self.r, int) and self.r >= 1):
+            raise AdapterError(f"LoRA rank r must be a whole number >= 1, not {self.r!r}")
+        if not 0 <= self.lora_dropout < 1:
+            raise AdapterError(f"LoRA dropout must be in [0, 1), not {self.lora_dropout!r}")
+        if not self.target_modules:
+            raise AdapterError("LoRA target_modules is empty: name the block linears to adapt")
+
     @property
     def scaling(self):
         """What the adapter's product B A is multiplied by: alpha / r, or alpha / sqrt(r) with rsLoRA."""
@@ -204,8 +214,10 @@ def lora_layers(model):
 
 
 def _targets(model, cfg):
+    """The block linears a target names: the whole name or its last dotted parts (PEFT's rule, so an
+    exported config selects the same layers: "c_fc" names mlp.c_fc, "fc" names nothing)."""
     found = [(n, m) for n, m in model.transformer.h.named_modules()
-             if isinstance(m, nn.Linear) and n.endswith(tuple(cfg.target_modules))]
+             if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in cfg.target_modules)]
     if not found:
         raise AdapterError(f"target_modules {list(cfg.target_modules)} match no linear layer in the blocks")
     return found
@@ -217,9 +229,10 @@ def attach(model, cfg=None):
     cfg = cfg or LoRAConfig()
     if lora_layers(model):
         raise AdapterError("this model already has LoRA layers; merge() them first")
+    targets = _targets(model, cfg)  # first: a config that fits no layer leaves the model as it was
     for p in model.parameters():
         p.requires_grad_(False)
-    for name, linear in _targets(model, cfg):
+    for name, linear in targets:
         parent_name, _, child = name.rpartition(".")
         parent = model.transformer.h.get_submodule(parent_name)
         setattr(parent, child, LoRALinear(linear, cfg.r, cfg.lora_alpha, cfg.lora_dropout, cfg.use_rslora))
@@ -259,6 +272,8 @@ def merge(model, unload=True):
     for name, layer in lora_layers(model):
         with torch.no_grad():
             if not layer.merged:
+                if not unload:  # (W + d) - d is not W in floating point: unmerge() restores these bytes
+                    layer.unmerged_weight = layer.weight.detach().clone()
                 layer.weight.copy_((layer.weight.float() + layer.delta_weight()).to(layer.weight.dtype))
                 layer.merged = True
         if unload:
@@ -275,11 +290,13 @@ def merge(model, unload=True):
 
 
 def unmerge(model):
-    """Subtract merged (not unloaded) adapters from their base weights: the base comes back."""
+    """Take merged (not unloaded) adapters back out: the base weights come back bit for bit (so its
+    fingerprint, which an adapter saved now records, is the base's)."""
     for _, layer in lora_layers(model):
         if layer.merged:
             with torch.no_grad():
-                layer.weight.copy_((layer.weight.float() - layer.delta_weight()).to(layer.weight.dtype))
+                layer.weight.copy_(layer.unmerged_weight)
+            del layer.unmerged_weight
             layer.merged = False
     return model
 
@@ -329,7 +346,10 @@ def load_adapter(model, path, tokenizer_hash=None):
         raise AdapterError(f"{file}: adapter was trained with another tokenizer "
                            f"({header['tokenizer_hash'][:12]} vs {tokenizer_hash[:12]})")
     trainable = [p.requires_grad for p in model.parameters()]
-    attach(model, LoRAConfig.from_dict(header["lora_config"]))
+    try:
+        attach(model, LoRAConfig.from_dict(header["lora_config"]))
+    except (AdapterError, TypeError) as e:  # a header's config that is no config, or fits no layer
+        raise AdapterError(f"{file}: {e}") from None
 
     def refuse(message):
         merge(model)  # leave no half-attached adapter behind (B is zero: weights unchanged)

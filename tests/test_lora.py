@@ -113,9 +113,44 @@ def test_attach_twice_is_refused():
         attach(model)
 
 
-def test_target_that_matches_nothing_is_refused():
+def test_target_that_matches_nothing_is_refused_and_leaves_the_model_trainable():
+    model = base_model()
     with pytest.raises(AdapterError, match="nowhere"):
-        attach(base_model(), LoRAConfig(target_modules=("nowhere",)))
+        attach(model, LoRAConfig(target_modules=("nowhere",)))
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_a_target_names_whole_dotted_parts_as_peft_does_and_an_empty_one_is_dropped():
+    def names(targets):
+        model = base_model()
+        attach(model, LoRAConfig(target_modules=targets))
+        return [n.split(".", 3)[-1] for n, _ in lora_layers(model)]
+
+    assert names(("c_fc",)) == ["mlp.c_fc"] * MICRO.n_layer
+    assert names(("attn.c_attn", "")) == ["attn.c_attn"] * MICRO.n_layer  # "a,".split(","): not every linear
+    assert names(("c_proj",)) == ["attn.c_proj", "mlp.c_proj"] * MICRO.n_layer
+    with pytest.raises(AdapterError, match="match no linear"):
+        names(("fc",))  # a part of a name's last part names nothing (PEFT: no module)
+
+
+@pytest.mark.parametrize("bad, match", [(dict(r=0), "rank r must be"), (dict(r=-2), "rank r must be"),
+                                        (dict(lora_dropout=1.0), "dropout must be"),
+                                        (dict(target_modules=("",)), "target_modules is empty")])
+def test_a_config_that_cannot_work_is_refused_in_one_line(bad, match):
+    with pytest.raises(AdapterError, match=match):
+        LoRAConfig(**bad)
+
+
+def test_an_adapter_whose_header_config_fits_no_layer_is_refused_naming_the_file(tmp_path):
+    model = with_trained_adapter(base_model())
+    file = save_adapter(model, tmp_path)
+    tensors, header = read_tensors(file)
+    for cfg in (dict(header["lora_config"], target_modules=["nowhere"]), dict(header["lora_config"], r=0)):
+        save_tensors(tensors, file, dict(header, lora_config=cfg))
+        base = base_model()
+        with pytest.raises(AdapterError, match=rf"^{file}: "):
+            load_adapter(base, file)
+        assert not lora_layers(base) and all(p.requires_grad for p in base.parameters())
 
 
 # ----------------------------------------------------------------------------- forward, merge, unmerge
@@ -150,7 +185,15 @@ def test_merge_without_unload_then_unmerge_restores_the_base_weights():
     assert fingerprint(model) != fingerprint(base)
     unmerge(model)
     base_sd, sd = base.state_dict(), model.state_dict()
-    assert max((sd[k] - v).abs().max().item() for k, v in base_sd.items()) < 1e-6
+    assert all(torch.equal(sd[k], v) for k, v in base_sd.items())  # bit for bit: (W + d) - d would not be
+    assert fingerprint(model) == fingerprint(base)
+
+
+def test_an_adapter_saved_after_merge_and_unmerge_loads_on_its_base(tmp_path):
+    model = with_trained_adapter(base_model())
+    unmerge(merge(model, unload=False))
+    file = save_adapter(model, tmp_path)
+    assert load_adapter(base_model(), file)["base_fingerprint"] == fingerprint(base_model())
 
 
 def test_merged_without_unload_gives_the_adapter_logits_once():
