@@ -66,8 +66,8 @@ def render_markdown(report):
            "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
            "that resamples what they rest on: each entity and each shared premise (a rule, a kind's property) "
            "gets a random weight, a probe the product of its own (a multiway bootstrap). Probes of units "
-           "the gate rejected are left out of every comparison and reported apart, and so is the half of a unit's "
-           "probes that its gate read. The row \"answer frequency\" answers each probe with the choice its unit's "
+           "the gate rejected are left out of every comparison and reported apart, and so are the probes a unit's "
+           "gate read (half of its gated type's). The row \"answer frequency\" answers each probe with the choice its unit's "
            "documents mention most often: what knowing only how often the text uses each word scores.", ""]
     for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
                     _md_curves, _md_gate_half, _md_rejected, _md_perplexity, _md_samples):
@@ -126,8 +126,9 @@ def _md_gate_half(report):
     rows = [(n, m["gate_summary"]["overall"]) for n, m in report["models"].items() if m.get("gate_summary")]
     if not rows:
         return []
-    out = ["", "## The gate's half", "", "The half of each verified unit's gated probes that its gate read, "
-           "left out of every table and sentence above (a unit selected on them would look better on them):",
+    out = ["", "## The gate's half", "", "The probes each verified unit's gate read (half of its gated type's; "
+           "all of them where its verdict was recorded before gates read half), left out of every table and "
+           "sentence above (a unit selected on them would look better on them):",
            ""] + _header(["model", "probes", "accuracy", "exact match"])
     return out + [_row([n, s["n"], cell(s), pct(s["exact"])]) for n, s in rows]
 
@@ -331,10 +332,10 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
                  for r in reports]
         v = [c and c["diff"] for c in found]
         t = dict(t_interval(v), probes=_probe_halfwidth(found))
+        sizes = [c["n"] for c in found if c and c.get("n") is not None]  # each seed's probes in this scope
         pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
-                          sentence=_seeds_sentence(models, a, b, scope, t, worlds)))
-    read = [r.get("probes_sha256", {}).get("gate_read") for r in reports]  # absent: before gates read half
-    agg = {"seeds": len(reports), "worlds": worlds, "gate_half": all(h not in (None, NO_PROBES) for h in read),
+                          sentence=_seeds_sentence(models, a, b, scope, t, worlds, sizes)))
+    agg = {"seeds": len(reports), "worlds": worlds, "gate_half": all(map(gate_read_half, reports)),
            "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports)}
     if out_dir is not None:
@@ -345,6 +346,12 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
         atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
         atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
     return agg
+
+
+def gate_read_half(report):
+    """Whether the report's tables leave out a half its gates read: no gate_read hash (reports from
+    before the gates read half) or NO_PROBES (no accepted unit's gate read any) means they do not."""
+    return report.get("probes_sha256", {}).get("gate_read") not in (None, NO_PROBES)
 
 
 def _check_seeds(reports, names, worlds=False):
@@ -386,14 +393,33 @@ def _probe_halfwidth(comparisons):
     return sum(widths) / len(widths) if widths else None
 
 
-def _seeds_sentence(models, a, b, scope, t, worlds=False):
+def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=()):
+    """One sentence on a - b across seeds (t: its t_interval with "probes", the bootstrap half-width;
+    sizes: each seed's probe count). Seeds on one world share its probes, so averaging over seeds does
+    not shrink the probes' sampling error: a difference the t-interval finds is said to hold over a
+    draw of probes only where mean ± sqrt(t half-width² + probes²) leaves out 0 too. With worlds each
+    seed read its own probes, and the t-interval already covers their draw."""
     if t["lo"] is None:
         return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
     acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
     probes = "" if t.get("probes") is None else f"; over probes, each seed's bootstrap: ±{100 * t['probes']:.0f}"
-    over = f"{t['n']} seeds, each on its own world" if worlds else f"{t['n']} training seeds on one world's probes"
-    return f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"])) + \
-        f" across {over}{probes}"
+    if t["hi"] - t["lo"] < 1e-12:  # every seed alike (duplicated reports, tiny scopes): no width is no certainty
+        return (f"{scope}: {a} ({pct(acc_a, acc_b)}) - {b} ({pct(acc_b, acc_a)}) is {signed_points(t['mean'])} "
+                f"points in each of {t['n']} seeds: no spread across seeds to form an interval{probes}")
+    said = f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"]))
+    if worlds:
+        return f"{said} across {t['n']} seeds, each on its own world{probes}"
+    where = ("one world's probes" if len(set(sizes)) < 2
+             else f"probe sets of {min(sizes)} to {max(sizes)} from one world")
+    said += f" across {t['n']} training seeds on {where}"
+    if t.get("probes") is None or t["lo"] <= 0 <= t["hi"]:
+        return said + probes
+    half = math.hypot((t["hi"] - t["lo"]) / 2, t["probes"])
+    lo, hi = t["mean"] - half, t["mean"] + half
+    together = f"(seeds and probes: 95% CI {signed_points(lo)} to {signed_points(hi)})"
+    if lo > 0 or hi < 0:
+        return f"{said}, and over a draw of probes {together}"
+    return f"{said}, but no difference is detectable over a draw of probes {together}"
 
 
 def _seed_cell(t, sd=True):
@@ -420,7 +446,9 @@ def render_seeds_markdown(agg):
            "over clusters, whose half-width (mean over seeds) is the last column, is within one world." if
            agg.get("worlds") else "Every seed reads the same world, so the t-interval covers training noise on "
            "these probes; how far another draw of probes could move a difference is each seed's bootstrap over "
-           "clusters, whose half-width (mean over seeds) is the last column."), "",
+           "clusters, whose half-width (mean over seeds) is the last column. The seeds share those probes, so "
+           "their sampling error does not shrink over seeds: a sentence calls a difference detectable over a draw "
+           "of probes only where the mean ± sqrt(t half-width² + probes ±²) leaves out 0."), "",
            "## Accuracy", ""] + _header(["model"] + scopes)
     out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
@@ -464,16 +492,27 @@ def control_lines(bar, reports, agg=None):
         return []
     head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
     if agg is None:
-        names = [n for n, m in reports[0]["models"].items()
-                 if _reaches(bar, [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar])]
-        return [head + f"reached by {', '.join(names) or 'no model'}."]
+        accs = {n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar]
+                for n, m in reports[0]["models"].items()}
+        names = [n for n, a in accs.items() if _reaches(bar, a)]
+        return [head + f"reached by {', '.join(names) or 'no model'}{_short_by_rounding(bar, accs)}."]
     by_type = {n: [m.get(f"type {t}") or {} for t in bar] for n, m in agg["models"].items()}
-    mean = [n for n, ts in by_type.items() if _reaches(bar, [s.get("mean") for s in ts])]
+    means = {n: [s.get("mean") for s in ts] for n, ts in by_type.items()}
+    mean = [n for n, a in means.items() if _reaches(bar, a)]
+    mean_text = (', '.join(mean) or 'no model') + _short_by_rounding(bar, means)
     per_seed = {n: sum(_reaches(bar, seed) for seed in zip(*(s.get("values", [None] * agg["seeds"]) for s in ts)))
                 for n, ts in by_type.items()}
     seeds = ", ".join(f"{n} in {k} of {agg['seeds']}" for n, k in per_seed.items() if k)
-    return [head + f"reached on the mean over seeds by {', '.join(mean) or 'no model'}; seed by seed, " +
+    return [head + f"reached on the mean over seeds by {mean_text}; seed by seed, " +
             (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."]
+
+
+def _short_by_rounding(bar, accuracies):
+    """A clause naming each accuracy (model -> one per type of bar) that misses its bar yet reads as it
+    in whole percents (59.8% beside a bar of 60%), with the decimal that shows the miss; else ""."""
+    short = [f"{n}'s {t} {pct(a, v)}" for n, accs in accuracies.items() for (t, v), a in zip(bar.items(), accs)
+             if a is not None and a < v - 1e-9 and pct(a) == pct(v)]
+    return f" ({', '.join(short)}: short of it)" if short else ""
 
 
 def _reaches(bar, accuracies):
@@ -510,19 +549,28 @@ def _compute_sentence(run):
             f"{rate / 1e9:.0f} GFLOP/s over the run's time{share}.")
 
 
-def _probes_line(report):
-    """Which probes a run's tables read."""
-    if "gate_read" in report.get("probes_sha256", {}):
-        return ("Probes: those of the units the gate accepted, less the half of their gated (recall) probes that "
-                "the gates read.")
-    return "Probes: those of the units the gate accepted, all of them (this run's gates read all the recall probes)."
+def _probes_line(reports):
+    """Which probes a run's tables read (reports: its one report, or one per seed): less the gates'
+    half only where a gate read one (gate_read_half, as the seeds page decides), naming its types."""
+    head = "Probes: those of the units the gate accepted, "
+    if all("gate_read" not in r.get("probes_sha256", {}) for r in reports):  # before the gates read half
+        return head + "all of them (this run's gates read all the recall probes)."
+    halves = [r for r in reports if gate_read_half(r)]
+    if not halves:
+        return head + "all of them (no accepted unit's gate read a half of them)."
+    types = list(dict.fromkeys(t for r in halves for m in r.get("models", {}).values()
+                               for t in (m.get("gate_summary") or {}).get("by_type", {})))
+    gated = f"gated ({', '.join(types)}) probes" if types else "gated probes"
+    where = ("" if len(halves) == len(reports)
+             else f" in {len(halves)} of {len(reports)} seeds (all of them in the others)")
+    return head + f"less the half of their {gated} that the gates read{where}."
 
 
 def render_results(run, report=None, agg=None, reports=None):
     """One run's section of RESULTS.md: where and how it ran, accuracy by probe type (one seed with
     Wilson intervals, or seeds with t-intervals), conditional composition, the learning curve and the
     sentences the intervals allow."""
-    out = [f"## {run['title']}", "", _machine_line(run), "", _probes_line(report or reports[0]), ""]
+    out = [f"## {run['title']}", "", _machine_line(run), "", _probes_line(reports or [report]), ""]
     if agg is None:
         types = list(next(iter(report["models"].values()))["summary"]["by_type"])
         out += ["Accuracy [95% Wilson interval], in percent; FLOPs from random init:", ""]
@@ -553,10 +601,12 @@ def _frequency_line(reports):
     priors = [r["answer_frequency"]["by_type"] for r in reports if r.get("answer_frequency")]
     if not priors:
         return []
-    means = {t: sum(p[t]["acc"] for p in priors) / len(priors) for t in priors[0]}
+    # a seed whose gate rejected every unit of a type has none of its probes: each type over the seeds it is in
+    accs = {t: [p[t]["acc"] for p in priors if t in p] for t in dict.fromkeys(t for p in priors for t in p)}
+    fewer = [f"{t} over {len(a)} of them" for t, a in accs.items() if len(a) < len(priors)]
+    over = (f" (the mean over {len(priors)} seeds" + "".join(f"; {f}" for f in fewer) + ")") if len(priors) > 1 else ""
     return ["", "Answer frequency alone (each probe answered with the choice its unit's documents mention "
-            "most often) scores " + ", ".join(f"{t} {pct(v)}" for t, v in means.items())
-            + (f" (the mean over {len(priors)} seeds)" if len(priors) > 1 else "") + "."]
+            "most often) scores " + ", ".join(f"{t} {pct(sum(a) / len(a))}" for t, a in accs.items()) + over + "."]
 
 
 def _seeds_rejected(reports):

@@ -100,38 +100,59 @@ def t_interval(values):
     return {"n": n, "mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half}
 
 
-def pct(x):
-    return f"{100 * x:.0f}%"
+def decimals(x, against=0.0):
+    """How many decimals x, in percent, needs so as not to read as `against` where it is not: 0 unless
+    rounding would hide the comparison a sentence makes (a bound that reads as the chance it clears,
+    a "higher" whose lower bound reads "+0"). Rounds numerically, so -0.04 points never reads "-0.0"."""
+    d = 0
+    while x != against and round(100 * x, d) == round(100 * against, d) and d < 12:  # 12: past a float's noise
+        d += 1
+    return d
+
+
+def pct(x, against=None):
+    """x in whole percent; given `against` (the chance, bar or threshold it is compared with), with
+    as many decimals as it takes not to read as that value where it differs (see decimals)."""
+    return f"{100 * x:.{0 if against is None else decimals(x, against)}f}%"
 
 
 def signed_points(x):
-    """A difference in signed percentage points: whole points, or one decimal where that would show a
-    nonzero bound as 0 (a "higher" whose lower bound reads "+0" looks like a contradiction)."""
-    return f"{100 * x:+.1f}" if x and round(100 * x) == 0 else f"{100 * x:+.0f}"
+    """A difference in signed percentage points: whole points, or as many decimals as it takes not to
+    show a nonzero value as 0 (a "higher" whose lower bound reads "+0" looks like a contradiction)."""
+    return f"{100 * x:+.{decimals(x)}f}"
 
 
 def describe_difference(name_a, a, name_b, b, diff_interval):
     """One plain sentence on what the paired interval allows one to say about acc(a) - acc(b)."""
     diff, lo, hi = diff_interval
     acc_a, acc_b = (s["acc"] if isinstance(s, dict) else s for s in (a, b))
+    a, b = f"{name_a} ({pct(acc_a, acc_b)})", f"{name_b} ({pct(acc_b, acc_a)})"  # never "33% is higher than 33%"
     ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
     if lo > 0:
-        return f"{name_a} ({pct(acc_a)}) is higher than {name_b} ({pct(acc_b)}) ({ci})"
+        return f"{a} is higher than {b} ({ci})"
     if hi < 0:
-        return f"{name_a} ({pct(acc_a)}) is lower than {name_b} ({pct(acc_b)}) ({ci})"
-    return f"no difference detectable between {name_a} ({pct(acc_a)}) and {name_b} ({pct(acc_b)}) ({ci})"
+        return f"{a} is lower than {b} ({ci})"
+    return f"no difference detectable between {a} and {b} ({ci})"
 
 
 def describe_rise(name, diff_interval):
-    """One plain sentence on whether a run still gained between two points (last minus previous)."""
+    """One plain sentence on whether a run still gained between two points (last minus previous): still
+    rising, fell (the whole interval below 0), or no rise detectable."""
     diff, lo, hi = diff_interval
     ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
-    return f"{name} was still rising ({ci})" if lo > 0 else f"no rise detectable for {name} ({ci})"
+    if lo > 0:
+        return f"{name} was still rising ({ci})"
+    if hi < 0:
+        return f"{name} fell ({ci})"
+    return f"no rise detectable for {name} ({ci})"
 
 
 def describe_vs_chance(name, s):
-    """One plain sentence on a model's accuracy against chance, from its Wilson interval."""
-    ci = f"{pct(s['acc'])}, 95% CI {pct(s['lo'])} to {pct(s['hi'])}, chance {pct(s['chance'])}, n={s['n']}"
+    """One plain sentence on a model's accuracy against chance, from its Wilson interval. A bound that
+    would round to the chance gets the decimals that tell them apart, and so does the chance."""
+    lo, hi, chance = s["lo"], s["hi"], s["chance"]
+    d = max(decimals(lo, chance), decimals(hi, chance))
+    ci = f"{pct(s['acc'])}, 95% CI {pct(lo, chance)} to {pct(hi, chance)}, chance {100 * chance:.{d}f}%, n={s['n']}"
     if s["lo"] > s["chance"]:
         return f"{name} is above chance ({ci})"
     if s["hi"] < s["chance"]:

@@ -25,14 +25,15 @@ def test_report_imports_neither_torch_nor_evaluate():
     assert p.returncode == 0 and p.stdout.strip() == "[]", p.stderr
 
 
-def seed_report(acc, diffs, rejected=()):
+def seed_report(acc, diffs, rejected=(), probes=0.1, n=100):
     """A compare() report reduced to what aggregate_seeds reads: model -> overall and recall accuracy,
-    and the curriculum - shuffled differences by scope."""
+    and the curriculum - shuffled differences by scope (each with its bootstrap half-width probes, on
+    n probes)."""
     summary = lambda a: {"overall": {"acc": a}, "by_level": {}, "by_type": {"recall": {"acc": a}}}
     return {"units": ["u"], "probes_sha256": {"all": "same"}, "rejected": list(rejected),
             "models": {n: {"summary": summary(a)} for n, a in acc.items()},
-            "comparisons": [{"a": "curriculum", "b": "shuffled", "scope": s, "control": True, "diff": d,
-                             "lo": d - 0.1, "hi": d + 0.1} for s, d in diffs.items()]}
+            "comparisons": [{"a": "curriculum", "b": "shuffled", "scope": s, "control": True, "diff": d, "n": n,
+                             "lo": d - probes, "hi": d + probes} for s, d in diffs.items()]}
 
 
 def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
@@ -46,13 +47,42 @@ def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
     assert (overall["mean"], overall["lo"], overall["hi"]) == pytest.approx((0.15, 0.15 - half, 0.15 + half))
     # the t-interval covers training noise on the one world's probes; each seed's bootstrap, the probes'
     assert overall["probes"] == pytest.approx(0.1)
+    # the seeds share the probes: their bootstrap's ±10 does not shrink over seeds, sqrt(12.4² + 10²) = 16
     assert overall["sentence"] == "overall: curriculum (65%) is higher than shuffled (50%) (+15 points, 95% CI +3 " \
-        "to +27) across 3 training seeds on one world's probes; over probes, each seed's bootstrap: ±10"
-    assert recall["sentence"].startswith("type recall: no difference detectable between curriculum (65%)")
+        "to +27) across 3 training seeds on one world's probes, but no difference is detectable over a draw of " \
+        "probes (seeds and probes: 95% CI -1 to +31)"
+    assert recall["sentence"] == "type recall: no difference detectable between curriculum (65%) and shuffled " \
+        "(50%) (+2 points, 95% CI -24 to +28) across 3 training seeds on one world's probes; over probes, each " \
+        "seed's bootstrap: ±10"
     assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(agg))
     md = (tmp_path / "report.md").read_text()
     assert "| curriculum | 65% ± 5 [53%-77%] | 65% ± 5 [53%-77%] |" in md
     assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 | 10.0 |" in md
+
+
+def test_a_difference_larger_than_seeds_and_probes_together_holds_over_a_draw_of_probes():
+    reports = [seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}, probes=0.05)
+               for c, d in ((0.6, 0.10), (0.7, 0.20), (0.65, 0.15))]
+    (overall,) = R.aggregate_seeds(reports)["comparisons"]
+    assert overall["sentence"].endswith("across 3 training seeds on one world's probes, and over a draw of probes "
+                                        "(seeds and probes: 95% CI +2 to +28)")  # sqrt(12.4² + 5²) = 13.4
+
+
+def test_seeds_that_agree_exactly_form_no_interval():
+    reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})] * 2
+    (overall,) = R.aggregate_seeds(reports)["comparisons"]
+    assert overall["sd"] == 0.0 and overall["sentence"] == "overall: curriculum (60%) - shuffled (50%) is +10 " \
+        "points in each of 2 seeds: no spread across seeds to form an interval; over probes, each seed's " \
+        "bootstrap: ±10"
+
+
+def test_seeds_on_probe_sets_of_different_sizes_say_so():
+    # seeds whose gates rejected different units compare their models on different probes
+    reports = [seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}, n=n)
+               for c, d, n in ((0.6, 0.10, 108), (0.7, 0.20, 54), (0.65, 0.15, 54))]
+    (overall,) = R.aggregate_seeds(reports)["comparisons"]
+    assert "(+15 points, 95% CI +3 to +27) across 3 training seeds on probe sets of 54 to 108 from one world, " \
+        "but" in overall["sentence"]
 
 
 def test_aggregate_seeds_pairs_the_models_every_seed_has():
@@ -79,11 +109,12 @@ def test_aggregate_seeds_refuses_unpaired_reports():
 
 
 def test_seeds_on_their_own_worlds_pair_by_unit_and_say_what_the_interval_covers(tmp_path):
-    reports = [dict(seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}), probes_sha256={"all": w})
-               for c, d, w in ((0.6, 0.10, "world 0"), (0.7, 0.20, "world 1"), (0.65, 0.15, "world 2"))]
+    reports = [dict(seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}, n=n), probes_sha256={"all": w})
+               for c, d, w, n in ((0.6, 0.10, "world 0", 54), (0.7, 0.20, "world 1", 108), (0.65, 0.15, "world 2", 54))]
     agg = R.aggregate_seeds(reports, tmp_path, worlds=True)
     (overall,) = agg["comparisons"]
     assert agg["worlds"] and overall["mean"] == pytest.approx(0.15)
+    # the t-interval over worlds already covers the draw of probes: no combined interval
     assert overall["sentence"] == "overall: curriculum (65%) is higher than shuffled (50%) (+15 points, 95% CI +3 " \
         "to +27) across 3 seeds, each on its own world; over probes, each seed's bootstrap: ±10"
     assert "Each seed reads its own world, so the t-interval covers the draw" in (tmp_path / "report.md").read_text()
@@ -97,6 +128,8 @@ def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path):
     assert p.returncode == 2 and p.stderr == (f"error: {tmp_path / 'b.json'} scored other probes than "
                                               f"{tmp_path / 'a.json'}; seeds are paired on the same probes (each seed on "
                                               "its own world: --worlds)\n")
+    (tmp_path / "b.json").write_text(json.dumps(seed_report({"curriculum": 0.7, "shuffled": 0.5}, {"overall": 0.2})
+                                                | {"probes_sha256": {"all": "other"}}))
     p = run_report("seeds", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "agg", "--worlds")
     assert p.returncode == 0 and "each on its own world" in p.stdout
 
@@ -127,7 +160,8 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     for r in reports:
         r["probes_sha256"]["gate_read"] = "0" * 64
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
-    assert "\n\nProbes: those of the units the gate accepted, less the half of their gated (recall) probes" in md
+    assert "\n\nProbes: those of the units the gate accepted, less the half of their gated probes that the gates " \
+        "read.\n" in md
     assert "The gate rejected" not in md
     assert "(less the half its gate read)" in R.render_seeds_markdown(R.aggregate_seeds(reports))
     reports[0]["probes_sha256"]["gate_read"] = R.NO_PROBES  # one seed's gates read no half: the clause would be false
@@ -147,6 +181,35 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     assert md.splitlines()[2].endswith(" took 10.0 min. Its training took 9e+13 FLOPs over its 2 seeds (base "
                                        "1.5e+13, adapters 1.5e+13, finetune 2e+13, scratch 4e+13): 150 GFLOP/s over "
                                        "the run's time, 100% of the ceiling.")
+
+
+def test_answer_frequency_averages_each_type_over_the_seeds_that_have_it():
+    # a seed whose gate rejected every unit with chain probes has no chain entry
+    both = {"answer_frequency": {"by_type": {"recall": {"acc": 0.2}, "chain": {"acc": 0.1}}}}
+    recall = {"answer_frequency": {"by_type": {"recall": {"acc": 0.3}}}}
+    line = "scores recall 25%, chain 10% (the mean over 2 seeds; chain over 1 of them)."
+    assert R._frequency_line([both, recall])[1].endswith(line)
+    assert R._frequency_line([recall, both])[1].endswith(line)
+
+
+def gated_report(gate_read, types=("recall",)):
+    """A report whose gates read the probes named gate_read, of these types (gate_summary)."""
+    return {"probes_sha256": {"all": "same", "gate_read": gate_read},
+            "models": {"base": {"gate_summary": {"by_type": {t: {"acc": 0.5} for t in types}}}}}
+
+
+def test_the_probes_line_leaves_the_gates_half_out_only_where_a_gate_read_one_and_names_its_types():
+    half = "0" * 64
+    assert R._probes_line([gated_report(half, ("recall", "chain"))]) == \
+        "Probes: those of the units the gate accepted, less the half of their gated (recall, chain) probes that " \
+        "the gates read."
+    assert R._probes_line([gated_report(R.NO_PROBES, ())]) == \
+        "Probes: those of the units the gate accepted, all of them (no accepted unit's gate read a half of them)."
+    assert R._probes_line([gated_report(half), gated_report(R.NO_PROBES, ())]) == \
+        "Probes: those of the units the gate accepted, less the half of their gated (recall) probes that the " \
+        "gates read in 1 of 2 seeds (all of them in the others)."
+    assert R._probes_line([{"probes_sha256": {"all": "same"}, "models": {}}]) == \
+        "Probes: those of the units the gate accepted, all of them (this run's gates read all the recall probes)."
 
 
 def curve_report(acc_by_point, ref):
@@ -259,6 +322,17 @@ def test_the_positive_control_names_the_models_that_reach_every_bar_in_a_run_and
     assert R.control_lines(bar, [one, one], R.aggregate_seeds([one, one]))[0].endswith(
         "by finetune; seed by seed, by finetune in 2 of 2, and by no other model in any seed.")
     assert R.control_lines({"recall": 0.5}, [one]) == []  # no recall probes: nothing to control
+
+
+def test_the_positive_control_shows_a_miss_that_whole_percents_would_hide():
+    bar = {"cooc": 0.6}
+    near = typed_report({"shuffled": {"cooc": 0.598}, "finetune": {"cooc": 0.7}})
+    assert R.control_lines(bar, [near]) == ["Positive control (cooc 60% or more): reached by finetune "
+                                            "(shuffled's cooc 59.8%: short of it)."]
+    other = typed_report({"shuffled": {"cooc": 0.596}, "finetune": {"cooc": 0.7}})
+    line, = R.control_lines(bar, [near, other], R.aggregate_seeds([near, other]))
+    assert line.startswith("Positive control (cooc 60% or more): reached on the mean over seeds by finetune "
+                           "(shuffled's cooc 59.7%: short of it); seed by seed, by finetune in 2 of 2")
 
 
 @pytest.mark.parametrize("text", ["cooc", "cooc=high", "cooc=1.5", "=0.5"])

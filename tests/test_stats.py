@@ -77,14 +77,39 @@ def test_t_interval_leaves_missing_seeds_out_and_needs_two_values():
     assert S.t_interval([]) == {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None}
 
 
-def test_describe_rise_says_still_rising_only_when_the_interval_is_above_zero():
+def test_describe_rise_says_still_rising_above_zero_fell_below_and_no_rise_between():
     assert S.describe_rise("run from step 1 to step 2", (0.1, 0.02, 0.18)) == \
         "run from step 1 to step 2 was still rising (+10 points, 95% CI +2 to +18)"
     assert S.describe_rise("run", (0.05, -0.01, 0.11)) == "no rise detectable for run (+5 points, 95% CI -1 to +11)"
-    assert S.describe_rise("run", (-0.1, -0.2, -0.05)).startswith("no rise detectable for run")
+    assert S.describe_rise("run", (-0.17, -0.26, -0.07)) == "run fell (-17 points, 95% CI -26 to -7)"
 
 
 def test_a_bound_that_rounds_to_zero_points_shows_a_decimal_so_higher_never_reads_plus_0():
     assert [S.signed_points(x) for x in (0.003, -0.004, 0.0, 0.12, -0.005, 0.0051)] == \
         ["+0.3", "-0.4", "+0", "+12", "-0.5", "+1"]
     assert S.describe_difference("a", 0.6, "b", 0.4, (0.2, 0.003, 0.29)).endswith("(+20 points, 95% CI +0.3 to +29)")
+
+
+def test_a_nonzero_difference_never_reads_plus_or_minus_0_0():
+    # 0.03 and 0.004 points: one decimal would still print "+0.0" and "-0.0"
+    assert [S.signed_points(x) for x in (0.0003, -0.00004)] == ["+0.03", "-0.004"]
+
+
+def test_pct_against_a_value_adds_the_decimals_that_keep_them_apart():
+    assert [S.pct(0.598, 0.6), S.pct(0.496, 0.5), S.pct(0.2503, 0.25)] == ["59.8%", "49.6%", "25.03%"]
+    assert [S.pct(0.598), S.pct(0.6, 0.6), S.pct(0.58, 0.6)] == ["60%", "60%", "58%"]  # nothing hidden: whole
+
+
+def test_above_chance_never_reads_a_lower_bound_equal_to_the_chance():
+    above = {"acc": 0.28, "lo": 0.2503, "hi": 0.31, "chance": 0.25, "n": 400}
+    assert S.describe_vs_chance("step1", above) == \
+        "step1 is above chance (28%, 95% CI 25.03% to 31%, chance 25.00%, n=400)"
+    assert S.describe_vs_chance("step1", dict(above, lo=0.2496)) == \
+        "step1 is not distinguishable from chance (28%, 95% CI 24.96% to 31%, chance 25.00%, n=400)"
+    assert S.describe_vs_chance("step1", dict(above, lo=0.26)) == \
+        "step1 is above chance (28%, 95% CI 26% to 31%, chance 25%, n=400)"
+
+
+def test_a_difference_between_accuracies_that_round_alike_shows_them_apart():
+    assert S.describe_difference("a", 0.334, "b", 0.331, (0.003, 0.001, 0.005)) == \
+        "a (33.4%) is higher than b (33.1%) (+0.3 points, 95% CI +0.1 to +0.5)"
