@@ -151,14 +151,10 @@ class Corpus:
         """unit id -> passed (bool) of its latest unit_verified event."""
         return {e["unit"]: bool(e["passed"]) for e in self.passport.events("unit_verified")}
 
-    def gated_types(self):
-        """unit id -> the probe type its latest verdict's gate read ("all": every type): what
-        gated_probes needs to find the probes that gate read."""
-        out = {}
-        for e in self.passport.events("unit_verified"):
-            types = e.get("gated", {}).get("types", "all")
-            out[e["unit"]] = types if types == "all" else types[0]
-        return out
+    def gate_reads(self):
+        """unit id -> the probes its latest verdict's gate read (gate_read), for every unit with one."""
+        latest = {e["unit"]: e for e in self.passport.events("unit_verified")}
+        return {u: gate_read(e, self.probes(u), self.dir) for u, e in latest.items()}
 
     def verified(self):
         """Units whose latest unit_verified event passed, in curriculum order."""
@@ -386,6 +382,30 @@ def gated_probes(probes, gate_on="recall"):
     if gate_on not in (None, "all") and any(p["type"] == gate_on for p in probes):
         return gate_half([p for p in probes if p["type"] == gate_on]), gate_on
     return gate_half(list(probes)), "all"
+
+
+def gate_read(verdict, probes, where):
+    """The probes a unit_verified event's gate read of its unit's probes. Today's gates read the gate
+    half of one type (gated_probes; the event keeps the half's sha256). Verdicts recorded before gates
+    read half read the whole type, and the oldest (no "gated" record) read every probe: which it was
+    is told by the count the gate read, since reading half of them as read would report the other
+    half as if no gate had seen it."""
+    from report import probes_sha256  # torch-free; imported here, as report's readers need no corpus
+    g = verdict.get("gated")
+    if not g:
+        return list(probes)
+    half, gate_on = gated_probes(probes, "all" if g.get("types", "all") == "all" else g["types"][0])
+    whole = [p for p in probes if gate_on in ("all", p["type"])]
+    n, sha = (g.get("after") or {}).get("n"), g.get("probes_sha256")
+    if sha is not None:
+        if sha == probes_sha256(half):
+            return half
+    elif n is None or n == len(half):
+        return half
+    elif n == len(whole):
+        return whole
+    raise CurriculumError(f"{where}: the gate that verified {verdict['unit']!r} read other probes than its unit "
+                          "file and this code give (its verdict predates a change to the gate's rule?)")
 
 
 def gate_report(corpus, unit, gate_on="recall", threshold=0.5, clear_of_chance=True):

@@ -376,13 +376,13 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True):
     reasons = []
     if clear_of_chance and not after["lo"] > after["chance"]:
         reasons.append(f"accuracy {pct(after['acc'])} is not clear of chance {pct(after['chance'])} "
-                       f"(95% CI lower bound {pct(after['lo'])})")
-    if after["acc"] < threshold:
-        reasons.append(f"accuracy {pct(after['acc'])} is below the threshold {pct(threshold)}")
+                       f"(95% CI lower bound {pct(after['lo'], after['chance'])})")
+    if after["acc"] < threshold:  # a decimal where whole percents would read "50% is below 50%"
+        reasons.append(f"accuracy {pct(after['acc'], threshold)} is below the threshold {pct(threshold)}")
     for u, r in retention.items():
         drop = r["before"]["acc"] - r["after"]["acc"]
         if drop > tolerance + 1e-9:
-            reasons.append(f"retention of {u} fell {pct(drop)} ({pct(r['before']['acc'])} -> "
+            reasons.append(f"retention of {u} fell {pct(drop, tolerance)} ({pct(r['before']['acc'])} -> "
                            f"{pct(r['after']['acc'])}{_fall_interval(r)}), more than the tolerance {pct(tolerance)}")
     return reasons
 
@@ -398,13 +398,11 @@ RETENTION_MIN_UNIT = 30  # a unit is gated on its own only with this many probes
 
 def retention_sample(corpus, units, n=None):
     """Probes of earlier units for the retention check: those their own gate read (a decision reads
-    only the gate's half of a unit's probes; curriculum.gated_probes), all of them, or at most n, taken
+    only the gate's half of a unit's probes; curriculum.gate_read), all of them, or at most n, taken
     in turn from each unit's in a fixed shuffled order (so a unit's sample only shrinks as units
     accumulate, and checking an adapter costs the same however many came before)."""
-    from curriculum import gated_probes  # imported here, as in open_corpus
-    types = corpus.gated_types()
-    pools = [random.Random(u).sample(ps, len(ps)) for u in units
-             for ps in [gated_probes(corpus.probes(u), types.get(u, "all"))[0]]]
+    read = corpus.gate_reads()
+    pools = [random.Random(u).sample(ps, len(ps)) for u in units for ps in [read.get(u, [])]]
     if n is None or sum(map(len, pools)) <= n:
         return [p for pool in pools for p in pool]
     out, i = [], 0
@@ -495,7 +493,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance)
     result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
               "gated": {"types": "all" if gated_type == "all" else [gated_type],
-                        "before": gated_before, "after": gated_after},
+                        "probes_sha256": probes_sha256(gate_read), "before": gated_before, "after": gated_after},
               "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
               "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
                              "clear_of_chance": clear_of_chance, "norm": norm, "retention_probes": retention_probes},
@@ -563,6 +561,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         _check_vocab(model, corpus.tokenizer, specs[name])
         models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes, parts,
                                                      levels, samples, device, batch_size, norm, seed)
+    shown = {p["unit"] for p in compared}  # units with compared probes: not rejected, not all read by the gate
     report = {"corpus": str(corpus_dir), "passport_head": corpus.passport.head(), "norm": norm, "units": units,
               "levels": levels, "models": models,
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
@@ -570,7 +569,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
               "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
               "answer_frequency": summarize(answer_frequency(compared, {u: corpus.documents(u, "train")
                                                                         for u in units}), levels),
-              "retention": _retention(models, retention_steps, [u for u in units if u not in rejected]),
+              "retention": _retention(models, retention_steps, [u for u in units if u in shown]),
               "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
     keys = bootstrap_keys(compared, probes)
@@ -587,15 +586,16 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
 def comparison_probes(corpus):
     """(units with probes, all their probes, the probes compared, the probes the gate read): a
     comparison leaves out the probes of units whose latest verdict is a rejection, and the half of a
-    verified unit's probes that its gate read (curriculum.gated_probes), on which it was selected."""
-    from curriculum import gated_probes  # imported here, as in open_corpus
+    verified unit's probes that its gate read (curriculum.gate_read), on which it was selected."""
+    from curriculum import gate_read  # imported here, as in open_corpus
     by_unit = {u: ps for u in corpus.order() for ps in [corpus.probes(u)] if ps}  # each unit file read once
     if not by_unit:
         raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
-    rejected, types = set(corpus.rejected()), corpus.gated_types()
+    rejected = set(corpus.rejected())
+    latest = {e["unit"]: e for e in corpus.passport.events("unit_verified")}
     probes, compared, read = [], [], []
     for u, ps in by_unit.items():
-        gate = gated_probes(ps, types[u])[0] if u in types and u not in rejected else []
+        gate = gate_read(latest[u], ps, corpus.dir) if u in latest and u not in rejected else []
         skip = {id(p) for p in gate}
         probes += ps
         read += gate
@@ -647,7 +647,8 @@ def _labels(keys):
 
 
 def _retention(models, steps, units):
-    """The retention matrix: each accumulation step's accuracy on every unit (None without steps)."""
+    """The retention matrix: each accumulation step's accuracy on every unit with compared probes (a
+    rejected unit has none, nor one whose every probe its gate read); None without steps."""
     if not steps:
         return None
     return {"steps": list(steps), "units": units,

@@ -663,3 +663,24 @@ def test_corpus_probes_carry_cluster_and_premises(corpus, tmp_path):
                "cluster": "d calf", "premises": ["Which color does the d herd favor?"]}]
     C.add(corpus.dir, [write_unit(tmp_path, "d", probes=probes)], log=lambda *_: None)
     assert C.Corpus(corpus.dir).probes("d") == [{**p, "unit": "d"} for p in probes]
+
+
+def test_gate_read_follows_what_each_verdict_s_gate_read(corpus, tmp_path):
+    """Today's verdicts keep the sha256 of the half they read; older ones read the whole gated type
+    (their count says so), and the oldest, with no gated record, every probe."""
+    from report import probes_sha256
+    C.add(corpus.dir, [gated_unit(tmp_path, "g", 6, 3)], log=lambda *_: None)
+    probes = C.Corpus(corpus.dir).probes("g")
+    half, recall = C.gated_probes(probes, "recall")[0], [p for p in probes if p["type"] == "recall"]
+    assert 0 < len(half) < len(recall) < len(probes)
+    verdict = lambda **gated: {"unit": "g", **({"gated": {"types": ["recall"], **gated}} if gated else {})}
+    assert C.gate_read(verdict(probes_sha256=probes_sha256(half), after={"n": len(half)}), probes, "c") == half
+    assert C.gate_read(verdict(after={"n": len(half)}), probes, "c") == half
+    assert C.gate_read(verdict(after={"n": len(recall)}), probes, "c") == recall  # before the gate read half
+    assert C.gate_read(verdict(), probes, "c") == probes  # before the gate read one type
+    for bad in (verdict(probes_sha256=probes_sha256(recall)), verdict(after={"n": 1})):
+        with pytest.raises(CurriculumError, match="c: the gate that verified 'g' read other probes"):
+            C.gate_read(bad, probes, "c")
+    # and the corpus reads each unit's latest verdict so
+    C.Corpus(corpus.dir).passport.append("unit_verified", passed=True, **verdict(after={"n": len(recall)}))
+    assert C.Corpus(corpus.dir).gate_reads() == {"g": recall}

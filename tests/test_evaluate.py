@@ -404,8 +404,9 @@ class _Probes:
     def probes(self, u):
         return [{"probe": f"{u}-{i}", "unit": u, "type": "recall"} for i in range(self.sizes[u])]
 
-    def gated_types(self):
-        return {u: "recall" for u in self.sizes}
+    def gate_reads(self):
+        import curriculum as C
+        return {u: C.gated_probes(self.probes(u), "recall")[0] for u in self.sizes}
 
 
 def test_retention_sample_reads_the_probes_each_unit_s_gate_read():
@@ -459,6 +460,12 @@ def test_gate_fails_on_chance_threshold_and_retention_drop():
     drop["u"]["fall"] = {"diff": 0.2, "lo": 0.05, "hi": 0.35}
     assert E.gate(good, drop, tolerance=0.1) == ["retention of u fell 20% (90% -> 70%; the fall's 95% CI 5% to 35%), "
                                                  "more than the tolerance 10%"]
+    # whole percents would read "50% is below the threshold 50%": a decimal shows the miss
+    near = {"acc": 0.496, "lo": 0.2496, "hi": 0.7, "chance": 0.25}
+    assert E.gate(near, {}, threshold=0.5) == ["accuracy 50% is not clear of chance 25% (95% CI lower bound 24.96%)",
+                                               "accuracy 49.6% is below the threshold 50%"]
+    fell = {"u": {"before": {"acc": 0.9}, "after": {"acc": 0.796}}}
+    assert E.gate(good, fell, tolerance=0.1) == ["retention of u fell 10.4% (90% -> 80%), more than the tolerance 10%"]
 
 
 def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_dir):
@@ -616,6 +623,17 @@ def test_compare_leaves_the_probes_of_rejected_units_out_and_reports_them_apart(
     md = (tmp_path / "out" / "report.md").read_text()
     rejected_part = md[md.index("## Rejected units"):]
     assert "| lora | 8 | 100% [68%-100%] |" in rejected_part and "lora (100%)" not in md
+
+
+def test_compare_leaves_a_unit_whose_every_probe_its_gate_read_out_of_the_retention_matrix(world, corpus_dir, tmp_path):
+    import curriculum as C
+    # "other" has one probe: its gate half is that probe, so no compared probe is left of it
+    C.Corpus(corpus_dir).passport.append("unit_verified", unit="other", passed=True,
+                                         gated={"types": ["recall"], "after": {"n": 1}})
+    specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
+    r = E.compare(corpus_dir, specs, tmp_path / "out", retention_steps=["base", "lora"])
+    assert list(r["models"]["lora"]["summary"]["by_unit"]) == ["facts"]
+    assert r["retention"]["units"] == ["facts"] and len(r["retention"]["acc"]) == 2
 
 
 def composed(prompt, kind, premises, unit="u"):
