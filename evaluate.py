@@ -33,7 +33,7 @@ import torch
 from torch.nn import functional as F
 
 from common import run_subcommand, sha256_file
-from model import fingerprint, load_checkpoint
+from model import fingerprint, load_checkpoint, weights_file
 from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, wilson
 from lora import load_adapter, read_adapter
 from report import add_seeds_parser, cell, probes_sha256, write_report
@@ -350,7 +350,7 @@ def _passport_record(corpus, info):
     (check_recorded); fill tokens / flops (from random init) / seconds / trainable params from the
     passport's model_trained or adapter_trained event that names it (by path or file sha256), when
     meta lacks them."""
-    check_recorded(corpus, _checkpoint_file(info["checkpoint"]), "model_trained")
+    check_recorded(corpus, weights_file(info["checkpoint"], "model.safetensors"), "model_trained")
     if info["adapter"]:
         check_recorded(corpus, info["adapter"], "adapter_trained")
     ckpt = Path(info["checkpoint"])
@@ -469,7 +469,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     _check_vocab(model, corpus.tokenizer, model_path)
     # refuse a wrong or changed adapter before spending time on scoring (load_adapter checks again)
     header = read_adapter(adapter_path)[1]
-    check_recorded(corpus, _checkpoint_file(model_path), "model_trained")
+    check_recorded(corpus, weights_file(model_path, "model.safetensors"), "model_trained")
     check_recorded(corpus, header["file"], "adapter_trained")
     _check_adapter(header, info, corpus, unit, model_path)
     gate_read, gated_type = gated_probes(probes, gate_on)
@@ -501,11 +501,6 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
               "adapter": header["file"], "model": str(model_path)}
     corpus.passport.append("unit_verified", **result)
     return result
-
-
-def _checkpoint_file(path):
-    path = Path(path)
-    return path / "model.safetensors" if path.is_dir() else path
 
 
 def _check_adapter(header, info, corpus, unit, model_path):

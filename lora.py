@@ -22,7 +22,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file
-from model import fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors
+from model import fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors, weights_file
 
 
 class AdapterError(ValueError):
@@ -248,10 +248,13 @@ TRAINING_FIGURES = ("tokens", "flops", "step", "val_loss", "tokens_total", "flop
 def merged_meta(base_meta, adapter_meta):
     """The header of a base with an adapter merged in: the base's, with the adapter's units added, and
     the adapter's training figures (its tokens, its compute, and both counted from random init) and
-    the fingerprint of the base it was trained on."""
+    the fingerprint of the base it was trained on. A base without a tokenizer hash (GPT-2 weights)
+    takes the adapter's, so the merged model's descendants are still checked against it."""
     units = list(base_meta.get("units") or []) + list(adapter_meta.get("units") or [])
     meta = {k: v for k, v in base_meta.items() if k not in TRAINING_FIGURES}
     own = {k: adapter_meta[k] for k in TRAINING_FIGURES + ("base_fingerprint",) if adapter_meta.get(k) is not None}
+    if not meta.get("tokenizer_hash") and adapter_meta.get("tokenizer_hash"):
+        meta["tokenizer_hash"] = adapter_meta["tokenizer_hash"]
     return dict(meta, mode="merged", units=units, **own)
 
 
@@ -306,15 +309,15 @@ def adapter_state_dict(model):
 
 
 def save_adapter(model, path, meta=None):
-    """Write only the LoRA tensors to `path` (a directory gets adapter.safetensors), with the LoRA
-    config and the fingerprint of the exact base they were trained on in the header."""
+    """Write only the LoRA tensors to `path` (a directory gets adapter.safetensors; a path ending in
+    .safetensors is the file), with the LoRA config and the fingerprint of the exact base they were
+    trained on in the header."""
     layers = lora_layers(model)
     if not layers:
         raise AdapterError("save_adapter: the model has no LoRA layers (attach() first)")
     if any(layer.merged for _, layer in layers):
         raise AdapterError("save_adapter: adapters are merged into the weights; unmerge() first")
-    path = Path(path)
-    file = path / "adapter.safetensors" if path.suffix != ".safetensors" else path
+    file = weights_file(path, "adapter.safetensors")
     # user meta first: a checkpoint's meta may carry an older base_fingerprint, never the one that counts here
     header = {**(meta or {}), "lora_config": model.lora_config.to_dict(), "base_fingerprint": fingerprint(model)}
     save_tensors(adapter_state_dict(model), file, header)
@@ -323,8 +326,7 @@ def save_adapter(model, path, meta=None):
 
 def read_adapter(path):
     """An adapter file -> (tensors, header). AdapterError if missing or not an adapter."""
-    path = Path(path)
-    file = path / "adapter.safetensors" if path.is_dir() else path
+    file = weights_file(path, "adapter.safetensors")
     try:
         tensors, header = read_tensors(file, "adapter file")
     except ValueError as e:
@@ -402,7 +404,8 @@ def main():
     p.add_argument("--adapter", required=True, metavar="ADAPTER",
                    help="The adapter to load: adapter.safetensors or the directory holding it.")
     p.add_argument("--out", metavar="DIR",
-                   help="Merge the adapter into the base and write the result here as a plain checkpoint.")
+                   help="Merge the adapter into the base and write the result here as a plain checkpoint "
+                   "(a directory; a path ending in .safetensors is the checkpoint file itself).")
     p.add_argument("--export-peft", metavar="DIR",
                    help="Write the adapter here in PEFT's format, for the base that model.py --export-hf writes.")
     args = p.parse_args()

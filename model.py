@@ -148,7 +148,12 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
-        """Append max_new_tokens sampled tokens to idx (B, T); temperature 0 is greedy."""
+        """Append max_new_tokens sampled tokens to idx (B, T); temperature 0 is greedy, top_k None or 0
+        samples from every token."""
+        if temperature < 0:  # would invert the distribution: the least likely tokens first
+            raise ValueError(f"temperature {temperature}: must be >= 0 (0 is greedy)")
+        if top_k is not None and top_k < 0:
+            raise ValueError(f"top_k {top_k}: must be >= 0 (0 or None: no cut)")
         for _ in range(max_new_tokens):
             logits, _ = self(idx[:, -self.config.block_size:])
             logits = logits[:, -1, :].float()
@@ -156,7 +161,7 @@ class GPT(nn.Module):
                 next_id = logits.argmax(dim=-1, keepdim=True)
             else:
                 logits = logits / temperature
-                if top_k is not None:
+                if top_k:
                     v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                     logits[logits < v[:, [-1]]] = -float("inf")
                 probs = F.softmax(logits, dim=-1)
@@ -168,8 +173,9 @@ class GPT(nn.Module):
         """Train with dropout p from now on (a checkpoint's model was built with the dropout it was
         saved with; the config changes with it, so a checkpoint saved next records p)."""
         self.config.dropout = p
-        for m in self.modules():
-            if isinstance(m, nn.Dropout):
+        for name, m in self.named_modules():
+            # an adapter's dropout is its LoRA config's (saved and exported with it), not the model's
+            if isinstance(m, nn.Dropout) and not name.endswith("lora_dropout"):
                 m.p = p
             elif isinstance(m, CausalSelfAttention):
                 m.dropout = p
@@ -309,8 +315,11 @@ def base_state_dict(model):
 
 
 def fingerprint(model):
-    """sha256 over the base weights (name, dtype, shape, bytes) in canonical order. Attached,
-    unmerged LoRA adapters do not change it; merging one does."""
+    """sha256 over the base weights in canonical order: each one's name, shape and values as float32
+    bytes. Neither the dtype nor the config is hashed: bf16 weights and their exact float32 copy
+    share a fingerprint, float64 ones are hashed at float32 precision, and two configs of the same
+    shapes (another n_head) share one. Stored checkpoints and adapters record this hash, so it stays
+    as it is. Attached, unmerged LoRA adapters do not change it; merging one does."""
     h = hashlib.sha256()
     for name, t in base_state_dict(model).items():
         t = t.detach().to("cpu", torch.float32).contiguous()
@@ -319,13 +328,20 @@ def fingerprint(model):
     return h.hexdigest()
 
 
-def _checkpoint_file(path):
+def weights_file(path, name):
+    """The file a path names: the path itself when it ends in .safetensors, else the directory's
+    `name`. One rule for reading and writing, whether or not the path exists yet."""
     path = Path(path)
-    return path / "model.safetensors" if path.is_dir() or not path.suffix else path
+    return path if path.suffix == ".safetensors" else path / name
+
+
+def _checkpoint_file(path):
+    return weights_file(path, "model.safetensors")
 
 
 def save_checkpoint(model, path, meta=None):
-    """Write path/model.safetensors: base weights, with the config and `meta` in the header."""
+    """Write path/model.safetensors (or path itself, if it ends in .safetensors): base weights, with
+    the config and `meta` in the header."""
     file = _checkpoint_file(path)
     meta = dict(meta or {}, fingerprint=fingerprint(model))
     save_tensors(base_state_dict(model), file, {"config": model.config.to_dict(), "meta": meta})
@@ -370,8 +386,7 @@ _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c
 def import_hf(path, device="cpu"):
     """Read Hugging Face GPT-2 weights (a directory with model.safetensors + config.json, or the
     .safetensors file with config.json beside it) into our GPT."""
-    path = Path(path)
-    file = path / "model.safetensors" if path.is_dir() else path
+    file = weights_file(path, "model.safetensors")
     cfg_file = file.parent / "config.json"
     tensors, _ = read_tensors(file, "GPT-2 weight file")
     if cfg_file.is_file():
@@ -386,6 +401,9 @@ def import_hf(path, device="cpu"):
                                n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True)
         except KeyError as e:
             raise CheckpointError(f"{cfg_file}: missing field {e} of a GPT-2 config") from None
+        if hf.get("tie_word_embeddings") is False:
+            raise CheckpointError(f"{cfg_file}: tie_word_embeddings is false (an untied output head); "
+                                  "accrete's GPT ties the head to wte and cannot hold it")
     else:
         raise CheckpointError(f"{cfg_file}: missing; GPT-2 weights need their config.json beside them")
     ours = {}
@@ -396,7 +414,10 @@ def import_hf(path, device="cpu"):
         if k.endswith(_CONV1D):
             v = v.t()
         ours[k] = v.float()
-    ours.pop("lm_head.weight", None)  # tied to wte
+    head, wte = ours.pop("lm_head.weight", None), ours.get("transformer.wte.weight")
+    if head is not None and wte is not None and not torch.equal(head, wte):  # dropped, it would change the logits
+        raise CheckpointError(f"{file}: lm_head.weight differs from wte (an untied output head); accrete's GPT "
+                              "ties the head to wte and cannot hold it")
     model = GPT(config)
     _load_base_weights(model, ours, file)
     return model.to(device)
@@ -439,7 +460,8 @@ def main():
                    help="Convert this accrete checkpoint (a directory or its model.safetensors) into a "
                    "Hugging Face GPT-2 directory written to --out.")
     p.add_argument("--out", metavar="DIR",
-                   help="The directory to write the converted weights to; required with --import-hf and --export-hf.")
+                   help="The directory to write the converted weights to; required with --import-hf and --export-hf "
+                   "(with --import-hf a path ending in .safetensors is the checkpoint file itself).")
     args = p.parse_args()
     try:
         if args.import_hf or args.export_hf:

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager, nullcontext
@@ -247,15 +248,24 @@ def compute_spent(init_meta, tokens, flops_per_tok):
                 flops_total=init_meta.get("flops_total", init_meta.get("flops", 0)) + flops)
 
 
+# bf16 dense peaks (FLOP/s, the vendors' datasheets), keyed by words of the GPU's name. The first entry
+# whose words all appear in the name wins, so a variant comes before its family; a variant listed with
+# None has a peak not written here, and must not get its family's
+PEAK_FLOPS = ((("H100", "PCIE"), 756e12), (("H100", "NVL"), None), (("H100",), 989e12),
+              (("H200", "NVL"), None), (("H200",), 989e12), (("GH200",), 989e12), (("A100",), 312e12),
+              (("L40S",), 362e12), (("L4",), 121e12), (("4090",), 165e12))
+
+
+def peak_flops_of(name):
+    """The bf16 dense peak of a GPU by its name (torch.cuda.get_device_name), None where unknown. Whole
+    words are matched, not substrings: "NVIDIA L40S" is no L4, "NVIDIA A10" no A100."""
+    words = set(re.split(r"[\s_-]+", name.upper()))
+    return next((flops for key, flops in PEAK_FLOPS if words.issuperset(key)), None)
+
+
 def peak_flops(device):
-    """bf16 dense peak of known GPUs, for MFU; None where unknown (the CPU: bench.py measures it)."""
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    for key, flops in (("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L4", 121e12), ("4090", 165e12)):
-        if key in name:
-            return flops
-    return None
+    """bf16 dense peak of the device, for MFU; None where unknown (the CPU: bench.py measures it)."""
+    return peak_flops_of(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
 
 
 # ----------------------------------------------------------------------------- processes and devices
@@ -440,10 +450,10 @@ def evaluate(model, val_data, val_state, iters, device):
 
 # ----------------------------------------------------------------------------- resume state and outputs
 
-def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, losses=None):
+def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, losses=None, base_fp=None):
     """The full training state in one safetensors file: weights, optimizer moments, weight average,
-    RNG, data cursor, the settings and the last losses. Nothing in it is pickled, so loading it cannot
-    run code."""
+    RNG, data cursor, the settings, the last losses and the fingerprint of the init checkpoint. Nothing
+    in it is pickled, so loading it cannot run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
         for k, v in optimizer.state.get(p, {}).items():
@@ -455,7 +465,7 @@ def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, 
         tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
     save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
-                                 "config": config, "step": step, "losses": losses or {}})
+                                 "config": config, "step": step, "losses": losses or {}, "base_fingerprint": base_fp})
 
 
 # what a resumed run may set anew: where things are, how long it trains (a schedule that depends on
@@ -476,13 +486,19 @@ def check_resume_config(path, saved, cfg):
                          "the same ones, or train into another --out")
 
 
-def load_state(path, cfg, model, optimizer, ema, data):
+def load_state(path, cfg, model, optimizer, ema, data, base_fp=None):
     """Restore a saved training state into model, optimizer, weight average, RNG and data stream ->
     (step, tokens, seconds, {"train": loss, "val": loss}) where it was saved; a state saved with other
-    settings is refused."""
+    settings, or from another init checkpoint (base_fp: the fingerprint of this run's), is refused."""
     tensors, meta = read_tensors(path, "training state")
     if meta.get("mode") != cfg.mode:
         raise TrainError(f"{path}: saved by a {meta.get('mode')} run, not {cfg.mode}")
+    # --init may move, not change: the state holds the old init's weights, the outputs would name the new one's
+    saved_fp = meta.get("base_fingerprint")
+    if saved_fp and base_fp and saved_fp != base_fp:
+        given = f"--init {cfg.init}" if cfg.init else f"--init-hf {cfg.init_hf}"
+        raise TrainError(f"{path}: saved by a run from init {saved_fp[:12]}, but {given} is {base_fp[:12]}; "
+                         "resume with the init it started from, or train into another --out")
     if bool(ema) != ("ema.0" in tensors):
         raise TrainError(f"{path}: saved by a run {'without' if ema else 'with'} --ema; resume with the same --ema")
     check_resume_config(path, meta.get("config", {}), cfg)
@@ -506,11 +522,26 @@ def load_state(path, cfg, model, optimizer, ema, data):
     return meta["step"], meta["tokens"], meta["seconds"], meta.get("losses", {})
 
 
-def output_meta(cfg, init_meta, base_fp, **figures):
+def trained_units(cfg, init_meta, selection):
+    """The knowledge units an output holds, as its header and passport event name them: the caller's
+    (meta["units"]), else those the --corpus selection read; an adapter holds only its own (merging
+    adds the base's), a fine-tune its init's and the new ones. None where nothing names any."""
+    if cfg.meta.get("units") is not None:
+        return cfg.meta["units"]
+    read = (selection or {}).get("units")  # a token file's selection names no units
+    if cfg.mode != "finetune" or init_meta.get("units") is None:
+        return read
+    return init_meta["units"] + [u for u in read or [] if u not in init_meta["units"]]
+
+
+def output_meta(cfg, init_meta, base_fp, units, **figures):
     """The header of a saved model or adapter: what it inherits from its init checkpoint, the
-    caller's meta, and this run's figures."""
+    caller's meta, its units (trained_units) and this run's figures."""
     meta = dict(init_meta, **cfg.meta, mode=cfg.mode, **figures)
     meta.pop("fingerprint", None)
+    meta.pop("units", None)
+    if units is not None:
+        meta["units"] = units
     if base_fp:
         meta["base_fingerprint"] = base_fp
     return meta
@@ -527,15 +558,15 @@ def save_outputs(mode, model, out, meta, merged_meta=None):
     return files
 
 
-def record_passport(cfg, data, files, figures, merged_meta=None):
-    """Append what was trained (`files`), with `figures` (its compute, ...), to the corpus's growth
-    passport; a merged model's event is lora.merged_event's."""
+def record_passport(cfg, data, files, units, figures, merged_meta=None):
+    """Append what was trained (`files`, holding `units`), with `figures` (its compute, ...), to the
+    corpus's growth passport; a merged model's event is lora.merged_event's."""
     if not cfg.corpus:
         return
     import curriculum
     passport = curriculum.Corpus(cfg.corpus).passport
     fields = {"mode": cfg.mode, "selection": getattr(data, "selection", None), "out_dir": str(cfg.out_dir),
-              "init": cfg.init or cfg.init_hf, "units": cfg.meta.get("units"), **figures}
+              "init": cfg.init or cfg.init_hf, "units": units, **figures}
     if files.get("adapter"):
         passport.append("adapter_trained", adapter=files["adapter"], adapter_sha256=sha256_file(files["adapter"]),
                         **fields)
@@ -554,7 +585,7 @@ def save_snapshot(cfg, model, data, step, spent, meta):
     if cfg.corpus and _recorded(cfg.corpus, out):
         return  # a resumed run redoing this step keeps the snapshot that the passport names
     files = save_outputs(cfg.mode, model, out, dict(meta, snapshot=True))
-    record_passport(cfg, data, files, dict(spent, out_dir=str(out), step=step, snapshot=True))
+    record_passport(cfg, data, files, meta.get("units"), dict(spent, out_dir=str(out), step=step, snapshot=True))
 
 
 def _recorded(corpus_dir, out_dir):
@@ -675,7 +706,7 @@ def mean_loss(loss_sum, proc):
     return loss_sum.item()
 
 
-def start_or_resume(state_file, cfg, model, optimizer, ema, data):
+def start_or_resume(state_file, cfg, model, optimizer, ema, data, base_fp):
     """(step, tokens, seconds, train loss, val loss) to start from: nothing yet, or with --resume the
     saved state's. Another run's state without --resume is refused: their logs and snapshots would mix."""
     if state_file.is_file() and not cfg.resume:
@@ -683,7 +714,7 @@ def start_or_resume(state_file, cfg, model, optimizer, ema, data):
                          "into another --out")
     if not (cfg.resume and state_file.is_file()):
         return 0, 0, 0.0, float("nan"), float("nan")
-    step, tokens, elapsed, losses = load_state(state_file, cfg, model, optimizer, ema, data)
+    step, tokens, elapsed, losses = load_state(state_file, cfg, model, optimizer, ema, data, base_fp)
     # a run stopped after its last state was saved resumes at its end: the saved losses stand
     return (step, tokens, elapsed, *(float("nan") if losses.get(k) is None else losses[k] for k in ("train", "val")))
 
@@ -710,9 +741,11 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta)
     tokens_per_step = cfg.batch_size * model.config.block_size * cfg.grad_accum * proc.world
     run_info = dict(trainable_params=trainable, tokenizer_hash=tok_hash, data=getattr(data, "selection", None))
+    units = trained_units(cfg, init_meta, run_info["data"])
     optimizer = configure_optimizer(model, cfg, device.type)
     ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
-    step, tokens, elapsed, train_loss, val_loss = start_or_resume(state_file, cfg, model, optimizer, ema, data)
+    step, tokens, elapsed, train_loss, val_loss = start_or_resume(state_file, cfg, model, optimizer, ema, data,
+                                                                  base_fp)
     runlog = RunLog(out, proc, log if not cfg.quiet else None)
     if step:
         runlog(f"resumed from {state_file} at step {step}")
@@ -737,7 +770,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
             train_loss = mean_loss(loss_sum, proc)  # the only host sync in the loop
             dt = clock.lap(step)
             tps = tokens_per_step / dt
-            mfu = f" mfu {raw_model.estimate_mfu(tps, peak) * 100:.1f}%" if peak else ""
+            mfu = f" mfu {flops_per_tok * tps / peak * 100:.1f}%" if peak else ""  # lora-aware, as the run's FLOPs
             runlog(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
                    f"eta {(cfg.max_steps - step) * dt:.0f}s",
                    {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,
@@ -751,25 +784,25 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
             spent = compute_spent(init_meta, tokens, flops_per_tok)
             with averaged_weights(params, ema):
                 save_snapshot(cfg, raw_model, data, step, spent,
-                              output_meta(cfg, init_meta, base_fp, step=step, **spent, **run_info))
+                              output_meta(cfg, init_meta, base_fp, units, step=step, **spent, **run_info))
         if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
             save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, clock.elapsed, cursor,
-                       _losses(train_loss, val_loss))
+                       _losses(train_loss, val_loss), base_fp)
 
     # -- the outputs
     elapsed = clock.elapsed
     files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
     if proc.master:
         save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor,
-                   _losses(train_loss, val_loss))
-        meta = output_meta(cfg, init_meta, base_fp, step=step, **spent, seconds=round(elapsed, 2),
+                   _losses(train_loss, val_loss), base_fp)
+        meta = output_meta(cfg, init_meta, base_fp, units, step=step, **spent, seconds=round(elapsed, 2),
                            val_loss=val_loss, **run_info)
         # the merged model's header as lora.py --out and the ladder write it: the init's, its units and the adapter's
-        merged = lora.merged_meta(init_meta, dict(meta, units=cfg.meta.get("units"))) \
-            if cfg.merge and cfg.mode == "lora" else None
+        merged = lora.merged_meta(init_meta, meta) if cfg.merge and cfg.mode == "lora" else None
         with averaged_weights(params, ema):
             files = save_outputs(cfg.mode, raw_model, out, meta, merged)
-        record_passport(cfg, data, files, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable), merged)
+        record_passport(cfg, data, files, units, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable),
+                        merged)
     runlog.close()
     if proc.ddp:
         dist.barrier()

@@ -408,6 +408,26 @@ def test_export_peft_writes_peft_keys_shapes_and_config(tmp_path):
     assert pc["fan_in_fan_out"] is True and pc["bias"] == "none"
 
 
+def test_a_merged_header_takes_the_adapters_tokenizer_hash_when_the_base_has_none():
+    assert merged_meta({"init_hf": "gpt2"}, {"tokenizer_hash": "tok1"})["tokenizer_hash"] == "tok1"
+    assert merged_meta({"tokenizer_hash": "tok0"}, {"tokenizer_hash": "tok1"})["tokenizer_hash"] == "tok0"
+
+
+def test_set_dropout_leaves_the_adapters_dropout_as_its_config_says():
+    model = with_trained_adapter(base_model(), LoRAConfig(lora_dropout=0.2))
+    model.set_dropout(0.5)
+    assert {layer.lora_dropout.p for _, layer in lora_layers(model)} == {0.2} == {model.lora_config.lora_dropout}
+    assert model.transformer.h[0].mlp.dropout.p == model.transformer.drop.p == model.config.dropout == 0.5
+
+
+def test_an_adapter_path_is_a_file_only_when_it_ends_in_safetensors(tmp_path):
+    model = with_trained_adapter(base_model())
+    assert save_adapter(model, tmp_path / "ad.v1") == tmp_path / "ad.v1" / "adapter.safetensors"
+    assert save_adapter(model, tmp_path / "one.safetensors") == tmp_path / "one.safetensors"
+    for path in (tmp_path / "ad.v1", tmp_path / "one.safetensors"):
+        assert lora.read_adapter(path)[1]["base_fingerprint"] == fingerprint(base_model())
+
+
 def test_cli_merges_an_adapter_file_into_a_checkpoint_equal_to_merge(tmp_path):
     save_checkpoint(base_model(), tmp_path / "base", {"tokenizer_hash": "tok1", "units": ["u0"]})
     model = with_trained_adapter(base_model())

@@ -142,10 +142,27 @@ def test_top_k_samples_only_among_the_k_most_likely_tokens():
         assert (top3 == out[:, t:t + 1]).any(dim=1).all()
 
 
+def test_top_k_zero_samples_from_every_token_as_none_does():
+    model = randomized(micro_model())
+    prompt = tokens(2, 5)
+    off = model.generate(prompt, 6, temperature=1.0, top_k=None, generator=torch.Generator().manual_seed(3))
+    zero = model.generate(prompt, 6, temperature=1.0, top_k=0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(zero, off)
+
+
+@pytest.mark.parametrize("kw, match", [({"top_k": -1}, r"top_k -1: must be >= 0"),
+                                       ({"temperature": -0.5}, r"temperature -0\.5: must be >= 0")])
+def test_a_negative_top_k_or_temperature_is_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        micro_model().generate(tokens(1, 3), 2, **kw)
+
+
 def test_generation_past_block_size_crops_the_context():
-    model = micro_model(block_size=8)
+    model = randomized(micro_model(block_size=8))
     out = model.generate(tokens(1, 6), 10, temperature=0)
     assert out.shape == (1, 16)
+    for t in range(8, 16):  # each token follows from the last block_size tokens before it
+        assert out[0, t] == model(out[:, t - 8:t])[0][0, -1].argmax()
 
 
 # ----------------------------------------------------------------------------- size and FLOPs
@@ -211,6 +228,11 @@ def test_fingerprint_is_stable_across_save_and_load(tmp_path):
     loaded, meta = load_checkpoint(tmp_path)
     assert fingerprint(loaded) == fingerprint(model) == meta["fingerprint"]
     assert len(fingerprint(model)) == 64
+
+
+def test_fingerprint_hashes_values_as_float32_not_the_dtype():
+    model = randomized(micro_model()).to(torch.bfloat16)
+    assert fingerprint(model) == fingerprint(model.float())  # bf16 values are exact in float32
 
 
 def test_fingerprint_changes_when_one_weight_changes():
@@ -311,6 +333,14 @@ def test_checkpoint_errors_are_value_errors():
     assert issubclass(CheckpointError, ValueError)
 
 
+def test_a_path_is_a_checkpoint_file_only_when_it_ends_in_safetensors(tmp_path):
+    model = randomized(micro_model())
+    assert save_checkpoint(model, tmp_path / "merged.v1", {}) == tmp_path / "merged.v1" / "model.safetensors"
+    assert save_checkpoint(model, tmp_path / "one.safetensors", {}) == tmp_path / "one.safetensors"
+    for path in (tmp_path / "merged.v1", tmp_path / "one.safetensors"):
+        assert fingerprint(load_checkpoint(path)[0]) == fingerprint(model)
+
+
 def test_cli_export_of_missing_checkpoint_exits_2_with_one_line(tmp_path):
     r = subprocess.run([sys.executable, "model.py", "--export-hf", str(tmp_path / "MISSING"),
                         "--out", str(tmp_path / "X")], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -346,7 +376,7 @@ def gpt2_format_tensors(config, seed=0, prefix="transformer.", buffers=True, lm_
             t[h + "attn.bias"] = torch.tril(torch.ones(N, N)).view(1, 1, N, N)
             t[h + "attn.masked_bias"] = torch.tensor(-1e4)
     t = {prefix + k: v for k, v in t.items()}
-    if lm_head:
+    if lm_head:  # a tied head stored anyway: equal to wte, in a tensor of its own
         t["lm_head.weight"] = t[prefix + "wte.weight"].clone()
     return t
 
@@ -426,6 +456,24 @@ def test_import_hf_reads_gpt2_checkpoints_with_mask_buffers(tmp_path, prefix, lm
     assert torch.equal(model.transformer.h[1].mlp.c_fc.weight, t[prefix + "h.1.mlp.c_fc.weight"].t())
     assert torch.equal(model.transformer.h[0].attn.c_attn.bias, t[prefix + "h.0.attn.c_attn.bias"])
     assert model.lm_head.weight is model.transformer.wte.weight
+    if lm_head:  # the file's own head is what the model computes with (an untied one is refused)
+        assert torch.equal(model.lm_head.weight, t["lm_head.weight"])
+
+
+def test_import_hf_refuses_an_untied_head_naming_the_file(tmp_path):
+    t = gpt2_format_tensors(MICRO, lm_head=True)
+    t["lm_head.weight"][5, 7] += 0.01  # one weight apart from wte: dropped, it would change the logits
+    write_gpt2_dir(tmp_path, MICRO, t)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: lm_head\.weight differs from wte \(an untied"):
+        import_hf(tmp_path)
+
+
+def test_import_hf_refuses_a_config_that_unties_the_head(tmp_path):
+    write_gpt2_dir(tmp_path, MICRO, gpt2_format_tensors(MICRO))
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(cfg, tie_word_embeddings=False)))
+    with pytest.raises(CheckpointError, match=r"config\.json: tie_word_embeddings is false"):
+        import_hf(tmp_path)
 
 
 def test_imported_gpt2_gives_the_logits_of_a_reference_forward_on_the_raw_tensors(tmp_path):

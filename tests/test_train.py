@@ -15,8 +15,9 @@ import torch
 import lora
 from common import sha256_file
 from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
-from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, resolve_device, setup_process, \
-    train
+from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, peak_flops_of, resolve_device, \
+    setup_process, train
+from unit_files import write_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = dict(preset="micro", vocab_size=64, block_size=32, batch_size=8, log_interval=5, eval_iters=2, quiet=True)
@@ -44,6 +45,21 @@ def corpus(tmp_path_factory):
     (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
     curriculum.init(d / "corpus", [d / "prim.jsonl"], vocab_size=300)
     curriculum.add(d / "corpus", [d / "prim.jsonl"], log=lambda m: None)
+    return d / "corpus"
+
+
+@pytest.fixture(scope="module")
+def unit_corpus(tmp_path_factory):
+    """A corpus of primitive text and one knowledge unit, "atoms": what a unit's adapter trains on."""
+    import curriculum
+    d = tmp_path_factory.mktemp("unit_corpus")
+    header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
+              "source": "test", "license": "CC0-1.0"}
+    docs = [{"text": f"The {a} is {c}."} for a, c in [("apple", "red"), ("sky", "blue"), ("snow", "white")]] * 30
+    (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
+    files = [d / "prim.jsonl", write_unit(d, "atoms", level=1)]
+    curriculum.init(d / "corpus", files, vocab_size=300)
+    curriculum.add(d / "corpus", files, log=lambda m: None)
     return d / "corpus"
 
 
@@ -204,6 +220,36 @@ def test_a_merge_in_training_writes_what_lora_py_writes_and_its_passport_event_n
     assert event["checkpoint_sha256"] == sha256_file(r.checkpoint)
 
 
+def test_a_command_line_adapter_names_its_own_units_and_both_merges_write_one_header(unit_corpus, tmp_path):
+    """No meta from the caller (the command line has no flag for it), an init that carries units: the
+    adapter holds the unit its selection read, not the init's, so lora.py adds them once."""
+    import curriculum
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base",
+                    {"units": ["old"], "tokens": 40, "flops": 9})
+    r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(unit_corpus), units="atoms",
+                          out_dir=str(tmp_path / "lora"), max_steps=2, merge=True, **dict(MICRO, vocab_size=300)))
+    assert lora.read_adapter(r.adapter)[1]["units"] == ["atoms"]
+    cli = subprocess.run([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter", r.adapter,
+                          "--out", str(tmp_path / "cli")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    meta = load_checkpoint(r.checkpoint)[1]
+    assert meta == load_checkpoint(tmp_path / "cli")[1] and meta["units"] == ["old", "atoms"]
+    passport = curriculum.Corpus(unit_corpus).passport
+    assert passport.events("adapter_trained")[-1]["units"] == ["atoms"]
+    assert passport.events("model_trained")[-1]["units"] == ["old", "atoms"]
+
+
+def test_a_command_line_finetune_adds_the_units_it_read_to_its_inits(unit_corpus, tmp_path):
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base",
+                    {"units": ["old"]})
+    cfg = TrainConfig(mode="finetune", init=str(tmp_path / "base"), corpus=str(unit_corpus), max_steps=1,
+                      **dict(MICRO, vocab_size=300))
+    assert load_checkpoint(train(cfg, out_dir=str(tmp_path / "ft")).checkpoint)[1]["units"] == ["old", "atoms"]
+    # the caller's units stand as given (the ladder names all a fine-tune holds)
+    given = train(cfg, out_dir=str(tmp_path / "given"), meta={"units": ["atoms"]})
+    assert load_checkpoint(given.checkpoint)[1]["units"] == ["atoms"]
+
+
 def test_snapshots_hold_the_weights_and_compute_at_their_steps(tokens, tmp_path):
     cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=5, schedule="constant", warmup=0, dropout=0.1,
                       **MICRO)
@@ -355,6 +401,32 @@ def test_the_loss_reaches_the_host_only_at_the_log_interval(tokens, tmp_path, mo
     train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=20, ema=0.9,
                       **dict(MICRO, log_interval=10)))
     assert synced == ["mean_loss", "mean_loss", "evaluate"]  # the loss at steps 10 and 20, the val loss at the end
+
+
+def test_lora_mfu_counts_the_flops_the_run_records_not_6n(tokens, tmp_path, monkeypatch):
+    import train as train_module
+    monkeypatch.setattr(train_module, "peak_flops", lambda device: 1e11)
+    printed = []
+    cfg = TrainConfig(mode="lora", init=str(_base(tmp_path)), data=str(tokens), out_dir=str(tmp_path / "lora"),
+                      max_steps=4, **dict(MICRO, quiet=False, log_interval=2))
+    train(cfg, log=printed.append)
+    mfu = [float(line.split(" mfu ")[1].split("%")[0]) for line in printed if " mfu " in line]
+    tps = [e["tokens_per_sec"] for e in map(json.loads, (tmp_path / "lora" / "log.jsonl").read_text().splitlines())
+           if "tokens_per_sec" in e]
+    per_token = 4 * MICRO_N + 6 * MICRO_LORA + MICRO_ATTN  # the lora-aware count, 84% of 6N + attention
+    assert len(mfu) == len(tps) == 2
+    assert mfu == pytest.approx([per_token * t / 1e11 * 100 for t in tps], abs=0.051)
+
+
+@pytest.mark.parametrize("name, peak", [("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12),
+                                        ("NVIDIA H100 NVL", None), ("NVIDIA A100-SXM4-80GB", 312e12),
+                                        ("NVIDIA A100-PCIE-40GB", 312e12), ("NVIDIA A10", None),
+                                        ("NVIDIA L40S", 362e12), ("NVIDIA L4", 121e12), ("NVIDIA L40", None),
+                                        ("NVIDIA GeForce RTX 4090", 165e12), ("NVIDIA H200", 989e12),
+                                        ("NVIDIA GH200 480GB", 989e12),
+                                        ("Tesla T4", None)])
+def test_peak_flops_match_whole_words_of_the_gpu_name_variant_first(name, peak):
+    assert peak_flops_of(name) == peak
 
 
 def test_cosine_schedule_warms_up_then_decays_to_min_lr_on_the_last_step():
@@ -519,6 +591,22 @@ def test_a_run_stopped_after_its_last_state_resumes_with_its_losses(tokens, tmp_
     again = train(cfg, resume=True)
     assert (again.train_loss, again.val_loss) == (done.train_loss, done.val_loss) and not np.isnan(again.val_loss)
     assert load_checkpoint(again.checkpoint)[1]["val_loss"] == done.val_loss
+
+
+def test_resume_from_another_init_is_refused_and_a_moved_init_resumes(tokens, tmp_path):
+    """The state holds the init's weights: a resume from other weights would mix the two bases."""
+    base = _base(tmp_path)
+    cfg = TrainConfig(mode="lora", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=2, **MICRO)
+    train(cfg, init=str(base))
+    torch.manual_seed(1)
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "other", {})
+    with pytest.raises(TrainError, match=r"run/train_state\.safetensors: saved by a run from init [0-9a-f]{12}, "
+                                         r"but --init .*other is [0-9a-f]{12}; resume with the init it started"):
+        train(cfg, init=str(tmp_path / "other"), max_steps=4, resume=True)
+    base.rename(tmp_path / "moved")  # the same weights elsewhere: the same run, continued
+    r = train(cfg, init=str(tmp_path / "moved"), max_steps=4, resume=True)
+    assert r.steps == 4
+    assert lora.read_adapter(r.adapter)[1]["base_fingerprint"] == load_checkpoint(tmp_path / "moved")[1]["fingerprint"]
 
 
 def test_resume_state_from_another_mode_is_refused(tokens, tmp_path):
