@@ -448,7 +448,9 @@ def render_seeds_markdown(agg):
            "these probes; how far another draw of probes could move a difference is each seed's bootstrap over "
            "clusters, whose half-width (mean over seeds) is the last column. The seeds share those probes, so "
            "their sampling error does not shrink over seeds: a sentence calls a difference detectable over a draw "
-           "of probes only where the mean ± sqrt(t half-width² + probes ±²) leaves out 0."), "",
+           "of probes only where the mean ± sqrt(t half-width² + probes ±²) leaves out 0.") +
+           f" Each interval is 95% on its own: of the {len(agg['comparisons'])} comparisons below, about one in "
+           "twenty of those where no difference exists would leave out 0 by chance alone.", "",
            "## Accuracy", ""] + _header(["model"] + scopes)
     out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",

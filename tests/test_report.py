@@ -163,7 +163,10 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     assert "\n\nProbes: those of the units the gate accepted, less the half of their gated probes that the gates " \
         "read.\n" in md
     assert "The gate rejected" not in md
-    assert "(less the half its gate read)" in R.render_seeds_markdown(R.aggregate_seeds(reports))
+    agg = R.aggregate_seeds(reports)
+    assert "(less the half its gate read)" in R.render_seeds_markdown(agg)
+    assert f"of the {len(agg['comparisons'])} comparisons below, about one in twenty of those where no " \
+        "difference exists would leave out 0 by chance alone" in R.render_seeds_markdown(agg)
     reports[0]["probes_sha256"]["gate_read"] = R.NO_PROBES  # one seed's gates read no half: the clause would be false
     assert "(less the half its gate read)" not in R.render_seeds_markdown(R.aggregate_seeds(reports))
     reports[1]["corpus"], reports[1]["rejected"] = "runs/x/seed-6/corpus", ["kinds-01"]
