@@ -5,6 +5,7 @@
 #   2. python bench.py --render ... --out $OUT/BENCH-gpu.md   those figures as a BENCH.md section
 #   3. python ladder.py --preset smoke --out $OUT/smoke       the GPU smoke ladder
 #   4. python -m pytest -q tests -k cuda                      the tests that need CUDA
+#   5. the two interop tests (transformers, peft)            skipped where those packages are missing
 # A step that fails or runs out of time is reported and the next one still runs. Each step's output
 # and wall time go to $OUT/gpu_check.log; bench.py rewrites its JSON after every row, so a bench
 # stopped by its limit still leaves the rows it measured (and step 2 renders them).
@@ -55,10 +56,13 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log its out
 } >> "$LOG"
 
 # the limits add up to under nine minutes; the bench runs its GPU figures first, so a cut keeps them
-step "bench --cuda" 300 "$PYTHON" bench.py --cuda --json "$OUT/bench-gpu.json"
+step "bench --cuda" 275 "$PYTHON" bench.py --cuda --json "$OUT/bench-gpu.json"
 step "render BENCH-gpu.md" 20 "$PYTHON" bench.py --render "$OUT/bench-gpu.json" --out "$OUT/BENCH-gpu.md"
 step "smoke ladder" 120 "$PYTHON" ladder.py --preset smoke --out "$OUT/smoke"
 step "CUDA tests" 90 "$PYTHON" -m pytest -q -rs tests -k cuda  # -rs: a skip on a GPU machine is news
+step "interop tests" 30 "$PYTHON" -m pytest -q -rs \
+    tests/test_model.py::test_transformers_gpt2_loads_the_export_and_gives_our_logits \
+    tests/test_lora.py::test_peft_loads_the_export_and_gives_our_base_plus_adapter_logits
 
 {
     echo
