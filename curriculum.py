@@ -32,7 +32,7 @@ import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
 from common import atomic_write_bytes, fsync_dir, remove_orphans, sha256_file
-from leakage import LEAK_BUDGET, check_leakage
+from leakage import LEAK_BUDGET, check_leakage, check_stated
 from passport import Passport
 from stats import gate_feasibility, pct
 from units import KINDS, CurriculumError, chunks, inspect_unit, iter_documents, iter_records
@@ -352,6 +352,7 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         new = _new_units(corpus, files, log)
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
                       [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
+        check_stated([i["path"] for i in new.values()], [corpus._unit_file(u) for u in corpus.units])
         for uid, info in new.items():  # killed mid-way, a unit's files without its event are a leftover
             facts = _write_unit(corpus, info)  # that the next add overwrites
             h = next(iter_records(corpus.dir / "units" / f"{uid}.jsonl"))[2]  # whole, from the copy just hash-checked

@@ -1,10 +1,13 @@
 """
-The leakage check: a probe's prompt + answer that appears verbatim (whitespace normalized) in any
-document is an error, since the probe would then test copying, not knowledge. Every K-byte window
-of the documents is hashed in one rolling pass and looked up among the probes' hashes; a match is
-confirmed byte for byte against the probe re-read from its file.
+The leakage checks. A probe's prompt + answer that appears verbatim (whitespace normalized) in any
+document is an error, since the probe would then test copying, not knowledge: every K-byte window
+of the documents is hashed in one rolling pass and looked up among the probes' hashes, and a match
+is confirmed byte for byte against the probe re-read from its file. And a derived probe (one that
+names the `premises` it follows from and the entity it is about, its `cluster`) must not find its
+answer stated about that entity: no sentence of any document may hold both (check_stated).
 """
 import argparse
+import re
 
 import numpy as np
 
@@ -243,9 +246,66 @@ def check_leakage(new, old=(), budget=None):
         for path in new_docs:
             finder.scan(path)
 
+# ----------------------------------------------------------------------------- stated derived facts
+
+_SENTENCE = re.compile(r"(?<=[.!])\s+|\n+")  # not at "?": a question and its answer state a fact together
+_WORD = re.compile(r"\w+")
+_ARTICLE = re.compile(r"^(a|an|the)\s+", re.IGNORECASE)
+
+
+def _words(text):
+    return _WORD.findall(text.lower())
+
+
+def derived_facts(path):
+    """The derived probes of a unit file, by the first word of their entity: {word: [(the entity's
+    words, the answer's words less its article, "path:line")]}."""
+    out = {}
+    for what, no, p in iter_records(path):
+        if what == "probe" and p.get("premises") and isinstance(p.get("cluster"), str):
+            entity, answer = _words(p["cluster"]), _words(_ARTICLE.sub("", p["answer"].strip()))
+            if entity and answer:
+                out.setdefault(entity[0], []).append((set(entity), set(answer), f"{path}:{no}"))
+    return out
+
+
+def _merge(facts):
+    out = {}
+    for f in facts:
+        for k, v in f.items():
+            out.setdefault(k, []).extend(v)
+    return out
+
+
+def _scan_stated(path, facts):
+    """Raise CurriculumError at the first sentence of the unit file at path that names a derived
+    probe's entity and its answer (every word of each, any order, any case)."""
+    for no, text in iter_documents(path):
+        for sentence in _SENTENCE.split(text):
+            words = set(_words(sentence))
+            for first in words & facts.keys():
+                for entity, answer, where in facts[first]:
+                    if entity <= words and answer <= words:
+                        raise CurriculumError(f"{where}: leakage: a document states this derived probe's answer about "
+                                              f"its entity ({path}:{no}: {normalize(sentence)[:80]!r}); a probe with "
+                                              "premises must follow from them, not be read")
+
+
+def check_stated(new, old=()):
+    """No derived probe's answer stated about its entity in a sentence: the new units' derived probes
+    against every document, the old units' against the new documents (new, old: unit files)."""
+    new_facts = _merge(derived_facts(p) for p in new)
+    every = _merge([new_facts] + [derived_facts(p) for p in old])
+    for path in new:
+        _scan_stated(path, every)
+    for path in old if new_facts else ():
+        _scan_stated(path, new_facts)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Check a batch of unit files for leakage: a probe's prompt + "
-                                "answer verbatim in any of their documents; exit 2 naming the probe and document.")
+                                "answer verbatim in any of their documents, or a derived probe's answer stated "
+                                "about its entity in a sentence; exit 2 naming the probe and document.")
     p.add_argument("files", nargs="+", help="unit files (.jsonl) to check together")
     p.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
                    help="probe needles (two a probe) held at once; past it, one more pass over the documents "
@@ -253,6 +313,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         check_leakage([(i["path"], i["n_probes"]) for i in map(inspect_unit, args.files)], [], args.leak_budget)
+        check_stated(args.files)
     except CurriculumError as e:
         fail(e)
     print(f"ok: no probe of {len(args.files)} files leaks into their documents")
