@@ -32,7 +32,7 @@ import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
 from common import atomic_write_bytes, fsync_dir, remove_orphans, sha256_file
-from leakage import LEAK_BUDGET, check_leakage, check_stated
+from leakage import LEAK_BUDGET, check_leakage
 from passport import Passport
 from stats import gate_feasibility, pct
 from units import KINDS, CurriculumError, chunks, inspect_unit, iter_documents, iter_records
@@ -151,10 +151,11 @@ class Corpus:
         """unit id -> passed (bool) of its latest unit_verified event."""
         return {e["unit"]: bool(e["passed"]) for e in self.passport.events("unit_verified")}
 
-    def gate_reads(self):
-        """unit id -> the probes its latest verdict's gate read (gate_read), for every unit with one."""
+    def gate_reads(self, units):
+        """unit id -> the probes its latest verdict's gate read (gate_read), for those of units that have
+        one (only those: another unit's verdict, stale or not, is none of their business)."""
         latest = {e["unit"]: e for e in self.passport.events("unit_verified")}
-        return {u: gate_read(e, self.probes(u), self.dir) for u, e in latest.items()}
+        return {u: gate_read(latest[u], self.probes(u), self.dir) for u in units if u in latest}
 
     def verified(self):
         """Units whose latest unit_verified event passed, in curriculum order."""
@@ -352,7 +353,6 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         new = _new_units(corpus, files, log)
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
                       [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
-        check_stated([i["path"] for i in new.values()], [corpus._unit_file(u) for u in corpus.units])
         for uid, info in new.items():  # killed mid-way, a unit's files without its event are a leftover
             facts = _write_unit(corpus, info)  # that the next add overwrites
             h = next(iter_records(corpus.dir / "units" / f"{uid}.jsonl"))[2]  # whole, from the copy just hash-checked
@@ -525,7 +525,7 @@ class Stream:
         epoch = k_tok / (1 - share) if know and share < 1 else p_tok
         self.token_budget = int(token_budget or epoch)
         # whole batches: a batch never straddles two passes, so every pass is one set of rows in both orders
-        self.total_rows = batch_size * max(1, math.ceil(self.token_budget / block_size / batch_size))
+        self.total_rows = batch_size * max(1, -(-self.token_budget // (block_size * batch_size)))
         cum = np.cumsum([ntok(s) for s in stages]) / max(k_tok, 1)
         self.bounds = np.round(cum * self.total_rows).astype(np.int64)  # stage s owns rows [bounds[s-1], bounds[s])
         self.pools = [_Pool(corpus, s, split) for s in stages]
@@ -541,7 +541,8 @@ class Stream:
         self.order, self.last_units, self._permutation = order, [], None
         self.selection = {"units": know, "primitive_units": prim, "primitive_share": share, "order": order,
                           "replay": replay, "replay_units": replay_units, "token_budget": self.token_budget, "seed": seed, "split": split,
-                          "batch_size": batch_size, "block_size": block_size, "tokenizer_hash": corpus.tokenizer_hash,
+                          "batch_size": batch_size, "block_size": block_size, "total_rows": self.total_rows,
+                          "tokenizer_hash": corpus.tokenizer_hash,
                           "stages": [{"level": lv, "units": s, "tokens": ntok(s)} for lv, s in zip(levels, stages)]}
         self.selection_hash = hashlib.sha256(json.dumps(self.selection, sort_keys=True).encode()).hexdigest()
 

@@ -401,7 +401,7 @@ def retention_sample(corpus, units, n=None):
     only the gate's half of a unit's probes; curriculum.gate_read), all of them, or at most n, taken
     in turn from each unit's in a fixed shuffled order (so a unit's sample only shrinks as units
     accumulate, and checking an adapter costs the same however many came before)."""
-    read = corpus.gate_reads()
+    read = corpus.gate_reads(units)
     pools = [random.Random(u).sample(ps, len(ps)) for u in units for ps in [read.get(u, [])]]
     if n is None or sum(map(len, pools)) <= n:
         return [p for pool in pools for p in pool]

@@ -4,7 +4,7 @@ document is an error, since the probe would then test copying, not knowledge: ev
 of the documents is hashed in one rolling pass and looked up among the probes' hashes, and a match
 is confirmed byte for byte against the probe re-read from its file. And a derived probe (one that
 names the `premises` it follows from and the entity it is about, its `cluster`) must not find its
-answer stated about that entity: no sentence of any document may hold both (check_stated).
+answer stated about that entity: no sentence of a document may hold both (stated_in).
 """
 import argparse
 import re
@@ -291,15 +291,14 @@ def _scan_stated(path, facts):
                                               "premises must follow from them, not be read")
 
 
-def check_stated(new, old=()):
-    """No derived probe's answer stated about its entity in a sentence: the new units' derived probes
-    against every document, the old units' against the new documents (new, old: unit files)."""
-    new_facts = _merge(derived_facts(p) for p in new)
-    every = _merge([new_facts] + [derived_facts(p) for p in old])
-    for path in new:
-        _scan_stated(path, every)
-    for path in old if new_facts else ():
-        _scan_stated(path, new_facts)
+def stated_in(probe_files, document_files):
+    """Raise CurriculumError if a document of document_files states a derived probe of probe_files:
+    names its entity and its answer in one sentence. A screen for text made from knowledge units
+    (practice.py checks what it writes; leakage.py checks a batch of files), not a proof: it reads
+    words, so "hums" is not "humming", and a negation still names both."""
+    facts = _merge(derived_facts(p) for p in probe_files)
+    for path in document_files if facts else ():
+        _scan_stated(path, facts)
 
 
 def main(argv=None):
@@ -313,7 +312,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         check_leakage([(i["path"], i["n_probes"]) for i in map(inspect_unit, args.files)], [], args.leak_budget)
-        check_stated(args.files)
+        stated_in(args.files, args.files)
     except CurriculumError as e:
         fail(e)
     print(f"ok: no probe of {len(args.files)} files leaks into their documents")

@@ -37,7 +37,7 @@ class LoRAConfig:
     r: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
-    target_modules: tuple = DEFAULT_TARGETS  # suffixes of module names inside the blocks
+    target_modules: tuple = DEFAULT_TARGETS  # module names inside the blocks, or their last dotted parts
     use_rslora: bool = False  # scale alpha / sqrt(r) instead of alpha / r (rank-stabilized LoRA)
 
     def __post_init__(self):
@@ -250,7 +250,8 @@ def merged_meta(base_meta, adapter_meta):
     the adapter's training figures (its tokens, its compute, and both counted from random init) and
     the fingerprint of the base it was trained on. A base without a tokenizer hash (GPT-2 weights)
     takes the adapter's, so the merged model's descendants are still checked against it."""
-    units = list(base_meta.get("units") or []) + list(adapter_meta.get("units") or [])
+    # an adapter that rehearsed the base's units names them again: each unit once
+    units = list(dict.fromkeys(list(base_meta.get("units") or []) + list(adapter_meta.get("units") or [])))
     meta = {k: v for k, v in base_meta.items() if k not in TRAINING_FIGURES}
     own = {k: adapter_meta[k] for k in TRAINING_FIGURES + ("base_fingerprint",) if adapter_meta.get(k) is not None}
     if not meta.get("tokenizer_hash") and adapter_meta.get("tokenizer_hash"):

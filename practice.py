@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from common import atomic_path, fail
+from leakage import stated_in
 from units import CurriculumError, read_unit as read
 
 ROOT = Path(__file__).resolve().parent
@@ -135,6 +136,12 @@ def support(files, out_dir, seed=0, copies=COPIES, log=print):
         written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))
         log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
             f"{header['unit']} on invented names")
+    try:  # practice is made from the units' own probes: it must not state what a derived probe holds out
+        stated_in(files, written)
+    except CurriculumError:
+        for f in written:
+            f.unlink()
+        raise
     return written
 
 

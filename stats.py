@@ -105,7 +105,9 @@ def decimals(x, against=0.0):
     rounding would hide the comparison a sentence makes (a bound that reads as the chance it clears,
     a "higher" whose lower bound reads "+0"). Rounds numerically, so -0.04 points never reads "-0.0"."""
     d = 0
-    while x != against and round(100 * x, d) == round(100 * against, d) and d < 12:  # 12: past a float's noise
+    if abs(x - against) < 1e-9:  # equal but for float noise (a mean over seeds): nothing to tell apart
+        return d
+    while round(100 * x, d) == round(100 * against, d) and d < 6:
         d += 1
     return d
 

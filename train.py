@@ -106,7 +106,7 @@ class TrainConfig:
     lora_r: int = option(8, "LoRA rank")
     lora_alpha: float = option(16.0, "LoRA alpha: the adapter's update is scaled by alpha / r")
     lora_dropout: float = option(0.0, "dropout on the input of the adapter's path")
-    lora_targets: str = option(",".join(lora.DEFAULT_TARGETS), "comma-separated suffixes of the block linears "
+    lora_targets: str = option(",".join(lora.DEFAULT_TARGETS), "comma-separated names (whole dotted parts) of the block linears "
                                "that get an adapter")
     use_rslora: bool = option(False, "rank-stabilized LoRA: scale by alpha / sqrt(r)")
     merge: bool = option(False, "lora mode: also write the merged model (model.safetensors)")
@@ -770,7 +770,8 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
             train_loss = mean_loss(loss_sum, proc)  # the only host sync in the loop
             dt = clock.lap(step)
             tps = tokens_per_step / dt
-            mfu = f" mfu {flops_per_tok * tps / peak * 100:.1f}%" if peak else ""  # lora-aware, as the run's FLOPs
+            # lora-aware, as the run's FLOPs; tps counts every process's tokens, peak is one GPU's
+            mfu = f" mfu {flops_per_tok * tps / proc.world / peak * 100:.1f}%" if peak else ""
             runlog(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
                    f"eta {(cfg.max_steps - step) * dt:.0f}s",
                    {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,

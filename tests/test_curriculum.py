@@ -317,7 +317,8 @@ def test_shuffled_control_serves_exactly_the_curriculum_rows_permuted_replay_inc
     assert sorted(two[len(shuf):]) == sorted(rows_of("curriculum", passes=2)[len(cur):])
     assert two[len(shuf):] != shuf
     odd = 4 * 42  # 42 rows: not whole batches of 4, so rounded up to 44
-    assert sorted(rows_of("curriculum", 2, odd)) == sorted(rows_of("shuffled", 2, odd))
+    for passes in (1, 3):  # (two passes of 42 rows would be whole batches either way)
+        assert sorted(rows_of("curriculum", passes, odd)) == sorted(rows_of("shuffled", passes, odd))
 
 
 def test_stream_wraps_units_shorter_than_the_block(corpus):
@@ -683,4 +684,10 @@ def test_gate_read_follows_what_each_verdict_s_gate_read(corpus, tmp_path):
             C.gate_read(bad, probes, "c")
     # and the corpus reads each unit's latest verdict so
     C.Corpus(corpus.dir).passport.append("unit_verified", passed=True, **verdict(after={"n": len(recall)}))
-    assert C.Corpus(corpus.dir).gate_reads() == {"g": recall}
+    assert C.Corpus(corpus.dir).gate_reads(["g", "none"]) == {"g": recall}
+    # a stale verdict of another unit is no business of these units'
+    C.Corpus(corpus.dir).passport.append("unit_verified", unit="a", passed=False, gated={"types": ["recall"],
+                                                                                      "after": {"n": 10 ** 6}})
+    assert C.Corpus(corpus.dir).gate_reads(["g"]) == {"g": recall}
+    with pytest.raises(CurriculumError, match="read other probes"):
+        C.Corpus(corpus.dir).gate_reads(["a"])

@@ -404,9 +404,9 @@ class _Probes:
     def probes(self, u):
         return [{"probe": f"{u}-{i}", "unit": u, "type": "recall"} for i in range(self.sizes[u])]
 
-    def gate_reads(self):
+    def gate_reads(self, units):
         import curriculum as C
-        return {u: C.gated_probes(self.probes(u), "recall")[0] for u in self.sizes}
+        return {u: C.gated_probes(self.probes(u), "recall")[0] for u in units}
 
 
 def test_retention_sample_reads_the_probes_each_unit_s_gate_read():

@@ -172,36 +172,35 @@ def test_a_derived_probe_s_answer_stated_about_its_entity_in_one_sentence_is_lea
                                                                    "of SOAP, they say."}, probe])
     with pytest.raises(CurriculumError, match=rf"^{re.escape(str(p))}:3: leakage: a document states this derived "
                                               rf"probe's answer about its entity \({re.escape(str(p))}:2: 'Grass-eaters"):
-        L.check_stated([p])
+        L.stated_in([p], [p])
     L.check_leakage([(p, 1)])  # the verbatim check does not see it
+    # a question and its answer state the fact together: no sentence ends at "?"
+    qa = write_unit(tmp_path, "qa", kind="primitive", lines=[header("qa", kind="primitive"),
+                                                             {"text": "Q: Does the dax smell? A: Of soap."}])
+    with pytest.raises(CurriculumError, match=rf"^{re.escape(str(p))}:3: leakage.*\({re.escape(str(qa))}:2"):
+        L.stated_in([p], [qa])
+    L.stated_in([qa], [p])  # qa holds no probe: nothing to find in p's documents
 
 
 def test_the_entity_and_the_answer_in_separate_sentences_or_a_recall_probe_are_no_stated_fact(tmp_path):
     ok = write_unit(tmp_path, "ok", lines=[header("ok"), {"text": "The dax eats grass. Soap smells clean!\nThe dax naps."},
                                            derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax"),
                                            derived("Q: What is sold? A:", "soap", "dax", premises=False)])
-    L.check_stated([ok])
+    L.stated_in([ok], [ok])
     # "a florp": the article is no part of what must not be stated; a recall probe may be stated
     kinds = write_unit(tmp_path, "kinds", lines=[header("kinds"), {"text": "The wug is a fine florp."},
                                                  derived("Q: What is the wug? A: The wug is", "a florp", "wug",
                                                          ("a florp", "a dax"), premises=False)])
-    L.check_stated([kinds])
+    L.stated_in([kinds], [kinds])
     with pytest.raises(CurriculumError, match="states this derived probe's answer"):
-        L.check_stated([write_unit(tmp_path, "k2", lines=[header("k2"), {"text": "The wug is a fine florp."},
-                                                          derived("Q: What is the wug? A: The wug is", "a florp",
-                                                                  "wug", ("a florp", "a dax"))])])
+        L.stated_in([write_unit(tmp_path, "k2", lines=[header("k2"), {"text": "ok"},
+                                                       derived("Q: What is the wug? A: The wug is", "a florp", "wug",
+                                                               ("a florp", "a dax"))])], [kinds])
 
 
-def test_an_old_derived_probe_is_checked_against_new_documents_and_a_new_one_against_old_documents(tmp_path):
-    probe = derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax")
-    old = write_unit(tmp_path, "old", lines=[header("old"), {"text": "The dax eats grass."}, probe])
-    stating = write_unit(tmp_path, "new", kind="primitive", lines=[header("new", kind="primitive"),
-                                                                   {"text": "Q: Does the dax smell? A: Of soap."}])
-    L.check_stated([], [old])  # nothing new: nothing to check
-    with pytest.raises(CurriculumError, match=rf"^{re.escape(str(old))}:3: leakage"):
-        L.check_stated([stating], [old])
-    old_doc = write_unit(tmp_path, "old2", kind="primitive", lines=[header("old2", kind="primitive"),
-                                                                    {"text": "The dax smells of soap."}])
-    new = write_unit(tmp_path, "new2", lines=[header("new2"), {"text": "ok"}, probe])
-    with pytest.raises(CurriculumError, match=rf"^{re.escape(str(new))}:3: leakage.*\({re.escape(str(old_doc))}:2"):
-        L.check_stated([new], [old_doc])
+def test_the_leakage_cli_checks_stated_derived_facts_too(tmp_path, capsys):
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "The dax smells of soap."},
+                                           derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax")])
+    with pytest.raises(SystemExit) as e:
+        L.main([str(p)])
+    assert e.value.code == 2 and f"{p}:3: leakage: a document states" in capsys.readouterr().err

@@ -426,6 +426,9 @@ def test_an_adapter_path_is_a_file_only_when_it_ends_in_safetensors(tmp_path):
     assert save_adapter(model, tmp_path / "one.safetensors") == tmp_path / "one.safetensors"
     for path in (tmp_path / "ad.v1", tmp_path / "one.safetensors"):
         assert lora.read_adapter(path)[1]["base_fingerprint"] == fingerprint(base_model())
+    # a path that is not there yet is read by the same rule: a directory, unless it ends in .safetensors
+    with pytest.raises(AdapterError, match=r"x\.v1/adapter\.safetensors"):
+        lora.read_adapter(tmp_path / "x.v1")
 
 
 def test_cli_merges_an_adapter_file_into_a_checkpoint_equal_to_merge(tmp_path):

@@ -78,6 +78,22 @@ def test_a_name_another_unit_lists_is_replaced_too_so_practice_states_no_fact_th
     assert any(p.name == "practice-speed.jsonl" for p in written) and "Heron" not in text and "It is fast." in text
 
 
+def test_support_refuses_practice_that_states_a_derived_probe_s_answer_and_leaves_no_file(ships, tmp_path,
+                                                                                         monkeypatch):
+    """With every unit's concepts ignored (the rule before), the later unit's practice would state, on the
+    real ship, the answer its derived probe holds out: the check names it, and nothing is left behind."""
+    probes = [probe("Q: How fast is the Blue Swan? A: It is", "slow", ["fast", "slow"]),
+              dict(probe("Q: Unlike the Blue Swan, how fast is the Red Heron? A: It is", "fast", ["fast", "slow"]),
+                   type="inference_id", cluster="Red Heron", premises=["Q: What does the Red Heron carry? A: It carries"])]
+    later = write_unit(tmp_path / "speed.jsonl", "speed", ["The Blue Swan is slow."], probes, ["Blue Swan"])
+    practice.support([ships, later], tmp_path / "ok", log=lambda m: None)  # every unit's names replaced: no leak
+    monkeypatch.setattr(practice, "all_concepts", lambda units: [])
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{later}:4: leakage: a document states this derived probe's "
+                                              rf"answer .*practice-speed.jsonl"):
+        practice.support([ships, later], tmp_path / "bad", log=lambda m: None)
+    assert not list((tmp_path / "bad").glob("*.jsonl"))
+
+
 def test_each_copy_of_practice_has_names_of_its_own(ships):
     counter = iter(range(100))
     _, docs = practice.derive(ships, lambda: f"nonce{next(counter)}", random.Random(0), copies=3)

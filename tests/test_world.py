@@ -141,6 +141,13 @@ def test_inferred_answers_are_never_stated_about_their_entity(tiny):
     assert min(checked.values()) >= 100 and len(checked) == 4
 
 
+def test_the_leakage_screen_finds_no_derived_fact_stated_in_any_unit_primitive_text_included(tiny):
+    import leakage
+    files = tiny[0]
+    assert sum(len(v) for f in files for v in leakage.derived_facts(f).values()) >= 400  # it has probes to look for
+    leakage.stated_in(files, files)
+
+
 def test_in_distribution_probes_have_the_entity_s_other_inferred_facts_stated(tiny):
     sentences = _sentences(_docs(tiny[1], "knowledge"))
     by_entity = defaultdict(list)
