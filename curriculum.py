@@ -149,12 +149,16 @@ class Corpus:
 
     def verdicts(self):
         """unit id -> passed (bool) of its latest unit_verified event."""
-        return {e["unit"]: bool(e["passed"]) for e in self.passport.events("unit_verified")}
+        return {u: bool(e["passed"]) for u, e in self.latest_verdicts().items()}
+
+    def latest_verdicts(self):
+        """unit id -> its latest unit_verified event (a unit verified again is judged by the last)."""
+        return {e["unit"]: e for e in self.passport.events("unit_verified")}
 
     def gate_reads(self, units):
         """unit id -> the probes its latest verdict's gate read (gate_read), for those of units that have
         one (only those: another unit's verdict, stale or not, is none of their business)."""
-        latest = {e["unit"]: e for e in self.passport.events("unit_verified")}
+        latest = self.latest_verdicts()
         return {u: gate_read(latest[u], self.probes(u), self.dir) for u in units if u in latest}
 
     def verified(self):

@@ -37,6 +37,7 @@ from model import fingerprint, load_checkpoint, weights_file
 from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, wilson
 from lora import load_adapter, read_adapter
 from report import add_seeds_parser, cell, probes_sha256, write_report
+from units import without_article
 
 
 class EvalError(ValueError):
@@ -95,7 +96,7 @@ def answer_frequency(probes, documents):
 
     def mentions(unit, choice):
         if (unit, choice) not in counted:
-            bare = re.sub(r"^(a|an|the)\s+(?=\S)", "", choice.strip(), flags=re.IGNORECASE)
+            bare = without_article(choice)
             word = re.compile(rf"(?<!\w){re.escape(bare)}(?!\w)", re.IGNORECASE)
             counted[unit, choice] = sum(len(word.findall(t)) for t in documents.get(unit, ()))
         return counted[unit, choice]
@@ -587,7 +588,7 @@ def comparison_probes(corpus):
     if not by_unit:
         raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
     rejected = set(corpus.rejected())
-    latest = {e["unit"]: e for e in corpus.passport.events("unit_verified")}
+    latest = corpus.latest_verdicts()
     probes, compared, read = [], [], []
     for u, ps in by_unit.items():
         gate = gate_read(latest[u], ps, corpus.dir) if u in latest and u not in rejected else []

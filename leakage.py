@@ -12,7 +12,8 @@ import re
 import numpy as np
 
 from common import fail
-from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_records, normalize, scan_lines
+from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_records, normalize, scan_lines, \
+    without_article
 
 LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once; more take more passes
 
@@ -250,7 +251,6 @@ def check_leakage(new, old=(), budget=None):
 
 _SENTENCE = re.compile(r"(?<=[.!])\s+|\n+")  # not at "?": a question and its answer state a fact together
 _WORD = re.compile(r"\w+")
-_ARTICLE = re.compile(r"^(a|an|the)\s+", re.IGNORECASE)
 
 
 def _words(text):
@@ -263,7 +263,7 @@ def derived_facts(path):
     out = {}
     for what, no, p in iter_records(path):
         if what == "probe" and p.get("premises") and isinstance(p.get("cluster"), str):
-            entity, answer = _words(p["cluster"]), _words(_ARTICLE.sub("", p["answer"].strip()))
+            entity, answer = _words(p["cluster"]), _words(without_article(p["answer"]))
             if entity and answer:
                 out.setdefault(entity[0], []).append((set(entity), set(answer), f"{path}:{no}"))
     return out

@@ -34,6 +34,15 @@ def normalize(text):
     return " ".join(text.split())
 
 
+_ARTICLE = re.compile(r"^(a|an|the)\s+(?=\S)", re.IGNORECASE)
+
+
+def without_article(text):
+    """text less a leading article ("a florp" -> "florp"): a choice as the documents name it ("each
+    florp", "a kind of florp")."""
+    return _ARTICLE.sub("", text.strip())
+
+
 def scan_lines(path):
     """Yield (line_no, record) for each non-blank line of a unit file; bad UTF-8 or JSON raises."""
     with open(path, "rb") as f:
