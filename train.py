@@ -109,7 +109,8 @@ class TrainConfig:
     lora_targets: str = option(",".join(lora.DEFAULT_TARGETS), "comma-separated names (whole dotted parts) of the block linears "
                                "that get an adapter")
     use_rslora: bool = option(False, "rank-stabilized LoRA: scale by alpha / sqrt(r)")
-    merge: bool = option(False, "lora mode: also write the merged model (model.safetensors)")
+    merge: bool = option(False, "lora mode: also write the merged model (model.safetensors), with its base's "
+                         "config (its dropout too), as lora.py --out writes it")
     # runtime
     device: str = option("auto", "auto (cuda when available, else cpu), cpu, cuda (under torchrun: each "
                          "process's cuda:LOCAL_RANK), cuda:N or mps")
@@ -356,20 +357,22 @@ def next_batch(data, proc):
 # ----------------------------------------------------------------------------- model and data set-up
 
 def build_model(cfg):
-    """(model, the metadata it inherits, the fingerprint of its initial weights): random (pretrain),
-    or from a checkpoint; in lora mode with an adapter attached and everything else frozen."""
+    """(model, the metadata it inherits, the fingerprint of its initial weights, the dropout its
+    checkpoint was saved with): random (pretrain), or from a checkpoint; in lora mode with an adapter
+    attached and everything else frozen."""
     overrides = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd",
                                                "dropout", "bias")}
     if cfg.mode == "pretrain":
         if cfg.init or cfg.init_hf:
             raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
-        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None
+        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None, None
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     if cfg.init:
         model, meta = load_checkpoint(cfg.init)
     else:
         model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf)}
+    init_dropout = model.config.dropout
     if cfg.dropout is not None:
         model.set_dropout(cfg.dropout)
     base_fp = fingerprint(model)
@@ -377,7 +380,7 @@ def build_model(cfg):
         lora.attach(model, lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                            target_modules=tuple(cfg.lora_targets.split(",")),
                                            use_rslora=cfg.use_rslora))
-    return model, meta, base_fp
+    return model, meta, base_fp, init_dropout
 
 
 def build_streams(cfg, B, T, vocab_size):
@@ -547,14 +550,18 @@ def output_meta(cfg, init_meta, base_fp, units, **figures):
     return meta
 
 
-def save_outputs(mode, model, out, meta, merged_meta=None):
+def save_outputs(mode, model, out, meta, merged_meta=None, base_dropout=None):
     """A model checkpoint (pretrain, finetune), or an adapter and, given its header, the merged model
-    (lora) -> {"checkpoint": file, "adapter": file}."""
+    (lora) -> {"checkpoint": file, "adapter": file}. The merged model keeps its base's dropout
+    (`base_dropout`), as lora.py --out writes it: --dropout was this adapter's training, not the base's."""
     if mode != "lora":
         return {"checkpoint": str(save_checkpoint(model, out, meta))}
     files = {"adapter": str(lora.save_adapter(model, out, meta))}
     if merged_meta is not None:
-        files["checkpoint"] = str(save_checkpoint(lora.merge(model), out, merged_meta))
+        merged = lora.merge(model)
+        if base_dropout is not None:
+            merged.set_dropout(base_dropout)
+        files["checkpoint"] = str(save_checkpoint(merged, out, merged_meta))
     return files
 
 
@@ -734,7 +741,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     device = proc.device
 
     # -- the model (the same GPT in every mode), its data and optimizer
-    model, init_meta, base_fp = build_model(cfg)
+    model, init_meta, base_fp, init_dropout = build_model(cfg)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     trainable, flops_per_tok = sum(p.numel() for p in params), flops_per_token(model, cfg.mode)
@@ -801,7 +808,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
         # the merged model's header as lora.py --out and the ladder write it: the init's, its units and the adapter's
         merged = lora.merged_meta(init_meta, meta) if cfg.merge and cfg.mode == "lora" else None
         with averaged_weights(params, ema):
-            files = save_outputs(cfg.mode, raw_model, out, meta, merged)
+            files = save_outputs(cfg.mode, raw_model, out, meta, merged, init_dropout)
         record_passport(cfg, data, files, units, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable),
                         merged)
     runlog.close()

@@ -112,7 +112,7 @@ def test_finetune_loss_falls_and_records_the_base_fingerprint(tokens, tmp_path):
 def test_finetune_trains_with_the_dropout_asked_not_the_checkpoint_s(tokens, tmp_path):
     """The base was saved with dropout 0: --dropout 0.5 must reach every dropout of the loaded model."""
     import train as T
-    model, _, _ = T.build_model(TrainConfig(mode="finetune", init=str(_base(tmp_path)), data=str(tokens),
+    model, _, _, _ = T.build_model(TrainConfig(mode="finetune", init=str(_base(tmp_path)), data=str(tokens),
                                             dropout=0.5, **MICRO))
     x = torch.randint(0, 64, (2, 32))
     model.train()
@@ -237,6 +237,20 @@ def test_a_command_line_adapter_names_its_own_units_and_both_merges_write_one_he
     passport = curriculum.Corpus(unit_corpus).passport
     assert passport.events("adapter_trained")[-1]["units"] == ["atoms"]
     assert passport.events("model_trained")[-1]["units"] == ["old", "atoms"]
+
+
+def test_a_merge_in_training_keeps_the_base_s_dropout_as_lora_py_does(corpus, tmp_path):
+    """--dropout is the adapter's training: the merged model is its base with the adapter folded in."""
+    from model import read_tensors
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32, dropout=0.1)), tmp_path / "base")
+    r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(corpus), out_dir=str(tmp_path / "lora"),
+                          max_steps=2, merge=True, dropout=0.3, **dict(MICRO, vocab_size=300)))
+    cli = subprocess.run([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter", r.adapter,
+                          "--out", str(tmp_path / "cli")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    ours, theirs = (read_tensors(f, check=False)[1]["config"] for f in (r.checkpoint, tmp_path / "cli/model.safetensors"))
+    assert ours["dropout"] == theirs["dropout"] == 0.1 and ours == theirs
+    assert load_checkpoint(r.checkpoint)[0].config.dropout == 0.1
 
 
 def test_a_command_line_finetune_adds_the_units_it_read_to_its_inits(unit_corpus, tmp_path):
