@@ -551,21 +551,39 @@ def _compute_sentence(run):
             f"{rate / 1e9:.0f} GFLOP/s over the run's time{share}.")
 
 
+def _gated_counts(report):
+    """(gated types, probes of them the gates read, all probes of them) of a report's accepted units."""
+    models = list(report.get("models", {}).values())
+    read = (models[0].get("gate_summary") or {}).get("by_type", {}) if models else {}
+    compared = models[0]["summary"]["by_type"] if models and "summary" in models[0] else {}
+    n_read = sum(v.get("n", 0) for v in read.values())
+    return tuple(read), n_read, n_read + sum(compared.get(t, {}).get("n", 0) for t in read)
+
+
 def _probes_line(reports):
-    """Which probes a run's tables read (reports: its one report, or one per seed): less the gates'
-    half only where a gate read one (gate_read_half, as the seeds page decides), naming its types."""
+    """Which probes a run's tables read (reports: its one report, or one per seed): less those the
+    gates read, counted, where a gate read any (gate_read_half, as the seeds page decides): half of each
+    unit's gated probes under today's rule, all of them under a verdict from before it."""
     head = "Probes: those of the units the gate accepted, "
     if all("gate_read" not in r.get("probes_sha256", {}) for r in reports):  # before the gates read half
         return head + "all of them (this run's gates read all the recall probes)."
     halves = [r for r in reports if gate_read_half(r)]
     if not halves:
-        return head + "all of them (no accepted unit's gate read a half of them)."
-    types = list(dict.fromkeys(t for r in halves for m in r.get("models", {}).values()
-                               for t in (m.get("gate_summary") or {}).get("by_type", {})))
+        return head + "all of them (no accepted unit's gate read any of them)."
+    counts = [_gated_counts(r) for r in halves]
+    types = list(dict.fromkeys(t for c in counts for t in c[0]))
     gated = f"gated ({', '.join(types)}) probes" if types else "gated probes"
     where = ("" if len(halves) == len(reports)
-             else f" in {len(halves)} of {len(reports)} seeds (all of them in the others)")
-    return head + f"less the half of their {gated} that the gates read{where}."
+             else f" in {len(halves)} of {len(reports)} seeds (none in the others)")
+    if len({c[1:] for c in counts}) > 1:
+        seeds = ", ".join(f"{n} of {total}" for _, n, total in counts)
+        return head + f"less the {gated} that the gates read{where}: {seeds}, seed by seed."
+    _, n, total = counts[0]
+    if not total:  # a report without the gates' counts
+        return head + f"less the {gated} that the gates read{where}."
+    if n == total:
+        return head + f"less their {total} {gated}, all of which the gates read{where}."
+    return head + f"less the {n} of their {total} {gated} that the gates read{where}."
 
 
 def render_results(run, report=None, agg=None, reports=None):

@@ -160,8 +160,7 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
     for r in reports:
         r["probes_sha256"]["gate_read"] = "0" * 64
     md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
-    assert "\n\nProbes: those of the units the gate accepted, less the half of their gated probes that the gates " \
-        "read.\n" in md
+    assert "\n\nProbes: those of the units the gate accepted, less the gated probes that the gates read.\n" in md
     assert "The gate rejected" not in md
     agg = R.aggregate_seeds(reports)
     assert "(less the half its gate read)" in R.render_seeds_markdown(agg)
@@ -195,24 +194,28 @@ def test_answer_frequency_averages_each_type_over_the_seeds_that_have_it():
     assert R._frequency_line([recall, both])[1].endswith(line)
 
 
-def gated_report(gate_read, types=("recall",)):
-    """A report whose gates read the probes named gate_read, of these types (gate_summary)."""
+def gated_report(gate_read, types=("recall",), read=50, compared=50):
+    """A report whose gates read the probes named gate_read, `read` of each of these types
+    (gate_summary), beside `compared` others of each."""
     return {"probes_sha256": {"all": "same", "gate_read": gate_read},
-            "models": {"base": {"gate_summary": {"by_type": {t: {"acc": 0.5} for t in types}}}}}
+            "models": {"base": {"gate_summary": {"by_type": {t: {"acc": 0.5, "n": read} for t in types}},
+                                "summary": {"by_type": {t: {"acc": 0.5, "n": compared} for t in types + ("ood",)}}}}}
 
 
-def test_the_probes_line_leaves_the_gates_half_out_only_where_a_gate_read_one_and_names_its_types():
-    half = "0" * 64
+def test_the_probes_line_counts_what_the_gates_read_and_names_its_types():
+    half, head = "0" * 64, "Probes: those of the units the gate accepted, "
     assert R._probes_line([gated_report(half, ("recall", "chain"))]) == \
-        "Probes: those of the units the gate accepted, less the half of their gated (recall, chain) probes that " \
-        "the gates read."
+        head + "less the 100 of their 200 gated (recall, chain) probes that the gates read."
+    assert R._probes_line([gated_report(half, read=96, compared=0)]) == \
+        head + "less their 96 gated (recall) probes, all of which the gates read."  # a verdict before the half rule
     assert R._probes_line([gated_report(R.NO_PROBES, ())]) == \
-        "Probes: those of the units the gate accepted, all of them (no accepted unit's gate read a half of them)."
+        head + "all of them (no accepted unit's gate read any of them)."
     assert R._probes_line([gated_report(half), gated_report(R.NO_PROBES, ())]) == \
-        "Probes: those of the units the gate accepted, less the half of their gated (recall) probes that the " \
-        "gates read in 1 of 2 seeds (all of them in the others)."
+        head + "less the 50 of their 100 gated (recall) probes that the gates read in 1 of 2 seeds (none in the others)."
+    assert R._probes_line([gated_report(half), gated_report(half, read=40, compared=41)]) == \
+        head + "less the gated (recall) probes that the gates read: 50 of 100, 40 of 81, seed by seed."
     assert R._probes_line([{"probes_sha256": {"all": "same"}, "models": {}}]) == \
-        "Probes: those of the units the gate accepted, all of them (this run's gates read all the recall probes)."
+        head + "all of them (this run's gates read all the recall probes)."
 
 
 def curve_report(acc_by_point, ref):
