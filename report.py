@@ -487,8 +487,9 @@ def parse_control(text):
 
 def control_lines(bar, reports, agg=None):
     """Which models reach the positive control (at least bar[type] on every type of bar): in one
-    report, or on the mean over seeds and seed by seed (agg's per-seed values). No line where the
-    probes lack a type of bar."""
+    report, or on the mean over seeds and seed by seed (agg's per-seed values); then, where bar has
+    several types, which reach each type's bar (a type whose bar some model passes has a positive
+    control of its own). No line where the probes lack a type of bar."""
     types = {t for r in reports for m in r["models"].values() for t in m["summary"]["by_type"]}
     if not bar or not set(bar) <= types:
         return []
@@ -497,16 +498,32 @@ def control_lines(bar, reports, agg=None):
         accs = {n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar]
                 for n, m in reports[0]["models"].items()}
         names = [n for n, a in accs.items() if _reaches(bar, a)]
-        return [head + f"reached by {', '.join(names) or 'no model'}{_short_by_rounding(bar, accs)}."]
+        return [head + f"reached by {', '.join(names) or 'no model'}{_short_by_rounding(bar, accs)}."] + \
+            _control_by_type(bar, accs)
     by_type = {n: [m.get(f"type {t}") or {} for t in bar] for n, m in agg["models"].items()}
     means = {n: [s.get("mean") for s in ts] for n, ts in by_type.items()}
     mean = [n for n, a in means.items() if _reaches(bar, a)]
     mean_text = (', '.join(mean) or 'no model') + _short_by_rounding(bar, means)
-    per_seed = {n: sum(_reaches(bar, seed) for seed in zip(*(s.get("values", [None] * agg["seeds"]) for s in ts)))
-                for n, ts in by_type.items()}
+    values = {n: list(zip(*(s.get("values", [None] * agg["seeds"]) for s in ts))) for n, ts in by_type.items()}
+    per_seed = {n: sum(_reaches(bar, seed) for seed in v) for n, v in values.items()}
     seeds = ", ".join(f"{n} in {k} of {agg['seeds']}" for n, k in per_seed.items() if k)
+    some = [sum(any((v[k][i] or 0.0) >= b - 1e-9 for v in values.values()) for k in range(agg["seeds"]))
+            for i, b in enumerate(bar.values())]
     return [head + f"reached on the mean over seeds by {mean_text}; seed by seed, " +
-            (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."]
+            (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."] + \
+        _control_by_type(bar, means, [f" (some model in {k} of {agg['seeds']} seeds)" for k in some])
+
+
+def _control_by_type(bar, accuracies, notes=None):
+    """The line naming, type by type, the models whose accuracy (model -> one per type of bar, a
+    mean over seeds where notes say how many seeds some model reached it in) reaches that type's bar."""
+    if len(bar) < 2:
+        return []
+    parts = []
+    for i, (t, v) in enumerate(bar.items()):
+        names = [n for n, a in accuracies.items() if a[i] is not None and a[i] >= v - 1e-9]
+        parts.append(f"{t} by {', '.join(names) or 'no model'}{notes[i] if notes else ''}")
+    return [("Type by type, on the mean over seeds: " if notes else "Type by type: ") + "; ".join(parts) + "."]
 
 
 def _short_by_rounding(bar, accuracies):

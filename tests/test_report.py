@@ -317,14 +317,20 @@ def test_the_positive_control_names_the_models_that_reach_every_bar_in_a_run_and
     assert bar == {"cooc": 0.6, "chain": 0.5}
     one = typed_report({"merged": {"cooc": 0.3, "chain": 0.6}, "finetune": {"cooc": 0.6, "chain": 0.5}})
     assert R.control_lines(bar, [one]) == ["Positive control (cooc 60% or more, chain 50% or more): reached by "
-                                           "finetune."]
+                                           "finetune.", "Type by type: cooc by finetune; chain by merged, finetune."]
     low = typed_report({"merged": {"cooc": 0.3, "chain": 0.6}, "finetune": {"cooc": 0.7, "chain": 0.46}})
-    assert R.control_lines(bar, [low])[0].endswith("reached by no model.")
+    assert R.control_lines(bar, [low]) == ["Positive control (cooc 60% or more, chain 50% or more): reached by no "
+                                           "model.", "Type by type: cooc by finetune; chain by merged."]
     # on the mean: finetune (cooc 65, chain 48) misses; seed by seed it passes once
     reports = [one, low]
-    line, = R.control_lines(bar, reports, R.aggregate_seeds(reports))
+    line, by_type = R.control_lines(bar, reports, R.aggregate_seeds(reports))
     assert line.endswith("reached on the mean over seeds by no model; seed by seed, by finetune in 1 of 2, "
                          "and by no other model in any seed.")
+    assert by_type == "Type by type, on the mean over seeds: cooc by finetune (some model in 2 of 2 seeds); chain " \
+        "by merged (some model in 2 of 2 seeds)."
+    nochain = typed_report({"merged": {"cooc": 0.3, "chain": 0.3}, "finetune": {"cooc": 0.7, "chain": 0.46}})
+    assert R.control_lines(bar, [one, nochain], R.aggregate_seeds([one, nochain]))[1] == "Type by type, on the " \
+        "mean over seeds: cooc by finetune (some model in 2 of 2 seeds); chain by no model (some model in 1 of 2 seeds)."
     assert R.control_lines(bar, [one, one], R.aggregate_seeds([one, one]))[0].endswith(
         "by finetune; seed by seed, by finetune in 2 of 2, and by no other model in any seed.")
     assert R.control_lines({"recall": 0.5}, [one]) == []  # no recall probes: nothing to control
