@@ -771,7 +771,8 @@ BY_HAND = "## Measured by hand:"
 
 
 def cmd_results(args):
-    """RESULTS.md: an introduction, then each run's results.md (written by ladder.py) in turn."""
+    """RESULTS.md: an introduction, then each run's results.md (written by ladder.py) in turn; with
+    --add, then the runs an existing RESULTS.md already holds (but one whose heading a new run repeats)."""
     parts = []
     for d in args.runs:
         f = Path(d) / "report" / "results.md"
@@ -784,17 +785,21 @@ def cmd_results(args):
              "the gate did not reject (a section's \"Probes:\" line, where it has one, says which). Sections "
              "headed \"" + BY_HAND + "\" are experiments outside a ladder run, written by hand with the same "
              "particulars, and kept when the file is written again.\n\n")
-    kept = by_hand_sections(Path(args.out))
-    atomic_write_text(args.out, intro + "\n".join(parts + kept))
-    print(f"wrote {args.out}" + (f" (kept {len(kept)} section(s) measured by hand)" if kept else ""))
+    sections = _sections(Path(args.out))
+    kept = [t for t in sections if t.startswith(BY_HAND)]
+    headings = {t.split("\n", 1)[0] for t in parts}
+    runs = [t for t in sections if not t.startswith(BY_HAND) and t.split("\n", 1)[0] not in headings] \
+        if args.add else []
+    atomic_write_text(args.out, intro + "\n".join(parts + runs + kept))
+    print(f"wrote {args.out}" + (f" (kept {len(runs)} earlier run(s))" if args.add else "")
+          + (f" (kept {len(kept)} section(s) measured by hand)" if kept else ""))
 
 
-def by_hand_sections(path):
-    """The sections of an existing RESULTS.md headed BY_HAND, each up to the next "## " heading."""
+def _sections(path):
+    """The "## " sections of an existing RESULTS.md (its introduction left out), each up to the next."""
     if not path.is_file():
         return []
-    sections = re.split(r"(?m)^(?=## )", path.read_text())
-    return [s.rstrip("\n") + "\n" for s in sections if s.startswith(BY_HAND)]
+    return [s.rstrip("\n") + "\n" for s in re.split(r"(?m)^(?=## )", path.read_text()) if s.startswith("## ")]
 
 
 def build_parser():
@@ -810,8 +815,10 @@ def build_parser():
     add_seeds_parser(sub)
     r = sub.add_parser("results", help="write RESULTS.md from ladder runs' results.md")
     r.add_argument("runs", nargs="+", metavar="RUN_DIR", help="ladder run directories (their report/results.md)")
-    r.add_argument("--out", required=True, help="the file to write; an existing one keeps only its sections "
-                   "measured by hand")
+    r.add_argument("--out", required=True, help="the file to write; an existing one keeps its sections "
+                   "measured by hand (and, with --add, its runs)")
+    r.add_argument("--add", action="store_true", help="keep the runs the file already holds, after the new ones "
+                   "(a run whose heading a new one repeats is replaced): the run directories need not be at hand")
     r.set_defaults(run=cmd_results)
     return p
 

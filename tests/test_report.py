@@ -268,6 +268,28 @@ def test_results_say_where_a_run_kept_beside_a_newer_one_of_the_same_command_now
                         "## `ladder.py --seeds 5 --out runs/seeds5` (now in `runs/seeds5-abc1234`)"]
 
 
+def test_results_add_a_run_before_those_the_file_holds_and_replace_one_of_the_same_heading(tmp_path):
+    heading = {name: f"## `ladder.py --out {(tmp_path / name).as_posix()}`" for name in ("new", "b")}
+    for name in heading:
+        (tmp_path / name / "report").mkdir(parents=True)
+        (tmp_path / name / "report" / "results.md").write_text(f"{heading[name]}\n\n{name} figures\n")
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# intro\n\n## `ladder.py --out runs/a`\n\na figures\n\n### Learning curves\n\na curve\n\n"
+                   f"{heading['b']}\n\nold b figures\n\n## Measured by hand: x\n\nhand-measured\n")
+    p = run_report("results", tmp_path / "new", "--out", out, "--add")
+    assert p.returncode == 0, p.stderr
+    text = out.read_text()
+    assert text.index("new figures") < text.index("a figures") < text.index("a curve") < text.index("old b figures") \
+        < text.index("hand-measured")
+    assert "kept 2 earlier run(s)" in p.stdout
+    p = run_report("results", tmp_path / "b", "--out", out, "--add")  # the same heading: the new one replaces it
+    text = out.read_text()
+    assert "old b figures" not in text and text.count(heading["b"]) == 1
+    assert text.index("b figures") < text.index("new figures") < text.index("a figures") < text.index("hand-measured")
+    p = run_report("results", tmp_path / "new", "--out", out)  # without --add: the runs given, the by-hand kept
+    assert "a figures" not in out.read_text() and "hand-measured" in out.read_text()
+
+
 def test_results_of_one_run_score_rejected_units_apart():
     s = lambda n, c: {"n": n, "correct": c, "acc": c / n if n else 0.0, "lo": 0.1, "hi": 0.4, "chance": 0.25}
     report = {"rejected": ["herbs"], "comparisons": [],
