@@ -254,7 +254,20 @@ _WORD = re.compile(r"\w+")
 
 
 def _words(text):
-    return _WORD.findall(text.lower())
+    return [_stem(w) for w in _WORD.findall(text.lower())]
+
+
+def _stem(word):
+    """One form for a word's inflections, so that a sentence saying "humming" states "hums": the
+    suffix -ing, -ed, -es or -s (not of -ss) off, a doubled last consonant halved (humm-ing), a last e
+    off (hid-es, hid-e). Crude, as a screen may be: unrelated words may meet (a name ending in -ed)."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and not word.endswith("ss") and len(word) - len(suffix) >= 3:
+            word = word[:-len(suffix)]
+            break
+    if len(word) >= 4 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        word = word[:-1]
+    return word[:-1] if len(word) >= 4 and word.endswith("e") else word
 
 
 def derived_facts(path):
@@ -293,9 +306,9 @@ def _scan_stated(path, facts):
 
 def stated_in(probe_files, document_files):
     """Raise CurriculumError if a document of document_files states a derived probe of probe_files:
-    names its entity and its answer in one sentence. A screen for text made from knowledge units
-    (practice.py checks what it writes; leakage.py checks a batch of files), not a proof: it reads
-    words, so "hums" is not "humming", and a negation still names both."""
+    names its entity and its answer in one sentence, in any of their words' forms (_stem). A screen for
+    text made from knowledge units (practice.py checks what it writes; leakage.py checks a batch of
+    files), not a proof: a negation still names both, and an irregular form ("slept") is missed."""
     facts = _merge(derived_facts(p) for p in probe_files)
     for path in document_files if facts else ():
         _scan_stated(path, facts)

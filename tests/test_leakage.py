@@ -182,6 +182,16 @@ def test_a_derived_probe_s_answer_stated_about_its_entity_in_one_sentence_is_lea
     L.stated_in([qa], [p])  # qa holds no probe: nothing to find in p's documents
 
 
+def test_a_derived_answer_stated_in_another_form_of_its_word_is_leakage(tmp_path):
+    probe = derived("Q: What does the dax do? A: The dax", "hums", "dax", ("hums", "hides"))
+    for text in ("The dax was humming all day.", "The daxes hummed.", "A dax hides. Hum, says the dax!"):
+        p = write_unit(tmp_path, "forms", lines=[header("forms"), {"text": text}, probe])
+        with pytest.raises(CurriculumError, match="states this derived probe's answer"):
+            L.stated_in([p], [p])
+    p = write_unit(tmp_path, "forms", lines=[header("forms"), {"text": "The dax hid. The humming stopped."}, probe])
+    L.stated_in([p], [p])  # the answer's word in another sentence than the entity
+
+
 def test_the_entity_and_the_answer_in_separate_sentences_or_a_recall_probe_are_no_stated_fact(tmp_path):
     ok = write_unit(tmp_path, "ok", lines=[header("ok"), {"text": "The dax eats grass. Soap smells clean!\nThe dax naps."},
                                            derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax"),
