@@ -507,7 +507,7 @@ def control_lines(bar, reports, agg=None):
     values = {n: list(zip(*(s.get("values", [None] * agg["seeds"]) for s in ts))) for n, ts in by_type.items()}
     per_seed = {n: sum(_reaches(bar, seed) for seed in v) for n, v in values.items()}
     seeds = ", ".join(f"{n} in {k} of {agg['seeds']}" for n, k in per_seed.items() if k)
-    some = [sum(any((v[k][i] or 0.0) >= b - 1e-9 for v in values.values()) for k in range(agg["seeds"]))
+    some = [sum(any(_at_bar(v[k][i], b) for v in values.values()) for k in range(agg["seeds"]))
             for i, b in enumerate(bar.values())]
     return [head + f"reached on the mean over seeds by {mean_text}; seed by seed, " +
             (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."] + \
@@ -521,7 +521,7 @@ def _control_by_type(bar, accuracies, notes=None):
         return []
     parts = []
     for i, (t, v) in enumerate(bar.items()):
-        names = [n for n, a in accuracies.items() if a[i] is not None and a[i] >= v - 1e-9]
+        names = [n for n, a in accuracies.items() if _at_bar(a[i], v)]
         parts.append(f"{t} by {', '.join(names) or 'no model'}{notes[i] if notes else ''}")
     return [("Type by type, on the mean over seeds: " if notes else "Type by type: ") + "; ".join(parts) + "."]
 
@@ -536,7 +536,12 @@ def _short_by_rounding(bar, accuracies):
 
 def _reaches(bar, accuracies):
     """accuracies: one per type of bar, in its order; None where not measured (never reaches)."""
-    return all((a or 0.0) >= v - 1e-9 for a, v in zip(accuracies, bar.values()))  # a mean's rounding is no miss
+    return all(_at_bar(a, v) for a, v in zip(accuracies, bar.values()))
+
+
+def _at_bar(accuracy, bar):
+    """Whether one accuracy (None: not measured, never) reaches one type's bar."""
+    return accuracy is not None and accuracy >= bar - 1e-9  # a mean's rounding is no miss
 
 
 # ----------------------------------------------------------------------------- RESULTS.md
