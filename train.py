@@ -27,6 +27,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -356,16 +357,25 @@ def next_batch(data, proc):
 
 # ----------------------------------------------------------------------------- model and data set-up
 
+class Init(NamedTuple):
+    """Where a run's weights start: the model, the metadata it inherits from its checkpoint, the
+    fingerprint of its initial weights and the dropout the checkpoint was saved with (random weights
+    inherit nothing: {}, None, None)."""
+    model: GPT
+    meta: dict
+    base_fp: Optional[str]
+    dropout: Optional[float]
+
+
 def build_model(cfg):
-    """(model, the metadata it inherits, the fingerprint of its initial weights, the dropout its
-    checkpoint was saved with): random (pretrain), or from a checkpoint; in lora mode with an adapter
+    """The Init of a run: random weights (pretrain), or a checkpoint's; in lora mode with an adapter
     attached and everything else frozen."""
     overrides = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd",
                                                "dropout", "bias")}
     if cfg.mode == "pretrain":
         if cfg.init or cfg.init_hf:
             raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
-        return GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None, None
+        return Init(GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None, None)
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     if cfg.init:
@@ -380,7 +390,7 @@ def build_model(cfg):
         lora.attach(model, lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                            target_modules=tuple(cfg.lora_targets.split(",")),
                                            use_rslora=cfg.use_rslora))
-    return model, meta, base_fp, init_dropout
+    return Init(model, meta, base_fp, init_dropout)
 
 
 def build_streams(cfg, B, T, vocab_size):
@@ -741,8 +751,8 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     device = proc.device
 
     # -- the model (the same GPT in every mode), its data and optimizer
-    model, init_meta, base_fp, init_dropout = build_model(cfg)
-    model.to(device)
+    init = build_model(cfg)
+    model, init_meta, base_fp = init.model.to(device), init.meta, init.base_fp
     params = [p for p in model.parameters() if p.requires_grad]
     trainable, flops_per_tok = sum(p.numel() for p in params), flops_per_token(model, cfg.mode)
     data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta)
@@ -808,7 +818,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
         # the merged model's header as lora.py --out and the ladder write it: the init's, its units and the adapter's
         merged = lora.merged_meta(init_meta, meta) if cfg.merge and cfg.mode == "lora" else None
         with averaged_weights(params, ema):
-            files = save_outputs(cfg.mode, raw_model, out, meta, merged, init_dropout)
+            files = save_outputs(cfg.mode, raw_model, out, meta, merged, init.dropout)
         record_passport(cfg, data, files, units, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable),
                         merged)
     runlog.close()

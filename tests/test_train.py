@@ -112,8 +112,8 @@ def test_finetune_loss_falls_and_records_the_base_fingerprint(tokens, tmp_path):
 def test_finetune_trains_with_the_dropout_asked_not_the_checkpoint_s(tokens, tmp_path):
     """The base was saved with dropout 0: --dropout 0.5 must reach every dropout of the loaded model."""
     import train as T
-    model, _, _, _ = T.build_model(TrainConfig(mode="finetune", init=str(_base(tmp_path)), data=str(tokens),
-                                            dropout=0.5, **MICRO))
+    model = T.build_model(TrainConfig(mode="finetune", init=str(_base(tmp_path)), data=str(tokens),
+                                      dropout=0.5, **MICRO)).model
     x = torch.randint(0, 64, (2, 32))
     model.train()
     assert not torch.equal(model(x)[0], model(x)[0])  # dropout masks differ call to call
