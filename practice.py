@@ -116,33 +116,48 @@ def write(path, header, docs):
 
 def support(files, out_dir, seed=0, copies=COPIES, log=print):
     """Write, for the knowledge unit files given, the built-in primitive units (with a register of
-    the units' new names) and a practice unit per knowledge unit into out_dir; return their paths."""
+    the units' new names) and a practice unit per knowledge unit into out_dir; return their paths.
+    Every unit is derived before anything is written, and a failure removes what was written."""
     prepare, out_dir = _world(), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CurriculumError(f"{out_dir}: not a directory")
+    if any(Path(f).resolve().parent == out_dir.resolve() for f in files):
+        raise CurriculumError(f"{out_dir}: holds the units given; write their support units to another directory")
     units = [read(f) for f in files]
-    probe = prepare.generate(out_dir / "probe-vocabulary", seed, register=[])  # the primitive text's words
-    known = {w.lower() for f in probe for w in WORD.findall(f.read_text())}
+    known = primitive_words(prepare, out_dir / "probe-vocabulary", seed)
     register = new_words(units, known)
-    written = prepare.generate(out_dir, seed, register=register)
-    for f in probe:
-        f.unlink()
-    (out_dir / "probe-vocabulary").rmdir()
-    log(f"    added the built-in primitive text ({len(written)} units), mentioning {len(register)} new names "
-        "and words of your units in neutral sentences")
     names = prepare.Names(random.Random(f"accrete-practice:{seed}"))
     names.used |= known | {w.lower() for w in register}
     concepts = all_concepts(units)
-    for f, (header, _, _) in zip(files, units):
-        unit, docs = derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"), copies, concepts)
-        written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))
-        log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
-            f"{header['unit']} on invented names")
-    try:  # practice is made from the units' own probes: it must not state what a derived probe holds out
+    derived = [derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"), copies, concepts)
+               for f, (header, _, _) in zip(files, units)]
+    written = []
+    try:
+        written += prepare.generate(out_dir, seed, register=register)
+        log(f"    added the built-in primitive text ({len(written)} units), mentioning {len(register)} new names "
+            "and words of your units in neutral sentences")
+        for (header, _, _), (unit, docs) in zip(units, derived):
+            written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))
+            log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
+                f"{header['unit']} on invented names")
+        # practice is made from the units' own probes: it must not state what a derived probe holds out
         stated_in(files, written)
-    except CurriculumError:
+    except BaseException:
         for f in written:
-            f.unlink()
+            f.unlink(missing_ok=True)
         raise
     return written
+
+
+def primitive_words(prepare, tmp_dir, seed):
+    """The words of the built-in primitive text (lower case), from a copy written to tmp_dir and removed."""
+    files = prepare.generate(tmp_dir, seed, register=[])
+    try:
+        return {w.lower() for f in files for w in WORD.findall(f.read_text())}
+    finally:
+        for f in files:
+            f.unlink()
+        tmp_dir.rmdir()
 
 
 def main(argv=None):

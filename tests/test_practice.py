@@ -94,6 +94,28 @@ def test_support_refuses_practice_that_states_a_derived_probe_s_answer_and_leave
     assert not list((tmp_path / "bad").glob("*.jsonl"))
 
 
+def test_support_fails_whole_on_a_later_unit_s_error_and_leaves_no_file(ships, tmp_path):
+    bad = write_unit(tmp_path / "bad.jsonl", "bad", ["The sky is blue."],
+                     [probe("Q: What color is the sky? A: It is", "blue", ["blue", "red"])], ["ocean"])
+    with pytest.raises(curriculum.CurriculumError, match="bad.jsonl: none of the header's concepts"):
+        practice.support([ships, bad], tmp_path / "out", log=lambda m: None)
+    assert not list((tmp_path / "out").glob("*.jsonl"))
+
+
+def test_support_removes_no_file_of_the_user_s_and_refuses_the_units_own_directory(ships, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "atoms-01.jsonl"  # named like a built-in world unit, but the user's
+    mine.write_text("mine")
+    practice.support([ships], out, log=lambda m: None)
+    assert mine.read_text() == "mine"
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{tmp_path}: holds the units given"):
+        practice.support([ships], tmp_path, log=lambda m: None)
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{mine}: not a directory"):
+        practice.support([ships], mine, log=lambda m: None)
+    assert ships.is_file() and mine.read_text() == "mine"
+
+
 def test_each_copy_of_practice_has_names_of_its_own(ships):
     counter = iter(range(100))
     _, docs = practice.derive(ships, lambda: f"nonce{next(counter)}", random.Random(0), copies=3)

@@ -686,6 +686,8 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
              for i in range(n_prim))
     knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules)) if register is None else ()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: not a directory")
     out.mkdir(parents=True, exist_ok=True)
     written, total = [], 0
     for uid, (header, docs, probes) in chain(prims, knowledge):
@@ -694,8 +696,9 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
         total += n
         if target_chars and header["kind"] == "knowledge" and total + n / 2 >= target_chars:
             break
-    # a previous, larger run may have left units that this one did not write
-    for p in out.glob("*.jsonl"):
+    # a previous, larger run may have left world units that this one did not write (practice's
+    # primitive text, register given, shares a folder with other units: it removes nothing)
+    for p in out.glob("*.jsonl") if register is None else ():
         if re.fullmatch(r"(prim|atoms|kinds|rules)-\d+\.jsonl", p.name) and p not in written:
             p.unlink()
     return written
