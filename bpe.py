@@ -122,15 +122,29 @@ def read_tokenizer(corpus_dir):
     if meta["type"] == "gpt2":
         return gpt2(), tokenizer_hash(meta, b"")
     rank_bytes = (d / "tokenizer.tiktoken").read_bytes()
-    ranks = {}
+    ranks, ids = {}, set()
     for no, line in enumerate(rank_bytes.splitlines(), 1):
         try:
             tok, rank = line.split()
-            ranks[base64.b64decode(tok)] = int(rank)
+            tok, rank = base64.b64decode(tok), int(rank)
         except ValueError:
             raise CurriculumError(f"{d / 'tokenizer.tiktoken'}:{no}: not a 'base64token rank' line") from None
-    enc = tiktoken.Encoding(name=meta["name"], pat_str=meta["pattern"], mergeable_ranks=ranks,
-                            special_tokens=meta["special_tokens"])
+        # checked here: tiktoken's Rust core panics (a backtrace, not an error) on repeats
+        if tok in ranks or rank in ids or not 0 <= rank < 1 << 32:
+            raise CurriculumError(f"{d / 'tokenizer.tiktoken'}:{no}: a repeated token or rank, or a rank out of range")
+        ranks[tok] = rank
+        ids.add(rank)
+    specials = meta["special_tokens"]
+    if not (isinstance(specials, dict) and all(isinstance(k, str) and isinstance(v, int) and v not in ids
+                                               and 0 <= v < 1 << 32 for k, v in specials.items())
+            and len(set(specials.values())) == len(specials) and isinstance(meta["pattern"], str)):
+        raise CurriculumError(f"{d / 'tokenizer.json'}: special_tokens must map names to ids of their own, and "
+                              "pattern must be a string")
+    try:
+        enc = tiktoken.Encoding(name=str(meta["name"]), pat_str=meta["pattern"], mergeable_ranks=ranks,
+                                special_tokens=specials)
+    except ValueError as e:  # a pattern that is no regular expression
+        raise CurriculumError(f"{d / 'tokenizer.json'}: not a tokenizer description ({e})") from None
     return enc, tokenizer_hash(meta, rank_bytes)
 
 

@@ -86,16 +86,14 @@ _checked_shards = {}  # (path, size, mtime) -> sha256: each shard is hashed once
 
 
 def _check_shard(path, recorded):
-    """Refuse a shard whose content differs from its recorded sha256 (None: nothing recorded)."""
-    if recorded is None:
-        return
+    """Refuse a shard whose content differs from its recorded sha256."""
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _checked_shards:  # not setdefault: its default would hash the file on every read
         _checked_shards[key] = sha256_file(path)
     if _checked_shards[key] != recorded:
         raise CurriculumError(f"{path}: sha256 differs from its unit_added event (file changed); "
-                              "`curriculum.py check` names every changed file")
+                              "`curriculum.py check` checks all the files")
 
 
 class Corpus:
@@ -111,7 +109,9 @@ class Corpus:
 
     def refresh(self):
         """Re-read the passport (units are exactly those with a unit_added event)."""
-        self.added = {e["unit"]: e for e in self.passport.events("unit_added")}
+        needs = ("unit", "sha256", "tokens", "val_tokens", "documents", "probes", "header.kind", "header.level",
+                 "shards.train", "shards.val")
+        self.added = {e["unit"]: e for e in self.passport.events("unit_added", needs)}
         self.units = {u: {**e["header"], "tokens": e["tokens"], "val_tokens": e["val_tokens"],
                           "n_documents": e["documents"], "n_probes": e["probes"]} for u, e in self.added.items()}
 
@@ -142,7 +142,7 @@ class Corpus:
         shard whose sha256 is the one its unit_added event recorded (a changed shard is never used)."""
         self._unit_file(unit_id)
         path = self.dir / "shards" / f"{unit_id}.{split}.bin"
-        _check_shard(path, self.added[unit_id].get("shards", {}).get(split))
+        _check_shard(path, self.added[unit_id]["shards"][split])
         if path.stat().st_size == 0:  # numpy cannot memmap an empty file
             return np.zeros(0, dtype=self.dtype)
         return np.memmap(path, dtype=self.dtype, mode="r")
@@ -153,7 +153,7 @@ class Corpus:
 
     def latest_verdicts(self):
         """unit id -> its latest unit_verified event (a unit verified again is judged by the last)."""
-        return {e["unit"]: e for e in self.passport.events("unit_verified")}
+        return {e["unit"]: e for e in self.passport.events("unit_verified", ("unit", "passed"))}
 
     def gate_reads(self, units):
         """unit id -> the probes its latest verdict's gate read (gate_read), for those of units that have
@@ -182,7 +182,7 @@ class Corpus:
     def check(self):
         """Verify the passport chain, the tokenizer and every unit copy and shard hash; raise on the first bad one."""
         n = self.passport.check()
-        init = self.passport.events("init")
+        init = self.passport.events("init", ("tokenizer_hash",))
         if not init or init[0]["tokenizer_hash"] != self.tokenizer_hash:
             raise CurriculumError(f"{self.dir / 'tokenizer.tiktoken'}: the tokenizer does not match the "
                                   "passport's init event")
@@ -309,7 +309,7 @@ def _write_unit(corpus, info):
 def _new_units(corpus, files, log):
     """Validate a batch: {id: inspect_unit info} of its units not yet in the corpus, in curriculum order.
     A file already added unchanged is skipped; a duplicate id (ignoring case: ids name files, and some
-    file systems ignore case) or an unknown requirement raises."""
+    file systems ignore case), an unknown requirement or one at a higher level raises."""
     infos, seen, new = [inspect_unit(f) for f in files], {}, {}
     held = {u.lower(): u for u in corpus.units}
     for info in infos:
@@ -333,6 +333,11 @@ def _new_units(corpus, files, log):
             if r not in corpus.units and r not in new:
                 raise CurriculumError(f"{info['path']}:{info['line']}: requires unknown unit {r!r} "
                                       "(neither in the corpus nor in this batch)")
+            level = (new[r]["header"] if r in new else corpus.units[r])["level"]
+            if level > info["header"]["level"]:  # streams serve a curriculum level by level
+                raise CurriculumError(f"{info['path']}:{info['line']}: level {info['header']['level']} is below "
+                                      f"the level {level} of {r!r}, which it requires; a unit's level is at least "
+                                      "that of each unit it requires")
     order = _topo_order({u: i["header"] for u, i in new.items()},
                         {u: f"{i['path']}:{i['line']}" for u, i in new.items()})
     return {u: new[u] for u in order}

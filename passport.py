@@ -67,14 +67,17 @@ class Passport:
             os.fsync(f.fileno())
         return rec
 
-    def events(self, event=None):
-        """All complete events (optionally only those named event), oldest first."""
+    def events(self, event=None, needs=()):
+        """All complete events (optionally only those named event), oldest first. needs: the fields
+        the caller reads from them ("shards.train": a dict's key); an event lacking one is named."""
         if not self.path.exists():
             return []
         out = []
         for no, line in enumerate(self.path.read_bytes().split(b"\n")[:-1], 1):  # a torn last line is no event
-            out.append(_event(line, f"{self.path}:{no}", "; run `python curriculum.py check CORPUS`"))
-        return [e for e in out if event is None or e["event"] == event]
+            e = _event(line, f"{self.path}:{no}", "; run `python curriculum.py check CORPUS`")
+            if event is None or e["event"] == event:
+                out.append(_holding(e, needs, f"{self.path}:{no}"))
+        return out
 
     def check(self):
         """Verify the hash chain; raise CurriculumError naming the first bad line. Return the event count."""
@@ -126,10 +129,20 @@ def _event(line, where, hint=""):
     """One passport line as its event; a CurriculumError naming where for anything else."""
     try:
         rec = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except ValueError:  # bad UTF-8 or JSON, or an integer past Python's 4300 digits
         rec = None
     if not (isinstance(rec, dict) and isinstance(rec.get("event"), str) and isinstance(rec.get("prev"), str)):
         raise CurriculumError(f"{where}: not a passport event (edited or corrupted){hint}")
+    return rec
+
+
+def _holding(rec, needs, where):
+    """rec, if it holds every field of needs; else a CurriculumError naming where (a line written by
+    hand with its chain recomputed would otherwise fail later as a KeyError)."""
+    for need in needs:
+        key, _, sub = need.partition(".")
+        if key not in rec or (sub and not (isinstance(rec[key], dict) and sub in rec[key])):
+            raise CurriculumError(f"{where}: {rec['event']} event without {need} (edited or corrupted)")
     return rec
 
 

@@ -57,6 +57,8 @@ def scan_lines(path):
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise CurriculumError(f"{path}:{no}: invalid JSON ({e.msg}, column {e.colno})") from None
+            except ValueError as e:  # e.g. an integer past Python's 4300 digits
+                raise CurriculumError(f"{path}:{no}: invalid JSON ({e})") from None
             except RecursionError:
                 raise CurriculumError(f"{path}:{no}: JSON nested too deeply") from None
             if SURROGATE.search(line):  # a pair is one character; a lone half cannot be written as UTF-8
@@ -131,17 +133,24 @@ def check_probe(path, no, rec, unit):
 
 def iter_records(path):
     """Yield ("header"|"document"|"probe", line_no, value) for a unit file, validating each line."""
-    header = None
+    header, prompts = None, {}  # each probe's prompt (whitespace and case aside) -> its line
     for no, rec in scan_lines(path):
         if header is None:
             header = check_header(path, no, rec)
             yield "header", no, header
+        elif "text" in rec and "probe" in rec:
+            raise CurriculumError(f"{path}:{no}: line is both a document {{\"text\"}} and a probe {{\"probe\"}}; "
+                                  "give each its own line")
         elif "text" in rec:
             if not isinstance(rec["text"], str) or not rec["text"].strip():
                 raise CurriculumError(f"{path}:{no}: document text must be a non-empty string")
             yield "document", no, rec["text"]
         elif "probe" in rec:
-            yield "probe", no, check_probe(path, no, rec, header["unit"])
+            probe = check_probe(path, no, rec, header["unit"])
+            first = prompts.setdefault(normalize(probe["probe"]).lower(), no)
+            if first != no:  # one question twice would count twice in the gate and in every accuracy
+                raise CurriculumError(f"{path}:{no}: probe repeats the prompt of line {first}")
+            yield "probe", no, probe
         else:
             raise CurriculumError(f"{path}:{no}: line is neither a document {{\"text\"}} nor a probe {{\"probe\"}}")
     if header is None:

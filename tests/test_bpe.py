@@ -56,6 +56,27 @@ def test_a_bad_rank_line_is_named(corpus):
         load_tokenizer(corpus.dir)
 
 
+@pytest.mark.parametrize("ranks, specials, pattern, where", [
+    (("QQ== 65\n", "QQ== -5\n"), None, None, "tokenizer.tiktoken:66: a repeated token or rank, or a rank out of range"),
+    (("QQ== 65\n", "QQ== 66\n"), None, None, "tokenizer.tiktoken:67: a repeated token or rank"),
+    (("QQ== 65\n", "QQ== 65\nQQ== 65\n"), None, None, "tokenizer.tiktoken:67: a repeated token or rank"),
+    (None, {EOT: "x"}, None, "tokenizer.json: special_tokens must map names to ids of their own"),
+    (None, {EOT: 65}, None, "tokenizer.json: special_tokens must map names to ids of their own"),
+    (None, None, "(\\S+", "tokenizer.json: not a tokenizer description"),
+])
+def test_a_damaged_tokenizer_is_named_not_a_panic(corpus, ranks, specials, pattern, where, capfd):
+    """tiktoken's Rust core panics on a repeated rank (a backtrace on stderr): the files are checked first."""
+    rank_file, meta_file = corpus.dir / "tokenizer.tiktoken", corpus.dir / "tokenizer.json"
+    if ranks:
+        rank_file.write_text(rank_file.read_text().replace(*ranks))
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps(dict(meta, special_tokens=specials or meta["special_tokens"],
+                                         pattern=pattern or meta["pattern"])))
+    with pytest.raises(CurriculumError, match=where.replace("(", "\\(")):
+        load_tokenizer(corpus.dir)
+    assert "panicked" not in capfd.readouterr().err
+
+
 def test_bpe_trains_a_small_vocab_fast_and_every_token_encodes_to_itself():
     texts = [f"The herd {i} grazes by the river, and the river sings {i * 7}." for i in range(2000)]
     ranks = train_bpe(texts, 300)

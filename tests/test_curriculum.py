@@ -1,5 +1,6 @@
 """Tests for curriculum.py: a corpus grown by add (all or none, in curriculum order), its shards,
 streams, selections, map and status, and the command line."""
+import hashlib
 import json
 import os
 import signal
@@ -110,9 +111,16 @@ def test_requires_unknown_unit_is_rejected(corpus, tmp_path):
 
 
 def test_requires_within_the_batch_is_accepted_in_curriculum_order(corpus, tmp_path):
-    e = write_unit(tmp_path, "e", level=1, requires=["d"])
-    d = write_unit(tmp_path, "d", level=3, requires=["c"])
-    assert C.add(corpus.dir, [e, d], log=lambda *_: None) == ["d", "e"]  # d first: e requires it
+    d = write_unit(tmp_path, "d", level=3, requires=["e"])
+    e = write_unit(tmp_path, "e", level=3, requires=["c"])
+    assert C.add(corpus.dir, [d, e], log=lambda *_: None) == ["e", "d"]  # e first: d requires it
+
+
+def test_a_unit_below_the_level_of_a_unit_it_requires_is_rejected(corpus, tmp_path):
+    """Streams serve a curriculum level by level: a level-0 unit requiring a level-1 one would come first."""
+    hi = write_unit(tmp_path, "hi", level=1)
+    lo = write_unit(tmp_path, "lo", level=0, requires=["hi"])
+    assert_rejected(corpus, [hi, lo], f"{lo}:1:", "level 0 is below the level 1 of 'hi'")
 
 
 def test_requires_cycle_is_rejected(corpus, tmp_path):
@@ -348,9 +356,9 @@ def test_a_stream_over_a_selection_of_no_unit_is_refused(corpus):
 
 def test_order_is_topological_with_ties_by_level_then_id(corpus, tmp_path):
     files = [write_unit(tmp_path, "z0", level=0), write_unit(tmp_path, "m1", level=1),
-             write_unit(tmp_path, "k3", level=3), write_unit(tmp_path, "q5", level=0, requires=["k3"])]
+             write_unit(tmp_path, "k3", level=3), write_unit(tmp_path, "j3", level=3, requires=["k3"])]
     C.add(corpus.dir, files, log=lambda *_: None)
-    assert C.Corpus(corpus.dir).order() == ["a", "prim", "z0", "b", "m1", "c", "k3", "q5"]
+    assert C.Corpus(corpus.dir).order() == ["a", "prim", "z0", "b", "m1", "c", "k3", "j3"]  # j3 after what it requires
 
 
 def test_verified_and_rejected_follow_the_latest_verdict(corpus):
@@ -435,6 +443,19 @@ def test_cli_check_names_an_edited_passport_line(corpus, capsys):
     path.write_text("".join(lines))
     rc, _, err = main(capsys, "check", corpus.dir)
     assert rc == 2 and "passport.jsonl:3: line 3 was edited" in err
+
+
+def test_cli_check_names_an_event_lacking_a_field_even_with_its_chain_recomputed(corpus, capsys):
+    path = corpus.dir / "passport.jsonl"
+    events = [json.loads(line) for line in path.read_bytes().splitlines()]
+    del events[2]["shards"]
+    lines, prev = [], "0" * 64  # the chain written again, as someone editing on purpose would
+    for e in events:
+        lines.append(json.dumps(dict(e, prev=prev), separators=(",", ":")).encode())
+        prev = hashlib.sha256(lines[-1]).hexdigest()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    rc, _, err = main(capsys, "check", corpus.dir)
+    assert rc == 2 and "passport.jsonl:3: unit_added event without shards.train (edited or corrupted)" in err, err
 
 
 def test_cli_check_repair_drops_a_torn_last_line(corpus, capsys):

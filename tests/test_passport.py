@@ -62,6 +62,22 @@ def test_a_bad_byte_or_a_line_without_an_event_is_named_not_a_traceback(passport
                 read()
 
 
+def test_an_event_without_a_field_its_reader_needs_is_named(tmp_path):
+    p = Passport(tmp_path / "passport.jsonl")
+    p.append("init", tokenizer_hash="ab")
+    p.append("unit_added", unit="a", shards={"train": "ee", "val": "ff"})
+    p.append("unit_added", unit="b", shards={"val": "ff"})
+    p.append("unit_added", unit="c", shards="ff")
+    assert p.events("init", ("tokenizer_hash",))[0]["tokenizer_hash"] == "ab"  # only the events asked are read
+    assert [e["unit"] for e in p.events("unit_added", ("unit",))] == ["a", "b", "c"]
+    with pytest.raises(CurriculumError, match=r"passport.jsonl:3: unit_added event without shards.train"):
+        p.events("unit_added", ("unit", "shards.train"))
+    with pytest.raises(CurriculumError, match=r"passport.jsonl:4: unit_added event without shards.val"):
+        p.events("unit_added", ("shards.val",))  # a string is no dict of shards
+    with pytest.raises(CurriculumError, match=r"passport.jsonl:1: init event without vocab_size"):
+        p.events("init", ("vocab_size",))
+
+
 def test_the_head_changes_with_an_edit_of_the_last_line_that_the_chain_cannot_see(passport):
     head = passport.head()
     assert head == hashlib.sha256(passport.path.read_bytes().split(b"\n")[-2]).hexdigest()

@@ -115,6 +115,22 @@ def test_a_repeated_choice_is_rejected(tmp_path):
     rejected(p, f"{p}:4:", "choices repeat 'red'")
 
 
+def test_a_repeated_probe_prompt_is_rejected_naming_both_lines(tmp_path):
+    probes = [{"probe": "Color?", "answer": "red", "choices": COLORS, "type": "recall"},
+              {"probe": "color? ", "answer": "blue", "choices": COLORS, "type": "recall"}]
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=probes)
+    rejected(p, f"{p}:5:", "probe repeats the prompt of line 4")
+
+
+def test_a_line_both_document_and_probe_or_an_overlong_integer_is_named(tmp_path):
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"text": "Blips like rain.", "probe": "Color?", "answer": "red",
+                                                       "choices": COLORS, "type": "recall"}])
+    rejected(p, f"{p}:4:", "both a document")
+    p = tmp_path / "long.jsonl"
+    p.write_text('{"unit": "long", "level": ' + "1" * 5000 + "}\n")
+    rejected(p, f"{p}:1:", "invalid JSON")
+
+
 def test_normalize_makes_whitespace_runs_one_space():
     assert normalize("  the\tdam \n herd  ") == "the dam herd"
 
