@@ -665,6 +665,8 @@ def _compare_pair(models, correct, probes, keys, levels, a, b, detailed, seed):
         ca = [c for c, s in zip(correct[a], sel) if s]
         cb = [c for c, s in zip(correct[b], sel) if s]
         cl = [c for c, s in zip(keys, sel) if s]
+        if not cl:  # every probe left out (every unit rejected): nothing to compare, not a difference of 0
+            continue
         d = bootstrap_diff(ca, cb, cl, seed=seed)
         sa = models[a]["summary"]["overall"] if key is None else models[a]["summary"][key][group]
         sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]

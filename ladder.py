@@ -42,6 +42,7 @@ import presets
 from common import add_options, atomic_write_text, fail, interrupted, option, sha256_file
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
 from report import aggregate_seeds, control_lines, parse_control, render_results
+from stats import pct
 from train import TrainConfig, flops_per_token, resolve_device, train
 
 ROOT = Path(__file__).resolve().parent
@@ -412,9 +413,10 @@ def grow_verdict(run, unit, current, adapter):
     g, a = verdict["gated"], verdict["gated"]["after"]
     on = "all probes" if g["types"] == "all" else "+".join(g["types"])
     why = "" if verdict["passed"] else ": " + "; ".join(verdict["reasons"])
-    run.log(f"    verify {unit}: {'PASS' if verdict['passed'] else 'FAIL'} {on} {a['acc']:.0%} (95% CI {a['lo']:.0%}-"
-            f"{a['hi']:.0%}, chance {a['chance']:.0%}, before {g['before']['acc']:.0%}; all probes "
-            f"{verdict['after']['acc']:.0%}){why}")
+    # the lower bound with the decimals it takes not to read as the chance it is compared with
+    run.log(f"    verify {unit}: {'PASS' if verdict['passed'] else 'FAIL'} {on} {a['acc']:.0%} (95% CI "
+            f"{pct(a['lo'], a['chance'])}-{a['hi']:.0%}, chance {a['chance']:.0%}, before {g['before']['acc']:.0%}; "
+            f"all probes {verdict['after']['acc']:.0%}){why}")
     return verdict
 
 
@@ -591,7 +593,8 @@ def write_results(out, argv, device, control, report=None, agg=None, reports=Non
     if agg is not None:
         run["stage_seconds"] = {}
     flops = [r.get("training_flops", {}) for r in reports or [report]]
-    run["training_flops"] = {k: sum(f.get(k, 0) for f in flops) for k in flops[0]}
+    # every stage any seed ran (a seed whose gate rejected every unit has no fine-tune or scratch runs)
+    run["training_flops"] = {k: sum(f.get(k, 0) for f in flops) for k in dict.fromkeys(k for f in flops for k in f)}
     run["seeds"] = len(flops)
     text = render_results(run, report=report, agg=agg, reports=reports)
     atomic_write_text(Path(out) / "report" / "results.md", text)

@@ -39,8 +39,9 @@ def write_report(report, out_dir):
 
 
 def cell(s):
-    """An accuracy summary as "acc [lo-hi]" in percent (95% interval), or "-" where there is none."""
-    return f"{pct(s['acc'])} [{pct(s['lo'])}-{pct(s['hi'])}]" if s else "-"
+    """An accuracy summary as "acc [lo-hi]" in percent (95% interval), or "-" where there is none (or
+    it is over no probes)."""
+    return f"{pct(s['acc'])} [{pct(s['lo'])}-{pct(s['hi'])}]" if s and s.get("n") != 0 else "-"
 
 
 def _cell_n(s):
@@ -263,14 +264,15 @@ def plot_curves(curves, path, references=None):
     for ax, t in zip(axes.flat, types):
         for i, (run, points) in enumerate(curves["runs"].items()):
             x, label = _curve_x(points)
-            s = [p["by_type"].get(t) or {"acc": math.nan, "lo": math.nan, "hi": math.nan} for p in points]
-            ax.plot(x, [c["acc"] for c in s], "o-", color=colors[i % 10], label=run)
-            ax.fill_between(x, [c["lo"] for c in s], [c["hi"] for c in s], color=colors[i % 10], alpha=0.15)
+            s = [p["by_type"].get(t) or {} for p in points]  # a bound is None where one seed measured the type
+            acc, lo, hi = ([math.nan if c.get(k) is None else c[k] for c in s] for k in ("acc", "lo", "hi"))
+            ax.plot(x, acc, "o-", color=colors[i % 10], label=run)
+            ax.fill_between(x, lo, hi, color=colors[i % 10], alpha=0.15)
             ax.set_xlabel(label)
             if all(v > 0 for v in x):
                 ax.set_xscale("log")
         for j, (ref, accs) in enumerate((references or {}).items()):
-            if t in accs:
+            if accs.get(t) is not None:
                 ax.axhline(accs[t], color="k", linestyle=("--", ":", "-.")[j % 3], linewidth=1, label=ref)
         ax.set_ylim(0, 1)
         ax.set_title(f"{t} (95% CI)")
@@ -494,21 +496,19 @@ def control_lines(bar, reports, agg=None):
     if not bar or not set(bar) <= types:
         return []
     head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
+    # each report's own models, one accuracy per type of bar (a merge step is only in the seeds it passed)
+    per = [{n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar] for n, m in r["models"].items()}
+           for r in reports]
     if agg is None:
-        accs = {n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar]
-                for n, m in reports[0]["models"].items()}
-        names = [n for n, a in accs.items() if _reaches(bar, a)]
-        return [head + f"reached by {', '.join(names) or 'no model'}{_short_by_rounding(bar, accs)}."] + \
-            _control_by_type(bar, accs)
-    by_type = {n: [m.get(f"type {t}") or {} for t in bar] for n, m in agg["models"].items()}
-    means = {n: [s.get("mean") for s in ts] for n, ts in by_type.items()}
+        names = [n for n, a in per[0].items() if _reaches(bar, a)]
+        return [head + f"reached by {', '.join(names) or 'no model'}{_short_by_rounding(bar, per[0])}."] + \
+            _control_by_type(bar, per[0])
+    means = {n: [(m.get(f"type {t}") or {}).get("mean") for t in bar] for n, m in agg["models"].items()}
     mean = [n for n, a in means.items() if _reaches(bar, a)]
     mean_text = (', '.join(mean) or 'no model') + _short_by_rounding(bar, means)
-    values = {n: list(zip(*(s.get("values", [None] * agg["seeds"]) for s in ts))) for n, ts in by_type.items()}
-    per_seed = {n: sum(_reaches(bar, seed) for seed in v) for n, v in values.items()}
+    per_seed = {n: sum(_reaches(bar, p[n]) for p in per if n in p) for n in dict.fromkeys(n for p in per for n in p)}
     seeds = ", ".join(f"{n} in {k} of {agg['seeds']}" for n, k in per_seed.items() if k)
-    some = [sum(any(_at_bar(v[k][i], b) for v in values.values()) for k in range(agg["seeds"]))
-            for i, b in enumerate(bar.values())]
+    some = [sum(any(_at_bar(a[i], b) for a in p.values()) for p in per) for i, b in enumerate(bar.values())]
     return [head + f"reached on the mean over seeds by {mean_text}; seed by seed, " +
             (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."] + \
         _control_by_type(bar, means, [f" (some model in {k} of {agg['seeds']} seeds)" for k in some])
@@ -673,25 +673,29 @@ def _results_rejected(report):
 
 def seed_curves(reports):
     """The learning curves across seeds, in the shape plot_curves draws: each point's accuracy by type
-    as the mean over seeds with its 95% t-interval, and each reference model's mean accuracy by type.
-    None when the reports have no curves."""
-    runs = reports[0].get("curves", {}).get("runs", {})
-    if not runs:
+    as the mean over seeds with its 95% t-interval, and each reference model's mean accuracy by type;
+    over the seeds that have curves (a seed whose gate rejected every unit trained no scratch run),
+    counted in "seeds" of "of". None when no report has curves."""
+    having = [r for r in reports if r.get("curves", {}).get("runs")]
+    if not having:
         return None
 
     def over_seeds(values):
         t = t_interval(values)
         return {"acc": t["mean"], "lo": t["lo"], "hi": t["hi"], "sd": t["sd"], "n": t["n"]}
 
+    def at(r, run, i, t):  # run's accuracy on type t at its i-th point in report r, None where absent
+        points = r["curves"]["runs"].get(run, [])
+        return points[i]["by_type"].get(t, {}).get("acc") if i < len(points) else None
+
     out = {}
-    for run, points in runs.items():
+    for run, points in having[0]["curves"]["runs"].items():
         out[run] = [dict({k: p.get(k) for k in ("step", "tokens", "flops")}, by_type={
-            t: over_seeds([r["curves"]["runs"][run][i]["by_type"].get(t, {}).get("acc") for r in reports])
-            for t in p["by_type"]}) for i, p in enumerate(points)]
-    refs = reports[0]["curves"].get("references", {})
-    references = {ref: {t: t_interval([r["curves"]["references"][ref].get(t) for r in reports])["mean"]
+            t: over_seeds([at(r, run, i, t) for r in having]) for t in p["by_type"]}) for i, p in enumerate(points)]
+    refs = having[0]["curves"].get("references", {})
+    references = {ref: {t: t_interval([r["curves"].get("references", {}).get(ref, {}).get(t) for r in having])["mean"]
                         for t in accs} for ref, accs in refs.items()}
-    return {"runs": out, "references": references}
+    return {"runs": out, "references": references, "seeds": len(having), "of": len(reports)}
 
 
 def _md_seed_curves(curves):
@@ -699,7 +703,9 @@ def _md_seed_curves(curves):
     if not curves:
         return []
     types = list(dict.fromkeys(t for pts in curves["runs"].values() for p in pts for t in p["by_type"]))
-    out = ["", "The learning curve against FLOPs from random init: mean accuracy over seeds in percent "
+    over = "seeds" if curves.get("seeds", 0) == curves.get("of", 0) else \
+        f"the {curves['seeds']} of {curves['of']} seeds that trained scratch runs"
+    out = ["", f"The learning curve against FLOPs from random init: mean accuracy over {over} in percent "
            "[95% t-interval over seeds]; the reference models' means below:", ""]
     out += _header(["run", "FLOPs"] + types)
     for run, points in curves["runs"].items():

@@ -152,6 +152,8 @@ def describe_rise(name, diff_interval):
 def describe_vs_chance(name, s):
     """One plain sentence on a model's accuracy against chance, from its Wilson interval. A bound that
     would round to the chance gets the decimals that tell them apart, and so does the chance."""
+    if not s["n"]:
+        return f"{name}: no probes to score (every unit's probes left out)"
     lo, hi, chance = s["lo"], s["hi"], s["chance"]
     d = max(decimals(lo, chance), decimals(hi, chance))
     ci = f"{pct(s['acc'])}, 95% CI {pct(lo, chance)} to {pct(hi, chance)}, chance {100 * chance:.{d}f}%, n={s['n']}"

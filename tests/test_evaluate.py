@@ -237,6 +237,15 @@ def test_model_that_memorized_its_facts_scores_100_percent_with_exact_match():
     assert model.training is False
 
 
+def test_no_probes_left_is_said_so_not_scored_as_a_measurement():
+    """Every unit rejected leaves no probe to compare: no 0-point difference, no 0% [0%-100%] accuracy."""
+    empty = E.summarize([])
+    models = {m: {"summary": empty} for m in ("a", "b")}
+    assert E._compare_pair(models, {"a": [], "b": []}, [], [], {}, "a", "b", True, 0) == []
+    assert R.cell(empty["overall"]) == "-"
+    assert E.describe_vs_chance("a", empty["overall"]) == "a: no probes to score (every unit's probes left out)"
+
+
 def test_untrained_model_scores_near_chance():
     tok, model, rng = byte_tokenizer(), micro(257), random.Random(0)
     probes = []

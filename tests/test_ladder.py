@@ -411,3 +411,15 @@ def test_world_per_seed_without_seeds_on_the_built_in_world_is_refused(extra, tm
         ladder.main(["--preset", "micro", "--world-per-seed", "--out", str(tmp_path / "r")] + extra)
     assert e.value.code == 2 and "--world-per-seed goes with --seeds N" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_results_sum_the_flops_of_every_stage_any_seed_ran(tmp_path, monkeypatch):
+    """A seed whose gate rejected every unit ran no fine-tune or scratch run: the others' still count."""
+    seen = {}
+    monkeypatch.setattr(ladder, "render_results", lambda run, **k: seen.update(run) or "")
+    reports = [{"stage_seconds": {"base": 1.0}, "training_flops": {"base": 1e12, "adapters": 1e11}},
+               {"stage_seconds": {"base": 2.0}, "training_flops": {"base": 1e12, "adapters": 2e11, "finetune": 5e12,
+                                                                    "scratch": 3e13}}]
+    ladder.write_results(tmp_path, [], "cpu", {}, agg={}, reports=reports)
+    assert seen["training_flops"] == {"base": 2e12, "adapters": 3e11, "finetune": 5e12, "scratch": 3e13}
+    assert seen["seeds"] == 2 and seen["seconds"] == 3.0

@@ -242,6 +242,22 @@ def test_seed_curves_are_means_with_t_intervals_and_reach_results(tmp_path):
     assert ("![learning curves across seeds](curves.png)" in md) == has_plot
 
 
+def test_seed_curves_are_over_the_seeds_that_trained_scratch_runs(tmp_path):
+    """A seed whose gate rejected every unit has no scratch run, and no curve: first or not, it is left out."""
+    bare = seed_report({"curriculum": 0.5, "shuffled": 0.5}, {"overall": 0.0})
+    for reports in ([bare, curve_report([0.3, 0.6], 0.4), curve_report([0.5, 0.8], 0.6)],
+                    [curve_report([0.3, 0.6], 0.4), bare, curve_report([0.5, 0.8], 0.6)]):
+        curves = R.aggregate_seeds(reports, tmp_path / "report")["curves"]
+        last = curves["runs"]["curriculum"][-1]["by_type"]["recall"]
+        assert (curves["seeds"], curves["of"], last["n"], last["acc"]) == (2, 3, 2, pytest.approx(0.7))
+        assert curves["references"]["merged"]["recall"] == pytest.approx(0.5)
+    assert "mean accuracy over the 2 of 3 seeds that trained scratch runs in percent" in \
+        "\n".join(R._md_seed_curves(curves))
+    one = R.aggregate_seeds([curve_report([0.3, 0.6], 0.4), bare], tmp_path / "one")["curves"]  # no band to draw
+    assert one["runs"]["curriculum"][0]["by_type"]["recall"]["lo"] is None and one["plot"] in (
+        "curves.png", "skipped (matplotlib is not installed)")
+
+
 def test_results_name_the_figures_where_the_runs_drew_them(tmp_path):
     for run in ("inside", "outside"):
         (tmp_path / run / "report").mkdir(parents=True)
@@ -356,6 +372,12 @@ def test_the_positive_control_names_the_models_that_reach_every_bar_in_a_run_and
     assert R.control_lines(bar, [one, one], R.aggregate_seeds([one, one]))[0].endswith(
         "by finetune; seed by seed, by finetune in 2 of 2, and by no other model in any seed.")
     assert R.control_lines({"recall": 0.5}, [one]) == []  # no recall probes: nothing to control
+    # a seed whose gate rejected every unit has only its base: the other seeds' fine-tunes still count
+    base_only = typed_report({"base": {"cooc": 0.25, "chain": 0.25}})
+    one["models"]["base"] = base_only["models"]["base"]
+    line = R.control_lines(bar, [base_only, one, one], R.aggregate_seeds([base_only, one, one]))[0]
+    assert line.endswith("reached on the mean over seeds by no model; seed by seed, by finetune in 2 of 3, and by "
+                         "no other model in any seed."), line
 
 
 def test_the_positive_control_shows_a_miss_that_whole_percents_would_hide():
