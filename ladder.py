@@ -145,10 +145,12 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     """Refuse what a ladder could only fail on later, before its directory is written: a share or an
     accuracy outside [0, 1], a budget that is not positive, a model that cannot be built, a device
     this machine lacks, a missing units directory."""
-    for name in ("threshold", "tolerance", "lora_primitive_share", "lora_replay", "ft_primitive_share",
-                 "primitive_share", "replay"):
+    for name in ("threshold", "tolerance"):
         if not 0 <= getattr(s, name) <= 1:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be between 0 and 1")
+    for name in ("lora_primitive_share", "lora_replay", "ft_primitive_share", "primitive_share", "replay"):
+        if not 0 <= getattr(s, name) < 1:  # a share of 1 leaves the stage none of its own rows
+            raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be at least 0 and below 1")
     for name in ("batch_size", "grad_accum", "base_epochs", "lora_epochs", "ft_epochs", "compute", "lora_r",
                  "retention_probes"):
         if not getattr(s, name) > 0:

@@ -191,16 +191,20 @@ def lr_at(step, cfg):
     (wsd: warmup-stable-decay). A decay ends on the last step, which trains at min_lr, so even a run
     of a few steps decays."""
     min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
+    last = cfg.max_steps - 1
+    # a decay keeps its last step however long the warmup asked for: the warmup ends before it
+    warmup = cfg.warmup if cfg.schedule == "constant" else min(cfg.warmup, last)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
     if cfg.schedule == "constant":
         return cfg.lr
-    last = cfg.max_steps - 1
+    if step >= last:
+        return min_lr
     if cfg.schedule == "wsd":
         decay_steps = cfg.decay_frac * cfg.max_steps
         progress = (step - (last - decay_steps)) / decay_steps if decay_steps > 0 else 0.0
         return cfg.lr - min(1.0, max(0.0, progress)) * (cfg.lr - min_lr)
-    progress = min(1.0, (step - cfg.warmup) / max(1, last - cfg.warmup))
+    progress = min(1.0, (step - warmup) / max(1, last - warmup))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
 
 
@@ -375,6 +379,8 @@ def build_model(cfg):
     if cfg.mode == "pretrain":
         if cfg.init or cfg.init_hf:
             raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
+        if overrides["vocab_size"] is None and cfg.data:  # the token file's meta.json names its tokenizer's size
+            overrides["vocab_size"] = _meta(cfg.data).get("vocab_size")
         return Init(GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None, None)
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
@@ -465,17 +471,13 @@ def evaluate(model, val_data, val_state, iters, device):
 
 def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, losses=None, base_fp=None):
     """The full training state in one safetensors file: weights, optimizer moments, weight average,
-    RNG, data cursor, the settings, the last losses and the fingerprint of the init checkpoint. Nothing
+    data cursor (dropout's masks are seeded by the step: seed_micro_batch), the settings, the last losses and the fingerprint of the init checkpoint. Nothing
     in it is pickled, so loading it cannot run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
         for k, v in optimizer.state.get(p, {}).items():
             tensors[f"optim.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
     tensors.update({f"ema.{i}": t for i, t in enumerate(ema or [])})
-    tensors["rng.torch"] = torch.get_rng_state()
-    device = next(model.parameters()).device
-    if device.type == "cuda":  # dropout's masks on a GPU come from the GPU's own generator
-        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
     save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
                                  "config": config, "step": step, "losses": losses or {}, "base_fingerprint": base_fp})
@@ -500,7 +502,7 @@ def check_resume_config(path, saved, cfg):
 
 
 def load_state(path, cfg, model, optimizer, ema, data, base_fp=None):
-    """Restore a saved training state into model, optimizer, weight average, RNG and data stream ->
+    """Restore a saved training state into model, optimizer, weight average and data stream ->
     (step, tokens, seconds, {"train": loss, "val": loss}) where it was saved; a state saved with other
     settings, or from another init checkpoint (base_fp: the fingerprint of this run's), is refused."""
     tensors, meta = read_tensors(path, "training state")
@@ -527,10 +529,6 @@ def load_state(path, cfg, model, optimizer, ema, data, base_fp=None):
             optimizer.state[p] = state
     for i, t in enumerate(ema or []):
         t.copy_(tensors[f"ema.{i}"])
-    torch.set_rng_state(tensors["rng.torch"])
-    device = next(model.parameters()).device
-    if device.type == "cuda" and "rng.cuda" in tensors:  # absent when the state was saved on another device
-        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     data.load_state_dict(meta["data"])
     return meta["step"], meta["tokens"], meta["seconds"], meta.get("losses", {})
 
@@ -643,6 +641,10 @@ def check_config(cfg):
         choices = f.metadata.get("choices")
         if choices and getattr(cfg, f.name) not in choices:
             raise TrainError(f"unknown {f.name} {getattr(cfg, f.name)!r}: use {', '.join(choices)}")
+    for name, least in (("batch_size", 1), ("grad_accum", 1), ("log_interval", 1), ("eval_iters", 1),
+                        ("max_steps", 0), ("warmup", 0), ("eval_interval", 0), ("ckpt_interval", 0)):
+        if getattr(cfg, name) < least:
+            raise TrainError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be at least {least}")
     if not 0 <= cfg.decay_frac <= 1:
         raise TrainError(f"--decay-frac {cfg.decay_frac}: must be in [0, 1]")
     if not 0 <= cfg.ema < 1:
@@ -669,15 +671,23 @@ def averaged_weights(params, ema):
             torch._foreach_copy_(params, own)
 
 
-def train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema):
-    """One optimizer step over cfg.grad_accum micro-batches, the first of them `batch`, and the weight
-    average's update -> (the summed loss, left on the device; the next micro-batch; the data cursor
-    after this step's batches)."""
+def seed_micro_batch(seed, step, micro, accum, proc):
+    """Seed the random draws (dropout's masks) of one micro-batch by its place in the global sequence
+    of micro-batches (next_batch): a resumed run draws the masks it would have, on every rank, and N
+    processes with --grad-accum A draw those of one process with N*A."""
+    torch.manual_seed(seed * 2 ** 32 + (step * accum + micro) * proc.world + proc.rank)
+
+
+def train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema, step):
+    """Optimizer step `step` (from 0) over cfg.grad_accum micro-batches, the first of them `batch`, and
+    the weight average's update -> (the summed loss, left on the device; the next micro-batch; the
+    data cursor after this step's batches)."""
     for g in optimizer.param_groups:
         g["lr"] = lr
     loss_sum = torch.zeros((), device=proc.device)
     for micro in range(cfg.grad_accum):
         sync = micro == cfg.grad_accum - 1
+        seed_micro_batch(cfg.seed, step, micro, cfg.grad_accum, proc)
         with (model.no_sync() if proc.ddp and not sync else nullcontext()), autocast(proc.device):
             _, loss = model(*batch)
             loss = loss / cfg.grad_accum
@@ -777,7 +787,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     clock = Clock(elapsed, step)
     while step < cfg.max_steps:
         lr = lr_at(step, cfg)
-        loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema)
+        loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema, step)
         step += 1
         tokens += tokens_per_step
 
@@ -844,7 +854,9 @@ def main():
     except KeyboardInterrupt:
         interrupted("the same command with --resume continues from the last state saved (--ckpt-interval)")
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps(dataclasses.asdict(result)))
+        # a loss not measured (no step trained) is nan, which JSON lacks: null
+        print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
+                          for k, v in dataclasses.asdict(result).items()}))
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -319,6 +319,7 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     (["--control", "chain=lots"], "--control: 'chain=lots' is not TYPE=ACCURACY (e.g. chain=0.5)"),
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--threshold", "2"], "--threshold 2.0: must be between 0 and 1"),
+    (["--lora-primitive-share", "1"], "--lora-primitive-share 1.0: must be at least 0 and below 1"),
     (["--ft-epochs", "0"], "--ft-epochs 0.0: must be positive"),
     (["--curve", "0.5,abc"], "--curve '0.5,abc': give fractions of the scratch compute, each above 0 and at most 1"),
     (["--n-head", "3"], "the model 2 layers x 3 heads x 64 wide, 64 positions: all must be positive and the width "

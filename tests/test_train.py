@@ -278,10 +278,29 @@ def test_snapshots_hold_the_weights_and_compute_at_their_steps(tokens, tmp_path)
     assert meta["flops"] == meta["flops_total"] == 512 * (6 * MICRO_N + MICRO_ATTN)
 
 
+def test_pretrain_takes_the_vocab_size_from_the_token_file_s_meta_json(tmp_path):
+    path = tmp_path / "train.bin"
+    np.random.default_rng(0).integers(0, 1000, 4096).astype(np.uint16).tofile(path)
+    cfg = TrainConfig(mode="pretrain", data=str(path), out_dir=str(tmp_path / "out"), max_steps=1, preset="micro",
+                      block_size=32, quiet=True)
+    with pytest.raises(TrainError, match="token id 999 is outside the model's vocab of 512"):
+        train(cfg)  # the micro preset's 512
+    (tmp_path / "meta.json").write_text('{"vocab_size": 1024}')
+    assert load_checkpoint(train(cfg).checkpoint)[0].config.vocab_size == 1024
+
+
 def test_snapshot_steps_beyond_max_steps_are_refused(tmp_path):
     with pytest.raises(TrainError, match=r"--snapshot-steps \[300\]: steps must be whole numbers from 1 to"):
         train(TrainConfig(max_steps=200, snapshot_steps=(100, 300), out_dir=str(tmp_path)))
     assert arg_parser().parse_args(["--snapshot-steps", "50,100,200"]).snapshot_steps == (50, 100, 200)
+
+
+@pytest.mark.parametrize("field, value", [("log_interval", 0), ("grad_accum", 0), ("batch_size", 0),
+                                          ("eval_iters", 0), ("max_steps", -1), ("ckpt_interval", -5)])
+def test_a_count_below_its_least_is_refused_before_anything_runs(field, value, tmp_path):
+    with pytest.raises(TrainError, match=rf"^--{field.replace('_', '-')} {value}: must be at least"):
+        train(TrainConfig(out_dir=str(tmp_path / "out"), **{field: value}))
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
@@ -385,13 +404,14 @@ def test_a_resumed_cuda_run_with_dropout_draws_the_same_masks(tokens, tmp_path):
                       schedule="constant", device="cuda", **MICRO)
     straight = train(cfg, out_dir=str(tmp_path / "straight"))
     train(dataclasses.replace(cfg, max_steps=10), out_dir=str(tmp_path / "resumed"))
-    resumed = train(cfg, out_dir=str(tmp_path / "resumed"), resume=True)  # train() reseeds the GPU's generator
+    resumed = train(cfg, out_dir=str(tmp_path / "resumed"), resume=True)  # each step seeds the GPU's generator
     assert max_diff(load_checkpoint(straight.checkpoint)[0], load_checkpoint(resumed.checkpoint)[0]) < 1e-6
 
 
 def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens, tmp_path):
+    """With dropout too: each micro-batch's masks are seeded by its place in the global sequence."""
     common = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
-              "--max-steps", 6, "--lr", 3e-3, "--quiet"]
+              "--max-steps", 6, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
     run(*common, "--grad-accum", 2, "--out", tmp_path / "one")
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(ROOT / "train.py"),
                     *map(str, [*common, "--grad-accum", 1, "--out", tmp_path / "two"])],
@@ -462,6 +482,15 @@ def test_wsd_schedule_warms_up_holds_lr_then_decays_linearly_over_the_last_decay
     assert [lr_at(s, half) for s in range(3, 10)] == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0])
     five = TrainConfig(lr=1.0, min_lr=0.1, warmup=0, max_steps=5, schedule="wsd")  # one decay step: the last
     assert [lr_at(s, five) for s in range(5)] == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.1])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_a_decay_shorter_than_its_warmup_still_ends_at_min_lr(schedule):
+    """A run no longer than its warmup (a 2-step adapter has warmup 1) warms up over all but its last step."""
+    lrs = lambda **kw: [lr_at(s, TrainConfig(lr=1.0, min_lr=0.1, schedule=schedule, **kw)) for s in range(kw["max_steps"])]
+    assert lrs(warmup=20, max_steps=21)[-2:] == pytest.approx([1.0, 0.1])
+    assert lrs(warmup=20, max_steps=5) == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.1])
+    assert lrs(warmup=1, max_steps=2) == pytest.approx([1.0, 0.1]) and lrs(warmup=3, max_steps=1) == pytest.approx([0.1])
 
 
 def test_constant_schedule_warms_up_then_stays_at_lr():
