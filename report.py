@@ -64,8 +64,9 @@ def render_markdown(report):
     """The comparison as a Markdown page: tables, retention matrix, controls, plain sentences."""
     out = [f"# accrete comparison: {report['corpus']}", "",
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
-           "cells are accuracy [95% Wilson interval]; differences use a paired bootstrap over the same probes "
-           "that resamples what they rest on: each entity and each shared premise (a rule, a kind's property) "
+           "cells are accuracy [95% Wilson interval, which takes the probes as independent: too narrow where "
+           "many rest on one rule or kind, as reasoning probes do]; differences use a paired bootstrap over the "
+           "same probes that resamples what they rest on: each entity and each shared premise (a rule, a kind's property) "
            "gets a random weight, a probe the product of its own (a multiway bootstrap). Probes of units "
            "the gate rejected are left out of every comparison and reported apart, and so are the probes a unit's "
            "gate read (half of its gated type's). The row \"answer frequency\" answers each probe with the choice its unit's "
@@ -615,7 +616,8 @@ def render_results(run, report=None, agg=None, reports=None):
     out = [f"## {run['title']}", "", _machine_line(run), "", _probes_line(reports or [report]), ""]
     if agg is None:
         types = list(next(iter(report["models"].values()))["summary"]["by_type"])
-        out += ["Accuracy [95% Wilson interval], in percent; FLOPs from random init:", ""]
+        out += ["Accuracy [95% Wilson interval, the probes taken as independent: too narrow on the reasoning types, "
+                "whose probes rest on a few rules and kinds], in percent; FLOPs from random init:", ""]
         out += _header(["model", "FLOPs", "overall"] + types)
         out += [_row([n, _num(m.get("flops"), "{:.3g}"), cell(m["summary"]["overall"])]
                      + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
