@@ -102,7 +102,8 @@ class Settings:
     # 5 scratch
     scratch_lr: float = option(3e-3, "scratch models' peak learning rate")
     primitive_share: float = option(0.1, "share of the scratch models' rows from primitive text")
-    replay: float = option(0.2, "share of the curriculum run's knowledge rows rehearsing earlier levels")
+    replay: float = option(0.2, "share of the curriculum run's knowledge rows rehearsing earlier levels, in "
+                                "each level after the first")
     schedule: str = option("wsd", "learning-rate schedule of the fine-tune and the scratch models: wsd and "
                            "constant keep what early stages learned; cosine decays it away", ("wsd", "constant", "cosine"))
     compute: float = option(1.0, "scratch compute, in multiples of what the grown model cost")
@@ -443,9 +444,13 @@ def stage_finetune(run):
         run.log("    no verified unit: nothing to fine-tune on")
         return False
     tokens = s.ft_epochs * sum(c.units[u]["tokens"] for u in verified) / (1 - s.ft_primitive_share)
+    steps = run.steps(tokens)
+    # in curriculum order the whole budget is one curriculum (each level once, for all its epochs), not
+    # one epoch's curriculum over and over; shuffled, an epoch's rows are reshuffled each pass either way
+    budget = steps * run.tokens_per_step() if s.ft_order == "curriculum" else None
     run.train(run.out / "finetune", mode="finetune", init=str(run.out / "base"), units=",".join(verified),
-              primitive_share=s.ft_primitive_share, max_steps=run.steps(tokens), lr=s.ft_lr, schedule=s.schedule,
-              order=s.ft_order, meta={"units": verified})
+              primitive_share=s.ft_primitive_share, max_steps=steps, token_budget=budget, lr=s.ft_lr,
+              schedule=s.schedule, order=s.ft_order, meta={"units": verified})
     return True
 
 

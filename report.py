@@ -296,7 +296,9 @@ def _md_curves(report):
     types = list(dict.fromkeys(t for points in c["runs"].values() for p in points for t in p["by_type"]))
     out = ["", "## Learning curves", "", "Accuracy on the same probes at checkpoints of each run; tokens and FLOPs "
            "from random init. Sentences: each run's last point against the reference models, and its last two "
-           "points against each other (paired bootstraps over what the probes rest on).", ""]
+           "points against each other (paired bootstraps over what the probes rest on). A rise between the last "
+           "two points is not the compute's alone where the learning rate decays between them (wsd) or an order "
+           "first serves a level there (curriculum).", ""]
     out += _header(["run", "step", "tokens", "FLOPs", "overall"] + [f"type {t}" for t in types])
     for run, points in c["runs"].items():
         out += [_row([run, _num(p["step"]), _num(p["tokens"]), _num(p["flops"], "{:.3g}"), cell(p["overall"])]

@@ -424,3 +424,21 @@ def test_results_sum_the_flops_of_every_stage_any_seed_ran(tmp_path, monkeypatch
     ladder.write_results(tmp_path, [], "cpu", {}, agg={}, reports=reports)
     assert seen["training_flops"] == {"base": 2e12, "adapters": 3e11, "finetune": 5e12, "scratch": 3e13}
     assert seen["seeds"] == 2 and seen["seconds"] == 3.0
+
+
+def test_a_curriculum_fine_tune_spreads_one_curriculum_over_its_whole_budget(tmp_path, monkeypatch):
+    """Without a token budget the stream's curriculum is one epoch, served over and over (replay in effect)."""
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), write_units(tmp_path / "units"),
+                     log=lambda line: None)
+    ladder.stage_corpus(run)
+    for u in run.corpus.knowledge_units():
+        run.corpus.passport.append("unit_verified", unit=u, passed=True)
+    run.corpus.refresh()
+    seen = []
+    monkeypatch.setattr(ladder.Run, "train", lambda self, d, **kw: seen.append(kw))
+    for order in ("curriculum", "shuffled"):
+        run.s = ladder.settings_for("micro", ft_order=order)
+        ladder.stage_finetune(run)
+    curriculum_kw, shuffled_kw = seen
+    assert curriculum_kw["token_budget"] == curriculum_kw["max_steps"] * run.tokens_per_step() > 0
+    assert shuffled_kw["token_budget"] is None and shuffled_kw["max_steps"] == curriculum_kw["max_steps"]
