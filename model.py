@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import struct
 import sys
 from dataclasses import dataclass
@@ -293,10 +294,11 @@ def read_tensors(path, what="safetensors file", check=True):
 
 
 def _damaged_hash_key(raw_metadata):
-    """A metadata key one character from CONTENT_SHA256: the hash's own name damaged, which would
-    otherwise make a hashed file read as one written before files were hashed."""
+    """The metadata key where CONTENT_SHA256 belongs, damaged, which would otherwise make a hashed
+    file read as one written before files were hashed: a key holding a bare 64-digit hex value (every
+    other value is written JSON-encoded, a string in quotes), or one a character from the hash's name."""
     near = lambda k: len(k) == len(CONTENT_SHA256) and sum(a != b for a, b in zip(k, CONTENT_SHA256)) == 1
-    return next((k for k in raw_metadata if near(k)), None)
+    return next((k for k, v in raw_metadata.items() if near(k) or re.fullmatch(r"[0-9a-f]{64}", v)), None)
 
 
 def _notice_unhashed(path, what):

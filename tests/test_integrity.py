@@ -131,6 +131,14 @@ def test_every_one_bit_flip_in_the_header_is_refused(tmp_path):
     assert loaded == []
 
 
+def test_a_hash_key_damaged_in_several_characters_is_refused_not_read_as_unhashed(tmp_path):
+    file = tmp_path / "t.safetensors"
+    save_tensors({"w": torch.ones(2, 3)}, file, {"mode": "pretrain"})
+    file.write_bytes(file.read_bytes().replace(b"content_sha256", b"content_sha2xx"))
+    with pytest.raises(CheckpointError, match="its header holds 'content_sha2xx' where the content sha256 belongs"):
+        read_tensors(file)
+
+
 def test_cli_export_hf_of_a_damaged_checkpoint_exits_2_with_one_line(tmp_path):
     file = save_checkpoint(micro_model(), tmp_path / "ckpt", {})
     flip_byte(file)
