@@ -29,11 +29,13 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import bpe
 import curriculum
 import evaluate
 import lora
@@ -153,10 +155,14 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         if not 0 <= getattr(s, name) < 1:  # a share of 1 leaves the stage none of its own rows
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be at least 0 and below 1")
     for name in ("batch_size", "grad_accum", "base_epochs", "lora_epochs", "ft_epochs", "compute", "lora_r",
-                 "retention_probes"):
+                 "retention_probes", "base_lr", "lora_lr", "ft_lr", "scratch_lr"):
         if not getattr(s, name) > 0:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive")
     curve_fractions(s.curve)
+    if s.tokenizer == "bpe" and s.vocab_size < 257:
+        raise LadderError(f"--vocab-size {s.vocab_size}: the BPE needs at least 257 (256 bytes + eot)")
+    if s.tokenizer == "gpt2":
+        bpe.gpt2()  # a CurriculumError says tiktoken's gpt2 files are not at hand
     c = GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size)
     if min(c.n_layer, c.n_head, c.n_embd, c.block_size) < 1 or c.n_embd % c.n_head:
         raise LadderError(f"the model {c.n_layer} layers x {c.n_head} heads x {c.n_embd} wide, {c.block_size} "
@@ -165,6 +171,9 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
         if d and not Path(d).is_dir():
             raise LadderError(f"{flag} {d}: no such directory")
+    prepare = world_module()
+    if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
+        raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
     if s.gate_on != "all":  # the built-in world is made here if it is not yet (stage 1 would make it)
         files = sorted(Path(units_dir).glob("*.jsonl")) if units_dir else world_files(s)
         if files and not has_probe_type(files, s.gate_on):
@@ -273,13 +282,19 @@ def world_dir(s):
     return WORLDS / (name if s.world_seed == 0 else f"{name}-seed-{s.world_seed}")
 
 
+def world_module():
+    """data/world/prepare.py, the built-in world's generator, imported."""
+    if str(ROOT / "data" / "world") not in sys.path:  # called per seed and by check_settings
+        sys.path.insert(0, str(ROOT / "data" / "world"))
+    import prepare
+    return prepare
+
+
 def world_files(s, log=print):
     """The built-in world's unit files for these settings, made the first time they are asked for and
     again when prepare.py has changed since; made whole or not at all, so a stopped generation leaves
     no part of a world to train on."""
-    if str(ROOT / "data" / "world") not in sys.path:  # called per seed and by check_settings
-        sys.path.insert(0, str(ROOT / "data" / "world"))
-    import prepare
+    prepare = world_module()
     world = world_dir(s)
     made = {"prepare_sha256": sha256_file(prepare.__file__), "seed": s.world_seed, "size": s.world_size,
             "tokens": s.world_tokens}
@@ -630,7 +645,12 @@ def seed_runs(out, seed, seeds):
     return [(seed, Path(out))] if seeds == 1 else [(seed + k, Path(out) / f"seed-{seed + k}") for k in range(seeds)]
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt  # a SIGTERM (kill, a job scheduler) ends a ladder as Ctrl-C does: its stage's time is kept
+
+
 def main(argv=None):
+    signal.signal(signal.SIGTERM, _stop)
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}

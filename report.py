@@ -776,7 +776,7 @@ def _moved_heading(text, run_dir):
     """A section whose command wrote to another --out than the directory it is read from now (a run
     kept beside a newer one of the same command) says where it is, so two headings never read the same."""
     m = re.match(r"## `ladder\.py[^`]*--out (\S+?)[ `]", text)
-    if m and Path(m.group(1)) != Path(run_dir):
+    if m and Path(m.group(1)).resolve() != Path(run_dir).resolve():  # resolved: one directory, two spellings
         end = text.index("\n")
         return f"{text[:end]} (now in `{Path(run_dir).as_posix()}`){text[end:]}"
     return text

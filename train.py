@@ -62,7 +62,8 @@ class TrainConfig:
     # model: a preset and any overrides (pretrain); finetune and lora take the config of --init
     preset: str = option("tiny", "model preset (pretrain; finetune and lora take the model of --init)",
                          tuple(PRESETS))
-    vocab_size: int = option(None, "vocabulary size, instead of the preset's (pretrain)")
+    vocab_size: int = option(None, "vocabulary size (pretrain); default: the --corpus tokenizer's, the --data file's "
+                                   "meta.json's, else the preset's")
     block_size: int = option(None, "context length in tokens, instead of the preset's (pretrain)")
     n_layer: int = option(None, "transformer blocks, instead of the preset's (pretrain)")
     n_head: int = option(None, "attention heads, instead of the preset's (pretrain)")
@@ -361,6 +362,14 @@ def next_batch(data, proc):
 
 # ----------------------------------------------------------------------------- model and data set-up
 
+def data_vocab_size(cfg):
+    """The vocabulary size the data names (a corpus's tokenizer, a token file's meta.json), or None."""
+    if cfg.corpus:
+        from bpe import load_tokenizer
+        return load_tokenizer(cfg.corpus).n_vocab
+    return _meta(cfg.data).get("vocab_size") if cfg.data else None
+
+
 class Init(NamedTuple):
     """Where a run's weights start: the model, the metadata it inherits from its checkpoint, the
     fingerprint of its initial weights and the dropout the checkpoint was saved with (random weights
@@ -379,8 +388,8 @@ def build_model(cfg):
     if cfg.mode == "pretrain":
         if cfg.init or cfg.init_hf:
             raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
-        if overrides["vocab_size"] is None and cfg.data:  # the token file's meta.json names its tokenizer's size
-            overrides["vocab_size"] = _meta(cfg.data).get("vocab_size")
+        if overrides["vocab_size"] is None:
+            overrides["vocab_size"] = data_vocab_size(cfg)
         return Init(GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None, None)
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")

@@ -320,6 +320,9 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--threshold", "2"], "--threshold 2.0: must be between 0 and 1"),
     (["--lora-primitive-share", "1"], "--lora-primitive-share 1.0: must be at least 0 and below 1"),
+    (["--lora-lr", "-1"], "--lora-lr -1.0: must be positive"),
+    (["--vocab-size", "100"], "--vocab-size 100: the BPE needs at least 257"),
+    (["--world-tokens", "10"], "--world-tokens 10: use at least 50000"),
     (["--ft-epochs", "0"], "--ft-epochs 0.0: must be positive"),
     (["--curve", "0.5,abc"], "--curve '0.5,abc': give fractions of the scratch compute, each above 0 and at most 1"),
     (["--n-head", "3"], "the model 2 layers x 3 heads x 64 wide, 64 positions: all must be positive and the width "
@@ -442,3 +445,17 @@ def test_a_curriculum_fine_tune_spreads_one_curriculum_over_its_whole_budget(tmp
     curriculum_kw, shuffled_kw = seen
     assert curriculum_kw["token_budget"] == curriculum_kw["max_steps"] * run.tokens_per_step() > 0
     assert shuffled_kw["token_budget"] is None and shuffled_kw["max_steps"] == curriculum_kw["max_steps"]
+
+
+def test_a_sigterm_ends_the_ladder_as_ctrl_c_does_keeping_its_stage_s_time(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "ladder.py"), "--preset", "micro", "--out", str(out),
+                             "--units", str(write_units(tmp_path / "units"))], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    for line in proc.stdout:
+        if line.startswith("[2/6]"):  # the base's pretraining has begun
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().startswith("interrupted: run the same command"), err
+    assert "base" in json.loads((out / "stage_seconds.json").read_text())

@@ -282,6 +282,11 @@ def test_results_say_where_a_run_kept_beside_a_newer_one_of_the_same_command_now
     headings = [line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if line.startswith("## ")]
     assert headings == ["## `ladder.py --seeds 5 --out runs/seeds5`",
                         "## `ladder.py --seeds 5 --out runs/seeds5` (now in `runs/seeds5-abc1234`)"]
+    # the same directory spelled another way (absolute here) has not moved
+    (tmp_path / "runs/seeds5/report/results.md").write_text(f"## `ladder.py --out {tmp_path / 'runs/seeds5'}`\n")
+    p = subprocess.run([sys.executable, str(ROOT / "report.py"), "results", "runs/seeds5", "--out", "R.md"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0 and "now in" not in (tmp_path / "R.md").read_text(), p.stderr
 
 
 def test_results_add_a_run_before_those_the_file_holds_and_replace_one_of_the_same_heading(tmp_path):

@@ -289,6 +289,12 @@ def test_pretrain_takes_the_vocab_size_from_the_token_file_s_meta_json(tmp_path)
     assert load_checkpoint(train(cfg).checkpoint)[0].config.vocab_size == 1024
 
 
+def test_pretrain_takes_the_vocab_size_from_the_corpus_tokenizer(corpus, tmp_path):
+    r = train(TrainConfig(mode="pretrain", corpus=str(corpus), units="all", out_dir=str(tmp_path / "out"),
+                          max_steps=1, preset="micro", block_size=32, quiet=True))
+    assert load_checkpoint(r.checkpoint)[0].config.vocab_size == 300  # the fixture's BPE, not micro's 512
+
+
 def test_snapshot_steps_beyond_max_steps_are_refused(tmp_path):
     with pytest.raises(TrainError, match=r"--snapshot-steps \[300\]: steps must be whole numbers from 1 to"):
         train(TrainConfig(max_steps=200, snapshot_steps=(100, 300), out_dir=str(tmp_path)))

@@ -25,6 +25,7 @@ MENTIONS = 6           # times each fact is stated: once in each template of its
 TINY_PRIM_CHARS = 800_000
 BLOCK_CHARS = 330_000  # ~file chars of one block with m=1 (3 atoms + 2 kinds + 1 rules unit)
 PRIM_SHARE = 0.1       # primitive share of the corpus under --target-tokens
+MIN_TARGET_TOKENS = 50_000  # the least --target-tokens: one block of knowledge and its primitive text
 PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
 REGISTER_MENTIONS = 12  # neutral mentions of each knowledge name in the primitive text (fewer at scale)
 PRACTICE_CHARS = 4400  # ~file chars per practice creature with its share of kinds and rules
@@ -649,8 +650,8 @@ def _plan(size="tiny", target_tokens=None):
     """(blocks, m, target_chars, prim_chars, n_prim, n_practice) for a size or a token target."""
     if size not in ("tiny", "small"):
         raise WorldError(f"--size {size!r}: use tiny or small")
-    if target_tokens is not None and target_tokens < 50_000:
-        raise WorldError(f"--target-tokens {target_tokens}: use at least 50000")
+    if target_tokens is not None and target_tokens < MIN_TARGET_TOKENS:
+        raise WorldError(f"--target-tokens {target_tokens}: use at least {MIN_TARGET_TOKENS}")
     if target_tokens is None:
         # m=3: 36 creatures per atoms unit, so every reasoning probe type has 108 probes: at n=100 a
         # Wilson interval is about +-9 points, narrow enough to tell 50% from chance
