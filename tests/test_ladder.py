@@ -359,9 +359,12 @@ def test_help_shows_what_the_default_preset_sets():
 
 
 @pytest.mark.parametrize("name", list(ladder.presets.PRESETS))
-def test_every_preset_passes_the_settings_check(name):
+def test_every_preset_passes_the_settings_check(name, monkeypatch):
     # raises a LadderError naming what is wrong; gate_on "all" spares making the 100M-token worlds
+    checked = []
+    monkeypatch.setattr(ladder.bpe, "gpt2", lambda: checked.append("gpt2"))  # its files need a download
     ladder.check_settings(ladder.settings_for(name, gate_on="all"), name)
+    assert checked == (["gpt2"] if name == "gpt2" else [])
 
 
 def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_changes(tmp_path, monkeypatch):
