@@ -639,6 +639,8 @@ def arg_parser():
                    "1 process x 2 threads (gloo, on the CPU).")
     p.add_argument("--cuda", action="store_true", help="Also the GPU figures on the small preset (bf16, eager "
                    "and compiled; MFU, LoRA / full) and one whole grow unit on it (needs CUDA); run first.")
+    p.add_argument("--cuda-only", action="store_true", help="With --cuda: the GPU figures alone, not the CPU "
+                   "ones after them (a GPU machine lent for minutes).")
     p.add_argument("--json", metavar="FILE", help="Write the rows, stamped with the date, machine, torch "
                    "version, commit and command line, to FILE (rewritten after every row).")
     p.add_argument("--render", metavar="RUN", nargs="+", help="Measure nothing: write BENCH.md (see --out) from "
@@ -660,6 +662,8 @@ def run_benches(args, table):
             bench_cuda(table, args.quick, repeats)
             bench_unit(table, "micro" if args.quick else "small", torch.device("cuda"), tmp,
                        50_000 if args.quick else 2_000_000)
+            if args.cuda_only:
+                return
         train_tps = bench_training(table, config, repeats, tmp)
         if not args.quick:  # two fresh processes: too slow for the smoke test
             bench_peak_memory(table, config)
@@ -679,6 +683,8 @@ def run_benches(args, table):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = arg_parser().parse_args(argv)
+    if args.cuda_only and not args.cuda:
+        fail("--cuda-only goes with --cuda")
     if args.render:
         try:
             render(args.render, args.out)

@@ -139,6 +139,12 @@ def test_git_commit_is_unknown_outside_a_checkout(tmp_path):
     assert bench.git_commit(tmp_path) == "unknown"
 
 
+def test_cuda_only_without_cuda_is_refused_with_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--cuda-only"])
+    assert e.value.code == 2 and capsys.readouterr().err.strip() == "error: --cuda-only goes with --cuda"
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_quick_bench_runs_on_cuda(tmp_path):
     r = run_bench("--cuda", "--json", str(tmp_path / "gpu.json"))
