@@ -21,13 +21,14 @@ from units import CurriculumError
 # before BPE, so merges never cross those boundaries.
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 EOT = "<|endoftext|>"
+MIN_VOCAB = 257  # the 256 bytes and EOT
 
 
 def train_bpe(texts, vocab_size, pattern=SPLIT_PATTERN):
     """Train a byte-level BPE on an iterable of strings; return {token bytes: rank} with vocab_size-1
     ranks (the 256 bytes first, then merges in order); the last id is left for <|endoftext|>."""
-    if vocab_size < 257:
-        raise CurriculumError(f"vocab size {vocab_size} is too small: it must be at least 257 (256 bytes + eot)")
+    if vocab_size < MIN_VOCAB:
+        raise CurriculumError(f"vocab size {vocab_size} is too small: it must be at least {MIN_VOCAB} (256 bytes + eot)")
     pat, counts = regex.compile(pattern), collections.Counter()
     for text in texts:
         counts.update(pat.findall(text))

@@ -159,8 +159,8 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         if not getattr(s, name) > 0:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive")
     curve_fractions(s.curve)
-    if s.tokenizer == "bpe" and s.vocab_size < 257:
-        raise LadderError(f"--vocab-size {s.vocab_size}: the BPE needs at least 257 (256 bytes + eot)")
+    if s.tokenizer == "bpe" and s.vocab_size < bpe.MIN_VOCAB:
+        raise LadderError(f"--vocab-size {s.vocab_size}: the BPE needs at least {bpe.MIN_VOCAB} (256 bytes + eot)")
     if s.tokenizer == "gpt2":
         bpe.gpt2()  # a CurriculumError says tiktoken's gpt2 files are not at hand
     c = GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size)

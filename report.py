@@ -66,8 +66,8 @@ def render_markdown(report):
            f"Multiple-choice accuracy by log-likelihood of each choice after the prompt (norm: {report['norm']}); "
            "cells are accuracy [95% Wilson interval, which takes the probes as independent: too narrow where "
            "many rest on one rule or kind, as reasoning probes do]; differences use a paired bootstrap over the "
-           "same probes that resamples what they rest on: each entity and each shared premise (a rule, a kind's property) "
-           "gets a random weight, a probe the product of its own (a multiway bootstrap). Probes of units "
+           "same probes that resamples what they rest on: each entity and each shared premise (a rule, a kind's "
+           "property) gets a random weight, a probe the product of its own (a multiway bootstrap). Probes of units "
            "the gate rejected are left out of every comparison and reported apart, and so are the probes a unit's "
            "gate read (half of its gated type's). The row \"answer frequency\" answers each probe with the choice its unit's "
            "documents mention most often: what knowing only how often the text uses each word scores.", ""]

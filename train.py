@@ -480,8 +480,9 @@ def evaluate(model, val_data, val_state, iters, device):
 
 def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, losses=None, base_fp=None):
     """The full training state in one safetensors file: weights, optimizer moments, weight average,
-    data cursor (dropout's masks are seeded by the step: seed_micro_batch), the settings, the last losses and the fingerprint of the init checkpoint. Nothing
-    in it is pickled, so loading it cannot run code."""
+    data cursor (dropout's masks are seeded by the step: seed_micro_batch), the settings, the last
+    losses and the fingerprint of the init checkpoint. Nothing in it is pickled, so loading it cannot
+    run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
         for k, v in optimizer.state.get(p, {}).items():
@@ -755,9 +756,14 @@ def start_or_resume(state_file, cfg, model, optimizer, ema, data, base_fp):
     return (step, tokens, elapsed, *(float("nan") if losses.get(k) is None else losses[k] for k in ("train", "val")))
 
 
+def _no_nan(v):
+    """v, or None for a float NaN (a loss not measured yet), which JSON lacks."""
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
 def _losses(train_loss, val_loss):
-    """The losses a training state keeps (None for one not measured yet: JSON has no NaN)."""
-    return {k: None if math.isnan(v) else v for k, v in (("train", train_loss), ("val", val_loss))}
+    """The losses a training state keeps (None for one not measured yet)."""
+    return {"train": _no_nan(train_loss), "val": _no_nan(val_loss)}
 
 
 def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
@@ -863,9 +869,7 @@ def main():
     except KeyboardInterrupt:
         interrupted("the same command with --resume continues from the last state saved (--ckpt-interval)")
     if int(os.environ.get("RANK", "0")) == 0:
-        # a loss not measured (no step trained) is nan, which JSON lacks: null
-        print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
-                          for k, v in dataclasses.asdict(result).items()}))
+        print(json.dumps({k: _no_nan(v) for k, v in dataclasses.asdict(result).items()}))  # no step: no loss
     if dist.is_initialized():
         dist.destroy_process_group()
 
