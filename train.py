@@ -195,16 +195,18 @@ def lr_at(step, cfg):
     last = cfg.max_steps - 1
     # a decay keeps its last step however long the warmup asked for: the warmup ends before it
     warmup = cfg.warmup if cfg.schedule == "constant" else min(cfg.warmup, last)
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
+    ramp = cfg.lr * (step + 1) / warmup if step < warmup else cfg.lr
     if cfg.schedule == "constant":
-        return cfg.lr
+        return ramp
     if step >= last:
         return min_lr
     if cfg.schedule == "wsd":
         decay_steps = cfg.decay_frac * cfg.max_steps
         progress = (step - (last - decay_steps)) / decay_steps if decay_steps > 0 else 0.0
-        return cfg.lr - min(1.0, max(0.0, progress)) * (cfg.lr - min_lr)
+        # a warmup that reaches into the decay meets it where they cross, with no drop between
+        return min(ramp, cfg.lr - min(1.0, max(0.0, progress)) * (cfg.lr - min_lr))
+    if step < warmup:
+        return ramp
     progress = min(1.0, (step - warmup) / max(1, last - warmup))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
 

@@ -490,11 +490,20 @@ def test_wsd_schedule_warms_up_holds_lr_then_decays_linearly_over_the_last_decay
     assert [lr_at(s, five) for s in range(5)] == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.1])
 
 
+def test_a_wsd_warmup_that_reaches_into_the_decay_meets_it_without_a_drop():
+    """Warmup 8 of 10 steps, decay over the last 5: the ramp rises until it meets the decay, then follows it."""
+    cfg = TrainConfig(lr=1.0, min_lr=0.0, warmup=8, max_steps=10, schedule="wsd", decay_frac=0.5)
+    lrs = [lr_at(s, cfg) for s in range(10)]
+    assert lrs == pytest.approx([0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.6, 0.4, 0.2, 0.0])
+
+
 @pytest.mark.parametrize("schedule", ["cosine", "wsd"])
 def test_a_decay_shorter_than_its_warmup_still_ends_at_min_lr(schedule):
     """A run no longer than its warmup (a 2-step adapter has warmup 1) warms up over all but its last step."""
     lrs = lambda **kw: [lr_at(s, TrainConfig(lr=1.0, min_lr=0.1, schedule=schedule, **kw)) for s in range(kw["max_steps"])]
-    assert lrs(warmup=20, max_steps=21)[-2:] == pytest.approx([1.0, 0.1])
+    # wsd keeps its decay window (the last 4.2 of 21 steps), and the warmup meets it there
+    before_last = 1.0 if schedule == "cosine" else 1.0 - 0.9 * (19 - (20 - 4.2)) / 4.2
+    assert lrs(warmup=20, max_steps=21)[-2:] == pytest.approx([before_last, 0.1])
     assert lrs(warmup=20, max_steps=5) == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.1])
     assert lrs(warmup=1, max_steps=2) == pytest.approx([1.0, 0.1]) and lrs(warmup=3, max_steps=1) == pytest.approx([0.1])
 
