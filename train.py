@@ -609,17 +609,23 @@ def save_snapshot(cfg, model, data, step, spent, meta):
     """The weights at one of --snapshot-steps, for a learning curve: OUT/snapshots/step-NNNNNN/ holds
     a model (an adapter in lora mode), recorded in the passport as a snapshot at that step."""
     out = Path(cfg.out_dir) / "snapshots" / f"step-{step:06d}"
-    if cfg.corpus and _recorded(cfg.corpus, out):
+    if cfg.corpus and _recorded(cfg.corpus, out, step):
         return  # a resumed run redoing this step keeps the snapshot that the passport names
     files = save_outputs(cfg.mode, model, out, dict(meta, snapshot=True))
     record_passport(cfg, data, files, meta.get("units"), dict(spent, out_dir=str(out), step=step, snapshot=True))
 
 
-def _recorded(corpus_dir, out_dir):
+def _recorded(corpus_dir, out_dir, step):
+    """Whether the passport holds the snapshot at `step` now in out_dir: found by its weights' sha256,
+    since the run directory, and with it every path the passport recorded, may have moved since."""
     import curriculum
+    sums = {sha256_file(f) for f in (Path(out_dir) / "model.safetensors", Path(out_dir) / "adapter.safetensors")
+            if f.is_file()}
     passport = curriculum.Corpus(corpus_dir).passport
-    return any(e.get("out_dir") == str(out_dir) for kind in ("adapter_trained", "model_trained")
-               for e in passport.events(kind))
+    return bool(sums) and any(e.get("snapshot") and e.get("step") == step and e.get(key) in sums
+                              for kind, key in (("adapter_trained", "adapter_sha256"),
+                                                ("model_trained", "checkpoint_sha256"))
+                              for e in passport.events(kind))
 
 
 class RunLog:

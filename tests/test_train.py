@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -334,6 +335,19 @@ def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
     assert events[1]["tokens"] == 55 * 8 * 32 and events[2]["tokens"] == 150 * 8 * 32
     for e in events:
         assert sha256_file(e["checkpoint"]) == e["checkpoint_sha256"]
+
+
+def test_a_snapshot_is_known_by_its_weights_after_its_run_directory_moved(corpus, tmp_path):
+    """A moved run's resume redoes a snapshot step under a new path: the passport still holds it."""
+    from train import _recorded
+    train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(tmp_path / "a"), max_steps=3,
+                      snapshot_steps=(2,), **dict(MICRO, vocab_size=300)))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    snap = tmp_path / "b" / "snapshots" / "step-000002"
+    assert _recorded(corpus, snap, 2) and not _recorded(corpus, snap, 3)
+    assert not _recorded(corpus, tmp_path / "b" / "snapshots" / "step-000001", 1)
+    (snap / "model.safetensors").write_bytes(b"other weights")
+    assert not _recorded(corpus, snap, 2)
 
 
 def test_ema_saves_the_moving_average_of_the_per_step_weights(tokens, tmp_path):
