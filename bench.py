@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import ladder
 import lora
 import presets
 import train
@@ -135,15 +136,17 @@ def cpu_model():
 
 def git_commit(root=ROOT):
     """HEAD's short hash, with "+dirty" when a tracked file differs from it: a figure is only as
-    reproducible as the code that made it. "unknown" outside a git checkout."""
+    reproducible as the code that made it. Outside a git checkout (a copy of the files sent to another
+    machine), $ACCRETE_COMMIT as the copy's sender gave it, or "unknown"."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+    outside = f"{os.environ['ACCRETE_COMMIT']} (ACCRETE_COMMIT)" if os.environ.get("ACCRETE_COMMIT") else "unknown"
     try:
         head, status = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return outside
     if head.returncode != 0 or status.returncode != 0:
-        return "unknown"
+        return outside
     return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
 
 
@@ -174,7 +177,8 @@ class Table:
 
     def save(self):
         if self.json_path:
-            atomic_write_text(self.json_path, json.dumps({"machine": self.machine, "rows": self.rows}, indent=1) + "\n")
+            write_text(self.json_path, json.dumps({"machine": self.machine, "rows": self.rows}, indent=1) + "\n",
+                       "--json")
 
     def finish(self):
         self.machine["complete"] = True
@@ -239,8 +243,9 @@ def bench_peak_memory(table, config):
     """Peak RSS of a training step per mode, each in a fresh process (RSS never shrinks back)."""
     peaks = {}
     for mode in ("finetune", "lora"):
-        out = subprocess.run([sys.executable, str(ROOT / "bench.py"), "--peak-rss-child", mode,
-                              "--config", json.dumps(config.to_dict())], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run([sys.executable, str(ROOT / "bench.py"), "--peak-rss-child", mode, "--config",
+                              json.dumps(config.to_dict()), "--threads", str(torch.get_num_threads())],
+                             capture_output=True, text=True, cwd=ROOT)
         if out.returncode != 0:
             raise RuntimeError(f"peak-memory child failed: {out.stderr.strip()[-500:]}")
         peaks[mode] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -284,9 +289,7 @@ def bench_checkpoint_load(table, config, repeats, tmp):
 def world_corpus(tmp, target_tokens, vocab_size):
     """A corpus of the default world, made with the project's own generator and curriculum."""
     import curriculum
-    sys.path.insert(0, str(ROOT / "data" / "world"))
-    import prepare
-    files = prepare.generate(Path(tmp) / "units", target_tokens=target_tokens)
+    files = ladder.world_module().generate(Path(tmp) / "units", target_tokens=target_tokens)
     curriculum.init(Path(tmp) / "corpus", files, vocab_size=vocab_size)
     curriculum.add(Path(tmp) / "corpus", files, log=lambda *a: None)
     return curriculum.Corpus(Path(tmp) / "corpus")
@@ -406,9 +409,10 @@ def bench_scale(table, sizes, tmp):
 
 # ----------------------------------------------------------------------------- DDP on the CPU
 
-def bench_ddp(table, config, steps, tmp):
+def bench_ddp(table, config, steps, rounds, tmp):
     """torchrun with 2 gloo processes x 1 thread against 1 process x 2 threads, the same global batch
-    (2 x 8 sequences per step): the scaling figure for pretraining on a 2-core machine."""
+    (2 x 8 sequences per step), `rounds` runs of each in turn, the best step counting: the scaling
+    figure for pretraining on a 2-core machine."""
     data = Path(tmp) / "ddp" / "train.bin"
     data.parent.mkdir(parents=True, exist_ok=True)
     np.random.default_rng(0).integers(0, config.vocab_size, 2_000_000, dtype=np.uint16).tofile(data)
@@ -418,27 +422,23 @@ def bench_ddp(table, config, steps, tmp):
     runs = {"1 process x 2 threads": ([sys.executable] + args + ["--grad-accum", "2"], 2),
             "2 processes x 1 thread": ([sys.executable, "-m", "torch.distributed.run", "--standalone",
                                         "--nproc_per_node=2"] + args, 1)}
-    tps = {}
-    for name, (cmd, threads) in runs.items():
-        out_dir = Path(tmp) / "ddp" / name.replace(" ", "")
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        r = subprocess.run(cmd + ["--out", str(out_dir)], capture_output=True, text=True, cwd=ROOT, env=env)
-        if r.returncode != 0:
-            raise RuntimeError(f"{name} failed: {r.stderr.strip()[-800:]}")
-        log = [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
-        rates = [e["tokens_per_sec"] for e in log if "tokens_per_sec" in e][1:]  # the first step warms up
-        tps[name] = max(rates)
+    tps = dict.fromkeys(runs, 0.0)
+    for rnd in range(rounds):  # interleaved, as every figure: a burst of load hits both alike
+        for name, (cmd, threads) in runs.items():
+            out_dir = Path(tmp) / "ddp" / f"{name.replace(' ', '')}-{rnd}"
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+            r = subprocess.run(cmd + ["--out", str(out_dir)], capture_output=True, text=True, cwd=ROOT, env=env)
+            if r.returncode != 0:
+                raise RuntimeError(f"{name} failed: {r.stderr.strip()[-800:]}")
+            log = [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
+            rates = [e["tokens_per_sec"] for e in log if "tokens_per_sec" in e][1:]  # the first step warms up
+            tps[name] = max(tps[name], *rates)
     ratio = tps["2 processes x 1 thread"] / tps["1 process x 2 threads"]
     table.add("torchrun 2 procs x 1 thread / 1 proc x 2 threads", f"{ratio:.2f}x "
               f"({tps['2 processes x 1 thread']:,.0f} vs {tps['1 process x 2 threads']:,.0f} tok/s)", ratio=ratio, **tps)
 
 
 # ----------------------------------------------------------------------------- one grow unit
-
-# as the ladder's grow stage trains an adapter: primitive text keeps the base's question frames alive
-# and the units verified before are rehearsed; both change which rows a step reads, not its cost
-UNIT_PRIMITIVE_SHARE, UNIT_REPLAY = 0.4, 0.3
-
 
 def unit_world(tmp, world_tokens, vocab_size):
     """A corpus of the default world, its last knowledge unit, and the units before it marked verified
@@ -452,21 +452,22 @@ def unit_world(tmp, world_tokens, vocab_size):
 
 
 def bench_unit(table, preset, device, tmp, world_tokens):
-    """The grow stage's cost of one knowledge unit on `preset`: a LoRA trained for the preset's epochs
-    over the unit, its verification, and the merge, each timed once (whole stages, not steps: their
-    fixed costs, loading, compiling, saving, are what is measured)."""
+    """The grow stage's cost of one knowledge unit on `preset`: a LoRA trained as the ladder trains it
+    (its steps, shares and rehearsal of the units before it), its verification, and the merge, each
+    timed once (whole stages, not steps: their fixed costs, loading, compiling, saving, are measured)."""
     import evaluate
-    s = presets.preset(preset)["ladder"]
+    s = ladder.settings_for(preset)
     d = Path(tmp) / f"unit-{preset}"
-    corpus, unit, earlier = unit_world(d, world_tokens, s.get("vocab_size", 4096))
-    B, T = s.get("batch_size", 8), GPTConfig.preset(preset).block_size
+    corpus, unit, earlier = unit_world(d, world_tokens, s.vocab_size)
+    B, T = s.batch_size, GPTConfig.preset(preset).block_size
     run_kw = dict(corpus=str(corpus.dir), device=str(device), batch_size=B, seed=0, quiet=True, eval_iters=5)
     base = d / "base"  # quality is beside the point: a handful of eager steps give a base to adapt
     train.train(mode="pretrain", preset=preset, vocab_size=corpus.vocab_size, units="primitive", max_steps=4,
                 out_dir=str(base), meta={"units": []}, **dict(run_kw, eval_iters=1))
     tokens = corpus.units[unit]["tokens"]
-    epochs = s.get("lora_epochs", 1.0)
-    steps = max(1, round(epochs * tokens / (B * T)))
+    replay = s.lora_replay if earlier else 0.0
+    steps = ladder.adapter_steps(s, tokens, B * T, replay)
+    own = (1 - s.lora_primitive_share) * (1 - replay)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     spent = {}
 
@@ -479,18 +480,19 @@ def bench_unit(table, preset, device, tmp, world_tokens):
         return out
 
     result = timed("train", lambda: train.train(
-        mode="lora", init=str(base), units=unit, primitive_share=UNIT_PRIMITIVE_SHARE, replay=UNIT_REPLAY,
-        replay_units=",".join(earlier) or None, max_steps=steps, lr=s.get("lora_lr", 1e-3),
-        warmup=max(1, steps // 20), weight_decay=0.0, lora_r=s.get("lora_r", 16), lora_alpha=s.get("lora_alpha", 32.0),
-        compile=s.get("compile", False), out_dir=str(d / "unit"), meta={"units": [unit]}, **run_kw))
-    n_ret = len(evaluate.retention_sample(corpus, earlier, s.get("retention_probes")))
+        mode="lora", init=str(base), units=unit, primitive_share=s.lora_primitive_share, replay=replay,
+        replay_units=",".join(earlier) or None, max_steps=steps, lr=s.lora_lr,
+        warmup=max(1, min(s.lora_warmup, steps // 2)), weight_decay=0.0, lora_r=s.lora_r, lora_alpha=s.lora_alpha,
+        compile=s.compile, out_dir=str(d / "unit"), meta={"units": [unit]}, **run_kw))
+    n_ret = len(evaluate.retention_sample(corpus, earlier, s.retention_probes))
     timed("verify", lambda: evaluate.verify(corpus.dir, unit, str(base), result.adapter, device=str(device),
-                                            retention_probes=s.get("retention_probes")))
+                                            retention_probes=s.retention_probes))
     timed("merge", lambda: merge_unit(base, result.adapter, d / "merged"))
     where = f"{'CUDA ' if device.type == 'cuda' else ''}{preset}"
-    how = f"{'compiled' if s.get('compile') else 'eager'}, r={s.get('lora_r', 16)}"
-    table.add(f"{where} grow unit: LoRA training", f"{seconds(spent['train'])} ({tokens:,} tokens x {epochs:g} "
-              f"epochs: {steps} steps of {B}x{T}, {how})", seconds=spent["train"], unit=unit, tokens=tokens, steps=steps)
+    how = f"{'compiled' if s.compile else 'eager'}, r={s.lora_r}"
+    table.add(f"{where} grow unit: LoRA training", f"{seconds(spent['train'])} ({tokens:,} tokens x "
+              f"{s.lora_epochs:g} epochs at {own:.0%} of each step, at least {s.lora_min_steps} steps' worth: "
+              f"{steps} steps of {B}x{T}, {how})", seconds=spent["train"], unit=unit, tokens=tokens, steps=steps)
     table.add(f"{where} grow unit: verify", f"{seconds(spent['verify'])} ({len(corpus.probes(unit))} probes of the "
               f"unit, {n_ret} of {len(earlier)} earlier units, before and after)", seconds=spent["verify"],
               retention_probes=n_ret)
@@ -585,10 +587,17 @@ def read_run(file):
         run = json.loads(Path(file).read_text())
     except OSError as e:
         raise BenchError(f"{file}: cannot read it ({e.strerror})") from None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise BenchError(f"{file}: not JSON; give the files bench.py --json writes") from None
     if not isinstance(run, dict) or not isinstance(run.get("machine"), dict) or not isinstance(run.get("rows"), list):
         raise BenchError(f"{file}: not a bench.py --json file with a machine stamp; run bench.py --json again")
+    if not isinstance(run["machine"].get("date", ""), str):
+        raise BenchError(f"{file}: its machine stamp's date is not text; run bench.py --json again")
+    for i, r in enumerate(run["rows"], 1):
+        if not (isinstance(r, dict) and isinstance(r.get("figure"), str) and isinstance(r.get("value"), str)
+                and r.get("ok") in (True, False, None)):
+            raise BenchError(f"{file}: row {i} is not a figure, a value and a verdict (true, false or null); "
+                             f"run bench.py --json again")
     return run
 
 
@@ -617,10 +626,33 @@ def render_run(run):
 def render(files, out):
     """Write BENCH.md (out), atomically: how bench.py measures, then one section per --json file."""
     runs = [read_run(f) for f in files]
-    atomic_write_text(out, "\n".join([INTRO] + [render_run(r) for r in runs]))
+    write_text(out, "\n".join([INTRO] + [render_run(r) for r in runs]), "--out")
+
+
+def write_text(file, text, flag):
+    """atomic_write_text, a BenchError naming the file (and the flag that named it) if it cannot be written."""
+    if Path(file).is_dir() or not Path(file).name:
+        raise BenchError(f"{flag} {file}: a directory; give a file name")
+    try:
+        atomic_write_text(file, text)
+    except OSError as e:
+        raise BenchError(f"{flag} {file}: cannot write it ({e.strerror})") from None
 
 
 # ----------------------------------------------------------------------------- main
+
+def at_least(least):
+    """An argparse type: a whole number of at least `least`."""
+    def whole(text):
+        try:
+            n = int(text)
+        except ValueError:
+            n = None
+        if n is None or n < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least {least}")
+        return n
+    return whole
+
 
 def arg_parser():
     """The command line: which figures to measure, or which runs to render."""
@@ -628,13 +660,14 @@ def arg_parser():
                                 "pass/fail), or BENCH.md rendered from earlier runs.")
     p.add_argument("--quick", action="store_true", help="Use tiny configs and two rounds per timing: seconds, for "
                    "the smoke test; on the CPU it also times one grow unit on the micro preset. No target is judged.")
-    p.add_argument("--threads", type=int, help="The number of torch threads (default: torch's own choice).")
-    p.add_argument("--repeats", type=int, help="Interleaved rounds per timing, of which the best counts "
+    p.add_argument("--threads", type=at_least(1), help="The number of torch threads (default: torch's own choice).")
+    p.add_argument("--repeats", type=at_least(1), help="Interleaved rounds per timing, of which the best counts "
                    "(default 8, with --quick 2).")
     p.add_argument("--scale", action="store_true", help="Also generate, init, add and stream a 10M-token corpus.")
     p.add_argument("--scale-100m", action="store_true", help="Also a 100M-token corpus, added twice (minutes).")
-    p.add_argument("--scale-tokens", type=int, nargs="+", help="The corpus sizes in tokens for --scale "
-                   "(default 10M).")
+    p.add_argument("--scale-tokens", type=at_least(ladder.world_module().MIN_TARGET_TOKENS), nargs="+",
+                   help="The corpus sizes in tokens for --scale, each a different one of at least "
+                   f"{ladder.world_module().MIN_TARGET_TOKENS} (default 10M).")
     p.add_argument("--ddp", action="store_true", help="Also time torchrun with 2 processes x 1 thread against "
                    "1 process x 2 threads (gloo, on the CPU).")
     p.add_argument("--cuda", action="store_true", help="Also the GPU figures on the small preset (bf16, eager "
@@ -677,7 +710,7 @@ def run_benches(args, table):
             sizes = args.scale_tokens or ([10_000_000] + ([100_000_000] if args.scale_100m else []))
             bench_scale(table, sizes, tmp)
         if args.ddp:
-            bench_ddp(table, config, 4 if args.quick else 8, tmp)
+            bench_ddp(table, config, 4 if args.quick else 8, 2 if args.quick else 3, tmp)
 
 
 def main(argv=None):
@@ -698,7 +731,13 @@ def main(argv=None):
         return peak_rss_child(args.peak_rss_child, GPTConfig.from_dict(json.loads(args.config)))
     if args.cuda and not torch.cuda.is_available():
         fail("--cuda: no CUDA device here")
+    if args.scale_tokens and len(set(args.scale_tokens)) < len(args.scale_tokens):
+        fail(f"--scale-tokens {' '.join(map(str, args.scale_tokens))}: a size given twice")
     table = Table(judge=not args.quick, machine=machine_stamp(argv, args.cuda), json_path=args.json)
+    try:
+        table.save()  # before any figure: a --json that cannot be written fails now, not minutes later
+    except BenchError as e:
+        fail(e)
     run_benches(args, table)
     table.finish()
     table.print()

@@ -17,6 +17,7 @@
 # How to run it, from anywhere, on a machine with CUDA and the requirements installed:
 #     bash gpu_check.sh                  # results in ./gpu-out
 #     OUT=/some/dir bash gpu_check.sh    # results in /some/dir
+#     ACCRETE_COMMIT=abc1234 bash gpu_check.sh   # a copy without .git: the commit its files came from
 # Exit status: 0 when every step passed, 1 otherwise.
 
 set -u
@@ -38,7 +39,7 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log its out
     local start rc dt verdict
     start=$(date +%s)
     echo "=== $name: $* (limit ${limit}s)" | tee -a "$LOG"
-    timeout --kill-after=15 "$limit" bash -c '"$@"' "$name" "$@" >> "$LOG" 2>&1  # bash -c: runs the functions below too
+    timeout --kill-after=5 "$limit" bash -c '"$@"' "$name" "$@" >> "$LOG" 2>&1  # bash -c: runs the functions below too
     rc=$?
     dt=$(( $(date +%s) - start ))
     case $rc in
@@ -52,7 +53,8 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log its out
 }
 
 {
-    echo "gpu_check.sh at $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "gpu_check.sh at $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null \
+        || echo "${ACCRETE_COMMIT:-unknown}")"
     if command -v nvidia-smi > /dev/null; then
         nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
     else
@@ -60,15 +62,16 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log its out
     fi
 } >> "$LOG"
 
-no_skips() {  # no_skips COMMAND...: run a pytest command; a skipped test fails it
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    echo "$out"
-    if echo "$out" | grep -q "skipped"; then
+no_skips() {  # no_skips COMMAND...: run a pytest command, its output streamed; a skipped test fails it
+    local seen rc
+    seen=$(mktemp)
+    "$@" 2>&1 | tee "$seen"  # streamed to the log: a step cut by its limit still shows where it was
+    rc=${PIPESTATUS[0]}
+    if grep -q "skipped" "$seen"; then
         echo "a test was skipped on this machine: its check was not made"
-        return 1
+        rc=1
     fi
+    rm -f "$seen"
     return $rc
 }
 
@@ -86,10 +89,12 @@ smoke() {  # the smoke ladder in a scratch directory; its pages and figures copi
 
 export -f no_skips smoke
 export OUT PYTHON
-# the limits add up to under nine minutes; the bench runs its GPU figures first, so a cut keeps them
+[[ "${BASH_SOURCE[0]}" != "$0" ]] && return 0  # sourced (the tests): the functions alone, no step run
+# the limits, with 5 s each to end after a SIGTERM, add up to under nine minutes (535 s); the bench
+# runs its GPU figures first, so a cut keeps them
 step "bench --cuda" 200 "$PYTHON" bench.py --cuda --cuda-only --json "$OUT/bench-gpu.json"
 step "render BENCH-gpu.md" 20 "$PYTHON" bench.py --render "$OUT/bench-gpu.json" --out "$OUT/BENCH-gpu.md"
-step "smoke ladder" 180 smoke
+step "smoke ladder" 170 smoke
 step "CUDA tests" 90 no_skips "$PYTHON" -m pytest -q -rs tests -k cuda
 step "interop tests" 30 no_skips "$PYTHON" -m pytest -q -rs \
     tests/test_model.py::test_transformers_gpt2_loads_the_export_and_gives_our_logits \

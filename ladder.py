@@ -398,19 +398,19 @@ def prune(checkpoint_dir):
         checkpoint_dir.rmdir()
 
 
-def adapter_steps(run, unit, replay):
-    """An adapter's optimizer steps: lora_epochs over the unit's own rows (the share left after the
-    primitive and replay shares), and at least lora_min_steps steps' worth of its own rows."""
-    s = run.s
+def adapter_steps(s, tokens, tokens_per_step, replay):
+    """An adapter's optimizer steps for a unit of `tokens` (Settings s): lora_epochs over the unit's own
+    rows (the share left after the primitive and replay shares), and at least lora_min_steps steps'
+    worth of its own rows."""
     own = (1 - s.lora_primitive_share) * (1 - replay)
-    return max(math.ceil(s.lora_min_steps / own), run.steps(s.lora_epochs * run.corpus.units[unit]["tokens"] / own))
+    return max(math.ceil(s.lora_min_steps / own), math.ceil(s.lora_epochs * tokens / own / tokens_per_step), 1)
 
 
 def grow_adapter(run, d, unit, current, passed):
     """Train the unit's adapter on the current model, rehearsing the units verified before it."""
     s = run.s
     replay = s.lora_replay if passed else 0.0
-    steps = adapter_steps(run, unit, replay)
+    steps = adapter_steps(s, run.corpus.units[unit]["tokens"], run.tokens_per_step(), replay)
     return run.train(d, event="adapter_trained", mode="lora", init=str(current), units=unit,
                      primitive_share=s.lora_primitive_share, replay=replay, replay_units=",".join(passed) or None,
                      max_steps=steps, warmup=max(1, min(s.lora_warmup, steps // 2)), lr=s.lora_lr, weight_decay=0.0,

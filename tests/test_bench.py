@@ -1,6 +1,7 @@
 """bench.py: smoke tests only (timings belong in bench.py, never in tests): it runs, prints its table,
 writes its rows stamped with the machine, and renders BENCH.md from them."""
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import bench  # noqa: E402
+import ladder  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 
 
@@ -77,7 +79,10 @@ def test_quick_bench_times_one_grow_unit_on_the_cpu(quick):
     assert all(s > 0 for s in parts)
     assert rows["micro grow unit: total"]["seconds"] == pytest.approx(sum(parts))
     train = rows["micro grow unit: LoRA training"]
-    assert train["steps"] >= 1 and train["tokens"] > 0
+    # the ladder's own count: micro's 4 epochs over the unit's own 48% of each step (primitive 0.2, replay 0.4)
+    s = ladder.settings_for("micro")
+    assert train["steps"] == ladder.adapter_steps(s, train["tokens"], 8 * 64, 0.4) == \
+        math.ceil(4 * train["tokens"] / ((1 - 0.2) * (1 - 0.4)) / (8 * 64))
     assert rows["micro grow unit: verify"]["retention_probes"] > 0  # the earlier units were checked too
 
 
@@ -117,6 +122,62 @@ def test_render_refuses_a_file_that_is_not_a_stamped_run_with_one_line(tmp_path,
     assert not (tmp_path / "BENCH.md").exists()
 
 
+STAMP = {"date": "2026-12-04T00:00:00+00:00", "cpu": "Some CPU"}
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"\xff\xfe not text", "not JSON"),
+    (json.dumps({"machine": STAMP, "rows": [{"value": "1", "ok": None}]}).encode(), "row 1 is not a figure"),
+    (json.dumps({"machine": STAMP, "rows": [1]}).encode(), "row 1 is not a figure"),
+    (json.dumps({"machine": STAMP, "rows": [{"figure": "x", "value": "1", "ok": "yes"}]}).encode(), "row 1"),
+    (json.dumps({"machine": dict(STAMP, date=5), "rows": []}).encode(), "date is not text")])
+def test_render_refuses_a_damaged_run_with_one_line(content, says, tmp_path, capsys):
+    (tmp_path / "run.json").write_bytes(content)
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--render", str(tmp_path / "run.json"), "--out", str(tmp_path / "BENCH.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "run.json" in err[0] and says in err[0]
+    assert not (tmp_path / "BENCH.md").exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--render", "RUN", "--out", "DIR"], "--out DIR: a directory"),
+    (["--quick", "--json", "DIR"], "--json DIR: a directory"),
+    (["--quick", "--json", "RUN/bench.json"], "--json RUN/bench.json: cannot write it"),
+    (["--quick", "--scale-tokens", "60000", "60000"], "--scale-tokens 60000 60000: a size given twice"),
+    (["--repeats", "0"], "argument --repeats: '0': give a whole number of at least 1"),
+    (["--threads", "-1"], "argument --threads: '-1': give a whole number of at least 1"),
+    (["--scale-tokens", "10"], "argument --scale-tokens: '10': give a whole number of at least 50000")])
+def test_bad_options_are_refused_before_anything_is_measured(args, says, tmp_path, capsys):
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"machine": STAMP, "rows": []}))
+    argv = [a.replace("DIR", str(tmp_path)).replace("RUN", str(run)) for a in args]
+    with pytest.raises(SystemExit) as e:
+        bench.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and says.replace("DIR", str(tmp_path)).replace("RUN", str(run)) in err[-1]
+    assert "s] " not in "".join(err)  # no figure was measured: a measured one prints "[  0.1s] figure: value"
+
+
+def gpu_check(tmp_path, commands):
+    """gpu_check.sh's functions, sourced with $OUT in tmp_path (no step of its own runs), then commands."""
+    return subprocess.run(["bash", "-c", f"OUT={tmp_path} source {ROOT / 'gpu_check.sh'} && {commands}"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_gpu_check_keeps_the_output_of_a_step_cut_by_its_limit(tmp_path):
+    r = gpu_check(tmp_path, "step cut 1 no_skips bash -c 'echo test_a PASSED; sleep 30'; echo failed=$FAILED")
+    log = (tmp_path / "gpu_check.log").read_text()
+    assert "test_a PASSED" in log and "=== cut: TIMED OUT after 1s" in log and "failed=1" in r.stdout
+
+
+@pytest.mark.parametrize("output, code, rc", [("3 passed", 0, 0), ("2 passed, 1 skipped", 0, 1), ("1 failed", 3, 3)])
+def test_gpu_check_fails_a_test_step_that_skipped_a_test(output, code, rc, tmp_path):
+    r = gpu_check(tmp_path, f"no_skips bash -c 'echo \"{output}\"; exit {code}'; echo rc=$?")
+    assert r.stdout.strip().endswith(f"rc={rc}") and output in r.stdout
+    assert ("its check was not made" in r.stdout) == ("skipped" in output)
+
+
 def git(repo, *args):
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
                    capture_output=True)
@@ -135,8 +196,11 @@ def test_git_commit_is_the_short_head_and_dirty_when_a_tracked_file_changed(tmp_
     assert bench.git_commit(tmp_path) == head + "+dirty"
 
 
-def test_git_commit_is_unknown_outside_a_checkout(tmp_path):
+def test_git_commit_is_unknown_outside_a_checkout_unless_the_sender_named_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("ACCRETE_COMMIT", raising=False)
     assert bench.git_commit(tmp_path) == "unknown"
+    monkeypatch.setenv("ACCRETE_COMMIT", "abc1234")  # a copy of the files, without .git, sent to a GPU machine
+    assert bench.git_commit(tmp_path) == "abc1234 (ACCRETE_COMMIT)"
 
 
 def test_cuda_only_without_cuda_is_refused_with_one_line(capsys):

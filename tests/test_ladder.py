@@ -293,12 +293,13 @@ def test_an_adapter_reads_its_unit_for_its_epochs_and_at_least_the_fewest_steps(
     run = ladder.Run(tmp_path / "run", "micro", s, units, log=lambda line: None)
     ladder.stage_corpus(run)
     tokens, per_step = run.corpus.units["facts-00"]["tokens"], run.tokens_per_step()
+    steps = lambda replay: ladder.adapter_steps(run.s, tokens, per_step, replay)
     # 4 epochs over its own rows, half of them (the rest primitive), then half again with replay
-    assert ladder.adapter_steps(run, "facts-00", 0.0) == -(-4 * tokens * 2 // per_step)
-    assert ladder.adapter_steps(run, "facts-00", 0.5) == -(-4 * tokens * 4 // per_step)
+    assert steps(0.0) == -(-4 * tokens * 2 // per_step)
+    assert steps(0.5) == -(-4 * tokens * 4 // per_step)
     run.s = ladder.settings_for("micro", lora_epochs=4.0, lora_primitive_share=0.5, lora_min_steps=500)
-    assert ladder.adapter_steps(run, "facts-00", 0.0) == 1000  # 500 steps' worth of its own rows, half of each step
-    assert ladder.adapter_steps(run, "facts-00", 0.5) == 2000
+    assert steps(0.0) == 1000  # 500 steps' worth of its own rows, half of each step
+    assert steps(0.5) == 2000
 
 
 def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_path, monkeypatch):
@@ -311,7 +312,8 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     for min_steps in (80, 1):  # 80 steps' worth of its own rows, at 80% of each step (micro's primitive share 0.2)
         run.s = ladder.settings_for("micro", lora_warmup=20, lora_min_steps=min_steps)
         ladder.grow_adapter(run, tmp_path / "a", "facts-00", "base", [])
-    few = ladder.adapter_steps(run, "facts-00", 0.0)  # the unit's epochs alone: fewer than 40 steps
+    # the unit's epochs alone: fewer than 40 steps
+    few = ladder.adapter_steps(run.s, run.corpus.units["facts-00"]["tokens"], run.tokens_per_step(), 0.0)
     assert few < 40 and [(kw["max_steps"], kw["warmup"]) for kw in seen] == [(100, 20), (few, few // 2)]
 
 
