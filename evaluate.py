@@ -78,8 +78,12 @@ def _encode_probe(tokenizer, probe, i, eot):
 
 
 def _result(probe, logprobs, exact):
-    best = int(np.argmax(logprobs))  # ties: the first choice
-    pred = probe["choices"][best]
+    scores = np.asarray(logprobs, dtype=float)
+    # a diverged model's NaN scores pick nothing: argmax would pick the first choice, and a unit whose
+    # answers come first would pass its gate
+    pred = None if np.isnan(scores).any() or not np.isfinite(scores.max()) else \
+        probe["choices"][int(np.argmax(scores))]  # exact ties: the first choice
+    exact = exact and pred is not None
     return {"unit": probe.get("unit"), "type": probe.get("type", "recall"), "level": probe.get("level"),
             "probe": probe["probe"], "answer": probe["answer"], "pred": pred, "correct": pred == probe["answer"],
             "exact": exact, "n_choices": len(probe["choices"]), "logprobs": logprobs}
@@ -128,16 +132,18 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
     rows = []  # (input ids, [(position, target token, slot)]): what each row reads from its logits
     for i, p in enumerate(probes):
         prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
+        longest = max(len(cont) for cont in conts)
+        if longest > block:
+            raise EvalError(f"probe {i}: a choice of {longest} tokens does not fit block_size {block}")
+        # a long prompt loses its start, the same for every choice: each is read in one context
+        prompt = prompt[-(block + 1 - longest):]
         first = len(slots)
         slots += [(i, len(cont)) for cont in conts]
-        if share_prompts and all(len(cont) == 1 for cont in conts):
-            ids = prompt[-block:]
-            rows.append((ids, [(len(ids) - 1, cont[0], first + c) for c, cont in enumerate(conts)]))
+        if share_prompts and longest == 1:
+            rows.append((prompt, [(len(prompt) - 1, cont[0], first + c) for c, cont in enumerate(conts)]))
             continue
         for c, cont in enumerate(conts):
-            if len(cont) > block:
-                raise EvalError(f"probe {i}: a choice of {len(cont)} tokens does not fit block_size {block}")
-            ids = (prompt + cont)[-(block + 1):]  # long prompts lose their start
+            ids = prompt + cont
             n = len(ids) - 1  # the input is ids[:-1]; position t predicts ids[t + 1]
             rows.append((ids[:-1], [(t, ids[t + 1], first + c) for t in range(n - len(cont), n)]))
     totals, misses = np.zeros(len(slots)), np.zeros(len(slots))
@@ -356,9 +362,11 @@ def _passport_record(corpus, info):
         check_recorded(corpus, info["adapter"], "adapter_trained")
     ckpt = Path(info["checkpoint"])
     path = info["adapter"] or str(ckpt / "model.safetensors" if ckpt.is_dir() else ckpt)
-    names = {str(path), str(Path(path).parent), info["spec"], sha256_file(path)}
+    key = "adapter" if info["adapter"] else "checkpoint"
+    names, sha = {str(path), str(Path(path).parent), info["spec"]}, sha256_file(path)
     for ev in reversed(corpus.passport.events("adapter_trained" if info["adapter"] else "model_trained")):
-        if names & {str(v) for v in ev.values() if isinstance(v, str)}:
+        # its own file or run directory: a later model's event names this one too, as its init
+        if ev.get(f"{key}_sha256") == sha or {str(ev.get(key)), str(ev.get("out_dir"))} & names:
             for key in ("tokens", "flops"):
                 if info.get(key) is None:
                     info[key] = from_init(ev, key)
@@ -453,11 +461,15 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     The accuracy gate looks at half of the unit's probes of type `gate_on` (what an adapter is taught:
     stated facts), or of all of them when the unit has none of that type (or gate_on is "all" or
     None): the rule of curriculum.gated_probes; the reports read the other half. Every probe is
-    still scored and recorded. Retention is read on at most retention_probes of the probes the
-    earlier units' gates read (retention_sample): all of them together may lose at most
+    still scored and recorded. Retention is read on at most retention_probes of the probes the gates
+    of the verified units before it in curriculum order read (retention_sample): all of them together
+    may lose at most
     retention_tolerance, and so may each unit with enough probes in the sample. Each fall is recorded
     with its 95% interval (a paired bootstrap over clusters); the rule reads the fall itself."""
     from curriculum import gated_probes  # imported here, as in open_corpus
+    for flag, value in (("--threshold", threshold), ("--retention-tolerance", retention_tolerance)):
+        if not 0 <= value <= 1:
+            raise EvalError(f"{flag} {value}: a share of the probes, from 0 to 1")
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
         raise EvalError(f"{corpus_dir}: unknown unit {unit!r}; the corpus has {', '.join(corpus.units) or 'none'}")
@@ -475,8 +487,10 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     _check_adapter(header, info, corpus, unit, model_path)
     gate_read, gated_type = gated_probes(probes, gate_on)
     read = {id(p) for p in gate_read}
-    groups = _retention_groups(retention_sample(corpus, [u for u in corpus.verified() if u != unit],
-                                                retention_probes))
+    order = corpus.order()
+    # the units the model was grown on before this one: a later unit, verified since, was never in it
+    earlier = [u for u in corpus.verified() if order.index(u) < order.index(unit)]
+    groups = _retention_groups(retention_sample(corpus, earlier, retention_probes))
     primitive = corpus.primitive_units()
 
     def measure():

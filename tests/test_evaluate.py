@@ -93,9 +93,10 @@ def score_probes_loop(model, tokenizer, probes, norm="sum", device="cpu"):
     model.eval()
     for i, p in enumerate(probes):
         prompt, conts = E._encode_probe(tokenizer, p, i, tokenizer.eot_token)
+        prompt = prompt[-(block + 1 - max(map(len, conts))):]  # one context for every choice
         logprobs = []
         for cont in conts:
-            ids = torch.tensor((prompt + cont)[-(block + 1):], device=device)
+            ids = torch.tensor(prompt + cont, device=device)
             logits, _ = model(ids[None, :-1])
             logp = logits[0, -len(cont):].float().log_softmax(-1)
             lp = logp.gather(1, ids[-len(cont):, None]).sum().item()
@@ -384,9 +385,45 @@ def test_verify_gates_on_the_probes_curriculum_gate_report_counts(world, corpus_
                                                                    else [g["gate_on"]])
 
 
-def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir):
+def test_a_prompt_too_long_for_the_block_loses_the_same_start_for_every_choice(world, corpus_dir):
+    """Block 64: a choice of many tokens cuts the prompt's start; a short choice is read in that same
+    context, so a word outside it moves neither choice's score."""
+    import curriculum as C
+    model, tok = E.load_model(world / "base")[0], C.Corpus(corpus_dir).tokenizer
+    tail = " and".join(f" hill {i}" for i in range(11)) + " is"
+    long_choice = "zq xv " * 8
+    probes = [{"probe": first + tail, "answer": "red", "choices": ["red", long_choice.strip()]}
+              for first in ("Alpha", "Omega")]
+    lengths = [len(tok.encode_ordinary(" " + c)) for c in probes[0]["choices"]]
+    prompt_len = 1 + len(tok.encode_ordinary(probes[0]["probe"]))
+    assert prompt_len + lengths[0] <= 65 < prompt_len + lengths[1] - 5  # the long one overflows by more than "Alpha"
+    a, b = (r["logprobs"] for r in E.score_probes(model, tok, probes))
+    assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_a_diverged_model_picks_no_choice_and_fails_the_gate(world, corpus_dir):
+    """NaN weights give NaN scores: no prediction, so answers listed first do not pass the gate."""
+    import curriculum as C
+    model = E.load_model(world / "base")[0]
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_fc.weight[0, 0] = float("nan")
+    probes = [dict(p, choices=[p["answer"]] + [c for c in p["choices"] if c != p["answer"]])
+              for p in C.Corpus(corpus_dir).probes("facts")]
+    results = E.score_probes(model, C.Corpus(corpus_dir).tokenizer, probes)
+    assert all(np.isnan(r["logprobs"]).all() for r in results)
+    assert [(r["pred"], r["correct"], r["exact"]) for r in results] == [(None, False, False)] * len(probes)
+    overall = E.summarize(results)["overall"]
+    assert overall["acc"] == 0.0 and E.gate(overall, {}, 0.5, 0.1, True)
+
+
+def test_verify_measures_retention_of_earlier_verified_units(world, corpus_dir, monkeypatch):
     import curriculum as C
     C.Corpus(corpus_dir).passport.append("unit_verified", unit="other", passed=True)
+    # "other" (level 2) comes after "facts": verified since, it was never in this base
+    r = E.verify(corpus_dir, "facts", world / "base", world / "good", retention_tolerance=1.0)
+    assert r["retention"] == {}
+    order = C.Corpus.order
+    monkeypatch.setattr(C.Corpus, "order", lambda self, units=None: sorted(order(self, units), key="other".__ne__))
     r = E.verify(corpus_dir, "facts", world / "base", world / "good", retention_tolerance=1.0)
     # one probe: gated with the sample of all earlier units, too few to be gated on its own
     assert set(r["retention"]) == {"the earlier units (1 probes)"}
@@ -441,6 +478,23 @@ def test_retention_sample_takes_units_in_turn_up_to_its_size_and_keeps_each_unit
     assert set(E._retention_groups(everything)) == {"the earlier units (83 probes)", "a", "c"}
 
 
+def test_a_model_s_compute_comes_from_its_own_event_not_from_one_naming_it_as_init(world, corpus_dir, tmp_path):
+    """A checkpoint whose meta lacks its compute (an imported one) takes it from its own event; the
+    fine-tune that started from it names it as `init`, and its event comes later."""
+    import curriculum as C
+    base = tmp_path / "imported"
+    save_checkpoint(E.load_model(world / "base")[0], base, {"mode": "import_hf"})
+    corpus = C.Corpus(corpus_dir)
+    corpus.passport.append("model_trained", mode="pretrain", checkpoint=str(base / "model.safetensors"),
+                           checkpoint_sha256=sha256_file(base / "model.safetensors"), out_dir=str(base),
+                           tokens=100, flops=600, tokens_total=100, flops_total=600)
+    corpus.passport.append("model_trained", mode="finetune", checkpoint=str(tmp_path / "ft" / "model.safetensors"),
+                           checkpoint_sha256="0" * 64, out_dir=str(tmp_path / "ft"), init=str(base),
+                           tokens=500, flops=3000, tokens_total=600, flops_total=3600)
+    info = E._passport_record(corpus, E.load_model(base)[1])
+    assert (info["tokens"], info["flops"]) == (100, 600)
+
+
 def test_a_checkpoint_that_differs_from_its_passport_record_is_refused(world, corpus_dir, tmp_path):
     import curriculum as C
     import shutil
@@ -491,7 +545,8 @@ def test_verify_cli_refuses_an_adapter_of_another_base_exit_2_and_appends_nothin
     assert "trained on base" in p.stderr and verified_events(corpus_dir) == []
 
 
-@pytest.mark.parametrize("case", ["unknown unit", "missing checkpoint", "other tokenizer", "broken passport"])
+@pytest.mark.parametrize("case", ["unknown unit", "missing checkpoint", "other tokenizer", "broken passport",
+                                  "threshold in percent", "negative tolerance"])
 def test_verify_bad_input_is_an_error_and_appends_nothing(world, corpus_dir, tmp_path, case):
     args = dict(unit="facts", model_path=world / "base", adapter_path=world / "good")
     if case == "unknown unit":
@@ -502,12 +557,16 @@ def test_verify_bad_input_is_an_error_and_appends_nothing(world, corpus_dir, tmp
         model, meta = __import__("model").load_checkpoint(world / "base")
         save_checkpoint(model, tmp_path / "alien", dict(meta, tokenizer_hash="f" * 64))
         args["model_path"] = tmp_path / "alien"
+    elif case == "threshold in percent":
+        args["threshold"] = 35  # would fail every unit: "below the threshold 3500%"
+    elif case == "negative tolerance":
+        args["retention_tolerance"] = -0.1
     else:
         lines = (corpus_dir / "passport.jsonl").read_text().splitlines(keepends=True)
         lines[1] = lines[1].replace('"level":', '"level": ')  # an edit the hash chain catches
         (corpus_dir / "passport.jsonl").write_text("".join(lines))
     before = (corpus_dir / "passport.jsonl").read_bytes()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="from 0 to 1" if "threshold" in case or "tolerance" in case else ""):
         E.verify(corpus_dir, **args)
     assert (corpus_dir / "passport.jsonl").read_bytes() == before
 
