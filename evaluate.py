@@ -445,12 +445,22 @@ def check_recorded(corpus, file, event):
     key = "adapter" if event == "adapter_trained" else "checkpoint"
     target = Path(file).resolve()
     for e in reversed(corpus.passport.events(event)):
-        if e.get(key) and Path(e[key]).resolve() == target:
+        if e.get(key) and _same_file(Path(e[key]), target):
             if e.get(f"{key}_sha256") not in (None, sha256_file(file)):
                 raise EvalError(f"{file}: sha256 differs from the passport's {event} event: the file changed "
                                 "after it was written, so it is not the model the passport describes")
             return e
     return None
+
+
+def _same_file(recorded, target):
+    """Whether a path the passport recorded names target (a resolved path): a relative one was
+    recorded from the directory the training ran in, which need not be this process's, so it names
+    target when it ends target's path."""
+    if recorded.is_absolute():
+        return recorded.resolve() == target
+    parts = recorded.parts
+    return recorded.resolve() == target or (".." not in parts and target.parts[-len(parts):] == parts)
 
 
 def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_tolerance=0.1, device="cpu",

@@ -478,6 +478,24 @@ def test_retention_sample_takes_units_in_turn_up_to_its_size_and_keeps_each_unit
     assert set(E._retention_groups(everything)) == {"the earlier units (83 probes)", "a", "c"}
 
 
+def test_a_file_recorded_by_a_relative_path_is_checked_from_any_working_directory(world, corpus_dir, tmp_path,
+                                                                                  monkeypatch):
+    """Trained in tmp_path as runs/m, evaluated from elsewhere: the record still names the file."""
+    import curriculum as C
+    file = tmp_path / "runs" / "m" / "model.safetensors"
+    file.parent.mkdir(parents=True)
+    shutil.copy(world / "base" / "model.safetensors", file)
+    corpus = C.Corpus(corpus_dir)
+    corpus.passport.append("model_trained", mode="pretrain", checkpoint="runs/m/model.safetensors",
+                           checkpoint_sha256=sha256_file(file))
+    monkeypatch.chdir(world)  # not where it was trained
+    assert E.check_recorded(corpus, file, "model_trained")["mode"] == "pretrain"
+    assert E.check_recorded(corpus, tmp_path / "elsewhere" / "model.safetensors", "model_trained") is None
+    shutil.copy(world / "other_base" / "model.safetensors", file)
+    with pytest.raises(E.EvalError, match="sha256 differs"):
+        E.check_recorded(corpus, file, "model_trained")
+
+
 def test_a_model_s_compute_comes_from_its_own_event_not_from_one_naming_it_as_init(world, corpus_dir, tmp_path):
     """A checkpoint whose meta lacks its compute (an imported one) takes it from its own event; the
     fine-tune that started from it names it as `init`, and its event comes later."""
