@@ -155,7 +155,7 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         if not 0 <= getattr(s, name) < 1:  # a share of 1 leaves the stage none of its own rows
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be at least 0 and below 1")
     for name in ("batch_size", "grad_accum", "base_epochs", "lora_epochs", "ft_epochs", "compute", "lora_r",
-                 "retention_probes", "base_lr", "lora_lr", "ft_lr", "scratch_lr"):
+                 "lora_alpha", "retention_probes", "base_lr", "lora_lr", "ft_lr", "scratch_lr"):
         if not getattr(s, name) > 0:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive")
     curve_fractions(s.curve)
@@ -163,10 +163,8 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         raise LadderError(f"--vocab-size {s.vocab_size}: the BPE needs at least {bpe.MIN_VOCAB} (256 bytes + eot)")
     if s.tokenizer == "gpt2":
         bpe.gpt2()  # a CurriculumError says tiktoken's gpt2 files are not at hand
-    c = GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size)
-    if min(c.n_layer, c.n_head, c.n_embd, c.block_size) < 1 or c.n_embd % c.n_head:
-        raise LadderError(f"the model {c.n_layer} layers x {c.n_head} heads x {c.n_embd} wide, {c.block_size} "
-                          "positions: all must be positive and the width a multiple of the heads")
+    # a ValueError names a model that cannot be built
+    GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size)
     resolve_device(s.device)  # a TrainError names a device this machine lacks
     for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
         if d and not Path(d).is_dir():
@@ -443,8 +441,10 @@ def merge(run, current, merged_dir, unit, adapter):
     if run.finished(merged_dir, missing_ok=True):  # done, or done and pruned since
         return merged_dir
     model, meta = load_checkpoint(current)
-    lora.load_adapter(model, adapter["adapter"], meta.get("tokenizer_hash"))
-    meta = lora.merged_meta(meta, dict(adapter, units=[unit]))
+    header = lora.load_adapter(model, adapter["adapter"], meta.get("tokenizer_hash"))
+    # from the adapter file's header (the passport's event lacks its base_fingerprint, step and val_loss),
+    # as lora.py --out writes it; the header names the same one unit
+    meta = lora.merged_meta(meta, dict(header, units=[unit]))
     file = save_checkpoint(lora.merge(model), merged_dir, meta)
     run.corpus.passport.append("model_trained", **lora.merged_event(meta, merged_dir, file, current, adapter["adapter"]))
     return merged_dir
@@ -532,9 +532,9 @@ def run_ladder(run):
     seconds = json.loads(file.read_text()) if file.is_file() else {}
 
     def stage(i, title, fn, *args):
-        run.log(f"[{i}/{len(STAGES)}] {title}")
         t = time.time()
-        try:
+        try:  # the title inside: a Ctrl-C that follows it, however soon, counts for this stage
+            run.log(f"[{i}/{len(STAGES)}] {title}")
             return fn(*args)
         finally:  # a stage stopped by an error or Ctrl-C still counts the time it ran (a kill -9 does not)
             name = STAGES[i - 1]

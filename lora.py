@@ -22,7 +22,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file
-from model import fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors, weights_file
+from model import check_output, fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors, \
+    weights_file
 
 
 class AdapterError(ValueError):
@@ -41,10 +42,18 @@ class LoRAConfig:
     use_rslora: bool = False  # scale alpha / sqrt(r) instead of alpha / r (rank-stabilized LoRA)
 
     def __post_init__(self):
-        # an empty suffix would match every linear ("a,".split(",")): dropped, as a typo
-        self.target_modules = tuple(t for t in self.target_modules if t)
+        if not all(isinstance(t, str) for t in self.target_modules):
+            raise AdapterError(f"LoRA target_modules must be names of block linears, not {self.target_modules!r}")
+        # an empty suffix would match every linear ("a,".split(",")): dropped, as a typo; and the
+        # spaces of "a, b" are no part of a name
+        self.target_modules = tuple(t.strip() for t in self.target_modules if t.strip())
         if not (isinstance(self.r, int) and self.r >= 1):
             raise AdapterError(f"LoRA rank r must be a whole number >= 1, not {self.r!r}")
+        # 0 scales the update and both its gradients to nothing (an adapter that silently never
+        # learns); nan or inf poisons every weight the adapter is merged into
+        alpha = self.lora_alpha
+        if not (type(alpha) in (int, float) and math.isfinite(alpha) and alpha > 0):  # type(): no bool
+            raise AdapterError(f"LoRA alpha must be a finite number > 0, not {alpha!r}")
         if not 0 <= self.lora_dropout < 1:
             raise AdapterError(f"LoRA dropout must be in [0, 1), not {self.lora_dropout!r}")
         if not self.target_modules:
@@ -216,11 +225,15 @@ def lora_layers(model):
 def _targets(model, cfg):
     """The block linears a target names: the whole name or its last dotted parts (PEFT's rule, so an
     exported config selects the same layers: "c_fc" names mlp.c_fc, "fc" names nothing)."""
-    found = [(n, m) for n, m in model.transformer.h.named_modules()
-             if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in cfg.target_modules)]
-    if not found:
-        raise AdapterError(f"target_modules {list(cfg.target_modules)} match no linear layer in the blocks")
-    return found
+    linears = [(n, m) for n, m in model.transformer.h.named_modules() if isinstance(m, nn.Linear)]
+    names = lambda n, t: n == t or n.endswith("." + t)
+    # every target must name a layer: a misspelt one beside others would otherwise be dropped silently
+    unmatched = [t for t in cfg.target_modules if not any(names(n, t) for n, _ in linears)]
+    if unmatched:
+        kinds = sorted({n.split(".", 1)[1] for n, _ in linears})  # "0.attn.c_attn" -> "attn.c_attn"
+        raise AdapterError(f"target_modules {unmatched} match no linear layer in the blocks "
+                           f"(the block linears: {', '.join(kinds)})")
+    return [(n, m) for n, m in linears if any(names(n, t) for t in cfg.target_modules)]
 
 
 def attach(model, cfg=None):
@@ -411,6 +424,10 @@ def main():
                    help="Write the adapter here in PEFT's format, for the base that model.py --export-hf writes.")
     args = p.parse_args()
     try:
+        if args.out:  # before anything is read: a merge written over its base or adapter would destroy it
+            check_output(weights_file(args.out, "model.safetensors"),
+                         [weights_file(args.checkpoint, "model.safetensors"),
+                          weights_file(args.adapter, "adapter.safetensors")])
         model, meta = load_checkpoint(args.checkpoint)
         header = load_adapter(model, args.adapter, meta.get("tokenizer_hash"))
         if args.export_peft:

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import struct
 import sys
@@ -40,6 +41,20 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # True is GPT-2; False is a little faster and no longer exportable to HF
 
+    def __post_init__(self):
+        # checked here, so that a bad override, checkpoint header or GPT-2 config is named in one line
+        # instead of failing deep inside a layer's constructor or forward
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not _is_count(value):
+                raise ValueError(f"model config: {name} must be a whole number >= 1, not {value!r}")
+        if self.n_embd % self.n_head:  # each head takes an equal share of the width
+            raise ValueError(f"model config: n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
+        if not (type(self.dropout) in (int, float) and 0 <= self.dropout < 1):  # type(): a bool is no number here
+            raise ValueError(f"model config: dropout must be in [0, 1), not {self.dropout!r}")
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"model config: bias must be true or false, not {self.bias!r}")
+
     @classmethod
     def preset(cls, name, **overrides):
         """The model of a preset (presets.py) with any field overridden (None values are ignored)."""
@@ -51,14 +66,21 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, d):
+        """The config a dict names (a checkpoint header's); ValueError for anything that is no config."""
+        if not isinstance(d, dict):
+            raise ValueError(f"model config must be a JSON object, not {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _is_count(value):
+    """A whole number >= 1 (type(), not isinstance: True is an int in Python, but no count)."""
+    return type(value) is int and value >= 1
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
-        assert config.n_embd % config.n_head == 0, "n_embd must be divisible by n_head"
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -233,6 +255,7 @@ def _write_safetensors(tensors, path, raw_metadata):
     """Write tensors and string metadata atomically in safetensors' format, with the content's sha256
     in the header. Written here, not by safetensors.save_file, whose header order changes from run
     to run: the same content always gives the same bytes, so a rerun's file is identical."""
+    check_output(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: v for k, v in raw_metadata.items() if k != CONTENT_SHA256}  # a stale hash never survives
     meta[CONTENT_SHA256] = content_sha256(tensors, meta)
@@ -337,6 +360,23 @@ def weights_file(path, name):
     return path if path.suffix == ".safetensors" else path / name
 
 
+def check_output(file, sources=()):
+    """Refuse (CheckpointError), before anything is written, a weights file that cannot be written where
+    it is named (a directory in its place, a file where a directory above it belongs), or that is one
+    of `sources`, the files it is made from: writing it would destroy them."""
+    file = Path(file)
+    if file.is_dir():
+        raise CheckpointError(f"{file}: is a directory, where the weights file would be written")
+    parent = next(d for d in file.parents if d.exists())  # the directories below it are made
+    if not parent.is_dir():
+        raise CheckpointError(f"{parent}: is a file, not a directory, so {file} cannot be written there")
+    for source in sources:
+        if file.exists() and Path(source).exists() and os.path.samefile(file, source):
+            raise CheckpointError(f"{file}: is the input it would be made from, which writing it would "
+                                  "destroy; write to another directory")
+    return file
+
+
 def _checkpoint_file(path):
     return weights_file(path, "model.safetensors")
 
@@ -358,7 +398,10 @@ def load_checkpoint(path, device="cpu", config=None, check=True):
     if "config" not in header:
         raise CheckpointError(f"{file}: not an accrete checkpoint (no model config in its header); "
                               "for Hugging Face GPT-2 weights use --init-hf / import_hf")
-    ckpt_config = GPTConfig.from_dict(header["config"])
+    try:
+        ckpt_config = GPTConfig.from_dict(header["config"])
+    except ValueError as e:
+        raise CheckpointError(f"{file}: bad model config in its header: {e}") from None
     if config is not None and config != ckpt_config:
         diff = {k: (v, getattr(ckpt_config, k)) for k, v in config.to_dict().items() if getattr(ckpt_config, k) != v}
         raise CheckpointError(f"{file}: model config does not match the checkpoint (asked, found): {diff}")
@@ -389,25 +432,8 @@ def import_hf(path, device="cpu"):
     """Read Hugging Face GPT-2 weights (a directory with model.safetensors + config.json, or the
     .safetensors file with config.json beside it) into our GPT."""
     file = weights_file(path, "model.safetensors")
-    cfg_file = file.parent / "config.json"
+    config = _hf_config(file.parent / "config.json")
     tensors, _ = read_tensors(file, "GPT-2 weight file")
-    if cfg_file.is_file():
-        try:
-            hf = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{cfg_file}: invalid JSON ({e})") from None
-        if hf.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
-            raise CheckpointError(f"{cfg_file}: activation {hf['activation_function']!r} is not GPT-2's gelu_new")
-        try:
-            config = GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
-                               n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True)
-        except KeyError as e:
-            raise CheckpointError(f"{cfg_file}: missing field {e} of a GPT-2 config") from None
-        if hf.get("tie_word_embeddings") is False:
-            raise CheckpointError(f"{cfg_file}: tie_word_embeddings is false (an untied output head); "
-                                  "accrete's GPT ties the head to wte and cannot hold it")
-    else:
-        raise CheckpointError(f"{cfg_file}: missing; GPT-2 weights need their config.json beside them")
     ours = {}
     for k, v in tensors.items():
         if k.split(".")[-2:] in (["attn", "bias"], ["attn", "masked_bias"]):
@@ -423,6 +449,48 @@ def import_hf(path, device="cpu"):
     model = GPT(config)
     _load_base_weights(model, ours, file)
     return model.to(device)
+
+
+# GPT-2 config fields that change what the model computes, and the values accrete's GPT computes
+# with; the first is Hugging Face's default, which a config that leaves the field out gets.
+# (reorder_and_upcast_attn is not one: it computes the same attention scores, in float32.)
+_HF_FIXED = {
+    "activation_function": ("gelu_new", "gelu_pytorch_tanh"),  # one tanh GELU under two names
+    "layer_norm_epsilon": (1e-5,),
+    "scale_attn_weights": (True,),  # attention scores divided by sqrt(head size)
+    "scale_attn_by_inverse_layer_idx": (False,),  # and, if true, by the layer's index + 1 as well
+    "tie_word_embeddings": (True,),  # the output head is wte
+}
+_HF_DROPOUTS = ("resid_pdrop", "embd_pdrop", "attn_pdrop")
+
+
+def _hf_config(cfg_file):
+    """The GPTConfig of a GPT-2 config.json; CheckpointError naming the file for one that is missing,
+    incomplete, or asks for what accrete's GPT does not compute."""
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{cfg_file}: missing; GPT-2 weights need their config.json beside them")
+    try:
+        hf = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg_file}: invalid JSON ({e})") from None
+    if not isinstance(hf, dict):
+        raise CheckpointError(f"{cfg_file}: holds a JSON {type(hf).__name__}, not the object of a GPT-2 config")
+    for key, allowed in _HF_FIXED.items():
+        if hf.get(key, allowed[0]) not in allowed:
+            raise CheckpointError(f"{cfg_file}: {key} is {json.dumps(hf[key])}, which accrete's GPT does not "
+                                  f"compute (it has GPT-2's {json.dumps(allowed[0])})")
+    # one dropout for all three, as export_hf writes it (Hugging Face's default: 0.1 each)
+    dropout = hf.get("resid_pdrop", 0.1)
+    if any(hf.get(k, 0.1) != dropout for k in _HF_DROPOUTS):
+        raise CheckpointError(f"{cfg_file}: {', '.join(f'{k} {hf.get(k, 0.1)}' for k in _HF_DROPOUTS)} differ; "
+                              "accrete's GPT has one dropout for all three")
+    try:
+        return GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
+                         n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=dropout, bias=True)
+    except KeyError as e:
+        raise CheckpointError(f"{cfg_file}: missing field {e} of a GPT-2 config") from None
+    except ValueError as e:
+        raise CheckpointError(f"{cfg_file}: {e}") from None
 
 
 def export_hf(model, out_dir):
@@ -470,8 +538,10 @@ def main():
             if not args.out:
                 p.error("--out is required with --import-hf / --export-hf")
             if args.import_hf:
+                check_output(_checkpoint_file(args.out), [weights_file(args.import_hf, "model.safetensors")])
                 print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, {"mode": "import_hf"}))
             else:
+                check_output(Path(args.out) / "model.safetensors", [_checkpoint_file(args.export_hf)])
                 print("wrote", export_hf(load_checkpoint(args.export_hf)[0], args.out))
             return
         model = GPT(GPTConfig.preset(args.preset, vocab_size=args.vocab_size))

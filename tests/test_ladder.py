@@ -13,6 +13,7 @@ import pytest
 
 import curriculum
 import ladder
+from model import read_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 COLORS = ["red", "blue", "green", "white"]
@@ -139,6 +140,19 @@ def test_a_merged_models_wall_time_and_trainable_params_are_its_adapters(finishe
         assert model["seconds"] == adapter["seconds"]  # (micro trainings take a tenth of a second: the base too)
         assert model["trainable_params"] == adapter["trainable_params"] < report["models"]["base"]["trainable_params"]
         assert model["flops"] == adapter["flops_total"] > report["models"]["base"]["flops"]
+
+
+def test_a_merged_model_s_header_is_the_one_lora_py_writes_for_its_base_and_adapter(finished, tmp_path):
+    tmp, _ = finished
+    grow = tmp / "run" / "grow"
+    for base, step in ((tmp / "run" / "base", "01-facts-00"), (grow / "01-facts-00" / "merged", "02-facts-01")):
+        subprocess.run([sys.executable, str(ROOT / "lora.py"), "--checkpoint", str(base), "--adapter",
+                        str(grow / step), "--out", str(tmp_path / step)], check=True, capture_output=True, cwd=ROOT)
+        theirs = read_tensors(tmp_path / step / "model.safetensors")[1]
+        ours = read_tensors(grow / step / "merged" / "model.safetensors")[1]
+        assert ours == theirs
+        assert ours["meta"]["base_fingerprint"] == read_tensors(base / "model.safetensors")[1]["meta"]["fingerprint"]
+        assert ours["meta"]["step"] > 0 and ours["meta"]["val_loss"] > 0
 
 
 def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished):
@@ -327,8 +341,8 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     (["--world-tokens", "10"], "--world-tokens 10: use at least 50000"),
     (["--ft-epochs", "0"], "--ft-epochs 0.0: must be positive"),
     (["--curve", "0.5,abc"], "--curve '0.5,abc': give fractions of the scratch compute, each above 0 and at most 1"),
-    (["--n-head", "3"], "the model 2 layers x 3 heads x 64 wide, 64 positions: all must be positive and the width "
-                        "a multiple of the heads"),
+    (["--lora-alpha", "0"], "--lora-alpha 0.0: must be positive"),
+    (["--n-head", "3"], "model config: n_embd 64 is not a multiple of n_head 3"),
     (["--device", "cuda:7"], "--device cuda:7: "),
     (["--units", "no/such/dir"], "--units no/such/dir: no such directory"),
     (["--gate-on", "recal"], "--gate-on recal: no unit has probes of that type (all: every type)")])

@@ -133,9 +133,31 @@ def test_a_target_names_whole_dotted_parts_as_peft_does_and_an_empty_one_is_drop
         names(("fc",))  # a part of a name's last part names nothing (PEFT: no module)
 
 
+def test_every_target_must_match_a_layer_even_beside_one_that_does():
+    model = base_model()
+    with pytest.raises(AdapterError, match=r"^target_modules \['mlp\.cfc', 'ffn'\] match no linear layer in the "
+                                           r"blocks \(the block linears: attn\.c_attn, attn\.c_proj, mlp\.c_fc, "
+                                           r"mlp\.c_proj\)$"):
+        attach(model, LoRAConfig(target_modules=("attn.c_attn", "mlp.cfc", "ffn")))
+    assert not lora_layers(model) and all(p.requires_grad for p in model.parameters())
+
+
+def test_spaces_around_target_names_are_no_part_of_them():
+    model = base_model()
+    attach(model, LoRAConfig(target_modules=tuple("attn.c_attn, mlp.c_fc ".split(","))))
+    assert [n.split(".", 3)[-1] for n, _ in lora_layers(model)] == ["attn.c_attn", "mlp.c_fc"] * MICRO.n_layer
+    assert model.lora_config.target_modules == ("attn.c_attn", "mlp.c_fc")
+
+
 @pytest.mark.parametrize("bad, match", [(dict(r=0), "rank r must be"), (dict(r=-2), "rank r must be"),
                                         (dict(lora_dropout=1.0), "dropout must be"),
-                                        (dict(target_modules=("",)), "target_modules is empty")])
+                                        (dict(target_modules=("",)), "target_modules is empty"),
+                                        (dict(target_modules=(1,)), "target_modules must be names"),
+                                        (dict(lora_alpha=0), "alpha must be a finite number > 0, not 0$"),
+                                        (dict(lora_alpha=-16.0), "alpha must be a finite number > 0, not -16.0"),
+                                        (dict(lora_alpha=float("nan")), "alpha must be a finite number > 0, not nan"),
+                                        (dict(lora_alpha=float("inf")), "alpha must be a finite number > 0, not inf"),
+                                        (dict(lora_alpha=True), "alpha must be a finite number > 0, not True")])
 def test_a_config_that_cannot_work_is_refused_in_one_line(bad, match):
     with pytest.raises(AdapterError, match=match):
         LoRAConfig(**bad)
@@ -145,7 +167,8 @@ def test_an_adapter_whose_header_config_fits_no_layer_is_refused_naming_the_file
     model = with_trained_adapter(base_model())
     file = save_adapter(model, tmp_path)
     tensors, header = read_tensors(file)
-    for cfg in (dict(header["lora_config"], target_modules=["nowhere"]), dict(header["lora_config"], r=0)):
+    for cfg in (dict(header["lora_config"], target_modules=["nowhere"]), dict(header["lora_config"], r=0),
+                dict(header["lora_config"], lora_alpha=0.0)):
         save_tensors(tensors, file, dict(header, lora_config=cfg))
         base = base_model()
         with pytest.raises(AdapterError, match=rf"^{file}: "):
@@ -446,6 +469,45 @@ def test_cli_merges_an_adapter_file_into_a_checkpoint_equal_to_merge(tmp_path):
     assert meta["mode"] == "merged" and meta["units"] == ["u0", "u1"]
     assert meta["base_fingerprint"] == fingerprint(base_model())
     assert meta["fingerprint"] == fingerprint(merged)
+
+
+def write_base_and_adapter(d):
+    save_checkpoint(base_model(), d / "base", {"units": ["u0"]})
+    save_adapter(with_trained_adapter(base_model()), d / "ad", {"units": ["u1"]})
+
+
+def merge_cli(d, out):
+    """lora.py merging the adapter d/ad into the checkpoint d/base, written to `out`."""
+    return subprocess.run([sys.executable, "lora.py", "--checkpoint", str(d / "base"), "--adapter", str(d / "ad"),
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def files_under(d):
+    return sorted((str(f.relative_to(d)), f.read_bytes()) for f in d.rglob("*") if f.is_file())
+
+
+@pytest.mark.parametrize("out, file", [("base", "base/model.safetensors"),
+                                       ("base/model.safetensors", "base/model.safetensors"),
+                                       ("ad/adapter.safetensors", "ad/adapter.safetensors")])
+def test_cli_merge_over_its_own_base_or_adapter_is_refused_and_leaves_them_as_they_were(tmp_path, out, file):
+    write_base_and_adapter(tmp_path)
+    before = files_under(tmp_path)
+    r = merge_cli(tmp_path, tmp_path / out)
+    assert r.returncode == 2
+    assert r.stderr == f"error: {tmp_path / file}: is the input it would be made from, which writing it would " \
+                       "destroy; write to another directory\n"
+    assert files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize("below", ["", "x"])
+def test_cli_merge_into_an_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, below):
+    write_base_and_adapter(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    r = merge_cli(tmp_path, tmp_path / "afile" / below)
+    assert r.returncode == 2
+    assert r.stderr == f"error: {tmp_path / 'afile'}: is a file, not a directory, so " \
+                       f"{tmp_path / 'afile' / below / 'model.safetensors'} cannot be written there\n"
+    assert (tmp_path / "afile").read_text() == "mine"
 
 
 def test_peft_loads_the_export_and_gives_our_base_plus_adapter_logits(tmp_path):

@@ -350,6 +350,86 @@ def test_cli_export_of_missing_checkpoint_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "X").exists()
 
 
+@pytest.mark.parametrize("bad, says", [
+    (dict(n_head=5), "n_embd 384 is not a multiple of n_head 5"),
+    (dict(n_head=0), "n_head must be a whole number >= 1, not 0"),
+    (dict(vocab_size="64"), "vocab_size must be a whole number >= 1, not '64'"),
+    (dict(vocab_size=-1), "vocab_size must be a whole number >= 1, not -1"),
+    (dict(n_layer=True), "n_layer must be a whole number >= 1, not True"),
+    (dict(block_size=64.0), "block_size must be a whole number >= 1, not 64.0"),
+    (dict(dropout=1.0), r"dropout must be in \[0, 1\), not 1.0"),
+    (dict(dropout=-0.1), r"dropout must be in \[0, 1\), not -0.1"),
+    (dict(bias="no"), "bias must be true or false, not 'no'")])
+def test_a_model_config_that_cannot_be_built_is_a_value_error_naming_the_field(bad, says):
+    with pytest.raises(ValueError, match=f"^model config: {says}$"):
+        GPTConfig(**bad)
+
+
+@pytest.mark.parametrize("config, says", [([], "model config must be a JSON object, not list"),
+                                          (dict(MICRO.to_dict(), n_head=3), "n_embd 64 is not a multiple of n_head 3"),
+                                          (dict(MICRO.to_dict(), n_embd=None), "n_embd must be a whole number")])
+def test_a_checkpoint_whose_header_config_is_no_config_is_a_checkpoint_error_naming_the_file(tmp_path, config, says):
+    file = save_checkpoint(micro_model(), tmp_path)
+    tensors, header = read_tensors(file)
+    save_tensors(tensors, file, dict(header, config=config))
+    with pytest.raises(CheckpointError, match=rf"^{file}: bad model config in its header: (model config: )?{says}"):
+        load_checkpoint(tmp_path)
+
+
+def test_cli_with_a_model_that_cannot_be_built_exits_2_with_one_line():
+    r = subprocess.run([sys.executable, "model.py", "--preset", "micro", "--vocab-size", "-1"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr == "error: model config: vocab_size must be a whole number >= 1, not -1\n"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "model.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("convert, out", [("--export-hf", "dir"), ("--import-hf", "dir"), ("--import-hf", "file")])
+def test_cli_conversion_into_its_own_input_is_refused_and_leaves_it_as_it_was(tmp_path, convert, out):
+    src = tmp_path / "src"
+    if convert == "--export-hf":
+        file = save_checkpoint(randomized(micro_model()), src)
+    else:
+        file = export_hf(randomized(micro_model()), src) / "model.safetensors"
+    before = sorted((f.name, f.read_bytes()) for f in src.iterdir())
+    r = cli(convert, src, "--out", src if out == "dir" else file)
+    assert r.returncode == 2
+    assert r.stderr == f"error: {file}: is the input it would be made from, which writing it would destroy; " \
+                       "write to another directory\n"
+    assert sorted((f.name, f.read_bytes()) for f in src.iterdir()) == before
+
+
+@pytest.mark.parametrize("convert", ["--export-hf", "--import-hf"])
+@pytest.mark.parametrize("below", ["", "x"])
+def test_cli_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, convert, below):
+    src = tmp_path / "src"
+    if convert == "--export-hf":
+        save_checkpoint(micro_model(), src)
+    else:
+        export_hf(micro_model(), src)
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / below
+    r = cli(convert, src, "--out", out)
+    assert r.returncode == 2
+    assert r.stderr == f"error: {tmp_path / 'afile'}: is a file, not a directory, so " \
+                       f"{out / 'model.safetensors'} cannot be written there\n"
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_save_checkpoint_where_a_directory_or_file_stands_in_the_way_is_a_checkpoint_error(tmp_path):
+    (tmp_path / "d.safetensors").mkdir()
+    with pytest.raises(CheckpointError, match=r"d\.safetensors: is a directory, where the weights file would be"):
+        save_checkpoint(micro_model(), tmp_path / "d.safetensors")
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(CheckpointError, match=r"afile: is a file, not a directory, so .*afile/x/model\.safetensors"):
+        save_checkpoint(micro_model(), tmp_path / "afile" / "x")
+    assert (tmp_path / "afile").read_text() == "mine" and not list((tmp_path / "d.safetensors").iterdir())
+
+
 # ----------------------------------------------------------------------------- GPT-2 (Hugging Face) interop
 
 def gpt2_format_tensors(config, seed=0, prefix="transformer.", buffers=True, lm_head=False):
@@ -388,7 +468,8 @@ def write_gpt2_dir(out_dir, config, tensors):
         "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "activation_function": "gelu_new",
         "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_ctx": config.block_size,
         "n_embd": config.n_embd, "n_layer": config.n_layer, "n_head": config.n_head,
-        "layer_norm_epsilon": 1e-5,
+        "layer_norm_epsilon": 1e-5, "resid_pdrop": config.dropout, "embd_pdrop": config.dropout,
+        "attn_pdrop": config.dropout,
     }))
     return out_dir
 
@@ -419,8 +500,9 @@ def reference_gpt2_logits(t, config, idx, prefix="transformer."):
     return ln(x, "ln_f") @ w["wte.weight"].t()
 
 
-def test_export_then_import_hf_gives_identical_tensors(tmp_path):
-    model = randomized(micro_model())
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_export_then_import_hf_gives_identical_tensors(tmp_path, dropout):
+    model = randomized(micro_model(dropout=dropout))
     export_hf(model, tmp_path / "hf")
     back = import_hf(tmp_path / "hf")
     assert back.config == model.config
@@ -518,4 +600,54 @@ def test_import_hf_with_an_incomplete_config_is_a_checkpoint_error(tmp_path):
     del cfg["n_positions"]
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="config.json: missing field 'n_positions'"):
+        import_hf(tmp_path)
+
+
+def gpt2_dir_with(d, **fields):
+    """A GPT-2 directory of MICRO's shape whose config.json has these fields set (None: left out)."""
+    write_gpt2_dir(d, MICRO, gpt2_format_tensors(MICRO))
+    cfg = dict(json.loads((d / "config.json").read_text()), **fields)
+    (d / "config.json").write_text(json.dumps({k: v for k, v in cfg.items() if v is not None}))
+    return d
+
+
+@pytest.mark.parametrize("field, value", [("layer_norm_epsilon", 1e-6), ("scale_attn_weights", False),
+                                          ("scale_attn_by_inverse_layer_idx", True), ("activation_function", "relu")])
+def test_import_hf_refuses_a_config_field_that_changes_what_the_model_computes(tmp_path, field, value):
+    with pytest.raises(CheckpointError, match=rf"^{tmp_path / 'config.json'}: {field} is {json.dumps(value)}, "
+                                              "which accrete's GPT does not compute"):
+        import_hf(gpt2_dir_with(tmp_path, **{field: value}))
+
+
+def test_import_hf_accepts_what_changes_only_the_precision_or_repeats_gpt2s_values(tmp_path):
+    model = import_hf(gpt2_dir_with(tmp_path, reorder_and_upcast_attn=True, scale_attn_weights=True,
+                                    scale_attn_by_inverse_layer_idx=False, activation_function="gelu_pytorch_tanh"))
+    assert model.config == MICRO
+
+
+def test_import_hf_takes_the_dropout_of_the_config_and_hugging_faces_default_without_one(tmp_path):
+    assert import_hf(gpt2_dir_with(tmp_path / "a", resid_pdrop=0.2, embd_pdrop=0.2, attn_pdrop=0.2)).config.dropout == 0.2
+    assert import_hf(gpt2_dir_with(tmp_path / "b", resid_pdrop=None, embd_pdrop=None, attn_pdrop=None)).config.dropout == 0.1
+
+
+def test_import_hf_refuses_three_dropouts_that_differ(tmp_path):
+    with pytest.raises(CheckpointError, match=r"config\.json: resid_pdrop 0\.1, embd_pdrop 0\.0, attn_pdrop 0\.1 differ; "
+                                              "accrete's GPT has one dropout for all three"):
+        import_hf(gpt2_dir_with(tmp_path, resid_pdrop=0.1, embd_pdrop=0.0, attn_pdrop=0.1))
+
+
+@pytest.mark.parametrize("fields, says", [
+    (dict(n_head=3), "model config: n_embd 64 is not a multiple of n_head 3"),
+    (dict(vocab_size="512"), "model config: vocab_size must be a whole number >= 1, not '512'"),
+    (dict(n_layer=0), "model config: n_layer must be a whole number >= 1, not 0"),
+    (dict(resid_pdrop=1.0, embd_pdrop=1.0, attn_pdrop=1.0), r"model config: dropout must be in \[0, 1\), not 1.0")])
+def test_import_hf_of_a_config_that_cannot_be_built_is_a_checkpoint_error_naming_it(tmp_path, fields, says):
+    with pytest.raises(CheckpointError, match=rf"^{tmp_path / 'config.json'}: {says}$"):
+        import_hf(gpt2_dir_with(tmp_path, **fields))
+
+
+def test_import_hf_of_a_config_that_is_no_json_object_is_a_checkpoint_error(tmp_path):
+    write_gpt2_dir(tmp_path, MICRO, gpt2_format_tensors(MICRO))
+    (tmp_path / "config.json").write_text("[]")
+    with pytest.raises(CheckpointError, match=r"config\.json: holds a JSON list, not the object of a GPT-2 config"):
         import_hf(tmp_path)

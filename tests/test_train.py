@@ -633,6 +633,14 @@ def test_bad_init_checkpoint_is_one_line_error_and_exit_2(tokens, tmp_path, prob
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
+@pytest.mark.parametrize("args, says", [(["--n-head", "3"], "n_embd 64 is not a multiple of n_head 3"),
+                                        (["--n-layer", "0"], "n_layer must be a whole number >= 1, not 0")])
+def test_a_model_that_cannot_be_built_is_one_line_error_and_exit_2(tokens, tmp_path, args, says):
+    r = run("--preset", "micro", *args, "--data", tokens, "--out", tmp_path / "out", check=False)
+    assert r.returncode == 2 and r.stderr == f"error: model config: {says}\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_resume_with_other_settings_is_refused_naming_them(tokens, tmp_path):
     cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=4, lr=1e-3,
                       warmup=1, **MICRO)
