@@ -698,7 +698,7 @@ def _parser():
     a.add_argument("corpus", help="the corpus directory")
     a.add_argument("files", nargs="+", help="unit files (.jsonl); files already added unchanged are skipped")
     a.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
-                   help="probe needles (two a probe, 18-26 bytes each) the leakage check holds at once; "
+                   help="probe needles (two a probe, 20-24 bytes each) the leakage check holds at once; "
                         f"past it, one more pass over the documents per budget's worth (default {LEAK_BUDGET:,})")
     a.add_argument("--gate-on", default="recall", help="the probe type evaluate.py verify's accuracy gate will read "
                    "(default recall; all probes when a unit has none of it; 'all' for every type): each added "

@@ -1,13 +1,16 @@
 """
-The leakage checks. A probe's prompt + answer that appears verbatim (whitespace normalized) in any
-document is an error, since the probe would then test copying, not knowledge: every K-byte window
-of the documents is hashed in one rolling pass and looked up among the probes' hashes, and a match
-is confirmed byte for byte against the probe re-read from its file. And a derived probe (one that
-names the `premises` it follows from and the entity it is about, its `cluster`) must not find its
-answer stated about that entity: no sentence of a document may hold both (stated_in).
+The leakage checks. A probe's prompt + answer that appears in any document is an error, since the
+probe would then test copying, not knowledge: near-verbatim, as a reader sees it (case, spacing,
+invisible characters and the Q:/A: markers aside, _fold), and as the probe's lead + answer where
+the lead names its entity ("The luklirk lives in the lake"). Every K-byte window of the documents is
+hashed in one rolling pass and looked up among the probes' hashes, and a match is confirmed byte
+for byte against the probe re-read from its file. And a derived probe (one that names the
+`premises` it follows from and the entity it is about, its `cluster`) must not find its answer
+stated about that entity: no sentence of a document may hold both (stated_in).
 """
 import argparse
 import re
+import unicodedata
 
 import numpy as np
 
@@ -16,6 +19,7 @@ from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_re
     without_article
 
 LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once; more take more passes
+NEEDLES = 2  # needles a probe gives at most (_needle_bytes)
 
 _P = 1099511628211  # odd, so it has an inverse mod 2^64
 _P_INV = pow(_P, -1, 1 << 64)
@@ -42,36 +46,78 @@ def _span_hashes(h, starts, ends):
     return (h[ends] - h[starts]) * _powers(_P_INV, int(starts.max(initial=0)) + 1)[starts]
 
 
+# Format characters (soft hyphen, zero-width space and joiners, direction marks, word joiner, BOM):
+# they show nothing, so text that differs from a probe only by them reads as the probe
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+# a question's and an answer's markers (case folded), not in a word; the letter first, and the
+# look-behind after it, is three times faster than the look-behind first
+_MARKER = re.compile(r"[qa](?<!\w[qa]):")
+_LEAD = re.compile(r"[aA](?<!\w[aA]):")  # where a prompt's lead begins
+
+
+def _fold(text):
+    """text as the leakage check compares it: as a reader sees it (compatibility forms such as
+    full-width letters as their plain letters, invisible characters out), in any case, without Q:
+    and A: markers (a question and its answer give the answer away with them or without) and with
+    whitespace normalized."""
+    if not text.isascii():  # (ASCII holds neither: most text is spared the work)
+        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    text = text.casefold()
+    if "q:" in text or "a:" in text:  # the regex is slow on text that holds none
+        text = _MARKER.sub(" ", text)
+    return normalize(text)
+
+
+def _lead(probe):
+    """The probe's lead (its prompt after its last "A:") where it names the probe's cluster, folded;
+    else None. "The luklirk lives in the" + "lake" states the fact about the luklirk wherever it
+    stands; a lead that names no entity ("It is known for") + answer may be about any other, and
+    practice writes such lines about invented names."""
+    parts, cluster = _LEAD.split(probe["probe"]), probe.get("cluster")
+    if len(parts) < 2 or not isinstance(cluster, str):
+        return None
+    lead = _fold(parts[-1])
+    named = " ".join(_WORD.findall(_fold(cluster)))
+    return lead if named and f" {named} " in " " + " ".join(_WORD.findall(lead)) + " " else None
+
+
 def _needle_bytes(probe):
-    """What a probe must not find verbatim in any document, normalized: prompt + " " + answer, and
-    prompt + answer."""
-    return [normalize(probe["probe"] + sep + probe["answer"]).encode() for sep in (" ", "")]
+    """What a probe must not find in any document, folded (_fold), without repeats: its prompt (or
+    its lead, _lead, which ends every text that holds the whole prompt) + " " + answer, and + answer."""
+    prompt = _lead(probe) or probe["probe"]
+    return list(dict.fromkeys(_fold(prompt + sep + probe["answer"]).encode() for sep in (" ", "")))
 
 
 class LeakFinder:
     """Finds probe needles (_needle_bytes) in documents in one pass: the hash of every K-byte window
-    is looked up among the needles' K-byte suffix hashes, a hit is checked against the whole needle's
-    hash, and a match is confirmed byte for byte against the probe re-read from its file.
+    is looked up among the needles' K-byte suffix hashes, which give the lengths of the needles that
+    may end there; the span of each such length is hashed once and looked up among the needles'
+    whole hashes, and a match is confirmed byte for byte against the probe re-read from its file.
+    Probes that end alike (practice's "A: It is known for" + " glassblowing") share a suffix and
+    often a length: the work a window takes grows with their lengths, never with their count.
 
-    A needle is held as 18 bytes, not as text: its suffix hash (8: the low bits give way to the
-    needle's place, for the sort), a 32-bit hash of the whole (4), its length (2) and its probe's row
-    (4: the probe's line, counted on over all files), in one table sorted by suffix hash, behind a
-    filter of 2-4 bytes a needle: a large world has millions of needles, and as Python objects
-    (with their probe records) they would be most of what add holds. Needles shorter than K bytes
-    or longer than 65,535 are rare and kept as bytes."""
-    K = 24
+    A needle is held as 16 bytes, not as text: the whole needle's hash with its probe's row (the
+    probe's line, counted on over all files) in its low bits (8), and its suffix hash with its
+    length in the low 16 bits (8; the table keeps one of each), in two sorted tables, behind a
+    filter of 2-4 bytes a needle: a large world has millions of needles, and as Python objects (with
+    their probe records) they would be most of what add holds. Needles shorter than K bytes or
+    longer than 65,535 are rare and kept as bytes."""
+    K = 12  # a lead + answer can be short ("the mefor hums", 14 bytes): shorter needles are searched one by one
     # Keys are window hashes times an odd constant (a bijection: equal stays equal). The rolling
     # hash alone is sum(byte_j * P^j) with P = 2^40 + 435: windows that differ only in their first
     # bytes differ only in its low bits, and the filter and the sorted keys look at the top bits.
     MIX = np.uint64(0x9E3779B97F4A7C15)
+    MIX2 = np.uint64(0xD6E8FEB86659FD93)  # the filter's second bit: another odd constant
+    LENGTH = np.uint64(0xFFFF)  # the low bits of a suffix key: the needle's length
+    PAIRS = 1 << 20  # (window, needle length) pairs hashed at once: bounded memory, however many
 
     def __init__(self, capacity=0):
-        """capacity: the needles add() will be given (two a probe), if known: the table is then
-        allocated once. Grown piece by piece, the small arrays fragment the heap, which then holds
-        far more than the needles."""
+        """capacity: the needles add() will be given (NEEDLES a probe, at most), if known: the table
+        is then allocated once. Grown piece by piece, the small arrays fragment the heap, which then
+        holds far more than the needles."""
         self.files, self.new, self.first_row, self.odd, self.n = [], [], [0], [], 0
-        self.cols = {"key": np.empty(capacity, np.uint64), "full": np.empty(capacity, np.uint32),
-                     "length": np.empty(capacity, np.uint16), "row": np.empty(capacity, np.uint32)}
+        self.cols = {"suffix": np.empty(capacity, np.uint64), "full": np.empty(capacity, np.uint64),
+                     "row": np.empty(capacity, np.uint32)}
 
     @classmethod
     def hash_needles(cls, probes):
@@ -87,9 +133,8 @@ class LeakFinder:
         lengths = np.array([len(nb) for nb in needles], np.int64)
         ends = np.cumsum(lengths + 1) - 1  # the needles joined by b"\n"
         h = _prefix_hashes(b"\n".join(needles))
-        # the whole needle's hash only screens what is then compared byte for byte: 32 bits will do
-        full = _span_hashes(h, ends - lengths, ends).astype(np.uint32)
-        return dict(key=_span_hashes(h, ends - cls.K, ends) * cls.MIX, full=full, length=lengths.astype(np.uint16),
+        suffix = _span_hashes(h, ends - cls.K, ends) * cls.MIX & ~cls.LENGTH | lengths.astype(np.uint64)
+        return dict(suffix=suffix, full=_span_hashes(h, ends - lengths, ends) * cls.MIX,
                     line=np.array(lines, np.uint32)), odd
 
     def add(self, path, hashed, new):
@@ -113,39 +158,45 @@ class LeakFinder:
             self.cols[k][n:self.n] = v
 
     def freeze(self):
-        """Sort the needles by suffix hash and build the first filter; call after the last add."""
+        """Build the filter and sort the tables (in place, a slice at a time); call after the last add."""
         n, step = self.n, 1 << 18
-        self.cols = {k: v[:n] for k, v in self.cols.items()}
-        keys = self.keys = self.cols.pop("key")
-        # a first filter: two bits set per needle, at two slices of its suffix hash, in 16-32 bits
-        # per needle; a window goes on to the binary search only if both its bits are set (~1% of
-        # them, or fewer). A filter of one bit a needle and a fixed size lets a large share of all
-        # windows through once the needles are many, and the binary search then dominates.
+        suffix, full, row = (self.cols.pop(k)[:n] for k in ("suffix", "full", "row"))
+        # a first filter: two bits set per needle, from its suffix hash, in 16-32 bits per needle; a
+        # window goes on to the binary search only if both its bits are set (~1% of them, or fewer).
+        # A filter of one bit a needle and a fixed size lets a large share of all windows through
+        # once the needles are many, and the binary search then dominates.
         self.bits = min(max(n.bit_length() + 4, 20), 32)
         self.bitmap = np.zeros(1 << (self.bits - 3), np.uint8)
         for i in range(0, n, step):
-            for at in self._bits_of(keys[i:i + step]):
+            for at in self._bits_of(suffix[i:i + step]):
                 np.bitwise_or.at(self.bitmap, at >> np.uint64(3), (1 << (at & np.uint64(7))).astype(np.uint8))
-        # Sorted without an argsort (8 bytes a needle): the key's low `shift` bits are traded for the
-        # needle's index, the keys sorted in place, and each column gathered through those bits. A
-        # key is only a screen (matches are confirmed), so its top 64 - shift bits will do.
-        self.shift = np.uint64(max(n - 1, 1).bit_length())
-        self.low = np.uint64((1 << int(self.shift)) - 1)
+        # the rows in the whole hashes' low bits, so that a match names its probe without an argsort
+        # (8 bytes a needle) or a gathered column: a hash is only a screen (matches are confirmed),
+        # and its other bits will do
+        self.rows = np.uint64((1 << max(int(self.first_row[-1]) - 1, 1).bit_length()) - 1)
         for i in range(0, n, step):
-            keys[i:i + step] &= ~self.low
-            keys[i:i + step] |= np.arange(i, min(i + step, n), dtype=np.uint64)
-        keys.sort()
-        for k, col in self.cols.items():
-            self.cols[k] = np.empty_like(col)
-            for i in range(0, n, step):
-                self.cols[k][i:i + step] = col[keys[i:i + step] & self.low]
+            full[i:i + step] &= ~self.rows
+            full[i:i + step] |= row[i:i + step]
+        del row
+        full.sort()
+        self.needles = full
+        # each (suffix, length) once: a window's candidates are the lengths of the needles that end like it
+        suffix.sort()
+        m = 0
+        for i in range(0, n, step):
+            part = suffix[i:i + step]
+            kept = part[np.r_[i == 0 or part[0] != suffix[m - 1], part[1:] != part[:-1]]]
+            suffix[m:m + len(kept)] = kept
+            m += len(kept)
+        self.suffixes = suffix[:m]
         self.first_row, self.new = np.array(self.first_row, np.uint64), np.array(self.new)
         return self
 
     def _bits_of(self, hashes):
-        """The filter's two bit positions for each hash: its top `bits` bits and the `bits` below."""
-        b = np.uint64(self.bits)
-        return hashes >> (np.uint64(64) - b), (hashes >> (np.uint64(64) - 2 * b)) & np.uint64((1 << self.bits) - 1)
+        """The filter's two bit positions for each suffix hash (its length bits aside): its top `bits`
+        bits, and those of its product with another odd constant."""
+        shift, top = np.uint64(64 - self.bits), hashes & ~self.LENGTH
+        return top >> shift, (top * self.MIX2) >> shift
 
     @classmethod
     def window_hashes(cls, h):
@@ -170,61 +221,74 @@ class LeakFinder:
                 return span in _needle_bytes(rec)
         return False
 
+    def _spans(self, h, ends, lo, hi):
+        """Yield (starts, ends, their needle keys) of the spans that end at `ends` (the candidate
+        windows' ends, in order) with the length of a needle that ends like the window (suffixes
+        lo:hi), in the text's order, at most PAIRS at a time."""
+        count = hi - lo
+        total = np.cumsum(count)
+        i = 0
+        while i < len(count):
+            j = max(int(np.searchsorted(total, total[i] - count[i] + self.PAIRS, "right")), i + 1)
+            c = count[i:j]
+            g = np.repeat(lo[i:j], c) + np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
+            end, length = np.repeat(ends[i:j], c), (self.suffixes[g] & self.LENGTH).astype(np.int64)
+            end, length = end[length <= end], length[length <= end]
+            yield end - length, end, _span_hashes(h, end - length, end) * self.MIX & ~self.rows
+            i = j
+
     def find(self, buf, new_only=False):
         """(probe location, byte offset) of a needle found in buf, or None."""
         for nb, f, no in self.odd:
             i = buf.find(nb) if self.new[f] or not new_only else -1
             if i >= 0:
                 return self._where(f, no), i
-        keys = self.keys
-        if len(keys) == 0 or len(buf) < self.K:
+        if self.n == 0 or len(buf) < self.K:
             return None
         h = _prefix_hashes(buf)
         win = self.window_hashes(h)
         cand = np.nonzero(self._may_hold(win))[0]
-        # keys are sorted once: a binary search per candidate, never a sort per chunk (np.isin sorts
-        # both sides on every call)
-        top = win[cand] & ~self.low
-        lo, hi = np.searchsorted(keys, top, "left"), np.searchsorted(keys, top | self.low, "right")
-        count = hi - lo  # needles whose suffix ends each candidate window: a common suffix has many
-        pairs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        end, i = np.repeat(cand + self.K, count), np.repeat(lo, count) + pairs  # (where it would end, needle)
-        c = {k: v[i] for k, v in self.cols.items()}
-        c["file"] = np.searchsorted(self.first_row, c["row"], "right") - 1
-        keep = (c["length"] <= end) & (self.new[c["file"]] | (not new_only))
-        end, c = end[keep], {k: v[keep] for k, v in c.items()}
-        start = end - c["length"].astype(np.int64)
-        for j in np.nonzero(_span_hashes(h, start, end).astype(np.uint32) == c["full"])[0]:  # in the text's order
-            f = int(c["file"][j])
-            no = int(c["row"][j]) - int(self.first_row[f])
-            if self._confirm(f, no, buf[start[j]:end[j]]):
-                return self._where(f, no), int(start[j])
+        # the tables are sorted once: a binary search per candidate, never a sort per chunk (np.isin
+        # sorts both sides on every call)
+        top = win[cand] & ~self.LENGTH
+        lo, hi = np.searchsorted(self.suffixes, top, "left"), np.searchsorted(self.suffixes, top | self.LENGTH, "right")
+        ends = (cand + self.K)[hi > lo]
+        for start, end, key in self._spans(h, ends, lo[hi > lo], hi[hi > lo]):
+            a, b = np.searchsorted(self.needles, key, "left"), np.searchsorted(self.needles, key | self.rows, "right")
+            for j in np.nonzero(b > a)[0]:  # in the text's order
+                for row in (self.needles[a[j]:b[j]] & self.rows).tolist():
+                    f = int(np.searchsorted(self.first_row, row, "right")) - 1
+                    no = row - int(self.first_row[f])
+                    if (self.new[f] or not new_only) and self._confirm(f, no, buf[start[j]:end[j]]):
+                        return self._where(f, no), int(start[j])
         return None
 
     def scan(self, path, new_only=False):
         """Raise CurriculumError if any document of the unit file at path contains a needle."""
         for chunk in chunks(iter_documents(path)):
-            docs = [normalize(t).encode() for _, t in chunk]
-            buf = b"\n".join(docs)  # normalized needles hold no newline, so matches never cross documents
+            docs = [_fold(t).encode() for _, t in chunk]
+            buf = b"\n".join(docs)  # folded needles hold no newline, so matches never cross documents
             hit = self.find(buf, new_only)
             if hit:
                 starts = np.cumsum([0] + [len(d) + 1 for d in docs])
                 doc_line = chunk[int(np.searchsorted(starts, hit[1], side="right")) - 1][0]
-                raise CurriculumError(f"{hit[0]}: leakage: the probe's prompt + answer appears verbatim in a "
-                                      f"document ({path}:{doc_line}); rephrase the probe or the document")
+                raise CurriculumError(f"{hit[0]}: leakage: the probe's prompt (or its lead) + answer appears in a "
+                                      f"document ({path}:{doc_line}), case, spacing and Q:/A: markers aside; "
+                                      "rephrase the probe or the document")
 
 
 def check_leakage(new, old=(), budget=None):
     """No new probe's needle in any document, old or new; old probes need only the new documents.
     new, old: [(unit file, probe count)] of the units being added and of those already in the corpus.
 
-    At most `budget` needles (LEAK_BUDGET; 18 bytes each, ~26 while they are sorted) are held at a
-    time, whole units at a time: past that the probes are taken in batches, each with a pass over the
-    documents it can leak into, so a corpus that outgrows the budget costs passes, never memory."""
+    At most `budget` needles (LEAK_BUDGET; 20-24 bytes each, filter included, 18-20 once sorted) are
+    held at a time, whole units at a time: past that the probes are taken in batches, each with a
+    pass over the documents it can leak into, so a corpus that outgrows the budget costs passes,
+    never memory."""
     budget = budget or LEAK_BUDGET
     new_docs, old_docs = [p for p, _ in new], [p for p, _ in old]
-    sources = [(p, True, 2 * n) for p, n in new]  # two needles a probe
-    sources += [(p, False, 2 * n) for p, n in old]
+    sources = [(p, True, NEEDLES * n) for p, n in new]
+    sources += [(p, False, NEEDLES * n) for p, n in old]
     sources = [s for s in sources if s[2]]  # (a unit of no probes is only scanned)
     if not sources:
         return

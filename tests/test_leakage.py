@@ -33,7 +33,7 @@ def leak(new, old=(), budget=None):
 @budgets
 def test_leaked_probe_with_space_is_rejected_whitespace_normalized(tmp_path, budget):
     probe = {"probe": "The dam herd favors the color", "answer": "amber", "choices": COLORS, "type": "recall"}
-    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Note: the dam herd favors  the color\n amber."},
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Note: the dam herd favors  the\n colour amber."},
                                            {"text": "Yes. The dam herd favors the\tcolor   amber, truly."}, probe])
     with leaks(f"{p}:4", f"{p}:3"):
         leak([p], budget=budget)
@@ -94,7 +94,8 @@ def test_leak_finder_finds_short_and_long_needles_anywhere(tmp_path):
         probes.write_text("".join(json.dumps(r) + "\n" for r in lines))
         return finder_of(probes, lines, new)
 
-    for n in (3, 23, 24, 25, 80, 65_535, 65_536):  # under K bytes or over 65,535: held as bytes
+    k = L.LeakFinder.K
+    for n in (3, k - 1, k, k + 1, 80, 65_535, 65_536):  # under K bytes or over 65,535: held as bytes
         for start in (0, 1234, len(text) - n):
             needle = text[start:start + n]
             where, at = finder(b"\x01" * 30, needle).find(text)
@@ -110,7 +111,7 @@ def test_leak_finder_among_many_needles_finds_the_one_that_leaks(tmp_path):
     recs = [{"probe": " ".join(rng.choices(words, k=6)), "answer": rng.choice(words), "choices": [], "type": "x"}
             for _ in range(50_000)]
     f = finder_of(tmp_path / "p.jsonl", recs)
-    assert len(f.bitmap) * 8 >= 16 * len(f.keys) == 16 * 100_000  # two needles a probe, 16+ bits each
+    assert len(f.bitmap) * 8 >= 16 * f.n == 16 * 100_000  # two needles a probe, 16+ bits each
     text = " ".join(rng.choices(words, k=50_000))
     windows = f.window_hashes(L._prefix_hashes(text.encode()))
     assert f._may_hold(windows).mean() < 0.02  # few windows go on to the binary search
@@ -134,8 +135,8 @@ def test_leak_finder_keys_tell_apart_windows_that_differ_in_their_first_byte(tmp
     windows = f.window_hashes(L._prefix_hashes(text))
     starts = np.arange(len(near)) * (L.LeakFinder.K + 1)
     assert f._may_hold(windows[starts]).mean() < 0.1
-    top = windows[starts] & ~f.low
-    assert (np.searchsorted(f.keys, top | f.low, "right") == np.searchsorted(f.keys, top, "left")).all()
+    top = windows[starts] & ~f.LENGTH
+    assert (np.searchsorted(f.suffixes, top | f.LENGTH, "right") == np.searchsorted(f.suffixes, top, "left")).all()
 
 
 def test_leak_finder_confirms_a_hash_match_against_the_probe_itself(tmp_path):
@@ -147,14 +148,89 @@ def test_leak_finder_confirms_a_hash_match_against_the_probe_itself(tmp_path):
         path.write_text(json.dumps(rec) + "\n")
         return finder_of(path, [rec]), path
     red, path = finder("red")
-    doc = b"so The skimer has a coat of colour tan."
-    assert red.find(b"so The skimer has a coat of colour red.") == (f"{path}:1", 3)
+    doc = b"so the skimer has a coat of colour tan."  # find() is given folded text (_fold): lower case
+    assert red.find(b"so the skimer has a coat of colour red.") == (f"{path}:1", 3)
     assert red.find(doc) is None
     tan, _ = finder("tan")
     assert tan.find(doc) is not None
-    red.keys, red.bitmap = tan.keys, tan.bitmap  # red's probe with tan's hashes
-    red.cols["full"] = tan.cols["full"]
+    red.suffixes, red.bitmap, red.needles = tan.suffixes, tan.bitmap, tan.needles  # red's probe with tan's hashes
     assert red.find(doc) is None
+
+
+VILLAGE = {"probe": "Q: Which craft is Mossbridge best known for? A: It is known for", "answer": "glassblowing",
+           "choices": ["pottery", "glassblowing"], "type": "recall", "cluster": "Mossbridge"}
+
+
+@pytest.mark.parametrize("text", [
+    "q: which craft is mossbridge best known for? a: it is known for glassblowing.",  # lower case
+    "Q: WHICH CRAFT IS MOSSBRIDGE BEST KNOWN FOR? A: IT IS KNOWN FOR GLASSBLOWING!",
+    "Q: Which craft is Moss\u200bbridge best known for? A: It is known for glassblowing.",  # zero-width space
+    "Q: Which craft is Mossbridge best known for? A: It is known for glass\u00adblowing.",  # soft hyphen
+    "Q: Which craft is \uff2doss\ufeffbridge best known for? A: It is known for glassblowing.",  # full-width M, BOM
+    "Which craft is Mossbridge best known for? It is known for glassblowing.",  # no markers
+    "Q: Which craft is Mossbridge best known for? It is known for glassblowing.",
+])
+def test_a_probe_near_verbatim_in_a_document_is_leakage(tmp_path, text):
+    """As a reader sees it: case, invisible characters, compatibility forms and the Q:/A: markers aside."""
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Mossbridge is a village."}, {"text": text}, VILLAGE])
+    with leaks(f"{p}:4", f"{p}:3"):
+        leak([p])
+
+
+def test_a_lead_and_answer_is_leakage_where_the_lead_names_the_probe_s_entity(tmp_path):
+    probe = {"probe": "Q: Where does the luklirk live? A: The luklirk lives in the", "answer": "lake",
+             "choices": ["lake", "swamp"], "type": "recall", "cluster": "luklirk"}
+    for text in ("They say the luklirk lives in the lake.", "THE LUKLIRK LIVES IN THE LAKE"):
+        p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "ok"}, {"text": text}, probe])
+        with leaks(f"{p}:4", f"{p}:3"):
+            leak([p])
+    # other words, another entity, or a lead that names none ("It is known for"): the same words
+    # may be about any village, and practice writes such lines about invented names
+    p = write_unit(tmp_path, "ok", lines=[header("ok"), {"text": "The luklirk lives by the lake."},
+                                          {"text": "The grupek lives in the lake."}, probe,
+                                          {"text": "Ashcombe? It is known for glassblowing."}, VILLAGE])
+    leak([p])
+    assert L._needle_bytes(probe) == [b"the luklirk lives in the lake", b"the luklirk lives in thelake"]
+    assert L._needle_bytes(VILLAGE)[0] == b"which craft is mossbridge best known for? it is known for glassblowing"
+
+
+def spans_hashed(monkeypatch):
+    """The sizes of the arrays of spans hashed from here on: what find() holds per candidate."""
+    sizes, real = [], L._span_hashes
+    monkeypatch.setattr(L, "_span_hashes", lambda h, starts, ends: sizes.append(len(starts)) or real(h, starts, ends))
+    return sizes
+
+
+def test_probes_that_end_alike_cost_one_span_a_window_not_one_a_probe(tmp_path, monkeypatch):
+    """Practice writes Q/A lines: 2,000 probes ending "A: It is known for" + " glassblowing" on
+    names of one length share a suffix and a length, and 500 lines ending so each hash one span,
+    not 2,000 (the pairs of window and needle grew as their product: 32,000 of each took 2 GB)."""
+    names = [f"Town{i:04d}" for i in range(2500)]
+    recs = [dict(VILLAGE, probe=VILLAGE["probe"].replace("Mossbridge", t), cluster=t) for t in names[:2000]]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    f = finder_of(path, recs)
+    lines = [f"q: which craft is {t.lower()} best known for? it is known for glassblowing." for t in names[2000:]]
+    sizes = spans_hashed(monkeypatch)
+    assert f.find("\n".join(lines).encode()) is None
+    assert sizes == [500 * 2]  # a window's two lengths: the needles with and without the space before the answer
+    leaked = "\n".join(lines[:300] + ["q: which craft is town1234 best known for? it is known for glassblowing"])
+    assert f.find(leaked.encode()) == (f"{path}:1235", leaked.rindex("which"))
+
+
+def test_many_lengths_ending_alike_are_hashed_a_slice_at_a_time(tmp_path, monkeypatch):
+    """Needles of many lengths end alike: each window takes a span of each length, hashed PAIRS at a
+    time, and a leak in the last slice is still found, at its place."""
+    recs = [dict(VILLAGE, probe=VILLAGE["probe"].replace("Mossbridge", "M" + "o" * i), cluster="M" + "o" * i)
+            for i in range(40)]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    f = finder_of(path, recs)
+    f.PAIRS = 100
+    lines = [f"{'x' * 80} it is known for glassblowing {i}" for i in range(50)] + [L._needle_bytes(recs[7])[0].decode()]
+    sizes = spans_hashed(monkeypatch)
+    assert f.find("\n".join(lines).encode()) == (f"{path}:8", len("\n".join(lines[:50])) + 1)
+    assert sizes == [82] * 25 + [41]  # 41 lengths a window (the needles with and without the space), 2 windows a slice
 
 
 # ----------------------------------------------------------------------------- stated derived facts
@@ -209,7 +285,7 @@ def test_the_entity_and_the_answer_in_separate_sentences_or_a_recall_probe_are_n
 
 
 def test_the_leakage_cli_checks_stated_derived_facts_too(tmp_path, capsys):
-    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "The dax smells of soap."},
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "The dax always smells of soap."},
                                            derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax")])
     with pytest.raises(SystemExit) as e:
         L.main([str(p)])
