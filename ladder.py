@@ -156,8 +156,8 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be at least 0 and below 1")
     for name in ("batch_size", "grad_accum", "base_epochs", "lora_epochs", "ft_epochs", "compute", "lora_r",
                  "lora_alpha", "retention_probes", "base_lr", "lora_lr", "ft_lr", "scratch_lr"):
-        if not getattr(s, name) > 0:
-            raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive")
+        if not 0 < getattr(s, name) < math.inf:
+            raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive and finite")
     curve_fractions(s.curve)
     if s.tokenizer == "bpe" and s.vocab_size < bpe.MIN_VOCAB:
         raise LadderError(f"--vocab-size {s.vocab_size}: the BPE needs at least {bpe.MIN_VOCAB} (256 bytes + eot)")
