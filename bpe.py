@@ -73,7 +73,8 @@ def train_bpe(texts, vocab_size, pattern=SPLIT_PATTERN):
             for p in zip(out, out[1:]):
                 before.setdefault(p, pair_count.get(p, 0))
                 pair_count[p] += f
-                where[p].append(wi)
+                if new in p:  # the word's other pairs were in it before, and are indexed already
+                    where[p].append(wi)
             words[wi] = out
         for p, b in before.items():
             c = pair_count.get(p, 0)
@@ -115,6 +116,8 @@ def read_tokenizer(corpus_dir):
     except FileNotFoundError:
         raise CurriculumError(f"{d}: not a corpus (no tokenizer.json); create one with "
                               f"`python curriculum.py init {d} FILES...`") from None
+    except OSError as e:  # a file given where the corpus directory goes, say
+        raise CurriculumError(f"{d}: cannot be read as a corpus ({e.strerror})") from None
     except ValueError as e:  # bad JSON or UTF-8
         raise CurriculumError(f"{d / 'tokenizer.json'}: not a tokenizer description ({e})") from None
     missing = [k for k in ("type", "name", "pattern", "special_tokens") if not isinstance(meta, dict) or k not in meta]
@@ -122,7 +125,10 @@ def read_tokenizer(corpus_dir):
         raise CurriculumError(f"{d / 'tokenizer.json'}: not a tokenizer description (no {', '.join(missing)})")
     if meta["type"] == "gpt2":
         return gpt2(), tokenizer_hash(meta, b"")
-    rank_bytes = (d / "tokenizer.tiktoken").read_bytes()
+    try:
+        rank_bytes = (d / "tokenizer.tiktoken").read_bytes()
+    except OSError as e:
+        raise CurriculumError(f"{d / 'tokenizer.tiktoken'}: cannot read it ({e.strerror})") from None
     ranks, ids = {}, set()
     for no, line in enumerate(rank_bytes.splitlines(), 1):
         try:

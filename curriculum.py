@@ -82,16 +82,16 @@ def _topo_order(headers, where=None):
     return order
 
 
-_checked_shards = {}  # (path, size, mtime) -> sha256: each shard is hashed once a process, not every read
+_checked_files = {}  # (path, size, mtime) -> sha256: each file is hashed once a process, not every read
 
 
-def _check_shard(path, recorded):
-    """Refuse a shard whose content differs from its recorded sha256."""
+def _check_file(path, recorded):
+    """Refuse a shard or unit copy whose content differs from its recorded sha256."""
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _checked_shards:  # not setdefault: its default would hash the file on every read
-        _checked_shards[key] = sha256_file(path)
-    if _checked_shards[key] != recorded:
+    if key not in _checked_files:  # not setdefault: its default would hash the file on every read
+        _checked_files[key] = sha256_file(path)
+    if _checked_files[key] != recorded:
         raise CurriculumError(f"{path}: sha256 differs from its unit_added event (file changed); "
                               "`curriculum.py check` checks all the files")
 
@@ -110,15 +110,19 @@ class Corpus:
     def refresh(self):
         """Re-read the passport (units are exactly those with a unit_added event)."""
         needs = ("unit", "sha256", "tokens", "val_tokens", "documents", "probes", "header.kind", "header.level",
-                 "shards.train", "shards.val")
+                 "header.requires", "shards.train", "shards.val")
         self.added = {e["unit"]: e for e in self.passport.events("unit_added", needs)}
         self.units = {u: {**e["header"], "tokens": e["tokens"], "val_tokens": e["val_tokens"],
                           "n_documents": e["documents"], "n_probes": e["probes"]} for u, e in self.added.items()}
 
     def _unit_file(self, unit_id):
+        """The unit's copy, checked against the sha256 its unit_added event recorded: an edited copy
+        would give other probes and documents than the shards were made from."""
         if unit_id not in self.units:
             raise CurriculumError(f"{self.dir}: no unit {unit_id!r} in this corpus")
-        return self.dir / "units" / f"{unit_id}.jsonl"
+        path = self.dir / "units" / f"{unit_id}.jsonl"
+        _check_file(path, self.added[unit_id]["sha256"])
+        return path
 
     def order(self, units=None):
         """Curriculum order of the given units (default all): topological, ties by level then id."""
@@ -142,7 +146,7 @@ class Corpus:
         shard whose sha256 is the one its unit_added event recorded (a changed shard is never used)."""
         self._unit_file(unit_id)
         path = self.dir / "shards" / f"{unit_id}.{split}.bin"
-        _check_shard(path, self.added[unit_id]["shards"][split])
+        _check_file(path, self.added[unit_id]["shards"][split])
         if path.stat().st_size == 0:  # numpy cannot memmap an empty file
             return np.zeros(0, dtype=self.dtype)
         return np.memmap(path, dtype=self.dtype, mode="r")
@@ -203,6 +207,9 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
     """Create a corpus dir with a tokenizer trained on the files' text (their primitive units', if any) and an
     init event (units not added)."""
     d = Path(corpus_dir)
+    # the corpus replaces d whole: the current directory would leave the shell in a deleted one
+    if d.resolve() == Path.cwd() or d.resolve() in Path.cwd().parents:
+        raise CurriculumError(f"{corpus_dir}: is the current directory; give the corpus a new directory of its own")
     if d.exists() and (not d.is_dir() or any(d.iterdir())):
         raise CurriculumError(f"{d}: already exists and is not an empty directory; choose a new corpus directory")
     if tokenizer not in ("bpe", "gpt2"):
@@ -291,12 +298,16 @@ def _write_unit(corpus, info):
     fsync_dir(base)  # the shards' names on disk before the unit_added event that vouches for them
     copy, h = corpus.dir / "units" / f"{uid}.jsonl", hashlib.sha256()
     copy_tmp = copy.with_name(f".{copy.name}.tmp-{os.getpid()}")
-    with open(path, "rb") as src, open(copy_tmp, "wb") as dst:  # streamed: big units fit
-        for block in iter(lambda: src.read(1 << 20), b""):
-            h.update(block)
-            dst.write(block)
-        dst.flush()
-        os.fsync(dst.fileno())
+    try:
+        with open(path, "rb") as src, open(copy_tmp, "wb") as dst:  # streamed: big units fit
+            for block in iter(lambda: src.read(1 << 20), b""):
+                h.update(block)
+                dst.write(block)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except BaseException:  # a full disk, or Ctrl-C: no half copy left behind (a kill -9 leaves one, for the next add)
+        copy_tmp.unlink(missing_ok=True)
+        raise
     if h.hexdigest() != info["sha256"]:
         copy_tmp.unlink()
         raise CurriculumError(f"{path}: the file changed while it was being added; run add again")
@@ -740,7 +751,7 @@ def recorded_head(text):
         raise CurriculumError(f"{text}: --head is neither a sha256 (64 hex digits) nor a report file")
     try:
         head = json.loads(path.read_text()).get("passport_head")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, RecursionError):
         head = None
     if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head)):
         raise CurriculumError(f"{path}: no passport_head (a sha256) to check; is it a report.json?")
@@ -792,6 +803,9 @@ def main(argv=None):
         return 2
     except BrokenPipeError:  # `status | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    except OSError as e:  # a full disk, a file too large: what was added stays, as after a kill
+        print(f"error: {e.filename or args.corpus}: {e.strerror}; free space and run it again", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from common import fail, sha256_file
 
 KINDS = ("knowledge", "primitive")
+SELECTORS = ("all", "verified", "rejected", "untested") + KINDS  # words a selection reads before unit ids
 HEADER_FIELDS = {"unit": str, "kind": str, "level": int, "title": str, "concepts": list,
                  "requires": list, "source": str, "license": str}
 UNIT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # ids become file names (with room for suffixes)
@@ -54,7 +55,7 @@ def scan_lines(path):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, parse_constant=_no_constant)
             except json.JSONDecodeError as e:
                 raise CurriculumError(f"{path}:{no}: invalid JSON ({e.msg}, column {e.colno})") from None
             except ValueError as e:  # e.g. an integer past Python's 4300 digits
@@ -70,6 +71,11 @@ def scan_lines(path):
             if not isinstance(rec, dict):
                 raise CurriculumError(f"{path}:{no}: expected a JSON object, got {type(rec).__name__}")
             yield no, rec
+
+
+def _no_constant(name):
+    """NaN, Infinity and -Infinity, which Python's json reads but JSON has not: refused."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def check_header(path, no, rec):
@@ -90,6 +96,9 @@ def check_header(path, no, rec):
     if not UNIT_ID.fullmatch(rec["unit"]):
         raise CurriculumError(f"{where}: unit id {rec['unit']!r} must be 1-100 letters, digits, '_', '.', '-' "
                               "(it names files)")
+    if rec["unit"].lower() in SELECTORS:  # --units knowledge would select every knowledge unit, not this one
+        raise CurriculumError(f"{where}: unit id {rec['unit']!r} is a selection's word "
+                              f"({', '.join(SELECTORS)}); name the unit otherwise")
     if rec["kind"] not in KINDS:
         raise CurriculumError(f"{where}: unknown kind {rec['kind']!r} (expected 'knowledge' or 'primitive')")
     for key in ("concepts", "requires"):
@@ -108,8 +117,8 @@ def check_probe(path, no, rec, unit):
     if not isinstance(rec["probe"], str) or not rec["probe"].strip():
         raise CurriculumError(f"{where}: probe prompt must be a non-empty string")
     ch = rec["choices"]
-    if not isinstance(ch, list) or len(ch) < 2 or not all(isinstance(c, str) for c in ch):
-        raise CurriculumError(f"{where}: choices must be a list of at least 2 strings")
+    if not isinstance(ch, list) or len(ch) < 2 or not all(isinstance(c, str) and c.strip() for c in ch):
+        raise CurriculumError(f"{where}: choices must be a list of at least 2 non-empty strings")
     if not isinstance(rec["type"], str) or not isinstance(rec["answer"], str):
         raise CurriculumError(f"{where}: probe answer and type must be strings")
     if rec["answer"] not in ch:

@@ -491,7 +491,57 @@ def test_a_shard_is_hashed_once_a_process_not_on_every_read(corpus, monkeypatch)
     monkeypatch.setattr(C, "sha256_file", lambda p: hashed.append(p) or common.sha256_file(p))
     for _ in range(3):
         C.Corpus(corpus.dir).tokens("a", "val")
+    # the unit's copy, read while it was added, was hashed then (a copy is checked as a shard is)
     assert hashed == [corpus.dir / "shards" / "a.val.bin"]
+
+
+def test_an_edited_unit_copy_is_never_read(corpus):
+    """Probes and documents come from the unit's copy: an edited copy is refused, as a changed shard is."""
+    copy = corpus.dir / "units" / "b.jsonl"
+    assert C.Corpus(corpus.dir).probes("b")[0]["answer"] == "blue"
+    copy.write_text(copy.read_text().replace('"answer": "blue"', '"answer": "red"'))
+    with pytest.raises(CurriculumError, match=r"b\.jsonl: sha256 differs from its unit_added event"):
+        C.Corpus(corpus.dir).probes("b")
+
+
+def test_a_unit_added_event_without_its_requires_is_named(corpus, capsys):
+    """The curriculum order reads each unit's requires: an event without them is named, not a KeyError."""
+    path = corpus.dir / "passport.jsonl"
+    events = [json.loads(line) for line in path.read_bytes().splitlines()]
+    del events[2]["header"]["requires"]
+    lines, prev = [], "0" * 64
+    for e in events:
+        lines.append(json.dumps(dict(e, prev=prev), separators=(",", ":")).encode())
+        prev = hashlib.sha256(lines[-1]).hexdigest()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    for cmd in ("check", "map"):
+        rc, _, err = main(capsys, cmd, corpus.dir)
+        assert rc == 2 and "passport.jsonl:3: unit_added event without header.requires" in err, err
+
+
+def test_a_failed_copy_of_a_unit_leaves_no_temporary_file(corpus, tmp_path, monkeypatch):
+    """A full disk while a unit is copied: the error is raised, and no half copy stays in units/."""
+    fsync = os.fsync
+
+    def full(fd):  # the disk fills while the unit's copy is written, after its shards
+        if "/units/." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(28, "No space left on device")
+        fsync(fd)
+    monkeypatch.setattr(C.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        C.add(corpus.dir, [write_unit(tmp_path, "d", level=0, n_docs=5)], log=lambda *_: None)
+    assert sorted(p.name for p in (corpus.dir / "units").iterdir()) == ["a.jsonl", "b.jsonl", "c.jsonl", "prim.jsonl"]
+
+
+def test_a_file_or_the_current_directory_where_a_corpus_goes_is_one_line(corpus, tmp_path, capsys, monkeypatch):
+    unit = write_unit(tmp_path, "e", n_docs=3)
+    for cmd in ("status", "map"):
+        rc, _, err = main(capsys, cmd, unit)
+        assert rc == 2 and err.strip() == f"error: {unit}: cannot be read as a corpus (Not a directory)"
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    rc, _, err = main(capsys, "init", ".", unit)
+    assert rc == 2 and "is the current directory" in err and not any((tmp_path / "here").iterdir())
 
 
 def added_units(corpus_dir):

@@ -171,3 +171,22 @@ def test_probe_premises_that_are_not_a_list_of_strings_are_rejected(tmp_path, pr
 def test_an_empty_premises_list_is_accepted(tmp_path):
     probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "premises": []}
     assert read_unit(write_unit(tmp_path, "u", n_docs=2, probes=[probe]))[2][0]["premises"] == []
+
+
+@pytest.mark.parametrize("uid", ["knowledge", "Primitive", "all", "VERIFIED", "rejected", "untested"])
+def test_a_unit_id_that_is_a_selection_s_word_is_rejected(tmp_path, uid):
+    """--units knowledge selects every knowledge unit: a unit of that name could never be chosen alone."""
+    rejected(write_unit(tmp_path, uid, n_docs=2), ":1:", f"unit id {uid!r} is a selection's word")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_json_constants_that_json_lacks_are_rejected(tmp_path, constant):
+    p = write_unit(tmp_path, "u", n_docs=2)
+    p.write_text(p.read_text().replace('"text": "Creature 1', f'"weight": {constant}, "text": "Creature 1', 1))
+    rejected(p, f"{p}:3:", f"{constant} is not a JSON value")
+
+
+@pytest.mark.parametrize("choices", [["", "blue"], ["blue", "  "]])
+def test_an_empty_choice_is_rejected(tmp_path, choices):
+    probe = {"probe": "Color?", "answer": "blue", "choices": choices, "type": "recall"}
+    rejected(write_unit(tmp_path, "u", n_docs=2, probes=[probe]), ":4:", "at least 2 non-empty strings")
