@@ -586,13 +586,16 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
               "levels": levels, "models": models,
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},
-              "chance": [describe_vs_chance(n, m["summary"]["overall"]) for n, m in models.items()],
+              "chance": [],
               "answer_frequency": summarize(answer_frequency(compared, {u: corpus.documents(u, "train")
                                                                         for u in units}), levels),
               "retention": _retention(models, retention_steps, [u for u in units if u in shown]),
               "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
     keys = bootstrap_keys(compared, probes)
+    chance = [1 / len(p["choices"]) for p in compared]  # against chance as against a model: probes move with their clusters
+    report["chance"] = [describe_vs_chance(n, m["summary"]["overall"], bootstrap_diff(correct[n], chance, keys, seed=seed))
+                        for n, m in models.items()]
     pairs = [(tuple(p), True) for p in controls] if controls else \
         [(p, False) for p in itertools.combinations(specs, 2)]
     for (a, b), detailed in pairs:

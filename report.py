@@ -116,7 +116,9 @@ def _md_composition(report):
     out = ["", "## Composition given the premises", "",
            "Probes of non-recall types that name their premises (the recall probes whose facts the answer "
            "follows from): accuracy on all of them, and on those whose premises the same model answers "
-           "correctly.", ""]
+           "correctly. A premise and its probe can share their choices and answer (a kind's property, then "
+           "a member's): a model that answers a relation with one value, whatever it is asked about, gets "
+           "both right together, so read the second column against the base's, not against chance.", ""]
     out += _header(["model", "type", "all: accuracy (n)", "premises right: accuracy (n)", "premises not found"])
     for n, m in models.items():
         for t, c in m["composition"].items():
@@ -387,7 +389,9 @@ def _seed_accuracies(reports, name):
     for r in reports:
         s = r["models"][name]["summary"]
         scopes.update({f"{key[3:]} {g}": None for key in ("by_level", "by_type") for g in s[key]})
-    return {scope: [(_scope(r["models"][name]["summary"], scope) or {}).get("acc") for r in reports]
+    # a seed with no probe in a scope (its gate rejected every unit) has no accuracy there, not 0%
+    return {scope: [(s or {}).get("acc") if (s or {}).get("n") != 0 else None
+                    for s in (_scope(r["models"][name]["summary"], scope) for r in reports)]
             for scope in scopes}
 
 
@@ -649,6 +653,8 @@ def _frequency_line(reports):
         return []
     # a seed whose gate rejected every unit of a type has none of its probes: each type over the seeds it is in
     accs = {t: [p[t]["acc"] for p in priors if t in p] for t in dict.fromkeys(t for p in priors for t in p)}
+    if not accs:  # every unit rejected: no probe to answer
+        return []
     fewer = [f"{t} over {len(a)} of them" for t, a in accs.items() if len(a) < len(priors)]
     over = (f" (the mean over {len(priors)} seeds" + "".join(f"; {f}" for f in fewer) + ")") if len(priors) > 1 else ""
     return ["", "Answer frequency alone (each probe answered with the choice its unit's documents mention "

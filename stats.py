@@ -149,19 +149,28 @@ def describe_rise(name, diff_interval):
     return f"no rise detectable for {name} ({ci})"
 
 
-def describe_vs_chance(name, s):
-    """One plain sentence on a model's accuracy against chance, from its Wilson interval. A bound that
-    would round to the chance gets the decimals that tell them apart, and so does the chance."""
+def describe_vs_chance(name, s, diff=None):
+    """One plain sentence on a model's accuracy against chance. diff: (accuracy - chance, lo, hi) from
+    bootstrap_diff over what the probes rest on, the interval the sentence then reads; without it,
+    the Wilson interval, which takes the probes as independent. A bound that would round to the
+    chance gets the decimals that tell them apart, and so does the chance."""
     if not s["n"]:
         return f"{name}: no probes to score (every unit's probes left out)"
-    lo, hi, chance = s["lo"], s["hi"], s["chance"]
+    chance = s["chance"]
+    if diff is not None:
+        d, lo, hi = diff
+        ci = (f"{pct(s['acc'])}, chance {pct(chance)}: {signed_points(d)} points, 95% interval over what the probes "
+              f"rest on {signed_points(lo)} to {signed_points(hi)} points, n={s['n']}")
+        return f"{name} is {_against(lo, hi, 0.0)} chance ({ci})"
+    lo, hi = s["lo"], s["hi"]
     d = max(decimals(lo, chance), decimals(hi, chance))
-    ci = f"{pct(s['acc'])}, 95% CI {pct(lo, chance)} to {pct(hi, chance)}, chance {100 * chance:.{d}f}%, n={s['n']}"
-    if s["lo"] > s["chance"]:
-        return f"{name} is above chance ({ci})"
-    if s["hi"] < s["chance"]:
-        return f"{name} is below chance ({ci})"
-    return f"{name} is not distinguishable from chance ({ci})"
+    ci = (f"{pct(s['acc'])}, 95% Wilson interval, the probes taken as independent, {pct(lo, chance)} to "
+          f"{pct(hi, chance)}, chance {100 * chance:.{d}f}%, n={s['n']}")
+    return f"{name} is {_against(lo, hi, chance)} chance ({ci})"
+
+
+def _against(lo, hi, level):
+    return "above" if lo > level else "below" if hi < level else "not distinguishable from"
 
 
 def gate_feasibility(n, chance, threshold=0.5, clear_of_chance=True):

@@ -600,6 +600,9 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     lora = r["models"]["lora"]
     assert lora["summary"]["by_unit"]["facts"]["acc"] == 1.0 and lora["mode"] == "lora"
     assert r["models"]["base"]["tokens"] == 1234 and "1,234" in md
+    # against chance, as between models, probes move with what they rest on (here each probe alone)
+    assert r["chance"][1].startswith("lora is above chance (89%, chance 28%: +61 points, 95% interval over what "
+                                      "the probes rest on")
     assert R.cell(lora["summary"]["overall"]) in md and R.cell(r["models"]["base"]["summary"]["overall"]) in md
     assert r["retention"]["acc"][1][r["units"].index("facts")] == 1.0
     # the answer-frequency baseline: on the compared probes, a row of the by-type table

@@ -194,6 +194,15 @@ def test_answer_frequency_averages_each_type_over_the_seeds_that_have_it():
     assert R._frequency_line([recall, both])[1].endswith(line)
 
 
+def test_a_seed_whose_gate_rejected_every_unit_has_no_accuracy_rather_than_0_percent():
+    summary = lambda acc, n: {"overall": {"acc": acc, "n": n}, "by_level": {}, "by_type": {}}
+    reports = [{"models": {"base": {"summary": summary(0.25, 400)}}},
+               {"models": {"base": {"summary": summary(0.27, 400)}}},
+               {"models": {"base": {"summary": summary(0.0, 0)}}}]  # every unit rejected: nothing scored
+    assert R._seed_accuracies(reports, "base") == {"overall": [0.25, 0.27, None]}
+    assert R._frequency_line([{"answer_frequency": {"by_type": {}}}]) == []  # no type: no "scores ." line
+
+
 def gated_report(gate_read, types=("recall",), read=50, compared=50):
     """A report whose gates read the probes named gate_read, `read` of each of these types
     (gate_summary), beside `compared` others of each."""

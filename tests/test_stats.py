@@ -107,12 +107,23 @@ def test_pct_against_a_value_adds_the_decimals_that_keep_them_apart():
 
 def test_above_chance_never_reads_a_lower_bound_equal_to_the_chance():
     above = {"acc": 0.28, "lo": 0.2503, "hi": 0.31, "chance": 0.25, "n": 400}
+    wilson = "95% Wilson interval, the probes taken as independent,"
     assert S.describe_vs_chance("step1", above) == \
-        "step1 is above chance (28%, 95% CI 25.03% to 31%, chance 25.00%, n=400)"
+        f"step1 is above chance (28%, {wilson} 25.03% to 31%, chance 25.00%, n=400)"
     assert S.describe_vs_chance("step1", dict(above, lo=0.2496)) == \
-        "step1 is not distinguishable from chance (28%, 95% CI 24.96% to 31%, chance 25.00%, n=400)"
+        f"step1 is not distinguishable from chance (28%, {wilson} 24.96% to 31%, chance 25.00%, n=400)"
     assert S.describe_vs_chance("step1", dict(above, lo=0.26)) == \
-        "step1 is above chance (28%, 95% CI 26% to 31%, chance 25%, n=400)"
+        f"step1 is above chance (28%, {wilson} 26% to 31%, chance 25%, n=400)"
+
+
+def test_against_chance_a_clustered_interval_is_read_instead_of_wilson_s():
+    """Wilson's 25.03% clears chance; a bootstrap over what the probes rest on, wider, does not."""
+    above = {"acc": 0.28, "lo": 0.2503, "hi": 0.31, "chance": 0.25, "n": 400}
+    assert S.describe_vs_chance("step1", above, (0.03, -0.054, 0.142)) == \
+        "step1 is not distinguishable from chance (28%, chance 25%: +3 points, 95% interval over what the " \
+        "probes rest on -5 to +14 points, n=400)"
+    assert S.describe_vs_chance("step1", above, (0.03, 0.004, 0.06)).startswith("step1 is above chance")
+    assert S.describe_vs_chance("step1", above, (-0.1, -0.2, -0.01)).startswith("step1 is below chance")
 
 
 def test_a_difference_between_accuracies_that_round_alike_shows_them_apart():
