@@ -5,21 +5,25 @@ What a base needs before it can learn a user's own knowledge units, derived from
   on invented creatures), with a register: each of the units' new names mentioned in neutral
   sentences, so that the base has trained their tokens and knows nothing about them;
 - practice for the units' own relations and question frames: each unit's documents, and its
-  probes as Q/A lines, with invented names in place of the names its probes ask about. The
-  frames are practised on entities no probe asks about, so nothing leaks; a base that has never
-  answered in a unit's frames stores its facts but cannot say them.
+  probes as Q/A lines, with invented names in place of every name any of the units lists (in any
+  case, plural or possessive). The frames are practised on entities no probe asks about, so
+  nothing leaks; a base that has never answered in a unit's frames stores its facts but cannot
+  say them.
 
     python practice.py UNITS... --out DIR      # write the support units for these units to DIR
 """
 
 import argparse
+import contextlib
 import json
 import random
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from common import atomic_path, fail
+from common import atomic_path, fail, fsync_dir
 from leakage import stated_in
 from units import CurriculumError, read_unit as read
 
@@ -37,16 +41,34 @@ def _world():
     return prepare
 
 
-def names_asked(header, probes, concepts=()):
-    """The concepts that its probes ask about (in a prompt or as an answer), longest first: the names
-    practice replaces. The header's own, and the other `concepts` given: those of the units beside
-    it, since a unit may ask about names an earlier unit introduced (a creature's kind, say), and
-    practice that kept them would state their facts in the base's text. Ties in length keep the order
-    given, so the practice and the register do not change with Python's hash seed."""
-    text = " ".join(p["probe"] + " " + p["answer"] for p in probes)
-    found = [c for c in list(header["concepts"]) + list(concepts)
-             if c.strip() and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", text)]
+# the forms of a name practice replaces: plural (s, es) and possessive ('s, s'), whole words only
+FORMS = r"(?P<plural>e?s)?(?P<possessive>['’]s?)?(?!\w)"
+
+
+def _pattern(names, tail=FORMS):
+    """One regex for any of the names, in any case and with their words apart by any space, then tail;
+    longest first, so that "Silver Gull" is taken whole before "Gull"."""
+    alternatives = (r"\s+".join(map(re.escape, n.split())) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?P<name>{'|'.join(alternatives)}){tail}", re.IGNORECASE)
+
+
+def _key(name):
+    """A name as practice matches it: case and spacing aside."""
+    return " ".join(name.casefold().split())
+
+
+def _named(concepts, text):
+    """The concepts that text names in any case or form, each once, longest first. Ties in length keep
+    the order given, so the practice and the register do not change with Python's hash seed."""
+    found = [c for c in concepts if c.strip() and _pattern([c]).search(text)]
     return sorted(dict.fromkeys(found), key=len, reverse=True)
+
+
+def names_asked(header, probes, concepts=()):
+    """The concepts that its probes ask about (in a prompt or as an answer), longest first. The
+    header's own, and the other `concepts` given: those of the units beside it, since a unit may ask
+    about names an earlier unit introduced (a creature's kind, say)."""
+    return _named(list(header["concepts"]) + list(concepts), " ".join(p["probe"] + " " + p["answer"] for p in probes))
 
 
 def all_concepts(units):
@@ -66,24 +88,37 @@ def new_words(units, known):
     return out
 
 
+def _plural(word):
+    return word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
+
+
 def _substitute(text, mapping, pattern):
-    return pattern.sub(lambda m: mapping[m.group(0)], text)
+    """text with each name of pattern replaced by its invented words (mapping, by _key), cased as the
+    words they replace ("Moonwort" at a sentence's start -> "Brasko") and in the same form."""
+    def invented(m):
+        said = m["name"].split()
+        new = " ".join(w.capitalize() if s[:1].isupper() else w for w, s in zip(mapping[_key(m["name"])], said))
+        return (_plural(new) if m["plural"] else new) + (m["possessive"] or "")
+    return pattern.sub(invented, text)
 
 
 def derive(path, fresh, rng, copies=1, concepts=()):
     """A primitive unit of practice for the knowledge unit at path: its documents' sentences, shuffled
-    across documents, and its probes as Q/A lines, with every name its probes ask about (names_asked,
-    with the other units' `concepts`) replaced by an invented one (fresh() -> a new word); `copies`
-    times, each with names of its own. Probes that name none of them are left out."""
+    across documents, and its probes as Q/A lines, with every name it mentions that its header or the
+    other units' `concepts` list replaced by an invented one (fresh() -> a new word) in any case and
+    form; `copies` times, each with names of its own. Probes that name none of them are left out."""
     header, docs, probes = read(path)
-    names = names_asked(header, probes, concepts)
-    if not names:
+    if not names_asked(header, probes, concepts):
         raise CurriculumError(f"{path}: none of the header's concepts appears in its probes, so practice cannot "
                               "replace them; list the names the probes ask about in \"concepts\"")
-    pattern = re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in names))
+    listed = list(header["concepts"]) + list(concepts)
+    # not only the names its probes ask about: a name another unit lists carries that unit's facts
+    text = " ".join(docs + [p["probe"] + " " + p["answer"] for p in probes])
+    names = list(dict.fromkeys(map(_key, _named(listed, text))))
+    pattern = _pattern(names)
     sentences, qa = [], []
     for _ in range(copies):
-        mapping = {n: " ".join(fresh().capitalize() if w[:1].isupper() else fresh() for w in n.split()) for n in names}
+        mapping = {n: [fresh() for _ in n.split()] for n in names}
         sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern)) if s]
         qa += [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
                for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
@@ -91,11 +126,22 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     rng.shuffle(qa)
     out = [" ".join(group) for group in _groups(rng, sentences)] + [" ".join(group) for group in _groups(rng, qa)]
     rng.shuffle(out)
+    _check_replaced(path, out, listed)
     practice = {"unit": f"practice-{header['unit']}", "kind": "primitive", "level": 0,
                 "title": f"Practice for {header['unit']}: its statements and questions about "
                          f"{copies} x {len(names)} invented names", "concepts": ["practice"], "requires": [],
                 "source": f"derived by accrete practice.py from {Path(path).name}", "license": header["license"]}
     return practice, out
+
+
+def _check_replaced(path, docs, listed):
+    """Raise CurriculumError if practice still names a listed concept, in any case or form (an invented
+    name equal to one, or a form the substitution missed): practice is primitive text the base
+    pretrains on, and the name would carry its facts there."""
+    left = _pattern([c for c in listed if c.strip()]).search(" ".join(docs))
+    if left:
+        raise CurriculumError(f"{path}: its practice would still name the listed concept {left['name']!r}, which "
+                              "would carry the unit's facts into the base's primitive text")
 
 
 def _groups(rng, items):
@@ -117,35 +163,46 @@ def write(path, header, docs):
 def support(files, out_dir, seed=0, copies=COPIES, log=print):
     """Write, for the knowledge unit files given, the built-in primitive units (with a register of
     the units' new names) and a practice unit per knowledge unit into out_dir; return their paths.
-    Every unit is derived before anything is written, and a failure removes what was written."""
+    Everything is written and checked in a temporary directory inside out_dir and moved into place
+    only then: a failure anywhere, the primitive text's included, leaves out_dir as it was."""
     prepare, out_dir = _world(), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise CurriculumError(f"{out_dir}: not a directory")
     if any(Path(f).resolve().parent == out_dir.resolve() for f in files):
         raise CurriculumError(f"{out_dir}: holds the units given; write their support units to another directory")
     units = [read(f) for f in files]
-    known = primitive_words(prepare, out_dir / "probe-vocabulary", seed)
-    register = new_words(units, known)
+    made = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work, placed = Path(tempfile.mkdtemp(prefix=".practice-", dir=out_dir)), []  # inside: a rename, never a copy
+    try:
+        placed = [f.replace(out_dir / f.name) for f in _build(prepare, files, units, work, seed, copies, log)]
+        fsync_dir(out_dir)  # the renames survive a power cut, as atomic_path's do
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if made and not placed:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # the directory this call made, if nothing else is in it
+    return placed
+
+
+def _build(prepare, files, units, work, seed, copies, log):
+    """Write the support units for units (read from files) into the directory work; return their paths."""
+    known = primitive_words(prepare, work / "vocabulary", seed)
+    register, concepts = new_words(units, known), all_concepts(units)
     names = prepare.Names(random.Random(f"accrete-practice:{seed}"))
-    names.used |= known | {w.lower() for w in register}
-    concepts = all_concepts(units)
+    # an invented name that equals a listed one would put that name back into the practice
+    names.used |= known | {w.lower() for w in register} | {w.lower() for c in concepts for w in c.split()}
     derived = [derive(f, names.new, random.Random(f"accrete-practice:{seed}:{header['unit']}"), copies, concepts)
                for f, (header, _, _) in zip(files, units)]
-    written = []
-    try:
-        written += prepare.generate(out_dir, seed, register=register)
-        log(f"    added the built-in primitive text ({len(written)} units), mentioning {len(register)} new names "
-            "and words of your units in neutral sentences")
-        for (header, _, _), (unit, docs) in zip(units, derived):
-            written.append(write(out_dir / f"{unit['unit']}.jsonl", unit, docs))
-            log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
-                f"{header['unit']} on invented names")
-        # practice is made from the units' own probes: it must not state what a derived probe holds out
-        stated_in(files, written)
-    except BaseException:
-        for f in written:
-            f.unlink(missing_ok=True)
-        raise
+    written = prepare.generate(work, seed, register=register)
+    log(f"    added the built-in primitive text ({len(written)} units), mentioning {len(register)} new names "
+        "and words of your units in neutral sentences")
+    for (header, _, _), (unit, docs) in zip(units, derived):
+        written.append(write(work / f"{unit['unit']}.jsonl", unit, docs))
+        log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
+            f"{header['unit']} on invented names")
+    # practice is made from the units' own probes: it must not state what a derived probe holds out
+    stated_in(files, written)
     return written
 
 

@@ -156,3 +156,79 @@ def test_support_is_the_same_under_any_hash_seed(tmp_path):
     files = sorted(p.name for p in (tmp_path / "1").glob("*.jsonl"))
     assert len(files) == 6 and all((tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes()
                                    for f in files)
+
+
+HERBS = ["Moonwort is used against cough by the old healers.", "A tea of moonworts soothes a cough.",
+         "The moonwort's root is bitter.", "Ashcress is given for fever in winter."]
+
+
+def herbs(tmp_path, docs=HERBS):
+    probes = [probe("Q: What is moonwort used against? A: It is used against", "cough", ["cough", "fever"]),
+              probe("Q: What is ashcress given for? A: It is given for", "fever", ["cough", "fever"])]
+    return write_unit(tmp_path / "herbs.jsonl", "herbs", docs, probes, ["moonwort", "ashcress"])
+
+
+def test_a_name_is_replaced_in_any_case_plural_and_possessive_keeping_its_capital(tmp_path):
+    # practice is primitive text the base pretrains on: "Moonwort" at a sentence's start, "moonworts" or
+    # "moonwort's" left in it would teach the base the unit's real facts
+    counter = iter(range(100))
+    _, docs = practice.derive(herbs(tmp_path), lambda: f"nonce{next(counter)}", random.Random(0), copies=2)
+    text = " ".join(docs)
+    assert not re.search("moonwort|ashcress", text, re.IGNORECASE)
+    assert len(re.findall(r"(?<!\w)Nonce\d+ is used against cough by the old healers\.", text)) == 2
+    assert len(re.findall(r"(?<!\w)Nonce\d+ is given for fever in winter\.", text)) == 2
+    assert len(re.findall(r"A tea of nonce\d+s soothes a cough\.", text)) == 2
+    assert len(re.findall(r"The nonce\d+'s root is bitter\.", text)) == 2
+    assert len(re.findall(r"Q: What is nonce\d+ used against\? A: It is used against cough\.", text)) == 2
+    # one invented name per herb and copy, whatever the case or form it replaces
+    assert {n.lower() for n in re.findall(r"(?<!\w)nonce\d+", text, re.IGNORECASE)} == {f"nonce{i}" for i in range(4)}
+
+
+def test_practice_that_would_still_name_a_listed_concept_is_refused(tmp_path):
+    # the last guard: an invented name that equals a listed one puts that name back into the practice
+    names = iter(["ashcress", "nonce1", "nonce2"])  # moonwort (listed first) -> "ashcress"
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{tmp_path / 'herbs.jsonl'}: its practice would still name "
+                                                         "the listed concept '[Aa]shcress'"):
+        practice.derive(herbs(tmp_path), lambda: next(names), random.Random(0))
+
+
+def test_a_name_another_unit_lists_is_replaced_in_documents_its_probes_never_ask_about(tmp_path):
+    # ports never asks about the Silver Gull, but ships2 lists it: ports' documents must not carry it
+    ports = write_unit(tmp_path / "ports.jsonl", "ports",
+                       ["The Silver Gull carries salt out of Sliglan every week.", "Sliglan is a port."],
+                       [probe("Q: Where is Sliglan? A: It is by the", "sea", ["sea", "hills"])], ["Sliglan"])
+    ships2 = write_unit(tmp_path / "ships2.jsonl", "ships2", ["The Silver Gull is a fast ship."],
+                        [probe("Q: How fast is the Silver Gull? A: It is", "fast", ["fast", "slow"])], ["Silver Gull"])
+    practice.support([ports, ships2], tmp_path / "out", copies=2, log=lambda m: None)
+    text = " ".join(json.loads(line).get("text", "") for line in (tmp_path / "out" / "practice-ports.jsonl").open())
+    assert not re.search("silver|gull|sliglan", text, re.IGNORECASE)
+    carried = re.findall(r"The ([A-Z][a-z]+ [A-Z][a-z]+) carries salt out of ([A-Z][a-z]+) every week\.", text)
+    assert len(carried) == 2 and len({ship for ship, _ in carried}) == 2  # a ship of its own in each copy
+
+
+def test_a_failure_inside_the_primitive_text_leaves_no_file_and_keeps_the_user_s(tmp_path, monkeypatch):
+    ships = write_unit(tmp_path / "ships.jsonl", "ships", ["The Silver Gull carries tea."],
+                       [probe("Q: What does the Silver Gull carry? A: It carries", "tea", ["tea", "salt"])],
+                       ["Silver Gull"])
+    prepare = practice._world()
+    real, seen = prepare._write_unit, []
+
+    def full_disk(path, uid, *args):
+        seen.append(uid)
+        if seen.count("prim-01") == 2:  # the first prim-01 is the copy that practice reads for its words
+            raise OSError(28, "No space left on device")
+        return real(path, uid, *args)
+
+    monkeypatch.setattr(prepare, "_write_unit", full_disk)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "prim-00.jsonl").write_text("mine")  # the user's, named like the primitive text
+    (out / "notes.txt").write_text("mine too")
+    with pytest.raises(OSError, match="No space left"):
+        practice.support([ships], out, log=lambda m: None)
+    assert sorted(p.name for p in out.rglob("*")) == ["notes.txt", "prim-00.jsonl"]
+    assert (out / "prim-00.jsonl").read_text() == "mine" and (out / "notes.txt").read_text() == "mine too"
+    seen.clear()
+    with pytest.raises(OSError, match="No space left"):
+        practice.support([ships], tmp_path / "new", log=lambda m: None)
+    assert not (tmp_path / "new").exists()  # nothing left, not even the directory it made
