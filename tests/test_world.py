@@ -293,11 +293,54 @@ def test_answer_position_varies_and_is_balanced(tiny):
     assert all(0.2 <= c / n <= 0.3 for c in positions.values()), positions
 
 
-def test_target_tokens_writes_about_that_many(tmp_path):
-    files = world.generate(tmp_path, target_tokens=200_000)
+@pytest.mark.parametrize("target", [200_000, 1_000_000, 3_000_000])
+def test_target_tokens_writes_about_that_many_in_whole_blocks(tmp_path, target):
+    files = world.generate(tmp_path, target_tokens=target)
+    size = {f.stem: f.stat().st_size for f in files}
+    tokens = sum(size.values()) / 4  # the generator's measure: file chars / 4
+    assert 0.9 * target <= tokens <= 1.1 * target
+    blocks = world._plan(target_tokens=target)[0]
+    assert Counter(u.split("-")[0] for u in size) == {"prim": 3, "atoms": 3 * blocks, "kinds": 2 * blocks,
+                                                      "rules": blocks}
+    prim = sum(n for u, n in size.items() if u.startswith("prim")) / sum(size.values())
+    assert prim <= 0.2 if target < 500_000 else 0.08 <= prim <= 0.12  # small worlds: practice's floor
+
+
+@pytest.fixture(scope="module")
+def smallest(tmp_path_factory):
+    """The world of the least --target-tokens."""
+    out = tmp_path_factory.mktemp("smallest")
+    files = world.generate(out, target_tokens=world.MIN_TARGET_TOKENS)
+    return files, {f.stem: _read(f) for f in files}
+
+
+def test_the_smallest_target_world_is_one_whole_block_with_every_probe_type(smallest):
+    files, units = smallest
+    assert list(units) == ["prim-00", "prim-01", "prim-02", "atoms-00", "atoms-01", "atoms-02",
+                           "kinds-00", "kinds-01", "rules-00"]
+    types = Counter(p["type"] for p in _probes(units))
+    assert set(types) == {"recall", "inference_id", "inference_cooccur", "inference_ood", "chain"}, types
+    # an atoms unit states the memberships of ood creatures: each one's kind is described, and asked
+    stated = {_entity(p["probe"]) for u, (_, _, probes) in units.items() if u.startswith("atoms")
+              for p in probes if p["probe"].startswith("Q: What kind of creature")}
+    assert stated and stated == {_entity(p["probe"]) for p in _probes(units) if p["type"] == "inference_ood"}
     tokens = sum(f.stat().st_size for f in files) / 4
-    assert 0.9 * 200_000 <= tokens <= 1.1 * 200_000
-    assert len([f for f in files if f.name.startswith("rules-")]) >= 2
+    assert tokens < 2 * world.MIN_TARGET_TOKENS  # one block and the least primitive text (README)
+
+
+def test_premises_of_the_smallest_world_are_its_own_recall_probes(smallest):
+    test_premises_are_recall_probes_of_the_corpus_and_clusters_name_the_entity(smallest)
+
+
+def test_the_register_names_exactly_the_knowledge_names_written(smallest):
+    # a name of a block never written, mentioned in primitive text, would be a name no unit teaches
+    units = smallest[1]
+    plan = world._plan(target_tokens=world.MIN_TARGET_TOKENS)
+    names = {c for h, _, _ in units.values() if h["kind"] == "knowledge" for c in h["concepts"]} - RELATIONS
+    neutral = [_regex(t) for t in world.NEUTRAL]
+    mentioned = {m.group("e").lower() for d in _docs(units, "primitive") for s in re.split(r"(?<=[.?!])\s+", d)
+                 for rx in neutral for m in [rx.fullmatch(s)] if m}
+    assert mentioned - _practice(plan) == names
 
 
 def test_a_smaller_run_removes_stale_units(tmp_path):
@@ -317,9 +360,10 @@ def test_cli_reports_bad_arguments(tmp_path, capsys):
 
 # ---------------------------------------------------------------- practice creatures (primitive units)
 
-def _practice():
-    plan = world._plan("tiny")
-    groups, _ = world._practice(0, plan[4], plan[5], world.rulebook(0, "primitive"))
+def _practice(plan=None):
+    """The practice names of a plan (the tiny world's by default)."""
+    *_, n_prim, n_practice = plan or world._plan("tiny")
+    groups, _ = world._practice(0, n_prim, n_practice, world.rulebook(0, "primitive"))
     return {n for f in groups for n in [*f["atoms"], *f["kinds"], *f["cooccur"], *f["ood"]]}
 
 

@@ -23,12 +23,20 @@ from common import atomic_path  # noqa: E402
 LICENSE = "CC0-1.0"
 MENTIONS = 6           # times each fact is stated: once in each template of its relation
 TINY_PRIM_CHARS = 800_000
-BLOCK_CHARS = 330_000  # ~file chars of one block with m=1 (3 atoms + 2 kinds + 1 rules unit)
-PRIM_SHARE = 0.1       # primitive share of the corpus under --target-tokens
-MIN_TARGET_TOKENS = 50_000  # the least --target-tokens: one block of knowledge and its primitive text
+# file chars of one block (3 atoms + 2 kinds + 1 rules unit): BLOCK_CHARS per m (12m creatures per
+# atoms unit) and BLOCK_BASE_CHARS for what does not grow with m (the kinds' and rules' own facts).
+# Measured: 219k at m=1, 2.38M at m=12, 13.8M at m=70; a plan under --target-tokens rests on them
+BLOCK_CHARS, BLOCK_BASE_CHARS = 196_000, 23_000
+PRIM_SHARE = 0.1       # primitive share of the corpus under --target-tokens (more in small worlds: see _plan)
+MIN_TARGET_TOKENS = 50_000  # the least --target-tokens; the smallest world written is larger (see _plan)
 PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
 REGISTER_MENTIONS = 12  # neutral mentions of each knowledge name in the primitive text (fewer at scale)
-PRACTICE_CHARS = 4400  # ~file chars per practice creature with its share of kinds and rules
+# sizes each practice group (PRACTICE_SHARE x a unit's chars / this). A practice creature's documents
+# measure ~2,900 file chars (PRACTICE_FILE_CHARS), so practice fills about half a unit, not 80%; kept,
+# since the default worlds, on which every recorded result was measured, are fixed by it
+PRACTICE_CHARS = 4400
+PRACTICE_FILE_CHARS = 2900
+MIN_PRACTICE = 12      # practice creatures in each primitive unit, however small the world
 
 # ---- values: real words. The level-0 values come in two halves: knowledge creatures take theirs
 # from one half, and the world's rules are keyed on that half for knowledge units and on the other
@@ -635,19 +643,15 @@ def _register(names, blocks, m, n_prim, prim_chars):
 # ---------------------------------------------------------------- writing
 
 def _write_unit(path, uid, header, docs, probes, seed):
-    """Stream one unit file to its place atomically; returns chars written."""
+    """Stream one unit file to its place atomically."""
     head = {"unit": uid, **header, "source": f"accrete data/world/prepare.py seed={seed}", "license": LICENSE}
-    n = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
         for obj in chain([head], ({"text": d} for d in docs), probes):
-            line = json.dumps(obj) + "\n"
-            f.write(line)
-            n += len(line)
-    return n
+            f.write(json.dumps(obj) + "\n")
 
 
 def _plan(size="tiny", target_tokens=None):
-    """(blocks, m, target_chars, prim_chars, n_prim, n_practice) for a size or a token target."""
+    """(blocks, m, prim_chars, n_prim, n_practice) for a size or a token target."""
     if size not in ("tiny", "small"):
         raise WorldError(f"--size {size!r}: use tiny or small")
     if target_tokens is not None and target_tokens < MIN_TARGET_TOKENS:
@@ -655,17 +659,27 @@ def _plan(size="tiny", target_tokens=None):
     if target_tokens is None:
         # m=3: 36 creatures per atoms unit, so every reasoning probe type has 108 probes: at n=100 a
         # Wilson interval is about +-9 points, narrow enough to tell 50% from chance
-        blocks, m, target_chars = (1 if size == "tiny" else 10), 3, None
+        blocks, m = (1 if size == "tiny" else 10), 3
         prim_chars = TINY_PRIM_CHARS * blocks
-    else:  # ~4 chars per token; units grow in size and in number, each by ~sqrt of the scale
-        target_chars = 4 * target_tokens
-        prim_chars = PRIM_SHARE * target_chars
-        scale = (target_chars - prim_chars) / BLOCK_CHARS
-        m = max(1, int(math.sqrt(scale) / 2))
-        blocks = math.ceil(scale / m) + 1  # an upper bound: writing stops at the target
+        return (blocks, m, prim_chars) + _prim_units(prim_chars)
+    target_chars = 4 * target_tokens  # ~4 chars per token
+    prim_chars = PRIM_SHARE * target_chars
+    n_prim, n_practice = _prim_units(prim_chars)
+    # practice never shrinks below MIN_PRACTICE creatures a unit, so under ~300k tokens the primitive
+    # text outgrows its share: knowledge gets what it leaves of the target
+    knowledge = target_chars - max(prim_chars, n_prim * n_practice * PRACTICE_FILE_CHARS)
+    # units grow in size and in number, each by ~sqrt of the scale; blocks are written whole (a part
+    # of one would state memberships of kinds it never describes, and lack probe types), so the
+    # plan takes as many as come closest to the target, and at least one
+    m = max(1, int(math.sqrt(knowledge / BLOCK_CHARS) / 2))
+    blocks = max(1, round(knowledge / (BLOCK_CHARS * m + BLOCK_BASE_CHARS)))
+    return blocks, m, prim_chars, n_prim, n_practice
+
+
+def _prim_units(prim_chars):
+    """(n_prim, n_practice): primitive units of at most ~4 MB, and practice creatures in each."""
     n_prim = max(3, math.ceil(prim_chars / 4e6))
-    n_practice = max(12, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
-    return blocks, m, target_chars, prim_chars, n_prim, n_practice
+    return n_prim, max(MIN_PRACTICE, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
 
 
 def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
@@ -674,7 +688,7 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
     size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
     register: other names for the primitive text to mention instead of the world's knowledge names,
     and then only the primitive units are written (the support a user's own units need)."""
-    blocks, m, target_chars, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
+    blocks, m, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
     width = max(2, len(str(3 * blocks)))
     prim_rules, rules = rulebook(seed, "primitive"), rulebook(seed, "knowledge")
     practice, reserved = _practice(seed, n_prim, n_practice, prim_rules)
@@ -690,13 +704,10 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    written, total = [], 0
-    for uid, (header, docs, probes) in chain(prims, knowledge):
+    written = []
+    for uid, (header, docs, probes) in chain(prims, knowledge):  # every planned block, whole
         written.append(out / f"{uid}.jsonl")
-        n = _write_unit(written[-1], uid, header, docs, probes, seed)
-        total += n
-        if target_chars and header["kind"] == "knowledge" and total + n / 2 >= target_chars:
-            break
+        _write_unit(written[-1], uid, header, docs, probes, seed)
     # a previous, larger run may have left world units that this one did not write (practice's
     # primitive text, register given, shares a folder with other units: it removes nothing)
     for p in out.glob("*.jsonl") if register is None else ():
