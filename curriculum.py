@@ -536,8 +536,9 @@ class Stream:
         ntok = lambda us: sum(len(corpus.tokens(u, split)) for u in us)
         k_tok, p_tok = ntok(know), ntok(prim)
         # share of rows from primitive units: as asked; all of them without knowledge units; their
-        # natural token proportion when primitive units are selected with share 0
-        share = 1.0 if not know else primitive_share if primitive_share > 0 else p_tok / (k_tok + p_tok)
+        # natural token proportion when primitive units are selected with share 0 (none of a split
+        # without tokens, which is refused just below)
+        share = 1.0 if not know else primitive_share if primitive_share > 0 else p_tok / max(k_tok + p_tok, 1)
         if (share > 0 and p_tok == 0) or (share < 1 and k_tok == 0):
             raise CurriculumError(f"the selection {units!r} has no {split} tokens to serve")
         levels = sorted({corpus.units[u]["level"] for u in know})

@@ -85,7 +85,9 @@ class TrainConfig:
     replay: float = option(0.0, "share of knowledge rows drawn from earlier curriculum stages, or from "
                            "--replay-units")
     replay_units: str = option(None, "comma-separated units rehearsed at every stage (e.g. those verified before)")
-    token_budget: int = option(None, "tokens the curriculum is spread over (default: one pass over the selection)")
+    token_budget: int = option(None, "tokens the curriculum is spread over (default: in curriculum order the run's "
+                               "tokens, --max-steps x a step's tokens on every process, so that its levels span the "
+                               "run; shuffled, one pass over the selection, permuted anew each pass)")
     # optimization
     batch_size: int = option(8, "sequences per micro-batch, per process")
     grad_accum: int = option(1, "micro-batches per optimizer step (gradients accumulated)")
@@ -102,8 +104,9 @@ class TrainConfig:
     beta2: float = option(0.95, "AdamW beta2")
     grad_clip: float = option(1.0, "clip the gradient norm to this (0: no clipping)")
     ema: float = option(0.0, "keep an exponential moving average of the trainable weights with this per-step "
-                        "decay (e.g. 0.99): it is what the snapshots, the final model or adapter and the "
-                        "validation loss use; 0: off")
+                        "decay (e.g. 0.99), warmed up: step t (from 0) decays by min(ema, (1 + t) / (10 + t)), so "
+                        "the random start fades within the first steps; it is what the snapshots, the final model "
+                        "or adapter and the validation loss use; 0: off")
     # lora
     lora_r: int = option(8, "LoRA rank")
     lora_alpha: float = option(16.0, "LoRA alpha: the adapter's update is scaled by alpha / r")
@@ -134,7 +137,7 @@ class TrainResult:
     out_dir: str
     steps: int
     tokens: int
-    seconds: float
+    seconds: float  # training time, evaluation and saving left out (Clock)
     train_loss: float
     val_loss: float
     checkpoint: str = None  # model.safetensors (pretrain, finetune, lora --merge)
@@ -153,7 +156,11 @@ class TokenFileStream:
         path = Path(path)
         if not path.is_file():
             raise TrainError(f"{path}: no such token file")
-        dtype = np.uint32 if _meta(path).get("dtype") == "uint32" else np.uint16
+        dtype = np.dtype(_meta(path).get("dtype", "uint16"))
+        size = path.stat().st_size
+        if size == 0 or size % dtype.itemsize:  # np.memmap's own messages name neither the file nor the dtype
+            raise TrainError(f"{path}: {size} bytes, not a whole number of {dtype.name} tokens ({dtype.itemsize} "
+                             "bytes each); meta.json's \"dtype\" beside it names the token size")
         data = np.memmap(path, dtype=dtype, mode="r")
         if vocab_size is not None:  # scanned in chunks: bounded memory for any file size
             top = max(int(data[i:i + 2**24].max()) for i in range(0, len(data), 2**24))
@@ -183,7 +190,15 @@ class TokenFileStream:
 def _meta(path):
     """meta.json beside a token file: {"vocab_size": ..., "dtype": "uint16"|"uint32"}, if present."""
     f = Path(path).with_name("meta.json")
-    return json.loads(f.read_text()) if f.is_file() else {}
+    if not f.is_file():
+        return {}
+    try:
+        meta = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TrainError(f"{f}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("dtype", "uint16") not in ("uint16", "uint32"):
+        raise TrainError(f'{f}: must be a JSON object whose "dtype", if any, is "uint16" or "uint32"')
+    return meta
 
 
 def lr_at(step, cfg):
@@ -344,10 +359,12 @@ def autocast(device):
 
 
 def to_device(x, y, device):
-    """numpy (x, y) -> tensors on the device; pinned memory lets the copy overlap with compute."""
+    """numpy (x, y) -> tensors on the device; on CUDA pinned memory lets the copy overlap with compute."""
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     if device.type == "cuda":
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    if device.type != "cpu":  # mps (or any other accelerator): a plain copy
+        return x.to(device), y.to(device)
     return x, y
 
 
@@ -410,17 +427,41 @@ def build_model(cfg):
     return Init(model, meta, base_fp, init_dropout)
 
 
-def build_streams(cfg, B, T, vocab_size):
-    """(train stream, val stream, tokenizer hash) for a token file or a curriculum selection."""
+def curriculum_budget(cfg, tokens_per_step, saved_meta):
+    """The token budget a --corpus selection is spread over: --token-budget as given; else in curriculum
+    order the run's tokens (--max-steps steps of every process's micro-batches), so that its levels span
+    the run; else None: one pass over the selection. A resumed run keeps the budget its state was saved
+    with (one pass for a state saved before budgets were): a resume that changes --max-steps bends the
+    schedule, not the curriculum, whose cursor belongs to the one the run started."""
+    if not cfg.corpus or cfg.token_budget is not None or cfg.order != "curriculum":
+        return cfg.token_budget
+    if saved_meta is not None:
+        return saved_meta.get("token_budget")
+    return cfg.max_steps * tokens_per_step or None
+
+
+def val_stream(corpus, kw):
+    """The validation batches of a curriculum selection: always shuffled over one pass of its val tokens,
+    whatever the run's order and budget, so that every run on a selection is measured on the same mix of
+    levels; None where the selection has no val tokens to serve (a one-document unit holds none out)."""
+    import curriculum
+    try:
+        return curriculum.Stream(corpus, split="val", **dict(kw, order="shuffled", token_budget=None))
+    except curriculum.CurriculumError:  # the train stream took the same selection: only its val split can be empty
+        return None
+
+
+def build_streams(cfg, B, T, vocab_size, token_budget=None):
+    """(train stream, val stream or None, tokenizer hash) for a token file or a curriculum selection."""
     if cfg.corpus:
         import curriculum
         corpus = curriculum.Corpus(cfg.corpus)
         if corpus.vocab_size > vocab_size:
             raise TrainError(f"{cfg.corpus}: tokenizer has {corpus.vocab_size} tokens, the model only {vocab_size}")
         kw = dict(units=cfg.units.split(","), batch_size=B, block_size=T, primitive_share=cfg.primitive_share,
-                  order=cfg.order, replay=cfg.replay, token_budget=cfg.token_budget, seed=cfg.seed,
+                  order=cfg.order, replay=cfg.replay, token_budget=token_budget, seed=cfg.seed,
                   replay_units=cfg.replay_units.split(",") if cfg.replay_units else None)
-        return curriculum.Stream(corpus, split="train", **kw), curriculum.Stream(corpus, split="val", **kw), \
+        return curriculum.Stream(corpus, split="train", **kw), val_stream(corpus, kw), \
             corpus.tokenizer_hash
     if not cfg.data:
         raise TrainError("no data: give --data FILE.bin or --corpus DIR")
@@ -435,13 +476,14 @@ def build_streams(cfg, B, T, vocab_size):
     return train, val, _meta(path).get("tokenizer_hash")
 
 
-def setup_data(cfg, data, val_data, model_config, init_meta):
+def setup_data(cfg, data, val_data, model_config, init_meta, token_budget=None):
     """(train stream, val stream, the tokenizer hash the outputs carry): the caller's streams or
-    those of --data / --corpus; data tokenized unlike the init checkpoint is refused."""
+    those of --data / --corpus (a curriculum over token_budget); data tokenized unlike the init
+    checkpoint is refused."""
     data_hash = None
     if data is None:
         data, val_data, data_hash = build_streams(cfg, cfg.batch_size, model_config.block_size,
-                                                  model_config.vocab_size)
+                                                  model_config.vocab_size, token_budget)
     served = (getattr(data, "B", cfg.batch_size), getattr(data, "T", model_config.block_size))
     if served != (cfg.batch_size, model_config.block_size):  # tokens and FLOPs are counted from the config
         raise TrainError(f"the data stream serves batches of {served[0]} x {served[1]} tokens, the run is set for "
@@ -464,9 +506,7 @@ def wrap_model(model, cfg, proc):
 
 @torch.no_grad()
 def evaluate(model, val_data, val_state, iters, device):
-    """Mean loss over the same `iters` validation batches every time (nan without validation data)."""
-    if val_data is None:
-        return float("nan")
+    """Mean loss over the same `iters` validation batches every time."""
     model.eval()
     val_data.load_state_dict(val_state)
     losses = torch.zeros(iters, device=device)
@@ -480,10 +520,12 @@ def evaluate(model, val_data, val_state, iters, device):
 
 # ----------------------------------------------------------------------------- resume state and outputs
 
-def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, losses=None, base_fp=None):
+def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, losses=None, base_fp=None,
+               run_shape=None):
     """The full training state in one safetensors file: weights, optimizer moments, weight average,
     data cursor (dropout's masks are seeded by the step: seed_micro_batch), the settings, the last
-    losses and the fingerprint of the init checkpoint. Nothing in it is pickled, so loading it cannot
+    losses, the fingerprint of the init checkpoint and run_shape (what a resume must take over or match:
+    its global batch, the curriculum's token budget). Nothing in it is pickled, so loading it cannot
     run code."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"]):
@@ -492,7 +534,8 @@ def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, 
     tensors.update({f"ema.{i}": t for i, t in enumerate(ema or [])})
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "meta"}
     save_tensors(tensors, path, {"mode": cfg.mode, "tokens": tokens, "seconds": seconds, "data": cursor,
-                                 "config": config, "step": step, "losses": losses or {}, "base_fingerprint": base_fp})
+                                 "config": config, "step": step, "losses": losses or {}, "base_fingerprint": base_fp,
+                                 **(run_shape or {})})
 
 
 # what a resumed run may set anew: where things are, how long it trains (a schedule that depends on
@@ -513,11 +556,13 @@ def check_resume_config(path, saved, cfg):
                          "the same ones, or train into another --out")
 
 
-def load_state(path, cfg, model, optimizer, ema, data, base_fp=None):
-    """Restore a saved training state into model, optimizer, weight average and data stream ->
-    (step, tokens, seconds, {"train": loss, "val": loss}) where it was saved; a state saved with other
-    settings, or from another init checkpoint (base_fp: the fingerprint of this run's), is refused."""
-    tensors, meta = read_tensors(path, "training state")
+def load_state(path, cfg, model, optimizer, ema, data, base_fp=None, global_batch=None, saved=None):
+    """Restore a saved training state (`saved`: the file's (tensors, metadata), read already) into model,
+    optimizer, weight average and data stream -> (step, tokens, seconds, {"train": loss, "val": loss})
+    where it was saved; a state saved with other settings, from another init checkpoint (base_fp: the
+    fingerprint of this run's), with another global batch (sequences a step, all processes together) or
+    past --max-steps is refused."""
+    tensors, meta = saved or read_tensors(path, "training state")
     if meta.get("mode") != cfg.mode:
         raise TrainError(f"{path}: saved by a {meta.get('mode')} run, not {cfg.mode}")
     # --init may move, not change: the state holds the old init's weights, the outputs would name the new one's
@@ -529,6 +574,12 @@ def load_state(path, cfg, model, optimizer, ema, data, base_fp=None):
     if bool(ema) != ("ema.0" in tensors):
         raise TrainError(f"{path}: saved by a run {'without' if ema else 'with'} --ema; resume with the same --ema")
     check_resume_config(path, meta.get("config", {}), cfg)
+    if global_batch and meta.get("global_batch", global_batch) != global_batch:  # the process count changed
+        raise TrainError(f"{path}: saved by a run of {meta['global_batch']} sequences a step (batch size x "
+                         f"grad accum x processes), this one takes {global_batch}; resume with as many processes")
+    if meta["step"] > cfg.max_steps:
+        raise TrainError(f"{path}: saved at step {meta['step']}, past --max-steps {cfg.max_steps}; resume with "
+                         f"--max-steps {meta['step']} or more")
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd, strict=False)
@@ -630,19 +681,20 @@ def _recorded(corpus_dir, out_dir, step):
 
 class RunLog:
     """Progress for the user (print, unless quiet) and log.jsonl in the output directory; only the
-    master process writes either."""
+    master process writes either. The file is opened at its first entry, so a run refused or stopped
+    before it has logged a step leaves no log (nor the directory) behind."""
 
     def __init__(self, out, proc, print_fn):
         self.print_fn = print_fn if proc.master else None
-        self.file = None
-        if proc.master:
-            out.mkdir(parents=True, exist_ok=True)
-            self.file = open(out / "log.jsonl", "a")
+        self.out, self.master, self.file = out, proc.master, None
 
     def __call__(self, text, entry=None):
         if self.print_fn:
             self.print_fn(text)
-        if self.file and entry is not None:
+        if self.master and entry is not None:
+            if self.file is None:
+                self.out.mkdir(parents=True, exist_ok=True)
+                self.file = open(self.out / "log.jsonl", "a")
             self.file.write(json.dumps(entry) + "\n")
             self.file.flush()
 
@@ -663,10 +715,26 @@ def check_config(cfg):
                         ("max_steps", 0), ("warmup", 0), ("eval_interval", 0), ("ckpt_interval", 0)):
         if getattr(cfg, name) < least:
             raise TrainError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be at least {least}")
-    if not 0 <= cfg.decay_frac <= 1:
-        raise TrainError(f"--decay-frac {cfg.decay_frac}: must be in [0, 1]")
-    if not 0 <= cfg.ema < 1:
-        raise TrainError(f"--ema {cfg.ema}: the decay must be in [0, 1) (0: no average)")
+    inf = math.inf  # a nan fails every comparison, so each range below refuses it
+    for name, ok, must in (
+            ("lr", 0 < cfg.lr < inf, "a finite number above 0"),
+            ("min_lr", cfg.min_lr is None or 0 <= cfg.min_lr < inf, "a finite number, 0 or more"),
+            ("weight_decay", 0 <= cfg.weight_decay < inf, "a finite number, 0 or more"),
+            ("beta1", 0 <= cfg.beta1 < 1, "in [0, 1)"), ("beta2", 0 <= cfg.beta2 < 1, "in [0, 1)"),
+            ("grad_clip", 0 <= cfg.grad_clip < inf, "a finite number, 0 (no clipping) or more"),
+            ("dropout", cfg.dropout is None or 0 <= cfg.dropout < 1, "in [0, 1)"),
+            ("lora_dropout", 0 <= cfg.lora_dropout < 1, "in [0, 1)"),
+            ("decay_frac", 0 <= cfg.decay_frac <= 1, "in [0, 1]"),
+            ("ema", 0 <= cfg.ema < 1, "in [0, 1) (0: no average)"),
+            ("seed", 0 <= cfg.seed < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
+            ("token_budget", cfg.token_budget is None or cfg.token_budget >= 1,
+             "at least 1 (left out: the default)")):
+        if not ok:
+            raise TrainError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be {must}")
+    if cfg.data and cfg.corpus:
+        raise TrainError(f"--data {cfg.data} and --corpus {cfg.corpus}: give one of them")
+    if Path(cfg.out_dir).exists() and not Path(cfg.out_dir).is_dir():
+        raise TrainError(f"--out {cfg.out_dir}: a file, not a directory")
     outside = [s for s in cfg.snapshot_steps if not (isinstance(s, int) and 0 < s <= cfg.max_steps)]
     if outside:
         raise TrainError(f"--snapshot-steps {outside}: steps must be whole numbers from 1 to --max-steps "
@@ -719,27 +787,41 @@ def train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema, step):
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     if ema:
+        # warmed up, as TensorFlow's and timm's averages: a fixed decay would keep ema**t of the random
+        # start after t steps (37% after 100 at 0.99); the step is the run's, so a resume decays alike
+        decay = min(cfg.ema, (1 + step) / (10 + step))
         with torch.no_grad():  # ema += (1 - decay) * (weights - ema), on the device
-            torch._foreach_lerp_(ema, params, 1.0 - cfg.ema)
+            torch._foreach_lerp_(ema, params, 1.0 - decay)
     return loss_sum, batch, cursor
 
 
 class Clock:
-    """Seconds spent training (evaluation excluded), carried across a resume, and the time per step
-    since the last lap."""
+    """A run's `seconds`: the wall time of its training steps (data, forward, backward, optimizer, the
+    loss's logging), carried across a resume; the time spent evaluating and writing snapshots and resume
+    states is not in it (paused). Also the time per step since the last lap, on the same clock."""
 
     def __init__(self, elapsed, step):
-        self.elapsed, self.t, self.step = elapsed, time.time(), step
+        self.start, self.before, self.excluded, self.paused_at = time.time(), elapsed, 0.0, None
+        self.lap_elapsed, self.step = elapsed, step
+
+    def elapsed(self):
+        now = time.time() if self.paused_at is None else self.paused_at
+        return self.before + now - self.start - self.excluded
 
     def lap(self, step):
-        now = time.time()
-        dt = (now - self.t) / max(1, step - self.step)
-        self.elapsed += now - self.t
-        self.t, self.step = now, step
+        elapsed = self.elapsed()
+        dt = (elapsed - self.lap_elapsed) / max(1, step - self.step)
+        self.lap_elapsed, self.step = elapsed, step
         return dt
 
-    def skip(self):
-        self.t = time.time()
+    @contextmanager
+    def paused(self):
+        self.paused_at = time.time()
+        try:
+            yield
+        finally:
+            self.excluded += time.time() - self.paused_at
+            self.paused_at = None
 
 
 def mean_loss(loss_sum, proc):
@@ -751,15 +833,22 @@ def mean_loss(loss_sum, proc):
     return loss_sum.item()
 
 
-def start_or_resume(state_file, cfg, model, optimizer, ema, data, base_fp):
-    """(step, tokens, seconds, train loss, val loss) to start from: nothing yet, or with --resume the
-    saved state's. Another run's state without --resume is refused: their logs and snapshots would mix."""
+def read_state(state_file, cfg):
+    """The saved training state to resume, (tensors, metadata), or None: none there, or no --resume.
+    Another run's state without --resume is refused: their logs and snapshots would mix."""
     if state_file.is_file() and not cfg.resume:
         raise TrainError(f"{state_file}: an earlier training's state is here; --resume continues it, or train "
                          "into another --out")
-    if not (cfg.resume and state_file.is_file()):
+    return read_tensors(state_file, "training state") if cfg.resume and state_file.is_file() else None
+
+
+def start_or_resume(state_file, saved, cfg, model, optimizer, ema, data, base_fp, global_batch):
+    """(step, tokens, seconds, train loss, val loss) to start from: nothing yet, or the saved state's
+    (read_state)."""
+    if saved is None:
         return 0, 0, 0.0, float("nan"), float("nan")
-    step, tokens, elapsed, losses = load_state(state_file, cfg, model, optimizer, ema, data, base_fp)
+    step, tokens, elapsed, losses = load_state(state_file, cfg, model, optimizer, ema, data, base_fp, global_batch,
+                                               saved)
     # a run stopped after its last state was saved resumes at its end: the saved losses stand
     return (step, tokens, elapsed, *(float("nan") if losses.get(k) is None else losses[k] for k in ("train", "val")))
 
@@ -774,12 +863,22 @@ def _losses(train_loss, val_loss):
     return {"train": _no_nan(train_loss), "val": _no_nan(val_loss)}
 
 
+def finite(loss, step, what, cfg):
+    """The loss, or a TrainError where it is nan or inf: a diverged run stops before it writes anything
+    more (the log line, a snapshot, a resume state, the outputs, their passport event)."""
+    if not math.isfinite(loss):
+        raise TrainError(f"diverged at step {step}: {what} {loss}; lower --lr (now {cfg.lr:g}) and train into "
+                         "another --out")
+    return loss
+
+
 def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
     objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
     check_config(cfg)
     out, state_file = Path(cfg.out_dir), Path(cfg.out_dir) / "train_state.safetensors"
+    saved = read_state(state_file, cfg)
     proc = setup_process(cfg)
     device = proc.device
 
@@ -788,17 +887,23 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     model, init_meta, base_fp = init.model.to(device), init.meta, init.base_fp
     params = [p for p in model.parameters() if p.requires_grad]
     trainable, flops_per_tok = sum(p.numel() for p in params), flops_per_token(model, cfg.mode)
-    data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta)
-    tokens_per_step = cfg.batch_size * model.config.block_size * cfg.grad_accum * proc.world
+    global_batch = cfg.batch_size * cfg.grad_accum * proc.world  # sequences a step, all processes together
+    tokens_per_step = global_batch * model.config.block_size
+    budget = curriculum_budget(cfg, tokens_per_step, saved and saved[1])
+    run_shape = dict(global_batch=global_batch, token_budget=budget)  # what a resume takes over or must match
+    data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta, budget)
     run_info = dict(trainable_params=trainable, tokenizer_hash=tok_hash, data=getattr(data, "selection", None))
     units = trained_units(cfg, init_meta, run_info["data"])
     optimizer = configure_optimizer(model, cfg, device.type)
     ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
-    step, tokens, elapsed, train_loss, val_loss = start_or_resume(state_file, cfg, model, optimizer, ema, data,
-                                                                  base_fp)
+    step, tokens, elapsed, train_loss, val_loss = start_or_resume(state_file, saved, cfg, model, optimizer, ema, data,
+                                                                  base_fp, global_batch)
+    del saved  # its tensors are the model's and optimizer's now
     runlog = RunLog(out, proc, log if not cfg.quiet else None)
     if step:
         runlog(f"resumed from {state_file} at step {step}")
+    if val_data is None:
+        runlog("no validation data (a unit of one document holds none out): no val loss")
     val_state = val_data.state_dict() if val_data is not None else None
     raw_model, model = model, wrap_model(model, cfg, proc)
     peak = peak_flops(device)
@@ -814,40 +919,45 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
         step += 1
         tokens += tokens_per_step
 
-        # -- logging, evaluation, checkpointing
+        # -- logging, evaluation, snapshots, checkpointing: the loss reaches the host (the loop's only sync)
+        # at the steps that write, on every rank, and a diverged run stops there
         last = step == cfg.max_steps
-        if step % cfg.log_interval == 0 or last:
-            train_loss = mean_loss(loss_sum, proc)  # the only host sync in the loop
-            dt = clock.lap(step)
+        logs, snapshot = step % cfg.log_interval == 0 or last, step in cfg.snapshot_steps
+        ckpt = cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last
+        if logs or snapshot or ckpt:
+            loss = finite(mean_loss(loss_sum, proc), step, "loss", cfg)
+        if logs:
+            train_loss, dt = loss, clock.lap(step)
             tps = tokens_per_step / dt
             # lora-aware, as the run's FLOPs; tps counts every process's tokens, peak is one GPU's
             mfu = f" mfu {flops_per_tok * tps / proc.world / peak * 100:.1f}%" if peak else ""
             runlog(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
                    f"eta {(cfg.max_steps - step) * dt:.0f}s",
                    {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,
-                    "seconds": round(clock.elapsed, 3)})
-        if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
-            with averaged_weights(params, ema):
-                val_loss = evaluate(raw_model, val_data, val_state, cfg.eval_iters, device)
+                    "seconds": round(clock.elapsed(), 3)})
+        if val_data is not None and ((cfg.eval_interval and step % cfg.eval_interval == 0) or last):
+            with clock.paused(), averaged_weights(params, ema):
+                val_loss = finite(evaluate(raw_model, val_data, val_state, cfg.eval_iters, device), step,
+                                  "val loss", cfg)
             runlog(f"step {step} val loss {val_loss:.4f}", {"step": step, "val_loss": val_loss})
-            clock.skip()  # evaluation time is not training time
-        if proc.master and step in cfg.snapshot_steps:
+        if proc.master and snapshot:
             spent = compute_spent(init_meta, tokens, flops_per_tok)
-            with averaged_weights(params, ema):
+            with clock.paused(), averaged_weights(params, ema):
                 save_snapshot(cfg, raw_model, data, step, spent,
                               output_meta(cfg, init_meta, base_fp, units, step=step, **spent, **run_info))
-        if proc.master and cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last:
-            save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, clock.elapsed, cursor,
-                       _losses(train_loss, val_loss), base_fp)
+        if proc.master and ckpt:
+            with clock.paused():
+                save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, clock.elapsed(), cursor,
+                           _losses(train_loss, val_loss), base_fp, run_shape)
 
     # -- the outputs
-    elapsed = clock.elapsed
+    elapsed = clock.elapsed()
     files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
     if proc.master:
         save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor,
-                   _losses(train_loss, val_loss), base_fp)
+                   _losses(train_loss, val_loss), base_fp, run_shape)
         meta = output_meta(cfg, init_meta, base_fp, units, step=step, **spent, seconds=round(elapsed, 2),
-                           val_loss=val_loss, **run_info)
+                           val_loss=_no_nan(val_loss), **run_info)
         # the merged model's header as lora.py --out and the ladder write it: the init's, its units and the adapter's
         merged = lora.merged_meta(init_meta, meta) if cfg.merge and cfg.mode == "lora" else None
         with averaged_weights(params, ema):
@@ -872,7 +982,7 @@ def main():
     args = vars(arg_parser().parse_args())
     try:
         result = train(TrainConfig(**args))
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # OSError's message names its file (a full disk, a path that is a file)
         fail(e)
     except KeyboardInterrupt:
         interrupted("the same command with --resume continues from the last state saved (--ckpt-interval)")

@@ -64,6 +64,38 @@ def unit_corpus(tmp_path_factory):
     return d / "corpus"
 
 
+@pytest.fixture(scope="module")
+def levels_corpus(tmp_path_factory):
+    """Primitive text and two knowledge units on two levels, "early" (0) and "late" (1): a curriculum."""
+    import curriculum
+    d = tmp_path_factory.mktemp("levels_corpus")
+    header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
+              "source": "test", "license": "CC0-1.0"}
+    docs = [{"text": f"The {a} is {c}."} for a, c in [("apple", "red"), ("sky", "blue"), ("snow", "white")]] * 30
+    (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
+    files = [d / "prim.jsonl", write_unit(d, "early", level=0, n_docs=40), write_unit(d, "late", level=1, n_docs=40)]
+    curriculum.init(d / "corpus", files, vocab_size=300)
+    curriculum.add(d / "corpus", files, log=lambda m: None)
+    return d / "corpus"
+
+
+@pytest.fixture(scope="module")
+def lonely_corpus(tmp_path_factory):
+    """Primitive text and "lonely", a knowledge unit of one document: all of it trains, none is held out."""
+    import curriculum
+    d = tmp_path_factory.mktemp("lonely_corpus")
+    header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
+              "source": "test", "license": "CC0-1.0"}
+    docs = [{"text": f"The {a} is {c}."} for a, c in [("apple", "red"), ("sky", "blue"), ("snow", "white")]] * 30
+    (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
+    files = [d / "prim.jsonl", write_unit(d, "lonely", n_docs=1)]
+    curriculum.init(d / "corpus", files, vocab_size=300)
+    curriculum.add(d / "corpus", files, log=lambda m: None)
+    corpus = curriculum.Corpus(d / "corpus")
+    assert corpus.units["lonely"]["val_tokens"] == 0 < corpus.units["lonely"]["tokens"]
+    return d / "corpus"
+
+
 # MICRO's parameters as nanoGPT counts them for FLOPs (position embeddings left out): the tied token
 # embedding, two blocks (two LayerNorms, c_attn, c_proj, c_fc, mlp.c_proj) and the final LayerNorm
 MICRO_N = 64 * 64 + 2 * (2 * 128 + (64 * 192 + 192) + (64 * 64 + 64) + (64 * 256 + 256) + (256 * 64 + 64)) + 128
@@ -350,7 +382,7 @@ def test_a_snapshot_is_known_by_its_weights_after_its_run_directory_moved(corpus
     assert not _recorded(corpus, snap, 2)
 
 
-def test_ema_saves_the_moving_average_of_the_per_step_weights(tokens, tmp_path):
+def test_ema_saves_the_warmed_up_moving_average_of_the_per_step_weights(tokens, tmp_path):
     base = _base(tmp_path)
     # a constant lr and no warmup: a run of k steps takes the same first k steps as a longer one
     cfg = TrainConfig(mode="finetune", init=str(base), data=str(tokens), schedule="constant", warmup=0, lr=3e-3,
@@ -359,13 +391,16 @@ def test_ema_saves_the_moving_average_of_the_per_step_weights(tokens, tmp_path):
     for k in (1, 2, 3):
         weights.append(load_checkpoint(train(cfg, out_dir=str(tmp_path / f"k{k}"), max_steps=k).checkpoint)[0]
                        .state_dict())
-    r = train(cfg, out_dir=str(tmp_path / "ema"), max_steps=3, ema=0.9, snapshot_steps=(2,))
+    r = train(cfg, out_dir=str(tmp_path / "ema"), max_steps=3, ema=0.2, snapshot_steps=(2,))
     saved = load_checkpoint(r.checkpoint)[0].state_dict()
     at2 = load_checkpoint(tmp_path / "ema" / "snapshots" / "step-000002")[0].state_dict()
+    # step t (from 0) decays by min(ema, (1 + t) / (10 + t)): 1/10 and 2/11 (the warmup), then 0.2 (the cap)
+    decays = [min(0.2, (1 + t) / (10 + t)) for t in range(3)]
+    assert decays == pytest.approx([0.1, 2 / 11, 0.2])
     for name in saved:
         expected = [weights[0][name]]
-        for w in weights[1:]:
-            expected.append(expected[-1] + 0.1 * (w[name] - expected[-1]))  # ema = 0.9 ema + 0.1 w
+        for w, decay in zip(weights[1:], decays):
+            expected.append(expected[-1] + (1 - decay) * (w[name] - expected[-1]))  # decay ema + (1 - decay) w
         torch.testing.assert_close(saved[name], expected[3], rtol=0, atol=1e-6)  # float32 rounding
         torch.testing.assert_close(at2[name], expected[2], rtol=0, atol=1e-6)
     assert not torch.equal(saved["transformer.h.0.mlp.c_fc.weight"], weights[3]["transformer.h.0.mlp.c_fc.weight"])
@@ -734,3 +769,242 @@ def test_a_stream_serving_other_batches_than_the_run_is_set_for_is_refused(token
         train(TrainConfig(mode="pretrain", out_dir=str(tmp_path), max_steps=2, **MICRO),
               data=TokenFileStream(tokens, 4, 32))
     assert not (tmp_path / "model.safetensors").exists()
+
+
+# ----------------------------------------------------------------------------- a diverged run
+
+def _passport_events(corpus):
+    import curriculum
+    return [e["event"] for e in curriculum.Corpus(corpus).passport.events()]
+
+
+@pytest.mark.parametrize("snapshot_steps, at", [((), 5), ((2,), 2)])
+def test_a_diverged_run_is_refused_and_writes_nothing(corpus, tmp_path, snapshot_steps, at):
+    """--lr 1e9 turns the loss into nan within a step: the run stops where it would first write (its first
+    log step, or a snapshot before it) and leaves no model, snapshot, log line or passport event behind."""
+    before = _passport_events(corpus)
+    out = tmp_path / "run"
+    with pytest.raises(TrainError, match=rf"^diverged at step {at}: loss (nan|inf); lower --lr \(now 1e\+09\)"):
+        train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(out), max_steps=10, lr=1e9,
+                          snapshot_steps=snapshot_steps, **dict(MICRO, vocab_size=300)))
+    assert not out.exists() and _passport_events(corpus) == before
+
+
+@pytest.mark.parametrize("what", ["loss", "val loss"])
+def test_a_run_that_diverges_after_logging_keeps_a_valid_log_and_writes_no_model(tokens, tmp_path, monkeypatch, what):
+    """Step 5 is logged and evaluated; at step 10 the loss (or the val loss) is inf: the log keeps what was
+    finite, valid JSON, and nothing else is written."""
+    import train as T
+    name = "mean_loss" if what == "loss" else "evaluate"
+    real, calls = getattr(T, name), []
+
+    def diverging(*a, **k):  # the second measurement, at step 10
+        calls.append(a)
+        return real(*a, **k) if len(calls) < 2 else float("inf")
+    monkeypatch.setattr(T, name, diverging)
+    with pytest.raises(TrainError, match=rf"^diverged at step 10: {what} inf; lower --lr \(now 0\.001\) and train "
+                                         r"into another --out$"):
+        train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=20, eval_interval=5,
+                          **MICRO))
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    # the val loss is measured after the step's training loss, which stands
+    steps = [(5, False), (5, True)] + [(10, False)] * (what == "val loss")
+    assert [(e["step"], "val_loss" in e) for e in log] == steps
+    assert all(np.isfinite(e.get("loss", e.get("val_loss"))) for e in log)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl"]
+
+
+def test_a_diverged_command_line_run_is_one_line_and_exit_2(tokens, tmp_path):
+    r = run("--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
+            "--lr", "1e9", "--out", tmp_path / "out", check=False)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("error: diverged at step 2: loss ") and "lower --lr (now 1e+09)" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- validation data
+
+def test_the_val_batches_are_the_shuffled_selection_s_whatever_the_run_s_order_and_budget(levels_corpus):
+    """A curriculum run's validation read level 0 only, and was not comparable with a shuffled run's."""
+    import train as T
+    cfgs = [TrainConfig(corpus=str(levels_corpus), order=order, token_budget=budget, **MICRO)
+            for order, budget in (("curriculum", 8 * 32 * 4), ("shuffled", None), ("curriculum", 8 * 32 * 1000))]
+    vals = [T.build_streams(cfg, 8, 32, 300)[1] for cfg in cfgs]
+    batches, units = [], []
+    for val in vals:
+        batches.append([val.next_batch()[0] for _ in range(4)])
+        units.append(set(val.last_units))
+    for other in batches[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(batches[0], other))
+    assert {"early", "late"} <= units[0]  # both levels (and the primitive text), in the first four batches
+
+
+def test_a_unit_without_val_tokens_trains_without_a_val_loss(lonely_corpus, tmp_path):
+    """One document, all of it for training: the run reports no val loss (as with no val data at all)."""
+    import curriculum
+    with pytest.raises(curriculum.CurriculumError, match="the selection 'lonely' has no val tokens to serve"):
+        curriculum.Stream(lonely_corpus, "lonely", 8, 32, split="val")  # was a ZeroDivisionError (0 / 0)
+    for share in (0.0, 0.5):
+        out = tmp_path / f"share-{share}"
+        r = train(TrainConfig(mode="pretrain", corpus=str(lonely_corpus), units="lonely", primitive_share=share,
+                              out_dir=str(out), max_steps=4, eval_interval=2, **dict(MICRO, vocab_size=300)))
+        assert np.isnan(r.val_loss) and np.isfinite(r.train_loss)
+        assert load_checkpoint(r.checkpoint)[1]["val_loss"] is None
+        log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        assert [e["step"] for e in log] == [4] and "val_loss" not in log[0]
+        event = curriculum.Corpus(lonely_corpus).passport.events("model_trained")[-1]
+        assert event["out_dir"] == str(out) and event["selection"]["units"] == ["lonely"]
+
+
+# ----------------------------------------------------------------------------- devices
+
+def test_batches_go_to_any_device_not_only_cuda():
+    """--device mps trained on CPU tensors: to_device moved batches to CUDA only (meta stands in for mps)."""
+    from train import to_device
+    x, y = to_device(np.zeros((2, 4), np.int64), np.ones((2, 4), np.int64), torch.device("meta"))
+    assert (x.device.type, y.device.type, x.shape, y.dtype) == ("meta", "meta", (2, 4), torch.int64)
+    x, y = to_device(np.zeros((2, 4), np.int64), np.ones((2, 4), np.int64), torch.device("cpu"))
+    assert x.device.type == "cpu" and y.sum().item() == 8
+
+
+# ----------------------------------------------------------------------------- seconds
+
+def test_seconds_count_every_training_step_and_leave_out_evaluation_and_saving(tokens, tmp_path, monkeypatch):
+    """On a fake clock: a step takes 1 s, an evaluation 100 s, a resume state 50 s, a snapshot 20 s. The run's
+    seconds, its log's, each resume state's (saved when it is written) and a resumed run's are the steps'."""
+    import inspect
+    import types
+    import train as T
+    now = [1000.0]
+    monkeypatch.setattr(T, "time", types.SimpleNamespace(time=lambda: now[0]))
+
+    def taking(fn, seconds, record=None):
+        def timed(*a, **k):
+            if record is not None:
+                record.append(inspect.signature(fn).bind(*a, **k).arguments["seconds"])
+            now[0] += seconds
+            return fn(*a, **k)
+        return timed
+    saved = []
+    monkeypatch.setattr(T, "train_step", taking(T.train_step, 1.0))
+    monkeypatch.setattr(T, "evaluate", taking(T.evaluate, 100.0))
+    monkeypatch.setattr(T, "save_state", taking(T.save_state, 50.0, saved))
+    monkeypatch.setattr(T, "save_snapshot", taking(T.save_snapshot, 20.0))
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=6, eval_interval=1,
+                      ckpt_interval=3, snapshot_steps=(2,), **dict(MICRO, log_interval=4))
+    r = train(cfg)
+    assert r.seconds == 6.0 and saved == [3.0, 6.0]
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["seconds"], e["tokens_per_sec"]) for e in log if "loss" in e] == [(4, 4.0, 256.0),
+                                                                                          (6, 6.0, 256.0)]
+    assert load_checkpoint(r.checkpoint)[1]["seconds"] == 6.0
+    assert train(cfg, max_steps=8, resume=True).seconds == 8.0
+
+
+# ----------------------------------------------------------------------------- the curriculum's budget
+
+def test_a_curriculum_spans_the_run_by_default(levels_corpus, tmp_path):
+    """The default budget was one pass over the selection whatever --max-steps: a long run wrapped around to
+    level 0, a short one never reached level 1. It is the run's tokens now (grad accum included); shuffled
+    order keeps one pass, an explicit --token-budget stands, and a resume that trains longer keeps its own."""
+    import curriculum
+    import train as T
+    cfg = TrainConfig(mode="pretrain", corpus=str(levels_corpus), max_steps=3, grad_accum=2,
+                      **dict(MICRO, vocab_size=300))
+    event = lambda out: [e for e in curriculum.Corpus(levels_corpus).passport.events("model_trained")
+                         if e["out_dir"] == str(out)][-1]["selection"]
+    train(cfg, out_dir=str(tmp_path / "curriculum"))
+    assert (event(tmp_path / "curriculum")["token_budget"], event(tmp_path / "curriculum")["total_rows"]) == \
+        (3 * 2 * 8 * 32, 3 * 2 * 8)
+    one_pass = curriculum.Stream(levels_corpus, ["all"], 8, 32).token_budget
+    assert one_pass != 3 * 2 * 8 * 32
+    train(cfg, out_dir=str(tmp_path / "shuffled"), order="shuffled")
+    assert event(tmp_path / "shuffled")["token_budget"] == one_pass
+    train(cfg, out_dir=str(tmp_path / "given"), token_budget=5000)
+    assert event(tmp_path / "given")["token_budget"] == 5000
+    # a longer resume: the schedule bends, the curriculum (and the cursor that belongs to it) stays
+    train(cfg, out_dir=str(tmp_path / "curriculum"), max_steps=5, resume=True)
+    assert event(tmp_path / "curriculum")["token_budget"] == 3 * 2 * 8 * 32
+    # every process's micro-batches: the budget is counted as the run's tokens are
+    assert T.curriculum_budget(cfg, 4 * 2 * 8 * 32, None) == 3 * 4 * 2 * 8 * 32
+
+
+# ----------------------------------------------------------------------------- resume
+
+def test_resume_with_another_process_count_or_past_max_steps_is_refused(tokens, tmp_path, monkeypatch):
+    import train as T
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=4, **MICRO)
+    train(cfg)
+    assert read_tensors(tmp_path / "run" / "train_state.safetensors")[1]["global_batch"] == 8
+    with pytest.raises(TrainError, match=r"run/train_state\.safetensors: saved at step 4, past --max-steps 2; "
+                                         r"resume with --max-steps 4 or more"):
+        train(cfg, max_steps=2, resume=True)
+    # torchrun with 2 processes: twice the sequences a step, which grad accum's refusal did not catch
+    real = T.setup_process
+    monkeypatch.setattr(T, "setup_process", lambda c: dataclasses.replace(real(c), world=2))
+    with pytest.raises(TrainError, match=r"saved by a run of 8 sequences a step \(batch size x grad accum x "
+                                         r"processes\), this one takes 16; resume with as many processes"):
+        train(cfg, max_steps=6, resume=True)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("field, value, says", [
+    ("lr", float("inf"), "a finite number above 0"), ("lr", -1.0, "a finite number above 0"),
+    ("lr", 0.0, "a finite number above 0"),
+    ("min_lr", -1.0, "a finite number, 0 or more"), ("min_lr", float("nan"), "a finite number, 0 or more"),
+    ("grad_clip", -1.0, r"a finite number, 0 \(no clipping\) or more"),
+    ("weight_decay", -0.1, "a finite number, 0 or more"),
+    ("beta1", 1.5, r"in \[0, 1\)"), ("beta2", float("nan"), r"in \[0, 1\)"),
+    ("dropout", 1.5, r"in \[0, 1\)"), ("lora_dropout", 1.0, r"in \[0, 1\)"),
+    ("seed", -1, r"a whole number from 0 to 2\*\*32 - 1"),
+    ("seed", 5_000_000_000, r"a whole number from 0 to 2\*\*32 - 1"),
+    ("token_budget", 0, r"at least 1 \(left out: the default\)"),
+    ("token_budget", -5, r"at least 1 \(left out: the default\)")])
+def test_a_value_outside_its_range_is_refused_naming_its_flag(tokens, tmp_path, field, value, says):
+    with pytest.raises(TrainError, match=rf"^--{field.replace('_', '-')} {value}: must be {says}$"):
+        train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "out"), max_steps=2,
+                          **{**MICRO, field: value}))
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_and_corpus_together_are_refused(tokens, corpus, tmp_path):
+    with pytest.raises(TrainError, match=r"^--data .*train\.bin and --corpus .*corpus: give one of them$"):
+        train(TrainConfig(data=str(tokens), corpus=str(corpus), out_dir=str(tmp_path / "out"), **MICRO))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--seed", "5000000000"], "--seed 5000000000: must be a whole number from 0 to 2**32 - 1"),
+    (["--seed", "-1"], "--seed -1: must be a whole number from 0 to 2**32 - 1"),
+    (["--mode", "finetune", "--init", "BASE", "--dropout", "1.5"], "--dropout 1.5: must be in [0, 1)"),
+    (["--lr", "-1"], "--lr -1.0: must be a finite number above 0"),
+    (["--beta1", "1.5"], "--beta1 1.5: must be in [0, 1)")])
+def test_bad_flags_are_one_line_naming_the_flag_and_leave_no_output(tokens, tmp_path, args, says):
+    args = [str(_base(tmp_path)) if a == "BASE" else a for a in args]
+    r = run("--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
+            *args, "--out", tmp_path / "out", check=False)
+    assert (r.returncode, r.stderr) == (2, f"error: {says}\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("problem, says", [
+    ("empty", "x.bin: 0 bytes, not a whole number of uint16 tokens (2 bytes each)"),
+    ("odd", "x.bin: 10001 bytes, not a whole number of uint16 tokens (2 bytes each)"),
+    ("bad meta", "meta.json: not valid JSON (Expecting property name"),
+    ("meta dtype", 'meta.json: must be a JSON object whose "dtype", if any, is "uint16" or "uint32"'),
+    ("out is a file", "--out ")])
+def test_a_bad_token_file_meta_json_or_out_is_one_line_naming_it(tokens, tmp_path, problem, says):
+    data, out = tmp_path / "x.bin", tmp_path / "out"
+    data.write_bytes(b"" if problem == "empty" else tokens.read_bytes()[:10001 if problem == "odd" else 10000])
+    if problem == "bad meta":
+        (tmp_path / "meta.json").write_text("{bad")
+    if problem == "meta dtype":
+        (tmp_path / "meta.json").write_text('{"dtype": "int8"}')
+    if problem == "out is a file":
+        out.write_text("a file")
+    r = run("--data", data, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
+            "--out", out, check=False)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert says in r.stderr and str(tmp_path) in r.stderr
+    assert out.is_file() if problem == "out is a file" else not out.exists()
