@@ -348,10 +348,14 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     (["--device", "cuda:7"], "--device cuda:7: "),
     (["--units", "no/such/dir"], "--units no/such/dir: no such directory"),
     (["--gate-on", "recal"], "--gate-on recal: no unit has probes of that type (all: every type)")])
-def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path, args, says):
-    r = run_ladder(tmp_path / "run", write_units(tmp_path / "units"), *args, check=False)
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {says}"), r.stderr
+def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path, args, says, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # in-process, as the command line would run it: relative paths as there
+    with pytest.raises(SystemExit) as e:
+        ladder.main(["--preset", "micro", "--out", str(tmp_path / "run"), "--units",
+                     str(write_units(tmp_path / "units")), *args])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert e.value.code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {says}"), err
     assert not (tmp_path / "run").exists()
 
 
