@@ -49,51 +49,41 @@ def corpus(tmp_path_factory):
     return d / "corpus"
 
 
-@pytest.fixture(scope="module")
-def unit_corpus(tmp_path_factory):
-    """A corpus of primitive text and one knowledge unit, "atoms": what a unit's adapter trains on."""
+def _primitive_and(d, knowledge):
+    """A corpus in d of a primitive unit and the knowledge unit files `knowledge` writes into d."""
     import curriculum
-    d = tmp_path_factory.mktemp("unit_corpus")
     header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
               "source": "test", "license": "CC0-1.0"}
     docs = [{"text": f"The {a} is {c}."} for a, c in [("apple", "red"), ("sky", "blue"), ("snow", "white")]] * 30
     (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
-    files = [d / "prim.jsonl", write_unit(d, "atoms", level=1)]
+    files = [d / "prim.jsonl", *knowledge(d)]
     curriculum.init(d / "corpus", files, vocab_size=300)
     curriculum.add(d / "corpus", files, log=lambda m: None)
     return d / "corpus"
+
+
+@pytest.fixture(scope="module")
+def unit_corpus(tmp_path_factory):
+    """A corpus of primitive text and one knowledge unit, "atoms": what a unit's adapter trains on."""
+    return _primitive_and(tmp_path_factory.mktemp("unit_corpus"), lambda d: [write_unit(d, "atoms", level=1)])
 
 
 @pytest.fixture(scope="module")
 def levels_corpus(tmp_path_factory):
     """Primitive text and two knowledge units on two levels, "early" (0) and "late" (1): a curriculum."""
-    import curriculum
-    d = tmp_path_factory.mktemp("levels_corpus")
-    header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
-              "source": "test", "license": "CC0-1.0"}
-    docs = [{"text": f"The {a} is {c}."} for a, c in [("apple", "red"), ("sky", "blue"), ("snow", "white")]] * 30
-    (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
-    files = [d / "prim.jsonl", write_unit(d, "early", level=0, n_docs=40), write_unit(d, "late", level=1, n_docs=40)]
-    curriculum.init(d / "corpus", files, vocab_size=300)
-    curriculum.add(d / "corpus", files, log=lambda m: None)
-    return d / "corpus"
+    return _primitive_and(tmp_path_factory.mktemp("levels_corpus"),
+                          lambda d: [write_unit(d, "early", level=0, n_docs=40),
+                                     write_unit(d, "late", level=1, n_docs=40)])
 
 
 @pytest.fixture(scope="module")
 def lonely_corpus(tmp_path_factory):
     """Primitive text and "lonely", a knowledge unit of one document: all of it trains, none is held out."""
     import curriculum
-    d = tmp_path_factory.mktemp("lonely_corpus")
-    header = {"unit": "prim", "kind": "primitive", "level": 0, "title": "prim", "concepts": [], "requires": [],
-              "source": "test", "license": "CC0-1.0"}
-    docs = [{"text": f"The {a} is {c}."} for a, c in [("apple", "red"), ("sky", "blue"), ("snow", "white")]] * 30
-    (d / "prim.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [header, *docs]))
-    files = [d / "prim.jsonl", write_unit(d, "lonely", n_docs=1)]
-    curriculum.init(d / "corpus", files, vocab_size=300)
-    curriculum.add(d / "corpus", files, log=lambda m: None)
-    corpus = curriculum.Corpus(d / "corpus")
+    d = _primitive_and(tmp_path_factory.mktemp("lonely_corpus"), lambda d: [write_unit(d, "lonely", n_docs=1)])
+    corpus = curriculum.Corpus(d)
     assert corpus.units["lonely"]["val_tokens"] == 0 < corpus.units["lonely"]["tokens"]
-    return d / "corpus"
+    return d
 
 
 # MICRO's parameters as nanoGPT counts them for FLOPs (position embeddings left out): the tied token
