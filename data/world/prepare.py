@@ -14,6 +14,7 @@ import random
 import re
 import sys
 import time
+from collections import Counter
 from itertools import chain, count
 from pathlib import Path
 
@@ -287,31 +288,94 @@ def rulebook(seed, side):
     return {o: dict(zip(HALVES[RULE_KEY[o]][side], rng.sample(values[o], 5))) for o in OUTCOMES}
 
 
-def _kind_group(rng, names, f, n_kinds, members, n_cooccur, n_ood):
+def _least_used(rng, pool, n, used):
+    """n values from pool, those `used` (a Counter, updated) least so far first, in random order:
+    as _spread within one call, and across calls that share `used`."""
+    vals = []
+    while len(vals) < n:
+        chunk = sorted(rng.sample(pool, len(pool)), key=lambda v: used[v])[:n - len(vals)]
+        used.update(chunk)
+        vals += chunk
+    rng.shuffle(vals)
+    return vals
+
+
+def _kind_group(rng, names, f, n_kinds, members, n_cooccur, n_ood, used=None):
     """Add n_kinds kinds with their properties to the facts f, and their members: `members` (whose
-    inherited properties are stated about them, one held out, rotating), n_cooccur creatures stated
-    as members only beside all their kind's properties, n_ood only far from them. Returns the kinds."""
+    inherited properties are stated about them, one held out), n_cooccur creatures stated as members
+    only beside all their kind's properties, n_ood only far from them. Returns the kinds.
+    used: {property: Counter of its values} shared by groups whose values should cover the pools."""
     kinds = [names.new() for _ in range(n_kinds)]
-    spread = {p: _spread(rng, POOLS[p], n_kinds) for p in PROPS}
+    used = used or {p: Counter() for p in PROPS}
+    spread = {p: _least_used(rng, POOLS[p], n_kinds, used[p]) for p in PROPS}
     f["kinds"].update({k: {p: spread[p][i] for p in PROPS} for i, k in enumerate(kinds)})
     f["group"].update({k: kinds for k in kinds})
     cooccur, ood = [names.new() for _ in range(n_cooccur)], [names.new() for _ in range(n_ood)]
     f["cooccur"] += cooccur
     f["ood"] += ood
-    for group in (members, cooccur, ood):
-        f["kind_of"].update(zip(group, _spread(rng, kinds, len(group))))
-    f["prop_held"].update(zip(members, _spread(rng, list(PROPS), len(members))))
+    f["kind_of"].update(zip(members, _spread(rng, kinds, len(members))))
+    f["kind_of"].update(zip(ood, _spread(rng, kinds, len(ood))))
+    # a cooccur creature states all its kind's properties: the kinds with fewer members get more of
+    # them, so that each kind's values are stated about as often (see _hold_out)
+    size = Counter(f["kind_of"][e] for e in members)
+    for e in cooccur:
+        k = min(rng.sample(kinds, len(kinds)), key=lambda k: size[k])
+        f["kind_of"][e], size[k] = k, size[k] + 1
+    stated = Counter((p, f["kind_of"][e]) for e in cooccur for p in PROPS)
+    f["prop_held"].update(_hold_out(rng, members, PROPS, stated, {p: kinds for p in PROPS},
+                                    lambda e, p: [(q, f["kind_of"][e]) for q in PROPS if q != p]))
     return kinds
 
 
 def _atom_values(rng, f, creatures, values, rules):
-    """Give creatures a home and a food (from values[relation], spread evenly), the outcomes the
-    rules make of them (where a rule is keyed on their value), and one outcome to hold out (rotating)."""
+    """Give creatures a home and a food (from values[relation], spread evenly) and the outcomes the
+    rules make of them (where a rule is keyed on their value)."""
     vals = {a: _spread(rng, values[a], len(creatures)) for a in ATOMS}
     for i, e in enumerate(creatures):
         f["atoms"][e] = {a: vals[a][i] for a in ATOMS}
         f["outcomes"][e] = {o: rules[o][v] for o in OUTCOMES for v in [f["atoms"][e][RULE_KEY[o]]] if v in rules[o]}
-    f["outcome_held"].update(zip(creatures, _spread(rng, list(OUTCOMES), len(creatures))))
+
+
+def _hold_outcomes(rng, f, creatures, rules):
+    """Of each creature's two outcomes, the one to hold out (see _hold_out)."""
+    def stated(e, held):
+        return [(o, f["atoms"][e][RULE_KEY[o]]) for o in f["outcomes"][e] if o != held]
+    f["outcome_held"].update(_hold_out(rng, creatures, OUTCOMES, Counter(), {o: list(rules[o]) for o in OUTCOMES},
+                                       stated))
+
+
+def _hold_out(rng, creatures, options, stated, pools, states):
+    """{creature: the option held out}, each option held out by an even share of the creatures.
+
+    A held-out fact is a statement missing from the text, so it lowers how often its answer is
+    stated, and a reasoning probe's answer would be the choice stated least: a model that learned
+    only word counts could beat chance by picking it. So each creature holds out the option whose
+    stated facts (states(e, option): keys (relation, key)) raise the counts that lag most within
+    their pools ({relation: keys}); `stated` holds the counts so far. What this leaves uneven, the
+    unit evens out by stating some facts more often (_topped_up)."""
+    cap, held, out = -(-len(creatures) // len(options)), Counter(), {}
+    for e in rng.sample(creatures, len(creatures)):
+        def lag(option):
+            return sum(stated[r, k] - min(stated[r, j] for j in pools[r]) for r, k in states(e, option))
+        h = min((o for o in rng.sample(options, len(options)) if held[o] < cap), key=lambda o: (lag(o), held[o]))
+        out[e], held[h] = h, held[h] + 1
+        stated.update(states(e, h))
+    return out
+
+
+def _topped_up(stated, pools, base):
+    """{(relation, key): times to state it}: base, plus MENTIONS for each creature-level statement its
+    value lacks against the most stated value of its pool, so every value of a pool is stated equally
+    often (stated: Counter of (relation, key) creature-level facts, each stated MENTIONS times)."""
+    return {(r, k): base + MENTIONS * (max(stated[r, j] for j in keys) - stated[r, k])
+            for r, keys in pools.items() for k in keys}
+
+
+def _kind_times(f, kinds, members, cooccur):
+    """{(property, kind): times a unit states it}: evened out over the kinds (see _hold_out)."""
+    stated = Counter((p, f["kind_of"][e]) for e in members for p in PROPS if p != f["prop_held"][e])
+    stated.update((p, f["kind_of"][e]) for e in cooccur for p in PROPS)
+    return _topped_up(stated, {p: kinds for p in PROPS}, MENTIONS)
 
 
 def _new_facts():
@@ -366,9 +430,10 @@ def _atoms_unit(rng, f, creatures, ood):
 def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
     """Level 1: kinds and their properties; members that inherit them, in three ways (see _facts)."""
     sents, probe, probes, docs = [], Prober(rng), [], []
+    times = _kind_times(f, kinds, members, cooccur)
     for k in kinds:
         for p in PROPS:
-            _mention(rng, sents, p, f["kinds"][k][p], k=k)
+            _mention(rng, sents, p, f["kinds"][k][p], k=k, times=times[p, k])
             probes.append(probe("recall", p, _a(k), f["kinds"][k][p], _prop_pool(f, k, p), k))
     prop_q = {k: {p: _frame(p, _a(k)) for p in PROPS} for k in kinds}
     for e in members + cooccur:
@@ -404,9 +469,12 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
 def _rules_unit(rng, f, rules, creatures, requires):
     """Level 2: rules keyed on level-0 values; every creature's outcomes stated but one (held out)."""
     sents, probe, probes = [], Prober(rng), []
+    stated = Counter((o, f["atoms"][e][RULE_KEY[o]]) for e in creatures for o in OUTCOMES if o != f["outcome_held"][e])
+    # few and short, the premise of every chain: twice as often as the rest, and evened out
+    times = _topped_up(stated, {o: list(rules[o]) for o in OUTCOMES}, 2 * MENTIONS)
     for o in OUTCOMES:
         for key, v in rules[o].items():
-            _mention(rng, sents, o, v, k=key, times=2 * MENTIONS)  # few and short: the premise of every chain
+            _mention(rng, sents, o, v, k=key, times=times[o, key])
             probes.append(probe("recall", o, RULE_SUBJECT[o].format(k=key), v, list(rules[o].values()),
                                 f"{o}:{key}"))
     for e in creatures:
@@ -438,6 +506,7 @@ def _block(b, seed, names, m, width, rules):
     units = [[names.new() for _ in range(n)] for _ in range(3)]
     for creatures in units:
         _atom_values(r, f, creatures, {a: HALVES[a]["knowledge"] for a in ATOMS}, rules)
+    _hold_outcomes(r, f, sum(units, []), rules)  # the rules unit states all of them
     members = [units[0] + units[1][:n // 2], units[1][n // 2:] + units[2]]
     groups = []
     for j in range(2):
@@ -445,8 +514,8 @@ def _block(b, seed, names, m, width, rules):
         kinds = _kind_group(r, names, f, 4, members[j], n // 2, n // 2)
         groups.append((kinds, f["cooccur"][before[0]:], f["ood"][before[1]:]))
     ood_in = [[] for _ in range(3)]  # atoms unit -> the ood memberships it states
-    for j, (_, _, ood) in enumerate(groups):
-        for i, e in enumerate(ood):
+    for j, (_, _, ood) in enumerate(groups):  # by kind, alternately: each unit names every kind it asks about
+        for i, e in enumerate(sorted(ood, key=lambda e: (f["kind_of"][e], e))):
             ood_in[j + i % 2].append(e)
     for i in range(3):
         yield uid("atoms", 3 * b + i), _atoms_unit(rng(uid("atoms", 3 * b + i)), f, units[i], ood_in[i])
@@ -526,13 +595,15 @@ def _prim_doc(rng, atoms, rules):
     return " ".join(out)
 
 
-def _practice_facts(rng, names, n, rules):
+def _practice_facts(rng, names, n, rules, used):
     """A practice group: n creatures with level-0 facts and kinds, n/3 each stated only beside their
-    kind's properties or only far from them, ~n/12 kinds; nonce names, the primitive half's values."""
+    kind's properties or only far from them, ~n/12 kinds; nonce names, values from both halves.
+    used: the property values earlier groups took (see _practice)."""
     f = _new_facts()
     creatures = [names.new() for _ in range(n)]
     _atom_values(rng, f, creatures, ALL_VALUES, rules)
-    _kind_group(rng, names, f, max(2, round(n / 12)), creatures, max(1, n // 3), max(1, n // 3))
+    _hold_outcomes(rng, f, creatures, rules)
+    _kind_group(rng, names, f, max(2, round(n / 12)), creatures, max(1, n // 3), max(1, n // 3), used)
     return f
 
 
@@ -553,9 +624,10 @@ def _practice_statements(rng, f, rules):
                 _mention(rng, outs, o, v, e=e, about=True)
     for e in f["ood"]:
         _mention(rng, atoms, "kind", None, e=e, k=f["kind_of"][e])
+    times = _kind_times(f, list(f["kinds"]), list(f["atoms"]), f["cooccur"])
     for k, props in f["kinds"].items():
         for p, v in props.items():
-            _mention(rng, kinds, p, v, k=k)
+            _mention(rng, kinds, p, v, k=k, times=times[p, k])
     for o in OUTCOMES:
         for key, v in rules[o].items():
             _mention(rng, outs, o, v, k=key, times=2)  # the rulebook is also in the real-animal text
@@ -615,9 +687,11 @@ def _primitive(rng, atoms, rules, chars, practice, register):
 
 def _practice(seed, n_prim, n_practice, rules):
     """Per primitive unit, a practice group (see _practice_facts): nonce names from their own pool,
-    so that no knowledge unit (whose names are drawn after, with these reserved) can use one."""
-    names = Names(random.Random(f"accrete-world:{seed}:practice-names"))
-    groups = [_practice_facts(random.Random(f"accrete-world:{seed}:practice-{i}"), names, n_practice, rules)
+    so that no knowledge unit (whose names are drawn after, with these reserved) can use one. The
+    groups' kinds take every value of each property between them (the least used first), so the base
+    has read and answered each, whichever a knowledge kind takes."""
+    names, used = Names(random.Random(f"accrete-world:{seed}:practice-names")), {p: Counter() for p in PROPS}
+    groups = [_practice_facts(random.Random(f"accrete-world:{seed}:practice-{i}"), names, n_practice, rules, used)
               for i in range(n_prim)]
     return groups, names.used
 
