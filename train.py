@@ -872,104 +872,175 @@ def finite(loss, step, what, cfg):
     return loss
 
 
+@dataclass
+class Run:
+    """A training run as its loop carries it: the model (unwrapped: what is evaluated and saved), its
+    optimizer, weight average and data; where the run stands (step, tokens, the last losses, the data
+    cursor, the clock); and what its outputs record (units, figures, the init it started from)."""
+    cfg: TrainConfig
+    proc: Process
+    init: Init
+    model: GPT
+    params: list  # the trainable parameters
+    optimizer: torch.optim.Optimizer
+    ema: Optional[list]  # the weight average (--ema), or None
+    data: object
+    val_data: object  # None where the data holds no validation tokens
+    runlog: RunLog
+    state_file: Path
+    step: int
+    tokens: int
+    seconds: float  # the training time so far: 0, or the resumed state's
+    train_loss: float
+    val_loss: float
+    tokens_per_step: int
+    flops_per_tok: float
+    run_shape: dict  # what a resume takes over or must match
+    run_info: dict  # the figures every output's header carries
+    units: Optional[list]
+    val_state: Optional[dict] = None  # where the validation batches start, every evaluation
+    cursor: Optional[dict] = None  # where the next step's data starts: what a resume needs
+    clock: Optional[Clock] = None
+
+    def spent(self):
+        """This run's tokens and FLOPs so far, and the totals since random init (compute_spent)."""
+        return compute_spent(self.init.meta, self.tokens, self.flops_per_tok)
+
+    def header(self, **figures):
+        """The header of an output saved now, with `figures` besides the step, compute and run_info."""
+        return output_meta(self.cfg, self.init.meta, self.init.base_fp, self.units, step=self.step, **self.spent(),
+                           **figures, **self.run_info)
+
+    def log_step(self, loss, lr, peak):
+        """The training loss line and log entry, with throughput (and MFU where the GPU's peak is known)."""
+        self.train_loss, dt = loss, self.clock.lap(self.step)
+        tps = self.tokens_per_step / dt
+        # lora-aware, as the run's FLOPs; tps counts every process's tokens, peak is one GPU's
+        mfu = f" mfu {self.flops_per_tok * tps / self.proc.world / peak * 100:.1f}%" if peak else ""
+        self.runlog(f"step {self.step}/{self.cfg.max_steps} loss {loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
+                    f"eta {(self.cfg.max_steps - self.step) * dt:.0f}s",
+                    {"step": self.step, "loss": loss, "lr": lr, "tokens_per_sec": tps, "tokens": self.tokens,
+                     "seconds": round(self.clock.elapsed(), 3)})
+
+    def validate(self):
+        """The validation loss of the averaged weights, logged; off the clock."""
+        with self.clock.paused(), averaged_weights(self.params, self.ema):
+            self.val_loss = finite(evaluate(self.model, self.val_data, self.val_state, self.cfg.eval_iters,
+                                            self.proc.device), self.step, "val loss", self.cfg)
+        self.runlog(f"step {self.step} val loss {self.val_loss:.4f}", {"step": self.step, "val_loss": self.val_loss})
+
+    def snapshot(self):
+        """The averaged weights at this step, kept for a learning curve (--snapshot-steps); off the clock."""
+        spent = self.spent()
+        with self.clock.paused(), averaged_weights(self.params, self.ema):
+            save_snapshot(self.cfg, self.model, self.data, self.step, spent, self.header())
+
+    def save_resume_state(self, seconds):
+        """The state a --resume continues from, as it stands after this step (`seconds` of training)."""
+        save_state(self.state_file, self.cfg, self.model, self.optimizer, self.ema, self.step, self.tokens, seconds,
+                   self.cursor, _losses(self.train_loss, self.val_loss), self.init.base_fp, self.run_shape)
+
+    def write_outputs(self, seconds):
+        """The final resume state, the model or adapter (and the merged model) of the averaged weights and
+        their passport event -> {"checkpoint": file, "adapter": file}."""
+        cfg, spent = self.cfg, self.spent()
+        self.save_resume_state(seconds)
+        meta = self.header(seconds=round(seconds, 2), val_loss=_no_nan(self.val_loss))
+        # the merged model's header as lora.py --out and the ladder write it: the init's, its units and the adapter's
+        merged = lora.merged_meta(self.init.meta, meta) if cfg.merge and cfg.mode == "lora" else None
+        with averaged_weights(self.params, self.ema):
+            files = save_outputs(cfg.mode, self.model, Path(cfg.out_dir), meta, merged, self.init.dropout)
+        record_passport(cfg, self.data, files, self.units,
+                        dict(spent, seconds=round(seconds, 2), trainable_params=self.run_info["trainable_params"]),
+                        merged)
+        return files
+
+
+def start_run(cfg, data, val_data, log):
+    """The Run as configured: this process, the model, its data, optimizer and weight average, resumed
+    from the saved state under --resume (a state there without it is refused)."""
+    state_file = Path(cfg.out_dir) / "train_state.safetensors"
+    saved = read_state(state_file, cfg)
+    proc = setup_process(cfg)
+    init = build_model(cfg)
+    model = init.model.to(proc.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    global_batch = cfg.batch_size * cfg.grad_accum * proc.world  # sequences a step, all processes together
+    tokens_per_step = global_batch * model.config.block_size
+    budget = curriculum_budget(cfg, tokens_per_step, saved and saved[1])
+    run_shape = dict(global_batch=global_batch, token_budget=budget)
+    data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init.meta, budget)
+    run_info = dict(trainable_params=sum(p.numel() for p in params), tokenizer_hash=tok_hash,
+                    data=getattr(data, "selection", None))
+    optimizer = configure_optimizer(model, cfg, proc.device.type)
+    ema = [p.detach().clone() for p in params] if cfg.ema else None
+    step, tokens, seconds, train_loss, val_loss = start_or_resume(state_file, saved, cfg, model, optimizer, ema, data,
+                                                                  init.base_fp, global_batch)
+    del saved  # its tensors are the model's and optimizer's now
+    runlog = RunLog(Path(cfg.out_dir), proc, log if not cfg.quiet else None)
+    if step:
+        runlog(f"resumed from {state_file} at step {step}")
+    if val_data is None:
+        runlog("no validation data (a unit of one document holds none out): no val loss")
+    return Run(cfg=cfg, proc=proc, init=init, model=model, params=params, optimizer=optimizer, ema=ema, data=data,
+               val_data=val_data, runlog=runlog, state_file=state_file, step=step, tokens=tokens, seconds=seconds,
+               train_loss=train_loss, val_loss=val_loss, tokens_per_step=tokens_per_step,
+               flops_per_tok=flops_per_token(model, cfg.mode), run_shape=run_shape, run_info=run_info,
+               units=trained_units(cfg, init.meta, run_info["data"]),
+               val_state=val_data.state_dict() if val_data is not None else None)
+
+
 def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
     objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
     check_config(cfg)
-    out, state_file = Path(cfg.out_dir), Path(cfg.out_dir) / "train_state.safetensors"
-    saved = read_state(state_file, cfg)
-    proc = setup_process(cfg)
-    device = proc.device
 
     # -- the model (the same GPT in every mode), its data and optimizer
-    init = build_model(cfg)
-    model, init_meta, base_fp = init.model.to(device), init.meta, init.base_fp
-    params = [p for p in model.parameters() if p.requires_grad]
-    trainable, flops_per_tok = sum(p.numel() for p in params), flops_per_token(model, cfg.mode)
-    global_batch = cfg.batch_size * cfg.grad_accum * proc.world  # sequences a step, all processes together
-    tokens_per_step = global_batch * model.config.block_size
-    budget = curriculum_budget(cfg, tokens_per_step, saved and saved[1])
-    run_shape = dict(global_batch=global_batch, token_budget=budget)  # what a resume takes over or must match
-    data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init_meta, budget)
-    run_info = dict(trainable_params=trainable, tokenizer_hash=tok_hash, data=getattr(data, "selection", None))
-    units = trained_units(cfg, init_meta, run_info["data"])
-    optimizer = configure_optimizer(model, cfg, device.type)
-    ema = [p.detach().clone() for p in params] if cfg.ema else None  # the weight average (--ema)
-    step, tokens, elapsed, train_loss, val_loss = start_or_resume(state_file, saved, cfg, model, optimizer, ema, data,
-                                                                  base_fp, global_batch)
-    del saved  # its tensors are the model's and optimizer's now
-    runlog = RunLog(out, proc, log if not cfg.quiet else None)
-    if step:
-        runlog(f"resumed from {state_file} at step {step}")
-    if val_data is None:
-        runlog("no validation data (a unit of one document holds none out): no val loss")
-    val_state = val_data.state_dict() if val_data is not None else None
-    raw_model, model = model, wrap_model(model, cfg, proc)
-    peak = peak_flops(device)
+    run = start_run(cfg, data, val_data, log)
+    proc = run.proc
+    model = wrap_model(run.model, cfg, proc)
+    peak = peak_flops(proc.device)
 
     # -- the loop
     model.train()
-    cursor = data.state_dict()  # where the next step's data starts: what a resume needs
-    batch = next_batch(data, proc)
-    clock = Clock(elapsed, step)
-    while step < cfg.max_steps:
-        lr = lr_at(step, cfg)
-        loss_sum, batch, cursor = train_step(model, optimizer, lr, batch, data, proc, cfg, params, ema, step)
-        step += 1
-        tokens += tokens_per_step
+    run.cursor = run.data.state_dict()
+    batch = next_batch(run.data, proc)
+    run.clock = Clock(run.seconds, run.step)
+    while run.step < cfg.max_steps:
+        lr = lr_at(run.step, cfg)
+        loss_sum, batch, run.cursor = train_step(model, run.optimizer, lr, batch, run.data, proc, cfg, run.params,
+                                                 run.ema, run.step)
+        run.step += 1
+        run.tokens += run.tokens_per_step
 
         # -- logging, evaluation, snapshots, checkpointing: the loss reaches the host (the loop's only sync)
         # at the steps that write, on every rank, and a diverged run stops there
-        last = step == cfg.max_steps
-        logs, snapshot = step % cfg.log_interval == 0 or last, step in cfg.snapshot_steps
-        ckpt = cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and not last
+        last = run.step == cfg.max_steps
+        logs, snapshot = run.step % cfg.log_interval == 0 or last, run.step in cfg.snapshot_steps
+        ckpt = cfg.ckpt_interval and run.step % cfg.ckpt_interval == 0 and not last
         if logs or snapshot or ckpt:
-            loss = finite(mean_loss(loss_sum, proc), step, "loss", cfg)
+            loss = finite(mean_loss(loss_sum, proc), run.step, "loss", cfg)
         if logs:
-            train_loss, dt = loss, clock.lap(step)
-            tps = tokens_per_step / dt
-            # lora-aware, as the run's FLOPs; tps counts every process's tokens, peak is one GPU's
-            mfu = f" mfu {flops_per_tok * tps / proc.world / peak * 100:.1f}%" if peak else ""
-            runlog(f"step {step}/{cfg.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s{mfu} "
-                   f"eta {(cfg.max_steps - step) * dt:.0f}s",
-                   {"step": step, "loss": train_loss, "lr": lr, "tokens_per_sec": tps, "tokens": tokens,
-                    "seconds": round(clock.elapsed(), 3)})
-        if val_data is not None and ((cfg.eval_interval and step % cfg.eval_interval == 0) or last):
-            with clock.paused(), averaged_weights(params, ema):
-                val_loss = finite(evaluate(raw_model, val_data, val_state, cfg.eval_iters, device), step,
-                                  "val loss", cfg)
-            runlog(f"step {step} val loss {val_loss:.4f}", {"step": step, "val_loss": val_loss})
+            run.log_step(loss, lr, peak)
+        if run.val_data is not None and ((cfg.eval_interval and run.step % cfg.eval_interval == 0) or last):
+            run.validate()
         if proc.master and snapshot:
-            spent = compute_spent(init_meta, tokens, flops_per_tok)
-            with clock.paused(), averaged_weights(params, ema):
-                save_snapshot(cfg, raw_model, data, step, spent,
-                              output_meta(cfg, init_meta, base_fp, units, step=step, **spent, **run_info))
+            run.snapshot()
         if proc.master and ckpt:
-            with clock.paused():
-                save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, clock.elapsed(), cursor,
-                           _losses(train_loss, val_loss), base_fp, run_shape)
+            with run.clock.paused():
+                run.save_resume_state(run.clock.elapsed())
 
     # -- the outputs
-    elapsed = clock.elapsed()
-    files, spent = {}, compute_spent(init_meta, tokens, flops_per_tok)
-    if proc.master:
-        save_state(state_file, cfg, raw_model, optimizer, ema, step, tokens, elapsed, cursor,
-                   _losses(train_loss, val_loss), base_fp, run_shape)
-        meta = output_meta(cfg, init_meta, base_fp, units, step=step, **spent, seconds=round(elapsed, 2),
-                           val_loss=_no_nan(val_loss), **run_info)
-        # the merged model's header as lora.py --out and the ladder write it: the init's, its units and the adapter's
-        merged = lora.merged_meta(init_meta, meta) if cfg.merge and cfg.mode == "lora" else None
-        with averaged_weights(params, ema):
-            files = save_outputs(cfg.mode, raw_model, out, meta, merged, init.dropout)
-        record_passport(cfg, data, files, units, dict(spent, seconds=round(elapsed, 2), trainable_params=trainable),
-                        merged)
-    runlog.close()
+    seconds = run.clock.elapsed()
+    files = run.write_outputs(seconds) if proc.master else {}
+    run.runlog.close()
     if proc.ddp:
         dist.barrier()
-    return TrainResult(out_dir=str(out), steps=step, seconds=round(elapsed, 2), train_loss=train_loss,
-                       val_loss=val_loss, trainable_params=trainable, checkpoint=files.get("checkpoint"),
-                       adapter=files.get("adapter"), **spent)
+    return TrainResult(out_dir=str(Path(cfg.out_dir)), steps=run.step, seconds=round(seconds, 2),
+                       train_loss=run.train_loss, val_loss=run.val_loss,
+                       trainable_params=run.run_info["trainable_params"], checkpoint=files.get("checkpoint"),
+                       adapter=files.get("adapter"), **run.spent())
 
 
 def arg_parser():
