@@ -13,6 +13,7 @@ import pytest
 
 import curriculum
 import ladder
+from in_process import run_main
 from model import read_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,16 @@ def run_ladder(out, units, *extra, env=None, check=True):
     return subprocess.run([sys.executable, str(ROOT / "ladder.py"), "--preset", "micro", "--out", str(out),
                            "--units", str(units), *extra], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **(env or {})}, check=check)
+
+
+@pytest.fixture
+def ladder_cli(capsys):
+    """run_ladder in this process (no interpreter to start): its exit status and what it printed."""
+    def run(out, units, *extra, check=True):
+        r = run_main(ladder.main, ["--preset", "micro", "--out", out, "--units", units, *extra], capsys)
+        assert r.returncode == 0 or not check, r.stderr
+        return r
+    return run
 
 
 def kill_when(path, args, timeout=120):
@@ -142,12 +153,13 @@ def test_a_merged_models_wall_time_and_trainable_params_are_its_adapters(finishe
         assert model["flops"] == adapter["flops_total"] > report["models"]["base"]["flops"]
 
 
-def test_a_merged_model_s_header_is_the_one_lora_py_writes_for_its_base_and_adapter(finished, tmp_path):
+def test_a_merged_model_s_header_is_the_one_lora_py_writes_for_its_base_and_adapter(finished, tmp_path, capsys):
+    import lora
     tmp, _ = finished
     grow = tmp / "run" / "grow"
     for base, step in ((tmp / "run" / "base", "01-facts-00"), (grow / "01-facts-00" / "merged", "02-facts-01")):
-        subprocess.run([sys.executable, str(ROOT / "lora.py"), "--checkpoint", str(base), "--adapter",
-                        str(grow / step), "--out", str(tmp_path / step)], check=True, capture_output=True, cwd=ROOT)
+        r = run_main(lora.main, ["--checkpoint", base, "--adapter", grow / step, "--out", tmp_path / step], capsys)
+        assert r.returncode == 0, r.stderr
         theirs = read_tensors(tmp_path / step / "model.safetensors")[1]
         ours = read_tensors(grow / step / "merged" / "model.safetensors")[1]
         assert ours == theirs
@@ -155,11 +167,11 @@ def test_a_merged_model_s_header_is_the_one_lora_py_writes_for_its_base_and_adap
         assert ours["meta"]["step"] > 0 and ours["meta"]["val_loss"] > 0
 
 
-def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished):
+def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished, ladder_cli):
     tmp, _ = finished
     before = json.loads((tmp / "run" / "report" / "report.json").read_text())
     n_events = len(curriculum.Corpus(tmp / "run" / "corpus").passport.events())
-    out = run_ladder(tmp / "run", tmp / "units").stdout
+    out = ladder_cli(tmp / "run", tmp / "units").stdout
     assert "done earlier" in out
     after = json.loads((tmp / "run" / "report" / "report.json").read_text())
     for name in before["models"]:
@@ -173,7 +185,7 @@ def test_a_finished_ladder_reruns_nothing_and_gives_the_same_report(finished):
     assert f"took {sum(took.values()) / 60:.1f} min" in results
 
 
-def test_a_moved_run_directory_continues_without_training_again(finished, tmp_path):
+def test_a_moved_run_directory_continues_without_training_again(finished, tmp_path, ladder_cli):
     tmp, _ = finished
     before = json.loads((tmp / "run" / "report" / "report.json").read_text())
     shutil.copytree(tmp / "run", tmp_path / "moved")
@@ -181,7 +193,7 @@ def test_a_moved_run_directory_continues_without_training_again(finished, tmp_pa
     for out in ("moved", "moved-again"):  # moved once, then again: the passport names paths under both
         if out == "moved-again":
             (tmp_path / "moved").rename(tmp_path / out)
-        stdout = run_ladder(tmp_path / out, tmp / "units").stdout
+        stdout = ladder_cli(tmp_path / out, tmp / "units").stdout
         assert "done earlier" in stdout
         assert len(curriculum.Corpus(tmp_path / out / "corpus").passport.events()) == n_events
         after = json.loads((tmp_path / out / "report" / "report.json").read_text())
@@ -203,9 +215,9 @@ def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, 
         assert report["models"][name]["summary"] == straight["models"][name]["summary"]
 
 
-def test_other_settings_in_the_same_run_directory_are_refused(finished):
+def test_other_settings_in_the_same_run_directory_are_refused(finished, ladder_cli):
     tmp, _ = finished
-    r = run_ladder(tmp / "run", tmp / "units", "--lora-epochs", "7", check=False)
+    r = ladder_cli(tmp / "run", tmp / "units", "--lora-epochs", "7", check=False)
     assert r.returncode == 2 and "other settings" in r.stderr and "(lora_epochs 4.0)" in r.stderr
 
 
@@ -239,24 +251,24 @@ def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not
         state.write_text(saved)
 
 
-def test_the_fine_tune_reads_the_units_in_the_order_asked(finished, tmp_path):
+def test_the_fine_tune_reads_the_units_in_the_order_asked(finished, tmp_path, ladder_cli):
     def finetune_order(run):
         passport = curriculum.Corpus(run / "corpus").passport
         (ft,) = [e for e in passport.events("model_trained") if e["mode"] == "finetune"]
         return ft["selection"]["order"]
 
-    run_ladder(tmp_path / "run", write_units(tmp_path / "units"), "--ft-order", "curriculum")
+    ladder_cli(tmp_path / "run", write_units(tmp_path / "units"), "--ft-order", "curriculum")
     assert finetune_order(tmp_path / "run") == "curriculum"
     assert finetune_order(finished[0] / "run") == "shuffled"  # the default
 
 
-def test_a_changed_checkpoint_is_refused_and_never_used(finished):
+def test_a_changed_checkpoint_is_refused_and_never_used(finished, ladder_cli):
     tmp, _ = finished
     file = tmp / "run" / "base" / "model.safetensors"
     good = file.read_bytes()
     try:
         file.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
-        r = run_ladder(tmp / "run", tmp / "units", check=False)
+        r = ladder_cli(tmp / "run", tmp / "units", check=False)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
         assert "base/model.safetensors: sha256 differs from the passport's model_trained event" in r.stderr
     finally:

@@ -20,6 +20,7 @@ from model import GPT, GPTConfig, export_hf, fingerprint, load_checkpoint, read_
 import lora  # noqa: E402
 from lora import _FoldedLoRAFunction, _UnfoldedLoRAFunction, AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
     merge, merged_meta, save_adapter, unmerge, export_peft  # noqa: E402
+from in_process import run_main  # noqa: E402
 
 MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
 
@@ -476,10 +477,12 @@ def write_base_and_adapter(d):
     save_adapter(with_trained_adapter(base_model()), d / "ad", {"units": ["u1"]})
 
 
-def merge_cli(d, out):
-    """lora.py merging the adapter d/ad into the checkpoint d/base, written to `out`."""
-    return subprocess.run([sys.executable, "lora.py", "--checkpoint", str(d / "base"), "--adapter", str(d / "ad"),
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+@pytest.fixture
+def merge_cli(capsys):
+    """lora.py merging the adapter d/ad into the checkpoint d/base, written to `out`: in this process (no
+    interpreter to start), its exit status and what it printed."""
+    return lambda d, out: run_main(lora.main, ["--checkpoint", d / "base", "--adapter", d / "ad", "--out", out],
+                                   capsys)
 
 
 def files_under(d):
@@ -489,7 +492,8 @@ def files_under(d):
 @pytest.mark.parametrize("out, file", [("base", "base/model.safetensors"),
                                        ("base/model.safetensors", "base/model.safetensors"),
                                        ("ad/adapter.safetensors", "ad/adapter.safetensors")])
-def test_cli_merge_over_its_own_base_or_adapter_is_refused_and_leaves_them_as_they_were(tmp_path, out, file):
+def test_cli_merge_over_its_own_base_or_adapter_is_refused_and_leaves_them_as_they_were(tmp_path, out, file,
+                                                                                         merge_cli):
     write_base_and_adapter(tmp_path)
     before = files_under(tmp_path)
     r = merge_cli(tmp_path, tmp_path / out)
@@ -500,7 +504,7 @@ def test_cli_merge_over_its_own_base_or_adapter_is_refused_and_leaves_them_as_th
 
 
 @pytest.mark.parametrize("below", ["", "x"])
-def test_cli_merge_into_an_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, below):
+def test_cli_merge_into_an_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, below, merge_cli):
     write_base_and_adapter(tmp_path)
     (tmp_path / "afile").write_text("mine")
     r = merge_cli(tmp_path, tmp_path / "afile" / below)

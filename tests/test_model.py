@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from model import GPT, GPTConfig, CheckpointError, export_hf, fingerprint, import_hf, load_checkpoint, \
     read_tensors, save_checkpoint, save_tensors  # noqa: E402
+from in_process import run_main  # noqa: E402
 
 MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
 
@@ -383,13 +384,15 @@ def test_cli_with_a_model_that_cannot_be_built_exits_2_with_one_line():
     assert r.stderr == "error: model config: vocab_size must be a whole number >= 1, not -1\n"
 
 
-def cli(*args):
-    return subprocess.run([sys.executable, "model.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+@pytest.fixture
+def cli(capsys):
+    """model.py's command line in this process (no interpreter to start): its exit status and what it printed."""
+    import model
+    return lambda *args: run_main(model.main, args, capsys)
 
 
 @pytest.mark.parametrize("convert, out", [("--export-hf", "dir"), ("--import-hf", "dir"), ("--import-hf", "file")])
-def test_cli_conversion_into_its_own_input_is_refused_and_leaves_it_as_it_was(tmp_path, convert, out):
+def test_cli_conversion_into_its_own_input_is_refused_and_leaves_it_as_it_was(tmp_path, convert, out, cli):
     src = tmp_path / "src"
     if convert == "--export-hf":
         file = save_checkpoint(randomized(micro_model()), src)
@@ -405,7 +408,7 @@ def test_cli_conversion_into_its_own_input_is_refused_and_leaves_it_as_it_was(tm
 
 @pytest.mark.parametrize("convert", ["--export-hf", "--import-hf"])
 @pytest.mark.parametrize("below", ["", "x"])
-def test_cli_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, convert, below):
+def test_cli_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, convert, below, cli):
     src = tmp_path / "src"
     if convert == "--export-hf":
         save_checkpoint(micro_model(), src)

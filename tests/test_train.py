@@ -18,6 +18,7 @@ from common import sha256_file
 from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
 from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, peak_flops_of, resolve_device, \
     setup_process, train
+from in_process import run_main
 from unit_files import write_unit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +97,19 @@ MICRO_LORA = 2 * 8 * ((64 + 192) + (64 + 64) + (64 + 256) + (256 + 64))  # r=8 o
 def run(*args, env=None, check=True):
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})}, check=check)
+
+
+@pytest.fixture
+def cli(capsys):
+    """train.py's command line in this process (no interpreter to start), as run() gives its result."""
+    import train as T
+    return lambda *args: run_main(T.main, args, capsys)
+
+
+@pytest.fixture
+def lora_cli(capsys):
+    """lora.py's command line in this process."""
+    return lambda *args: run_main(lora.main, args, capsys)
 
 
 def max_diff(a, b):
@@ -223,15 +237,14 @@ def test_a_merged_adapter_costs_its_adapter_event_only_in_the_passport(corpus, t
         base.flops + r.flops
 
 
-def test_a_merge_in_training_writes_what_lora_py_writes_and_its_passport_event_names_every_unit(corpus, tmp_path):
+def test_a_merge_in_training_writes_what_lora_py_writes_and_its_passport_event_names_every_unit(corpus, tmp_path, lora_cli):
     import curriculum
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base",
                     {"units": ["old"], "tokens": 40, "flops": 9, "step": 77})
     r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(corpus), out_dir=str(tmp_path / "lora"),
                           max_steps=2, merge=True, meta={"units": ["new"]}, **dict(MICRO, vocab_size=300)))
-    cli = subprocess.run([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter", r.adapter,
-                          "--out", str(tmp_path / "cli")], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert cli.returncode == 0, cli.stderr
+    lora_py = lora_cli("--checkpoint", tmp_path / "base", "--adapter", r.adapter, "--out", tmp_path / "cli")
+    assert lora_py.returncode == 0, lora_py.stderr
     meta = load_checkpoint(r.checkpoint)[1]
     assert meta == load_checkpoint(tmp_path / "cli")[1]  # the same weights, the same header
     assert (meta["units"], meta["step"], meta["tokens"], meta["tokens_total"]) == (["old", "new"], 2, r.tokens,
@@ -243,7 +256,7 @@ def test_a_merge_in_training_writes_what_lora_py_writes_and_its_passport_event_n
     assert event["checkpoint_sha256"] == sha256_file(r.checkpoint)
 
 
-def test_a_command_line_adapter_names_its_own_units_and_both_merges_write_one_header(unit_corpus, tmp_path):
+def test_a_command_line_adapter_names_its_own_units_and_both_merges_write_one_header(unit_corpus, tmp_path, lora_cli):
     """No meta from the caller (the command line has no flag for it), an init that carries units: the
     adapter holds the unit its selection read, not the init's, so lora.py adds them once."""
     import curriculum
@@ -252,9 +265,8 @@ def test_a_command_line_adapter_names_its_own_units_and_both_merges_write_one_he
     r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(unit_corpus), units="atoms",
                           out_dir=str(tmp_path / "lora"), max_steps=2, merge=True, **dict(MICRO, vocab_size=300)))
     assert lora.read_adapter(r.adapter)[1]["units"] == ["atoms"]
-    cli = subprocess.run([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter", r.adapter,
-                          "--out", str(tmp_path / "cli")], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert cli.returncode == 0, cli.stderr
+    lora_py = lora_cli("--checkpoint", tmp_path / "base", "--adapter", r.adapter, "--out", tmp_path / "cli")
+    assert lora_py.returncode == 0, lora_py.stderr
     meta = load_checkpoint(r.checkpoint)[1]
     assert meta == load_checkpoint(tmp_path / "cli")[1] and meta["units"] == ["old", "atoms"]
     passport = curriculum.Corpus(unit_corpus).passport
@@ -262,15 +274,14 @@ def test_a_command_line_adapter_names_its_own_units_and_both_merges_write_one_he
     assert passport.events("model_trained")[-1]["units"] == ["old", "atoms"]
 
 
-def test_a_merge_in_training_keeps_the_base_s_dropout_as_lora_py_does(corpus, tmp_path):
+def test_a_merge_in_training_keeps_the_base_s_dropout_as_lora_py_does(corpus, tmp_path, lora_cli):
     """--dropout is the adapter's training: the merged model is its base with the adapter folded in."""
     from model import read_tensors
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32, dropout=0.1)), tmp_path / "base")
     r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(corpus), out_dir=str(tmp_path / "lora"),
                           max_steps=2, merge=True, dropout=0.3, **dict(MICRO, vocab_size=300)))
-    cli = subprocess.run([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter", r.adapter,
-                          "--out", str(tmp_path / "cli")], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert cli.returncode == 0, cli.stderr
+    lora_py = lora_cli("--checkpoint", tmp_path / "base", "--adapter", r.adapter, "--out", tmp_path / "cli")
+    assert lora_py.returncode == 0, lora_py.stderr
     ours, theirs = (read_tensors(f, check=False)[1]["config"] for f in (r.checkpoint, tmp_path / "cli/model.safetensors"))
     assert ours["dropout"] == theirs["dropout"] == 0.1 and ours == theirs
     assert load_checkpoint(r.checkpoint)[0].config.dropout == 0.1
@@ -335,7 +346,7 @@ def test_a_count_below_its_least_is_refused_before_anything_runs(field, value, t
 def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
     import curriculum
     args = ["--mode", "pretrain", "--corpus", corpus, "--preset", "micro", "--vocab-size", 300, "--block-size", 32,
-            "--max-steps", 150, "--ckpt-interval", 50, "--snapshot-steps", "10,55", "--quiet"]
+            "--max-steps", 100, "--ckpt-interval", 50, "--snapshot-steps", "10,55", "--quiet"]
     out = tmp_path / "run"
     # killed once its snapshot at step 55 is in the passport, before its next resume state (step 100):
     # the resumed run redoes steps 51-55 and must neither record snapshot 55 twice nor lose snapshot 10
@@ -348,13 +359,13 @@ def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
     killed.send_signal(signal.SIGKILL)
     assert killed.wait() == -signal.SIGKILL
     assert read_tensors(out / "train_state.safetensors")[1]["step"] == 50
-    train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(out), max_steps=150, ckpt_interval=50,
+    train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(out), max_steps=100, ckpt_interval=50,
                       snapshot_steps=(10, 55), resume=True, **dict(MICRO, vocab_size=300)))
     events = [e for e in curriculum.Corpus(corpus).passport.events("model_trained")
               if e["out_dir"].startswith(str(out))]
     assert [(e.get("snapshot"), e.get("step"), Path(e["out_dir"]).name) for e in events] == \
         [(True, 10, "step-000010"), (True, 55, "step-000055"), (None, None, "run")]
-    assert events[1]["tokens"] == 55 * 8 * 32 and events[2]["tokens"] == 150 * 8 * 32
+    assert events[1]["tokens"] == 55 * 8 * 32 and events[2]["tokens"] == 100 * 8 * 32
     for e in events:
         assert sha256_file(e["checkpoint"]) == e["checkpoint_sha256"]
 
@@ -421,11 +432,11 @@ def test_lora_with_ema_saves_the_averaged_adapter(tokens, tmp_path):
 
 
 def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(tokens, tmp_path):
-    cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=150, ckpt_interval=5, lr=3e-3, dropout=0.1, **MICRO)
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=50, ckpt_interval=5, lr=3e-3, dropout=0.1, **MICRO)
     straight = train(cfg, out_dir=str(tmp_path / "straight"))
     # killed from the outside once its first resume state is on disk: the steps since are lost and redone
     args = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
-            "--max-steps", 150, "--ckpt-interval", 5, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
+            "--max-steps", 50, "--ckpt-interval", 5, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
     state = tmp_path / "resumed" / "train_state.safetensors"
     killed = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args), "--out", tmp_path / "resumed"],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -435,12 +446,12 @@ def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(token
     killed.send_signal(signal.SIGKILL)
     assert killed.wait() == -signal.SIGKILL
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
-    assert 5 <= read_tensors(state)[1]["step"] < 150
+    assert 5 <= read_tensors(state)[1]["step"] < 50
     resumed = train(cfg, out_dir=str(tmp_path / "resumed"), resume=True)
     a, meta_a = load_checkpoint(straight.checkpoint)
     b, meta_b = load_checkpoint(resumed.checkpoint)
     assert max_diff(a, b) == 0.0
-    assert meta_a["tokens"] == meta_b["tokens"] == 150 * 8 * 32
+    assert meta_a["tokens"] == meta_b["tokens"] == 50 * 8 * 32
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -453,11 +464,12 @@ def test_a_resumed_cuda_run_with_dropout_draws_the_same_masks(tokens, tmp_path):
     assert max_diff(load_checkpoint(straight.checkpoint)[0], load_checkpoint(resumed.checkpoint)[0]) < 1e-6
 
 
-def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens, tmp_path):
+def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens, tmp_path, cli):
     """With dropout too: each micro-batch's masks are seeded by its place in the global sequence."""
     common = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
               "--max-steps", 6, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
-    run(*common, "--grad-accum", 2, "--out", tmp_path / "one")
+    one = cli(*common, "--grad-accum", 2, "--out", tmp_path / "one")  # the one process: this one
+    assert one.returncode == 0, one.stderr
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(ROOT / "train.py"),
                     *map(str, [*common, "--grad-accum", 1, "--out", tmp_path / "two"])],
                    cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -647,12 +659,12 @@ def test_token_ids_beyond_the_vocab_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupted"])
-def test_bad_init_checkpoint_is_one_line_error_and_exit_2(tokens, tmp_path, problem):
+def test_bad_init_checkpoint_is_one_line_error_and_exit_2(tokens, tmp_path, problem, cli):
     ckpt = tmp_path / "ckpt"
     if problem == "corrupted":
         ckpt.mkdir()
         (ckpt / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
-    r = run("--mode", "finetune", "--init", ckpt, "--data", tokens, "--out", tmp_path / "out", check=False)
+    r = cli("--mode", "finetune", "--init", ckpt, "--data", tokens, "--out", tmp_path / "out")
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "model.safetensors" in r.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists()
@@ -660,8 +672,8 @@ def test_bad_init_checkpoint_is_one_line_error_and_exit_2(tokens, tmp_path, prob
 
 @pytest.mark.parametrize("args, says", [(["--n-head", "3"], "n_embd 64 is not a multiple of n_head 3"),
                                         (["--n-layer", "0"], "n_layer must be a whole number >= 1, not 0")])
-def test_a_model_that_cannot_be_built_is_one_line_error_and_exit_2(tokens, tmp_path, args, says):
-    r = run("--preset", "micro", *args, "--data", tokens, "--out", tmp_path / "out", check=False)
+def test_a_model_that_cannot_be_built_is_one_line_error_and_exit_2(tokens, tmp_path, args, says, cli):
+    r = cli("--preset", "micro", *args, "--data", tokens, "--out", tmp_path / "out")
     assert r.returncode == 2 and r.stderr == f"error: model config: {says}\n"
     assert not (tmp_path / "out").exists()
 
@@ -970,10 +982,10 @@ def test_data_and_corpus_together_are_refused(tokens, corpus, tmp_path):
     (["--mode", "finetune", "--init", "BASE", "--dropout", "1.5"], "--dropout 1.5: must be in [0, 1)"),
     (["--lr", "-1"], "--lr -1.0: must be a finite number above 0"),
     (["--beta1", "1.5"], "--beta1 1.5: must be in [0, 1)")])
-def test_bad_flags_are_one_line_naming_the_flag_and_leave_no_output(tokens, tmp_path, args, says):
+def test_bad_flags_are_one_line_naming_the_flag_and_leave_no_output(tokens, tmp_path, args, says, cli):
     args = [str(_base(tmp_path)) if a == "BASE" else a for a in args]
-    r = run("--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
-            *args, "--out", tmp_path / "out", check=False)
+    r = cli("--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
+            *args, "--out", tmp_path / "out")
     assert (r.returncode, r.stderr) == (2, f"error: {says}\n")
     assert not (tmp_path / "out").exists()
 
@@ -984,7 +996,7 @@ def test_bad_flags_are_one_line_naming_the_flag_and_leave_no_output(tokens, tmp_
     ("bad meta", "meta.json: not valid JSON (Expecting property name"),
     ("meta dtype", 'meta.json: must be a JSON object whose "dtype", if any, is "uint16" or "uint32"'),
     ("out is a file", "--out ")])
-def test_a_bad_token_file_meta_json_or_out_is_one_line_naming_it(tokens, tmp_path, problem, says):
+def test_a_bad_token_file_meta_json_or_out_is_one_line_naming_it(tokens, tmp_path, problem, says, cli):
     data, out = tmp_path / "x.bin", tmp_path / "out"
     data.write_bytes(b"" if problem == "empty" else tokens.read_bytes()[:10001 if problem == "odd" else 10000])
     if problem == "bad meta":
@@ -993,8 +1005,8 @@ def test_a_bad_token_file_meta_json_or_out_is_one_line_naming_it(tokens, tmp_pat
         (tmp_path / "meta.json").write_text('{"dtype": "int8"}')
     if problem == "out is a file":
         out.write_text("a file")
-    r = run("--data", data, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
-            "--out", out, check=False)
+    r = cli("--data", data, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
+            "--out", out)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
     assert says in r.stderr and str(tmp_path) in r.stderr
     assert out.is_file() if problem == "out is a file" else not out.exists()
