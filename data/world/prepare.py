@@ -321,9 +321,9 @@ def _kind_group(rng, names, f, n_kinds, members, n_cooccur, n_ood, used=None):
     for e in cooccur:
         k = min(rng.sample(kinds, len(kinds)), key=lambda k: size[k])
         f["kind_of"][e], size[k] = k, size[k] + 1
-    stated = Counter((p, f["kind_of"][e]) for e in cooccur for p in PROPS)
+    stated = Counter(k for e in cooccur for k in _props_stated(f, e, None))
     f["prop_held"].update(_hold_out(rng, members, PROPS, stated, {p: kinds for p in PROPS},
-                                    lambda e, p: [(q, f["kind_of"][e]) for q in PROPS if q != p]))
+                                    lambda e, p: _props_stated(f, e, p)))
     return kinds
 
 
@@ -336,12 +336,20 @@ def _atom_values(rng, f, creatures, values, rules):
         f["outcomes"][e] = {o: rules[o][v] for o in OUTCOMES for v in [f["atoms"][e][RULE_KEY[o]]] if v in rules[o]}
 
 
+def _props_stated(f, e, held):
+    """The (property, kind) facts stated about creature e, which holds out `held` (None: none)."""
+    return [(p, f["kind_of"][e]) for p in PROPS if p != held]
+
+
+def _outcomes_stated(f, e, held):
+    """The (outcome, rule key) facts stated about creature e, which holds out `held`."""
+    return [(o, f["atoms"][e][RULE_KEY[o]]) for o in f["outcomes"][e] if o != held]
+
+
 def _hold_outcomes(rng, f, creatures, rules):
     """Of each creature's two outcomes, the one to hold out (see _hold_out)."""
-    def stated(e, held):
-        return [(o, f["atoms"][e][RULE_KEY[o]]) for o in f["outcomes"][e] if o != held]
     f["outcome_held"].update(_hold_out(rng, creatures, OUTCOMES, Counter(), {o: list(rules[o]) for o in OUTCOMES},
-                                       stated))
+                                       lambda e, o: _outcomes_stated(f, e, o)))
 
 
 def _hold_out(rng, creatures, options, stated, pools, states):
@@ -373,9 +381,16 @@ def _topped_up(stated, pools, base):
 
 def _kind_times(f, kinds, members, cooccur):
     """{(property, kind): times a unit states it}: evened out over the kinds (see _hold_out)."""
-    stated = Counter((p, f["kind_of"][e]) for e in members for p in PROPS if p != f["prop_held"][e])
-    stated.update((p, f["kind_of"][e]) for e in cooccur for p in PROPS)
+    stated = Counter(k for e in members for k in _props_stated(f, e, f["prop_held"][e]))
+    stated.update(k for e in cooccur for k in _props_stated(f, e, None))
     return _topped_up(stated, {p: kinds for p in PROPS}, MENTIONS)
+
+
+def _rule_times(f, rules, creatures):
+    """{(outcome, key): times the rules unit states that rule}: the premise of every chain, few and
+    short, so twice as often as the rest; evened out over the keys (see _hold_out)."""
+    stated = Counter(k for e in creatures for k in _outcomes_stated(f, e, f["outcome_held"][e]))
+    return _topped_up(stated, {o: list(rules[o]) for o in OUTCOMES}, 2 * MENTIONS)
 
 
 def _new_facts():
@@ -469,9 +484,7 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
 def _rules_unit(rng, f, rules, creatures, requires):
     """Level 2: rules keyed on level-0 values; every creature's outcomes stated but one (held out)."""
     sents, probe, probes = [], Prober(rng), []
-    stated = Counter((o, f["atoms"][e][RULE_KEY[o]]) for e in creatures for o in OUTCOMES if o != f["outcome_held"][e])
-    # few and short, the premise of every chain: twice as often as the rest, and evened out
-    times = _topped_up(stated, {o: list(rules[o]) for o in OUTCOMES}, 2 * MENTIONS)
+    times = _rule_times(f, rules, creatures)
     for o in OUTCOMES:
         for key, v in rules[o].items():
             _mention(rng, sents, o, v, k=key, times=times[o, key])
