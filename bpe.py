@@ -14,7 +14,7 @@ from pathlib import Path
 import regex
 import tiktoken
 
-from common import fail
+from common import GPT2_TOKENIZER_HASH, fail
 from units import CurriculumError
 
 # GPT-4 (cl100k) split pattern: text is cut into words, numbers, punctuation runs and spaces
@@ -93,7 +93,7 @@ def rank_file(ranks):
 def tokenizer_hash(meta, rank_bytes):
     """sha256 of what makes the tokenizer: its ranks, split pattern and special tokens (gpt2: its name)."""
     if meta["type"] == "gpt2":
-        return hashlib.sha256(b"gpt2").hexdigest()
+        return GPT2_TOKENIZER_HASH
     specials = json.dumps(meta["special_tokens"], sort_keys=True).encode()
     return hashlib.sha256(rank_bytes + b"\0" + meta["pattern"].encode() + b"\0" + specials).hexdigest()
 

@@ -13,6 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+# GPT-2's tokenizer is fixed by its name: a corpus on it and a checkpoint of GPT-2's own weights carry this
+GPT2_TOKENIZER_HASH = hashlib.sha256(b"gpt2").hexdigest()
+
 
 def sha256_file(path):
     """sha256 of a file's bytes, read in chunks (checkpoints and units can be large)."""

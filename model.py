@@ -23,7 +23,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 from safetensors import safe_open
 
-from common import atomic_path, atomic_write_text, fail
+from common import GPT2_TOKENIZER_HASH, atomic_path, atomic_write_text, fail
 import presets
 
 
@@ -539,7 +539,8 @@ def main():
                 p.error("--out is required with --import-hf / --export-hf")
             if args.import_hf:
                 check_output(_checkpoint_file(args.out), [weights_file(args.import_hf, "model.safetensors")])
-                print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, {"mode": "import_hf"}))
+                meta = {"mode": "import_hf", "tokenizer_hash": GPT2_TOKENIZER_HASH}  # refused on another corpus
+                print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, meta))
             else:
                 check_output(Path(args.out) / "model.safetensors", [_checkpoint_file(args.export_hf)])
                 print("wrote", export_hf(load_checkpoint(args.export_hf)[0], args.out))

@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from presets import PRESETS
-from common import add_options, fail, interrupted, option, sha256_file
+from common import GPT2_TOKENIZER_HASH, add_options, fail, interrupted, option, sha256_file
 from model import GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
     save_tensors
 
@@ -415,7 +415,8 @@ def build_model(cfg):
     if cfg.init:
         model, meta = load_checkpoint(cfg.init)
     else:
-        model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf)}
+        # GPT-2's weights read GPT-2's tokens: data in another tokenizer is refused (setup_data)
+        model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf), "tokenizer_hash": GPT2_TOKENIZER_HASH}
     init_dropout = model.config.dropout
     if cfg.dropout is not None:
         model.set_dropout(cfg.dropout)
@@ -490,7 +491,7 @@ def setup_data(cfg, data, val_data, model_config, init_meta, token_budget=None):
                          f"{cfg.batch_size} x {model_config.block_size}: give it the same batch size and block size")
     init_hash = init_meta.get("tokenizer_hash")
     if init_hash and data_hash and init_hash != data_hash:
-        raise TrainError(f"{cfg.init}: checkpoint was trained with tokenizer {init_hash[:12]}, "
+        raise TrainError(f"{cfg.init or cfg.init_hf}: checkpoint was trained with tokenizer {init_hash[:12]}, "
                          f"the data uses {data_hash[:12]}; a corpus keeps one tokenizer for life")
     return data, val_data, data_hash or cfg.meta.get("tokenizer_hash") or init_hash
 

@@ -423,6 +423,22 @@ def test_cli_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, con
     assert (tmp_path / "afile").read_text() == "mine"
 
 
+def test_an_imported_gpt2_checkpoint_carries_gpt2_s_tokenizer_and_is_refused_on_another_corpus(tmp_path, cli):
+    """GPT-2's weights read GPT-2's tokens: scored on a corpus with its own BPE they would only seem to fit
+    (its 50257 rows hold any smaller vocabulary)."""
+    import bpe
+    import evaluate
+    model = randomized(micro_model())
+    export_hf(model, tmp_path / "hf")
+    assert cli("--import-hf", tmp_path / "hf", "--out", tmp_path / "ours").returncode == 0
+    gpt2_hash = bpe.tokenizer_hash({"type": "gpt2"}, b"")
+    assert load_checkpoint(tmp_path / "ours")[1]["tokenizer_hash"] == gpt2_hash
+    assert evaluate.load_model(tmp_path / "ours", tokenizer_hash=gpt2_hash)[0].config == model.config
+    with pytest.raises(evaluate.EvalError, match=rf"ours: checkpoint was trained with tokenizer {gpt2_hash[:12]}, "
+                                                 "the corpus has 0123456789ab"):
+        evaluate.load_model(tmp_path / "ours", tokenizer_hash="0123456789ab" * 5)
+
+
 def test_save_checkpoint_where_a_directory_or_file_stands_in_the_way_is_a_checkpoint_error(tmp_path):
     (tmp_path / "d.safetensors").mkdir()
     with pytest.raises(CheckpointError, match=r"d\.safetensors: is a directory, where the weights file would be"):

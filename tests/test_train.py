@@ -146,6 +146,23 @@ def test_finetune_loss_falls_and_records_the_base_fingerprint(tokens, tmp_path):
     assert meta["base_fingerprint"] == load_checkpoint(base)[1]["fingerprint"]
 
 
+def test_gpt2_weights_train_on_gpt2_s_tokens_only(corpus, tokens, tmp_path):
+    """--init-hf: the outputs carry GPT-2's tokenizer; a corpus with a BPE of its own is refused, though
+    its vocabulary fits in GPT-2's rows."""
+    from model import export_hf
+    from bpe import tokenizer_hash
+    torch.manual_seed(0)
+    export_hf(GPT(GPTConfig.preset("micro", vocab_size=320, block_size=32)), tmp_path / "hf")
+    kw = dict(MICRO, vocab_size=None, mode="finetune", init_hf=str(tmp_path / "hf"), max_steps=2)
+    r = train(TrainConfig(data=str(tokens), out_dir=str(tmp_path / "ft"), **kw))  # tokens of no named tokenizer
+    gpt2 = tokenizer_hash({"type": "gpt2"}, b"")
+    assert load_checkpoint(r.checkpoint)[1]["tokenizer_hash"] == gpt2
+    with pytest.raises(TrainError, match=rf"^{tmp_path / 'hf'}: checkpoint was trained with tokenizer {gpt2[:12]}, "
+                                         "the data uses"):
+        train(TrainConfig(corpus=str(corpus), units="prim", out_dir=str(tmp_path / "ft2"), **kw))
+    assert not (tmp_path / "ft2").exists()
+
+
 def test_finetune_trains_with_the_dropout_asked_not_the_checkpoint_s(tokens, tmp_path):
     """The base was saved with dropout 0: --dropout 0.5 must reach every dropout of the loaded model."""
     import train as T
