@@ -11,12 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_main(main, args, capsys):
-    """main() with sys.argv set to the script and `args`, in ROOT: its exit status and what it printed, as
-    subprocess.run(..., capture_output=True, text=True) gives them."""
+def run_main(main, args, capsys, cwd=ROOT):
+    """main() with sys.argv set to the script and `args`, in cwd: its exit status and what it printed, as
+    subprocess.run(..., capture_output=True, text=True, cwd=cwd) gives them."""
     argv = [str(ROOT / f"{main.__module__}.py"), *map(str, args)]
     with pytest.MonkeyPatch.context() as m:
-        m.chdir(ROOT)
+        m.chdir(cwd)
         m.setattr(sys, "argv", argv)
         capsys.readouterr()  # what the test printed before: not the command's
         try:

@@ -1,5 +1,6 @@
 """Tests for curriculum.py: a corpus grown by add (all or none, in curriculum order), its shards,
 streams, selections, map and status, and the command line."""
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from bpe import EOT  # noqa: E402
 from curriculum import CurriculumError  # noqa: E402
 from leakage import LEAK_BUDGET  # noqa: E402
 from unit_files import COLORS, header, snapshot, write_unit  # noqa: E402
+from in_process import run_main  # noqa: E402
 
 
 def main(capsys, *args):
@@ -32,10 +34,14 @@ def main(capsys, *args):
     return rc, out, err
 
 
-def cli(*args, env=None):
-    """Run the CLI as a real subprocess."""
-    return subprocess.run([sys.executable, str(ROOT / "curriculum.py"), *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})})
+@pytest.fixture
+def cli(capsys):
+    """The CLI in this process as `python curriculum.py` runs it from the repository root, its result as
+    subprocess.run gives it."""
+    @functools.wraps(C.main)  # run_main names the script by its module
+    def script():
+        sys.exit(C.main())  # main() returns the exit status: run_main reads only SystemExit's
+    return lambda *args: run_main(script, args, capsys)
 
 
 @pytest.fixture
@@ -141,7 +147,7 @@ def test_probe_leaked_by_a_document_already_in_the_corpus_is_rejected(corpus, tm
     assert snapshot(corpus.dir) == before
 
 
-def test_cli_add_of_an_invalid_file_exits_2_with_the_line(corpus, tmp_path):
+def test_cli_add_of_an_invalid_file_exits_2_with_the_line(corpus, tmp_path, cli):
     p = write_unit(tmp_path, "bad", kind="trivia")
     before = snapshot(corpus.dir)
     r = cli("add", corpus.dir, p)
@@ -549,7 +555,7 @@ def added_units(corpus_dir):
     return [e["unit"] for e in C.Passport(Path(corpus_dir) / "passport.jsonl").events("unit_added")]
 
 
-def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_path):
+def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_path, cli):
     """SIGKILL from outside once the first unit is committed, while the rest of the batch is written."""
     files = [write_unit(tmp_path, f"u{i:02d}", n_docs=100) for i in range(40)]
     corpus = tmp_path / "corpus"

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 import train  # noqa: E402
 from common import atomic_write_bytes  # noqa: E402
+from in_process import run_main  # noqa: E402
 from lora import AdapterError, LoRAConfig, load_adapter, lora_layers, save_adapter  # noqa: E402
 from test_lora import with_trained_adapter as trained_adapter  # noqa: E402
 from model import GPT, GPTConfig, CheckpointError, base_state_dict, fingerprint, load_checkpoint, read_tensors, \
@@ -42,15 +43,20 @@ def flip_byte(file, offset=-5):
     Path(file).write_bytes(bytes(data))
 
 
-def run(*args):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+@pytest.fixture
+def run(capsys):
+    """`python SCRIPT ARGS...` (model.py or lora.py) in this process, its result as subprocess.run gives it."""
+    import lora
+    import model
+    scripts = {"model.py": model.main, "lora.py": lora.main}
+    return lambda script, *args: run_main(scripts[script], args, capsys)
 
 
 def assert_one_line_error(r, name):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert name in lines[0] and "damaged" in lines[0]
+    assert f"{name}: damaged: " in lines[0], r.stderr  # the file's own verdict: tmp_path's name may say "damaged"
 
 
 # ----------------------------------------------------------------------------- a flipped byte
@@ -139,7 +145,7 @@ def test_a_hash_key_damaged_in_several_characters_is_refused_not_read_as_unhashe
         read_tensors(file)
 
 
-def test_cli_export_hf_of_a_damaged_checkpoint_exits_2_with_one_line(tmp_path):
+def test_cli_export_hf_of_a_damaged_checkpoint_exits_2_with_one_line(tmp_path, run):
     file = save_checkpoint(micro_model(), tmp_path / "ckpt", {})
     flip_byte(file)
     r = run("model.py", "--export-hf", tmp_path / "ckpt", "--out", tmp_path / "hf")
@@ -147,7 +153,7 @@ def test_cli_export_hf_of_a_damaged_checkpoint_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "hf").exists()
 
 
-def test_cli_merge_of_a_damaged_adapter_exits_2_with_one_line(tmp_path):
+def test_cli_merge_of_a_damaged_adapter_exits_2_with_one_line(tmp_path, run):
     save_checkpoint(micro_model(), tmp_path / "base", {})
     file = save_adapter(with_trained_adapter(micro_model()), tmp_path / "ad")
     flip_byte(file)
@@ -156,7 +162,7 @@ def test_cli_merge_of_a_damaged_adapter_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "merged").exists()
 
 
-def test_cli_merge_onto_a_damaged_checkpoint_exits_2_with_one_line(tmp_path):
+def test_cli_merge_onto_a_damaged_checkpoint_exits_2_with_one_line(tmp_path, run):
     base = save_checkpoint(micro_model(), tmp_path / "base", {})
     save_adapter(with_trained_adapter(micro_model()), tmp_path / "ad")
     flip_byte(base, -100)
@@ -218,6 +224,7 @@ def test_a_full_disk_while_writing_a_checkpoint_leaves_the_previous_one_and_no_t
 
 
 def merge_cli(tmp_path, out):
+    """The merge as a real process, for kill_while_writing to kill."""
     return subprocess.Popen([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter",
                              str(tmp_path / "ad"), "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -235,14 +242,16 @@ def kill_while_writing(tmp_path, out):
     return False
 
 
-def test_sigkill_during_a_merge_then_a_rerun_writes_the_uninterrupted_merge_byte_for_byte(tmp_path):
+def test_sigkill_during_a_merge_then_a_rerun_writes_the_uninterrupted_merge_byte_for_byte(tmp_path, run):
+    """The killed merge is a real process; the uninterrupted one and the rerun run in this one."""
     config = GPTConfig(vocab_size=2048, block_size=128, n_layer=6, n_head=4, n_embd=256)  # a write that takes a while
     torch.manual_seed(0)
     save_checkpoint(GPT(config), tmp_path / "base", {"tokenizer_hash": "tok"})
     torch.manual_seed(0)
     save_adapter(with_trained_adapter(GPT(config)), tmp_path / "ad", {"tokenizer_hash": "tok"})
-    clean = merge_cli(tmp_path, tmp_path / "clean")
-    assert clean.wait(timeout=120) == 0, clean.stderr.read()
+    merge = ("lora.py", "--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out")
+    clean = run(*merge, tmp_path / "clean")
+    assert clean.returncode == 0, clean.stderr
     expected = (tmp_path / "clean" / "model.safetensors").read_bytes()
 
     out = tmp_path / "killed"
@@ -250,8 +259,8 @@ def test_sigkill_during_a_merge_then_a_rerun_writes_the_uninterrupted_merge_byte
     final = out / "model.safetensors"
     assert not final.exists() or final.read_bytes() == expected  # never a partial file under the real name
 
-    rerun = merge_cli(tmp_path, out)
-    assert rerun.wait(timeout=120) == 0, rerun.stderr.read()
+    rerun = run(*merge, out)
+    assert rerun.returncode == 0, rerun.stderr
     assert final.read_bytes() == expected
     load_checkpoint(out)
     assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]  # the killed writer's temporary is gone

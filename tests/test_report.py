@@ -1,7 +1,6 @@
 """report.py: the comparison report and the aggregate across seeds, from report dicts alone (no torch)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import report as R  # noqa: E402
+from in_process import run_main  # noqa: E402
 
 
-def run_report(*args):
-    return subprocess.run([sys.executable, str(ROOT / "report.py"), *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+@pytest.fixture
+def run_report(capsys):
+    """report.py's command line in this process, from the repository root (or from cwd), as subprocess.run
+    gives its result."""
+    return lambda *args, cwd=ROOT: run_main(R.main, args, capsys, cwd)
 
 
 def test_report_imports_neither_torch_nor_evaluate():
+    """A fresh interpreter: in this one, other tests have imported both."""
     code = "import sys, report; print(sorted(m for m in ('torch', 'evaluate') if m in sys.modules))"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "[]", p.stderr
@@ -120,7 +123,7 @@ def test_seeds_on_their_own_worlds_pair_by_unit_and_say_what_the_interval_covers
     assert "Each seed reads its own world, so the t-interval covers the draw" in (tmp_path / "report.md").read_text()
 
 
-def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path):
+def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path, run_report):
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
     (tmp_path / "a.json").write_text(json.dumps(a))
     (tmp_path / "b.json").write_text(json.dumps(dict(a, probes_sha256={"all": "other"})))
@@ -134,7 +137,7 @@ def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path):
     assert p.returncode == 0 and "each on its own world" in p.stdout
 
 
-def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path):
+def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path, run_report):
     (tmp_path / "a.json").write_text("{not json")
     p = run_report("seeds", tmp_path / "a.json", tmp_path / "a.json", "--out", tmp_path / "agg")
     assert p.returncode == 2 and p.stderr.startswith(f"error: {tmp_path / 'a.json'}: not a report.json")
@@ -267,7 +270,7 @@ def test_seed_curves_are_over_the_seeds_that_trained_scratch_runs(tmp_path):
         "curves.png", "skipped (matplotlib is not installed)")
 
 
-def test_results_name_the_figures_where_the_runs_drew_them(tmp_path):
+def test_results_name_the_figures_where_the_runs_drew_them(tmp_path, run_report):
     for run in ("inside", "outside"):
         (tmp_path / run / "report").mkdir(parents=True)
         (tmp_path / run / "report" / "results.md").write_text(f"## {run}\n\n![learning curves](curves.png)\n")
@@ -281,24 +284,22 @@ def test_results_name_the_figures_where_the_runs_drew_them(tmp_path):
     assert "![" not in text
 
 
-def test_results_say_where_a_run_kept_beside_a_newer_one_of_the_same_command_now_is(tmp_path):
+def test_results_say_where_a_run_kept_beside_a_newer_one_of_the_same_command_now_is(tmp_path, run_report):
     for run in ("runs/seeds5", "runs/seeds5-abc1234"):  # both ran `--out runs/seeds5`; the older was moved
         (tmp_path / run / "report").mkdir(parents=True)
         (tmp_path / run / "report" / "results.md").write_text(f"## `ladder.py --seeds 5 --out runs/seeds5`\n\n{run}\n")
-    p = subprocess.run([sys.executable, str(ROOT / "report.py"), "results", "runs/seeds5", "runs/seeds5-abc1234",
-                        "--out", "RESULTS.md"], cwd=tmp_path, capture_output=True, text=True)
+    p = run_report("results", "runs/seeds5", "runs/seeds5-abc1234", "--out", "RESULTS.md", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     headings = [line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if line.startswith("## ")]
     assert headings == ["## `ladder.py --seeds 5 --out runs/seeds5`",
                         "## `ladder.py --seeds 5 --out runs/seeds5` (now in `runs/seeds5-abc1234`)"]
     # the same directory spelled another way (absolute here) has not moved
     (tmp_path / "runs/seeds5/report/results.md").write_text(f"## `ladder.py --out {tmp_path / 'runs/seeds5'}`\n")
-    p = subprocess.run([sys.executable, str(ROOT / "report.py"), "results", "runs/seeds5", "--out", "R.md"],
-                       cwd=tmp_path, capture_output=True, text=True)
+    p = run_report("results", "runs/seeds5", "--out", "R.md", cwd=tmp_path)
     assert p.returncode == 0 and "now in" not in (tmp_path / "R.md").read_text(), p.stderr
 
 
-def test_results_add_a_run_before_those_the_file_holds_and_replace_one_of_the_same_heading(tmp_path):
+def test_results_add_a_run_before_those_the_file_holds_and_replace_one_of_the_same_heading(tmp_path, run_report):
     heading = {name: f"## `ladder.py --out {(tmp_path / name).as_posix()}`" for name in ("new", "b")}
     for name in heading:
         (tmp_path / name / "report").mkdir(parents=True)
@@ -340,7 +341,7 @@ def test_a_run_on_one_thread_says_so_and_its_command_sets_the_threads(monkeypatc
     assert ladder.threads_env() == []
 
 
-def test_results_keep_the_sections_measured_by_hand_and_rewrite_the_runs(tmp_path):
+def test_results_keep_the_sections_measured_by_hand_and_rewrite_the_runs(tmp_path, run_report):
     (tmp_path / "run" / "report").mkdir(parents=True)
     (tmp_path / "run" / "report" / "results.md").write_text("## run, second time\n\nnew figures\n")
     out = tmp_path / "RESULTS.md"
