@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from common import run_subcommand, sha256_file
 from model import fingerprint, load_checkpoint, weights_file
-from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, wilson
+from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, signed_points, wilson
 from lora import load_adapter, read_adapter
 from report import add_seeds_parser, cell, probes_sha256, write_report
 from units import without_article
@@ -379,15 +379,20 @@ def _passport_record(corpus, info):
 
 # ----------------------------------------------------------------------------- the verification gate
 
-def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True):
+def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True, gain=None, min_gain=0.0):
     """The reasons a unit fails verification (empty: it passes): accuracy after must be clear of
-    chance and at least `threshold`, and no earlier unit may lose more than `tolerance`."""
+    chance and at least `threshold`, must have risen by at least `min_gain` over the model without
+    the adapter (gain: its rise and interval), and no earlier unit may lose more than `tolerance`."""
     reasons = []
     if clear_of_chance and not after["lo"] > after["chance"]:
         reasons.append(f"accuracy {pct(after['acc'])} is not clear of chance {pct(after['chance'])} "
                        f"(95% CI lower bound {pct(after['lo'], after['chance'])})")
     if after["acc"] < threshold:  # a decimal where whole percents would read "50% is below 50%"
         reasons.append(f"accuracy {pct(after['acc'], threshold)} is below the threshold {pct(threshold)}")
+    if gain is not None and gain["diff"] < min_gain - 1e-9:
+        # a model that knew the unit before passes the other rules with an adapter that taught nothing
+        reasons.append(f"accuracy rose {pct(gain['diff'], min_gain)} over the model without the adapter (95% CI "
+                       f"{pct(gain['lo'])} to {pct(gain['hi'])}), less than the least gain {pct(min_gain)}")
     for u, r in retention.items():
         drop = r["before"]["acc"] - r["after"]["acc"]
         if drop > tolerance + 1e-9:
@@ -464,7 +469,7 @@ def _same_file(recorded, target):
 
 
 def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_tolerance=0.1, device="cpu",
-           clear_of_chance=True, batch_size=64, norm="sum", gate_on="recall", retention_probes=None):
+           clear_of_chance=True, batch_size=64, norm="sum", gate_on="recall", retention_probes=None, min_gain=0.1):
     """Score unit's probes before and after the adapter, earlier verified units (retention) and
     primitive perplexity (forgetting); append a unit_verified event to the passport.
 
@@ -473,11 +478,13 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     None): the rule of curriculum.gated_probes; the reports read the other half. Every probe is
     still scored and recorded. Retention is read on at most retention_probes of the probes the gates
     of the verified units before it in curriculum order read (retention_sample): all of them together
-    may lose at most
-    retention_tolerance, and so may each unit with enough probes in the sample. Each fall is recorded
-    with its 95% interval (a paired bootstrap over clusters); the rule reads the fall itself."""
+    may lose at most retention_tolerance, and so may each unit with enough probes in the sample. The
+    gated accuracy must also rise by min_gain over the model without the adapter: a unit the model
+    already knew is not taught by it. The gain and each fall are recorded with their 95% intervals
+    (paired bootstraps over clusters); the rules read the gain and the falls themselves."""
     from curriculum import gated_probes  # imported here, as in open_corpus
-    for flag, value in (("--threshold", threshold), ("--retention-tolerance", retention_tolerance)):
+    for flag, value in (("--threshold", threshold), ("--retention-tolerance", retention_tolerance),
+                        ("--min-gain", min_gain)):
         if not 0 <= value <= 1:
             raise EvalError(f"{flag} {value}: a share of the probes, from 0 to 1")
     corpus = open_corpus(corpus_dir)
@@ -497,6 +504,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     _check_adapter(header, info, corpus, unit, model_path)
     gate_read, gated_type = gated_probes(probes, gate_on)
     read = {id(p) for p in gate_read}
+    gated_in_order = [p for p in probes if id(p) in read]
     order = corpus.order()
     # the units the model was grown on before this one: a later unit, verified since, was never in it
     earlier = [u for u in corpus.verified() if order.index(u) < order.index(unit)]
@@ -506,7 +514,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     def measure():
         score = lambda ps: score_probes(model, corpus.tokenizer, ps, batch_size, norm, device)
         results = score(probes)
-        gated = summarize([r for p, r in zip(probes, results) if id(p) in read])["overall"]
+        gated = [r for p, r in zip(probes, results) if id(p) in read]  # in the order of gated_in_order
         retained = {g: score(ps) for g, ps in groups.items()}
         ppl = corpus_perplexity(model, corpus, primitive, device=device)
         return summarize(results)["overall"], gated, retained, ppl
@@ -515,12 +523,16 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     load_adapter(model, adapter_path, corpus.tokenizer_hash)
     after, gated_after, ret_after, ppl_after = measure()
     retention = {g: _retention_entry(ps, ret_before[g], ret_after[g]) for g, ps in groups.items()}
-    reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance)
+    gain = bootstrap_diff([r["correct"] for r in gated_after], [r["correct"] for r in gated_before],
+                          bootstrap_keys(gated_in_order))
+    gain = dict(zip(("diff", "lo", "hi"), gain))
+    gated_before, gated_after = summarize(gated_before)["overall"], summarize(gated_after)["overall"]
+    reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance, gain, min_gain)
     result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
-              "gated": {"types": "all" if gated_type == "all" else [gated_type],
-                        "probes_sha256": probes_sha256(gate_read), "before": gated_before, "after": gated_after},
+              "gated": {"types": "all" if gated_type == "all" else [gated_type], "probes_sha256":
+                        probes_sha256(gate_read), "before": gated_before, "after": gated_after, "gain": gain},
               "primitive_ppl": {"before": ppl_before, "after": ppl_after}, "reasons": reasons,
-              "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance,
+              "thresholds": {"accuracy": threshold, "retention_tolerance": retention_tolerance, "min_gain": min_gain,
                              "clear_of_chance": clear_of_chance, "norm": norm, "retention_probes": retention_probes},
               "adapter_fingerprint": sha256_file(header["file"]), "base_fingerprint": info["base_fingerprint"],
               "adapter": header["file"], "model": str(model_path)}
@@ -808,11 +820,12 @@ def cmd_score(args):
 def cmd_verify(args):
     """Run the gate on one unit's adapter and exit 0 (pass) or 1 (fail)."""
     r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
-               args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on)
-    g = r["gated"]
+               args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on, min_gain=args.min_gain)
+    g, gain = r["gated"], r["gated"]["gain"]
     print(f"{r['unit']}: before {cell(r['before'])}, after {cell(r['after'])}, chance {pct(r['after']['chance'])}")
     print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
-          f"before {cell(g['before'])}, after {cell(g['after'])}")
+          f"before {cell(g['before'])}, after {cell(g['after'])}, gain {signed_points(gain['diff'])} points "
+          f"(95% CI {signed_points(gain['lo'])} to {signed_points(gain['hi'])})")
     for u, x in r["retention"].items():
         print(f"  retention {u}: {pct(x['before']['acc'])} -> {pct(x['after']['acc'])}{_fall_interval(x)}")
     print("PASS" if r["passed"] else "FAIL: " + "; ".join(r["reasons"]))
@@ -884,6 +897,8 @@ def build_parser():
                    "opens that part of the gate, for plumbing tests on micro models)")
     v.add_argument("--retention-tolerance", type=float, default=0.1, help="largest allowed accuracy drop "
                    "on earlier verified units (default 0.1)")
+    v.add_argument("--min-gain", type=float, default=0.1, help="least rise of the gated accuracy over the "
+                   "model without the adapter (default 0.1: a unit the model already knew is not taught by it)")
     v.set_defaults(run=cmd_verify)
     c = sub.add_parser("compare", parents=[scoring], help="report.md/.json/.png comparing models")
     c.add_argument("corpus", help="the corpus directory whose probes every model is scored on")

@@ -92,6 +92,8 @@ class Settings:
     threshold: float = option(0.35, "the gate: least accuracy on the gated probes after the adapter")
     tolerance: float = option(0.2, "the gate: most the sampled earlier units' accuracy may fall")
     clear_of_chance: bool = option(True, "the gate: the 95% interval's lower bound above chance")
+    min_gain: float = option(0.1, "the gate: least rise of the gated accuracy over the model without the adapter "
+                             "(a unit the model already knew is not taught by it)")
     gate_on: str = option("recall", "the probe type whose half the gate reads (all: every type)")
     retention_probes: int = option(1024, "most probes the retention check samples from the earlier units' gate halves")
     keep_steps: int = option(8, "merged models kept on disk as milestones (and the latest)")
@@ -126,7 +128,7 @@ def settings_for(name, **overrides):
 
 # the value of a setting that did what the code did before the setting existed, where its default is
 # now another: a run directory started then continues as it began
-BEFORE_ADDED = {"ft_order": "curriculum"}
+BEFORE_ADDED = {"ft_order": "curriculum", "min_gain": 0.0}
 
 
 class LadderError(ValueError):
@@ -148,7 +150,7 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     """Refuse what a ladder could only fail on later, before its directory is written: a share or an
     accuracy outside [0, 1], a budget that is not positive, a model that cannot be built, a device
     this machine lacks, a missing units directory."""
-    for name in ("threshold", "tolerance"):
+    for name in ("threshold", "tolerance", "min_gain"):
         if not 0 <= getattr(s, name) <= 1:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be between 0 and 1")
     for name in ("lora_primitive_share", "lora_replay", "ft_primitive_share", "primitive_share", "replay"):
@@ -425,7 +427,7 @@ def grow_verdict(run, unit, current, adapter):
     else:
         verdict = evaluate.verify(run.corpus_dir, unit, str(current), adapter["adapter"], threshold=s.threshold,
                                   retention_tolerance=s.tolerance, device=run.device(), clear_of_chance=s.clear_of_chance,
-                                  gate_on=s.gate_on, retention_probes=s.retention_probes)
+                                  gate_on=s.gate_on, retention_probes=s.retention_probes, min_gain=s.min_gain)
     g, a = verdict["gated"], verdict["gated"]["after"]
     on = "all probes" if g["types"] == "all" else "+".join(g["types"])
     why = "" if verdict["passed"] else ": " + "; ".join(verdict["reasons"])

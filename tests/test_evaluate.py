@@ -3,11 +3,9 @@ written by report.py)."""
 
 import json
 import math
-import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from evaluate import EvalError  # noqa: E402
 from lora import LoRAConfig, attach, save_adapter  # noqa: E402
 from common import sha256_file  # noqa: E402
 from model import GPT, GPTConfig, save_checkpoint  # noqa: E402
+from in_process import run_main  # noqa: E402
 
 COLORS = ["red", "blue", "green", "gold", "amber", "violet"]
 NAMES = ["zib", "morp", "quell", "tavi", "brun", "skell", "yorra", "fent"]
@@ -338,10 +337,13 @@ def corpus_dir(world, tmp_path):
     return shutil.copytree(world / "corpus", tmp_path / "corpus")
 
 
-def verify_cli(corpus_dir, world, adapter, model="base", unit="facts", *extra):
-    return subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "verify", str(corpus_dir), "--unit", unit,
-                           "--model", str(world / model), "--adapter", str(world / adapter), *extra],
-                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+@pytest.fixture
+def verify_cli(capsys):
+    """evaluate.py verify in this process (on the one thread one_thread sets), as subprocess.run gives its result."""
+    def run(corpus_dir, world, adapter, model="base", unit="facts", *extra):
+        return run_main(E.main, ["verify", corpus_dir, "--unit", unit, "--model", world / model, "--adapter",
+                                 world / adapter, *extra], capsys)
+    return run
 
 
 def verified_events(corpus_dir):
@@ -550,7 +552,7 @@ def test_gate_fails_on_chance_threshold_and_retention_drop():
     assert E.gate(good, fell, tolerance=0.1) == ["retention of u fell 10.4% (90% -> 80%), more than the tolerance 10%"]
 
 
-def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_dir):
+def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_dir, verify_cli):
     p = verify_cli(corpus_dir, world, "zero", "base", "facts", "--threshold", "0.9")
     assert p.returncode == 1, p.stderr
     assert "FAIL" in p.stdout
@@ -558,14 +560,44 @@ def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_d
     assert ev["passed"] is False and ev["reasons"] and ev["before"] == ev["after"]
 
 
-def test_verify_cli_refuses_an_adapter_of_another_base_exit_2_and_appends_nothing(world, corpus_dir):
+def test_the_gate_fails_an_adapter_on_a_model_that_knew_the_unit_already(world, corpus_dir, tmp_path, verify_cli):
+    """Scored after the adapter alone, a unit its base already knew passes with an adapter that taught
+    nothing; the gain over the model without it does not."""
+    from lora import load_adapter, merge
+    import curriculum as C
+    model = E.load_model(world / "base")[0]
+    load_adapter(model, world / "good")
+    knows = merge(model)
+    meta = {"tokenizer_hash": C.Corpus(corpus_dir).tokenizer_hash}
+    save_checkpoint(knows, tmp_path / "knows", meta)
+    attach(knows, LoRAConfig(r=8, lora_alpha=16))
+    save_adapter(knows, tmp_path / "nothing", dict(meta, units=["facts"]))  # B = 0: teaches nothing
+    r = E.verify(corpus_dir, "facts", tmp_path / "knows", tmp_path / "nothing")
+    g = r["gated"]
+    assert g["before"]["acc"] == g["after"]["acc"] == 1.0 and g["after"]["lo"] > g["after"]["chance"]
+    assert g["gain"] == {"diff": 0.0, "lo": 0.0, "hi": 0.0} and r["thresholds"]["min_gain"] == 0.1
+    assert not r["passed"] and r["reasons"] == ["accuracy rose 0% over the model without the adapter (95% CI 0% to "
+                                                "0%), less than the least gain 10%"]
+    assert E.verify(corpus_dir, "facts", tmp_path / "knows", tmp_path / "nothing", min_gain=0.0)["passed"]
+    # an adapter that taught the unit: its gain, with the interval of a paired bootstrap over what the probes rest on
+    p = verify_cli(corpus_dir, world, "good")
+    (ev,) = [e for e in verified_events(corpus_dir) if e["adapter_fingerprint"] == sha256_file(world / "good" /
+                                                                                            "adapter.safetensors")]
+    gain = ev["gated"]["gain"]
+    assert ev["passed"] and gain["diff"] == ev["gated"]["after"]["acc"] - ev["gated"]["before"]["acc"] > 0.1
+    assert gain["lo"] <= gain["diff"] <= gain["hi"] and gain["lo"] < gain["hi"]
+    assert p.returncode == 0 and f"gain {100 * gain['diff']:+.0f} points (95% CI {100 * gain['lo']:+.0f} to " \
+        f"{100 * gain['hi']:+.0f})" in p.stdout
+
+
+def test_verify_cli_refuses_an_adapter_of_another_base_exit_2_and_appends_nothing(world, corpus_dir, verify_cli):
     p = verify_cli(corpus_dir, world, "good", model="other_base")
     assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
     assert "trained on base" in p.stderr and verified_events(corpus_dir) == []
 
 
 @pytest.mark.parametrize("case", ["unknown unit", "missing checkpoint", "other tokenizer", "broken passport",
-                                  "threshold in percent", "negative tolerance"])
+                                  "threshold in percent", "negative tolerance", "gain in points"])
 def test_verify_bad_input_is_an_error_and_appends_nothing(world, corpus_dir, tmp_path, case):
     args = dict(unit="facts", model_path=world / "base", adapter_path=world / "good")
     if case == "unknown unit":
@@ -580,6 +612,8 @@ def test_verify_bad_input_is_an_error_and_appends_nothing(world, corpus_dir, tmp
         args["threshold"] = 35  # would fail every unit: "below the threshold 3500%"
     elif case == "negative tolerance":
         args["retention_tolerance"] = -0.1
+    elif case == "gain in points":
+        args["min_gain"] = 10
     else:
         lines = (corpus_dir / "passport.jsonl").read_text().splitlines(keepends=True)
         lines[1] = lines[1].replace('"level":', '"level": ')  # an edit the hash chain catches
@@ -588,7 +622,7 @@ def test_verify_bad_input_is_an_error_and_appends_nothing(world, corpus_dir, tmp
     says = {"unknown unit": "unknown unit 'nope'", "missing checkpoint": "nowhere/model.safetensors: no such checkpoint",
             "other tokenizer": "alien: checkpoint was trained with tokenizer ffffffffffff",
             "broken passport": "passport.jsonl:2: line 2 was edited", "threshold in percent": "--threshold 35: a share",
-            "negative tolerance": "--retention-tolerance -0.1: a share"}[case]
+            "negative tolerance": "--retention-tolerance -0.1: a share", "gain in points": "--min-gain 10: a share"}[case]
     with pytest.raises(ValueError, match=re.escape(says)):
         E.verify(corpus_dir, **args)
     assert (corpus_dir / "passport.jsonl").read_bytes() == before
@@ -620,11 +654,10 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     assert (tmp_path / "out" / "report.png").exists() == (r["plot"] == "report.png")
 
 
-def test_report_cli_renders_the_same_report_md_from_report_json(world, corpus_dir, tmp_path):
+def test_report_cli_renders_the_same_report_md_from_report_json(world, corpus_dir, tmp_path, capsys):
     specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
     E.compare(corpus_dir, specs, tmp_path / "out", retention_steps=["base", "lora"], controls=[("lora", "base")])
-    p = subprocess.run([sys.executable, str(ROOT / "report.py"), "render", str(tmp_path / "out" / "report.json"),
-                        "--out", str(tmp_path / "again")], capture_output=True, text=True)
+    p = run_main(R.main, ["render", tmp_path / "out" / "report.json", "--out", tmp_path / "again"], capsys)
     assert p.returncode == 0, p.stderr
     for name in ("report.md", "report.json"):
         assert (tmp_path / "again" / name).read_text() == (tmp_path / "out" / name).read_text()
@@ -643,7 +676,7 @@ def test_sample_is_reproducible_from_its_seed():
         E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0, seed=9)
 
 
-def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path):
+def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path, verify_cli):
     assert verify_cli(corpus_dir, world, "zero", "base", "facts", "--threshold", "0.9").returncode == 1
     r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
     assert r["rejected"] == ["facts"]
@@ -794,13 +827,12 @@ def test_compare_counts_tokens_and_flops_from_random_init(world, corpus_dir, tmp
     assert "| new | pretrain | - | 1,100 | 6e+10 |" in md and "| logged | pretrain | - | 5,000 | 7e+12 |" in md
 
 
-def test_seeds_cli_aggregates_compare_reports(world, corpus_dir, tmp_path):
+def test_seeds_cli_aggregates_compare_reports(world, corpus_dir, tmp_path, capsys):
     specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
     r = E.compare(corpus_dir, specs, tmp_path / "seed-0", controls=[("lora", "base")])
     shutil.copytree(tmp_path / "seed-0", tmp_path / "seed-1")
-    p = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "seeds", str(tmp_path / "seed-0" / "report.json"),
-                        str(tmp_path / "seed-1" / "report.json"), "--out", str(tmp_path / "agg")],
-                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p = run_main(E.main, ["seeds", tmp_path / "seed-0" / "report.json", tmp_path / "seed-1" / "report.json",
+                          "--out", tmp_path / "agg"], capsys)
     assert p.returncode == 0, p.stderr
     agg = json.loads((tmp_path / "agg" / "report.json").read_text())
     lora = r["models"]["lora"]["summary"]

@@ -15,6 +15,7 @@ import curriculum
 import ladder
 from in_process import run_main
 from model import read_tensors
+from stats import pct
 
 ROOT = Path(__file__).resolve().parent.parent
 COLORS = ["red", "blue", "green", "white"]
@@ -251,6 +252,27 @@ def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not
         state.write_text(saved)
 
 
+def test_the_gate_asks_the_adapter_for_the_least_gain_set(finished, tmp_path):
+    """--min-gain reaches the gate: micro's open gate passes facts-00's adapter, which a gain of 100
+    points (more than it can rise from what the base already scored) rejects, saying why."""
+    tmp, _ = finished
+    shutil.copytree(tmp / "run", tmp_path / "run")
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), tmp / "units", log=lambda m: None)
+    adapter = run.finished(tmp_path / "run" / "grow" / "01-facts-00", "adapter_trained")
+    adapter = dict(adapter, adapter_sha256="unrecorded")  # so the gate measures it now, not from the passport
+
+    def gate(**settings):
+        run.s = ladder.settings_for("micro", **settings)
+        return ladder.grow_verdict(run, "facts-00", tmp_path / "run" / "base", adapter)
+
+    passed, rejected = gate(), gate(min_gain=1.0)
+    assert passed["passed"] and passed["thresholds"]["min_gain"] == 0.0
+    gain = rejected["gated"]["gain"]
+    assert not rejected["passed"] and rejected["thresholds"]["min_gain"] == 1.0 and gain["diff"] < 1.0
+    assert rejected["reasons"] == [f"accuracy rose {pct(gain['diff'], 1.0)} over the model without the adapter "
+                                   f"(95% CI {pct(gain['lo'])} to {pct(gain['hi'])}), less than the least gain 100%"]
+
+
 def test_the_fine_tune_reads_the_units_in_the_order_asked(finished, tmp_path, ladder_cli):
     def finetune_order(run):
         passport = curriculum.Corpus(run / "corpus").passport
@@ -347,6 +369,7 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     (["--control", "chain=lots"], "--control: 'chain=lots' is not TYPE=ACCURACY (e.g. chain=0.5)"),
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--threshold", "2"], "--threshold 2.0: must be between 0 and 1"),
+    (["--min-gain", "-0.1"], "--min-gain -0.1: must be between 0 and 1"),
     (["--lora-primitive-share", "1"], "--lora-primitive-share 1.0: must be at least 0 and below 1"),
     (["--lora-lr", "-1"], "--lora-lr -1.0: must be positive"),
     (["--vocab-size", "100"], "--vocab-size 100: the BPE needs at least 257"),
