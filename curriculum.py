@@ -390,10 +390,14 @@ def gate_half(probes):
     """The half of probes that a gate reads: whole clusters (the fact or entity a probe rests on, else
     its prompt), ranked by a hash, the first ceil(n/2) of them. The other half is what the reports
     read, so that the probes a unit was selected on do not inflate its reported accuracy."""
-    key = lambda p: p.get("cluster") or p["probe"]
-    ranked = sorted({key(p) for p in probes}, key=lambda c: hashlib.sha256(c.encode()).hexdigest())
+    ranked = sorted({cluster_of(p) for p in probes}, key=lambda c: hashlib.sha256(c.encode()).hexdigest())
     gate = set(ranked[:(len(ranked) + 1) // 2])
-    return [p for p in probes if key(p) in gate]
+    return [p for p in probes if cluster_of(p) in gate]
+
+
+def cluster_of(probe):
+    """What a probe rests on: its cluster (a fact or entity), else its own prompt."""
+    return probe.get("cluster") or probe["probe"]
 
 
 def gated_probes(probes, gate_on="recall"):
@@ -437,8 +441,9 @@ def gate_report(corpus, unit, gate_on="recall", threshold=0.5, clear_of_chance=T
     probes, gate_on = gated_probes(every, gate_on)
     chance = float(np.mean([1 / len(p["choices"]) for p in probes])) if probes else 0.0
     of = sum(gate_on in ("all", p["type"]) for p in every)
+    clusters = len({cluster_of(p) for p in probes})
     return {"unit": unit, "gate_on": gate_on, "n": len(probes), "of": of, "chance": chance,
-            **gate_feasibility(len(probes), chance, threshold, clear_of_chance)}
+            **gate_feasibility(len(probes), chance, threshold, clear_of_chance, clusters)}
 
 
 def _describe_gate(g, clear_of_chance=True):
@@ -515,9 +520,9 @@ class Stream:
     on), or, with replay_units, from those units at every stage (rehearsal: e.g. the units verified
     before the one an adapter learns, so that learning it does not erase them). Shuffled order serves
     exactly the curriculum order's rows of each pass over the token budget (rounded up to whole
-    batches; windows, replay and primitive rows alike), permuted: over whole passes the control
-    differs in order and in nothing else. (A run that stops mid-pass has read the curriculum's first
-    levels, and a random part of every level in shuffled order.)"""
+    batches; windows, replay and primitive rows alike), permuted anew each pass: over whole passes the
+    control differs in order and in nothing else. (A run that stops mid-pass has read the curriculum's
+    first levels, and a random part of every level in shuffled order.)"""
 
     def __init__(self, corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum",
                  replay=0.0, token_budget=None, seed=0, split="train", replay_units=None):
@@ -593,14 +598,23 @@ class Stream:
 
     def _curriculum_rows(self, batch):
         """The indices of the curriculum rows a batch serves: its own, or in shuffled order a
-        permutation of the token budget's rows (each pass over the budget another permutation)."""
+        permutation of its pass's rows (each pass over the budget permuted anew)."""
         rows = range(batch * self.B, (batch + 1) * self.B)
         if self.order == "curriculum":
             return list(rows)
-        if self._permutation is None:
-            self._permutation = np.random.default_rng([self.seed, 1 << 32]).permutation(self.total_rows)
         n = self.total_rows
-        return [(r // n) * n + int(self._permutation[(r + r // n) % n]) for r in rows]
+        p = batch * self.B // n  # whole batches: a batch lies in one pass
+        return [p * n + int(self._pass_permutation(p)[r % n]) for r in rows]
+
+    def _pass_permutation(self, p):
+        """Pass p's permutation, a function of (seed, p) alone so that resuming by batch index is exact;
+        only the current pass's is kept (a stream may make thousands of passes over a small unit). The
+        first pass keeps the key it always had, so one-pass runs (the ladder's scratch) read as before."""
+        if self._permutation is None or self._permutation[0] != p:
+            # 1 << 32 sets it apart from the draws ([seed, batch]) of any batch a run reaches
+            key = [self.seed, 1 << 32] + ([p] if p else [])
+            self._permutation = (p, np.random.default_rng(key).permutation(self.total_rows))
+        return self._permutation[1]
 
     def next_batch(self):
         """(x, y) int64 arrays of shape (B, T); y is x shifted by one."""

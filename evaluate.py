@@ -34,7 +34,8 @@ from torch.nn import functional as F
 
 from common import run_subcommand, sha256_file
 from model import fingerprint, load_checkpoint, weights_file
-from stats import pct, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, signed_points, wilson
+from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
+    signed_points, wilson
 from lora import load_adapter, read_adapter
 from report import add_seeds_parser, cell, probes_sha256, write_report
 from units import without_article
@@ -381,10 +382,14 @@ def _passport_record(corpus, info):
 
 def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True, gain=None, min_gain=0.0):
     """The reasons a unit fails verification (empty: it passes): accuracy after must be clear of
-    chance and at least `threshold`, must have risen by at least `min_gain` over the model without
-    the adapter (gain: its rise and interval), and no earlier unit may lose more than `tolerance`."""
+    chance (after's interval; with its "clusters", from at least stats.MIN_CLUSTERS of them) and at
+    least `threshold`, must have risen by at least `min_gain` over the model without the adapter
+    (gain: its rise and interval), and no earlier unit may lose more than `tolerance`."""
     reasons = []
-    if clear_of_chance and not after["lo"] > after["chance"]:
+    if clear_of_chance and after.get("clusters", MIN_CLUSTERS) < MIN_CLUSTERS:
+        reasons.append(f"accuracy {pct(after['acc'])} rests on {after['clusters']} entities or facts, too few to "
+                       f"tell from chance {pct(after['chance'])} (at least {MIN_CLUSTERS})")
+    elif clear_of_chance and not after["lo"] > after["chance"]:
         reasons.append(f"accuracy {pct(after['acc'])} is not clear of chance {pct(after['chance'])} "
                        f"(95% CI lower bound {pct(after['lo'], after['chance'])})")
     if after["acc"] < threshold:  # a decimal where whole percents would read "50% is below 50%"
@@ -475,8 +480,9 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
 
     The accuracy gate looks at half of the unit's probes of type `gate_on` (what an adapter is taught:
     stated facts), or of all of them when the unit has none of that type (or gate_on is "all" or
-    None): the rule of curriculum.gated_probes; the reports read the other half. Every probe is
-    still scored and recorded. Retention is read on at most retention_probes of the probes the gates
+    None): the rule of curriculum.gated_probes; the reports read the other half. Its accuracy's 95%
+    interval is a bootstrap over the entities and facts those probes rest on (bootstrap_keys), as the
+    comparisons' are. Every probe is still scored and recorded. Retention is read on at most retention_probes of the probes the gates
     of the verified units before it in curriculum order read (retention_sample): all of them together
     may lose at most retention_tolerance, and so may each unit with enough probes in the sample. The
     gated accuracy must also rise by min_gain over the model without the adapter: a unit the model
@@ -523,10 +529,14 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     load_adapter(model, adapter_path, corpus.tokenizer_hash)
     after, gated_after, ret_after, ppl_after = measure()
     retention = {g: _retention_entry(ps, ret_before[g], ret_after[g]) for g, ps in groups.items()}
-    gain = bootstrap_diff([r["correct"] for r in gated_after], [r["correct"] for r in gated_before],
-                          bootstrap_keys(gated_in_order))
-    gain = dict(zip(("diff", "lo", "hi"), gain))
-    gated_before, gated_after = summarize(gated_before)["overall"], summarize(gated_after)["overall"]
+    keys = bootstrap_keys(gated_in_order)
+    after_correct = [r["correct"] for r in gated_after]
+    gain = dict(zip(("diff", "lo", "hi"), bootstrap_diff(after_correct, [r["correct"] for r in gated_before], keys)))
+    # the accuracy's interval over the entities and facts the probes rest on, as the comparisons' (Wilson's
+    # takes a creature's two or three facts for independent probes)
+    _, lo, hi = bootstrap_diff(after_correct, [0] * len(after_correct), keys)
+    gated_before = summarize(gated_before)["overall"]
+    gated_after = dict(summarize(gated_after)["overall"], lo=lo, hi=hi, clusters=len(_labels(keys)))
     reasons = gate(gated_after, retention, threshold, retention_tolerance, clear_of_chance, gain, min_gain)
     result = {"unit": unit, "passed": not reasons, "before": before, "after": after, "retention": retention,
               "gated": {"types": "all" if gated_type == "all" else [gated_type], "probes_sha256":
@@ -582,10 +592,9 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     for name in named:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
-    units, probes, compared, read = comparison_probes(corpus)
+    units, probes, compared, read, apart = comparison_probes(corpus)
     rejected = corpus.rejected()
-    parts = {"summary": compared, "rejected_summary": [p for p in probes if p["unit"] in rejected],
-             "gate_summary": read}
+    parts = {"summary": compared, "rejected_summary": apart, "gate_summary": read}
     levels = {u: corpus.units[u].get("level") for u in units}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
     models, correct = {}, {}
@@ -606,7 +615,8 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     # controls are compared overall, by level and by type; without controls, every pair overall
     keys = bootstrap_keys(compared, probes)
     chance = [1 / len(p["choices"]) for p in compared]  # against chance as against a model: probes move with their clusters
-    report["chance"] = [describe_vs_chance(n, m["summary"]["overall"], bootstrap_diff(correct[n], chance, keys, seed=seed))
+    report["chance"] = [describe_vs_chance(n, m["summary"]["overall"],
+                                           bootstrap_diff(correct[n], chance, keys, seed=seed), len(_labels(keys)))
                         for n, m in models.items()]
     pairs = [(tuple(p), True) for p in controls] if controls else \
         [(p, False) for p in itertools.combinations(specs, 2)]
@@ -619,23 +629,30 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
 
 
 def comparison_probes(corpus):
-    """(units with probes, all their probes, the probes compared, the probes the gate read): a
-    comparison leaves out the probes of units whose latest verdict is a rejection, and the half of a
-    verified unit's probes that its gate read (curriculum.gate_read), on which it was selected."""
+    """(units with probes, all their probes, the probes compared, the probes the gate read, the probes
+    set apart): a comparison leaves out the half of a verified unit's probes that its gate read
+    (curriculum.gate_read), on which it was selected, and sets apart the probes of units whose latest
+    verdict is a rejection, with every probe that rests on one of theirs (a premise): no model after
+    the gate was taught those facts, so what follows from them tests nothing the ladder grew."""
     from curriculum import gate_read  # imported here, as in open_corpus
     by_unit = {u: ps for u in corpus.order() for ps in [corpus.probes(u)] if ps}  # each unit file read once
     if not by_unit:
         raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
     rejected = set(corpus.rejected())
+    untaught = {p["probe"] for u in rejected for p in by_unit.get(u, [])}
     latest = corpus.latest_verdicts()
-    probes, compared, read = [], [], []
+    probes, compared, read, apart = [], [], [], []
     for u, ps in by_unit.items():
         gate = gate_read(latest[u], ps, corpus.dir) if u in latest and u not in rejected else []
         skip = {id(p) for p in gate}
         probes += ps
         read += gate
-        compared += [p for p in ps if u not in rejected and id(p) not in skip]
-    return list(by_unit), probes, compared, read
+        for p in ps:
+            if u in rejected or untaught.intersection(p.get("premises") or ()):
+                apart.append(p)
+            elif id(p) not in skip:
+                compared.append(p)
+    return list(by_unit), probes, compared, read, apart
 
 
 def _measure_model(corpus, model, info, probes, parts, levels, samples, device, batch_size, norm, seed):
@@ -711,7 +728,7 @@ def _compare_pair(models, correct, probes, keys, levels, a, b, detailed, seed):
         sb = models[b]["summary"]["overall"] if key is None else models[b]["summary"][key][group]
         out.append({"a": a, "b": b, "scope": label, "control": detailed, "n": len(cl), "clusters": len(_labels(cl)),
                     "diff": d[0], "lo": d[1], "hi": d[2],
-                    "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d)})
+                    "sentence": f"{label}: " + describe_difference(a, sa, b, sb, d, len(_labels(cl)))})
     return out
 
 
@@ -759,15 +776,16 @@ def describe_curves(curves, probes, references=None, seed=0, keys=None):
         for t in types:
             sel = [p.get("type", "recall") == t for p in probes]
             pick = lambda xs: [x for x, s in zip(xs, sel) if s]  # noqa: E731
+            clusters = len(_labels(pick(cl)))
             for ref, ref_correct in (references or {}).items():
                 d = bootstrap_diff(pick(last["correct"]), pick(ref_correct), pick(cl), seed=seed)
                 out.append(f"type {t}: " + describe_difference(
                     f"{run} at its last point ({_point_label(last)})", last["by_type"][t], ref,
-                    float(np.mean(pick(ref_correct))), d))
+                    float(np.mean(pick(ref_correct))), d, clusters))
             if len(points) > 1:
                 d = bootstrap_diff(pick(last["correct"]), pick(points[-2]["correct"]), pick(cl), seed=seed)
                 out.append(f"type {t}: " + describe_rise(
-                    f"{run} from {_point_label(points[-2])} to {_point_label(last)}", d))
+                    f"{run} from {_point_label(points[-2])} to {_point_label(last)}", d, clusters))
     return out
 
 

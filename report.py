@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from common import atomic_write_text, run_subcommand
-from stats import describe_difference, pct, signed_points, t_interval
+from stats import MIN_CLUSTERS, describe_difference, pct, signed_points, t_interval
 
 
 class ReportError(ValueError):
@@ -68,8 +68,8 @@ def render_markdown(report):
            "many rest on one rule or kind, as reasoning probes do]; differences use a paired bootstrap over the "
            "same probes that resamples what they rest on: each entity and each shared premise (a rule, a kind's "
            "property) gets a random weight, a probe the product of its own (a multiway bootstrap). Probes of units "
-           "the gate rejected are left out of every comparison and reported apart, and so are the probes a unit's "
-           "gate read (half of its gated type's). The row \"answer frequency\" answers each probe with the choice its unit's "
+           "the gate rejected, and those resting on their facts, are left out of every comparison and reported "
+           "apart, and so are the probes a unit's gate read (half of its gated type's). The row \"answer frequency\" answers each probe with the choice its unit's "
            "documents mention most often: what knowing only how often the text uses each word scores.", ""]
     for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
                     _md_curves, _md_gate_half, _md_rejected, _md_perplexity, _md_samples):
@@ -142,7 +142,7 @@ def _md_rejected(report):
         return []
     out = ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
            "kept out of later stages and out of every table and sentence above: " + ", ".join(report["rejected"])
-           + ". Their probes, apart:", ""] + _header(["model", "probes", "accuracy", "chance", "exact match"])
+           + ". Their probes, and those of other units that rest on their facts, apart:", ""] + _header(["model", "probes", "accuracy", "chance", "exact match"])
     for n, m in report["models"].items():
         s = (m["rejected_summary"] or {}).get("overall")
         out.append(_row([n, s["n"], cell(s), pct(s["chance"]), pct(s["exact"])] if s else [n, 0, "-", "-", "-"]))
@@ -397,8 +397,12 @@ def _seed_accuracies(reports, name):
 
 def _probe_halfwidth(comparisons):
     """The mean over seeds of each seed's bootstrap half-width (hi - lo) / 2: how far the world's choice
-    of probes moves a difference, which the t-interval over seeds, on the same probes, leaves out."""
-    widths = [(c["hi"] - c["lo"]) / 2 for c in comparisons if c and c.get("lo") is not None]
+    of probes moves a difference, which the t-interval over seeds, on the same probes, leaves out. None
+    where a seed's bootstrap resampled too few clusters to have a width worth reading (stats.MIN_CLUSTERS)."""
+    comparisons = [c for c in comparisons if c and c.get("lo") is not None]
+    if any(c.get("clusters", MIN_CLUSTERS) < MIN_CLUSTERS for c in comparisons):
+        return None
+    widths = [(c["hi"] - c["lo"]) / 2 for c in comparisons]
     return sum(widths) / len(widths) if widths else None
 
 
@@ -629,7 +633,7 @@ def render_results(run, report=None, agg=None, reports=None):
                      + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line  # sections of this run's section
                 for line in _md_composition(report) + _md_curves(report)[:-1]] + _results_rejected(report)
-        out += _frequency_line([report])
+        out += _chance_line([report]) + _frequency_line([report])
         out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
                                                                    if c.get("control")]
         return "\n".join(out + [""] + control_lines(run.get("control", {}), [report])) + "\n"
@@ -638,12 +642,28 @@ def render_results(run, report=None, agg=None, reports=None):
             "seeds]:", ""]
     out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
                                           for n, m in agg["models"].items()]
-    out += _seeds_rejected(reports) + _frequency_line(reports) + _md_seed_curves(agg.get("curves"))
+    out += _seeds_rejected(reports) + _chance_line(reports) + _frequency_line(reports)
+    out += _md_seed_curves(agg.get("curves"))
     out += ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
     out += [f"- {c['sentence']}." for c in agg["comparisons"] if (c["a"], c["b"]) in controls
             and (c["scope"] == "overall" or c["scope"].startswith("type "))]
     return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
+
+
+def _chance_line(reports):
+    """Chance on each type: one over a probe's number of choices, averaged over the compared probes (and
+    over the seeds that have them): 25% throughout where every probe has four choices."""
+    by_type = [next(iter(r["models"].values()))["summary"]["by_type"] for r in reports if r.get("models")]
+    chance = {t: [b[t]["chance"] for b in by_type if b.get(t, {}).get("chance") is not None]
+              for t in dict.fromkeys(t for b in by_type for t in b)}
+    chance = {t: sum(c) / len(c) for t, c in chance.items() if c}
+    if not chance:
+        return []
+    if len({round(c, 6) for c in chance.values()}) == 1:
+        return ["", f"Chance is {pct(next(iter(chance.values())))} on every type."]
+    return ["", "Chance (one over a probe's choices, averaged over the probes): " +
+            ", ".join(f"{t} {pct(c)}" for t, c in chance.items()) + "."]
 
 
 def _frequency_line(reports):
@@ -678,7 +698,7 @@ def _results_rejected(report):
     scores = "; ".join(f"{n} {cell(m['rejected_summary']['overall'])}" for n, m in report["models"].items()
                        if (m.get("rejected_summary") or {}).get("overall"))
     return ["", f"The gate rejected {', '.join(report['rejected'])}: left out of the table above. "
-            f"Their probes, apart: {scores}."]
+            f"Their probes, and those resting on their facts, apart: {scores}."]
 
 
 def seed_curves(reports):
@@ -802,7 +822,7 @@ def cmd_results(args):
         parts.append(_moved_heading(_name_figures(f.read_text(), f.parent, Path(args.out).resolve().parent), d))
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
-             "commit. Accuracy is multiple choice with four choices (chance 25%) on the probes of the units "
+             "commit. Accuracy is multiple choice (each section states its chance) on the probes of the units "
              "the gate did not reject (a section's \"Probes:\" line, where it has one, says which). Sections "
              "headed \"" + BY_HAND + "\" are experiments outside a ladder run, written by hand with the same "
              "particulars, and kept when the file is written again.\n\n")

@@ -124,12 +124,25 @@ def signed_points(x):
     return f"{100 * x:+.{decimals(x)}f}"
 
 
-def describe_difference(name_a, a, name_b, b, diff_interval):
-    """One plain sentence on what the paired interval allows one to say about acc(a) - acc(b)."""
+# A bootstrap over fewer independent observations (clusters) than this cannot tell a difference at 5%:
+# even all of them alike are as likely as 2 * 0.5**5 = 6% under no difference (a sign test), yet the
+# percentile interval of 5 alike has zero width. The sentences say so instead of reading it.
+MIN_CLUSTERS = 6
+
+
+def _too_few(clusters):
+    return clusters is not None and clusters < MIN_CLUSTERS
+
+
+def describe_difference(name_a, a, name_b, b, diff_interval, clusters=None):
+    """One plain sentence on what the paired interval allows one to say about acc(a) - acc(b); clusters:
+    how many independent things (entities, premises) the bootstrap resampled, None for no such count."""
     diff, lo, hi = diff_interval
     acc_a, acc_b = (s["acc"] if isinstance(s, dict) else s for s in (a, b))
     a, b = f"{name_a} ({pct(acc_a, acc_b)})", f"{name_b} ({pct(acc_b, acc_a)})"  # never "33% is higher than 33%"
     ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
+    if _too_few(clusters):
+        return f"too few independent clusters ({clusters}) to tell {a} from {b} ({ci})"
     if lo > 0:
         return f"{a} is higher than {b} ({ci})"
     if hi < 0:
@@ -137,11 +150,13 @@ def describe_difference(name_a, a, name_b, b, diff_interval):
     return f"no difference detectable between {a} and {b} ({ci})"
 
 
-def describe_rise(name, diff_interval):
+def describe_rise(name, diff_interval, clusters=None):
     """One plain sentence on whether a run still gained between two points (last minus previous): still
-    rising, fell (the whole interval below 0), or no rise detectable."""
+    rising, fell (the whole interval below 0), or no rise detectable (clusters as describe_difference's)."""
     diff, lo, hi = diff_interval
     ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
+    if _too_few(clusters):
+        return f"too few independent clusters ({clusters}) to tell whether {name} was still rising ({ci})"
     if lo > 0:
         return f"{name} was still rising ({ci})"
     if hi < 0:
@@ -149,11 +164,11 @@ def describe_rise(name, diff_interval):
     return f"no rise detectable for {name} ({ci})"
 
 
-def describe_vs_chance(name, s, diff=None):
+def describe_vs_chance(name, s, diff=None, clusters=None):
     """One plain sentence on a model's accuracy against chance. diff: (accuracy - chance, lo, hi) from
-    bootstrap_diff over what the probes rest on, the interval the sentence then reads; without it,
-    the Wilson interval, which takes the probes as independent. A bound that would round to the
-    chance gets the decimals that tell them apart, and so does the chance."""
+    bootstrap_diff over what the probes rest on (clusters of them), the interval the sentence then
+    reads; without it, the Wilson interval, which takes the probes as independent. A bound that would
+    round to the chance gets the decimals that tell them apart, and so does the chance."""
     if not s["n"]:
         return f"{name}: no probes to score (every unit's probes left out)"
     chance = s["chance"]
@@ -161,6 +176,8 @@ def describe_vs_chance(name, s, diff=None):
         d, lo, hi = diff
         ci = (f"{pct(s['acc'])}, chance {pct(chance)}: {signed_points(d)} points, 95% interval over what the probes "
               f"rest on {signed_points(lo)} to {signed_points(hi)} points, n={s['n']}")
+        if _too_few(clusters):
+            return f"{name}: too few independent clusters ({clusters}) to tell from chance ({ci})"
         return f"{name} is {_against(lo, hi, 0.0)} chance ({ci})"
     lo, hi = s["lo"], s["hi"]
     d = max(decimals(lo, chance), decimals(hi, chance))
@@ -173,15 +190,30 @@ def _against(lo, hi, level):
     return "above" if lo > level else "below" if hi < level else "not distinguishable from"
 
 
-def gate_feasibility(n, chance, threshold=0.5, clear_of_chance=True):
+def gate_feasibility(n, chance, threshold=0.5, clear_of_chance=True, clusters=None):
     """What evaluate.gate asks of n probes at this chance level (accuracy >= threshold and, with
-    clear_of_chance, the 95% Wilson lower bound > chance): min_correct, the fewest of n correct that
-    pass (None: none do), can_pass, and min_perfect, the fewest probes a perfect score passes with."""
-    passes = lambda k, m: k / m >= threshold and (not clear_of_chance or wilson(k, m)[0] > chance)
-    min_correct = next((k for k in range(n + 1) if passes(k, n)), None) if n else None
+    clear_of_chance, the lower bound of the 95% bootstrap interval over what they rest on above chance,
+    from at least MIN_CLUSTERS clusters): min_correct, the fewest of n correct that pass (None: none
+    do), can_pass, and min_perfect, the fewest probes (each on its own entity) a perfect score passes
+    with. Counted as if each probe rested on its own entity (clusters: how many they rest on, when
+    known, and fewer than MIN_CLUSTERS pass nothing): right answers that bunch in a few need more."""
+    def passes(k, m):
+        if k / m < threshold:
+            return False
+        if not clear_of_chance:
+            return True
+        if min(m, clusters or m) < MIN_CLUSTERS:
+            return False
+        return bootstrap_diff([1] * k + [0] * (m - k), [0] * m, list(range(m)))[1] > chance  # as verify's
+
+    min_correct = None
+    if n and passes(n, n):  # the bootstrap's bound rises with k: the fewest that pass by bisection
+        lo, hi = -1, n
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if passes(mid, n) else (mid, hi)
+        min_correct = hi
     min_perfect = None
-    if threshold <= 1 and not (clear_of_chance and chance >= 1):  # else no score passes
-        min_perfect = 1  # a perfect score's lower bound, m / (m + z^2), rises to 1: this loop ends
-        while not passes(min_perfect, min_perfect):
-            min_perfect += 1
+    if threshold <= 1 and not (clear_of_chance and chance >= 1):
+        min_perfect = MIN_CLUSTERS if clear_of_chance else 1  # all right: an interval of no width, at 1 - chance
     return {"min_perfect": min_perfect, "min_correct": min_correct, "can_pass": min_correct is not None}

@@ -167,15 +167,16 @@ class TokenFileStream:
             if top >= vocab_size:
                 raise TrainError(f"{path}: token id {top} is outside the model's vocab of {vocab_size}; "
                                  "set --vocab-size (or the file's meta.json) to match the tokenizer")
+        # windows lie inside this slice: a train slice's never reach the val slice that follows it
         self.data = data[int(start * len(data)):int(end * len(data))]
-        if len(self.data) <= block_size + 1:
+        if len(self.data) < block_size + 1:  # one window (x and y, shifted by one) at least
             raise TrainError(f"{path}: {len(self.data)} tokens, too few for block_size {block_size}")
         self.B, self.T, self.seed, self.batch = batch_size, block_size, seed, 0
         self.selection = {"data": str(path), "start": start, "end": end, "seed": seed}
 
     def next_batch(self):
         rng = np.random.default_rng([self.seed, self.batch])
-        ix = rng.integers(0, len(self.data) - self.T - 1, size=self.B)
+        ix = rng.integers(0, len(self.data) - self.T, size=self.B)  # the last start still has its target
         rows = np.stack([self.data[i:i + self.T + 1] for i in ix]).astype(np.int64)
         self.batch += 1
         return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])

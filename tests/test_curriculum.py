@@ -327,12 +327,27 @@ def test_shuffled_control_serves_exactly_the_curriculum_rows_permuted_replay_inc
         return rows
     cur, shuf = rows_of("curriculum"), rows_of("shuffled")
     assert sorted(cur) == sorted(shuf) and cur != shuf  # the same windows, in another order
-    two = rows_of("shuffled", passes=2)  # the next pass over the budget: the same rows, another order
+    two = rows_of("shuffled", passes=2)  # the next pass over the budget: the same rows
     assert sorted(two[len(shuf):]) == sorted(rows_of("curriculum", passes=2)[len(cur):])
-    assert two[len(shuf):] != shuf
     odd = 4 * 42  # 42 rows: not whole batches of 4, so rounded up to 44
     for passes in (1, 3):  # (two passes of 42 rows would be whole batches either way)
         assert sorted(rows_of("curriculum", passes, odd)) == sorted(rows_of("shuffled", passes, odd))
+
+
+def test_shuffled_order_permutes_each_pass_anew_and_resumes_by_index(corpus):
+    """Windows differ from pass to pass anyway (draws are seeded by batch): the order itself must.
+    Pass 1's order is neither pass 0's nor a rotation of it, so a many-epoch fine-tune is not one
+    permutation over and over; and a batch's rows depend on its index alone."""
+    s = C.Stream(corpus, "knowledge", 4, 4, order="shuffled", primitive_share=0.1)
+    n, per_pass = s.total_rows, s.total_rows // 4
+    def order(stream, p):  # pass p's curriculum rows, as offsets into the pass
+        return [r - p * n for b in range(p * per_pass, (p + 1) * per_pass) for r in stream._curriculum_rows(b)]
+    passes = [order(s, p) for p in range(3)]
+    assert all(sorted(o) == list(range(n)) for o in passes)  # every pass: exactly the curriculum's rows
+    rotations = [passes[0][k:] + passes[0][:k] for k in range(n)]
+    assert passes[1] not in rotations and passes[2] not in rotations and passes[2] != passes[1]
+    fresh = C.Stream(corpus, "knowledge", 4, 4, order="shuffled", primitive_share=0.1)
+    assert [order(fresh, p) for p in (2, 0, 1)] == [passes[2], passes[0], passes[1]]  # no history
 
 
 def test_stream_wraps_units_shorter_than_the_block(corpus):
@@ -620,17 +635,19 @@ def test_two_adds_at_once_cannot_slip_a_leak_past_each_other(tmp_path):
 # gate feasibility: can a unit's probes pass evaluate.py verify's accuracy gate at all?
 
 
-def test_two_probes_of_two_choices_cannot_pass_the_gate():
-    """A perfect 2 of 2 has a Wilson lower bound of 2 / (2 + 1.96^2) = 0.34, not above chance 0.5;
-    m of m clears 0.5 once m / (m + 3.84) > 0.5, from m = 4."""
-    assert stats.gate_feasibility(2, 0.5) == {"min_perfect": 4, "min_correct": None, "can_pass": False}
+def test_fewer_than_six_probes_cannot_pass_the_gate_however_many_choices():
+    """Five right of five two-choice probes happen 1 time in 32 by chance, 1 in 16 either way: under six
+    independent observations none can be told from chance, and a perfect score clears it from six."""
+    assert stats.gate_feasibility(2, 0.5) == {"min_perfect": 6, "min_correct": None, "can_pass": False}
+    assert stats.gate_feasibility(5, 0.25)["can_pass"] is False
+    assert stats.gate_feasibility(12, 0.25, clusters=5)["can_pass"] is False  # twelve probes on five entities
 
 
-def test_five_probes_of_four_choices_pass_with_four_correct():
-    """Threshold 0.5 asks 3 of 5, but the Wilson lower bound of 3/5 is 0.23 (not above 0.25) and of 4/5
-    0.38; a perfect 1/1 has 0.21 and 2/2 0.34. Without clear_of_chance, 3 of 5 and 1 of 1 do."""
-    assert stats.gate_feasibility(5, 0.25) == {"min_perfect": 2, "min_correct": 4, "can_pass": True}
-    assert stats.gate_feasibility(5, 0.25, clear_of_chance=False) == {"min_perfect": 1, "min_correct": 3,
+def test_six_probes_of_four_choices_pass_with_four_correct():
+    """Threshold 0.5 asks 3 of 6, but 3 of 6 resampled fall to 1 of 6 (17%, under chance) one time in
+    nine; 4 of 6 fall to 1 of 6 under one time in forty. Without clear_of_chance, 3 of 6 and 1 of 1 do."""
+    assert stats.gate_feasibility(6, 0.25) == {"min_perfect": 6, "min_correct": 4, "can_pass": True}
+    assert stats.gate_feasibility(6, 0.25, clear_of_chance=False) == {"min_perfect": 1, "min_correct": 3,
                                                                        "can_pass": True}
     assert stats.gate_feasibility(0, 0.25)["can_pass"] is False
 
@@ -639,11 +656,13 @@ def test_gate_feasibility_agrees_with_the_gate_of_evaluate():
     import evaluate
 
     def passes(k, n, chance, threshold, clear):
-        return not evaluate.gate({"acc": k / n, "lo": stats.wilson(k, n)[0], "chance": chance}, {}, threshold,
+        """The gate on k of n right, each probe on its own entity, its interval as verify computes it."""
+        lo = stats.bootstrap_diff([1] * k + [0] * (n - k), [0] * n, list(range(n)))[1]
+        return not evaluate.gate({"acc": k / n, "lo": lo, "chance": chance, "clusters": n}, {}, threshold,
                                  clear_of_chance=clear)
 
-    for n in range(1, 25):
-        for chance in (1 / 2, 1 / 3, 1 / 4, 0.3):
+    for n in range(1, 17):
+        for chance in (1 / 2, 1 / 4, 0.3):
             for threshold, clear in ((0.5, True), (0.7, True), (0.5, False)):
                 f = stats.gate_feasibility(n, chance, threshold, clear)
                 passing = [k for k in range(n + 1) if passes(k, n, chance, threshold, clear)]
@@ -664,18 +683,27 @@ def gated_unit(dir, uid, n_recall, n_inference=0, recall_choices=COLORS):
 
 
 def test_gate_report_reads_half_of_the_gated_type_or_else_half_of_all_probes(corpus, tmp_path):
-    C.add(corpus.dir, [gated_unit(tmp_path, "g", 5, 3)], log=lambda *_: None)
+    C.add(corpus.dir, [gated_unit(tmp_path, "g", 13, 3)], log=lambda *_: None)
     c = C.Corpus(corpus.dir)
-    # 3 of 5 four-choice probes: the Wilson lower bound of 3/3 is 0.44 > 0.25, of 2/2 0.34, of 2/3 0.21
-    assert C.gate_report(c, "g") == {"unit": "g", "gate_on": "recall", "n": 3, "of": 5, "chance": 0.25,
-                                     "min_perfect": 2, "min_correct": 3, "can_pass": True}
+    # 7 of 13 four-choice probes, each on its own herd: as gate_feasibility(7, 0.25) says
+    assert C.gate_report(c, "g") == {"unit": "g", "gate_on": "recall", "n": 7, "of": 13, "chance": 0.25,
+                                     **stats.gate_feasibility(7, 0.25)}
+    assert C.gate_report(c, "g")["min_correct"] == 5
     every = C.gate_report(c, "g", gate_on="all")
     read = C.gated_probes(c.probes("g"), "all")[0]
-    chance = sum(1 / len(p["choices"]) for p in read) / 4
-    assert (every["gate_on"], every["n"], every["of"], every["chance"]) == ("all", 4, 8, chance)
-    assert C.gate_report(c, "g", gate_on="chain")["n"] == 4  # no chain probes: the gate reads half of them all
+    chance = sum(1 / len(p["choices"]) for p in read) / 8
+    assert (every["gate_on"], every["n"], every["of"], every["chance"]) == ("all", 8, 16, chance)
+    assert C.gate_report(c, "g", gate_on="chain")["n"] == 8  # no chain probes: the gate reads half of them all
     inference = C.gate_report(c, "g", gate_on="inference")
-    assert (inference["n"], inference["chance"], inference["can_pass"], inference["min_perfect"]) == (2, 0.5, False, 4)
+    assert (inference["n"], inference["chance"], inference["can_pass"], inference["min_perfect"]) == (2, 0.5, False, 6)
+
+
+def test_gate_report_counts_the_entities_its_probes_rest_on(corpus, tmp_path):
+    probes = [{"probe": f"Which color does herd {i} favor?", "answer": "red", "choices": COLORS, "type": "recall",
+               "cluster": f"herd {i % 8}"} for i in range(24)]  # 24 probes on 8 herds: the gate reads 4 herds
+    C.add(corpus.dir, [write_unit(tmp_path, "herds", probes=probes)], log=lambda *_: None)
+    g = C.gate_report(C.Corpus(corpus.dir), "herds")
+    assert (g["n"], g["can_pass"], g["min_perfect"]) == (12, False, 6)  # twelve probes, four entities
 
 
 def test_the_gate_half_takes_whole_clusters_the_same_way_every_time():
@@ -692,15 +720,15 @@ def test_the_gate_half_takes_whole_clusters_the_same_way_every_time():
 
 def test_add_says_what_each_knowledge_unit_needs_to_pass_and_warns_when_it_cannot(corpus, tmp_path):
     said = []
-    files = [gated_unit(tmp_path, "five", 5), gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
+    files = [gated_unit(tmp_path, "twelve", 12), gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
              write_unit(tmp_path, "plain", kind="primitive")]
     C.add(corpus.dir, files, log=said.append)
     gate_lines = [s for s in said if "probes" in s]
     assert gate_lines == [
-        "five: the gate reads 3 of its 5 recall probes, chance 25%: passes with at least 3 of 3 correct; a perfect "
-        "score clears chance from 2 probes",
+        "twelve: the gate reads 6 of its 12 recall probes, chance 25%: passes with at least 4 of 6 correct; a "
+        "perfect score clears chance from 6 probes",
         "warning: two: the gate reads 1 of its 2 recall probes, chance 50%: cannot pass the gate, even with all 1 "
-        "correct (a perfect score clears chance from 4 probes); give it more probes"]
+        "correct (a perfect score clears chance from 6 probes); give it more probes"]
 
 
 def test_cli_add_takes_the_gate_settings(corpus, tmp_path, capsys):
@@ -709,10 +737,9 @@ def test_cli_add_takes_the_gate_settings(corpus, tmp_path, capsys):
     assert rc == 0 and "two: the gate reads 1 of its 2 recall probes, chance 50%: passes with at least 1 of 1 " \
         "correct\n" in out
     rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "mixed", 9, 7), "--gate-on", "all")
-    # the gate reads 8 of the 16: 5 recall and 3 inference probes, chance (5/4 + 3/2) / 8 = 0.34; the Wilson
-    # lower bound of 5/8 is 0.31, of 6/8 0.41; of 2/2 0.342, of 3/3 0.44
+    # the gate reads 8 of the 16: 5 recall and 3 inference probes, chance (5/4 + 3/2) / 8 = 0.34
     assert rc == 0 and ("mixed: the gate reads 8 of its 16 probes (all types), chance 34%: passes with at least 6 "
-                        "of 8 correct; a perfect score clears chance from 3 probes") in out
+                        "of 8 correct; a perfect score clears chance from 6 probes") in out
     before = snapshot(corpus.dir)
     rc, _, err = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "x", 5), "--threshold", "1.5")
     assert rc == 2 and "threshold 1.5: it must be an accuracy, between 0 and 1" in err

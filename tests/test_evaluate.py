@@ -26,7 +26,7 @@ from model import GPT, GPTConfig, save_checkpoint  # noqa: E402
 from in_process import run_main  # noqa: E402
 
 COLORS = ["red", "blue", "green", "gold", "amber", "violet"]
-NAMES = ["zib", "morp", "quell", "tavi", "brun", "skell", "yorra", "fent"]
+NAMES = ["zib", "morp", "quell", "tavi", "brun", "skell", "yorra", "fent", "plov", "drisk", "vemm", "glon"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -590,6 +590,18 @@ def test_the_gate_fails_an_adapter_on_a_model_that_knew_the_unit_already(world, 
         f"{100 * gain['hi']:+.0f})" in p.stdout
 
 
+def test_the_gate_counts_what_its_probes_rest_on_not_the_probes(world, corpus_dir, monkeypatch):
+    """Twelve facts about three creatures: the gate's half, whole creatures, is six probes all right,
+    clear of chance as six independent probes (Wilson) but one or two creatures' worth."""
+    with_probe_fields(monkeypatch, {p["probe"]: {"cluster": f"creature {i % 3}"} for i, p in enumerate(fact_probes())})
+    r = E.verify(corpus_dir, "facts", world / "base", world / "good")
+    after = r["gated"]["after"]
+    assert after["acc"] == 1.0 and after["n"] >= 4 and after["clusters"] < 3 and E.wilson(after["n"], after["n"])[0] > 0.5
+    assert not r["passed"] and r["reasons"] == [f"accuracy 100% rests on {after['clusters']} entities or facts, too "
+                                                "few to tell from chance 25% (at least 6)"]
+    assert E.verify(corpus_dir, "facts", world / "base", world / "good", clear_of_chance=False)["passed"]
+
+
 def test_verify_cli_refuses_an_adapter_of_another_base_exit_2_and_appends_nothing(world, corpus_dir, verify_cli):
     p = verify_cli(corpus_dir, world, "good", model="other_base")
     assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
@@ -640,7 +652,7 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     assert lora["summary"]["by_unit"]["facts"]["acc"] == 1.0 and lora["mode"] == "lora"
     assert r["models"]["base"]["tokens"] == 1234 and "1,234" in md
     # against chance, as between models, probes move with what they rest on (here each probe alone)
-    assert r["chance"][1].startswith("lora is above chance (89%, chance 28%: +61 points, 95% interval over what "
+    assert r["chance"][1].startswith("lora is above chance (92%, chance 27%: +65 points, 95% interval over what "
                                       "the probes rest on")
     assert R.cell(lora["summary"]["overall"]) in md and R.cell(r["models"]["base"]["summary"]["overall"]) in md
     assert r["retention"]["acc"][1][r["units"].index("facts")] == 1.0
@@ -683,6 +695,22 @@ def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path, 
     assert "## Rejected units" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_a_probe_resting_on_a_rejected_unit_s_fact_is_set_apart_with_its_probes(world, corpus_dir, tmp_path,
+                                                                                  monkeypatch):
+    """No model after the gate was taught a rejected unit's facts: what follows from them is set apart too."""
+    facts = fact_probes()
+    assert not E.verify(corpus_dir, "facts", world / "base", world / "zero", threshold=0.9)["passed"]
+    r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "plain")
+    assert r["models"]["base"]["summary"]["overall"]["n"] == 1  # the glim's probe, of a unit not rejected
+    with_probe_fields(monkeypatch, {"The glim is a kind of": {"premises": [facts[0]["probe"]]}})
+    r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
+    base = r["models"]["base"]
+    assert base["summary"]["overall"]["n"] == 0 and r["comparisons"] == []
+    assert base["rejected_summary"]["overall"]["n"] == len(facts) + 1
+    assert "Their probes, and those of other units that rest on their facts, apart:" in \
+        (tmp_path / "out" / "report.md").read_text()
+
+
 def test_compare_leaves_out_the_half_the_gate_read_and_reports_it_apart(world, corpus_dir, tmp_path):
     import curriculum as C
     assert E.verify(corpus_dir, "facts", world / "base", world / "good")["passed"]
@@ -692,13 +720,14 @@ def test_compare_leaves_out_the_half_the_gate_read_and_reports_it_apart(world, c
     read = C.gated_probes(corpus.probes("facts"), "recall")[0]
     kept = [p for p in corpus.probes("facts") if p not in read] + corpus.probes("other")
     lora = r["models"]["lora"]
-    assert lora["summary"]["overall"]["n"] == len(kept) == 5 and lora["gate_summary"]["overall"]["n"] == 4
+    assert lora["summary"]["overall"]["n"] == len(kept) == 7 and lora["gate_summary"]["overall"]["n"] == 6
     assert lora["gate_summary"]["overall"]["acc"] == 1.0 and r["rejected"] == []
     assert r["probes_sha256"]["compared"] == E.probes_sha256(kept)
     assert r["probes_sha256"]["gate_read"] == E.probes_sha256(read)
-    assert next(c for c in r["comparisons"] if c["scope"] == "overall")["n"] == 5
+    overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
+    assert overall["n"] == overall["clusters"] == 7 and overall["sentence"].startswith("overall: lora (")
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "| lora | 4 | 100% [51%-100%] |" in md[md.index("## The gate's half"):]
+    assert "| lora | 6 | 100% [61%-100%] |" in md[md.index("## The gate's half"):]
 
 
 def with_probe_fields(monkeypatch, fields):
@@ -719,9 +748,9 @@ def test_compare_resamples_the_probes_of_one_cluster_together(world, corpus_dir,
     correct = {n: [x["correct"] for x in E.score_probes(E.load_model(s)[0], corpus.tokenizer, probes)]
                for n, s in specs.items()}
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
-    assert (overall["n"], overall["clusters"]) == (9, 2)  # eight colour probes in one cluster, the glim alone
-    assert E.bootstrap_keys(probes) == [("colours",)] * 8 + [(probes[8]["probe"],)]
-    expected = E.bootstrap_diff(correct["lora"], correct["base"], ["colours"] * 8 + [8])
+    assert (overall["n"], overall["clusters"]) == (13, 2)  # twelve colour probes in one cluster, the glim alone
+    assert E.bootstrap_keys(probes) == [("colours",)] * 12 + [(probes[12]["probe"],)]
+    expected = E.bootstrap_diff(correct["lora"], correct["base"], ["colours"] * 12 + [12])
     assert (overall["diff"], overall["lo"], overall["hi"]) == expected
     assert expected != E.bootstrap_diff(correct["lora"], correct["base"])
 
@@ -744,12 +773,14 @@ def test_compare_leaves_the_probes_of_rejected_units_out_and_reports_them_apart(
     lora = r["models"]["lora"]
     assert r["rejected"] == ["facts"] and r["units"] == ["facts", "other"]
     assert lora["summary"]["overall"]["n"] == 1 and list(lora["summary"]["by_unit"]) == ["other"]
-    assert lora["rejected_summary"]["overall"]["n"] == 8 and lora["rejected_summary"]["overall"]["acc"] == 1.0
+    assert lora["rejected_summary"]["overall"]["n"] == 12 and lora["rejected_summary"]["overall"]["acc"] == 1.0
     assert all(c["n"] == 1 for c in r["comparisons"]) and r["retention"]["units"] == ["other"]
+    # one probe, one cluster: a bootstrap interval of no width, which tells nothing
+    assert all("too few independent clusters (1) to tell" in c["sentence"] for c in r["comparisons"])
     assert all("n=1)" in s for s in r["chance"])
     md = (tmp_path / "out" / "report.md").read_text()
     rejected_part = md[md.index("## Rejected units"):]
-    assert "| lora | 8 | 100% [68%-100%] |" in rejected_part and "lora (100%)" not in md
+    assert "| lora | 12 | 100% [76%-100%] |" in rejected_part and "lora (100%)" not in md
 
 
 def test_compare_leaves_a_unit_whose_every_probe_its_gate_read_out_of_the_retention_matrix(world, corpus_dir, tmp_path):
@@ -868,11 +899,11 @@ def test_learning_curves_score_each_point_by_type_with_numbers_from_its_checkpoi
                                                                        (150, 16234, None)]
     corpus = C.Corpus(world / "corpus")
     probes = [p for u in corpus.order() if corpus.probes(u) for p in corpus.probes(u)]
-    assert curves["n"] == 9 and curves["probes_sha256"] == E.probes_sha256(probes)
+    assert curves["n"] == 13 and curves["probes_sha256"] == E.probes_sha256(probes)
     results = E.score_probes(load_checkpoint(world / "ft-20")[0], corpus.tokenizer, probes)
     assert points[1]["by_type"] == E.summarize(results)["by_type"] and points[1]["correct"] == [
         r["correct"] for r in results]
-    assert points[2]["correct"][:8] == [True] * 8 and points[0]["by_type"]["recall"]["correct"] < 8  # the facts
+    assert points[2]["correct"][:12] == [True] * 12 and points[0]["by_type"]["recall"]["correct"] < 12  # the facts
 
 
 def test_compare_puts_learning_curves_with_their_sentences_in_the_report(world, corpus_dir, curve_run, tmp_path):
@@ -885,10 +916,10 @@ def test_compare_puts_learning_curves_with_their_sentences_in_the_report(world, 
     assert c["references"] == {"base": {"overall": base["overall"]["acc"], "recall": base["by_type"]["recall"]["acc"]}}
     first, last = curves["runs"]["ft"][1], curves["runs"]["ft"][2]
     rise = E.describe_rise("ft from step 20, 2.1e+10 FLOPs to step 150, 16,234 tokens",
-                           E.bootstrap_diff(last["correct"], first["correct"], list(range(9))))
+                           E.bootstrap_diff(last["correct"], first["correct"], list(range(13))), 13)
     assert c["sentences"][1] == f"type recall: {rise}"
-    assert c["sentences"][0] == "type recall: ft at its last point (step 150, 16,234 tokens) (89%) is higher " \
-        "than base (44%) (+44 points, 95% CI +11 to +78)"
+    assert c["sentences"][0] == "type recall: ft at its last point (step 150, 16,234 tokens) (92%) is higher " \
+        "than base (31%) (+62 points, 95% CI +38 to +85)"
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Learning curves" in md and f"- {c['sentences'][1]}." in md
     assert "| ft | 20 | 3,234 | 2.1e+10 |" in md

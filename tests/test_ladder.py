@@ -328,11 +328,10 @@ def test_a_unit_that_cannot_pass_the_gate_is_named_when_the_ladder_adds_it(tmp_p
     s = ladder.settings_for("micro", threshold=0.5, clear_of_chance=True)
     ladder.stage_corpus(ladder.Run(tmp_path / "run", "micro", s, units, log=lines.append))
     said = "\n".join(lines)
-    # the gate reads one probe of two choices: even right, the 95% interval reaches down to chance (50%)
+    # the gate reads one probe of two choices: even right, it cannot be told from chance (50%)
     assert "warning: pair: the gate reads 1 of its 2 recall probes, chance 50%: cannot pass the gate, even with " \
-           "all 1 correct (a perfect score clears chance from 4 probes); give it more probes" in said
-    assert "facts-00: the gate reads 2 of its 4 recall probes, chance 25%: passes with at least 2 of 2 correct" \
-        in said
+           "all 1 correct (a perfect score clears chance from 6 probes); give it more probes" in said
+    assert "warning: facts-00: the gate reads 2 of its 4 recall probes, chance 25%: cannot pass the gate" in said
 
 
 def test_an_adapter_reads_its_unit_for_its_epochs_and_at_least_the_fewest_steps(tmp_path):

@@ -71,6 +71,16 @@ def test_a_difference_larger_than_seeds_and_probes_together_holds_over_a_draw_of
                                         "(seeds and probes: 95% CI +2 to +28)")  # sqrt(12.4² + 5²) = 13.4
 
 
+def test_a_seed_bootstrap_over_too_few_clusters_claims_nothing_over_a_draw_of_probes():
+    reports = [seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}, probes=0.05)
+               for c, d in ((0.6, 0.10), (0.7, 0.20), (0.65, 0.15))]
+    reports[1]["comparisons"][0]["clusters"] = 5  # its zero-width or narrow interval is no probe half-width
+    (overall,) = R.aggregate_seeds(reports)["comparisons"]
+    assert overall["probes"] is None and overall["sentence"].endswith("across 3 training seeds on one world's probes")
+    reports[1]["comparisons"][0]["clusters"] = 6
+    assert "over a draw of probes" in R.aggregate_seeds(reports)["comparisons"][0]["sentence"]
+
+
 def test_seeds_that_agree_exactly_form_no_interval():
     reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})] * 2
     (overall,) = R.aggregate_seeds(reports)["comparisons"]
@@ -321,13 +331,24 @@ def test_results_add_a_run_before_those_the_file_holds_and_replace_one_of_the_sa
     assert "a figures" not in out.read_text() and "hand-measured" in out.read_text()
 
 
+def test_results_state_each_run_s_chance_where_probes_have_other_than_four_choices():
+    s = lambda chance: {"n": 10, "correct": 6, "acc": 0.6, "lo": 0.3, "hi": 0.8, "chance": chance}
+    summary = lambda c: {"overall": s(c), "by_type": {"recall": s(c), "chain": s(0.25)}}
+    report = lambda c: {"rejected": [], "comparisons": [], "models": {"base": {"flops": 1e9, "composition": {},
+                                                                            "summary": summary(c)}}}
+    assert "Chance is 25% on every type." in R.render_results(RUN, report=report(0.25))
+    md = R.render_results(RUN, report=report(0.5))  # yes/no probes: 60% is hardly above chance
+    assert "Chance (one over a probe's choices, averaged over the probes): recall 50%, chain 25%." in md
+
+
 def test_results_of_one_run_score_rejected_units_apart():
     s = lambda n, c: {"n": n, "correct": c, "acc": c / n if n else 0.0, "lo": 0.1, "hi": 0.4, "chance": 0.25}
     report = {"rejected": ["herbs"], "comparisons": [],
               "models": {"base": {"flops": 1e9, "composition": {}, "summary": {"overall": s(0, 0), "by_type": {}},
                                   "rejected_summary": {"overall": s(48, 12)}}}}
     md = R.render_results(RUN, report=report)
-    assert "The gate rejected herbs: left out of the table above. Their probes, apart: base 25% [10%-40%]." in md
+    assert "The gate rejected herbs: left out of the table above. Their probes, and those resting on their facts, " \
+           "apart: base 25% [10%-40%]." in md
 
 
 def test_a_run_on_one_thread_says_so_and_its_command_sets_the_threads(monkeypatch):

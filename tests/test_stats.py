@@ -49,6 +49,16 @@ def test_a_probe_resting_on_two_labels_moves_with_both():
     assert S.bootstrap_diff(a, b, [(r,) for r in rule]) == by_rule  # a label alone or in a tuple: the same
 
 
+def test_the_multiway_bootstrap_adds_the_creatures_noise_to_the_rules():
+    """As above, but one creature in five answers against its rule: both factors vary, so resampling
+    both is wider than resampling either alone (a bootstrap that read one label of each pair is not)."""
+    a, b = [int((i % 4 < 2) != (i % 5 == 0)) for i in range(40)], [0] * 40
+    creature, rule = [f"creature {i}" for i in range(40)], [f"rule {i % 4}" for i in range(40)]
+    width = lambda d: d[2] - d[1]  # noqa: E731
+    both = S.bootstrap_diff(a, b, list(zip(creature, rule)))
+    assert width(both) > width(S.bootstrap_diff(a, b, rule)) + 0.1 > width(S.bootstrap_diff(a, b, creature)) + 0.1
+
+
 def test_bootstrap_refuses_cluster_labels_that_do_not_match_the_probes():
     with pytest.raises(ValueError, match="3 cluster labels for 40 probes"):
         S.bootstrap_diff(A, B, clusters=["x", "y", "z"])
@@ -75,6 +85,22 @@ def test_t_interval_leaves_missing_seeds_out_and_needs_two_values():
     assert S.t_interval([0.2, None, float("nan"), 0.4])["mean"] == pytest.approx(0.3)
     assert S.t_interval([0.2, None])["n"] == 1 and S.t_interval([0.2])["lo"] is None
     assert S.t_interval([]) == {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None}
+
+
+def test_too_few_clusters_tell_nothing_however_alike_they_are():
+    """Five probes on five entities, all right for a and wrong for b: the bootstrap's interval has no
+    width, but five alike happen one time in sixteen under no difference; six is the fewest that can tell."""
+    five = S.bootstrap_diff([1] * 5, [0] * 5, [f"e{i}" for i in range(5)])
+    assert five == (1.0, 1.0, 1.0)
+    assert S.describe_difference("a", 1.0, "b", 0.0, five, clusters=5) == \
+        "too few independent clusters (5) to tell a (100%) from b (0%) (+100 points, 95% CI +100 to +100)"
+    assert S.describe_difference("a", 1.0, "b", 0.0, five, clusters=6).startswith("a (100%) is higher than b (0%)")
+    assert S.describe_rise("run", five, clusters=1) == \
+        "too few independent clusters (1) to tell whether run was still rising (+100 points, 95% CI +100 to +100)"
+    s = {"n": 5, "acc": 1.0, "lo": 0.57, "hi": 1.0, "chance": 0.25}
+    assert S.describe_vs_chance("m", s, (0.75, 0.75, 0.75), clusters=5).startswith(
+        "m: too few independent clusters (5) to tell from chance (100%, chance 25%: +75 points")
+    assert S.describe_vs_chance("m", s, (0.75, 0.75, 0.75), clusters=6).startswith("m is above chance")
 
 
 def test_describe_rise_says_still_rising_above_zero_fell_below_and_no_rise_between():

@@ -669,6 +669,23 @@ def test_token_stream_is_deterministic_and_resumable(tokens):
     assert x.shape == (4, 16) and np.array_equal(x[:, 1:], y[:, :-1])
 
 
+def test_token_stream_draws_every_window_of_its_slice_and_no_other(tmp_path):
+    """Every start from 0 to len - T - 1 (so the last token is a target too), a file of T + 1 tokens is
+    one window, and the train slice's windows never cross into the held-out slice after it."""
+    np.arange(50, dtype=np.uint16).tofile(tmp_path / "t.bin")  # token i at position i: x[:, 0] is the start
+    whole = TokenFileStream(tmp_path / "t.bin", 8, 8)
+    starts = {int(i) for _ in range(60) for i in whole.next_batch()[0][:, 0]}
+    assert starts == set(range(50 - 8))
+    first = TokenFileStream(tmp_path / "t.bin", 8, 4, start=0.0, end=0.9)  # tokens 0-44
+    targets = {int(t) for _ in range(60) for t in first.next_batch()[1].ravel()}
+    assert targets == set(range(1, 45))
+    held = TokenFileStream(tmp_path / "t.bin", 2, 4, start=0.9, end=1.0)  # tokens 45-49: one window
+    x, y = held.next_batch()
+    assert x.tolist() == [[45, 46, 47, 48]] * 2 and y.tolist() == [[46, 47, 48, 49]] * 2
+    with pytest.raises(TrainError, match="5 tokens, too few for block_size 5"):
+        TokenFileStream(tmp_path / "t.bin", 2, 5, start=0.9, end=1.0)
+
+
 def test_token_ids_beyond_the_vocab_are_refused(tmp_path):
     np.arange(300, dtype=np.uint16).tofile(tmp_path / "big.bin")
     with pytest.raises(TrainError, match="big.bin: token id 299 is outside the model's vocab of 64"):
