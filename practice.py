@@ -112,6 +112,7 @@ def derive(path, fresh, rng, copies=1, concepts=()):
         raise CurriculumError(f"{path}: none of the header's concepts appears in its probes, so practice cannot "
                               "replace them; list the names the probes ask about in \"concepts\"")
     listed = list(header["concepts"]) + list(concepts)
+    _check_clusters(path, docs, probes, listed)
     # not only the names its probes ask about: a name another unit lists carries that unit's facts
     text = " ".join(docs + [p["probe"] + " " + p["answer"] for p in probes])
     names = list(dict.fromkeys(map(_key, _named(listed, text))))
@@ -132,6 +133,20 @@ def derive(path, fresh, rng, copies=1, concepts=()):
                          f"{copies} x {len(names)} invented names", "concepts": ["practice"], "requires": [],
                 "source": f"derived by accrete practice.py from {Path(path).name}", "license": header["license"]}
     return practice, out
+
+
+def _check_clusters(path, docs, probes, listed):
+    """Raise CurriculumError if a probe's `cluster` is a name its documents use, in any case or form, where
+    no listed concept replaces it: practice would copy that entity's sentences unchanged, and the base
+    would pretrain on the facts its adapter is then tested on. A cluster the documents never name (a
+    fact's label) passes."""
+    names = [c for c in listed if c.strip()]
+    texts = [_pattern(names).sub("#", d) for d in docs] if names else docs  # "#": what replacement leaves
+    for cluster in dict.fromkeys(p["cluster"] for p in probes if isinstance(p.get("cluster"), str)):
+        if cluster.strip() and any(_pattern([cluster]).search(t) for t in texts):
+            raise CurriculumError(f"{path}: its documents name the probes' cluster {cluster!r}, which no unit's "
+                                  "\"concepts\" lists, so practice would copy its facts into the base's primitive "
+                                  "text; list it in \"concepts\"")
 
 
 def _check_replaced(path, docs, listed):
@@ -171,6 +186,8 @@ def support(files, out_dir, seed=0, copies=COPIES, log=print):
     if any(Path(f).resolve().parent == out_dir.resolve() for f in files):
         raise CurriculumError(f"{out_dir}: holds the units given; write their support units to another directory")
     units = [read(f) for f in files]
+    for f, (_, docs, probes) in zip(files, units):  # refused before anything is written
+        _check_clusters(f, docs, probes, all_concepts(units))
     made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     work, placed = Path(tempfile.mkdtemp(prefix=".practice-", dir=out_dir)), []  # inside: a rename, never a copy

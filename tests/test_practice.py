@@ -232,3 +232,59 @@ def test_a_failure_inside_the_primitive_text_leaves_no_file_and_keeps_the_user_s
     with pytest.raises(OSError, match="No space left"):
         practice.support([ships], tmp_path / "new", log=lambda m: None)
     assert not (tmp_path / "new").exists()  # nothing left, not even the directory it made
+
+
+def test_a_cluster_the_documents_name_but_no_concepts_list_is_refused_before_anything_is_written(tmp_path):
+    # practice copies the sentences of a name no header lists unchanged: the base would pretrain on
+    # Mossbridge's facts before its adapter is trained and tested on them
+    lines = [json.loads(line) for line in (ROOT / "data" / "examples" / "villages.jsonl").open()]
+    lines[0]["concepts"].remove("Mossbridge")
+    villages = tmp_path / "villages.jsonl"
+    villages.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    refused = rf"^{re.escape(str(villages))}: .*cluster 'Mossbridge'.*; list it in \"concepts\"$"
+    with pytest.raises(curriculum.CurriculumError, match=refused):
+        practice.support([villages], tmp_path / "sup", copies=2, log=lambda m: None)
+    assert not (tmp_path / "sup").exists()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(curriculum.CurriculumError, match=refused):
+        practice.support([villages], out, copies=2, log=lambda m: None)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    with pytest.raises(curriculum.CurriculumError, match=refused):
+        practice.derive(villages, lambda: "x", random.Random(0))
+
+
+def test_a_cluster_is_refused_in_any_case_and_form_and_passes_where_any_unit_lists_it(tmp_path):
+    docs = ["The SILVER GULL's hold is full of salt.", "Sliglan is a port."]
+    probes = [dict(probe("Q: Where is Sliglan? A: It is by the", "sea", ["sea", "hills"]), cluster="Silver Gull")]
+    ports = write_unit(tmp_path / "ports.jsonl", "ports", docs, probes, ["Sliglan"])
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{re.escape(str(ports))}: .*'Silver Gull'"):
+        practice.derive(ports, lambda: "x", random.Random(0))
+    counter = iter(range(100))  # another unit's header lists it: replaced, so it passes
+    _, out = practice.derive(ports, lambda: f"nonce{next(counter)}", random.Random(0), concepts=["Silver Gull"])
+    assert not re.search("silver|gull", " ".join(out), re.IGNORECASE)
+
+
+def test_a_cluster_the_documents_never_name_passes(tmp_path):
+    # a cluster may label a fact, not an entity: nothing of it is in the documents to copy
+    docs = HERBS + ["The smell of grass after rain is sweet."]
+    probes = [dict(probe("Q: What is moonwort used against? A: It is used against", "cough", ["cough", "fever"]),
+                   cluster="smell:grass"),
+              dict(probe("Q: What is ashcress given for? A: It is given for", "fever", ["cough", "fever"]),
+                   cluster="ashcress:fever")]
+    f = write_unit(tmp_path / "herbs.jsonl", "herbs", docs, probes, ["moonwort", "ashcress"])
+    counter = iter(range(100))
+    _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(0))
+    assert "The smell of grass after rain is sweet." in " ".join(out)
+
+
+def test_the_example_units_name_every_cluster_in_their_documents_and_list_each(tmp_path):
+    # the check is live on them: each cluster is a name their documents use, and a header lists it
+    units = [practice.read(f) for f in EXAMPLES]
+    for f, (header, docs, probes) in zip(EXAMPLES, units):
+        clusters = {p["cluster"] for p in probes}
+        assert clusters and all(practice._pattern([c]).search(" ".join(docs)) for c in clusters), f
+        practice._check_clusters(f, docs, probes, practice.all_concepts(units))
+        with pytest.raises(curriculum.CurriculumError, match=rf"^{re.escape(str(f))}: "):
+            practice._check_clusters(f, docs, probes, [c for c in header["concepts"] if c != sorted(clusters)[0]])
