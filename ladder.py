@@ -64,9 +64,11 @@ class Settings:
     tokenizer: str = option("bpe", "bpe: trained on the primitive text; gpt2: tiktoken's (needs its files)",
                             ("bpe", "gpt2"))
     # the world
-    world_size: str = option("tiny", "size of the built-in world", ("tiny", "small"))
+    world_size: str = option("tiny", "size of the built-in world, where no --world-tokens is set",
+                             ("tiny", "small"))
     world_tokens: int = option(None, "instead of a size, a built-in world of about this many tokens")
-    world_seed: int = option(0, "the built-in world's seed (its names, facts and documents)")
+    world_seed: int = option(0, "the built-in world's seed (its names, facts and documents); with --units, "
+                            "the seed of the practice and primitive text added")
     practice_copies: int = option(practice.COPIES, "with --units: copies of each unit's practice, each on "
                                   "invented names of its own (practice.py)")
     # training, every stage
@@ -178,6 +180,41 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         files = sorted(Path(units_dir).glob("*.jsonl")) if units_dir else world_files(s)
         if files and not has_probe_type(files, s.gate_on):
             raise LadderError(f"--gate-on {s.gate_on}: no unit has probes of that type (all: every type)")
+
+
+def check_given(given, s, preset, units_dir=None, primitive_dir=None):
+    """Refuse a setting given on the command line (given: the names of those given) that the ladder
+    would save in ladder.json and never use: the built-in world's size with --units or under a token
+    count (the preset's or one given), practice's settings where no practice is added."""
+    if units_dir:
+        for name in ("world_size", "world_tokens"):
+            if name in given:
+                raise LadderError(f"--{name.replace('_', '-')} goes with the built-in world, not --units (your "
+                                  "units are the world)")
+        practised = [n for n in ("practice_copies", "world_seed") if n in given]
+        why = no_practice(units_dir, primitive_dir) if practised else None
+        if why:
+            raise LadderError(f"--{practised[0].replace('_', '-')} with {why}: no practice is added (only "
+                              "knowledge units alone get it), so it would do nothing")
+    elif "practice_copies" in given:
+        raise LadderError("--practice-copies goes with --units (the built-in world has its own practice)")
+    elif "world_size" in given and s.world_tokens is not None:
+        if "world_tokens" in given:
+            raise LadderError(f"--world-size {s.world_size} with --world-tokens {s.world_tokens}: the token "
+                              "count sets the world's size; give one of them")
+        raise LadderError(f"--world-size {s.world_size} with --preset {preset}, whose world is --world-tokens "
+                          f"{s.world_tokens}: give --world-tokens instead")
+
+
+def no_practice(units_dir, primitive_dir):
+    """Why no practice is added to these units (unit_files), or None: with --units, --world-seed and
+    --practice-copies set only the practice and the primitive text added with it."""
+    if primitive_dir:
+        return "--primitive"
+    files = sorted(Path(units_dir).glob("*.jsonl"))
+    if any(next(curriculum.iter_records(f))[2]["kind"] == "primitive" for f in files):
+        return f"--units {units_dir}, which has primitive units of its own"
+    return None
 
 
 # ----------------------------------------------------------------------------- the run directory
@@ -665,6 +702,7 @@ def main(argv=None):
             raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
         if args.world_per_seed and (args.units or args.seeds < 2):
             raise LadderError("--world-per-seed goes with --seeds N (N >= 2) on the built-in world")
+        check_given({k for k, v in overrides.items() if v is not None}, s, args.preset, args.units, args.primitive)
         check_settings(s, args.preset, args.units, args.primitive)
         out, reports = Path(args.out), []
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):

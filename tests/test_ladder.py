@@ -364,6 +364,9 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     assert few < 40 and [(kw["max_steps"], kw["warmup"]) for kw in seen] == [(100, 20), (few, few // 2)]
 
 
+BUILT_IN = "(on the built-in world)"  # a refusal case's marker: without the test's --units
+
+
 @pytest.mark.parametrize("args, says", [
     (["--control", "chain=lots"], "--control: 'chain=lots' is not TYPE=ACCURACY (e.g. chain=0.5)"),
     (["--seeds", "0"], "--seeds must be at least 1"),
@@ -372,7 +375,7 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     (["--lora-primitive-share", "1"], "--lora-primitive-share 1.0: must be at least 0 and below 1"),
     (["--lora-lr", "-1"], "--lora-lr -1.0: must be positive"),
     (["--vocab-size", "100"], "--vocab-size 100: the BPE needs at least 257"),
-    (["--world-tokens", "10"], "--world-tokens 10: use at least 50000"),
+    ([BUILT_IN, "--world-tokens", "10"], "--world-tokens 10: use at least 50000"),
     (["--ft-epochs", "0"], "--ft-epochs 0.0: must be positive and finite"),
     (["--curve", "0.5,abc"], "--curve '0.5,abc': give fractions of the scratch compute, each above 0 and at most 1"),
     (["--lora-alpha", "0"], "--lora-alpha 0.0: must be positive and finite"),
@@ -381,16 +384,52 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
     (["--n-head", "3"], "model config: n_embd 64 is not a multiple of n_head 3"),
     (["--device", "cuda:7"], "--device cuda:7: "),
     (["--units", "no/such/dir"], "--units no/such/dir: no such directory"),
-    (["--gate-on", "recal"], "--gate-on recal: no unit has probes of that type (all: every type)")])
+    (["--gate-on", "recal"], "--gate-on recal: no unit has probes of that type (all: every type)"),
+    # a setting saved in ladder.json that would do nothing
+    ([BUILT_IN, "--preset", "small", "--world-size", "tiny"], "--world-size tiny with --preset small, whose world "
+     "is --world-tokens 100000000: give --world-tokens instead"),
+    ([BUILT_IN, "--preset", "gpt2", "--world-size", "small"], "--world-size small with --preset gpt2, whose world "
+     "is --world-tokens 100000000: give --world-tokens instead"),
+    ([BUILT_IN, "--world-size", "small", "--world-tokens", "60000"], "--world-size small with --world-tokens 60000: "
+     "the token count sets the world's size; give one of them"),
+    ([BUILT_IN, "--practice-copies", "4"], "--practice-copies goes with --units (the built-in world has its own "
+     "practice)"),
+    (["--world-size", "small"], "--world-size goes with the built-in world, not --units (your units are the world)"),
+    (["--preset", "small", "--world-tokens", "60000"], "--world-tokens goes with the built-in world, not --units"),
+    (["--primitive", "data/examples", "--practice-copies", "4"], "--practice-copies with --primitive: no practice "
+     "is added (only knowledge units alone get it), so it would do nothing"),
+    (["--primitive", "data/examples", "--world-seed", "3"], "--world-seed with --primitive: no practice is added"),
+    (["--world-seed", "3"], "--world-seed with --units "),  # the test's units have a primitive unit
+    (["--practice-copies", "4"], "--practice-copies with --units ")])
 def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path, args, says, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)  # in-process, as the command line would run it: relative paths as there
+    for name in ("world_files", "run_ladder"):  # a refusal that failed makes no world and trains nothing
+        monkeypatch.setattr(ladder, name, lambda *a, _name=name, **k: pytest.fail(f"{_name} ran: {args} not refused"))
+    units = [] if BUILT_IN in args else ["--units", str(write_units(tmp_path / "units"))]
     with pytest.raises(SystemExit) as e:
-        ladder.main(["--preset", "micro", "--out", str(tmp_path / "run"), "--units",
-                     str(write_units(tmp_path / "units")), *args])
+        ladder.main(["--preset", "micro", "--out", str(tmp_path / "run"), *units, *(a for a in args if a != BUILT_IN)])
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert e.value.code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {says}"), err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, settings", [
+    (["--units", "data/examples", "--practice-copies", "4", "--world-seed", "3"],
+     dict(practice_copies=4, world_seed=3)),  # knowledge units alone: the practice they get
+    (["--preset", "small", "--units", "data/examples"], dict(world_size="tiny", world_tokens=100_000_000)),
+    (["--preset", "small", "--world-tokens", "60000"], dict(world_size="tiny", world_tokens=60000)),
+    (["--world-size", "small", "--world-seed", "2"], dict(world_size="small", world_tokens=None, world_seed=2))])
+def test_world_and_practice_settings_that_take_effect_are_kept(tmp_path, args, settings, monkeypatch):
+    seen = []
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(ladder, "world_files", lambda s, log=print: [])  # no world made: the gate's type unchecked
+    monkeypatch.setattr(ladder, "run_ladder", lambda run: seen.append(run.s) or {})
+    monkeypatch.setattr(ladder, "summary_lines", lambda report: [])
+    monkeypatch.setattr(ladder, "control_lines", lambda *a: [])
+    monkeypatch.setattr(ladder, "write_results", lambda *a, **k: None)
+    ladder.main(["--preset", "micro", "--out", str(tmp_path / "r"), *args])
+    assert {k: getattr(seen[0], k) for k in settings} == settings
 
 
 def test_ctrl_c_ends_the_ladder_in_one_line_saying_how_to_go_on(monkeypatch, capsys, tmp_path):
