@@ -332,6 +332,34 @@ def test_every_choice_is_a_value_its_unit_names(tiny):
                 assert c.split()[-1].lower() in words, (header["unit"], p["probe"], c)
 
 
+@pytest.fixture(scope="module")
+def m1(tmp_path_factory):
+    """A world of m = 1 (four blocks): a kind group has the fewest ood creatures, 8."""
+    assert world._plan(target_tokens=250_000)[:2] == (4, 1)
+    out = tmp_path_factory.mktemp("m1")
+    files = world.generate(out, target_tokens=250_000)
+    return files, {f.stem: _read(f) for f in files}
+
+
+@pytest.mark.parametrize("which", ["tiny", "m1"])
+def test_every_choice_of_every_probe_is_named_in_its_unit_s_documents(which, request):
+    # a choice its unit never names loses to the answer on word counts alone (chance 1/3, not 1/4).
+    # At m = 1 a group once had 6 ood creatures over 4 kinds (2, 2, 1, 1): a kind with one was named
+    # in only one of the two atoms units that state the group's ood memberships
+    units = request.getfixturevalue(which)[1]
+    checked = Counter()
+    for u, (h, docs, probes) in units.items():
+        words = Counter(re.findall(r"\w+", " ".join(docs).lower()))
+        for p in probes:
+            n = [sum(words[w] for w in _forms(c.split()[-1].lower())) for c in p["choices"]]
+            assert 0 not in n, (u, p["probe"], p["choices"], n)
+            if which == "m1" and u.startswith("atoms") and p["probe"].startswith("Q: What kind"):
+                assert len(set(n)) == 1, (u, p["probe"], p["choices"], n)  # one member of each kind a unit
+                checked["atoms kind"] += 1
+            checked[p["type"]] += 1
+    assert min(checked.values()) >= 36 and len(checked) == 5 + (which == "m1"), checked
+
+
 def test_answer_position_varies_and_is_balanced(tiny):
     positions = Counter(p["choices"].index(p["answer"]) for p in _probes(tiny[1]))
     n = sum(positions.values())

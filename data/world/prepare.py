@@ -26,8 +26,11 @@ MENTIONS = 6           # times each fact is stated: once in each template of its
 TINY_PRIM_CHARS = 800_000
 # file chars of one block (3 atoms + 2 kinds + 1 rules unit): BLOCK_CHARS per m (12m creatures per
 # atoms unit) and BLOCK_BASE_CHARS for what does not grow with m (the kinds' and rules' own facts).
-# Measured: 219k at m=1, 2.38M at m=12, 13.8M at m=70; a plan under --target-tokens rests on them
+# Measured: 226k at m=1 (232k with _n_ood's two more ood creatures a group: OOD_CHARS), 2.38M at
+# m=12, 13.8M at m=70; a plan under --target-tokens rests on them
 BLOCK_CHARS, BLOCK_BASE_CHARS = 196_000, 23_000
+OOD_CHARS = 1_500      # file chars of one ood creature (its membership, 1 recall and 3 inference_ood
+                       # probes): what _n_ood adds at m = 1, beyond its 6m (226k -> 232k a block)
 PRIM_SHARE = 0.1       # primitive share of the corpus under --target-tokens (more in small worlds: see _plan)
 MIN_TARGET_TOKENS = 50_000  # the least --target-tokens; the smallest world written is larger (see _plan)
 PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
@@ -38,6 +41,7 @@ REGISTER_MENTIONS = 12  # neutral mentions of each knowledge name in the primiti
 PRACTICE_CHARS = 4400
 PRACTICE_FILE_CHARS = 2900
 MIN_PRACTICE = 12      # practice creatures in each primitive unit, however small the world
+GROUP_KINDS = 4        # kinds per kind group (per kinds unit): a membership probe's four choices
 
 # ---- values: real words. The level-0 values come in two halves: knowledge creatures take theirs
 # from one half, and the world's rules are keyed on that half for knowledge units and on the other
@@ -505,6 +509,20 @@ def _rules_unit(rng, f, rules, creatures, requires):
     return header, list(_documents(rng, sents, creatures)), probes
 
 
+def _n_ood(m):
+    """ood creatures per kind group: 6m, and at least two per kind (8, not 6, at m = 1). Their
+    memberships are dealt over two atoms units, by kind, alternately (see _block): a kind with a single
+    ood member would be named in only one of them, and the other unit's membership probes would offer
+    it as a choice that unit never names, which word counts alone rule out (chance 1/3, not 1/4)."""
+    return max(6 * m, 2 * GROUP_KINDS)
+
+
+def _block_names(m):
+    """Names one block draws: 3 atoms units of 12m creatures, and 2 kind groups of GROUP_KINDS kinds,
+    6m cooccur and _n_ood(m) ood creatures (60m + 8 from m = 2)."""
+    return 3 * 12 * m + 2 * (GROUP_KINDS + 6 * m + _n_ood(m))
+
+
 def _block(b, seed, names, m, width, rules):
     """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded lazily as (id, unit).
     kinds unit j takes its members from atoms units j and j + 1 (the middle one split between them),
@@ -524,10 +542,12 @@ def _block(b, seed, names, m, width, rules):
     groups = []
     for j in range(2):
         before = (len(f["cooccur"]), len(f["ood"]))
-        kinds = _kind_group(r, names, f, 4, members[j], n // 2, n // 2)
+        kinds = _kind_group(r, names, f, GROUP_KINDS, members[j], n // 2, _n_ood(m))
         groups.append((kinds, f["cooccur"][before[0]:], f["ood"][before[1]:]))
     ood_in = [[] for _ in range(3)]  # atoms unit -> the ood memberships it states
-    for j, (_, _, ood) in enumerate(groups):  # by kind, alternately: each unit names every kind it asks about
+    # by kind, alternately: a kind's two or more ood members (_n_ood) fall in both units, so each unit
+    # names every kind it asks about
+    for j, (_, _, ood) in enumerate(groups):
         for i, e in enumerate(sorted(ood, key=lambda e: (f["kind_of"][e], e))):
             ood_in[j + i % 2].append(e)
     for i in range(3):
@@ -718,7 +738,7 @@ def _register(names, blocks, m, n_prim, prim_chars):
     base has met rare words, in neutral sentences only ("Old stories tell of the skimer."): no
     fact, so probes start at chance."""
     ahead = copy.deepcopy(names)
-    known = [ahead.new() for _ in range((60 * m + 8) * blocks)]  # per block: 5 x 12m creatures, 8 kinds
+    known = [ahead.new() for _ in range(_block_names(m) * blocks)]
     mentions = max(1, min(REGISTER_MENTIONS, int(0.2 * prim_chars / (len(known) * 60))))  # <= ~20% of primitive
     per_unit = [[] for _ in range(n_prim)]
     for i, n in enumerate(known):
@@ -759,7 +779,8 @@ def _plan(size="tiny", target_tokens=None):
     # of one would state memberships of kinds it never describes, and lack probe types), so the
     # plan takes as many as come closest to the target, and at least one
     m = max(1, int(math.sqrt(knowledge / BLOCK_CHARS) / 2))
-    blocks = max(1, round(knowledge / (BLOCK_CHARS * m + BLOCK_BASE_CHARS)))
+    block = BLOCK_CHARS * m + BLOCK_BASE_CHARS + 2 * (_n_ood(m) - 6 * m) * OOD_CHARS
+    blocks = max(1, round(knowledge / block))
     return blocks, m, prim_chars, n_prim, n_practice
 
 
