@@ -639,7 +639,9 @@ def comparison_probes(corpus):
     if not by_unit:
         raise EvalError(f"{corpus.dir}: no unit has probes; nothing to compare")
     rejected = set(corpus.rejected())
-    untaught = {p["probe"] for u in rejected for p in by_unit.get(u, [])}
+    # a fact a verified unit also states (a rulebook every rules unit repeats) was taught all the same
+    untaught = {p["probe"] for u in rejected for p in by_unit.get(u, [])} - \
+        {p["probe"] for u, ps in by_unit.items() if u not in rejected for p in ps}
     latest = corpus.latest_verdicts()
     probes, compared, read, apart = [], [], [], []
     for u, ps in by_unit.items():

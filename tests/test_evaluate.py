@@ -709,6 +709,13 @@ def test_a_probe_resting_on_a_rejected_unit_s_fact_is_set_apart_with_its_probes(
     assert base["rejected_summary"]["overall"]["n"] == len(facts) + 1
     assert "Their probes, and those of other units that rest on their facts, apart:" in \
         (tmp_path / "out" / "report.md").read_text()
+    # a premise that a unit not rejected asks too (as every rules unit repeats the rulebook) was taught there
+    import curriculum as C
+    probes = C.Corpus.probes
+    monkeypatch.setattr(C.Corpus, "probes", lambda self, u: probes(self, u) + (
+        [dict(probes(self, "facts")[0], unit="other")] if u == "other" else []))
+    r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "taught")
+    assert r["models"]["base"]["summary"]["overall"]["n"] == 2  # the glim's probe and other's copy of its premise
 
 
 def test_compare_leaves_out_the_half_the_gate_read_and_reports_it_apart(world, corpus_dir, tmp_path):
