@@ -632,7 +632,7 @@ def render_results(run, report=None, agg=None, reports=None):
         out += [_row([n, _num(m.get("flops"), "{:.3g}"), cell(m["summary"]["overall"])]
                      + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line  # sections of this run's section
-                for line in _md_composition(report) + _md_curves(report)[:-1]] + _results_rejected(report)
+                for line in _md_composition(report) + _md_curves(report)[:-2]] + _results_rejected(report)
         out += _chance_line([report]) + _frequency_line([report])
         out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
                                                                    if c.get("control")]
