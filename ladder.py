@@ -207,8 +207,8 @@ def check_given(given, s, preset, units_dir=None, primitive_dir=None):
 
 
 def no_practice(units_dir, primitive_dir):
-    """Why no practice is added to these units (unit_files), or None: with --units, --world-seed and
-    --practice-copies set only the practice and the primitive text added with it."""
+    """Why no practice is added to these units, or None (unit_files adds it then): with --units,
+    --world-seed and --practice-copies set only the practice and the primitive text added with it."""
     if primitive_dir:
         return "--primitive"
     files = sorted(Path(units_dir).glob("*.jsonl"))
@@ -366,15 +366,14 @@ def unit_files(run):
     files = sorted(run.units_dir.glob("*.jsonl"))
     if not files:
         raise LadderError(f"{run.units_dir}: no unit files (*.jsonl)")
-    kinds = {f: next(curriculum.iter_records(f))[2]["kind"] for f in files}
     if run.primitive_dir:
         prim = sorted(run.primitive_dir.glob("*.jsonl"))
         if not prim:
             raise LadderError(f"{run.primitive_dir}: no unit files (*.jsonl)")
         return files + prim
-    if "primitive" in kinds.values():
+    if no_practice(run.units_dir, None):  # primitive units of their own
         return files
-    knowledge = [f for f in files if kinds[f] == "knowledge"]
+    knowledge = [f for f in files if next(curriculum.iter_records(f))[2]["kind"] == "knowledge"]
     return files + practice.support(knowledge, run.out / "support", seed=run.s.world_seed,
                                     copies=run.s.practice_copies, log=run.log)
 
