@@ -35,7 +35,7 @@ from common import atomic_write_bytes, fsync_dir, remove_orphans, sha256_file
 from leakage import LEAK_BUDGET, check_leakage
 from passport import Passport
 from stats import gate_feasibility, pct
-from units import KINDS, CurriculumError, chunks, inspect_unit, iter_documents, iter_records
+from units import KINDS, CurriculumError, chunks, cluster_of, inspect_unit, iter_documents, iter_records
 
 # -----------------------------------------------------------------------------
 # the corpus
@@ -388,16 +388,11 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
 
 def gate_half(probes):
     """The half of probes that a gate reads: whole clusters (the fact or entity a probe rests on, else
-    its prompt), ranked by a hash, the first ceil(n/2) of them. The other half is what the reports
+    its prompt), ranked by a hash, the first ceil(n/2) of them, in the order given. The other half is what the reports
     read, so that the probes a unit was selected on do not inflate its reported accuracy."""
     ranked = sorted({cluster_of(p) for p in probes}, key=lambda c: hashlib.sha256(c.encode()).hexdigest())
     gate = set(ranked[:(len(ranked) + 1) // 2])
     return [p for p in probes if cluster_of(p) in gate]
-
-
-def cluster_of(probe):
-    """What a probe rests on: its cluster (a fact or entity), else its own prompt."""
-    return probe.get("cluster") or probe["probe"]
 
 
 def gated_probes(probes, gate_on="recall"):

@@ -38,7 +38,7 @@ from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_ri
     signed_points, wilson
 from lora import load_adapter, read_adapter
 from report import add_seeds_parser, cell, probes_sha256, write_report
-from units import without_article
+from units import cluster_of, without_article
 
 
 class EvalError(ValueError):
@@ -482,12 +482,13 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     stated facts), or of all of them when the unit has none of that type (or gate_on is "all" or
     None): the rule of curriculum.gated_probes; the reports read the other half. Its accuracy's 95%
     interval is a bootstrap over the entities and facts those probes rest on (bootstrap_keys), as the
-    comparisons' are. Every probe is still scored and recorded. Retention is read on at most retention_probes of the probes the gates
-    of the verified units before it in curriculum order read (retention_sample): all of them together
-    may lose at most retention_tolerance, and so may each unit with enough probes in the sample. The
-    gated accuracy must also rise by min_gain over the model without the adapter: a unit the model
-    already knew is not taught by it. The gain and each fall are recorded with their 95% intervals
-    (paired bootstraps over clusters); the rules read the gain and the falls themselves."""
+    comparisons' are. Every probe is still scored and recorded. Retention is read on at most
+    retention_probes of the probes the gates of the verified units before it in curriculum order
+    read (retention_sample): all of them together may lose at most retention_tolerance, and so may
+    each unit with enough probes in the sample. The gated accuracy must also rise by min_gain over
+    the model without the adapter: a unit the model already knew is not taught by it. The gain and
+    each fall are recorded with their 95% intervals (paired bootstraps over clusters); the rules read
+    the gain and the falls themselves."""
     from curriculum import gated_probes  # imported here, as in open_corpus
     for flag, value in (("--threshold", threshold), ("--retention-tolerance", retention_tolerance),
                         ("--min-gain", min_gain)):
@@ -509,8 +510,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     check_recorded(corpus, header["file"], "adapter_trained")
     _check_adapter(header, info, corpus, unit, model_path)
     gate_read, gated_type = gated_probes(probes, gate_on)
-    read = {id(p) for p in gate_read}
-    gated_in_order = [p for p in probes if id(p) in read]
+    read = {id(p) for p in gate_read}  # gate_read keeps the order of probes
     order = corpus.order()
     # the units the model was grown on before this one: a later unit, verified since, was never in it
     earlier = [u for u in corpus.verified() if order.index(u) < order.index(unit)]
@@ -520,7 +520,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     def measure():
         score = lambda ps: score_probes(model, corpus.tokenizer, ps, batch_size, norm, device)
         results = score(probes)
-        gated = [r for p, r in zip(probes, results) if id(p) in read]  # in the order of gated_in_order
+        gated = [r for p, r in zip(probes, results) if id(p) in read]  # in gate_read's order
         retained = {g: score(ps) for g, ps in groups.items()}
         ppl = corpus_perplexity(model, corpus, primitive, device=device)
         return summarize(results)["overall"], gated, retained, ppl
@@ -529,7 +529,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     load_adapter(model, adapter_path, corpus.tokenizer_hash)
     after, gated_after, ret_after, ppl_after = measure()
     retention = {g: _retention_entry(ps, ret_before[g], ret_after[g]) for g, ps in groups.items()}
-    keys = bootstrap_keys(gated_in_order)
+    keys = bootstrap_keys(gate_read)
     after_correct = [r["correct"] for r in gated_after]
     gain = dict(zip(("diff", "lo", "hi"), bootstrap_diff(after_correct, [r["correct"] for r in gated_before], keys)))
     # the accuracy's interval over the entities and facts the probes rest on, as the comparisons' (Wilson's
@@ -691,9 +691,8 @@ def bootstrap_keys(probes, every=()):
     entity; else its own prompt) and that of each of its premises (the probe with that prompt, found
     among probes and every; else the premise itself). Probes that share an entity or a premise, such as
     one rule applied to many creatures or one kind's property its members inherit, rise and fall together."""
-    own = lambda p: str(p["cluster"]) if p.get("cluster") not in (None, "") else p["probe"]  # noqa: E731
-    of = {p["probe"]: own(p) for ps in (every, probes) for p in ps}
-    return [tuple(dict.fromkeys([own(p), *(of.get(q, q) for q in p.get("premises") or [])])) for p in probes]
+    of = {p["probe"]: cluster_of(p) for ps in (every, probes) for p in ps}
+    return [tuple(dict.fromkeys([cluster_of(p), *(of.get(q, q) for q in p.get("premises") or [])])) for p in probes]
 
 
 def _labels(keys):

@@ -12,8 +12,8 @@ PRESETS = {
     "micro": dict(
         model=dict(vocab_size=512, block_size=64, n_layer=2, n_head=2, n_embd=64),
         ladder=dict(vocab_size=512, batch_size=8, base_epochs=2.0, base_lr=3e-3, lora_epochs=4.0, lora_r=4,
-                    lora_alpha=8.0, lora_lr=3e-3, lora_min_steps=1, ft_epochs=2.0, threshold=0.0, min_gain=0.0, tolerance=1.0,
-                    clear_of_chance=False, curve="0.5,1")),
+                    lora_alpha=8.0, lora_lr=3e-3, lora_min_steps=1, ft_epochs=2.0, threshold=0.0, min_gain=0.0,
+                    tolerance=1.0, clear_of_chance=False, curve="0.5,1")),
     # the default: the whole experiment on a 2-core CPU in minutes
     "tiny": dict(
         model=dict(vocab_size=2048, block_size=128, n_layer=4, n_head=4, n_embd=128),

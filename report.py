@@ -69,8 +69,9 @@ def render_markdown(report):
            "same probes that resamples what they rest on: each entity and each shared premise (a rule, a kind's "
            "property) gets a random weight, a probe the product of its own (a multiway bootstrap). Probes of units "
            "the gate rejected, and those resting on their facts, are left out of every comparison and reported "
-           "apart, and so are the probes a unit's gate read (half of its gated type's). The row \"answer frequency\" answers each probe with the choice its unit's "
-           "documents mention most often: what knowing only how often the text uses each word scores.", ""]
+           "apart, and so are the probes a unit's gate read (half of its gated type's). The row \"answer "
+           "frequency\" answers each probe with the choice its unit's documents mention most often: what "
+           "knowing only how often the text uses each word scores.", ""]
     for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
                     _md_curves, _md_gate_half, _md_rejected, _md_perplexity, _md_samples):
         out += section(report)
@@ -142,7 +143,8 @@ def _md_rejected(report):
         return []
     out = ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
            "kept out of later stages and out of every table and sentence above: " + ", ".join(report["rejected"])
-           + ". Their probes, and those of other units that rest on their facts, apart:", ""] + _header(["model", "probes", "accuracy", "chance", "exact match"])
+           + ". Their probes, and those of other units that rest on their facts, apart:", ""]
+    out += _header(["model", "probes", "accuracy", "chance", "exact match"])
     for n, m in report["models"].items():
         s = (m["rejected_summary"] or {}).get("overall")
         out.append(_row([n, s["n"], cell(s), pct(s["chance"]), pct(s["exact"])] if s else [n, 0, "-", "-", "-"]))

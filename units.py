@@ -44,6 +44,11 @@ def without_article(text):
     return _ARTICLE.sub("", text.strip())
 
 
+def cluster_of(probe):
+    """What a probe rests on: its cluster (a fact or entity), else its own prompt."""
+    return probe.get("cluster") or probe["probe"]
+
+
 def scan_lines(path):
     """Yield (line_no, record) for each non-blank line of a unit file; bad UTF-8 or JSON raises."""
     with open(path, "rb") as f:
