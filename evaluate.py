@@ -33,7 +33,7 @@ import torch
 from torch.nn import functional as F
 
 from common import run_subcommand, sha256_file
-from model import fingerprint, load_checkpoint, weights_file
+from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
     signed_points, wilson
 from lora import load_adapter, read_adapter
@@ -43,13 +43,6 @@ from units import cluster_of, without_article
 
 class EvalError(ValueError):
     """Bad input to an evaluation: unknown unit, mismatched model, malformed probe."""
-
-
-def _autocast(device):
-    # bf16 on CUDA for speed; float32 on the CPU, where bf16 matmuls are slow
-    if str(device).startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -160,7 +153,7 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
                 x[b, :len(ids)] = ids  # right padding: causal attention never looks ahead
                 reads += [(b, t, token, slot) for t, token, slot in row_reads]
             b_idx, t_idx, target, slot = (torch.tensor(v, device=device) for v in zip(*reads))
-            with _autocast(device):
+            with autocast(device):
                 # the output head only where a choice token is read: (N, vocab)
                 picked = model.lm_head(model.hidden(torch.from_numpy(x).to(device))[b_idx, t_idx]).float()
             logp = picked.log_softmax(-1).gather(1, target[:, None]).squeeze(1)
@@ -270,7 +263,7 @@ def perplexity(model, tokens, block_size=None, batch_size=16, device="cpu", toke
                 x[b, :len(w) - 1], y[b, :len(w) - 1] = w[:-1], w[1:]
                 if nbytes_of is not None:
                     n_bytes += int(nbytes_of[w[1:].numpy()].sum())
-            with _autocast(device):
+            with autocast(device):
                 logits, _ = model(x.to(device))
             loss_sum += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(),
                                         ignore_index=-1, reduction="sum").item()
@@ -569,7 +562,7 @@ def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, to
     """n generations after `prompt` (stopped at <|endoftext|>), reproducible from `seed`."""
     ids = ([tokenizer.eot_token] + tokenizer.encode_ordinary(prompt))[-model.config.block_size:]
     gen = torch.Generator(device=device).manual_seed(seed)
-    with _eval_mode(model), _autocast(device):
+    with _eval_mode(model), autocast(device):
         out = model.generate(torch.tensor([ids] * n, device=device), max_new_tokens, temperature, top_k, gen)
     texts = []
     for row in out[:, len(ids):].tolist():

@@ -42,7 +42,7 @@ import lora
 import practice
 import presets
 from common import add_options, atomic_write_text, fail, interrupted, option, sha256_file
-from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
+from model import GPT, GPTConfig
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
 from train import TrainConfig, flops_per_token, resolve_device, train
@@ -148,6 +148,12 @@ def curve_fractions(text):
     return fractions
 
 
+def snapshot_steps(fractions, steps):
+    """The steps of a scratch run of `steps` kept for its learning curve, one per fraction of it; none
+    at the last step, which is the run's own output (a snapshot there would score it twice)."""
+    return tuple(sorted({max(1, round(f * steps)) for f in fractions} - {steps}))
+
+
 def check_settings(s, preset, units_dir=None, primitive_dir=None):
     """Refuse what a ladder could only fail on later, before its directory is written: a share or an
     accuracy outside [0, 1], a budget that is not positive, a model that cannot be built, a device
@@ -159,7 +165,7 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         if not 0 <= getattr(s, name) < 1:  # a share of 1 leaves the stage none of its own rows
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be at least 0 and below 1")
     for name in ("batch_size", "grad_accum", "base_epochs", "lora_epochs", "ft_epochs", "compute", "lora_r",
-                 "lora_alpha", "retention_probes", "base_lr", "lora_lr", "ft_lr", "scratch_lr"):
+                 "lora_alpha", "retention_probes", "base_lr", "lora_lr", "ft_lr", "scratch_lr", "practice_copies"):
         if not 0 < getattr(s, name) < math.inf:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive and finite")
     curve_fractions(s.curve)
@@ -418,7 +424,7 @@ def stage_grow(run):
         adapter = grow_adapter(run, d, unit, current, passed)
         flops += adapter["flops"]
         if grow_verdict(run, unit, current, adapter)["passed"]:
-            current = merge(run, current, d / "merged", unit, adapter)
+            current = merge(run, current, d / "merged", adapter)
             if kept and kept[-1][0] not in milestones:
                 prune(kept.pop()[2])
             kept.append((i, f"step{i}-{unit}", current))
@@ -474,16 +480,13 @@ def grow_verdict(run, unit, current, adapter):
     return verdict
 
 
-def merge(run, current, merged_dir, unit, adapter):
+def merge(run, current, merged_dir, adapter):
     """current + the adapter, as a plain checkpoint in merged_dir (recorded in the passport)."""
     if run.finished(merged_dir, missing_ok=True):  # done, or done and pruned since
         return merged_dir
-    model, meta = load_checkpoint(current)
-    header = lora.load_adapter(model, adapter["adapter"], meta.get("tokenizer_hash"))
-    # from the adapter file's header (the passport's event lacks its base_fingerprint, step and val_loss),
-    # as lora.py --out writes it; the header names the same one unit
-    meta = lora.merged_meta(meta, dict(header, units=[unit]))
-    file = save_checkpoint(lora.merge(model), merged_dir, meta)
+    # as lora.py --out writes it, from the adapter file's header (the passport's event lacks its
+    # base_fingerprint, step and val_loss)
+    file, meta = lora.merge_files(current, adapter["adapter"], merged_dir)
     run.corpus.passport.append("model_trained", **lora.merged_event(meta, merged_dir, file, current, adapter["adapter"]))
     return merged_dir
 
@@ -523,8 +526,7 @@ def stage_scratch(run, grow_flops):
     budget = s.compute * (base["flops"] + grow_flops)
     tokens = budget / flops_per_token(GPT(config), "pretrain")
     steps = run.steps(tokens)
-    fractions = curve_fractions(s.curve)
-    snapshots = tuple(sorted({max(1, round(f * steps)) for f in fractions if f < 1}))
+    snapshots = snapshot_steps(curve_fractions(s.curve), steps)
     run.log(f"    {budget:.3g} FLOPs (the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
     points = []

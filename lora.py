@@ -409,6 +409,15 @@ def export_peft(model, out_dir):
     return out_dir
 
 
+def merge_files(checkpoint, adapter, out):
+    """The base checkpoint with the adapter file merged in, written to out as a plain checkpoint ->
+    (the file, its header: merged_meta's)."""
+    model, meta = load_checkpoint(checkpoint)
+    header = load_adapter(model, adapter, meta.get("tokenizer_hash"))
+    meta = merged_meta(meta, header)
+    return save_checkpoint(merge(model), out, meta), meta
+
+
 def main():
     p = argparse.ArgumentParser(description="accrete LoRA: merge an adapter into its base checkpoint, "
                                 "or export it in PEFT's format. With neither --out nor --export-peft, "
@@ -428,15 +437,15 @@ def main():
             check_output(weights_file(args.out, "model.safetensors"),
                          [weights_file(args.checkpoint, "model.safetensors"),
                           weights_file(args.adapter, "adapter.safetensors")])
-        model, meta = load_checkpoint(args.checkpoint)
-        header = load_adapter(model, args.adapter, meta.get("tokenizer_hash"))
-        if args.export_peft:
-            print("wrote", export_peft(model, args.export_peft))
         if args.out:
-            merged = merge(model)
-            print("wrote", save_checkpoint(merged, args.out, merged_meta(meta, header)))
-        if not (args.out or args.export_peft):
-            print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
+            print("wrote", merge_files(args.checkpoint, args.adapter, args.out)[0])
+        if args.export_peft or not args.out:
+            model, meta = load_checkpoint(args.checkpoint)
+            header = load_adapter(model, args.adapter, meta.get("tokenizer_hash"))
+            if args.export_peft:
+                print("wrote", export_peft(model, args.export_peft))
+            else:
+                print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 

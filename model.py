@@ -7,6 +7,7 @@ GPT-2 weight import/export in Hugging Face's format (safetensors + config.json, 
 """
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -215,9 +216,13 @@ class GPT(nn.Module):
         T = seq_len or c.block_size
         return 6 * self.num_params() + 12 * c.n_layer * c.n_head * (c.n_embd // c.n_head) * T
 
-    def estimate_mfu(self, tokens_per_sec, peak_flops, seq_len=None):
-        """Model FLOPs utilization: achieved training FLOP/s over a peak (e.g. 989e12 for H100 bf16)."""
-        return self.flops_per_token(seq_len) * tokens_per_sec / peak_flops
+
+def autocast(device):
+    """The precision every stage computes in: bf16 autocast on CUDA; plain float32 on the CPU, where
+    bf16 matmuls are far slower."""
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------------- files

@@ -37,8 +37,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 import lora
 from presets import PRESETS
 from common import GPT2_TOKENIZER_HASH, add_options, fail, interrupted, option, sha256_file
-from model import GPT, GPTConfig, fingerprint, import_hf, load_checkpoint, read_tensors, save_checkpoint, \
-    save_tensors
+from model import GPT, GPTConfig, autocast, fingerprint, import_hf, load_checkpoint, read_tensors, \
+    save_checkpoint, save_tensors
 
 
 class TrainError(ValueError):
@@ -199,6 +199,9 @@ def _meta(path):
         raise TrainError(f"{f}: not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("dtype", "uint16") not in ("uint16", "uint32"):
         raise TrainError(f'{f}: must be a JSON object whose "dtype", if any, is "uint16" or "uint32"')
+    vocab = meta.get("vocab_size")
+    if vocab is not None and (not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 1):
+        raise TrainError(f'{f}: "vocab_size" must be a whole number >= 1, not {vocab!r}')
     return meta
 
 
@@ -354,11 +357,6 @@ def setup_process(cfg):
     return Process(device, rank, world)
 
 
-def autocast(device):
-    """bf16 autocast on CUDA; plain float32 on the CPU, where bf16 matmuls are far slower."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-
 def to_device(x, y, device):
     """numpy (x, y) -> tensors on the device; on CUDA pinned memory lets the copy overlap with compute."""
     x, y = torch.from_numpy(x), torch.from_numpy(y)
@@ -478,18 +476,11 @@ def build_streams(cfg, B, T, vocab_size, token_budget=None):
     return train, val, _meta(path).get("tokenizer_hash")
 
 
-def setup_data(cfg, data, val_data, model_config, init_meta, token_budget=None):
-    """(train stream, val stream, the tokenizer hash the outputs carry): the caller's streams or
-    those of --data / --corpus (a curriculum over token_budget); data tokenized unlike the init
-    checkpoint is refused."""
-    data_hash = None
-    if data is None:
-        data, val_data, data_hash = build_streams(cfg, cfg.batch_size, model_config.block_size,
-                                                  model_config.vocab_size, token_budget)
-    served = (getattr(data, "B", cfg.batch_size), getattr(data, "T", model_config.block_size))
-    if served != (cfg.batch_size, model_config.block_size):  # tokens and FLOPs are counted from the config
-        raise TrainError(f"the data stream serves batches of {served[0]} x {served[1]} tokens, the run is set for "
-                         f"{cfg.batch_size} x {model_config.block_size}: give it the same batch size and block size")
+def setup_data(cfg, model_config, init_meta, token_budget=None):
+    """(train stream, val stream, the tokenizer hash the outputs carry) of --data / --corpus (a
+    curriculum over token_budget); data tokenized unlike the init checkpoint is refused."""
+    data, val_data, data_hash = build_streams(cfg, cfg.batch_size, model_config.block_size, model_config.vocab_size,
+                                              token_budget)
     init_hash = init_meta.get("tokenizer_hash")
     if init_hash and data_hash and init_hash != data_hash:
         raise TrainError(f"{cfg.init or cfg.init_hf}: checkpoint was trained with tokenizer {init_hash[:12]}, "
@@ -611,10 +602,12 @@ def trained_units(cfg, init_meta, selection):
 
 
 def output_meta(cfg, init_meta, base_fp, units, **figures):
-    """The header of a saved model or adapter: what it inherits from its init checkpoint, the
-    caller's meta, its units (trained_units) and this run's figures."""
-    meta = dict(init_meta, **cfg.meta, mode=cfg.mode, **figures)
-    meta.pop("fingerprint", None)
+    """The header of a saved model or adapter: what it inherits from its init checkpoint (not the
+    figures of the init's own training, nor its fingerprint), the caller's meta, its units
+    (trained_units) and this run's figures, which no other key overrides."""
+    inherited = {k: v for k, v in init_meta.items() if k not in lora.TRAINING_FIGURES + ("fingerprint", "snapshot")}
+    meta = dict(inherited, **cfg.meta)
+    meta.update(mode=cfg.mode, **figures)
     meta.pop("units", None)
     if units is not None:
         meta["units"] = units
@@ -668,14 +661,15 @@ def save_snapshot(cfg, model, data, step, spent, meta):
     record_passport(cfg, data, files, meta.get("units"), dict(spent, out_dir=str(out), step=step, snapshot=True))
 
 
-def _recorded(corpus_dir, out_dir, step):
-    """Whether the passport holds the snapshot at `step` now in out_dir: found by its weights' sha256,
-    since the run directory, and with it every path the passport recorded, may have moved since."""
+def _recorded(corpus_dir, out_dir, step, snapshot=True):
+    """Whether the passport holds the weights now in out_dir as the output (a snapshot, or the run's
+    last) at `step`: found by their sha256, since the run directory, and with it every path the
+    passport recorded, may have moved since."""
     import curriculum
     sums = {sha256_file(f) for f in (Path(out_dir) / "model.safetensors", Path(out_dir) / "adapter.safetensors")
             if f.is_file()}
     passport = curriculum.Corpus(corpus_dir).passport
-    return bool(sums) and any(e.get("snapshot") and e.get("step") == step and e.get(key) in sums
+    return bool(sums) and any(bool(e.get("snapshot")) == snapshot and e.get("step") == step and e.get(key) in sums
                               for kind, key in (("adapter_trained", "adapter_sha256"),
                                                 ("model_trained", "checkpoint_sha256"))
                               for e in passport.events(kind))
@@ -942,9 +936,12 @@ class Run:
         save_state(self.state_file, self.cfg, self.model, self.optimizer, self.ema, self.step, self.tokens, seconds,
                    self.cursor, _losses(self.train_loss, self.val_loss), self.init.base_fp, self.run_shape)
 
-    def write_outputs(self, seconds):
+    def write_outputs(self, seconds, trained_nothing=False):
         """The final resume state, the model or adapter (and the merged model) of the averaged weights and
-        their passport event -> {"checkpoint": file, "adapter": file}."""
+        their passport event -> {"checkpoint": file, "adapter": file}. A run that resumed at its last
+        step (trained_nothing) writes the bytes it wrote when it finished, and records them only if
+        that run did not (it was stopped before its event); another run's identical weights are
+        recorded for that run, so only such a resume looks."""
         cfg, spent = self.cfg, self.spent()
         self.save_resume_state(seconds)
         meta = self.header(seconds=round(seconds, 2), val_loss=_no_nan(self.val_loss))
@@ -952,13 +949,15 @@ class Run:
         merged = lora.merged_meta(self.init.meta, meta) if cfg.merge and cfg.mode == "lora" else None
         with averaged_weights(self.params, self.ema):
             files = save_outputs(cfg.mode, self.model, Path(cfg.out_dir), meta, merged, self.init.dropout)
-        record_passport(cfg, self.data, files, self.units,
-                        dict(spent, seconds=round(seconds, 2), trainable_params=self.run_info["trainable_params"]),
+        if trained_nothing and cfg.corpus and _recorded(cfg.corpus, cfg.out_dir, self.step, snapshot=False):
+            return files  # a finished run resumed: the same bytes, recorded when it first finished
+        record_passport(cfg, self.data, files, self.units, dict(spent, step=self.step, seconds=round(seconds, 2),
+                                                                trainable_params=self.run_info["trainable_params"]),
                         merged)
         return files
 
 
-def start_run(cfg, data, val_data, log):
+def start_run(cfg, log):
     """The Run as configured: this process, the model, its data, optimizer and weight average, resumed
     from the saved state under --resume (a state there without it is refused)."""
     state_file = Path(cfg.out_dir) / "train_state.safetensors"
@@ -971,7 +970,7 @@ def start_run(cfg, data, val_data, log):
     tokens_per_step = global_batch * model.config.block_size
     budget = curriculum_budget(cfg, tokens_per_step, saved and saved[1])
     run_shape = dict(global_batch=global_batch, token_budget=budget)
-    data, val_data, tok_hash = setup_data(cfg, data, val_data, model.config, init.meta, budget)
+    data, val_data, tok_hash = setup_data(cfg, model.config, init.meta, budget)
     run_info = dict(trainable_params=sum(p.numel() for p in params), tokenizer_hash=tok_hash,
                     data=getattr(data, "selection", None))
     optimizer = configure_optimizer(model, cfg, proc.device.type)
@@ -992,14 +991,13 @@ def start_run(cfg, data, val_data, log):
                val_state=val_data.state_dict() if val_data is not None else None)
 
 
-def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
-    """Train as configured (a TrainConfig and/or its fields as keywords). `data`/`val_data` may be stream
-    objects (in-process callers); otherwise --data or --corpus builds them. Returns a TrainResult."""
+def train(cfg=None, log=print, **kwargs):
+    """Train as configured (a TrainConfig and/or its fields as keywords) -> a TrainResult."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
     check_config(cfg)
 
     # -- the model (the same GPT in every mode), its data and optimizer
-    run = start_run(cfg, data, val_data, log)
+    run = start_run(cfg, log)
     proc = run.proc
     model = wrap_model(run.model, cfg, proc)
     peak = peak_flops(proc.device)
@@ -1008,7 +1006,7 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
     model.train()
     run.cursor = run.data.state_dict()
     batch = next_batch(run.data, proc)
-    run.clock = Clock(run.seconds, run.step)
+    run.clock, resumed_at = Clock(run.seconds, run.step), run.step
     while run.step < cfg.max_steps:
         lr = lr_at(run.step, cfg)
         loss_sum, batch, run.cursor = train_step(model, run.optimizer, lr, batch, run.data, proc, cfg, run.params,
@@ -1033,9 +1031,9 @@ def train(cfg=None, data=None, val_data=None, log=print, **kwargs):
             with run.clock.paused():
                 run.save_resume_state(run.clock.elapsed())
 
-    # -- the outputs
-    seconds = run.clock.elapsed()
-    files = run.write_outputs(seconds) if proc.master else {}
+    # -- the outputs; a run resumed at its last step trains nothing, and writes the bytes it wrote before
+    seconds = run.clock.elapsed() if run.step > resumed_at else run.seconds
+    files = run.write_outputs(seconds, trained_nothing=run.step == resumed_at) if proc.master else {}
     run.runlog.close()
     if proc.ddp:
         dist.barrier()

@@ -367,6 +367,12 @@ def test_an_adapter_warms_up_for_lora_warmup_steps_at_most_half_its_steps(tmp_pa
 BUILT_IN = "(on the built-in world)"  # a refusal case's marker: without the test's --units
 
 
+def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_step():
+    assert ladder.snapshot_steps([0.25, 0.5, 0.75, 1.0], 2110) == (528, 1055, 1582)
+    # a run of two steps: 0.75 rounds to the last step, the run's own output, which is scored anyway
+    assert ladder.snapshot_steps([0.25, 0.5, 0.75, 1.0], 2) == (1,)
+
+
 @pytest.mark.parametrize("args, says", [
     (["--control", "chain=lots"], "--control: 'chain=lots' is not TYPE=ACCURACY (e.g. chain=0.5)"),
     (["--seeds", "0"], "--seeds must be at least 1"),
@@ -379,6 +385,7 @@ BUILT_IN = "(on the built-in world)"  # a refusal case's marker: without the tes
     (["--ft-epochs", "0"], "--ft-epochs 0.0: must be positive and finite"),
     (["--curve", "0.5,abc"], "--curve '0.5,abc': give fractions of the scratch compute, each above 0 and at most 1"),
     (["--lora-alpha", "0"], "--lora-alpha 0.0: must be positive and finite"),
+    (["--units", "data/examples", "--practice-copies", "0"], "--practice-copies 0: must be positive and finite"),
     (["--lora-alpha", "inf"], "--lora-alpha inf: must be positive and finite"),
     (["--scratch-lr", "nan"], "--scratch-lr nan: must be positive and finite"),
     (["--n-head", "3"], "model config: n_embd 64 is not a multiple of n_head 3"),

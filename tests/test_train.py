@@ -381,7 +381,7 @@ def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
     events = [e for e in curriculum.Corpus(corpus).passport.events("model_trained")
               if e["out_dir"].startswith(str(out))]
     assert [(e.get("snapshot"), e.get("step"), Path(e["out_dir"]).name) for e in events] == \
-        [(True, 10, "step-000010"), (True, 55, "step-000055"), (None, None, "run")]
+        [(True, 10, "step-000010"), (True, 55, "step-000055"), (None, 100, "run")]
     assert events[1]["tokens"] == 55 * 8 * 32 and events[2]["tokens"] == 100 * 8 * 32
     for e in events:
         assert sha256_file(e["checkpoint"]) == e["checkpoint_sha256"]
@@ -799,14 +799,6 @@ def test_cpu_training_keeps_big_allocations_on_the_malloc_heap_where_libc_is_gli
     assert int(out.stdout) < 20_000
 
 
-def test_a_stream_serving_other_batches_than_the_run_is_set_for_is_refused(tokens, tmp_path):
-    # tokens, FLOPs and tokens/s are counted from the config: a mismatch would misstate them all
-    with pytest.raises(TrainError, match=r"serves batches of 4 x 32 tokens, the run is set for 8 x 32"):
-        train(TrainConfig(mode="pretrain", out_dir=str(tmp_path), max_steps=2, **MICRO),
-              data=TokenFileStream(tokens, 4, 32))
-    assert not (tmp_path / "model.safetensors").exists()
-
-
 # ----------------------------------------------------------------------------- a diverged run
 
 def _passport_events(corpus):
@@ -983,6 +975,49 @@ def test_resume_with_another_process_count_or_past_max_steps_is_refused(tokens, 
         train(cfg, max_steps=6, resume=True)
 
 
+def test_a_finished_run_resumed_writes_the_same_outputs_and_records_them_once(corpus, tmp_path):
+    cfg = TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(tmp_path / "run"), max_steps=3,
+                      **dict(MICRO, vocab_size=300))
+    first = train(cfg)
+    again = train(cfg, resume=True)
+    assert again.seconds == first.seconds and sha256_file(again.checkpoint) == sha256_file(first.checkpoint)
+    import curriculum
+    events = [e for e in curriculum.Corpus(corpus).passport.events("model_trained")
+              if e["out_dir"] == str(tmp_path / "run")]
+    assert len(events) == 1 and events[0]["step"] == 3
+
+
+# ----------------------------------------------------------------------------- headers
+
+def test_the_callers_meta_cannot_override_the_runs_figures(tokens, tmp_path):
+    r = train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=3,
+                          meta={"step": 99, "mode": "other", "tokenizer_hash": "ab" * 32, "note": "kept"}, **MICRO))
+    meta = load_checkpoint(r.checkpoint)[1]
+    # a token file of no named tokenizer: the caller names it
+    assert (meta["step"], meta["mode"], meta["tokenizer_hash"], meta["note"]) == (3, "pretrain", "ab" * 32, "kept")
+
+
+def test_a_snapshot_header_holds_its_own_run_figures_not_its_inits(tokens, tmp_path):
+    base = train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "base"), max_steps=5,
+                             **MICRO))
+    ft = train(TrainConfig(mode="finetune", init=base.out_dir, data=str(tokens), out_dir=str(tmp_path / "ft"),
+                           max_steps=4, snapshot_steps=(2,), **MICRO))
+    snap = load_checkpoint(tmp_path / "ft" / "snapshots" / "step-000002")[1]
+    # the snapshot's time and val loss were never measured: none, rather than the base's
+    assert "seconds" not in snap and "val_loss" not in snap and snap["step"] == 2
+    final = load_checkpoint(ft.checkpoint)[1]
+    assert final["val_loss"] == pytest.approx(ft.val_loss) and "snapshot" not in final
+    # a fine-tune of the snapshot is no snapshot itself
+    again = train(TrainConfig(mode="finetune", init=str(tmp_path / "ft" / "snapshots" / "step-000002"),
+                              data=str(tokens), out_dir=str(tmp_path / "ft2"), max_steps=1, **MICRO))
+    assert "snapshot" not in load_checkpoint(again.checkpoint)[1]
+
+
+def test_data_is_a_field_like_any_other_when_given_as_a_keyword(tokens, tmp_path):
+    r = train(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=2, **MICRO)
+    assert r.steps == 2 and Path(r.checkpoint).is_file()
+
+
 # ----------------------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("field, value, says", [
@@ -1001,6 +1036,16 @@ def test_a_value_outside_its_range_is_refused_naming_its_flag(tokens, tmp_path, 
     with pytest.raises(TrainError, match=rf"^--{field.replace('_', '-')} {value}: must be {says}$"):
         train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "out"), max_steps=2,
                           **{**MICRO, field: value}))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("vocab", ['"64"', "0", "true", "2.5"])
+def test_a_bad_vocab_size_in_meta_json_is_refused_naming_the_file(tmp_path, vocab):
+    np.arange(100, dtype=np.uint16).tofile(tmp_path / "train.bin")
+    (tmp_path / "meta.json").write_text('{"vocab_size": %s}' % vocab)
+    with pytest.raises(TrainError, match=r'meta\.json: "vocab_size" must be a whole number >= 1, not '):
+        train(TrainConfig(mode="pretrain", data=str(tmp_path / "train.bin"), out_dir=str(tmp_path / "out"),
+                          **dict(MICRO, vocab_size=None)))
     assert not (tmp_path / "out").exists()
 
 
