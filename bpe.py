@@ -141,6 +141,11 @@ def read_tokenizer(corpus_dir):
             raise CurriculumError(f"{d / 'tokenizer.tiktoken'}:{no}: a repeated token or rank, or a rank out of range")
         ranks[tok] = rank
         ids.add(rank)
+    # tiktoken spells what no merge covers byte by byte, and panics on a byte without a token
+    missing = [b for b in range(256) if bytes([b]) not in ranks]
+    if missing:
+        raise CurriculumError(f"{d / 'tokenizer.tiktoken'}: no token for the single byte {missing[0]} "
+                              f"(bytes without one: {len(missing)} of 256); a byte-level BPE needs a token for each")
     specials = meta["special_tokens"]
     if not (isinstance(specials, dict) and all(isinstance(k, str) and isinstance(v, int) and v not in ids
                                                and 0 <= v < 1 << 32 for k, v in specials.items())

@@ -183,13 +183,21 @@ class Corpus:
         """Knowledge units in curriculum order."""
         return [u for u in self.order() if self.units[u]["kind"] == "knowledge"]
 
+    def check_init(self):
+        """Refuse a passport without an init event, or a tokenizer other than the one it recorded: units
+        tokenized with another tokenizer would not be the corpus the passport vouches for."""
+        init = self.passport.events("init", ("tokenizer_hash",))
+        if not init:
+            raise CurriculumError(f"{self.passport.path}: no init event (a corpus's passport begins with the one "
+                                  "`curriculum.py init` writes)")
+        if init[0]["tokenizer_hash"] != self.tokenizer_hash:
+            raise CurriculumError(f"{self.dir / 'tokenizer.tiktoken'}: the tokenizer does not match the "
+                                  "passport's init event")
+
     def check(self):
         """Verify the passport chain, the tokenizer and every unit copy and shard hash; raise on the first bad one."""
         n = self.passport.check()
-        init = self.passport.events("init", ("tokenizer_hash",))
-        if not init or init[0]["tokenizer_hash"] != self.tokenizer_hash:
-            raise CurriculumError(f"{self.dir / 'tokenizer.tiktoken'}: the tokenizer does not match the "
-                                  "passport's init event")
+        self.check_init()
         for u, e in self.added.items():
             files = [(self.dir / "units" / f"{u}.jsonl", e["sha256"])]
             files += [(self.dir / "shards" / f"{u}.{s}.bin", e["shards"][s]) for s in ("train", "val")]
@@ -214,6 +222,8 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
         raise CurriculumError(f"{d}: already exists and is not an empty directory; choose a new corpus directory")
     if tokenizer not in ("bpe", "gpt2"):
         raise CurriculumError(f"unknown tokenizer {tokenizer!r} (expected bpe or gpt2)")
+    if max_train_bytes < 1:  # no text trains no merge: a bytes-only tokenizer, whatever --vocab-size asks
+        raise CurriculumError(f"--max-train-bytes {max_train_bytes}: the BPE's training text must be at least 1 byte")
     infos = [inspect_unit(f) for f in files]
     # The BPE learns from the primitive units when there are any: they are what the base model reads,
     # and a token the base never reads keeps an untrained embedding. Tied to the output head, all such
@@ -370,6 +380,7 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         fcntl.flock(lock, fcntl.LOCK_EX)
         corpus.refresh()
         corpus.passport.check()  # never extend a broken chain
+        corpus.check_init()  # nor add to a corpus whose own check would fail
         new = _new_units(corpus, files, log)
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
                       [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
@@ -713,7 +724,7 @@ def _parser():
     a.add_argument("--tokenizer", choices=("bpe", "gpt2"), default="bpe", help="bpe: a byte-level BPE trained on "
                    "the files (default); gpt2: GPT-2's tokenizer, for a base of GPT-2 weights")
     a.add_argument("--max-train-bytes", type=int, default=20_000_000, help="train the BPE on this much text at "
-                   "most (default 20,000,000)")
+                   "most (default 20,000,000; at least 1)")
     a = sub.add_parser("add", help="validate unit files and add them", description="Validate unit files and "
                        "check their probes for leakage, all before any is written, then add them in curriculum order.")
     a.add_argument("corpus", help="the corpus directory")

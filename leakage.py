@@ -2,11 +2,12 @@
 The leakage checks. A probe's prompt + answer that appears in any document is an error, since the
 probe would then test copying, not knowledge: near-verbatim, as a reader sees it (case, spacing,
 invisible characters and the Q:/A: markers aside, _fold), and as the probe's lead + answer where
-the lead names its entity ("The luklirk lives in the lake"). Every K-byte window of the documents is
-hashed in one rolling pass and looked up among the probes' hashes, and a match is confirmed byte
-for byte against the probe re-read from its file. And a derived probe (one that names the
-`premises` it follows from and the entity it is about, its `cluster`) must not find its answer
-stated about that entity: no sentence of a document may hold both (stated_in).
+the lead names its entity ("The luklirk lives in the lake"); both as whole words (_whole: answer
+"lake" is not in "lakeside"). Every K-byte window of the documents is hashed in one rolling pass
+and looked up among the probes' hashes, and a match is confirmed byte for byte against the probe
+re-read from its file. And a derived probe (one that names the `premises` it follows from and the
+entity it is about, its `cluster`) must not find its answer stated about that entity: no sentence
+of a document may hold both (stated_in).
 """
 import argparse
 import re
@@ -79,6 +80,18 @@ def _lead(probe):
     lead = _fold(parts[-1])
     named = " ".join(_WORD.findall(_fold(cluster)))
     return lead if named and f" {named} " in " " + " ".join(_WORD.findall(lead)) + " " else None
+
+
+def _whole(buf, start, end):
+    """Whether the needle at buf[start:end] (UTF-8) stands there as whole words: a word character at
+    either of its ends must not run on into one of the text's, as answer "4" does in "has 45 teeth"
+    or "lake" in "lakeside" (another word, not the answer)."""
+    def word(data, at):  # the character at index at (0: first, -1: last) of data is a word character
+        text = data.decode("utf-8", "ignore")  # 4 bytes hold a character whole; the cut ones around it go
+        return bool(text) and _WORD.match(text[at]) is not None  # none at the buffer's edges
+    joined_before = word(buf[max(start - 4, 0):start], -1) and word(buf[start:start + 4], 0)
+    joined_after = word(buf[max(end - 4, 0):end], -1) and word(buf[end:end + 4], 0)
+    return not (joined_before or joined_after)
 
 
 def _needle_bytes(probe):
@@ -238,9 +251,11 @@ class LeakFinder:
             i = j
 
     def find(self, buf, new_only=False):
-        """(probe location, byte offset) of a needle found in buf, or None."""
+        """(probe location, byte offset) of a needle found in buf as whole words (_whole), or None."""
         for nb, f, no in self.odd:
             i = buf.find(nb) if self.new[f] or not new_only else -1
+            while i >= 0 and not _whole(buf, i, i + len(nb)):
+                i = buf.find(nb, i + 1)
             if i >= 0:
                 return self._where(f, no), i
         if self.n == 0 or len(buf) < self.K:
@@ -259,7 +274,8 @@ class LeakFinder:
                 for row in (self.needles[a[j]:b[j]] & self.rows).tolist():
                     f = int(np.searchsorted(self.first_row, row, "right")) - 1
                     no = row - int(self.first_row[f])
-                    if (self.new[f] or not new_only) and self._confirm(f, no, buf[start[j]:end[j]]):
+                    if ((self.new[f] or not new_only) and _whole(buf, int(start[j]), int(end[j]))
+                            and self._confirm(f, no, buf[start[j]:end[j]])):
                         return self._where(f, no), int(start[j])
         return None
 

@@ -80,7 +80,7 @@ class Passport:
         return out
 
     def check(self):
-        """Verify the hash chain; raise CurriculumError naming the first bad line. Return the event count."""
+        """Verify the hash chain; raise CurriculumError naming the line where it breaks. Return the event count."""
         lines = self.path.read_bytes().split(b"\n")
         if lines[-1] != b"":
             raise CurriculumError(f"{self.path}:{len(lines)}: incomplete final line (a crash mid-append?); "
@@ -88,11 +88,10 @@ class Passport:
         lines, prev = lines[:-1], GENESIS
         for no, line in enumerate(lines, 1):
             rec_prev = _event(line, f"{self.path}:{no}")["prev"]
-            if rec_prev != prev:
-                if no == 1:
-                    raise CurriculumError(f"{self.path}:1: the first event must have prev = {GENESIS[:8]}...")
-                raise CurriculumError(f"{self.path}:{no - 1}: line {no - 1} was edited: its sha256 differs from "
-                                      f"the one recorded in line {no}")
+            if rec_prev != prev:  # named where the chain breaks: which line changed, and how, the chain cannot tell
+                broken = (f"line {no} does not follow line {no - 1} (it records another sha256 than line {no - 1}'s)"
+                          if no > 1 else f"line 1 does not begin the chain (its prev is not {GENESIS[:8]}...)")
+                raise CurriculumError(f"{self.path}:{no}: {broken}: a line edited, removed, reordered or repeated")
             prev = hashlib.sha256(line).hexdigest()
         return len(lines)
 
@@ -129,7 +128,7 @@ def _event(line, where, hint=""):
     """One passport line as its event; a CurriculumError naming where for anything else."""
     try:
         rec = json.loads(line)
-    except ValueError:  # bad UTF-8 or JSON, or an integer past Python's 4300 digits
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, an integer past Python's 4300 digits, or nested too deep
         rec = None
     if not (isinstance(rec, dict) and isinstance(rec.get("event"), str) and isinstance(rec.get("prev"), str)):
         raise CurriculumError(f"{where}: not a passport event (edited or corrupted){hint}")

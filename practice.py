@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import atomic_path, fail, fsync_dir
 from leakage import stated_in
-from units import CurriculumError, read_unit as read
+from units import UNIT_ID, CurriculumError, read_unit as read
 
 ROOT = Path(__file__).resolve().parent
 WORD = re.compile(r"[A-Za-z]+")
@@ -46,15 +46,64 @@ FORMS = r"(?P<plural>e?s)?(?P<possessive>['’]s?)?(?!\w)"
 
 
 def _pattern(names, tail=FORMS):
-    """One regex for any of the names, in any case and with their words apart by any space, then tail;
+    """A _Pattern for any of the names, in any case and with their words apart by any space, then tail;
     longest first, so that "Silver Gull" is taken whole before "Gull"."""
-    alternatives = (r"\s+".join(map(re.escape, n.split())) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?P<name>{'|'.join(alternatives)}){tail}", re.IGNORECASE)
+    keys = sorted(map(_key, names), key=len, reverse=True)
+    alternatives = (r"\s+".join(map(re.escape, k.split())) for k in keys)
+    return _Pattern(re.compile(rf"(?<!\w)(?P<name>{'|'.join(alternatives)}){tail}"))
 
 
 def _key(name):
-    """A name as practice matches it: case and spacing aside."""
+    """A name as practice matches it: case and spacing aside. Casefolded, not lowercased: "Weißdorn" and
+    "WEISSDORN" are one name ("weissdorn")."""
     return " ".join(name.casefold().split())
+
+
+def _fold(text):
+    """text casefolded, and {index in it: index in text} where each of text's characters starts, and at the end."""
+    if text.isascii():  # one character each way: the positions are the same (a range, as quick as a dict)
+        return text.lower(), range(len(text) + 1)
+    parts, edge, n = [], {}, 0
+    for i, ch in enumerate(text):
+        edge[n] = i
+        parts.append(ch.casefold())
+        n += len(parts[-1])
+    edge[n] = len(text)
+    return "".join(parts), edge
+
+
+class _Pattern:
+    """A regex of casefolded names, run on the text casefolded: re.IGNORECASE compares one character with
+    one, so it never finds "weissdorn" (the key of "Weißdorn") in "Weißdorn". Matches come back as the
+    text spells them: search -> {group: its words in the text, or None}; sub(repl, text) with repl a
+    plain string or a function of those groups."""
+
+    def __init__(self, regex):
+        self.regex = regex
+
+    def matches(self, text):
+        """(start, end, groups) in text of each match. A match that would split one of text's characters
+        (a name "weis" in "Weiß", folded "weiss") is none: the search goes on from the next character."""
+        folded, edge = _fold(text)
+        pos = 0
+        while m := self.regex.search(folded, pos):
+            spans = {g: m.span(g) for g in m.groupdict() if m.span(g) != (-1, -1)}
+            if all(s in edge and e in edge for s, e in [m.span(), *spans.values()]):
+                groups = dict.fromkeys(m.groupdict()) | {g: text[edge[s]:edge[e]] for g, (s, e) in spans.items()}
+                yield edge[m.start()], edge[m.end()], groups
+                pos = max(m.end(), m.start() + 1)  # on after it, as re.finditer (an empty match: one on)
+            else:
+                pos = m.start() + 1
+
+    def search(self, text):
+        return next((groups for _, _, groups in self.matches(text)), None)
+
+    def sub(self, repl, text):
+        out, last = [], 0
+        for start, end, groups in self.matches(text):
+            out += [text[last:start], repl(groups) if callable(repl) else repl]
+            last = end
+        return "".join(out) + text[last:]
 
 
 def _named(concepts, text):
@@ -128,7 +177,7 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     out = [" ".join(group) for group in _groups(rng, sentences)] + [" ".join(group) for group in _groups(rng, qa)]
     rng.shuffle(out)
     _check_replaced(path, out, listed)
-    practice = {"unit": f"practice-{header['unit']}", "kind": "primitive", "level": 0,
+    practice = {"unit": _practice_id(header["unit"]), "kind": "primitive", "level": 0,
                 "title": f"Practice for {header['unit']}: its statements and questions about "
                          f"{copies} x {len(names)} invented names", "concepts": ["practice"], "requires": [],
                 "source": f"derived by accrete practice.py from {Path(path).name}", "license": header["license"]}
@@ -159,6 +208,43 @@ def _check_replaced(path, docs, listed):
                               "would carry the unit's facts into the base's primitive text")
 
 
+def _practice_id(uid):
+    return f"practice-{uid}"
+
+
+def _check_units(files, units):
+    """Raise CurriculumError, before anything is written, where their practice units could not be written
+    side by side: one file or one unit id twice (ignoring case, as curriculum.py does: ids name files,
+    and some file systems ignore case), or an id too long to take its practice unit's prefix."""
+    seen = {}
+    for f, (header, _, _) in zip(files, units):
+        uid, first = header["unit"], seen.get(header["unit"].lower())
+        if first is not None and Path(first).resolve() == Path(f).resolve():
+            raise CurriculumError(f"{f}: given twice (also as {first}); give each unit file once")
+        if first is not None:
+            raise CurriculumError(f"{f}: duplicate unit id {uid!r} (also in {first}); give each unit its own id")
+        seen[uid.lower()] = f
+        # refused, not shortened: a shortened id could equal another unit's and would hide which unit it
+        # practises, and an id of 92-100 characters is rare and the user's to shorten
+        if not UNIT_ID.fullmatch(_practice_id(uid)):
+            raise CurriculumError(f"{f}: unit id {uid!r} is too long for its practice unit's id "
+                                  f"{_practice_id(uid)!r} (100 characters at most); shorten it to "
+                                  f"{100 - len(_practice_id(''))} or fewer")
+
+
+def _place(written, out_dir):
+    """Move the files written into out_dir, checked first for what would make a rename fail, so that a
+    failure cannot leave some of them moved: two with one name, or a directory where one goes."""
+    names = [f.name for f in written]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CurriculumError(f"{out_dir / twice[0]}: two support units would be written there")
+    for f in written:
+        if (out_dir / f.name).is_dir() and not (out_dir / f.name).is_symlink():
+            raise CurriculumError(f"{out_dir / f.name}: is a directory, where the support unit {f.name} goes")
+    return [f.replace(out_dir / f.name) for f in written]
+
+
 def _groups(rng, items):
     i = 0
     while i < len(items):
@@ -180,17 +266,20 @@ def support(files, out_dir, seed=0, copies=COPIES, log=print):
     the units' new names) and a practice unit per knowledge unit into out_dir; return their paths.
     Everything is written and checked in a temporary directory inside out_dir and moved into place
     only then: a failure anywhere, the primitive text's included, leaves out_dir as it was."""
+    if copies < 1:  # else each practice unit would be a header alone, which units.py refuses
+        raise CurriculumError(f"copies of practice must be at least 1, got {copies}: with none, it has no documents")
     prepare, out_dir = _world(), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise CurriculumError(f"{out_dir}: not a directory")
     if any(Path(f).resolve().parent == out_dir.resolve() for f in files):
         raise CurriculumError(f"{out_dir}: holds the units given; write their support units to another directory")
     units = [read(f) for f in files]
+    _check_units(files, units)
     made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     work, placed = Path(tempfile.mkdtemp(prefix=".practice-", dir=out_dir)), []  # inside: a rename, never a copy
     try:
-        placed = [f.replace(out_dir / f.name) for f in _build(prepare, files, units, work, seed, copies, log)]
+        placed = _place(_build(prepare, files, units, work, seed, copies, log), out_dir)
         fsync_dir(out_dir)  # the renames survive a power cut, as atomic_path's do
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -60,6 +60,7 @@ def test_a_bad_rank_line_is_named(corpus):
     (("QQ== 65\n", "QQ== -5\n"), None, None, "tokenizer.tiktoken:66: a repeated token or rank, or a rank out of range"),
     (("QQ== 65\n", "QQ== 66\n"), None, None, "tokenizer.tiktoken:67: a repeated token or rank"),
     (("QQ== 65\n", "QQ== 65\nQQ== 65\n"), None, None, "tokenizer.tiktoken:67: a repeated token or rank"),
+    (("Zg== 102\n", ""), None, None, "tokenizer.tiktoken: no token for the single byte 102"),  # b"f" gone
     (None, {EOT: "x"}, None, "tokenizer.json: special_tokens must map names to ids of their own"),
     (None, {EOT: 65}, None, "tokenizer.json: special_tokens must map names to ids of their own"),
     (None, None, "(\\S+", "tokenizer.json: not a tokenizer description"),
@@ -75,6 +76,18 @@ def test_a_damaged_tokenizer_is_named_not_a_panic(corpus, ranks, specials, patte
     with pytest.raises(CurriculumError, match=where.replace("(", "\\(")):
         load_tokenizer(corpus.dir)
     assert "panicked" not in capfd.readouterr().err
+
+
+def test_the_cli_names_a_rank_file_lacking_a_byte_in_one_line_not_a_panic(corpus, capsys):
+    """tiktoken loads ranks without a single byte and panics (a long backtrace) on the first text that needs it."""
+    import bpe
+    rank_file = corpus.dir / "tokenizer.tiktoken"
+    rank_file.write_text(rank_file.read_text().replace("Zg== 102\n", ""))
+    with pytest.raises(SystemExit) as e:
+        bpe.main([str(corpus.dir), "fff"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err == f"error: {rank_file}: no token for the single byte 102 (bytes without " \
+                                        "one: 1 of 256); a byte-level BPE needs a token for each\n"
 
 
 def test_bpe_trains_a_small_vocab_fast_and_every_token_encodes_to_itself():

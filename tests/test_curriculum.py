@@ -147,6 +147,16 @@ def test_probe_leaked_by_a_document_already_in_the_corpus_is_rejected(corpus, tm
     assert snapshot(corpus.dir) == before
 
 
+def test_add_takes_an_answer_that_only_begins_a_longer_number_in_a_document(corpus, tmp_path):
+    """Leakage is the answer as a whole word, by leakage.py's rule: "4" does not leak into "45 teeth"."""
+    florp = {"probe": "Q: How many legs does a florp have? A: The florp has", "answer": "4", "choices": ["4", "6"],
+             "type": "recall", "cluster": "florp"}
+    p = write_unit(tmp_path, "florp", lines=[header("florp"), {"text": "The florp has 45 teeth and six legs."}, florp])
+    assert C.add(corpus.dir, [p], log=lambda *_: None) == ["florp"]
+    bad = write_unit(tmp_path, "florp2", lines=[header("florp2"), {"text": "The florp has 4 legs."}, florp])
+    assert_rejected(corpus, [bad], f"{bad}:3: leakage")
+
+
 def test_cli_add_of_an_invalid_file_exits_2_with_the_line(corpus, tmp_path, cli):
     p = write_unit(tmp_path, "bad", kind="trivia")
     before = snapshot(corpus.dir)
@@ -164,6 +174,36 @@ def test_cli_add_takes_a_leak_budget_and_refuses_one_below_1(corpus, tmp_path, c
     rc, _, err = main(capsys, "add", corpus.dir, p, "--leak-budget", "0")
     assert rc == 2 and "leak budget 0: it must be at least 1" in err
     assert snapshot(corpus.dir) == before
+
+
+def swap_two_merges(corpus_dir):
+    """Edit the tokenizer as someone might by hand: two merges' ranks swapped (tiktoken loads it)."""
+    path = Path(corpus_dir) / "tokenizer.tiktoken"
+    lines = path.read_text().splitlines(keepends=True)
+    (a, ra), (b, rb) = lines[270].split(), lines[271].split()
+    lines[270:272] = [f"{a} {rb}\n", f"{b} {ra}\n"]
+    path.write_text("".join(lines))
+
+
+def test_add_refuses_a_tokenizer_other_than_the_init_event_s_as_check_does(corpus, tmp_path, capsys):
+    """add checked the passport's chain only: it tokenized units with an edited tokenizer, and check
+    then failed the corpus."""
+    new = write_unit(tmp_path, "d", level=3, requires=["c"])
+    swap_two_merges(corpus.dir)
+    assert_rejected(corpus, [new], f"{corpus.dir / 'tokenizer.tiktoken'}: the tokenizer does not match the "
+                                   "passport's init event")
+    rc, _, err = main(capsys, "add", corpus.dir, new)
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and "does not match" in err
+
+
+def test_add_refuses_a_passport_without_its_init_event_and_says_so(corpus, tmp_path, capsys):
+    """An emptied passport: add wrote a passport beginning with unit_added, which check then failed."""
+    corpus.passport.path.write_bytes(b"")
+    message = assert_rejected(corpus, [tmp_path / "src" / "prim.jsonl"], f"{corpus.passport.path}: no init event")
+    assert "tokenizer" not in message  # the tokenizer is not what is wrong
+    for cmd in ("add", "check"):
+        rc, _, err = main(capsys, cmd, corpus.dir, *([tmp_path / "src" / "prim.jsonl"] if cmd == "add" else []))
+        assert rc == 2 and err.startswith(f"error: {corpus.passport.path}: no init event") and err.count("\n") == 1
 
 
 def test_add_is_all_or_nothing(corpus, tmp_path):
@@ -435,6 +475,15 @@ def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys)
     assert rc == 2 and "not an empty directory" in err
 
 
+@pytest.mark.parametrize("size", ["0", "-5"])
+def test_cli_init_refuses_max_train_bytes_below_1(tmp_path, capsys, size):
+    """No training text trained no merge: a bytes-only tokenizer, whatever --vocab-size asked."""
+    f = write_unit(tmp_path, "u")
+    rc, _, err = main(capsys, "init", tmp_path / "c", f, "--vocab-size", "280", "--max-train-bytes", size)
+    assert rc == 2 and err == f"error: --max-train-bytes {size}: the BPE's training text must be at least 1 byte\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.jsonl"]  # nothing written
+
+
 def test_a_damaged_tokenizer_description_is_named(corpus, capsys):
     meta = corpus.dir / "tokenizer.json"
     for text in ("{not json", json.dumps({"type": "bpe", "name": "x"})):
@@ -463,7 +512,7 @@ def test_cli_check_names_an_edited_passport_line(corpus, capsys):
     lines[2] = lines[2].replace('"tokens":', '"tokens":1')
     path.write_text("".join(lines))
     rc, _, err = main(capsys, "check", corpus.dir)
-    assert rc == 2 and "passport.jsonl:3: line 3 was edited" in err
+    assert rc == 2 and "passport.jsonl:4: line 4 does not follow line 3" in err and "line edited" in err
 
 
 def test_cli_check_names_an_event_lacking_a_field_even_with_its_chain_recomputed(corpus, capsys):
@@ -477,6 +526,16 @@ def test_cli_check_names_an_event_lacking_a_field_even_with_its_chain_recomputed
     path.write_bytes(b"\n".join(lines) + b"\n")
     rc, _, err = main(capsys, "check", corpus.dir)
     assert rc == 2 and "passport.jsonl:3: unit_added event without shards.train (edited or corrupted)" in err, err
+
+
+def test_a_passport_line_nested_too_deeply_is_one_line_naming_it(corpus, capsys):
+    """json.loads raises RecursionError on it, which was a traceback and exit 1."""
+    with open(corpus.dir / "passport.jsonl", "ab") as f:
+        f.write(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    for cmd in ("check", "status", "map"):
+        rc, _, err = main(capsys, cmd, corpus.dir)
+        assert rc == 2 and err.startswith(f"error: {corpus.dir / 'passport.jsonl'}:6: not a passport event") \
+            and err.count("\n") == 1, (cmd, err[:200])
 
 
 def test_cli_check_repair_drops_a_torn_last_line(corpus, capsys):

@@ -633,7 +633,8 @@ def test_verify_bad_input_is_an_error_and_appends_nothing(world, corpus_dir, tmp
     before = (corpus_dir / "passport.jsonl").read_bytes()
     says = {"unknown unit": "unknown unit 'nope'", "missing checkpoint": "nowhere/model.safetensors: no such checkpoint",
             "other tokenizer": "alien: checkpoint was trained with tokenizer ffffffffffff",
-            "broken passport": "passport.jsonl:2: line 2 was edited", "threshold in percent": "--threshold 35: a share",
+            "broken passport": "passport.jsonl:3: line 3 does not follow line 2",
+            "threshold in percent": "--threshold 35: a share",
             "negative tolerance": "--retention-tolerance -0.1: a share", "gain in points": "--min-gain 10: a share"}[case]
     with pytest.raises(ValueError, match=re.escape(says)):
         E.verify(corpus_dir, **args)

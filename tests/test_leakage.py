@@ -97,10 +97,12 @@ def test_leak_finder_finds_short_and_long_needles_anywhere(tmp_path):
     k = L.LeakFinder.K
     for n in (3, k - 1, k, k + 1, 80, 65_535, 65_536):  # under K bytes or over 65,535: held as bytes
         for start in (0, 1234, len(text) - n):
-            needle = text[start:start + n]
-            where, at = finder(b"\x01" * 30, needle).find(text)
-            assert where == f"{probes}:2" and text[at:at + n] == needle
-            assert finder(needle, new=False).find(text, new_only=True) is None  # an old probe in an old document
+            needle, doc = text[start:start + n], bytearray(text)
+            doc[max(start - 1, 0)] = doc[min(start + n, len(doc) - 1)] = ord(".")  # whole words (_whole) there
+            doc[start:start + n] = needle
+            where, at = finder(b"\x01" * 30, needle).find(bytes(doc))
+            assert where == f"{probes}:2" and doc[at:at + n] == needle
+            assert finder(needle, new=False).find(bytes(doc), new_only=True) is None  # an old probe in an old document
     assert finder(b"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", b"zz").find(text) is None
 
 
@@ -192,6 +194,28 @@ def test_a_lead_and_answer_is_leakage_where_the_lead_names_the_probe_s_entity(tm
     leak([p])
     assert L._needle_bytes(probe) == [b"the luklirk lives in the lake", b"the luklirk lives in thelake"]
     assert L._needle_bytes(VILLAGE)[0] == b"which craft is mossbridge best known for? it is known for glassblowing"
+
+
+FLORP = {"probe": "Q: How many legs does a florp have? A: The florp has", "answer": "4", "choices": ["4", "6"],
+         "type": "recall", "cluster": "florp"}
+LAKE = {"probe": "Q: Where does the luklirk live? A: The luklirk lives in the", "answer": "lake",
+        "choices": ["lake", "swamp"], "type": "recall", "cluster": "luklirk"}
+SHORT = {"probe": "Q: Legs? A:", "answer": "4", "choices": ["4", "6"], "type": "recall"}  # under K bytes: held as bytes
+
+
+@budgets
+def test_an_answer_that_only_begins_a_longer_word_or_number_is_no_leakage(tmp_path, capsys, budget):
+    """"4" in "45 teeth" or "lake" in "lakeside" is another word, and "the florp" in "bathe florp" too;
+    the same needles as whole words still leak."""
+    docs = ["The florp has 45 teeth and six legs.", "The luklirk lives in the lakeside.", "Legs? 45!",
+            "A bathe florp has 4 legs, they say."]
+    p = write_unit(tmp_path, "ok", lines=[header("ok"), *({"text": t} for t in docs), FLORP, LAKE, SHORT])
+    leak([p], budget=budget)
+    assert L.main([str(p)]) is None and capsys.readouterr().out.startswith("ok:")  # the CLI: the same rule
+    for no, text in ((2, "So the florp has 4 legs."), (3, "THE LUKLIRK LIVES IN THE LAKE"), (4, "legs? 4")):
+        bad = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": text}, FLORP, LAKE, SHORT])
+        with leaks(f"{bad}:{no + 1}", f"{bad}:2"):
+            leak([bad], budget=budget)
 
 
 def spans_hashed(monkeypatch):

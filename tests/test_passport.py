@@ -44,12 +44,36 @@ def test_unknown_event_and_reserved_fields_are_refused(passport):
     assert passport.check() == 4
 
 
-def test_edited_middle_line_is_detected_with_its_line_number(passport):
+def test_edited_middle_line_is_detected_where_the_chain_breaks(passport):
     lines = passport.path.read_text().splitlines(keepends=True)
     lines[2] = lines[2].replace('"tokens":10', '"tokens":11')
     passport.path.write_text("".join(lines))
-    with pytest.raises(CurriculumError, match=r"passport.jsonl:3: line 3 was edited"):
+    with pytest.raises(CurriculumError, match=r"passport.jsonl:4: line 4 does not follow line 3 .*: a line edited, "
+                                              "removed, reordered or repeated$"):
         passport.check()
+
+
+@pytest.mark.parametrize("how, order, breaks", [
+    ("line 2 removed", [0, 2, 3], 2), ("lines 2 and 3 swapped", [0, 2, 1, 3], 2),
+    ("the last line repeated", [0, 1, 2, 3, 3], 5), ("line 1 removed", [1, 2, 3], 1)])
+def test_a_line_removed_reordered_or_repeated_is_named_where_the_chain_breaks_not_as_an_edit(passport, how, order,
+                                                                                              breaks):
+    lines = passport.path.read_bytes().split(b"\n")[:-1]
+    passport.path.write_bytes(b"".join(lines[i] + b"\n" for i in order))
+    with pytest.raises(CurriculumError) as e:
+        passport.check()
+    follows = f"line {breaks} does not follow line {breaks - 1}" if breaks > 1 else "line 1 does not begin the chain"
+    assert str(e.value).startswith(f"{passport.path}:{breaks}: {follows} "), how
+    assert "was edited" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_line_nested_too_deeply_for_the_json_parser_is_named_not_a_traceback(passport):
+    """json.loads raises RecursionError, no ValueError, on "[" * 100000: it is a damaged line like any other."""
+    with open(passport.path, "ab") as f:
+        f.write(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    for read in (passport.check, passport.events):
+        with pytest.raises(CurriculumError, match=r"passport.jsonl:5: not a passport event \(edited or corrupted\)"):
+            read()
 
 
 def test_a_bad_byte_or_a_line_without_an_event_is_named_not_a_traceback(passport):

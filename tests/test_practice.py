@@ -11,6 +11,7 @@ import pytest
 
 import curriculum
 import practice
+from units import UNIT_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "data" / "examples").glob("*.jsonl"))
@@ -288,3 +289,76 @@ def test_the_example_units_name_every_cluster_in_their_documents_and_list_each(t
         practice._check_clusters(f, docs, probes, practice.all_concepts(units))
         with pytest.raises(curriculum.CurriculumError, match=rf"^{re.escape(str(f))}: "):
             practice._check_clusters(f, docs, probes, [c for c in header["concepts"] if c != sorted(clusters)[0]])
+
+
+def test_one_unit_id_twice_or_one_file_twice_is_refused_before_anything_is_written(ships, tmp_path, capsys):
+    # both would write practice-ships.jsonl: the second once overwrote the first, and the move into the
+    # directory failed halfway, leaving the primitive text and one practice unit in it
+    (tmp_path / "copy").mkdir()
+    copy = tmp_path / "copy" / "ships.jsonl"
+    copy.write_text(ships.read_text())
+    loud = write_unit(tmp_path / "copy" / "loud.jsonl", "SHIPS", ["The Blue Swan is slow."],  # ids name files
+                      [probe("Q: How fast is the Blue Swan? A: It is", "slow", ["fast", "slow"])], ["Blue Swan"])
+    out = tmp_path / "out"
+    for given, refused in [([ships, copy], rf"^{re.escape(str(copy))}: duplicate unit id 'ships' \(also in "
+                                           rf"{re.escape(str(ships))}\)"),
+                           ([ships, loud], rf"^{re.escape(str(loud))}: duplicate unit id 'SHIPS' "),
+                           ([ships, ships], rf"^{re.escape(str(ships))}: given twice")]:
+        with pytest.raises(curriculum.CurriculumError, match=refused):
+            practice.support(given, out, log=lambda m: None)
+        assert not out.exists()
+    with pytest.raises(SystemExit) as e:  # the command line: one line, status 2, nothing written
+        practice.main([str(ships), str(copy), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "duplicate unit id 'ships'" in err and not out.exists()
+
+
+def test_a_directory_where_a_support_unit_goes_is_refused_before_any_file_is_moved(ships, tmp_path):
+    # a rename cannot replace a directory: checked before the first rename, not found at the last
+    out = tmp_path / "out"
+    (out / "practice-ships.jsonl").mkdir(parents=True)
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{re.escape(str(out / 'practice-ships.jsonl'))}: is a "
+                                                         "directory"):
+        practice.support([ships], out, log=lambda m: None)
+    assert [p.name for p in out.iterdir()] == ["practice-ships.jsonl"] and (out / "practice-ships.jsonl").is_dir()
+
+
+def test_a_name_whose_casefold_is_longer_is_found_and_replaced_in_any_case_form(tmp_path):
+    # "ß" folds to "ss" and "İ" to "i" and a dot: re.IGNORECASE alone never found such a name as written,
+    # and its practice was refused as still naming it
+    docs = ["Weißdorn is used against cough.", "A WEISSDORN tea soothes a cough.", "The weißdorn's berries are red.",
+            "İsot is given for fever.", "The İSOT pepper is hot."]
+    probes = [probe("Q: What is Weißdorn used against? A: It is used against", "cough", ["cough", "fever"]),
+              probe("Q: What is İsot given for? A: It is given for", "fever", ["cough", "fever"])]
+    f = write_unit(tmp_path / "herbs.jsonl", "herbs", docs, probes, ["Weißdorn", "İsot"])
+    assert practice._pattern([practice._key("Weißdorn")]).search("Weißdorn tea")["name"] == "Weißdorn"
+    assert practice._pattern(["weissdorn"]).sub("#", "WEIẞDORN’s weissdorns Weißdornen") == "# # Weißdornen"
+    counter = iter(range(100))
+    _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(0), copies=2)
+    text = " ".join(out)
+    assert not re.search("wei(ß|ss)dorn|İsot", text, re.IGNORECASE)
+    assert len(re.findall(r"A Nonce\d+ tea soothes a cough\.", text)) == 2
+    assert len(re.findall(r"The nonce\d+'s berries are red\.", text)) == 2
+    assert len(re.findall(r"The Nonce\d+ pepper is hot\.", text)) == 2
+
+
+def test_no_copies_of_practice_are_refused_before_anything_is_written(ships, tmp_path):
+    # practice of no copy is a header alone, which units.py refuses as a unit with no documents
+    for copies in (0, -1):
+        with pytest.raises(curriculum.CurriculumError, match=rf"^copies of practice must be at least 1, got {copies}"):
+            practice.support([ships], tmp_path / "out", copies=copies, log=lambda m: None)
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_unit_id_too_long_for_its_practice_unit_s_id_is_refused_before_anything_is_written(ships, tmp_path):
+    # "practice-" and an id of 92 characters pass units.py's limit of 100
+    lines = ships.read_text().splitlines()
+    for n in (91, 92):
+        f = tmp_path / f"ships{n}.jsonl"
+        f.write_text("\n".join([json.dumps({**json.loads(lines[0]), "unit": "s" * n})] + lines[1:]) + "\n")
+    header, _ = practice.derive(tmp_path / "ships91.jsonl", lambda: "nonce", random.Random(0))
+    assert UNIT_ID.fullmatch(header["unit"])  # units.py checks ids with it
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{re.escape(str(tmp_path / 'ships92.jsonl'))}: unit id "
+                                                         rf"'s{{92}}' is too long .* shorten it to 91 or fewer$"):
+        practice.support([tmp_path / "ships92.jsonl"], tmp_path / "out", log=lambda m: None)
+    assert not (tmp_path / "out").exists()
