@@ -673,7 +673,7 @@ def arg_parser():
     p.add_argument("--cuda", action="store_true", help="Also the GPU figures on the small preset (bf16, eager "
                    "and compiled; MFU, LoRA / full) and one whole grow unit on it (needs CUDA); run first.")
     p.add_argument("--cuda-only", action="store_true", help="With --cuda: the GPU figures alone, not the CPU "
-                   "ones after them (a GPU machine lent for minutes).")
+                   "ones after them (a GPU machine rented by the minute).")
     p.add_argument("--json", metavar="FILE", help="Write the rows, stamped with the date, machine, torch "
                    "version, commit and command line, to FILE (rewritten after every row).")
     p.add_argument("--render", metavar="RUN", nargs="+", help="Measure nothing: write BENCH.md (see --out) from "
@@ -691,7 +691,7 @@ def run_benches(args, table):
     print(f"accrete bench: torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"config {config.to_dict()}, {GPT(config).num_params() / 1e6:.1f}M parameters", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="accrete-bench-") as tmp:
-        if args.cuda:  # a GPU machine is lent for minutes: a run stopped by its limit keeps the GPU rows
+        if args.cuda:  # first: a run stopped by a time limit keeps the GPU rows, the scarcer ones
             bench_cuda(table, args.quick, repeats)
             bench_unit(table, "micro" if args.quick else "small", torch.device("cuda"), tmp,
                        50_000 if args.quick else 2_000_000)

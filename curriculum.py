@@ -460,7 +460,7 @@ def _describe_gate(g, clear_of_chance=True):
     if not g["can_pass"]:
         return f"warning: {head}: cannot pass the gate, even with all {g['n']} correct" + (
             f" ({perfect}); give it more probes" if perfect and clear_of_chance else "")
-    return f"{head}: passes with at least {g['min_correct']} of {g['n']} correct" + (
+    return f"{head}: needs at least {g['min_correct']} of {g['n']} correct" + (
         f"; {perfect}" if clear_of_chance else "")
 
 # -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import math
 import random
 import re
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -815,24 +816,28 @@ def _print_summary(name, summary):
 
 def cmd_score(args):
     """Print a model's accuracy on the corpus's probes, overall and by level, type and unit."""
-    corpus = open_corpus(args.corpus)
+    corpus, device = open_corpus(args.corpus), _device(args)
     units = args.units or [u for u in corpus.order() if corpus.probes(u)]
     for u in units:
         if u not in corpus.units:
             raise EvalError(f"{args.corpus}: unknown unit {u!r}")
-    model, _ = load_model(args.model, args.device, corpus.tokenizer_hash)
+    model, _ = load_model(args.model, device, corpus.tokenizer_hash)
     _check_vocab(model, corpus.tokenizer, args.model)
     probes = [p for u in units for p in corpus.probes(u)]
     t0 = time.time()
-    results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, args.device)
+    results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, device)
     _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
     print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
 
 
 def cmd_verify(args):
     """Run the gate on one unit's adapter and exit 0 (pass) or 1 (fail)."""
+    corpus = open_corpus(args.corpus)
+    if args.gate_on != "all" and not any(p["type"] == args.gate_on for u in corpus.units for p in corpus.probes(u)):
+        # verify would read it as "none of that type in this unit" and gate on every type: a typo, recorded
+        raise EvalError(f"--gate-on {args.gate_on}: no unit has probes of that type (all: every type)")
     r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
-               args.device, args.clear_of_chance, args.batch_size, args.norm, args.gate_on, min_gain=args.min_gain)
+               _device(args), args.clear_of_chance, args.batch_size, args.norm, args.gate_on, min_gain=args.min_gain)
     g, gain = r["gated"], r["gated"]["gain"]
     print(f"{r['unit']}: before {cell(r['before'])}, after {cell(r['after'])}, chance {pct(r['after']['chance'])}")
     print(f"  gate on {g['types'] if g['types'] == 'all' else ', '.join(g['types'])}: "
@@ -858,7 +863,7 @@ def cmd_compare(args):
         if not colon:
             raise EvalError(f"--controls {pair!r}: write A:B with two model names")
         controls.append((a, b))
-    r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, args.device,
+    r = compare(args.corpus, specs, args.out, args.retention, controls or None, args.samples, _device(args),
                 args.batch_size, args.norm, args.seed)
     for s in r["chance"] + [c["sentence"] for c in r["comparisons"]]:
         print(s)
@@ -867,17 +872,24 @@ def cmd_compare(args):
 
 def cmd_sample(args):
     """Print a few generations of a model after a prompt."""
-    corpus = open_corpus(args.corpus)
+    corpus, device = open_corpus(args.corpus), _device(args)
     spec = args.model + (f"+{args.adapter}" if args.adapter else "")
-    model, _ = load_model(spec, args.device, corpus.tokenizer_hash)
+    model, _ = load_model(spec, device, corpus.tokenizer_hash)
     for i, text in enumerate(sample(model, corpus.tokenizer, args.prompt, args.n, args.max_new_tokens,
-                                    args.temperature, args.top_k, args.seed, args.device)):
+                                    args.temperature, args.top_k, args.seed, device)):
         print(f"--- sample {i} (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k})")
         print(args.prompt + text)
 
 
 def _device_flag(p):
-    p.add_argument("--device", default="cpu", help="torch device to run on: cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device to run on: auto, cpu, cuda, cuda:N or mps "
+                   "(default cpu)")
+
+
+def _device(args):
+    """--device as torch names it, checked as train.py checks it: one line for a device this machine lacks."""
+    from train import resolve_device
+    return str(resolve_device(args.device))
 
 
 def build_parser():
@@ -942,7 +954,11 @@ def build_parser():
 
 
 def main(argv=None):
-    run_subcommand(build_parser(), argv)
+    try:
+        run_subcommand(build_parser(), argv)
+    except Exception:  # a crash is an error (2): verify's 1 means a unit failed its gate, and a script acts on it
+        traceback.print_exc()
+        raise SystemExit(2)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# gpu_check.sh: everything accrete needs checked on a GPU, in one go, for a machine lent for about
-# ten minutes. It runs, each under its own time limit so that the whole stays under nine minutes:
+# gpu_check.sh: everything accrete needs checked on a GPU, in one go, in under ten minutes. It runs,
+# each under its own time limit so that the whole stays under nine minutes:
 #   1. bench.py --cuda --cuda-only --json $OUT/bench-gpu.json  the GPU figures, stamped with the machine
 #   2. bench.py --render ... --out $OUT/BENCH-gpu.md          those figures as a BENCH.md section
 #   3. ladder.py --preset smoke                               the GPU smoke ladder (adapters of 20 steps
@@ -12,7 +12,7 @@
 # A step that fails or runs out of time is reported and the next one still runs. Each step's output
 # and wall time go to $OUT/gpu_check.log; bench.py rewrites its JSON after every row, so a bench
 # stopped by its limit still leaves the rows it measured (and step 2 renders them). $OUT receives at
-# most 7 files, none in a folder: what a lent machine sends back is limited in count and depth.
+# most 7 files, none in a folder, so that they are quick to copy back from a remote machine.
 #
 # How to run it, from anywhere, on a machine with CUDA and the requirements installed:
 #     bash gpu_check.sh                  # results in ./gpu-out

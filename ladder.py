@@ -168,6 +168,9 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
                  "lora_alpha", "retention_probes", "base_lr", "lora_lr", "ft_lr", "scratch_lr", "practice_copies"):
         if not 0 < getattr(s, name) < math.inf:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be positive and finite")
+    for name in ("keep_steps", "samples", "lora_min_steps", "lora_warmup"):
+        if getattr(s, name) < 0:
+            raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be 0 or more")
     curve_fractions(s.curve)
     if s.tokenizer == "bpe" and s.vocab_size < bpe.MIN_VOCAB:
         raise LadderError(f"--vocab-size {s.vocab_size}: the BPE needs at least {bpe.MIN_VOCAB} (256 bytes + eot)")
@@ -182,16 +185,28 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     prepare = world_module()
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
-    if s.gate_on != "all":  # the built-in world is made here if it is not yet (stage 1 would make it)
-        files = sorted(Path(units_dir).glob("*.jsonl")) if units_dir else world_files(s)
-        if files and not has_probe_type(files, s.gate_on):
-            raise LadderError(f"--gate-on {s.gate_on}: no unit has probes of that type (all: every type)")
+    files = run_files(s, units_dir) if s.gate_on != "all" else None
+    if files and not has_probe_type(files, s.gate_on):  # no files at all: stage 1 names that
+        raise LadderError(f"--gate-on {s.gate_on}: no unit has probes of that type (all: every type)")
+
+
+def run_files(s, units_dir):
+    """The unit files a run reads (support units aside): the built-in world's, made here if they are
+    not yet (stage 1 would make them), or those of --units."""
+    return sorted(Path(units_dir).glob("*.jsonl")) if units_dir else world_files(s)
 
 
 def check_given(given, s, preset, units_dir=None, primitive_dir=None):
     """Refuse a setting given on the command line (given: the names of those given) that the ladder
     would save in ladder.json and never use: the built-in world's size with --units or under a token
-    count (the preset's or one given), practice's settings where no practice is added."""
+    count (the preset's or one given), practice's settings where no practice is added, a positive
+    control on a probe type no unit has (the default's types are the built-in world's: with other
+    units it shows no line)."""
+    if "control" in given:
+        files = run_files(s, units_dir)
+        unknown = [t for t in parse_control(s.control) if files and not has_probe_type(files, t)]
+        if unknown:
+            raise LadderError(f"--control {s.control}: no unit has probes of type {unknown[0]!r}")
     if units_dir:
         for name in ("world_size", "world_tokens"):
             if name in given:
@@ -261,6 +276,17 @@ class Run:
     @property
     def corpus(self):
         return curriculum.Corpus(self.corpus_dir)
+
+    def discard(self):
+        """Delete what the run wrote before its first corpus was refused (its settings, support units, a
+        corpus of no unit), and the run directory if that empties it: retried once the input is
+        mended, the run starts afresh, its tokenizer trained on the files as they are then."""
+        for name in ("corpus", "support"):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        for name in ("ladder.json", "stage_seconds.json"):
+            (self.out / name).unlink(missing_ok=True)
+        if self.out.is_dir() and not any(self.out.iterdir()):
+            self.out.rmdir()
 
     def model_config(self):
         s = self.s
@@ -581,7 +607,13 @@ def run_ladder(run):
             seconds[name] = round(seconds.get(name, 0.0) + time.time() - t, 1)
             atomic_write_text(file, json.dumps(seconds, indent=1) + "\n")
 
-    stage(1, "corpus: units, tokenizer, shards", stage_corpus, run)
+    fresh = not (run.corpus_dir / "passport.jsonl").is_file()
+    try:
+        stage(1, "corpus: units, tokenizer, shards", stage_corpus, run)
+    except (ValueError, FileNotFoundError):
+        if fresh:  # refused input leaves no run that a retry would continue on a tokenizer of the refused files
+            run.discard()
+        raise
     stage(2, "base: pretrain on primitive text", stage_base, run)
     steps, grow_flops = stage(3, "grow: LoRA per unit, verify, merge", stage_grow, run)
     have_ft = stage(4, "finetune: full fine-tune on the verified units", stage_finetune, run)

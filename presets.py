@@ -8,7 +8,8 @@ adapter trains in proportion to its size; the scratch models get the compute the
 """
 
 PRESETS = {
-    # the tests: a forward pass in milliseconds, a whole ladder in about a minute; an open gate (plumbing, not science)
+    # the tests: a forward pass in milliseconds, a whole ladder in about a minute; a gate that rejects only a unit
+    # its adapter made worse (plumbing, not science)
     "micro": dict(
         model=dict(vocab_size=512, block_size=64, n_layer=2, n_head=2, n_embd=64),
         ladder=dict(vocab_size=512, batch_size=8, base_epochs=2.0, base_lr=3e-3, lora_epochs=4.0, lora_r=4,

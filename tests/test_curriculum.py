@@ -784,7 +784,7 @@ def test_add_says_what_each_knowledge_unit_needs_to_pass_and_warns_when_it_canno
     C.add(corpus.dir, files, log=said.append)
     gate_lines = [s for s in said if "probes" in s]
     assert gate_lines == [
-        "twelve: the gate reads 6 of its 12 recall probes, chance 25%: passes with at least 4 of 6 correct; a "
+        "twelve: the gate reads 6 of its 12 recall probes, chance 25%: needs at least 4 of 6 correct; a "
         "perfect score clears chance from 6 probes",
         "warning: two: the gate reads 1 of its 2 recall probes, chance 50%: cannot pass the gate, even with all 1 "
         "correct (a perfect score clears chance from 6 probes); give it more probes"]
@@ -793,11 +793,11 @@ def test_add_says_what_each_knowledge_unit_needs_to_pass_and_warns_when_it_canno
 def test_cli_add_takes_the_gate_settings(corpus, tmp_path, capsys):
     rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "two", 2, recall_choices=["yes", "no"]),
                       "--no-clear-of-chance", "--threshold", "0.5")
-    assert rc == 0 and "two: the gate reads 1 of its 2 recall probes, chance 50%: passes with at least 1 of 1 " \
+    assert rc == 0 and "two: the gate reads 1 of its 2 recall probes, chance 50%: needs at least 1 of 1 " \
         "correct\n" in out
     rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "mixed", 9, 7), "--gate-on", "all")
     # the gate reads 8 of the 16: 5 recall and 3 inference probes, chance (5/4 + 3/2) / 8 = 0.34
-    assert rc == 0 and ("mixed: the gate reads 8 of its 16 probes (all types), chance 34%: passes with at least 6 "
+    assert rc == 0 and ("mixed: the gate reads 8 of its 16 probes (all types), chance 34%: needs at least 6 "
                         "of 8 correct; a perfect score clears chance from 6 probes") in out
     before = snapshot(corpus.dir)
     rc, _, err = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "x", 5), "--threshold", "1.5")

@@ -602,6 +602,34 @@ def test_the_gate_counts_what_its_probes_rest_on_not_the_probes(world, corpus_di
     assert E.verify(corpus_dir, "facts", world / "base", world / "good", clear_of_chance=False)["passed"]
 
 
+@pytest.mark.parametrize("device, says", [("cuda:9", "--device cuda:9: "), ("tpu", "--device 'tpu': use auto, cpu")])
+def test_every_cli_refuses_a_device_it_cannot_use_in_one_line_exit_2(world, corpus_dir, tmp_path, capsys, device,
+                                                                       says):
+    if device.startswith("cuda") and torch.cuda.device_count() > 9:
+        pytest.skip("this machine has a cuda:9")
+    for args in (["verify", corpus_dir, "--unit", "facts", "--model", world / "base", "--adapter", world / "good"],
+                 ["score", corpus_dir, "--model", world / "base"],
+                 ["compare", corpus_dir, f"base={world / 'base'}", "--out", tmp_path / "report"],
+                 ["sample", "--corpus", corpus_dir, "--model", world / "base"]):
+        p = run_main(E.main, [*args, "--device", device], capsys)
+        assert p.returncode == 2 and p.stderr.startswith(f"error: {says}"), (args[0], p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1
+    assert verified_events(corpus_dir) == [] and not (tmp_path / "report").exists()
+
+
+def test_verify_cli_refuses_a_gate_type_no_unit_has_exit_2_and_appends_nothing(world, corpus_dir, verify_cli):
+    p = verify_cli(corpus_dir, world, "good", "base", "facts", "--gate-on", "recal")  # read as none here: all types
+    assert p.returncode == 2 and p.stderr == "error: --gate-on recal: no unit has probes of that type (all: every " \
+        "type)\n" and verified_events(corpus_dir) == []
+
+
+def test_a_crash_in_verify_exits_2_not_the_1_of_a_failed_gate(world, corpus_dir, capsys, monkeypatch):
+    monkeypatch.setattr(E, "score_probes", lambda *a, **k: 1 / 0)
+    p = run_main(E.main, ["verify", corpus_dir, "--unit", "facts", "--model", world / "base", "--adapter",
+                          world / "good"], capsys)
+    assert p.returncode == 2 and "ZeroDivisionError" in p.stderr
+
+
 def test_verify_cli_refuses_an_adapter_of_another_base_exit_2_and_appends_nothing(world, corpus_dir, verify_cli):
     p = verify_cli(corpus_dir, world, "good", model="other_base")
     assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1

@@ -253,7 +253,7 @@ def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not
 
 
 def test_the_gate_asks_the_adapter_for_the_least_gain_set(finished, tmp_path):
-    """--min-gain reaches the gate: micro's open gate passes facts-00's adapter, which a gain of 100
+    """--min-gain reaches the gate: micro's gate passes facts-00's adapter, which a gain of 100
     points (more than it can rise from what the base already scored) rejects, saying why."""
     tmp, _ = finished
     shutil.copytree(tmp / "run", tmp_path / "run")
@@ -385,6 +385,10 @@ def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_st
     (["--ft-epochs", "0"], "--ft-epochs 0.0: must be positive and finite"),
     (["--curve", "0.5,abc"], "--curve '0.5,abc': give fractions of the scratch compute, each above 0 and at most 1"),
     (["--lora-alpha", "0"], "--lora-alpha 0.0: must be positive and finite"),
+    (["--control", "recall=0.5,chian=0.5"], "--control recall=0.5,chian=0.5: no unit has probes of type 'chian'"),
+    (["--keep-steps", "-1"], "--keep-steps -1: must be 0 or more"),
+    (["--samples", "-1"], "--samples -1: must be 0 or more"),
+    (["--lora-min-steps", "-1"], "--lora-min-steps -1: must be 0 or more"),
     (["--units", "data/examples", "--practice-copies", "0"], "--practice-copies 0: must be positive and finite"),
     (["--lora-alpha", "inf"], "--lora-alpha inf: must be positive and finite"),
     (["--scratch-lr", "nan"], "--scratch-lr nan: must be positive and finite"),
@@ -418,6 +422,22 @@ def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert e.value.code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {says}"), err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("damage", ["a leaking probe", "no unit files"])
+def test_a_first_corpus_refused_leaves_no_run_to_continue(tmp_path, capsys, damage):
+    units = write_units(tmp_path / "units")
+    if damage == "a leaking probe":  # caught by add, after the tokenizer was trained on these files
+        with open(units / "facts-00.jsonl", "a") as f:
+            f.write(json.dumps({"text": "Q: What color is the blick? A: The blick is red."}) + "\n")
+    else:
+        units = tmp_path / "empty"
+        units.mkdir()
+    p = run_main(ladder.main, ["--preset", "micro", "--out", tmp_path / "run", "--units", units], capsys)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert ("leakage" if damage == "a leaking probe" else "no unit files") in p.stderr
+    # nothing left: run again on mended units, it starts afresh rather than continuing on the refused files' tokenizer
     assert not (tmp_path / "run").exists()
 
 
