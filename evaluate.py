@@ -38,7 +38,7 @@ from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
     signed_points, wilson
 from lora import load_adapter, read_adapter
-from report import add_seeds_parser, cell, probes_sha256, write_report
+from report import add_seeds_parser, bits, cell, probe_id, probes_sha256, write_report
 from units import cluster_of, without_article
 
 
@@ -608,6 +608,11 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
               "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
     keys = bootstrap_keys(compared, probes)
+    # per probe, so that seeds whose gates kept other units are compared on the probes they share
+    report["compared"] = {"ids": [probe_id(p) for p in compared], "types": [p.get("type", "recall") for p in compared],
+                          "levels": [levels[p["unit"]] for p in compared], "keys": [list(k) for k in keys]}
+    for name in models:
+        models[name]["correct"] = bits(correct[name])
     chance = [1 / len(p["choices"]) for p in compared]  # against chance as against a model: probes move with their clusters
     report["chance"] = [describe_vs_chance(n, m["summary"]["overall"],
                                            bootstrap_diff(correct[n], chance, keys, seed=seed), len(_labels(keys)))
@@ -791,12 +796,12 @@ def _point_label(point):
 
 
 def _curves_section(curves, probes, keys, correct, models, references, seed):
-    """The report's learning curves: points without per-probe correctness, each reference model's
-    accuracy overall and by type, and the sentences."""
+    """The report's learning curves: points with their per-probe correctness as bits, each reference
+    model's accuracy overall and by type, and the sentences."""
     if curves["probes_sha256"] != probes_sha256(probes):
         raise EvalError("learning curves were scored on other probes than this comparison reads (a unit "
                         "verified or rejected since?); score them again with learning_curves")
-    return {"runs": {run: [{k: v for k, v in p.items() if k != "correct"} for p in points]
+    return {"runs": {run: [dict(p, correct=bits(p["correct"])) for p in points]
                      for run, points in curves["runs"].items()},
             "references": {r: {"overall": models[r]["summary"]["overall"]["acc"],
                                **{t: s["acc"] for t, s in models[r]["summary"]["by_type"].items()}}

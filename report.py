@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from common import atomic_write_text, run_subcommand
-from stats import MIN_CLUSTERS, describe_difference, pct, signed_points, t_interval
+from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, signed_points, t_interval
 
 
 class ReportError(ValueError):
@@ -325,6 +325,16 @@ def probes_sha256(probes):
 NO_PROBES = probes_sha256([])  # a report's gate_read where no gate read any probe
 
 
+def probe_id(probe):
+    """One probe's name across reports: a short sha256 of its unit, prompt, answer, choices and type."""
+    return probes_sha256([probe])[:16]
+
+
+def bits(correct):
+    """Per-probe correctness as report.json keeps it: a string of 0s and 1s."""
+    return "".join("1" if c else "0" for c in correct)
+
+
 def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
     """N per-seed compare() reports (same models and probes, paired by seed; with worlds, each seed
     on its own world: the same units, other probes) -> per model and scope the mean accuracy with its
@@ -332,21 +342,24 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
     and sentence. Writes report.md and report.json to out_dir if given."""
     _check_seeds(reports, names or [f"report {k}" for k in range(len(reports))], worlds)
     names = common_models(reports)
-    models = {n: {scope: dict(t_interval(v), values=v) for scope, v in _seed_accuracies(reports, n).items()}
-              for n in names}
+    shared = None if worlds else shared_probes(reports)
+    models = {n: {scope: dict(t_interval(v), values=v, **({"probes": _n_shared(shared, scope)} if shared else {}))
+                  for scope, v in _seed_accuracies(reports, n, shared).items()} for n in names}
     pairs = []
     for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]
                                      if c["a"] in names and c["b"] in names):
         found = [next((c for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
                  for r in reports]
+        if shared:  # each seed's difference and bootstrap on the probes every seed shares in this scope
+            found = [c and _shared_diff(r, a, b, shared[scope][k]) for k, (r, c) in enumerate(zip(reports, found))]
         v = [c and c["diff"] for c in found]
         t = dict(t_interval(v), probes=_probe_halfwidth(found))
         sizes = [c["n"] for c in found if c and c.get("n") is not None]  # each seed's probes in this scope
         pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
-                          sentence=_seeds_sentence(models, a, b, scope, t, worlds, sizes)))
+                          sentence=_seeds_sentence(models, a, b, scope, t, worlds, sizes, bool(shared))))
     agg = {"seeds": len(reports), "worlds": worlds, "gate_half": all(map(gate_read_half, reports)),
-           "models": models, "comparisons": pairs,
-           "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports)}
+           "shared_probes": bool(shared), "models": models, "comparisons": pairs,
+           "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared)}
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -385,16 +398,62 @@ def common_models(reports):
     return [n for n in reports[0]["models"] if all(n in r["models"] for r in reports)]
 
 
-def _seed_accuracies(reports, name):
-    """scope ("overall", "level L", "type T") -> the model's accuracy in each report (None where absent)."""
+def _scopes(reports, name):
+    """The scopes ("overall", "level L", "type T") some report has for the model, in their order."""
     scopes = {"overall": None}
     for r in reports:
         s = r["models"][name]["summary"]
         scopes.update({f"{key[3:]} {g}": None for key in ("by_level", "by_type") for g in s[key]})
+    return list(scopes)
+
+
+def shared_probes(reports):
+    """scope -> per report the indices, in its "compared" record, of the scope's probes that every
+    report with any probe in that scope compared (None for a report with none there); None where a
+    report lacks the record. Seeds whose gates kept other units compare other probes, and a mean of
+    their accuracies would mix sets: each seed is read on the probes all of them share."""
+    if not all("compared" in r for r in reports):
+        return None
+    out = {}
+    for scope in dict.fromkeys(sc for n in common_models(reports) for sc in _scopes(reports, n)):
+        picked = [[i for i, (t, lv) in enumerate(zip(r["compared"]["types"], r["compared"]["levels"]))
+                   if scope in ("overall", f"type {t}", f"level {lv}")] for r in reports]
+        having = [{r["compared"]["ids"][i] for i in idx} for r, idx in zip(reports, picked) if idx]
+        common = set.intersection(*having) if having else set()
+        out[scope] = [[i for i in idx if r["compared"]["ids"][i] in common] if idx else None
+                      for r, idx in zip(reports, picked)]
+    return out
+
+
+def _n_shared(shared, scope):
+    return next((len(idx) for idx in shared[scope] if idx is not None), 0)
+
+
+def _seed_accuracies(reports, name, shared=None):
+    """scope -> the model's accuracy in each report (None where absent): on the probes every seed
+    shares in that scope (shared_probes), or, without them, on each report's own."""
+    if shared:
+        return {scope: [_mean_bits(r["models"][name]["correct"], idx) for r, idx in zip(reports, shared[scope])]
+                for scope in _scopes(reports, name)}
     # a seed with no probe in a scope (its gate rejected every unit) has no accuracy there, not 0%
     return {scope: [(s or {}).get("acc") if (s or {}).get("n") != 0 else None
                     for s in (_scope(r["models"][name]["summary"], scope) for r in reports)]
-            for scope in scopes}
+            for scope in _scopes(reports, name)}
+
+
+def _mean_bits(correct, idx):
+    """The share of 1s of a bits string at the indices idx; None for no index (or idx None)."""
+    return sum(correct[i] == "1" for i in idx) / len(idx) if idx else None
+
+
+def _shared_diff(report, a, b, idx):
+    """One seed's a - b on the probes at idx, as a comparison: diff, 95% paired bootstrap, n, clusters."""
+    if not idx:
+        return None
+    ca, cb = ([report["models"][m]["correct"][i] == "1" for i in idx] for m in (a, b))
+    keys = [tuple(report["compared"]["keys"][i]) for i in idx]
+    diff, lo, hi = bootstrap_diff(ca, cb, keys)
+    return {"diff": diff, "lo": lo, "hi": hi, "n": len(idx), "clusters": len({k for ks in keys for k in ks})}
 
 
 def _probe_halfwidth(comparisons):
@@ -408,12 +467,13 @@ def _probe_halfwidth(comparisons):
     return sum(widths) / len(widths) if widths else None
 
 
-def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=()):
+def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=(), shared=False):
     """One sentence on a - b across seeds (t: its t_interval with "probes", the bootstrap half-width;
-    sizes: each seed's probe count). Seeds on one world share its probes, so averaging over seeds does
-    not shrink the probes' sampling error: a difference the t-interval finds is said to hold over a
-    draw of probes only where mean ± sqrt(t half-width² + probes²) leaves out 0 too. With worlds each
-    seed read its own probes, and the t-interval already covers their draw."""
+    sizes: each seed's probe count; shared: each seed read on the probes all of them share). Seeds on
+    one world share its probes, so averaging over seeds does not shrink the probes' sampling error: a
+    difference the t-interval finds is said to hold over a draw of probes only where mean ±
+    sqrt(t half-width² + probes²) leaves out 0 too. With worlds each seed read its own probes, and the
+    t-interval already covers their draw."""
     if t["lo"] is None:
         return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
     acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
@@ -424,8 +484,11 @@ def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=()):
     said = f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"]))
     if worlds:
         return f"{said} across {t['n']} seeds, each on its own world{probes}"
-    where = ("one world's probes" if len(set(sizes)) < 2
-             else f"probe sets of {min(sizes)} to {max(sizes)} from one world")
+    if shared:
+        where = f"the {sizes[0]} probes of one world that every seed compares"
+    else:
+        where = ("one world's probes" if len(set(sizes)) < 2
+                 else f"probe sets of {min(sizes)} to {max(sizes)} from one world")
     said += f" across {t['n']} training seeds on {where}"
     if t.get("probes") is None or t["lo"] <= 0 <= t["hi"]:
         return said + probes
@@ -437,15 +500,17 @@ def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=()):
     return f"{said}, but no difference is detectable over a draw of probes {together}"
 
 
-def _seed_cell(t, sd=True):
-    """mean ± sd [t-interval] in percent, from t_interval's dict or a curve point's (acc for mean)."""
+def _seed_cell(t, sd=True, of=None):
+    """mean ± sd [t-interval] in percent, from t_interval's dict or a curve point's (acc for mean); with
+    `of` seeds in all, how many the mean is over where fewer (the others had no probe there)."""
     mean = t["mean"] if "mean" in t else t["acc"]
     if mean is None:
         return "-"
+    fewer = f" ({t['n']} seed{'s' if t['n'] != 1 else ''})" if of and t["n"] < of else ""
     if t["sd"] is None:
-        return pct(mean)
+        return pct(mean) + fewer
     spread = f" ± {100 * t['sd']:.0f}" if sd else ""
-    return f"{pct(mean)}{spread} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]"
+    return f"{pct(mean)}{spread} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]{fewer}"
 
 
 def render_seeds_markdown(agg):
@@ -465,9 +530,17 @@ def render_seeds_markdown(agg):
            "their sampling error does not shrink over seeds: a sentence calls a difference detectable over a draw "
            "of probes only where the mean ± sqrt(t half-width² + probes ±²) leaves out 0.") +
            f" Each interval is 95% on its own: of the {len(agg['comparisons'])} comparisons below, about one in "
-           "twenty of those where no difference exists would leave out 0 by chance alone.", "",
+           "twenty of those where no difference exists would leave out 0 by chance alone." +
+           (" Each seed is read on the probes that every seed with probes in the scope compares: where the gates "
+            "kept other units in other seeds, the probes some seeds lack are left out of all (the first row "
+            "counts those kept), so each mean is over one set." if agg.get("shared_probes") else ""), "",
            "## Accuracy", ""] + _header(["model"] + scopes)
-    out += [_row([n] + [_seed_cell(m[s]) if s in m else "-" for s in scopes]) for n, m in models.items()]
+    if agg.get("shared_probes"):
+        first = next(iter(models.values()))
+        out.append(_row(["probes every seed compares"] + [str(first[s].get("probes", "-")) if s in first else "-"
+                                                          for s in scopes]))
+    out += [_row([n] + [_seed_cell(m[s], of=agg["seeds"]) if s in m else "-" for s in scopes])
+            for n, m in models.items()]
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
                                                           "mean", "sd", "95% t-interval", "probes ±"])
     for c in agg["comparisons"]:
@@ -519,12 +592,16 @@ def control_lines(bar, reports, agg=None):
     means = {n: [(m.get(f"type {t}") or {}).get("mean") for t in bar] for n, m in agg["models"].items()}
     mean = [n for n, a in means.items() if _reaches(bar, a)]
     mean_text = (', '.join(mean) or 'no model') + _short_by_rounding(bar, means)
-    per_seed = {n: sum(_reaches(bar, p[n]) for p in per if n in p) for n in dict.fromkeys(n for p in per for n in p)}
-    seeds = ", ".join(f"{n} in {k} of {agg['seeds']}" for n, k in per_seed.items() if k)
-    some = [sum(any(_at_bar(a[i], b) for a in p.values()) for p in per) for i, b in enumerate(bar.values())]
+    # seed by seed, of the seeds that measured the types (a seed whose gate kept no unit of a type has none)
+    measured = {n: [p[n] for p in per if n in p and None not in p[n]] for n in dict.fromkeys(n for p in per for n in p)}
+    seeds = ", ".join(f"{n} in {k} of {len(accs)}" for n, accs in measured.items()
+                      for k in [sum(_reaches(bar, a) for a in accs)] if k)
+    typed = [[p for p in per if any(a[i] is not None for a in p.values())] for i in range(len(bar))]
+    some = [(sum(any(_at_bar(a[i], b) for a in p.values()) for p in ps), len(ps))
+            for i, (b, ps) in enumerate(zip(bar.values(), typed))]
     return [head + f"reached on the mean over seeds by {mean_text}; seed by seed, " +
             (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."] + \
-        _control_by_type(bar, means, [f" (some model in {k} of {agg['seeds']} seeds)" for k in some])
+        _control_by_type(bar, means, [f" (some model in {k} of {m} seeds)" for k, m in some])
 
 
 def _control_by_type(bar, accuracies, notes=None):
@@ -703,12 +780,13 @@ def _results_rejected(report):
             f"Their probes, and those resting on their facts, apart: {scores}."]
 
 
-def seed_curves(reports):
+def seed_curves(reports, shared=None):
     """The learning curves across seeds, in the shape plot_curves draws: each point's accuracy by type
     as the mean over seeds with its 95% t-interval, and each reference model's mean accuracy by type;
     over the seeds that have curves (a seed whose gate rejected every unit trained no scratch run),
-    counted in "seeds" of "of". None when no report has curves."""
-    having = [r for r in reports if r.get("curves", {}).get("runs")]
+    counted in "seeds" of "of"; on the probes every seed shares (shared_probes) where the reports keep
+    each point's correctness. None when no report has curves."""
+    having = [k for k, r in enumerate(reports) if r.get("curves", {}).get("runs")]
     if not having:
         return None
 
@@ -716,17 +794,28 @@ def seed_curves(reports):
         t = t_interval(values)
         return {"acc": t["mean"], "lo": t["lo"], "hi": t["hi"], "sd": t["sd"], "n": t["n"]}
 
-    def at(r, run, i, t):  # run's accuracy on type t at its i-th point in report r, None where absent
-        points = r["curves"]["runs"].get(run, [])
-        return points[i]["by_type"].get(t, {}).get("acc") if i < len(points) else None
+    def acc(k, entry, t):  # in report k, a curve point's or a reference's accuracy on type t (None: absent)
+        if entry is None:
+            return None
+        if shared and "correct" in entry:  # a point, or a model of report k
+            return _mean_bits(entry["correct"], shared[f"type {t}"][k]) if f"type {t}" in shared else None
+        if "by_type" in entry:  # a point's own summary
+            return entry["by_type"].get(t, {}).get("acc")
+        return entry.get(t)  # the curves' reference accuracies
 
-    out = {}
-    for run, points in having[0]["curves"]["runs"].items():
-        out[run] = [dict({k: p.get(k) for k in ("step", "tokens", "flops")}, by_type={
-            t: over_seeds([at(r, run, i, t) for r in having]) for t in p["by_type"]}) for i, p in enumerate(points)]
-    refs = having[0]["curves"].get("references", {})
-    references = {ref: {t: t_interval([r["curves"].get("references", {}).get(ref, {}).get(t) for r in having])["mean"]
-                        for t in accs} for ref, accs in refs.items()}
+    def point(k, run, i):
+        points = reports[k]["curves"]["runs"].get(run, [])
+        return points[i] if i < len(points) else None
+
+    def reference(k, ref):
+        return reports[k]["models"].get(ref) if shared else reports[k]["curves"].get("references", {}).get(ref)
+
+    first = reports[having[0]]["curves"]
+    out = {run: [dict({k: p.get(k) for k in ("step", "tokens", "flops")}, by_type={
+        t: over_seeds([acc(k, point(k, run, i), t) for k in having]) for t in p["by_type"]})
+        for i, p in enumerate(points)] for run, points in first["runs"].items()}
+    references = {ref: {t: t_interval([acc(k, reference(k, ref), t) for k in having])["mean"] for t in accs}
+                  for ref, accs in first.get("references", {}).items()}
     return {"runs": out, "references": references, "seeds": len(having), "of": len(reports)}
 
 

@@ -947,7 +947,7 @@ def test_compare_puts_learning_curves_with_their_sentences_in_the_report(world, 
     specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
     r = E.compare(corpus_dir, specs, tmp_path / "out", curves=curves, curve_references=["base"])
     c = r["curves"]
-    assert [p["step"] for p in c["runs"]["ft"]] == [0, 20, 150] and "correct" not in c["runs"]["ft"][0]
+    assert [p["step"] for p in c["runs"]["ft"]] == [0, 20, 150] and set(c["runs"]["ft"][0]["correct"]) <= {"0", "1"}
     base = r["models"]["base"]["summary"]
     assert c["references"] == {"base": {"overall": base["overall"]["acc"], "recall": base["by_type"]["recall"]["acc"]}}
     first, last = curves["runs"]["ft"][1], curves["runs"]["ft"][2]

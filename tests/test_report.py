@@ -98,6 +98,59 @@ def test_seeds_on_probe_sets_of_different_sizes_say_so():
         "but" in overall["sentence"]
 
 
+def probe_report(probes, correct):
+    """A compare() report with its per-probe record: probes (id, type, level) in order, and per model
+    the correctness of each (a string of 0s and 1s); its summaries are those of the report's own probes."""
+    def summary(bits, sel):
+        picked = [b == "1" for b, keep in zip(bits, sel) if keep]
+        return {"acc": sum(picked) / len(picked), "n": len(picked)} if picked else {"acc": None, "n": 0}
+    types, levels = [t for _, t, _ in probes], [lv for _, _, lv in probes]
+    models = {n: {"correct": bits, "summary": {
+        "overall": summary(bits, [True] * len(bits)),
+        "by_level": {str(lv): summary(bits, [x == lv for x in levels]) for lv in dict.fromkeys(levels)},
+        "by_type": {t: summary(bits, [x == t for x in types]) for t in dict.fromkeys(types)}}}
+        for n, bits in correct.items()}
+    return {"units": ["u"], "probes_sha256": {"all": "same"}, "models": models, "rejected": [],
+            "compared": {"ids": [i for i, _, _ in probes], "types": types, "levels": levels,
+                         "keys": [[i] for i, _, _ in probes]},
+            "comparisons": [{"a": "a", "b": "b", "scope": sc, "diff": 0.0, "lo": -0.1, "hi": 0.1, "n": 1}
+                            for sc in ("overall", "type recall", "type chain")]}
+
+
+def test_seeds_are_read_on_the_probes_every_seed_compares():
+    """A seed whose gate rejected a unit compares fewer probes: every seed is read on the shared ones,
+    scope by scope, or the mean would mix an easy set with a hard one (seed 2 lacks p3 and p4)."""
+    every = [("p1", "recall", 0), ("p2", "recall", 0), ("p3", "recall", 1), ("p4", "chain", 1), ("p5", "chain", 2)]
+    one = probe_report(every, {"a": "11001", "b": "10000"})
+    two = probe_report([every[4], every[1], every[0]], {"a": "111", "b": "110"})  # another order, by id
+    agg = R.aggregate_seeds([one, two])
+    a = agg["models"]["a"]
+    assert a["type recall"]["values"] == [1.0, 1.0] and a["type recall"]["probes"] == 2
+    assert a["type chain"]["values"] == [1.0, 1.0] and a["type chain"]["probes"] == 1  # p5; p4 only in seed 1
+    assert a["overall"]["values"] == [1.0, 1.0] and a["overall"]["probes"] == 3  # not seed 1's 3 of 5
+    assert agg["models"]["b"]["overall"]["values"] == [pytest.approx(1 / 3), pytest.approx(2 / 3)]
+    assert a["level 1"]["values"] == [0.0, None] and a["level 1"]["n"] == 1  # only seed 1 has level 1: its own
+    overall = next(c for c in agg["comparisons"] if c["scope"] == "overall")
+    assert overall["values"] == [pytest.approx(2 / 3), pytest.approx(1 / 3)]  # a - b on p1, p2, p5
+    assert "on the 3 probes of one world that every seed compares" in overall["sentence"]
+    # the learning curve too: a point's and a reference's accuracy on the shared probes of each type
+    for r, point in ((one, "01100"), (two, "010")):
+        r["curves"] = {"runs": {"s": [{"step": 1, "tokens": 1, "flops": 1, "correct": point,
+                                       "by_type": {"recall": {"acc": 0.0}, "chain": {"acc": 0.0}}}]},
+                       "references": {"a": {"recall": 0.0, "chain": 0.0}}}
+    curves = R.aggregate_seeds([one, two])["curves"]
+    assert curves["runs"]["s"][0]["by_type"]["recall"]["acc"] == 0.5  # p1 wrong, p2 right, in both seeds
+    assert curves["runs"]["s"][0]["by_type"]["chain"]["acc"] == 0.0 and curves["references"]["a"]["recall"] == 1.0
+    md = R.render_seeds_markdown(agg)
+    assert "| probes every seed compares | 3 | 2 | 2 | 1 | 2 | 1 |" in md and "so each mean is over one set" in md
+    assert "| 0% (1 seed) |" in md  # level 1: a mean over fewer seeds says so
+    # a report without the per-probe record (written before it was kept): each seed on its own probes
+    old = [dict(r, models={n: {k: v for k, v in m.items() if k != "correct"} for n, m in r["models"].items()})
+           for r in (one, two)]
+    del old[0]["compared"]
+    assert R.aggregate_seeds(old)["models"]["a"]["overall"]["values"] == [0.6, 1.0]
+
+
 def test_aggregate_seeds_pairs_the_models_every_seed_has():
     # a merge step exists only in the seeds where its unit passed the gate
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5, "step1": 0.4}, {"overall": 0.1})
@@ -408,11 +461,11 @@ def test_the_positive_control_names_the_models_that_reach_every_bar_in_a_run_and
     assert R.control_lines(bar, [one, one], R.aggregate_seeds([one, one]))[0].endswith(
         "by finetune; seed by seed, by finetune in 2 of 2, and by no other model in any seed.")
     assert R.control_lines({"recall": 0.5}, [one]) == []  # no recall probes: nothing to control
-    # a seed whose gate rejected every unit has only its base: the other seeds' fine-tunes still count
+    # a seed whose gate rejected every unit has only its base: a fine-tune is counted in the seeds that measured one
     base_only = typed_report({"base": {"cooc": 0.25, "chain": 0.25}})
     one["models"]["base"] = base_only["models"]["base"]
     line = R.control_lines(bar, [base_only, one, one], R.aggregate_seeds([base_only, one, one]))[0]
-    assert line.endswith("reached on the mean over seeds by no model; seed by seed, by finetune in 2 of 3, and by "
+    assert line.endswith("reached on the mean over seeds by no model; seed by seed, by finetune in 2 of 2, and by "
                          "no other model in any seed."), line
 
 
