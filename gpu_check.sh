@@ -75,16 +75,16 @@ no_skips() {  # no_skips COMMAND...: run a pytest command, its output streamed; 
     return $rc
 }
 
-smoke() {  # the smoke ladder in a scratch directory; its pages and figures copied flat into $OUT
-    local dir rc f
-    dir=$(mktemp -d)
-    "$PYTHON" ladder.py --preset smoke --lora-min-steps 20 --out "$dir/smoke"
-    rc=$?
+smoke() {  # smoke DIR: the smoke ladder in the scratch directory DIR (smoke_out copies it and cleans up)
+    "$PYTHON" ladder.py --preset smoke --lora-min-steps 20 --out "$1/smoke"
+}
+
+smoke_out() {  # smoke_out DIR: the smoke ladder's pages and figures copied flat into $OUT, then DIR deleted;
+    local f       # run by this shell, not the step's: a step cut by its limit is killed with its group
     for f in report.md results.md report.png curves.png; do
-        [ -f "$dir/smoke/report/$f" ] && cp "$dir/smoke/report/$f" "$OUT/smoke-$f"
+        [ -f "$1/smoke/report/$f" ] && cp "$1/smoke/report/$f" "$OUT/smoke-$f"
     done
-    rm -rf "$dir"
-    return $rc
+    rm -rf "$1"
 }
 
 export -f no_skips smoke
@@ -94,7 +94,9 @@ export OUT PYTHON
 # runs its GPU figures first, so a cut keeps them
 step "bench --cuda" 200 "$PYTHON" bench.py --cuda --cuda-only --json "$OUT/bench-gpu.json"
 step "render BENCH-gpu.md" 20 "$PYTHON" bench.py --render "$OUT/bench-gpu.json" --out "$OUT/BENCH-gpu.md"
-step "smoke ladder" 170 smoke
+SMOKE_DIR=$(mktemp -d)
+step "smoke ladder" 170 smoke "$SMOKE_DIR"
+smoke_out "$SMOKE_DIR"
 step "CUDA tests" 90 no_skips "$PYTHON" -m pytest -q -rs tests -k cuda
 step "interop tests" 30 no_skips "$PYTHON" -m pytest -q -rs \
     tests/test_model.py::test_transformers_gpt2_loads_the_export_and_gives_our_logits \

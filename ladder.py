@@ -666,9 +666,12 @@ def machine(device):
     cuda = device.startswith("cuda")
     m = dict(bench.machine_stamp([], cuda))
     m.pop("command")
-    fn, flops = bench.matmul(device=device, dtype=torch.bfloat16 if cuda else torch.float32)
+    # on a GPU the CPU's shape would time kernel launches: the large square bench.py --cuda times
+    shape = (8192, 8192, 8192) if cuda else (2048, 384, 1536)
+    fn, flops = bench.matmul(*shape, device=device, dtype=torch.bfloat16 if cuda else torch.float32)
     fn()
     m["ceiling"] = flops / bench.best_times({"c": fn}, 5, torch.cuda.synchronize if cuda else lambda: None)["c"]
+    m["ceiling_dtype"] = "bf16" if cuda else "float32"
     return m
 
 

@@ -199,8 +199,10 @@ class LoRALinear(nn.Module):
         self.merged = False
 
     def delta_weight(self):
-        """scaling * B @ A in float32: what merging adds to the base weight."""
-        return (self.lora_B.float() @ self.lora_A.float()) * self.scaling
+        """scaling * B @ A in float32, what merging adds to the base weight: on the CPU, so that a merge
+        gives the same bytes on any device (a GPU's float32 matmul may run in TF32, which train.py allows)."""
+        delta = self.lora_B.detach().float().cpu() @ self.lora_A.detach().float().cpu()
+        return (delta * self.scaling).to(self.weight.device)
 
     def forward(self, x):
         if self.merged:

@@ -640,7 +640,9 @@ def _machine_line(run):
     m = run["machine"]
     where = m.get("gpu") or m.get("cpu")
     ceiling = "ceiling not measured"
-    if m.get("ceiling"):
+    if m.get("ceiling") and m.get("gpu"):
+        ceiling = f"{m.get('ceiling_dtype', 'bf16')} matmul ceiling {m['ceiling'] / 1e12:.0f} TFLOP/s"
+    elif m.get("ceiling"):
         threads = f"{m['threads']} thread" + "s" * (m["threads"] != 1)
         ceiling = f"float32 matmul ceiling {m['ceiling'] / 1e9:.0f} GFLOP/s on {threads}"
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in run.get("stage_seconds", {}).items())

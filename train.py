@@ -1019,11 +1019,12 @@ def train(cfg=None, log=print, **kwargs):
         last = run.step == cfg.max_steps
         logs, snapshot = run.step % cfg.log_interval == 0 or last, run.step in cfg.snapshot_steps
         ckpt = cfg.ckpt_interval and run.step % cfg.ckpt_interval == 0 and not last
-        if logs or snapshot or ckpt:
+        evals = run.val_data is not None and ((cfg.eval_interval and run.step % cfg.eval_interval == 0) or last)
+        if logs or snapshot or ckpt or evals:  # the sync before a pause: the step's queued GPU work is on the clock
             loss = finite(mean_loss(loss_sum, proc), run.step, "loss", cfg)
         if logs:
             run.log_step(loss, lr, peak)
-        if run.val_data is not None and ((cfg.eval_interval and run.step % cfg.eval_interval == 0) or last):
+        if evals:
             run.validate()
         if proc.master and snapshot:
             run.snapshot()

@@ -171,6 +171,21 @@ def test_gpu_check_keeps_the_output_of_a_step_cut_by_its_limit(tmp_path):
     assert "test_a PASSED" in log and "=== cut: TIMED OUT after 1s" in log and "failed=1" in r.stdout
 
 
+def test_gpu_check_copies_and_deletes_a_smoke_ladder_cut_by_its_limit(tmp_path):
+    """A step cut by its limit is killed with its process group: the smoke ladder's pages are copied
+    and its scratch directory deleted by the script's own shell, after the step."""
+    fake = tmp_path / "python"  # writes the report the ladder would, then outlives the step's limit
+    fake.write_text('#!/bin/bash\nout=${@: -1}\nmkdir -p "$out/report" && echo table > "$out/report/report.md"\n'
+                    "sleep 30\n")
+    fake.chmod(0o755)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    r = gpu_check(tmp_path, f'OUT={tmp_path}; PYTHON={fake}; step "smoke ladder" 1 smoke {scratch}; '
+                            f"smoke_out {scratch}; echo failed=$FAILED")
+    assert "failed=1" in r.stdout, r.stdout + r.stderr
+    assert (tmp_path / "smoke-report.md").read_text() == "table\n" and not scratch.exists()
+
+
 @pytest.mark.parametrize("output, code, rc", [("3 passed", 0, 0), ("2 passed, 1 skipped", 0, 1), ("1 failed", 3, 3)])
 def test_gpu_check_fails_a_test_step_that_skipped_a_test(output, code, rc, tmp_path):
     r = gpu_check(tmp_path, f"no_skips bash -c 'echo \"{output}\"; exit {code}'; echo rc=$?")

@@ -415,6 +415,12 @@ def test_a_run_on_one_thread_says_so_and_its_command_sets_the_threads(monkeypatc
     assert ladder.threads_env() == []
 
 
+def test_a_gpu_run_states_its_bf16_ceiling_not_a_cpu_s():
+    gpu = dict(RUN, machine=dict(RUN["machine"], gpu="NVIDIA H100 80GB HBM3", ceiling=7.5e14, ceiling_dtype="bf16"))
+    assert R._machine_line(gpu).startswith(f"{RUN['machine']['date'][:10]}, NVIDIA H100 80GB HBM3 (bf16 matmul "
+                                           "ceiling 750 TFLOP/s), torch")
+
+
 def test_results_keep_the_sections_measured_by_hand_and_rewrite_the_runs(tmp_path, run_report):
     (tmp_path / "run" / "report").mkdir(parents=True)
     (tmp_path / "run" / "report" / "results.md").write_text("## run, second time\n\nnew figures\n")

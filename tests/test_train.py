@@ -509,6 +509,11 @@ def test_the_loss_reaches_the_host_only_at_the_log_interval(tokens, tmp_path, mo
     train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path), max_steps=20, ema=0.9,
                       **dict(MICRO, log_interval=10)))
     assert synced == ["mean_loss", "mean_loss", "evaluate"]  # the loss at steps 10 and 20, the val loss at the end
+    # an evaluation pauses the clock: the step before it is synced first, so its device work is on the clock
+    synced.clear()
+    train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "evals"), max_steps=10,
+                      **dict(MICRO, log_interval=10, eval_interval=5)))
+    assert synced == ["mean_loss", "evaluate", "mean_loss", "evaluate"]
 
 
 def test_lora_mfu_counts_the_flops_the_run_records_not_6n(tokens, tmp_path, monkeypatch):
