@@ -719,11 +719,16 @@ def render_results(run, report=None, agg=None, reports=None):
                                                                    if c.get("control")]
         return "\n".join(out + [""] + control_lines(run.get("control", {}), [report])) + "\n"
     types = [k for k in next(iter(agg["models"].values())) if k.startswith("type ") or k == "overall"]
-    out += [f"Accuracy over {agg['seeds']} paired seeds, in percent: mean ± sd over seeds [95% t-interval over "
-            "seeds]:", ""]
-    out += _header(["model"] + types) + [_row([n] + [_seed_cell(m[t]) if t in m else "-" for t in types])
-                                          for n, m in agg["models"].items()]
-    out += _seeds_rejected(reports) + _chance_line(reports) + _frequency_line(reports)
+    shared = agg.get("shared_probes")
+    out += [f"Accuracy over {agg['seeds']} paired seeds" + (", each read on the probes that every seed with probes "
+            "of the type compares (the first row counts them)" if shared else "") + ", in percent: mean ± sd over "
+            "seeds [95% t-interval over seeds; a mean over fewer seeds says how many]:", ""]
+    first = next(iter(agg["models"].values()))
+    out += _header(["model"] + types) + \
+        ([_row(["probes every seed compares"] + [str(first[t].get("probes", "-")) for t in types])] if shared else []) + \
+        [_row([n] + [_seed_cell(m[t], of=agg["seeds"]) if t in m else "-" for t in types])
+         for n, m in agg["models"].items()]
+    out += _seeds_rejected(reports, shared) + _chance_line(reports) + _frequency_line(reports)
     out += _md_seed_curves(agg.get("curves"))
     out += ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
@@ -762,14 +767,15 @@ def _frequency_line(reports):
             "most often) scores " + ", ".join(f"{t} {pct(sum(a) / len(a))}" for t, a in accs.items()) + over + "."]
 
 
-def _seeds_rejected(reports):
+def _seeds_rejected(reports, shared=False):
     """One line naming the units the gate rejected, seed by seed (a run directory names its seed)."""
     rejected = [f"{Path(r['corpus']).parent.name} {', '.join(r['rejected'])}" for r in reports if r["rejected"]]
     if not rejected:
         return []
     return ["", f"The gate rejected units in {len(rejected)} of {len(reports)} seeds ({'; '.join(rejected)}): the "
             "merge steps some seed lacks are left out of these tables (each seed's own report has its steps), and "
-            "each seed's numbers are over its own accepted units."]
+            + ("the probes some seed did not compare are left out of every seed's numbers." if shared else
+               "each seed's numbers are over its own accepted units.")]
 
 
 def _results_rejected(report):
@@ -818,7 +824,7 @@ def seed_curves(reports, shared=None):
         for i, p in enumerate(points)] for run, points in first["runs"].items()}
     references = {ref: {t: t_interval([acc(k, reference(k, ref), t) for k in having])["mean"] for t in accs}
                   for ref, accs in first.get("references", {}).items()}
-    return {"runs": out, "references": references, "seeds": len(having), "of": len(reports)}
+    return {"runs": out, "references": references, "seeds": len(having), "of": len(reports), "shared": bool(shared)}
 
 
 def _md_seed_curves(curves):
@@ -828,12 +834,14 @@ def _md_seed_curves(curves):
     types = list(dict.fromkeys(t for pts in curves["runs"].values() for p in pts for t in p["by_type"]))
     over = "seeds" if curves.get("seeds", 0) == curves.get("of", 0) else \
         f"the {curves['seeds']} of {curves['of']} seeds that trained scratch runs"
-    out = ["", f"The learning curve against FLOPs from random init: mean accuracy over {over} in percent "
+    over += ", on the same probes as the table above" if curves.get("shared") else ""
+    out = ["", f"The learning curve against FLOPs from random init: mean accuracy over {over}, in percent "
            "[95% t-interval over seeds]; the reference models' means below:", ""]
     out += _header(["run", "FLOPs"] + types)
     for run, points in curves["runs"].items():
-        out += [_row([run, _num(p["flops"], "{:.3g}")] + [_seed_cell(p["by_type"][t], sd=False) if t in p["by_type"]
-                                                         else "-" for t in types]) for p in points]
+        cells = lambda p: [_seed_cell(p["by_type"][t], False, curves["seeds"]) if t in p["by_type"] else "-"  # noqa: E731
+                           for t in types]
+        out += [_row([run, _num(p["flops"], "{:.3g}")] + cells(p)) for p in points]
     out += [_row([f"{ref} (reference)", ""] + [pct(accs[t]) if accs.get(t) is not None else "-" for t in types])
             for ref, accs in curves["references"].items()]
     plot = curves.get("plot", "")

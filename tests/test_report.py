@@ -141,6 +141,11 @@ def test_seeds_are_read_on_the_probes_every_seed_compares():
     curves = R.aggregate_seeds([one, two])["curves"]
     assert curves["runs"]["s"][0]["by_type"]["recall"]["acc"] == 0.5  # p1 wrong, p2 right, in both seeds
     assert curves["runs"]["s"][0]["by_type"]["chain"]["acc"] == 0.0 and curves["references"]["a"]["recall"] == 1.0
+    for r, seed in ((one, "seed-1"), (two, "seed-2")):
+        r.update(corpus=f"runs/x/{seed}/corpus", rejected=["u2"] if seed == "seed-2" else [])
+    results = R.render_results(RUN, agg=agg, reports=[one, two])
+    assert "| probes every seed compares | 3 | 2 | 1 |" in results  # overall, recall, chain
+    assert "the probes some seed did not compare are left out of every seed's numbers" in results
     md = R.render_seeds_markdown(agg)
     assert "| probes every seed compares | 3 | 2 | 2 | 1 | 2 | 1 |" in md and "so each mean is over one set" in md
     assert "| 0% (1 seed) |" in md  # level 1: a mean over fewer seeds says so
@@ -326,7 +331,7 @@ def test_seed_curves_are_over_the_seeds_that_trained_scratch_runs(tmp_path):
         last = curves["runs"]["curriculum"][-1]["by_type"]["recall"]
         assert (curves["seeds"], curves["of"], last["n"], last["acc"]) == (2, 3, 2, pytest.approx(0.7))
         assert curves["references"]["merged"]["recall"] == pytest.approx(0.5)
-    assert "mean accuracy over the 2 of 3 seeds that trained scratch runs in percent" in \
+    assert "mean accuracy over the 2 of 3 seeds that trained scratch runs, in percent" in \
         "\n".join(R._md_seed_curves(curves))
     one = R.aggregate_seeds([curve_report([0.3, 0.6], 0.4), bare], tmp_path / "one")["curves"]  # no band to draw
     assert one["runs"]["curriculum"][0]["by_type"]["recall"]["lo"] is None and one["plot"] in (
