@@ -219,7 +219,8 @@ def composition(probes, results, compared=None):
 # ----------------------------------------------------------------------------- perplexity
 
 def bits_per_byte(loss_sum_nats, n_bytes):
-    """Total loss in nats over the UTF-8 bytes it predicts, in bits: comparable across tokenizers."""
+    """Loss in nats of the text tokens (special tokens left out, as they predict no byte) over the
+    UTF-8 bytes they predict, in bits: comparable across tokenizers."""
     return loss_sum_nats / (math.log(2) * n_bytes) if n_bytes else float("nan")
 
 
@@ -253,7 +254,7 @@ def perplexity(model, tokens, block_size=None, batch_size=16, device="cpu", toke
     T = block_size or model.config.block_size
     nbytes_of = token_bytes(tokenizer) if tokenizer is not None else None
     starts = list(range(0, len(tokens) - 1, T))
-    loss_sum, n_bytes = 0.0, 0
+    loss_sum, text_loss, n_bytes = 0.0, 0.0, 0
     with _eval_mode(model):
         for s in range(0, len(starts), batch_size):
             chunk = starts[s:s + batch_size]
@@ -262,16 +263,19 @@ def perplexity(model, tokens, block_size=None, batch_size=16, device="cpu", toke
             for b, i in enumerate(chunk):
                 w = torch.from_numpy(np.asarray(tokens[i:i + T + 1], dtype=np.int64))  # memmap: read a window
                 x[b, :len(w) - 1], y[b, :len(w) - 1] = w[:-1], w[1:]
-                if nbytes_of is not None:
-                    n_bytes += int(nbytes_of[w[1:].numpy()].sum())
             with autocast(device):
                 logits, _ = model(x.to(device))
-            loss_sum += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(),
-                                        ignore_index=-1, reduction="sum").item()
+            losses = F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), ignore_index=-1,
+                                     reduction="none").cpu()
+            loss_sum += losses.sum().item()
+            if nbytes_of is not None:  # bits per byte: the loss of the tokens that are text (nanochat's)
+                nb = torch.from_numpy(nbytes_of)[y.flatten().clamp(min=0)] * (y.flatten() >= 0)
+                text_loss += losses[nb > 0].sum().item()
+                n_bytes += int(nb.sum())
     n = len(tokens) - 1
     out = {"loss": loss_sum / n, "ppl": math.exp(min(loss_sum / n, 700)), "tokens": n, "loss_sum": loss_sum}
     if nbytes_of is not None:
-        out.update(bytes=n_bytes, bpb=bits_per_byte(loss_sum, n_bytes))
+        out.update(bytes=n_bytes, bpb=bits_per_byte(text_loss, n_bytes))
     return out
 
 
