@@ -923,10 +923,12 @@ def cmd_results(args):
         parts.append(_moved_heading(_name_figures(f.read_text(), f.parent, Path(args.out).resolve().parent), d))
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
-             "commit. Accuracy is multiple choice (each section states its chance) on the probes of the units "
-             "the gate did not reject (a section's \"Probes:\" line, where it has one, says which). Sections "
-             "headed \"" + BY_HAND + "\" are experiments outside a ladder run, written by hand with the same "
-             "particulars, and kept when the file is written again.\n\n")
+             "commit. Accuracy is multiple choice (chance is 25% on every type of the built-in world; later "
+             "sections state it) on the probes of the units the gate did not reject (a section's \"Probes:\" "
+             "line, where it has one, says which). A section across seeds whose table has no row \"probes every "
+             "seed compares\" read each seed on its own probes: where the gates rejected other units in other "
+             "seeds, its means mix probe sets. Sections headed \"" + BY_HAND + "\" are experiments outside a "
+             "ladder run, written by hand with the same particulars, and kept when the file is written again.\n\n")
     sections = _sections(Path(args.out))
     kept = [t for t in sections if t.startswith(BY_HAND)]
     headings = {t.split("\n", 1)[0] for t in parts}
