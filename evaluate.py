@@ -601,13 +601,13 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes, parts,
                                                      levels, samples, device, batch_size, norm, seed)
     shown = {p["unit"] for p in compared}  # units with compared probes: not rejected, not all read by the gate
+    prior = answer_frequency(compared, {u: corpus.documents(u, "train") for u in units})
     report = {"corpus": str(corpus_dir), "passport_head": corpus.passport.head(), "norm": norm, "units": units,
               "levels": levels, "models": models,
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},
               "chance": [],
-              "answer_frequency": summarize(answer_frequency(compared, {u: corpus.documents(u, "train")
-                                                                        for u in units}), levels),
+              "answer_frequency": summarize(prior, levels),
               "retention": _retention(models, retention_steps, [u for u in units if u in shown]),
               "comparisons": [], "rejected": rejected}
     # controls are compared overall, by level and by type; without controls, every pair overall
@@ -617,6 +617,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
                           "levels": [levels[p["unit"]] for p in compared], "keys": [list(k) for k in keys]}
     for name in models:
         models[name]["correct"] = bits(correct[name])
+    report["answer_frequency"]["correct"] = bits([r["correct"] for r in prior])
     chance = [1 / len(p["choices"]) for p in compared]  # against chance as against a model: probes move with their clusters
     report["chance"] = [describe_vs_chance(n, m["summary"]["overall"],
                                            bootstrap_diff(correct[n], chance, keys, seed=seed), len(_labels(keys)))

@@ -352,12 +352,18 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
                  for r in reports]
         if shared:  # each seed's difference and bootstrap on the probes every seed shares in this scope
             found = [c and _shared_diff(r, a, b, shared[scope][k]) for k, (r, c) in enumerate(zip(reports, found))]
+            if not _n_shared(shared, scope):
+                pairs.append(dict(a=a, b=b, scope=scope, values=[None] * len(reports), **t_interval([]), probes=None,
+                                  sentence=f"{scope}: the seeds that measured it share no probe: no comparison "
+                                           "across seeds"))
+                continue
         v = [c and c["diff"] for c in found]
         t = dict(t_interval(v), probes=_probe_halfwidth(found))
         sizes = [c["n"] for c in found if c and c.get("n") is not None]  # each seed's probes in this scope
         pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
                           sentence=_seeds_sentence(models, a, b, scope, t, worlds, sizes, bool(shared))))
-    agg = {"seeds": len(reports), "worlds": worlds, "gate_half": all(map(gate_read_half, reports)),
+    agg = {"seeds": len(reports), "names": [_seed_name(r, k) for k, r in enumerate(reports)], "worlds": worlds,
+           "gate_half": all(map(gate_read_half, reports)),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared)}
     if out_dir is not None:
@@ -368,6 +374,11 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
         atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
         atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
     return agg
+
+
+def _seed_name(report, k):
+    """A seed's name on the page: its run directory's (seed-N), else its place among the reports."""
+    return Path(report["corpus"]).parent.name if report.get("corpus") else f"report {k}"
 
 
 def gate_read_half(report):
@@ -548,12 +559,15 @@ def render_seeds_markdown(agg):
         spread = ["-", "-"] if c["sd"] is None else [f"{100 * c['sd']:.1f}",
                                                     f"{100 * c['lo']:+.1f} to {100 * c['hi']:+.1f}"]
         probes = "-" if c.get("probes") is None else f"{100 * c['probes']:.1f}"
-        out.append(_row([c["scope"], c["a"], c["b"], seeds, f"{100 * c['mean']:+.1f}"] + spread + [probes]))
+        mean = "-" if c["mean"] is None else f"{100 * c['mean']:+.1f}"
+        out.append(_row([c["scope"], c["a"], c["b"], seeds, mean] + spread + [probes]))
     out += ["", "## What the seeds allow one to say", ""] + [f"- {c['sentence']}." for c in agg["comparisons"]]
     if any(r != agg["rejected"][0] for r in agg["rejected"]):
         out += ["", "The gate rejected different units in different seeds (" +
-                "; ".join(f"seed {k}: {', '.join(r) or 'none'}" for k, r in enumerate(agg["rejected"])) +
-                "): each seed's numbers are over the probes of its own accepted units."]
+                "; ".join(f"{name}: {', '.join(r) or 'none'}" for name, r in zip(agg["names"], agg["rejected"])) +
+                "): " + ("in each column every seed with probes of it is read on those all of them compare."
+                         if agg.get("shared_probes") else "each seed's numbers are over the probes of its own "
+                         "accepted units.")]
     return "\n".join(out) + "\n"
 
 
@@ -582,9 +596,13 @@ def control_lines(bar, reports, agg=None):
     if not bar or not set(bar) <= types:
         return []
     head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
-    # each report's own models, one accuracy per type of bar (a merge step is only in the seeds it passed)
+    # each report's own models, one accuracy per type of bar (a merge step is only in the seeds it passed);
+    # across seeds read on shared probes, each seed's value on them, as the means are
     per = [{n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar] for n, m in r["models"].items()}
            for r in reports]
+    if agg is not None and agg.get("shared_probes"):
+        per = [{n: [(m.get(f"type {t}") or {}).get("values", [None] * len(reports))[k] for t in bar]
+                for n, m in agg["models"].items()} for k in range(len(reports))]
     if agg is None:
         names = [n for n, a in per[0].items() if _reaches(bar, a)]
         return [head + f"reached by {', '.join(names) or 'no model'}{_short_by_rounding(bar, per[0])}."] + \
@@ -728,7 +746,8 @@ def render_results(run, report=None, agg=None, reports=None):
         ([_row(["probes every seed compares"] + [str(first[t].get("probes", "-")) for t in types])] if shared else []) + \
         [_row([n] + [_seed_cell(m[t], of=agg["seeds"]) if t in m else "-" for t in types])
          for n, m in agg["models"].items()]
-    out += _seeds_rejected(reports, shared) + _chance_line(reports) + _frequency_line(reports)
+    out += _seeds_rejected(reports, shared) + _chance_line(reports) + \
+        _frequency_line(reports, shared_probes(reports) if shared else None)
     out += _md_seed_curves(agg.get("curves"))
     out += ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
@@ -752,29 +771,37 @@ def _chance_line(reports):
             ", ".join(f"{t} {pct(c)}" for t, c in chance.items()) + "."]
 
 
-def _frequency_line(reports):
-    """What answer frequency alone scores on each type (the mean over seeds where several)."""
+def _frequency_line(reports, shared=None):
+    """What answer frequency alone scores on each type (the mean over seeds where several; on the probes
+    every seed shares where the reports keep its per-probe correctness)."""
     priors = [r["answer_frequency"]["by_type"] for r in reports if r.get("answer_frequency")]
     if not priors:
         return []
     # a seed whose gate rejected every unit of a type has none of its probes: each type over the seeds it is in
     accs = {t: [p[t]["acc"] for p in priors if t in p] for t in dict.fromkeys(t for p in priors for t in p)}
+    on_shared = bool(shared) and all("correct" in r.get("answer_frequency", {}) for r in reports)
+    if on_shared:
+        accs = {t: [a for a in (_mean_bits(r["answer_frequency"]["correct"], idx)
+                                for r, idx in zip(reports, shared[f"type {t}"])) if a is not None] for t in accs}
+        accs = {t: a for t, a in accs.items() if a}
     if not accs:  # every unit rejected: no probe to answer
         return []
     fewer = [f"{t} over {len(a)} of them" for t, a in accs.items() if len(a) < len(priors)]
-    over = (f" (the mean over {len(priors)} seeds" + "".join(f"; {f}" for f in fewer) + ")") if len(priors) > 1 else ""
+    over = (f" (the mean over {len(priors)} seeds" + "".join(f"; {f}" for f in fewer) +
+            ("; on the probes every seed compares" if on_shared else "") + ")") if len(priors) > 1 else ""
     return ["", "Answer frequency alone (each probe answered with the choice its unit's documents mention "
             "most often) scores " + ", ".join(f"{t} {pct(sum(a) / len(a))}" for t, a in accs.items()) + over + "."]
 
 
 def _seeds_rejected(reports, shared=False):
     """One line naming the units the gate rejected, seed by seed (a run directory names its seed)."""
-    rejected = [f"{Path(r['corpus']).parent.name} {', '.join(r['rejected'])}" for r in reports if r["rejected"]]
+    rejected = [f"{_seed_name(r, k)} {', '.join(r['rejected'])}" for k, r in enumerate(reports) if r["rejected"]]
     if not rejected:
         return []
     return ["", f"The gate rejected units in {len(rejected)} of {len(reports)} seeds ({'; '.join(rejected)}): the "
             "merge steps some seed lacks are left out of these tables (each seed's own report has its steps), and "
-            + ("the probes some seed did not compare are left out of every seed's numbers." if shared else
+            + ("in each column every seed with probes of it is read on those all of them compare: overall, the "
+               "probes every seed compares (no type a seed lacks)." if shared else
                "each seed's numbers are over its own accepted units.")]
 
 
@@ -819,11 +846,15 @@ def seed_curves(reports, shared=None):
         return reports[k]["models"].get(ref) if shared else reports[k]["curves"].get("references", {}).get(ref)
 
     first = reports[having[0]]["curves"]
+    # the types any seed's curve has: a first seed whose gate rejected the kinds has no inference type
+    types = list(dict.fromkeys(t for k in having for pts in reports[k]["curves"]["runs"].values()
+                               for p in pts for t in p["by_type"]))
+    refs = list(dict.fromkeys(ref for k in having for ref in reports[k]["curves"].get("references", {})))
     out = {run: [dict({k: p.get(k) for k in ("step", "tokens", "flops")}, by_type={
-        t: over_seeds([acc(k, point(k, run, i), t) for k in having]) for t in p["by_type"]})
+        t: over_seeds([acc(k, point(k, run, i), t) for k in having]) for t in types})
         for i, p in enumerate(points)] for run, points in first["runs"].items()}
-    references = {ref: {t: t_interval([acc(k, reference(k, ref), t) for k in having])["mean"] for t in accs}
-                  for ref, accs in first.get("references", {}).items()}
+    references = {ref: {t: t_interval([acc(k, reference(k, ref), t) for k in having])["mean"] for t in types}
+                  for ref in refs}
     return {"runs": out, "references": references, "seeds": len(having), "of": len(reports), "shared": bool(shared)}
 
 

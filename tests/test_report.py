@@ -145,7 +145,7 @@ def test_seeds_are_read_on_the_probes_every_seed_compares():
         r.update(corpus=f"runs/x/{seed}/corpus", rejected=["u2"] if seed == "seed-2" else [])
     results = R.render_results(RUN, agg=agg, reports=[one, two])
     assert "| probes every seed compares | 3 | 2 | 1 |" in results  # overall, recall, chain
-    assert "the probes some seed did not compare are left out of every seed's numbers" in results
+    assert "in each column every seed with probes of it is read on those all of them compare" in results
     md = R.render_seeds_markdown(agg)
     assert "| probes every seed compares | 3 | 2 | 2 | 1 | 2 | 1 |" in md and "so each mean is over one set" in md
     assert "| 0% (1 seed) |" in md  # level 1: a mean over fewer seeds says so
@@ -154,6 +154,40 @@ def test_seeds_are_read_on_the_probes_every_seed_compares():
            for r in (one, two)]
     del old[0]["compared"]
     assert R.aggregate_seeds(old)["models"]["a"]["overall"]["values"] == [0.6, 1.0]
+
+
+def test_seeds_on_shared_probes_also_read_the_prior_the_control_and_the_curve_on_them():
+    every = [("p1", "recall", 0), ("p2", "recall", 0), ("c1", "cooc", 1), ("c2", "cooc", 1), ("k1", "chain", 2)]
+    one = probe_report(every, {"a": "10111", "b": "00000"})
+    two = probe_report([every[0], every[1], every[3], every[4]], {"a": "0111", "b": "0000"})  # lacks c1
+    three = probe_report(every[:2], {"a": "11", "b": "00"})  # its gate kept no unit with cooc or chain probes
+    for k, r in enumerate((one, two, three)):
+        r.update(corpus=f"runs/x/seed-{k + 5}/corpus", rejected=[] if k == 0 else ["kinds"])
+        n = len(r["compared"]["ids"])
+        r["answer_frequency"] = {"by_type": {"recall": {"acc": 0.5}}, "correct": "1" + "0" * (n - 1)}
+    r["curves"] = {"runs": {"s": [{"step": 1, "tokens": 1, "flops": 1, "correct": "11",
+                                   "by_type": {"recall": {"acc": 1.0}}}]}, "references": {"a": {"recall": 0.5}}}
+    one["curves"] = {"runs": {"s": [{"step": 1, "tokens": 1, "flops": 1, "correct": "00110",
+                                     "by_type": {"recall": {"acc": 0.0}, "cooc": {"acc": 1.0}}}]},
+                     "references": {"a": {"recall": 0.5, "cooc": 1.0}}}
+    reports = [three, one, two]  # the first seed's curve has no cooc: the curve still does
+    agg = R.aggregate_seeds(reports)
+    cooc = agg["models"]["a"]["type cooc"]
+    assert cooc["values"] == [None, 1.0, 1.0] and cooc["probes"] == 1
+    assert agg["curves"]["runs"]["s"][0]["by_type"]["cooc"]["acc"] == 1.0  # c2, in the two seeds with curves of it
+    # seed by seed, the control reads the shared probe c2, where a is right in both seeds with cooc
+    assert R.control_lines({"cooc": 0.9}, reports, agg)[0].endswith("seed by seed, by a in 2 of 2, and by no other "
+                                                                   "model in any seed.")
+    results = R.render_results(RUN, agg=agg, reports=reports)
+    assert "scores recall 50% (the mean over 3 seeds; on the probes every seed compares)" in results  # p1 right, p2 not
+    md = R.render_seeds_markdown(agg)
+    assert "(seed-7: kinds; seed-5: none; seed-6: kinds): in each column every seed" in md  # named by run directory
+    # two seeds with chain probes that share none: no comparison, and no crash
+    lone = probe_report([("k9", "chain", 2), *every[:2]], {"a": "100", "b": "000"})
+    agg = R.aggregate_seeds([one, lone])
+    chain = next(c for c in agg["comparisons"] if c["scope"] == "type chain")
+    assert chain["sentence"] == "type chain: the seeds that measured it share no probe: no comparison across seeds"
+    assert "| type chain | a | b | -, - | - |" in R.render_seeds_markdown(agg)
 
 
 def test_aggregate_seeds_pairs_the_models_every_seed_has():
