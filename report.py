@@ -366,6 +366,11 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
            "gate_half": all(map(gate_read_half, reports)),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared)}
+    # the shared probes leave out the units some seed rejected: the seeds that kept them all read every probe
+    whole = [k for k, r in enumerate(reports) if not r.get("rejected")]
+    if shared and 2 <= len(whole) < len(reports):
+        agg["every_unit"] = {"names": [agg["names"][k] for k in whole],
+                             "comparisons": aggregate_seeds([reports[k] for k in whole])["comparisons"]}
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -562,6 +567,11 @@ def render_seeds_markdown(agg):
         mean = "-" if c["mean"] is None else f"{100 * c['mean']:+.1f}"
         out.append(_row([c["scope"], c["a"], c["b"], seeds, mean] + spread + [probes]))
     out += ["", "## What the seeds allow one to say", ""] + [f"- {c['sentence']}." for c in agg["comparisons"]]
+    if agg.get("every_unit"):
+        e = agg["every_unit"]
+        out += ["", f"## In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])})", "",
+                "Read on all their probes, the units some other seed rejected included:", ""]
+        out += [f"- {c['sentence']}." for c in e["comparisons"]]
     if any(r != agg["rejected"][0] for r in agg["rejected"]):
         out += ["", "The gate rejected different units in different seeds (" +
                 "; ".join(f"{name}: {', '.join(r) or 'none'}" for name, r in zip(agg["names"], agg["rejected"])) +
@@ -751,8 +761,15 @@ def render_results(run, report=None, agg=None, reports=None):
     out += _md_seed_curves(agg.get("curves"))
     out += ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
-    out += [f"- {c['sentence']}." for c in agg["comparisons"] if (c["a"], c["b"]) in controls
-            and (c["scope"] == "overall" or c["scope"].startswith("type "))]
+
+    def said(comparisons):  # the controls' sentences, overall and by type
+        return [f"- {c['sentence']}." for c in comparisons if (c["a"], c["b"]) in controls
+                and (c["scope"] == "overall" or c["scope"].startswith("type "))]
+    out += said(agg["comparisons"])
+    if agg.get("every_unit"):
+        e = agg["every_unit"]
+        out += ["", f"In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])}), on all "
+                "their probes, the units the lines above leave out included:", ""] + said(e["comparisons"])
     return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
 
 

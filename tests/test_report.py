@@ -114,7 +114,7 @@ def probe_report(probes, correct):
             "compared": {"ids": [i for i, _, _ in probes], "types": types, "levels": levels,
                          "keys": [[i] for i, _, _ in probes]},
             "comparisons": [{"a": "a", "b": "b", "scope": sc, "diff": 0.0, "lo": -0.1, "hi": 0.1, "n": 1}
-                            for sc in ("overall", "type recall", "type chain")]}
+                            for sc in ("overall", *(f"type {t}" for t in dict.fromkeys(types)))]}
 
 
 def test_seeds_are_read_on_the_probes_every_seed_compares():
@@ -188,6 +188,27 @@ def test_seeds_on_shared_probes_also_read_the_prior_the_control_and_the_curve_on
     chain = next(c for c in agg["comparisons"] if c["scope"] == "type chain")
     assert chain["sentence"] == "type chain: the seeds that measured it share no probe: no comparison across seeds"
     assert "| type chain | a | b | -, - | - |" in R.render_seeds_markdown(agg)
+
+
+def test_the_seeds_that_kept_every_unit_are_also_read_on_all_their_probes():
+    """The shared probes leave out a unit some seed rejected; the seeds that kept every unit read it too."""
+    every = [("p1", "recall", 0), ("p2", "recall", 0), ("c1", "cooc", 1), ("c2", "cooc", 1)]
+    whole = [probe_report(every, {"a": bits, "b": "0000"}) for bits in ("1111", "1011")]
+    part = probe_report(every[:2], {"a": "11", "b": "00"})
+    for k, r in enumerate((*whole, part)):
+        r.update(corpus=f"runs/x/seed-{k}/corpus", rejected=["kinds"] if r is part else [])
+        for c in r["comparisons"]:
+            c["control"] = True
+    agg = R.aggregate_seeds([*whole, part])
+    e = agg["every_unit"]
+    assert e["names"] == ["seed-0", "seed-1"]
+    overall = next(c for c in e["comparisons"] if c["scope"] == "overall")
+    assert overall["values"] == [1.0, 0.75] and "on the 4 probes of one world" in overall["sentence"]
+    assert next(c for c in agg["comparisons"] if c["scope"] == "overall")["values"] == [1.0, 0.5, 1.0]  # p1, p2
+    results = R.render_results(RUN, agg=agg, reports=[*whole, part])
+    assert "In the 2 seeds whose gates kept every unit (seed-0, seed-1), on all their probes" in results
+    assert "## In the 2 seeds whose gates kept every unit (seed-0, seed-1)" in R.render_seeds_markdown(agg)
+    assert "every_unit" not in R.aggregate_seeds(whole)  # no seed rejected a unit: nothing is left out
 
 
 def test_aggregate_seeds_pairs_the_models_every_seed_has():
