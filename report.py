@@ -293,7 +293,32 @@ def plot_curves(curves, path, references=None):
     return Path(path).name
 
 
-def _md_curves(report):
+def text_curves(curves, references=None):
+    """The learning curves as a text figure, for a report drawn without matplotlib: per probe type,
+    accuracy by tens (rows) at each run's points (columns, in order), a letter per run where it
+    stands and one per reference model in the last column."""
+    names = list(curves["runs"]) + list(references or {})
+    firsts = [n.split("-")[-1][0] for n in names]  # scratch-curriculum: c; merged: m
+    marks = dict(zip(names, firsts if len(set(firsts)) == len(firsts) else map(str, range(1, len(names) + 1))))
+    points = max(curves["runs"].values(), key=len)
+    x, label = _curve_x(points)
+    types = list(dict.fromkeys(t for pts in curves["runs"].values() for p in pts for t in p["by_type"]))
+    out = ["```", "; ".join(f"{m} {n}" for n, m in marks.items()) + f"; columns: {label}, " +
+           ", ".join(f"{v:.3g}" for v in x) + "; references in the last column"]
+    for t in types:
+        def at(acc):  # the row (tens of percent, halves up) an accuracy falls in, None where not measured
+            return None if acc is None else math.floor(10 * acc + 0.5)
+        cells = [["".join(m for n, m in marks.items() if n in curves["runs"] and i < len(curves["runs"][n])
+                          and at((curves["runs"][n][i]["by_type"].get(t) or {}).get("acc")) == row)
+                  for i in range(len(points))] +
+                 ["".join(m for n, m in marks.items() if at((references or {}).get(n, {}).get(t)) == row)]
+                 for row in range(10, -1, -1)]
+        out += ["", t] + [(f"{10 * row:4d}% | " + "".join(c.ljust(6) for c in line)).rstrip()
+                          for row, line in zip(range(10, -1, -1), cells)]
+    return out + ["```"]
+
+
+def _md_curves(report, figure=True):
     c = report.get("curves")
     if not c:
         return []
@@ -311,7 +336,12 @@ def _md_curves(report):
         out.append(_row([f"{ref} (reference)", "", "", "", pct(accs["overall"])]
                         + [pct(accs[t]) if t in accs else "-" for t in types]))
     out += [""] + [f"- {s}." for s in c["sentences"]]
-    return out + ["", f"![learning curves]({c['plot']})" if c["plot"].endswith(".png") else f"Figure: {c['plot']}."]
+    if not figure:
+        return out
+    if c["plot"].endswith(".png"):
+        return out + ["", f"![learning curves]({c['plot']})"]
+    return out + ["", "The learning curves as a figure in text (with matplotlib installed, curves.png):", ""] + \
+        text_curves(c, c["references"])
 
 
 # ----------------------------------------------------------------------------- across seeds
@@ -741,7 +771,7 @@ def render_results(run, report=None, agg=None, reports=None):
         out += [_row([n, _num(m.get("flops"), "{:.3g}"), cell(m["summary"]["overall"])]
                      + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line  # sections of this run's section
-                for line in _md_composition(report) + _md_curves(report)[:-2]] + _results_rejected(report)
+                for line in _md_composition(report) + _md_curves(report, figure=False)] + _results_rejected(report)
         out += _chance_line([report]) + _frequency_line([report])
         out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
                                                                    if c.get("control")]
@@ -752,10 +782,11 @@ def render_results(run, report=None, agg=None, reports=None):
             "of the type compares (the first row counts them)" if shared else "") + ", in percent: mean ± sd over "
             "seeds [95% t-interval over seeds; a mean over fewer seeds says how many]:", ""]
     first = next(iter(agg["models"].values()))
-    out += _header(["model"] + types) + \
-        ([_row(["probes every seed compares"] + [str(first[t].get("probes", "-")) for t in types])] if shared else []) + \
-        [_row([n] + [_seed_cell(m[t], of=agg["seeds"]) if t in m else "-" for t in types])
-         for n, m in agg["models"].items()]
+    out += _header(["model"] + types)
+    if shared:
+        out.append(_row(["probes every seed compares"] + [str(first[t].get("probes", "-")) for t in types]))
+    out += [_row([n] + [_seed_cell(m[t], of=agg["seeds"]) if t in m else "-" for t in types])
+            for n, m in agg["models"].items()]
     out += _seeds_rejected(reports, shared) + _chance_line(reports) + \
         _frequency_line(reports, shared_probes(reports) if shared else None)
     out += _md_seed_curves(agg.get("curves"))
@@ -887,9 +918,9 @@ def _md_seed_curves(curves):
            "[95% t-interval over seeds]; the reference models' means below:", ""]
     out += _header(["run", "FLOPs"] + types)
     for run, points in curves["runs"].items():
-        cells = lambda p: [_seed_cell(p["by_type"][t], False, curves["seeds"]) if t in p["by_type"] else "-"  # noqa: E731
-                           for t in types]
-        out += [_row([run, _num(p["flops"], "{:.3g}")] + cells(p)) for p in points]
+        out += [_row([run, _num(p["flops"], "{:.3g}")] + [_seed_cell(p["by_type"][t], False, curves["seeds"])
+                                                         if t in p["by_type"] else "-" for t in types])
+                for p in points]
     out += [_row([f"{ref} (reference)", ""] + [pct(accs[t]) if accs.get(t) is not None else "-" for t in types])
             for ref, accs in curves["references"].items()]
     plot = curves.get("plot", "")

@@ -211,6 +211,25 @@ def test_the_seeds_that_kept_every_unit_are_also_read_on_all_their_probes():
     assert "every_unit" not in R.aggregate_seeds(whole)  # no seed rejected a unit: nothing is left out
 
 
+def test_without_matplotlib_the_report_draws_the_learning_curve_in_text():
+    def point(step, acc):
+        s = {"acc": acc, "lo": 0.0, "hi": 1.0, "n": 4}
+        return {"step": step, "tokens": 10 * step, "flops": 1e9 * step, "overall": s, "by_type": {"recall": s}}
+    curves = {"runs": {"scratch-curriculum": [point(1, 0.25), point(2, 0.9)],
+                       "scratch-shuffled": [point(1, 0.3), point(2, 0.52)]},
+              "references": {"merged": {"overall": 0.5, "recall": 0.5}}, "sentences": [], "plot": "skipped"}
+    text = R.text_curves(curves, curves["references"])
+    assert text[1] == ("c scratch-curriculum; s scratch-shuffled; m merged; columns: FLOPs from random init, 1e+09, "
+                       "2e+09; references in the last column")
+    rows = dict(line.split(" | ") for line in text if "% | " in line)
+    # 25% and 30% both in the 30% row (halves up), 90% and 52% at the second budget
+    assert rows["  90%"] == "      c" and rows["  50%"] == "      s     m" and rows["  30%"] == "cs"
+    assert "  20%" not in rows and text[-1] == "```"
+    md = R._md_curves({"curves": curves})
+    assert "The learning curves as a figure in text (with matplotlib installed, curves.png):" in md
+    assert R._md_curves({"curves": curves}, figure=False)[-1] == ""  # results.md: the table and sentences alone
+
+
 def test_aggregate_seeds_pairs_the_models_every_seed_has():
     # a merge step exists only in the seeds where its unit passed the gate
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5, "step1": 0.4}, {"overall": 0.1})
