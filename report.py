@@ -375,23 +375,7 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
     shared = None if worlds else shared_probes(reports)
     models = {n: {scope: dict(t_interval(v), values=v, **({"probes": _n_shared(shared, scope)} if shared else {}))
                   for scope, v in _seed_accuracies(reports, n, shared).items()} for n in names}
-    pairs = []
-    for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]
-                                     if c["a"] in names and c["b"] in names):
-        found = [next((c for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
-                 for r in reports]
-        if shared:  # each seed's difference and bootstrap on the probes every seed shares in this scope
-            found = [c and _shared_diff(r, a, b, shared[scope][k]) for k, (r, c) in enumerate(zip(reports, found))]
-            if not _n_shared(shared, scope):
-                pairs.append(dict(a=a, b=b, scope=scope, values=[None] * len(reports), **t_interval([]), probes=None,
-                                  sentence=f"{scope}: the seeds that measured it share no probe: no comparison "
-                                           "across seeds"))
-                continue
-        v = [c and c["diff"] for c in found]
-        t = dict(t_interval(v), probes=_probe_halfwidth(found))
-        sizes = [c["n"] for c in found if c and c.get("n") is not None]  # each seed's probes in this scope
-        pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
-                          sentence=_seeds_sentence(models, a, b, scope, t, worlds, sizes, bool(shared))))
+    pairs = _seed_pairs(reports, names, models, shared, worlds)
     agg = {"seeds": len(reports), "names": [_seed_name(r, k) for k, r in enumerate(reports)], "worlds": worlds,
            "gate_half": all(map(gate_read_half, reports)),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
@@ -409,6 +393,29 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
         atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
         atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
     return agg
+
+
+def _seed_pairs(reports, names, models, shared, worlds):
+    """Each compared pair and scope across seeds: every seed's difference (on the shared probes of the
+    scope, with its bootstrap, where shared), their mean, sd and t-interval, and the sentence."""
+    pairs = []
+    for a, b, scope in dict.fromkeys((c["a"], c["b"], c["scope"]) for r in reports for c in r["comparisons"]
+                                     if c["a"] in names and c["b"] in names):
+        found = [next((c for c in r["comparisons"] if (c["a"], c["b"], c["scope"]) == (a, b, scope)), None)
+                 for r in reports]
+        if shared and not _n_shared(shared, scope):
+            pairs.append(dict(a=a, b=b, scope=scope, values=[None] * len(reports), **t_interval([]), probes=None,
+                              sentence=f"{scope}: the seeds that measured it share no probe: no comparison across "
+                                       "seeds"))
+            continue
+        if shared:  # each seed's difference and bootstrap on the probes every seed shares in this scope
+            found = [c and _shared_diff(r, a, b, shared[scope][k]) for k, (r, c) in enumerate(zip(reports, found))]
+        v = [c and c["diff"] for c in found]
+        t = dict(t_interval(v), probes=_probe_halfwidth(found))
+        sizes = [c["n"] for c in found if c and c.get("n") is not None]  # each seed's probes in this scope
+        pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
+                          sentence=_seeds_sentence(models, a, b, scope, t, worlds, sizes, bool(shared))))
+    return pairs
 
 
 def _seed_name(report, k):
