@@ -275,23 +275,24 @@ def perplexity(model, tokens, block_size=None, batch_size=16, device="cpu", toke
     n = len(tokens) - 1
     out = {"loss": loss_sum / n, "ppl": math.exp(min(loss_sum / n, 700)), "tokens": n, "loss_sum": loss_sum}
     if nbytes_of is not None:
-        out.update(bytes=n_bytes, bpb=bits_per_byte(text_loss, n_bytes))
+        out.update(bytes=n_bytes, text_loss_sum=text_loss, bpb=bits_per_byte(text_loss, n_bytes))
     return out
 
 
 def corpus_perplexity(model, corpus, units, split="val", device="cpu", max_tokens=1 << 16):
     """Pooled perplexity and bits per byte over some units' held-out tokens; None if they have none."""
-    loss_sum = n = n_bytes = 0
+    loss_sum = text_loss = n = n_bytes = 0
     for u in units:
         toks = corpus.tokens(u, split)
         if len(toks) < 2:
             continue
         r = perplexity(model, toks, device=device, tokenizer=corpus.tokenizer, max_tokens=max_tokens)
         loss_sum, n, n_bytes = loss_sum + r["loss_sum"], n + r["tokens"], n_bytes + r["bytes"]
+        text_loss += r["text_loss_sum"]
     if not n:
         return None
     return {"loss": loss_sum / n, "ppl": math.exp(min(loss_sum / n, 700)), "tokens": n,
-            "bpb": bits_per_byte(loss_sum, n_bytes)}
+            "bpb": bits_per_byte(text_loss, n_bytes)}
 
 
 # ----------------------------------------------------------------------------- models and corpora

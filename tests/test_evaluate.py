@@ -279,6 +279,17 @@ def test_perplexity_of_a_uniform_model_is_the_vocab_size_and_bpb_uses_utf8_bytes
     assert E.bits_per_byte(8 * math.log(2), 8) == pytest.approx(1.0)
 
 
+def test_a_corpus_bits_per_byte_leaves_out_its_end_of_text_tokens_too(world, corpus_dir):
+    import curriculum as C
+    corpus, model = C.Corpus(corpus_dir), E.load_model(world / "base")[0]
+    toks = corpus.tokens("prim", "val")
+    assert (np.asarray(toks) == corpus.tokenizer.eot_token).any()  # documents are separated by <|endoftext|>
+    one = E.perplexity(model, toks, tokenizer=corpus.tokenizer, max_tokens=1 << 16)
+    pooled = E.corpus_perplexity(model, corpus, ["prim"])
+    assert pooled["bpb"] == pytest.approx(one["bpb"]) and pooled["loss"] == pytest.approx(one["loss"])
+    assert pooled["bpb"] < E.bits_per_byte(one["loss_sum"], one["bytes"])  # the eot's loss is no text's
+
+
 def test_perplexity_windows_do_not_depend_on_batch_size():
     model, tokens = micro(257), np.random.default_rng(0).integers(0, 256, 500)
     a, b = E.perplexity(model, tokens, batch_size=1), E.perplexity(model, tokens, batch_size=16)
