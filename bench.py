@@ -62,6 +62,9 @@ def best_times(fns, repeats, sync=lambda: None):
     return best
 
 
+CUDA_SQUARE = 8192  # the GPU ceiling's matmul side: large enough to time the tensor cores, not kernel launches
+
+
 def matmul(M=2048, K=384, N=1536, device="cpu", dtype=torch.float32, reps=10):
     """(a function doing `reps` (M, K) @ (K, N) matmuls, its FLOPs): the ceiling, timed beside the model."""
     a, b = torch.randn(M, K, device=device, dtype=dtype), torch.randn(K, N, device=device, dtype=dtype)
@@ -487,7 +490,7 @@ def bench_unit(table, preset, device, tmp, world_tokens):
     n_ret = len(evaluate.retention_sample(corpus, earlier, s.retention_probes))
     timed("verify", lambda: evaluate.verify(corpus.dir, unit, str(base), result.adapter, device=str(device),
                                             retention_probes=s.retention_probes))
-    timed("merge", lambda: merge_unit(base, result.adapter, d / "merged"))
+    timed("merge", lambda: lora.merge_files(base, result.adapter, d / "merged"))
     where = f"{'CUDA ' if device.type == 'cuda' else ''}{preset}"
     how = f"{'compiled' if s.compile else 'eager'}, r={s.lora_r}"
     table.add(f"{where} grow unit: LoRA training", f"{seconds(spent['train'])} ({tokens:,} tokens x "
@@ -500,13 +503,6 @@ def bench_unit(table, preset, device, tmp, world_tokens):
               seconds=spent["merge"])
     total = sum(spent.values())
     table.add(f"{where} grow unit: total", seconds(total), seconds=total, world_tokens=world_tokens)
-
-
-def merge_unit(base, adapter, out):
-    """The grow stage's merge: the base, the adapter folded in, saved as a plain checkpoint."""
-    model, meta = load_checkpoint(base)
-    header = lora.load_adapter(model, adapter, meta.get("tokenizer_hash"))
-    return save_checkpoint(lora.merge(model), out, lora.merged_meta(meta, header))
 
 
 # ----------------------------------------------------------------------------- CUDA
@@ -538,7 +534,7 @@ def bench_cuda(table, quick, repeats):
     config, settings = GPTConfig.preset(name), presets.preset(name)["ladder"]
     B, r = settings.get("batch_size", 8), settings.get("lora_r", 8)
     steps = cuda_steps(config, B, r, device)
-    n = 512 if quick else 8192
+    n = 512 if quick else CUDA_SQUARE
     ceiling_fn, ceiling_flops = matmul(n, n, n, device, torch.bfloat16)
     best = best_times(dict(steps, ceiling=ceiling_fn), repeats, torch.cuda.synchronize)
     measured = ceiling_flops / best.pop("ceiling")

@@ -667,7 +667,7 @@ def machine(device):
     m = dict(bench.machine_stamp([], cuda))
     m.pop("command")
     # on a GPU the CPU's shape would time kernel launches: the large square bench.py --cuda times
-    shape = (8192, 8192, 8192) if cuda else (2048, 384, 1536)
+    shape = (bench.CUDA_SQUARE,) * 3 if cuda else ()
     fn, flops = bench.matmul(*shape, device=device, dtype=torch.bfloat16 if cuda else torch.float32)
     fn()
     m["ceiling"] = flops / bench.best_times({"c": fn}, 5, torch.cuda.synchronize if cuda else lambda: None)["c"]

@@ -273,7 +273,7 @@ def test_a_step_with_a_compiled_forward_trains_like_the_eager_one(adapter, monke
     assert (after[True] - after[False]).abs().max() < 1e-4
 
 
-def test_the_benchs_merge_writes_the_header_the_grow_stage_writes(tmp_path):
+def test_the_merge_bench_and_the_grow_stage_share_writes_the_merged_header(tmp_path):
     import lora
     from model import load_checkpoint, save_checkpoint
     torch.manual_seed(0)
@@ -282,7 +282,7 @@ def test_the_benchs_merge_writes_the_header_the_grow_stage_writes(tmp_path):
     lora.attach(base)
     adapter = lora.save_adapter(base, tmp_path / "ad", {"units": ["b"], "tokens": 20, "flops": 30,
                                                         "tokens_total": 120, "flops_total": 630})
-    meta = load_checkpoint(bench.merge_unit(tmp_path / "base", adapter, tmp_path / "merged"))[1]
+    meta = load_checkpoint(lora.merge_files(tmp_path / "base", adapter, tmp_path / "merged")[0])[1]
     assert (meta["mode"], meta["units"], meta["tokens"], meta["flops"], meta["flops_total"]) == \
         ("merged", ["a", "b"], 20, 30, 630)
     assert "step" not in meta  # the base's step is not the merged model's
