@@ -305,9 +305,10 @@ def text_curves(curves, references=None):
     types = list(dict.fromkeys(t for pts in curves["runs"].values() for p in pts for t in p["by_type"]))
     out = ["```", "; ".join(f"{m} {n}" for n, m in marks.items()) + f"; columns: {label}, " +
            ", ".join(f"{v:.3g}" for v in x) + "; references in the last column"]
+
+    def at(acc):  # the row (tens of percent, halves up) an accuracy falls in, None where not measured
+        return None if acc is None else math.floor(10 * acc + 0.5)
     for t in types:
-        def at(acc):  # the row (tens of percent, halves up) an accuracy falls in, None where not measured
-            return None if acc is None else math.floor(10 * acc + 0.5)
         cells = [["".join(m for n, m in marks.items() if n in curves["runs"] and i < len(curves["runs"][n])
                           and at((curves["runs"][n][i]["by_type"].get(t) or {}).get("acc")) == row)
                   for i in range(len(points))] +
@@ -380,6 +381,8 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
            "gate_half": all(map(gate_read_half, reports)),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared)}
+    if shared and all("correct" in r.get("answer_frequency", {}) for r in reports):
+        agg["answer_frequency"] = _shared_prior(reports, shared)
     # the shared probes leave out the units some seed rejected: the seeds that kept them all read every probe
     whole = [k for k, r in enumerate(reports) if not r.get("rejected")]
     if shared and 2 <= len(whole) < len(reports):
@@ -492,6 +495,14 @@ def _seed_accuracies(reports, name, shared=None):
     return {scope: [(s or {}).get("acc") if (s or {}).get("n") != 0 else None
                     for s in (_scope(r["models"][name]["summary"], scope) for r in reports)]
             for scope in _scopes(reports, name)}
+
+
+def _shared_prior(reports, shared):
+    """type -> the answer-frequency prior's accuracy in each seed with probes of it, on the shared ones."""
+    types = dict.fromkeys(t for r in reports for t in r["answer_frequency"]["by_type"])
+    accs = {t: [_mean_bits(r["answer_frequency"]["correct"], idx) for r, idx in zip(reports, shared[f"type {t}"])]
+            for t in types}
+    return {t: [a for a in v if a is not None] for t, v in accs.items() if any(a is not None for a in v)}
 
 
 def _mean_bits(correct, idx):
@@ -645,11 +656,12 @@ def control_lines(bar, reports, agg=None):
     head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
     # each report's own models, one accuracy per type of bar (a merge step is only in the seeds it passed);
     # across seeds read on shared probes, each seed's value on them, as the means are
-    per = [{n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar] for n, m in r["models"].items()}
-           for r in reports]
     if agg is not None and agg.get("shared_probes"):
         per = [{n: [(m.get(f"type {t}") or {}).get("values", [None] * len(reports))[k] for t in bar]
                 for n, m in agg["models"].items()} for k in range(len(reports))]
+    else:
+        per = [{n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar]
+                for n, m in r["models"].items()} for r in reports]
     if agg is None:
         names = [n for n, a in per[0].items() if _reaches(bar, a)]
         return [head + f"reached by {', '.join(names) or 'no model'}{_short_by_rounding(bar, per[0])}."] + \
@@ -795,7 +807,7 @@ def render_results(run, report=None, agg=None, reports=None):
     out += [_row([n] + [_seed_cell(m[t], of=agg["seeds"]) if t in m else "-" for t in types])
             for n, m in agg["models"].items()]
     out += _seeds_rejected(reports, shared) + _chance_line(reports) + \
-        _frequency_line(reports, shared_probes(reports) if shared else None)
+        _frequency_line(reports, agg.get("answer_frequency"))
     out += _md_seed_curves(agg.get("curves"))
     out += ["", "What the seeds allow one to say:", ""]
     controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
@@ -826,19 +838,16 @@ def _chance_line(reports):
             ", ".join(f"{t} {pct(c)}" for t, c in chance.items()) + "."]
 
 
-def _frequency_line(reports, shared=None):
+def _frequency_line(reports, shared_prior=None):
     """What answer frequency alone scores on each type (the mean over seeds where several; on the probes
-    every seed shares where the reports keep its per-probe correctness)."""
+    every seed shares where the aggregate read it there: shared_prior, type -> each seed's accuracy)."""
     priors = [r["answer_frequency"]["by_type"] for r in reports if r.get("answer_frequency")]
     if not priors:
         return []
     # a seed whose gate rejected every unit of a type has none of its probes: each type over the seeds it is in
-    accs = {t: [p[t]["acc"] for p in priors if t in p] for t in dict.fromkeys(t for p in priors for t in p)}
-    on_shared = bool(shared) and all("correct" in r.get("answer_frequency", {}) for r in reports)
-    if on_shared:
-        accs = {t: [a for a in (_mean_bits(r["answer_frequency"]["correct"], idx)
-                                for r, idx in zip(reports, shared[f"type {t}"])) if a is not None] for t in accs}
-        accs = {t: a for t, a in accs.items() if a}
+    accs = shared_prior or {t: [p[t]["acc"] for p in priors if t in p]
+                            for t in dict.fromkeys(t for p in priors for t in p)}
+    on_shared = bool(shared_prior)
     if not accs:  # every unit rejected: no probe to answer
         return []
     fewer = [f"{t} over {len(a)} of them" for t, a in accs.items() if len(a) < len(priors)]
