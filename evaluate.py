@@ -615,7 +615,8 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     keys = bootstrap_keys(compared, probes)
     # per probe, so that seeds whose gates kept other units are compared on the probes they share
     report["compared"] = {"ids": [probe_id(p) for p in compared], "types": [p.get("type", "recall") for p in compared],
-                          "levels": [levels[p["unit"]] for p in compared], "keys": [list(k) for k in keys]}
+                          "levels": [levels[p["unit"]] for p in compared], "units": [p["unit"] for p in compared],
+                          "keys": [list(k) for k in keys]}
     for name in models:
         models[name]["correct"] = bits(correct[name])
     report["answer_frequency"]["correct"] = bits([r["correct"] for r in prior])

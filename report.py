@@ -380,7 +380,8 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
     agg = {"seeds": len(reports), "names": [_seed_name(r, k) for k, r in enumerate(reports)], "worlds": worlds,
            "gate_half": all(map(gate_read_half, reports)),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
-           "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared)}
+           "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared),
+           "by_unit": by_unit(reports, names, worlds)}
     if shared and all("correct" in r.get("answer_frequency", {}) for r in reports):
         agg["answer_frequency"] = _shared_prior(reports, shared)
     # the shared probes leave out the units some seed rejected: the seeds that kept them all read every probe
@@ -419,6 +420,69 @@ def _seed_pairs(reports, names, models, shared, worlds):
         pairs.append(dict(a=a, b=b, scope=scope, values=v, **t,
                           sentence=_seeds_sentence(models, a, b, scope, t, worlds, sizes, bool(shared))))
     return pairs
+
+
+def by_unit(reports, names, worlds=False):
+    """Each unit and probe type across the seeds that compared it: per compared pair of models, every
+    seed's difference on the probes of that unit and type that all those seeds compare (with worlds, on
+    each seed's own), their mean, sd and t-interval, and the bootstrap half-width. A unit is read in
+    every seed that kept it, so these rows use every seed's probes, where the shared probes leave out
+    each unit some seed rejected. [] for reports that do not record their compared probes' units."""
+    if not all("units" in r.get("compared", {}) for r in reports):
+        return []
+    pairs = list(dict.fromkeys((c["a"], c["b"]) for r in reports for c in r["comparisons"]
+                               if c["a"] in names and c["b"] in names))
+    rows = []
+    for unit in reports[0]["units"]:
+        where = [list(zip(r["compared"]["units"], r["compared"]["types"])) for r in reports]
+        for kind in dict.fromkeys(t for w in where for u, t in w if u == unit):
+            picked = [[i for i, ut in enumerate(w) if ut == (unit, kind)] for w in where]
+            idx = [i or None for i in picked] if worlds else _in_every(reports, picked)
+            row = dict(unit=unit, type=kind, seeds=sum(i is not None for i in idx),
+                       probes=[len(i) if i is not None else None for i in idx], pairs=[])
+            for a, b in pairs:
+                found = [_shared_diff(r, a, b, i) for r, i in zip(reports, idx)]
+                v = [c and c["diff"] for c in found]
+                row["pairs"].append(dict(a=a, b=b, values=v, **t_interval(v), probes=_probe_halfwidth(found)))
+            rows.append(row)
+    return rows
+
+
+def _md_by_unit(agg, pairs=None):
+    """The by-unit rows as a Markdown table: one column per compared pair (those in pairs, if given)."""
+    rows = agg.get("by_unit")
+    if not rows:
+        return []
+    shown = [(p["a"], p["b"]) for p in rows[0]["pairs"] if pairs is None or (p["a"], p["b"]) in pairs]
+    out = ["Each unit and type in the seeds that compared its probes (every seed whose gate kept the unit), "
+           + ("each seed on its own world's probes" if agg.get("worlds") else "on those all of them compare")
+           + ": A - B in points, the mean over those seeds [95% t-interval over them; none from one seed]. "
+           f"Of these {len(rows) * len(shown)} intervals, about one in twenty where no difference exists would "
+           "leave out 0 by chance alone. " + ("Each seed's probes are its own world's draw, so the t-interval "
+           "covers that draw too." if agg.get("worlds") else "The seeds share their probes, so the t-interval "
+           "leaves out how far another draw of probes could move a difference: † marks one that also leaves out 0 "
+           "over such a draw (the mean ± sqrt(t half-width² + the seeds' mean bootstrap half-width²)), as the "
+           "sentences read it."), ""]
+    out += _header(["unit", "type", "seeds", "probes"] + [f"{a} - {b}" for a, b in shown])
+    for row in rows:
+        sizes = [n for n in row["probes"] if n is not None]
+        probes = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}-{max(sizes)}"
+        cells = [_diff_cell(p, not agg.get("worlds")) for p in row["pairs"] if (p["a"], p["b"]) in shown]
+        out.append(_row([row["unit"], row["type"], f"{row['seeds']} of {agg['seeds']}", probes] + cells))
+    return out
+
+
+def _diff_cell(t, mark=True):
+    """A mean difference in signed points with its t-interval: "+3 [-2 to +8]", "+3" from one seed;
+    with mark, a † where the difference also leaves out 0 over a draw of probes (_over_probes)."""
+    if t["mean"] is None:
+        return "-"
+    if t["lo"] is None:
+        return signed_points(t["mean"])
+    both = _over_probes(t) if mark else None
+    dagger = " †" if both and (both[0] > 0 or both[1] < 0) else ""
+    lo, hi = max(-1.0, t["lo"]), min(1.0, t["hi"])  # a difference of accuracies lies within ±100 points
+    return f"{signed_points(t['mean'])} [{signed_points(lo)} to {signed_points(hi)}]{dagger}"
 
 
 def _seed_name(report, k):
@@ -472,13 +536,18 @@ def shared_probes(reports):
         return None
     out = {}
     for scope in dict.fromkeys(sc for n in common_models(reports) for sc in _scopes(reports, n)):
-        picked = [[i for i, (t, lv) in enumerate(zip(r["compared"]["types"], r["compared"]["levels"]))
-                   if scope in ("overall", f"type {t}", f"level {lv}")] for r in reports]
-        having = [{r["compared"]["ids"][i] for i in idx} for r, idx in zip(reports, picked) if idx]
-        common = set.intersection(*having) if having else set()
-        out[scope] = [[i for i in idx if r["compared"]["ids"][i] in common] if idx else None
-                      for r, idx in zip(reports, picked)]
+        out[scope] = _in_every(reports, [[i for i, (t, lv) in enumerate(zip(r["compared"]["types"],
+                                                                              r["compared"]["levels"]))
+                                          if scope in ("overall", f"type {t}", f"level {lv}")] for r in reports])
     return out
+
+
+def _in_every(reports, picked):
+    """picked: per report the indices of its compared probes in one scope -> per report those of them
+    that every report with any probe there compared (None for a report with none there)."""
+    having = [{r["compared"]["ids"][i] for i in idx} for r, idx in zip(reports, picked) if idx]
+    common = set.intersection(*having) if having else set()
+    return [[i for i in idx if r["compared"]["ids"][i] in common] if idx else None for r, idx in zip(reports, picked)]
 
 
 def _n_shared(shared, scope):
@@ -556,12 +625,20 @@ def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=(), shared=False
     said += f" across {t['n']} training seeds on {where}"
     if t.get("probes") is None or t["lo"] <= 0 <= t["hi"]:
         return said + probes
-    half = math.hypot((t["hi"] - t["lo"]) / 2, t["probes"])
-    lo, hi = t["mean"] - half, t["mean"] + half
+    lo, hi = _over_probes(t)
     together = f"(seeds and probes: 95% CI {signed_points(lo)} to {signed_points(hi)})"
     if lo > 0 or hi < 0:
         return f"{said}, and over a draw of probes {together}"
     return f"{said}, but no difference is detectable over a draw of probes {together}"
+
+
+def _over_probes(t):
+    """The interval over seeds and a draw of probes together: mean ± sqrt(t half-width² + the seeds'
+    mean bootstrap half-width²); None without both."""
+    if t["lo"] is None or t.get("probes") is None:
+        return None
+    half = math.hypot((t["hi"] - t["lo"]) / 2, t["probes"])
+    return t["mean"] - half, t["mean"] + half
 
 
 def _seed_cell(t, sd=True, of=None):
@@ -620,6 +697,8 @@ def render_seeds_markdown(agg):
         out += ["", f"## In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])})", "",
                 "Read on all their probes, the units some other seed rejected included:", ""]
         out += [f"- {c['sentence']}." for c in e["comparisons"]]
+    if agg.get("by_unit"):
+        out += ["", "## By unit", ""] + _md_by_unit(agg)
     if any(r != agg["rejected"][0] for r in agg["rejected"]):
         out += ["", "The gate rejected different units in different seeds (" +
                 "; ".join(f"{name}: {', '.join(r) or 'none'}" for name, r in zip(agg["names"], agg["rejected"])) +
@@ -820,6 +899,9 @@ def render_results(run, report=None, agg=None, reports=None):
         e = agg["every_unit"]
         out += ["", f"In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])}), on all "
                 "their probes, the units the lines above leave out included:", ""] + said(e["comparisons"])
+    if agg.get("by_unit"):
+        table = _md_by_unit(agg, controls or None)
+        out += ["", "By unit. " + table[0]] + table[1:]
     return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
 
 

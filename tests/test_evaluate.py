@@ -771,6 +771,7 @@ def test_compare_leaves_out_the_half_the_gate_read_and_reports_it_apart(world, c
     assert lora["summary"]["overall"]["n"] == len(kept) == 7 and lora["gate_summary"]["overall"]["n"] == 6
     assert lora["gate_summary"]["overall"]["acc"] == 1.0 and r["rejected"] == []
     assert r["probes_sha256"]["compared"] == E.probes_sha256(kept)
+    assert r["compared"]["units"] == [p["unit"] for p in kept] == ["facts"] * 6 + ["other"]  # by unit, across seeds
     assert r["probes_sha256"]["gate_read"] == E.probes_sha256(read)
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
     assert overall["n"] == overall["clusters"] == 7 and overall["sentence"].startswith("overall: lora (")

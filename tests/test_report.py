@@ -98,9 +98,10 @@ def test_seeds_on_probe_sets_of_different_sizes_say_so():
         "but" in overall["sentence"]
 
 
-def probe_report(probes, correct):
+def probe_report(probes, correct, units=None):
     """A compare() report with its per-probe record: probes (id, type, level) in order, and per model
-    the correctness of each (a string of 0s and 1s); its summaries are those of the report's own probes."""
+    the correctness of each (a string of 0s and 1s); its summaries are those of the report's own probes.
+    units: each probe's unit (default: all "u")."""
     def summary(bits, sel):
         picked = [b == "1" for b, keep in zip(bits, sel) if keep]
         return {"acc": sum(picked) / len(picked), "n": len(picked)} if picked else {"acc": None, "n": 0}
@@ -110,8 +111,9 @@ def probe_report(probes, correct):
         "by_level": {str(lv): summary(bits, [x == lv for x in levels]) for lv in dict.fromkeys(levels)},
         "by_type": {t: summary(bits, [x == t for x in types]) for t in dict.fromkeys(types)}}}
         for n, bits in correct.items()}
-    return {"units": ["u"], "probes_sha256": {"all": "same"}, "models": models, "rejected": [],
-            "compared": {"ids": [i for i, _, _ in probes], "types": types, "levels": levels,
+    units = units or ["u"] * len(probes)
+    return {"units": list(dict.fromkeys(units)), "probes_sha256": {"all": "same"}, "models": models, "rejected": [],
+            "compared": {"ids": [i for i, _, _ in probes], "types": types, "levels": levels, "units": units,
                          "keys": [[i] for i, _, _ in probes]},
             "comparisons": [{"a": "a", "b": "b", "scope": sc, "diff": 0.0, "lo": -0.1, "hi": 0.1, "n": 1}
                             for sc in ("overall", *(f"type {t}" for t in dict.fromkeys(types)))]}
@@ -209,6 +211,47 @@ def test_the_seeds_that_kept_every_unit_are_also_read_on_all_their_probes():
     assert "In the 2 seeds whose gates kept every unit (seed-0, seed-1), on all their probes" in results
     assert "## In the 2 seeds whose gates kept every unit (seed-0, seed-1)" in R.render_seeds_markdown(agg)
     assert "every_unit" not in R.aggregate_seeds(whole)  # no seed rejected a unit: nothing is left out
+
+
+def test_by_unit_each_unit_is_read_in_every_seed_that_kept_it():
+    """The shared probes leave out u2, which seed 3 rejected; by unit, u2 is read in seeds 1 and 2, and u1
+    in all three, each on the probes of it that those seeds share (seed 2 lacks p2, so u1 reads p1)."""
+    every = [("p1", "recall", 0), ("p2", "recall", 0), ("q1", "recall", 1), ("q2", "cooc", 1), ("q3", "cooc", 1)]
+    units = ["u1", "u1", "u2", "u2", "u2"]
+    one = probe_report(every, {"a": "10111", "b": "00100"}, units)
+    two = probe_report([every[0], *every[2:]], {"a": "1111", "b": "0000"}, [units[0], *units[2:]])
+    three = probe_report(every[:2], {"a": "01", "b": "01"}, units[:2])
+    for k, r in enumerate((one, two, three)):
+        r.update(units=["u1", "u2"], corpus=f"runs/x/seed-{k}/corpus", rejected=["u2"] if r is three else [])
+    agg = R.aggregate_seeds([one, two, three])
+    rows = {(r["unit"], r["type"]): r for r in agg["by_unit"]}
+    assert list(rows) == [("u1", "recall"), ("u2", "recall"), ("u2", "cooc")]
+    u1 = rows["u1", "recall"]
+    assert u1["seeds"] == 3 and u1["probes"] == [1, 1, 1]
+    assert u1["pairs"][0]["values"] == [1.0, 1.0, 0.0] and u1["pairs"][0]["mean"] == pytest.approx(2 / 3)
+    cooc = rows["u2", "cooc"]
+    assert cooc["seeds"] == 2 and cooc["probes"] == [2, 2, None]
+    assert cooc["pairs"][0]["values"] == [1.0, 1.0, None] and cooc["pairs"][0]["sd"] == 0.0
+    assert rows["u2", "recall"]["pairs"][0]["values"] == [0.0, 1.0, None]
+    md = R.render_seeds_markdown(agg)
+    assert "## By unit" in md and "| u2 | cooc | 2 of 3 | 2 | +100 [+100 to +100] |" in md
+    assert "| u1 | recall | 3 of 3 | 1 | +67 [-77 to +100] |" in md  # clipped: within ±100 points
+    assert "| u2 | recall | 2 of 3 | 1 | +50 [-100 to +100] |" in md
+    assert "By unit. Each unit and type" in R.render_results(RUN, agg=agg, reports=[one, two, three])
+    # each seed on its own world: other probes of the same units, each seed read on all of its own
+    own = probe_report([("w1", "recall", 0), ("w2", "recall", 0), ("w3", "cooc", 1)], {"a": "011", "b": "000"},
+                       ["u1", "u1", "u2"])
+    own.update(units=["u1", "u2"], probes_sha256={"all": "other"})
+    agg = R.aggregate_seeds([one, own], worlds=True)
+    rows = {(r["unit"], r["type"]): r for r in agg["by_unit"]}
+    assert rows["u1", "recall"]["probes"] == [2, 2] and rows["u1", "recall"]["pairs"][0]["values"] == [0.5, 0.5]
+    assert rows["u2", "cooc"]["pairs"][0]["values"] == [1.0, 1.0]
+    assert "†" not in R.render_seeds_markdown(agg)  # the t-interval covers the draw of probes already
+    # reports that do not record their probes' units: no by-unit rows, and no section
+    for r in (one, two, three):
+        del r["compared"]["units"]
+    agg = R.aggregate_seeds([one, two, three])
+    assert agg["by_unit"] == [] and "## By unit" not in R.render_seeds_markdown(agg)
 
 
 def test_without_matplotlib_the_report_draws_the_learning_curve_in_text():
