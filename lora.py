@@ -267,7 +267,8 @@ def merged_meta(base_meta, adapter_meta):
     takes the adapter's, so the merged model's descendants are still checked against it."""
     # an adapter that rehearsed the base's units names them again: each unit once
     units = list(dict.fromkeys(list(base_meta.get("units") or []) + list(adapter_meta.get("units") or [])))
-    meta = {k: v for k, v in base_meta.items() if k not in TRAINING_FIGURES}
+    # the base's own fingerprint names other weights: save_checkpoint writes the merged model's
+    meta = {k: v for k, v in base_meta.items() if k not in TRAINING_FIGURES + ("fingerprint",)}
     own = {k: adapter_meta[k] for k in TRAINING_FIGURES + ("base_fingerprint",) if adapter_meta.get(k) is not None}
     if not meta.get("tokenizer_hash") and adapter_meta.get("tokenizer_hash"):
         meta["tokenizer_hash"] = adapter_meta["tokenizer_hash"]

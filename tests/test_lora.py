@@ -671,7 +671,7 @@ def test_under_bf16_autocast_a_small_adapter_still_changes_the_output():
 
 def test_merged_meta_adds_the_adapters_units_and_takes_its_training_figures_and_none_of_the_bases():
     base = {"mode": "pretrain", "units": ["a"], "tokens": 100, "flops": 600, "seconds": 50.0, "trainable_params": 10_000,
-            "tokenizer_hash": "t"}
+            "tokenizer_hash": "t", "fingerprint": "the base's weights"}
     adapter = {"mode": "lora", "units": ["b"], "tokens": 20, "tokens_total": 120, "flops_total": 680, "seconds": 4.0,
                "trainable_params": 300}
     meta = merged_meta(base, adapter)
