@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from common import atomic_write_text, run_subcommand
-from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, signed_points, t_interval
+from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, points_range, signed_points, t_interval
 
 
 class ReportError(ValueError):
@@ -423,22 +423,23 @@ def _seed_pairs(reports, names, models, shared, worlds):
 
 
 def by_unit(reports, names, worlds=False):
-    """Each unit and probe type across the seeds that compared it: per compared pair of models, every
-    seed's difference on the probes of that unit and type that all those seeds compare (with worlds, on
-    each seed's own), their mean, sd and t-interval, and the bootstrap half-width. A unit is read in
-    every seed that kept it, so these rows use every seed's probes, where the shared probes leave out
-    each unit some seed rejected. [] for reports that do not record their compared probes' units."""
+    """Each unit and probe type across the seeds that compared any probe of it (those whose gates kept
+    the unit): per compared pair of models, every seed's difference on the probes of that unit and type
+    that all those seeds compare (with worlds, on each seed's own), their mean, sd and t-interval, and
+    the bootstrap half-width. A unit some seed rejected is read in the seeds that kept it, where the
+    probes every seed shares leave it out; a probe resting on a fact of a unit that one of those seeds
+    rejected is still left out of all. [] for reports that do not record their compared probes' units."""
     if not all("units" in r.get("compared", {}) for r in reports):
         return []
     pairs = list(dict.fromkeys((c["a"], c["b"]) for r in reports for c in r["comparisons"]
                                if c["a"] in names and c["b"] in names))
+    where = [list(zip(r["compared"]["units"], r["compared"]["types"])) for r in reports]
     rows = []
-    for unit in reports[0]["units"]:
-        where = [list(zip(r["compared"]["units"], r["compared"]["types"])) for r in reports]
+    for unit in dict.fromkeys(reports[0]["units"] + [u for w in where for u, _ in w]):
         for kind in dict.fromkeys(t for w in where for u, t in w if u == unit):
             picked = [[i for i, ut in enumerate(w) if ut == (unit, kind)] for w in where]
             idx = [i or None for i in picked] if worlds else _in_every(reports, picked)
-            row = dict(unit=unit, type=kind, seeds=sum(i is not None for i in idx),
+            row = dict(unit=unit, type=kind, seeds=sum(bool(i) for i in picked),
                        probes=[len(i) if i is not None else None for i in idx], pairs=[])
             for a, b in pairs:
                 found = [_shared_diff(r, a, b, i) for r, i in zip(reports, idx)]
@@ -451,38 +452,47 @@ def by_unit(reports, names, worlds=False):
 def _md_by_unit(agg, pairs=None):
     """The by-unit rows as a Markdown table: one column per compared pair (those in pairs, if given)."""
     rows = agg.get("by_unit")
-    if not rows:
+    shown = [(p["a"], p["b"]) for p in rows[0]["pairs"] if pairs is None or (p["a"], p["b"]) in pairs] if rows else []
+    if not shown:
         return []
-    shown = [(p["a"], p["b"]) for p in rows[0]["pairs"] if pairs is None or (p["a"], p["b"]) in pairs]
-    out = ["Each unit and type in the seeds that compared its probes (every seed whose gate kept the unit), "
-           + ("each seed on its own world's probes" if agg.get("worlds") else "on those all of them compare")
-           + ": A - B in points, the mean over those seeds [95% t-interval over them; none from one seed]. "
-           f"Of these {len(rows) * len(shown)} intervals, about one in twenty where no difference exists would "
-           "leave out 0 by chance alone. " + ("Each seed's probes are its own world's draw, so the t-interval "
-           "covers that draw too." if agg.get("worlds") else "The seeds share their probes, so the t-interval "
-           "leaves out how far another draw of probes could move a difference: † marks one that also leaves out 0 "
-           "over such a draw (the mean ± sqrt(t half-width² + the seeds' mean bootstrap half-width²)), as the "
-           "sentences read it."), ""]
+    n = sum(_has_width(p) for row in rows for p in row["pairs"] if (p["a"], p["b"]) in shown)
+    out = ["Each unit and type in the seeds that compared its probes (those whose gates kept the unit), "
+           + ("each seed on its own world's probes" if agg.get("worlds") else "on those all of them compare (a "
+              "probe resting on a fact of a unit one of them rejected is left out of all)")
+           + ": A - B in points, the mean over those seeds [95% t-interval over them; none from one seed or "
+           f"where every seed differs alike]. Of these {n} intervals, about one in twenty where no difference "
+           "exists would leave out 0 by chance alone. " + ("Each seed's probes are its own world's draw, so the "
+           "t-interval covers that draw too." if agg.get("worlds") else "The seeds share their probes, so the "
+           "t-interval leaves out how far another draw of probes could move a difference: † marks one that also "
+           "leaves out 0 over such a draw (the mean ± sqrt(t half-width² + the seeds' mean bootstrap "
+           "half-width²)), as the sentences read it; no † is drawn where a seed's bootstrap had too few clusters "
+           "to be read."), ""]
     out += _header(["unit", "type", "seeds", "probes"] + [f"{a} - {b}" for a, b in shown])
     for row in rows:
-        sizes = [n for n in row["probes"] if n is not None]
-        probes = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}-{max(sizes)}"
+        sizes = [k for k in row["probes"] if k is not None]
+        probes = "none shared" if not max(sizes) else \
+            f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}-{max(sizes)}"
         cells = [_diff_cell(p, not agg.get("worlds")) for p in row["pairs"] if (p["a"], p["b"]) in shown]
         out.append(_row([row["unit"], row["type"], f"{row['seeds']} of {agg['seeds']}", probes] + cells))
     return out
 
 
+def _has_width(t):
+    """Whether a t_interval over seeds has an interval to read: two seeds or more that differ."""
+    return t["lo"] is not None and t["hi"] - t["lo"] >= 1e-12
+
+
 def _diff_cell(t, mark=True):
-    """A mean difference in signed points with its t-interval: "+3 [-2 to +8]", "+3" from one seed;
-    with mark, a † where the difference also leaves out 0 over a draw of probes (_over_probes)."""
+    """A mean difference in signed points with its t-interval: "+3 [-2 to +8]"; "+3" from one seed,
+    "+3 in each seed" where all alike. With mark, a † where the difference also leaves out 0 over a
+    draw of probes (_over_probes)."""
     if t["mean"] is None:
         return "-"
-    if t["lo"] is None:
-        return signed_points(t["mean"])
+    if not _has_width(t):
+        return signed_points(t["mean"]) + (" in each seed" if t["lo"] is not None else "")
     both = _over_probes(t) if mark else None
     dagger = " †" if both and (both[0] > 0 or both[1] < 0) else ""
-    lo, hi = max(-1.0, t["lo"]), min(1.0, t["hi"])  # a difference of accuracies lies within ±100 points
-    return f"{signed_points(t['mean'])} [{signed_points(lo)} to {signed_points(hi)}]{dagger}"
+    return f"{signed_points(t['mean'])} [{points_range(t['lo'], t['hi'])}]{dagger}"
 
 
 def _seed_name(report, k):
@@ -611,7 +621,7 @@ def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=(), shared=False
         return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
     acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
     probes = "" if t.get("probes") is None else f"; over probes, each seed's bootstrap: ±{100 * t['probes']:.0f}"
-    if t["hi"] - t["lo"] < 1e-12:  # every seed alike (duplicated reports, tiny scopes): no width is no certainty
+    if not _has_width(t):  # every seed alike (duplicated reports, tiny scopes): no width is no certainty
         return (f"{scope}: {a} ({pct(acc_a, acc_b)}) - {b} ({pct(acc_b, acc_a)}) is {signed_points(t['mean'])} "
                 f"points in each of {t['n']} seeds: no spread across seeds to form an interval{probes}")
     said = f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"]))
@@ -626,7 +636,7 @@ def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=(), shared=False
     if t.get("probes") is None or t["lo"] <= 0 <= t["hi"]:
         return said + probes
     lo, hi = _over_probes(t)
-    together = f"(seeds and probes: 95% CI {signed_points(lo)} to {signed_points(hi)})"
+    together = f"(seeds and probes: 95% CI {points_range(lo, hi)})"
     if lo > 0 or hi < 0:
         return f"{said}, and over a draw of probes {together}"
     return f"{said}, but no difference is detectable over a draw of probes {together}"

@@ -134,13 +134,19 @@ def _too_few(clusters):
     return clusters is not None and clusters < MIN_CLUSTERS
 
 
+def points_range(lo, hi):
+    """An interval of a difference of accuracies in signed points, "-5 to +8". A t-interval over few
+    seeds can reach past ±100 points, where no difference of accuracies lies: its bounds read ±100."""
+    return f"{signed_points(max(-1.0, lo))} to {signed_points(min(1.0, hi))}"
+
+
 def describe_difference(name_a, a, name_b, b, diff_interval, clusters=None):
     """One plain sentence on what the paired interval allows one to say about acc(a) - acc(b); clusters:
     how many independent things (entities, premises) the bootstrap resampled, None for no such count."""
     diff, lo, hi = diff_interval
     acc_a, acc_b = (s["acc"] if isinstance(s, dict) else s for s in (a, b))
     a, b = f"{name_a} ({pct(acc_a, acc_b)})", f"{name_b} ({pct(acc_b, acc_a)})"  # never "33% is higher than 33%"
-    ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
+    ci = f"{signed_points(diff)} points, 95% CI {points_range(lo, hi)}"
     if _too_few(clusters):
         return f"too few independent clusters ({clusters}) to tell {a} from {b} ({ci})"
     if lo > 0:
@@ -154,7 +160,7 @@ def describe_rise(name, diff_interval, clusters=None):
     """One plain sentence on whether a run still gained between two points (last minus previous): still
     rising, fell (the whole interval below 0), or no rise detectable (clusters as describe_difference's)."""
     diff, lo, hi = diff_interval
-    ci = f"{signed_points(diff)} points, 95% CI {signed_points(lo)} to {signed_points(hi)}"
+    ci = f"{signed_points(diff)} points, 95% CI {points_range(lo, hi)}"
     if _too_few(clusters):
         return f"too few independent clusters ({clusters}) to tell whether {name} was still rising ({ci})"
     if lo > 0:

@@ -234,10 +234,17 @@ def test_by_unit_each_unit_is_read_in_every_seed_that_kept_it():
     assert cooc["pairs"][0]["values"] == [1.0, 1.0, None] and cooc["pairs"][0]["sd"] == 0.0
     assert rows["u2", "recall"]["pairs"][0]["values"] == [0.0, 1.0, None]
     md = R.render_seeds_markdown(agg)
-    assert "## By unit" in md and "| u2 | cooc | 2 of 3 | 2 | +100 [+100 to +100] |" in md
+    assert "## By unit" in md and "| u2 | cooc | 2 of 3 | 2 | +100 in each seed |" in md  # no width, no interval
+    assert "Of these 2 intervals" in md  # u1's and u2 recall's: not the alike cooc's
     assert "| u1 | recall | 3 of 3 | 1 | +67 [-77 to +100] |" in md  # clipped: within ±100 points
     assert "| u2 | recall | 2 of 3 | 1 | +50 [-100 to +100] |" in md
     assert "By unit. Each unit and type" in R.render_results(RUN, agg=agg, reports=[one, two, three])
+    # two seeds with probes of a unit that share none: counted as having it, no probe shared, no difference
+    lone = dict(probe_report([("p9", "recall", 0)], {"a": "1", "b": "0"}, ["u1"]), units=["u1", "u2"])
+    agg = R.aggregate_seeds([one, lone])
+    row = next(r for r in agg["by_unit"] if r["unit"] == "u1")
+    assert row["seeds"] == 2 and row["probes"] == [0, 0] and row["pairs"][0]["values"] == [None, None]
+    assert "| u1 | recall | 2 of 2 | none shared | - |" in R.render_seeds_markdown(agg)
     # each seed on its own world: other probes of the same units, each seed read on all of its own
     own = probe_report([("w1", "recall", 0), ("w2", "recall", 0), ("w3", "cooc", 1)], {"a": "011", "b": "000"},
                        ["u1", "u1", "u2"])

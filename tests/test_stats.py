@@ -116,6 +116,12 @@ def test_a_bound_that_rounds_to_zero_points_shows_a_decimal_so_higher_never_read
     assert S.describe_difference("a", 0.6, "b", 0.4, (0.2, 0.003, 0.29)).endswith("(+20 points, 95% CI +0.3 to +29)")
 
 
+def test_a_t_interval_past_100_points_reads_100():
+    """Two seeds, +95 and +90: the t-interval's upper bound is +127, past any difference of accuracies."""
+    assert S.describe_difference("a", 0.95, "b", 0.02, (0.925, 0.61, 1.27)).endswith("(+92 points, 95% CI +61 to +100)")
+    assert S.describe_rise("run", (-0.9, -1.3, -0.5)) == "run fell (-90 points, 95% CI -100 to -50)"
+
+
 def test_a_nonzero_difference_never_reads_plus_or_minus_0_0():
     # 0.03 and 0.004 points: one decimal would still print "+0.0" and "-0.0"
     assert [S.signed_points(x) for x in (0.0003, -0.00004)] == ["+0.03", "-0.004"]
