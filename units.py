@@ -60,7 +60,7 @@ def scan_lines(path):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line, parse_constant=_no_constant)
+                rec = json.loads(line.rstrip("\r\n"), parse_constant=_no_constant)  # a column on this line
             except json.JSONDecodeError as e:
                 raise CurriculumError(f"{path}:{no}: invalid JSON ({e.msg}, column {e.colno})") from None
             except ValueError as e:  # e.g. an integer past Python's 4300 digits

@@ -36,6 +36,10 @@ def test_invalid_json_is_rejected_with_file_and_line(tmp_path):
     p = write_unit(tmp_path, "bad")
     p.write_text(p.read_text().replace('{"text": "Creature 1', '{"text": Creature 1', 1))
     rejected(p, f"{p}:3:", "invalid JSON")
+    # an unclosed record: the column where it ends on its own line, not column 1 of the next
+    lines = p.read_text().splitlines(keepends=True)
+    p.write_text("".join(lines[:2]) + '{"text": "bad json"\n')
+    rejected(p, f"{p}:3:", "invalid JSON (Expecting ',' delimiter, column 20)")  # just past its 19 characters
 
 
 def test_invalid_utf8_is_rejected_with_file_and_line(tmp_path):
