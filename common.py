@@ -86,6 +86,21 @@ def atomic_write_text(path, text):
         Path(tmp).write_text(text)
 
 
+def check_writable(path, kind="directory"):
+    """Refuse (ValueError, one line naming the path), before anything is written, an output `kind`
+    ("directory" or "file") that cannot be made where it is named: a file where a directory belongs
+    (in its place or above it), or a directory where the file would go. Returns path as a Path."""
+    path = Path(path)
+    if kind == "directory" and path.exists() and not path.is_dir():
+        raise ValueError(f"{path}: is a file, where the output directory would be made")
+    if kind == "file" and path.is_dir():
+        raise ValueError(f"{path}: is a directory, where the output file would be written")
+    parent = next(d for d in path.parents if d.exists())  # the directories below it are made
+    if not parent.is_dir():
+        raise ValueError(f"{parent}: is a file, not a directory, so {path} cannot be made there")
+    return path
+
+
 def fail(e):
     """The command lines' way out for bad input: one line on stderr, exit status 2."""
     print(f"error: {e}", file=sys.stderr)

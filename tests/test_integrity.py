@@ -2,6 +2,7 @@
 of their content, checked on every load; writes are atomic under a full disk and a SIGKILL."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -279,3 +280,17 @@ def test_a_write_removes_temporaries_of_killed_writers_and_keeps_those_of_runnin
                                                               f".other.safetensors.tmp-{dead.pid}", "model.safetensors"]
     finally:
         alive.kill()
+
+
+def test_an_output_that_cannot_be_made_where_it_is_named_is_refused_naming_the_path(tmp_path):
+    from common import check_writable
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for path, kind, said in ((a_file, "directory", f"{a_file}: is a file, where the output directory"),
+                             (a_file / "sub" / "x", "directory", f"{a_file}: is a file, not a directory"),
+                             (a_file / "r.md", "file", f"{a_file}: is a file, not a directory"),
+                             (tmp_path, "file", f"{tmp_path}: is a directory, where the output file")):
+        with pytest.raises(ValueError, match="^" + re.escape(said)):
+            check_writable(path, kind)
+    assert check_writable(tmp_path / "new" / "dir") == tmp_path / "new" / "dir" and not (tmp_path / "new").exists()
+    assert check_writable(a_file, "file") == a_file  # an existing file is overwritten, not refused
