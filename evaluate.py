@@ -23,6 +23,7 @@ import functools
 import hashlib
 import itertools
 import math
+import numbers
 import random
 import re
 import time
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import run_subcommand, sha256_file
+from common import check_writable, interrupted, run_subcommand, sha256_file
 from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
     signed_points, wilson
@@ -44,6 +45,42 @@ from units import cluster_of, without_article
 
 class EvalError(ValueError):
     """Bad input to an evaluation: unknown unit, mismatched model, malformed probe."""
+
+
+def _whole(least, most=math.inf):
+    """Whether a value is a whole number (True is an int in Python, but no count) from least to most."""
+    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and least <= v <= most
+
+
+# the settings the scoring and sampling read, by their command-line names: whether a value is allowed, and
+# what it must be (a nan fails every comparison, so a range refuses it)
+SETTINGS = {
+    "batch_size": (_whole(1), "a whole number of at least 1"),
+    "samples": (_whole(0), "a whole number, 0 (none) or more"),
+    "n": (_whole(1), "a whole number of at least 1"),
+    "max_new_tokens": (_whole(1), "a whole number of at least 1"),
+    "temperature": (lambda v: isinstance(v, numbers.Real) and 0 <= v < math.inf,
+                    "a finite number, 0 (greedy) or more"),
+    "top_k": (lambda v: v is None or _whole(0)(v), "a whole number, 0 (no cut) or more"),
+    "seed": (_whole(0, 2 ** 32 - 1), "a whole number from 0 to 2**32 - 1"),  # train.py's range for its --seed
+}
+
+
+def check_settings(**values):
+    """Refuse (EvalError naming the flag) a setting out of its range, before anything is scored or written:
+    a batch size of -1 once scored no probe at all, and verify recorded that as a failed gate."""
+    for name, value in values.items():
+        ok, must = SETTINGS[name]
+        if not ok(value):
+            raise EvalError(f"--{name.replace('_', '-')} {value}: must be {must}")
+
+
+def check_name(name, spec):
+    """Refuse a model's name that report.md cannot show (a | ends a table cell, a line break its row),
+    that cannot name a file (a /) or a control (--controls A:B splits at the :), or an empty one."""
+    if not name or any(c in name for c in "|/:") or not name.isprintable():
+        raise EvalError(f"model {f'{name}={spec}'!r}: a name must be non-empty, with no |, /, : or line break "
+                        "(it heads rows of report.md's tables and names --controls)")
 
 
 @contextlib.contextmanager
@@ -122,6 +159,7 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
     prompt's last position scores every choice); otherwise each (probe, choice) is a row. One dict
     per probe (see _result)."""
     _norm(0.0, 1, norm)  # a bad norm fails before any work
+    check_settings(batch_size=batch_size)
     block = model.config.block_size
     slots = []  # (probe index, number of continuation tokens): one per (probe, choice)
     rows = []  # (input ids, [(position, target token, slot)]): what each row reads from its logits
@@ -493,6 +531,7 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
                         ("--min-gain", min_gain)):
         if not 0 <= value <= 1:
             raise EvalError(f"{flag} {value}: a share of the probes, from 0 to 1")
+    check_settings(batch_size=batch_size)
     corpus = open_corpus(corpus_dir)
     if unit not in corpus.units:
         raise EvalError(f"{corpus_dir}: unknown unit {unit!r}; the corpus has {', '.join(corpus.units) or 'none'}")
@@ -566,6 +605,7 @@ def _check_adapter(header, info, corpus, unit, model_path):
 @torch.no_grad()
 def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, top_k=40, seed=0, device="cpu"):
     """n generations after `prompt` (stopped at <|endoftext|>), reproducible from `seed`."""
+    check_settings(n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
     ids = ([tokenizer.eot_token] + tokenizer.encode_ordinary(prompt))[-model.config.block_size:]
     gen = torch.Generator(device=device).manual_seed(seed)
     with _eval_mode(model), autocast(device):
@@ -586,6 +626,10 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     Every table, control and sentence reads only the probes of units the gate did not reject; the
     rejected units' probes are scored too and reported apart. With learning curves (learning_curves's
     result), their points, curves.png and sentences against the curve_references models go in too."""
+    check_settings(batch_size=batch_size, samples=samples, seed=seed)
+    for name, spec in specs.items():
+        check_name(name, spec)
+    check_writable(out_dir)  # before minutes of scoring, not at the end
     corpus = open_corpus(corpus_dir)
     named = list(retention_steps or []) + [n for pair in controls or [] for n in pair] + list(curve_references or [])
     for name in named:
@@ -749,11 +793,14 @@ def learning_curves(corpus_dir, points, device="cpu", batch_size=64, norm="sum")
     point is a dict or tuple of CURVE_POINT, name being its run's; a missing step, tokens or flops is
     read from the checkpoint. -> {"runs": {name: [points in step order, each with its accuracy
     overall and by type and its per-probe correctness]}, "probes_sha256": the probes scored, ...}"""
+    check_settings(batch_size=batch_size)
+    points = [dict(zip(CURVE_POINT, p)) if isinstance(p, (list, tuple)) else dict(p) for p in points]
+    for point in points:
+        check_name(point["name"], point["spec"])
     corpus = open_corpus(corpus_dir)
     probes = comparison_probes(corpus)[2]
     runs = {}
     for point in points:
-        point = dict(zip(CURVE_POINT, point)) if isinstance(point, (list, tuple)) else dict(point)
         model, info = load_model(point["spec"], device, corpus.tokenizer_hash)
         _check_vocab(model, corpus.tokenizer, point["spec"])
         if point.get("tokens") is None or point.get("flops") is None:
@@ -826,8 +873,14 @@ def _print_summary(name, summary):
             print(f"  {key[3:]:5} {g:24} {cell(s):18} chance {pct(s['chance']):4} n={s['n']}")
 
 
+def _check_flags(args):
+    """Refuse a flag out of its range (check_settings) before anything is opened, loaded or scored."""
+    check_settings(**{k: v for k, v in vars(args).items() if k in SETTINGS})
+
+
 def cmd_score(args):
     """Print a model's accuracy on the corpus's probes, overall and by level, type and unit."""
+    _check_flags(args)
     corpus, device = open_corpus(args.corpus), _device(args)
     units = args.units or [u for u in corpus.order() if corpus.probes(u)]
     for u in units:
@@ -844,6 +897,7 @@ def cmd_score(args):
 
 def cmd_verify(args):
     """Run the gate on one unit's adapter and exit 0 (pass) or 1 (fail)."""
+    _check_flags(args)
     corpus = open_corpus(args.corpus)
     if args.gate_on != "all" and not any(p["type"] == args.gate_on for u in corpus.units for p in corpus.probes(u)):
         # verify would read it as "none of that type in this unit" and gate on every type: a typo, recorded
@@ -863,12 +917,8 @@ def cmd_verify(args):
 
 def cmd_compare(args):
     """Write the comparison report of the named models and print its sentences."""
-    specs = {}
-    for m in args.models:
-        name, eq, spec = m.partition("=")
-        if not eq or not name or not spec:
-            raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
-        specs[name] = spec
+    _check_flags(args)
+    specs = parse_models(args.models)
     controls = []
     for pair in args.controls or []:
         a, colon, b = pair.partition(":")
@@ -882,8 +932,24 @@ def cmd_compare(args):
     print(f"wrote {Path(args.out) / 'report.md'}, report.json; figure: {r['plot']}")
 
 
+def parse_models(models):
+    """compare's NAME=CHECKPOINT[+ADAPTER] arguments -> {name: spec}; a name given twice would leave
+    one model of the two in the report, without a word."""
+    specs = {}
+    for m in models:
+        name, eq, spec = m.partition("=")
+        if not eq or not name or not spec:
+            raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
+        if name in specs:
+            raise EvalError(f"model {m!r}: the name {name!r} is given twice")
+        check_name(name, spec)
+        specs[name] = spec
+    return specs
+
+
 def cmd_sample(args):
     """Print a few generations of a model after a prompt."""
+    _check_flags(args)
     corpus, device = open_corpus(args.corpus), _device(args)
     spec = args.model + (f"+{args.adapter}" if args.adapter else "")
     model, _ = load_model(spec, device, corpus.tokenizer_hash)
@@ -968,6 +1034,8 @@ def build_parser():
 def main(argv=None):
     try:
         run_subcommand(build_parser(), argv)
+    except KeyboardInterrupt:  # one line, as the other command lines; verify records its verdict only at its end
+        interrupted("run the same command again")
     except Exception:  # a crash is an error (2): verify's 1 means a unit failed its gate, and a script acts on it
         traceback.print_exc()
         raise SystemExit(2)

@@ -980,3 +980,135 @@ def test_compare_refuses_learning_curves_scored_on_other_probes(world, corpus_di
     with pytest.raises(EvalError, match="other probes"):
         E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out",
                   curves=dict(curves, probes_sha256="0" * 64))
+
+
+# ----------------------------------------------------------------------------- bad input on the command lines
+
+
+def one_line_error(p, says):
+    """A refusal as the command lines give it: exit 2, one line on stderr that starts with `says`, nothing on stdout."""
+    assert p.returncode == 2 and p.stderr.startswith(f"error: {says}"), p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == "", (p.stderr, p.stdout)
+
+
+@pytest.mark.parametrize("size", ["-1", "0"])
+def test_verify_cli_refuses_a_batch_size_below_1_and_leaves_the_passport_as_it_was(world, corpus_dir, verify_cli,
+                                                                                    size):
+    """A batch size of -1 once scored no probe at all and recorded a FAIL: a passed unit counted as rejected."""
+    before = (corpus_dir / "passport.jsonl").read_bytes()
+    one_line_error(verify_cli(corpus_dir, world, "good", "base", "facts", "--batch-size", size),
+                   f"--batch-size {size}: must be a whole number of at least 1")
+    assert (corpus_dir / "passport.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("size", [-1, 0])
+def test_every_scoring_function_refuses_a_batch_size_below_1_before_it_writes(world, corpus_dir, tmp_path,
+                                                                               capsys, size):
+    says = re.escape(f"--batch-size {size}: must be a whole number of at least 1")
+    before = (corpus_dir / "passport.jsonl").read_bytes()
+    with pytest.raises(EvalError, match=says):
+        E.verify(corpus_dir, "facts", world / "base", world / "good", batch_size=size)
+    with pytest.raises(EvalError, match=says):
+        E.score_probes(micro(257), byte_tokenizer(), fact_probes(), batch_size=size)
+    with pytest.raises(EvalError, match=says):
+        E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out", batch_size=size)
+    with pytest.raises(EvalError, match=says):
+        E.learning_curves(corpus_dir, [("ft", 0, None, None, str(world / "base"))], batch_size=size)
+    assert (corpus_dir / "passport.jsonl").read_bytes() == before and not (tmp_path / "out").exists()
+    one_line_error(run_main(E.main, ["score", corpus_dir, "--model", world / "base", "--batch-size", size], capsys),
+                   f"--batch-size {size}: ")
+    one_line_error(run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", "--out", tmp_path / "out",
+                                     "--batch-size", size], capsys), f"--batch-size {size}: ")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--n", "0", "--n 0: must be a whole number of at least 1"),
+    ("--n", "-1", "--n -1: must be a whole number of at least 1"),
+    ("--max-new-tokens", "-1", "--max-new-tokens -1: must be a whole number of at least 1"),
+    ("--temperature", "nan", "--temperature nan: must be a finite number, 0 (greedy) or more"),
+    ("--temperature", "-1", "--temperature -1.0: must be a finite number, 0 (greedy) or more"),
+    ("--top-k", "-1", "--top-k -1: must be a whole number, 0 (no cut) or more"),
+    ("--seed", "99999999999999999999", "--seed 99999999999999999999: must be a whole number from 0 to 2**32 - 1"),
+    ("--seed", "-5", "--seed -5: must be a whole number from 0 to 2**32 - 1")])
+def test_sample_cli_refuses_a_setting_out_of_range_naming_the_flag(world, corpus_dir, capsys, flag, value, says):
+    p = run_main(E.main, ["sample", "--corpus", corpus_dir, "--model", world / "base", flag, value], capsys)
+    one_line_error(p, says)
+    assert p.stderr == f"error: {says}\n"
+
+
+def test_sample_refuses_a_setting_out_of_range_naming_it():
+    tok, model = byte_tokenizer(), micro(257)
+    for kw, says in ((dict(n=0), "--n 0: "), (dict(max_new_tokens=-1), "--max-new-tokens -1: "),
+                     (dict(temperature=float("nan")), "--temperature nan: "), (dict(top_k=-1), "--top-k -1: "),
+                     (dict(seed=2 ** 32), f"--seed {2 ** 32}: ")):
+        with pytest.raises(EvalError, match=re.escape(says)):
+            E.sample(model, tok, "The colour", **kw)
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--samples", "-1", "--samples -1: must be a whole number, 0 (none) or more"),
+    ("--seed", "-5", "--seed -5: must be a whole number from 0 to 2**32 - 1"),
+    ("--seed", str(2 ** 32), f"--seed {2 ** 32}: must be a whole number from 0 to 2**32 - 1")])
+def test_compare_refuses_a_setting_out_of_range_naming_the_flag_and_writes_nothing(world, corpus_dir, tmp_path,
+                                                                                    capsys, flag, value, says):
+    p = run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", "--out", tmp_path / "out", flag, value],
+                 capsys)
+    one_line_error(p, says)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(EvalError, match=re.escape(says)):
+        E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out", **{flag[2:]: int(value)})
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("names, says", [
+    (["m", "m"], "model 'm=BASE': the name 'm' is given twice"),
+    (["x|y"], "model 'x|y=BASE': a name must be"),
+    (["a/b"], "model 'a/b=BASE': a name must be"),
+    (["a:b"], "model 'a:b=BASE': a name must be"),
+    (["two\nlines"], "model 'two\\nlines=BASE': a name must be")])
+def test_compare_cli_refuses_a_model_name_twice_or_one_that_breaks_the_report(world, corpus_dir, tmp_path, capsys,
+                                                                              names, says):
+    base = str(world / "base")
+    p = run_main(E.main, ["compare", corpus_dir, *(f"{n}={base}" for n in names), "--out", tmp_path / "out"], capsys)
+    one_line_error(p, says.replace("BASE", base))
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_refuses_a_name_that_breaks_the_report_and_takes_the_ladder_s_names(world, corpus_dir, tmp_path):
+    for name in ("x|y", "a/b", "a:b", "two\nlines", ""):
+        with pytest.raises(EvalError, match="a name must be"):
+            E.compare(corpus_dir, {name: str(world / "base")}, tmp_path / "out")
+        with pytest.raises(EvalError, match="a name must be"):
+            E.learning_curves(corpus_dir, [(name, 0, None, None, str(world / "base"))])
+    assert not (tmp_path / "out").exists()
+    ladder = ["base", "step1-atoms-00", "merged", "finetune", "scratch-curriculum", "scratch-shuffled"]
+    assert list(E.parse_models([f"{n}={world / 'base'}" for n in ladder])) == ladder
+
+
+@pytest.mark.parametrize("out, says", [("a file", "is a file, where the output directory would be made"),
+                                       ("below a file", "is a file, not a directory")])
+def test_compare_refuses_an_out_it_cannot_make_before_it_scores(world, corpus_dir, tmp_path, capsys, monkeypatch,
+                                                                 out, says):
+    (tmp_path / "ladder.json").write_text("{}\n")
+    out = tmp_path / "ladder.json" / ("x" if out == "below a file" else "")
+    monkeypatch.setattr(E, "score_probes", lambda *a, **k: 1 / 0)  # scoring first would crash, not refuse
+    p = run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", "--out", out], capsys)
+    one_line_error(p, f"{tmp_path / 'ladder.json'}: {says}")
+    assert (tmp_path / "ladder.json").read_text() == "{}\n"
+
+
+def test_ctrl_c_ends_every_subcommand_in_one_line_exit_130(world, corpus_dir, tmp_path, capsys, monkeypatch):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(E, "score_probes", interrupt)
+    monkeypatch.setattr(E, "sample", interrupt)
+    before = (corpus_dir / "passport.jsonl").read_bytes()
+    for args in (["verify", corpus_dir, "--unit", "facts", "--model", world / "base", "--adapter", world / "good"],
+                 ["score", corpus_dir, "--model", world / "base"],
+                 ["compare", corpus_dir, f"base={world / 'base'}", "--out", tmp_path / "report"],
+                 ["sample", "--corpus", corpus_dir, "--model", world / "base"]):
+        p = run_main(E.main, args, capsys)
+        assert p.returncode == 130 and p.stderr.startswith("interrupted: "), (args[0], p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert (corpus_dir / "passport.jsonl").read_bytes() == before and not (tmp_path / "report").exists()
