@@ -14,10 +14,11 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import re
 from pathlib import Path
 
-from common import atomic_write_text, run_subcommand
+from common import atomic_write_text, check_writable, run_subcommand
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, points_range, signed_points, t_interval
 
 
@@ -27,15 +28,20 @@ class ReportError(ValueError):
 
 # ----------------------------------------------------------------------------- the comparison report
 
-def write_report(report, out_dir):
-    """report.png, report.json and report.md in out_dir (the figure first: the JSON names it)."""
+def write_report(report, out_dir, with_json=True):
+    """report.md, report.png and curves.png in out_dir, and (with_json) report.json naming the figures."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report["plot"] = _plot(report, out_dir / "report.png")
+    report["plot"] = _figure_name(out_dir / "report.png")
     if report.get("curves"):
-        report["curves"]["plot"] = plot_curves(report["curves"], out_dir / "curves.png", report["curves"]["references"])
-    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
-    atomic_write_text(out_dir / "report.md", render_markdown(report))
+        report["curves"]["plot"] = _figure_name(out_dir / "curves.png")
+    page = render_markdown(report)  # before any file: a report it cannot render leaves nothing half-written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _plot(report, out_dir / "report.png")
+    if report.get("curves"):
+        plot_curves(report["curves"], out_dir / "curves.png", report["curves"]["references"])
+    if with_json:
+        atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(out_dir / "report.md", page)
 
 
 def cell(s):
@@ -202,6 +208,15 @@ def _scope(summary, scope):
     return summary["by_level" if kind == "level" else "by_type"].get(group)
 
 
+SKIPPED = "skipped (matplotlib is not installed)"  # what a report names for a figure not drawn
+
+
+def _figure_name(path):
+    """What a report names for the figure drawn to path: its file name, or SKIPPED. Known before it is
+    drawn, so that a page can be rendered before any file is written."""
+    return Path(path).name if _pyplot() else SKIPPED
+
+
 def _pyplot():
     """matplotlib.pyplot drawing to files, or None when matplotlib is not installed (it is optional)."""
     try:
@@ -218,7 +233,7 @@ def _plot(report, path):
     Returns the file name, or a note when matplotlib is not installed."""
     plt = _pyplot()
     if plt is None:
-        return "skipped (matplotlib is not installed)"
+        return SKIPPED
     models = report["models"]
     colors = plt.get_cmap("tab20").colors  # a ladder has 11 models: the default 10-color cycle repeats
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
@@ -260,7 +275,7 @@ def plot_curves(curves, path, references=None):
     when matplotlib is not installed."""
     plt = _pyplot()
     if plt is None:
-        return "skipped (matplotlib is not installed)"
+        return SKIPPED
     types = list(dict.fromkeys(t for points in curves["runs"].values() for p in points for t in p["by_type"]))
     cols = min(3, len(types)) or 1
     rows = -(-len(types) // cols) or 1
@@ -390,13 +405,20 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
         agg["every_unit"] = {"names": [agg["names"][k] for k in whole],
                              "comparisons": aggregate_seeds([reports[k] for k in whole])["comparisons"]}
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if agg["curves"]:
-            agg["curves"]["plot"] = plot_curves(agg["curves"], out_dir / "curves.png", agg["curves"]["references"])
-        atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
-        atomic_write_text(out_dir / "report.md", render_seeds_markdown(agg))
+        _write_seeds(agg, Path(out_dir))
     return agg
+
+
+def _write_seeds(agg, out_dir):
+    """The aggregate's report.md, curves.png and report.json (naming the figure) in out_dir."""
+    if agg["curves"]:
+        agg["curves"]["plot"] = _figure_name(out_dir / "curves.png")
+    page = render_seeds_markdown(agg)  # before any file: nothing half-written if it cannot be rendered
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if agg["curves"]:
+        plot_curves(agg["curves"], out_dir / "curves.png", agg["curves"]["references"])
+    atomic_write_text(out_dir / "report.json", json.dumps(agg, indent=1) + "\n")
+    atomic_write_text(out_dir / "report.md", page)
 
 
 def _seed_pairs(reports, names, models, shared, worlds):
@@ -1037,26 +1059,79 @@ def _md_seed_curves(curves):
 
 # ----------------------------------------------------------------------------- command line
 
-def read_report(path):
-    """A report.json (compare's, or one seed's) as a dict; anything else is a ReportError naming the file."""
+PAGE_KEYS = ("chance", "comparisons", "corpus", "models", "norm", "rejected", "retention", "units")  # render_markdown's
+SEED_KEYS = ("comparisons", "models", "units")  # what aggregate_seeds reads of each seed's report
+JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def read_report(path, keys=PAGE_KEYS):
+    """A report.json (compare's, or one seed's: keys=SEED_KEYS) as a dict, with the keys its reader needs
+    and at least one model with its summary; anything else is a ReportError naming the file and what is
+    wrong, raised before anything is written."""
     try:
-        return json.loads(Path(path).read_text())
+        report = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
         raise ReportError(f"{path}: not a report.json ({e})")
+    problem = _report_problem(report, keys)
+    if problem:
+        raise ReportError(f"{path}: not a report.json ({problem})")
+    return report
+
+
+def _report_problem(report, keys):
+    """What keeps a JSON value from being read as a report holding keys, or None."""
+    if not isinstance(report, dict):
+        return f"a JSON {JSON_KINDS[type(report)]}, not an object"
+    missing = [k for k in keys if k not in report]
+    if missing:
+        return "no " + ", ".join(f'"{k}"' for k in missing)
+    models = report["models"]
+    if not isinstance(models, dict) or not models:  # every table takes its rows and groups from the models
+        return '"models" names no model'
+    bare = [n for n, m in models.items() if not isinstance(m, dict) or "summary" not in m]
+    return f'model "{bare[0]}" has no "summary"' if bare else None
+
+
+def _read_text(path):
+    """A UTF-8 text file's text; one that cannot be read is a ReportError naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ReportError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})")
+    except OSError as e:
+        raise ReportError(f"{path}: cannot be read ({e.strerror})")
+
+
+def _same_file(a, b):
+    """Whether two paths name one existing file, however each is spelled (relative, .., a link)."""
+    return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
+
+
+def _refuse_overwriting(out, inputs):
+    """A ReportError where the file a command writes is one it reads: the command would replace its own
+    input (and a second run would read its first run's output)."""
+    for f in inputs:
+        if _same_file(out, f):
+            raise ReportError(f"--out {out} would overwrite {f}, which this command reads")
 
 
 def cmd_render(args):
-    """Write report.md, report.png and curves.png again from a report.json (and the JSON, naming them)."""
+    """Write report.md, report.png and curves.png again from a report.json (and, elsewhere, the JSON naming them)."""
     report = read_report(args.report)
-    out = Path(args.out) if args.out else Path(args.report).parent
-    write_report(report, out)
-    print(f"wrote {out / 'report.md'}, report.json; figure: {report['plot']}")
+    out = check_writable(args.out or Path(args.report).parent)
+    # The report.json read is compare's record, and render never rewrites its input: in the report's own
+    # directory only report.md and the figures are written (report.md names the figures), so the JSON keeps
+    # the figure names compare gave it; in another directory the JSON is written beside them, naming them.
+    with_json = not _same_file(out / "report.json", args.report)
+    write_report(report, out, with_json)
+    print(f"wrote {out / 'report.md'}" + (", report.json" if with_json else "") + f"; figure: {report['plot']}")
 
 
 def cmd_seeds(args):
     """Aggregate per-seed report.json files into one page across seeds."""
-    agg = aggregate_seeds([read_report(path) for path in args.reports], args.out, names=args.reports,
-                          worlds=args.worlds)
+    reports = [read_report(path, SEED_KEYS) for path in args.reports]
+    _refuse_overwriting(check_writable(args.out) / "report.json", args.reports)
+    agg = aggregate_seeds(reports, args.out, names=args.reports, worlds=args.worlds)
     for c in agg["comparisons"]:
         print(c["sentence"])
     print(f"wrote {Path(args.out) / 'report.md'}, report.json")
@@ -1102,12 +1177,14 @@ BY_HAND = "## Measured by hand:"
 def cmd_results(args):
     """RESULTS.md: an introduction, then each run's results.md (written by ladder.py) in turn; with
     --add, then the runs an existing RESULTS.md already holds (but one whose heading a new run repeats)."""
-    parts = []
-    for d in args.runs:
-        f = Path(d) / "report" / "results.md"
+    out = check_writable(args.out, "file")
+    files = [Path(d) / "report" / "results.md" for d in args.runs]
+    for f in files:
         if not f.is_file():
             raise ReportError(f"{f}: no such file; a ladder run writes it when it ends")
-        parts.append(_moved_heading(_name_figures(f.read_text(), f.parent, Path(args.out).resolve().parent), d))
+    _refuse_overwriting(out, files)  # a run's own section would come back with the introduction above it
+    parts = [_moved_heading(_name_figures(_read_text(f), f.parent, out.resolve().parent), d)
+             for f, d in zip(files, args.runs)]
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice (chance is 25% on every type of the built-in world; later "
@@ -1116,7 +1193,7 @@ def cmd_results(args):
              "seed compares\" read each seed on its own probes: where the gates rejected other units in other "
              "seeds, its means mix probe sets. Sections headed \"" + BY_HAND + "\" are experiments outside a "
              "ladder run, written by hand with the same particulars, and kept when the file is written again.\n\n")
-    sections = _sections(Path(args.out))
+    sections = _sections(out)
     kept = [t for t in sections if t.startswith(BY_HAND)]
     headings = {t.split("\n", 1)[0] for t in parts}
     runs = [t for t in sections if not t.startswith(BY_HAND) and t.split("\n", 1)[0] not in headings] \
@@ -1130,7 +1207,7 @@ def _sections(path):
     """The "## " sections of an existing RESULTS.md (its introduction left out), each up to the next."""
     if not path.is_file():
         return []
-    return [s.rstrip("\n") + "\n" for s in re.split(r"(?m)^(?=## )", path.read_text()) if s.startswith("## ")]
+    return [s.rstrip("\n") + "\n" for s in re.split(r"(?m)^(?=## )", _read_text(path)) if s.startswith("## ")]
 
 
 def build_parser():
@@ -1141,7 +1218,7 @@ def build_parser():
     r = sub.add_parser("render", help="write report.md, report.png and curves.png again from a report.json")
     r.add_argument("report", metavar="REPORT.json", help="a report.json written by evaluate.py compare or ladder.py")
     r.add_argument("--out", help="directory for the files (default: the report.json's own directory, "
-                   "whose report.json is rewritten with the figures' names)")
+                   "where the report.json is left as it is)")
     r.set_defaults(run=cmd_render)
     add_seeds_parser(sub)
     r = sub.add_parser("results", help="write RESULTS.md from ladder runs' results.md")

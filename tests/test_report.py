@@ -619,3 +619,106 @@ def test_the_positive_control_shows_a_miss_that_whole_percents_would_hide():
 def test_a_malformed_positive_control_is_refused_naming_it(text):
     with pytest.raises(ValueError, match="--control: "):
         R.parse_control(text)
+
+
+def page_report():
+    """The least report.json that render draws a page from: one model, nothing compared."""
+    s = {"n": 4, "acc": 0.5, "lo": 0.2, "hi": 0.8, "exact": 0.5, "chance": 0.25}
+    model = {"mode": None, "trainable_params": 10, "tokens": 100, "flops": 1e9, "seconds": 1.0, "primitive_ppl": None,
+             "summary": {"overall": s, "by_level": {"0": s}, "by_type": {"recall": s}}, "composition": {},
+             "unit_ppl": {}, "samples": {}}
+    return {"corpus": "c", "norm": "none", "units": [], "models": {"base": model}, "comparisons": [], "chance": [],
+            "rejected": [], "retention": None}
+
+
+def written(where, text):
+    """A report.json of this text (bytes as they are) in the directory where: its path and its bytes."""
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / "report.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path, path.read_bytes()
+
+
+@pytest.mark.parametrize("key", ["chance", "comparisons", "corpus", "models", "norm", "rejected", "retention", "units"])
+def test_render_refuses_a_report_without_a_key_the_page_needs_and_writes_nothing(tmp_path, run_report, key):
+    path, before = written(tmp_path / "in", json.dumps({k: v for k, v in page_report().items() if k != key}))
+    for out in (["--out", tmp_path / "o"], []):  # elsewhere, and in the report's own directory
+        p = run_report("render", path, *out)
+        assert (p.returncode, p.stderr) == (2, f'error: {path}: not a report.json (no "{key}")\n')
+        assert path.read_bytes() == before and not (tmp_path / "o").exists()
+        assert sorted(f.name for f in path.parent.iterdir()) == ["report.json"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"corpus": "x"}', 'not a report.json (no "chance", "comparisons", "models", "norm", "rejected", "retention", '
+                        '"units")'),
+    ("{}", 'not a report.json (no "chance", "comparisons", "corpus", "models", "norm", "rejected", "retention", '
+           '"units")'),
+    ("[]", "not a report.json (a JSON array, not an object)"),
+    ("null", "not a report.json (a JSON null, not an object)"),
+    (b'{"corpus": "\xff"}', "not UTF-8 text (byte 0xff at offset 12)"),
+    (json.dumps(dict(page_report(), models={})), 'not a report.json ("models" names no model)'),
+    (json.dumps(dict(page_report(), models={"base": {"mode": None}})),
+     'not a report.json (model "base" has no "summary")')],
+    ids=["corpus only", "empty", "array", "null", "not utf-8", "no model", "no summary"])
+def test_render_and_seeds_name_the_file_that_is_not_a_report_and_what_it_lacks(tmp_path, run_report, text, problem):
+    path, before = written(tmp_path / "in", text)
+    p = run_report("render", path)
+    assert (p.returncode, p.stderr) == (2, f"error: {path}: {problem}\n")
+    if "corpus" not in problem and "chance" not in problem:  # seeds need less of a report than a page
+        p = run_report("seeds", path, path, "--out", tmp_path / "agg")
+        assert (p.returncode, p.stderr) == (2, f"error: {path}: {problem}\n")
+    assert path.read_bytes() == before and sorted(tmp_path.rglob("*")) == [path.parent, path]
+
+
+def test_render_in_the_report_s_own_directory_leaves_its_report_json_as_it_is(tmp_path, run_report):
+    path, before = written(tmp_path / "in", json.dumps(page_report()))
+    p = run_report("render", path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"wrote {tmp_path / 'in' / 'report.md'}; figure: {R.SKIPPED}\n"
+    assert path.read_bytes() == before  # no "plot" key added: the input is compare's record
+    assert (tmp_path / "in" / "report.md").read_text().startswith("# accrete comparison: c\n")
+    p = run_report("render", path, "--out", tmp_path / "o")  # elsewhere, the JSON beside the page names its figure
+    assert p.returncode == 0 and json.loads((tmp_path / "o" / "report.json").read_text())["plot"] == R.SKIPPED
+    assert (tmp_path / "o" / "report.md").read_text() == (tmp_path / "in" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("command", ["render", "seeds", "results"])
+def test_an_out_that_cannot_be_made_is_refused_before_anything_is_written(tmp_path, run_report, command):
+    path, before = written(tmp_path / "run" / "report", json.dumps(dict(page_report(), probes_sha256={"all": "s"})))
+    (tmp_path / "run" / "report" / "results.md").write_text("## run\n")
+    afile = tmp_path / "afile"
+    afile.write_text("kept\n")
+    args = {"render": [path], "seeds": [path, path], "results": [tmp_path / "run"]}[command]
+    under = afile / "x" / ("R.md" if command == "results" else "x")
+    refusals = {under: f"{afile}: is a file, not a directory, so {under} cannot be made there"}
+    if command == "results":  # a file to write
+        refusals[tmp_path / "run"] = f"{tmp_path / 'run'}: is a directory, where the output file would be written"
+    else:  # a directory to make
+        refusals[afile] = f"{afile}: is a file, where the output directory would be made"
+    for out, error in refusals.items():
+        p = run_report(command, *args, "--out", out)
+        assert (p.returncode, p.stderr) == (2, f"error: {error}\n")
+    assert afile.read_text() == "kept\n" and path.read_bytes() == before
+    assert sorted(f.name for f in (tmp_path / "run" / "report").iterdir()) == ["report.json", "results.md"]
+
+
+def test_results_refuse_to_write_over_a_run_s_own_section(tmp_path, run_report):
+    section = tmp_path / "run" / "report" / "results.md"
+    section.parent.mkdir(parents=True)
+    section.write_text("## run\n\nits figures\n")
+    for out in (section, tmp_path / "run" / ".." / "run" / "report" / "results.md"):  # however it is spelled
+        p = run_report("results", tmp_path / "run", "--out", out)
+        assert (p.returncode, p.stderr) == (2, f"error: --out {out} would overwrite {section}, which this command "
+                                               "reads\n")
+    assert section.read_text() == "## run\n\nits figures\n"
+
+
+def test_seeds_refuse_to_write_over_a_seed_s_report(tmp_path, run_report):
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    one, before = written(tmp_path / "one", json.dumps(a))
+    two, _ = written(tmp_path / "two", json.dumps(a))
+    p = run_report("seeds", one, two, "--out", tmp_path / "one")
+    assert (p.returncode, p.stderr) == (2, f"error: --out {tmp_path / 'one' / 'report.json'} would overwrite {one}, "
+                                           "which this command reads\n")
+    assert one.read_bytes() == before and sorted(f.name for f in one.parent.iterdir()) == ["report.json"]
