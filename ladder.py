@@ -41,7 +41,7 @@ import evaluate
 import lora
 import practice
 import presets
-from common import add_options, atomic_write_text, fail, interrupted, option, sha256_file
+from common import add_options, atomic_write_text, check_writable, fail, interrupted, option, sha256_file
 from model import GPT, GPTConfig
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
@@ -148,6 +148,18 @@ def curve_fractions(text):
     return fractions
 
 
+def check_seeds(seed, seeds):
+    """Refuse seeds train.py would refuse only once the corpus and the base are written: each of the
+    paired runs' seeds (seed to seed + seeds - 1) must be a whole number from 0 to 2**32 - 1."""
+    if seeds < 1:
+        raise LadderError("--seeds must be at least 1")
+    if not 0 <= seed < 2 ** 32:
+        raise LadderError(f"--seed {seed}: must be a whole number from 0 to 2**32 - 1")
+    if seed + seeds - 1 >= 2 ** 32:
+        raise LadderError(f"--seeds {seeds} with --seed {seed}: seed {seed + seeds - 1} is past 2**32 - 1 (seeds "
+                          "must be whole numbers from 0 to 2**32 - 1)")
+
+
 def snapshot_steps(fractions, steps):
     """The steps of a scratch run of `steps` kept for its learning curve, one per fraction of it; none
     at the last step, which is the run's own output (a snapshot there would score it twice)."""
@@ -240,12 +252,53 @@ def no_practice(units_dir, primitive_dir):
 
 # ----------------------------------------------------------------------------- the run directory
 
+def read_object(file):
+    """The JSON object in one of the run directory's own files; a LadderError naming the file for one
+    that is damaged (cut short, emptied, another kind of value)."""
+    try:
+        value = json.loads(file.read_text())
+    except ValueError as e:  # invalid JSON, or bytes that are not UTF-8
+        raise LadderError(f"{file}: not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+        raise LadderError(f"{file}: must be a JSON object, not a {kind}")
+    return value
+
+
+def read_state(file):
+    """ladder.json: the settings a run started with and the directories it was given."""
+    state = read_object(file)
+    if not isinstance(state.get("settings"), dict):
+        raise LadderError(f'{file}: "settings" must be a JSON object of the run\'s settings')
+    outs = state.get("outs", [])
+    if not (isinstance(outs, list) and all(isinstance(o, str) for o in outs)):
+        raise LadderError(f'{file}: "outs" must be a list of the directories the run was given, not {outs!r}')
+    for k in ("preset", "units_dir", "primitive_dir"):
+        if not isinstance(state.get(k), (str, type(None))):
+            raise LadderError(f'{file}: "{k}" must be a string or null, not {state[k]!r}')
+    return state
+
+
+def read_stage_seconds(file):
+    """stage_seconds.json: each stage's seconds over every invocation so far ({} before the first)."""
+    seconds = read_object(file) if file.is_file() else {}
+    for name, v in seconds.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+            raise LadderError(f'{file}: "{name}" must be the seconds the stage took (a number, 0 or more), '
+                              f"not {v!r}")
+    return seconds
+
+
 class Run:
     """One ladder's directory: its settings (fixed for its life), its corpus, and what the passport
     says is finished there, each file checked against the sha256 recorded for it."""
 
-    def __init__(self, out, preset, s, units_dir=None, primitive_dir=None, log=print):
-        self.out, self.preset, self.s, self.log = Path(out), preset, s, log
+    def __init__(self, out, preset, s, units_dir=None, primitive_dir=None, log=print, save=True):
+        """The run in out, checked (a LadderError or ValueError names what is wrong) and, with save,
+        its settings written to out/ladder.json if they are not there yet."""
+        self.out, self.preset, self.s, self.log = check_writable(out), preset, s, log
+        for name in ("ladder.json", "stage_seconds.json"):  # a directory in a file's place
+            check_writable(self.out / name, "file")
         self.units_dir = Path(units_dir) if units_dir else None
         self.primitive_dir = Path(primitive_dir) if primitive_dir else None
         self.corpus_dir = self.out / "corpus"
@@ -257,7 +310,7 @@ class Run:
         # given: it may since have moved, or been given from another working directory
         self.outs = [str(out)]
         if state.is_file():
-            before = json.loads(state.read_text())
+            before = read_state(state)
             self.outs = before.pop("outs", [str(out)])
             # a setting added since the run started reads as what the code did then
             before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **before["settings"]}
@@ -269,9 +322,13 @@ class Run:
                 changed = [f"{k} {was.get(k)}" for k in sorted(now) if was.get(k) != now[k]]
                 raise LadderError(f"{state}: this run was started with other settings ({', '.join(changed)});"
                                   " continue it with the same options, or use another --out")
-        if not state.is_file() or str(out) not in self.outs:
+        self.stage_seconds()  # a damaged file is refused now, not once every stage has run
+        if save and (not state.is_file() or str(out) not in self.outs):
             self.outs = [o for o in self.outs if o != str(out)] + [str(out)]
             atomic_write_text(state, json.dumps(dict(saved, outs=self.outs), indent=1))
+
+    def stage_seconds(self):
+        return read_stage_seconds(self.out / "stage_seconds.json")
 
     @property
     def corpus(self):
@@ -455,7 +512,26 @@ def stage_grow(run):
                 prune(kept.pop()[2])
             kept.append((i, f"step{i}-{unit}", current))
             passed.append(unit)
+    for _, _, path in kept:  # deleted since it was made: merged again, as a deleted training is trained again
+        restore(run, path)
     return [(name, path) for _, name, path in kept], flops
+
+
+def restore(run, merged_dir):
+    """Merge again a merged model deleted since it was made, from the model and adapter its passport
+    event names; that model too where it is gone (pruned), deleted again after."""
+    e = run.finished(merged_dir, missing_ok=True)
+    if Path(e["checkpoint"]).is_file():
+        return
+    run.log(f"    {e['checkpoint']}: deleted since it was made; merging it again")
+    init = run.finished(e["init"], missing_ok=True)  # the base, or a merged model
+    gone = init and not Path(init["checkpoint"]).is_file()
+    if gone:
+        restore(run, Path(e["init"]))
+    file, meta = lora.merge_files(e["init"], e["adapter"], merged_dir)
+    run.corpus.passport.append("model_trained", **lora.merged_event(meta, merged_dir, file, e["init"], e["adapter"]))
+    if gone:
+        prune(Path(e["init"]))
 
 
 def prune(checkpoint_dir):
@@ -595,7 +671,7 @@ def run_ladder(run):
     every invocation that worked on it (stage_seconds.json in the run directory), so that a resumed
     run states what it cost, not what its last invocation did."""
     t0, file = time.time(), run.out / "stage_seconds.json"
-    seconds = json.loads(file.read_text()) if file.is_file() else {}
+    seconds = run.stage_seconds()
 
     def stage(i, title, fn, *args):
         t = time.time()
@@ -731,8 +807,7 @@ def main(argv=None):
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
     try:
         s = settings_for(args.preset, **overrides)
-        if args.seeds < 1:
-            raise LadderError("--seeds must be at least 1")
+        check_seeds(s.seed, args.seeds)
         control = parse_control(s.control)
         if args.primitive and not args.units:
             raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
@@ -741,13 +816,17 @@ def main(argv=None):
         check_given({k for k, v in overrides.items() if v is not None}, s, args.preset, args.units, args.primitive)
         check_settings(s, args.preset, args.units, args.primitive)
         out, reports = Path(args.out), []
+
+        def seed_run(seed, run_dir, save=True):
+            world_seed = s.world_seed + (seed - s.seed if args.world_per_seed else 0)
+            return Run(run_dir, args.preset, dataclasses.replace(s, seed=seed, world_seed=world_seed), args.units,
+                       args.primitive, save=save)
+        for seed, run_dir in seed_runs(out, s.seed, args.seeds):  # every seed's directory before any is written
+            seed_run(seed, run_dir, save=False)
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):
             if args.seeds > 1:
                 print(f"=== seed {seed} -> {run_dir}")
-            world_seed = s.world_seed + (seed - s.seed if args.world_per_seed else 0)
-            run = Run(run_dir, args.preset, dataclasses.replace(s, seed=seed, world_seed=world_seed), args.units,
-                      args.primitive)
-            reports.append(run_ladder(run))
+            reports.append(run_ladder(seed_run(seed, run_dir)))
             print("\n".join(summary_lines(reports[-1]) + control_lines(control, reports[-1:])))
         device = str(resolve_device(s.device))
         if args.seeds > 1:

@@ -297,6 +297,25 @@ def test_a_changed_checkpoint_is_refused_and_never_used(finished, ladder_cli):
         file.write_bytes(good)
 
 
+def test_a_deleted_merged_milestone_is_merged_again_as_it_was(finished, tmp_path):
+    """A kept merged model deleted since is merged again (as a deleted training is trained again), on the
+    merged model before it merged again too where that was pruned, and pruned again after."""
+    tmp, _ = finished
+    shutil.copytree(tmp / "run", tmp_path / "run")
+    grow = tmp_path / "run" / "grow"
+    last = grow / "02-facts-01" / "merged" / "model.safetensors"
+    made = last.read_bytes()
+    last.unlink()
+    lines = []
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), tmp / "units", log=lines.append)
+    run.s = ladder.settings_for("micro", keep_steps=1)  # the first merged model is pruned: the last one's base
+    steps, _ = ladder.stage_grow(run)
+    assert steps == [("step2-facts-01", grow / "02-facts-01" / "merged")]
+    assert last.read_bytes() == made and not (grow / "01-facts-00" / "merged").exists()
+    assert run.finished(grow / "02-facts-01" / "merged")["checkpoint"] == str(last)  # its sha256 recorded
+    assert f"    {last}: deleted since it was made; merging it again" in lines
+
+
 def test_knowledge_units_alone_get_primitive_text_a_register_and_practice_recorded_in_the_passport(tmp_path):
     units = tmp_path / "units"
     units.mkdir()
@@ -396,6 +415,10 @@ def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_st
     (["--device", "cuda:7"], "--device cuda:7: "),
     (["--units", "no/such/dir"], "--units no/such/dir: no such directory"),
     (["--gate-on", "recal"], "--gate-on recal: no unit has probes of that type (all: every type)"),
+    # checked by train.py too, but only once the corpus and the base had been written
+    (["--seed", "-1"], "--seed -1: must be a whole number from 0 to 2**32 - 1"),
+    (["--seeds", "3", "--seed", str(2 ** 32 - 2)], "--seeds 3 with --seed 4294967294: seed 4294967296 is past "
+     "2**32 - 1 (seeds must be whole numbers from 0 to 2**32 - 1)"),
     # a setting saved in ladder.json that would do nothing
     ([BUILT_IN, "--preset", "small", "--world-size", "tiny"], "--world-size tiny with --preset small, whose world "
      "is --world-tokens 100000000: give --world-tokens instead"),
@@ -423,6 +446,57 @@ def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path
     lines = err.strip().splitlines()
     assert e.value.code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {says}"), err
     assert not (tmp_path / "run").exists()
+
+
+def files_in(d):
+    """Every file under d and its bytes: what a refused command must leave as it was."""
+    return {f: f.read_bytes() for f in sorted(Path(d).rglob("*")) if f.is_file()}
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("ladder.json", None, 'not valid JSON (Unterminated string starting at: '),  # truncated
+    ("ladder.json", "", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+    ("ladder.json", "{}", '"settings" must be a JSON object of the run\'s settings'),
+    ("ladder.json", "[]", "must be a JSON object, not a list"),
+    ("ladder.json", '{"settings": "x"}', '"settings" must be a JSON object of the run\'s settings'),
+    ("ladder.json", '{"settings": {}, "outs": "run"}', '"outs" must be a list of the directories'),
+    ("stage_seconds.json", "garbage", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+    ("stage_seconds.json", "[1, 2]", "must be a JSON object, not a list"),
+    ("stage_seconds.json", '{"base": "1.5"}', '"base" must be the seconds the stage took (a number, 0 or more), '
+     "not '1.5'")])
+def test_a_damaged_state_file_is_refused_in_one_line_naming_it_before_anything_runs(
+        tmp_path, capsys, monkeypatch, name, text, says):
+    units = write_units(tmp_path / "units")
+    run = tmp_path / "run"
+    ladder.Run(run, "micro", ladder.settings_for("micro"), units, log=lambda m: None)  # writes ladder.json alone
+    (run / "stage_seconds.json").write_text('{"corpus": 1.5}\n')
+    file = run / name
+    file.write_text(file.read_text()[:60] if text is None else text)
+    before = files_in(run)
+    for stage in ("stage_corpus", "stage_base"):  # refused before any stage runs
+        monkeypatch.setattr(ladder, stage, lambda *a, _s=stage: pytest.fail(f"{_s} ran on a damaged {name}"))
+    r = run_main(ladder.main, ["--preset", "micro", "--out", run, "--units", units], capsys)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {file}: {says}"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert files_in(run) == before
+
+
+@pytest.mark.parametrize("out, says", [
+    ("afile", "{out}: is a file, where the output directory would be made"),
+    ("afile/sub", "{tmp}/afile: is a file, not a directory, so {out} cannot be made there"),
+    ("/dev/null/x", "/dev/null: is a file, not a directory, so /dev/null/x cannot be made there"),
+    ("many/seed-1", "{out}: is a file, where the output directory would be made")])  # the second seed's
+def test_an_out_that_cannot_be_a_directory_is_refused_before_anything_is_written(tmp_path, capsys, out, says):
+    units = write_units(tmp_path / "units")
+    (tmp_path / "afile").write_text("mine\n")
+    (tmp_path / "many").mkdir()
+    (tmp_path / "many" / "seed-1").write_text("mine\n")
+    out = tmp_path / out
+    before = files_in(tmp_path)
+    seeds = ["--out", out.parent, "--seeds", "2"] if out.name == "seed-1" else ["--out", out]
+    r = run_main(ladder.main, ["--preset", "micro", "--units", units, *seeds], capsys)
+    assert r.returncode == 2 and r.stderr == f"error: {says.format(out=out, tmp=tmp_path)}\n", r.stderr
+    assert files_in(tmp_path) == before and not (tmp_path / "many" / "seed-0").exists()
 
 
 @pytest.mark.parametrize("damage", ["a leaking probe", "no unit files"])
