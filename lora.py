@@ -42,8 +42,10 @@ class LoRAConfig:
     use_rslora: bool = False  # scale alpha / sqrt(r) instead of alpha / r (rank-stabilized LoRA)
 
     def __post_init__(self):
-        if not all(isinstance(t, str) for t in self.target_modules):
-            raise AdapterError(f"LoRA target_modules must be names of block linears, not {self.target_modules!r}")
+        # a bare string is a sequence of names too, of one letter each: refused as it was given
+        targets = self.target_modules
+        if not (isinstance(targets, (list, tuple)) and all(isinstance(t, str) for t in targets)):
+            raise AdapterError(f"LoRA target_modules must be a list of names of block linears, not {targets!r}")
         # an empty suffix would match every linear ("a,".split(",")): dropped, as a typo; and the
         # spaces of "a, b" are no part of a name
         self.target_modules = tuple(t.strip() for t in self.target_modules if t.strip())
@@ -54,8 +56,10 @@ class LoRAConfig:
         alpha = self.lora_alpha
         if not (type(alpha) in (int, float) and math.isfinite(alpha) and alpha > 0):  # type(): no bool
             raise AdapterError(f"LoRA alpha must be a finite number > 0, not {alpha!r}")
-        if not 0 <= self.lora_dropout < 1:
-            raise AdapterError(f"LoRA dropout must be in [0, 1), not {self.lora_dropout!r}")
+        if not (type(self.lora_dropout) in (int, float) and 0 <= self.lora_dropout < 1):
+            raise AdapterError(f"LoRA lora_dropout must be in [0, 1), not {self.lora_dropout!r}")
+        if not isinstance(self.use_rslora, bool):  # "no" in a header would be true
+            raise AdapterError(f"LoRA use_rslora must be true or false, not {self.use_rslora!r}")
         if not self.target_modules:
             raise AdapterError("LoRA target_modules is empty: name the block linears to adapt")
 
@@ -71,7 +75,8 @@ class LoRAConfig:
     def from_dict(cls, d):
         names = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in names}
-        return cls(**dict(d, target_modules=tuple(d.get("target_modules", DEFAULT_TARGETS))))
+        targets = d.get("target_modules", DEFAULT_TARGETS)  # JSON gives a list; anything else is refused as given
+        return cls(**dict(d, target_modules=tuple(targets) if isinstance(targets, list) else targets))
 
 
 def _folded(weight, lora_A, lora_B, scaling):
@@ -341,15 +346,27 @@ def save_adapter(model, path, meta=None):
     return file
 
 
+# the header fields this module reads, and what each must hold where it is given: a wrong type (a file
+# written by hand or by another tool) would otherwise fail far from here, as a TypeError naming no file
+HEADER_FIELDS = {"lora_config": (dict, "a JSON object"), "base_fingerprint": (str, "a string"),
+                 "tokenizer_hash": (str, "a string"), "units": (list, "a list of unit ids")}
+
+
 def read_adapter(path):
-    """An adapter file -> (tensors, header). AdapterError if missing or not an adapter."""
+    """An adapter file -> (tensors, header). AdapterError if missing or not an adapter, or a header field
+    of the wrong type."""
     file = weights_file(path, "adapter.safetensors")
     try:
         tensors, header = read_tensors(file, "adapter file")
     except ValueError as e:
         raise AdapterError(str(e)) from None
-    if "lora_config" not in header or "base_fingerprint" not in header:
+    if header.get("lora_config") is None or header.get("base_fingerprint") is None:
         raise AdapterError(f"{file}: not an accrete adapter (no lora_config/base_fingerprint in its header)")
+    for name, (kind, what) in HEADER_FIELDS.items():
+        value = header.get(name)
+        units_ok = name != "units" or all(isinstance(u, str) for u in value or [])
+        if value is not None and not (isinstance(value, kind) and units_ok):
+            raise AdapterError(f"{file}: header field {name!r} must be {what}, not {value!r}")
     return tensors, dict(header, file=str(file))
 
 
@@ -383,6 +400,10 @@ def load_adapter(model, path, tokenizer_hash=None):
     for k, v in expected.items():
         if tensors[k].shape != v.shape:
             refuse(f"{k} has shape {tuple(tensors[k].shape)}, the model needs {tuple(v.shape)}")
+        # a diverged training's adapter hashes as valid as any: its nan would reach every merged weight.
+        # One pass over the adapter's tensors costs about what read_tensors' sha256 of them has just cost
+        if not torch.isfinite(tensors[k]).all():
+            refuse(f"{k} holds non-finite values (nan or inf), which merging would spread to every output")
     model.load_state_dict(tensors, strict=False)
     return header
 

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import atomic_path, fail, fsync_dir
+from common import atomic_path, check_writable, fail, fsync_dir
 from leakage import stated_in
 from units import UNIT_ID, CurriculumError, read_unit as read
 
@@ -269,8 +269,7 @@ def support(files, out_dir, seed=0, copies=COPIES, log=print):
     if copies < 1:  # else each practice unit would be a header alone, which units.py refuses
         raise CurriculumError(f"copies of practice must be at least 1, got {copies}: with none, it has no documents")
     prepare, out_dir = _world(), Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CurriculumError(f"{out_dir}: not a directory")
+    check_writable(out_dir, "directory")  # a file in its place or above it: refused before anything is made
     if any(Path(f).resolve().parent == out_dir.resolve() for f in files):
         raise CurriculumError(f"{out_dir}: holds the units given; write their support units to another directory")
     units = [read(f) for f in files]

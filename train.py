@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from presets import PRESETS
-from common import GPT2_TOKENIZER_HASH, add_options, fail, interrupted, option, sha256_file
+from common import GPT2_TOKENIZER_HASH, add_options, check_writable, fail, interrupted, option, sha256_file
 from model import GPT, GPTConfig, autocast, fingerprint, import_hf, load_checkpoint, read_tensors, \
     save_checkpoint, save_tensors
 
@@ -398,9 +398,43 @@ class Init(NamedTuple):
     dropout: Optional[float]
 
 
-def build_model(cfg):
+def memory_of(device):
+    """Bytes of memory `device` has in all: a GPU's own, else the machine's RAM (which an MPS GPU shares);
+    None where the system does not say."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
+        return None
+
+
+def _size(n_bytes):
+    return f"{n_bytes / 2 ** 30:.1f} GiB" if n_bytes >= 2 ** 30 else f"{n_bytes / 2 ** 20:.1f} MiB"
+
+
+def check_fits(config, device):
+    """Refuse, before any of it is allocated, a model to pretrain whose training state cannot fit in the
+    memory `device` has: float32 weights, their gradients and AdamW's two moments, 16 bytes a parameter,
+    all held for the whole run. Refused up front rather than caught: where memory is overcommitted (Linux's
+    default) an allocation too big can succeed and the process be killed later without a word. The count
+    leaves out biases and LayerNorms and the state leaves out activations, and it is weighed against the
+    total memory, not what is free now: a floor, so the check never refuses a run that could have run,
+    and gives the same answer every time."""
+    c = config
+    n = (c.vocab_size + c.block_size) * c.n_embd + 12 * c.n_layer * c.n_embd ** 2  # embeddings, block matrices
+    have = memory_of(device)
+    if have is not None and 16 * n > have:
+        raise TrainError(f"a model of vocab_size {c.vocab_size}, block_size {c.block_size}, n_layer {c.n_layer} "
+                         f"and n_embd {c.n_embd} has {n:,} parameters at least; training it takes 16 bytes each "
+                         f"(weights, gradients, AdamW's two moments), {_size(16 * n)}, more than the {_size(have)} "
+                         f"of memory of {device}; choose smaller sizes")
+
+
+def build_model(cfg, device=torch.device("cpu")):
     """The Init of a run: random weights (pretrain), or a checkpoint's; in lora mode with an adapter
-    attached and everything else frozen."""
+    attached and everything else frozen. A model to pretrain must fit the memory of `device`, where it
+    will train."""
     overrides = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd",
                                                "dropout", "bias")}
     if cfg.mode == "pretrain":
@@ -408,7 +442,9 @@ def build_model(cfg):
             raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
         if overrides["vocab_size"] is None:
             overrides["vocab_size"] = data_vocab_size(cfg)
-        return Init(GPT(GPTConfig.preset(cfg.preset, **overrides)), {}, None, None)
+        config = GPTConfig.preset(cfg.preset, **overrides)
+        check_fits(config, device)
+        return Init(GPT(config), {}, None, None)
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     if cfg.init:
@@ -721,6 +757,9 @@ def check_config(cfg):
             ("dropout", cfg.dropout is None or 0 <= cfg.dropout < 1, "in [0, 1)"),
             ("lora_dropout", 0 <= cfg.lora_dropout < 1, "in [0, 1)"),
             ("decay_frac", 0 <= cfg.decay_frac <= 1, "in [0, 1]"),
+            # the curriculum checks these too, in one message naming neither flag
+            ("primitive_share", 0 <= cfg.primitive_share <= 1, "in [0, 1]"),
+            ("replay", 0 <= cfg.replay <= 1, "in [0, 1]"),
             ("ema", 0 <= cfg.ema < 1, "in [0, 1) (0: no average)"),
             ("seed", 0 <= cfg.seed < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
             ("token_budget", cfg.token_budget is None or cfg.token_budget >= 1,
@@ -729,8 +768,12 @@ def check_config(cfg):
             raise TrainError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be {must}")
     if cfg.data and cfg.corpus:
         raise TrainError(f"--data {cfg.data} and --corpus {cfg.corpus}: give one of them")
-    if Path(cfg.out_dir).exists() and not Path(cfg.out_dir).is_dir():
-        raise TrainError(f"--out {cfg.out_dir}: a file, not a directory")
+    if cfg.init and cfg.init_hf:  # else --init would be used and --init-hf silently left out
+        raise TrainError(f"--init {cfg.init} and --init-hf {cfg.init_hf}: give one of them")
+    try:  # a file in its place or above it: refused before any step is spent
+        check_writable(cfg.out_dir, "directory")
+    except ValueError as e:
+        raise TrainError(f"--out {e}") from None
     outside = [s for s in cfg.snapshot_steps if not (isinstance(s, int) and 0 < s <= cfg.max_steps)]
     if outside:
         raise TrainError(f"--snapshot-steps {outside}: steps must be whole numbers from 1 to --max-steps "
@@ -963,7 +1006,7 @@ def start_run(cfg, log):
     state_file = Path(cfg.out_dir) / "train_state.safetensors"
     saved = read_state(state_file, cfg)
     proc = setup_process(cfg)
-    init = build_model(cfg)
+    init = build_model(cfg, proc.device)
     model = init.model.to(proc.device)
     params = [p for p in model.parameters() if p.requires_grad]
     global_batch = cfg.batch_size * cfg.grad_accum * proc.world  # sequences a step, all processes together

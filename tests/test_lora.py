@@ -153,7 +153,7 @@ def test_spaces_around_target_names_are_no_part_of_them():
 @pytest.mark.parametrize("bad, match", [(dict(r=0), "rank r must be"), (dict(r=-2), "rank r must be"),
                                         (dict(lora_dropout=1.0), "dropout must be"),
                                         (dict(target_modules=("",)), "target_modules is empty"),
-                                        (dict(target_modules=(1,)), "target_modules must be names"),
+                                        (dict(target_modules=(1,)), "target_modules must be a list of names"),
                                         (dict(lora_alpha=0), "alpha must be a finite number > 0, not 0$"),
                                         (dict(lora_alpha=-16.0), "alpha must be a finite number > 0, not -16.0"),
                                         (dict(lora_alpha=float("nan")), "alpha must be a finite number > 0, not nan"),
@@ -678,3 +678,63 @@ def test_merged_meta_adds_the_adapters_units_and_takes_its_training_figures_and_
     assert meta == {"mode": "merged", "units": ["a", "b"], "tokens": 20, "tokens_total": 120, "flops_total": 680,
                     "seconds": 4.0, "trainable_params": 300, "tokenizer_hash": "t"}  # no flops: the adapter has none
     assert base["units"] == ["a"] and base["seconds"] == 50.0  # the base's header is left as it was
+
+
+# ----------------------------------------------------------------------------- bad adapter files
+
+def rewrite_header(file, **fields):
+    tensors, header = read_tensors(file)
+    save_tensors(tensors, file, dict(header, **fields))  # with a valid content hash: only the fields are wrong
+
+
+@pytest.mark.parametrize("field, value, must", [
+    ("base_fingerprint", 5, "a string"), ("base_fingerprint", ["ab"], "a string"),
+    ("lora_config", "r=8", "a JSON object"), ("tokenizer_hash", 5, "a string"),
+    ("units", "atoms", "a list of unit ids"), ("units", [{"a": 1}], "a list of unit ids")])
+def test_an_adapter_header_field_of_the_wrong_type_is_one_line_naming_the_file_and_field(tmp_path, field, value,
+                                                                                        must, merge_cli):
+    write_base_and_adapter(tmp_path)
+    file = tmp_path / "ad" / "adapter.safetensors"
+    rewrite_header(file, **{field: value})
+    before = files_under(tmp_path)
+    r = merge_cli(tmp_path, tmp_path / "merged")
+    assert (r.returncode, r.stderr) == (2, f"error: {file}: header field {field!r} must be {must}, not {value!r}\n")
+    assert files_under(tmp_path) == before  # nothing merged, nothing written
+
+
+@pytest.mark.parametrize("key, value", [("lora_dropout", "0.1"), ("use_rslora", "yes"), ("target_modules", "attn")])
+def test_an_adapter_config_field_of_the_wrong_type_is_refused_naming_the_file_and_value(tmp_path, key, value):
+    file = save_adapter(with_trained_adapter(base_model()), tmp_path)
+    rewrite_header(file, lora_config=dict(read_tensors(file)[1]["lora_config"], **{key: value}))
+    model = base_model()
+    with pytest.raises(AdapterError, match=rf"^{file}: LoRA {key} must be .*, not {value!r}$"):
+        load_adapter(model, file)
+    assert_left_as_the_plain_base(model)
+
+
+def test_target_modules_given_as_one_string_is_refused_as_it_was_given_not_letter_by_letter():
+    with pytest.raises(AdapterError, match=r"^LoRA target_modules must be a list of names of block linears, "
+                                           r"not 'attn'$"):
+        LoRAConfig(target_modules="attn")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_an_adapter_with_non_finite_weights_is_refused_naming_the_file_and_tensor_and_nothing_is_merged(
+        tmp_path, bad, merge_cli):
+    write_base_and_adapter(tmp_path)
+    file = tmp_path / "ad" / "adapter.safetensors"
+    key = "transformer.h.1.mlp.c_fc.lora_B"
+
+    def poison(t):
+        t[key] = t[key].clone()
+        t[key][3, 1] = bad
+    rewrite_adapter(file, poison)
+    before = files_under(tmp_path)
+    r = merge_cli(tmp_path, tmp_path / "merged")
+    assert (r.returncode, r.stderr) == (2, f"error: {file}: {key} holds non-finite values (nan or inf), which "
+                                           "merging would spread to every output\n")
+    assert files_under(tmp_path) == before
+    model = base_model()
+    with pytest.raises(AdapterError, match=rf"^{file}: {key} holds non-finite"):
+        load_adapter(model, file)
+    assert_left_as_the_plain_base(model)

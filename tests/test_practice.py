@@ -112,7 +112,7 @@ def test_support_removes_no_file_of_the_user_s_and_refuses_the_units_own_directo
     assert mine.read_text() == "mine"
     with pytest.raises(curriculum.CurriculumError, match=rf"^{tmp_path}: holds the units given"):
         practice.support([ships], tmp_path, log=lambda m: None)
-    with pytest.raises(curriculum.CurriculumError, match=rf"^{mine}: not a directory"):
+    with pytest.raises(ValueError, match=rf"^{mine}: is a file, where the output directory would be made$"):
         practice.support([ships], mine, log=lambda m: None)
     assert ships.is_file() and mine.read_text() == "mine"
 
@@ -362,3 +362,17 @@ def test_a_unit_id_too_long_for_its_practice_unit_s_id_is_refused_before_anythin
                                                          rf"'s{{92}}' is too long .* shorten it to 91 or fewer$"):
         practice.support([tmp_path / "ships92.jsonl"], tmp_path / "out", log=lambda m: None)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("below", ["x", "x/y"])
+def test_an_out_below_a_file_is_one_line_naming_it_exit_2_and_nothing_written(ships, tmp_path, capsys, below):
+    # /dev/null/x was a NotADirectoryError traceback from mkdir
+    mine = tmp_path / "afile"
+    mine.write_text("mine")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as e:
+        practice.main([str(ships), "--out", str(mine / below)])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"error: {mine}: is a file, not a directory, so {mine / below} cannot be made " \
+                                      "there\n"
+    assert sorted(tmp_path.rglob("*")) == before and mine.read_text() == "mine"

@@ -1094,3 +1094,51 @@ def test_a_bad_token_file_meta_json_or_out_is_one_line_naming_it(tokens, tmp_pat
     assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
     assert says in r.stderr and str(tmp_path) in r.stderr
     assert out.is_file() if problem == "out is a file" else not out.exists()
+
+
+@pytest.mark.parametrize("field, value", [("primitive_share", 2.0), ("primitive_share", -0.5),
+                                          ("replay", 1.5), ("replay", float("nan"))])
+def test_a_share_outside_0_1_is_refused_naming_its_own_flag(corpus, tmp_path, field, value, cli):
+    # the curriculum's own check named both shares and the batch and block sizes at once
+    flag = f"--{field.replace('_', '-')}"
+    r = cli("--corpus", corpus, "--units", "primitive", "--preset", "micro", "--max-steps", 2, flag, value,
+            "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {flag} {value}: must be in [0, 1]\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_init_and_init_hf_together_are_refused(tokens, tmp_path):
+    with pytest.raises(TrainError, match=r"^--init .*base and --init-hf gpt2: give one of them$"):
+        train(TrainConfig(mode="finetune", init=str(_base(tmp_path)), init_hf="gpt2", data=str(tokens),
+                          out_dir=str(tmp_path / "out"), max_steps=2, **MICRO))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("vocab, block, memory, needs, has", [(100_000_000, 64, 16 * 2 ** 30, "95.4 GiB", "16.0 GiB"),
+                                                              (300, 32, 2 ** 20, "1.8 MiB", "1.0 MiB")])
+def test_a_model_whose_training_state_cannot_fit_in_memory_is_one_line_naming_its_sizes(corpus, tmp_path, monkeypatch,
+                                                                                      vocab, block, memory, needs,
+                                                                                      has, cli):
+    # --vocab-size 100000000 was a DefaultCPUAllocator traceback; nothing is allocated to find out (the memory is
+    # the test's: a 1 MiB machine shows that a micro model is measured too)
+    import train as T
+    monkeypatch.setattr(T, "memory_of", lambda device: memory)
+    r = cli("--mode", "pretrain", "--corpus", corpus, "--units", "primitive", "--preset", "micro", "--max-steps", 2,
+            "--vocab-size", vocab, "--block-size", block, "--out", tmp_path / "out")
+    n = (vocab + block) * 64 + 12 * 2 * 64 ** 2  # the embeddings and the blocks' matrices
+    assert (r.returncode, r.stderr) == (2, f"error: a model of vocab_size {vocab}, block_size {block}, n_layer 2 and "
+                                           f"n_embd 64 has {n:,} parameters at least; training it takes 16 bytes each "
+                                           f"(weights, gradients, AdamW's two moments), {needs}, more than the "
+                                           f"{has} of memory of cpu; "
+                                           "choose smaller sizes\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_below_a_file_is_one_line_naming_the_flag_and_the_file(tokens, tmp_path, cli):
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / "out"
+    r = cli("--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
+            "--out", out)
+    assert (r.returncode, r.stderr) == (2, f"error: --out {tmp_path / 'afile'}: is a file, not a directory, so {out} "
+                                           "cannot be made there\n")
+    assert (tmp_path / "afile").read_text() == "mine"
