@@ -12,10 +12,12 @@ the leakage check in leakage.py). A corpus is a directory that only grows:
 
 A unit belongs to the corpus iff the passport holds its unit_added event (the commit point);
 files without one are leftovers of a crashed `add` and are overwritten by the next `add`.
-`check --repair` drops only an incomplete final passport line (a crash mid-append).
+`check --repair` mends only a final passport line lacking its newline (a crash mid-append): a whole
+event gets its newline back, a torn line is dropped.
 """
 import argparse
 import collections
+import errno
 import fcntl
 import hashlib
 import heapq
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
-from common import atomic_write_bytes, fsync_dir, remove_orphans, sha256_file
+from common import atomic_write_bytes, check_writable, fsync_dir, remove_orphans, sha256_file
 from leakage import LEAK_BUDGET, check_leakage
 from passport import Passport
 from stats import gate_feasibility, pct
@@ -105,6 +107,8 @@ class Corpus:
         self.vocab_size = self.tokenizer.n_vocab
         self.dtype = np.uint16 if self.vocab_size <= 1 << 16 else np.uint32
         self.passport = Passport(self.dir / "passport.jsonl")
+        if not self.passport.path.is_file():  # else its readers would see an empty corpus, its appenders start one
+            raise CurriculumError(f"{self.dir}: not a corpus (no passport.jsonl)")
         self.refresh()
 
     def refresh(self):
@@ -191,8 +195,18 @@ class Corpus:
             raise CurriculumError(f"{self.passport.path}: no init event (a corpus's passport begins with the one "
                                   "`curriculum.py init` writes)")
         if init[0]["tokenizer_hash"] != self.tokenizer_hash:
-            raise CurriculumError(f"{self.dir / 'tokenizer.tiktoken'}: the tokenizer does not match the "
-                                  "passport's init event")
+            raise CurriculumError(f"{' and '.join(map(str, self._changed_tokenizer_files(init[0])))}: the "
+                                  "tokenizer does not match the passport's init event")
+
+    def _changed_tokenizer_files(self, init):
+        """The tokenizer files whose sha256 differs from the one the init event recorded; both (those
+        there) when it recorded none, as corpora made before it did, since the tokenizer hash covers both."""
+        recorded = init.get("tokenizer_files")
+        paths = [self.dir / n for n in TOKENIZER_FILES if (self.dir / n).exists()]
+        if not isinstance(recorded, dict):
+            return paths
+        changed = [p for p in paths if p.name in recorded and sha256_file(p) != recorded[p.name]]
+        return changed or paths
 
     def check(self):
         """Verify the passport chain, the tokenizer and every unit copy and shard hash; raise on the first bad one."""
@@ -211,6 +225,9 @@ class Corpus:
 # -----------------------------------------------------------------------------
 # init and add
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.tiktoken")  # what the tokenizer hash is made of
+
+
 def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20_000_000):
     """Create a corpus dir with a tokenizer trained on the files' text (their primitive units', if any) and an
     init event (units not added)."""
@@ -220,6 +237,7 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
         raise CurriculumError(f"{corpus_dir}: is the current directory; give the corpus a new directory of its own")
     if d.exists() and (not d.is_dir() or any(d.iterdir())):
         raise CurriculumError(f"{d}: already exists and is not an empty directory; choose a new corpus directory")
+    check_writable(d)  # a file above it: refused now, not after training the tokenizer
     if tokenizer not in ("bpe", "gpt2"):
         raise CurriculumError(f"unknown tokenizer {tokenizer!r} (expected bpe or gpt2)")
     if max_train_bytes < 1:  # no text trains no merge: a bytes-only tokenizer, whatever --vocab-size asks
@@ -247,8 +265,10 @@ def init(corpus_dir, files, vocab_size=4096, tokenizer="bpe", max_train_bytes=20
         if rank_bytes:
             atomic_write_bytes(tmp / "tokenizer.tiktoken", rank_bytes)
         atomic_write_bytes(tmp / "tokenizer.json", json.dumps(meta, indent=1).encode())
+        # each file's sha256 too: a tokenizer changed later is named by the file that changed
+        files = {n: sha256_file(tmp / n) for n in TOKENIZER_FILES if (tmp / n).is_file()}
         Passport(tmp / "passport.jsonl").append("init", tokenizer=meta["name"], vocab_size=meta["vocab_size"],
-                                                tokenizer_hash=tokenizer_hash(meta, rank_bytes))
+                                                tokenizer_hash=tokenizer_hash(meta, rank_bytes), tokenizer_files=files)
         os.replace(tmp, d)  # the corpus appears complete or not at all
         fsync_dir(d.parent)  # and stays so across a power cut
     finally:
@@ -364,6 +384,38 @@ def _new_units(corpus, files, log):
     return {u: new[u] for u in order}
 
 
+def _requirements(headers, uid):
+    """Every unit that uid requires, directly or through others (headers: id -> header)."""
+    seen, todo = set(), list(headers[uid]["requires"])
+    while todo:
+        u = todo.pop()
+        if u not in seen:
+            seen.add(u)
+            todo += headers[u]["requires"]
+    return seen
+
+
+def _check_premises(corpus, new):
+    """Refuse a probe with a premise that is the prompt of no probe of its unit or of a unit it
+    requires (transitively): its facts are taught before it, and evaluate.py's composition report
+    could never tell whether a model knows an unknown premise (it counts it "not found")."""
+    headers = {**corpus.units, **{u: i["header"] for u, i in new.items()}}
+    prompts = {}  # unit id -> its probes' prompts, each unit read once
+
+    def asked(u):
+        if u not in prompts:
+            path = new[u]["path"] if u in new else corpus._unit_file(u)
+            prompts[u] = {v["probe"] for what, _, v in iter_records(path) if what == "probe"}
+        return prompts[u]
+
+    for uid, info in new.items():  # inspect_unit kept only the premises its own probes do not ask
+        required = _requirements(headers, uid) if info["premises"] else ()
+        for no, premise in info["premises"]:
+            if not any(premise in asked(r) for r in required):
+                raise CurriculumError(f"{info['path']}:{no}: premise {premise!r} is the prompt of no probe of "
+                                      f"unit {uid!r} or of the units it requires")
+
+
 def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", threshold=0.5, clear_of_chance=True):
     """Validate unit files, all before any is written, and add them (shards, unit copy, then a
     unit_added event each, the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
@@ -382,6 +434,7 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         corpus.passport.check()  # never extend a broken chain
         corpus.check_init()  # nor add to a corpus whose own check would fail
         new = _new_units(corpus, files, log)
+        _check_premises(corpus, new)
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
                       [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
         for uid, info in new.items():  # killed mid-way, a unit's files without its event are a leftover
@@ -755,12 +808,21 @@ def _parser():
                        description="Verify the passport's hash chain, the tokenizer and every unit copy and "
                        "shard against its event; exit 2 naming the first bad line or file.")
     a.add_argument("corpus", help="the corpus directory")
-    a.add_argument("--repair", action="store_true", help="first drop an incomplete final passport line "
-                   "(a crash mid-append), and nothing else")
+    a.add_argument("--repair", action="store_true", help="first mend a final passport line lacking its newline "
+                   "(a crash mid-append): a whole event gets it back, a torn line is dropped; nothing else")
     a.add_argument("--head", help="a passport head recorded earlier: its sha256, or a report.json that keeps "
                    "it (passport_head); exit 2 unless it is still a line of the chain (lines cut from the end, "
                    "or the last line edited, since)")
     return p
+
+
+def _checked(corpus_dir):
+    """The corpus for a report (map, status), its passport chain and init event checked as `check`
+    checks them: an empty passport or a line lacking its newline is refused, not described."""
+    corpus = Corpus(corpus_dir)
+    corpus.passport.check()
+    corpus.check_init()
+    return corpus
 
 
 def recorded_head(text):
@@ -801,18 +863,18 @@ def main(argv=None):
             add(args.corpus, args.files, leak_budget=args.leak_budget, gate_on=args.gate_on, threshold=args.threshold,
                 clear_of_chance=args.clear_of_chance)
         elif args.cmd == "map":
-            print(render_map(Corpus(args.corpus), dot=args.dot))
+            print(render_map(_checked(args.corpus), dot=args.dot))
         elif args.cmd == "status":
-            s = status(Corpus(args.corpus), args.target)
+            s = status(_checked(args.corpus), args.target)
             print(json.dumps(s, indent=1)) if args.json else _print_status(s)
         elif args.cmd == "check":
             passport = Passport(Path(args.corpus) / "passport.jsonl")
             if not passport.path.is_file():
                 raise CurriculumError(f"{args.corpus}: not a corpus (no passport.jsonl)")
             if args.repair:
-                dropped = passport.repair()
-                if dropped:
-                    print(f"repaired: dropped an incomplete final passport line ({dropped} bytes)")
+                done = passport.repair()
+                if done:
+                    print(f"repaired: {done}")
             passport.check()  # first, so that a bad line is named before anything parses it
             head = recorded_head(args.head) if args.head else None
             c = Corpus(args.corpus)
@@ -825,7 +887,9 @@ def main(argv=None):
     except BrokenPipeError:  # `status | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     except OSError as e:  # a full disk, a file too large: what was added stays, as after a kill
-        print(f"error: {e.filename or args.corpus}: {e.strerror}; free space and run it again", file=sys.stderr)
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # other causes want other advice
+        print(f"error: {e.filename or args.corpus}: {e.strerror}" + ("; free space and run it again" if full else ""),
+              file=sys.stderr)
         return 2
     return 0
 

@@ -35,8 +35,9 @@ class Passport:
             pos, buf = f.seek(0, 2), b""
             f.seek(max(pos - 1, 0))
             if pos and f.read(1) != b"\n":
-                raise CurriculumError(f"{self.path}: the last line is incomplete (a crash mid-append?); "
-                                      "run `python curriculum.py check CORPUS --repair`")
+                raise CurriculumError(f"{self.path}: the last line lacks its newline (a crash mid-append?); run "
+                                      "`python curriculum.py check CORPUS --repair` (it gives a whole event its "
+                                      "newline back, or drops a torn line)")
             while pos > 0:
                 step = min(1 << 16, pos)
                 pos -= step
@@ -83,8 +84,7 @@ class Passport:
         """Verify the hash chain; raise CurriculumError naming the line where it breaks. Return the event count."""
         lines = self.path.read_bytes().split(b"\n")
         if lines[-1] != b"":
-            raise CurriculumError(f"{self.path}:{len(lines)}: incomplete final line (a crash mid-append?); "
-                                  "run `python curriculum.py check CORPUS --repair` to drop it")
+            raise CurriculumError(self._unterminated(lines)[1])
         lines, prev = lines[:-1], GENESIS
         for no, line in enumerate(lines, 1):
             rec_prev = _event(line, f"{self.path}:{no}")["prev"]
@@ -112,20 +112,52 @@ class Passport:
                 return no
         return None
 
+    def _unterminated(self, lines):
+        """(what repair does, why) for a last line lacking its newline (lines: the file split at newlines):
+        "complete" a whole event that follows the line before it (only the newline was lost: it is given
+        back), "drop" a torn line (a crash mid-append: no JSON object), None anything else (refused)."""
+        no, where = len(lines), f"{self.path}:{len(lines)}"
+        try:
+            rec = json.loads(lines[-1])
+        except (ValueError, RecursionError):
+            return "drop", (f"{where}: incomplete final line (a crash mid-append?); "
+                            "run `python curriculum.py check CORPUS --repair` to drop it")
+        prev = hashlib.sha256(lines[-2]).hexdigest() if no > 1 else GENESIS
+        if isinstance(rec, dict) and rec.get("event") in EVENTS and rec.get("prev") == prev:
+            return "complete", (f"{where}: the final line lacks its newline, though it is a whole event; run "
+                                "`python curriculum.py check CORPUS --repair` to give it its newline back")
+        return None, (f"{where}: the final line lacks its newline and is JSON, but not the event that follows "
+                      f"line {no - 1} (edited by hand?); --repair leaves it: fix or remove it by hand")
+
     def repair(self):
-        """Drop an incomplete final line (a crash mid-append), and nothing else. Return bytes dropped."""
+        """Mend a last line lacking its newline (a crash mid-append), and nothing else: a whole event
+        gets its newline back, a torn line is dropped, any other line is refused. Return what was done
+        in words (None: nothing to mend)."""
         data = self.path.read_bytes()
         if not data or data.endswith(b"\n"):
-            return 0
-        keep = data.rfind(b"\n") + 1
+            return None
+        lines = data.split(b"\n")
+        what, why = self._unterminated(lines)
+        if what is None:
+            raise CurriculumError(why)
+        keep = len(data) - len(lines[-1])
         with open(self.path, "r+b") as f:
-            f.truncate(keep)
+            if what == "complete":  # the event was written whole: dropping it would lose it
+                f.seek(0, 2)
+                f.write(b"\n")
+            else:
+                f.truncate(keep)
             os.fsync(f.fileno())
-        return len(data) - keep
+        if what == "complete":
+            return f"gave the final passport line (line {len(lines)}, a whole event) its newline back"
+        return f"dropped an incomplete final passport line ({len(data) - keep} bytes)"
 
 
 def _event(line, where, hint=""):
     """One passport line as its event; a CurriculumError naming where for anything else."""
+    if line.startswith(b"\xef\xbb\xbf"):  # json reads past it, so the chain would break one line later
+        raise CurriculumError(f"{where}: begins with a UTF-8 byte order mark (saved by an editor?); "
+                              "remove those 3 bytes (EF BB BF)")
     try:
         rec = json.loads(line)
     except (ValueError, RecursionError):  # bad UTF-8 or JSON, an integer past Python's 4300 digits, or nested too deep

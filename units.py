@@ -7,8 +7,9 @@ The unit file format: one JSONL file per unit. The first line is the header
 and every following line is a document {"text": str} or a probe
 {"probe": prompt, "answer": str, "choices": [str], "type": str}. A probe may also name its
 "cluster" (str: the fact or entity it rests on, so that a bootstrap can resample probes by
-cluster) and its "premises" ([str]: the prompts of the recall probes its answer follows from). Files are read streaming, so a unit of any size is validated in bounded
-memory; each error names the file and line.
+cluster) and its "premises" ([str]: the prompts of the recall probes its answer follows from, asked
+by its unit or by a unit it requires, as `curriculum.py add` checks). Files are read streaming, so a
+unit of any size is validated in bounded memory; each error names the file and line.
 """
 import argparse
 import json
@@ -126,6 +127,9 @@ def check_probe(path, no, rec, unit):
         raise CurriculumError(f"{where}: choices must be a list of at least 2 non-empty strings")
     if not isinstance(rec["type"], str) or not isinstance(rec["answer"], str):
         raise CurriculumError(f"{where}: probe answer and type must be strings")
+    if not rec["type"].strip():  # reports group probes by type: a blank one is a row without a name
+        raise CurriculumError(f"{where}: probe type must be a non-empty string (recall, or the kind of "
+                              f"reasoning it tests), got {rec['type']!r}")
     if rec["answer"] not in ch:
         raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}")
     if len(set(ch)) < len(ch):  # a repeated choice is one option counted twice: chance would be wrong
@@ -180,12 +184,13 @@ def iter_documents(path):
 
 def inspect_unit(path):
     """Validate one unit file in a single streaming pass: {"path", "header", "line", "n_docs",
-    "n_probes", "sha256"}. The header is kept without its concepts (a unit can name hundreds, and
-    a large batch's lists add up); documents and probes are only counted (too many to hold)."""
+    "n_probes", "premises", "sha256"}. The header is kept without its concepts (a unit can name hundreds,
+    and a large batch's lists add up); documents and probes are only counted (too many to hold).
+    premises: [(line, prompt)] of the premises that no probe of this unit asks (another unit's, or none)."""
     path = Path(path)
     if not path.is_file():
         raise CurriculumError(f"{path}: no such unit file")
-    info = {"path": path, "n_probes": 0, "n_docs": 0}
+    info, prompts, premises = {"path": path, "n_probes": 0, "n_docs": 0}, set(), []
     for what, no, v in iter_records(path):
         if what == "header":
             info["header"], info["line"] = {k: x for k, x in v.items() if k != "concepts"}, no
@@ -193,6 +198,9 @@ def inspect_unit(path):
             info["n_docs"] += 1
         else:
             info["n_probes"] += 1
+            prompts.add(v["probe"])
+            premises += [(no, q) for q in v.get("premises", ())]
+    info["premises"] = [(no, q) for no, q in premises if q not in prompts]
     h, where = info["header"], f"{path}:{info['line']}"
     if info["n_docs"] == 0:
         raise CurriculumError(f"{where}: unit '{h['unit']}' has no documents; add {{\"text\": ...}} lines")

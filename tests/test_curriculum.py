@@ -196,6 +196,25 @@ def test_add_refuses_a_tokenizer_other_than_the_init_event_s_as_check_does(corpu
     assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and "does not match" in err
 
 
+def test_an_edited_split_pattern_names_tokenizer_json_not_the_rank_file(corpus, capsys):
+    meta_path = corpus.dir / "tokenizer.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps(dict(meta, pattern=meta["pattern"] + r"|\d"), indent=1))
+    said = f"error: {meta_path}: the tokenizer does not match the passport's init event\n"
+    assert main(capsys, "check", corpus.dir)[::2] == (2, said)
+    # a corpus whose init event recorded no file hashes (made before it did): both files are named
+    path = corpus.dir / "passport.jsonl"
+    events = [json.loads(line) for line in path.read_bytes().splitlines()]
+    del events[0]["tokenizer_files"]
+    lines, prev = [], "0" * 64
+    for e in events:
+        lines.append(json.dumps(dict(e, prev=prev), separators=(",", ":")).encode())
+        prev = hashlib.sha256(lines[-1]).hexdigest()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(capsys, "check", corpus.dir)[::2] == (2, f"error: {meta_path} and {corpus.dir / 'tokenizer.tiktoken'}: "
+                                                         "the tokenizer does not match the passport's init event\n")
+
+
 def test_add_refuses_a_passport_without_its_init_event_and_says_so(corpus, tmp_path, capsys):
     """An emptied passport: add wrote a passport beginning with unit_added, which check then failed."""
     corpus.passport.path.write_bytes(b"")
@@ -475,6 +494,26 @@ def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys)
     assert rc == 2 and "not an empty directory" in err
 
 
+def test_cli_init_under_a_file_says_so_before_writing_anything(tmp_path, capsys):
+    """`init /dev/null/x` failed making its temporary: "Not a directory; free space and run it again"."""
+    f = write_unit(tmp_path, "u")
+    for where in (f / "c", f / "deeper" / "c"):
+        rc, _, err = main(capsys, "init", where, f, "--vocab-size", "280")
+        assert (rc, err) == (2, f"error: {f}: is a file, not a directory, so {where} cannot be made there\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.jsonl"]  # nothing written
+
+
+def test_an_os_error_other_than_a_full_disk_gets_no_advice_to_free_space(corpus, tmp_path, capsys, monkeypatch):
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(corpus.dir / "shards"))
+    monkeypatch.setattr(C, "add", refused)
+    rc, _, err = main(capsys, "add", corpus.dir, write_unit(tmp_path, "d"))
+    assert (rc, err) == (2, f"error: {corpus.dir / 'shards'}: Permission denied\n")
+    monkeypatch.setattr(C, "add", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device", "x")))
+    assert main(capsys, "add", corpus.dir, "f")[::2] == (2, "error: x: No space left on device; free space and run "
+                                                            "it again\n")
+
+
 @pytest.mark.parametrize("size", ["0", "-5"])
 def test_cli_init_refuses_max_train_bytes_below_1(tmp_path, capsys, size):
     """No training text trained no merge: a bytes-only tokenizer, whatever --vocab-size asked."""
@@ -546,6 +585,50 @@ def test_cli_check_repair_drops_a_torn_last_line(corpus, capsys):
     assert rc == 2 and "passport.jsonl:5: incomplete final line" in err
     rc, out, _ = main(capsys, "check", corpus.dir, "--repair")
     assert rc == 0 and "dropped an incomplete final passport line" in out and "ok: 4 events, 3 units" in out
+
+
+def test_cli_repair_gives_a_whole_last_event_its_newline_back_and_readers_agree(corpus, capsys):
+    """`truncate -s -1 passport.jsonl`: --repair dropped the complete, chained last event; status
+    described the corpus without it (exit 0) while check refused it."""
+    path = corpus.dir / "passport.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[:-1])
+    said = (f"error: {path}:5: the final line lacks its newline, though it is a whole event; run "
+            "`python curriculum.py check CORPUS --repair` to give it its newline back\n")
+    unit, before = write_unit(corpus.dir.parent, "d", level=3, requires=["c"]), snapshot(corpus.dir)
+    for args in (["check"], ["status"], ["map"], ["add", unit]):
+        assert main(capsys, args[0], corpus.dir, *args[1:])[::2] == (2, said), args
+    assert snapshot(corpus.dir) == before
+    rc, out, _ = main(capsys, "check", corpus.dir, "--repair")
+    assert rc == 0 and out.startswith("repaired: gave the final passport line (line 5, a whole event) its newline "
+                                      "back\nok: 5 events, 4 units")
+    assert path.read_bytes() == data
+
+
+def test_status_and_add_refuse_an_empty_or_deleted_passport_as_check_does(corpus, capsys, tmp_path):
+    """status described an empty corpus (exit 0); add and evaluate.py printed a bare [Errno 2]."""
+    path, unit = corpus.dir / "passport.jsonl", write_unit(tmp_path, "d", level=3, requires=["c"])
+    path.write_bytes(b"")
+    for cmd in ("check", "status", "map"):
+        assert main(capsys, cmd, corpus.dir)[::2] == (2, f"error: {path}: no init event (a corpus's passport begins "
+                                                         "with the one `curriculum.py init` writes)\n"), cmd
+    path.unlink()
+    before = snapshot(corpus.dir)
+    for args in (["check"], ["status"], ["map"], ["add", unit]):
+        rc, _, err = main(capsys, args[0], corpus.dir, *args[1:])
+        assert (rc, err) == (2, f"error: {corpus.dir}: not a corpus (no passport.jsonl)\n"), args
+    with pytest.raises(CurriculumError, match=f"^{corpus.dir}: not a corpus \\(no passport.jsonl\\)$"):
+        C.Corpus(corpus.dir)  # as evaluate.py opens it
+    assert snapshot(corpus.dir) == before  # no passport begun, nothing added
+
+
+def test_a_passport_beginning_with_a_byte_order_mark_is_named(corpus, capsys):
+    path = corpus.dir / "passport.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    for cmd in ("check", "status"):
+        rc, _, err = main(capsys, cmd, corpus.dir)
+        assert (rc, err) == (2, f"error: {path}:1: begins with a UTF-8 byte order mark (saved by an editor?); "
+                                "remove those 3 bytes (EF BB BF)\n"), cmd
 
 
 def test_check_detects_a_changed_shard(corpus, capsys):
@@ -818,6 +901,34 @@ def test_every_cli_argument_has_a_help_sentence():
 def test_cli_check_of_a_directory_that_is_no_corpus_says_so(tmp_path, capsys):
     rc, _, err = main(capsys, "check", tmp_path, "--repair")
     assert rc == 2 and f"{tmp_path}: not a corpus (no passport.jsonl)" in err
+
+
+@pytest.mark.parametrize("kind", ["", " \t"])
+def test_add_refuses_a_probe_of_empty_type(corpus, tmp_path, kind):
+    probe = {"probe": "Which color does the d herd favor?", "answer": "red", "choices": COLORS, "type": kind}
+    unit = write_unit(tmp_path, "d", probes=[probe])
+    assert_rejected(corpus, [unit], f"{unit}:14: probe type must be a non-empty string")
+
+
+def premised(dir, uid, requires, premise):
+    """A unit whose one inference probe rests on premise, with a recall probe of its own."""
+    probes = [{"probe": f"Which color does the {uid} herd favor?", "answer": "red", "choices": COLORS, "type": "recall"},
+              {"probe": f"Which color does the {uid} calf favor?", "answer": "red", "choices": COLORS,
+               "type": "inference", "premises": [f"Which color does the {uid} herd favor?", premise]}]
+    return write_unit(dir, uid, level=3, requires=requires, probes=probes)
+
+
+def test_add_refuses_a_premise_that_no_probe_of_the_unit_or_its_requirements_asks(corpus, tmp_path):
+    """A premise that names no probe was taken: the composition report could only count it "not found"."""
+    for premise, requires in (("Which color is no herd?", ["c"]), ("Which color does the c herd favor?", ["a"])):
+        unit = premised(tmp_path, "d", requires, premise)
+        assert_rejected(corpus, [unit], f"{unit}:15: premise {premise!r} is the prompt of no probe of unit 'd' or "
+                                        "of the units it requires")
+    # one of a unit required through others, or of a unit required in the same batch, is found
+    (tmp_path / "e").mkdir()
+    batch = [premised(tmp_path, "d", ["c"], "Which color does the a herd favor?"),
+             premised(tmp_path / "e", "e", ["d"], "Which color does the d calf favor?")]
+    assert C.add(corpus.dir, batch, log=lambda *_: None) == ["d", "e"]
 
 
 def test_corpus_probes_carry_cluster_and_premises(corpus, tmp_path):

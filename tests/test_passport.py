@@ -126,8 +126,48 @@ def test_torn_last_line_is_detected_refused_and_repaired(passport):
     passport.path.write_bytes(data[:-20])  # a crash mid-append
     with pytest.raises(CurriculumError, match="passport.jsonl:4: incomplete final line"):
         passport.check()
-    with pytest.raises(CurriculumError, match="incomplete"):
+    with pytest.raises(CurriculumError, match="the last line lacks its newline"):
         passport.append("adapter_trained", unit="a")
-    assert passport.repair() == len(data) - 20 - (data.rstrip(b"\n").rfind(b"\n") + 1)
-    assert passport.path.read_bytes() == data[:data.rstrip(b"\n").rfind(b"\n") + 1]  # only the torn line went
-    assert passport.check() == 3 and passport.repair() == 0
+    kept = data.rstrip(b"\n").rfind(b"\n") + 1
+    assert passport.repair() == f"dropped an incomplete final passport line ({len(data) - 20 - kept} bytes)"
+    assert passport.path.read_bytes() == data[:kept]  # only the torn line went
+    assert passport.check() == 3 and passport.repair() is None
+
+
+def test_a_whole_last_event_lacking_only_its_newline_gets_it_back_not_dropped(passport):
+    """repair dropped it as torn: a complete, chained event (a model_trained, say) was lost."""
+    data = passport.path.read_bytes()
+    passport.path.write_bytes(data[:-1])
+    with pytest.raises(CurriculumError) as e:
+        passport.check()
+    assert str(e.value) == (f"{passport.path}:4: the final line lacks its newline, though it is a whole event; "
+                            "run `python curriculum.py check CORPUS --repair` to give it its newline back")
+    with pytest.raises(CurriculumError, match="the last line lacks its newline .*gives a whole event its newline"):
+        passport.append("adapter_trained", unit="a")
+    assert passport.path.read_bytes() == data[:-1]  # the refused append wrote nothing
+    assert passport.repair() == "gave the final passport line (line 4, a whole event) its newline back"
+    assert passport.path.read_bytes() == data and passport.check() == 4
+
+
+def test_a_last_line_of_json_that_does_not_follow_is_neither_completed_nor_dropped(passport):
+    stray = passport.path.read_bytes() + b'{"event":"unit_added","prev":"' + b"1" * 64 + b'"}'  # no chain
+    passport.path.write_bytes(stray)
+    for act in (passport.check, passport.repair):
+        with pytest.raises(CurriculumError) as e:
+            act()
+        assert str(e.value) == (f"{passport.path}:5: the final line lacks its newline and is JSON, but not the "
+                                "event that follows line 4 (edited by hand?); --repair leaves it: fix or remove it "
+                                "by hand")
+    assert passport.path.read_bytes() == stray
+
+
+def test_a_byte_order_mark_is_named_not_reported_as_a_broken_chain(passport):
+    """An editor saving the passport with a BOM: it was "line 2 does not follow line 1"."""
+    passport.path.write_bytes(b"\xef\xbb\xbf" + passport.path.read_bytes())
+    for read in (passport.check, passport.events):
+        with pytest.raises(CurriculumError) as e:
+            read()
+        assert str(e.value).startswith(f"{passport.path}:1: begins with a UTF-8 byte order mark (saved by an "
+                                       "editor?); remove those 3 bytes (EF BB BF)")
+    passport.path.write_bytes(passport.path.read_bytes()[3:])
+    assert passport.check() == 4

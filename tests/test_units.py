@@ -172,6 +172,25 @@ def test_probe_premises_that_are_not_a_list_of_strings_are_rejected(tmp_path, pr
     rejected(p, f"{p}:4:", "probe premises must be a list of non-empty strings", repr(premises))
 
 
+@pytest.mark.parametrize("kind", ["", "  "])
+def test_an_empty_probe_type_is_rejected(tmp_path, kind):
+    """Reports group probes by type: an empty one was accepted, and became a row without a name."""
+    probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": kind}
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[probe])
+    with pytest.raises(CurriculumError) as e:
+        read_unit(p)
+    assert str(e.value) == f"{p}:4: probe type must be a non-empty string (recall, or the kind of reasoning it " \
+                           f"tests), got {kind!r}"
+
+
+def test_inspect_unit_keeps_the_premises_no_probe_of_the_unit_asks(tmp_path):
+    """add looks those up in the units it requires; the unit's own are resolved in its one pass."""
+    probes = [{"probe": "Herd?", "answer": "blue", "choices": COLORS, "type": "recall"},
+              {"probe": "Calf?", "answer": "blue", "choices": COLORS, "type": "inference",
+               "premises": ["Herd?", "Elsewhere?"]}]
+    assert inspect_unit(write_unit(tmp_path, "u", n_docs=2, probes=probes))["premises"] == [(5, "Elsewhere?")]
+
+
 def test_an_empty_premises_list_is_accepted(tmp_path):
     probe = {"probe": "Color?", "answer": "blue", "choices": COLORS, "type": "recall", "premises": []}
     assert read_unit(write_unit(tmp_path, "u", n_docs=2, probes=[probe]))[2][0]["premises"] == []
