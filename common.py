@@ -9,12 +9,23 @@ import contextlib
 import dataclasses
 import glob
 import hashlib
+import numbers
 import os
 import sys
 from pathlib import Path
 
 # GPT-2's tokenizer is fixed by its name: a corpus on it and a checkpoint of GPT-2's own weights carry this
 GPT2_TOKENIZER_HASH = hashlib.sha256(b"gpt2").hexdigest()
+
+
+# every seed a run takes: numpy's generators take no more, and train.py keeps each step's torch seed
+# (seed * 2**32 + step) apart from the next seed's
+SEED_RULE = "a whole number from 0 to 2**32 - 1"
+
+
+def seed_ok(seed):
+    """Whether seed follows SEED_RULE (True is an int in Python, but no seed)."""
+    return isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and 0 <= seed < 2 ** 32
 
 
 def sha256_file(path):

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import check_writable, interrupted, run_subcommand, sha256_file
+from common import SEED_RULE, check_writable, interrupted, run_subcommand, seed_ok, sha256_file
 from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
     signed_points, wilson
@@ -62,7 +62,7 @@ SETTINGS = {
     "temperature": (lambda v: isinstance(v, numbers.Real) and 0 <= v < math.inf,
                     "a finite number, 0 (greedy) or more"),
     "top_k": (lambda v: v is None or _whole(0)(v), "a whole number, 0 (no cut) or more"),
-    "seed": (_whole(0, 2 ** 32 - 1), "a whole number from 0 to 2**32 - 1"),  # train.py's range for its --seed
+    "seed": (seed_ok, SEED_RULE),
 }
 
 

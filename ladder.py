@@ -41,7 +41,8 @@ import evaluate
 import lora
 import practice
 import presets
-from common import add_options, atomic_write_text, check_writable, fail, interrupted, option, sha256_file
+from common import SEED_RULE, add_options, atomic_write_text, check_writable, fail, interrupted, option, seed_ok, \
+    sha256_file
 from model import GPT, GPTConfig
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
@@ -153,11 +154,11 @@ def check_seeds(seed, seeds):
     paired runs' seeds (seed to seed + seeds - 1) must be a whole number from 0 to 2**32 - 1."""
     if seeds < 1:
         raise LadderError("--seeds must be at least 1")
-    if not 0 <= seed < 2 ** 32:
-        raise LadderError(f"--seed {seed}: must be a whole number from 0 to 2**32 - 1")
-    if seed + seeds - 1 >= 2 ** 32:
-        raise LadderError(f"--seeds {seeds} with --seed {seed}: seed {seed + seeds - 1} is past 2**32 - 1 (seeds "
-                          "must be whole numbers from 0 to 2**32 - 1)")
+    if not seed_ok(seed):
+        raise LadderError(f"--seed {seed}: must be {SEED_RULE}")
+    if not seed_ok(seed + seeds - 1):
+        raise LadderError(f"--seeds {seeds} with --seed {seed}: seed {seed + seeds - 1} is past 2**32 - 1 (each "
+                          f"must be {SEED_RULE})")
 
 
 def snapshot_steps(fractions, steps):

@@ -36,7 +36,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from presets import PRESETS
-from common import GPT2_TOKENIZER_HASH, add_options, check_writable, fail, interrupted, option, sha256_file
+from common import GPT2_TOKENIZER_HASH, SEED_RULE, add_options, check_writable, fail, interrupted, option, seed_ok, \
+    sha256_file
 from model import GPT, GPTConfig, autocast, fingerprint, import_hf, load_checkpoint, read_tensors, \
     save_checkpoint, save_tensors
 
@@ -761,7 +762,7 @@ def check_config(cfg):
             ("primitive_share", 0 <= cfg.primitive_share <= 1, "in [0, 1]"),
             ("replay", 0 <= cfg.replay <= 1, "in [0, 1]"),
             ("ema", 0 <= cfg.ema < 1, "in [0, 1) (0: no average)"),
-            ("seed", 0 <= cfg.seed < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
+            ("seed", seed_ok(cfg.seed), SEED_RULE),
             ("token_budget", cfg.token_budget is None or cfg.token_budget >= 1,
              "at least 1 (left out: the default)")):
         if not ok:

@@ -418,7 +418,7 @@ def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_st
     # checked by train.py too, but only once the corpus and the base had been written
     (["--seed", "-1"], "--seed -1: must be a whole number from 0 to 2**32 - 1"),
     (["--seeds", "3", "--seed", str(2 ** 32 - 2)], "--seeds 3 with --seed 4294967294: seed 4294967296 is past "
-     "2**32 - 1 (seeds must be whole numbers from 0 to 2**32 - 1)"),
+     "2**32 - 1 (each must be a whole number from 0 to 2**32 - 1)"),
     # a setting saved in ladder.json that would do nothing
     ([BUILT_IN, "--preset", "small", "--world-size", "tiny"], "--world-size tiny with --preset small, whose world "
      "is --world-tokens 100000000: give --world-tokens instead"),
