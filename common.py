@@ -100,7 +100,8 @@ def atomic_write_text(path, text):
 def check_writable(path, kind="directory"):
     """Refuse (ValueError, one line naming the path), before anything is written, an output `kind`
     ("directory" or "file") that cannot be made where it is named: a file where a directory belongs
-    (in its place or above it), or a directory where the file would go. Returns path as a Path."""
+    (in its place or above it), a directory where the file would go, or a place this user may not
+    write. Returns path as a Path."""
     path = Path(path)
     if kind == "directory" and path.exists() and not path.is_dir():
         raise ValueError(f"{path}: is a file, where the output directory would be made")
@@ -109,6 +110,9 @@ def check_writable(path, kind="directory"):
     parent = next(d for d in path.parents if d.exists())  # the directories below it are made
     if not parent.is_dir():
         raise ValueError(f"{parent}: is a file, not a directory, so {path} cannot be made there")
+    if not os.access(path if path.is_dir() else parent, os.W_OK | os.X_OK):  # else found only at the first write
+        raise ValueError(f"{path if path.is_dir() else parent}: not writable by this user, so {path} cannot be "
+                         "made there")
     return path
 
 

@@ -294,3 +294,16 @@ def test_an_output_that_cannot_be_made_where_it_is_named_is_refused_naming_the_p
             check_writable(path, kind)
     assert check_writable(tmp_path / "new" / "dir") == tmp_path / "new" / "dir" and not (tmp_path / "new").exists()
     assert check_writable(a_file, "file") == a_file  # an existing file is overwritten, not refused
+
+
+def test_an_output_where_this_user_may_not_write_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    import os
+    from common import check_writable
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    # root may write anywhere, so the test cannot lock a directory: os.access answers as for another user
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked)
+    for path, kind in ((locked / "run", "directory"), (locked / "r.md", "file"), (locked, "directory")):
+        with pytest.raises(ValueError, match=f"^{re.escape(str(locked))}: not writable by this user"):
+            check_writable(path, kind)
+    assert check_writable(tmp_path / "free") == tmp_path / "free"
