@@ -107,13 +107,19 @@ def check_writable(path, kind="directory"):
         raise ValueError(f"{path}: is a file, where the output directory would be made")
     if kind == "file" and path.is_dir():
         raise ValueError(f"{path}: is a directory, where the output file would be written")
-    parent = next(d for d in path.parents if d.exists())  # the directories below it are made
+    # absolute: "." has no parents to look in; the directories below the nearest one that exists are made
+    parent = next(d for d in path.absolute().parents if d.exists()) if path.absolute().parents else path
     if not parent.is_dir():
         raise ValueError(f"{parent}: is a file, not a directory, so {path} cannot be made there")
     if not os.access(path if path.is_dir() else parent, os.W_OK | os.X_OK):  # else found only at the first write
         raise ValueError(f"{path if path.is_dir() else parent}: not writable by this user, so {path} cannot be "
                          "made there")
     return path
+
+
+def same_file(a, b):
+    """Whether two paths name one existing file, however each is spelled (relative, .., a link)."""
+    return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
 
 
 def fail(e):

@@ -513,7 +513,9 @@ def stage_grow(run):
                 prune(kept.pop()[2])
             kept.append((i, f"step{i}-{unit}", current))
             passed.append(unit)
-    for _, _, path in kept:  # deleted since it was made: merged again, as a deleted training is trained again
+    # a milestone deleted since it was made is merged again, as a deleted training is trained again; a step
+    # still to run whose model before it was deleted fails above, naming that checkpoint
+    for _, _, path in kept:
         restore(run, path)
     return [(name, path) for _, name, path in kept], flops
 

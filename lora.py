@@ -400,8 +400,7 @@ def load_adapter(model, path, tokenizer_hash=None):
     for k, v in expected.items():
         if tensors[k].shape != v.shape:
             refuse(f"{k} has shape {tuple(tensors[k].shape)}, the model needs {tuple(v.shape)}")
-        # a diverged training's adapter hashes as valid as any: its nan would reach every merged weight.
-        # One pass over the adapter's tensors costs about what read_tensors' sha256 of them has just cost
+        # a diverged training's adapter hashes as valid as any: its nan would reach every merged weight
         if not torch.isfinite(tensors[k]).all():
             refuse(f"{k} holds non-finite values (nan or inf), which merging would spread to every output")
     model.load_state_dict(tensors, strict=False)

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 import struct
 import sys
@@ -24,7 +23,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 from safetensors import safe_open
 
-from common import GPT2_TOKENIZER_HASH, atomic_path, atomic_write_text, fail
+from common import GPT2_TOKENIZER_HASH, atomic_path, atomic_write_text, check_writable, fail, same_file
 import presets
 
 
@@ -369,16 +368,13 @@ def check_output(file, sources=()):
     """Refuse (CheckpointError), before anything is written, a weights file that cannot be written where
     it is named (a directory in its place, a file where a directory above it belongs), or that is one
     of `sources`, the files it is made from: writing it would destroy them."""
-    file = Path(file)
-    if file.is_dir():
-        raise CheckpointError(f"{file}: is a directory, where the weights file would be written")
-    parent = next(d for d in file.parents if d.exists())  # the directories below it are made
-    if not parent.is_dir():
-        raise CheckpointError(f"{parent}: is a file, not a directory, so {file} cannot be written there")
-    for source in sources:
-        if file.exists() and Path(source).exists() and os.path.samefile(file, source):
-            raise CheckpointError(f"{file}: is the input it would be made from, which writing it would "
-                                  "destroy; write to another directory")
+    try:
+        file = check_writable(file, "file")
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    if any(same_file(file, source) for source in sources):
+        raise CheckpointError(f"{file}: is the input it would be made from, which writing it would "
+                              "destroy; write to another directory")
     return file
 
 

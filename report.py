@@ -14,11 +14,10 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import re
 from pathlib import Path
 
-from common import atomic_write_text, check_writable, run_subcommand
+from common import atomic_write_text, check_writable, run_subcommand, same_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, points_range, signed_points, t_interval
 
 
@@ -455,6 +454,8 @@ def by_unit(reports, names, worlds=False):
         return []
     pairs = list(dict.fromkeys((c["a"], c["b"]) for r in reports for c in r["comparisons"]
                                if c["a"] in names and c["b"] in names))
+    if not pairs:  # the models every seed has include no compared pair (a seed whose gate kept no unit)
+        return []
     where = [list(zip(r["compared"]["units"], r["compared"]["types"])) for r in reports]
     rows = []
     for unit in dict.fromkeys(reports[0]["units"] + [u for w in where for u, _ in w]):
@@ -729,8 +730,9 @@ def render_seeds_markdown(agg):
         out += ["", f"## In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])})", "",
                 "Read on all their probes, the units some other seed rejected included:", ""]
         out += [f"- {c['sentence']}." for c in e["comparisons"]]
-    if agg.get("by_unit"):
-        out += ["", "## By unit", ""] + _md_by_unit(agg)
+    table = _md_by_unit(agg)
+    if table:
+        out += ["", "## By unit", ""] + table
     if any(r != agg["rejected"][0] for r in agg["rejected"]):
         out += ["", "The gate rejected different units in different seeds (" +
                 "; ".join(f"{name}: {', '.join(r) or 'none'}" for name, r in zip(agg["names"], agg["rejected"])) +
@@ -931,8 +933,8 @@ def render_results(run, report=None, agg=None, reports=None):
         e = agg["every_unit"]
         out += ["", f"In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])}), on all "
                 "their probes, the units the lines above leave out included:", ""] + said(e["comparisons"])
-    if agg.get("by_unit"):
-        table = _md_by_unit(agg, controls or None)
+    table = _md_by_unit(agg, controls or None)
+    if table:
         out += ["", "By unit. " + table[0]] + table[1:]
     return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
 
@@ -1102,16 +1104,11 @@ def _read_text(path):
         raise ReportError(f"{path}: cannot be read ({e.strerror})")
 
 
-def _same_file(a, b):
-    """Whether two paths name one existing file, however each is spelled (relative, .., a link)."""
-    return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
-
-
 def _refuse_overwriting(out, inputs):
     """A ReportError where the file a command writes is one it reads: the command would replace its own
     input (and a second run would read its first run's output)."""
     for f in inputs:
-        if _same_file(out, f):
+        if same_file(out, f):
             raise ReportError(f"--out {out} would overwrite {f}, which this command reads")
 
 
@@ -1122,7 +1119,7 @@ def cmd_render(args):
     # The report.json read is compare's record, and render never rewrites its input: in the report's own
     # directory only report.md and the figures are written (report.md names the figures), so the JSON keeps
     # the figure names compare gave it; in another directory the JSON is written beside them, naming them.
-    with_json = not _same_file(out / "report.json", args.report)
+    with_json = not same_file(out / "report.json", args.report)
     write_report(report, out, with_json)
     print(f"wrote {out / 'report.md'}" + (", report.json" if with_json else "") + f"; figure: {report['plot']}")
 

@@ -420,7 +420,7 @@ def check_fits(config, device):
     all held for the whole run. Refused up front rather than caught: where memory is overcommitted (Linux's
     default) an allocation too big can succeed and the process be killed later without a word. The count
     leaves out biases and LayerNorms and the state leaves out activations, and it is weighed against the
-    total memory, not what is free now: a floor, so the check never refuses a run that could have run,
+    total memory, not what is free now: a floor, which refuses only what could not run without swapping,
     and gives the same answer every time."""
     c = config
     n = (c.vocab_size + c.block_size) * c.n_embd + 12 * c.n_layer * c.n_embd ** 2  # embeddings, block matrices

@@ -185,7 +185,8 @@ def iter_documents(path):
 def inspect_unit(path):
     """Validate one unit file in a single streaming pass: {"path", "header", "line", "n_docs",
     "n_probes", "premises", "sha256"}. The header is kept without its concepts (a unit can name hundreds,
-    and a large batch's lists add up); documents and probes are only counted (too many to hold).
+    and a large batch's lists add up); documents, most of a unit's bytes, are only counted, and of the
+    probes only their prompts are held while the file is read, to find the premises asked elsewhere.
     premises: [(line, prompt)] of the premises that no probe of this unit asks (another unit's, or none)."""
     path = Path(path)
     if not path.is_file():

@@ -307,3 +307,10 @@ def test_an_output_where_this_user_may_not_write_is_refused_before_anything_is_w
         with pytest.raises(ValueError, match=f"^{re.escape(str(locked))}: not writable by this user"):
             check_writable(path, kind)
     assert check_writable(tmp_path / "free") == tmp_path / "free"
+
+
+def test_the_current_directory_and_the_root_are_outputs_like_any_other(tmp_path, monkeypatch):
+    from common import check_writable
+    monkeypatch.chdir(tmp_path)  # "." has no parents to look in: the absolute path has
+    assert check_writable(".") == Path(".") and check_writable("report.md", "file") == Path("report.md")
+    assert check_writable("/") == Path("/")

@@ -510,7 +510,7 @@ def test_cli_merge_into_an_out_that_names_an_existing_file_exits_2_with_one_line
     r = merge_cli(tmp_path, tmp_path / "afile" / below)
     assert r.returncode == 2
     assert r.stderr == f"error: {tmp_path / 'afile'}: is a file, not a directory, so " \
-                       f"{tmp_path / 'afile' / below / 'model.safetensors'} cannot be written there\n"
+                       f"{tmp_path / 'afile' / below / 'model.safetensors'} cannot be made there\n"
     assert (tmp_path / "afile").read_text() == "mine"
 
 

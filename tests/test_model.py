@@ -418,7 +418,7 @@ def test_cli_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, con
     r = cli(convert, src, "--out", out)
     assert r.returncode == 2
     assert r.stderr == f"error: {tmp_path / 'afile'}: is a file, not a directory, so " \
-                       f"{out / 'model.safetensors'} cannot be written there\n"
+                       f"{out / 'model.safetensors'} cannot be made there\n"
     assert (tmp_path / "afile").read_text() == "mine"
 
 
@@ -440,7 +440,7 @@ def test_an_imported_gpt2_checkpoint_carries_gpt2_s_tokenizer_and_is_refused_on_
 
 def test_save_checkpoint_where_a_directory_or_file_stands_in_the_way_is_a_checkpoint_error(tmp_path):
     (tmp_path / "d.safetensors").mkdir()
-    with pytest.raises(CheckpointError, match=r"d\.safetensors: is a directory, where the weights file would be"):
+    with pytest.raises(CheckpointError, match=r"d\.safetensors: is a directory, where the output file would be"):
         save_checkpoint(micro_model(), tmp_path / "d.safetensors")
     (tmp_path / "afile").write_text("mine")
     with pytest.raises(CheckpointError, match=r"afile: is a file, not a directory, so .*afile/x/model\.safetensors"):

@@ -254,11 +254,30 @@ def test_by_unit_each_unit_is_read_in_every_seed_that_kept_it():
     assert rows["u1", "recall"]["probes"] == [2, 2] and rows["u1", "recall"]["pairs"][0]["values"] == [0.5, 0.5]
     assert rows["u2", "cooc"]["pairs"][0]["values"] == [1.0, 1.0]
     assert "†" not in R.render_seeds_markdown(agg)  # the t-interval covers the draw of probes already
+    # a seed whose gate kept no unit has only the base: no pair every seed has, so no rows and no table
+    bare = dict(one, models={"a": one["models"]["a"]})
+    agg = R.aggregate_seeds([one, bare])
+    assert agg["by_unit"] == [] and "By unit" not in R.render_results(RUN, agg=agg, reports=[one, bare])
+    assert "## By unit" not in R.render_seeds_markdown(agg)
     # reports that do not record their probes' units: no by-unit rows, and no section
     for r in (one, two, three):
         del r["compared"]["units"]
     agg = R.aggregate_seeds([one, two, three])
     assert agg["by_unit"] == [] and "## By unit" not in R.render_seeds_markdown(agg)
+
+
+def test_by_unit_marks_a_difference_that_also_holds_over_a_draw_of_probes():
+    """Ten probes, each its own cluster: a - b is +100, +90, +90 in three seeds; the t-interval and each
+    seed's bootstrap together still leave out 0 (a †) on the shared probes; with each seed on its own
+    world the t-interval covers the probes' draw already, and no † is drawn."""
+    probes = [(f"p{i}", "recall", 0) for i in range(10)]
+    reports = [probe_report(probes, {"a": "1" * 10, "b": b}) for b in ("0" * 10, "0" * 9 + "1", "1" + "0" * 9)]
+    shared = R.render_seeds_markdown(R.aggregate_seeds(reports))
+    assert "| u | recall | 3 of 3 | 10 | +93 [+79 to +100] † |" in shared
+    for k, r in enumerate(reports):
+        r["probes_sha256"] = {"all": f"world {k}"}
+    assert "| u | recall | 3 of 3 | 10 | +93 [+79 to +100] |" in R.render_seeds_markdown(
+        R.aggregate_seeds(reports, worlds=True))
 
 
 def test_without_matplotlib_the_report_draws_the_learning_curve_in_text():
@@ -673,13 +692,16 @@ def test_render_and_seeds_name_the_file_that_is_not_a_report_and_what_it_lacks(t
 
 def test_render_in_the_report_s_own_directory_leaves_its_report_json_as_it_is(tmp_path, run_report):
     path, before = written(tmp_path / "in", json.dumps(page_report()))
+    figure = "report.png" if R._pyplot() else R.SKIPPED  # matplotlib is optional
     p = run_report("render", path)
     assert p.returncode == 0, p.stderr
-    assert p.stdout == f"wrote {tmp_path / 'in' / 'report.md'}; figure: {R.SKIPPED}\n"
+    assert p.stdout == f"wrote {tmp_path / 'in' / 'report.md'}; figure: {figure}\n"
     assert path.read_bytes() == before  # no "plot" key added: the input is compare's record
     assert (tmp_path / "in" / "report.md").read_text().startswith("# accrete comparison: c\n")
+    p = run_report("render", "report.json", cwd=tmp_path / "in")  # from its own directory: --out is "."
+    assert (p.returncode, p.stdout) == (0, f"wrote report.md; figure: {figure}\n"), p.stderr
     p = run_report("render", path, "--out", tmp_path / "o")  # elsewhere, the JSON beside the page names its figure
-    assert p.returncode == 0 and json.loads((tmp_path / "o" / "report.json").read_text())["plot"] == R.SKIPPED
+    assert p.returncode == 0 and json.loads((tmp_path / "o" / "report.json").read_text())["plot"] == figure
     assert (tmp_path / "o" / "report.md").read_text() == (tmp_path / "in" / "report.md").read_text()
 
 
