@@ -117,6 +117,13 @@ def check_writable(path, kind="directory"):
     return path
 
 
+def json_kind(value):
+    """What JSON calls a parsed value's kind ("object", "array", "string", "number", "boolean", "null"),
+    for an error saying what a file holds instead of what it should."""
+    kinds = ((dict, "object"), (list, "array"), (str, "string"), (bool, "boolean"), (type(None), "null"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "number")
+
+
 def same_file(a, b):
     """Whether two paths name one existing file, however each is spelled (relative, .., a link)."""
     return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)

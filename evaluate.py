@@ -79,8 +79,8 @@ def check_name(name, spec):
     """Refuse a model's name that report.md cannot show (a | ends a table cell, a line break its row),
     that cannot name a file (a /) or a control (--controls A:B splits at the :), or an empty one."""
     if not name or any(c in name for c in "|/:") or not name.isprintable():
-        raise EvalError(f"model {f'{name}={spec}'!r}: a name must be non-empty, with no |, /, : or line break "
-                        "(it heads rows of report.md's tables and names --controls)")
+        raise EvalError(f"model {f'{name}={spec}'!r}: a name must be non-empty, with no |, /, :, line break or "
+                        "other control character (it heads rows of report.md's tables and names --controls)")
 
 
 @contextlib.contextmanager

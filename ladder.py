@@ -41,8 +41,8 @@ import evaluate
 import lora
 import practice
 import presets
-from common import SEED_RULE, add_options, atomic_write_text, check_writable, fail, interrupted, option, seed_ok, \
-    sha256_file
+from common import SEED_RULE, add_options, atomic_write_text, check_writable, fail, interrupted, json_kind, option, \
+    seed_ok, sha256_file
 from model import GPT, GPTConfig
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
@@ -261,8 +261,7 @@ def read_object(file):
     except ValueError as e:  # invalid JSON, or bytes that are not UTF-8
         raise LadderError(f"{file}: not valid JSON ({e})") from None
     if not isinstance(value, dict):
-        kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
-        raise LadderError(f"{file}: must be a JSON object, not a {kind}")
+        raise LadderError(f"{file}: must be a JSON object, not a JSON {json_kind(value)}")
     return value
 
 
@@ -826,6 +825,8 @@ def main(argv=None):
                        args.primitive, save=save)
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):  # every seed's directory before any is written
             seed_run(seed, run_dir, save=False)
+        if args.seeds > 1:  # and where the page across them goes, before any seed trains
+            check_writable(out / "report")
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):
             if args.seeds > 1:
                 print(f"=== seed {seed} -> {run_dir}")

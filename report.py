@@ -17,7 +17,7 @@ import math
 import re
 from pathlib import Path
 
-from common import atomic_write_text, check_writable, run_subcommand, same_file
+from common import atomic_write_text, check_writable, json_kind, run_subcommand, same_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, points_range, signed_points, t_interval
 
 
@@ -1063,7 +1063,6 @@ def _md_seed_curves(curves):
 
 PAGE_KEYS = ("chance", "comparisons", "corpus", "models", "norm", "rejected", "retention", "units")  # render_markdown's
 SEED_KEYS = ("comparisons", "models", "units")  # what aggregate_seeds reads of each seed's report
-JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 def read_report(path, keys=PAGE_KEYS):
@@ -1083,7 +1082,7 @@ def read_report(path, keys=PAGE_KEYS):
 def _report_problem(report, keys):
     """What keeps a JSON value from being read as a report holding keys, or None."""
     if not isinstance(report, dict):
-        return f"a JSON {JSON_KINDS[type(report)]}, not an object"
+        return f"a JSON {json_kind(report)}, not an object"
     missing = [k for k in keys if k not in report]
     if missing:
         return "no " + ", ".join(f'"{k}"' for k in missing)

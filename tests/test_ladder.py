@@ -457,11 +457,11 @@ def files_in(d):
     ("ladder.json", None, 'not valid JSON (Unterminated string starting at: '),  # truncated
     ("ladder.json", "", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
     ("ladder.json", "{}", '"settings" must be a JSON object of the run\'s settings'),
-    ("ladder.json", "[]", "must be a JSON object, not a list"),
+    ("ladder.json", "[]", "must be a JSON object, not a JSON array"),
     ("ladder.json", '{"settings": "x"}', '"settings" must be a JSON object of the run\'s settings'),
     ("ladder.json", '{"settings": {}, "outs": "run"}', '"outs" must be a list of the directories'),
     ("stage_seconds.json", "garbage", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
-    ("stage_seconds.json", "[1, 2]", "must be a JSON object, not a list"),
+    ("stage_seconds.json", "[1, 2]", "must be a JSON object, not a JSON array"),
     ("stage_seconds.json", '{"base": "1.5"}', '"base" must be the seconds the stage took (a number, 0 or more), '
      "not '1.5'")])
 def test_a_damaged_state_file_is_refused_in_one_line_naming_it_before_anything_runs(
@@ -485,15 +485,16 @@ def test_a_damaged_state_file_is_refused_in_one_line_naming_it_before_anything_r
     ("afile", "{out}: is a file, where the output directory would be made"),
     ("afile/sub", "{tmp}/afile: is a file, not a directory, so {out} cannot be made there"),
     ("/dev/null/x", "/dev/null: is a file, not a directory, so /dev/null/x cannot be made there"),
-    ("many/seed-1", "{out}: is a file, where the output directory would be made")])  # the second seed's
+    ("many/seed-1", "{out}: is a file, where the output directory would be made"),  # the second seed's
+    ("many/report", "{out}: is a file, where the output directory would be made")])  # the page across seeds
 def test_an_out_that_cannot_be_a_directory_is_refused_before_anything_is_written(tmp_path, capsys, out, says):
     units = write_units(tmp_path / "units")
     (tmp_path / "afile").write_text("mine\n")
     (tmp_path / "many").mkdir()
-    (tmp_path / "many" / "seed-1").write_text("mine\n")
+    (tmp_path / "many" / out.split("/")[-1]).write_text("mine\n")
     out = tmp_path / out
     before = files_in(tmp_path)
-    seeds = ["--out", out.parent, "--seeds", "2"] if out.name == "seed-1" else ["--out", out]
+    seeds = ["--out", out.parent, "--seeds", "2"] if out.parent.name == "many" else ["--out", out]
     r = run_main(ladder.main, ["--preset", "micro", "--units", units, *seeds], capsys)
     assert r.returncode == 2 and r.stderr == f"error: {says.format(out=out, tmp=tmp_path)}\n", r.stderr
     assert files_in(tmp_path) == before and not (tmp_path / "many" / "seed-0").exists()
