@@ -512,18 +512,24 @@ def stage_grow(run):
                 prune(kept.pop()[2])
             kept.append((i, f"step{i}-{unit}", current))
             passed.append(unit)
-    # a milestone deleted since it was made is merged again, as a deleted training is trained again; a step
-    # still to run whose model before it was deleted fails above, naming that checkpoint
-    for _, _, path in kept:
+    for _, _, path in kept:  # deleted since it was made: merged again, as a deleted training is trained again
         restore(run, path)
     return [(name, path) for _, name, path in kept], flops
+
+
+def needed(run, current):
+    """The model a step still to run trains, scores or merges on: merged again first if it was deleted
+    since it was made (or pruned), as a deleted training is trained again."""
+    if Path(current) != run.out / "base":  # the base is trained again by its own stage
+        restore(run, current)
+    return current
 
 
 def restore(run, merged_dir):
     """Merge again a merged model deleted since it was made, from the model and adapter its passport
     event names; that model too where it is gone (pruned), deleted again after."""
     e = run.finished(merged_dir, missing_ok=True)
-    if Path(e["checkpoint"]).is_file():
+    if e is None or Path(e["checkpoint"]).is_file():  # not made yet (the next step makes it), or there
         return
     run.log(f"    {e['checkpoint']}: deleted since it was made; merging it again")
     init = run.finished(e["init"], missing_ok=True)  # the base, or a merged model
@@ -557,6 +563,8 @@ def grow_adapter(run, d, unit, current, passed):
     s = run.s
     replay = s.lora_replay if passed else 0.0
     steps = adapter_steps(s, run.corpus.units[unit]["tokens"], run.tokens_per_step(), replay)
+    if not run.finished(d, "adapter_trained"):
+        needed(run, current)
     return run.train(d, event="adapter_trained", mode="lora", init=str(current), units=unit,
                      primitive_share=s.lora_primitive_share, replay=replay, replay_units=",".join(passed) or None,
                      max_steps=steps, warmup=max(1, min(s.lora_warmup, steps // 2)), lr=s.lora_lr, weight_decay=0.0,
@@ -571,7 +579,8 @@ def grow_verdict(run, unit, current, adapter):
             verdict = e
             break
     else:
-        verdict = evaluate.verify(run.corpus_dir, unit, str(current), adapter["adapter"], threshold=s.threshold,
+        verdict = evaluate.verify(run.corpus_dir, unit, str(needed(run, current)), adapter["adapter"],
+                                  threshold=s.threshold,
                                   retention_tolerance=s.tolerance, device=run.device(), clear_of_chance=s.clear_of_chance,
                                   gate_on=s.gate_on, retention_probes=s.retention_probes, min_gain=s.min_gain)
     g, a = verdict["gated"], verdict["gated"]["after"]
@@ -590,7 +599,7 @@ def merge(run, current, merged_dir, adapter):
         return merged_dir
     # as lora.py --out writes it, from the adapter file's header (the passport's event lacks its
     # base_fingerprint, step and val_loss)
-    file, meta = lora.merge_files(current, adapter["adapter"], merged_dir)
+    file, meta = lora.merge_files(needed(run, current), adapter["adapter"], merged_dir)
     run.corpus.passport.append("model_trained", **lora.merged_event(meta, merged_dir, file, current, adapter["adapter"]))
     return merged_dir
 

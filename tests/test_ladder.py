@@ -316,6 +316,28 @@ def test_a_deleted_merged_milestone_is_merged_again_as_it_was(finished, tmp_path
     assert f"    {last}: deleted since it was made; merging it again" in lines
 
 
+def test_a_deleted_merged_model_that_a_step_still_to_run_needs_is_merged_again_first(finished, tmp_path):
+    """The second adapter is gone, and so is the merged model it trains on: that one is merged again
+    before the adapter trains, and the adapter comes out as it was."""
+    tmp, _ = finished
+    shutil.copytree(tmp / "run", tmp_path / "run")
+    grow = tmp_path / "run" / "grow"
+    first, adapter = grow / "01-facts-00" / "merged" / "model.safetensors", grow / "02-facts-01" / "adapter.safetensors"
+    made = first.read_bytes(), read_tensors(adapter)[0]
+    first.unlink()
+    for f in (adapter, grow / "02-facts-01" / "train_state.safetensors"):
+        f.unlink(missing_ok=True)
+    lines = []
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), tmp / "units", log=lines.append)
+    steps, _ = ladder.stage_grow(run)
+    assert [n for n, _ in steps] == ["step1-facts-00", "step2-facts-01"]
+    weights = read_tensors(adapter)[0]  # its header differs: the seconds the training took
+    assert first.read_bytes() == made[0] and weights.keys() == made[1].keys()
+    assert all(weights[k].equal(made[1][k]) for k in weights)
+    assert lines.index(f"    {first}: deleted since it was made; merging it again") < \
+        next(k for k, m in enumerate(lines) if "verify facts-01" in m)
+
+
 def test_knowledge_units_alone_get_primitive_text_a_register_and_practice_recorded_in_the_passport(tmp_path):
     units = tmp_path / "units"
     units.mkdir()
