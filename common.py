@@ -23,9 +23,14 @@ GPT2_TOKENIZER_HASH = hashlib.sha256(b"gpt2").hexdigest()
 SEED_RULE = "a whole number from 0 to 2**32 - 1"
 
 
+def whole_number(value, least, most=float("inf")):
+    """Whether value is a whole number from least to most (True is an int in Python, but no number)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and least <= value <= most
+
+
 def seed_ok(seed):
-    """Whether seed follows SEED_RULE (True is an int in Python, but no seed)."""
-    return isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and 0 <= seed < 2 ** 32
+    """Whether seed follows SEED_RULE."""
+    return whole_number(seed, 0, 2 ** 32 - 1)
 
 
 def sha256_file(path):

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import SEED_RULE, check_writable, interrupted, run_subcommand, seed_ok, sha256_file
+from common import SEED_RULE, check_writable, interrupted, run_subcommand, seed_ok, sha256_file, whole_number
 from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
     signed_points, wilson
@@ -47,9 +47,9 @@ class EvalError(ValueError):
     """Bad input to an evaluation: unknown unit, mismatched model, malformed probe."""
 
 
-def _whole(least, most=math.inf):
-    """Whether a value is a whole number (True is an int in Python, but no count) from least to most."""
-    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and least <= v <= most
+def _whole(least):
+    """A check that a value is a whole number of at least least."""
+    return lambda v: whole_number(v, least)
 
 
 # the settings the scoring and sampling read, by their command-line names: whether a value is allowed, and
@@ -940,9 +940,8 @@ def parse_models(models):
         name, eq, spec = m.partition("=")
         if not eq or not name or not spec:
             raise EvalError(f"model {m!r}: write NAME=CHECKPOINT or NAME=CHECKPOINT+ADAPTER")
-        if name in specs:
+        if name in specs:  # compare() checks each name's characters
             raise EvalError(f"model {m!r}: the name {name!r} is given twice")
-        check_name(name, spec)
         specs[name] = spec
     return specs
 

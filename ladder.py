@@ -43,7 +43,7 @@ import practice
 import presets
 from common import SEED_RULE, add_options, atomic_write_text, check_writable, fail, interrupted, json_kind, option, \
     seed_ok, sha256_file
-from model import GPT, GPTConfig
+from model import GPT, GPTConfig, weights_file
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
 from train import TrainConfig, flops_per_token, resolve_device, train
@@ -528,8 +528,10 @@ def needed(run, current):
 def restore(run, merged_dir):
     """Merge again a merged model deleted since it was made, from the model and adapter its passport
     event names; that model too where it is gone (pruned), deleted again after."""
+    if weights_file(merged_dir, "model.safetensors").is_file():  # there: not hashed on every step (loading checks it)
+        return
     e = run.finished(merged_dir, missing_ok=True)
-    if e is None or Path(e["checkpoint"]).is_file():  # not made yet (the next step makes it), or there
+    if e is None:  # not made yet: the next step makes it
         return
     run.log(f"    {e['checkpoint']}: deleted since it was made; merging it again")
     init = run.finished(e["init"], missing_ok=True)  # the base, or a merged model

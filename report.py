@@ -228,11 +228,11 @@ def _pyplot():
 
 
 def _plot(report, path):
-    """report.png: accuracy by level and by type for each model, with intervals and chance marks.
-    Returns the file name, or a note when matplotlib is not installed."""
+    """report.png: accuracy by level and by type for each model, with intervals and chance marks;
+    nothing without matplotlib (_figure_name says which)."""
     plt = _pyplot()
     if plt is None:
-        return SKIPPED
+        return
     models = report["models"]
     colors = plt.get_cmap("tab20").colors  # a ladder has 11 models: the default 10-color cycle repeats
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
@@ -255,7 +255,6 @@ def _plot(report, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path).name
 
 
 # ----------------------------------------------------------------------------- learning curves
@@ -270,11 +269,11 @@ def _curve_x(points):
 
 def plot_curves(curves, path, references=None):
     """Accuracy against FLOPs, one panel per probe type, one line per run (with its 95% band) and a
-    dashed line per reference model (name -> {type: accuracy}). Returns the file name, or a note
-    when matplotlib is not installed."""
+    dashed line per reference model (name -> {type: accuracy}); nothing without matplotlib
+    (_figure_name says which)."""
     plt = _pyplot()
     if plt is None:
-        return SKIPPED
+        return
     types = list(dict.fromkeys(t for points in curves["runs"].values() for p in points for t in p["by_type"]))
     cols = min(3, len(types)) or 1
     rows = -(-len(types) // cols) or 1
@@ -304,7 +303,6 @@ def plot_curves(curves, path, references=None):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path).name
 
 
 def text_curves(curves, references=None):
