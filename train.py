@@ -414,22 +414,34 @@ def _size(n_bytes):
     return f"{n_bytes / 2 ** 30:.1f} GiB" if n_bytes >= 2 ** 30 else f"{n_bytes / 2 ** 20:.1f} MiB"
 
 
-def check_fits(config, device):
-    """Refuse, before any of it is allocated, a model to pretrain whose training state cannot fit in the
-    memory `device` has: float32 weights, their gradients and AdamW's two moments, 16 bytes a parameter,
-    all held for the whole run. Refused up front rather than caught: where memory is overcommitted (Linux's
-    default) an allocation too big can succeed and the process be killed later without a word. The count
-    leaves out biases and LayerNorms and the state leaves out activations, and it is weighed against the
-    total memory, not what is free now: a floor, which refuses only what could not run without swapping,
-    and gives the same answer every time."""
+def check_fits(config, device, batch_size, params=None, trainable=None):
+    """Refuse, before any of it is allocated, a run whose training cannot fit in the memory `device` has:
+    float32 weights (4 bytes a parameter), the trainable ones' gradients and AdamW's two moments (12 bytes
+    more), and the activations one micro-batch keeps for its backward pass. Refused up front rather than
+    caught: where memory is overcommitted (Linux's default) an allocation too big can succeed and the
+    process be killed later without a word. It is a floor, which refuses only what could not run without
+    swapping, and gives the same answer every time: a model to pretrain is not built yet, so its
+    parameters are counted without biases and LayerNorms (params=None: all of them trainable); the
+    activations are counted as 8 numbers a layer and one a vocabulary entry per token, fewer than autograd
+    keeps in any mode, of 2 bytes each on CUDA (bf16 autocast) and 4 elsewhere; and it is weighed against
+    the total memory, not what is free now."""
     c = config
-    n = (c.vocab_size + c.block_size) * c.n_embd + 12 * c.n_layer * c.n_embd ** 2  # embeddings, block matrices
+    if params is None:
+        params = trainable = (c.vocab_size + c.block_size) * c.n_embd + 12 * c.n_layer * c.n_embd ** 2
     have = memory_of(device)
-    if have is not None and 16 * n > have:
+    state = 4 * params + 12 * trainable
+    act = (2 if device.type == "cuda" else 4) * batch_size * c.block_size * (8 * c.n_layer * c.n_embd + c.vocab_size)
+    if have is None or state + act <= have:
+        return
+    if state > have:
         raise TrainError(f"a model of vocab_size {c.vocab_size}, block_size {c.block_size}, n_layer {c.n_layer} "
-                         f"and n_embd {c.n_embd} has {n:,} parameters at least; training it takes 16 bytes each "
-                         f"(weights, gradients, AdamW's two moments), {_size(16 * n)}, more than the {_size(have)} "
-                         f"of memory of {device}; choose smaller sizes")
+                         f"and n_embd {c.n_embd} has {params:,} parameters at least; training {trainable:,} of them "
+                         f"takes {_size(state)} (weights, gradients, AdamW's two moments), more than the "
+                         f"{_size(have)} of memory of {device}; choose smaller sizes")
+    raise TrainError(f"--batch-size {batch_size}: a micro-batch of {batch_size} sequences of {c.block_size} tokens "
+                     f"keeps {_size(act)} of activations at least, which with the model's {_size(state)} is more "
+                     f"than the {_size(have)} of memory of {device}; choose a smaller --batch-size (a larger "
+                     f"--grad-accum keeps the batch)")
 
 
 def build_model(cfg, device=torch.device("cpu")):
@@ -444,7 +456,7 @@ def build_model(cfg, device=torch.device("cpu")):
         if overrides["vocab_size"] is None:
             overrides["vocab_size"] = data_vocab_size(cfg)
         config = GPTConfig.preset(cfg.preset, **overrides)
-        check_fits(config, device)
+        check_fits(config, device, cfg.batch_size)
         return Init(GPT(config), {}, None, None)
     if not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
@@ -461,6 +473,8 @@ def build_model(cfg, device=torch.device("cpu")):
         lora.attach(model, lora.LoRAConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                            target_modules=tuple(cfg.lora_targets.split(",")),
                                            use_rslora=cfg.use_rslora))
+    check_fits(model.config, device, cfg.batch_size, sum(p.numel() for p in model.parameters()),
+               sum(p.numel() for p in model.parameters() if p.requires_grad))
     return Init(model, meta, base_fp, init_dropout)
 
 

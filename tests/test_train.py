@@ -1127,11 +1127,48 @@ def test_a_model_whose_training_state_cannot_fit_in_memory_is_one_line_naming_it
             "--vocab-size", vocab, "--block-size", block, "--out", tmp_path / "out")
     n = (vocab + block) * 64 + 12 * 2 * 64 ** 2  # the embeddings and the blocks' matrices
     assert (r.returncode, r.stderr) == (2, f"error: a model of vocab_size {vocab}, block_size {block}, n_layer 2 and "
-                                           f"n_embd 64 has {n:,} parameters at least; training it takes 16 bytes each "
-                                           f"(weights, gradients, AdamW's two moments), {needs}, more than the "
+                                           f"n_embd 64 has {n:,} parameters at least; training {n:,} of them takes "
+                                           f"{needs} (weights, gradients, AdamW's two moments), more than the "
                                            f"{has} of memory of cpu; "
                                            "choose smaller sizes\n")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode", ["pretrain", "finetune", "lora"])
+def test_a_micro_batch_whose_activations_cannot_fit_in_memory_is_one_line_naming_the_flag(tokens, tmp_path,
+                                                                                        monkeypatch, mode, cli):
+    # --batch-size 3000000 was a DefaultCPUAllocator traceback where memory is limited, and where it is overcommitted
+    # a process the kernel kills later without a word; the model's state alone fits
+    import train as T
+    monkeypatch.setattr(T, "memory_of", lambda device: 16 * 2 ** 30)
+    init = () if mode == "pretrain" else ("--init", _base(tmp_path))
+    r = cli("--mode", mode, *init, "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
+            "--batch-size", 3_000_000, "--max-steps", 2, "--out", tmp_path / "out")
+    act = 4 * 3_000_000 * 32 * (8 * 2 * 64 + 64)  # 4 bytes, 8 numbers a layer and one a vocabulary entry, per token
+    assert act / 2 ** 30 == pytest.approx(389.1, abs=0.05)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: --batch-size 3000000: a micro-batch of 3000000 sequences of 32 tokens keeps "
+                               "389.1 GiB of activations at least, which with the model's ")
+    assert r.stderr.endswith(" is more than the 16.0 GiB of memory of cpu; choose a smaller --batch-size "
+                             "(a larger --grad-accum keeps the batch)\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_memory_floor_passes_every_preset_at_its_batch_on_the_machine_it_is_meant_for():
+    # the floor refuses only the impossible: micro and tiny fit a 2 GiB laptop, the rest an 80 GB GPU; an 8 GB
+    # GPU is refused gpt2's batch of 32 by its activations (the model's state alone is about 2 GB)
+    import train as T
+    from presets import PRESETS
+    for name, p in PRESETS.items():
+        config, batch = GPTConfig(**p["model"]), p["ladder"].get("batch_size", 16)
+        device, have = (torch.device("cpu"), 2 * 2 ** 30) if name in ("micro", "tiny") else (torch.device("cuda"), 80e9)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(T, "memory_of", lambda device: have)
+            T.check_fits(config, device, batch)
+            m.setattr(T, "memory_of", lambda device: 8e9)
+            if name == "gpt2":
+                with pytest.raises(TrainError, match=r"^--batch-size 32: .* keeps 7.6 GiB of activations at least"):
+                    T.check_fits(config, device, batch)
 
 
 def test_an_out_below_a_file_is_one_line_naming_the_flag_and_the_file(tokens, tmp_path, cli):
