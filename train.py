@@ -38,8 +38,8 @@ import lora
 from presets import PRESETS
 from common import GPT2_TOKENIZER_HASH, SEED_RULE, add_options, check_writable, fail, interrupted, option, seed_ok, \
     sha256_file
-from model import GPT, GPTConfig, autocast, fingerprint, import_hf, load_checkpoint, read_tensors, \
-    save_checkpoint, save_tensors
+from model import GPT, GPTConfig, autocast, check_output, fingerprint, import_hf, load_checkpoint, read_tensors, \
+    save_checkpoint, save_tensors, weights_file
 
 
 class TrainError(ValueError):
@@ -795,6 +795,41 @@ def check_config(cfg):
                          f"{cfg.max_steps}")
 
 
+def output_files(cfg):
+    """Every file a run writes under --out: its resume state, its log, the model (pretrain, finetune) or
+    the adapter and, under --merge, the merged model (lora), and the weights of each of --snapshot-steps."""
+    out = Path(cfg.out_dir)
+    weights = ["model.safetensors"]
+    if cfg.mode == "lora":
+        weights = ["adapter.safetensors", *weights] if cfg.merge else ["adapter.safetensors"]
+    snapshots = [out / "snapshots" / f"step-{s:06d}" / weights[0] for s in cfg.snapshot_steps]
+    return [out / "train_state.safetensors", out / "log.jsonl", *(out / w for w in weights), *snapshots]
+
+
+def check_outputs(cfg):
+    """Refuse, before any step is spent, an output file that cannot be written where it goes (a directory
+    in its place) or that is the --init (--init-hf) weights it would be made from: writing it would
+    destroy them, however --out names them (the same directory, a link to it)."""
+    sources = [weights_file(init, "model.safetensors") for init in (cfg.init, cfg.init_hf) if init]
+    for file in output_files(cfg):
+        try:
+            check_output(file, sources)
+        except ValueError as e:
+            raise TrainError(f"--out {e}") from None
+
+
+def check_corpus(cfg):
+    """Refuse, before any step is spent, a --corpus whose passport the run's event may not extend, as
+    `curriculum.py add` refuses it: a torn last line or a broken hash chain (never extend a broken
+    chain), or a tokenizer other than the one its init event recorded."""
+    if not cfg.corpus:
+        return
+    import curriculum
+    corpus = curriculum.Corpus(cfg.corpus)
+    corpus.passport.check()
+    corpus.check_init()
+
+
 @contextmanager
 def averaged_weights(params, ema):
     """Inside: the parameters hold the weight average (unchanged without one); after: their own
@@ -1053,6 +1088,8 @@ def train(cfg=None, log=print, **kwargs):
     """Train as configured (a TrainConfig and/or its fields as keywords) -> a TrainResult."""
     cfg = dataclasses.replace(cfg or TrainConfig(), **kwargs)
     check_config(cfg)
+    check_outputs(cfg)  # all of these before the first step: a refused run spends no time and writes nothing
+    check_corpus(cfg)
 
     # -- the model (the same GPT in every mode), its data and optimizer
     run = start_run(cfg, log)

@@ -1179,3 +1179,76 @@ def test_an_out_below_a_file_is_one_line_naming_the_flag_and_the_file(tokens, tm
     assert (r.returncode, r.stderr) == (2, f"error: --out {tmp_path / 'afile'}: is a file, not a directory, so {out} "
                                            "cannot be made there\n")
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+# ----------------------------------------------------------------------------- refused before the first step
+
+def _tree(d):
+    """Every file and directory under d -> its sha256 (None for a directory): what a refused run must not change."""
+    return {p.relative_to(d): None if p.is_dir() else sha256_file(p) for p in sorted(Path(d).rglob("*"))}
+
+
+@pytest.mark.parametrize("how", ["same", "link", "lora merge"])
+def test_an_out_that_is_the_init_is_refused_before_training_and_leaves_it_as_it_was(tokens, tmp_path, how, cli):
+    # it trained, then wrote its model over the checkpoint it started from (the one a passport records), exit 0
+    base = _base(tmp_path)
+    out = base
+    if how == "link":
+        out = tmp_path / "link"
+        out.symlink_to(base)
+    mode = ("--mode", "lora", "--merge", "--init", base / "model.safetensors") if how == "lora merge" else \
+        ("--mode", "finetune", "--init", base)
+    before = _tree(base)
+    r = cli(*mode, "--data", tokens, "--batch-size", 8, "--max-steps", 2, "--out", out)
+    assert (r.returncode, r.stderr) == (2, f"error: --out {out / 'model.safetensors'}: is the input it would be made "
+                                           "from, which writing it would destroy; write to another directory\n")
+    assert _tree(base) == before  # the same sha256, and no state, log or adapter beside it
+
+
+@pytest.mark.parametrize("damage", ["torn last line", "broken chain", "other tokenizer"])
+def test_a_damaged_corpus_passport_or_tokenizer_is_refused_before_training(corpus, tmp_path, damage, cli):
+    # the passport was checked only when the run's event was appended: after training (a torn line), or
+    # never (a broken chain, another tokenizer: the event was appended and the run exited 0)
+    c = tmp_path / "corpus"
+    shutil.copytree(corpus, c)
+    passport = c / "passport.jsonl"
+    n = len(passport.read_bytes().splitlines())
+    if damage == "torn last line":
+        with open(passport, "ab") as f:
+            f.write(b'{"event":"unit_ver')
+        says = (f"{passport}:{n + 1}: incomplete final line (a crash mid-append?); run `python curriculum.py check "
+                "CORPUS --repair` to drop it")
+    elif damage == "broken chain":
+        lines = passport.read_bytes().split(b"\n")
+        lines[0] = lines[0].replace(b'"vocab_size":', b'"vocab_size":1', 1)  # the init event, which line 2 follows
+        passport.write_bytes(b"\n".join(lines))
+        says = (f"{passport}:2: line 2 does not follow line 1 (it records another sha256 than line 1's): a line "
+                "edited, removed, reordered or repeated")
+    else:
+        tok = json.loads((c / "tokenizer.json").read_text())
+        (c / "tokenizer.json").write_text(json.dumps(dict(tok, special_tokens={})))
+        says = f"{c / 'tokenizer.json'}: the tokenizer does not match the passport's init event"
+    before = _tree(c)
+    r = cli("--corpus", c, "--units", "primitive", "--preset", "micro", "--block-size", 32, "--max-steps", 2,
+            "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {says}\n")
+    assert not (tmp_path / "out").exists() and _tree(c) == before  # no model, state or log; no event appended
+
+
+@pytest.mark.parametrize("mode, file, args", [
+    ("pretrain", "model.safetensors", ()),
+    ("pretrain", "train_state.safetensors", ("--resume",)),
+    ("pretrain", "log.jsonl", ()),
+    ("lora", "adapter.safetensors", ()),
+    ("lora", "model.safetensors", ("--merge",)),
+    ("pretrain", "snapshots/step-000001/model.safetensors", ("--snapshot-steps", "1"))])
+def test_an_output_file_that_is_a_directory_is_refused_before_training(tokens, tmp_path, mode, file, args, cli):
+    # refused only when it was written, after training, leaving the resume state and the log behind
+    out = tmp_path / "out"
+    (out / file).mkdir(parents=True)
+    before = _tree(out)
+    init = ("--init", _base(tmp_path)) if mode == "lora" else ("--preset", "micro", "--vocab-size", 64)
+    r = cli("--mode", mode, *init, "--data", tokens, "--block-size", 32, "--max-steps", 2, *args, "--out", out)
+    assert (r.returncode, r.stderr) == (2, f"error: --out {out / file}: is a directory, where the output file "
+                                           "would be written\n")
+    assert _tree(out) == before
