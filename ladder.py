@@ -23,6 +23,7 @@ size. Resumable: run the same command again after a stop at any point.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -41,8 +42,8 @@ import evaluate
 import lora
 import practice
 import presets
-from common import SEED_RULE, add_options, atomic_write_text, check_writable, fail, interrupted, json_kind, option, \
-    seed_ok, sha256_file
+from common import SEED_RULE, add_options, atomic_write_bytes, atomic_write_text, check_writable, fail, interrupted, \
+    json_kind, option, seed_ok, sha256_file
 from model import GPT, GPTConfig, weights_file
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
@@ -195,6 +196,8 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
         if d and not Path(d).is_dir():
             raise LadderError(f"{flag} {d}: no such directory")
+        if d:
+            unit_files_in(d)  # a directory named like a unit file: refused now, not once the run is written
     prepare = world_module()
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
@@ -206,7 +209,17 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
 def run_files(s, units_dir):
     """The unit files a run reads (support units aside): the built-in world's, made here if they are
     not yet (stage 1 would make them), or those of --units."""
-    return sorted(Path(units_dir).glob("*.jsonl")) if units_dir else world_files(s)
+    return unit_files_in(units_dir) if units_dir else world_files(s)
+
+
+def unit_files_in(d):
+    """The unit files (*.jsonl) in directory d, sorted; a LadderError naming one that is not a file."""
+    files = sorted(Path(d).glob("*.jsonl"))
+    for f in files:
+        if not f.is_file():
+            raise LadderError(f"{f}: is a directory, not a unit file" if f.is_dir() else
+                              f"{f}: not a unit file (a broken link, or not a regular file)")
+    return files
 
 
 def check_given(given, s, preset, units_dir=None, primitive_dir=None):
@@ -245,7 +258,7 @@ def no_practice(units_dir, primitive_dir):
     --world-seed and --practice-copies set only the practice and the primitive text added with it."""
     if primitive_dir:
         return "--primitive"
-    files = sorted(Path(units_dir).glob("*.jsonl"))
+    files = unit_files_in(units_dir)
     if any(next(curriculum.iter_records(f))[2]["kind"] == "primitive" for f in files):
         return f"--units {units_dir}, which has primitive units of its own"
     return None
@@ -323,6 +336,7 @@ class Run:
                 raise LadderError(f"{state}: this run was started with other settings ({', '.join(changed)});"
                                   " continue it with the same options, or use another --out")
         self.stage_seconds()  # a damaged file is refused now, not once every stage has run
+        self.before = self.held()  # what a refused first corpus must leave as it was
         if save and (not state.is_file() or str(out) not in self.outs):
             self.outs = [o for o in self.outs if o != str(out)] + [str(out)]
             atomic_write_text(state, json.dumps(dict(saved, outs=self.outs), indent=1))
@@ -334,16 +348,37 @@ class Run:
     def corpus(self):
         return curriculum.Corpus(self.corpus_dir)
 
+    # what a run writes before its first corpus is in, besides the run directory itself
+    FIRST_WRITES = ("corpus", "support", "ladder.json", "stage_seconds.json")
+
+    def held(self):
+        """What the run directory holds where a first corpus stage writes: each path there and, for a
+        file, its bytes (one saved again, ladder.json's outs or stage_seconds.json's time, is put back)."""
+        held = {self.out: None} if self.out.is_dir() else {}
+        for p in (self.out / name for name in self.FIRST_WRITES):
+            if p.is_file():
+                held[p] = p.read_bytes()
+            elif p.is_dir():  # and what is in it: support units are written beside files already there
+                held.update(dict.fromkeys([p, *p.iterdir()]))
+        return held
+
     def discard(self):
-        """Delete what the run wrote before its first corpus was refused (its settings, support units, a
-        corpus of no unit), and the run directory if that empties it: retried once the input is
-        mended, the run starts afresh, its tokenizer trained on the files as they are then."""
-        for name in ("corpus", "support"):
-            shutil.rmtree(self.out / name, ignore_errors=True)
-        for name in ("ladder.json", "stage_seconds.json"):
-            (self.out / name).unlink(missing_ok=True)
-        if self.out.is_dir() and not any(self.out.iterdir()):
-            self.out.rmdir()
+        """Undo what this invocation wrote before its first corpus was refused (its settings, support
+        units, a corpus of no unit), and the run directory if it made it and that empties it: retried
+        once the input is mended, the run starts afresh, its tokenizer trained on the files as they are
+        then. What was there before it started (a user's files, an earlier run's) stays as it was."""
+        now = self.held()
+        for p in sorted(now.keys() - self.before.keys(), key=lambda p: -len(p.parts)):  # the deepest first
+            if p == self.out:
+                with contextlib.suppress(OSError):
+                    p.rmdir()  # only if nothing else is in it
+            elif p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        for p, data in self.before.items():
+            if data is not None and now.get(p) != data:
+                atomic_write_bytes(p, data)
 
     def model_config(self):
         s = self.s
@@ -452,11 +487,11 @@ def unit_files(run):
     """The unit files of this run, and the support units added for them (practice.py)."""
     if not run.units_dir:
         return world_files(run.s, run.log)
-    files = sorted(run.units_dir.glob("*.jsonl"))
+    files = unit_files_in(run.units_dir)
     if not files:
         raise LadderError(f"{run.units_dir}: no unit files (*.jsonl)")
     if run.primitive_dir:
-        prim = sorted(run.primitive_dir.glob("*.jsonl"))
+        prim = unit_files_in(run.primitive_dir)
         if not prim:
             raise LadderError(f"{run.primitive_dir}: no unit files (*.jsonl)")
         return files + prim

@@ -538,6 +538,64 @@ def test_a_first_corpus_refused_leaves_no_run_to_continue(tmp_path, capsys, dama
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("damage", ["a unit cut short", "a corpus directory of mine", "a leaking probe"])
+def test_a_first_corpus_refused_keeps_what_was_in_the_run_directory(tmp_path, capsys, damage):
+    run, units = tmp_path / "run", tmp_path / "units"
+    (run / "support").mkdir(parents=True)
+    (run / "support" / "notes.txt").write_text("mine\n")
+    (run / "corpus").mkdir()  # empty: curriculum.init puts the corpus in its place
+    if damage == "a corpus directory of mine":  # refused by curriculum.init
+        (run / "corpus" / "notes.txt").write_text("mine\n")
+        write_units(units)
+        says = f"{run / 'corpus'}: already exists and is not an empty directory; choose a new corpus directory"
+    else:  # knowledge units alone: support units are made for them beside the notes
+        shutil.copytree(ROOT / "data" / "examples", units, ignore=shutil.ignore_patterns("*.md"))
+        ships = units / "ships.jsonl"
+        if damage == "a unit cut short":  # refused while reading them for the support units
+            ships.write_text(ships.read_text() + '{"text": "x"\n')
+            n = len(ships.read_text().splitlines())
+            says = f"{ships}:{n}: invalid JSON (Expecting ',' delimiter, column 13)"
+        else:  # refused by curriculum.add, once the support units and the corpus are written
+            rows = [json.loads(line) for line in ships.read_text().splitlines()]
+            i, probe = next((i, r) for i, r in enumerate(rows, 1) if "probe" in r)
+            ships.write_text(ships.read_text() + json.dumps({"text": f"{probe['probe']} {probe['answer']}."}) + "\n")
+            says = (f"{ships}:{i}: leakage: the probe's prompt (or its lead) + answer appears in a document "
+                    f"({ships}:{len(rows) + 1})")
+    before = files_in(tmp_path), sorted(tmp_path.rglob("*"))
+    r = run_main(ladder.main, ["--preset", "micro", "--out", run, "--units", units], capsys)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    exact = damage != "a leaking probe"  # its message goes on to say how to mend it
+    assert r.stderr == f"error: {says}\n" if exact else r.stderr.startswith(f"error: {says}"), r.stderr
+    assert (files_in(tmp_path), sorted(tmp_path.rglob("*"))) == before
+
+
+def test_a_finished_run_whose_passport_is_gone_is_refused_and_kept_as_it_was(finished, tmp_path, capsys):
+    tmp, _ = finished
+    run = tmp_path / "run"  # a copy: moved, so ladder.json would name one more directory
+    shutil.copytree(tmp / "run", run)
+    (run / "corpus" / "passport.jsonl").rename(tmp_path / "passport.bak")
+    before = files_in(tmp_path)
+    r = run_main(ladder.main, ["--preset", "micro", "--out", run, "--units", tmp / "units"], capsys)
+    assert r.returncode == 2 and r.stderr == (f"error: {run / 'corpus'}: already exists and is not an empty "
+                                              "directory; choose a new corpus directory\n"), r.stderr
+    assert files_in(tmp_path) == before  # the corpus, ladder.json and stage_seconds.json among them
+
+
+@pytest.mark.parametrize("flag", ["--units", "--primitive"])
+def test_a_directory_named_like_a_unit_file_is_refused_in_one_line_before_anything_is_written(
+        tmp_path, capsys, flag):
+    units = write_units(tmp_path / "units")
+    given = tmp_path / "given"
+    shutil.copytree(units if flag == "--units" else ROOT / "data" / "examples", given,
+                    ignore=shutil.ignore_patterns("*.md"))
+    (given / "zz.jsonl").mkdir()
+    args = ["--units", given] if flag == "--units" else ["--units", units, "--primitive", given]
+    r = run_main(ladder.main, ["--preset", "micro", "--out", tmp_path / "run", *args], capsys)
+    assert r.returncode == 2 and r.stderr == f"error: {given / 'zz.jsonl'}: is a directory, not a unit file\n", \
+        r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("args, settings", [
     (["--units", "data/examples", "--practice-copies", "4", "--world-seed", "3"],
      dict(practice_copies=4, world_seed=3)),  # knowledge units alone: the practice they get
