@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from common import atomic_write_text, fail, sha256_file
+from common import atomic_write_text, fail, interrupted, sha256_file
 from model import check_output, fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors, \
     weights_file
 
@@ -407,12 +407,19 @@ def load_adapter(model, path, tokenizer_hash=None):
     return header
 
 
+def peft_files(out_dir):
+    """The files export_peft writes into out_dir (weights, then config)."""
+    return [Path(out_dir) / "adapter_model.safetensors", Path(out_dir) / "adapter_config.json"]
+
+
 def export_peft(model, out_dir):
     """Write out_dir/adapter_model.safetensors + adapter_config.json in PEFT's LoRA format for
     Hugging Face GPT-2 (Conv1D layers: fan_in_fan_out), for the base written by model.export_hf."""
     layers = lora_layers(model)
     if not layers:
         raise AdapterError("export_peft: the model has no LoRA layers")
+    for file in peft_files(out_dir):  # every file before any is written: no weights left without their config
+        check_output(file)
     cfg = model.lora_config
     tensors = {}
     for name, layer in layers:
@@ -441,6 +448,19 @@ def merge_files(checkpoint, adapter, out):
     return save_checkpoint(merge(model), out, meta), meta
 
 
+def check_outputs(args):
+    """Refuse, before anything is read or written, every file --out and --export-peft would write that cannot
+    be: one refused after another was written would leave half the work (a merge without its export)."""
+    inputs = [weights_file(args.checkpoint, "model.safetensors"), weights_file(args.adapter, "adapter.safetensors")]
+    outputs = [weights_file(args.out, "model.safetensors")] if args.out else []
+    outputs += peft_files(args.export_peft) if args.export_peft else []
+    for file in outputs:  # a merge or export written over its base or adapter would destroy it
+        check_output(file, inputs)
+    if args.out and args.export_peft and outputs[0].resolve() in {f.resolve() for f in outputs[1:]}:
+        raise AdapterError(f"{outputs[0]}: --out names a file --export-peft writes too, which would replace the "
+                           "merged checkpoint; give --out another path")
+
+
 def main():
     p = argparse.ArgumentParser(description="accrete LoRA: merge an adapter into its base checkpoint, "
                                 "or export it in PEFT's format. With neither --out nor --export-peft, "
@@ -456,10 +476,7 @@ def main():
                    help="Write the adapter here in PEFT's format, for the base that model.py --export-hf writes.")
     args = p.parse_args()
     try:
-        if args.out:  # before anything is read: a merge written over its base or adapter would destroy it
-            check_output(weights_file(args.out, "model.safetensors"),
-                         [weights_file(args.checkpoint, "model.safetensors"),
-                          weights_file(args.adapter, "adapter.safetensors")])
+        check_outputs(args)
         if args.out:
             print("wrote", merge_files(args.checkpoint, args.adapter, args.out)[0])
         if args.export_peft or not args.out:
@@ -471,6 +488,8 @@ def main():
                 print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)
+    except KeyboardInterrupt:  # one line, as the other command lines
+        interrupted("each file is written whole or not at all; run the same command again")
 
 
 if __name__ == "__main__":

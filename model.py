@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import struct
 import sys
@@ -23,7 +24,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 from safetensors import safe_open
 
-from common import GPT2_TOKENIZER_HASH, atomic_path, atomic_write_text, check_writable, fail, same_file
+from common import GPT2_TOKENIZER_HASH, atomic_path, atomic_write_text, check_writable, fail, interrupted, \
+    same_file
 import presets
 
 
@@ -382,6 +384,42 @@ def _checkpoint_file(path):
     return weights_file(path, "model.safetensors")
 
 
+def machine_memory():
+    """Bytes of RAM this machine has in all; None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
+        return None
+
+
+def size_text(n_bytes):
+    """A size in memory as people read it: GiB from one GiB up, else MiB."""
+    return f"{n_bytes / 2 ** 30:.1f} GiB" if n_bytes >= 2 ** 30 else f"{n_bytes / 2 ** 20:.1f} MiB"
+
+
+def params_floor(config):
+    """The parameters a config has at least, counted without building it: the embeddings and the blocks'
+    matrices, without biases and LayerNorms. What the memory checks weigh, so that they refuse only what
+    cannot be held."""
+    c = config
+    return (c.vocab_size + c.block_size) * c.n_embd + 12 * c.n_layer * c.n_embd ** 2
+
+
+def check_memory(config, source):
+    """Refuse (CheckpointError naming `source`, the file the config came from), before the model is built, a
+    config whose float32 weights (4 bytes a parameter) exceed this machine's memory: building it would end in
+    a traceback, or, where memory is overcommitted (Linux's default), in the process killed without a word.
+    Parameters are counted by params_floor, and weighed against the total memory (the model is built on the
+    CPU even for a GPU), not what is free now."""
+    c, params = config, params_floor(config)
+    have = machine_memory()
+    if have is not None and 4 * params > have:
+        raise CheckpointError(f"{source}: a model of vocab_size {c.vocab_size}, block_size {c.block_size}, n_layer "
+                              f"{c.n_layer} and n_embd {c.n_embd} has {params:,} parameters at least, whose float32 "
+                              f"weights take {size_text(4 * params)}, more than the {size_text(have)} of memory "
+                              "of this machine")
+
+
 def save_checkpoint(model, path, meta=None):
     """Write path/model.safetensors (or path itself, if it ends in .safetensors): base weights, with
     the config and `meta` in the header."""
@@ -406,6 +444,7 @@ def load_checkpoint(path, device="cpu", config=None, check=True):
     if config is not None and config != ckpt_config:
         diff = {k: (v, getattr(ckpt_config, k)) for k, v in config.to_dict().items() if getattr(ckpt_config, k) != v}
         raise CheckpointError(f"{file}: model config does not match the checkpoint (asked, found): {diff}")
+    check_memory(ckpt_config, file)  # a header's config is not bounded by the weights stored with it
     model = GPT(ckpt_config)
     _load_base_weights(model, tensors, file)
     return model.to(device), header.get("meta", {})
@@ -434,6 +473,7 @@ def import_hf(path, device="cpu"):
     .safetensors file with config.json beside it) into our GPT."""
     file = weights_file(path, "model.safetensors")
     config = _hf_config(file.parent / "config.json")
+    check_memory(config, file.parent / "config.json")  # before the weights are read: nothing to read them into
     tensors, _ = read_tensors(file, "GPT-2 weight file")
     ours = {}
     for k, v in tensors.items():
@@ -471,9 +511,15 @@ def _hf_config(cfg_file):
     if not cfg_file.is_file():
         raise CheckpointError(f"{cfg_file}: missing; GPT-2 weights need their config.json beside them")
     try:
-        hf = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError as e:
+        # UTF-8 whatever the locale says, as transformers reads it; json.loads would take bytes in UTF-16 too
+        hf = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:  # its message names neither the file nor what to do
+        raise CheckpointError(f"{cfg_file}: invalid UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                              "save it as UTF-8") from None
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
         raise CheckpointError(f"{cfg_file}: invalid JSON ({e})") from None
+    except OSError as e:  # unreadable (permissions): no FileNotFoundError, is_file() said it is there
+        raise CheckpointError(f"{cfg_file}: cannot be read ({e.strerror})") from None
     if not isinstance(hf, dict):
         raise CheckpointError(f"{cfg_file}: holds a JSON {type(hf).__name__}, not the object of a GPT-2 config")
     for key, allowed in _HF_FIXED.items():
@@ -494,11 +540,18 @@ def _hf_config(cfg_file):
         raise CheckpointError(f"{cfg_file}: {e}") from None
 
 
+def hf_files(out_dir):
+    """The files export_hf writes into out_dir (weights, then config)."""
+    return [Path(out_dir) / "model.safetensors", Path(out_dir) / "config.json"]
+
+
 def export_hf(model, out_dir):
     """Write out_dir/model.safetensors + config.json that transformers.GPT2LMHeadModel loads."""
     c = model.config
     if not c.bias:
         raise CheckpointError("export_hf: GPT-2 has biases; a model trained with bias=False cannot be exported")
+    for file in hf_files(out_dir):  # every file before any is written: no weights left without their config
+        check_output(file)
     out_dir = Path(out_dir)
     tensors = {k: (v.t() if k.endswith(_CONV1D) else v).float()
                for k, v in base_state_dict(model).items()}
@@ -514,6 +567,35 @@ def export_hf(model, out_dir):
     }
     atomic_write_text(out_dir / "config.json", json.dumps(hf_config, indent=2) + "\n")
     return out_dir
+
+
+def _convert(args):
+    """--import-hf / --export-hf into --out: every file it writes checked before anything is read or written."""
+    if args.import_hf:
+        check_output(_checkpoint_file(args.out), [weights_file(args.import_hf, "model.safetensors")])
+        meta = {"mode": "import_hf", "tokenizer_hash": GPT2_TOKENIZER_HASH}  # refused on another corpus
+        print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, meta))
+    else:
+        for file in hf_files(args.out):  # the config too: one that cannot be written would stop it halfway
+            check_output(file, [_checkpoint_file(args.export_hf)])
+        print("wrote", export_hf(load_checkpoint(args.export_hf)[0], args.out))
+
+
+def _describe(args):
+    """Print the preset's config, parameter count and FLOPs per token. Printing needs shapes only, so the
+    model is built on torch's meta device (shapes, no storage): nothing is allocated or initialized, a size
+    this machine could not hold still prints (what it would cost is the question), and the figures are
+    GPT's own, with no second count to keep in step with the architecture."""
+    config = GPTConfig.preset(args.preset, vocab_size=args.vocab_size)
+    try:
+        with torch.device("meta"):
+            model = GPT(config)
+    except (RuntimeError, TypeError):  # only --vocab-size can be that large: torch's int64 size arithmetic overflows
+        raise ValueError(f"--vocab-size {args.vocab_size}: an embedding of {args.vocab_size} x {config.n_embd} "
+                         "entries is more than a tensor can hold") from None
+    print(f"{args.preset}: {model.config}")
+    print(f"parameters: {model.num_params(False) / 1e6:.2f}M ({model.num_params() / 1e6:.2f}M without positions); "
+          f"training FLOPs per token: {model.flops_per_token() / 1e6:.1f}M")
 
 
 def main():
@@ -534,24 +616,14 @@ def main():
                    help="The directory to write the converted weights to; required with --import-hf and --export-hf "
                    "(with --import-hf a path ending in .safetensors is the checkpoint file itself).")
     args = p.parse_args()
+    if (args.import_hf or args.export_hf) and not args.out:
+        p.error("--out is required with --import-hf / --export-hf")
     try:
-        if args.import_hf or args.export_hf:
-            if not args.out:
-                p.error("--out is required with --import-hf / --export-hf")
-            if args.import_hf:
-                check_output(_checkpoint_file(args.out), [weights_file(args.import_hf, "model.safetensors")])
-                meta = {"mode": "import_hf", "tokenizer_hash": GPT2_TOKENIZER_HASH}  # refused on another corpus
-                print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, meta))
-            else:
-                check_output(Path(args.out) / "model.safetensors", [_checkpoint_file(args.export_hf)])
-                print("wrote", export_hf(load_checkpoint(args.export_hf)[0], args.out))
-            return
-        model = GPT(GPTConfig.preset(args.preset, vocab_size=args.vocab_size))
+        _convert(args) if args.import_hf or args.export_hf else _describe(args)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
-    print(f"{args.preset}: {model.config}")
-    print(f"parameters: {model.num_params(False) / 1e6:.2f}M ({model.num_params() / 1e6:.2f}M without positions); "
-          f"training FLOPs per token: {model.flops_per_token() / 1e6:.1f}M")
+    except KeyboardInterrupt:  # one line, as the other command lines
+        interrupted("each file is written whole or not at all; run the same command again")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ import lora
 from presets import PRESETS
 from common import GPT2_TOKENIZER_HASH, SEED_RULE, add_options, check_writable, fail, interrupted, option, seed_ok, \
     sha256_file
-from model import GPT, GPTConfig, autocast, check_output, fingerprint, import_hf, load_checkpoint, read_tensors, \
-    save_checkpoint, save_tensors, weights_file
+from model import GPT, GPTConfig, autocast, check_output, fingerprint, import_hf, load_checkpoint, machine_memory, \
+    params_floor, read_tensors, save_checkpoint, save_tensors, size_text, weights_file
 
 
 class TrainError(ValueError):
@@ -404,14 +404,7 @@ def memory_of(device):
     None where the system does not say."""
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
-        return None
-
-
-def _size(n_bytes):
-    return f"{n_bytes / 2 ** 30:.1f} GiB" if n_bytes >= 2 ** 30 else f"{n_bytes / 2 ** 20:.1f} MiB"
+    return machine_memory()
 
 
 def check_fits(config, device, batch_size, params=None, trainable=None):
@@ -421,13 +414,13 @@ def check_fits(config, device, batch_size, params=None, trainable=None):
     caught: where memory is overcommitted (Linux's default) an allocation too big can succeed and the
     process be killed later without a word. It is a floor, which refuses only what could not run without
     swapping, and gives the same answer every time: a model to pretrain is not built yet, so its
-    parameters are counted without biases and LayerNorms (params=None: all of them trainable); the
+    parameters are model.params_floor's (params=None: all of them trainable); the
     activations are counted as 8 numbers a layer and one a vocabulary entry per token, fewer than autograd
     keeps in any mode, of 2 bytes each on CUDA (bf16 autocast) and 4 elsewhere; and it is weighed against
     the total memory, not what is free now."""
     c = config
     if params is None:
-        params = trainable = (c.vocab_size + c.block_size) * c.n_embd + 12 * c.n_layer * c.n_embd ** 2
+        params = trainable = params_floor(c)
     have = memory_of(device)
     state = 4 * params + 12 * trainable
     act = (2 if device.type == "cuda" else 4) * batch_size * c.block_size * (8 * c.n_layer * c.n_embd + c.vocab_size)
@@ -436,12 +429,12 @@ def check_fits(config, device, batch_size, params=None, trainable=None):
     if state > have:
         raise TrainError(f"a model of vocab_size {c.vocab_size}, block_size {c.block_size}, n_layer {c.n_layer} "
                          f"and n_embd {c.n_embd} has {params:,} parameters at least; training {trainable:,} of them "
-                         f"takes {_size(state)} (weights, gradients, AdamW's two moments), more than the "
-                         f"{_size(have)} of memory of {device}; choose smaller sizes")
+                         f"takes {size_text(state)} (weights, gradients, AdamW's two moments), more than the "
+                         f"{size_text(have)} of memory of {device}; choose smaller sizes")
     raise TrainError(f"--batch-size {batch_size}: a micro-batch of {batch_size} sequences of {c.block_size} tokens "
-                     f"keeps {_size(act)} of activations at least, which with the model's {_size(state)} is more "
-                     f"than the {_size(have)} of memory of {device}; choose a smaller --batch-size (a larger "
-                     f"--grad-accum keeps the batch)")
+                     f"keeps {size_text(act)} of activations at least, which with the model's {size_text(state)} "
+                     f"is more than the {size_text(have)} of memory of {device}; choose a smaller --batch-size "
+                     f"(a larger --grad-accum keeps the batch)")
 
 
 def build_model(cfg, device=torch.device("cpu")):

@@ -514,6 +514,66 @@ def test_cli_merge_into_an_out_that_names_an_existing_file_exits_2_with_one_line
     assert (tmp_path / "afile").read_text() == "mine"
 
 
+@pytest.fixture
+def lora_cli(capsys):
+    """lora.py's command line with any arguments, in this process: its exit status and what it printed."""
+    return lambda *args: run_main(lora.main, args, capsys)
+
+
+def test_cli_merge_with_an_export_peft_that_cannot_be_written_writes_no_merge_either(tmp_path, lora_cli):
+    """Every output is checked before any is written: a refused export leaves no merged checkpoint behind."""
+    write_base_and_adapter(tmp_path)
+    (tmp_path / "pf").write_text("mine")
+    before = files_under(tmp_path)
+    r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "m1",
+                 "--export-peft", tmp_path / "pf")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {tmp_path / 'pf'}: is a file, not a directory, so " \
+                       f"{tmp_path / 'pf' / 'adapter_model.safetensors'} cannot be made there\n"
+    assert not (tmp_path / "m1").exists() and files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize("blocked", ["adapter_config.json", "adapter_model.safetensors"])
+def test_export_peft_with_a_directory_where_one_of_its_files_goes_writes_neither(tmp_path, blocked, lora_cli):
+    write_base_and_adapter(tmp_path)
+    (tmp_path / "pe" / blocked).mkdir(parents=True)
+    before = files_under(tmp_path)
+    r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "m1",
+                 "--export-peft", tmp_path / "pe")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {tmp_path / 'pe' / blocked}: is a directory, where the output file would be written\n"
+    assert not (tmp_path / "m1").exists() and files_under(tmp_path) == before
+    with pytest.raises(ValueError, match=f"{blocked}: is a directory"):  # export_peft itself checks before writing
+        export_peft(with_trained_adapter(base_model()), tmp_path / "pe")
+    assert files_under(tmp_path) == before
+
+
+def test_cli_out_that_names_a_file_export_peft_writes_is_refused(tmp_path, lora_cli):
+    write_base_and_adapter(tmp_path)
+    out = tmp_path / "pe" / "adapter_model.safetensors"
+    r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", out,
+                 "--export-peft", tmp_path / "pe")
+    assert (r.returncode, r.stderr) == (2, f"error: {out}: --out names a file --export-peft writes too, which "
+                                           "would replace the merged checkpoint; give --out another path\n")
+    assert not (tmp_path / "pe").exists()
+
+
+def test_cli_ctrl_c_ends_in_one_line_and_writes_nothing(tmp_path, lora_cli, monkeypatch):
+    write_base_and_adapter(tmp_path)
+    before = files_under(tmp_path)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(lora, "load_checkpoint", ctrl_c)
+    try:
+        r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "m1")
+    except KeyboardInterrupt:  # caught, or it would stop the whole test session
+        pytest.fail("Ctrl-C escaped main(): the command ends in a traceback")
+    assert (r.returncode, r.stdout) == (130, "")
+    assert r.stderr == "interrupted: each file is written whole or not at all; run the same command again\n"
+    assert not (tmp_path / "m1").exists() and files_under(tmp_path) == before
+
+
 def test_peft_loads_the_export_and_gives_our_base_plus_adapter_logits(tmp_path):
     transformers = pytest.importorskip("transformers")
     peft = pytest.importorskip("peft")

@@ -669,3 +669,96 @@ def test_import_hf_of_a_config_that_is_no_json_object_is_a_checkpoint_error(tmp_
     (tmp_path / "config.json").write_text("[]")
     with pytest.raises(CheckpointError, match=r"config\.json: holds a JSON list, not the object of a GPT-2 config"):
         import_hf(tmp_path)
+
+
+# ----------------------------------------------------------------------------- the command line's bad input
+
+@pytest.mark.parametrize("blocked", ["config.json", "model.safetensors"])
+def test_cli_export_hf_with_a_directory_where_one_of_its_files_goes_writes_neither(tmp_path, blocked, cli):
+    save_checkpoint(micro_model(), tmp_path / "ckpt")
+    (tmp_path / "hf" / blocked).mkdir(parents=True)
+    r = cli("--export-hf", tmp_path / "ckpt", "--out", tmp_path / "hf")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {tmp_path / 'hf' / blocked}: is a directory, where the output file would be written\n"
+    assert [f.name for f in (tmp_path / "hf").iterdir()] == [blocked]  # no file beside it, no temporary
+    with pytest.raises(CheckpointError, match=f"{blocked}: is a directory"):  # export_hf itself checks first
+        export_hf(micro_model(), tmp_path / "hf")
+    assert [f.name for f in (tmp_path / "hf").iterdir()] == [blocked]
+
+
+@pytest.mark.parametrize("encode, byte, offset", [(lambda text: text.encode("utf-16"), 0xff, 0),
+                                                  (lambda text: text.replace("gpt2", "gpt\xe9").encode("latin-1"),
+                                                   0xe9, None)])
+def test_cli_import_hf_of_a_config_that_is_not_utf8_names_the_file_the_byte_and_its_offset(tmp_path, encode, byte,
+                                                                                           offset, cli):
+    cfg = gpt2_dir_with(tmp_path / "hf") / "config.json"
+    text = cfg.read_text()
+    cfg.write_bytes(encode(text))
+    offset = text.index("gpt2") + 3 if offset is None else offset
+    r = cli("--import-hf", tmp_path / "hf", "--out", tmp_path / "ours")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {cfg}: invalid UTF-8 (byte 0x{byte:02x} at offset {offset}); save it as UTF-8\n"
+    assert not (tmp_path / "ours").exists()
+
+
+def refuse_to_build(monkeypatch):
+    """This machine with 8 GiB of memory, and no GPT built: a test of a refusal never allocates a huge model."""
+    import model
+    monkeypatch.setattr(model, "machine_memory", lambda: 8 * 2 ** 30)
+
+    def built(config):
+        raise AssertionError(f"a model of {config} was built")
+    monkeypatch.setattr(model, "GPT", built)
+
+
+TOO_BIG = "a model of vocab_size 100000000000, block_size 64, n_layer 2 and n_embd 64 has 6,400,000,102,400 " \
+          "parameters at least, whose float32 weights take 23841.9 GiB, more than the 8.0 GiB of memory of this machine"
+
+
+def test_cli_import_hf_of_a_model_too_big_for_memory_is_refused_before_it_is_built(tmp_path, cli, monkeypatch):
+    gpt2_dir_with(tmp_path / "hf", vocab_size=100_000_000_000)
+    refuse_to_build(monkeypatch)
+    r = cli("--import-hf", tmp_path / "hf", "--out", tmp_path / "ours")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {tmp_path / 'hf' / 'config.json'}: {TOO_BIG}\n"
+    assert not (tmp_path / "ours").exists()
+
+
+def test_a_checkpoint_whose_header_config_is_too_big_for_memory_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    file = save_checkpoint(micro_model(), tmp_path)
+    tensors, header = read_tensors(file)
+    save_tensors(tensors, file, dict(header, config=dict(MICRO.to_dict(), vocab_size=100_000_000_000)))
+    refuse_to_build(monkeypatch)
+    with pytest.raises(CheckpointError, match=f"^{file}: {TOO_BIG}$"):
+        load_checkpoint(tmp_path)
+
+
+def test_cli_prints_the_size_of_a_model_too_big_for_memory_without_building_it(cli):
+    vocab, small = 100_000_000_000, micro_model()
+    more = (vocab - MICRO.vocab_size) * MICRO.n_embd  # the embedding's rows beyond micro's
+    total, without_positions = (small.num_params(False) + more) / 1e6, (small.num_params() + more) / 1e6
+    r = cli("--preset", "micro", "--vocab-size", vocab)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == f"micro: {GPTConfig.preset('micro', vocab_size=vocab)}\n" \
+                       f"parameters: {total:.2f}M ({without_positions:.2f}M without positions); " \
+                       f"training FLOPs per token: {(small.flops_per_token() + 6 * more) / 1e6:.1f}M\n"
+    r = cli("--preset", "micro", "--vocab-size", 10 ** 17)  # past torch's int64 sizes: not even shapes can be made
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: --vocab-size {10 ** 17}: an embedding of {10 ** 17} x 64 entries is more than a " \
+                       "tensor can hold\n"
+
+
+def test_cli_ctrl_c_ends_in_one_line_and_writes_nothing(tmp_path, cli, monkeypatch):
+    import model
+    save_checkpoint(micro_model(), tmp_path / "ckpt")
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(model, "load_checkpoint", ctrl_c)
+    try:
+        r = cli("--export-hf", tmp_path / "ckpt", "--out", tmp_path / "hf")
+    except KeyboardInterrupt:  # caught, or it would stop the whole test session
+        pytest.fail("Ctrl-C escaped main(): the command ends in a traceback")
+    assert (r.returncode, r.stdout) == (130, "")
+    assert r.stderr == "interrupted: each file is written whole or not at all; run the same command again\n"
+    assert not (tmp_path / "hf").exists()
