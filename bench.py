@@ -37,7 +37,7 @@ import ladder
 import lora
 import presets
 import train
-from common import atomic_write_text, fail
+from common import atomic_write_text, fail, interrupted, same_file
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent
@@ -620,7 +620,11 @@ def render_run(run):
 
 
 def render(files, out):
-    """Write BENCH.md (out), atomically: how bench.py measures, then one section per --json file."""
+    """Write BENCH.md (out), atomically: how bench.py measures, then one section per --json file; an out
+    that is one of the files is refused, before anything is read (its measurements would be lost)."""
+    for f in files:
+        if same_file(out, f):
+            raise BenchError(f"--out {out} would overwrite {f}, which this command reads")
     runs = [read_run(f) for f in files]
     write_text(out, "\n".join([INTRO] + [render_run(r) for r in runs]), "--out")
 
@@ -709,9 +713,26 @@ def run_benches(args, table):
             bench_ddp(table, config, 4 if args.quick else 8, 2 if args.quick else 3, tmp)
 
 
+def how_to_go_on(args):
+    """What a run stopped by Ctrl-C leaves, in words (common.interrupted)."""
+    if args.render:
+        return f"run the same command again: {args.out} is replaced whole or left as it was"
+    if args.json:
+        return f"the rows measured before the stop, if any, are in {args.json}; run the same command again for all"
+    return "run the same command again (--json FILE keeps the rows measured before a stop)"
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = arg_parser().parse_args(argv)
+    try:
+        measure_or_render(args, argv)
+    except KeyboardInterrupt:
+        interrupted(how_to_go_on(args))
+
+
+def measure_or_render(args, argv):
+    """The command line's work: BENCH.md rendered (--render), or the figures measured."""
     if args.cuda_only and not args.cuda:
         fail("--cuda-only goes with --cuda")
     if args.render:

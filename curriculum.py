@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
-from common import atomic_write_bytes, check_writable, fsync_dir, remove_orphans, sha256_file
+from common import atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file
 from leakage import LEAK_BUDGET, check_leakage
 from passport import Passport
 from stats import gate_feasibility, pct
@@ -850,6 +850,19 @@ def check_head(passport, head, n):
     return f"the recorded head is line {no} of {n} (events since: {n - no})"
 
 
+def _how_to_go_on(args):
+    """What an interrupted command leaves, in words (common.interrupted): add commits unit by unit, init
+    renames its finished corpus into place whole (a temporary beside it goes), the others only read
+    (check --repair's mend is one write)."""
+    if args.cmd == "add":
+        return "run the same command again: units already added are kept"
+    if args.cmd == "init" and (Path(args.corpus) / "passport.jsonl").is_file():  # stopped after the rename
+        return f"{args.corpus} was made whole; now run `python curriculum.py add {args.corpus} FILES...`"
+    if args.cmd == "init":
+        return f"no corpus was made in {args.corpus}; run the same command again"
+    return "run the same command again"
+
+
 def main(argv=None):
     p = _parser()
     args = p.parse_args(argv)
@@ -884,6 +897,8 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        interrupted(_how_to_go_on(args))
     except BrokenPipeError:  # `status | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     except OSError as e:  # a full disk, a file too large: what was added stays, as after a kill

@@ -15,7 +15,7 @@ import unicodedata
 
 import numpy as np
 
-from common import fail
+from common import fail, interrupted
 from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_records, normalize, scan_lines, \
     without_article
 
@@ -408,6 +408,8 @@ def main(argv=None):
         stated_in(args.files, args.files)
     except CurriculumError as e:
         fail(e)
+    except KeyboardInterrupt:
+        interrupted("run the same command again: the check writes nothing")
     print(f"ok: no probe of {len(args.files)} files leaks into their documents")
 
 

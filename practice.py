@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import atomic_path, check_writable, fail, fsync_dir
+from common import atomic_path, check_writable, fail, fsync_dir, interrupted
 from leakage import stated_in
 from units import UNIT_ID, CurriculumError, read_unit as read
 
@@ -334,6 +334,8 @@ def main(argv=None):
         support([Path(u) for u in args.units], args.out, args.seed, args.copies)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
+    except KeyboardInterrupt:  # support moves its units into --out only once all are written and checked
+        interrupted(f"run the same command again: {args.out} holds no half-written unit, and it writes them all anew")
 
 
 if __name__ == "__main__":

@@ -125,6 +125,39 @@ def test_render_refuses_a_file_that_is_not_a_stamped_run_with_one_line(tmp_path,
 STAMP = {"date": "2026-12-04T00:00:00+00:00", "cpu": "Some CPU"}
 
 
+def test_render_refuses_an_out_that_is_one_of_its_runs_before_writing(tmp_path, capsys, monkeypatch):
+    """--out the run's own JSON wrote BENCH.md's text over the measurements it was rendered from."""
+    run, other = tmp_path / "run.json", tmp_path / "other.json"
+    for f in (run, other):
+        f.write_text(json.dumps({"machine": STAMP, "rows": [{"figure": "x", "value": "1", "ok": None}]}))
+    before = run.read_bytes()
+    monkeypatch.chdir(tmp_path)  # the same file however it is spelled
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--render", str(other), "run.json", "--out", str(run)])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"error: --out {run} would overwrite run.json, which this command reads\n"
+    assert run.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.json", "run.json"]
+
+
+@pytest.mark.parametrize("args", [["--render", "RUN", "--out", "OUT"], ["--quick", "--json", "OUT"]],
+                         ids=["render", "measure"])
+def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(args, tmp_path, capsys, monkeypatch):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(bench, "read_run", interrupt)
+    monkeypatch.setattr(bench, "run_benches", interrupt)
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"machine": STAMP, "rows": []}))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        bench.main([a.replace("RUN", str(run)).replace("OUT", str(tmp_path / "out")) for a in args])
+    err = capsys.readouterr().err
+    assert e.value.code == 130 and err.startswith("interrupted: ") and len(err.splitlines()) == 1, err
+    assert "run the same command again" in err
+    if "--json" in args:  # the rows measured before the stop stay, the run marked unfinished
+        assert json.loads((tmp_path / "out").read_text())["machine"]["complete"] is False
+
+
 @pytest.mark.parametrize("content, says", [
     (b"\xff\xfe not text", "not JSON"),
     (json.dumps({"machine": STAMP, "rows": [{"value": "1", "ok": None}]}).encode(), "row 1 is not a figure"),

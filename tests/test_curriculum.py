@@ -707,23 +707,60 @@ def test_a_file_or_the_current_directory_where_a_corpus_goes_is_one_line(corpus,
     assert rc == 2 and "is the current directory" in err and not any((tmp_path / "here").iterdir())
 
 
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_ends_every_subcommand_in_one_line_saying_how_to_go_on(corpus, tmp_path, cli, monkeypatch):
+    for name in ("add", "train_bpe", "_checked"):
+        monkeypatch.setattr(C, name, interrupt)
+    monkeypatch.setattr(C.Corpus, "check", interrupt)
+    before, new = snapshot(corpus.dir), tmp_path / "new"
+    f = write_unit(tmp_path, "d")
+    for args, says in [(["add", corpus.dir, f], "run the same command again: units already added are kept"),
+                       (["init", new, f], f"no corpus was made in {new}; run the same command again"),
+                       (["map", corpus.dir], "run the same command again"),
+                       (["status", corpus.dir], "run the same command again"),
+                       (["check", corpus.dir], "run the same command again")]:
+        r = cli(*args)
+        assert (r.returncode, r.stderr) == (130, f"interrupted: {says}\n"), args
+    assert snapshot(corpus.dir) == before and sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "d.jsonl", "src"]
+    monkeypatch.undo()
+    assert cli("init", new, f, "--vocab-size", "280").returncode == 0  # nothing in the way of doing it again
+
+
+def test_an_init_stopped_once_its_corpus_is_in_place_says_to_add_to_it(tmp_path, cli, monkeypatch):
+    monkeypatch.setattr(C, "fsync_dir", interrupt)  # after the rename that makes the corpus appear whole
+    f, new = write_unit(tmp_path, "u"), tmp_path / "new"
+    r = cli("init", new, f, "--vocab-size", "280")
+    assert (r.returncode, r.stderr) == (130, f"interrupted: {new} was made whole; now run "
+                                             f"`python curriculum.py add {new} FILES...`\n")
+    monkeypatch.undo()
+    assert C.Corpus(new).check() == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["new", "u.jsonl"]
+
+
 def added_units(corpus_dir):
     """The unit ids of the passport's unit_added events, in order (a unit added twice shows twice)."""
     return [e["unit"] for e in C.Passport(Path(corpus_dir) / "passport.jsonl").events("unit_added")]
 
 
-def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_path, cli):
-    """SIGKILL from outside once the first unit is committed, while the rest of the batch is written."""
+@pytest.mark.parametrize("how, ends", [(signal.SIGKILL, (-signal.SIGKILL, "")),
+                                       (signal.SIGINT, (130, "interrupted: run the same command again: units "
+                                                             "already added are kept\n"))], ids=["kill", "ctrl-c"])
+def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_path, cli, how, ends):
+    """SIGKILL (or Ctrl-C: one line saying so) from outside once the first unit is committed, while the rest of
+    the batch is written."""
     files = [write_unit(tmp_path, f"u{i:02d}", n_docs=100) for i in range(40)]
     corpus = tmp_path / "corpus"
     C.init(corpus, files[:1], vocab_size=300)
     passport = corpus / "passport.jsonl"
     add = subprocess.Popen([sys.executable, str(ROOT / "curriculum.py"), "add", str(corpus), *map(str, files)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while add.poll() is None and passport.read_bytes().count(b"\n") < 2:  # init, then the first unit_added
         time.sleep(0.001)
-    add.kill()
-    assert add.wait() == -signal.SIGKILL  # killed, not finished
+    add.send_signal(how)
+    err = add.communicate()[1]
+    assert (add.returncode, err) == ends  # stopped, not finished
     assert 1 <= len(added_units(corpus)) < 40
     assert cli("check", corpus).returncode == 0
     r = cli("add", corpus, *files)

@@ -314,3 +314,14 @@ def test_the_leakage_cli_checks_stated_derived_facts_too(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         L.main([str(p)])
     assert e.value.code == 2 and f"{p}:3: leakage: a document states" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(L, "stated_in", interrupt)
+    p = write_unit(tmp_path, "u")
+    with pytest.raises(SystemExit) as e:
+        L.main([str(p)])
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "interrupted: run the same command again: the check writes nothing\n"

@@ -376,3 +376,19 @@ def test_an_out_below_a_file_is_one_line_naming_it_exit_2_and_nothing_written(sh
     assert capsys.readouterr().err == f"error: {mine}: is a file, not a directory, so {mine / below} cannot be made " \
                                       "there\n"
     assert sorted(tmp_path.rglob("*")) == before and mine.read_text() == "mine"
+
+
+def test_ctrl_c_ends_in_one_line_saying_how_to_go_on_and_leaves_no_support_unit(ships, tmp_path, capsys,
+                                                                                 monkeypatch):
+    def interrupt(*a, **k):  # every unit written and about to be checked: none of them in out yet
+        raise KeyboardInterrupt
+    monkeypatch.setattr(practice, "stated_in", interrupt)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine")
+    with pytest.raises(SystemExit) as e:
+        practice.main([str(ships), "--out", str(out)])
+    assert e.value.code == 130
+    assert capsys.readouterr().err == f"interrupted: run the same command again: {out} holds no half-written " \
+                                      "unit, and it writes them all anew\n"
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
