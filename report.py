@@ -151,7 +151,7 @@ def _md_rejected(report):
            + ". Their probes, and those of other units that rest on their facts, apart:", ""]
     out += _header(["model", "probes", "accuracy", "chance", "exact match"])
     for n, m in report["models"].items():
-        s = (m["rejected_summary"] or {}).get("overall")
+        s = (m.get("rejected_summary") or {}).get("overall")  # absent reads as null: none scored
         out.append(_row([n, s["n"], cell(s), pct(s["chance"]), pct(s["exact"])] if s else [n, 0, "-", "-", "-"]))
     return out
 
@@ -185,7 +185,7 @@ def _md_sentences(report):
 
 def _md_perplexity(report):
     out = ["", "## Held-out perplexity by unit", ""] + _header(["model"] + report["units"])
-    return out + [_row([n] + [_num((m["unit_ppl"][u] or {}).get("ppl"), "{:.2f}") for u in report["units"]])
+    return out + [_row([n] + [_num((m["unit_ppl"].get(u) or {}).get("ppl"), "{:.2f}") for u in report["units"]])
                   for n, m in report["models"].items()]
 
 
@@ -312,7 +312,7 @@ def text_curves(curves, references=None):
     names = list(curves["runs"]) + list(references or {})
     firsts = [n.split("-")[-1][0] for n in names]  # scratch-curriculum: c; merged: m
     marks = dict(zip(names, firsts if len(set(firsts)) == len(firsts) else map(str, range(1, len(names) + 1))))
-    points = max(curves["runs"].values(), key=len)
+    points = max(curves["runs"].values(), key=len, default=[])
     x, label = _curve_x(points)
     types = list(dict.fromkeys(t for pts in curves["runs"].values() for p in pts for t in p["by_type"]))
     out = ["```", "; ".join(f"{m} {n}" for n, m in marks.items()) + f"; columns: {label}, " +
@@ -1059,14 +1059,53 @@ def _md_seed_curves(curves):
 
 # ----------------------------------------------------------------------------- command line
 
-PAGE_KEYS = ("chance", "comparisons", "corpus", "models", "norm", "rejected", "retention", "units")  # render_markdown's
-SEED_KEYS = ("comparisons", "models", "units")  # what aggregate_seeds reads of each seed's report
+# What each reader of a report.json indexes, checked before anything is read or written: a report damaged
+# deep inside is a one-line ReportError naming the key path, not a traceback from the middle of a page. A
+# shape is a JSON kind ("object", "array", "string", "number", "boolean", "null") or "any"; a tuple of
+# shapes, any one of them; [shape], an array of such items; or {key: shape}, an object with those keys
+# ("key?": checked where present, as a reader .get()s it; "*": every key not named). compare writes more
+# than this: a shape holds only what its reader reads, so that a reduced report (a seed's) is not refused.
+NUM, OPT_NUM = "number", ("number", "null")
+BOUNDS = {"n?": NUM, "acc": NUM, "lo": NUM, "hi": NUM}  # what cell() reads of an accuracy
+CELL = {"n": NUM, "acc": NUM, "lo": NUM, "hi": NUM, "chance": NUM, "exact": NUM}  # a summary's group, all read
+SUMMARY = {"overall": CELL, "by_level": {"*": CELL}, "by_type": {"*": CELL}}
+COMPARED = {"ids": ["string"], "types": ["string"], "levels": ["any"], "units?": ["string"], "keys": [["string"]]}
+PAGE_KEYS = {  # render_markdown's and the figures' (its required keys in the order a refusal names them)
+    "answer_frequency?": {"by_level": {"*": CELL}, "by_type": {"*": CELL}, "correct?": "string"},
+    "chance": ["string"],
+    "comparisons": [{"a": "string", "b": "string", "scope": "string", "control": "boolean", "sentence": "string",
+                     "diff": NUM, "lo": NUM, "hi": NUM}],
+    "compared?": COMPARED, "corpus": "string",
+    "curves?": {"runs": {"*": [{"step": OPT_NUM, "tokens": OPT_NUM, "flops": OPT_NUM, "overall": BOUNDS,
+                                "by_type": {"*": ("null", BOUNDS)}, "correct?": "string"}]},
+                "references": {"*": {"overall": NUM, "*": NUM}}, "sentences": ["string"]},
+    "models": {"*": {
+        "mode": "any", "trainable_params": OPT_NUM, "tokens": OPT_NUM, "flops": OPT_NUM, "seconds": OPT_NUM,
+        "primitive_ppl": ("null", {"ppl?": OPT_NUM, "bpb?": OPT_NUM}), "summary": SUMMARY,
+        "composition": {"*": {"all": CELL, "given_premises": CELL, "premises_missing": "any"}},
+        "gate_summary?": ("null", {"overall": CELL}), "rejected_summary?": ("null", {"overall?": CELL}),
+        "unit_ppl": {"*": ("null", {"ppl?": OPT_NUM})}, "samples": {"*": ["string"]}, "correct?": "string"}},
+    "norm": "string", "rejected": ["string"],
+    "retention": ("null", {"steps": ["string"], "units": ["string"], "acc": [[NUM]]}),
+    "units": ["string"]}
+SEED_CELL = ("null", {"n?": OPT_NUM, "acc?": OPT_NUM})  # _scope's group, read with .get
+SEED_KEYS = {  # what aggregate_seeds reads of each seed's report
+    "comparisons": [{"a": "string", "b": "string", "scope": "string", "diff": OPT_NUM, "n?": OPT_NUM,
+                     "lo?": OPT_NUM, "hi?": OPT_NUM, "clusters?": NUM}],
+    "models": {"*": {"summary": {"overall": SEED_CELL, "by_level": {"*": SEED_CELL}, "by_type": {"*": SEED_CELL}},
+                     "correct?": "string"}},
+    "units": ["string"], "corpus?": ("string", "null"), "rejected?": ["string"], "probes_sha256?": "object",
+    "answer_frequency?": {"by_type": "object", "correct?": "string"}, "compared?": COMPARED,
+    "curves?": {"runs?": {"*": [{"by_type": {"*": {"acc?": OPT_NUM}}, "correct?": "string"}]},
+                "references?": {"*": {"*": OPT_NUM}}}}
+_KINDS = {"object": "an object", "array": "an array", "string": "a string", "number": "a number",
+          "boolean": "a boolean", "null": "null"}
 
 
 def read_report(path, keys=PAGE_KEYS):
-    """A report.json (compare's, or one seed's: keys=SEED_KEYS) as a dict, with the keys its reader needs
-    and at least one model with its summary; anything else is a ReportError naming the file and what is
-    wrong, raised before anything is written."""
+    """A report.json (compare's, or one seed's: keys=SEED_KEYS) as a dict of the shape its reader needs
+    (PAGE_KEYS, SEED_KEYS); anything else is a ReportError naming the file and what is wrong (the key
+    path where it lies deeper), raised before anything is written."""
     try:
         report = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
@@ -1078,17 +1117,85 @@ def read_report(path, keys=PAGE_KEYS):
 
 
 def _report_problem(report, keys):
-    """What keeps a JSON value from being read as a report holding keys, or None."""
+    """What keeps a JSON value from being read as a report of the shape keys, or None."""
     if not isinstance(report, dict):
         return f"a JSON {json_kind(report)}, not an object"
-    missing = [k for k in keys if k not in report]
-    if missing:
+    missing = [k for k in keys if not k.endswith("?") and k not in report]
+    if missing:  # all of them at once: a file of another kind lacks most
         return "no " + ", ".join(f'"{k}"' for k in missing)
     models = report["models"]
     if not isinstance(models, dict) or not models:  # every table takes its rows and groups from the models
         return '"models" names no model'
     bare = [n for n, m in models.items() if not isinstance(m, dict) or "summary" not in m]
-    return f'model "{bare[0]}" has no "summary"' if bare else None
+    if bare:
+        return f'model "{bare[0]}" has no "summary"'
+    return _shape_problem(report, keys, "") or _cross_problem(report)
+
+
+def _kind(shape):  # the JSON kind a shape asks for ("any" for any)
+    return "object" if isinstance(shape, dict) else "array" if isinstance(shape, list) else shape
+
+
+def _shape_problem(value, shape, where):
+    """"where: what is wrong" for the first part of value not of shape (shapes: above PAGE_KEYS), or None."""
+    options = shape if isinstance(shape, tuple) else (shape,)
+    shape = next((s for s in options if _kind(s) in ("any", json_kind(value))), None)
+    if shape is None:
+        return f"{where}: a JSON {json_kind(value)}, not {' or '.join(_KINDS[_kind(s)] for s in options)}"
+    if isinstance(shape, list):
+        parts = [(v, shape[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    elif isinstance(shape, dict):
+        missing = [k for k in shape if k != "*" and not k.endswith("?") and k not in value]
+        if missing:
+            return f'{where}: no "{missing[0]}"'
+        parts = [(v, shape.get(k, shape.get(k + "?", shape.get("*"))), f"{where}.{k}" if where else k)
+                 for k, v in value.items()]  # a key no reader reads has no shape: not checked
+    else:
+        return None
+    for v, s, w in parts:
+        problem = s is not None and _shape_problem(v, s, w)
+        if problem:
+            return problem
+    return None
+
+
+def _cross_problem(report):
+    """What one part of a well-shaped report names of another and is not there, or None: each
+    comparison's models and scope (a page looks them up, the seeds index their shared probes by scope),
+    the answer frequency's types (indexed likewise), then the per-probe record (_per_probe_problem)."""
+    for i, c in enumerate(report["comparisons"]):
+        for side in ("a", "b"):
+            if c[side] not in report["models"]:
+                return f'comparisons[{i}].{side}: "{c[side]}" is not a model of the report'
+        if c["scope"] not in _scopes([report], c["a"]):
+            return f'comparisons[{i}].scope: "{c["scope"]}" is not a scope of model "{c["a"]}"'
+    types = set.intersection(*(set(m["summary"]["by_type"]) for m in report["models"].values()))
+    stray = [t for t in report.get("answer_frequency", {}).get("by_type", {}) if t not in types]
+    if stray:
+        return f'answer_frequency.by_type: "{stray[0]}" is not a probe type of every model'
+    return _per_probe_problem(report)
+
+
+def _per_probe_problem(report):
+    """Where a report keeps its compared probes' record: one entry per compared probe in each list and
+    bits string the seeds index by a probe's place (a shorter one is an IndexError mid-way), or None."""
+    compared, frequency = report.get("compared"), report.get("answer_frequency", {})
+    if compared is None:
+        return None
+    n = len(compared["ids"])
+    rows = [(f"compared.{k}", compared[k]) for k in ("types", "levels", "units", "keys") if k in compared]
+    rows += [(f"models.{name}.correct", m.get("correct")) for name, m in report["models"].items()]
+    if "correct" in frequency:
+        rows.append(("answer_frequency.correct", frequency["correct"]))
+    rows += [(f"curves.runs.{run}[{i}].correct", p["correct"])
+             for run, points in report.get("curves", {}).get("runs", {}).items()
+             for i, p in enumerate(points) if "correct" in p]
+    for where, v in rows:
+        if v is None:  # the seeds read each model on the probes every seed shares, by its bits
+            return f'{where.rpartition(".")[0]}: no "correct"'
+        if len(v) != n:
+            return f"{where}: length {len(v)}, not one per compared probe ({n})"
+    return None
 
 
 def _read_text(path):

@@ -1,5 +1,6 @@
 """report.py: the comparison report and the aggregate across seeds, from report dicts alone (no torch)."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -688,6 +689,79 @@ def test_render_and_seeds_name_the_file_that_is_not_a_report_and_what_it_lacks(t
         p = run_report("seeds", path, path, "--out", tmp_path / "agg")
         assert (p.returncode, p.stderr) == (2, f"error: {path}: {problem}\n")
     assert path.read_bytes() == before and sorted(tmp_path.rglob("*")) == [path.parent, path]
+
+
+def full_report():
+    """page_report() with what compare also writes and the seeds read: a second model compared with the
+    first, the compared probes' record with each model's bits, answer frequency, retention and a curve."""
+    r = page_report()
+    s = r["models"]["base"]["summary"]["overall"]
+    r["models"]["tuned"] = copy.deepcopy(r["models"]["base"])
+    for bits, m in zip(("10", "11"), r["models"].values()):
+        m.update(correct=bits, unit_ppl={"u": {"ppl": 2.0}})
+    r.update(units=["u"], probes_sha256={"all": "same"}, retention={"steps": ["base"], "units": ["u"], "acc": [[0.5]]},
+             compared={"ids": ["p1", "p2"], "types": ["recall"] * 2, "levels": [0, 0], "units": ["u"] * 2,
+                       "keys": [["k1"], ["k2"]]},
+             comparisons=[{"a": "base", "b": "tuned", "scope": "overall", "control": True, "n": 2, "clusters": 2,
+                           "diff": -0.5, "lo": -1.0, "hi": 0.0, "sentence": "overall: no difference"}],
+             answer_frequency={"by_level": {"0": s}, "by_type": {"recall": s}, "correct": "01"},
+             curves={"runs": {"scratch": [{"step": 1, "tokens": 10, "flops": 1e9, "overall": s,
+                                           "by_type": {"recall": s}, "correct": "11"}]},
+                     "references": {"base": {"overall": 0.5, "recall": 0.5}}, "sentences": ["scratch: as base"]})
+    return json.loads(json.dumps(r))  # as read from a file: no part shared, so a damage lies in one place
+
+
+def test_render_and_seeds_read_the_report_the_damaged_ones_below_are_made_from(tmp_path, run_report):
+    path, _ = written(tmp_path / "in", json.dumps(full_report()))
+    assert run_report("render", path, "--out", tmp_path / "o").returncode == 0
+    p = run_report("seeds", path, path, "--out", tmp_path / "agg")
+    assert p.returncode == 0 and (tmp_path / "agg" / "report.md").is_file(), p.stderr
+
+
+DELETE = object()  # a damage that takes the key out
+DAMAGES = [  # where, the damage, the refusal that names it, the commands that read what it damages
+    (("models", "base", "summary", "by_type"), DELETE, 'models.base.summary: no "by_type"', "render seeds"),
+    (("models", "base", "summary", "overall"), "x", "models.base.summary.overall: a JSON string, not ", "render seeds"),
+    (("models", "base", "summary", "by_type", "recall", "chance"), DELETE, 'models.base.summary.by_type.recall: no '
+     '"chance"', "render"),
+    (("models", "base", "flops"), "many", "models.base.flops: a JSON string, not a number or null", "render"),
+    (("models", "base", "correct"), "abc", "models.base.correct: length 3, not one per compared probe (2)",
+     "render seeds"),
+    (("comparisons",), ["a"], "comparisons[0]: a JSON string, not an object", "render seeds"),
+    (("comparisons", 0, "a"), DELETE, 'comparisons[0]: no "a"', "render seeds"),
+    (("comparisons", 0, "b"), "nobody", 'comparisons[0].b: "nobody" is not a model of the report', "render seeds"),
+    (("units",), "abc", "units: a JSON string, not an array", "render seeds"),
+    (("curves",), [1], "curves: a JSON array, not an object", "render seeds"),
+    (("curves", "runs", "scratch", 0, "by_type"), [], "curves.runs.scratch[0].by_type: a JSON array, not an object",
+     "render seeds"),
+    (("chance",), 3, "chance: a JSON number, not an array", "render"),
+    (("retention",), [1], "retention: a JSON array, not null or an object", "render"),
+    (("compared",), None, "compared: a JSON null, not an object", "render seeds"),
+    (("compared", "keys"), [["k1"]], "compared.keys: length 1, not one per compared probe (2)", "render seeds")]
+
+
+@pytest.mark.parametrize("keys, value, problem, commands", DAMAGES, ids=[".".join(map(str, d[0])) for d in DAMAGES])
+def test_a_report_damaged_deep_inside_is_refused_naming_the_key_path_and_nothing_is_written(
+        tmp_path, run_report, keys, value, problem, commands):
+    """One line naming the file and where in it the damage lies, exit 2, no file written: not a traceback
+    from the middle of a page (a KeyError, TypeError or IndexError) nor a format error naming no file."""
+    report = full_report()
+    *parents, last = keys
+    inner = report
+    for k in parents:
+        inner = inner[k]
+    if value is DELETE:
+        del inner[last]
+    else:
+        inner[last] = value
+    path, before = written(tmp_path / "in", json.dumps(report))
+    runs = {"render": [["render", path, "--out", tmp_path / "o"], ["render", path]],
+            "seeds": [["seeds", path, path, "--out", tmp_path / "o"]]}
+    for args in (a for command in commands.split() for a in runs[command]):
+        p = run_report(*args)
+        assert p.returncode == 2 and p.stderr.startswith(f"error: {path}: not a report.json ({problem}"), p.stderr
+        assert p.stderr.endswith(")\n") and len(p.stderr.splitlines()) == 1
+        assert path.read_bytes() == before and sorted(tmp_path.rglob("*")) == [path.parent, path]
 
 
 def test_render_in_the_report_s_own_directory_leaves_its_report_json_as_it_is(tmp_path, run_report):
