@@ -14,7 +14,7 @@ from pathlib import Path
 import regex
 import tiktoken
 
-from common import GPT2_TOKENIZER_HASH, fail
+from common import GPT2_TOKENIZER_HASH, fail, stops_in_one_line
 from units import CurriculumError
 
 # GPT-4 (cl100k) split pattern: text is cut into words, numbers, punctuation runs and spaces
@@ -166,6 +166,7 @@ def load_tokenizer(corpus_dir):
 
 
 
+@stops_in_one_line("it writes nothing; run it again")
 def main(argv=None):
     p = argparse.ArgumentParser(description="Show how a corpus's tokenizer splits a text: each token's id "
                                 "and bytes.")

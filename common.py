@@ -7,6 +7,7 @@ command-line flags made from a dataclass's documented fields.
 import argparse
 import contextlib
 import dataclasses
+import functools
 import glob
 import hashlib
 import numbers
@@ -146,13 +147,29 @@ def interrupted(how_to_continue):
     raise SystemExit(130)
 
 
+def stops_in_one_line(how_to_continue):
+    """A decorator for a command line's main: Ctrl-C ends it in interrupted(how_to_continue)."""
+    def wrap(main):
+        @functools.wraps(main)
+        def run(*args, **kwargs):
+            try:
+                return main(*args, **kwargs)
+            except KeyboardInterrupt:
+                interrupted(how_to_continue)
+        return run
+    return wrap
+
+
 def run_subcommand(parser, argv=None):
-    """Parse argv and run the chosen subcommand (its `run` default); bad input ends in fail()."""
+    """Parse argv and run the chosen subcommand (its `run` default); bad input ends in fail(), Ctrl-C in
+    interrupted() (its subcommands write each file whole or not at all, and record an event only at its end)."""
     args = parser.parse_args(argv)
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
+    except KeyboardInterrupt:
+        interrupted("run the same command again")
 
 
 def option(default, help, choices=None, parse=None):

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import SEED_RULE, check_writable, interrupted, run_subcommand, seed_ok, sha256_file, whole_number
+from common import SEED_RULE, check_writable, run_subcommand, seed_ok, sha256_file, whole_number
 from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
     signed_points, wilson
@@ -1032,9 +1032,7 @@ def build_parser():
 
 def main(argv=None):
     try:
-        run_subcommand(build_parser(), argv)
-    except KeyboardInterrupt:  # one line, as the other command lines; verify records its verdict only at its end
-        interrupted("run the same command again")
+        run_subcommand(build_parser(), argv)  # Ctrl-C is one line there: verify records its verdict only at its end
     except Exception:  # a crash is an error (2): verify's 1 means a unit failed its gate, and a script acts on it
         traceback.print_exc()
         raise SystemExit(2)

@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from common import fail
+from common import fail, stops_in_one_line
 from units import CurriculumError
 
 EVENTS = ("init", "unit_added", "adapter_trained", "unit_verified", "model_trained")
@@ -177,6 +177,7 @@ def _holding(rec, needs, where):
     return rec
 
 
+@stops_in_one_line("it writes nothing; run it again")
 def main(argv=None):
     p = argparse.ArgumentParser(description="Verify a growth passport's hash chain and count its events; "
                                 "exit 2 naming the first bad line.")

@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from common import fail, sha256_file
+from common import fail, sha256_file, stops_in_one_line
 
 KINDS = ("knowledge", "primitive")
 SELECTORS = ("all", "verified", "rejected", "untested") + KINDS  # words a selection reads before unit ids
@@ -236,6 +236,7 @@ def chunks(items, max_chars=CHUNK_CHARS):
         yield chunk
 
 
+@stops_in_one_line("it writes nothing; run it again")
 def main(argv=None):
     p = argparse.ArgumentParser(description="Validate unit files (the format is in units.py's docstring) "
                                 "and count their documents and probes; exit 2 naming the first bad line.")

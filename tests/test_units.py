@@ -213,3 +213,25 @@ def test_json_constants_that_json_lacks_are_rejected(tmp_path, constant):
 def test_an_empty_choice_is_rejected(tmp_path, choices):
     probe = {"probe": "Color?", "answer": "blue", "choices": choices, "type": "recall"}
     rejected(write_unit(tmp_path, "u", n_docs=2, probes=[probe]), ":4:", "at least 2 non-empty strings")
+
+
+@pytest.mark.parametrize("module, stopped, args", [
+    ("units", "inspect_unit", ["u.jsonl"]),
+    ("bpe", "load_tokenizer", ["corpus", "text"]),
+    ("passport", "Passport.check", ["passport.jsonl"]),
+    ("report", "read_report", ["render", "report.json"]),
+])
+def test_ctrl_c_ends_the_read_only_command_lines_in_one_line(module, stopped, args, tmp_path, capsys, monkeypatch):
+    # a traceback ending in KeyboardInterrupt was what these printed
+    import importlib
+    from in_process import run_main
+    m = importlib.import_module(module)
+    owner, _, name = stopped.rpartition(".")
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(getattr(m, owner) if owner else m, name, interrupt)
+    (tmp_path / "passport.jsonl").write_text("")
+    p = run_main(m.main, args, capsys, cwd=tmp_path)
+    how = "run the same command again" if module == "report" else "it writes nothing; run it again"
+    assert (p.returncode, p.stderr) == (130, f"interrupted: {how}\n")
