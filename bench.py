@@ -37,7 +37,7 @@ import ladder
 import lora
 import presets
 import train
-from common import atomic_write_text, fail, interrupted, same_file
+from common import atomic_write_text, fail, interrupted, refuse_overwriting
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent
@@ -622,9 +622,7 @@ def render_run(run):
 def render(files, out):
     """Write BENCH.md (out), atomically: how bench.py measures, then one section per --json file; an out
     that is one of the files is refused, before anything is read (its measurements would be lost)."""
-    for f in files:
-        if same_file(out, f):
-            raise BenchError(f"--out {out} would overwrite {f}, which this command reads")
+    refuse_overwriting(out, files, BenchError)
     runs = [read_run(f) for f in files]
     write_text(out, "\n".join([INTRO] + [render_run(r) for r in runs]), "--out")
 

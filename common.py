@@ -135,6 +135,14 @@ def same_file(a, b):
     return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
 
 
+def refuse_overwriting(out, inputs, error=ValueError):
+    """Raise `error` where the file a command writes (--out) is one it reads: the command would replace its
+    own input, and a second run would read its first run's output."""
+    for f in inputs:
+        if same_file(out, f):
+            raise error(f"--out {out} would overwrite {f}, which this command reads")
+
+
 def fail(e):
     """The command lines' way out for bad input: one line on stderr, exit status 2."""
     print(f"error: {e}", file=sys.stderr)

@@ -353,13 +353,15 @@ class Run:
 
     def held(self):
         """What the run directory holds where a first corpus stage writes: each path there and, for a
-        file, its bytes (one saved again, ladder.json's outs or stage_seconds.json's time, is put back)."""
+        file, its bytes (one saved again is put back: ladder.json's outs, stage_seconds.json's time, a
+        support unit of the same name). A corpus directory is only named: init refuses one that exists."""
         held = {self.out: None} if self.out.is_dir() else {}
         for p in (self.out / name for name in self.FIRST_WRITES):
             if p.is_file():
                 held[p] = p.read_bytes()
             elif p.is_dir():  # and what is in it: support units are written beside files already there
-                held.update(dict.fromkeys([p, *p.iterdir()]))
+                held[p] = None
+                held.update({q: q.read_bytes() if q.is_file() and p.name == "support" else None for q in p.iterdir()})
         return held
 
     def discard(self):

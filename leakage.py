@@ -15,7 +15,7 @@ import unicodedata
 
 import numpy as np
 
-from common import fail, interrupted
+from common import fail, stops_in_one_line
 from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_records, normalize, scan_lines, \
     without_article
 
@@ -394,6 +394,7 @@ def stated_in(probe_files, document_files):
         _scan_stated(path, facts)
 
 
+@stops_in_one_line("run the same command again: the check writes nothing")
 def main(argv=None):
     p = argparse.ArgumentParser(description="Check a batch of unit files for leakage: a probe's prompt + "
                                 "answer verbatim in any of their documents, or a derived probe's answer stated "
@@ -408,8 +409,6 @@ def main(argv=None):
         stated_in(args.files, args.files)
     except CurriculumError as e:
         fail(e)
-    except KeyboardInterrupt:
-        interrupted("run the same command again: the check writes nothing")
     print(f"ok: no probe of {len(args.files)} files leaks into their documents")
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from common import atomic_write_text, fail, interrupted, sha256_file
+from common import atomic_write_text, fail, sha256_file, stops_in_one_line
 from model import check_output, fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors, \
     weights_file
 
@@ -461,6 +461,7 @@ def check_outputs(args):
                            "merged checkpoint; give --out another path")
 
 
+@stops_in_one_line("each file is written whole or not at all; run the same command again")
 def main():
     p = argparse.ArgumentParser(description="accrete LoRA: merge an adapter into its base checkpoint, "
                                 "or export it in PEFT's format. With neither --out nor --export-peft, "
@@ -488,8 +489,6 @@ def main():
                 print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)
-    except KeyboardInterrupt:  # one line, as the other command lines
-        interrupted("each file is written whole or not at all; run the same command again")
 
 
 if __name__ == "__main__":

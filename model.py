@@ -24,8 +24,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 from safetensors import safe_open
 
-from common import GPT2_TOKENIZER_HASH, atomic_path, atomic_write_text, check_writable, fail, interrupted, \
-    same_file
+from common import GPT2_TOKENIZER_HASH, atomic_path, atomic_write_text, check_writable, fail, same_file, \
+    stops_in_one_line
 import presets
 
 
@@ -591,6 +591,8 @@ def _describe(args):
         with torch.device("meta"):
             model = GPT(config)
     except (RuntimeError, TypeError):  # only --vocab-size can be that large: torch's int64 size arithmetic overflows
+        if args.vocab_size is None:  # a preset's own sizes build: this is a fault of ours, shown as one
+            raise
         raise ValueError(f"--vocab-size {args.vocab_size}: an embedding of {args.vocab_size} x {config.n_embd} "
                          "entries is more than a tensor can hold") from None
     print(f"{args.preset}: {model.config}")
@@ -598,6 +600,7 @@ def _describe(args):
           f"training FLOPs per token: {model.flops_per_token() / 1e6:.1f}M")
 
 
+@stops_in_one_line("each file is written whole or not at all; run the same command again")
 def main():
     p = argparse.ArgumentParser(description="accrete's GPT: print a preset's size and FLOPs per token, "
                                 "or convert weights between accrete checkpoints and Hugging Face GPT-2.")
@@ -622,8 +625,6 @@ def main():
         _convert(args) if args.import_hf or args.export_hf else _describe(args)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
-    except KeyboardInterrupt:  # one line, as the other command lines
-        interrupted("each file is written whole or not at all; run the same command again")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import math
 import re
 from pathlib import Path
 
-from common import atomic_write_text, check_writable, json_kind, run_subcommand, same_file
+from common import atomic_write_text, check_writable, json_kind, refuse_overwriting, run_subcommand, same_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, points_range, signed_points, t_interval
 
 
@@ -260,11 +260,12 @@ def _plot(report, path):
 # ----------------------------------------------------------------------------- learning curves
 
 def _curve_x(points):
-    """The x axis of a run: FLOPs from random init when every point has them, else tokens, else steps."""
-    for key, label in (("flops", "FLOPs from random init"), ("tokens", "tokens from random init")):
+    """The x axis of a run: FLOPs from random init when every point has them, else tokens, else steps,
+    else the checkpoints' order (a checkpoint whose header holds no step)."""
+    for key, label in (("flops", "FLOPs from random init"), ("tokens", "tokens from random init"), ("step", "step")):
         if all(p.get(key) is not None for p in points):
             return [p[key] for p in points], label
-    return [p["step"] for p in points], "step"
+    return list(range(1, len(points) + 1)), "checkpoint"
 
 
 def plot_curves(curves, path, references=None):
@@ -1013,7 +1014,7 @@ def seed_curves(reports, shared=None):
         if shared and "correct" in entry:  # a point, or a model of report k
             return _mean_bits(entry["correct"], shared[f"type {t}"][k]) if f"type {t}" in shared else None
         if "by_type" in entry:  # a point's own summary
-            return entry["by_type"].get(t, {}).get("acc")
+            return (entry["by_type"].get(t) or {}).get("acc")
         return entry.get(t)  # the curves' reference accuracies
 
     def point(k, run, i):
@@ -1096,7 +1097,7 @@ SEED_KEYS = {  # what aggregate_seeds reads of each seed's report
                      "correct?": "string"}},
     "units": ["string"], "corpus?": ("string", "null"), "rejected?": ["string"], "probes_sha256?": "object",
     "answer_frequency?": {"by_type": "object", "correct?": "string"}, "compared?": COMPARED,
-    "curves?": {"runs?": {"*": [{"by_type": {"*": {"acc?": OPT_NUM}}, "correct?": "string"}]},
+    "curves?": {"runs?": {"*": [{"by_type": {"*": ("null", {"acc?": OPT_NUM})}, "correct?": "string"}]},
                 "references?": {"*": {"*": OPT_NUM}}}}
 _KINDS = {"object": "an object", "array": "an array", "string": "a string", "number": "a number",
           "boolean": "a boolean", "null": "null"}
@@ -1208,14 +1209,6 @@ def _read_text(path):
         raise ReportError(f"{path}: cannot be read ({e.strerror})")
 
 
-def _refuse_overwriting(out, inputs):
-    """A ReportError where the file a command writes is one it reads: the command would replace its own
-    input (and a second run would read its first run's output)."""
-    for f in inputs:
-        if same_file(out, f):
-            raise ReportError(f"--out {out} would overwrite {f}, which this command reads")
-
-
 def cmd_render(args):
     """Write report.md, report.png and curves.png again from a report.json (and, elsewhere, the JSON naming them)."""
     report = read_report(args.report)
@@ -1231,7 +1224,7 @@ def cmd_render(args):
 def cmd_seeds(args):
     """Aggregate per-seed report.json files into one page across seeds."""
     reports = [read_report(path, SEED_KEYS) for path in args.reports]
-    _refuse_overwriting(check_writable(args.out) / "report.json", args.reports)
+    refuse_overwriting(check_writable(args.out) / "report.json", args.reports, ReportError)
     agg = aggregate_seeds(reports, args.out, names=args.reports, worlds=args.worlds)
     for c in agg["comparisons"]:
         print(c["sentence"])
@@ -1283,7 +1276,7 @@ def cmd_results(args):
     for f in files:
         if not f.is_file():
             raise ReportError(f"{f}: no such file; a ladder run writes it when it ends")
-    _refuse_overwriting(out, files)  # a run's own section would come back with the introduction above it
+    refuse_overwriting(out, files, ReportError)  # a run's own section would come back with the introduction above it
     parts = [_moved_heading(_name_figures(_read_text(f), f.parent, out.resolve().parent), d)
              for f, d in zip(files, args.runs)]
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "

@@ -418,19 +418,21 @@ def check_fits(config, device, batch_size, params=None, trainable=None):
     activations are counted as 8 numbers a layer and one a vocabulary entry per token, fewer than autograd
     keeps in any mode, of 2 bytes each on CUDA (bf16 autocast) and 4 elsewhere; and it is weighed against
     the total memory, not what is free now."""
-    c = config
-    if params is None:
+    c, from_flags = config, params is None
+    if from_flags:
         params = trainable = params_floor(c)
     have = memory_of(device)
     state = 4 * params + 12 * trainable
     act = (2 if device.type == "cuda" else 4) * batch_size * c.block_size * (8 * c.n_layer * c.n_embd + c.vocab_size)
     if have is None or state + act <= have:
         return
-    if state > have:
-        raise TrainError(f"a model of vocab_size {c.vocab_size}, block_size {c.block_size}, n_layer {c.n_layer} "
-                         f"and n_embd {c.n_embd} has {params:,} parameters at least; training {trainable:,} of them "
-                         f"takes {size_text(state)} (weights, gradients, AdamW's two moments), more than the "
-                         f"{size_text(have)} of memory of {device}; choose smaller sizes")
+    if state > have:  # a model to pretrain is made smaller by its flags; a checkpoint's sizes are its own
+        model = ("a model of " if from_flags else "the --init model, of ") + \
+            f"vocab_size {c.vocab_size}, block_size {c.block_size}, n_layer {c.n_layer} and n_embd {c.n_embd}"
+        raise TrainError(f"{model} has {params:,} parameters{' at least' if from_flags else ''}; training "
+                         f"{trainable:,} of them takes {size_text(state)} (weights, gradients, AdamW's two moments), "
+                         f"more than the {size_text(have)} of memory of {device}; "
+                         + ("choose smaller sizes" if from_flags else "train it where there is more memory"))
     raise TrainError(f"--batch-size {batch_size}: a micro-batch of {batch_size} sequences of {c.block_size} tokens "
                      f"keeps {size_text(act)} of activations at least, which with the model's {size_text(state)} "
                      f"is more than the {size_text(have)} of memory of {device}; choose a smaller --batch-size "
@@ -439,20 +441,16 @@ def check_fits(config, device, batch_size, params=None, trainable=None):
 
 def build_model(cfg, device=torch.device("cpu")):
     """The Init of a run: random weights (pretrain), or a checkpoint's; in lora mode with an adapter
-    attached and everything else frozen. A model to pretrain must fit the memory of `device`, where it
-    will train."""
+    attached and everything else frozen. Its training must fit the memory of `device`, where it will
+    run (check_fits): a model to pretrain is weighed before it is built."""
     overrides = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd",
                                                "dropout", "bias")}
     if cfg.mode == "pretrain":
-        if cfg.init or cfg.init_hf:
-            raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
         if overrides["vocab_size"] is None:
             overrides["vocab_size"] = data_vocab_size(cfg)
         config = GPTConfig.preset(cfg.preset, **overrides)
         check_fits(config, device, cfg.batch_size)
         return Init(GPT(config), {}, None, None)
-    if not (cfg.init or cfg.init_hf):
-        raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     if cfg.init:
         model, meta = load_checkpoint(cfg.init)
     else:
@@ -778,6 +776,10 @@ def check_config(cfg):
         raise TrainError(f"--data {cfg.data} and --corpus {cfg.corpus}: give one of them")
     if cfg.init and cfg.init_hf:  # else --init would be used and --init-hf silently left out
         raise TrainError(f"--init {cfg.init} and --init-hf {cfg.init_hf}: give one of them")
+    if cfg.mode == "pretrain" and (cfg.init or cfg.init_hf):
+        raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
+    if cfg.mode != "pretrain" and not (cfg.init or cfg.init_hf):
+        raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     try:  # a file in its place or above it: refused before any step is spent
         check_writable(cfg.out_dir, "directory")
     except ValueError as e:

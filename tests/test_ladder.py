@@ -559,6 +559,7 @@ def test_a_first_corpus_refused_keeps_what_was_in_the_run_directory(tmp_path, ca
             rows = [json.loads(line) for line in ships.read_text().splitlines()]
             i, probe = next((i, r) for i, r in enumerate(rows, 1) if "probe" in r)
             ships.write_text(ships.read_text() + json.dumps({"text": f"{probe['probe']} {probe['answer']}."}) + "\n")
+            (run / "support" / "prim-00.jsonl").write_text("an earlier support unit, which this run replaces\n")
             says = (f"{ships}:{i}: leakage: the probe's prompt (or its lead) + answer appears in a document "
                     f"({ships}:{len(rows) + 1})")
     before = files_in(tmp_path), sorted(tmp_path.rglob("*"))

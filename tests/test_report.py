@@ -300,6 +300,20 @@ def test_without_matplotlib_the_report_draws_the_learning_curve_in_text():
     assert R._md_curves({"curves": curves}, figure=False)[-1] == ""  # results.md: the table and sentences alone
 
 
+@pytest.mark.parametrize("missing, label, columns", [("flops", "tokens from random init", "10, 20"),
+                                                     ("tokens", "step", "1, 2"),
+                                                     ("step", "checkpoint", "1, 2")])
+def test_a_curve_falls_back_to_the_next_axis_its_points_all_have(missing, label, columns):
+    # a checkpoint whose header holds no step was a TypeError formatting None
+    s = {"acc": 0.5, "lo": 0.0, "hi": 1.0, "n": 4}
+    points = [{"step": k, "tokens": 10 * k, "flops": None, "overall": s, "by_type": {"recall": s}} for k in (1, 2)]
+    for key in ("flops", "tokens", "step")[:("flops", "tokens", "step").index(missing) + 1]:
+        for p in points:
+            p[key] = None
+    text = R.text_curves({"runs": {"scratch-curriculum": points}})
+    assert text[1] == f"c scratch-curriculum; columns: {label}, {columns}; references in the last column"
+
+
 def test_aggregate_seeds_pairs_the_models_every_seed_has():
     # a merge step exists only in the seeds where its unit passed the gate
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5, "step1": 0.4}, {"overall": 0.1})

@@ -1134,6 +1134,22 @@ def test_a_model_whose_training_state_cannot_fit_in_memory_is_one_line_naming_it
     assert not (tmp_path / "out").exists()
 
 
+def test_an_init_model_whose_training_state_cannot_fit_is_refused_without_advice_its_flags_cannot_follow(
+        tokens, tmp_path, monkeypatch, cli):
+    # the sizes of a checkpoint are its own: "choose smaller sizes" would name flags that do not apply to it
+    import train as T
+    monkeypatch.setattr(T, "memory_of", lambda device: 2 ** 16)
+    r = cli("--mode", "finetune", "--init", _base(tmp_path), "--data", tokens, "--preset", "micro", "--max-steps", 2,
+            "--out", tmp_path / "out")
+    n = MICRO_N + 32 * 64  # every parameter, the positions' too: the model is there to count
+    assert (r.returncode, r.stderr) == (2, f"error: the --init model, of vocab_size 64, block_size 32, n_layer 2 and "
+                                           f"n_embd 64 has {n:,} parameters; training {n:,} of them takes "
+                                           f"{16 * n / 2 ** 20:.1f} MiB (weights, gradients, AdamW's two "
+                                           "moments), more than the 0.1 MiB of memory of cpu; train it where there "
+                                           "is more memory\n")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("mode", ["pretrain", "finetune", "lora"])
 def test_a_micro_batch_whose_activations_cannot_fit_in_memory_is_one_line_naming_the_flag(tokens, tmp_path,
                                                                                         monkeypatch, mode, cli):

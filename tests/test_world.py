@@ -544,3 +544,14 @@ def test_every_practice_fact_asked_is_stated_or_implied_by_statements(tiny):
             assert any((rel, key, answer) in facts for key in value_of[key_rel, name]), (rel, subject, answer)
             how["through a rule"] += 1
     assert len(asked) >= 1200 and min(how.values()) >= 50, how
+
+
+def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(world, "generate", interrupt)
+    with pytest.raises(SystemExit) as e:
+        world.main(["--out", str(tmp_path)])
+    assert e.value.code == 130
+    assert capsys.readouterr().err == ("interrupted: run the same command again: each unit file is written whole, "
+                                       "and all of them anew\n")

@@ -19,7 +19,7 @@ from itertools import chain, count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: common.py
-from common import atomic_path  # noqa: E402
+from common import atomic_path, stops_in_one_line  # noqa: E402
 
 LICENSE = "CC0-1.0"
 MENTIONS = 6           # times each fact is stated: once in each template of its relation
@@ -824,6 +824,7 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
     return written
 
 
+@stops_in_one_line("run the same command again: each unit file is written whole, and all of them anew")
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "units"), help="output directory")
