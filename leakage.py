@@ -11,13 +11,12 @@ of a document may hold both (stated_in).
 """
 import argparse
 import re
-import unicodedata
 
 import numpy as np
 
 from common import fail, stops_in_one_line
-from units import CurriculumError, chunks, inspect_unit, iter_documents, iter_records, normalize, scan_lines, \
-    without_article
+from units import CurriculumError, as_read, chunks, inspect_unit, iter_documents, iter_records, normalize, \
+    scan_lines, without_article
 
 LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once; more take more passes
 NEEDLES = 2  # needles a probe gives at most (_needle_bytes)
@@ -47,9 +46,6 @@ def _span_hashes(h, starts, ends):
     return (h[ends] - h[starts]) * _powers(_P_INV, int(starts.max(initial=0)) + 1)[starts]
 
 
-# Format characters (soft hyphen, zero-width space and joiners, direction marks, word joiner, BOM):
-# they show nothing, so text that differs from a probe only by them reads as the probe
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 # a question's and an answer's markers (case folded), not in a word; the letter first, and the
 # look-behind after it, is three times faster than the look-behind first
 _MARKER = re.compile(r"[qa](?<!\w[qa]):")
@@ -61,9 +57,7 @@ def _fold(text):
     full-width letters as their plain letters, invisible characters out), in any case, without Q:
     and A: markers (a question and its answer give the answer away with them or without) and with
     whitespace normalized."""
-    if not text.isascii():  # (ASCII holds neither: most text is spared the work)
-        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-    text = text.casefold()
+    text = as_read(text).casefold()
     if "q:" in text or "a:" in text:  # the regex is slow on text that holds none
         text = _MARKER.sub(" ", text)
     return normalize(text)

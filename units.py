@@ -14,6 +14,7 @@ unit of any size is validated in bounded memory; each error names the file and l
 import argparse
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from common import fail, sha256_file, stops_in_one_line
@@ -34,6 +35,19 @@ class CurriculumError(ValueError):
 def normalize(text):
     """Whitespace runs as one space, no leading or trailing space."""
     return " ".join(text.split())
+
+
+# Format characters (soft hyphen, zero-width space and joiners, direction marks, word joiner, BOM):
+# they show nothing, so text that differs from another only by them reads as the other
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+
+
+def as_read(text):
+    """text as a reader sees it: compatibility forms (full-width letters, a letter and its combining
+    accent) as their plain composed form, invisible characters out, whitespace normalized."""
+    if not text.isascii():  # (ASCII holds neither: most text is spared the work)
+        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return normalize(text)
 
 
 _ARTICLE = re.compile(r"^(a|an|the)\s+(?=\S)", re.IGNORECASE)
@@ -132,8 +146,13 @@ def check_probe(path, no, rec, unit):
                               f"reasoning it tests), got {rec['type']!r}")
     if rec["answer"] not in ch:
         raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}")
-    if len(set(ch)) < len(ch):  # a repeated choice is one option counted twice: chance would be wrong
-        raise CurriculumError(f"{where}: choices repeat {next(c for c in ch if ch.count(c) > 1)!r}")
+    if rec["type"] != rec["type"].strip():  # "recall " would be a type of its own, which no gate reads
+        raise CurriculumError(f"{where}: probe type {rec['type']!r} has spaces around it")
+    seen = [as_read(c) for c in ch]  # choices a reader cannot tell apart are one option
+    if len(set(seen)) < len(seen):  # a repeated choice is one option counted twice: chance would be wrong
+        twice = [c for c, s in zip(ch, seen) if seen.count(s) > 1]
+        raise CurriculumError(f"{where}: choices repeat {twice[0]!r}" +
+                              (f" (as {twice[1]!r}, which reads the same)" if twice[0] != twice[1] else ""))
     probe = {"probe": rec["probe"], "answer": rec["answer"], "choices": ch, "type": rec["type"], "unit": unit}
     if "cluster" in rec:
         if not isinstance(rec["cluster"], str) or not rec["cluster"].strip():
@@ -151,7 +170,7 @@ def check_probe(path, no, rec, unit):
 
 def iter_records(path):
     """Yield ("header"|"document"|"probe", line_no, value) for a unit file, validating each line."""
-    header, prompts = None, {}  # each probe's prompt (whitespace and case aside) -> its line
+    header, prompts = None, {}  # each probe's prompt (as read, in any case) -> its line
     for no, rec in scan_lines(path):
         if header is None:
             header = check_header(path, no, rec)
@@ -165,7 +184,7 @@ def iter_records(path):
             yield "document", no, rec["text"]
         elif "probe" in rec:
             probe = check_probe(path, no, rec, header["unit"])
-            first = prompts.setdefault(normalize(probe["probe"]).lower(), no)
+            first = prompts.setdefault(as_read(probe["probe"]).casefold(), no)
             if first != no:  # one question twice would count twice in the gate and in every accuracy
                 raise CurriculumError(f"{path}:{no}: probe repeats the prompt of line {first}")
             yield "probe", no, probe

@@ -126,6 +126,29 @@ def test_a_repeated_probe_prompt_is_rejected_naming_both_lines(tmp_path):
     rejected(p, f"{p}:5:", "probe repeats the prompt of line 4")
 
 
+@pytest.mark.parametrize("twin", ["cafe\u0301", "café ", "ca\u200bfé", "ｃａｆé"],
+                         ids=["combining accent", "trailing space", "zero-width space", "full-width letters"])
+def test_choices_a_reader_cannot_tell_apart_are_one_repeated_choice(tmp_path, twin):
+    # each pair was accepted: one option counted twice, so chance was a third where it is a half
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Drink?", "answer": "tea",
+                                                       "choices": ["café", "tea", twin], "type": "recall"}])
+    rejected(p, f"{p}:4: choices repeat 'café' (as {twin!r}, which reads the same)")
+
+
+def test_prompts_a_reader_cannot_tell_apart_are_one_repeated_prompt(tmp_path):
+    probes = [{"probe": "Where is the café?", "answer": "red", "choices": COLORS, "type": "recall"},
+              {"probe": "WHERE IS THE CAFE\u0301?", "answer": "blue", "choices": COLORS, "type": "recall"}]
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=probes)
+    rejected(p, f"{p}:5:", "probe repeats the prompt of line 4")
+
+
+def test_a_probe_type_with_spaces_around_it_is_refused(tmp_path):
+    # "recall " was a type of its own: the gate, which reads recall, silently passed over its probes
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Color?", "answer": "red", "choices": COLORS,
+                                                       "type": "recall "}])
+    rejected(p, f"{p}:4:", "probe type 'recall ' has spaces around it")
+
+
 def test_a_line_both_document_and_probe_or_an_overlong_integer_is_named(tmp_path):
     p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"text": "Blips like rain.", "probe": "Color?", "answer": "red",
                                                        "choices": COLORS, "type": "recall"}])
