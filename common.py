@@ -143,6 +143,16 @@ def refuse_overwriting(out, inputs, error=ValueError):
             raise error(f"--out {out} would overwrite {f}, which this command reads")
 
 
+def first_repeat(paths):
+    """The first of paths that names a file an earlier one names (however each is spelled), with that
+    earlier one: (repeat, earlier); None where every path names its own file."""
+    for k, p in enumerate(paths):
+        earlier = next((q for q in paths[:k] if same_file(p, q)), None)
+        if earlier is not None:
+            return p, earlier
+    return None
+
+
 def fail(e):
     """The command lines' way out for bad input: one line on stderr, exit status 2."""
     print(f"error: {e}", file=sys.stderr)

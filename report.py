@@ -17,7 +17,8 @@ import math
 import re
 from pathlib import Path
 
-from common import atomic_write_text, check_writable, json_kind, refuse_overwriting, run_subcommand, same_file
+from common import atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, run_subcommand, \
+    same_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, points_range, signed_points, t_interval
 
 
@@ -536,6 +537,9 @@ def _check_seeds(reports, names, worlds=False):
         same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
         if r["units"] != first["units"]:
             raise ReportError(f"{names[k]} scored other units than {names[0]}; seeds are paired unit by unit")
+        if r.get("norm") != first.get("norm"):  # a mean per token against a sum is no seed-to-seed difference
+            raise ReportError(f"{names[k]} scored choices by their {r.get('norm')} log-likelihood, {names[0]} by "
+                              f"their {first.get('norm')}; seeds are compared scored alike (compare's --norm)")
         if same == worlds:
             raise ReportError(f"{names[k]} scored {'the same' if same else 'other'} probes than {names[0]}; "
                               + ("seeds on their own worlds read other probes" if worlds else
@@ -1225,6 +1229,9 @@ def cmd_seeds(args):
     """Aggregate per-seed report.json files into one page across seeds."""
     reports = [read_report(path, SEED_KEYS) for path in args.reports]
     refuse_overwriting(check_writable(args.out) / "report.json", args.reports, ReportError)
+    repeat = first_repeat(args.reports)  # one seed read twice would pass for two that agree
+    if repeat:
+        raise ReportError(f"{repeat[0]}: given twice (as {repeat[1]}); give each seed's report.json once")
     agg = aggregate_seeds(reports, args.out, names=args.reports, worlds=args.worlds)
     for c in agg["comparisons"]:
         print(c["sentence"])
@@ -1277,6 +1284,10 @@ def cmd_results(args):
         if not f.is_file():
             raise ReportError(f"{f}: no such file; a ladder run writes it when it ends")
     refuse_overwriting(out, files, ReportError)  # a run's own section would come back with the introduction above it
+    repeat = first_repeat(files)
+    if repeat:
+        raise ReportError(f"{repeat[0].parent.parent}: given twice (as {repeat[1].parent.parent}); its section "
+                          "would be written twice")
     parts = [_moved_heading(_name_figures(_read_text(f), f.parent, out.resolve().parent), d)
              for f, d in zip(files, args.runs)]
     intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "

@@ -363,9 +363,33 @@ def test_seeds_cli_names_the_report_files_that_are_not_paired(tmp_path, run_repo
     assert p.returncode == 0 and "each on its own world" in p.stdout
 
 
+def test_seeds_cli_refuses_one_report_given_twice_however_it_is_spelled(tmp_path, run_report):
+    # the same seed twice read as two seeds that agree: an interval of width 0 "across 2 seeds"
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(a))
+    again = tmp_path / "." / "a.json"
+    p = run_report("seeds", tmp_path / "a.json", tmp_path / "b.json", again, "--out", tmp_path / "agg")
+    assert (p.returncode, p.stderr) == (2, f"error: {again}: given twice (as {tmp_path / 'a.json'}); give each "
+                                           "seed's report.json once\n")
+    assert not (tmp_path / "agg").exists()
+
+
+def test_seeds_cli_refuses_seeds_scored_with_another_norm(tmp_path, run_report):
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    (tmp_path / "a.json").write_text(json.dumps(dict(a, norm="sum")))
+    (tmp_path / "b.json").write_text(json.dumps(dict(a, norm="mean")))
+    p = run_report("seeds", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "agg")
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'b.json'} scored choices by their mean "
+                                           f"log-likelihood, {tmp_path / 'a.json'} by their sum; seeds are compared "
+                                           "scored alike (compare's --norm)\n")
+    assert not (tmp_path / "agg").exists()
+
+
 def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path, run_report):
     (tmp_path / "a.json").write_text("{not json")
-    p = run_report("seeds", tmp_path / "a.json", tmp_path / "a.json", "--out", tmp_path / "agg")
+    (tmp_path / "b.json").write_text("{not json")
+    p = run_report("seeds", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "agg")
     assert p.returncode == 2 and p.stderr.startswith(f"error: {tmp_path / 'a.json'}: not a report.json")
     assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "agg").exists()
 
@@ -727,8 +751,9 @@ def full_report():
 
 def test_render_and_seeds_read_the_report_the_damaged_ones_below_are_made_from(tmp_path, run_report):
     path, _ = written(tmp_path / "in", json.dumps(full_report()))
+    twin, _ = written(tmp_path / "twin", json.dumps(full_report()))
     assert run_report("render", path, "--out", tmp_path / "o").returncode == 0
-    p = run_report("seeds", path, path, "--out", tmp_path / "agg")
+    p = run_report("seeds", path, twin, "--out", tmp_path / "agg")
     assert p.returncode == 0 and (tmp_path / "agg" / "report.md").is_file(), p.stderr
 
 
@@ -822,6 +847,16 @@ def test_results_refuse_to_write_over_a_run_s_own_section(tmp_path, run_report):
         assert (p.returncode, p.stderr) == (2, f"error: --out {out} would overwrite {section}, which this command "
                                                "reads\n")
     assert section.read_text() == "## run\n\nits figures\n"
+
+
+def test_results_refuse_one_run_given_twice(tmp_path, run_report):
+    section = tmp_path / "run" / "report" / "results.md"
+    section.parent.mkdir(parents=True)
+    section.write_text("## run\n\nits figures\n")
+    p = run_report("results", tmp_path / "run", tmp_path / "run" / ".", "--out", tmp_path / "RESULTS.md")
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'run'}: given twice (as {tmp_path / 'run'}); its "
+                                           "section would be written twice\n")
+    assert not (tmp_path / "RESULTS.md").exists()
 
 
 def test_seeds_refuse_to_write_over_a_seed_s_report(tmp_path, run_report):
