@@ -146,12 +146,35 @@ def test_bpe_merges_exactly_as_the_definition():
         assert train_bpe(texts, vocab_size) == naive_bpe(texts, vocab_size)
 
 
-def test_gpt2_tokenizer_works_or_fails_clearly(tmp_path, monkeypatch):
-    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):  # offline for sure: fail fast
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    try:
-        c = curriculum.init(tmp_path / "g", [write_unit(tmp_path, "u")], tokenizer="gpt2")
-    except CurriculumError as e:
-        assert "gpt2" in str(e) and not (tmp_path / "g").exists()
-    else:
-        assert c.vocab_size == 50257 and c.tokenizer.eot_token == 50256
+def test_gpt2_tokenizer_unavailable_offline_fails_clearly_and_makes_no_corpus(tmp_path, monkeypatch):
+    import bpe
+
+    def offline(name):
+        raise ConnectionError(f"cannot fetch {name}")
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
+    says = ("the gpt2 tokenizer is unavailable (ConnectionError): tiktoken needs its cached gpt2 files "
+            "(set TIKTOKEN_CACHE_DIR, or run once online); or use --tokenizer bpe")
+    with pytest.raises(CurriculumError) as e:
+        bpe.gpt2()
+    assert str(e.value) == says and e.value.__suppress_context__  # one line, no download traceback
+    with pytest.raises(CurriculumError) as e:
+        curriculum.init(tmp_path / "g", [write_unit(tmp_path, "u")], tokenizer="gpt2")
+    assert str(e.value) == says and not (tmp_path / "g").exists() and list(tmp_path.iterdir()) == [tmp_path / "u.jsonl"]
+
+
+def test_gpt2_tokenizer_is_tiktoken_s_gpt2_encoding_and_a_corpus_is_made_with_it(tmp_path, monkeypatch):
+    """tiktoken's own gpt2 files need the network or its cache: a small byte-level encoding stands in
+    for what tiktoken.get_encoding("gpt2") returns."""
+    import bpe
+    stub = tiktoken.Encoding("gpt2", pat_str=SPLIT_PATTERN, mergeable_ranks={bytes([i]): i for i in range(256)},
+                             special_tokens={EOT: 256})
+    asked = []
+    monkeypatch.setattr(tiktoken, "get_encoding", lambda name: asked.append(name) or stub)
+    assert bpe.gpt2() is stub and asked == ["gpt2"]
+    c = curriculum.init(tmp_path / "g", [write_unit(tmp_path, "u")], tokenizer="gpt2")
+    meta = json.loads((tmp_path / "g" / "tokenizer.json").read_text())
+    assert meta == {"name": "gpt2", "type": "gpt2", "pattern": SPLIT_PATTERN, "special_tokens": {EOT: 256},
+                    "vocab_size": 257}
+    assert not (tmp_path / "g" / "tokenizer.tiktoken").exists()  # gpt2's ranks are tiktoken's, not the corpus's
+    assert c.tokenizer is stub and (c.vocab_size, c.tokenizer.eot_token) == (257, 256)
+    assert read_tokenizer(tmp_path / "g")[0] is stub and set(asked) == {"gpt2"}

@@ -226,8 +226,12 @@ def test_mean_norm_divides_each_choice_by_its_token_count():
     for p, rs, rm in zip(probes, s, m):
         n = [len(tok.encode_ordinary(" " + c)) for c in p["choices"]]
         np.testing.assert_allclose(rm["logprobs"], np.array(rs["logprobs"]) / n, rtol=1e-5)
-    with pytest.raises(EvalError):
+    says = re.escape("norm must be 'sum' or 'mean', not 'max'")
+    with pytest.raises(EvalError, match=says):
         E.score_probes(model, tok, probes, norm="max")
+    # refused before any work: a malformed probe (which would fail "probe 0: missing 'probe'") is never read
+    with pytest.raises(EvalError, match=says):
+        E.score_probes(model, tok, [{}], norm="max")
 
 
 def test_model_that_memorized_its_facts_scores_100_percent_with_exact_match():
@@ -699,12 +703,30 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     assert r["retention"]["acc"][1][r["units"].index("facts")] == 1.0
     # the answer-frequency baseline: on the compared probes, a row of the by-type table
     prior = r["answer_frequency"]["by_type"]["recall"]
-    assert prior["n"] == lora["summary"]["by_type"]["recall"]["n"] and 0 <= prior["acc"] <= 1
+    assert prior["n"] == lora["summary"]["by_type"]["recall"]["n"] == 13
+    # Each probe is answered with the choice the unit's *train* documents mention most. The facts unit's
+    # train split holds 11 of its 12 sentences (glon's, a violet one, is in val): every colour twice, but
+    # violet once (skell's). So violet, mentioned least, is never picked: skell's and glon's probes
+    # (places 6 and 12, answer violet) are wrong. The other's train split holds "A glim is a kind of
+    # stone.": stone once, tree never, so the glim's probe (place 13) is right. The other ten facts
+    # probes tie at two mentions a choice and the hash of prompt and choice picks; five of those picks
+    # are the answer. Without the documents every probe would be a tie: glon's and the glim's bits flip.
+    train = {u: corpus_documents(corpus_dir, u) for u in ("facts", "other")}
+    assert len(train["facts"]) == 11 and not any("glon" in d for d in train["facts"])
+    assert [sum(d.count(f" {c} ") for d in train["facts"]) for c in COLORS] == [2, 2, 2, 2, 2, 1]
+    assert train["other"] == ["A glim is a kind of stone."]
+    assert r["answer_frequency"]["correct"] == "1110000011001"
+    assert (prior["correct"], prior["acc"]) == (6, 6 / 13)
     assert "| answer frequency | " + R.cell(prior) in md
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
     assert overall["sentence"] in md and overall["diff"] > 0
     assert all(len(texts) == 1 for texts in lora["samples"].values())
     assert (tmp_path / "out" / "report.png").exists() == (r["plot"] == "report.png")
+
+
+def corpus_documents(corpus_dir, unit):
+    import curriculum as C
+    return C.Corpus(corpus_dir).documents(unit, "train")
 
 
 def test_report_cli_renders_the_same_report_md_from_report_json(world, corpus_dir, tmp_path, capsys):
@@ -722,11 +744,25 @@ def test_load_model_refuses_an_adapter_on_another_base(world):
 
 
 def test_sample_is_reproducible_from_its_seed():
-    tok, model = byte_tokenizer(), micro(257)
+    tok, model = byte_tokenizer(), micro(257).eval()
     a = E.sample(model, tok, "The colour", n=2, max_new_tokens=8, seed=3)
     assert a == E.sample(model, tok, "The colour", n=2, max_new_tokens=8, seed=3) and len(a) == 2
-    assert E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0) == \
-        E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0, seed=9)
+    # The seed must matter. An untrained micro model's next-token distribution is near uniform over its
+    # 257 tokens, and temperature 1 with no top-k cut samples from every one of them: two draws of 16
+    # tokens agree with odds of about 257**-16. The seeds are fixed, so this is a fact, not a flaky test.
+    draws = {seed: E.sample(model, tok, "The colour", n=2, max_new_tokens=16, temperature=1.0, top_k=0, seed=seed)
+             for seed in (3, 4)}
+    assert draws[3] != draws[4] and all(t for texts in draws.values() for t in texts)
+    assert set(draws[3]).isdisjoint(draws[4]) and draws[3][0] != draws[3][1]  # and each row is a draw of its own
+    # temperature 0 is greedy: the text model.generate's argmax continuation decodes to, whatever the seed
+    ids = [tok.eot_token] + tok.encode_ordinary("The colour")
+    with torch.no_grad():
+        new = model.generate(torch.tensor([ids]), 8, temperature=0)[0, len(ids):].tolist()
+    assert tok.eot_token not in new and len(new) == 8
+    greedy = tok.decode(new)
+    assert greedy and greedy not in draws[3] + draws[4]
+    assert E.sample(model, tok, "The colour", n=1, max_new_tokens=8, temperature=0) == [greedy]
+    assert E.sample(model, tok, "The colour", n=2, max_new_tokens=8, temperature=0, seed=9) == [greedy, greedy]
 
 
 def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path, verify_cli):
@@ -910,14 +946,21 @@ def test_compare_counts_tokens_and_flops_from_random_init(world, corpus_dir, tmp
 def test_seeds_cli_aggregates_compare_reports(world, corpus_dir, tmp_path, capsys):
     specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
     r = E.compare(corpus_dir, specs, tmp_path / "seed-0", controls=[("lora", "base")])
-    shutil.copytree(tmp_path / "seed-0", tmp_path / "seed-1")
+    # seed 1: the same models and probes, but its lora is the untouched (B = 0) adapter, so it scores as the
+    # base does; a report compare wrote itself, so every part of it agrees with its lora's accuracy
+    r1 = E.compare(corpus_dir, dict(specs, lora=f"{world / 'base'}+{world / 'zero'}"), tmp_path / "seed-1",
+                   controls=[("lora", "base")])
     p = run_main(E.main, ["seeds", tmp_path / "seed-0" / "report.json", tmp_path / "seed-1" / "report.json",
                           "--out", tmp_path / "agg"], capsys)
     assert p.returncode == 0, p.stderr
     agg = json.loads((tmp_path / "agg" / "report.json").read_text())
-    lora = r["models"]["lora"]["summary"]
-    assert agg["models"]["lora"]["level 1"]["mean"] == lora["by_level"]["1"]["acc"]
-    assert agg["models"]["lora"]["level 1"]["sd"] == 0.0
+    # level 1 (the 12 facts): the good adapter knows all 12; the zero one scores the base's 4 of 12
+    accs = [rep["models"]["lora"]["summary"]["by_level"]["1"]["acc"] for rep in (r, r1)]
+    assert accs == [1.0, r1["models"]["base"]["summary"]["by_level"]["1"]["acc"]] == [1.0, 4 / 12]
+    level1 = agg["models"]["lora"]["level 1"]
+    assert level1["values"] == accs and level1["n"] == 2
+    assert level1["mean"] == pytest.approx(2 / 3) and level1["sd"] == pytest.approx((1 - 4 / 12) / math.sqrt(2))
+    assert agg["models"]["base"]["level 1"]["sd"] == 0.0  # the base is the same model in both
     assert [c["scope"] for c in agg["comparisons"]] == ["overall", "level 1", "level 2", "type recall"]
     assert p.stdout.splitlines()[0] == agg["comparisons"][0]["sentence"]
 

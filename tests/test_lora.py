@@ -110,8 +110,10 @@ def test_attach_keeps_the_base_state_dict_keys_and_adds_only_lora_keys():
 def test_attach_twice_is_refused():
     model = base_model()
     attach(model)
-    with pytest.raises(AdapterError):
+    layers = lora_layers(model)
+    with pytest.raises(AdapterError, match=r"^this model already has LoRA layers; merge\(\) them first$"):
         attach(model)
+    assert lora_layers(model) == layers  # the same layers, none wrapped a second time
 
 
 def test_target_that_matches_nothing_is_refused_and_leaves_the_model_trainable():

@@ -474,8 +474,13 @@ def gpt2_format_tensors(config, seed=0, prefix="transformer.", buffers=True, lm_
             t[h + "attn.bias"] = torch.tril(torch.ones(N, N)).view(1, 1, N, N)
             t[h + "attn.masked_bias"] = torch.tensor(-1e4)
     t = {prefix + k: v for k, v in t.items()}
-    if lm_head:  # a tied head stored anyway: equal to wte, in a tensor of its own
+    if lm_head:  # a tied head stored anyway: equal to wte, in a tensor of its own. Equal by value only:
+        # its row 0 holds +0.0 where wte's holds -0.0 (torch.equal calls them equal), so a test can tell
+        # which of the two tensors a model was loaded from
+        t[prefix + "wte.weight"][0] = -0.0
         t["lm_head.weight"] = t[prefix + "wte.weight"].clone()
+        t["lm_head.weight"][0] = 0.0
+        assert torch.equal(t["lm_head.weight"], t[prefix + "wte.weight"])
     return t
 
 
@@ -556,8 +561,11 @@ def test_import_hf_reads_gpt2_checkpoints_with_mask_buffers(tmp_path, prefix, lm
     assert torch.equal(model.transformer.h[1].mlp.c_fc.weight, t[prefix + "h.1.mlp.c_fc.weight"].t())
     assert torch.equal(model.transformer.h[0].attn.c_attn.bias, t[prefix + "h.0.attn.c_attn.bias"])
     assert model.lm_head.weight is model.transformer.wte.weight
-    if lm_head:  # the file's own head is what the model computes with (an untied one is refused)
-        assert torch.equal(model.lm_head.weight, t["lm_head.weight"])
+    # the head is tied: the model computes with the file's wte, and a stored lm_head (refused unless equal to
+    # wte) is only checked, never loaded. Bit for bit: wte's -0.0s, not the stored head's +0.0s.
+    assert torch.equal(model.transformer.wte.weight, t[prefix + "wte.weight"])
+    if lm_head:
+        assert torch.signbit(model.lm_head.weight[0]).all() and not torch.signbit(t["lm_head.weight"][0]).any()
 
 
 def test_import_hf_refuses_an_untied_head_naming_the_file(tmp_path):
