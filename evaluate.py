@@ -152,24 +152,47 @@ def _norm(total, n, norm):
     return total / n if norm == "mean" else total
 
 
+def _probe_name(probe, i):
+    """A probe as an error names it: its unit and its prompt (shortened), else its place in the list."""
+    text = probe.get("probe")
+    if not isinstance(text, str):
+        return f"probe {i}"
+    short = text if len(text) <= 50 else text[:47] + "..."
+    return (f"unit {probe['unit']}, " if probe.get("unit") else "") + f"probe {short!r}"
+
+
+def encode_probes(tokenizer, probes, block, model_name=None):
+    """Each probe's (prompt ids, choice ids), refusing (EvalError naming the probe, and the model
+    whose block_size it is) a probe whose prompt and longest choice do not fit the block together:
+    cutting the prompt's start (often the entity's name) would score another question."""
+    of = f" of model {model_name}" if model_name is not None else ""
+    encoded = []
+    for i, p in enumerate(probes):
+        prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
+        longest, text = max(len(cont) for cont in conts), len(prompt) - 1  # the <|endoftext|> is no text
+        if longest > block:
+            raise EvalError(f"{_probe_name(p, i)}: a choice of {longest} tokens does not fit block_size {block}{of}")
+        if text + longest > block:  # the model reads <|endoftext|>, the prompt and the choice but its last token
+            raise EvalError(f"{_probe_name(p, i)}: its prompt of {text} tokens and a choice of {longest} do not fit "
+                            f"block_size {block}{of} together ({text + longest} tokens)")
+        encoded.append((prompt, conts))
+    return encoded
+
+
 @torch.no_grad()
-def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cpu", share_prompts=True):
+def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cpu", share_prompts=True,
+                 model_name=None):
     """Score multiple-choice probes: each choice's log-likelihood after the prompt, many rows per
     forward pass. With share_prompts, a probe whose choices are all single tokens is one row (the
     prompt's last position scores every choice); otherwise each (probe, choice) is a row. One dict
-    per probe (see _result)."""
+    per probe (see _result). A probe that does not fit the block is refused before any is scored
+    (encode_probes; model_name names the model there)."""
     _norm(0.0, 1, norm)  # a bad norm fails before any work
     check_settings(batch_size=batch_size)
-    block = model.config.block_size
     slots = []  # (probe index, number of continuation tokens): one per (probe, choice)
     rows = []  # (input ids, [(position, target token, slot)]): what each row reads from its logits
-    for i, p in enumerate(probes):
-        prompt, conts = _encode_probe(tokenizer, p, i, tokenizer.eot_token)
+    for i, (prompt, conts) in enumerate(encode_probes(tokenizer, probes, model.config.block_size, model_name)):
         longest = max(len(cont) for cont in conts)
-        if longest > block:
-            raise EvalError(f"probe {i}: a choice of {longest} tokens does not fit block_size {block}")
-        # a long prompt loses its start, the same for every choice: each is read in one context
-        prompt = prompt[-(block + 1 - longest):]
         first = len(slots)
         slots += [(i, len(cont)) for cont in conts]
         if share_prompts and longest == 1:
@@ -554,9 +577,12 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
     earlier = [u for u in corpus.verified() if order.index(u) < order.index(unit)]
     groups = _retention_groups(retention_sample(corpus, earlier, retention_probes))
     primitive = corpus.primitive_units()
+    # every probe measure() reads fits the block, before any is scored or recorded
+    encode_probes(corpus.tokenizer, probes + [p for ps in groups.values() for p in ps], model.config.block_size,
+                  model_path)
 
     def measure():
-        score = lambda ps: score_probes(model, corpus.tokenizer, ps, batch_size, norm, device)
+        score = lambda ps: score_probes(model, corpus.tokenizer, ps, batch_size, norm, device, model_name=model_path)
         results = score(probes)
         gated = [r for p, r in zip(probes, results) if id(p) in read]  # in gate_read's order
         retained = {g: score(ps) for g, ps in groups.items()}
@@ -629,6 +655,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     check_settings(batch_size=batch_size, samples=samples, seed=seed)
     for name, spec in specs.items():
         check_name(name, spec)
+    _check_controls(controls)
     check_writable(out_dir)  # before minutes of scoring, not at the end
     corpus = open_corpus(corpus_dir)
     named = list(retention_steps or []) + [n for pair in controls or [] for n in pair] + list(curve_references or [])
@@ -640,6 +667,8 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     parts = {"summary": compared, "rejected_summary": apart, "gate_summary": read}
     levels = {u: corpus.units[u].get("level") for u in units}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
+    for name, (model, _) in loaded.items():  # every probe fits every model's block, before any model is scored
+        encode_probes(corpus.tokenizer, probes, model.config.block_size, specs[name])
     models, correct = {}, {}
     for name, (model, info) in loaded.items():
         _check_vocab(model, corpus.tokenizer, specs[name])
@@ -678,6 +707,19 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     return report
 
 
+def _check_controls(controls):
+    """Refuse a control pair given twice (either way round: every comparison and row of report.md
+    twice) and a model paired with itself (a difference of +0 points, always)."""
+    seen = {}
+    for a, b in controls or []:
+        if a == b:
+            raise EvalError(f"--controls {a}:{b}: pairs {a!r} with itself; a control compares two models")
+        if frozenset((a, b)) in seen:
+            raise EvalError(f"--controls {a}:{b}: the pair {seen[frozenset((a, b))]} is given already")
+        seen[frozenset((a, b))] = f"{a}:{b}"
+    return controls
+
+
 def comparison_probes(corpus):
     """(units with probes, all their probes, the probes compared, the probes the gate read, the probes
     set apart): a comparison leaves out the half of a verified unit's probes that its gate read
@@ -712,7 +754,7 @@ def _measure_model(corpus, model, info, probes, parts, levels, samples, device, 
     compared probes. parts: summary key -> the probes it reads (sublists of probes): "summary" the
     compared ones, "rejected_summary" the rejected units', "gate_summary" those the gates read."""
     t0 = time.time()
-    results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+    results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device, model_name=info["spec"])
     scored = {}
     for key, ps in parts.items():
         ids = {id(p) for p in ps}
@@ -806,7 +848,7 @@ def learning_curves(corpus_dir, points, device="cpu", batch_size=64, norm="sum")
         if point.get("tokens") is None or point.get("flops") is None:
             _passport_record(corpus, info)
         found = {"step": info["meta"].get("step"), "tokens": info["tokens"], "flops": info["flops"]}
-        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device)
+        results = score_probes(model, corpus.tokenizer, probes, batch_size, norm, device, model_name=point["spec"])
         s = summarize(results)
         runs.setdefault(point["name"], []).append(
             {**{k: point[k] if point.get(k) is not None else v for k, v in found.items()},
@@ -882,17 +924,41 @@ def cmd_score(args):
     """Print a model's accuracy on the corpus's probes, overall and by level, type and unit."""
     _check_flags(args)
     corpus, device = open_corpus(args.corpus), _device(args)
-    units = args.units or [u for u in corpus.order() if corpus.probes(u)]
-    for u in units:
-        if u not in corpus.units:
-            raise EvalError(f"{args.corpus}: unknown unit {u!r}")
+    units, probes = score_selection(corpus, args.units)
     model, _ = load_model(args.model, device, corpus.tokenizer_hash)
     _check_vocab(model, corpus.tokenizer, args.model)
-    probes = [p for u in units for p in corpus.probes(u)]
     t0 = time.time()
-    results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, device)
+    results = score_probes(model, corpus.tokenizer, probes, args.batch_size, args.norm, device, model_name=args.model)
     _print_summary(args.model, summarize(results, {u: corpus.units[u].get("level") for u in units}))
     print(f"{len(probes)} probes in {time.time() - t0:.1f} s")
+
+
+def score_selection(corpus, given):
+    """score's --units -> (units, their probes): ids and selectors as train.py's --units takes them
+    (curriculum.select), each named once (a unit twice would count its probes twice), holding at least
+    one probe; without --units, every unit with probes."""
+    from curriculum import CurriculumError, select  # imported here, as in open_corpus
+    if not given:
+        units = corpus.order()
+    else:
+        items = [s.strip() for g in given for s in g.split(",") if s.strip()]
+        twice = next((u for i, u in enumerate(items) if u in items[:i]), None)
+        if twice is not None:
+            raise EvalError(f"--units {' '.join(given)}: {twice!r} is named twice (its probes would count twice)")
+        try:
+            units = select(corpus, items)
+        except CurriculumError as e:  # unknown unit or selector, and the selectors it takes
+            raise EvalError(f"--units {' '.join(given)}: {e}") from None
+    by_unit = {u: corpus.probes(u) for u in units}
+    units = [u for u, ps in by_unit.items() if ps]
+    if not units and not given:
+        raise EvalError(f"{corpus.dir}: no unit has probes; nothing to score")
+    if not by_unit:  # "verified" before any unit passed, say
+        raise EvalError(f"--units {' '.join(given)}: selects no unit")
+    if not units:  # once "no probes to score ... 0 probes" and exit 0, as if it were a measurement
+        raise EvalError(f"--units {' '.join(given)}: no probe to score in {', '.join(by_unit)} (primitive units have "
+                        "none)")
+    return units, [p for u in units for p in by_unit[u]]
 
 
 def cmd_verify(args):
@@ -983,7 +1049,8 @@ def build_parser():
     s = sub.add_parser("score", parents=[scoring], help="score a model on the corpus's probes")
     s.add_argument("corpus", help="the corpus directory whose probes are scored")
     s.add_argument("--model", required=True, help="the model: CHECKPOINT or CHECKPOINT+ADAPTER")
-    s.add_argument("--units", nargs="*", help="score only these units (default: every unit with probes)")
+    s.add_argument("--units", nargs="*", help="score only these units, each named once: ids and selectors as "
+                   "train.py's --units takes them (verified, knowledge, level:N, ...; default: every unit with probes)")
     s.set_defaults(run=cmd_score)
     v = sub.add_parser("verify", parents=[scoring], help="the per-adapter gate: exit 0 pass, 1 fail, 2 error")
     v.add_argument("corpus", help="the corpus directory; its passport receives the verdict")

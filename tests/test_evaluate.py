@@ -187,17 +187,21 @@ def test_answer_frequency_breaks_ties_by_the_probe_so_no_answer_is_favoured():
 def test_batched_scores_equal_unbatched_for_prompts_of_different_lengths():
     tok, model = byte_tokenizer(), micro(257)
     probes = fact_probes()
-    for i, p in enumerate(probes):  # prompts from 3 to 60+ tokens, and one longer than block_size
-        p["probe"] = " ".join(["so"] * (i * 4)) + " " + p["probe"] if i else "Colour"
-    probes.append(dict(probes[1], probe="x" * 100 + " and the zib is"))
+    for i, p in enumerate(probes):  # prompts from 6 to 60+ tokens (a longer one is refused), and one that just fits
+        p["probe"] = " ".join(["so"] * (i * 10 // 11)) + " " + p["probe"] if i else "Colour"
+    longest = max(len(tok.encode_ordinary(" " + c)) for c in probes[1]["choices"])
+    probes.append(dict(probes[1], probe="x" * (64 - longest - 15) + " and the zib is"))
+    fit = [len(tok.encode_ordinary(p["probe"])) + max(len(tok.encode_ordinary(" " + c)) for c in p["choices"])
+           for p in probes]
+    assert fit[-1] == 64 and 60 < max(fit[:-1]) < 64 and min(fit) < 15
     batched = E.score_probes(model, tok, probes, batch_size=64)
     for unbatched in (E.score_probes(model, tok, probes, batch_size=1, share_prompts=False),
                       E.score_probes(model, tok, probes, batch_size=1), score_probes_loop(model, tok, probes)):
         for b, u in zip(batched, unbatched):
             np.testing.assert_allclose(b["logprobs"], u["logprobs"], atol=1e-4, rtol=1e-5)
             assert (b["pred"], b["correct"]) == (u["pred"], u["correct"])
-        # exact match: teacher-forced argmax (batched) == greedy model.generate (loop) while prompts fit
-        assert [b["exact"] for b in batched[:-1]] == [u["exact"] for u in unbatched[:-1]]
+        # exact match: teacher-forced argmax (batched) == greedy model.generate (loop)
+        assert [b["exact"] for b in batched] == [u["exact"] for u in unbatched]
 
 
 def test_single_token_choices_share_one_row_and_score_as_one_row_per_choice():
@@ -404,20 +408,25 @@ def test_verify_gates_on_the_probes_curriculum_gate_report_counts(world, corpus_
                                                                    else [g["gate_on"]])
 
 
-def test_a_prompt_too_long_for_the_block_loses_the_same_start_for_every_choice(world, corpus_dir):
-    """Block 64: a choice of many tokens cuts the prompt's start; a short choice is read in that same
-    context, so a word outside it moves neither choice's score."""
+def test_a_probe_too_long_for_the_block_is_refused_naming_it_before_any_is_scored(world, corpus_dir, monkeypatch):
+    """Block 64: a prompt that fits only without its start (often the entity's name) was once cut
+    silently, so that "Alpha ..." and "Omega ..." were scored as one question; now it is refused, as a
+    choice too long for the block is, naming the probe (its unit and prompt) and the model."""
     import curriculum as C
     model, tok = E.load_model(world / "base")[0], C.Corpus(corpus_dir).tokenizer
     tail = " and".join(f" hill {i}" for i in range(11)) + " is"
-    long_choice = "zq xv " * 8
-    probes = [{"probe": first + tail, "answer": "red", "choices": ["red", long_choice.strip()]}
-              for first in ("Alpha", "Omega")]
-    lengths = [len(tok.encode_ordinary(" " + c)) for c in probes[0]["choices"]]
-    prompt_len = 1 + len(tok.encode_ordinary(probes[0]["probe"]))
-    assert prompt_len + lengths[0] <= 65 < prompt_len + lengths[1] - 5  # the long one overflows by more than "Alpha"
-    a, b = (r["logprobs"] for r in E.score_probes(model, tok, probes))
-    assert a == pytest.approx(b, abs=1e-5)
+    long_choice = ("zq xv " * 8).strip()
+    fits = {"probe": "Alpha" + tail, "answer": "red", "choices": ["red", "blue"], "unit": "u"}
+    cut = dict(fits, probe="Omega" + tail, choices=["red", long_choice])
+    prompt, choice = len(tok.encode_ordinary(cut["probe"])), len(tok.encode_ordinary(" " + long_choice))
+    assert prompt + 2 <= 64 < prompt + choice - 1  # without the long choice it fits; with it, the cut takes text
+    monkeypatch.setattr(model, "hidden", lambda *a: 1 / 0)  # refused before any forward pass
+    says = (f"unit u, probe 'Omega hill 0 and hill 1 and hill 2 and hill 3 a...': its prompt of {prompt} tokens "
+            f"and a choice of {choice} do not fit block_size 64 of model base together ({prompt + choice} tokens)")
+    with pytest.raises(EvalError, match=re.escape(says)):
+        E.score_probes(model, tok, [fits, cut], model_name="base")
+    with pytest.raises(EvalError, match=re.escape("probe 'x': a choice of 65 tokens does not fit block_size 64")):
+        E.score_probes(micro(257), byte_tokenizer(), [{"probe": "x", "answer": "a" * 64, "choices": ["a" * 64]}])
 
 
 def test_a_diverged_model_picks_no_choice_and_fails_the_gate(world, corpus_dir):
@@ -1139,6 +1148,84 @@ def test_compare_refuses_an_out_it_cannot_make_before_it_scores(world, corpus_di
     p = run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", "--out", out], capsys)
     one_line_error(p, f"{tmp_path / 'ladder.json'}: {says}")
     assert (tmp_path / "ladder.json").read_text() == "{}\n"
+
+
+def add_unit(corpus_dir, tmp_path, uid, probes):
+    """A knowledge unit of one document and these probes, added to the corpus (level 3: after the world's)."""
+    import curriculum as C
+    f = write_unit(tmp_path / f"{uid}.jsonl", header(uid, level=3), [f"A {uid} stands by the road."], probes)
+    C.add(corpus_dir, [f], log=lambda *_: None)
+
+
+@pytest.mark.parametrize("too_long", ["choice", "prompt"])
+def test_score_and_compare_refuse_a_probe_too_long_for_the_block_naming_its_unit_prompt_and_model(
+        world, corpus_dir, tmp_path, capsys, too_long):
+    """Once "probe 48: a choice of 137 tokens does not fit block_size 64", an index across every selected
+    unit's probes naming no unit, prompt or model; and a prompt too long lost its start without a word."""
+    import curriculum as C
+    hills = " and".join(f" hill {i}" for i in range(40))
+    prompt, choices = ("The shade of the long zib is", ["red", "zq" + hills]) if too_long == "choice" else \
+        ("The shade of the long zib at" + hills + " is", ["red", "blue"])
+    add_unit(corpus_dir, tmp_path, "long", [{"probe": prompt, "answer": "red", "choices": choices, "type": "recall"}])
+    tok, base = C.Corpus(corpus_dir).tokenizer, world / "base"
+    n_prompt, n_choice = len(tok.encode_ordinary(prompt)), max(len(tok.encode_ordinary(" " + c)) for c in choices)
+    says = f"unit long, probe 'The shade of the long zib is': a choice of {n_choice} tokens does not fit " \
+        f"block_size 64 of model {base}" if too_long == "choice" else \
+        f"unit long, probe '{prompt[:47]}...': its prompt of {n_prompt} tokens and a choice of {n_choice} do not " \
+        f"fit block_size 64 of model {base} together ({n_prompt + n_choice} tokens)"
+    assert (n_choice > 64) == (too_long == "choice") and n_prompt + n_choice > 64
+    before = (corpus_dir / "passport.jsonl").read_bytes()
+    for args in (["score", corpus_dir, "--model", base], ["score", corpus_dir, "--model", base, "--units", "long"],
+                 ["compare", corpus_dir, f"base={base}", "--out", tmp_path / "out"]):
+        p = run_main(E.main, args, capsys)
+        one_line_error(p, says)
+        assert p.stderr == f"error: {says}\n", p.stderr
+    assert (corpus_dir / "passport.jsonl").read_bytes() == before and not (tmp_path / "out").exists()
+
+
+SELECTORS = "all, verified, rejected, untested, primitive, knowledge, level:N, level:A-B"
+
+
+@pytest.mark.parametrize("units, says", [
+    (["facts", "facts"], "--units facts facts: 'facts' is named twice (its probes would count twice)"),
+    (["other,facts", "other"], "--units other,facts other: 'other' is named twice (its probes would count twice)"),
+    (["prim"], "--units prim: no probe to score in prim (primitive units have none)"),
+    (["primitive"], "--units primitive: no probe to score in prim (primitive units have none)"),
+    (["verified"], "--units verified: selects no unit"),
+    (["nosuch"], f"--units nosuch: unknown unit or selector 'nosuch' (selectors: {SELECTORS})")])
+def test_score_cli_refuses_a_unit_named_twice_or_a_selection_without_probes(world, corpus_dir, capsys, units,
+                                                                             says):
+    """A unit named twice was scored twice (n=162 for 81 probes); a unit without probes printed "no probes
+    to score" and exited 0; a selector was an "unknown unit"."""
+    before = (corpus_dir / "passport.jsonl").read_bytes()
+    p = run_main(E.main, ["score", corpus_dir, "--model", world / "base", "--units", *units], capsys)
+    one_line_error(p, says)
+    assert p.stderr == f"error: {says}\n" and (corpus_dir / "passport.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("units", [["knowledge"], ["facts", "level:2"], ["facts,other"], ["all"]])
+def test_score_cli_takes_the_units_and_selectors_train_takes(world, corpus_dir, capsys, units):
+    p = run_main(E.main, ["score", corpus_dir, "--model", world / "base", "--units", *units], capsys)
+    n = len(fact_probes()) + 1  # facts' and other's
+    assert p.returncode == 0 and f"\n{n} probes in " in p.stdout and f"n={n})" in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("controls, says", [
+    (["base:ft", "base:ft"], "--controls base:ft: the pair base:ft is given already"),
+    (["base:ft", "ft:base"], "--controls ft:base: the pair base:ft is given already"),
+    (["base:base"], "--controls base:base: pairs 'base' with itself; a control compares two models")])
+def test_compare_refuses_a_control_pair_twice_or_a_model_paired_with_itself(world, corpus_dir, tmp_path, capsys,
+                                                                            controls, says):
+    """A pair given twice was compared twice (each row of report.md twice); base:base reported "+0 points"."""
+    specs = {"base": str(world / "base"), "ft": str(world / "base")}
+    before = (corpus_dir / "passport.jsonl").read_bytes()
+    p = run_main(E.main, ["compare", corpus_dir, *(f"{n}={s}" for n, s in specs.items()), "--out", tmp_path / "out",
+                          "--controls", *controls], capsys)
+    one_line_error(p, says)
+    assert p.stderr == f"error: {says}\n"
+    with pytest.raises(EvalError, match=re.escape(says)):
+        E.compare(corpus_dir, specs, tmp_path / "out", controls=[tuple(c.split(":")) for c in controls])
+    assert (corpus_dir / "passport.jsonl").read_bytes() == before and not (tmp_path / "out").exists()
 
 
 def test_ctrl_c_ends_every_subcommand_in_one_line_exit_130(world, corpus_dir, tmp_path, capsys, monkeypatch):
