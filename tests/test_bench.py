@@ -2,6 +2,7 @@
 writes its rows stamped with the machine, and renders BENCH.md from them."""
 import json
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -32,6 +33,16 @@ def quick(tmp_path_factory):
     return r, out
 
 
+def cpuinfo_model_name():
+    """The first "model name" of /proc/cpuinfo, read here rather than by bench.py; None where there is
+    none (no /proc, or a CPU whose cpuinfo has no such line, as on many ARM machines)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+
+
 def rows_by_figure(file):
     return {row["figure"]: row for row in json.loads(file.read_text())["rows"]}
 
@@ -55,11 +66,22 @@ def test_quick_bench_stamps_its_json_with_the_machine_versions_commit_and_comman
     _, file = quick
     m = json.loads(file.read_text())["machine"]
     assert datetime.fromisoformat(m["date"]).utcoffset().total_seconds() == 0
-    assert m["cpu"] == bench.cpu_model() and m["gpu"] is None
+    assert isinstance(m["cpu"], str) and m["cpu"].strip() and m["gpu"] is None
+    assert m["cpus"] == os.cpu_count()
     assert (m["torch"], m["python"], m["threads"]) == (torch.__version__, platform.python_version(), 1)
     assert m["commit"] == bench.git_commit()
     assert m["command"].startswith("python bench.py --quick --threads 1 --json ")
     assert m["complete"] is True
+
+
+@pytest.mark.skipif(cpuinfo_model_name() is None, reason='no "model name" line in /proc/cpuinfo')
+def test_quick_bench_names_the_cpu_as_proc_cpuinfo_does_and_bench_md_shows_it(quick, tmp_path):
+    _, file = quick
+    name = cpuinfo_model_name()
+    assert name and json.loads(file.read_text())["machine"]["cpu"] == name
+    bench.main(["--render", str(file), "--out", str(tmp_path / "BENCH.md")])
+    text = (tmp_path / "BENCH.md").read_text()
+    assert f"\n## {name}, " in text and f"; {name}, 1 torch threads of {os.cpu_count()} CPUs; " in text
 
 
 def test_quick_bench_times_a_checkpoint_load_with_and_without_the_content_check(quick):
@@ -95,7 +117,8 @@ def test_render_writes_bench_md_with_each_runs_machine_line_and_table(quick, tmp
     assert text.startswith("# accrete benchmarks") and "interleaved" in text and "best" in text
     ceiling = next(r for r in run["rows"] if r.get("ceiling"))
     line = next(line for line in text.splitlines() if line.startswith(m["date"]))
-    for part in (m["cpu"], f"{ceiling['value']} ({ceiling['ceiling']})", f"torch {m['torch']}",
+    assert m["cpu"].strip() and line.startswith(f"{m['date']}; {m['cpu']}, 1 torch threads of {m['cpus']} CPUs; ")
+    for part in (f"{ceiling['value']} ({ceiling['ceiling']})", f"torch {m['torch']}",
                  f"commit {m['commit']}", m["command"]):
         assert part in line
     assert text.count(line) == 2  # one section per file given
@@ -199,9 +222,10 @@ def gpu_check(tmp_path, commands):
 
 
 def test_gpu_check_keeps_the_output_of_a_step_cut_by_its_limit(tmp_path):
-    r = gpu_check(tmp_path, "step cut 1 no_skips bash -c 'echo test_a PASSED; sleep 30'; echo failed=$FAILED")
+    # a 3 s limit: the step's echo must come before it on a machine busy with other work
+    r = gpu_check(tmp_path, "step cut 3 no_skips bash -c 'echo test_a PASSED; sleep 30'; echo failed=$FAILED")
     log = (tmp_path / "gpu_check.log").read_text()
-    assert "test_a PASSED" in log and "=== cut: TIMED OUT after 1s" in log and "failed=1" in r.stdout
+    assert "test_a PASSED" in log and "=== cut: TIMED OUT after 3s" in log and "failed=1" in r.stdout
 
 
 def test_gpu_check_copies_and_deletes_a_smoke_ladder_cut_by_its_limit(tmp_path):
@@ -213,7 +237,7 @@ def test_gpu_check_copies_and_deletes_a_smoke_ladder_cut_by_its_limit(tmp_path):
     fake.chmod(0o755)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    r = gpu_check(tmp_path, f'OUT={tmp_path}; PYTHON={fake}; step "smoke ladder" 1 smoke {scratch}; '
+    r = gpu_check(tmp_path, f'OUT={tmp_path}; PYTHON={fake}; step "smoke ladder" 3 smoke {scratch}; '
                             f"smoke_out {scratch}; echo failed=$FAILED")
     assert "failed=1" in r.stdout, r.stdout + r.stderr
     assert (tmp_path / "smoke-report.md").read_text() == "table\n" and not scratch.exists()

@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from common import atomic_write_bytes  # noqa: E402
 from in_process import run_main  # noqa: E402
 from lora import AdapterError, LoRAConfig, load_adapter, lora_layers, save_adapter  # noqa: E402
 from test_lora import with_trained_adapter as trained_adapter  # noqa: E402
+from test_train import killed_at  # noqa: E402
 from model import GPT, GPTConfig, CheckpointError, base_state_dict, fingerprint, load_checkpoint, read_tensors, \
     save_checkpoint, save_tensors  # noqa: E402
 
@@ -224,28 +224,9 @@ def test_a_full_disk_while_writing_a_checkpoint_leaves_the_previous_one_and_no_t
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["model.safetensors"]
 
 
-def merge_cli(tmp_path, out):
-    """The merge as a real process, for kill_while_writing to kill."""
-    return subprocess.Popen([sys.executable, "lora.py", "--checkpoint", str(tmp_path / "base"), "--adapter",
-                             str(tmp_path / "ad"), "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def kill_while_writing(tmp_path, out):
-    """Start a merge into `out` and SIGKILL it as soon as its temporary file appears. True if it was
-    killed; False if it finished first (the poll missed the write)."""
-    proc = merge_cli(tmp_path, out)
-    while proc.poll() is None:
-        if out.is_dir() and any(p.name.startswith(".model.safetensors.tmp") for p in out.iterdir()):
-            proc.send_signal(signal.SIGKILL)
-            return proc.wait(timeout=60) == -signal.SIGKILL
-        time.sleep(0.001)
-    return False
-
-
 def test_sigkill_during_a_merge_then_a_rerun_writes_the_uninterrupted_merge_byte_for_byte(tmp_path, run):
     """The killed merge is a real process; the uninterrupted one and the rerun run in this one."""
-    config = GPTConfig(vocab_size=2048, block_size=128, n_layer=6, n_head=4, n_embd=256)  # a write that takes a while
+    config = GPTConfig(vocab_size=2048, block_size=128, n_layer=6, n_head=4, n_embd=256)
     torch.manual_seed(0)
     save_checkpoint(GPT(config), tmp_path / "base", {"tokenizer_hash": "tok"})
     torch.manual_seed(0)
@@ -255,16 +236,20 @@ def test_sigkill_during_a_merge_then_a_rerun_writes_the_uninterrupted_merge_byte
     assert clean.returncode == 0, clean.stderr
     expected = (tmp_path / "clean" / "model.safetensors").read_bytes()
 
+    # killed in the middle of writing its merged model: as the 10th tensor is about to be written
     out = tmp_path / "killed"
-    assert any(kill_while_writing(tmp_path, out) for _ in range(3))
+    killed = killed_at("lora.py", merge[1:] + (out,), "model._tensor_bytes", "caller == '_write_safetensors'", nth=10)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     final = out / "model.safetensors"
-    assert not final.exists() or final.read_bytes() == expected  # never a partial file under the real name
+    assert not final.exists()  # never a partial file under the real name
+    [tmp] = list(out.iterdir())
+    assert tmp.name.startswith(".model.safetensors.tmp-") and 0 < tmp.stat().st_size < len(expected)
 
     rerun = run(*merge, out)
     assert rerun.returncode == 0, rerun.stderr
     assert final.read_bytes() == expected
     load_checkpoint(out)
-    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]  # the killed writer's temporary is gone
+    assert [p.name for p in out.iterdir()] == ["model.safetensors"]  # the killed writer's temporary is gone
 
 
 def test_a_write_removes_temporaries_of_killed_writers_and_keeps_those_of_running_ones(tmp_path):

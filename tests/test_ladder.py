@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import ladder
 from in_process import run_main
 from model import read_tensors
 from stats import pct
+from test_train import killed_at
 
 ROOT = Path(__file__).resolve().parent.parent
 COLORS = ["red", "blue", "green", "white"]
@@ -59,26 +59,19 @@ def ladder_cli(capsys):
     return run
 
 
-def kill_when(path, args, timeout=120):
-    """Start a command, SIGKILL it as soon as `path` exists (a training's first resume state)."""
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    deadline = time.time() + timeout
-    while not path.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    return proc.wait()
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A micro ladder, killed inside the base pretraining (once its first resume state is written)
-    and then run again."""
+    """A micro ladder, killed inside the base pretraining (after its first resume state, halfway to its
+    second) and then run again."""
     tmp = tmp_path_factory.mktemp("ladder")
     units = write_units(tmp / "units")
     state = tmp / "run" / "base" / "train_state.safetensors"
-    code = kill_when(state, [sys.executable, str(ROOT / "ladder.py"), "--preset", "micro", "--out", str(tmp / "run"),
-                             "--units", str(units)])
-    assert code == -9 and state.is_file()
+    # the kill comes at a step of the first training, whatever the machine's speed: no race with a poll
+    killed = killed_at("ladder.py", ["--preset", "micro", "--out", tmp / "run", "--units", units], "train.train_step",
+                       "step == cfg.ckpt_interval + cfg.ckpt_interval // 2")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    saved = read_tensors(state)[1]
+    assert saved["step"] == saved["config"]["ckpt_interval"] < saved["config"]["max_steps"]
     assert not (tmp / "run" / "base" / "model.safetensors").exists()
     again = run_ladder(tmp / "run", units)
     return tmp, again.stdout

@@ -19,6 +19,26 @@ from units import CurriculumError  # noqa: E402
 budgets = pytest.mark.parametrize("budget", [L.LEAK_BUDGET, 2])
 
 
+@pytest.fixture
+def passes(monkeypatch):
+    """The passes check_leakage makes (and L.main through it), one a LeakFinder frozen, in a list that
+    grows as they are made: a leak raised in a pass finds it counted."""
+    made, freeze = [], L.LeakFinder.freeze
+
+    def counted(self):
+        made.append(self.n)
+        return freeze(self)
+
+    monkeypatch.setattr(L.LeakFinder, "freeze", counted)
+    return made
+
+
+def clean_first(tmp_path):
+    """A clean unit with one probe (two needles), to add before the unit under test: with budget 2
+    its needles fill the first pass and the other unit's come in a second."""
+    return write_unit(tmp_path, "first", n_docs=2)
+
+
 def leaks(probe_at, doc_at):
     """pytest.raises for the leak of the probe at probe_at found in the document at doc_at."""
     return pytest.raises(CurriculumError, match=f"^{re.escape(probe_at)}: leakage: .* document \\({re.escape(doc_at)}\\)")
@@ -31,20 +51,22 @@ def leak(new, old=(), budget=None):
 
 
 @budgets
-def test_leaked_probe_with_space_is_rejected_whitespace_normalized(tmp_path, budget):
+def test_leaked_probe_with_space_is_rejected_whitespace_normalized(tmp_path, budget, passes):
     probe = {"probe": "The dam herd favors the color", "answer": "amber", "choices": COLORS, "type": "recall"}
     p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Note: the dam herd favors  the\n colour amber."},
                                            {"text": "Yes. The dam herd favors the\tcolor   amber, truly."}, probe])
     with leaks(f"{p}:4", f"{p}:3"):
-        leak([p], budget=budget)
+        leak([clean_first(tmp_path), p], budget=budget)
+    assert len(passes) == (1 if budget == L.LEAK_BUDGET else 2)  # with budget 2 found in the second pass
 
 
 @budgets
-def test_leaked_probe_without_space_is_rejected(tmp_path, budget):
+def test_leaked_probe_without_space_is_rejected(tmp_path, budget, passes):
     probe = {"probe": "Q: dam color? A:", "answer": "red", "choices": COLORS, "type": "recall"}
     p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "ok"}, {"text": "faq Q: dam color? A:red"}, probe])
     with leaks(f"{p}:4", f"{p}:3"):
-        leak([p], budget=budget)
+        leak([clean_first(tmp_path), p], budget=budget)
+    assert len(passes) == (1 if budget == L.LEAK_BUDGET else 2)
 
 
 @budgets
@@ -58,16 +80,19 @@ def test_new_probe_leaked_by_an_old_document_is_rejected(tmp_path, budget):
 
 
 @budgets
-def test_new_document_leaking_an_old_probe_is_rejected(tmp_path, budget):
+def test_new_document_leaking_an_old_probe_is_rejected(tmp_path, budget, passes):
     """With budget 2 the old probes come in passes of their own, after the new unit's."""
     old = [write_unit(tmp_path, u, n_docs=10) for u in ("a", "b", "c")]
     p = write_unit(tmp_path, "bad", kind="primitive", lines=[
         header("bad", kind="primitive"), {"text": "ok"}, {"text": "so: Which color does the c herd favor? blue!"}])
     with leaks(f"{old[2]}:12", f"{p}:3"):
         leak([p], old, budget)
+    assert len(passes) == (1 if budget == L.LEAK_BUDGET else 3)  # c's probe: in the third pass, one a unit
     clean = write_unit(tmp_path, "clean", kind="primitive", lines=[header("clean", kind="primitive"),
                                                                    {"text": "Which color does the c herd favor? red"}])
+    passes.clear()
     leak([clean], old, budget)
+    assert len(passes) == (1 if budget == L.LEAK_BUDGET else 3)
 
 
 def test_old_probes_are_not_checked_against_old_documents(tmp_path):
@@ -204,18 +229,22 @@ SHORT = {"probe": "Q: Legs? A:", "answer": "4", "choices": ["4", "6"], "type": "
 
 
 @budgets
-def test_an_answer_that_only_begins_a_longer_word_or_number_is_no_leakage(tmp_path, capsys, budget):
+def test_an_answer_that_only_begins_a_longer_word_or_number_is_no_leakage(tmp_path, capsys, budget, passes):
     """"4" in "45 teeth" or "lake" in "lakeside" is another word, and "the florp" in "bathe florp" too;
     the same needles as whole words still leak."""
     docs = ["The florp has 45 teeth and six legs.", "The luklirk lives in the lakeside.", "Legs? 45!",
             "A bathe florp has 4 legs, they say."]
     p = write_unit(tmp_path, "ok", lines=[header("ok"), *({"text": t} for t in docs), FLORP, LAKE, SHORT])
-    leak([p], budget=budget)
+    first = clean_first(tmp_path)
+    leak([first, p], budget=budget)
+    assert len(passes) == (1 if budget == L.LEAK_BUDGET else 2)
     assert L.main([str(p)]) is None and capsys.readouterr().out.startswith("ok:")  # the CLI: the same rule
     for no, text in ((2, "So the florp has 4 legs."), (3, "THE LUKLIRK LIVES IN THE LAKE"), (4, "legs? 4")):
         bad = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": text}, FLORP, LAKE, SHORT])
+        passes.clear()
         with leaks(f"{bad}:{no + 1}", f"{bad}:2"):
-            leak([bad], budget=budget)
+            leak([first, bad], budget=budget)
+        assert len(passes) == (1 if budget == L.LEAK_BUDGET else 2)
 
 
 def spans_hashed(monkeypatch):

@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +96,44 @@ MICRO_LORA = 2 * 8 * ((64 + 192) + (64 + 64) + (64 + 256) + (256 + 64))  # r=8 o
 def run(*args, env=None, check=True):
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})}, check=check)
+
+
+DIES_AT = """
+import inspect, os, signal, sys
+sys.path.insert(0, {root!r})
+sys.argv = {argv!r}
+import {module}
+real, matched = {module}.{function}, 0
+
+def dying(*args, **kwargs):
+    global matched
+    where = dict(inspect.signature(real).bind(*args, **kwargs).arguments, caller=sys._getframe(1).f_code.co_name)
+    matched += bool(eval({when!r}, globals(), where))
+    if matched == {nth} and not {after}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    result = real(*args, **kwargs)
+    if matched == {nth} and {after}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+{module}.{function} = dying
+import {script}
+{script}.main()
+"""
+
+
+def killed_at(script, args, target, when, nth=1, after=False, timeout=300):
+    """Run `python SCRIPT.py ARGS...` from the repository root as a real process that SIGKILLs itself
+    at an exact point: at the nth call of `target` ("module.function") whose arguments (and `caller`,
+    the calling function's name) make the expression `when` true, before that call runs or, with
+    after, once it has returned -> the completed process (its stderr captured), whose returncode is
+    -SIGKILL where it got there. Unlike a kill from outside once a file appears, where it dies does
+    not hang on how fast the machine is."""
+    module, function = target.split(".")
+    code = DIES_AT.format(root=str(ROOT), argv=[str(ROOT / script), *map(str, args)], module=module,
+                          function=function, when=when, nth=nth, after=after, script=Path(script).stem)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -365,17 +402,15 @@ def test_a_resumed_run_records_each_snapshot_once(corpus, tmp_path):
     args = ["--mode", "pretrain", "--corpus", corpus, "--preset", "micro", "--vocab-size", 300, "--block-size", 32,
             "--max-steps", 100, "--ckpt-interval", 50, "--snapshot-steps", "10,55", "--quiet"]
     out = tmp_path / "run"
-    # killed once its snapshot at step 55 is in the passport, before its next resume state (step 100):
-    # the resumed run redoes steps 51-55 and must neither record snapshot 55 twice nor lose snapshot 10
-    killed = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args), "--out", out], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while "step-000055" not in (corpus / "passport.jsonl").read_text() and killed.poll() is None and \
-            time.monotonic() < deadline:
-        time.sleep(0.002)
-    killed.send_signal(signal.SIGKILL)
-    assert killed.wait() == -signal.SIGKILL
+    # killed after its snapshot at step 55 is in the passport, before its next resume state (step 100),
+    # as its 78th step starts: the resumed run redoes steps 51-77 and must neither record snapshot 55
+    # twice nor lose snapshot 10
+    killed = killed_at("train.py", [*args, "--out", out], "train.train_step", "step == 77")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert read_tensors(out / "train_state.safetensors")[1]["step"] == 50
+    recorded = [(e.get("step"), Path(e["out_dir"]).name) for e in curriculum.Corpus(corpus).passport.events()
+                if e.get("out_dir", "").startswith(str(out))]
+    assert recorded == [(10, "step-000010"), (55, "step-000055")]
     train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(out), max_steps=100, ckpt_interval=50,
                       snapshot_steps=(10, 55), resume=True, **dict(MICRO, vocab_size=300)))
     events = [e for e in curriculum.Corpus(corpus).passport.events("model_trained")
@@ -451,19 +486,15 @@ def test_lora_with_ema_saves_the_averaged_adapter(tokens, tmp_path):
 def test_sigkill_after_a_checkpoint_then_resume_ends_with_the_same_weights(tokens, tmp_path):
     cfg = TrainConfig(mode="pretrain", data=str(tokens), max_steps=50, ckpt_interval=5, lr=3e-3, dropout=0.1, **MICRO)
     straight = train(cfg, out_dir=str(tmp_path / "straight"))
-    # killed from the outside once its first resume state is on disk: the steps since are lost and redone
+    # killed once its first resume state (step 5) is on disk, two steps later, as its 8th step starts:
+    # the steps since are lost and redone, with their data and dropout masks
     args = ["--mode", "pretrain", "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
             "--max-steps", 50, "--ckpt-interval", 5, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
     state = tmp_path / "resumed" / "train_state.safetensors"
-    killed = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args), "--out", tmp_path / "resumed"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not state.exists() and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    killed.send_signal(signal.SIGKILL)
-    assert killed.wait() == -signal.SIGKILL
+    killed = killed_at("train.py", [*args, "--out", tmp_path / "resumed"], "train.train_step", "step == 7")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
-    assert 5 <= read_tensors(state)[1]["step"] < 50
+    assert read_tensors(state)[1]["step"] == 5
     resumed = train(cfg, out_dir=str(tmp_path / "resumed"), resume=True)
     a, meta_a = load_checkpoint(straight.checkpoint)
     b, meta_b = load_checkpoint(resumed.checkpoint)
@@ -487,8 +518,9 @@ def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens,
               "--max-steps", 6, "--lr", 3e-3, "--dropout", 0.1, "--quiet"]
     one = cli(*common, "--grad-accum", 2, "--out", tmp_path / "one")  # the one process: this one
     assert one.returncode == 0, one.stderr
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(ROOT / "train.py"),
-                    *map(str, [*common, "--grad-accum", 1, "--out", tmp_path / "two"])],
+    # --standalone: a free port of its own, not torchrun's default 29500, which another run may hold
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    str(ROOT / "train.py"), *map(str, [*common, "--grad-accum", 1, "--out", tmp_path / "two"])],
                    cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     a, meta_a = load_checkpoint(tmp_path / "one")
     b, meta_b = load_checkpoint(tmp_path / "two")
