@@ -512,6 +512,9 @@ def stage_corpus(run):
     curriculum.add(run.corpus_dir, files, log=lambda m: None if "added" in m else run.log("    " + m),
                    gate_on=s.gate_on, threshold=s.threshold, clear_of_chance=s.clear_of_chance)
     c = run.corpus
+    block = run.model_config().block_size  # a probe that cannot be scored is refused now, not once models are trained
+    for unit in c.knowledge_units():
+        evaluate.encode_probes(c.tokenizer, c.probes(unit), block, f"--preset {run.preset} (--block-size)")
     run.log(f"    {len(c.units)} units ({len(c.knowledge_units())} knowledge), vocab {c.vocab_size}, "
             f"{sum(h['tokens'] for h in c.units.values()):,} train tokens")
 
@@ -846,6 +849,20 @@ def seed_runs(out, seed, seeds):
     return [(seed, Path(out))] if seeds == 1 else [(seed + k, Path(out) / f"seed-{seed + k}") for k in range(seeds)]
 
 
+def check_out_kind(out, seeds):
+    """Refuse an --out that holds the other kind of run: one run (its ladder.json at the top) where
+    --seeds N would write seed-N runs beside it, or runs across seeds where one run would be written
+    over them: each kind writes its report to out/report, so each would replace the other's."""
+    out = Path(out)
+    if seeds > 1 and (out / "ladder.json").is_file():
+        raise LadderError(f"--out {out}: holds one run (its ladder.json), whose report --seeds {seeds} would "
+                          "replace; use another --out")
+    across = sorted(p.name for p in out.glob("seed-*") if (p / "ladder.json").is_file())
+    if seeds == 1 and across:
+        raise LadderError(f"--out {out}: holds runs across seeds ({', '.join(across)}), whose report one run would "
+                          "replace; use another --out, or continue them with --seeds")
+
+
 def _stop(signum, frame):
     raise KeyboardInterrupt  # a SIGTERM (kill, a job scheduler) ends a ladder as Ctrl-C does: its stage's time is kept
 
@@ -866,6 +883,7 @@ def main(argv=None):
         check_given({k for k, v in overrides.items() if v is not None}, s, args.preset, args.units, args.primitive)
         check_settings(s, args.preset, args.units, args.primitive)
         out, reports = Path(args.out), []
+        check_out_kind(out, args.seeds)
 
         def seed_run(seed, run_dir, save=True):
             world_seed = s.world_seed + (seed - s.seed if args.world_per_seed else 0)

@@ -733,3 +733,39 @@ def test_a_sigterm_ends_the_ladder_as_ctrl_c_does_keeping_its_stage_s_time(tmp_p
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip().startswith("interrupted: run the same command"), err
     assert "base" in json.loads((out / "stage_seconds.json").read_text())
+
+
+def test_seeds_into_a_run_of_one_seed_or_one_seed_into_runs_across_seeds_is_refused(finished, tmp_path, capsys):
+    # each kind writes its report to out/report: --seeds 2 into a finished run wrote seed-N runs beside it and
+    # replaced its report, and the run again put its own back
+    tmp, _ = finished
+    before = files_in(tmp / "run")
+    r = run_main(ladder.main, ["--preset", "micro", "--seeds", "2", "--out", tmp / "run", "--units", tmp / "units"],
+                 capsys)
+    assert (r.returncode, r.stderr) == (2, f"error: --out {tmp / 'run'}: holds one run (its ladder.json), whose report "
+                                           "--seeds 2 would replace; use another --out\n")
+    assert files_in(tmp / "run") == before and not list((tmp / "run").glob("seed-*"))
+    across = tmp_path / "across"
+    for seed in (3, 4):  # what --seeds 2 --seed 3 leaves: a run in each seed's directory
+        (across / f"seed-{seed}").mkdir(parents=True)
+        (across / f"seed-{seed}" / "ladder.json").write_text("{}\n")
+    before = files_in(across)
+    r = run_main(ladder.main, ["--preset", "micro", "--out", across, "--units", tmp / "units"], capsys)
+    assert (r.returncode, r.stderr) == (2, f"error: --out {across}: holds runs across seeds (seed-3, seed-4), whose "
+                                           "report one run would replace; use another --out, or continue them with "
+                                           "--seeds\n")
+    assert files_in(across) == before and not (across / "corpus").exists()
+
+
+def test_a_probe_too_long_for_the_block_is_refused_with_the_corpus_before_any_training(tmp_path, capsys):
+    # it was refused by the compare stage, after the base, every adapter and the scratch runs had trained
+    units = write_units(tmp_path / "units")
+    long = " ".join(["the very long answer"] * 30)
+    with open(units / "facts-01.jsonl", "a") as f:
+        f.write(json.dumps({"probe": "Q: What is the longest answer? A:", "answer": long, "choices": [long, "red"],
+                            "type": "recall"}) + "\n")
+    r = run_main(ladder.main, ["--preset", "micro", "--out", tmp_path / "run", "--units", units], capsys)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: unit facts-01, probe 'Q: What is the longest answer? A:': a choice of ")
+    assert r.stderr.endswith(" tokens does not fit block_size 64 of model --preset micro (--block-size)\n")
+    assert not (tmp_path / "run").exists()  # a first corpus refused: nothing of the run is left
