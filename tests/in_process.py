@@ -31,3 +31,8 @@ def run_main(main, args, capsys, cwd=ROOT):
                 code = 1
         out, err = capsys.readouterr()
     return subprocess.CompletedProcess(argv, code, out, err)
+
+
+def ctrl_c(*args, **kwargs):
+    """Stands in, by monkeypatch, for a function a command is in when the user presses Ctrl-C."""
+    raise KeyboardInterrupt

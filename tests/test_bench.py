@@ -15,6 +15,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import bench  # noqa: E402
+from in_process import ctrl_c  # noqa: E402
 import ladder  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 
@@ -165,10 +166,8 @@ def test_render_refuses_an_out_that_is_one_of_its_runs_before_writing(tmp_path, 
 @pytest.mark.parametrize("args", [["--render", "RUN", "--out", "OUT"], ["--quick", "--json", "OUT"]],
                          ids=["render", "measure"])
 def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(args, tmp_path, capsys, monkeypatch):
-    def interrupt(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(bench, "read_run", interrupt)
-    monkeypatch.setattr(bench, "run_benches", interrupt)
+    monkeypatch.setattr(bench, "read_run", ctrl_c)
+    monkeypatch.setattr(bench, "run_benches", ctrl_c)
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"machine": STAMP, "rows": []}))
     capsys.readouterr()

@@ -23,7 +23,7 @@ from bpe import EOT  # noqa: E402
 from curriculum import CurriculumError  # noqa: E402
 from leakage import LEAK_BUDGET  # noqa: E402
 from unit_files import COLORS, header, snapshot, write_unit  # noqa: E402
-from in_process import run_main  # noqa: E402
+from in_process import ctrl_c, run_main  # noqa: E402
 
 
 def main(capsys, *args):
@@ -707,14 +707,12 @@ def test_a_file_or_the_current_directory_where_a_corpus_goes_is_one_line(corpus,
     assert rc == 2 and "is the current directory" in err and not any((tmp_path / "here").iterdir())
 
 
-def interrupt(*args, **kwargs):
-    raise KeyboardInterrupt
 
 
 def test_ctrl_c_ends_every_subcommand_in_one_line_saying_how_to_go_on(corpus, tmp_path, cli, monkeypatch):
     for name in ("add", "train_bpe", "_checked"):
-        monkeypatch.setattr(C, name, interrupt)
-    monkeypatch.setattr(C.Corpus, "check", interrupt)
+        monkeypatch.setattr(C, name, ctrl_c)
+    monkeypatch.setattr(C.Corpus, "check", ctrl_c)
     before, new = snapshot(corpus.dir), tmp_path / "new"
     f = write_unit(tmp_path, "d")
     for args, says in [(["add", corpus.dir, f], "run the same command again: units already added are kept"),
@@ -730,7 +728,7 @@ def test_ctrl_c_ends_every_subcommand_in_one_line_saying_how_to_go_on(corpus, tm
 
 
 def test_an_init_stopped_once_its_corpus_is_in_place_says_to_add_to_it(tmp_path, cli, monkeypatch):
-    monkeypatch.setattr(C, "fsync_dir", interrupt)  # after the rename that makes the corpus appear whole
+    monkeypatch.setattr(C, "fsync_dir", ctrl_c)  # after the rename that makes the corpus appear whole
     f, new = write_unit(tmp_path, "u"), tmp_path / "new"
     r = cli("init", new, f, "--vocab-size", "280")
     assert (r.returncode, r.stderr) == (130, f"interrupted: {new} was made whole; now run "

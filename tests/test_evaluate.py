@@ -23,7 +23,7 @@ from evaluate import EvalError  # noqa: E402
 from lora import LoRAConfig, attach, save_adapter  # noqa: E402
 from common import sha256_file  # noqa: E402
 from model import GPT, GPTConfig, save_checkpoint  # noqa: E402
-from in_process import run_main  # noqa: E402
+from in_process import ctrl_c, run_main  # noqa: E402
 
 COLORS = ["red", "blue", "green", "gold", "amber", "violet"]
 NAMES = ["zib", "morp", "quell", "tavi", "brun", "skell", "yorra", "fent", "plov", "drisk", "vemm", "glon"]
@@ -1229,10 +1229,8 @@ def test_compare_refuses_a_control_pair_twice_or_a_model_paired_with_itself(worl
 
 
 def test_ctrl_c_ends_every_subcommand_in_one_line_exit_130(world, corpus_dir, tmp_path, capsys, monkeypatch):
-    def interrupt(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(E, "score_probes", interrupt)
-    monkeypatch.setattr(E, "sample", interrupt)
+    monkeypatch.setattr(E, "score_probes", ctrl_c)
+    monkeypatch.setattr(E, "sample", ctrl_c)
     before = (corpus_dir / "passport.jsonl").read_bytes()
     for args in (["verify", corpus_dir, "--unit", "facts", "--model", world / "base", "--adapter", world / "good"],
                  ["score", corpus_dir, "--model", world / "base"],

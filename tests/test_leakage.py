@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import leakage as L  # noqa: E402
+from in_process import ctrl_c  # noqa: E402
 from unit_files import COLORS, header, write_unit  # noqa: E402
 from units import CurriculumError  # noqa: E402
 
@@ -346,9 +347,7 @@ def test_the_leakage_cli_checks_stated_derived_facts_too(tmp_path, capsys):
 
 
 def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch):
-    def interrupt(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(L, "stated_in", interrupt)
+    monkeypatch.setattr(L, "stated_in", ctrl_c)
     p = write_unit(tmp_path, "u")
     with pytest.raises(SystemExit) as e:
         L.main([str(p)])

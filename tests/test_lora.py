@@ -20,7 +20,7 @@ from model import GPT, GPTConfig, export_hf, fingerprint, load_checkpoint, read_
 import lora  # noqa: E402
 from lora import _FoldedLoRAFunction, _UnfoldedLoRAFunction, AdapterError, DEFAULT_TARGETS, LoRAConfig, LoRALinear, attach, load_adapter, lora_layers, \
     merge, merged_meta, save_adapter, unmerge, export_peft  # noqa: E402
-from in_process import run_main  # noqa: E402
+from in_process import ctrl_c, run_main  # noqa: E402
 
 MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
 
@@ -564,8 +564,6 @@ def test_cli_ctrl_c_ends_in_one_line_and_writes_nothing(tmp_path, lora_cli, monk
     write_base_and_adapter(tmp_path)
     before = files_under(tmp_path)
 
-    def ctrl_c(*args, **kwargs):
-        raise KeyboardInterrupt
     monkeypatch.setattr(lora, "load_checkpoint", ctrl_c)
     try:
         r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "m1")

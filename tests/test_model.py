@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from model import GPT, GPTConfig, CheckpointError, export_hf, fingerprint, import_hf, load_checkpoint, \
     read_tensors, save_checkpoint, save_tensors  # noqa: E402
-from in_process import run_main  # noqa: E402
+from in_process import ctrl_c, run_main  # noqa: E402
 
 MICRO = GPTConfig.preset("micro")  # vocab 512, block 64, 2 layers, 2 heads, 64 wide
 
@@ -760,8 +760,6 @@ def test_cli_ctrl_c_ends_in_one_line_and_writes_nothing(tmp_path, cli, monkeypat
     import model
     save_checkpoint(micro_model(), tmp_path / "ckpt")
 
-    def ctrl_c(*args, **kwargs):
-        raise KeyboardInterrupt
     monkeypatch.setattr(model, "load_checkpoint", ctrl_c)
     try:
         r = cli("--export-hf", tmp_path / "ckpt", "--out", tmp_path / "hf")

@@ -11,6 +11,7 @@ import pytest
 
 import curriculum
 import practice
+from in_process import ctrl_c
 from units import UNIT_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,9 +381,8 @@ def test_an_out_below_a_file_is_one_line_naming_it_exit_2_and_nothing_written(sh
 
 def test_ctrl_c_ends_in_one_line_saying_how_to_go_on_and_leaves_no_support_unit(ships, tmp_path, capsys,
                                                                                  monkeypatch):
-    def interrupt(*a, **k):  # every unit written and about to be checked: none of them in out yet
-        raise KeyboardInterrupt
-    monkeypatch.setattr(practice, "stated_in", interrupt)
+    # every unit written and about to be checked: none of them in out yet
+    monkeypatch.setattr(practice, "stated_in", ctrl_c)
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("mine")

@@ -247,13 +247,11 @@ def test_an_empty_choice_is_rejected(tmp_path, choices):
 def test_ctrl_c_ends_the_read_only_command_lines_in_one_line(module, stopped, args, tmp_path, capsys, monkeypatch):
     # a traceback ending in KeyboardInterrupt was what these printed
     import importlib
-    from in_process import run_main
+    from in_process import ctrl_c, run_main
     m = importlib.import_module(module)
     owner, _, name = stopped.rpartition(".")
 
-    def interrupt(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(getattr(m, owner) if owner else m, name, interrupt)
+    monkeypatch.setattr(getattr(m, owner) if owner else m, name, ctrl_c)
     (tmp_path / "passport.jsonl").write_text("")
     p = run_main(m.main, args, capsys, cwd=tmp_path)
     how = "run the same command again" if module == "report" else "it writes nothing; run it again"

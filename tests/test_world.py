@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from in_process import ctrl_c
+
 _spec = importlib.util.spec_from_file_location(
     "world_prepare", Path(__file__).resolve().parents[1] / "data" / "world" / "prepare.py")
 world = importlib.util.module_from_spec(_spec)
@@ -547,9 +549,7 @@ def test_every_practice_fact_asked_is_stated_or_implied_by_statements(tiny):
 
 
 def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch):
-    def interrupt(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(world, "generate", interrupt)
+    monkeypatch.setattr(world, "generate", ctrl_c)
     with pytest.raises(SystemExit) as e:
         world.main(["--out", str(tmp_path)])
     assert e.value.code == 130
