@@ -938,10 +938,13 @@ def score_selection(corpus, given):
     (curriculum.select), each named once (a unit twice would count its probes twice), holding at least
     one probe; without --units, every unit with probes."""
     from curriculum import CurriculumError, select  # imported here, as in open_corpus
-    if not given:
+    if given is None:
         units = corpus.order()
     else:
         items = [s.strip() for g in given for s in g.split(",") if s.strip()]
+        if not items:  # the flag with no name, or a cut-off list: it scored every unit, as if none were chosen
+            raise EvalError(" ".join(["--units", *given]) + ": names no unit; name units or selectors, or leave "
+                            "--units out to score every unit")
         twice = next((u for i, u in enumerate(items) if u in items[:i]), None)
         if twice is not None:
             raise EvalError(f"--units {' '.join(given)}: {twice!r} is named twice (its probes would count twice)")

@@ -1192,7 +1192,9 @@ SELECTORS = "all, verified, rejected, untested, primitive, knowledge, level:N, l
     (["prim"], "--units prim: no probe to score in prim (primitive units have none)"),
     (["primitive"], "--units primitive: no probe to score in prim (primitive units have none)"),
     (["verified"], "--units verified: selects no unit"),
-    (["nosuch"], f"--units nosuch: unknown unit or selector 'nosuch' (selectors: {SELECTORS})")])
+    (["nosuch"], f"--units nosuch: unknown unit or selector 'nosuch' (selectors: {SELECTORS})"),
+    ([], "--units: names no unit; name units or selectors, or leave --units out to score every unit"),
+    ([" , "], "--units  , : names no unit; name units or selectors, or leave --units out to score every unit")])
 def test_score_cli_refuses_a_unit_named_twice_or_a_selection_without_probes(world, corpus_dir, capsys, units,
                                                                              says):
     """A unit named twice was scored twice (n=162 for 81 probes); a unit without probes printed "no probes
