@@ -16,6 +16,7 @@ from in_process import run_main
 from model import read_tensors
 from stats import pct
 from test_train import killed_at
+from unit_files import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 COLORS = ["red", "blue", "green", "white"]
@@ -463,11 +464,6 @@ def test_bad_options_are_refused_in_one_line_before_anything_is_written(tmp_path
     assert not (tmp_path / "run").exists()
 
 
-def files_in(d):
-    """Every file under d and its bytes: what a refused command must leave as it was."""
-    return {f: f.read_bytes() for f in sorted(Path(d).rglob("*")) if f.is_file()}
-
-
 @pytest.mark.parametrize("name, text, says", [
     ("ladder.json", None, 'not valid JSON (Unterminated string starting at: '),  # truncated
     ("ladder.json", "", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
@@ -487,13 +483,13 @@ def test_a_damaged_state_file_is_refused_in_one_line_naming_it_before_anything_r
     (run / "stage_seconds.json").write_text('{"corpus": 1.5}\n')
     file = run / name
     file.write_text(file.read_text()[:60] if text is None else text)
-    before = files_in(run)
+    before = snapshot(run)
     for stage in ("stage_corpus", "stage_base"):  # refused before any stage runs
         monkeypatch.setattr(ladder, stage, lambda *a, _s=stage: pytest.fail(f"{_s} ran on a damaged {name}"))
     r = run_main(ladder.main, ["--preset", "micro", "--out", run, "--units", units], capsys)
     assert r.returncode == 2 and r.stderr.startswith(f"error: {file}: {says}"), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
-    assert files_in(run) == before
+    assert snapshot(run) == before
 
 
 @pytest.mark.parametrize("out, says", [
@@ -508,11 +504,11 @@ def test_an_out_that_cannot_be_a_directory_is_refused_before_anything_is_written
     (tmp_path / "many").mkdir()
     (tmp_path / "many" / out.split("/")[-1]).write_text("mine\n")
     out = tmp_path / out
-    before = files_in(tmp_path)
+    before = snapshot(tmp_path)
     seeds = ["--out", out.parent, "--seeds", "2"] if out.parent.name == "many" else ["--out", out]
     r = run_main(ladder.main, ["--preset", "micro", "--units", units, *seeds], capsys)
     assert r.returncode == 2 and r.stderr == f"error: {says.format(out=out, tmp=tmp_path)}\n", r.stderr
-    assert files_in(tmp_path) == before and not (tmp_path / "many" / "seed-0").exists()
+    assert snapshot(tmp_path) == before and not (tmp_path / "many" / "seed-0").exists()
 
 
 @pytest.mark.parametrize("damage", ["a leaking probe", "no unit files"])
@@ -555,12 +551,12 @@ def test_a_first_corpus_refused_keeps_what_was_in_the_run_directory(tmp_path, ca
             (run / "support" / "prim-00.jsonl").write_text("an earlier support unit, which this run replaces\n")
             says = (f"{ships}:{i}: leakage: the probe's prompt (or its lead) + answer appears in a document "
                     f"({ships}:{len(rows) + 1})")
-    before = files_in(tmp_path), sorted(tmp_path.rglob("*"))
+    before = snapshot(tmp_path, dirs=True)
     r = run_main(ladder.main, ["--preset", "micro", "--out", run, "--units", units], capsys)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     exact = damage != "a leaking probe"  # its message goes on to say how to mend it
     assert r.stderr == f"error: {says}\n" if exact else r.stderr.startswith(f"error: {says}"), r.stderr
-    assert (files_in(tmp_path), sorted(tmp_path.rglob("*"))) == before
+    assert snapshot(tmp_path, dirs=True) == before
 
 
 def test_a_finished_run_whose_passport_is_gone_is_refused_and_kept_as_it_was(finished, tmp_path, capsys):
@@ -568,11 +564,11 @@ def test_a_finished_run_whose_passport_is_gone_is_refused_and_kept_as_it_was(fin
     run = tmp_path / "run"  # a copy: moved, so ladder.json would name one more directory
     shutil.copytree(tmp / "run", run)
     (run / "corpus" / "passport.jsonl").rename(tmp_path / "passport.bak")
-    before = files_in(tmp_path)
+    before = snapshot(tmp_path)
     r = run_main(ladder.main, ["--preset", "micro", "--out", run, "--units", tmp / "units"], capsys)
     assert r.returncode == 2 and r.stderr == (f"error: {run / 'corpus'}: already exists and is not an empty "
                                               "directory; choose a new corpus directory\n"), r.stderr
-    assert files_in(tmp_path) == before  # the corpus, ladder.json and stage_seconds.json among them
+    assert snapshot(tmp_path) == before  # the corpus, ladder.json and stage_seconds.json among them
 
 
 @pytest.mark.parametrize("flag", ["--units", "--primitive"])
@@ -739,22 +735,22 @@ def test_seeds_into_a_run_of_one_seed_or_one_seed_into_runs_across_seeds_is_refu
     # each kind writes its report to out/report: --seeds 2 into a finished run wrote seed-N runs beside it and
     # replaced its report, and the run again put its own back
     tmp, _ = finished
-    before = files_in(tmp / "run")
+    before = snapshot(tmp / "run")
     r = run_main(ladder.main, ["--preset", "micro", "--seeds", "2", "--out", tmp / "run", "--units", tmp / "units"],
                  capsys)
     assert (r.returncode, r.stderr) == (2, f"error: --out {tmp / 'run'}: holds one run (its ladder.json), whose report "
                                            "--seeds 2 would replace; use another --out\n")
-    assert files_in(tmp / "run") == before and not list((tmp / "run").glob("seed-*"))
+    assert snapshot(tmp / "run") == before and not list((tmp / "run").glob("seed-*"))
     across = tmp_path / "across"
     for seed in (3, 4):  # what --seeds 2 --seed 3 leaves: a run in each seed's directory
         (across / f"seed-{seed}").mkdir(parents=True)
         (across / f"seed-{seed}" / "ladder.json").write_text("{}\n")
-    before = files_in(across)
+    before = snapshot(across)
     r = run_main(ladder.main, ["--preset", "micro", "--out", across, "--units", tmp / "units"], capsys)
     assert (r.returncode, r.stderr) == (2, f"error: --out {across}: holds runs across seeds (seed-3, seed-4), whose "
                                            "report one run would replace; use another --out, or continue them with "
                                            "--seeds\n")
-    assert files_in(across) == before and not (across / "corpus").exists()
+    assert snapshot(across) == before and not (across / "corpus").exists()
 
 
 def test_a_probe_too_long_for_the_block_is_refused_with_the_corpus_before_any_training(tmp_path, capsys):

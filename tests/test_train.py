@@ -18,7 +18,7 @@ from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
 from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, peak_flops_of, resolve_device, \
     setup_process, train
 from in_process import run_main
-from unit_files import write_unit
+from unit_files import snapshot, write_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = dict(preset="micro", vocab_size=64, block_size=32, batch_size=8, log_interval=5, eval_iters=2, quiet=True)
@@ -1231,11 +1231,6 @@ def test_an_out_below_a_file_is_one_line_naming_the_flag_and_the_file(tokens, tm
 
 # ----------------------------------------------------------------------------- refused before the first step
 
-def _tree(d):
-    """Every file and directory under d -> its sha256 (None for a directory): what a refused run must not change."""
-    return {p.relative_to(d): None if p.is_dir() else sha256_file(p) for p in sorted(Path(d).rglob("*"))}
-
-
 @pytest.mark.parametrize("how", ["same", "link", "lora merge"])
 def test_an_out_that_is_the_init_is_refused_before_training_and_leaves_it_as_it_was(tokens, tmp_path, how, cli):
     # it trained, then wrote its model over the checkpoint it started from (the one a passport records), exit 0
@@ -1246,11 +1241,11 @@ def test_an_out_that_is_the_init_is_refused_before_training_and_leaves_it_as_it_
         out.symlink_to(base)
     mode = ("--mode", "lora", "--merge", "--init", base / "model.safetensors") if how == "lora merge" else \
         ("--mode", "finetune", "--init", base)
-    before = _tree(base)
+    before = snapshot(base, dirs=True)
     r = cli(*mode, "--data", tokens, "--batch-size", 8, "--max-steps", 2, "--out", out)
     assert (r.returncode, r.stderr) == (2, f"error: --out {out / 'model.safetensors'}: is the input it would be made "
                                            "from, which writing it would destroy; write to another directory\n")
-    assert _tree(base) == before  # the same sha256, and no state, log or adapter beside it
+    assert snapshot(base, dirs=True) == before  # the same bytes, and no state, log or adapter beside it
 
 
 @pytest.mark.parametrize("damage", ["torn last line", "broken chain", "other tokenizer"])
@@ -1276,11 +1271,12 @@ def test_a_damaged_corpus_passport_or_tokenizer_is_refused_before_training(corpu
         tok = json.loads((c / "tokenizer.json").read_text())
         (c / "tokenizer.json").write_text(json.dumps(dict(tok, special_tokens={})))
         says = f"{c / 'tokenizer.json'}: the tokenizer does not match the passport's init event"
-    before = _tree(c)
+    before = snapshot(c, dirs=True)
     r = cli("--corpus", c, "--units", "primitive", "--preset", "micro", "--block-size", 32, "--max-steps", 2,
             "--out", tmp_path / "out")
     assert (r.returncode, r.stderr) == (2, f"error: {says}\n")
-    assert not (tmp_path / "out").exists() and _tree(c) == before  # no model, state or log; no event appended
+    # no model, state or log; no event appended
+    assert not (tmp_path / "out").exists() and snapshot(c, dirs=True) == before
 
 
 @pytest.mark.parametrize("mode, file, args", [
@@ -1294,9 +1290,9 @@ def test_an_output_file_that_is_a_directory_is_refused_before_training(tokens, t
     # refused only when it was written, after training, leaving the resume state and the log behind
     out = tmp_path / "out"
     (out / file).mkdir(parents=True)
-    before = _tree(out)
+    before = snapshot(out, dirs=True)
     init = ("--init", _base(tmp_path)) if mode == "lora" else ("--preset", "micro", "--vocab-size", 64)
     r = cli("--mode", mode, *init, "--data", tokens, "--block-size", 32, "--max-steps", 2, *args, "--out", out)
     assert (r.returncode, r.stderr) == (2, f"error: --out {out / file}: is a directory, where the output file "
                                            "would be written\n")
-    assert _tree(out) == before
+    assert snapshot(out, dirs=True) == before

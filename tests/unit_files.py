@@ -24,6 +24,8 @@ def write_unit(dir, uid, kind="knowledge", level=0, requires=(), n_docs=12, prob
     return path
 
 
-def snapshot(dir):
-    """Every file under dir: relative path -> bytes."""
-    return {str(p.relative_to(dir)): p.read_bytes() for p in sorted(Path(dir).rglob("*")) if p.is_file()}
+def snapshot(dir, dirs=False):
+    """Every file under dir: relative path -> bytes; with dirs, every directory too (-> None): what a
+    refused command must leave as it was."""
+    return {str(p.relative_to(dir)): None if p.is_dir() else p.read_bytes() for p in sorted(Path(dir).rglob("*"))
+            if dirs or p.is_file()}
