@@ -208,10 +208,16 @@ class Corpus:
         changed = [p for p in paths if p.name in recorded and sha256_file(p) != recorded[p.name]]
         return changed or paths
 
-    def check(self):
-        """Verify the passport chain, the tokenizer and every unit copy and shard hash; raise on the first bad one."""
+    def check_passport(self):
+        """Verify the passport chain and that the tokenizer is its init event's: what anything that reads
+        or extends the corpus must know first (never extend a broken chain); the number of events."""
         n = self.passport.check()
         self.check_init()
+        return n
+
+    def check(self):
+        """Verify the passport chain, the tokenizer and every unit copy and shard hash; raise on the first bad one."""
+        n = self.check_passport()
         for u, e in self.added.items():
             files = [(self.dir / "units" / f"{u}.jsonl", e["sha256"])]
             files += [(self.dir / "shards" / f"{u}.{s}.bin", e["shards"][s]) for s in ("train", "val")]
@@ -431,8 +437,7 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         # and checks its probes against their documents
         fcntl.flock(lock, fcntl.LOCK_EX)
         corpus.refresh()
-        corpus.passport.check()  # never extend a broken chain
-        corpus.check_init()  # nor add to a corpus whose own check would fail
+        corpus.check_passport()
         new = _new_units(corpus, files, log)
         _check_premises(corpus, new)
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
@@ -820,8 +825,7 @@ def _checked(corpus_dir):
     """The corpus for a report (map, status), its passport chain and init event checked as `check`
     checks them: an empty passport or a line lacking its newline is refused, not described."""
     corpus = Corpus(corpus_dir)
-    corpus.passport.check()
-    corpus.check_init()
+    corpus.check_passport()
     return corpus
 
 

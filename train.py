@@ -693,10 +693,18 @@ def record_passport(cfg, data, files, units, figures, merged_meta=None):
                         checkpoint_sha256=sha256_file(files["checkpoint"]), **fields)
 
 
+STATE_FILE, LOG_FILE = "train_state.safetensors", "log.jsonl"  # what a run writes in --out besides its weights
+
+
+def snapshot_dir(out_dir, step):
+    """Where the weights at one of --snapshot-steps go: OUT/snapshots/step-NNNNNN/."""
+    return Path(out_dir) / "snapshots" / f"step-{step:06d}"
+
+
 def save_snapshot(cfg, model, data, step, spent, meta):
-    """The weights at one of --snapshot-steps, for a learning curve: OUT/snapshots/step-NNNNNN/ holds
-    a model (an adapter in lora mode), recorded in the passport as a snapshot at that step."""
-    out = Path(cfg.out_dir) / "snapshots" / f"step-{step:06d}"
+    """The weights at one of --snapshot-steps, for a learning curve: snapshot_dir holds a model (an
+    adapter in lora mode), recorded in the passport as a snapshot at that step."""
+    out = snapshot_dir(cfg.out_dir, step)
     if cfg.corpus and _recorded(cfg.corpus, out, step):
         return  # a resumed run redoing this step keeps the snapshot that the passport names
     files = save_outputs(cfg.mode, model, out, dict(meta, snapshot=True))
@@ -732,7 +740,7 @@ class RunLog:
         if self.master and entry is not None:
             if self.file is None:
                 self.out.mkdir(parents=True, exist_ok=True)
-                self.file = open(self.out / "log.jsonl", "a")
+                self.file = open(self.out / LOG_FILE, "a")
             self.file.write(json.dumps(entry) + "\n")
             self.file.flush()
 
@@ -797,8 +805,8 @@ def output_files(cfg):
     weights = ["model.safetensors"]
     if cfg.mode == "lora":
         weights = ["adapter.safetensors", *weights] if cfg.merge else ["adapter.safetensors"]
-    snapshots = [out / "snapshots" / f"step-{s:06d}" / weights[0] for s in cfg.snapshot_steps]
-    return [out / "train_state.safetensors", out / "log.jsonl", *(out / w for w in weights), *snapshots]
+    snapshots = [snapshot_dir(out, s) / weights[0] for s in cfg.snapshot_steps]
+    return [out / STATE_FILE, out / LOG_FILE, *(out / w for w in weights), *snapshots]
 
 
 def check_outputs(cfg):
@@ -820,9 +828,7 @@ def check_corpus(cfg):
     if not cfg.corpus:
         return
     import curriculum
-    corpus = curriculum.Corpus(cfg.corpus)
-    corpus.passport.check()
-    corpus.check_init()
+    curriculum.Corpus(cfg.corpus).check_passport()
 
 
 @contextmanager
@@ -1048,7 +1054,7 @@ class Run:
 def start_run(cfg, log):
     """The Run as configured: this process, the model, its data, optimizer and weight average, resumed
     from the saved state under --resume (a state there without it is refused)."""
-    state_file = Path(cfg.out_dir) / "train_state.safetensors"
+    state_file = Path(cfg.out_dir) / STATE_FILE
     saved = read_state(state_file, cfg)
     proc = setup_process(cfg)
     init = build_model(cfg, proc.device)
