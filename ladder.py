@@ -336,7 +336,8 @@ class Run:
                 raise LadderError(f"{state}: this run was started with other settings ({', '.join(changed)});"
                                   " continue it with the same options, or use another --out")
         self.stage_seconds()  # a damaged file is refused now, not once every stage has run
-        self.before = self.held()  # what a refused first corpus must leave as it was
+        # what a refused first corpus must leave as it was; None once a corpus is in (nothing is discarded then)
+        self.before = None if (self.corpus_dir / "passport.jsonl").is_file() else self.held()
         if save and (not state.is_file() or str(out) not in self.outs):
             self.outs = [o for o in self.outs if o != str(out)] + [str(out)]
             atomic_write_text(state, json.dumps(dict(saved, outs=self.outs), indent=1))
@@ -736,11 +737,11 @@ def run_ladder(run):
             seconds[name] = round(seconds.get(name, 0.0) + time.time() - t, 1)
             atomic_write_text(file, json.dumps(seconds, indent=1) + "\n")
 
-    fresh = not (run.corpus_dir / "passport.jsonl").is_file()
     try:
         stage(1, "corpus: units, tokenizer, shards", stage_corpus, run)
     except (ValueError, FileNotFoundError):
-        if fresh:  # refused input leaves no run that a retry would continue on a tokenizer of the refused files
+        # a first corpus refused: no run is left that a retry would continue on a tokenizer of the refused files
+        if run.before is not None:
             run.discard()
         raise
     stage(2, "base: pretrain on primitive text", stage_base, run)
