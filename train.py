@@ -36,8 +36,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from presets import PRESETS
-from common import GPT2_TOKENIZER_HASH, SEED_RULE, add_options, check_writable, fail, interrupted, option, seed_ok, \
-    sha256_file
+from common import GPT2_TOKENIZER_HASH, SEED_RULE, add_options, check_writable, fail, interrupted, option, same_file, \
+    seed_ok, sha256_file
 from model import GPT, GPTConfig, autocast, check_output, fingerprint, import_hf, load_checkpoint, machine_memory, \
     params_floor, read_tensors, save_checkpoint, save_tensors, size_text, weights_file
 
@@ -493,6 +493,13 @@ def val_stream(corpus, kw):
         return None
 
 
+def token_files(data):
+    """A token file (--data) and the validation file beside it (val.bin beside train.bin, else NAME_val.bin),
+    which need not exist."""
+    path = Path(data)
+    return path, path.with_name("val.bin") if path.name == "train.bin" else path.with_name(path.stem + "_val.bin")
+
+
 def build_streams(cfg, B, T, vocab_size, token_budget=None):
     """(train stream, val stream or None, tokenizer hash) for a token file or a curriculum selection."""
     if cfg.corpus:
@@ -507,8 +514,7 @@ def build_streams(cfg, B, T, vocab_size, token_budget=None):
             corpus.tokenizer_hash
     if not cfg.data:
         raise TrainError("no data: give --data FILE.bin or --corpus DIR")
-    path = Path(cfg.data)
-    val_path = path.with_name("val.bin") if path.name == "train.bin" else path.with_name(path.stem + "_val.bin")
+    path, val_path = token_files(cfg.data)
     if val_path.is_file():
         train = TokenFileStream(path, B, T, cfg.seed, vocab_size=vocab_size)
         val = TokenFileStream(val_path, B, T, cfg.seed + 1, vocab_size=vocab_size)
@@ -811,14 +817,21 @@ def output_files(cfg):
 
 def check_outputs(cfg):
     """Refuse, before any step is spent, an output file that cannot be written where it goes (a directory
-    in its place) or that is the --init (--init-hf) weights it would be made from: writing it would
-    destroy them, however --out names them (the same directory, a link to it)."""
+    in its place), that is an input it would be made from (the --init or --init-hf weights, a --data token
+    file), which writing it would destroy however --out names it (the same directory, a link to it), or
+    that lies in the --corpus directory."""
     sources = [weights_file(init, "model.safetensors") for init in (cfg.init, cfg.init_hf) if init]
+    sources += token_files(cfg.data) if cfg.data else []
     for file in output_files(cfg):
         try:
             check_output(file, sources)
         except ValueError as e:
             raise TrainError(f"--out {e}") from None
+        # the corpus is data, copied and hashed whole: --out it or below it would put a run's files in it;
+        # an --out holding the corpus is fine, since no file a run writes lands in the corpus then
+        if cfg.corpus and any(same_file(d, cfg.corpus) for d in Path(file).resolve().parents):
+            raise TrainError(f"--out {file}: is inside the --corpus directory {cfg.corpus}, which holds the corpus "
+                             "and nothing else; write to another directory")
 
 
 def check_corpus(cfg):

@@ -1248,6 +1248,59 @@ def test_an_out_that_is_the_init_is_refused_before_training_and_leaves_it_as_it_
     assert snapshot(base, dirs=True) == before  # the same bytes, and no state, log or adapter beside it
 
 
+@pytest.mark.parametrize("mode, file, how", [
+    ("pretrain", "model.safetensors", "same"),
+    ("pretrain", "model.safetensors", "link"),
+    ("pretrain", "log.jsonl", "same"),
+    ("lora", "adapter.safetensors", "same")])
+def test_an_output_file_that_is_the_data_is_refused_before_training_and_leaves_it_as_it_was(tokens, tmp_path, mode,
+                                                                                           file, how, cli):
+    # it trained on the file, then wrote its weights over it (or appended its log to it), exit 0
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(tokens, out / file)
+    data = out / file
+    if how == "link":
+        (tmp_path / "link").symlink_to(out)
+        data = tmp_path / "link" / file
+    before = snapshot(out, dirs=True)
+    init = ("--init", _base(tmp_path)) if mode == "lora" else ("--preset", "micro", "--vocab-size", 64)
+    r = cli("--mode", mode, *init, "--data", data, "--block-size", 32, "--max-steps", 2, "--out", out)
+    assert (r.returncode, r.stderr) == (2, f"error: --out {out / file}: is the input it would be made from, which "
+                                           "writing it would destroy; write to another directory\n")
+    assert snapshot(out, dirs=True) == before
+
+
+@pytest.mark.parametrize("how", ["same", "link", "spelled otherwise", "below it"])
+def test_an_out_in_the_corpus_directory_is_refused_before_training_and_leaves_it_as_it_was(corpus, tmp_path, how,
+                                                                                          cli):
+    # it trained, then wrote its model, state, log and snapshots among the corpus's units and shards, exit 0
+    c = tmp_path / "corpus"
+    shutil.copytree(corpus, c)
+    out = {"same": c, "link": tmp_path / "link", "spelled otherwise": c / "units" / "..", "below it": c / "run"}[how]
+    if how == "link":
+        out.symlink_to(c)
+    before = snapshot(c, dirs=True)
+    r = cli("--corpus", c, "--units", "primitive", "--preset", "micro", "--block-size", 32, "--max-steps", 2,
+            "--out", out)
+    assert (r.returncode, r.stderr) == (2, f"error: --out {out / 'train_state.safetensors'}: is inside the --corpus "
+                                           f"directory {c}, which holds the corpus and nothing else; write to "
+                                           "another directory\n")
+    assert snapshot(c, dirs=True) == before  # no model, state or log; no event appended
+
+
+def test_an_out_holding_the_corpus_trains_and_leaves_the_corpus_data_as_it_was(corpus, tmp_path, cli):
+    # no file a run writes lands in the corpus then (as the ladder keeps runs/ladder/corpus beside its runs)
+    c = tmp_path / "corpus"
+    shutil.copytree(corpus, c)
+    before = {k: v for k, v in snapshot(c, dirs=True).items() if k != "passport.jsonl"}
+    r = cli("--corpus", c, "--units", "primitive", "--preset", "micro", "--block-size", 32, "--max-steps", 2,
+            "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "model.safetensors").is_file()
+    assert {k: v for k, v in snapshot(c, dirs=True).items() if k != "passport.jsonl"} == before
+
+
 @pytest.mark.parametrize("damage", ["torn last line", "broken chain", "other tokenizer"])
 def test_a_damaged_corpus_passport_or_tokenizer_is_refused_before_training(corpus, tmp_path, damage, cli):
     # the passport was checked only when the run's event was appended: after training (a torn line), or
