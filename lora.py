@@ -22,8 +22,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file, stops_in_one_line
-from model import check_output, fingerprint, load_checkpoint, read_tensors, save_checkpoint, save_tensors, \
-    weights_file
+from model import check_export_dir, check_output, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
+    save_tensors, weights_file
 
 
 class AdapterError(ValueError):
@@ -418,8 +418,7 @@ def export_peft(model, out_dir):
     layers = lora_layers(model)
     if not layers:
         raise AdapterError("export_peft: the model has no LoRA layers")
-    for file in peft_files(out_dir):  # every file before any is written: no weights left without their config
-        check_output(file)
+    check_export_dir(out_dir, peft_files(out_dir), "export_peft")
     cfg = model.lora_config
     tensors = {}
     for name, layer in layers:
@@ -443,8 +442,13 @@ def merge_files(checkpoint, adapter, out):
     """The base checkpoint with the adapter file merged in, written to out as a plain checkpoint ->
     (the file, its header: merged_meta's)."""
     model, meta = load_checkpoint(checkpoint)
-    header = load_adapter(model, adapter, meta.get("tokenizer_hash"))
-    meta = merged_meta(meta, header)
+    return save_merged(model, meta, load_adapter(model, adapter, meta.get("tokenizer_hash")), out)
+
+
+def save_merged(model, base_meta, header, out):
+    """A base (its header: base_meta) with the adapter load_adapter attached to it (its header: header)
+    merged in, written to out as a plain checkpoint -> (the file, its header: merged_meta's)."""
+    meta = merged_meta(base_meta, header)
     return save_checkpoint(merge(model), out, meta), meta
 
 
@@ -452,12 +456,15 @@ def check_outputs(args):
     """Refuse, before anything is read or written, every file --out and --export-peft would write that cannot
     be: one refused after another was written would leave half the work (a merge without its export)."""
     inputs = [weights_file(args.checkpoint, "model.safetensors"), weights_file(args.adapter, "adapter.safetensors")]
-    outputs = [weights_file(args.out, "model.safetensors")] if args.out else []
-    outputs += peft_files(args.export_peft) if args.export_peft else []
-    for file in outputs:  # a merge or export written over its base or adapter would destroy it
-        check_output(file, inputs)
-    if args.out and args.export_peft and outputs[0].resolve() in {f.resolve() for f in outputs[1:]}:
-        raise AdapterError(f"{outputs[0]}: --out names a file --export-peft writes too, which would replace the "
+    merged = weights_file(args.out, "model.safetensors") if args.out else None
+    exported = peft_files(args.export_peft) if args.export_peft else []
+    # a merge or export written over its base or adapter would destroy it
+    if merged:
+        check_output(merged, inputs)
+    if exported:
+        check_export_dir(args.export_peft, exported, "--export-peft", inputs)
+    if merged and merged.resolve() in {f.resolve() for f in exported}:
+        raise AdapterError(f"{merged}: --out names a file --export-peft writes too, which would replace the "
                            "merged checkpoint; give --out another path")
 
 
@@ -474,19 +481,20 @@ def main():
                    help="Merge the adapter into the base and write the result here as a plain checkpoint "
                    "(a directory; a path ending in .safetensors is the checkpoint file itself).")
     p.add_argument("--export-peft", metavar="DIR",
-                   help="Write the adapter here in PEFT's format, for the base that model.py --export-hf writes.")
+                   help="Write the adapter here in PEFT's format (a directory), for the base that model.py "
+                   "--export-hf writes.")
     args = p.parse_args()
     try:
         check_outputs(args)
+        # read once for both outputs: each read hashes every weight of the checkpoint and the adapter
+        model, meta = load_checkpoint(args.checkpoint)
+        header = load_adapter(model, args.adapter, meta.get("tokenizer_hash"))
+        if args.export_peft:  # before the merge, which takes the adapter's layers out of the model
+            print("wrote", export_peft(model, args.export_peft))
         if args.out:
-            print("wrote", merge_files(args.checkpoint, args.adapter, args.out)[0])
-        if args.export_peft or not args.out:
-            model, meta = load_checkpoint(args.checkpoint)
-            header = load_adapter(model, args.adapter, meta.get("tokenizer_hash"))
-            if args.export_peft:
-                print("wrote", export_peft(model, args.export_peft))
-            else:
-                print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
+            print("wrote", save_merged(model, meta, header, args.out)[0])
+        if not (args.out or args.export_peft):
+            print(f"{header['file']}: fits {args.checkpoint}; config {header['lora_config']}")
     except (ValueError, FileNotFoundError) as e:
         fail(e)
 

@@ -380,6 +380,23 @@ def check_output(file, sources=()):
     return file
 
 
+# the endings of weights and config files: a directory named with one would pass for a file, to people and tools
+FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json")
+
+
+def check_export_dir(out_dir, files, what, sources=()):
+    """Refuse (CheckpointError), before anything is written, an export directory out_dir that `what` (an
+    option or a function) must not write its `files` into: one named as a file is (x.safetensors made a
+    directory), or one where check_output refuses any of them (`sources`: the files the export is made from)."""
+    out_dir = Path(out_dir)
+    if out_dir.suffix.lower() in FILE_SUFFIXES:
+        names = " and ".join(Path(f).name for f in files)
+        raise CheckpointError(f"{out_dir}: ends in {out_dir.suffix}, as a file's name does, but {what} writes a "
+                              f"directory (its {names}); give a directory's path")
+    for file in files:  # every file before any is written: no weights left without their config
+        check_output(file, sources)
+
+
 def _checkpoint_file(path):
     return weights_file(path, "model.safetensors")
 
@@ -550,8 +567,7 @@ def export_hf(model, out_dir):
     c = model.config
     if not c.bias:
         raise CheckpointError("export_hf: GPT-2 has biases; a model trained with bias=False cannot be exported")
-    for file in hf_files(out_dir):  # every file before any is written: no weights left without their config
-        check_output(file)
+    check_export_dir(out_dir, hf_files(out_dir), "export_hf")
     out_dir = Path(out_dir)
     tensors = {k: (v.t() if k.endswith(_CONV1D) else v).float()
                for k, v in base_state_dict(model).items()}
@@ -576,8 +592,7 @@ def _convert(args):
         meta = {"mode": "import_hf", "tokenizer_hash": GPT2_TOKENIZER_HASH}  # refused on another corpus
         print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, meta))
     else:
-        for file in hf_files(args.out):  # the config too: one that cannot be written would stop it halfway
-            check_output(file, [_checkpoint_file(args.export_hf)])
+        check_export_dir(args.out, hf_files(args.out), "--export-hf", [_checkpoint_file(args.export_hf)])
         print("wrote", export_hf(load_checkpoint(args.export_hf)[0], args.out))
 
 
@@ -617,7 +632,8 @@ def main():
                    "Hugging Face GPT-2 directory written to --out.")
     p.add_argument("--out", metavar="DIR",
                    help="The directory to write the converted weights to; required with --import-hf and --export-hf "
-                   "(with --import-hf a path ending in .safetensors is the checkpoint file itself).")
+                   "(with --import-hf a path ending in .safetensors is the checkpoint file itself; --export-hf "
+                   "writes a directory).")
     args = p.parse_args()
     if (args.import_hf or args.export_hf) and not args.out:
         p.error("--out is required with --import-hf / --export-hf")

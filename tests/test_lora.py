@@ -560,6 +560,60 @@ def test_cli_out_that_names_a_file_export_peft_writes_is_refused(tmp_path, lora_
     assert not (tmp_path / "pe").exists()
 
 
+@pytest.mark.parametrize("name, existing", [("pe.safetensors", False), ("pe.bin", True)])
+def test_cli_export_peft_into_a_path_named_as_a_file_is_refused_and_writes_no_merge_either(tmp_path, name, existing,
+                                                                                           lora_cli):
+    """A PEFT export is a directory, as model.py's --export-hf is: refused alike, before anything is written."""
+    write_base_and_adapter(tmp_path)
+    out = tmp_path / name
+    if existing:
+        out.write_text("mine")
+    before = files_under(tmp_path)
+    r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "m1",
+                 "--export-peft", out)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {out}: ends in {out.suffix}, as a file's name does, but --export-peft writes a " \
+                       "directory (its adapter_model.safetensors and adapter_config.json); give a directory's path\n"
+    assert out.is_file() == existing and not (tmp_path / "m1").exists() and files_under(tmp_path) == before
+    with pytest.raises(ValueError, match=rf"^{out}: ends in {out.suffix}, as a file's name does, but export_peft "
+                                           "writes a directory"):
+        export_peft(with_trained_adapter(base_model()), out)
+    assert out.is_file() == existing and files_under(tmp_path) == before
+
+
+def counting(monkeypatch, name, reads):
+    """lora.`name`, counting its calls in reads[name]."""
+    real = getattr(lora, name)
+
+    def counted(*args, **kwargs):
+        reads[name] = reads.get(name, 0) + 1
+        return real(*args, **kwargs)
+    monkeypatch.setattr(lora, name, counted)
+
+
+def test_cli_merge_with_export_peft_reads_the_checkpoint_and_the_adapter_once(tmp_path, lora_cli, monkeypatch):
+    """Each read hashes every weight: the two outputs share one."""
+    write_base_and_adapter(tmp_path)
+    reads = {}
+    for name in ("load_checkpoint", "read_adapter"):
+        counting(monkeypatch, name, reads)
+    r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "m",
+                 "--export-peft", tmp_path / "pe")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert reads == {"load_checkpoint": 1, "read_adapter": 1}
+
+
+def test_cli_merge_with_export_peft_writes_the_bytes_each_writes_alone(tmp_path, lora_cli):
+    write_base_and_adapter(tmp_path)
+    args = ["--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad"]
+    assert lora_cli(*args, "--out", tmp_path / "both" / "m", "--export-peft", tmp_path / "both" / "pe").returncode == 0
+    assert lora_cli(*args, "--out", tmp_path / "alone" / "m").returncode == 0
+    assert lora_cli(*args, "--export-peft", tmp_path / "alone" / "pe").returncode == 0
+    assert files_under(tmp_path / "both") == files_under(tmp_path / "alone")
+    assert [name for name, _ in files_under(tmp_path / "both")] == [
+        "m/model.safetensors", "pe/adapter_config.json", "pe/adapter_model.safetensors"]
+
+
 def test_cli_ctrl_c_ends_in_one_line_and_writes_nothing(tmp_path, lora_cli, monkeypatch):
     write_base_and_adapter(tmp_path)
     before = files_under(tmp_path)

@@ -422,6 +422,45 @@ def test_cli_out_that_names_an_existing_file_exits_2_with_one_line(tmp_path, con
     assert (tmp_path / "afile").read_text() == "mine"
 
 
+def everything_under(d):
+    """Every path under d, with a file's bytes (None for a directory): a refusal leaves it as it was."""
+    return sorted((str(f.relative_to(d)), f.read_bytes() if f.is_file() else None) for f in d.rglob("*"))
+
+
+def read_nothing(*args, **kwargs):
+    raise AssertionError("the checkpoint was read before the refusal")
+
+
+@pytest.mark.parametrize("name, existing", [("hf.safetensors", False), ("hf.bin", True), ("hf.JSON", False)])
+def test_cli_export_hf_into_an_out_named_as_a_file_is_refused_before_the_checkpoint_is_read(tmp_path, name, existing,
+                                                                                            cli, monkeypatch):
+    """The export writes a directory: one named hf.safetensors would be taken for the weights file by anyone
+    reading it (load_checkpoint included)."""
+    import model
+    save_checkpoint(micro_model(), tmp_path / "ckpt")
+    out = tmp_path / name
+    if existing:
+        out.write_text("mine")
+    before = everything_under(tmp_path)
+    monkeypatch.setattr(model, "load_checkpoint", read_nothing)
+    r = cli("--export-hf", tmp_path / "ckpt", "--out", out)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {out}: ends in {out.suffix}, as a file's name does, but --export-hf writes a " \
+                       "directory (its model.safetensors and config.json); give a directory's path\n"
+    assert everything_under(tmp_path) == before
+    with pytest.raises(CheckpointError, match=rf"^{out}: ends in {out.suffix}, as a file's name does, but export_hf "
+                                              r"writes a directory \(its model\.safetensors and config\.json\)"):
+        export_hf(micro_model(), out)
+    assert everything_under(tmp_path) == before
+
+
+def test_cli_export_hf_into_a_directory_with_a_dot_in_its_name_writes_it(tmp_path, cli):
+    save_checkpoint(micro_model(), tmp_path / "ckpt")
+    r = cli("--export-hf", tmp_path / "ckpt", "--out", tmp_path / "hf.v1")
+    assert (r.returncode, r.stdout) == (0, f"wrote {tmp_path / 'hf.v1'}\n")
+    assert sorted(f.name for f in (tmp_path / "hf.v1").iterdir()) == ["config.json", "model.safetensors"]
+
+
 def test_an_imported_gpt2_checkpoint_carries_gpt2_s_tokenizer_and_is_refused_on_another_corpus(tmp_path, cli):
     """GPT-2's weights read GPT-2's tokens: scored on a corpus with its own BPE they would only seem to fit
     (its 50257 rows hold any smaller vocabulary)."""
