@@ -751,6 +751,9 @@ def run_ladder(run):
                    stage_scratch, run, grow_flops)
     report = stage(6, "compare: every stage on the same probes", stage_compare, run, steps, have_ft, points)
     report["stage_seconds"] = seconds
+    # what it trained with, so that report.py seeds can refuse one run given as two seeds, or seeds of other
+    # settings; where it ran is left out, as ladder.json's check leaves it out
+    report["settings"] = {"preset": run.preset, **{k: v for k, v in dataclasses.asdict(run.s).items() if k != "device"}}
     report["training_flops"] = training_flops(report["models"], grow_flops)
     atomic_write_text(run.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
     run.log(f"ladder done in {time.time() - t0:.0f}s; its stages over every invocation: "

@@ -546,6 +546,29 @@ def _check_seeds(reports, names, worlds=False):
                                  "seeds are paired on the same probes (each seed on its own world: --worlds)"))
     if not common_models(reports):
         raise ReportError("aggregate_seeds: no model is in every report; seeds are paired model by model")
+    _check_settings([r.get("settings") for r in reports], names, worlds)
+
+
+def _check_settings(settings, names, worlds):
+    """Seeds are runs of one ladder's settings that differ in their seed (and with worlds, their world's
+    seed) alone; the same run given twice would agree with itself, an interval of width 0. Reports
+    without "settings" (compare's own, or older ladders') are not checked."""
+    if None in settings:
+        return
+    free = ("seed", "world_seed") if worlds else ("seed",)
+    seen = {}
+    for k, s in enumerate(settings):
+        other = [f"{key} {s.get(key)} against {settings[0].get(key)}" for key in sorted(set(s) | set(settings[0]))
+                 if key not in free and s.get(key) != settings[0].get(key)]
+        if other:
+            raise ReportError(f"{names[k]} was trained with other settings than {names[0]} ({', '.join(other)}); "
+                              "seeds are runs of one ladder's settings")
+        run = tuple(s.get(key) for key in free)
+        if run in seen:
+            words = " and ".join(f"{key.replace('_', ' ')} {v}" for key, v in zip(free, run))
+            raise ReportError(f"{names[k]} was trained with {words}, as {names[seen[run]]} was: the same run twice "
+                              "is not two seeds")
+        seen[run] = k
 
 
 def common_models(reports):
@@ -1100,6 +1123,7 @@ SEED_KEYS = {  # what aggregate_seeds reads of each seed's report
     "models": {"*": {"summary": {"overall": SEED_CELL, "by_level": {"*": SEED_CELL}, "by_type": {"*": SEED_CELL}},
                      "correct?": "string"}},
     "units": ["string"], "corpus?": ("string", "null"), "rejected?": ["string"], "probes_sha256?": "object",
+    "settings?": "object",
     "answer_frequency?": {"by_type": "object", "correct?": "string"}, "compared?": COMPARED,
     "curves?": {"runs?": {"*": [{"by_type": {"*": ("null", {"acc?": OPT_NUM})}, "correct?": "string"}]},
                 "references?": {"*": {"*": OPT_NUM}}}}

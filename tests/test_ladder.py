@@ -121,6 +121,10 @@ def test_report_has_a_row_per_stage_and_the_retention_matrix(finished):
                      "finetune": models["finetune"]["flops"] - models["base"]["flops"],
                      "scratch": 2 * models["scratch-curriculum"]["flops"]}
     assert min(flops.values()) > 0
+    # what it trained with, as ladder.json holds it but for where it ran (report.py seeds checks seeds by it)
+    state = json.loads((tmp / "run" / "ladder.json").read_text())
+    assert report["settings"] == {"preset": "micro", **{k: v for k, v in state["settings"].items() if k != "device"}}
+    assert report["settings"]["seed"] == 0 and report["settings"]["lora_r"] == 4  # the micro preset's rank
     assert list(report["models"]) == ["base", "step1-facts-00", "step2-facts-01", "merged", "finetune",
                                       "scratch-curriculum", "scratch-shuffled"]
     assert report["retention"]["steps"] == ["base", "step1-facts-00", "step2-facts-01"]

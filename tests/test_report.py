@@ -386,6 +386,33 @@ def test_seeds_cli_refuses_seeds_scored_with_another_norm(tmp_path, run_report):
     assert not (tmp_path / "agg").exists()
 
 
+def test_seeds_cli_refuses_one_run_given_as_two_seeds_and_seeds_of_other_settings(tmp_path, run_report):
+    """Two copies of one run's report agree with each other: an interval of width 0 across "2 seeds"."""
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    settings = {"preset": "tiny", "seed": 0, "world_seed": 0, "lora_r": 16}
+    runs = {"a": settings, "b": dict(settings, seed=1), "c": dict(settings, seed=1), "d": dict(settings, seed=2, lora_r=8)}
+    for name, s in runs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(dict(a, settings=s)))
+    files = lambda *names: [tmp_path / f"{n}.json" for n in names]
+    p = run_report("seeds", *files("a", "b", "c"), "--out", tmp_path / "agg")
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'c.json'} was trained with seed 1, as "
+                                           f"{tmp_path / 'b.json'} was: the same run twice is not two seeds\n")
+    p = run_report("seeds", *files("a", "d"), "--out", tmp_path / "agg")
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'd.json'} was trained with other settings than "
+                                           f"{tmp_path / 'a.json'} (lora_r 8 against 16); seeds are runs of one "
+                                           "ladder's settings\n")
+    assert not (tmp_path / "agg").exists()
+    assert run_report("seeds", *files("a", "b"), "--out", tmp_path / "agg").returncode == 0
+    # on worlds of their own, a seed is its training seed and its world's together
+    worlds = [dict(a, settings=dict(settings, world_seed=w), probes_sha256={"all": f"world {w}"}) for w in (0, 1)]
+    assert R.aggregate_seeds(worlds, worlds=True)["seeds"] == 2
+    with pytest.raises(ValueError, match=r"report 1 was trained with seed 0 and world seed 0, as report 0 was"):
+        R.aggregate_seeds([worlds[0], dict(worlds[0], probes_sha256={"all": "world 1"})], worlds=True)
+    with pytest.raises(ValueError, match=r"other settings than report 0 \(world_seed 1 against 0\)"):
+        R.aggregate_seeds([dict(worlds[0], probes_sha256={"all": "one"}),
+                           dict(worlds[1], settings=dict(settings, seed=1, world_seed=1), probes_sha256={"all": "one"})])
+
+
 def test_seeds_cli_refuses_a_file_that_is_not_a_report_exit_2(tmp_path, run_report):
     (tmp_path / "a.json").write_text("{not json")
     (tmp_path / "b.json").write_text("{not json")
