@@ -19,7 +19,8 @@ from pathlib import Path
 
 from common import atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, run_subcommand, \
     same_file
-from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, pct, points_range, signed_points, t_interval
+from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, holm, pct, points_range, signed_points, \
+    t_interval, t_test
 
 
 class ReportError(ValueError):
@@ -391,11 +392,14 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
     models = {n: {scope: dict(t_interval(v), values=v, **({"probes": _n_shared(shared, scope)} if shared else {}))
                   for scope, v in _seed_accuracies(reports, n, shared).items()} for n in names}
     pairs = _seed_pairs(reports, names, models, shared, worlds)
+    units = by_unit(reports, names, worlds)
+    _holm_family(pairs)  # the comparisons and the by-unit table: two families, each of many intervals
+    _holm_family([p for row in units for p in row["pairs"]])
     agg = {"seeds": len(reports), "names": [_seed_name(r, k) for k, r in enumerate(reports)], "worlds": worlds,
            "gate_half": all(map(gate_read_half, reports)),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared),
-           "by_unit": by_unit(reports, names, worlds)}
+           "by_unit": units}
     if shared and all("correct" in r.get("answer_frequency", {}) for r in reports):
         agg["answer_frequency"] = _shared_prior(reports, shared)
     # the shared probes leave out the units some seed rejected: the seeds that kept them all read every probe
@@ -443,6 +447,15 @@ def _seed_pairs(reports, names, models, shared, worlds):
     return pairs
 
 
+def _holm_family(comparisons):
+    """Each comparison across seeds gets "p", its paired t-test over seeds (None: no interval), and "holm",
+    that p adjusted by Holm over the family: with dozens of 95% intervals read at once, a few leave out 0
+    by chance alone where no difference exists; those whose holm is below 0.05 hold for the family."""
+    ps = [t_test(c["values"]) for c in comparisons]
+    for c, p, adjusted in zip(comparisons, ps, holm(ps)):
+        c.update(p=p, holm=adjusted)
+
+
 def by_unit(reports, names, worlds=False):
     """Each unit and probe type across the seeds that compared any probe of it (those whose gates kept
     the unit): per compared pair of models, every seed's difference on the probes of that unit and type
@@ -479,12 +492,14 @@ def _md_by_unit(agg, pairs=None):
     if not shown:
         return []
     n = sum(_has_width(p) for row in rows for p in row["pairs"] if (p["a"], p["b"]) in shown)
+    family = sum(p.get("p") is not None for row in rows for p in row["pairs"])
     out = ["Each unit and type in the seeds that compared its probes (those whose gates kept the unit), "
            + ("each seed on its own world's probes" if agg.get("worlds") else "on those all of them compare (a "
               "probe resting on a fact of a unit one of them rejected is left out of all)")
            + ": A - B in points, the mean over those seeds [95% t-interval over them; none from one seed or "
            f"where every seed differs alike]. Of these {n} intervals, about one in twenty where no difference "
-           "exists would leave out 0 by chance alone. " + ("Each seed's probes are its own world's draw, so the "
+           "exists would leave out 0 by chance alone; ‡ marks one that holds under Holm's correction over every "
+           f"by-unit interval the report reads ({family}, paired t-tests over seeds, family-wise error 5%). " + ("Each seed's probes are its own world's draw, so the "
            "t-interval covers that draw too." if agg.get("worlds") else "The seeds share their probes, so the "
            "t-interval leaves out how far another draw of probes could move a difference: † marks one that also "
            "leaves out 0 over such a draw (the mean ± sqrt(t half-width² + the seeds' mean bootstrap "
@@ -515,7 +530,24 @@ def _diff_cell(t, mark=True):
         return signed_points(t["mean"]) + (" in each seed" if t["lo"] is not None else "")
     both = _over_probes(t) if mark else None
     dagger = " †" if both and (both[0] > 0 or both[1] < 0) else ""
+    dagger += " ‡" if _holds_for_family(t) else ""
     return f"{signed_points(t['mean'])} [{points_range(t['lo'], t['hi'])}]{dagger}"
+
+
+def _holds_for_family(t):
+    """Whether a difference across seeds holds under Holm's correction over its family (_holm_family)."""
+    return t.get("holm") is not None and t["holm"] < 0.05
+
+
+def _holm_line(comparisons, what):
+    """A sentence on which of the comparisons (what: the family, in words) hold under Holm's correction."""
+    tested = [c for c in comparisons if c.get("p") is not None]
+    if not tested:
+        return []
+    hold = [f"{c['scope']} {c['a']} - {c['b']}" for c in tested if _holds_for_family(c)]
+    return ["", f"Holm's correction over {what} ({len(tested)} paired t-tests over seeds, family-wise error 5%): "
+            + (f"{len(hold)} hold: {'; '.join(hold)}." if hold else "none holds.")
+            + " A difference above that is not among them may be one of the chance findings so many intervals make."]
 
 
 def _seed_name(report, k):
@@ -730,7 +762,9 @@ def render_seeds_markdown(agg):
            "their sampling error does not shrink over seeds: a sentence calls a difference detectable over a draw "
            "of probes only where the mean ± sqrt(t half-width² + probes ±²) leaves out 0.") +
            f" Each interval is 95% on its own: of the {len(agg['comparisons'])} comparisons below, about one in "
-           "twenty of those where no difference exists would leave out 0 by chance alone." +
+           "twenty of those where no difference exists would leave out 0 by chance alone; the Holm p is each "
+           "difference's paired t-test over seeds adjusted for all of them (below 0.05: it holds with the "
+           "family-wise error at 5%)." +
            (" Each seed is read on the probes that every seed with probes in the scope compares: where the gates "
             "kept other units in other seeds, the probes some seeds lack are left out of all (the first row "
             "counts those kept), so each mean is over one set." if agg.get("shared_probes") else ""), "",
@@ -742,15 +776,17 @@ def render_seeds_markdown(agg):
     out += [_row([n] + [_seed_cell(m[s], of=agg["seeds"]) if s in m else "-" for s in scopes])
             for n, m in models.items()]
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
-                                                          "mean", "sd", "95% t-interval", "probes ±"])
+                                                          "mean", "sd", "95% t-interval", "probes ±", "Holm p"])
     for c in agg["comparisons"]:
         seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
         spread = ["-", "-"] if c["sd"] is None else [f"{100 * c['sd']:.1f}",
                                                     f"{100 * c['lo']:+.1f} to {100 * c['hi']:+.1f}"]
         probes = "-" if c.get("probes") is None else f"{100 * c['probes']:.1f}"
         mean = "-" if c["mean"] is None else f"{100 * c['mean']:+.1f}"
-        out.append(_row([c["scope"], c["a"], c["b"], seeds, mean] + spread + [probes]))
+        holm_p = "-" if c.get("holm") is None else f"{c['holm']:.2g}"
+        out.append(_row([c["scope"], c["a"], c["b"], seeds, mean] + spread + [probes, holm_p]))
     out += ["", "## What the seeds allow one to say", ""] + [f"- {c['sentence']}." for c in agg["comparisons"]]
+    out += _holm_line(agg["comparisons"], "these comparisons")
     if agg.get("every_unit"):
         e = agg["every_unit"]
         out += ["", f"## In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])})", "",
@@ -954,7 +990,7 @@ def render_results(run, report=None, agg=None, reports=None):
     def said(comparisons):  # the controls' sentences, overall and by type
         return [f"- {c['sentence']}." for c in comparisons if (c["a"], c["b"]) in controls
                 and (c["scope"] == "overall" or c["scope"].startswith("type "))]
-    out += said(agg["comparisons"])
+    out += said(agg["comparisons"]) + _holm_line(agg["comparisons"], "every pair and scope the report compares")
     if agg.get("every_unit"):
         e = agg["every_unit"]
         out += ["", f"In the {len(e['names'])} seeds whose gates kept every unit ({', '.join(e['names'])}), on all "

@@ -100,6 +100,56 @@ def t_interval(values):
     return {"n": n, "mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half}
 
 
+def t_test(values):
+    """The two-sided p-value of a zero mean from values (one per seed): the paired t-test that t_interval's
+    95% interval inverts. None where that interval has no width (fewer than two values, or all alike)."""
+    t = t_interval(values)
+    if not t["sd"]:
+        return None
+    return t_pvalue(t["mean"] / (t["sd"] / math.sqrt(t["n"])), t["n"] - 1)
+
+
+def t_pvalue(t, df):
+    """P(|T| >= |t|) for Student's T with df degrees of freedom: the regularized incomplete beta function
+    I_x(df/2, 1/2) at x = df / (df + t^2)."""
+    a, b, x = df / 2, 0.5, df / (df + t * t)
+    flip = x > (a + 1) / (a + b + 2)  # the continued fraction converges fast below this point: I_x(a, b) = 1 - I_1-x(b, a)
+    if flip:
+        a, b, x = b, a, 1.0 - x
+    if x <= 0.0:
+        return 1.0 if flip else 0.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    value = front * _beta_fraction(a, b, x) / a
+    return 1.0 - value if flip else value
+
+
+def _beta_fraction(a, b, x, tiny=1e-300):
+    """The continued fraction of the incomplete beta function, by the modified Lentz method."""
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for aa in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),  # the even step, then the odd one
+                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d, c = 1.0 + aa * d, 1.0 + aa / c
+            d, c = 1.0 / (d if abs(d) > tiny else tiny), (c if abs(c) > tiny else tiny)
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
+
+
+def holm(pvalues):
+    """Holm's step-down adjusted p-values, in the given order (None kept as None): a hypothesis whose
+    adjusted p is below alpha is rejected with the family-wise error rate over all of them at most alpha."""
+    order = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    adjusted, running = [None] * len(pvalues), 0.0
+    for k, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - k) * p))  # monotone: never below a smaller p's
+        adjusted[i] = running
+    return adjusted
+
+
 def decimals(x, against=0.0):
     """How many decimals x, in percent, needs so as not to read as `against` where it is not: 0 unless
     rounding would hide the comparison a sentence makes (a bound that reads as the chance it clears,

@@ -64,6 +64,29 @@ def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
     assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 | 10.0 |" in md
 
 
+def test_holm_keeps_the_differences_that_hold_for_the_family_of_comparisons(tmp_path):
+    """Three comparisons across three seeds: overall's t-test p = 0.0028 (x3: holds), recall's 0.035
+    (its own interval leaves out 0, but x2 = 0.07 does not hold for the family), chain's 1."""
+    diffs = [{"overall": o, "type recall": r, "type chain": c} for o, r, c in ((0.10, 0.04, 0.1), (0.11, 0.06, -0.1),
+                                                                               (0.12, 0.08, 0.0))]
+    reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5}, d) for d in diffs]
+    agg = R.aggregate_seeds(reports, tmp_path)
+    overall, recall, chain = agg["comparisons"]
+    assert overall["p"] == pytest.approx(0.0028, abs=1e-4) and overall["holm"] == pytest.approx(3 * overall["p"])
+    assert recall["lo"] > 0 and recall["p"] == pytest.approx(0.0351, abs=1e-4)
+    assert recall["holm"] == pytest.approx(2 * recall["p"]) and chain["holm"] == chain["p"] == pytest.approx(1.0)
+    page = (tmp_path / "report.md").read_text()
+    assert ("Holm's correction over these comparisons (3 paired t-tests over seeds, family-wise error 5%): 1 hold: "
+            "overall curriculum - shuffled.") in page
+    assert "| overall | curriculum | shuffled | +10, +11, +12 | +11.0 | 1.0 | +8.5 to +13.5 | 10.0 | 0.0082 |" in page
+    assert ("Holm's correction over every pair and scope the report compares (3 paired t-tests over seeds, "
+            "family-wise error 5%): 1 hold: overall curriculum - shuffled.") in R.render_results(RUN, agg=agg,
+                                                                                           reports=reports)
+    # no interval, no test: seeds that agree exactly
+    same = R.aggregate_seeds([seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})] * 2)
+    assert same["comparisons"][0]["p"] is None and "Holm" not in R.render_seeds_markdown(same).split("say")[-1]
+
+
 def test_a_difference_larger_than_seeds_and_probes_together_holds_over_a_draw_of_probes():
     reports = [seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}, probes=0.05)
                for c, d in ((0.6, 0.10), (0.7, 0.20), (0.65, 0.15))]
@@ -274,10 +297,11 @@ def test_by_unit_marks_a_difference_that_also_holds_over_a_draw_of_probes():
     probes = [(f"p{i}", "recall", 0) for i in range(10)]
     reports = [probe_report(probes, {"a": "1" * 10, "b": b}) for b in ("0" * 10, "0" * 9 + "1", "1" + "0" * 9)]
     shared = R.render_seeds_markdown(R.aggregate_seeds(reports))
-    assert "| u | recall | 3 of 3 | 10 | +93 [+79 to +100] † |" in shared
+    # ‡: the one by-unit interval is its own family, and its t-test (t = 28 on 2 df) is p = 0.0013
+    assert "| u | recall | 3 of 3 | 10 | +93 [+79 to +100] † ‡ |" in shared
     for k, r in enumerate(reports):
         r["probes_sha256"] = {"all": f"world {k}"}
-    assert "| u | recall | 3 of 3 | 10 | +93 [+79 to +100] |" in R.render_seeds_markdown(
+    assert "| u | recall | 3 of 3 | 10 | +93 [+79 to +100] ‡ |" in R.render_seeds_markdown(
         R.aggregate_seeds(reports, worlds=True))
 
 

@@ -1,5 +1,6 @@
 """stats.py: the intervals and differences a comparison reports, torch-free."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -161,3 +162,27 @@ def test_against_chance_a_clustered_interval_is_read_instead_of_wilson_s():
 def test_a_difference_between_accuracies_that_round_alike_shows_them_apart():
     assert S.describe_difference("a", 0.334, "b", 0.331, (0.003, 0.001, 0.005)) == \
         "a (33.4%) is higher than b (33.1%) (+0.3 points, 95% CI +0.1 to +0.5)"
+
+
+def test_t_pvalue_is_student_s_two_sided_tail():
+    # the table's 0.975 quantiles (three decimals) read back as p = 0.05
+    assert all(abs(S.t_pvalue(q, df) - 0.05) < 3e-4 for df, q in S.T_975.items())
+    for t in (0.3, 1.7, 4.0, 20.0):  # closed forms: df 1 is Cauchy, df 2 has 1 - t / sqrt(2 + t^2)
+        assert S.t_pvalue(t, 1) == pytest.approx(1 - 2 / math.pi * math.atan(t), rel=1e-12)
+        assert S.t_pvalue(-t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-12)
+    assert S.t_pvalue(0.0, 4) == 1.0
+
+
+def test_t_test_is_the_test_the_t_interval_inverts():
+    v = [0.1, 0.2, 0.15]
+    t = S.t_interval(v)
+    assert S.t_test(v) == pytest.approx(S.t_pvalue(t["mean"] / (t["sd"] / math.sqrt(3)), 2))
+    assert S.t_test(v) < 0.05 and t["lo"] > 0
+    assert S.t_test([0.1, 0.3, -0.1]) > 0.05 and S.t_interval([0.1, 0.3, -0.1])["lo"] < 0
+    assert S.t_test([0.1]) is None and S.t_test([0.1, 0.1]) is None and S.t_test([None, 0.1]) is None
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order_and_the_gaps():
+    assert S.holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert S.holm([0.5, 0.001]) == pytest.approx([0.5, 0.002]) and S.holm([]) == []
+    assert S.holm([0.4, 0.6]) == pytest.approx([0.8, 0.8])  # never above 1, never below a smaller p's
