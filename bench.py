@@ -671,7 +671,7 @@ def arg_parser():
     p.add_argument("--cuda", action="store_true", help="Also the GPU figures on the small preset (bf16, eager "
                    "and compiled; MFU, LoRA / full) and one whole grow unit on it (needs CUDA); run first.")
     p.add_argument("--cuda-only", action="store_true", help="With --cuda: the GPU figures alone, not the CPU "
-                   "ones after them (a GPU machine rented by the minute).")
+                   "ones after them (to save GPU time).")
     p.add_argument("--json", metavar="FILE", help="Write the rows, stamped with the date, machine, torch "
                    "version, commit and command line, to FILE (rewritten after every row).")
     p.add_argument("--render", metavar="RUN", nargs="+", help="Measure nothing: write BENCH.md (see --out) from "

@@ -12,7 +12,7 @@
 # A step that fails or runs out of time is reported and the next one still runs. Each step's output
 # and wall time go to $OUT/gpu_check.log; bench.py rewrites its JSON after every row, so a bench
 # stopped by its limit still leaves the rows it measured (and step 2 renders them). $OUT receives at
-# most 7 files, none in a folder, so that they are quick to copy back from a remote machine.
+# most 7 files, none in a folder, so that they are quick to copy.
 #
 # How to run it, from anywhere, on a machine with CUDA and the requirements installed:
 #     bash gpu_check.sh                  # results in ./gpu-out

@@ -84,7 +84,7 @@ class Settings:
     base_lr: float = option(3e-3, "peak learning rate of the base")
     # 3 grow
     lora_epochs: float = option(20.0, "epochs over its own unit for each adapter")
-    lora_lr: float = option(2e-2, "adapter learning rate (several times full fine-tuning's)")
+    lora_lr: float = option(2e-2, "adapter learning rate (above full fine-tuning's)")
     lora_min_steps: int = option(100, "fewest steps' worth of its own unit's rows an adapter reads: a small "
                                  "unit's epochs alone are too few steps to learn it")
     lora_warmup: int = option(20, "learning-rate warmup steps of an adapter (at most half its steps): its high "

@@ -33,7 +33,7 @@ OOD_CHARS = 1_500      # file chars of one ood creature (its membership, 1 recal
                        # probes): what _n_ood adds at m = 1, beyond its 6m (226k -> 232k a block)
 PRIM_SHARE = 0.1       # primitive share of the corpus under --target-tokens (more in small worlds: see _plan)
 MIN_TARGET_TOKENS = 50_000  # the least --target-tokens; the smallest world written is larger (see _plan)
-PRACTICE_SHARE = 0.8   # share of each primitive unit given to practice creatures (the rest: real words)
+PRACTICE_SHARE = 0.8   # nominal share of each primitive unit for practice creatures (what it fills: below)
 REGISTER_MENTIONS = 12  # neutral mentions of each knowledge name in the primitive text (fewer at scale)
 # sizes each practice group (PRACTICE_SHARE x a unit's chars / this). A practice creature's documents
 # measure ~2,900 file chars (PRACTICE_FILE_CHARS), so practice fills about half a unit, not 80%; kept,
@@ -641,8 +641,9 @@ def _practice_facts(rng, names, n, rules, used):
 
 
 def _practice_statements(rng, f, rules):
-    """Statement documents made exactly as the knowledge units make theirs (atoms-, kinds- and
-    rules-style paragraphs, and documents pairing a membership with its kind's properties)."""
+    """Statement documents in the knowledge units' templates and paragraphs (atoms-, kinds- and
+    rules-style, and documents pairing a membership with its kind's properties), each fact stated
+    fewer times than there: a level-0 fact MENTIONS times, a rule twice."""
     atoms, kinds, outs, docs = [], [], [], []
     for e, vals in f["atoms"].items():
         for a, v in vals.items():
@@ -765,7 +766,8 @@ def _plan(size="tiny", target_tokens=None):
         raise WorldError(f"--target-tokens {target_tokens}: use at least {MIN_TARGET_TOKENS}")
     if target_tokens is None:
         # m=3: 36 creatures per atoms unit, so every reasoning probe type has 108 probes: at n=100 a
-        # Wilson interval is about +-9 points, narrow enough to tell 50% from chance
+        # Wilson interval is about +-9 points (probes taken as independent; the clustered bootstrap's
+        # is wider), narrow enough to tell 50% from chance
         blocks, m = (1 if size == "tiny" else 10), 3
         prim_chars = TINY_PRIM_CHARS * blocks
         return (blocks, m, prim_chars) + _prim_units(prim_chars)
