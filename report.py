@@ -584,8 +584,13 @@ def _check_seeds(reports, names, worlds=False):
 def _check_settings(settings, names, worlds):
     """Seeds are runs of one ladder's settings that differ in their seed (and with worlds, their world's
     seed) alone; the same run given twice would agree with itself, an interval of width 0. Reports
-    without "settings" (compare's own, or older ladders') are not checked."""
+    without "settings" (compare's own, or older ladders') are not checked, unless others have them: a
+    ladder's seed beside a report made apart is not one of its seeds."""
     if None in settings:
+        if any(settings):
+            k, bare = settings.index(next(filter(None, settings))), settings.index(None)
+            raise ReportError(f"{names[bare]} records no settings and {names[k]} a ladder's: seeds are runs of one "
+                              "ladder's settings (a report of evaluate.py compare pools only with others of its kind)")
         return
     free = ("seed", "world_seed") if worlds else ("seed",)
     seen = {}
@@ -741,6 +746,8 @@ def _seed_cell(t, sd=True, of=None):
     fewer = f" ({t['n']} seed{'s' if t['n'] != 1 else ''})" if of and t["n"] < of else ""
     if t["sd"] is None:
         return pct(mean) + fewer
+    if not _has_width(t):  # every seed alike: no spread to form an interval from
+        return f"{pct(mean)} in each seed{fewer}"
     spread = f" ± {100 * t['sd']:.0f}" if sd else ""
     return f"{pct(mean)}{spread} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]{fewer}"
 
@@ -779,8 +786,9 @@ def render_seeds_markdown(agg):
                                                           "mean", "sd", "95% t-interval", "probes ±", "Holm p"])
     for c in agg["comparisons"]:
         seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
-        spread = ["-", "-"] if c["sd"] is None else [f"{100 * c['sd']:.1f}",
-                                                    f"{100 * c['lo']:+.1f} to {100 * c['hi']:+.1f}"]
+        # as the sentences read them: no interval where every seed agrees, none past ±100 points
+        spread = ["-", "-"] if c["sd"] is None else ["0", "none: every seed alike"] if not _has_width(c) else \
+            [f"{100 * c['sd']:.1f}", f"{100 * max(-1.0, c['lo']):+.1f} to {100 * min(1.0, c['hi']):+.1f}"]
         probes = "-" if c.get("probes") is None else f"{100 * c['probes']:.1f}"
         mean = "-" if c["mean"] is None else f"{100 * c['mean']:+.1f}"
         holm_p = "-" if c.get("holm") is None else f"{c['holm']:.2g}"

@@ -111,6 +111,17 @@ def test_seeds_that_agree_exactly_form_no_interval():
     assert overall["sd"] == 0.0 and overall["sentence"] == "overall: curriculum (60%) - shuffled (50%) is +10 " \
         "points in each of 2 seeds: no spread across seeds to form an interval; over probes, each seed's " \
         "bootstrap: ±10"
+    page = R.render_seeds_markdown(R.aggregate_seeds(reports))  # the tables read them as the sentence does
+    assert "| curriculum | 60% in each seed | 60% in each seed |" in page
+    assert "| overall | curriculum | shuffled | +10, +10 | +10.0 | 0 | none: every seed alike | 10.0 | - |" in page
+
+
+def test_the_seeds_table_reads_no_difference_past_100_points():
+    reports = [seed_report({"curriculum": a, "shuffled": 0.5}, {"overall": d}) for a, d in ((0.9, 0.4), (0.2, -0.3))]
+    page = R.render_seeds_markdown(R.aggregate_seeds(reports))
+    # t = 12.706 on 1 df: +5 ± 445 points, which no difference of accuracies reaches
+    assert "| overall | curriculum | shuffled | +40, -30 | +5.0 | 49.5 | -100.0 to +100.0 | 10.0 | 0.91 |" in page
+    assert "| curriculum | 55% ± 49 [0%-100%] |" in page
 
 
 def test_seeds_on_probe_sets_of_different_sizes_say_so():
@@ -426,6 +437,11 @@ def test_seeds_cli_refuses_one_run_given_as_two_seeds_and_seeds_of_other_setting
                                            f"{tmp_path / 'a.json'} (lora_r 8 against 16); seeds are runs of one "
                                            "ladder's settings\n")
     assert not (tmp_path / "agg").exists()
+    (tmp_path / "bare.json").write_text(json.dumps(a))  # compare's own report records no settings
+    p = run_report("seeds", *files("a", "bare"), "--out", tmp_path / "agg")
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'bare.json'} records no settings and "
+                                           f"{tmp_path / 'a.json'} a ladder's: seeds are runs of one ladder's settings "
+                                           "(a report of evaluate.py compare pools only with others of its kind)\n")
     assert run_report("seeds", *files("a", "b"), "--out", tmp_path / "agg").returncode == 0
     # on worlds of their own, a seed is its training seed and its world's together
     worlds = [dict(a, settings=dict(settings, world_seed=w), probes_sha256={"all": f"world {w}"}) for w in (0, 1)]
