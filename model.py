@@ -485,6 +485,13 @@ def _load_base_weights(model, tensors, file):
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
+def hf_tokenizer_hash(path):
+    """The tokenizer the weights of a GPT-2 directory (or file) read: the one export_hf named in its
+    config.json, else GPT-2's own. Read after import_hf, which checks that config."""
+    cfg = json.loads((weights_file(path, "model.safetensors").parent / "config.json").read_text(encoding="utf-8"))
+    return cfg.get(TOKENIZER_KEY, GPT2_TOKENIZER_HASH)
+
+
 def import_hf(path, device="cpu"):
     """Read Hugging Face GPT-2 weights (a directory with model.safetensors + config.json, or the
     .safetensors file with config.json beside it) into our GPT."""
@@ -539,6 +546,9 @@ def _hf_config(cfg_file):
         raise CheckpointError(f"{cfg_file}: cannot be read ({e.strerror})") from None
     if not isinstance(hf, dict):
         raise CheckpointError(f"{cfg_file}: holds a JSON {type(hf).__name__}, not the object of a GPT-2 config")
+    if not isinstance(hf.get(TOKENIZER_KEY, ""), str):
+        raise CheckpointError(f"{cfg_file}: {TOKENIZER_KEY} is {json.dumps(hf[TOKENIZER_KEY])}, not the hash of a "
+                              "tokenizer (a string)")
     for key, allowed in _HF_FIXED.items():
         if hf.get(key, allowed[0]) not in allowed:
             raise CheckpointError(f"{cfg_file}: {key} is {json.dumps(hf[key])}, which accrete's GPT does not "
@@ -562,8 +572,14 @@ def hf_files(out_dir):
     return [Path(out_dir) / "model.safetensors", Path(out_dir) / "config.json"]
 
 
-def export_hf(model, out_dir):
-    """Write out_dir/model.safetensors + config.json that transformers.GPT2LMHeadModel loads."""
+# config.json's entry naming the tokenizer the exported weights read (Hugging Face keeps unknown entries):
+# import_hf gives it back, so a round trip stays on its corpus; a GPT-2 checkpoint without it reads GPT-2's
+TOKENIZER_KEY = "accrete_tokenizer_hash"
+
+
+def export_hf(model, out_dir, tokenizer_hash=None):
+    """Write out_dir/model.safetensors + config.json that transformers.GPT2LMHeadModel loads; with
+    tokenizer_hash (the checkpoint's), config.json names it for import_hf."""
     c = model.config
     if not c.bias:
         raise CheckpointError("export_hf: GPT-2 has biases; a model trained with bias=False cannot be exported")
@@ -580,6 +596,7 @@ def export_hf(model, out_dir):
         "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "initializer_range": 0.02,
         "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
         "tie_word_embeddings": True, "bos_token_id": c.vocab_size - 1, "eos_token_id": c.vocab_size - 1,
+        **({TOKENIZER_KEY: tokenizer_hash} if tokenizer_hash else {}),
     }
     atomic_write_text(out_dir / "config.json", json.dumps(hf_config, indent=2) + "\n")
     return out_dir
@@ -589,11 +606,13 @@ def _convert(args):
     """--import-hf / --export-hf into --out: every file it writes checked before anything is read or written."""
     if args.import_hf:
         check_output(_checkpoint_file(args.out), [weights_file(args.import_hf, "model.safetensors")])
-        meta = {"mode": "import_hf", "tokenizer_hash": GPT2_TOKENIZER_HASH}  # refused on another corpus
-        print("wrote", save_checkpoint(import_hf(args.import_hf), args.out, meta))
+        model = import_hf(args.import_hf)
+        meta = {"mode": "import_hf", "tokenizer_hash": hf_tokenizer_hash(args.import_hf)}  # refused on another corpus
+        print("wrote", save_checkpoint(model, args.out, meta))
     else:
         check_export_dir(args.out, hf_files(args.out), "--export-hf", [_checkpoint_file(args.export_hf)])
-        print("wrote", export_hf(load_checkpoint(args.export_hf)[0], args.out))
+        model, meta = load_checkpoint(args.export_hf)
+        print("wrote", export_hf(model, args.out, meta.get("tokenizer_hash")))
 
 
 def _describe(args):

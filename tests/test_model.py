@@ -477,6 +477,27 @@ def test_an_imported_gpt2_checkpoint_carries_gpt2_s_tokenizer_and_is_refused_on_
         evaluate.load_model(tmp_path / "ours", tokenizer_hash="0123456789ab" * 5)
 
 
+def test_an_exported_checkpoint_imported_again_reads_its_own_corpus_s_tokenizer(tmp_path, cli):
+    """export_hf names the checkpoint's tokenizer in config.json (transformers keeps the entry), so the
+    round trip is exact in what the weights read as well as in the weights."""
+    import evaluate
+    ours = "0123456789ab" * 5
+    model = randomized(micro_model())
+    save_checkpoint(model, tmp_path / "ckpt", {"tokenizer_hash": ours})
+    assert cli("--export-hf", tmp_path / "ckpt", "--out", tmp_path / "hf").returncode == 0
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["accrete_tokenizer_hash"] == ours
+    assert cli("--import-hf", tmp_path / "hf", "--out", tmp_path / "back").returncode == 0
+    assert load_checkpoint(tmp_path / "back")[1]["tokenizer_hash"] == ours
+    back = evaluate.load_model(tmp_path / "back", tokenizer_hash=ours)[0]
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), model.state_dict().values()))
+    cfg = json.loads((tmp_path / "hf" / "config.json").read_text())
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(dict(cfg, accrete_tokenizer_hash=7)))
+    r = cli("--import-hf", tmp_path / "hf", "--out", tmp_path / "again")
+    assert (r.returncode, r.stderr) == (2, f"error: {tmp_path / 'hf' / 'config.json'}: accrete_tokenizer_hash is 7, "
+                                           "not the hash of a tokenizer (a string)\n")
+    assert not (tmp_path / "again").exists()
+
+
 def test_save_checkpoint_where_a_directory_or_file_stands_in_the_way_is_a_checkpoint_error(tmp_path):
     (tmp_path / "d.safetensors").mkdir()
     with pytest.raises(CheckpointError, match=r"d\.safetensors: is a directory, where the output file would be"):
