@@ -763,7 +763,7 @@ def _print_status(s):
             print(f"  {'level ' + k if name == 'by_level' else k:<12} {d['units']:>6} units {d['tokens']:>14,} tokens")
     print(f"  knowledge units: {s['verified']} verified, {s['rejected']} rejected, {s['untested']} untested")
     print(f"  progress: {s['tokens']:,} / {s['target']:,} tokens ({100 * s['progress']:.2f}%)")
-    print(f"  primitive share of a scratch pretrain: {100 * s['primitive_share']:.2f}%")
+    print(f"  primitive share of its tokens: {100 * s['primitive_share']:.2f}% (a training's own: --primitive-share)")
 
 # -----------------------------------------------------------------------------
 

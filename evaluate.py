@@ -36,8 +36,8 @@ from torch.nn import functional as F
 
 from common import SEED_RULE, check_writable, run_subcommand, seed_ok, sha256_file, whole_number
 from model import autocast, fingerprint, load_checkpoint, weights_file
-from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, describe_rise, describe_vs_chance, pct, \
-    signed_points, wilson
+from stats import MIN_CLUSTERS, bootstrap_diff, decimals, describe_difference, describe_rise, describe_vs_chance, \
+    pct, points_range, signed_points, wilson
 from lora import load_adapter, read_adapter
 from report import add_seeds_parser, bits, cell, probe_id, probes_sha256, write_report
 from units import cluster_of, without_article
@@ -456,8 +456,11 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True, g
         reasons.append(f"accuracy {pct(after['acc'], threshold)} is below the threshold {pct(threshold)}")
     if gain is not None and gain["diff"] < min_gain - 1e-9:
         # a model that knew the unit before passes the other rules with an adapter that taught nothing
-        reasons.append(f"accuracy rose {pct(gain['diff'], min_gain)} over the model without the adapter (95% CI "
-                       f"{pct(gain['lo'])} to {pct(gain['hi'])}), less than the least gain {pct(min_gain)}")
+        # in points, with the decimals that keep a change just short of the least gain from reading as it
+        changed = f"{100 * gain['diff']:+.{decimals(gain['diff'], min_gain)}f}"
+        reasons.append(f"accuracy changed by {changed} points over the model without the adapter (95% CI "
+                       f"{points_range(gain['lo'], gain['hi'])} points), less than the least gain, {100 * min_gain:g} "
+                       "points")
     for u, r in retention.items():
         drop = r["before"]["acc"] - r["after"]["acc"]
         if drop > tolerance + 1e-9:
@@ -1074,7 +1077,7 @@ def build_parser():
     c = sub.add_parser("compare", parents=[scoring], help="report.md/.json/.png comparing models")
     c.add_argument("corpus", help="the corpus directory whose probes every model is scored on")
     c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]", help="the models, each with its name")
-    c.add_argument("--out", required=True, help="directory for report.md, report.json and report.png")
+    c.add_argument("--out", required=True, help="directory for report.md, report.json, and report.png and curves.png where matplotlib is installed")
     c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order, for "
                    "the retention matrix")
     c.add_argument("--controls", nargs="*", metavar="A:B", help="pairs compared by level and type, "

@@ -396,7 +396,7 @@ def main(argv=None):
     p.add_argument("files", nargs="+", help="unit files (.jsonl) to check together")
     p.add_argument("--leak-budget", type=int, default=LEAK_BUDGET,
                    help="probe needles (two a probe) held at once; past it, one more pass over the documents "
-                        "per budget's worth")
+                        "per budget's worth (default: %(default)s)")
     args = p.parse_args(argv)
     try:
         check_leakage([(i["path"], i["n_probes"]) for i in map(inspect_unit, args.files)], [], args.leak_budget)

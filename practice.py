@@ -157,6 +157,9 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     other units' `concepts` list replaced by an invented one (fresh() -> a new word) in any case and
     form; `copies` times, each with names of its own. Probes that name none of them are left out."""
     header, docs, probes = read(path)
+    if header["kind"] != "knowledge":
+        raise CurriculumError(f"{path}: a {header['kind']} unit; practice is derived from knowledge units alone (give "
+                              "primitive units to the ladder with --primitive)")
     if not names_asked(header, probes, concepts):
         raise CurriculumError(f"{path}: none of the header's concepts appears in its probes, so practice cannot "
                               "replace them; list the names the probes ask about in \"concepts\"")
@@ -326,7 +329,7 @@ def main(argv=None):
                                 "derived from each unit.")
     p.add_argument("units", nargs="+", help="your knowledge unit files (.jsonl)")
     p.add_argument("--out", required=True, help="the directory to write the support units to")
-    p.add_argument("--seed", type=int, default=0, help="the seed of the primitive text and the invented names")
+    p.add_argument("--seed", type=int, default=0, help="the seed of the primitive text and the invented names (default: %(default)s)")
     p.add_argument("--copies", type=int, default=COPIES, help="copies of each unit's practice, each on invented names "
                    "of its own (default: %(default)s)")
     args = p.parse_args(argv)

@@ -601,8 +601,8 @@ def test_the_gate_fails_an_adapter_on_a_model_that_knew_the_unit_already(world, 
     g = r["gated"]
     assert g["before"]["acc"] == g["after"]["acc"] == 1.0 and g["after"]["lo"] > g["after"]["chance"]
     assert g["gain"] == {"diff": 0.0, "lo": 0.0, "hi": 0.0} and r["thresholds"]["min_gain"] == 0.1
-    assert not r["passed"] and r["reasons"] == ["accuracy rose 0% over the model without the adapter (95% CI 0% to "
-                                                "0%), less than the least gain 10%"]
+    assert not r["passed"] and r["reasons"] == ["accuracy changed by +0 points over the model without the adapter "
+                                                "(95% CI +0 to +0 points), less than the least gain, 10 points"]
     assert E.verify(corpus_dir, "facts", tmp_path / "knows", tmp_path / "nothing", min_gain=0.0)["passed"]
     # an adapter that taught the unit: its gain, with the interval of a paired bootstrap over what the probes rest on
     p = verify_cli(corpus_dir, world, "good")

@@ -14,7 +14,7 @@ import curriculum
 import ladder
 from in_process import run_main
 from model import read_tensors
-from stats import pct
+from stats import points_range
 from test_train import killed_at
 from unit_files import snapshot
 
@@ -267,8 +267,9 @@ def test_the_gate_asks_the_adapter_for_the_least_gain_set(finished, tmp_path):
     assert passed["passed"] and passed["thresholds"]["min_gain"] == 0.0
     gain = rejected["gated"]["gain"]
     assert not rejected["passed"] and rejected["thresholds"]["min_gain"] == 1.0 and gain["diff"] < 1.0
-    assert rejected["reasons"] == [f"accuracy rose {pct(gain['diff'], 1.0)} over the model without the adapter "
-                                   f"(95% CI {pct(gain['lo'])} to {pct(gain['hi'])}), less than the least gain 100%"]
+    assert rejected["reasons"] == [f"accuracy changed by {100 * gain['diff']:+.0f} points over the model without the "
+                                   f"adapter (95% CI {points_range(gain['lo'], gain['hi'])} points), less than the "
+                                   "least gain, 100 points"]
 
 
 def test_the_fine_tune_reads_the_units_in_the_order_asked(finished, tmp_path, ladder_cli):

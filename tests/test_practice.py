@@ -11,7 +11,7 @@ import pytest
 
 import curriculum
 import practice
-from in_process import ctrl_c
+from in_process import ctrl_c, run_main
 from units import UNIT_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +125,17 @@ def test_each_copy_of_practice_has_names_of_its_own(ships):
     ships = {m for q in qa for m in re.findall(r"Nonce\d+ Nonce\d+(?= carry)", q)}  # "What does the X carry?"
     assert len(qa) == 9 and len(ships) == 6  # 3 probes x 3 copies; the 2 ships named anew in each copy
     assert " ".join(docs).count("carries tea") == 3 * 3  # per copy: the statement and two Q/A lines
+
+
+def test_a_primitive_unit_is_refused_as_one_practice_is_not_derived_from(tmp_path, capsys):
+    f = tmp_path / "prim.jsonl"
+    f.write_text(json.dumps({"unit": "prim", "kind": "primitive", "level": 0, "title": "p", "concepts": [],
+                             "requires": [], "source": "test", "license": "CC0-1.0"}) + "\n" +
+                 json.dumps({"text": "The sky is blue."}) + "\n")
+    r = run_main(practice.main, [f, "--out", tmp_path / "out"], capsys)
+    assert (r.returncode, r.stderr) == (2, f"error: {f}: a primitive unit; practice is derived from knowledge units "
+                                           "alone (give primitive units to the ladder with --primitive)\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_unit_whose_probes_name_none_of_its_concepts_gets_a_clear_error(tmp_path):
