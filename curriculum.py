@@ -711,7 +711,10 @@ class Stream:
 def _status_of(corpus, u, verdicts):
     if corpus.units[u]["kind"] == "primitive":
         return "primitive"
-    return {True: "verified", False: "rejected"}.get(verdicts.get(u), "untested")
+    status = {True: "verified", False: "rejected"}.get(verdicts.get(u), "untested")
+    # a unit taught on a model that lacks what it builds on: verified, yet not as the curriculum meant
+    unmet = [r for r in corpus.units[u]["requires"] if corpus.units[r]["kind"] == "knowledge" and not verdicts.get(r)]
+    return f"{status}; requires unverified {', '.join(unmet)}" if status == "verified" and unmet else status
 
 
 def render_map(corpus, dot=False):

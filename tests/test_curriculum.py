@@ -461,6 +461,9 @@ def test_map_and_status_cli(corpus, capsys):
     assert rc == 2 and "--target 0: give the corpus size aimed at" in err
     rc, out, _ = main(capsys, "check", corpus.dir)
     assert rc == 0 and f"last line sha256 {corpus.passport.head()}" in out
+    corpus.passport.append("unit_verified", unit="b", passed=False)
+    corpus.passport.append("unit_verified", unit="c", passed=True)  # taught on a model that lacks b
+    assert "    c  [L2 knowledge, 180 tok, verified; requires unverified b]  <- b" in main(capsys, "map", corpus.dir)[1]
 
 
 def test_check_finds_a_recorded_head_and_fails_once_it_is_gone(corpus, capsys, tmp_path):
