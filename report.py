@@ -498,9 +498,9 @@ def _md_by_unit(agg, pairs=None):
               "probe resting on a fact of a unit one of them rejected is left out of all)")
            + ": A - B in points, the mean over those seeds [95% t-interval over them; none from one seed or "
            f"where every seed differs alike]. Of these {n} intervals, about one in twenty where no difference "
-           "exists would leave out 0 by chance alone; ‡ marks one that holds under Holm's correction over every "
-           f"by-unit interval the report reads ({family}, paired t-tests over seeds, family-wise error 5%). " + ("Each seed's probes are its own world's draw, so the "
-           "t-interval covers that draw too." if agg.get("worlds") else "The seeds share their probes, so the "
+           "exists would leave out 0 by chance alone; ‡ marks one that holds across seeds under Holm's correction "
+           f"over every by-unit interval the report reads ({family}, paired t-tests over seeds, family-wise error "
+           "5%). " + ("Each seed's probes are its own world's draw, so the t-interval covers that draw too." if agg.get("worlds") else "The seeds share their probes, so the "
            "t-interval leaves out how far another draw of probes could move a difference: † marks one that also "
            "leaves out 0 over such a draw (the mean ± sqrt(t half-width² + the seeds' mean bootstrap "
            "half-width²)), as the sentences read it; no † is drawn where a seed's bootstrap had too few clusters "
@@ -546,7 +546,7 @@ def _holm_line(comparisons, what):
         return []
     hold = [f"{c['scope']} {c['a']} - {c['b']}" for c in tested if _holds_for_family(c)]
     return ["", f"Holm's correction over {what} ({len(tested)} paired t-tests over seeds, family-wise error 5%): "
-            + (f"{len(hold)} hold: {'; '.join(hold)}." if hold else "none holds.")
+            + (f"across seeds, {len(hold)} hold: {'; '.join(hold)}." if hold else "across seeds, none holds.")
             + " A difference above that is not among them may be one of the chance findings so many intervals make."]
 
 

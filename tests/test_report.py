@@ -76,12 +76,12 @@ def test_holm_keeps_the_differences_that_hold_for_the_family_of_comparisons(tmp_
     assert recall["lo"] > 0 and recall["p"] == pytest.approx(0.0351, abs=1e-4)
     assert recall["holm"] == pytest.approx(2 * recall["p"]) and chain["holm"] == chain["p"] == pytest.approx(1.0)
     page = (tmp_path / "report.md").read_text()
-    assert ("Holm's correction over these comparisons (3 paired t-tests over seeds, family-wise error 5%): 1 hold: "
-            "overall curriculum - shuffled.") in page
+    assert ("Holm's correction over these comparisons (3 paired t-tests over seeds, family-wise error 5%): across "
+            "seeds, 1 hold: overall curriculum - shuffled.") in page
     assert "| overall | curriculum | shuffled | +10, +11, +12 | +11.0 | 1.0 | +8.5 to +13.5 | 10.0 | 0.0082 |" in page
+    results = R.render_results(RUN, agg=agg, reports=reports)
     assert ("Holm's correction over every pair and scope the report compares (3 paired t-tests over seeds, "
-            "family-wise error 5%): 1 hold: overall curriculum - shuffled.") in R.render_results(RUN, agg=agg,
-                                                                                           reports=reports)
+            "family-wise error 5%): across seeds, 1 hold: overall curriculum - shuffled.") in results
     # no interval, no test: seeds that agree exactly
     same = R.aggregate_seeds([seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})] * 2)
     assert same["comparisons"][0]["p"] is None and "Holm" not in R.render_seeds_markdown(same).split("say")[-1]
