@@ -36,10 +36,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from presets import PRESETS
-from common import GPT2_TOKENIZER_HASH, SEED_RULE, add_options, check_writable, fail, interrupted, option, same_file, \
-    seed_ok, sha256_file
-from model import GPT, GPTConfig, autocast, check_output, fingerprint, import_hf, load_checkpoint, machine_memory, \
-    params_floor, read_tensors, save_checkpoint, save_tensors, size_text, weights_file
+from common import SEED_RULE, add_options, check_writable, fail, interrupted, option, same_file, seed_ok, sha256_file
+from model import GPT, GPTConfig, autocast, check_output, fingerprint, hf_tokenizer_hash, import_hf, load_checkpoint, \
+    machine_memory, params_floor, read_tensors, save_checkpoint, save_tensors, size_text, weights_file
 
 
 class TrainError(ValueError):
@@ -454,8 +453,9 @@ def build_model(cfg, device=torch.device("cpu")):
     if cfg.init:
         model, meta = load_checkpoint(cfg.init)
     else:
-        # GPT-2's weights read GPT-2's tokens: data in another tokenizer is refused (setup_data)
-        model, meta = import_hf(cfg.init_hf), {"init_hf": str(cfg.init_hf), "tokenizer_hash": GPT2_TOKENIZER_HASH}
+        # GPT-2's weights read GPT-2's tokens (an export of ours, its own): data in another is refused (setup_data)
+        model = import_hf(cfg.init_hf)
+        meta = {"init_hf": str(cfg.init_hf), "tokenizer_hash": hf_tokenizer_hash(cfg.init_hf)}
     init_dropout = model.config.dropout
     if cfg.dropout is not None:
         model.set_dropout(cfg.dropout)

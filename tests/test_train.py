@@ -198,6 +198,13 @@ def test_gpt2_weights_train_on_gpt2_s_tokens_only(corpus, tokens, tmp_path):
                                          "the data uses"):
         train(TrainConfig(corpus=str(corpus), units="prim", out_dir=str(tmp_path / "ft2"), **kw))
     assert not (tmp_path / "ft2").exists()
+    # weights model.py --export-hf wrote from a model of this corpus name its tokenizer: they train on it
+    import curriculum
+    own = curriculum.Corpus(corpus).tokenizer_hash
+    export_hf(GPT(GPTConfig.preset("micro", vocab_size=320, block_size=32)), tmp_path / "ours", own)
+    r = train(TrainConfig(corpus=str(corpus), units="prim", out_dir=str(tmp_path / "ft3"),
+                          **dict(kw, init_hf=str(tmp_path / "ours"))))
+    assert load_checkpoint(r.checkpoint)[1]["tokenizer_hash"] == own
 
 
 def test_finetune_trains_with_the_dropout_asked_not_the_checkpoint_s(tokens, tmp_path):
