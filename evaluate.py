@@ -1077,7 +1077,8 @@ def build_parser():
     c = sub.add_parser("compare", parents=[scoring], help="report.md/.json/.png comparing models")
     c.add_argument("corpus", help="the corpus directory whose probes every model is scored on")
     c.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT[+ADAPTER]", help="the models, each with its name")
-    c.add_argument("--out", required=True, help="directory for report.md, report.json, and report.png and curves.png where matplotlib is installed")
+    c.add_argument("--out", required=True, help="directory for report.md, report.json, and report.png and "
+                   "curves.png where matplotlib is installed")
     c.add_argument("--retention", nargs="*", metavar="NAME", help="merged models in accumulation order, for "
                    "the retention matrix")
     c.add_argument("--controls", nargs="*", metavar="A:B", help="pairs compared by level and type, "

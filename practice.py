@@ -329,7 +329,8 @@ def main(argv=None):
                                 "derived from each unit.")
     p.add_argument("units", nargs="+", help="your knowledge unit files (.jsonl)")
     p.add_argument("--out", required=True, help="the directory to write the support units to")
-    p.add_argument("--seed", type=int, default=0, help="the seed of the primitive text and the invented names (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of the primitive text and the invented names "
+                   "(default: %(default)s)")
     p.add_argument("--copies", type=int, default=COPIES, help="copies of each unit's practice, each on invented names "
                    "of its own (default: %(default)s)")
     args = p.parse_args(argv)

@@ -500,11 +500,12 @@ def _md_by_unit(agg, pairs=None):
            f"where every seed differs alike]. Of these {n} intervals, about one in twenty where no difference "
            "exists would leave out 0 by chance alone; ‡ marks one that holds across seeds under Holm's correction "
            f"over every by-unit interval the report reads ({family}, paired t-tests over seeds, family-wise error "
-           "5%). " + ("Each seed's probes are its own world's draw, so the t-interval covers that draw too." if agg.get("worlds") else "The seeds share their probes, so the "
-           "t-interval leaves out how far another draw of probes could move a difference: † marks one that also "
-           "leaves out 0 over such a draw (the mean ± sqrt(t half-width² + the seeds' mean bootstrap "
-           "half-width²)), as the sentences read it; no † is drawn where a seed's bootstrap had too few clusters "
-           "to be read."), ""]
+           "5%). " + ("Each seed's probes are its own world's draw, so the t-interval covers that draw too."
+                      if agg.get("worlds") else
+                      "The seeds share their probes, so the t-interval leaves out how far another draw of probes "
+                      "could move a difference: † marks one that also leaves out 0 over such a draw (the mean ± "
+                      "sqrt(t half-width² + the seeds' mean bootstrap half-width²)), as the sentences read it; no † "
+                      "is drawn where a seed's bootstrap had too few clusters to be read."), ""]
     out += _header(["unit", "type", "seeds", "probes"] + [f"{a} - {b}" for a, b in shown])
     for row in rows:
         sizes = [k for k in row["probes"] if k is not None]
@@ -587,9 +588,9 @@ def _check_settings(settings, names, worlds):
     without "settings" (compare's own, or older ladders') are not checked, unless others have them: a
     ladder's seed beside a report made apart is not one of its seeds."""
     if None in settings:
-        if any(settings):
-            k, bare = settings.index(next(filter(None, settings))), settings.index(None)
-            raise ReportError(f"{names[bare]} records no settings and {names[k]} a ladder's: seeds are runs of one "
+        recorded = next((k for k, s in enumerate(settings) if s is not None), None)
+        if recorded is not None:
+            raise ReportError(f"{names[settings.index(None)]} records no settings and {names[recorded]} a ladder's: seeds are runs of one "
                               "ladder's settings (a report of evaluate.py compare pools only with others of its kind)")
         return
     free = ("seed", "world_seed") if worlds else ("seed",)
