@@ -293,7 +293,8 @@ def read_state(file):
 
 
 def read_stage_seconds(file):
-    """stage_seconds.json: each stage's seconds over every invocation so far ({} before the first)."""
+    """stage_seconds.json: each training stage's seconds over every invocation so far, compare's of its
+    last run ({} before the first)."""
     seconds = read_object(file) if file.is_file() else {}
     for name, v in seconds.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
@@ -723,7 +724,7 @@ def stage_compare(run, steps, have_ft, curve_points):
 def run_ladder(run):
     """All six stages; returns the report (report.json's dict) with each stage's seconds, summed over
     every invocation that worked on it (stage_seconds.json in the run directory), so that a resumed
-    run states what it cost, not what its last invocation did."""
+    run states what it cost, not what its last invocation did; compare's are its last run's."""
     t0, file = time.time(), run.out / "stage_seconds.json"
     seconds = run.stage_seconds()
 
@@ -734,7 +735,10 @@ def run_ladder(run):
             return fn(*args)
         finally:  # a stage stopped by an error or Ctrl-C still counts the time it ran (a kill -9 does not)
             name = STAGES[i - 1]
-            seconds[name] = round(seconds.get(name, 0.0) + time.time() - t, 1)
+            # compare keeps nothing from an earlier invocation: each scores every model anew, so the report
+            # cost its last run, where a training stage's time adds up over the invocations that resumed it
+            before = 0.0 if name == "compare" else seconds.get(name, 0.0)
+            seconds[name] = round(before + time.time() - t, 1)
             atomic_write_text(file, json.dumps(seconds, indent=1) + "\n")
 
     try:
@@ -756,7 +760,7 @@ def run_ladder(run):
     report["settings"] = {"preset": run.preset, **{k: v for k, v in dataclasses.asdict(run.s).items() if k != "device"}}
     report["training_flops"] = training_flops(report["models"], grow_flops)
     atomic_write_text(run.out / "report" / "report.json", json.dumps(report, indent=1) + "\n")
-    run.log(f"ladder done in {time.time() - t0:.0f}s; its stages over every invocation: "
+    run.log(f"ladder done in {time.time() - t0:.0f}s; its stages over every invocation (compare: the last): "
             + ", ".join(f"{n} {v:.0f}s" for n, v in seconds.items()))
     return report
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import fail, stops_in_one_line
@@ -28,6 +29,14 @@ class Passport:
 
     def __init__(self, path):
         self.path = Path(path)
+
+    @contextmanager
+    def _locked(self, mode="rb", lock=fcntl.LOCK_SH):
+        """The passport open under a lock: an appender holds LOCK_EX while it writes a line, so a reader
+        holding LOCK_SH never reads half of one, and a repair (LOCK_EX) never cuts one being written."""
+        with open(self.path, mode) as f:
+            fcntl.flock(f, lock)
+            yield f
 
     def _last_line(self):
         """The last complete line (without newline), reading only the file's tail."""
@@ -54,8 +63,7 @@ class Passport:
             raise CurriculumError(f"unknown passport event {event!r} (expected one of {', '.join(EVENTS)})")
         if {"event", "time", "prev"} & set(fields):
             raise CurriculumError("passport fields 'event', 'time' and 'prev' are set by the passport itself")
-        with open(self.path, "ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # concurrent appenders (train, evaluate) must not share a prev
+        with self._locked("ab", fcntl.LOCK_EX) as f:  # concurrent appenders (train, evaluate) must not share a prev
             last = self._last_line()
             rec = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "prev": hashlib.sha256(last).hexdigest() if last is not None else GENESIS, **fields}
@@ -82,7 +90,8 @@ class Passport:
 
     def check(self):
         """Verify the hash chain; raise CurriculumError naming the line where it breaks. Return the event count."""
-        lines = self.path.read_bytes().split(b"\n")
+        with self._locked() as f:
+            lines = f.read().split(b"\n")
         if lines[-1] != b"":
             raise CurriculumError(self._unterminated(lines)[1])
         lines, prev = lines[:-1], GENESIS
@@ -98,7 +107,10 @@ class Passport:
     def head(self):
         """The sha256 of the last complete line (GENESIS for an empty passport): record it elsewhere to
         detect later an edit of the last line or lines cut from the end."""
-        last = self._last_line() if self.path.exists() else None
+        if not self.path.exists():
+            return GENESIS
+        with self._locked():
+            last = self._last_line()
         return hashlib.sha256(last).hexdigest() if last is not None else GENESIS
 
     def line_of(self, sha):
@@ -133,15 +145,15 @@ class Passport:
         """Mend a last line lacking its newline (a crash mid-append), and nothing else: a whole event
         gets its newline back, a torn line is dropped, any other line is refused. Return what was done
         in words (None: nothing to mend)."""
-        data = self.path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            return None
-        lines = data.split(b"\n")
-        what, why = self._unterminated(lines)
-        if what is None:
-            raise CurriculumError(why)
-        keep = len(data) - len(lines[-1])
-        with open(self.path, "r+b") as f:
+        with self._locked("r+b", fcntl.LOCK_EX) as f:
+            data = f.read()
+            if not data or data.endswith(b"\n"):
+                return None
+            lines = data.split(b"\n")
+            what, why = self._unterminated(lines)
+            if what is None:
+                raise CurriculumError(why)
+            keep = len(data) - len(lines[-1])
             if what == "complete":  # the event was written whole: dropping it would lose it
                 f.seek(0, 2)
                 f.write(b"\n")

@@ -171,3 +171,33 @@ def test_a_byte_order_mark_is_named_not_reported_as_a_broken_chain(passport):
                                        "editor?); remove those 3 bytes (EF BB BF)")
     passport.path.write_bytes(passport.path.read_bytes()[3:])
     assert passport.check() == 4
+
+
+@pytest.mark.parametrize("reader", ["check", "head", "repair"])
+def test_a_reader_waits_for_a_line_being_appended_instead_of_reading_half_of_it(passport, reader):
+    """An appender holds the lock while its line is half written: check and head would call the passport
+    torn, and repair would cut the line another process is still writing."""
+    import fcntl
+    import threading
+    result = {}
+
+    def read():
+        try:
+            result["value"] = getattr(passport, reader)()
+        except CurriculumError as e:
+            result["error"] = str(e)
+
+    line = json.dumps({"event": "unit_added", "prev": passport.head(), "unit": "d"}).encode() + b"\n"
+    with open(passport.path, "ab") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # as append holds it
+        f.write(line[:20])
+        f.flush()
+        t = threading.Thread(target=read)
+        t.start()
+        t.join(0.3)
+        assert t.is_alive()  # waiting for the appender, not reading the half line
+        f.write(line[20:])
+        f.flush()
+    t.join(10)
+    assert "error" not in result, result.get("error")
+    assert result["value"] == {"check": 5, "head": hashlib.sha256(line[:-1]).hexdigest(), "repair": None}[reader]
