@@ -47,7 +47,7 @@ def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
     cur = agg["models"]["curriculum"]["overall"]
     assert cur["values"] == [0.6, 0.7, 0.65] and cur["mean"] == pytest.approx(0.65) and cur["sd"] == pytest.approx(0.05)
     overall, recall = agg["comparisons"]
-    half = 4.303 * 0.05 / 3 ** 0.5  # the paired differences +10, +20, +15: sd 5 points
+    half = 4.302653 * 0.05 / 3 ** 0.5  # the paired differences +10, +20, +15: sd 5 points
     assert (overall["mean"], overall["lo"], overall["hi"]) == pytest.approx((0.15, 0.15 - half, 0.15 + half))
     # the t-interval covers training noise on the one world's probes; each seed's bootstrap, the probes'
     assert overall["probes"] == pytest.approx(0.1)
@@ -560,7 +560,7 @@ def test_seed_curves_are_means_with_t_intervals_and_reach_results(tmp_path):
     reports = [curve_report([0.3, 0.6], 0.4), curve_report([0.5, 0.8], 0.6)]
     agg = R.aggregate_seeds(reports, tmp_path / "report")
     first, last = agg["curves"]["runs"]["curriculum"]
-    half = 12.706 * (0.2 ** 2 / 2) ** 0.5 / 2 ** 0.5  # two seeds 20 points apart: sd 0.141, t(1) = 12.706
+    half = 12.706205 * (0.2 ** 2 / 2) ** 0.5 / 2 ** 0.5  # two seeds 20 points apart: sd 0.141, t(1) = 12.706205
     assert (first["flops"], first["by_type"]["recall"]["acc"]) == pytest.approx((1e9, 0.4))
     assert (last["by_type"]["recall"]["lo"], last["by_type"]["recall"]["hi"]) == pytest.approx((0.7 - half, 0.7 + half))
     assert agg["curves"]["references"]["merged"]["recall"] == pytest.approx(0.5)

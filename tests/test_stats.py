@@ -65,12 +65,17 @@ def test_bootstrap_refuses_cluster_labels_that_do_not_match_the_probes():
         S.bootstrap_diff(A, B, clusters=["x", "y", "z"])
 
 
-def test_t_quantile_reads_the_table_and_takes_the_wider_side_between_entries():
-    assert S.t_quantile(1) == 12.706 and S.t_quantile(2) == 4.303 and S.t_quantile(9) == 2.262
-    assert S.t_quantile(35) == 2.042  # between 30 and 40: the df 30 quantile
-    # past the table: the exact quantiles (scipy.stats.t.ppf(0.975, df)), never the normal's 1.96
-    assert S.t_quantile(121) == pytest.approx(1.97980, abs=1e-4) and S.t_quantile(200) == pytest.approx(1.97190, abs=1e-4)
-    assert S.t_quantile(10_000) == pytest.approx(1.96020, abs=1e-4)
+# Student's t 0.975 quantiles from a printed table (three decimals)
+T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 20: 2.086, 30: 2.042,
+           40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def test_t_quantile_is_the_table_s_and_exact_between_and_past_its_entries():
+    assert all(S.t_quantile(df) == pytest.approx(q, abs=6e-4) for df, q in T_TABLE.items())
+    # between entries and past them, the exact quantiles (scipy.stats.t.ppf(0.975, df)), never the normal's 1.96
+    assert S.t_quantile(35) == pytest.approx(2.03011, abs=1e-5)  # not df 30's 2.042
+    assert S.t_quantile(121) == pytest.approx(1.97976, abs=1e-5) and S.t_quantile(200) == pytest.approx(1.97190, abs=1e-5)
+    assert S.t_quantile(10_000) == pytest.approx(1.96020, abs=1e-5)
     with pytest.raises(ValueError, match="df must be at least 1"):
         S.t_quantile(0)
 
@@ -78,7 +83,7 @@ def test_t_quantile_reads_the_table_and_takes_the_wider_side_between_entries():
 def test_t_interval_of_three_seeds():
     t = S.t_interval([0.5, 0.6, 0.7])
     assert t["n"] == 3 and t["mean"] == pytest.approx(0.6) and t["sd"] == pytest.approx(0.1)
-    half = 4.303 * 0.1 / 3 ** 0.5
+    half = 4.302653 * 0.1 / 3 ** 0.5  # Student's t quantile at 2 df
     assert (t["lo"], t["hi"]) == pytest.approx((0.6 - half, 0.6 + half))
 
 
@@ -165,8 +170,8 @@ def test_a_difference_between_accuracies_that_round_alike_shows_them_apart():
 
 
 def test_t_pvalue_is_student_s_two_sided_tail():
-    # the table's 0.975 quantiles (three decimals) read back as p = 0.05
-    assert all(abs(S.t_pvalue(q, df) - 0.05) < 3e-4 for df, q in S.T_975.items())
+    # the printed table's 0.975 quantiles (three decimals) read back as p = 0.05
+    assert all(abs(S.t_pvalue(q, df) - 0.05) < 3e-4 for df, q in T_TABLE.items())
     for t in (0.3, 1.7, 4.0, 20.0):  # closed forms: df 1 is Cauchy, df 2 has 1 - t / sqrt(2 + t^2)
         assert S.t_pvalue(t, 1) == pytest.approx(1 - 2 / math.pi * math.atan(t), rel=1e-12)
         assert S.t_pvalue(-t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-12)
@@ -176,10 +181,19 @@ def test_t_pvalue_is_student_s_two_sided_tail():
 def test_t_test_is_the_test_the_t_interval_inverts():
     v = [0.1, 0.2, 0.15]
     t = S.t_interval(v)
-    assert S.t_test(v) == pytest.approx(S.t_pvalue(t["mean"] / (t["sd"] / math.sqrt(3)), 2))
+    t_stat = 0.15 / (0.05 / math.sqrt(3))  # mean 0.15, sd 0.05; at 2 df p = 1 - t / sqrt(2 + t^2)
+    assert S.t_test(v) == pytest.approx(1 - t_stat / math.sqrt(2 + t_stat ** 2), rel=1e-9)
     assert S.t_test(v) < 0.05 and t["lo"] > 0
     assert S.t_test([0.1, 0.3, -0.1]) > 0.05 and S.t_interval([0.1, 0.3, -0.1])["lo"] < 0
     assert S.t_test([0.1]) is None and S.t_test([0.1, 0.1]) is None and S.t_test([None, 0.1]) is None
+    # three seeds of 0.1 have a mean of 0.10000000000000002 and an sd of 1.7e-17: no spread, no test
+    assert S.t_test([0.1] * 3) is None and S.t_interval([0.1] * 3)["sd"] == 0.0
+    # 36 seeds at t = 2.036 and 2.025 on 35 df (quantile 2.0301, between a printed table's rows 30 and 40):
+    # the interval leaves out 0 exactly where the test's p is below 0.05
+    for t_stat in (2.036, 2.025):
+        sd = 0.1 * math.sqrt(36 / 35)  # that of +-0.1 around the mean, alternating
+        v = [t_stat * sd / 6 + 0.1 * (-1) ** k for k in range(36)]
+        assert (S.t_test(v) < 0.05) == (S.t_interval(v)["lo"] > 0) == (t_stat > 2.0301)
 
 
 def test_holm_adjusts_step_down_and_keeps_the_order_and_the_gaps():
