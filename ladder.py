@@ -47,7 +47,7 @@ from common import SEED_RULE, add_options, atomic_write_bytes, atomic_write_text
 from model import GPT, GPTConfig, weights_file
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
-from train import TrainConfig, flops_per_token, resolve_device, train
+from train import TrainConfig, check_fits, flops_per_token, resolve_device, train
 
 ROOT = Path(__file__).resolve().parent
 WORLDS = ROOT / "data" / "world" / "units"  # the built-in worlds, made on first use
@@ -190,9 +190,11 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         raise LadderError(f"--vocab-size {s.vocab_size}: the BPE needs at least {bpe.MIN_VOCAB} (256 bytes + eot)")
     if s.tokenizer == "gpt2":
         bpe.gpt2()  # a CurriculumError says tiktoken's gpt2 files are not at hand
-    # a ValueError names a model that cannot be built
-    GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size)
-    resolve_device(s.device)  # a TrainError names a device this machine lacks
+    # a ValueError names a model that cannot be built, a TrainError one or a batch too big for the device's
+    # memory, or a device this machine lacks
+    config = GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size,
+                              vocab_size=s.vocab_size)
+    check_fits(config, resolve_device(s.device), s.batch_size)
     for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
         if d and not Path(d).is_dir():
             raise LadderError(f"{flag} {d}: no such directory")

@@ -440,6 +440,9 @@ def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_st
     (["--n-head", "3"], "model config: n_embd 64 is not a multiple of n_head 3"),
     (["--device", "cuda:7"], "--device cuda:7: "),
     (["--units", "no/such/dir"], "--units no/such/dir: no such directory"),
+    # more memory than any machine has: refused before the corpus, not at the base, with the run left half made
+    (["--batch-size", "10000000"], "--batch-size 10000000: a micro-batch of 10000000 sequences of 64 tokens keeps"),
+    (["--n-embd", "65536"], "a model of vocab_size 512, block_size 64, n_layer 2 and n_embd 65536 has"),
     (["--gate-on", "recal"], "--gate-on recal: no unit has probes of that type (all: every type)"),
     # checked by train.py too, but only once the corpus and the base had been written
     (["--seed", "-1"], "--seed -1: must be a whole number from 0 to 2**32 - 1"),
