@@ -135,6 +135,11 @@ def same_file(a, b):
     return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
 
 
+def in_directory(file, directory):
+    """Whether file (written or not) would lie in directory or below it, however either is spelled."""
+    return any(same_file(d, directory) for d in Path(file).resolve().parents)
+
+
 def refuse_overwriting(out, inputs, error=ValueError):
     """Raise `error` where the file a command writes (--out) is one it reads: the command would replace its
     own input, and a second run would read its first run's output."""

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import SEED_RULE, check_writable, run_subcommand, seed_ok, sha256_file, whole_number
+from common import SEED_RULE, check_writable, in_directory, run_subcommand, seed_ok, sha256_file, whole_number
 from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, decimals, describe_difference, describe_rise, describe_vs_chance, \
     pct, points_range, signed_points, wilson
@@ -513,16 +513,23 @@ def _retention_entry(probes, before, after):
 
 
 def check_recorded(corpus, file, event):
-    """Refuse a checkpoint or adapter file whose sha256 differs from the one the passport's latest
-    model_trained / adapter_trained event recorded for it; the event, or None if none names it."""
+    """Refuse a checkpoint or adapter file whose sha256 differs from every one the passport's
+    model_trained / adapter_trained events recorded for its path; the latest event that matches it, or
+    None if none names its path. A relative path names files of the same name in every directory
+    trainings ran from (a0/ here and in exp2/): one that recorded another file is no sign of a change."""
     key = "adapter" if event == "adapter_trained" else "checkpoint"
-    target = Path(file).resolve()
+    target, sha, named = Path(file).resolve(), None, 0
     for e in reversed(corpus.passport.events(event)):
         if e.get(key) and _same_file(Path(e[key]), target):
-            if e.get(f"{key}_sha256") not in (None, sha256_file(file)):
-                raise EvalError(f"{file}: sha256 differs from the passport's {event} event: the file changed "
-                                "after it was written, so it is not the model the passport describes")
-            return e
+            named += 1
+            if e.get(f"{key}_sha256") is None:
+                return e
+            sha = sha or sha256_file(file)
+            if e[f"{key}_sha256"] == sha:
+                return e
+    if named:
+        raise EvalError(f"{file}: sha256 differs from the passport's {event} event{'s' if named > 1 else ''} for "
+                        "its path: the file changed after it was written, so it is not the model the passport describes")
     return None
 
 
@@ -660,6 +667,9 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         check_name(name, spec)
     _check_controls(controls)
     check_writable(out_dir)  # before minutes of scoring, not at the end
+    if in_directory(Path(out_dir) / "report.md", corpus_dir):  # the corpus is data, copied and hashed whole
+        raise EvalError(f"--out {out_dir}: is inside the corpus directory {corpus_dir}, which holds the corpus and "
+                        "nothing else; write the report to another directory")
     corpus = open_corpus(corpus_dir)
     named = list(retention_steps or []) + [n for pair in controls or [] for n in pair] + list(curve_references or [])
     for name in named:
@@ -991,6 +1001,8 @@ def cmd_compare(args):
     """Write the comparison report of the named models and print its sentences."""
     _check_flags(args)
     specs = parse_models(args.models)
+    if args.controls == []:  # given, with no pair: without the flag every pair is compared, overall only
+        raise EvalError("--controls: name the pairs to compare by level and type, as A:B")
     controls = []
     for pair in args.controls or []:
         a, colon, b = pair.partition(":")

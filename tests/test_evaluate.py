@@ -522,6 +522,15 @@ def test_a_file_recorded_by_a_relative_path_is_checked_from_any_working_director
     shutil.copy(world / "other_base" / "model.safetensors", file)
     with pytest.raises(E.EvalError, match="sha256 differs"):
         E.check_recorded(corpus, file, "model_trained")
+    # a later training of the same name from another directory (exp2/runs/m): its record names this path
+    # too, with its own file's sha256, which is no sign that this one changed
+    shutil.copy(world / "base" / "model.safetensors", file)  # this file as recorded again
+    corpus.passport.append("model_trained", mode="finetune", checkpoint="runs/m/model.safetensors",
+                           checkpoint_sha256=sha256_file(world / "other_base" / "model.safetensors"))
+    assert E.check_recorded(corpus, file, "model_trained")["mode"] == "pretrain"  # the record of this file
+    file.write_bytes(b"neither")
+    with pytest.raises(E.EvalError, match="sha256 differs from the passport's model_trained events for its path"):
+        E.check_recorded(corpus, file, "model_trained")
 
 
 def test_a_model_s_compute_comes_from_its_own_event_not_from_one_naming_it_as_init(world, corpus_dir, tmp_path):
@@ -1242,3 +1251,16 @@ def test_ctrl_c_ends_every_subcommand_in_one_line_exit_130(world, corpus_dir, tm
         assert p.returncode == 130 and p.stderr.startswith("interrupted: "), (args[0], p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert (corpus_dir / "passport.jsonl").read_bytes() == before and not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("where, extra, says", [
+    ("corpus/report", [], "is inside the corpus directory"),  # the corpus holds the corpus and nothing else
+    ("corpus", [], "is inside the corpus directory"),
+    ("out", ["--controls"], "--controls: name the pairs to compare by level and type, as A:B")])
+def test_compare_refuses_a_report_in_the_corpus_and_controls_without_a_pair(world, corpus_dir, tmp_path, capsys,
+                                                                          where, extra, says):
+    out = (corpus_dir / where[len("corpus/"):]) if where.startswith("corpus") else tmp_path / where
+    before = sorted(p.name for p in corpus_dir.rglob("*"))
+    p = run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", "--out", out, *extra], capsys)
+    one_line_error(p, f"--out {out}: {says} {corpus_dir}, which" if says.startswith("is inside") else says)
+    assert sorted(p.name for p in corpus_dir.rglob("*")) == before and not (tmp_path / "out").exists()
