@@ -554,6 +554,10 @@ def _hf_config(cfg_file):
             raise CheckpointError(f"{cfg_file}: {key} is {json.dumps(hf[key])}, which accrete's GPT does not "
                                   f"compute (it has GPT-2's {json.dumps(allowed[0])})")
     # one dropout for all three, as export_hf writes it (Hugging Face's default: 0.1 each)
+    for k in _HF_DROPOUTS:  # first: a NaN, unequal to itself, would read as dropouts that differ
+        v = hf.get(k, 0.1)
+        if not (type(v) in (int, float) and v == v):  # type(): a bool is no number here; the range: GPTConfig's
+            raise CheckpointError(f"{cfg_file}: {k} is {json.dumps(v)}, not a dropout probability (a number in [0, 1))")
     dropout = hf.get("resid_pdrop", 0.1)
     if any(hf.get(k, 0.1) != dropout for k in _HF_DROPOUTS):
         raise CheckpointError(f"{cfg_file}: {', '.join(f'{k} {hf.get(k, 0.1)}' for k in _HF_DROPOUTS)} differ; "
@@ -656,6 +660,10 @@ def main():
     args = p.parse_args()
     if (args.import_hf or args.export_hf) and not args.out:
         p.error("--out is required with --import-hf / --export-hf")
+    if args.import_hf and args.export_hf:  # one --out: the second would be dropped without a word
+        p.error("--import-hf and --export-hf: give one of them (each writes --out)")
+    if args.vocab_size is not None and (args.import_hf or args.export_hf):
+        p.error("--vocab-size goes with --preset (a size to print); converted weights keep their own")
     try:
         _convert(args) if args.import_hf or args.export_hf else _describe(args)
     except (ValueError, FileNotFoundError) as e:

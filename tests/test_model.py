@@ -461,6 +461,17 @@ def test_cli_export_hf_into_a_directory_with_a_dot_in_its_name_writes_it(tmp_pat
     assert sorted(f.name for f in (tmp_path / "hf.v1").iterdir()) == ["config.json", "model.safetensors"]
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--import-hf", "hf", "--export-hf", "ckpt"], "--import-hf and --export-hf: give one of them (each writes --out)"),
+    (["--export-hf", "ckpt", "--vocab-size", "512"], "--vocab-size goes with --preset (a size to print)")])
+def test_cli_refuses_flags_a_conversion_would_drop_and_writes_nothing(tmp_path, cli, args, says):
+    save_checkpoint(micro_model(), tmp_path / "ckpt")
+    export_hf(micro_model(), tmp_path / "hf")
+    r = cli(*(str(tmp_path / a) if a in ("hf", "ckpt") else a for a in args), "--out", tmp_path / "out")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(f"model.py: error: {says}")  # argparse's
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_imported_gpt2_checkpoint_carries_gpt2_s_tokenizer_and_is_refused_on_another_corpus(tmp_path, cli):
     """GPT-2's weights read GPT-2's tokens: scored on a corpus with its own BPE they would only seem to fit
     (its 50257 rows hold any smaller vocabulary)."""
@@ -720,6 +731,12 @@ def test_import_hf_refuses_three_dropouts_that_differ(tmp_path):
     with pytest.raises(CheckpointError, match=r"config\.json: resid_pdrop 0\.1, embd_pdrop 0\.0, attn_pdrop 0\.1 differ; "
                                               "accrete's GPT has one dropout for all three"):
         import_hf(gpt2_dir_with(tmp_path, resid_pdrop=0.1, embd_pdrop=0.0, attn_pdrop=0.1))
+    # NaN is unequal to itself: named as no probability, not as three dropouts that differ
+    nan = dict(resid_pdrop=float("nan"), embd_pdrop=float("nan"), attn_pdrop=float("nan"))
+    with pytest.raises(CheckpointError, match=r"config\.json: resid_pdrop is NaN, not a dropout probability"):
+        import_hf(gpt2_dir_with(tmp_path / "nan", **nan))
+    with pytest.raises(CheckpointError, match=r"config\.json: embd_pdrop is \"0\.1\", not a dropout probability"):
+        import_hf(gpt2_dir_with(tmp_path / "text", embd_pdrop="0.1"))
 
 
 @pytest.mark.parametrize("fields, says", [
