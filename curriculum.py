@@ -33,11 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
-from common import atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file
+from common import atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file, whole_number
 from leakage import LEAK_BUDGET, check_leakage
-from passport import Passport
+from passport import Passport, holding
 from stats import gate_feasibility, pct
-from units import KINDS, CurriculumError, chunks, cluster_of, inspect_unit, iter_documents, iter_records
+from units import (KINDS, UNIT_ID, CurriculumError, chunks, cluster_of, inspect_unit, iter_documents,
+                   iter_records)
 
 # -----------------------------------------------------------------------------
 # the corpus
@@ -98,6 +99,36 @@ def _check_file(path, recorded):
                               "`curriculum.py check` checks all the files")
 
 
+_WHOLE = ("a whole number >= 0", lambda v: whole_number(v, 0))
+_STRING = ("a string", lambda v: isinstance(v, str))
+# what the corpus reads from a unit_added event: field -> (its rule in words, the test of it)
+UNIT_ADDED_FIELDS = {
+    "unit": ("a unit id", lambda v: isinstance(v, str) and UNIT_ID.fullmatch(v) is not None),
+    "sha256": _STRING, "tokens": _WHOLE, "val_tokens": _WHOLE, "documents": _WHOLE, "probes": _WHOLE,
+    "header.kind": (" or ".join(KINDS), lambda v: v in KINDS), "header.level": _WHOLE,
+    "header.requires": ("a list of unit ids", lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v)),
+    "shards.train": _STRING, "shards.val": _STRING}
+
+
+def _unit_added(e, where, added):
+    """The unit_added event e (at where) if it holds every field of UNIT_ADDED_FIELDS by its rule and
+    requires only units added before it, as add writes them; else a CurriculumError naming where and
+    the field. A line edited by hand with its chain recomputed passes `check`'s chain, and would
+    otherwise fail later in status or map as a TypeError or KeyError."""
+    holding(e, UNIT_ADDED_FIELDS, where)
+    for field, (rule, ok) in UNIT_ADDED_FIELDS.items():
+        key, _, sub = field.partition(".")
+        value = e[key][sub] if sub else e[key]
+        if not ok(value):
+            raise CurriculumError(f"{where}: unit_added event's {field} must be {rule}, got {value!r} "
+                                  "(edited or corrupted)")
+    unknown = [r for r in e["header"]["requires"] if r not in added]
+    if unknown:
+        raise CurriculumError(f"{where}: unit_added event's header.requires names {unknown[0]!r}, which no "
+                              "earlier unit_added event adds (edited or corrupted)")
+    return e
+
+
 class Corpus:
     """An open corpus directory (read-mostly): units, curriculum order, documents, probes, shards, passport."""
 
@@ -113,9 +144,10 @@ class Corpus:
 
     def refresh(self):
         """Re-read the passport (units are exactly those with a unit_added event)."""
-        needs = ("unit", "sha256", "tokens", "val_tokens", "documents", "probes", "header.kind", "header.level",
-                 "header.requires", "shards.train", "shards.val")
-        self.added = {e["unit"]: e for e in self.passport.events("unit_added", needs)}
+        self.added = {}
+        for no, e in enumerate(self.passport.events(), 1):  # all events: a line's number is its place
+            if e["event"] == "unit_added":
+                self.added[e["unit"]] = _unit_added(e, f"{self.passport.path}:{no}", self.added)
         self.units = {u: {**e["header"], "tokens": e["tokens"], "val_tokens": e["val_tokens"],
                           "n_documents": e["documents"], "n_probes": e["probes"]} for u, e in self.added.items()}
 
@@ -422,6 +454,17 @@ def _check_premises(corpus, new):
                                       f"unit {uid!r} or of the units it requires")
 
 
+def _check_gate_on(corpus, new, gate_on):
+    """Refuse a gate_on (but "all") that no probe of the new or held units has, when a new knowledge unit
+    is to be told what its gate needs: the gate reads it as "none of that type in this unit" and reads
+    every type, so a typo would be reported as a gate on all types (evaluate.py verify refuses it so)."""
+    if gate_on in (None, "all") or not any(i["header"]["kind"] == "knowledge" for i in new.values()):
+        return
+    files = [i["path"] for i in new.values()] + [corpus._unit_file(u) for u in corpus.units]
+    if not any(what == "probe" and v["type"] == gate_on for f in files for what, _, v in iter_records(f)):
+        raise CurriculumError(f"--gate-on {gate_on}: no unit has probes of that type (all: every type)")
+
+
 def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", threshold=0.5, clear_of_chance=True):
     """Validate unit files, all before any is written, and add them (shards, unit copy, then a
     unit_added event each, the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
@@ -439,6 +482,7 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         corpus.refresh()
         corpus.check_passport()
         new = _new_units(corpus, files, log)
+        _check_gate_on(corpus, new, gate_on)
         _check_premises(corpus, new)
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
                       [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)

@@ -85,7 +85,7 @@ class Passport:
         for no, line in enumerate(self.path.read_bytes().split(b"\n")[:-1], 1):  # a torn last line is no event
             e = _event(line, f"{self.path}:{no}", "; run `python curriculum.py check CORPUS`")
             if event is None or e["event"] == event:
-                out.append(_holding(e, needs, f"{self.path}:{no}"))
+                out.append(holding(e, needs, f"{self.path}:{no}"))
         return out
 
     def check(self):
@@ -179,7 +179,7 @@ def _event(line, where, hint=""):
     return rec
 
 
-def _holding(rec, needs, where):
+def holding(rec, needs, where):
     """rec, if it holds every field of needs; else a CurriculumError naming where (a line written by
     hand with its chain recomputed would otherwise fail later as a KeyError)."""
     for need in needs:
@@ -196,13 +196,23 @@ def main(argv=None):
     p.add_argument("passport", help="the passport file (CORPUS/passport.jsonl)")
     args = p.parse_args(argv)
     passport = Passport(args.passport)
+    if passport.path.is_dir():
+        fail(f"{passport.path}: is a directory, not a passport file (CORPUS/passport.jsonl)")
     if not passport.path.is_file():
         fail(f"{passport.path}: no such passport file")
     try:
         n = passport.check()
+        events = passport.events()
     except CurriculumError as e:
         fail(e)
-    counts = collections.Counter(e["event"] for e in passport.events())
+    # a chain of nothing, or one a corpus never begins, checks as ok: curriculum.py refuses both
+    if not events:
+        fail(f"{passport.path}: no events, so no init event (a corpus's passport begins with the one "
+             "`curriculum.py init` writes)")
+    if events[0]["event"] != "init":
+        fail(f"{passport.path}:1: a {events[0]['event']} event, not init (a corpus's passport begins with the "
+             "one `curriculum.py init` writes)")
+    counts = collections.Counter(e["event"] for e in events)
     print(f"ok: {n} events ({', '.join(f'{k} {v}' for k, v in counts.items())}); last line sha256 {passport.head()}")
 
 

@@ -208,6 +208,8 @@ def inspect_unit(path):
     probes only their prompts are held while the file is read, to find the premises asked elsewhere.
     premises: [(line, prompt)] of the premises that no probe of this unit asks (another unit's, or none)."""
     path = Path(path)
+    if path.is_dir():
+        raise CurriculumError(f"{path}: is a directory, not a unit file (.jsonl)")
     if not path.is_file():
         raise CurriculumError(f"{path}: no such unit file")
     info, prompts, premises = {"path": path, "n_probes": 0, "n_docs": 0}, set(), []

@@ -685,6 +685,49 @@ def test_a_unit_added_event_without_its_requires_is_named(corpus, capsys):
         assert rc == 2 and "passport.jsonl:3: unit_added event without header.requires" in err, err
 
 
+def rechained(corpus_dir, edit):
+    """The passport with edit(events) applied and its chain written again, as someone editing on purpose would."""
+    path = Path(corpus_dir) / "passport.jsonl"
+    events = [json.loads(line) for line in path.read_bytes().splitlines()]
+    edit(events)
+    lines, prev = [], "0" * 64
+    for e in events:
+        lines.append(json.dumps(dict(e, prev=prev), separators=(",", ":")).encode())
+        prev = hashlib.sha256(lines[-1]).hexdigest()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+@pytest.mark.parametrize("line, field, value, says", [
+    (3, "tokens", "abc", "tokens must be a whole number >= 0, got 'abc'"),
+    (3, "val_tokens", -1, "val_tokens must be a whole number >= 0, got -1"),
+    (3, "probes", 2.5, "probes must be a whole number >= 0, got 2.5"),
+    (4, "header.level", "1", "header.level must be a whole number >= 0, got '1'"),
+    (4, "header.kind", "facts", "header.kind must be knowledge or primitive, got 'facts'"),
+    (4, "header.requires", "a", "header.requires must be a list of unit ids, got 'a'"),
+    (2, "unit", "../a", "unit must be a unit id, got '../a'"),
+])
+def test_a_unit_added_field_of_the_wrong_type_is_named_even_with_its_chain_recomputed(corpus, capsys, line, field,
+                                                                                       value, says):
+    """check said ok of such a passport, while status failed in a TypeError and map in a KeyError."""
+    def edit(events):
+        key, _, sub = field.partition(".")
+        (events[line - 1][key] if sub else events[line - 1])[sub or key] = value
+    rechained(corpus.dir, edit)
+    said = f"error: {corpus.dir / 'passport.jsonl'}:{line}: unit_added event's {says} (edited or corrupted)\n"
+    for cmd in ("check", "status", "map"):
+        assert main(capsys, cmd, corpus.dir)[::2] == (2, said), cmd
+
+
+def test_a_unit_added_event_requiring_a_unit_no_earlier_event_adds_is_named(corpus, capsys):
+    """map failed in a KeyError on it; add writes each unit after those it requires."""
+    rechained(corpus.dir, lambda events: events[3]["header"].update(requires=["nosuch"]))  # b, line 4
+    said = (f"error: {corpus.dir / 'passport.jsonl'}:4: unit_added event's header.requires names 'nosuch', which no "
+            "earlier unit_added event adds (edited or corrupted)\n")
+    for cmd in ("check", "status", "map"):
+        assert main(capsys, cmd, corpus.dir)[::2] == (2, said), cmd
+    rechained(corpus.dir, lambda events: events[3]["header"].update(requires=["a", "prim"]))  # both on lines 2, 3
+    assert C.Corpus(corpus.dir).units["b"]["requires"] == ["a", "prim"] and C.Corpus(corpus.dir).check() == 5
+
 def test_a_failed_copy_of_a_unit_leaves_no_temporary_file(corpus, tmp_path, monkeypatch):
     """A full disk while a unit is copied: the error is raised, and no half copy stays in units/."""
     fsync = os.fsync
@@ -925,6 +968,18 @@ def test_cli_add_takes_the_gate_settings(corpus, tmp_path, capsys):
     assert rc == 2 and "threshold 1.5: it must be an accuracy, between 0 and 1" in err
     assert snapshot(corpus.dir) == before
 
+
+def test_add_refuses_a_gate_type_that_no_unit_has_and_writes_nothing(corpus, tmp_path, capsys):
+    """A typo was told "the gate reads 4 of its 8 probes (all types)" and added, as evaluate.py verify refuses it."""
+    before = snapshot(corpus.dir)
+    rc, out, err = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "g", 8), "--gate-on", "recal")
+    assert (rc, out, err) == (2, "", "error: --gate-on recal: no unit has probes of that type (all: every type)\n")
+    assert snapshot(corpus.dir) == before
+    # a type of a unit the corpus holds is no typo: a new unit without it is gated on all its types
+    rc, out, _ = main(capsys, "add", corpus.dir, gated_unit(tmp_path, "i", 0, 8), "--gate-on", "recall")
+    assert rc == 0 and "i: the gate reads 4 of its 8 probes (all types), chance 50%" in out
+    rc, out, _ = main(capsys, "add", corpus.dir, write_unit(tmp_path, "p", kind="primitive"), "--gate-on", "recal")
+    assert rc == 0 and out.startswith("p: added (") and out.count("\n") == 1  # no knowledge unit to tell of a gate
 
 def test_every_cli_argument_has_a_help_sentence():
     parsers = [C._parser()]

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+import passport as P  # noqa: E402
+from in_process import run_main  # noqa: E402
 from passport import GENESIS, Passport  # noqa: E402
 from units import CurriculumError  # noqa: E402
 
@@ -201,3 +203,29 @@ def test_a_reader_waits_for_a_line_being_appended_instead_of_reading_half_of_it(
     t.join(10)
     assert "error" not in result, result.get("error")
     assert result["value"] == {"check": 5, "head": hashlib.sha256(line[:-1]).hexdigest(), "repair": None}[reader]
+
+
+def test_the_command_line_refuses_a_passport_without_events_or_not_beginning_with_init(tmp_path, capsys):
+    """An empty file was "ok: 0 events", though curriculum.py refuses it: no init event."""
+    path = tmp_path / "passport.jsonl"
+    path.write_bytes(b"")
+    p = run_main(P.main, [path], capsys)
+    assert (p.returncode, p.stdout, p.stderr) == (2, "", f"error: {path}: no events, so no init event (a corpus's "
+                                                         "passport begins with the one `curriculum.py init` writes)\n")
+    Passport(path).append("unit_added", unit="a", tokens=10)
+    Passport(path).append("init", tokenizer_hash="ab")
+    p = run_main(P.main, [path], capsys)
+    assert (p.returncode, p.stdout, p.stderr) == (2, "", f"error: {path}:1: a unit_added event, not init (a corpus's "
+                                                         "passport begins with the one `curriculum.py init` writes)\n")
+    path.unlink()
+    Passport(path).append("init", tokenizer_hash="ab")
+    Passport(path).append("unit_added", unit="a", tokens=10)
+    p = run_main(P.main, [path], capsys)
+    assert (p.returncode, p.stdout, p.stderr) == (0, f"ok: 2 events (init 1, unit_added 1); last line sha256 "
+                                                     f"{Passport(path).head()}\n", "")
+
+
+def test_the_command_line_names_a_directory_a_directory_not_a_missing_file(tmp_path, capsys):
+    p = run_main(P.main, [tmp_path], capsys)
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path}: is a directory, not a passport file "
+                                           "(CORPUS/passport.jsonl)\n")

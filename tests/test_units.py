@@ -54,6 +54,12 @@ def test_missing_file_is_rejected(tmp_path):
     rejected(tmp_path / "nowhere.jsonl", "nowhere.jsonl: no such unit file")
 
 
+def test_a_directory_is_named_a_directory_not_a_missing_file(tmp_path):
+    (tmp_path / "units.jsonl").mkdir()
+    with pytest.raises(CurriculumError) as e:
+        inspect_unit(tmp_path / "units.jsonl")
+    assert str(e.value) == f"{tmp_path / 'units.jsonl'}: is a directory, not a unit file (.jsonl)"
+
 def test_missing_header_is_rejected(tmp_path):
     rejected(write_unit(tmp_path, "bad", lines=[{"text": "a document without a header"}]), "bad.jsonl:1:",
              "missing header")
