@@ -154,6 +154,8 @@ class TokenFileStream:
 
     def __init__(self, path, batch_size, block_size, seed=0, start=0.0, end=1.0, vocab_size=None):
         path = Path(path)
+        if path.is_dir():
+            raise TrainError(f"{path}: is a directory, not a token file; give the .bin file of tokens")
         if not path.is_file():
             raise TrainError(f"{path}: no such token file")
         dtype = np.dtype(_meta(path).get("dtype", "uint16"))
@@ -189,7 +191,8 @@ class TokenFileStream:
 
 
 def _meta(path):
-    """meta.json beside a token file: {"vocab_size": ..., "dtype": "uint16"|"uint32"}, if present."""
+    """meta.json beside a token file: {"vocab_size": ..., "dtype": "uint16"|"uint32", "tokenizer_hash": ...},
+    if present."""
     f = Path(path).with_name("meta.json")
     if not f.is_file():
         return {}
@@ -202,6 +205,9 @@ def _meta(path):
     vocab = meta.get("vocab_size")
     if vocab is not None and (not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 1):
         raise TrainError(f'{f}: "vocab_size" must be a whole number >= 1, not {vocab!r}')
+    tok_hash = meta.get("tokenizer_hash")
+    if tok_hash is not None and not isinstance(tok_hash, str):  # compared and sliced as text with the init's
+        raise TrainError(f'{f}: "tokenizer_hash" must be a string (the tokenizer\'s sha256), not {tok_hash!r}')
     return meta
 
 
@@ -757,8 +763,30 @@ class RunLog:
 
 # ----------------------------------------------------------------------------- the loop
 
+# what shapes a model built from random weights (build_model), and what only an adapter uses: each is
+# refused in a mode that would ignore it (check_config)
+MODEL_SHAPE_FIELDS = ("preset", "vocab_size", "block_size", "n_layer", "n_head", "n_embd", "bias")
+LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "use_rslora", "merge")
+
+
+def _given(cfg, names):
+    """The flags among `names` set to other than their defaults, as the command line writes them."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    given = []
+    for name in names:
+        value, flag = getattr(cfg, name), name.replace("_", "-")
+        if value == defaults[name]:
+            continue
+        if isinstance(value, bool):  # a BooleanOptionalAction: --merge, --no-bias
+            given.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            given.append(f"--{flag} {value}")
+    return given
+
+
 def check_config(cfg):
-    """Refuse a field outside its choices (argparse checks those on the command line too) or its range."""
+    """Refuse a field outside its choices (argparse checks those on the command line too) or its range, and
+    a flag the mode would ignore (a model's shape with --init, an adapter's settings outside lora)."""
     for f in dataclasses.fields(cfg):
         choices = f.metadata.get("choices")
         if choices and getattr(cfg, f.name) not in choices:
@@ -794,6 +822,20 @@ def check_config(cfg):
         raise TrainError("--mode pretrain starts from random weights; use --mode finetune with --init")
     if cfg.mode != "pretrain" and not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
+    for flag, init in (("--init", cfg.init), ("--init-hf", cfg.init_hf)):
+        # weights_file would read a file that is no .safetensors as a directory holding one
+        if init and Path(init).is_file() and Path(init).suffix != ".safetensors":
+            raise TrainError(f"{flag} {init}: is a file, not a checkpoint directory; give the checkpoint's "
+                             "directory or its model.safetensors")
+    # a value left at its default cannot be told from one not given: only the others are refused
+    shape = _given(cfg, MODEL_SHAPE_FIELDS) if cfg.mode != "pretrain" else []
+    if shape:
+        raise TrainError(f"{', '.join(shape)}: for --mode pretrain only, which builds the model; --mode {cfg.mode} "
+                         f"keeps the shape of its {'--init-hf' if cfg.init_hf else '--init'} checkpoint")
+    adapter = _given(cfg, LORA_FIELDS) if cfg.mode != "lora" else []
+    if adapter:
+        raise TrainError(f"{', '.join(adapter)}: for --mode lora only, which trains an adapter; --mode {cfg.mode} "
+                         "trains none")
     try:  # a file in its place or above it: refused before any step is spent
         check_writable(cfg.out_dir, "directory")
     except ValueError as e:
@@ -837,11 +879,28 @@ def check_outputs(cfg):
 def check_corpus(cfg):
     """Refuse, before any step is spent, a --corpus whose passport the run's event may not extend, as
     `curriculum.py add` refuses it: a torn last line or a broken hash chain (never extend a broken
-    chain), or a tokenizer other than the one its init event recorded."""
+    chain), or a tokenizer other than the one its init event recorded; and a share of 1 that leaves the
+    knowledge units --units selects none of the rows (check_shares)."""
     if not cfg.corpus:
         return
     import curriculum
-    curriculum.Corpus(cfg.corpus).check_passport()
+    corpus = curriculum.Corpus(cfg.corpus)
+    corpus.check_passport()
+    check_shares(cfg, [u for u in curriculum.select(corpus, cfg.units) if corpus.units[u]["kind"] == "knowledge"])
+
+
+def check_shares(cfg, knowledge):
+    """Refuse --primitive-share 1 or --replay 1 where --units selects `knowledge` units: every row would
+    come from primitive text or from the replayed units, while the outputs and their passport events
+    name the selected units as trained (as the ladder refuses a share of 1)."""
+    if not knowledge:  # primitive text alone: every row is primitive whatever the shares
+        return
+    for name, share, rows in (("primitive_share", cfg.primitive_share, "every row would be primitive text"),
+                              ("replay", cfg.replay, "every knowledge row would rehearse other units (--replay-units, "
+                                                     "or earlier levels)")):
+        if share >= 1:
+            raise TrainError(f"--{name.replace('_', '-')} {share:g}: {rows}, none from the knowledge units that "
+                             f"--units {cfg.units} selects; use a share below 1")
 
 
 @contextmanager

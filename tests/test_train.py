@@ -21,7 +21,8 @@ from in_process import run_main
 from unit_files import snapshot, write_unit
 
 ROOT = Path(__file__).resolve().parent.parent
-MICRO = dict(preset="micro", vocab_size=64, block_size=32, batch_size=8, log_interval=5, eval_iters=2, quiet=True)
+RUN = dict(batch_size=8, log_interval=5, eval_iters=2, quiet=True)  # finetune and lora: the model is the --init's
+MICRO = dict(preset="micro", vocab_size=64, block_size=32, **RUN)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +178,7 @@ def _base(tmp_path):
 def test_finetune_loss_falls_and_records_the_base_fingerprint(tokens, tmp_path):
     base = _base(tmp_path)
     r = train(TrainConfig(mode="finetune", init=str(base), data=str(tokens), out_dir=str(tmp_path / "ft"),
-                          max_steps=40, lr=3e-3, warmup=5, **MICRO))
+                          max_steps=40, lr=3e-3, warmup=5, **RUN))
     assert r.train_loss < 1.0
     _, meta = load_checkpoint(r.checkpoint)
     assert meta["base_fingerprint"] == load_checkpoint(base)[1]["fingerprint"]
@@ -190,7 +191,7 @@ def test_gpt2_weights_train_on_gpt2_s_tokens_only(corpus, tokens, tmp_path):
     from bpe import tokenizer_hash
     torch.manual_seed(0)
     export_hf(GPT(GPTConfig.preset("micro", vocab_size=320, block_size=32)), tmp_path / "hf")
-    kw = dict(MICRO, vocab_size=None, mode="finetune", init_hf=str(tmp_path / "hf"), max_steps=2)
+    kw = dict(RUN, mode="finetune", init_hf=str(tmp_path / "hf"), max_steps=2)
     r = train(TrainConfig(data=str(tokens), out_dir=str(tmp_path / "ft"), **kw))  # tokens of no named tokenizer
     gpt2 = tokenizer_hash({"type": "gpt2"}, b"")
     assert load_checkpoint(r.checkpoint)[1]["tokenizer_hash"] == gpt2
@@ -211,7 +212,7 @@ def test_finetune_trains_with_the_dropout_asked_not_the_checkpoint_s(tokens, tmp
     """The base was saved with dropout 0: --dropout 0.5 must reach every dropout of the loaded model."""
     import train as T
     model = T.build_model(TrainConfig(mode="finetune", init=str(_base(tmp_path)), data=str(tokens),
-                                      dropout=0.5, **MICRO)).model
+                                      dropout=0.5, **RUN)).model
     x = torch.randint(0, 64, (2, 32))
     model.train()
     assert not torch.equal(model(x)[0], model(x)[0])  # dropout masks differ call to call
@@ -224,7 +225,7 @@ def test_finetune_trains_with_the_dropout_asked_not_the_checkpoint_s(tokens, tmp
 def test_lora_trains_only_the_adapter_and_loss_falls(tokens, tmp_path):
     base = _base(tmp_path)
     r = train(TrainConfig(mode="lora", init=str(base), data=str(tokens), out_dir=str(tmp_path / "lora"),
-                          max_steps=60, lr=3e-2, warmup=5, lora_r=8, merge=True, **MICRO))
+                          max_steps=60, lr=3e-2, warmup=5, lora_r=8, merge=True, **RUN))
     assert r.train_loss < np.log(64) - 0.5  # frozen random embeddings: the adapter alone must lower the loss
     assert r.adapter.endswith("adapter.safetensors") and r.checkpoint.endswith("model.safetensors")
     assert r.trainable_params == 2 * sum(8 * (i + o) for i, o in ((64, 192), (64, 64), (64, 256), (256, 64)))
@@ -252,7 +253,7 @@ def test_lora_flops_leave_out_the_frozen_weight_gradients_and_add_to_the_inits_t
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base",
                     {"tokens": 5, "flops": 7, "tokens_total": 9000, "flops_total": 11})
     r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), data=str(tokens), out_dir=str(tmp_path / "lora"),
-                          max_steps=3, merge=True, **MICRO))
+                          max_steps=3, merge=True, **RUN))
     # frozen weights: forward and input gradient (4 per parameter); the adapter's: all 6
     per_token = 4 * MICRO_N + 6 * MICRO_LORA + MICRO_ATTN
     assert per_token == 564_224 and r.flops == 768 * 564_224
@@ -268,7 +269,7 @@ def test_totals_fall_back_to_the_init_checkpoints_own_tokens_and_flops(tokens, t
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base",
                     {"tokens": 5000, "flops": 7})
     r = train(TrainConfig(mode="finetune", init=str(tmp_path / "base"), data=str(tokens), out_dir=str(tmp_path / "ft"),
-                          max_steps=3, **MICRO))
+                          max_steps=3, **RUN))
     assert (r.tokens, r.flops) == (768, 517_865_472)
     assert (r.tokens_total, r.flops_total) == (5768, 517_865_479)
 
@@ -288,7 +289,7 @@ def test_a_merged_adapter_costs_its_adapter_event_only_in_the_passport(corpus, t
     base = train(TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(tmp_path / "base"), max_steps=2,
                              **dict(MICRO, vocab_size=300)))
     r = train(TrainConfig(mode="lora", init=base.out_dir, corpus=str(corpus), out_dir=str(tmp_path / "lora"),
-                          max_steps=2, merge=True, **dict(MICRO, vocab_size=300)))
+                          max_steps=2, merge=True, **RUN))
     passport = curriculum.Corpus(corpus).passport
     adapter, merged = passport.events("adapter_trained")[-1], passport.events("model_trained")[-1]
     assert (adapter["tokens"], adapter["flops"]) == (r.tokens, r.flops) and r.flops > 0
@@ -303,7 +304,7 @@ def test_a_merge_in_training_writes_what_lora_py_writes_and_its_passport_event_n
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base",
                     {"units": ["old"], "tokens": 40, "flops": 9, "step": 77})
     r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(corpus), out_dir=str(tmp_path / "lora"),
-                          max_steps=2, merge=True, meta={"units": ["new"]}, **dict(MICRO, vocab_size=300)))
+                          max_steps=2, merge=True, meta={"units": ["new"]}, **RUN))
     lora_py = lora_cli("--checkpoint", tmp_path / "base", "--adapter", r.adapter, "--out", tmp_path / "cli")
     assert lora_py.returncode == 0, lora_py.stderr
     meta = load_checkpoint(r.checkpoint)[1]
@@ -324,7 +325,7 @@ def test_a_command_line_adapter_names_its_own_units_and_both_merges_write_one_he
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base",
                     {"units": ["old"], "tokens": 40, "flops": 9})
     r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(unit_corpus), units="atoms",
-                          out_dir=str(tmp_path / "lora"), max_steps=2, merge=True, **dict(MICRO, vocab_size=300)))
+                          out_dir=str(tmp_path / "lora"), max_steps=2, merge=True, **RUN))
     assert lora.read_adapter(r.adapter)[1]["units"] == ["atoms"]
     lora_py = lora_cli("--checkpoint", tmp_path / "base", "--adapter", r.adapter, "--out", tmp_path / "cli")
     assert lora_py.returncode == 0, lora_py.stderr
@@ -340,7 +341,7 @@ def test_a_merge_in_training_keeps_the_base_s_dropout_as_lora_py_does(corpus, tm
     from model import read_tensors
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32, dropout=0.1)), tmp_path / "base")
     r = train(TrainConfig(mode="lora", init=str(tmp_path / "base"), corpus=str(corpus), out_dir=str(tmp_path / "lora"),
-                          max_steps=2, merge=True, dropout=0.3, **dict(MICRO, vocab_size=300)))
+                          max_steps=2, merge=True, dropout=0.3, **RUN))
     lora_py = lora_cli("--checkpoint", tmp_path / "base", "--adapter", r.adapter, "--out", tmp_path / "cli")
     assert lora_py.returncode == 0, lora_py.stderr
     ours, theirs = (read_tensors(f, check=False)[1]["config"] for f in (r.checkpoint, tmp_path / "cli/model.safetensors"))
@@ -352,7 +353,7 @@ def test_a_command_line_finetune_adds_the_units_it_read_to_its_inits(unit_corpus
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base",
                     {"units": ["old"]})
     cfg = TrainConfig(mode="finetune", init=str(tmp_path / "base"), corpus=str(unit_corpus), max_steps=1,
-                      **dict(MICRO, vocab_size=300))
+                      **RUN)
     assert load_checkpoint(train(cfg, out_dir=str(tmp_path / "ft")).checkpoint)[1]["units"] == ["old", "atoms"]
     # the caller's units stand as given (the ladder names all a fine-tune holds)
     given = train(cfg, out_dir=str(tmp_path / "given"), meta={"units": ["atoms"]})
@@ -446,7 +447,7 @@ def test_ema_saves_the_warmed_up_moving_average_of_the_per_step_weights(tokens, 
     base = _base(tmp_path)
     # a constant lr and no warmup: a run of k steps takes the same first k steps as a longer one
     cfg = TrainConfig(mode="finetune", init=str(base), data=str(tokens), schedule="constant", warmup=0, lr=3e-3,
-                      **MICRO)
+                      **RUN)
     weights = [load_checkpoint(base)[0].state_dict()]
     for k in (1, 2, 3):
         weights.append(load_checkpoint(train(cfg, out_dir=str(tmp_path / f"k{k}"), max_steps=k).checkpoint)[0]
@@ -481,7 +482,7 @@ def test_ema_is_carried_across_a_resume(tokens, tmp_path):
 
 def test_lora_with_ema_saves_the_averaged_adapter(tokens, tmp_path):
     base = _base(tmp_path)
-    cfg = TrainConfig(mode="lora", init=str(base), data=str(tokens), max_steps=3, lr=3e-2, **MICRO)
+    cfg = TrainConfig(mode="lora", init=str(base), data=str(tokens), max_steps=3, lr=3e-2, **RUN)
     plain = lora.read_adapter(train(cfg, out_dir=str(tmp_path / "plain")).adapter)[0]
     averaged = lora.read_adapter(train(cfg, out_dir=str(tmp_path / "ema"), ema=0.5).adapter)[0]
     state = read_tensors(tmp_path / "ema" / "train_state.safetensors")[0]
@@ -560,7 +561,7 @@ def test_lora_mfu_counts_the_flops_the_run_records_not_6n(tokens, tmp_path, monk
     monkeypatch.setattr(train_module, "peak_flops", lambda device: 1e11)
     printed = []
     cfg = TrainConfig(mode="lora", init=str(_base(tmp_path)), data=str(tokens), out_dir=str(tmp_path / "lora"),
-                      max_steps=4, **dict(MICRO, quiet=False, log_interval=2))
+                      max_steps=4, **dict(RUN, quiet=False, log_interval=2))
     train(cfg, log=printed.append)
     mfu = [float(line.split(" mfu ")[1].split("%")[0]) for line in printed if " mfu " in line]
     tps = [e["tokens_per_sec"] for e in map(json.loads, (tmp_path / "lora" / "log.jsonl").read_text().splitlines())
@@ -791,7 +792,7 @@ def test_a_run_stopped_after_its_last_state_resumes_with_its_losses(tokens, tmp_
 def test_resume_from_another_init_is_refused_and_a_moved_init_resumes(tokens, tmp_path):
     """The state holds the init's weights: a resume from other weights would mix the two bases."""
     base = _base(tmp_path)
-    cfg = TrainConfig(mode="lora", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=2, **MICRO)
+    cfg = TrainConfig(mode="lora", data=str(tokens), out_dir=str(tmp_path / "run"), max_steps=2, **RUN)
     train(cfg, init=str(base))
     torch.manual_seed(1)
     save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "other", {})
@@ -809,7 +810,7 @@ def test_resume_state_from_another_mode_is_refused(tokens, tmp_path):
     base = _base(tmp_path)
     with pytest.raises(TrainError, match="saved by a pretrain run"):
         train(TrainConfig(mode="finetune", init=str(base), data=str(tokens), out_dir=str(tmp_path), max_steps=5,
-                          resume=True, **MICRO))
+                          resume=True, **RUN))
 
 
 def test_cpu_training_keeps_big_allocations_on_the_malloc_heap_where_libc_is_glibc():
@@ -1045,7 +1046,7 @@ def test_a_snapshot_header_holds_its_own_run_figures_not_its_inits(tokens, tmp_p
     base = train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "base"), max_steps=5,
                              **MICRO))
     ft = train(TrainConfig(mode="finetune", init=base.out_dir, data=str(tokens), out_dir=str(tmp_path / "ft"),
-                           max_steps=4, snapshot_steps=(2,), **MICRO))
+                           max_steps=4, snapshot_steps=(2,), **RUN))
     snap = load_checkpoint(tmp_path / "ft" / "snapshots" / "step-000002")[1]
     # the snapshot's time and val loss were never measured: none, rather than the base's
     assert "seconds" not in snap and "val_loss" not in snap and snap["step"] == 2
@@ -1053,7 +1054,7 @@ def test_a_snapshot_header_holds_its_own_run_figures_not_its_inits(tokens, tmp_p
     assert final["val_loss"] == pytest.approx(ft.val_loss) and "snapshot" not in final
     # a fine-tune of the snapshot is no snapshot itself
     again = train(TrainConfig(mode="finetune", init=str(tmp_path / "ft" / "snapshots" / "step-000002"),
-                              data=str(tokens), out_dir=str(tmp_path / "ft2"), max_steps=1, **MICRO))
+                              data=str(tokens), out_dir=str(tmp_path / "ft2"), max_steps=1, **RUN))
     assert "snapshot" not in load_checkpoint(again.checkpoint)[1]
 
 
@@ -1146,6 +1147,92 @@ def test_a_share_outside_0_1_is_refused_naming_its_own_flag(corpus, tmp_path, fi
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("mode, units, args, says", [
+    ("finetune", "atoms", ("--primitive-share", 1), "--primitive-share 1: every row would be primitive text"),
+    ("lora", "late", ("--replay", 1, "--replay-units", "early"),
+     "--replay 1: every knowledge row would rehearse other units (--replay-units, or earlier levels)")])
+def test_a_share_of_1_is_refused_where_units_are_selected_to_train_on(levels_corpus, unit_corpus, tmp_path, mode,
+                                                                     units, args, says, cli):
+    # it trained on primitive text (or on the replayed unit) alone, exit 0, and the passport named the unit trained
+    import train as T
+    c = unit_corpus if units == "atoms" else levels_corpus
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=300, block_size=32)), tmp_path / "base")
+    passport = (c / "passport.jsonl").read_bytes()
+    r = cli("--mode", mode, "--init", tmp_path / "base", "--corpus", c, "--units", units, *args, "--max-steps", 2,
+            "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {says}, none from the knowledge units that --units {units} "
+                                           "selects; use a share below 1\n")
+    assert not (tmp_path / "out").exists() and (c / "passport.jsonl").read_bytes() == passport
+    # primitive text alone is all primitive rows whatever the share: nothing is left out
+    T.check_corpus(TrainConfig(corpus=str(c), units="primitive", primitive_share=1.0, replay=1.0))
+
+
+@pytest.mark.parametrize("mode, value", [("pretrain", "5"), ("pretrain", "[1, 2]"), ("finetune", "true")])
+def test_a_tokenizer_hash_in_meta_json_that_is_no_string_is_refused_naming_the_file(tokens, tmp_path, mode, value,
+                                                                                   cli):
+    # pretrain wrote it into the model's header; finetune from a checkpoint of a named tokenizer was a TypeError
+    data = tmp_path / "data" / "train.bin"
+    data.parent.mkdir()
+    shutil.copy(tokens, data)
+    (data.parent / "meta.json").write_text('{"vocab_size": 64, "tokenizer_hash": %s}' % value)
+    torch.manual_seed(0)
+    save_checkpoint(GPT(GPTConfig.preset("micro", vocab_size=64, block_size=32)), tmp_path / "base",
+                    {"tokenizer_hash": "ab" * 32})
+    model = ("--init", tmp_path / "base") if mode == "finetune" else ("--preset", "micro", "--block-size", 32)
+    r = cli("--mode", mode, *model, "--data", data, "--max-steps", 2, "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {data.parent / 'meta.json'}: \"tokenizer_hash\" must be a string "
+                                           f"(the tokenizer's sha256), not {json.loads(value)!r}\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode, args, given", [
+    ("finetune", ("--n-layer", 8), "--n-layer 8"),
+    ("finetune", ("--preset", "small"), "--preset small"),
+    ("lora", ("--vocab-size", 128, "--block-size", 64), "--vocab-size 128, --block-size 64"),
+    ("finetune", ("--no-bias",), "--no-bias")])
+def test_a_model_shape_flag_is_refused_where_the_init_checkpoint_has_the_shape(tokens, tmp_path, mode, args, given,
+                                                                              cli):
+    # finetune and lora built the --init checkpoint's model, left these out and exited 0
+    import train as T
+    r = cli("--mode", mode, "--init", _base(tmp_path), "--data", tokens, *args, "--max-steps", 2,
+            "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {given}: for --mode pretrain only, which builds the model; "
+                                           f"--mode {mode} keeps the shape of its --init checkpoint\n")
+    assert not (tmp_path / "out").exists()
+    T.check_config(TrainConfig(mode=mode, init=str(tmp_path / "base"), dropout=0.1))  # dropout is every mode's
+
+
+@pytest.mark.parametrize("mode, args, given", [
+    ("finetune", ("--merge",), "--merge"),
+    ("pretrain", ("--lora-r", 4, "--lora-alpha", 8), "--lora-r 4, --lora-alpha 8.0"),
+    ("pretrain", ("--lora-targets", "c_attn", "--use-rslora"), "--lora-targets c_attn, --use-rslora"),
+    ("finetune", ("--lora-dropout", 0.1), "--lora-dropout 0.1")])
+def test_an_adapter_flag_is_refused_outside_lora_mode(tokens, tmp_path, mode, args, given, cli):
+    # no adapter was trained, none merged: the flags were left out and the run exited 0
+    model = ("--init", _base(tmp_path)) if mode == "finetune" else ("--preset", "micro", "--vocab-size", 64,
+                                                                    "--block-size", 32)
+    r = cli("--mode", mode, *model, "--data", tokens, *args, "--max-steps", 2, "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {given}: for --mode lora only, which trains an adapter; "
+                                           f"--mode {mode} trains none\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("given", ["--data", "--init"])
+def test_a_directory_for_a_token_file_or_a_file_for_a_checkpoint_is_named_for_what_it_is(tokens, corpus, tmp_path,
+                                                                                        given, cli):
+    # they were "no such token file" and "passport.jsonl/model.safetensors: no such checkpoint"
+    if given == "--data":
+        args = ("--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--data", tokens.parent)
+        says = f"{tokens.parent}: is a directory, not a token file; give the .bin file of tokens"
+    else:
+        args = ("--mode", "finetune", "--init", corpus / "passport.jsonl", "--data", tokens)
+        says = (f"--init {corpus / 'passport.jsonl'}: is a file, not a checkpoint directory; give the checkpoint's "
+                "directory or its model.safetensors")
+    r = cli(*args, "--max-steps", 2, "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {says}\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_init_and_init_hf_together_are_refused(tokens, tmp_path):
     with pytest.raises(TrainError, match=r"^--init .*base and --init-hf gpt2: give one of them$"):
         train(TrainConfig(mode="finetune", init=str(_base(tmp_path)), init_hf="gpt2", data=str(tokens),
@@ -1178,7 +1265,7 @@ def test_an_init_model_whose_training_state_cannot_fit_is_refused_without_advice
     # the sizes of a checkpoint are its own: "choose smaller sizes" would name flags that do not apply to it
     import train as T
     monkeypatch.setattr(T, "memory_of", lambda device: 2 ** 16)
-    r = cli("--mode", "finetune", "--init", _base(tmp_path), "--data", tokens, "--preset", "micro", "--max-steps", 2,
+    r = cli("--mode", "finetune", "--init", _base(tmp_path), "--data", tokens, "--max-steps", 2,
             "--out", tmp_path / "out")
     n = MICRO_N + 32 * 64  # every parameter, the positions' too: the model is there to count
     assert (r.returncode, r.stderr) == (2, f"error: the --init model, of vocab_size 64, block_size 32, n_layer 2 and "
@@ -1196,9 +1283,10 @@ def test_a_micro_batch_whose_activations_cannot_fit_in_memory_is_one_line_naming
     # a process the kernel kills later without a word; the model's state alone fits
     import train as T
     monkeypatch.setattr(T, "memory_of", lambda device: 16 * 2 ** 30)
-    init = () if mode == "pretrain" else ("--init", _base(tmp_path))
-    r = cli("--mode", mode, *init, "--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32,
-            "--batch-size", 3_000_000, "--max-steps", 2, "--out", tmp_path / "out")
+    model = ("--preset", "micro", "--vocab-size", 64, "--block-size", 32) if mode == "pretrain" else \
+        ("--init", _base(tmp_path))
+    r = cli("--mode", mode, *model, "--data", tokens, "--batch-size", 3_000_000, "--max-steps", 2,
+            "--out", tmp_path / "out")
     act = 4 * 3_000_000 * 32 * (8 * 2 * 64 + 64)  # 4 bytes, 8 numbers a layer and one a vocabulary entry, per token
     assert act / 2 ** 30 == pytest.approx(389.1, abs=0.05)
     assert r.returncode == 2
@@ -1271,8 +1359,9 @@ def test_an_output_file_that_is_the_data_is_refused_before_training_and_leaves_i
         (tmp_path / "link").symlink_to(out)
         data = tmp_path / "link" / file
     before = snapshot(out, dirs=True)
-    init = ("--init", _base(tmp_path)) if mode == "lora" else ("--preset", "micro", "--vocab-size", 64)
-    r = cli("--mode", mode, *init, "--data", data, "--block-size", 32, "--max-steps", 2, "--out", out)
+    init = ("--init", _base(tmp_path)) if mode == "lora" else ("--preset", "micro", "--vocab-size", 64,
+                                                               "--block-size", 32)
+    r = cli("--mode", mode, *init, "--data", data, "--max-steps", 2, "--out", out)
     assert (r.returncode, r.stderr) == (2, f"error: --out {out / file}: is the input it would be made from, which "
                                            "writing it would destroy; write to another directory\n")
     assert snapshot(out, dirs=True) == before
@@ -1351,8 +1440,9 @@ def test_an_output_file_that_is_a_directory_is_refused_before_training(tokens, t
     out = tmp_path / "out"
     (out / file).mkdir(parents=True)
     before = snapshot(out, dirs=True)
-    init = ("--init", _base(tmp_path)) if mode == "lora" else ("--preset", "micro", "--vocab-size", 64)
-    r = cli("--mode", mode, *init, "--data", tokens, "--block-size", 32, "--max-steps", 2, *args, "--out", out)
+    init = ("--init", _base(tmp_path)) if mode == "lora" else ("--preset", "micro", "--vocab-size", 64,
+                                                               "--block-size", 32)
+    r = cli("--mode", mode, *init, "--data", tokens, "--max-steps", 2, *args, "--out", out)
     assert (r.returncode, r.stderr) == (2, f"error: --out {out / file}: is a directory, where the output file "
                                            "would be written\n")
     assert snapshot(out, dirs=True) == before
