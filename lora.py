@@ -204,9 +204,11 @@ class LoRALinear(nn.Module):
         self.merged = False
 
     def delta_weight(self):
-        """scaling * B @ A in float32, what merging adds to the base weight: on the CPU, so that a merge
-        gives the same bytes on any device (a GPU's float32 matmul may run in TF32, which train.py allows)."""
-        delta = self.lora_B.detach().float().cpu() @ self.lora_A.detach().float().cpu()
+        """scaling * B @ A in float32 (float64 for float64 weights), what merging adds to the base weight:
+        on the CPU, so that a merge gives the same bytes on any device (a GPU's float32 matmul may run in
+        TF32, which train.py allows)."""
+        dtype = _merge_dtype(self.weight)
+        delta = self.lora_B.detach().to("cpu", dtype) @ self.lora_A.detach().to("cpu", dtype)
         return (delta * self.scaling).to(self.weight.device)
 
     def forward(self, x):
@@ -290,28 +292,40 @@ def merged_event(meta, out_dir, checkpoint, init, adapter):
                 flops_total=meta.get("flops_total"))
 
 
+def _merge_dtype(weight):
+    """What a merge computes in: float32, or the weight's own dtype where that is wider (float64)."""
+    return torch.promote_types(weight.dtype, torch.float32)
+
+
 def merge(model, unload=True):
-    """Fold every adapter into its base weight (in float32). With unload (the default) the
-    LoRALinear layers become plain nn.Linear again and the result is a plain GPT whose state-dict
-    keys are exactly a base model's; without it, unmerge() can take the adapters back out."""
+    """Fold every adapter into its base weight (in float32, or float64 for float64 weights). With unload
+    (the default) the LoRALinear layers become plain nn.Linear again and the result is a plain GPT whose
+    state-dict keys are exactly a base model's; without it, unmerge() can take the adapters back out."""
     for name, layer in lora_layers(model):
         with torch.no_grad():
             if not layer.merged:
                 if not unload:  # (W + d) - d is not W in floating point: unmerge() restores these bytes
                     layer.unmerged_weight = layer.weight.detach().clone()
-                layer.weight.copy_((layer.weight.float() + layer.delta_weight()).to(layer.weight.dtype))
+                merged = layer.weight.to(_merge_dtype(layer.weight)) + layer.delta_weight()
+                layer.weight.copy_(merged.to(layer.weight.dtype))
                 layer.merged = True
-        if unload:
-            linear = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None,
-                               device=layer.weight.device, dtype=layer.weight.dtype)
-            linear.weight, linear.bias = layer.weight, layer.bias
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), child, linear)
     if unload:
-        model.__dict__.pop("lora_config", None)
-        for p in model.parameters():
-            p.requires_grad_(True)
+        _unload(model)
     return model
+
+
+def _unload(model):
+    """Every LoRALinear back to a plain nn.Linear holding its weight as it is now (merged or not), and
+    every parameter trainable, as a base model's."""
+    for name, layer in lora_layers(model):
+        linear = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None,
+                           device=layer.weight.device, dtype=layer.weight.dtype)
+        linear.weight, linear.bias = layer.weight, layer.bias
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, linear)
+    model.__dict__.pop("lora_config", None)
+    for p in model.parameters():
+        p.requires_grad_(True)
 
 
 def unmerge(model):
@@ -341,7 +355,9 @@ def save_adapter(model, path, meta=None):
         raise AdapterError("save_adapter: adapters are merged into the weights; unmerge() first")
     file = weights_file(path, "adapter.safetensors")
     # user meta first: a checkpoint's meta may carry an older base_fingerprint, never the one that counts here
-    header = {**(meta or {}), "lora_config": model.lora_config.to_dict(), "base_fingerprint": fingerprint(model)}
+    # the fingerprint hashes weights, not the config: the base's n_head, which shapes no weight, goes beside it
+    header = {**(meta or {}), "lora_config": model.lora_config.to_dict(), "base_fingerprint": fingerprint(model),
+              "base_config": _computing(model.config)}
     save_tensors(adapter_state_dict(model), file, header)
     return file
 
@@ -349,6 +365,7 @@ def save_adapter(model, path, meta=None):
 # the header fields this module reads, and what each must hold where it is given: a wrong type (a file
 # written by hand or by another tool) would otherwise fail far from here, as a TypeError naming no file
 HEADER_FIELDS = {"lora_config": (dict, "a JSON object"), "base_fingerprint": (str, "a string"),
+                 "base_config": (dict, "a JSON object"),
                  "tokenizer_hash": (str, "a string"), "units": (list, "a list of unit ids")}
 
 
@@ -370,6 +387,11 @@ def read_adapter(path):
     return tensors, dict(header, file=str(file))
 
 
+def _computing(config):
+    """The fields of a model config that decide what its weights compute (dropout only acts in training)."""
+    return {k: v for k, v in config.to_dict().items() if k != "dropout"}
+
+
 def load_adapter(model, path, tokenizer_hash=None):
     """Attach the adapter at `path` to `model` and load its tensors. Refuses a model whose weights
     are not the adapter's base (fingerprint), another tokenizer, and any missing or unexpected key."""
@@ -378,6 +400,11 @@ def load_adapter(model, path, tokenizer_hash=None):
     if fingerprint(model) != header["base_fingerprint"]:
         raise AdapterError(f"{file}: adapter was trained on base {header['base_fingerprint'][:12]}, "
                            f"not on this model ({fingerprint(model)[:12]}); load the base it was trained on")
+    base_config = header.get("base_config")  # an adapter written before it was recorded has none
+    if base_config is not None and base_config != _computing(model.config):
+        differ = [f"{k} {v}" for k, v in sorted(base_config.items()) if _computing(model.config).get(k) != v]
+        raise AdapterError(f"{file}: adapter was trained on a base of {', '.join(differ) or 'another config'}, which "
+                           "this model's weights match but it computes otherwise; load the base it was trained on")
     if tokenizer_hash and header.get("tokenizer_hash") and tokenizer_hash != header["tokenizer_hash"]:
         raise AdapterError(f"{file}: adapter was trained with another tokenizer "
                            f"({header['tokenizer_hash'][:12]} vs {tokenizer_hash[:12]})")
@@ -388,7 +415,7 @@ def load_adapter(model, path, tokenizer_hash=None):
         raise AdapterError(f"{file}: {e}") from None
 
     def refuse(message):
-        merge(model)  # leave no half-attached adapter behind (B is zero: weights unchanged)
+        _unload(model)  # leave no half-attached adapter behind, the weights untouched
         for p, flag in zip(model.parameters(), trainable):
             p.requires_grad_(flag)  # and the model frozen or not, as it came
         raise AdapterError(f"{file}: {message}")
@@ -418,6 +445,8 @@ def export_peft(model, out_dir):
     layers = lora_layers(model)
     if not layers:
         raise AdapterError("export_peft: the model has no LoRA layers")
+    if any(layer.merged for _, layer in layers):  # its weights, exported, would carry the delta PEFT adds again
+        raise AdapterError("export_peft: adapters are merged into the weights; unmerge() first")
     check_export_dir(out_dir, peft_files(out_dir), "export_peft")
     cfg = model.lora_config
     tensors = {}

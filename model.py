@@ -349,8 +349,8 @@ def fingerprint(model):
     """sha256 over the base weights in canonical order: each one's name, shape and values as float32
     bytes. Neither the dtype nor the config is hashed: bf16 weights and their exact float32 copy
     share a fingerprint, float64 ones are hashed at float32 precision, and two configs of the same
-    shapes (another n_head) share one. Stored checkpoints and adapters record this hash, so it stays
-    as it is. Attached, unmerged LoRA adapters do not change it; merging one does."""
+    shapes (another n_head) share one (an adapter records its base's config beside it). Stored
+    checkpoints and adapters record this hash, so it stays as it is. Attached, unmerged LoRA adapters do not change it; merging one does."""
     h = hashlib.sha256()
     for name, t in base_state_dict(model).items():
         t = t.detach().to("cpu", torch.float32).contiguous()

@@ -294,6 +294,8 @@ def peak_flops_of(name):
     """The bf16 dense peak of a GPU by its name (torch.cuda.get_device_name), None where unknown. Whole
     words are matched, not substrings: "NVIDIA L40S" is no L4, "NVIDIA A10" no A100."""
     words = set(re.split(r"[\s_-]+", name.upper()))
+    if "MIG" in words:  # a slice of the GPU ("... MIG 1g.10gb") has a share of its peak, not all of it
+        return None
     return next((flops for key, flops in PEAK_FLOPS if words.issuperset(key)), None)
 
 
@@ -963,11 +965,12 @@ class Clock:
     states is not in it (paused). Also the time per step since the last lap, on the same clock."""
 
     def __init__(self, elapsed, step):
-        self.start, self.before, self.excluded, self.paused_at = time.time(), elapsed, 0.0, None
+        # perf_counter: a monotonic clock, which an NTP step of the wall clock cannot move mid-run
+        self.start, self.before, self.excluded, self.paused_at = time.perf_counter(), elapsed, 0.0, None
         self.lap_elapsed, self.step = elapsed, step
 
     def elapsed(self):
-        now = time.time() if self.paused_at is None else self.paused_at
+        now = time.perf_counter() if self.paused_at is None else self.paused_at
         return self.before + now - self.start - self.excluded
 
     def lap(self, step):
@@ -978,11 +981,11 @@ class Clock:
 
     @contextmanager
     def paused(self):
-        self.paused_at = time.time()
+        self.paused_at = time.perf_counter()
         try:
             yield
         finally:
-            self.excluded += time.time() - self.paused_at
+            self.excluded += time.perf_counter() - self.paused_at
             self.paused_at = None
 
 

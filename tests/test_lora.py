@@ -328,6 +328,41 @@ def test_adapter_for_another_base_is_refused_naming_the_file(tmp_path):
     assert not lora_layers(other)
 
 
+def test_adapter_for_a_base_of_the_same_weights_and_another_n_head_is_refused(tmp_path):
+    """n_head shapes no weight, so the fingerprint cannot tell the bases apart; what they compute differs."""
+    save_adapter(with_trained_adapter(base_model()), tmp_path)
+    other = base_model()
+    other.config = GPTConfig(**dict(MICRO.to_dict(), n_head=4))  # the same weights, 4 heads of 16, not 2 of 32
+    for block in other.transformer.h:
+        block.attn.n_head = 4
+    assert fingerprint(other) == fingerprint(base_model())
+    with pytest.raises(AdapterError, match=r"adapter\.safetensors: adapter was trained on a base of n_head 2, which"):
+        load_adapter(other, tmp_path)
+    assert not lora_layers(other)
+    assert load_adapter(base_model(), tmp_path)["base_config"]["n_head"] == 2  # its own base is accepted
+
+
+def test_a_refused_adapter_leaves_float64_weights_bit_for_bit(tmp_path):
+    """Refusing undoes the attach without a merge, which would round float64 weights to float32."""
+    model = base_model().double()
+    with torch.no_grad():  # weights float32 cannot hold
+        for p in model.parameters():
+            p.add_(1e-12 * torch.randn(p.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    file = save_adapter(with_trained_adapter(copy.deepcopy(model)), tmp_path)
+    rewrite_adapter(file, lambda t: t.pop("transformer.h.1.mlp.c_fc.lora_B"))
+    with pytest.raises(AdapterError, match="missing"):
+        load_adapter(model, file)
+    assert not lora_layers(model)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+
+
+def test_merging_float64_weights_computes_in_float64():
+    model = with_trained_adapter(base_model().double())
+    with_adapter = logits(model)
+    assert (logits(merge(model)) - with_adapter).abs().max().item() < 1e-12  # float32 would leave about 1e-7
+
+
 def test_adapter_for_another_tokenizer_is_refused(tmp_path):
     save_adapter(with_trained_adapter(base_model()), tmp_path, {"tokenizer_hash": "aaaa"})
     model = base_model()
@@ -410,6 +445,15 @@ def test_adapter_errors_are_value_errors():
 
 
 # ----------------------------------------------------------------------------- PEFT export and CLI
+
+def test_export_peft_of_merged_adapters_is_refused_as_saving_them_is(tmp_path):
+    """Merged but attached: its weights already hold the delta, which PEFT would add again."""
+    model = merge(with_trained_adapter(base_model()), unload=False)
+    for write in (export_peft, save_adapter):
+        with pytest.raises(AdapterError, match="adapters are merged into the weights; unmerge\\(\\) first"):
+            write(model, tmp_path / write.__name__)
+        assert not (tmp_path / write.__name__).exists()
+
 
 def test_export_peft_writes_peft_keys_shapes_and_config(tmp_path):
     cfg = LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.05, use_rslora=True)

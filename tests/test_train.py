@@ -577,6 +577,7 @@ def test_lora_mfu_counts_the_flops_the_run_records_not_6n(tokens, tmp_path, monk
                                         ("NVIDIA L40S", 362e12), ("NVIDIA L4", 121e12), ("NVIDIA L40", None),
                                         ("NVIDIA GeForce RTX 4090", 165e12), ("NVIDIA H200", 989e12),
                                         ("NVIDIA GH200 480GB", 989e12),
+                                        ("NVIDIA H100 80GB HBM3 MIG 1g.10gb", None),  # a slice: a share of the peak
                                         ("Tesla T4", None)])
 def test_peak_flops_match_whole_words_of_the_gpu_name_variant_first(name, peak):
     assert peak_flops_of(name) == peak
