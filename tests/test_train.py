@@ -950,7 +950,7 @@ def test_seconds_count_every_training_step_and_leave_out_evaluation_and_saving(t
     import types
     import train as T
     now = [1000.0]
-    monkeypatch.setattr(T, "time", types.SimpleNamespace(time=lambda: now[0]))
+    monkeypatch.setattr(T, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
 
     def taking(fn, seconds, record=None):
         def timed(*a, **k):
