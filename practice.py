@@ -4,11 +4,13 @@ What a base needs before it can learn a user's own knowledge units, derived from
 - the built-in primitive text (simple English, and the built-in world's question frames practised
   on invented creatures), with a register: each of the units' new names mentioned in neutral
   sentences, so that the base has trained their tokens and knows nothing about them;
-- practice for the units' own relations and question frames: each unit's documents, and its
-  probes as Q/A lines, with invented names in place of every name any of the units lists (in any
-  case, plural or possessive). The frames are practised on entities no probe asks about, so
-  nothing leaks; a base that has never answered in a unit's frames stores its facts but cannot
-  say them.
+- practice for the units' own relations and question frames: each unit's documents' sentences, and
+  its probes as Q/A lines, with invented names in place of every name any of the units lists (in
+  any case, plural or possessive). Only sentences and lines that name one are kept: a sentence that
+  names none (a rule keyed on a value, "every creature that lives in the meadow sleeps at night")
+  would state the unit's own fact. The frames are practised on entities no probe asks about, so no
+  fact about a listed name leaks; a base that has never answered in a unit's frames stores its
+  facts but cannot say them.
 
     python practice.py UNITS... --out DIR      # write the support units for these units to DIR
 """
@@ -49,8 +51,21 @@ def _pattern(names, tail=FORMS):
     """A _Pattern for any of the names, in any case and with their words apart by any space, then tail;
     longest first, so that "Silver Gull" is taken whole before "Gull"."""
     keys = sorted(map(_key, names), key=len, reverse=True)
-    alternatives = (r"\s+".join(map(re.escape, k.split())) for k in keys)
+    alternatives = (r"\s+".join([re.escape(w) for w in k.split()[:-1]] + [_last_word(k.split()[-1])]) for k in keys)
     return _Pattern(re.compile(rf"(?<!\w)(?P<name>{'|'.join(alternatives)}){tail}"))
+
+
+def _last_word(word):
+    """A name's last word as a regex: one that ends in a consonant and y also in its plural in -ies
+    ("mossberry", "mossberries"), which a plural suffix after the whole word cannot spell."""
+    if re.fullmatch(r".*[^aeiou]y", word):
+        return rf"{re.escape(word[:-1])}(?:y|ies)"
+    return re.escape(word)
+
+
+def _singular(key):
+    """(the listed name's key, whether the text had its -ies plural) for a matched name's key."""
+    return (key[:-3] + "y", True) if key.endswith("ies") else (key, False)
 
 
 def _key(name):
@@ -146,8 +161,9 @@ def _substitute(text, mapping, pattern):
     words they replace ("Moonwort" at a sentence's start -> "Brasko") and in the same form."""
     def invented(m):
         said = m["name"].split()
-        new = " ".join(w.capitalize() if s[:1].isupper() else w for w, s in zip(mapping[_key(m["name"])], said))
-        return (_plural(new) if m["plural"] else new) + (m["possessive"] or "")
+        key, ies = (_key(m["name"]), False) if _key(m["name"]) in mapping else _singular(_key(m["name"]))
+        new = " ".join(w.capitalize() if s[:1].isupper() else w for w, s in zip(mapping[key], said))
+        return (_plural(new) if m["plural"] or ies else new) + (m["possessive"] or "")
     return pattern.sub(invented, text)
 
 
@@ -155,7 +171,8 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     """A primitive unit of practice for the knowledge unit at path: its documents' sentences, shuffled
     across documents, and its probes as Q/A lines, with every name it mentions that its header or the
     other units' `concepts` list replaced by an invented one (fresh() -> a new word) in any case and
-    form; `copies` times, each with names of its own. Probes that name none of them are left out."""
+    form; `copies` times, each with names of its own. Sentences and probes that name none of them are
+    left out: copied unchanged, they would state the unit's own facts in the base's primitive text."""
     header, docs, probes = read(path)
     if header["kind"] != "knowledge":
         raise CurriculumError(f"{path}: a {header['kind']} unit; practice is derived from knowledge units alone (give "
@@ -172,7 +189,8 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     sentences, qa = [], []
     for _ in range(copies):
         mapping = {n: [fresh() for _ in n.split()] for n in names}
-        sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern)) if s]
+        sentences += [_substitute(s, mapping, pattern) for d in docs for s in re.split(r"(?<=[.!?])\s+", d)
+                      if pattern.search(s)]
         qa += [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
                for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
     rng.shuffle(sentences)

@@ -279,17 +279,33 @@ def test_a_cluster_is_refused_in_any_case_and_form_and_passes_where_any_unit_lis
     assert not re.search("silver|gull", " ".join(out), re.IGNORECASE)
 
 
-def test_a_cluster_the_documents_never_name_passes(tmp_path):
-    # a cluster may label a fact, not an entity: nothing of it is in the documents to copy
-    docs = HERBS + ["The smell of grass after rain is sweet."]
-    probes = [dict(probe("Q: What is moonwort used against? A: It is used against", "cough", ["cough", "fever"]),
-                   cluster="smell:grass"),
+def test_a_cluster_the_documents_never_name_passes_and_a_sentence_naming_no_listed_name_is_left_out(tmp_path):
+    # a cluster may label a fact, not an entity ("night:meadow", a rule's); the rule itself names no listed
+    # name, so copied it would state the unit's fact in the base's primitive text: it is left out
+    rule = "Every creature that lives in the meadow sleeps at night."
+    docs = [d + " " + rule for d in HERBS]
+    probes = [dict(probe("Q: What does a creature of the meadow do at night? A: It", "sleeps", ["sleeps", "hunts"]),
+                   cluster="night:meadow"),
               dict(probe("Q: What is ashcress given for? A: It is given for", "fever", ["cough", "fever"]),
                    cluster="ashcress:fever")]
     f = write_unit(tmp_path / "herbs.jsonl", "herbs", docs, probes, ["moonwort", "ashcress"])
     counter = iter(range(100))
-    _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(0))
-    assert "The smell of grass after rain is sweet." in " ".join(out)
+    _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(0), copies=3)
+    text = " ".join(out)
+    assert "meadow" not in text and "sleeps" not in text  # neither the rule nor its Q/A line
+    assert text.lower().count("nonce") >= 3 * len(HERBS)  # the herbs' sentences, on invented names
+
+
+def test_a_name_s_plural_in_ies_is_replaced_and_checked(tmp_path):
+    docs = ["Mossberries grow only by the lake. The mossberry is sweet. A mossberry's seeds are red."]
+    probes = [probe("Q: Where do mossberries grow? A: They grow by the", "lake", ["lake", "hill"])]
+    f = write_unit(tmp_path / "berries.jsonl", "berries", docs, probes, ["Mossberry"])
+    _, out = practice.derive(f, lambda: "brasko", random.Random(0))
+    text = " ".join(out)
+    assert "ossberr" not in text.lower()
+    assert "Braskos grow only by the lake." in text and "A brasko's seeds are red." in text
+    with pytest.raises(curriculum.CurriculumError, match="would still name the listed concept 'mossberries'"):
+        practice._check_replaced(f, ["The mossberries are ripe."], ["Mossberry"])
 
 
 def test_the_example_units_name_every_cluster_in_their_documents_and_list_each(tmp_path):
