@@ -254,6 +254,24 @@ def test_answers_are_spread_evenly_over_the_values_within_a_unit(tiny):
             assert max(counts.values()) - min(counts.values()) <= 1, (u, pool, counts)
 
 
+def test_reasoning_answers_are_spread_over_the_values_within_a_unit(tiny):
+    """The check above sees, in a kinds or rules unit, only pools where each value is one kind's or rule's
+    by construction; the answers that matter there are the reasoning probes'. Over world seeds 0-9 no
+    value is the answer of more than 2 (chain: 4) probes of a type beyond another (4-5 a value at seed
+    0, chain 10-12), where a unit whose creatures crowded into one kind would give that kind's values
+    several times more."""
+    checked = Counter()
+    for u, (h, _, probes) in tiny[1].items():
+        by_type = defaultdict(Counter)
+        for p in probes:
+            if p["type"] != "recall":
+                by_type[p["type"]][p["answer"]] += 1
+        for t, counts in by_type.items():
+            assert max(counts.values()) - min(counts.values()) <= (4 if t == "chain" else 2), (u, t, counts)
+            checked[t] += len(counts)
+    assert checked == {"inference_id": 24, "inference_cooccur": 24, "inference_ood": 24, "chain": 10}, checked
+
+
 def test_every_choice_of_a_reasoning_probe_is_stated_equally_often_in_its_unit(tiny):
     """A held-out fact is a statement the text lacks: unless the unit makes up for it, a reasoning
     probe's answer is the choice its unit states least, and picking that beats chance."""
