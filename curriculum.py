@@ -667,6 +667,9 @@ class Stream:
         self.replay_pools = [None] + [pool if pool.total else None for pool in
                                       (_Pool(corpus, sum(stages[:s], []), split) for s in range(1, len(stages)))]
         replay_units = select(corpus, replay_units) if replay_units else []
+        if replay > 0 and len(stages) < 2 and not replay_units:  # else the share would be recorded, never served
+            raise CurriculumError(f"replay {replay:g}: the units {units!r} select one level and no replay units, so "
+                                  "there is nothing earlier to rehearse; use replay 0 or name the units to rehearse")
         if replay_units:  # one rehearsal pool for every stage (a unit with no tokens in this split is skipped)
             pool = _Pool(corpus, replay_units, split)
             self.replay_pools = [pool if pool.total else None] * len(stages)

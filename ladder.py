@@ -688,12 +688,14 @@ def stage_scratch(run, grow_flops):
     snapshots = snapshot_steps(curve_fractions(s.curve), steps)
     run.log(f"    {budget:.3g} FLOPs (the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
+    # verified units all on one level have no earlier level to rehearse: the curriculum is that one level
+    replay = s.replay if len({run.corpus.units[u]["level"] for u in verified}) > 1 else 0.0
     points = []
     for order in ("curriculum", "shuffled"):
         d = run.out / f"scratch-{order}"
         run.log(f"    scratch ({order})")
         run.train(d, mode="pretrain", units=",".join(verified), order=order, primitive_share=s.primitive_share,
-                  replay=s.replay, token_budget=steps * run.tokens_per_step(), max_steps=steps, lr=s.scratch_lr,
+                  replay=replay, token_budget=steps * run.tokens_per_step(), max_steps=steps, lr=s.scratch_lr,
                   schedule=s.schedule, snapshot_steps=snapshots, meta={"units": verified}, preset=run.preset,
                   vocab_size=config.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
                   n_embd=config.n_embd, block_size=config.block_size)

@@ -360,7 +360,17 @@ def test_replay_units_are_rehearsed_at_their_share_from_the_first_row(corpus):
     rehearsed = (counts["a"] + counts["b"]) / (len(rows) - counts["prim"])
     assert 0.18 < rehearsed < 0.32 and set(rows[:64]) >= {"a", "c", "prim"}  # from the start: one stage
     assert s.selection["replay_units"] == ["a", "b"]
-    assert C.Stream(corpus, ["c"], 8, 4, replay=0.25).selection_hash != s.selection_hash
+    assert C.Stream(corpus, ["c"], 8, 4, primitive_share=0.5, replay=0.25, replay_units=["a"],
+                    token_budget=16000).selection_hash != s.selection_hash
+
+
+def test_replay_with_nothing_earlier_to_rehearse_is_refused_not_recorded_and_ignored(corpus):
+    """One level and no replay units: the share would go into the passport's selection, and no row
+    would be a rehearsal."""
+    with pytest.raises(C.CurriculumError, match=r"replay 0.25: the units \['c'\] select one level and no replay "
+                                                "units, so there is nothing earlier to rehearse"):
+        C.Stream(corpus, ["c"], 8, 4, replay=0.25)
+    assert C.Stream(corpus, ["c"], 8, 4, replay=0.0).selection["replay"] == 0.0
 
 
 def test_shuffled_control_serves_the_same_units_mixed(corpus):

@@ -107,6 +107,21 @@ def test_the_passport_records_every_training_and_verification(finished):
     assert [a["selection"]["replay_units"] for a in adapters] == [[], ["facts-00"]]
     assert adapters[1]["selection"]["replay"] == ladder.Settings().lora_replay > 0
     assert corpus.verified() == ["facts-00", "facts-01"]  # the micro preset's gate is open (threshold 0)
+    # the curriculum run rehearses level 0 in level 1, and the shuffled control reads the same rows
+    scratch = [e for e in trained if e["mode"] == "pretrain" and e["selection"]["units"] != []]
+    assert [e["selection"]["replay"] for e in scratch] == [ladder.Settings().replay] * 2
+
+
+def test_units_on_one_level_give_scratch_runs_with_nothing_to_rehearse(tmp_path, ladder_cli):
+    """No earlier level: the scratch runs read no replay, and say so (the share was refused, not recorded)."""
+    units = write_units(tmp_path / "units")
+    (units / "facts-01.jsonl").unlink()
+    ladder_cli(tmp_path / "run", units)
+    corpus = curriculum.Corpus(tmp_path / "run" / "corpus")
+    scratch = [e for e in corpus.passport.events("model_trained") if e["mode"] == "pretrain" and not e.get("snapshot")
+               and e["selection"]["units"] == ["facts-00"]]
+    assert [(e["selection"]["order"], e["selection"]["replay"]) for e in scratch] == [("curriculum", 0.0),
+                                                                                    ("shuffled", 0.0)]
 
 
 def test_report_has_a_row_per_stage_and_the_retention_matrix(finished):

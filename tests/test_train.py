@@ -1168,6 +1168,17 @@ def test_a_share_of_1_is_refused_where_units_are_selected_to_train_on(levels_cor
     T.check_corpus(TrainConfig(corpus=str(c), units="primitive", primitive_share=1.0, replay=1.0))
 
 
+def test_replay_with_nothing_earlier_to_rehearse_is_refused_and_writes_nothing(unit_corpus, tmp_path, cli):
+    # one level, no --replay-units: it trained with no rehearsal, and the passport recorded the share asked
+    passport = (unit_corpus / "passport.jsonl").read_bytes()
+    r = cli("--corpus", unit_corpus, "--units", "atoms", "--preset", "micro", "--vocab-size", 300, "--block-size", 32,
+            "--replay", 0.3, "--max-steps", 2, "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, "error: replay 0.3: the units ['atoms'] select one level and no replay "
+                                           "units, so there is nothing earlier to rehearse; use replay 0 or name the "
+                                           "units to rehearse\n")
+    assert not (tmp_path / "out").exists() and (unit_corpus / "passport.jsonl").read_bytes() == passport
+
+
 @pytest.mark.parametrize("mode, value", [("pretrain", "5"), ("pretrain", "[1, 2]"), ("finetune", "true")])
 def test_a_tokenizer_hash_in_meta_json_that_is_no_string_is_refused_naming_the_file(tokens, tmp_path, mode, value,
                                                                                    cli):
