@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import curriculum
 import ladder
@@ -232,6 +233,12 @@ def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, 
     straight = json.loads((tmp / "run" / "report" / "report.json").read_text())
     for name in straight["models"]:
         assert report["models"][name]["summary"] == straight["models"][name]["summary"]
+    # and the weights themselves, bit for bit: four probes could agree on weights that do not (the files'
+    # headers differ: their paths and seconds)
+    for d in ("base", "grow/01-facts-00/merged", "grow/02-facts-01/merged", "finetune", "scratch-curriculum",
+              "scratch-shuffled"):
+        ours, theirs = (read_tensors(r / d / "model.safetensors")[0] for r in (tmp_path / "run", tmp / "run"))
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), d
 
 
 def test_other_settings_in_the_same_run_directory_are_refused(finished, ladder_cli):
