@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import lora
 from presets import PRESETS
-from common import SEED_RULE, add_options, check_writable, fail, interrupted, option, same_file, seed_ok, sha256_file
+from common import SEED_RULE, add_options, check_writable, fail, in_directory, interrupted, option, seed_ok, sha256_file
 from model import GPT, GPTConfig, autocast, check_output, fingerprint, hf_tokenizer_hash, import_hf, load_checkpoint, \
     machine_memory, params_floor, read_tensors, save_checkpoint, save_tensors, size_text, weights_file
 
@@ -873,7 +873,7 @@ def check_outputs(cfg):
             raise TrainError(f"--out {e}") from None
         # the corpus is data, copied and hashed whole: --out it or below it would put a run's files in it;
         # an --out holding the corpus is fine, since no file a run writes lands in the corpus then
-        if cfg.corpus and any(same_file(d, cfg.corpus) for d in Path(file).resolve().parents):
+        if cfg.corpus and in_directory(file, cfg.corpus):
             raise TrainError(f"--out {file}: is inside the --corpus directory {cfg.corpus}, which holds the corpus "
                              "and nothing else; write to another directory")
 
