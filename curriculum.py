@@ -454,6 +454,11 @@ def _check_premises(corpus, new):
                                       f"unit {uid!r} or of the units it requires")
 
 
+def has_probe_type(files, name):
+    """Whether any of these unit files has a probe of type name (reading only until one is found)."""
+    return any(what == "probe" and v["type"] == name for f in files for what, _, v in iter_records(f))
+
+
 def _check_gate_on(corpus, new, gate_on):
     """Refuse a gate_on (but "all") that no probe of the new or held units has, when a new knowledge unit
     is to be told what its gate needs: the gate reads it as "none of that type in this unit" and reads
@@ -461,7 +466,7 @@ def _check_gate_on(corpus, new, gate_on):
     if gate_on in (None, "all") or not any(i["header"]["kind"] == "knowledge" for i in new.values()):
         return
     files = [i["path"] for i in new.values()] + [corpus._unit_file(u) for u in corpus.units]
-    if not any(what == "probe" and v["type"] == gate_on for f in files for what, _, v in iter_records(f)):
+    if not has_probe_type(files, gate_on):
         raise CurriculumError(f"--gate-on {gate_on}: no unit has probes of that type (all: every type)")
 
 
@@ -667,7 +672,7 @@ class Stream:
         self.replay_pools = [None] + [pool if pool.total else None for pool in
                                       (_Pool(corpus, sum(stages[:s], []), split) for s in range(1, len(stages)))]
         replay_units = select(corpus, replay_units) if replay_units else []
-        if replay > 0 and len(stages) < 2 and not replay_units:  # else the share would be recorded, never served
+        if replay > 0 and len(stages) == 1 and not replay_units:  # else the share would be recorded, never served
             raise CurriculumError(f"replay {replay:g}: the units {units!r} select one level and no replay units, so "
                                   "there is nothing earlier to rehearse; use replay 0 or name the units to rehearse")
         if replay_units:  # one rehearsal pool for every stage (a unit with no tokens in this split is skipped)

@@ -204,7 +204,7 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
     files = run_files(s, units_dir) if s.gate_on != "all" else None
-    if files and not has_probe_type(files, s.gate_on):  # no files at all: stage 1 names that
+    if files and not curriculum.has_probe_type(files, s.gate_on):  # no files at all: stage 1 names that
         raise LadderError(f"--gate-on {s.gate_on}: no unit has probes of that type (all: every type)")
 
 
@@ -232,7 +232,7 @@ def check_given(given, s, preset, units_dir=None, primitive_dir=None):
     units it shows no line)."""
     if "control" in given:
         files = run_files(s, units_dir)
-        unknown = [t for t in parse_control(s.control) if files and not has_probe_type(files, t)]
+        unknown = [t for t in parse_control(s.control) if files and not curriculum.has_probe_type(files, t)]
         if unknown:
             raise LadderError(f"--control {s.control}: no unit has probes of type {unknown[0]!r}")
     if units_dir:
@@ -484,11 +484,6 @@ def world_files(s, log=print):
     return sorted(world.glob("*.jsonl"))
 
 
-def has_probe_type(files, name):
-    """Whether any of these unit files has a probe of type name (reading only until one is found)."""
-    return any(what == "probe" and v["type"] == name for f in files for what, _, v in curriculum.iter_records(f))
-
-
 def unit_files(run):
     """The unit files of this run, and the support units added for them (practice.py)."""
     if not run.units_dir:
@@ -512,6 +507,8 @@ def stage_corpus(run):
     s, files = run.s, unit_files(run)
     if not (run.corpus_dir / "passport.jsonl").is_file():
         curriculum.init(run.corpus_dir, files, vocab_size=s.vocab_size, tokenizer=s.tokenizer)
+    else:
+        check_made_alike(run, files)
     # idempotent: finishes a stopped add; says, per knowledge unit, what it takes to pass the gate
     curriculum.add(run.corpus_dir, files, log=lambda m: None if "added" in m else run.log("    " + m),
                    gate_on=s.gate_on, threshold=s.threshold, clear_of_chance=s.clear_of_chance)
@@ -521,6 +518,23 @@ def stage_corpus(run):
         evaluate.encode_probes(c.tokenizer, c.probes(unit), block, f"--preset {run.preset} (--block-size)")
     run.log(f"    {len(c.units)} units ({len(c.knowledge_units())} knowledge), vocab {c.vocab_size}, "
             f"{sum(h['tokens'] for h in c.units.values()):,} train tokens")
+
+
+def check_made_alike(run, files):
+    """Refuse, as a run continues, a unit the ladder makes (the built-in world, the support units of
+    --units) that differs from the one its corpus holds: another version of the generator made it, and
+    add would call it a new unit under a taken id."""
+    c = run.corpus
+    for f in files:
+        support = Path(f).parent == run.out / "support"
+        if run.units_dir and not support:  # the user's own: add names a changed one
+            continue
+        uid = next(curriculum.iter_records(f))[2]["unit"]
+        if uid in c.units and c.added[uid]["sha256"] != sha256_file(f):
+            maker = "practice.py" if support else "data/world/prepare.py"
+            raise LadderError(f"{f}: made by this version of {maker}, it differs from the unit {uid!r} the run's "
+                              f"corpus holds, which an earlier version made; continue the run with that version, "
+                              "or start it anew in another --out")
 
 
 # ----------------------------------------------------------------------------- 2 base

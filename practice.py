@@ -189,8 +189,12 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     sentences, qa = [], []
     for _ in range(copies):
         mapping = {n: [fresh() for _ in n.split()] for n in names}
-        sentences += [_substitute(s, mapping, pattern) for d in docs for s in re.split(r"(?<=[.!?])\s+", d)
-                      if pattern.search(s)]
+        # substituted first, then split: a name may hold a full stop ("St. Ives"); a sentence is kept where
+        # it holds an invented word
+        invented = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
+                              re.IGNORECASE)
+        sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern))
+                      if invented.search(s)]
         qa += [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
                for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
     rng.shuffle(sentences)

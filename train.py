@@ -596,10 +596,17 @@ RESUME_MAY_CHANGE = {"out_dir", "data", "corpus", "init", "init_hf", "max_steps"
 
 
 def check_resume_config(path, saved, cfg):
-    """Refuse to resume from a state saved with other training settings, naming those that differ."""
+    """Refuse to resume from a state saved with other training settings, naming those that differ. The
+    flags a mode ignores (check_config refuses them now; a state saved before may hold them) and a
+    replay share saved where the selection had nothing to rehearse (the stream refuses it now) changed
+    nothing the run did, and are not compared."""
     now = dataclasses.asdict(cfg)
-    changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in saved
-               if k in now and k not in RESUME_MAY_CHANGE | {"meta"} and saved[k] != now[k]]
+    ignored = set(RESUME_MAY_CHANGE) | {"meta"}
+    ignored |= set(MODEL_SHAPE_FIELDS) if cfg.mode != "pretrain" else set()
+    ignored |= set(LORA_FIELDS) if cfg.mode != "lora" else set()
+    if now["replay"] == 0 and not now["replay_units"] and len(set(selected_knowledge(cfg).values())) < 2:
+        ignored.add("replay")
+    changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in saved if k in now and k not in ignored and saved[k] != now[k]]
     if changed:
         raise TrainError(f"{path}: saved by a run with other settings ({', '.join(changed)}); resume with "
                          "the same ones, or train into another --out")
@@ -886,9 +893,18 @@ def check_corpus(cfg):
     if not cfg.corpus:
         return
     import curriculum
+    curriculum.Corpus(cfg.corpus).check_passport()
+    check_shares(cfg, list(selected_knowledge(cfg)))
+
+
+def selected_knowledge(cfg):
+    """{unit: level} of the knowledge units --units selects in --corpus (none without a corpus)."""
+    if not cfg.corpus:
+        return {}
+    import curriculum
     corpus = curriculum.Corpus(cfg.corpus)
-    corpus.check_passport()
-    check_shares(cfg, [u for u in curriculum.select(corpus, cfg.units) if corpus.units[u]["kind"] == "knowledge"])
+    return {u: corpus.units[u]["level"] for u in curriculum.select(corpus, cfg.units)
+            if corpus.units[u]["kind"] == "knowledge"}
 
 
 def check_shares(cfg, knowledge):

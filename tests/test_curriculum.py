@@ -371,6 +371,7 @@ def test_replay_with_nothing_earlier_to_rehearse_is_refused_not_recorded_and_ign
                                                 "units, so there is nothing earlier to rehearse"):
         C.Stream(corpus, ["c"], 8, 4, replay=0.25)
     assert C.Stream(corpus, ["c"], 8, 4, replay=0.0).selection["replay"] == 0.0
+    assert C.Stream(corpus, "primitive", 8, 4, replay=0.25).selection["units"] == []  # no knowledge: no curriculum
 
 
 def test_shuffled_control_serves_the_same_units_mixed(corpus):

@@ -113,6 +113,21 @@ def test_the_passport_records_every_training_and_verification(finished):
     assert [e["selection"]["replay"] for e in scratch] == [ladder.Settings().replay] * 2
 
 
+def test_a_unit_the_ladder_made_otherwise_than_its_corpus_holds_is_named_as_another_version_s(finished, tmp_path):
+    """A support unit (or the built-in world's) made by another version of its generator: add would call it a
+    new unit under a taken id."""
+    tmp, _ = finished
+    shutil.copytree(tmp / "run", tmp_path / "run")
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), tmp / "units", log=lambda m: None)
+    made = tmp_path / "run" / "support" / "prim-00.jsonl"
+    made.parent.mkdir()
+    made.write_text((tmp / "units" / "prim-00.jsonl").read_text() + json.dumps({"text": "One more line."}) + "\n")
+    with pytest.raises(ladder.LadderError, match=r"prim-00\.jsonl: made by this version of practice\.py, it differs "
+                                                 r"from the unit 'prim-00' the run's corpus holds"):
+        ladder.check_made_alike(run, [made])
+    ladder.check_made_alike(run, [tmp / "units" / "prim-00.jsonl"])  # the user's own: add names a changed one
+
+
 def test_units_on_one_level_give_scratch_runs_with_nothing_to_rehearse(tmp_path, ladder_cli):
     """No earlier level: the scratch runs read no replay, and say so (the share was refused, not recorded)."""
     units = write_units(tmp_path / "units")

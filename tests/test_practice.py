@@ -296,6 +296,18 @@ def test_a_cluster_the_documents_never_name_passes_and_a_sentence_naming_no_list
     assert text.lower().count("nonce") >= 3 * len(HERBS)  # the herbs' sentences, on invented names
 
 
+def test_a_name_holding_a_full_stop_keeps_its_sentences(tmp_path):
+    """Sentences are split after the names are replaced: "St. Ives" would end a sentence at "St." first."""
+    docs = ["Travelers come to St. Ives to buy glass. St. Ives is by the sea. Mossbridge sells pottery."]
+    probes = [probe("Q: What does St. Ives sell? A: It sells", "glass", ["glass", "pottery"])]
+    f = write_unit(tmp_path / "towns.jsonl", "towns", docs, probes, ["St. Ives", "Mossbridge"])
+    counter = iter(range(100))
+    _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(0))
+    text = " ".join(out)
+    assert "to buy glass." in text and "is by the sea." in text and "sells pottery." in text
+    assert "Ives" not in text and "Mossbridge" not in text
+
+
 def test_a_name_s_plural_in_ies_is_replaced_and_checked(tmp_path):
     docs = ["Mossberries grow only by the lake. The mossberry is sweet. A mossberry's seeds are red."]
     probes = [probe("Q: Where do mossberries grow? A: They grow by the", "lake", ["lake", "hill"])]

@@ -14,7 +14,7 @@ import torch
 
 import lora
 from common import sha256_file
-from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint
+from model import GPT, GPTConfig, load_checkpoint, read_tensors, save_checkpoint, save_tensors
 from train import TokenFileStream, TrainConfig, TrainError, arg_parser, lr_at, peak_flops_of, resolve_device, \
     setup_process, train
 from in_process import run_main
@@ -767,6 +767,24 @@ def test_resume_with_other_settings_is_refused_naming_them(tokens, tmp_path):
         train(cfg, lr=5e-2, seed=99, max_steps=6, resume=True)
     # a longer run, other logging: the same run, continued
     assert train(cfg, max_steps=6, log_interval=2, resume=True).steps == 6
+
+
+def test_a_state_saved_with_settings_its_run_ignored_resumes_without_them(tokens, tmp_path):
+    """Saved before they were refused: a finetune's model shape (--preset, --block-size) and adapter flags, and a
+    replay share with nothing to rehearse, changed nothing the run did; refused now, they cannot be given again."""
+    train(TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(tmp_path / "base"), max_steps=2, **MICRO))
+    cfg = TrainConfig(mode="finetune", init=str(tmp_path / "base"), data=str(tokens), out_dir=str(tmp_path / "ft"),
+                      max_steps=4, **RUN)
+    train(cfg)
+    state = tmp_path / "ft" / "train_state.safetensors"
+    tensors, meta = read_tensors(state)
+    meta["config"].update(preset="micro", block_size=32, lora_r=4, merge=True, replay=0.3)
+    save_tensors(tensors, state, meta)
+    assert train(cfg, max_steps=6, resume=True).steps == 6
+    meta["config"].update(lr=0.5)  # a setting the run used is still compared
+    save_tensors(tensors, state, meta)
+    with pytest.raises(TrainError, match=r"saved by a run with other settings \(lr 0\.5 -> "):
+        train(cfg, max_steps=8, resume=True)
 
 
 def test_training_into_a_directory_with_another_run_s_state_is_refused(tokens, tmp_path):
