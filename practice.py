@@ -6,9 +6,9 @@ What a base needs before it can learn a user's own knowledge units, derived from
   sentences, so that the base has trained their tokens and knows nothing about them;
 - practice for the units' own relations and question frames: each unit's documents' sentences, and
   its probes as Q/A lines, with invented names in place of every name any of the units lists (in
-  any case, plural or possessive). Only sentences and lines that name one are kept: a sentence that
-  names none (a rule keyed on a value, "every creature that lives in the meadow sleeps at night")
-  would state the unit's own fact. The frames are practised on entities no probe asks about, so no
+  any case, plural or possessive). A sentence that names none of them but says a value a probe offers
+  (a rule keyed on a value, "every creature that lives in the meadow sleeps at night") is left out:
+  it would state the unit's own fact. The frames are practised on entities no probe asks about, so no
   fact about a listed name leaks; a base that has never answered in a unit's frames stores its
   facts but cannot say them.
 
@@ -171,8 +171,9 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     """A primitive unit of practice for the knowledge unit at path: its documents' sentences, shuffled
     across documents, and its probes as Q/A lines, with every name it mentions that its header or the
     other units' `concepts` list replaced by an invented one (fresh() -> a new word) in any case and
-    form; `copies` times, each with names of its own. Sentences and probes that name none of them are
-    left out: copied unchanged, they would state the unit's own facts in the base's primitive text."""
+    form; `copies` times, each with names of its own. Probes that name none of them are left out, and so
+    are sentences that name none but say a value a probe offers: copied unchanged, they would state the
+    unit's own facts (a rule keyed on a value) in the base's primitive text."""
     header, docs, probes = read(path)
     if header["kind"] != "knowledge":
         raise CurriculumError(f"{path}: a {header['kind']} unit; practice is derived from knowledge units alone (give "
@@ -187,14 +188,17 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     names = list(dict.fromkeys(map(_key, _named(listed, text))))
     pattern = _pattern(names)
     sentences, qa = [], []
+    # a sentence that names no listed name and says a value a probe offers states a fact of the unit's own
+    # (a rule keyed on a value); one that says neither is framing ("Here is what the healers teach.")
+    offered = [c for p in probes for c in p["choices"] if c.strip()]
+    values = _pattern(offered, tail=r"(?!\w)") if offered else None
     for _ in range(copies):
         mapping = {n: [fresh() for _ in n.split()] for n in names}
-        # substituted first, then split: a name may hold a full stop ("St. Ives"); a sentence is kept where
-        # it holds an invented word
+        # substituted first, then split: a name may hold a full stop ("St. Ives")
         invented = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
                               re.IGNORECASE)
         sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern))
-                      if invented.search(s)]
+                      if s and (invented.search(s) or not (values and values.search(s)))]
         qa += [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
                for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
     rng.shuffle(sentences)

@@ -279,11 +279,12 @@ def test_a_cluster_is_refused_in_any_case_and_form_and_passes_where_any_unit_lis
     assert not re.search("silver|gull", " ".join(out), re.IGNORECASE)
 
 
-def test_a_cluster_the_documents_never_name_passes_and_a_sentence_naming_no_listed_name_is_left_out(tmp_path):
+def test_a_cluster_the_documents_never_name_passes_and_a_value_stated_of_no_listed_name_is_left_out(tmp_path):
     # a cluster may label a fact, not an entity ("night:meadow", a rule's); the rule itself names no listed
-    # name, so copied it would state the unit's fact in the base's primitive text: it is left out
+    # name, so copied it would state the unit's fact in the base's primitive text: it is left out, as a
+    # sentence naming no value (framing) is not
     rule = "Every creature that lives in the meadow sleeps at night."
-    docs = [d + " " + rule for d in HERBS]
+    docs = [d + " " + rule + " The herb book of the old healer says this." for d in HERBS]
     probes = [dict(probe("Q: What does a creature of the meadow do at night? A: It", "sleeps", ["sleeps", "hunts"]),
                    cluster="night:meadow"),
               dict(probe("Q: What is ashcress given for? A: It is given for", "fever", ["cough", "fever"]),
@@ -294,6 +295,7 @@ def test_a_cluster_the_documents_never_name_passes_and_a_sentence_naming_no_list
     text = " ".join(out)
     assert "meadow" not in text and "sleeps" not in text  # neither the rule nor its Q/A line
     assert text.lower().count("nonce") >= 3 * len(HERBS)  # the herbs' sentences, on invented names
+    assert text.count("The herb book of the old healer says this.") == 3 * len(HERBS)
 
 
 def test_a_name_holding_a_full_stop_keeps_its_sentences(tmp_path):
