@@ -21,6 +21,7 @@ import errno
 import fcntl
 import hashlib
 import heapq
+import itertools
 import json
 import math
 import os
@@ -150,6 +151,11 @@ class Corpus:
                 self.added[e["unit"]] = _unit_added(e, f"{self.passport.path}:{no}", self.added)
         self.units = {u: {**e["header"], "tokens": e["tokens"], "val_tokens": e["val_tokens"],
                           "n_documents": e["documents"], "n_probes": e["probes"]} for u, e in self.added.items()}
+
+    def unit_files(self):
+        """The corpus's copy of every unit file, in the order they were added, each checked as it is reached
+        (a reader that stops at the first it needs hashes no more)."""
+        return (self._unit_file(u) for u in self.units)
 
     def _unit_file(self, unit_id):
         """The unit's copy, checked against the sha256 its unit_added event recorded: an edited copy
@@ -459,15 +465,18 @@ def has_probe_type(files, name):
     return any(what == "probe" and v["type"] == name for f in files for what, _, v in iter_records(f))
 
 
-def _check_gate_on(corpus, new, gate_on):
-    """Refuse a gate_on (but "all") that no probe of the new or held units has, when a new knowledge unit
-    is to be told what its gate needs: the gate reads it as "none of that type in this unit" and reads
-    every type, so a typo would be reported as a gate on all types (evaluate.py verify refuses it so)."""
-    if gate_on in (None, "all") or not any(i["header"]["kind"] == "knowledge" for i in new.values()):
-        return
-    files = [i["path"] for i in new.values()] + [corpus._unit_file(u) for u in corpus.units]
-    if not has_probe_type(files, gate_on):
+def check_gate_on(gate_on, files):
+    """Refuse a gate_on (but "all") that no probe in these unit files has: the gate reads it as "none of
+    that type in this unit" and reads every type, so a typo would pass as a gate on all types."""
+    if gate_on not in (None, "all") and not has_probe_type(files, gate_on):
         raise CurriculumError(f"--gate-on {gate_on}: no unit has probes of that type (all: every type)")
+
+
+def _check_gate_on(corpus, new, gate_on):
+    """check_gate_on over the new and held units, when a new knowledge unit is to be told what its gate
+    needs."""
+    if any(i["header"]["kind"] == "knowledge" for i in new.values()):
+        check_gate_on(gate_on, itertools.chain((i["path"] for i in new.values()), corpus.unit_files()))
 
 
 def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", threshold=0.5, clear_of_chance=True):

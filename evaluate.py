@@ -981,9 +981,8 @@ def cmd_verify(args):
     """Run the gate on one unit's adapter and exit 0 (pass) or 1 (fail)."""
     _check_flags(args)
     corpus = open_corpus(args.corpus)
-    if args.gate_on != "all" and not any(p["type"] == args.gate_on for u in corpus.units for p in corpus.probes(u)):
-        # verify would read it as "none of that type in this unit" and gate on every type: a typo, recorded
-        raise EvalError(f"--gate-on {args.gate_on}: no unit has probes of that type (all: every type)")
+    from curriculum import check_gate_on  # imported here, as in open_corpus
+    check_gate_on(args.gate_on, corpus.unit_files())  # a typo would be recorded as a gate on every type
     r = verify(args.corpus, args.unit, args.model, args.adapter, args.threshold, args.retention_tolerance,
                _device(args), args.clear_of_chance, args.batch_size, args.norm, args.gate_on, min_gain=args.min_gain)
     g, gain = r["gated"], r["gated"]["gain"]

@@ -204,8 +204,8 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
     files = run_files(s, units_dir) if s.gate_on != "all" else None
-    if files and not curriculum.has_probe_type(files, s.gate_on):  # no files at all: stage 1 names that
-        raise LadderError(f"--gate-on {s.gate_on}: no unit has probes of that type (all: every type)")
+    if files:  # no files at all: stage 1 names that
+        curriculum.check_gate_on(s.gate_on, files)
 
 
 def run_files(s, units_dir):
@@ -507,11 +507,12 @@ def stage_corpus(run):
     s, files = run.s, unit_files(run)
     if not (run.corpus_dir / "passport.jsonl").is_file():
         curriculum.init(run.corpus_dir, files, vocab_size=s.vocab_size, tokenizer=s.tokenizer)
-    else:
-        check_made_alike(run, files)
-    # idempotent: finishes a stopped add; says, per knowledge unit, what it takes to pass the gate
-    curriculum.add(run.corpus_dir, files, log=lambda m: None if "added" in m else run.log("    " + m),
-                   gate_on=s.gate_on, threshold=s.threshold, clear_of_chance=s.clear_of_chance)
+    try:  # idempotent: finishes a stopped add; says, per knowledge unit, what it takes to pass the gate
+        curriculum.add(run.corpus_dir, files, log=lambda m: None if "added" in m else run.log("    " + m),
+                       gate_on=s.gate_on, threshold=s.threshold, clear_of_chance=s.clear_of_chance)
+    except curriculum.CurriculumError:
+        check_made_alike(run, files)  # a refusal that another version of a generator caused, named as that
+        raise
     c = run.corpus
     block = run.model_config().block_size  # a probe that cannot be scored is refused now, not once models are trained
     for unit in c.knowledge_units():
@@ -521,9 +522,9 @@ def stage_corpus(run):
 
 
 def check_made_alike(run, files):
-    """Refuse, as a run continues, a unit the ladder makes (the built-in world, the support units of
-    --units) that differs from the one its corpus holds: another version of the generator made it, and
-    add would call it a new unit under a taken id."""
+    """Refuse a unit the ladder makes (the built-in world, the support units of --units) that differs from
+    the one a continued run's corpus holds: another version of the generator made it, which add refuses as
+    a new unit under a taken id."""
     c = run.corpus
     for f in files:
         support = Path(f).parent == run.out / "support"
@@ -703,7 +704,7 @@ def stage_scratch(run, grow_flops):
     run.log(f"    {budget:.3g} FLOPs (the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
     # verified units all on one level have no earlier level to rehearse: the curriculum is that one level
-    replay = s.replay if len({run.corpus.units[u]["level"] for u in verified}) > 1 else 0.0
+    replay = s.replay if len({c.units[u]["level"] for u in verified}) > 1 else 0.0
     points = []
     for order in ("curriculum", "shuffled"):
         d = run.out / f"scratch-{order}"

@@ -400,9 +400,9 @@ def load_adapter(model, path, tokenizer_hash=None):
     if fingerprint(model) != header["base_fingerprint"]:
         raise AdapterError(f"{file}: adapter was trained on base {header['base_fingerprint'][:12]}, "
                            f"not on this model ({fingerprint(model)[:12]}); load the base it was trained on")
-    base_config = header.get("base_config")  # an adapter written before it was recorded has none
-    if base_config is not None and base_config != _computing(model.config):
-        differ = [f"{k} {v}" for k, v in sorted(base_config.items()) if _computing(model.config).get(k) != v]
+    base_config, ours = header.get("base_config"), _computing(model.config)  # an older adapter recorded none
+    if base_config is not None and base_config != ours:
+        differ = [f"{k} {v}" for k, v in sorted(base_config.items()) if ours.get(k) != v]
         raise AdapterError(f"{file}: adapter was trained on a base of {', '.join(differ) or 'another config'}, which "
                            "this model's weights match but it computes otherwise; load the base it was trained on")
     if tokenizer_hash and header.get("tokenizer_hash") and tokenizer_hash != header["tokenizer_hash"]:

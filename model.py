@@ -350,7 +350,8 @@ def fingerprint(model):
     bytes. Neither the dtype nor the config is hashed: bf16 weights and their exact float32 copy
     share a fingerprint, float64 ones are hashed at float32 precision, and two configs of the same
     shapes (another n_head) share one (an adapter records its base's config beside it). Stored
-    checkpoints and adapters record this hash, so it stays as it is. Attached, unmerged LoRA adapters do not change it; merging one does."""
+    checkpoints and adapters record this hash, so it stays as it is. Attached, unmerged LoRA adapters do
+    not change it; merging one does."""
     h = hashlib.sha256()
     for name, t in base_state_dict(model).items():
         t = t.detach().to("cpu", torch.float32).contiguous()

@@ -161,7 +161,8 @@ def _substitute(text, mapping, pattern):
     words they replace ("Moonwort" at a sentence's start -> "Brasko") and in the same form."""
     def invented(m):
         said = m["name"].split()
-        key, ies = (_key(m["name"]), False) if _key(m["name"]) in mapping else _singular(_key(m["name"]))
+        key = _key(m["name"])
+        key, ies = (key, False) if key in mapping else _singular(key)
         new = " ".join(w.capitalize() if s[:1].isupper() else w for w, s in zip(mapping[key], said))
         return (_plural(new) if m["plural"] or ies else new) + (m["possessive"] or "")
     return pattern.sub(invented, text)

@@ -893,16 +893,18 @@ def check_corpus(cfg):
     if not cfg.corpus:
         return
     import curriculum
-    curriculum.Corpus(cfg.corpus).check_passport()
-    check_shares(cfg, list(selected_knowledge(cfg)))
+    corpus = curriculum.Corpus(cfg.corpus)
+    corpus.check_passport()
+    check_shares(cfg, list(selected_knowledge(cfg, corpus)))
 
 
-def selected_knowledge(cfg):
-    """{unit: level} of the knowledge units --units selects in --corpus (none without a corpus)."""
+def selected_knowledge(cfg, corpus=None):
+    """{unit: level} of the knowledge units --units selects in --corpus (the open one, or opened now; none
+    without a corpus)."""
     if not cfg.corpus:
         return {}
     import curriculum
-    corpus = curriculum.Corpus(cfg.corpus)
+    corpus = corpus or curriculum.Corpus(cfg.corpus)
     return {u: corpus.units[u]["level"] for u in curriculum.select(corpus, cfg.units)
             if corpus.units[u]["kind"] == "knowledge"}
 

@@ -113,7 +113,8 @@ def test_the_passport_records_every_training_and_verification(finished):
     assert [e["selection"]["replay"] for e in scratch] == [ladder.Settings().replay] * 2
 
 
-def test_a_unit_the_ladder_made_otherwise_than_its_corpus_holds_is_named_as_another_version_s(finished, tmp_path):
+def test_a_unit_the_ladder_made_otherwise_than_its_corpus_holds_is_named_as_another_version_s(finished, tmp_path,
+                                                                                             monkeypatch):
     """A support unit (or the built-in world's) made by another version of its generator: add would call it a
     new unit under a taken id."""
     tmp, _ = finished
@@ -126,6 +127,11 @@ def test_a_unit_the_ladder_made_otherwise_than_its_corpus_holds_is_named_as_anot
                                                  r"from the unit 'prim-00' the run's corpus holds"):
         ladder.check_made_alike(run, [made])
     ladder.check_made_alike(run, [tmp / "units" / "prim-00.jsonl"])  # the user's own: add names a changed one
+    # the corpus stage asks, where add refuses the files it was given
+    others = [f for f in sorted((tmp / "units").glob("*.jsonl")) if f.name != "prim-00.jsonl"]
+    monkeypatch.setattr(ladder, "unit_files", lambda run: [made] + others)
+    with pytest.raises(ladder.LadderError, match="made by this version of practice.py"):
+        ladder.stage_corpus(run)
 
 
 def test_units_on_one_level_give_scratch_runs_with_nothing_to_rehearse(tmp_path, ladder_cli):
