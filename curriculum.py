@@ -610,8 +610,9 @@ def select(corpus, spec):
 
 
 class _Pool:
-    """Some units' token memmaps, sampled as windows: a unit chosen in proportion to its tokens,
-    then a uniform window in it; a unit shorter than the window wraps into the next units."""
+    """Some units' token memmaps, sampled as windows that start at a token drawn uniformly and read on
+    through the units in turn, the last joining the first (each unit ends in an eot, as each document
+    does): every token is in equally many windows, the first and last documents of a unit included."""
 
     def __init__(self, corpus, units, split):
         self.units = [u for u in units if len(corpus.tokens(u, split))]
@@ -619,28 +620,37 @@ class _Pool:
         self.ends = np.cumsum([len(a) for a in self.arrays], dtype=np.int64)
         self.total = int(self.ends[-1]) if self.units else 0
 
-    def window(self, u_unit, u_offset, n):
-        k = min(int(np.searchsorted(self.ends, u_unit * self.total, side="right")), len(self.units) - 1)
-        a, first = self.arrays[k], self.units[k]
-        if len(a) >= n:
-            start = int(u_offset * (len(a) - n + 1))
-            return first, a[start:start + n]
+    def window(self, u, n):
+        """(the unit of its first token, n tokens) for a uniform u in [0, 1)."""
+        p = min(int(u * self.total), self.total - 1)
+        k = int(np.searchsorted(self.ends, p, side="right"))
+        first, a = self.units[k], self.arrays[k]
+        p -= int(self.ends[k]) - len(a)
+        if p + n <= len(a):
+            return first, a[p:p + n]
         out, filled = np.empty(n, np.int64), 0
         while filled < n:
+            take = min(n - filled, len(a) - p)
+            out[filled:filled + take] = a[p:p + take]
+            filled, k, p = filled + take, (k + 1) % len(self.units), 0
             a = self.arrays[k]
-            take = min(n - filled, len(a))
-            out[filled:filled + take] = a[:take]
-            filled, k = filled + take, (k + 1) % len(self.units)
         return first, out
+
+
+def _every(i, share):
+    """Whether item i is one of a share spread evenly over items 0, 1, 2, ... (exactly floor(n * share)
+    of the first n)."""
+    return math.floor((i + 1) * share) > math.floor(i * share)
 
 
 class Stream:
     """Deterministic (x, y) batches over a selection of units with a tiny resumable cursor {"batch": i}.
 
     In curriculum order the knowledge rows go level by level, each level's share of the token budget
-    in proportion to its tokens. replay: the share of knowledge rows drawn from earlier levels (level 2
-    on), or, with replay_units, from those units at every stage (rehearsal: e.g. the units verified
-    before the one an adapter learns, so that learning it does not erase them). Shuffled order serves
+    in proportion to its tokens. replay: the share of knowledge rows (spread evenly, exact as the
+    primitive share is) drawn from earlier levels (level 2 on), or, with replay_units, from those units
+    at every stage (rehearsal: e.g. the units verified before the one an adapter learns, so that
+    learning it does not erase them). Shuffled order serves
     exactly the curriculum order's rows of each pass over the token budget (rounded up to whole
     batches; windows, replay and primitive rows alike), permuted anew each pass: over whole passes the
     control differs in order and in nothing else. (A run that stops mid-pass has read the curriculum's
@@ -707,19 +717,22 @@ class Stream:
         """True once the token budget has been served (the stream keeps cycling after)."""
         return self.tokens_served >= self.token_budget
 
-    def _pool(self, r, u_replay):
-        """The pool row r draws from: primitive rows spread evenly (exact share), else its stage's."""
-        if math.floor((r + 1) * self.share) > math.floor(r * self.share):
+    def _pool(self, r):
+        """The pool curriculum row r draws from: primitive rows spread evenly (an exact share), and
+        of the knowledge rows, rehearsals spread evenly at the replay share where its stage has
+        something to rehearse; else the row's stage."""
+        if _every(r, self.share):
             return self.prim_pool
         s = int(np.searchsorted(self.bounds, r % self.total_rows, side="right"))
         s = min(s, len(self.pools) - 1)
-        return self.replay_pools[s] if self.replay_pools[s] and u_replay < self.replay else self.pools[s]
+        knowledge_row = r - math.floor(r * self.share)  # the primitive rows before r are floor(r * share)
+        return self.replay_pools[s] if self.replay_pools[s] and _every(knowledge_row, self.replay) else self.pools[s]
 
     def _draws(self, rows):
-        """The random numbers (pool, unit, offset) of the curriculum rows with these indices: a
-        function of (seed, the row's batch), so any row can be made alone (resumable by index)."""
-        batches = {b: np.random.default_rng([self.seed, b]).random((3, self.B)) for b in {r // self.B for r in rows}}
-        return [batches[r // self.B][:, r % self.B] for r in rows]
+        """Each row's uniform draw, where its window starts: a function of (seed, the row's batch),
+        so any row can be made alone (resumable by index)."""
+        batches = {b: np.random.default_rng([self.seed, b]).random(self.B) for b in {r // self.B for r in rows}}
+        return [batches[r // self.B][r % self.B] for r in rows]
 
     def _curriculum_rows(self, batch):
         """The indices of the curriculum rows a batch serves: its own, or in shuffled order a
@@ -746,7 +759,7 @@ class Stream:
         rows = self._curriculum_rows(self.batch)
         out, self.last_units = np.empty((self.B, self.T + 1), np.int64), []
         for j, (r, u) in enumerate(zip(rows, self._draws(rows))):
-            unit, out[j] = self._pool(r, u[0]).window(u[1], u[2], self.T + 1)
+            unit, out[j] = self._pool(r).window(u, self.T + 1)
             self.last_units.append(unit)
         self.batch += 1
         return np.ascontiguousarray(out[:, :-1]), np.ascontiguousarray(out[:, 1:])

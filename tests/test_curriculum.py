@@ -357,11 +357,37 @@ def test_replay_units_are_rehearsed_at_their_share_from_the_first_row(corpus):
         rows += s.last_units
     counts = Counter(rows)
     assert counts["prim"] == len(rows) // 2  # primitive rows are spread exactly
-    rehearsed = (counts["a"] + counts["b"]) / (len(rows) - counts["prim"])
-    assert 0.18 < rehearsed < 0.32 and set(rows[:64]) >= {"a", "c", "prim"}  # from the start: one stage
+    knowledge = len(rows) - counts["prim"]  # and so are the rehearsals, at a quarter of the rest
+    assert counts["a"] + counts["b"] == knowledge // 4 and set(rows[:64]) >= {"a", "c", "prim"}  # from the start
+    assert {"a", "b"} <= set(rows)
     assert s.selection["replay_units"] == ["a", "b"]
     assert C.Stream(corpus, ["c"], 8, 4, primitive_share=0.5, replay=0.25, replay_units=["a"],
                     token_budget=16000).selection_hash != s.selection_hash
+
+
+def test_every_token_of_a_unit_is_in_equally_many_windows_its_first_and_last_documents_too(corpus):
+    """A window starts at a token drawn uniformly and reads on past the unit's end into its start: no
+    edge of a unit is read less (windows inside the unit alone read its first and last tokens once
+    each, its middle n times)."""
+    pool, n = C._Pool(corpus, ["b"], "train"), 9
+    tokens = np.asarray(corpus.tokens("b", "train"))
+    covered = np.zeros(pool.total, np.int64)
+    for p in range(pool.total):  # every start once: the expectation of uniform draws
+        unit, window = pool.window((p + 0.5) / pool.total, n)
+        assert unit == "b" and len(window) == n
+        assert (window == tokens[(p + np.arange(n)) % pool.total]).all()
+        covered[(p + np.arange(n)) % pool.total] += 1
+    assert (covered == n).all()
+
+
+def test_a_window_past_a_unit_reads_on_into_the_next_and_the_last_joins_the_first(corpus):
+    pool = C._Pool(corpus, ["a", "b"], "train")
+    a, b = (np.asarray(corpus.tokens(u, "train")) for u in "ab")
+    unit, w = pool.window((len(a) - 3 + 0.5) / pool.total, 8)  # the last 3 tokens of a, then b's first 5
+    assert unit == "a" and (w == np.concatenate([a[-3:], b[:5]])).all()
+    unit, w = pool.window(1 - 0.5 / pool.total, 4)  # b's last token, then a's first 3
+    assert unit == "b" and (w == np.concatenate([b[-1:], a[:3]])).all()
+    assert a[-1] == b[-1] == corpus.tokenizer.eot_token  # each unit ends as each document does
 
 
 def test_replay_with_nothing_earlier_to_rehearse_is_refused_not_recorded_and_ignored(corpus):
