@@ -637,6 +637,11 @@ class _Pool:
         return first, out
 
 
+# how rows are made: in the selection, so that a cursor saved under another way of making them (a window
+# started uniformly inside a unit, rehearsal by a coin flip per row: version 1) is refused, not continued
+SAMPLER = 2
+
+
 def _every(i, share):
     """Whether item i is one of a share spread evenly over items 0, 1, 2, ... (exactly floor(n * share)
     of the first n)."""
@@ -703,7 +708,7 @@ class Stream:
         self.selection = {"units": know, "primitive_units": prim, "primitive_share": share, "order": order,
                           "replay": replay, "replay_units": replay_units, "token_budget": self.token_budget, "seed": seed, "split": split,
                           "batch_size": batch_size, "block_size": block_size, "total_rows": self.total_rows,
-                          "tokenizer_hash": corpus.tokenizer_hash,
+                          "tokenizer_hash": corpus.tokenizer_hash, "sampler": SAMPLER,
                           "stages": [{"level": lv, "units": s, "tokens": ntok(s)} for lv, s in zip(levels, stages)]}
         self.selection_hash = hashlib.sha256(json.dumps(self.selection, sort_keys=True).encode()).hexdigest()
 
@@ -775,8 +780,8 @@ class Stream:
     def load_state_dict(self, d):
         """Resume from state_dict(); refuses a cursor from a different selection."""
         if d.get("selection_hash", self.selection_hash) != self.selection_hash:
-            raise CurriculumError("stream cursor belongs to a different selection; "
-                                  "resume with the same units and options")
+            raise CurriculumError("stream cursor belongs to a different selection (other units or options, or "
+                                  "another version's sampler); resume with the same units and options")
         self.batch = int(d["batch"])
 
 # -----------------------------------------------------------------------------

@@ -297,6 +297,19 @@ def test_stream_resumes_exactly_from_its_state_dict(corpus):
         C.Stream(corpus, "a", 4, 8).load_state_dict(state)
 
 
+def test_a_cursor_saved_under_another_version_of_the_sampler_is_refused_not_continued(corpus, monkeypatch):
+    """Rows made another way (a window inside each unit, rehearsal by a coin flip) would be mixed with
+    this version's mid-run: the selection names the sampler, so the cursor's hash differs."""
+    monkeypatch.setattr(C, "SAMPLER", C.SAMPLER - 1)
+    old = C.Stream(corpus, "all", 4, 8, replay=0.3)
+    old.next_batch()
+    monkeypatch.undo()
+    new = C.Stream(corpus, "all", 4, 8, replay=0.3)
+    assert new.selection["sampler"] == C.SAMPLER and old.selection["sampler"] == C.SAMPLER - 1
+    with pytest.raises(CurriculumError, match="another version's sampler"):
+        new.load_state_dict(old.state_dict())
+
+
 def test_stream_honors_primitive_share_and_token_budget(corpus):
     s = C.Stream(corpus, "knowledge", 8, 4, primitive_share=0.25, token_budget=8 * 4 * 10)
     rows = []
