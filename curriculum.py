@@ -655,11 +655,11 @@ class Stream:
     in proportion to its tokens. replay: the share of knowledge rows (spread evenly, exact as the
     primitive share is) drawn from earlier levels (level 2 on), or, with replay_units, from those units
     at every stage (rehearsal: e.g. the units verified before the one an adapter learns, so that
-    learning it does not erase them). Shuffled order serves
-    exactly the curriculum order's rows of each pass over the token budget (rounded up to whole
-    batches; windows, replay and primitive rows alike), permuted anew each pass: over whole passes the
-    control differs in order and in nothing else. (A run that stops mid-pass has read the curriculum's
-    first levels, and a random part of every level in shuffled order.)"""
+    learning it does not erase them). Shuffled order serves exactly the curriculum order's rows of each
+    pass over the token budget (rounded up to whole batches; windows, replay and primitive rows alike),
+    permuted anew each pass: over whole passes the control differs in order and in nothing else. (A run
+    that stops mid-pass has read the curriculum's first levels, and a random part of every level in
+    shuffled order.)"""
 
     def __init__(self, corpus, units, batch_size, block_size, primitive_share=0.0, order="curriculum",
                  replay=0.0, token_budget=None, seed=0, split="train", replay_units=None):
