@@ -19,8 +19,8 @@ from pathlib import Path
 
 from common import atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, run_subcommand, \
     same_file
-from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, holm, pct, points_range, signed_points, \
-    t_interval, t_test
+from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
+    signed_points, t_interval, t_test
 
 
 class ReportError(ValueError):
@@ -491,7 +491,7 @@ def _md_by_unit(agg, pairs=None):
     shown = [(p["a"], p["b"]) for p in rows[0]["pairs"] if pairs is None or (p["a"], p["b"]) in pairs] if rows else []
     if not shown:
         return []
-    n = sum(_has_width(p) for row in rows for p in row["pairs"] if (p["a"], p["b"]) in shown)
+    n = sum(has_spread(p) for row in rows for p in row["pairs"] if (p["a"], p["b"]) in shown)
     family = sum(p.get("p") is not None for row in rows for p in row["pairs"])
     out = ["Each unit and type in the seeds that compared its probes (those whose gates kept the unit), "
            + ("each seed on its own world's probes" if agg.get("worlds") else "on those all of them compare (a "
@@ -516,18 +516,13 @@ def _md_by_unit(agg, pairs=None):
     return out
 
 
-def _has_width(t):
-    """Whether a t_interval over seeds has an interval to read: two seeds or more that differ."""
-    return t["lo"] is not None and t["hi"] - t["lo"] >= 1e-12
-
-
 def _diff_cell(t, mark=True):
     """A mean difference in signed points with its t-interval: "+3 [-2 to +8]"; "+3" from one seed,
     "+3 in each seed" where all alike. With mark, a † where the difference also leaves out 0 over a
     draw of probes (_over_probes)."""
     if t["mean"] is None:
         return "-"
-    if not _has_width(t):
+    if not has_spread(t):
         return signed_points(t["mean"]) + (" in each seed" if t["lo"] is not None else "")
     both = _over_probes(t) if mark else None
     dagger = " †" if both and (both[0] > 0 or both[1] < 0) else ""
@@ -708,7 +703,7 @@ def _seeds_sentence(models, a, b, scope, t, worlds=False, sizes=(), shared=False
         return f"{scope}: {a} - {b} was measured in {t['n']} seed(s) only: no interval across seeds"
     acc_a, acc_b = ((models[x].get(scope) or {}).get("mean") or 0.0 for x in (a, b))
     probes = "" if t.get("probes") is None else f"; over probes, each seed's bootstrap: ±{100 * t['probes']:.0f}"
-    if not _has_width(t):  # every seed alike (duplicated reports, tiny scopes): no width is no certainty
+    if not has_spread(t):  # every seed alike (duplicated reports, tiny scopes): no width is no certainty
         return (f"{scope}: {a} ({pct(acc_a, acc_b)}) - {b} ({pct(acc_b, acc_a)}) is {signed_points(t['mean'])} "
                 f"points in each of {t['n']} seeds: no spread across seeds to form an interval{probes}")
     said = f"{scope}: " + describe_difference(a, acc_a, b, acc_b, (t["mean"], t["lo"], t["hi"]))
@@ -747,7 +742,7 @@ def _seed_cell(t, sd=True, of=None):
     fewer = f" ({t['n']} seed{'s' if t['n'] != 1 else ''})" if of and t["n"] < of else ""
     if t["sd"] is None:
         return pct(mean) + fewer
-    if not _has_width(t):  # every seed alike: no spread to form an interval from
+    if not has_spread(t):  # every seed alike: no spread to form an interval from
         return f"{pct(mean)} in each seed{fewer}"
     spread = f" ± {100 * t['sd']:.0f}" if sd else ""
     return f"{pct(mean)}{spread} [{pct(max(0.0, t['lo']))}-{pct(min(1.0, t['hi']))}]{fewer}"
@@ -788,7 +783,7 @@ def render_seeds_markdown(agg):
     for c in agg["comparisons"]:
         seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
         # as the sentences read them: no interval where every seed agrees, none past ±100 points
-        spread = ["-", "-"] if c["sd"] is None else ["0", "none: every seed alike"] if not _has_width(c) else \
+        spread = ["-", "-"] if c["sd"] is None else ["0", "none: every seed alike"] if not has_spread(c) else \
             [f"{100 * c['sd']:.1f}", f"{100 * max(-1.0, c['lo']):+.1f} to {100 * min(1.0, c['hi']):+.1f}"]
         probes = "-" if c.get("probes") is None else f"{100 * c['probes']:.1f}"
         mean = "-" if c["mean"] is None else f"{100 * c['mean']:+.1f}"

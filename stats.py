@@ -100,11 +100,16 @@ def t_interval(values):
     return {"n": n, "mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half}
 
 
+def has_spread(t):
+    """Whether a t_interval has an interval to read: two values or more that differ (sd 0 where all alike)."""
+    return bool(t["sd"])
+
+
 def t_test(values):
     """The two-sided p-value of a zero mean from values (one per seed): the paired t-test that t_interval's
     95% interval inverts. None where that interval has no width (fewer than two values, or all alike)."""
     t = t_interval(values)
-    if not t["sd"]:
+    if not has_spread(t):
         return None
     return t_pvalue(t["mean"] / (t["sd"] / math.sqrt(t["n"])), t["n"] - 1)
 

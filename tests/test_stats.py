@@ -93,6 +93,13 @@ def test_t_interval_leaves_missing_seeds_out_and_needs_two_values():
     assert S.t_interval([]) == {"n": 0, "mean": None, "sd": None, "lo": None, "hi": None}
 
 
+def test_an_interval_has_spread_only_where_two_values_differ_by_more_than_float_noise():
+    assert S.has_spread(S.t_interval([0.1, 0.2])) and S.has_spread(S.t_interval([0.1, 0.1 + 1e-9]))
+    # three seeds of 0.1 sum to a mean a rounding away from 0.1: that noise is no spread, and no t-test
+    assert not S.has_spread(S.t_interval([0.1, 0.1, 0.1])) and S.t_test([0.1, 0.1, 0.1]) is None
+    assert not S.has_spread(S.t_interval([0.1])) and not S.has_spread(S.t_interval([]))
+
+
 def test_too_few_clusters_tell_nothing_however_alike_they_are():
     """Five probes on five entities, all right for a and wrong for b: the bootstrap's interval has no
     width, but five alike happen one time in sixteen under no difference; six is the fewest that can tell."""
