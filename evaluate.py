@@ -899,9 +899,11 @@ def describe_curves(curves, probes, references=None, seed=0, keys=None):
 
 
 def _point_label(point):
+    """Where a curve's point stands: "step 400, 7.7e+12 FLOPs", with what its checkpoint's header holds."""
+    step = [] if point.get("step") is None else [f"step {point['step']}"]
     if point.get("flops") is not None:
-        return f"step {point['step']}, {point['flops']:.3g} FLOPs"
-    return f"step {point['step']}" + (f", {point['tokens']:,} tokens" if point.get("tokens") is not None else "")
+        return ", ".join(step + [f"{point['flops']:.3g} FLOPs"])
+    return ", ".join(step + ([f"{point['tokens']:,} tokens"] if point.get("tokens") is not None else [])) or "a point"
 
 
 def _curves_section(curves, probes, keys, correct, models, references, seed):

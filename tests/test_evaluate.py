@@ -1016,6 +1016,14 @@ def test_learning_curves_score_each_point_by_type_with_numbers_from_its_checkpoi
     assert points[2]["correct"][:12] == [True] * 12 and points[0]["by_type"]["recall"]["correct"] < 12  # the facts
 
 
+def test_a_curve_point_is_labelled_with_what_its_checkpoint_holds():
+    assert E._point_label({"step": 400, "tokens": 1000, "flops": 7.7e12}) == "step 400, 7.7e+12 FLOPs"
+    assert E._point_label({"step": 400, "tokens": 1000, "flops": None}) == "step 400, 1,000 tokens"
+    # a checkpoint whose header holds no step: no "step None" in a sentence
+    assert E._point_label({"step": None, "tokens": None, "flops": 7.7e12}) == "7.7e+12 FLOPs"
+    assert E._point_label({"step": None, "tokens": 1000, "flops": None}) == "1,000 tokens"
+
+
 def test_compare_puts_learning_curves_with_their_sentences_in_the_report(world, corpus_dir, curve_run, tmp_path):
     curves = E.learning_curves(corpus_dir, [dict(zip(E.CURVE_POINT, p)) for p in curve_run])
     specs = {"base": str(world / "base"), "lora": f"{world / 'base'}+{world / 'good'}"}
