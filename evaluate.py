@@ -38,7 +38,7 @@ from common import SEED_RULE, check_writable, in_directory, run_subcommand, seed
 from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, decimals, describe_difference, describe_rise, describe_vs_chance, \
     pct, points_range, signed_points, wilson
-from lora import load_adapter, read_adapter
+from lora import load_adapter, merge, read_adapter
 from report import add_seeds_parser, bits, cell, probe_id, probes_sha256, write_report
 from units import cluster_of, without_article
 
@@ -216,8 +216,10 @@ def score_probes(model, tokenizer, probes, batch_size=64, norm="sum", device="cp
                 reads += [(b, t, token, slot) for t, token, slot in row_reads]
             b_idx, t_idx, target, slot = (torch.tensor(v, device=device) for v in zip(*reads))
             with autocast(device):
-                # the output head only where a choice token is read: (N, vocab)
-                picked = model.lm_head(model.hidden(torch.from_numpy(x).to(device))[b_idx, t_idx]).float()
+                h = model.hidden(torch.from_numpy(x).to(device))[b_idx, t_idx]
+            # the output head only where a choice token is read, (N, vocab), and in float32: bf16 logits
+            # tie two choices' scores often enough that the order they are listed in would pick the winner
+            picked = model.lm_head(h.float())
             logp = picked.log_softmax(-1).gather(1, target[:, None]).squeeze(1)
             # greedy decoding reproduces the answer iff every answer token is the argmax given the
             # tokens before it, so exact match falls out of the same teacher-forced pass
@@ -325,8 +327,9 @@ def perplexity(model, tokens, block_size=None, batch_size=16, device="cpu", toke
                 w = torch.from_numpy(np.asarray(tokens[i:i + T + 1], dtype=np.int64))  # memmap: read a window
                 x[b, :len(w) - 1], y[b, :len(w) - 1] = w[:-1], w[1:]
             with autocast(device):
-                logits, _ = model(x.to(device))
-            losses = F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), ignore_index=-1,
+                h = model.hidden(x.to(device))
+            logits = model.lm_head(h.float())  # float32, as score_probes reads the head
+            losses = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=-1,
                                      reduction="none").cpu()
             loss_sum += losses.sum().item()
             if nbytes_of is not None:  # bits per byte: the loss of the tokens that are text (nanochat's)
@@ -403,6 +406,7 @@ def load_model(spec, device="cpu", tokenizer_hash=None):
                     seconds=header.get("seconds"),
                     trainable_params=header.get("trainable_params",
                                                 sum(p.numel() for p in model.parameters() if p.requires_grad)))
+        merge(model)  # scored as the merged checkpoint it becomes (under bf16 the two forwards round apart)
     model.eval()
     return model, info
 
@@ -600,7 +604,10 @@ def verify(corpus_dir, unit, model_path, adapter_path, threshold=0.5, retention_
         return summarize(results)["overall"], gated, retained, ppl
 
     before, gated_before, ret_before, ppl_before = measure()
+    # the gate reads the model the ladder carries on: the merged one (under bf16 autocast, an adapter's own
+    # path and its merged weight round apart)
     load_adapter(model, adapter_path, corpus.tokenizer_hash)
+    merge(model)
     after, gated_after, ret_after, ppl_after = measure()
     retention = {g: _retention_entry(ps, ret_before[g], ret_after[g]) for g, ps in groups.items()}
     keys = bootstrap_keys(gate_read)

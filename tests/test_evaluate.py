@@ -223,6 +223,24 @@ def test_single_token_choices_share_one_row_and_score_as_one_row_per_choice():
             assert (a["pred"], a["exact"]) == (b["pred"], b["exact"])
 
 
+def test_under_bf16_autocast_the_winner_does_not_depend_on_the_order_of_the_choices(monkeypatch):
+    """Token b's embedding is a's scaled by 1.001, so its logit is a's times 1.001: apart in float32, one
+    bf16 value (8 mantissa bits) as a rule. Scored from bf16 logits, the tie went to the choice listed first."""
+    pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    ranks = {bytes([i]): i for i in range(256)} | {f" {c}".encode(): 256 + k for k, c in enumerate("abcd")}
+    tok = tiktoken.Encoding("bytes+4", pat_str=pattern, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 260})
+    model = micro(261)
+    with torch.no_grad():
+        model.lm_head.weight[257] = model.lm_head.weight[256] * 1.001  # tied: wte's row too
+    monkeypatch.setattr(E, "autocast", lambda device: torch.autocast("cpu", dtype=torch.bfloat16))
+    probes = [{"probe": f"Q: which letter {'is ' * i}here? A: it is", "answer": "a", "choices": list("abcd"),
+               "type": "recall"} for i in range(12)]
+    ab = E.score_probes(model, tok, probes)
+    ba = E.score_probes(model, tok, [dict(p, choices=list("bacd")) for p in probes])
+    assert [r["pred"] for r in ab] == [r["pred"] for r in ba]
+    assert all(r["logprobs"][0] != r["logprobs"][1] for r in ab)  # a and b: never a tie
+
+
 def test_mean_norm_divides_each_choice_by_its_token_count():
     tok, model = byte_tokenizer(), micro(257)
     probes = fact_probes()[:3]
@@ -584,6 +602,23 @@ def test_gate_fails_on_chance_threshold_and_retention_drop():
                                                "accuracy 49.6% is below the threshold 50%"]
     fell = {"u": {"before": {"acc": 0.9}, "after": {"acc": 0.796}}}
     assert E.gate(good, fell, tolerance=0.1) == ["retention of u fell 10.4% (90% -> 80%), more than the tolerance 10%"]
+
+
+def test_the_gate_and_the_comparison_score_an_adapter_as_the_merged_model_it_becomes(world, corpus_dir, tmp_path,
+                                                                                      monkeypatch):
+    """Under bf16 autocast an adapter's own path and its merged weight round apart: what the gate passes
+    and the report reads must be the model the ladder carries on, a plain merged GPT."""
+    from lora import lora_layers, merge_files
+    adapters_seen, score = [], E.score_probes
+    monkeypatch.setattr(E, "score_probes", lambda model, *a, **k: adapters_seen.append(len(lora_layers(model)))
+                        or score(model, *a, **k))
+    E.verify(corpus_dir, "facts", world / "base", world / "good")
+    assert adapters_seen and set(adapters_seen) == {0}
+    model, info = E.load_model(f"{world / 'base'}+{world / 'good'}")
+    merged, _ = E.load_model(merge_files(world / "base", world / "good", tmp_path / "merged")[0].parent)
+    assert not lora_layers(model) and info["mode"] == "lora" and info["trainable_params"] < sum(
+        p.numel() for p in model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), merged.state_dict().values()))
 
 
 def test_verify_cli_fails_an_adapter_that_learned_nothing_exit_1(world, corpus_dir, verify_cli):
