@@ -98,8 +98,13 @@ def _md_models(report):
                          _num(m["flops"], "{:.3g}"),
                          _num(m["seconds"], "{:.0f} s"), _num(ppl.get("ppl"), "{:.2f}"),
                          _num(ppl.get("bpb"), "{:.3f}"), cell(m["summary"]["overall"]),
-                         pct(m["summary"]["overall"]["exact"])]))
+                         _exact(m["summary"]["overall"])]))
     return out
+
+
+def _exact(s):
+    """Exact match in percent, or "-" over no probe (evaluate stores 0.0 for an empty group)."""
+    return pct(s["exact"]) if s.get("n") != 0 else "-"
 
 
 def _md_accuracy(report):
@@ -396,7 +401,7 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
     _holm_family(pairs)  # the comparisons and the by-unit table: two families, each of many intervals
     _holm_family([p for row in units for p in row["pairs"]])
     agg = {"seeds": len(reports), "names": [_seed_name(r, k) for k, r in enumerate(reports)], "worlds": worlds,
-           "gate_half": all(map(gate_read_half, reports)),
+           "gate_half": _gate_half(reports),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared),
            "by_unit": units}
@@ -555,6 +560,13 @@ def gate_read_half(report):
     """Whether the report's tables leave out a half its gates read: no gate_read hash (reports from
     before the gates read half) or NO_PROBES (no accepted unit's gate read any) means they do not."""
     return report.get("probes_sha256", {}).get("gate_read") not in (None, NO_PROBES)
+
+
+def _gate_half(reports):
+    """Whether the seeds' numbers leave out a half the gates read: decided over the seeds that compare
+    any probe (one whose gate rejected every unit read none, and adds no number to leave it out of)."""
+    scored = [r for r in reports if next(iter(r["models"].values()))["summary"]["overall"].get("n") != 0]
+    return all(map(gate_read_half, scored or reports))
 
 
 def _check_seeds(reports, names, worlds=False):
@@ -781,7 +793,7 @@ def render_seeds_markdown(agg):
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
                                                           "mean", "sd", "95% t-interval", "probes ±", "Holm p"])
     for c in agg["comparisons"]:
-        seeds = ", ".join("-" if v is None else f"{100 * v:+.0f}" for v in c["values"])
+        seeds = ", ".join("-" if v is None else signed_points(v) for v in c["values"])
         # as the sentences read them: no interval where every seed agrees, none past ±100 points
         spread = ["-", "-"] if c["sd"] is None else ["0", "none: every seed alike"] if not has_spread(c) else \
             [f"{100 * c['sd']:.1f}", f"{100 * max(-1.0, c['lo']):+.1f} to {100 * min(1.0, c['hi']):+.1f}"]
@@ -826,9 +838,9 @@ def parse_control(text):
 
 def control_lines(bar, reports, agg=None):
     """Which models reach the positive control (at least bar[type] on every type of bar): in one
-    report, or on the mean over seeds and seed by seed (agg's per-seed values); then, where bar has
-    several types, which reach each type's bar (a type whose bar some model passes has a positive
-    control of its own). No line where the probes lack a type of bar."""
+    report, or on the mean over seeds and seed by seed (each seed's own models, on the probes agg
+    reads them on); then, where bar has several types, which reach each type's bar (a type whose bar
+    some model passes has a positive control of its own). No line where the probes lack a type of bar."""
     types = {t for r in reports for m in r["models"].values() for t in m["summary"]["by_type"]}
     if not bar or not set(bar) <= types:
         return []
@@ -836,8 +848,7 @@ def control_lines(bar, reports, agg=None):
     # each report's own models, one accuracy per type of bar (a merge step is only in the seeds it passed);
     # across seeds read on shared probes, each seed's value on them, as the means are
     if agg is not None and agg.get("shared_probes"):
-        per = [{n: [(m.get(f"type {t}") or {}).get("values", [None] * len(reports))[k] for t in bar]
-                for n, m in agg["models"].items()} for k in range(len(reports))]
+        per = _shared_type_accuracies(bar, reports)
     else:
         per = [{n: [(_scope(m["summary"], f"type {t}") or {}).get("acc") for t in bar]
                 for n, m in r["models"].items()} for r in reports]
@@ -858,6 +869,15 @@ def control_lines(bar, reports, agg=None):
     return [head + f"reached on the mean over seeds by {mean_text}; seed by seed, " +
             (f"by {seeds}, and by no other model in any seed" if seeds else "by no model in any seed") + "."] + \
         _control_by_type(bar, means, [f" (some model in {k} of {m} seeds)" for k, m in some])
+
+
+def _shared_type_accuracies(bar, reports):
+    """Per seed, each of its own models (those only some seeds have included) -> its accuracy on each
+    type of bar, on the probes of that type every seed shares (None where the seed has none)."""
+    shared = shared_probes(reports)
+    idx = {t: shared.get(f"type {t}") or [None] * len(reports) for t in bar}
+    return [{n: [_mean_bits(m["correct"], idx[t][k]) for t in bar] for n, m in r["models"].items()}
+            for k, r in enumerate(reports)]
 
 
 def _control_by_type(bar, accuracies, notes=None):
@@ -989,7 +1009,8 @@ def render_results(run, report=None, agg=None, reports=None):
         _frequency_line(reports, agg.get("answer_frequency"))
     out += _md_seed_curves(agg.get("curves"))
     out += ["", "What the seeds allow one to say:", ""]
-    controls = {(c["a"], c["b"]) for c in reports[0]["comparisons"] if c.get("control")}
+    # from every seed: one whose gate rejected every unit compares nothing, and the order of seeds is no choice
+    controls = {(c["a"], c["b"]) for r in reports for c in r["comparisons"] if c.get("control")}
 
     def said(comparisons):  # the controls' sentences, overall and by type
         return [f"- {c['sentence']}." for c in comparisons if (c["a"], c["b"]) in controls

@@ -124,6 +124,11 @@ def test_the_seeds_table_reads_no_difference_past_100_points():
     assert "| curriculum | 55% ± 49 [0%-100%] |" in page
 
 
+def test_the_seeds_table_never_reads_a_small_difference_as_minus_0():
+    reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": d}) for d in (-0.003, 0.1)]
+    assert "| overall | curriculum | shuffled | -0.3, +10 |" in R.render_seeds_markdown(R.aggregate_seeds(reports))
+
+
 def test_seeds_on_probe_sets_of_different_sizes_say_so():
     # seeds whose gates rejected different units compare their models on different probes
     reports = [seed_report({"curriculum": c, "shuffled": 0.5}, {"overall": d}, n=n)
@@ -225,6 +230,24 @@ def test_seeds_on_shared_probes_also_read_the_prior_the_control_and_the_curve_on
     chain = next(c for c in agg["comparisons"] if c["scope"] == "type chain")
     assert chain["sentence"] == "type chain: the seeds that measured it share no probe: no comparison across seeds"
     assert "| type chain | a | b | -, - | - |" in R.render_seeds_markdown(agg)
+
+
+def test_the_control_seed_by_seed_on_shared_probes_counts_a_model_only_some_seeds_have():
+    """A merge step exists only in the seeds where its unit passed: read on the shared probes, it is
+    counted in those seeds, as it is without the per-probe record (each seed on its own probes)."""
+    every = [(f"c{i}", "cooc", 1) for i in range(4)]
+    reports = [probe_report(every, {"a": "0000", "b": "0000"}),
+               *(probe_report(every, {"a": "0000", "b": "0000", "step2": "1111"}) for _ in range(2))]
+    agg = R.aggregate_seeds(reports)
+    assert agg["shared_probes"] and list(agg["models"]) == ["a", "b"]
+    line = ("Positive control (cooc 90% or more): reached on the mean over seeds by no model; seed by seed, by "
+            "step2 in 2 of 2, and by no other model in any seed.")
+    assert R.control_lines({"cooc": 0.9}, reports, agg) == [line]
+    for r in reports:  # the same seeds without the per-probe record
+        del r["compared"]
+        for m in r["models"].values():
+            del m["correct"]
+    assert R.control_lines({"cooc": 0.9}, reports, R.aggregate_seeds(reports)) == [line]
 
 
 def test_the_seeds_that_kept_every_unit_are_also_read_on_all_their_probes():
@@ -505,6 +528,43 @@ def test_results_across_seeds_name_the_machine_and_give_means_with_t_intervals()
                                        "the run's time, 100% of the ceiling.")
 
 
+def rejected_all(report):
+    """report as a seed whose gate rejected every unit: only its base, no probe compared, no comparison."""
+    base = copy.deepcopy(report["models"]["base"])
+    base["summary"] = {"overall": {"acc": 0.0, "n": 0, "exact": 0.0}, "by_level": {}, "by_type": {}}
+    return dict(report, models={"base": base}, comparisons=[], rejected=list(report["units"]),
+                probes_sha256=dict(report["probes_sha256"], gate_read=R.NO_PROBES))
+
+
+def test_results_across_seeds_say_the_same_whichever_seed_comes_first():
+    """The control pairs are those of every seed: a first seed whose gate rejected every unit compares
+    none, and its place among the seeds is no reason to drop the sentences of the others."""
+    every = [(f"p{i}", "recall", 0) for i in range(8)]
+    kept = [probe_report(every, {"base": "00000000", "a": bits, "b": "00000000"}) for bits in ("11111111", "11111110")]
+    for c in (c for r in kept for c in r["comparisons"]):
+        c["control"] = True
+    empty = rejected_all(dict(probe_report([], {"base": ""}), units=["u"]))
+    said = []
+    for reports in ([empty, *kept], [*kept, empty]):
+        text = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
+        said.append([line for line in text.splitlines() if line.startswith("- ")])
+    assert said[0] == said[1] and len(said[0]) == 2
+    assert said[0][0].startswith("- overall: a (94%) is higher than b (0%) (+94 points")
+
+
+def test_the_seeds_leave_out_the_half_the_gates_read_though_a_seed_compared_no_probe():
+    """A seed whose gate rejected every unit read no half (NO_PROBES), but adds no number to the page:
+    every number is the other seeds', whose gates read half, and the header says so."""
+    reports = [seed_report({"base": 0.25, "curriculum": c, "shuffled": 0.5}, {"overall": 0.1}) for c in (0.6, 0.7)]
+    for r in reports:
+        r["probes_sha256"]["gate_read"] = "0" * 64
+    reports.append(rejected_all(dict(reports[0], probes_sha256={"all": "same"}, units=["u"])))
+    agg = R.aggregate_seeds(reports)
+    assert agg["gate_half"] is True
+    assert "Accuracy on the probes of units the gate did not reject (less the half its gate read): " in \
+        R.render_seeds_markdown(agg)
+
+
 def test_answer_frequency_averages_each_type_over_the_seeds_that_have_it():
     # a seed whose gate rejected every unit with chain probes has no chain entry
     both = {"answer_frequency": {"by_type": {"recall": {"acc": 0.2}, "chain": {"acc": 0.1}}}}
@@ -772,6 +832,14 @@ def test_render_refuses_a_report_without_a_key_the_page_needs_and_writes_nothing
         assert (p.returncode, p.stderr) == (2, f'error: {path}: not a report.json (no "{key}")\n')
         assert path.read_bytes() == before and not (tmp_path / "o").exists()
         assert sorted(f.name for f in path.parent.iterdir()) == ["report.json"]
+
+
+def test_the_models_table_gives_no_exact_match_where_no_probe_was_compared():
+    """evaluate stores exact 0.0 for an empty group: beside accuracy "-", "0%" would be a score."""
+    r = page_report()
+    r["models"]["base"]["summary"]["overall"] = {"n": 0, "acc": 0.0, "lo": 0.0, "hi": 1.0, "exact": 0.0, "chance": 0.0}
+    assert R._md_models(r)[-1] == "| base | - | 10 | 100 | 1e+09 | 1 s | - | - | - | - |"
+    assert R._md_models(page_report())[-1].endswith("| 50% [20%-80%] | 50% |")
 
 
 @pytest.mark.parametrize("text, problem", [
