@@ -153,6 +153,10 @@ def check_probe(path, no, rec, unit):
         twice = [c for c, s in zip(ch, seen) if seen.count(s) > 1]
         raise CurriculumError(f"{where}: choices repeat {twice[0]!r}" +
                               (f" (as {twice[1]!r}, which reads the same)" if twice[0] != twice[1] else ""))
+    spaced = [c for c in ch if c != c.strip()]
+    if spaced:  # a choice is scored after " ": " swamp" would read as "  swamp", a space token no text holds
+        raise CurriculumError(f"{where}: choice {spaced[0]!r} has spaces around it (each choice is read after "
+                              "one space)")
     probe = {"probe": rec["probe"], "answer": rec["answer"], "choices": ch, "type": rec["type"], "unit": unit}
     if "cluster" in rec:
         if not isinstance(rec["cluster"], str) or not rec["cluster"].strip():

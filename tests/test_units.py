@@ -155,6 +155,14 @@ def test_a_probe_type_with_spaces_around_it_is_refused(tmp_path):
     rejected(p, f"{p}:4:", "probe type 'recall ' has spaces around it")
 
 
+def test_a_choice_with_spaces_around_it_is_refused(tmp_path):
+    # each choice is scored after one space: " swamp" read as "  swamp", whose extra space token cost it
+    # some 28 nats, so it could never win
+    p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Color?", "answer": " red",
+                                                       "choices": [" red", "blue", "green"], "type": "recall"}])
+    rejected(p, f"{p}:4:", "choice ' red' has spaces around it (each choice is read after one space)")
+
+
 def test_a_line_both_document_and_probe_or_an_overlong_integer_is_named(tmp_path):
     p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"text": "Blips like rain.", "probe": "Color?", "answer": "red",
                                                        "choices": COLORS, "type": "recall"}])
