@@ -22,8 +22,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file, stops_in_one_line
-from model import check_export_dir, check_output, fingerprint, load_checkpoint, read_tensors, save_checkpoint, \
-    save_tensors, weights_file
+from model import RECORD_FIELDS, check_export_dir, check_output, check_record, fingerprint, load_checkpoint, \
+    read_tensors, save_checkpoint, save_tensors, weights_file
 
 
 class AdapterError(ValueError):
@@ -362,11 +362,9 @@ def save_adapter(model, path, meta=None):
     return file
 
 
-# the header fields this module reads, and what each must hold where it is given: a wrong type (a file
-# written by hand or by another tool) would otherwise fail far from here, as a TypeError naming no file
+# the header fields this module reads besides the record of how the adapter was made, as check_record checks them
 HEADER_FIELDS = {"lora_config": (dict, "a JSON object"), "base_fingerprint": (str, "a string"),
-                 "base_config": (dict, "a JSON object"),
-                 "tokenizer_hash": (str, "a string"), "units": (list, "a list of unit ids")}
+                 "base_config": (dict, "a JSON object"), **RECORD_FIELDS}
 
 
 def read_adapter(path):
@@ -379,11 +377,7 @@ def read_adapter(path):
         raise AdapterError(str(e)) from None
     if header.get("lora_config") is None or header.get("base_fingerprint") is None:
         raise AdapterError(f"{file}: not an accrete adapter (no lora_config/base_fingerprint in its header)")
-    for name, (kind, what) in HEADER_FIELDS.items():
-        value = header.get(name)
-        units_ok = name != "units" or all(isinstance(u, str) for u in value or [])
-        if value is not None and not (isinstance(value, kind) and units_ok):
-            raise AdapterError(f"{file}: header field {name!r} must be {what}, not {value!r}")
+    check_record(file, header, HEADER_FIELDS, AdapterError)
     return tensors, dict(header, file=str(file))
 
 

@@ -447,6 +447,23 @@ def save_checkpoint(model, path, meta=None):
     return file
 
 
+# how a checkpoint or an adapter was made, and what each field of that record must hold where given: a
+# wrong type (a file written by hand or by another tool) would otherwise fail far from here, naming no file
+RECORD_FIELDS = {"tokenizer_hash": (str, "a string"), "units": (list, "a list of unit ids"),
+                 **{k: ((int, float), "a number") for k in ("step", "tokens", "flops", "seconds", "tokens_total",
+                                                            "flops_total", "trainable_params")}}
+
+
+def check_record(file, record, fields=RECORD_FIELDS, error=CheckpointError):
+    """Refuse a field of record (a file's header) holding the wrong kind of value, naming the file."""
+    for name, (kind, what) in fields.items():
+        value = record.get(name)
+        ok = isinstance(value, kind) and not isinstance(value, bool) and (
+            name != "units" or all(isinstance(u, str) for u in value))
+        if value is not None and not ok:
+            raise error(f"{file}: header field {name!r} must be {what}, not {value!r}")
+
+
 def load_checkpoint(path, device="cpu", config=None, check=True):
     """Load a checkpoint directory (or .safetensors file) -> (GPT, meta). With `config`, refuse
     a checkpoint whose model config differs; `check` as in read_tensors."""
@@ -463,9 +480,13 @@ def load_checkpoint(path, device="cpu", config=None, check=True):
         diff = {k: (v, getattr(ckpt_config, k)) for k, v in config.to_dict().items() if getattr(ckpt_config, k) != v}
         raise CheckpointError(f"{file}: model config does not match the checkpoint (asked, found): {diff}")
     check_memory(ckpt_config, file)  # a header's config is not bounded by the weights stored with it
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{file}: header field 'meta' must be a JSON object, not {meta!r}")
+    check_record(file, meta)
     model = GPT(ckpt_config)
     _load_base_weights(model, tensors, file)
-    return model.to(device), header.get("meta", {})
+    return model.to(device), meta
 
 
 def _load_base_weights(model, tensors, file):
@@ -477,6 +498,8 @@ def _load_base_weights(model, tensors, file):
     for k, v in expected.items():
         if tensors[k].shape != v.shape:
             raise CheckpointError(f"{file}: {k} has shape {tuple(tensors[k].shape)}, the model needs {tuple(v.shape)}")
+        if not tensors[k].is_floating_point():  # load_state_dict would cast integers silently
+            raise CheckpointError(f"{file}: {k} holds {tensors[k].dtype}, not floating-point weights")
     model.load_state_dict(tensors, strict=False)  # lm_head.weight is tied to wte: loaded with it
 
 

@@ -848,7 +848,8 @@ def rewrite_header(file, **fields):
 @pytest.mark.parametrize("field, value, must", [
     ("base_fingerprint", 5, "a string"), ("base_fingerprint", ["ab"], "a string"),
     ("lora_config", "r=8", "a JSON object"), ("tokenizer_hash", 5, "a string"),
-    ("units", "atoms", "a list of unit ids"), ("units", [{"a": 1}], "a list of unit ids")])
+    ("units", "atoms", "a list of unit ids"), ("units", [{"a": 1}], "a list of unit ids"),
+    ("tokens", "x", "a number"), ("flops", [1], "a number")])
 def test_an_adapter_header_field_of_the_wrong_type_is_one_line_naming_the_file_and_field(tmp_path, field, value,
                                                                                         must, merge_cli):
     write_base_and_adapter(tmp_path)

@@ -301,6 +301,31 @@ def test_weight_of_another_shape_raises_checkpoint_error_naming_file_and_key(tmp
         load_checkpoint(tmp_path)
 
 
+def test_integer_weights_raise_checkpoint_error_naming_file_and_key(tmp_path):
+    file = save_checkpoint(micro_model(), tmp_path, {})
+    tensors, header = read_tensors(file)
+    tensors["transformer.ln_f.weight"] = tensors["transformer.ln_f.weight"].to(torch.int32)  # would load as 0s and 1s
+    save_tensors(tensors, file, header)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: transformer\.ln_f\.weight holds torch\.int32"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("meta, said", [
+    (["mode", "pretrain"], "header field 'meta' must be a JSON object, not ['mode', 'pretrain']"),
+    ({"tokenizer_hash": 5}, "header field 'tokenizer_hash' must be a string, not 5"),
+    ({"tokens": "x"}, "header field 'tokens' must be a number, not 'x'"),
+    ({"flops": [1]}, "header field 'flops' must be a number, not [1]"),
+    ({"seconds": True}, "header field 'seconds' must be a number, not True"),
+    ({"units": ["a", 1]}, "header field 'units' must be a list of unit ids, not ['a', 1]")])
+def test_a_checkpoint_record_field_of_the_wrong_type_raises_naming_the_file(tmp_path, meta, said):
+    file = save_checkpoint(micro_model(), tmp_path, {})
+    tensors, header = read_tensors(file)
+    save_tensors(tensors, file, dict(header, meta=meta))  # with a valid content hash: only the field is wrong
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(tmp_path)
+    assert str(e.value) == f"{file}: {said}"
+
+
 def test_missing_weight_raises_checkpoint_error_naming_the_file(tmp_path):
     file = save_checkpoint(micro_model(), tmp_path, {})
     tensors, header = read_tensors(file)
