@@ -22,8 +22,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file, stops_in_one_line
-from model import RECORD_FIELDS, check_export_dir, check_output, check_record, fingerprint, load_checkpoint, \
-    read_tensors, save_checkpoint, save_tensors, weights_file
+from model import RECORD_FIELDS, check_export_dir, check_output, check_record, drop_earlier_config, fingerprint, \
+    load_checkpoint, read_tensors, save_checkpoint, save_tensors, weights_file
 
 
 class AdapterError(ValueError):
@@ -442,6 +442,7 @@ def export_peft(model, out_dir):
     if any(layer.merged for _, layer in layers):  # its weights, exported, would carry the delta PEFT adds again
         raise AdapterError("export_peft: adapters are merged into the weights; unmerge() first")
     check_export_dir(out_dir, peft_files(out_dir), "export_peft")
+    drop_earlier_config(peft_files(out_dir))
     cfg = model.lora_config
     tensors = {}
     for name, layer in layers:

@@ -398,6 +398,12 @@ def check_export_dir(out_dir, files, what, sources=()):
         check_output(file, sources)
 
 
+def drop_earlier_config(files):
+    """Delete an earlier export's config (files: weights, then config) before new weights are written:
+    an export stopped between its two files leaves no config, refused on loading, not an old one."""
+    Path(files[-1]).unlink(missing_ok=True)
+
+
 def _checkpoint_file(path):
     return weights_file(path, "model.safetensors")
 
@@ -612,6 +618,7 @@ def export_hf(model, out_dir, tokenizer_hash=None):
     if not c.bias:
         raise CheckpointError("export_hf: GPT-2 has biases; a model trained with bias=False cannot be exported")
     check_export_dir(out_dir, hf_files(out_dir), "export_hf")
+    drop_earlier_config(hf_files(out_dir))
     out_dir = Path(out_dir)
     tensors = {k: (v.t() if k.endswith(_CONV1D) else v).float()
                for k, v in base_state_dict(model).items()}

@@ -594,6 +594,17 @@ def test_export_peft_with_a_directory_where_one_of_its_files_goes_writes_neither
     assert files_under(tmp_path) == before
 
 
+def test_an_export_peft_stopped_before_its_config_leaves_no_earlier_config_beside_its_weights(tmp_path,
+                                                                                              monkeypatch):
+    # the earlier config's lora_alpha would scale the new adapter's weights silently
+    export_peft(with_trained_adapter(base_model()), tmp_path / "pe")
+    monkeypatch.setattr(lora, "atomic_write_text", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OSError):
+        export_peft(with_trained_adapter(base_model()), tmp_path / "pe")
+    assert (tmp_path / "pe" / "adapter_model.safetensors").exists()
+    assert not (tmp_path / "pe" / "adapter_config.json").exists()
+
+
 def test_cli_out_that_names_a_file_export_peft_writes_is_refused(tmp_path, lora_cli):
     write_base_and_adapter(tmp_path)
     out = tmp_path / "pe" / "adapter_model.safetensors"

@@ -643,6 +643,15 @@ def test_export_hf_writes_gpt2_layout_and_config(tmp_path):
         (MICRO.vocab_size, MICRO.block_size, MICRO.n_layer, MICRO.n_head, MICRO.n_embd)
 
 
+def test_an_export_hf_stopped_before_its_config_leaves_no_earlier_config_beside_its_weights(tmp_path, monkeypatch):
+    import model as M
+    export_hf(randomized(micro_model()), tmp_path)
+    monkeypatch.setattr(M, "atomic_write_text", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OSError):
+        export_hf(randomized(micro_model(), seed=1), tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and not (tmp_path / "config.json").exists()
+
+
 def test_export_hf_refuses_a_model_without_biases(tmp_path):
     with pytest.raises(CheckpointError, match="bias"):
         export_hf(micro_model(bias=False), tmp_path)
