@@ -37,7 +37,7 @@ from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_h
 from common import atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file, whole_number
 from leakage import LEAK_BUDGET, check_leakage
 from passport import Passport, holding
-from stats import gate_feasibility, pct
+from stats import MIN_CLUSTERS, gate_feasibility, pct
 from units import (KINDS, UNIT_ID, CurriculumError, chunks, cluster_of, inspect_unit, iter_documents,
                    iter_records)
 
@@ -102,13 +102,29 @@ def _check_file(path, recorded):
 
 _WHOLE = ("a whole number >= 0", lambda v: whole_number(v, 0))
 _STRING = ("a string", lambda v: isinstance(v, str))
+_UNIT = ("a unit id", lambda v: isinstance(v, str) and UNIT_ID.fullmatch(v) is not None)
 # what the corpus reads from a unit_added event: field -> (its rule in words, the test of it)
 UNIT_ADDED_FIELDS = {
-    "unit": ("a unit id", lambda v: isinstance(v, str) and UNIT_ID.fullmatch(v) is not None),
+    "unit": _UNIT,
     "sha256": _STRING, "tokens": _WHOLE, "val_tokens": _WHOLE, "documents": _WHOLE, "probes": _WHOLE,
     "header.kind": (" or ".join(KINDS), lambda v: v in KINDS), "header.level": _WHOLE,
     "header.requires": ("a list of unit ids", lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v)),
     "shards.train": _STRING, "shards.val": _STRING}
+# what a verdict is read by: the unit it judges and whether it passed (a string "false" would be truthy)
+UNIT_VERIFIED_FIELDS = {"unit": _UNIT, "passed": ("true or false", lambda v: isinstance(v, bool))}
+
+
+def _by_rules(e, fields, where):
+    """The event e (at where) if it holds every field of fields (field -> (rule, test)) by its rule; else
+    a CurriculumError naming where and the field."""
+    holding(e, fields, where)
+    for field, (rule, ok) in fields.items():
+        key, _, sub = field.partition(".")
+        value = e[key][sub] if sub else e[key]
+        if not ok(value):
+            raise CurriculumError(f"{where}: {e['event']} event's {field} must be {rule}, got {value!r} "
+                                  "(edited or corrupted)")
+    return e
 
 
 def _unit_added(e, where, added):
@@ -116,13 +132,7 @@ def _unit_added(e, where, added):
     requires only units added before it, as add writes them; else a CurriculumError naming where and
     the field. A line edited by hand with its chain recomputed passes `check`'s chain, and would
     otherwise fail later in status or map as a TypeError or KeyError."""
-    holding(e, UNIT_ADDED_FIELDS, where)
-    for field, (rule, ok) in UNIT_ADDED_FIELDS.items():
-        key, _, sub = field.partition(".")
-        value = e[key][sub] if sub else e[key]
-        if not ok(value):
-            raise CurriculumError(f"{where}: unit_added event's {field} must be {rule}, got {value!r} "
-                                  "(edited or corrupted)")
+    _by_rules(e, UNIT_ADDED_FIELDS, where)
     unknown = [r for r in e["header"]["requires"] if r not in added]
     if unknown:
         raise CurriculumError(f"{where}: unit_added event's header.requires names {unknown[0]!r}, which no "
@@ -195,11 +205,16 @@ class Corpus:
 
     def verdicts(self):
         """unit id -> passed (bool) of its latest unit_verified event."""
-        return {u: bool(e["passed"]) for u, e in self.latest_verdicts().items()}
+        return {u: e["passed"] for u, e in self.latest_verdicts().items()}
 
     def latest_verdicts(self):
-        """unit id -> its latest unit_verified event (a unit verified again is judged by the last)."""
-        return {e["unit"]: e for e in self.passport.events("unit_verified", ("unit", "passed"))}
+        """unit id -> its latest unit_verified event (a unit verified again is judged by the last), each
+        checked as _unit_added checks a unit_added event (UNIT_VERIFIED_FIELDS)."""
+        latest = {}
+        for no, e in enumerate(self.passport.events(), 1):  # all events: a line's number is its place
+            if e["event"] == "unit_verified":
+                latest[e["unit"]] = _by_rules(e, UNIT_VERIFIED_FIELDS, f"{self.passport.path}:{no}")
+        return latest
 
     def gate_reads(self, units):
         """unit id -> the probes its latest verdict's gate read (gate_read), for those of units that have
@@ -333,6 +348,11 @@ def _training_texts(files, max_bytes):
                 yield t
 
 
+def _changed_meanwhile(path):
+    """The error for a unit file that changed between its inspection and its write."""
+    return CurriculumError(f"{path}: the file changed while it was being added; run add again")
+
+
 def _write_unit(corpus, info):
     """Tokenize a unit into its train/val shards and copy its file, each atomically (temporaries named
     as common.atomic_path names them, so that a later write removes a killed one's); return shard facts."""
@@ -347,6 +367,8 @@ def _write_unit(corpus, info):
         for chunk in chunks(iter_documents(path)):
             flat = {"train": [], "val": []}
             for t in enc.encode_ordinary_batch([t for _, t in chunk]):
+                if i >= len(mask):  # documents appended since inspect_unit counted them
+                    raise _changed_meanwhile(path)
                 t.append(eot)
                 flat["val" if mask[i] else "train"].append(np.array(t, corpus.dtype))
                 i += 1
@@ -384,7 +406,7 @@ def _write_unit(corpus, info):
         raise
     if h.hexdigest() != info["sha256"]:
         copy_tmp.unlink()
-        raise CurriculumError(f"{path}: the file changed while it was being added; run add again")
+        raise _changed_meanwhile(path)
     os.replace(copy_tmp, copy)
     remove_orphans(copy)
     fsync_dir(copy.parent)
@@ -558,7 +580,7 @@ def gate_read(verdict, probes, where):
 def gate_report(corpus, unit, gate_on="recall", threshold=0.5, clear_of_chance=True):
     """Whether a unit's probes can pass evaluate.py verify's accuracy gate: {unit, gate_on (the type
     gated, or "all"), n (the probes it reads), of (the probes of that type), chance, min_perfect,
-    min_correct, can_pass} (see stats.gate_feasibility)."""
+    min_correct, can_pass, clusters, too_few_clusters} (see stats.gate_feasibility)."""
     every = corpus.probes(unit)
     probes, gate_on = gated_probes(every, gate_on)
     chance = float(np.mean([1 / len(p["choices"]) for p in probes])) if probes else 0.0
@@ -573,6 +595,9 @@ def _describe_gate(g, clear_of_chance=True):
     kind = f"{g['gate_on']} probes" if g["gate_on"] != "all" else "probes (all types)"
     head = f"{g['unit']}: the gate reads {g['n']} of its {g['of']} {kind}, chance {pct(g['chance'])}"
     perfect = f"a perfect score clears chance from {g['min_perfect']} probes" if g["min_perfect"] else ""
+    if not g["can_pass"] and g["too_few_clusters"]:  # more probes about the same entities would not pass
+        return (f"warning: {head}: cannot pass the gate, even with all {g['n']} correct (its probes rest on "
+                f"{g['clusters']} entities, fewer than {MIN_CLUSTERS}); give it probes about more entities")
     if not g["can_pass"]:
         return f"warning: {head}: cannot pass the gate, even with all {g['n']} correct" + (
             f" ({perfect}); give it more probes" if perfect and clear_of_chance else "")
@@ -648,6 +673,17 @@ def _every(i, share):
     return math.floor((i + 1) * share) > math.floor(i * share)
 
 
+def _check_replay(replay, units, n_stages, replay_units):
+    """Refuse a replay share no row would serve, which the selection would still record: no knowledge
+    units (every row primitive), or one level and no replay units (nothing earlier to rehearse)."""
+    if replay > 0 and n_stages == 0:
+        raise CurriculumError(f"replay {replay:g}: the units {units!r} select no knowledge unit, so every row is "
+                              "primitive text and none would rehearse; use replay 0")
+    if replay > 0 and n_stages == 1 and not replay_units:
+        raise CurriculumError(f"replay {replay:g}: the units {units!r} select one level and no replay units, so "
+                              "there is nothing earlier to rehearse; use replay 0 or name the units to rehearse")
+
+
 class Stream:
     """Deterministic (x, y) batches over a selection of units with a tiny resumable cursor {"batch": i}.
 
@@ -696,9 +732,7 @@ class Stream:
         self.replay_pools = [None] + [pool if pool.total else None for pool in
                                       (_Pool(corpus, sum(stages[:s], []), split) for s in range(1, len(stages)))]
         replay_units = select(corpus, replay_units) if replay_units else []
-        if replay > 0 and len(stages) == 1 and not replay_units:  # else the share would be recorded, never served
-            raise CurriculumError(f"replay {replay:g}: the units {units!r} select one level and no replay units, so "
-                                  "there is nothing earlier to rehearse; use replay 0 or name the units to rehearse")
+        _check_replay(replay, units, len(stages), replay_units)
         if replay_units:  # one rehearsal pool for every stage (a unit with no tokens in this split is skipped)
             pool = _Pool(corpus, replay_units, split)
             self.replay_pools = [pool if pool.total else None] * len(stages)
@@ -774,12 +808,18 @@ class Stream:
             yield self.next_batch()
 
     def state_dict(self):
-        """The cursor: the next batch index (batches are a function of seed and index)."""
-        return {"batch": self.batch, "selection_hash": self.selection_hash}
+        """The cursor: the next batch index (batches are a function of seed and index), and the kind of
+        stream and selection it counts batches of."""
+        return {"kind": "corpus", "batch": self.batch, "selection_hash": self.selection_hash}
 
     def load_state_dict(self, d):
-        """Resume from state_dict(); refuses a cursor from a different selection."""
-        if d.get("selection_hash", self.selection_hash) != self.selection_hash:
+        """Resume from state_dict(); refuses a token file's cursor, or one from a different selection."""
+        # a token file's cursor names no selection (train.TokenFileStream): continuing its batch count
+        # here would start the curriculum mid-way and credit the token file's tokens to this corpus
+        if d.get("kind", "corpus") != "corpus" or "selection_hash" not in d:
+            raise CurriculumError("stream cursor was saved by a run on a token file (--data), not a corpus "
+                                  "selection; resume with the same data source")
+        if d["selection_hash"] != self.selection_hash:
             raise CurriculumError("stream cursor belongs to a different selection (other units or options, or "
                                   "another version's sampler); resume with the same units and options")
         self.batch = int(d["batch"])

@@ -257,7 +257,9 @@ def gate_feasibility(n, chance, threshold=0.5, clear_of_chance=True, clusters=No
     from at least MIN_CLUSTERS clusters): min_correct, the fewest of n correct that pass (None: none
     do), can_pass, and min_perfect, the fewest probes (each on its own entity) a perfect score passes
     with. Counted as if each probe rested on its own entity (clusters: how many they rest on, when
-    known, and fewer than MIN_CLUSTERS pass nothing): right answers that bunch in a few need more."""
+    known, and fewer than MIN_CLUSTERS pass nothing): right answers that bunch in a few need more.
+    too_few_clusters: the probes fail for resting on too few entities (more probes about them would
+    not pass), not for being too few."""
     def passes(k, m):
         if k / m < threshold:
             return False
@@ -277,4 +279,7 @@ def gate_feasibility(n, chance, threshold=0.5, clear_of_chance=True, clusters=No
     min_perfect = None
     if threshold <= 1 and not (clear_of_chance and chance >= 1):
         min_perfect = MIN_CLUSTERS if clear_of_chance else 1  # all right: an interval of no width, at 1 - chance
-    return {"min_perfect": min_perfect, "min_correct": min_correct, "can_pass": min_correct is not None}
+    # probes sharing fewer than MIN_CLUSTERS entities: their number is not what keeps them from passing
+    too_few_clusters = bool(clear_of_chance and clusters is not None and clusters < min(n, MIN_CLUSTERS))
+    return {"min_perfect": min_perfect, "min_correct": min_correct, "can_pass": min_correct is not None,
+            "clusters": clusters, "too_few_clusters": too_few_clusters}

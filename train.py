@@ -184,10 +184,16 @@ class TokenFileStream:
         return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
 
     def state_dict(self):
-        return {"batch": self.batch}
+        """The cursor: the next batch index, and the kind of stream it counts batches of."""
+        return {"kind": "token_file", "batch": self.batch}
 
     def load_state_dict(self, state):
-        self.batch = state["batch"]
+        """Resume from state_dict(); refuses a corpus selection's cursor (curriculum.Stream's, which
+        names its selection). A cursor without a kind is a token file's, as saved before kinds."""
+        if state.get("kind", "token_file") != "token_file" or "selection_hash" in state:
+            raise TrainError("stream cursor was saved by a run on a corpus selection (--corpus), not a token "
+                             "file; resume with the same data source")
+        self.batch = int(state["batch"])
 
 
 def _meta(path):
@@ -589,7 +595,8 @@ def save_state(path, cfg, model, optimizer, ema, step, tokens, seconds, cursor, 
 
 # what a resumed run may set anew: where things are, how long it trains (a schedule that depends on
 # max_steps then bends where it resumed), how it runs and reports; anything else would continue the
-# state as another run than the one that saved it
+# state as another run than the one that saved it. A moved --data or --corpus is where things are; a
+# switch from one to the other is refused by the stream, whose cursor names its kind (load_state_dict)
 RESUME_MAY_CHANGE = {"out_dir", "data", "corpus", "init", "init_hf", "max_steps", "device", "compile",
                      "log_interval", "eval_interval", "eval_iters", "ckpt_interval", "snapshot_steps", "resume",
                      "quiet"}
@@ -616,8 +623,8 @@ def load_state(path, cfg, model, optimizer, ema, data, base_fp=None, global_batc
     """Restore a saved training state (`saved`: the file's (tensors, metadata), read already) into model,
     optimizer, weight average and data stream -> (step, tokens, seconds, {"train": loss, "val": loss})
     where it was saved; a state saved with other settings, from another init checkpoint (base_fp: the
-    fingerprint of this run's), with another global batch (sequences a step, all processes together) or
-    past --max-steps is refused."""
+    fingerprint of this run's), with another global batch (sequences a step, all processes together),
+    past --max-steps or on another data source (a token file, a corpus selection) is refused."""
     tensors, meta = saved or read_tensors(path, "training state")
     if meta.get("mode") != cfg.mode:
         raise TrainError(f"{path}: saved by a {meta.get('mode')} run, not {cfg.mode}")
@@ -648,7 +655,10 @@ def load_state(path, cfg, model, optimizer, ema, data, base_fp=None, global_batc
             optimizer.state[p] = state
     for i, t in enumerate(ema or []):
         t.copy_(tensors[f"ema.{i}"])
-    data.load_state_dict(meta["data"])
+    try:
+        data.load_state_dict(meta["data"])
+    except ValueError as e:  # the stream knows its cursor, not the file it came from
+        raise TrainError(f"{path}: {e}") from None
     return meta["step"], meta["tokens"], meta["seconds"], meta.get("losses", {})
 
 
@@ -913,7 +923,7 @@ def check_shares(cfg, knowledge):
     """Refuse --primitive-share 1 or --replay 1 where --units selects `knowledge` units: every row would
     come from primitive text or from the replayed units, while the outputs and their passport events
     name the selected units as trained (as the ladder refuses a share of 1)."""
-    if not knowledge:  # primitive text alone: every row is primitive whatever the shares
+    if not knowledge:  # primitive text alone: every row is primitive (a replay share there the stream refuses)
         return
     for name, share, rows in (("primitive_share", cfg.primitive_share, "every row would be primitive text"),
                               ("replay", cfg.replay, "every knowledge row would rehearse other units (--replay-units, "

@@ -4,6 +4,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -232,6 +233,23 @@ def test_add_is_all_or_nothing(corpus, tmp_path):
     assert "good" not in C.Corpus(corpus.dir).units
     assert not (corpus.dir / "shards" / "good.train.bin").exists()
 
+def test_a_unit_file_that_grows_while_it_is_added_is_refused_naming_it(corpus, tmp_path, monkeypatch):
+    """A document appended after inspect_unit counted them has no place in the validation mask: the
+    same one-line refusal as any change, not an IndexError, and the corpus unchanged."""
+    unit = write_unit(tmp_path, "grows", level=3, requires=["c"], n_docs=12)
+    real = C.check_leakage
+
+    def leak_check_then_append(*args, **kwargs):  # runs between the file's inspection and its write
+        result = real(*args, **kwargs)
+        with open(unit, "a") as f:
+            f.write(json.dumps({"text": "One more document, appended meanwhile."}) + "\n")
+        return result
+    monkeypatch.setattr(C, "check_leakage", leak_check_then_append)
+    message = assert_rejected(corpus, [unit], f"{unit}: the file changed while it was being added; run add again")
+    assert "\n" not in message and "grows" not in C.Corpus(corpus.dir).units
+    assert not list(corpus.dir.rglob("*.tmp-*"))
+
+
 # -----------------------------------------------------------------------------
 # init: the tokenizer
 
@@ -295,6 +313,20 @@ def test_stream_resumes_exactly_from_its_state_dict(corpus):
         assert (x == x2).all() and (y == y2).all()
     with pytest.raises(CurriculumError, match="different selection"):
         C.Stream(corpus, "a", 4, 8).load_state_dict(state)
+
+
+def test_stream_refuses_a_token_file_s_cursor_and_one_without_its_selection(corpus):
+    """A token file's cursor (train.TokenFileStream: no selection, or its kind) continued here would start
+    the curriculum mid-way: refused, not taken as this selection's."""
+    s = C.Stream(corpus, "all", 4, 8)
+    for cursor in ({"batch": 3}, {"kind": "token_file", "batch": 3},
+                   {"kind": "token_file", "batch": 3, "selection_hash": s.selection_hash}):
+        with pytest.raises(CurriculumError, match=r"^stream cursor was saved by a run on a token file \(--data\), "
+                                                  r"not a corpus selection; resume with the same data source$"):
+            s.load_state_dict(cursor)
+    assert s.batch == 0
+    s.load_state_dict(s.state_dict() | {"batch": 3})
+    assert s.batch == 3 and s.state_dict()["kind"] == "corpus"
 
 
 def test_a_cursor_saved_under_another_version_of_the_sampler_is_refused_not_continued(corpus, monkeypatch):
@@ -410,7 +442,17 @@ def test_replay_with_nothing_earlier_to_rehearse_is_refused_not_recorded_and_ign
                                                 "units, so there is nothing earlier to rehearse"):
         C.Stream(corpus, ["c"], 8, 4, replay=0.25)
     assert C.Stream(corpus, ["c"], 8, 4, replay=0.0).selection["replay"] == 0.0
-    assert C.Stream(corpus, "primitive", 8, 4, replay=0.25).selection["units"] == []  # no knowledge: no curriculum
+
+
+@pytest.mark.parametrize("replay_units", [None, ["a"]])
+def test_replay_over_primitive_text_alone_is_refused_not_recorded_and_ignored(corpus, replay_units):
+    """No knowledge units, no levels: every row is primitive text, so no row would rehearse, named
+    replay units or not, while the selection recorded the share."""
+    with pytest.raises(C.CurriculumError, match=r"^replay 0.5: the units 'primitive' select no knowledge unit, so "
+                                                r"every row is primitive text and none would rehearse; use replay 0$"):
+        C.Stream(corpus, "primitive", 8, 4, replay=0.5, replay_units=replay_units)
+    s = C.Stream(corpus, "primitive", 8, 4, replay=0.0)
+    assert s.selection["units"] == [] and s.selection["replay"] == 0.0
 
 
 def test_shuffled_control_serves_the_same_units_mixed(corpus):
@@ -496,6 +538,20 @@ def test_verified_and_rejected_follow_the_latest_verdict(corpus):
     corpus.passport.append("unit_verified", unit="a", passed=True)
     corpus.passport.append("unit_verified", unit="c", passed=False)
     assert corpus.verified() == ["a"] and corpus.rejected() == ["c"]
+
+
+@pytest.mark.parametrize("field, value, rule", [("unit", ["a"], "a unit id"), ("passed", "false", "true or false"),
+                                                ("passed", 1, "true or false")])
+def test_a_verdict_with_a_malformed_unit_or_passed_is_one_line_naming_its_line(corpus, capsys, field, value, rule):
+    """A verdict edited by hand, its chain recomputed: a list for its unit would be a TypeError in status,
+    the string "false" would count as a pass."""
+    corpus.passport.append("unit_verified", **dict({"unit": "a", "passed": False}, **{field: value}))
+    n = corpus.passport.check()
+    with pytest.raises(CurriculumError, match=re.escape(f"passport.jsonl:{n}: unit_verified event's {field} must be "
+                                                        f"{rule}, got {value!r} (edited or corrupted)")):
+        corpus.verdicts()
+    rc, _, err = main(capsys, "status", corpus.dir)
+    assert rc == 2 and err.startswith("error: ") and f"passport.jsonl:{n}: unit_verified" in err and err.count("\n") == 1
 
 
 def test_map_and_status_cli(corpus, capsys):
@@ -911,17 +967,36 @@ def test_two_adds_at_once_cannot_slip_a_leak_past_each_other(tmp_path):
 def test_fewer_than_six_probes_cannot_pass_the_gate_however_many_choices():
     """Five right of five two-choice probes happen 1 time in 32 by chance, 1 in 16 either way: under six
     independent observations none can be told from chance, and a perfect score clears it from six."""
-    assert stats.gate_feasibility(2, 0.5) == {"min_perfect": 6, "min_correct": None, "can_pass": False}
+    assert stats.gate_feasibility(2, 0.5) == {"min_perfect": 6, "min_correct": None, "can_pass": False,
+                                              "clusters": None, "too_few_clusters": False}
     assert stats.gate_feasibility(5, 0.25)["can_pass"] is False
     assert stats.gate_feasibility(12, 0.25, clusters=5)["can_pass"] is False  # twelve probes on five entities
+
+
+def test_probes_on_too_few_entities_are_told_to_rest_on_more_not_to_be_more():
+    """Forty probes on three entities: more of them would not pass, and a perfect score "from 6 probes"
+    they already have; probes that are too few themselves are told to be more."""
+    f = stats.gate_feasibility(40, 0.25, clusters=3)
+    g = {"unit": "u", "gate_on": "recall", "n": 40, "of": 80, "chance": 0.25, **f}
+    assert C._describe_gate(g) == ("warning: u: the gate reads 40 of its 80 recall probes, chance 25%: cannot pass "
+                                   "the gate, even with all 40 correct (its probes rest on 3 entities, fewer than "
+                                   "6); give it probes about more entities")
+    assert (f["can_pass"], f["clusters"], f["too_few_clusters"]) == (False, 3, True)
+    assert stats.gate_feasibility(4, 0.25, clusters=2)["too_few_clusters"] is True  # four probes, two entities
+    for n, clusters in ((5, 5), (5, None), (40, 8)):  # too few probes, each its own entity; or enough entities
+        assert stats.gate_feasibility(n, 0.25, clusters=clusters)["too_few_clusters"] is False
+    assert stats.gate_feasibility(40, 0.25, clear_of_chance=False, clusters=3) == {
+        "min_perfect": 1, "min_correct": 20, "can_pass": True, "clusters": 3, "too_few_clusters": False}
 
 
 def test_six_probes_of_four_choices_pass_with_four_correct():
     """Threshold 0.5 asks 3 of 6, but 3 of 6 resampled fall to 1 of 6 (17%, under chance) one time in
     nine; 4 of 6 fall to 1 of 6 under one time in forty. Without clear_of_chance, 3 of 6 and 1 of 1 do."""
-    assert stats.gate_feasibility(6, 0.25) == {"min_perfect": 6, "min_correct": 4, "can_pass": True}
+    assert stats.gate_feasibility(6, 0.25) == {"min_perfect": 6, "min_correct": 4, "can_pass": True,
+                                               "clusters": None, "too_few_clusters": False}
     assert stats.gate_feasibility(6, 0.25, clear_of_chance=False) == {"min_perfect": 1, "min_correct": 3,
-                                                                       "can_pass": True}
+                                                                       "can_pass": True, "clusters": None,
+                                                                       "too_few_clusters": False}
     assert stats.gate_feasibility(0, 0.25)["can_pass"] is False
 
 
@@ -958,9 +1033,9 @@ def gated_unit(dir, uid, n_recall, n_inference=0, recall_choices=COLORS):
 def test_gate_report_reads_half_of_the_gated_type_or_else_half_of_all_probes(corpus, tmp_path):
     C.add(corpus.dir, [gated_unit(tmp_path, "g", 13, 3)], log=lambda *_: None)
     c = C.Corpus(corpus.dir)
-    # 7 of 13 four-choice probes, each on its own herd: as gate_feasibility(7, 0.25) says
+    # 7 of 13 four-choice probes, each on its own herd: as gate_feasibility(7, 0.25) says of seven herds
     assert C.gate_report(c, "g") == {"unit": "g", "gate_on": "recall", "n": 7, "of": 13, "chance": 0.25,
-                                     **stats.gate_feasibility(7, 0.25)}
+                                     **stats.gate_feasibility(7, 0.25, clusters=7)}
     assert C.gate_report(c, "g")["min_correct"] == 5
     every = C.gate_report(c, "g", gate_on="all")
     read = C.gated_probes(c.probes("g"), "all")[0]
@@ -977,6 +1052,9 @@ def test_gate_report_counts_the_entities_its_probes_rest_on(corpus, tmp_path):
     C.add(corpus.dir, [write_unit(tmp_path, "herds", probes=probes)], log=lambda *_: None)
     g = C.gate_report(C.Corpus(corpus.dir), "herds")
     assert (g["n"], g["can_pass"], g["min_perfect"]) == (12, False, 6)  # twelve probes, four entities
+    assert (g["clusters"], g["too_few_clusters"]) == (4, True)
+    assert C._describe_gate(g).endswith("(its probes rest on 4 entities, fewer than 6); give it probes about more "
+                                        "entities")
 
 
 def test_the_gate_half_takes_whole_clusters_the_same_way_every_time():

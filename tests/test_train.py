@@ -715,6 +715,19 @@ def test_token_stream_is_deterministic_and_resumable(tokens):
     assert x.shape == (4, 16) and np.array_equal(x[:, 1:], y[:, :-1])
 
 
+def test_token_stream_refuses_a_corpus_selection_s_cursor(tokens):
+    """A curriculum.Stream cursor (it names its selection) is not a count of this file's batches; a
+    cursor saved before cursors named their kind is a token file's."""
+    s = TokenFileStream(tokens, 4, 16)
+    for cursor in ({"batch": 3, "selection_hash": "ab" * 32}, {"kind": "corpus", "batch": 3}):
+        with pytest.raises(TrainError, match=r"^stream cursor was saved by a run on a corpus selection \(--corpus\), "
+                                             r"not a token file; resume with the same data source$"):
+            s.load_state_dict(cursor)
+    assert s.batch == 0 and s.state_dict() == {"kind": "token_file", "batch": 0}
+    s.load_state_dict({"batch": 3})
+    assert s.batch == 3
+
+
 def test_token_stream_draws_every_window_of_its_slice_and_no_other(tmp_path):
     """Every start from 0 to len - T - 1 (so the last token is a target too), a file of T + 1 tokens is
     one window, and the train slice's windows never cross into the held-out slice after it."""
@@ -1039,6 +1052,27 @@ def test_resume_with_another_process_count_or_past_max_steps_is_refused(tokens, 
         train(cfg, max_steps=6, resume=True)
 
 
+def test_resume_on_the_other_kind_of_data_source_is_refused_and_a_moved_token_file_resumes(tokens, corpus, tmp_path):
+    """A token file's batch count continued on a corpus would start its curriculum mid-way and record the
+    file's tokens as the corpus's (and the other way round): the saved cursor names its kind."""
+    import curriculum
+    cfg = TrainConfig(mode="pretrain", max_steps=2, **dict(MICRO, vocab_size=300))
+    train(cfg, data=str(tokens), out_dir=str(tmp_path / "on_file"))
+    with pytest.raises(TrainError, match=r"on_file/train_state\.safetensors: stream cursor was saved by a run on a "
+                                         r"token file \(--data\), not a corpus selection; resume with the same data"):
+        train(cfg, corpus=str(corpus), out_dir=str(tmp_path / "on_file"), max_steps=4, resume=True)
+    assert not [e for e in curriculum.Corpus(corpus).passport.events("model_trained")
+                if e["out_dir"] == str(tmp_path / "on_file")]
+    train(cfg, corpus=str(corpus), out_dir=str(tmp_path / "on_corpus"))
+    with pytest.raises(TrainError, match=r"on_corpus/train_state\.safetensors: stream cursor was saved by a run on "
+                                         r"a corpus selection \(--corpus\), not a token file; resume with the same"):
+        train(cfg, data=str(tokens), out_dir=str(tmp_path / "on_corpus"), max_steps=4, resume=True)
+    moved = tmp_path / "moved"  # the same token file elsewhere: the same run, continued
+    shutil.copytree(tokens.parent, moved)
+    assert train(cfg, data=str(moved / "train.bin"), out_dir=str(tmp_path / "on_file"), max_steps=4,
+                 resume=True).steps == 4
+
+
 def test_a_finished_run_resumed_writes_the_same_outputs_and_records_them_once(corpus, tmp_path):
     cfg = TrainConfig(mode="pretrain", corpus=str(corpus), out_dir=str(tmp_path / "run"), max_steps=3,
                       **dict(MICRO, vocab_size=300))
@@ -1186,14 +1220,18 @@ def test_a_share_of_1_is_refused_where_units_are_selected_to_train_on(levels_cor
     T.check_corpus(TrainConfig(corpus=str(c), units="primitive", primitive_share=1.0, replay=1.0))
 
 
-def test_replay_with_nothing_earlier_to_rehearse_is_refused_and_writes_nothing(unit_corpus, tmp_path, cli):
-    # one level, no --replay-units: it trained with no rehearsal, and the passport recorded the share asked
+@pytest.mark.parametrize("units, says", [
+    ("atoms", "select one level and no replay units, so there is nothing earlier to rehearse; use replay 0 or name "
+              "the units to rehearse"),
+    ("primitive", "select no knowledge unit, so every row is primitive text and none would rehearse; use replay 0")])
+def test_replay_with_nothing_earlier_to_rehearse_is_refused_and_writes_nothing(unit_corpus, tmp_path, cli, units,
+                                                                               says):
+    # one level, or none (primitive text alone), and no --replay-units: it trained with no rehearsal, and the
+    # passport recorded the share asked
     passport = (unit_corpus / "passport.jsonl").read_bytes()
-    r = cli("--corpus", unit_corpus, "--units", "atoms", "--preset", "micro", "--vocab-size", 300, "--block-size", 32,
+    r = cli("--corpus", unit_corpus, "--units", units, "--preset", "micro", "--vocab-size", 300, "--block-size", 32,
             "--replay", 0.3, "--max-steps", 2, "--out", tmp_path / "out")
-    assert (r.returncode, r.stderr) == (2, "error: replay 0.3: the units ['atoms'] select one level and no replay "
-                                           "units, so there is nothing earlier to rehearse; use replay 0 or name the "
-                                           "units to rehearse\n")
+    assert (r.returncode, r.stderr) == (2, f"error: replay 0.3: the units [{units!r}] {says}\n")
     assert not (tmp_path / "out").exists() and (unit_corpus / "passport.jsonl").read_bytes() == passport
 
 
