@@ -1,6 +1,7 @@
 """The default world generator (data/world/prepare.py): format, determinism, no leakage."""
 import importlib.util
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -573,3 +574,24 @@ def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypat
     assert e.value.code == 130
     assert capsys.readouterr().err == ("interrupted: run the same command again: each unit file is written whole, "
                                        "and all of them anew\n")
+
+
+def test_the_readme_s_stages_by_hand_take_the_default_ladder_s_steps(tiny, tmp_path):
+    """README's by-hand block trains the base and atoms-00's adapter for the steps `python ladder.py` does."""
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    import curriculum
+    import ladder
+    from presets import PRESETS
+    files, _ = tiny
+    curriculum.init(tmp_path / "corpus", files, vocab_size=2048)
+    curriculum.add(tmp_path / "corpus", files, log=lambda m: None)
+    c, s = curriculum.Corpus(tmp_path / "corpus"), ladder.settings_for("tiny")
+    per_step = s.batch_size * s.grad_accum * PRESETS["tiny"]["model"]["block_size"]
+    base = math.ceil(s.base_epochs * sum(c.units[u]["tokens"] for u in c.primitive_units()) / per_step)
+    adapter = ladder.adapter_steps(s, c.units["atoms-00"]["tokens"], per_step, replay=0.0)  # nothing to rehearse
+    readme, lr = (root / "README.md").read_text(), lambda x: f"{x:.0e}".replace("e-0", "e-")  # 3e-3
+    assert (base, adapter) == (993, 125)
+    assert f"--batch-size {s.batch_size} --lr {lr(s.base_lr)} --max-steps {base} --out base" in readme
+    assert f"--lr {lr(s.lora_lr)} --weight-decay 0 --batch-size {s.batch_size} --max-steps {adapter} --out a0" in readme
