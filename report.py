@@ -17,8 +17,8 @@ import math
 import re
 from pathlib import Path
 
-from common import atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, run_subcommand, \
-    same_file
+from common import atomic_path, atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, \
+    run_subcommand, same_file
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
     signed_points, t_interval, t_test
 
@@ -36,6 +36,8 @@ def write_report(report, out_dir, with_json=True):
     if report.get("curves"):
         report["curves"]["plot"] = _figure_name(out_dir / "curves.png")
     page = render_markdown(report)  # before any file: a report it cannot render leaves nothing half-written
+    figures = _drawn(report["plot"], (report.get("curves") or {}).get("plot"))
+    check_report_files(out_dir, ["report.md"] + ["report.json"] * with_json + figures)
     out_dir.mkdir(parents=True, exist_ok=True)
     _plot(report, out_dir / "report.png")
     if report.get("curves"):
@@ -43,6 +45,21 @@ def write_report(report, out_dir, with_json=True):
     if with_json:
         atomic_write_text(out_dir / "report.json", json.dumps(report, indent=1) + "\n")
     atomic_write_text(out_dir / "report.md", page)
+
+
+REPORT_FILES = ("report.md", "report.json", "report.png", "curves.png")  # every file write_report may write
+
+
+def check_report_files(out_dir, names=REPORT_FILES):
+    """Refuse (ValueError, one line naming it) any of these files in out_dir that cannot be written there, a
+    directory in its place say: checked before the first is written, so none is left without the others."""
+    for name in names:
+        check_writable(Path(out_dir) / name, "file")
+
+
+def _drawn(*figures):
+    """The file names of the figures a report names that will be drawn (not SKIPPED, not absent)."""
+    return [f for f in figures if f not in (None, SKIPPED)]
 
 
 def cell(s):
@@ -260,8 +277,16 @@ def _plot(report, path):
         ax.set_title(f"accuracy by {title} (95% CI)")
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, not on them
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_figure(plt, fig, path)
+
+
+def _save_figure(plt, fig, path):
+    """fig as a PNG at path, written whole or not at all (a kill mid-write leaves no torn image), then closed."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")  # the temporary's name ends in no ".png" to infer it from
+    finally:
+        plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- learning curves
@@ -309,8 +334,7 @@ def plot_curves(curves, path, references=None):
         handles.update({label: h for h, label in zip(*ax.get_legend_handles_labels())})
     axes.flat[0].legend(handles.values(), handles.keys(), fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_figure(plt, fig, path)
 
 
 def text_curves(curves, references=None):
@@ -422,6 +446,7 @@ def _write_seeds(agg, out_dir):
     if agg["curves"]:
         agg["curves"]["plot"] = _figure_name(out_dir / "curves.png")
     page = render_seeds_markdown(agg)  # before any file: nothing half-written if it cannot be rendered
+    check_report_files(out_dir, ["report.md", "report.json"] + _drawn((agg["curves"] or {}).get("plot")))
     out_dir.mkdir(parents=True, exist_ok=True)
     if agg["curves"]:
         plot_curves(agg["curves"], out_dir / "curves.png", agg["curves"]["references"])
@@ -1358,6 +1383,30 @@ def _moved_heading(text, run_dir):
 
 
 BY_HAND = "## Measured by hand:"
+RESULTS_HEADING = "# accrete results"  # the first line of every page cmd_results writes
+RUN_HEADING = re.compile(r"## `ladder\.py[ `]")  # how ladder.write_results' section starts: "## `ladder.py ARGS`"
+
+
+def _check_results_page(path):
+    """Refuse an existing --out that is not a page this command wrote (a README, data): it would be
+    replaced by a results page, and with --add its "## " sections kept as runs. An empty file holds nothing."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise ReportError(f"{path}: not a regular file, where the results page would be written")
+    text = _read_text(path)
+    if text and text.split("\n", 1)[0] != RESULTS_HEADING:
+        raise ReportError(f'{path}: not a results page (its first line is not "{RESULTS_HEADING}"), so it is not '
+                          "written over; give a new file or a RESULTS.md this command wrote")
+
+
+def _read_section(path):
+    """A run's results.md, refused (naming it) where it does not start with the heading ladder.py writes."""
+    text = _read_text(path)
+    if not RUN_HEADING.match(text):
+        raise ReportError(f"{path}: not a ladder run's results (it does not start with \"## `ladder.py\", the heading "
+                          "ladder.py writes)")
+    return text
 
 
 def cmd_results(args):
@@ -1373,9 +1422,10 @@ def cmd_results(args):
     if repeat:
         raise ReportError(f"{repeat[0].parent.parent}: given twice (as {repeat[1].parent.parent}); its section "
                           "would be written twice")
-    parts = [_moved_heading(_name_figures(_read_text(f), f.parent, out.resolve().parent), d)
+    _check_results_page(out)
+    parts = [_moved_heading(_name_figures(_read_section(f), f.parent, out.resolve().parent), d)
              for f, d in zip(files, args.runs)]
-    intro = ("# accrete results\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
+    intro = (RESULTS_HEADING + "\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "
              "results.md each ladder run writes; each section names its date, machine, torch version and "
              "commit. Accuracy is multiple choice (chance is 25% on every type of the built-in world; later "
              "sections state it) on the probes of the units the gate did not reject (a section's \"Probes:\" "
@@ -1386,11 +1436,19 @@ def cmd_results(args):
     sections = _sections(out)
     kept = [t for t in sections if t.startswith(BY_HAND)]
     headings = {t.split("\n", 1)[0] for t in parts}
-    runs = [t for t in sections if not t.startswith(BY_HAND) and t.split("\n", 1)[0] not in headings] \
-        if args.add else []
-    atomic_write_text(args.out, intro + "\n".join(parts + runs + kept))
-    print(f"wrote {args.out}" + (f" (kept {len(runs)} earlier run(s))" if args.add else "")
-          + (f" (kept {len(kept)} section(s) measured by hand)" if kept else ""))
+    earlier = [t for t in sections if not t.startswith(BY_HAND) and t.split("\n", 1)[0] not in headings]
+    atomic_write_text(args.out, intro + "\n".join(parts + (earlier if args.add else []) + kept))
+    print(f"wrote {args.out}" + _kept_note(len(earlier), len(kept), args.add))
+
+
+def _kept_note(earlier, by_hand, add):
+    """What became of the sections the page held before: the earlier runs kept (--add) or dropped (said,
+    so that none goes without a word), and those measured by hand (always kept)."""
+    if add:
+        note = f" (kept {earlier} earlier run(s))"
+    else:
+        note = f" (dropped {earlier} earlier run(s) the file held; --add keeps them)" if earlier else ""
+    return note + (f" (kept {by_hand} section(s) measured by hand)" if by_hand else "")
 
 
 def _sections(path):
@@ -1413,8 +1471,8 @@ def build_parser():
     add_seeds_parser(sub)
     r = sub.add_parser("results", help="write RESULTS.md from ladder runs' results.md")
     r.add_argument("runs", nargs="+", metavar="RUN_DIR", help="ladder run directories (their report/results.md)")
-    r.add_argument("--out", required=True, help="the file to write; an existing one keeps its sections "
-                   "measured by hand (and, with --add, its runs)")
+    r.add_argument("--out", required=True, help="the file to write; an existing one must be a page this command "
+                   "wrote, and keeps its sections measured by hand (and, with --add, its runs)")
     r.add_argument("--add", action="store_true", help="keep the runs the file already holds, after the new ones "
                    "(a run whose heading a new one repeats is replaced): the run directories need not be at hand")
     r.set_defaults(run=cmd_results)

@@ -650,7 +650,8 @@ def test_seed_curves_are_over_the_seeds_that_trained_scratch_runs(tmp_path):
 def test_results_name_the_figures_where_the_runs_drew_them(tmp_path, run_report):
     for run in ("inside", "outside"):
         (tmp_path / run / "report").mkdir(parents=True)
-        (tmp_path / run / "report" / "results.md").write_text(f"## {run}\n\n![learning curves](curves.png)\n")
+        (tmp_path / run / "report" / "results.md").write_text(f"## `ladder.py --out {run}`\n\n![learning curves]"
+                                                              "(curves.png)\n")
     (tmp_path / "docs").mkdir()
     p = run_report("results", tmp_path / "docs" / ".." / "inside", tmp_path / "outside", "--out",
                    tmp_path / "inside" / "RESULTS.md")
@@ -682,7 +683,7 @@ def test_results_add_a_run_before_those_the_file_holds_and_replace_one_of_the_sa
         (tmp_path / name / "report").mkdir(parents=True)
         (tmp_path / name / "report" / "results.md").write_text(f"{heading[name]}\n\n{name} figures\n")
     out = tmp_path / "RESULTS.md"
-    out.write_text("# intro\n\n## `ladder.py --out runs/a`\n\na figures\n\n### Learning curves\n\na curve\n\n"
+    out.write_text("# accrete results\n\nintro\n\n## `ladder.py --out runs/a`\n\na figures\n\n### Learning curves\n\na curve\n\n"
                    f"{heading['b']}\n\nold b figures\n\n## Measured by hand: x\n\nhand-measured\n")
     p = run_report("results", tmp_path / "new", "--out", out, "--add")
     assert p.returncode == 0, p.stderr
@@ -737,9 +738,9 @@ def test_a_gpu_run_states_its_bf16_ceiling_not_a_cpu_s():
 
 def test_results_keep_the_sections_measured_by_hand_and_rewrite_the_runs(tmp_path, run_report):
     (tmp_path / "run" / "report").mkdir(parents=True)
-    (tmp_path / "run" / "report" / "results.md").write_text("## run, second time\n\nnew figures\n")
+    (tmp_path / "run" / "report" / "results.md").write_text("## `ladder.py --out run`\n\nnew figures\n")
     out = tmp_path / "RESULTS.md"
-    out.write_text("# old intro\n\n## run, first time\n\nold figures\n\n"
+    out.write_text("# accrete results\n\nold intro\n\n## `ladder.py --out run`\n\nold figures\n\n"
                    "## Measured by hand: batch 8\n\n2026-12-05, a CPU, commit abc: 3 of 6 units rejected\n\n"
                    "## Measured by hand: base steps\n\nval loss 1.03\n")
     p = run_report("results", tmp_path / "run", "--out", out)
@@ -1002,3 +1003,120 @@ def test_seeds_refuse_to_write_over_a_seed_s_report(tmp_path, run_report):
     assert (p.returncode, p.stderr) == (2, f"error: --out {tmp_path / 'one' / 'report.json'} would overwrite {one}, "
                                            "which this command reads\n")
     assert one.read_bytes() == before and sorted(f.name for f in one.parent.iterdir()) == ["report.json"]
+
+
+def ladder_run(where, text="figures"):
+    """A run directory as ladder.py leaves it for `results`: report/results.md under the heading it writes."""
+    (where / "report").mkdir(parents=True)
+    (where / "report" / "results.md").write_text(f"## `ladder.py --out {where.as_posix()}`\n\n{text}\n")
+    return where
+
+
+@pytest.mark.parametrize("text", ["# accrete\n\nGrow a corpus.\n\n## Install\n\npip install\n", "{not json\n",
+                                  "## `ladder.py --out runs/a`\n\na section without the page's heading\n"])
+def test_results_refuse_to_write_over_a_file_that_is_not_a_results_page(tmp_path, run_report, text):
+    run = ladder_run(tmp_path / "run")
+    out = tmp_path / "README.md"
+    out.write_text(text)
+    for add in ([], ["--add"]):  # with --add, a README's "## " sections would have been kept as runs
+        p = run_report("results", run, "--out", out, *add)
+        assert (p.returncode, p.stdout, p.stderr) == (2, "", f'error: {out}: not a results page (its first line is '
+                                                      'not "# accrete results"), so it is not written over; give a '
+                                                      'new file or a RESULTS.md this command wrote\n')
+        assert out.read_text() == text and sorted(f.name for f in tmp_path.iterdir()) == ["README.md", "run"]
+
+
+def test_results_write_over_an_empty_file_and_a_page_they_wrote(tmp_path, run_report):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("")  # holds nothing to lose
+    p = run_report("results", ladder_run(tmp_path / "run"), "--out", out)
+    assert (p.returncode, p.stdout) == (0, f"wrote {out}\n"), p.stderr
+    assert out.read_text().startswith("# accrete results\n\nWritten by ") and out.read_text().endswith(
+        f"\n## `ladder.py --out {tmp_path / 'run'}`\n\nfigures\n")
+    out.write_text(out.read_text().replace("figures", "old figures"))
+    p = run_report("results", tmp_path / "run", "--out", out)  # the page it wrote: its run's section replaced
+    assert (p.returncode, p.stdout) == (0, f"wrote {out}\n") and "old figures" not in out.read_text(), p.stderr
+
+
+def test_results_say_how_many_earlier_runs_they_drop_and_that_add_keeps_them(tmp_path, run_report):
+    out = tmp_path / "RESULTS.md"
+    run = ladder_run(tmp_path / "run")
+    out.write_text("# accrete results\n\nintro\n\n## `ladder.py --out a`\n\na figures\n\n## `ladder.py --out b`\n\n"
+                   f"b figures\n\n## `ladder.py --out {run}`\n\nold run figures\n\n## Measured by hand: x\n\nhand\n")
+    p = run_report("results", run, "--out", out)  # a and b dropped; the run's own section replaced, not counted
+    assert (p.returncode, p.stdout) == (0, f"wrote {out} (dropped 2 earlier run(s) the file held; --add keeps them) "
+                                           "(kept 1 section(s) measured by hand)\n"), p.stderr
+    assert [line for line in out.read_text().splitlines() if line.startswith("## ")] == [
+        f"## `ladder.py --out {run}`", "## Measured by hand: x"]
+    p = run_report("results", tmp_path / "run", "--out", out)  # nothing left to drop: nothing said of it
+    assert p.stdout == f"wrote {out} (kept 1 section(s) measured by hand)\n"
+
+
+@pytest.mark.parametrize("text", ["garbage\n", "", "# accrete results\n\n## `ladder.py --out a`\n\nfigures\n",
+                                  "## run\n\nfigures\n"])
+def test_results_refuse_a_run_whose_results_md_is_not_a_ladder_section_naming_it(tmp_path, run_report, text):
+    good = ladder_run(tmp_path / "good")
+    bad = tmp_path / "bad" / "report" / "results.md"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(text)
+    out = tmp_path / "RESULTS.md"
+    p = run_report("results", good, tmp_path / "bad", "--out", out)
+    assert (p.returncode, p.stdout, p.stderr) == (2, "", f"error: {bad}: not a ladder run's results (it does not "
+                                                  'start with "## `ladder.py", the heading ladder.py writes)\n')
+    assert not out.exists()
+
+
+def curved_report():
+    """page_report with a learning curve: render draws report.png and curves.png for it."""
+    point = {"step": 1, "tokens": 10, "flops": 1e9, "overall": {"n": 4, "acc": 0.5, "lo": 0.2, "hi": 0.8},
+             "by_type": {"recall": {"n": 4, "acc": 0.5, "lo": 0.2, "hi": 0.8}}}
+    return dict(page_report(), curves={"runs": {"scratch": [point, dict(point, step=2, flops=2e9)]},
+                                       "references": {"base": {"overall": 0.5, "recall": 0.5}}, "sentences": []})
+
+
+@pytest.mark.parametrize("name", ["report.md", "report.json", "report.png", "curves.png"])
+def test_render_refuses_a_directory_where_a_file_of_the_report_goes_and_writes_none(tmp_path, run_report, name):
+    if name.endswith(".png") and not R._pyplot():
+        pytest.skip("without matplotlib no figure is drawn")
+    path, before = written(tmp_path / "in", json.dumps(curved_report()))
+    (tmp_path / "out" / name).mkdir(parents=True)
+    p = run_report("render", path, "--out", tmp_path / "out")
+    assert (p.returncode, p.stdout, p.stderr) == (2, "", f"error: {tmp_path / 'out' / name}: is a directory, where "
+                                                  "the output file would be written\n")
+    assert [f.name for f in (tmp_path / "out").iterdir()] == [name] and path.read_bytes() == before
+
+
+def test_write_report_as_compare_calls_it_refuses_a_directory_in_a_file_s_place_before_writing(tmp_path):
+    """evaluate.compare hands its report to write_report: the same check, before any file."""
+    (tmp_path / "report.png").mkdir()
+    with pytest.raises(ValueError, match=r"report\.png: is a directory, where the output file would be written$"):
+        R.write_report(curved_report(), tmp_path)
+    assert [f.name for f in tmp_path.iterdir()] == ["report.png"]
+    R.check_report_files(tmp_path / "new")  # every file a report may write, checked up front: none is in the way
+
+
+@pytest.mark.parametrize("name", ["report.md", "report.json", "curves.png"])
+def test_seeds_refuse_a_directory_where_a_file_of_the_aggregate_goes_and_write_none(tmp_path, name):
+    if name.endswith(".png") and not R._pyplot():
+        pytest.skip("without matplotlib no figure is drawn")
+    (tmp_path / "out" / name).mkdir(parents=True)
+    with pytest.raises(ValueError, match=f"{name}: is a directory, where the output file"):
+        R.aggregate_seeds([curve_report([0.3, 0.6], 0.4), curve_report([0.5, 0.8], 0.6)], tmp_path / "out")
+    assert [f.name for f in (tmp_path / "out").iterdir()] == [name]
+
+
+@pytest.mark.skipif(not R._pyplot(), reason="without matplotlib no figure is drawn")
+@pytest.mark.parametrize("draw", ["report", "curves"])
+def test_a_figure_killed_mid_write_leaves_the_one_before_and_no_torn_file(tmp_path, monkeypatch, draw):
+    from matplotlib.figure import Figure
+
+    def torn(self, fname, **kwargs):  # half a PNG, then the kill
+        Path(fname).write_bytes(b"\x89PNG\r\n")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Figure, "savefig", torn)
+    path = tmp_path / f"{draw}.png"
+    path.write_bytes(b"the figure drawn before")
+    report = curved_report()
+    with pytest.raises(KeyboardInterrupt):
+        R._plot(report, path) if draw == "report" else R.plot_curves(report["curves"], path)
+    assert path.read_bytes() == b"the figure drawn before" and [f.name for f in tmp_path.iterdir()] == [path.name]
