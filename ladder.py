@@ -42,8 +42,8 @@ import evaluate
 import lora
 import practice
 import presets
-from common import SEED_RULE, add_options, atomic_write_bytes, atomic_write_text, check_writable, fail, interrupted, \
-    json_kind, option, seed_ok, sha256_file
+from common import SEED_RULE, add_options, atomic_write_bytes, atomic_write_text, check_writable, fail, in_directory, \
+    interrupted, json_kind, option, same_file, seed_ok, sha256_file
 from model import GPT, GPTConfig, weights_file
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
@@ -200,6 +200,9 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
             raise LadderError(f"{flag} {d}: no such directory")
         if d:
             unit_files_in(d)  # a directory named like a unit file: refused now, not once the run is written
+    if primitive_dir and same_file(primitive_dir, units_dir):  # else refused in stage 1 as a duplicate unit id
+        raise LadderError(f"--primitive {primitive_dir}: is the --units directory; give the primitive units a "
+                          "directory of their own")
     prepare = world_module()
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
@@ -890,6 +893,34 @@ def check_out_kind(out, seeds):
                           "replace; use another --out, or continue them with --seeds")
 
 
+# what marks a directory as another command's output, checkpoint files first: a Hugging Face model's
+# directory holds a tokenizer.json too
+OWNED = (("checkpoint", ("model.safetensors", "adapter.safetensors", "train_state.safetensors"),
+          "one training's files"),
+         ("corpus", ("passport.jsonl", "tokenizer.json"), "the corpus"))
+
+
+def check_out_place(out, units_dir=None, primitive_dir=None):
+    """Refuse an --out that is, or is inside, a corpus, a checkpoint directory, or a directory of units the
+    run reads (--units, --primitive, the built-in worlds): the run's files would be mixed into it. A
+    ladder's own earlier --out (its ladder.json) is fine: continuing it is the point."""
+    here = Path(out).resolve()  # however out is spelled (relative, .., a link)
+    for k, d in enumerate((here, *here.parents)):
+        for kind, names, holds in OWNED:
+            found = next((n for n in names if (d / n).exists()), None)
+            if found:
+                where = f"is a {kind} directory" if k == 0 else f"is inside the {kind} directory {d}"
+                raise LadderError(f"--out {out}: {where} (its {found}), which holds {holds} and nothing else; write "
+                                  "to another directory")
+    read = (("the --units directory", units_dir, "whose unit files the run reads"),
+            ("the --primitive directory", primitive_dir, "whose unit files the run reads"),
+            ("the built-in worlds' directory", WORLDS, "where each world is remade whole when prepare.py changes"))
+    for name, d, why in read:
+        if d and (same_file(out, d) or in_directory(out, d)):
+            where = f"is {name}" if same_file(out, d) else f"is inside {name} {d}"
+            raise LadderError(f"--out {out}: {where}, {why}; write to another directory")
+
+
 def _stop(signum, frame):
     raise KeyboardInterrupt  # a SIGTERM (kill, a job scheduler) ends a ladder as Ctrl-C does: its stage's time is kept
 
@@ -907,6 +938,7 @@ def main(argv=None):
             raise LadderError("--primitive goes with --units (the built-in world has its own primitive text)")
         if args.world_per_seed and (args.units or args.seeds < 2):
             raise LadderError("--world-per-seed goes with --seeds N (N >= 2) on the built-in world")
+        check_out_place(args.out, args.units, args.primitive)  # before a world is made for the checks below
         check_given({k for k, v in overrides.items() if v is not None}, s, args.preset, args.units, args.primitive)
         check_settings(s, args.preset, args.units, args.primitive)
         out, reports = Path(args.out), []

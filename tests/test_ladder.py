@@ -483,6 +483,11 @@ def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_st
     (["--n-head", "3"], "model config: n_embd 64 is not a multiple of n_head 3"),
     (["--device", "cuda:7"], "--device cuda:7: "),
     (["--units", "no/such/dir"], "--units no/such/dir: no such directory"),
+    # one directory given twice: refused at once, not in stage 1 as each unit's id given twice
+    (["--units", "data/examples", "--primitive", "data/examples"], "--primitive data/examples: is the --units "
+     "directory; give the primitive units a directory of their own"),
+    (["--units", "data/examples", "--primitive", "./data/../data/examples/"], "--primitive ./data/../data/examples/: "
+     "is the --units directory"),
     # more memory than any machine has: refused before the corpus, not at the base, with the run left half made
     (["--batch-size", "10000000"], "--batch-size 10000000: a micro-batch of 10000000 sequences of 64 tokens keeps"),
     (["--n-embd", "65536"], "a model of vocab_size 512, block_size 64, n_layer 2 and n_embd 65536 has"),
@@ -640,6 +645,44 @@ def test_a_directory_named_like_a_unit_file_is_refused_in_one_line_before_anythi
     assert r.returncode == 2 and r.stderr == f"error: {given / 'zz.jsonl'}: is a directory, not a unit file\n", \
         r.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("out, says", [
+    ("corpus", "{out}: is a corpus directory (its passport.jsonl), which holds the corpus and nothing else; write "
+     "to another directory"),
+    ("corpus/shards/run", "{out}: is inside the corpus directory {tmp}/corpus (its passport.jsonl), which holds the "
+     "corpus and nothing else"),
+    ("bare-corpus", "{out}: is a corpus directory (its tokenizer.json)"),  # its passport gone
+    ("base", "{out}: is a checkpoint directory (its model.safetensors), which holds one training's files and "
+     "nothing else; write to another directory"),
+    ("base/run", "{out}: is inside the checkpoint directory {tmp}/base (its model.safetensors)"),
+    ("lora", "{out}: is a checkpoint directory (its adapter.safetensors)"),
+    ("stopped", "{out}: is a checkpoint directory (its train_state.safetensors)"),
+    ("units", "{out}: is the --units directory, whose unit files the run reads; write to another directory"),
+    ("units/../units/", "{out}: is the --units directory, whose unit files the run reads"),
+    ("units/run", "{out}: is inside the --units directory {tmp}/units, whose unit files the run reads"),
+    ("prim", "{out}: is the --primitive directory, whose unit files the run reads"),
+    ("worlds/tiny/run", "{out}: is inside the built-in worlds' directory {tmp}/worlds, where each world is remade "
+     "whole when prepare.py changes")])
+def test_an_out_among_another_command_s_files_or_the_units_it_reads_is_refused_before_anything_is_written(
+        tmp_path, capsys, monkeypatch, out, says):
+    monkeypatch.setattr(ladder, "WORLDS", tmp_path / "worlds")
+    monkeypatch.setattr(ladder, "run_ladder", lambda run: pytest.fail(f"--out {out} not refused: the ladder ran"))
+    units, prim = write_units(tmp_path / "units"), tmp_path / "prim"
+    prim.mkdir()
+    shutil.move(units / "prim-00.jsonl", prim)  # the units' own primitive unit, given apart
+    for d, name in [("corpus", "passport.jsonl"), ("corpus", "tokenizer.json"), ("bare-corpus", "tokenizer.json"),
+                    ("base", "model.safetensors"), ("lora", "adapter.safetensors"),
+                    ("stopped", "train_state.safetensors"), ("worlds/tiny", "atoms-00.jsonl")]:
+        (tmp_path / d).mkdir(parents=True, exist_ok=True)
+        (tmp_path / d / name).write_text("theirs\n")
+    (tmp_path / "corpus" / "shards").mkdir()
+    before = snapshot(tmp_path, dirs=True)
+    r = run_main(ladder.main, ["--preset", "micro", "--out", tmp_path / out, "--units", units, "--primitive", prim],
+                 capsys)
+    said = "--out " + says.format(out=tmp_path / out, tmp=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and r.stderr.startswith(f"error: {said}"), r.stderr
+    assert snapshot(tmp_path, dirs=True) == before
 
 
 @pytest.mark.parametrize("args, settings", [
