@@ -37,9 +37,9 @@ from torch.nn import functional as F
 from common import SEED_RULE, check_writable, in_directory, run_subcommand, seed_ok, sha256_file, whole_number
 from model import autocast, fingerprint, load_checkpoint, weights_file
 from stats import MIN_CLUSTERS, bootstrap_diff, decimals, describe_difference, describe_rise, describe_vs_chance, \
-    pct, points_range, signed_points, wilson
+    pct, points_range, rise, signed_points, wilson
 from lora import load_adapter, merge, read_adapter
-from report import add_seeds_parser, bits, cell, probe_id, probes_sha256, write_report
+from report import add_seeds_parser, bits, cell, check_report_files, probe_id, probes_sha256, write_report
 from units import cluster_of, without_article
 
 
@@ -674,6 +674,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         check_name(name, spec)
     _check_controls(controls)
     check_writable(out_dir)  # before minutes of scoring, not at the end
+    check_report_files(out_dir)
     if in_directory(Path(out_dir) / "report.md", corpus_dir):  # the corpus is data, copied and hashed whole
         raise EvalError(f"--out {out_dir}: is inside the corpus directory {corpus_dir}, which holds the corpus and "
                         "nothing else; write the report to another directory")
@@ -703,7 +704,9 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
               "chance": [],
               "answer_frequency": summarize(prior, levels),
               "retention": _retention(models, retention_steps, [u for u in units if u in shown]),
-              "comparisons": [], "rejected": rejected}
+              "comparisons": [], "rejected": rejected,
+              # why, as the gate said it (a retention fall, a miss of the threshold): a report names the reasons
+              "rejected_reasons": {u: corpus.latest_verdicts()[u].get("reasons", []) for u in rejected}}
     # controls are compared overall, by level and by type; without controls, every pair overall
     keys = bootstrap_keys(compared, probes)
     # per probe, so that seeds whose gates kept other units are compared on the probes they share
@@ -884,9 +887,9 @@ def describe_curves(curves, probes, references=None, seed=0, keys=None):
     """Plain sentences, type by type: where each run's last point ends against each reference model
     (references: name -> per-probe correctness on `probes`, the probes the curves were scored on),
     and whether the run was still rising between its last two points (paired bootstraps over keys,
-    the probes' bootstrap_keys)."""
+    the probes' bootstrap_keys) -> (the sentences, each rise's verdict: [{run, type, rise}])."""
     cl, types = keys or bootstrap_keys(probes), list(dict.fromkeys(p.get("type", "recall") for p in probes))
-    out = []
+    out, rises = [], []
     for run, points in curves["runs"].items():
         last = points[-1]
         for t in types:
@@ -902,7 +905,8 @@ def describe_curves(curves, probes, references=None, seed=0, keys=None):
                 d = bootstrap_diff(pick(last["correct"]), pick(points[-2]["correct"]), pick(cl), seed=seed)
                 out.append(f"type {t}: " + describe_rise(
                     f"{run} from {_point_label(points[-2])} to {_point_label(last)}", d, clusters))
-    return out
+                rises.append({"run": run, "type": t, "rise": rise(d, clusters)})
+    return out, rises
 
 
 def _point_label(point):
@@ -919,12 +923,13 @@ def _curves_section(curves, probes, keys, correct, models, references, seed):
     if curves["probes_sha256"] != probes_sha256(probes):
         raise EvalError("learning curves were scored on other probes than this comparison reads (a unit "
                         "verified or rejected since?); score them again with learning_curves")
+    sentences, rises = describe_curves(curves, probes, {r: correct[r] for r in references or []}, seed, keys)
     return {"runs": {run: [dict(p, correct=bits(p["correct"])) for p in points]
                      for run, points in curves["runs"].items()},
             "references": {r: {"overall": models[r]["summary"]["overall"]["acc"],
                                **{t: s["acc"] for t, s in models[r]["summary"]["by_type"].items()}}
                            for r in references or []},
-            "sentences": describe_curves(curves, probes, {r: correct[r] for r in references or []}, seed, keys)}
+            "sentences": sentences, "rises": rises}
 
 
 # ----------------------------------------------------------------------------- command line

@@ -171,13 +171,19 @@ def _md_rejected(report):
     if not report["rejected"]:
         return []
     out = ["", "## Rejected units", "", "Units whose adapter failed the verification gate (latest verdict), "
-           "kept out of later stages and out of every table and sentence above: " + ", ".join(report["rejected"])
+           "kept out of later stages and out of every table and sentence above: " + ", ".join(_rejected_names(report))
            + ". Their probes, and those of other units that rest on their facts, apart:", ""]
     out += _header(["model", "probes", "accuracy", "chance", "exact match"])
     for n, m in report["models"].items():
         s = (m.get("rejected_summary") or {}).get("overall")  # absent reads as null: none scored
         out.append(_row([n, s["n"], cell(s), pct(s["chance"]), pct(s["exact"])] if s else [n, 0, "-", "-", "-"]))
     return out
+
+
+def _rejected_names(report):
+    """The units the gate rejected, each with the gate's reasons where the report keeps them."""
+    why = report.get("rejected_reasons") or {}
+    return [u + (f" ({'; '.join(why[u])})" if why.get(u) else "") for u in report["rejected"]]
 
 
 def _md_retention(report):
@@ -1032,7 +1038,7 @@ def render_results(run, report=None, agg=None, reports=None):
             for n, m in agg["models"].items()]
     out += _seeds_rejected(reports, shared) + _chance_line(reports) + \
         _frequency_line(reports, agg.get("answer_frequency"))
-    out += _md_seed_curves(agg.get("curves"))
+    out += _md_seed_curves(agg.get("curves")) + _seed_by_seed(reports)
     out += ["", "What the seeds allow one to say:", ""]
     # from every seed: one whose gate rejected every unit compares nothing, and the order of seeds is no choice
     controls = {(c["a"], c["b"]) for r in reports for c in r["comparisons"] if c.get("control")}
@@ -1087,7 +1093,7 @@ def _frequency_line(reports, shared_prior=None):
 
 def _seeds_rejected(reports, shared=False):
     """One line naming the units the gate rejected, seed by seed (a run directory names its seed)."""
-    rejected = [f"{_seed_name(r, k)} {', '.join(r['rejected'])}" for k, r in enumerate(reports) if r["rejected"]]
+    rejected = [f"{_seed_name(r, k)} {', '.join(_rejected_names(r))}" for k, r in enumerate(reports) if r["rejected"]]
     if not rejected:
         return []
     return ["", f"The gate rejected units in {len(rejected)} of {len(reports)} seeds ({'; '.join(rejected)}): the "
@@ -1097,13 +1103,32 @@ def _seeds_rejected(reports, shared=False):
                "each seed's numbers are over its own accepted units.")]
 
 
+def _seed_by_seed(reports):
+    """Each seed's time (its stages summed) and, type by type over every seed's scratch runs, how often a
+    learning curve was still rising between its last two points (as each seed's report says, over a draw
+    of probes), naming where."""
+    names = [_seed_name(r, k) for k, r in enumerate(reports)]
+    times = [f"{n} {sum(r['stage_seconds'].values()) / 60:.1f} min" for n, r in zip(names, reports)
+             if r.get("stage_seconds")]
+    out = ["", f"Each seed's time, its stages summed: {', '.join(times)}."] if times else []
+    rises = [(n, x) for n, r in zip(names, reports) for x in (r.get("curves") or {}).get("rises", [])]
+    if rises:
+        types = dict.fromkeys(x["type"] for _, x in rises)
+        tally = ", ".join(f"{t} in {sum(x['rise'] == 'rising' for _, x in rises if x['type'] == t)} of "
+                          f"{sum(x['type'] == t for _, x in rises)}" for t in types)
+        where = "; ".join(f"{n} {x['run']} {x['type']}" for n, x in rises if x["rise"] == "rising")
+        out += ["", f"Learning curves still rising between their last two points (over a draw of probes): {tally} "
+                "(seed, run) pairs" + (f" ({where})." if where else ".")]
+    return out
+
+
 def _results_rejected(report):
     """One paragraph on the units the gate rejected: left out of the table above, scored apart."""
     if not report["rejected"]:
         return []
     scores = "; ".join(f"{n} {cell(m['rejected_summary']['overall'])}" for n, m in report["models"].items()
                        if (m.get("rejected_summary") or {}).get("overall"))
-    return ["", f"The gate rejected {', '.join(report['rejected'])}: left out of the table above. "
+    return ["", f"The gate rejected {', '.join(_rejected_names(report))}: left out of the table above. "
             f"Their probes, and those resting on their facts, apart: {scores}."]
 
 
@@ -1192,14 +1217,15 @@ PAGE_KEYS = {  # render_markdown's and the figures' (its required keys in the or
     "compared?": COMPARED, "corpus": "string",
     "curves?": {"runs": {"*": [{"step": OPT_NUM, "tokens": OPT_NUM, "flops": OPT_NUM, "overall": BOUNDS,
                                 "by_type": {"*": ("null", BOUNDS)}, "correct?": "string"}]},
-                "references": {"*": {"overall": NUM, "*": NUM}}, "sentences": ["string"]},
+                "references": {"*": {"overall": NUM, "*": NUM}}, "sentences": ["string"],
+                "rises?": [{"run": "string", "type": "string", "rise": "string"}]},
     "models": {"*": {
         "mode": "any", "trainable_params": OPT_NUM, "tokens": OPT_NUM, "flops": OPT_NUM, "seconds": OPT_NUM,
         "primitive_ppl": ("null", {"ppl?": OPT_NUM, "bpb?": OPT_NUM}), "summary": SUMMARY,
         "composition": {"*": {"all": CELL, "given_premises": CELL, "premises_missing": "any"}},
         "gate_summary?": ("null", {"overall": CELL}), "rejected_summary?": ("null", {"overall?": CELL}),
         "unit_ppl": {"*": ("null", {"ppl?": OPT_NUM})}, "samples": {"*": ["string"]}, "correct?": "string"}},
-    "norm": "string", "rejected": ["string"],
+    "norm": "string", "rejected": ["string"], "rejected_reasons?": {"*": ["string"]},
     "retention": ("null", {"steps": ["string"], "units": ["string"], "acc": [[NUM]]}),
     "units": ["string"]}
 SEED_CELL = ("null", {"n?": OPT_NUM, "acc?": OPT_NUM})  # _scope's group, read with .get

@@ -211,18 +211,20 @@ def describe_difference(name_a, a, name_b, b, diff_interval, clusters=None):
     return f"no difference detectable between {a} and {b} ({ci})"
 
 
+def rise(diff_interval, clusters=None):
+    """Whether a run still gained between two points (last minus previous): "rising", "fell" (the whole
+    interval below 0), "none" (no rise detectable) or "too few" clusters to tell (as describe_difference's)."""
+    _, lo, hi = diff_interval
+    return "too few" if _too_few(clusters) else "rising" if lo > 0 else "fell" if hi < 0 else "none"
+
+
 def describe_rise(name, diff_interval, clusters=None):
-    """One plain sentence on whether a run still gained between two points (last minus previous): still
-    rising, fell (the whole interval below 0), or no rise detectable (clusters as describe_difference's)."""
+    """One plain sentence on rise()'s verdict."""
     diff, lo, hi = diff_interval
     ci = f"{signed_points(diff)} points, 95% CI {points_range(lo, hi)}"
-    if _too_few(clusters):
-        return f"too few independent clusters ({clusters}) to tell whether {name} was still rising ({ci})"
-    if lo > 0:
-        return f"{name} was still rising ({ci})"
-    if hi < 0:
-        return f"{name} fell ({ci})"
-    return f"no rise detectable for {name} ({ci})"
+    return {"too few": f"too few independent clusters ({clusters}) to tell whether {name} was still rising ({ci})",
+            "rising": f"{name} was still rising ({ci})", "fell": f"{name} fell ({ci})",
+            "none": f"no rise detectable for {name} ({ci})"}[rise(diff_interval, clusters)]
 
 
 def describe_vs_chance(name, s, diff=None, clusters=None):

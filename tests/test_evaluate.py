@@ -822,7 +822,18 @@ def test_compare_lists_the_units_the_gate_rejected(world, corpus_dir, tmp_path, 
     assert verify_cli(corpus_dir, world, "zero", "base", "facts", "--threshold", "0.9").returncode == 1
     r = E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
     assert r["rejected"] == ["facts"]
+    (verdict,) = verified_events(corpus_dir)
+    assert r["rejected_reasons"] == {"facts": verdict["reasons"]} and any(
+        "below the threshold 90%" in why for why in verdict["reasons"])
     assert "## Rejected units" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_compare_refuses_a_directory_where_a_report_file_goes_before_scoring_any_model(world, corpus_dir, tmp_path,
+                                                                                       monkeypatch):
+    (tmp_path / "out" / "report.png").mkdir(parents=True)
+    monkeypatch.setattr(E, "load_model", lambda *a, **k: pytest.fail("a model loaded before the refusal"))
+    with pytest.raises(ValueError, match=r"out/report\.png: is a directory, where the output file would be written"):
+        E.compare(corpus_dir, {"base": str(world / "base")}, tmp_path / "out")
 
 
 def test_a_probe_resting_on_a_rejected_unit_s_fact_is_set_apart_with_its_probes(world, corpus_dir, tmp_path,
@@ -1071,6 +1082,7 @@ def test_compare_puts_learning_curves_with_their_sentences_in_the_report(world, 
     rise = E.describe_rise("ft from step 20, 2.1e+10 FLOPs to step 150, 16,234 tokens",
                            E.bootstrap_diff(last["correct"], first["correct"], list(range(13))), 13)
     assert c["sentences"][1] == f"type recall: {rise}"
+    assert c["rises"] == [{"run": "ft", "type": "recall", "rise": "rising"}] and "was still rising" in rise
     assert c["sentences"][0] == "type recall: ft at its last point (step 150, 16,234 tokens) (92%) is higher " \
         "than base (31%) (+62 points, 95% CI +38 to +85)"
     md = (tmp_path / "out" / "report.md").read_text()

@@ -64,6 +64,28 @@ def test_aggregate_seeds_gives_means_t_intervals_and_paired_sentences(tmp_path):
     assert "| overall | curriculum | shuffled | +10, +20, +15 | +15.0 | 5.0 | +2.6 to +27.4 | 10.0 |" in md
 
 
+def test_results_over_seeds_give_each_seed_s_time_why_its_gate_rejected_and_where_curves_still_rose():
+    reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": d}, rejected=rej)
+               for d, rej in ((0.1, ()), (0.2, ("rules",)), (0.15, ()))]
+    for r, seconds, rises in zip(reports, (600, 750, 900), ("rising none", "none none", "rising fell")):
+        r["stage_seconds"] = {"base": 60, "scratch": seconds - 60}
+        r["curves"] = {"rises": [{"run": run, "type": "recall", "rise": v}
+                                 for run, v in zip(("curriculum", "shuffled"), rises.split())]}
+    reports[1]["rejected_reasons"] = {"rules": ["retention of atoms fell 22% (76% -> 54%), more than the tolerance 20%"]}
+    names = [R._seed_name(r, k) for k, r in enumerate(reports)]
+    md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
+    assert f"Each seed's time, its stages summed: {names[0]} 10.0 min, {names[1]} 12.5 min, {names[2]} 15.0 min." in md
+    assert ("Learning curves still rising between their last two points (over a draw of probes): recall in 2 of 6 "
+            f"(seed, run) pairs ({names[0]} curriculum recall; {names[2]} curriculum recall).") in md
+    assert (f"({names[1]} rules (retention of atoms fell 22% (76% -> 54%), more than the tolerance 20%))") in md
+    # reports without these records say nothing of them
+    for r in reports:
+        del r["stage_seconds"], r["curves"]
+    del reports[1]["rejected_reasons"]
+    md = R.render_results(RUN, agg=R.aggregate_seeds(reports), reports=reports)
+    assert "Each seed's time" not in md and "still rising" not in md.lower() and f"({names[1]} rules)" in md
+
+
 def test_holm_keeps_the_differences_that_hold_for_the_family_of_comparisons(tmp_path):
     """Three comparisons across three seeds: overall's t-test p = 0.0028 (x3: holds), recall's 0.035
     (its own interval leaves out 0, but x2 = 0.07 does not hold for the family), chain's 1."""

@@ -121,6 +121,9 @@ def test_describe_rise_says_still_rising_above_zero_fell_below_and_no_rise_betwe
         "run from step 1 to step 2 was still rising (+10 points, 95% CI +2 to +18)"
     assert S.describe_rise("run", (0.05, -0.01, 0.11)) == "no rise detectable for run (+5 points, 95% CI -1 to +11)"
     assert S.describe_rise("run", (-0.17, -0.26, -0.07)) == "run fell (-17 points, 95% CI -26 to -7)"
+    assert [S.rise(d) for d in ((0.1, 0.02, 0.18), (0.05, -0.01, 0.11), (-0.17, -0.26, -0.07))] == \
+        ["rising", "none", "fell"]
+    assert S.rise((0.1, 0.02, 0.18), clusters=5) == "too few" and S.rise((0.1, 0.02, 0.18), clusters=6) == "rising"
 
 
 def test_a_bound_that_rounds_to_zero_points_shows_a_decimal_so_higher_never_reads_plus_0():
