@@ -89,8 +89,16 @@ def _topo_order(headers, where=None):
 _checked_files = {}  # (path, size, mtime) -> sha256: each file is hashed once a process, not every read
 
 
-def _check_file(path, recorded):
-    """Refuse a shard or unit copy whose content differs from its recorded sha256."""
+def _require_file(path, unit):
+    """Refuse a shard or unit copy of an added unit that is not there (deleted, or a directory in its place)."""
+    if not path.is_file():
+        problem = "is a directory, not a file" if path.is_dir() else "missing"
+        raise CurriculumError(f"{path}: {problem} (unit {unit!r} was added)")
+
+
+def _check_file(path, recorded, unit):
+    """Refuse a shard or unit copy of `unit` that is missing or whose content differs from its recorded sha256."""
+    _require_file(path, unit)
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _checked_files:  # not setdefault: its default would hash the file on every read
@@ -140,11 +148,25 @@ def _unit_added(e, where, added):
     return e
 
 
+# the files at a corpus's top level (the module's docstring): name -> what it is
+CORPUS_FILES = {"tokenizer.json": "the tokenizer file", "tokenizer.tiktoken": "the tokenizer's ranks file",
+                "passport.jsonl": "the passport file"}
+
+
+def _check_parts(corpus_dir):
+    """Refuse a directory where one of the corpus's files goes, naming it: reading it would fail as a
+    corpus that cannot be read, or has no passport, naming only the corpus."""
+    for name, what in CORPUS_FILES.items():
+        if (Path(corpus_dir) / name).is_dir():
+            raise CurriculumError(f"{Path(corpus_dir) / name}: is a directory, not {what}")
+
+
 class Corpus:
     """An open corpus directory (read-mostly): units, curriculum order, documents, probes, shards, passport."""
 
     def __init__(self, corpus_dir):
         self.dir = Path(corpus_dir)
+        _check_parts(self.dir)
         self.tokenizer, self.tokenizer_hash = read_tokenizer(self.dir)
         self.vocab_size = self.tokenizer.n_vocab
         self.dtype = np.uint16 if self.vocab_size <= 1 << 16 else np.uint32
@@ -173,7 +195,7 @@ class Corpus:
         if unit_id not in self.units:
             raise CurriculumError(f"{self.dir}: no unit {unit_id!r} in this corpus")
         path = self.dir / "units" / f"{unit_id}.jsonl"
-        _check_file(path, self.added[unit_id]["sha256"])
+        _check_file(path, self.added[unit_id]["sha256"], unit_id)
         return path
 
     def order(self, units=None):
@@ -198,7 +220,7 @@ class Corpus:
         shard whose sha256 is the one its unit_added event recorded (a changed shard is never used)."""
         self._unit_file(unit_id)
         path = self.dir / "shards" / f"{unit_id}.{split}.bin"
-        _check_file(path, self.added[unit_id]["shards"][split])
+        _check_file(path, self.added[unit_id]["shards"][split], unit_id)
         if path.stat().st_size == 0:  # numpy cannot memmap an empty file
             return np.zeros(0, dtype=self.dtype)
         return np.memmap(path, dtype=self.dtype, mode="r")
@@ -275,8 +297,7 @@ class Corpus:
             files = [(self.dir / "units" / f"{u}.jsonl", e["sha256"])]
             files += [(self.dir / "shards" / f"{u}.{s}.bin", e["shards"][s]) for s in ("train", "val")]
             for path, sha in files:
-                if not path.is_file():
-                    raise CurriculumError(f"{path}: missing (unit {u!r} was added)")
+                _require_file(path, u)
                 if sha256_file(path) != sha:
                     raise CurriculumError(f"{path}: sha256 differs from its unit_added event (file changed)")
         return n
@@ -1007,6 +1028,7 @@ def main(argv=None):
             s = status(_checked(args.corpus), args.target)
             print(json.dumps(s, indent=1)) if args.json else _print_status(s)
         elif args.cmd == "check":
+            _check_parts(args.corpus)
             passport = Passport(Path(args.corpus) / "passport.jsonl")
             if not passport.path.is_file():
                 raise CurriculumError(f"{args.corpus}: not a corpus (no passport.jsonl)")

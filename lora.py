@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from common import atomic_write_text, fail, sha256_file, stops_in_one_line
 from model import RECORD_FIELDS, check_export_dir, check_output, check_record, drop_earlier_config, fingerprint, \
-    load_checkpoint, read_tensors, save_checkpoint, save_tensors, weights_file
+    input_weights_file, load_checkpoint, output_weights_file, read_tensors, save_checkpoint, save_tensors, weights_file
 
 
 class AdapterError(ValueError):
@@ -370,8 +370,8 @@ HEADER_FIELDS = {"lora_config": (dict, "a JSON object"), "base_fingerprint": (st
 def read_adapter(path):
     """An adapter file -> (tensors, header). AdapterError if missing or not an adapter, or a header field
     of the wrong type."""
-    file = weights_file(path, "adapter.safetensors")
     try:
+        file = input_weights_file(path, "adapter.safetensors")
         tensors, header = read_tensors(file, "adapter file")
     except ValueError as e:
         raise AdapterError(str(e)) from None
@@ -479,8 +479,9 @@ def save_merged(model, base_meta, header, out):
 def check_outputs(args):
     """Refuse, before anything is read or written, every file --out and --export-peft would write that cannot
     be: one refused after another was written would leave half the work (a merge without its export)."""
-    inputs = [weights_file(args.checkpoint, "model.safetensors"), weights_file(args.adapter, "adapter.safetensors")]
-    merged = weights_file(args.out, "model.safetensors") if args.out else None
+    inputs = [input_weights_file(args.checkpoint, "model.safetensors"),
+              input_weights_file(args.adapter, "adapter.safetensors")]
+    merged = output_weights_file(args.out, "model.safetensors", "--out") if args.out else None
     exported = peft_files(args.export_peft) if args.export_peft else []
     # a merge or export written over its base or adapter would destroy it
     if merged:

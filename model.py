@@ -367,6 +367,25 @@ def weights_file(path, name):
     return path if path.suffix == ".safetensors" else path / name
 
 
+def input_weights_file(path, name):
+    """weights_file for reading: CheckpointError for a path that is some other file (base.pt), which
+    would be reported as a missing base.pt/`name`."""
+    if Path(path).suffix != ".safetensors" and Path(path).is_file():
+        noun = "adapter" if name == "adapter.safetensors" else "checkpoint"
+        raise CheckpointError(f"{path}: is a file, not {'an' if noun == 'adapter' else 'a'} {noun} directory; "
+                              f"give the {noun}'s directory or its {name}")
+    return weights_file(path, name)
+
+
+def output_weights_file(path, name, what):
+    """weights_file for writing by `what` (an option): a path ending in .safetensors is the file itself, any
+    other a directory, refused (check_dir_name) where it is named as a file is (x.json)."""
+    file = weights_file(path, name)
+    if file != Path(path):
+        check_dir_name(path, [file], what)
+    return file
+
+
 def check_output(file, sources=()):
     """Refuse (CheckpointError), before anything is written, a weights file that cannot be written where
     it is named (a directory in its place, a file where a directory above it belongs), or that is one
@@ -385,15 +404,22 @@ def check_output(file, sources=()):
 FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json")
 
 
-def check_export_dir(out_dir, files, what, sources=()):
-    """Refuse (CheckpointError), before anything is written, an export directory out_dir that `what` (an
-    option or a function) must not write its `files` into: one named as a file is (x.safetensors made a
-    directory), or one where check_output refuses any of them (`sources`: the files the export is made from)."""
+def check_dir_name(out_dir, files, what):
+    """Refuse (CheckpointError) a directory out_dir, for `what` (an option or a function) to write its
+    `files` into, that is named as a file is (x.json made a directory would pass for that file)."""
     out_dir = Path(out_dir)
     if out_dir.suffix.lower() in FILE_SUFFIXES:
-        names = " and ".join(Path(f).name for f in files)
+        names = [Path(f).name for f in files]
+        listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
         raise CheckpointError(f"{out_dir}: ends in {out_dir.suffix}, as a file's name does, but {what} writes a "
-                              f"directory (its {names}); give a directory's path")
+                              f"directory (its {listed}); give a directory's path")
+
+
+def check_export_dir(out_dir, files, what, sources=()):
+    """Refuse (CheckpointError), before anything is written, an export directory out_dir that `what` (an
+    option or a function) must not write its `files` into: one check_dir_name refuses, or one where
+    check_output refuses any of them (`sources`: the files the export is made from)."""
+    check_dir_name(out_dir, files, what)
     for file in files:  # every file before any is written: no weights left without their config
         check_output(file, sources)
 
@@ -473,7 +499,7 @@ def check_record(file, record, fields=RECORD_FIELDS, error=CheckpointError):
 def load_checkpoint(path, device="cpu", config=None, check=True):
     """Load a checkpoint directory (or .safetensors file) -> (GPT, meta). With `config`, refuse
     a checkpoint whose model config differs; `check` as in read_tensors."""
-    file = _checkpoint_file(path)
+    file = input_weights_file(path, "model.safetensors")
     tensors, header = read_tensors(file, "checkpoint", check=check)
     if "config" not in header:
         raise CheckpointError(f"{file}: not an accrete checkpoint (no model config in its header); "
@@ -525,7 +551,7 @@ def hf_tokenizer_hash(path):
 def import_hf(path, device="cpu"):
     """Read Hugging Face GPT-2 weights (a directory with model.safetensors + config.json, or the
     .safetensors file with config.json beside it) into our GPT."""
-    file = weights_file(path, "model.safetensors")
+    file = input_weights_file(path, "model.safetensors")
     config = _hf_config(file.parent / "config.json")
     check_memory(config, file.parent / "config.json")  # before the weights are read: nothing to read them into
     tensors, _ = read_tensors(file, "GPT-2 weight file")
@@ -640,7 +666,8 @@ def export_hf(model, out_dir, tokenizer_hash=None):
 def _convert(args):
     """--import-hf / --export-hf into --out: every file it writes checked before anything is read or written."""
     if args.import_hf:
-        check_output(_checkpoint_file(args.out), [weights_file(args.import_hf, "model.safetensors")])
+        check_output(output_weights_file(args.out, "model.safetensors", "--import-hf"),
+                     [weights_file(args.import_hf, "model.safetensors")])
         model = import_hf(args.import_hf)
         meta = {"mode": "import_hf", "tokenizer_hash": hf_tokenizer_hash(args.import_hf)}  # refused on another corpus
         print("wrote", save_checkpoint(model, args.out, meta))

@@ -37,8 +37,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 import lora
 from presets import PRESETS
 from common import SEED_RULE, add_options, check_writable, fail, in_directory, interrupted, option, seed_ok, sha256_file
-from model import GPT, GPTConfig, autocast, check_output, fingerprint, hf_tokenizer_hash, import_hf, load_checkpoint, \
-    machine_memory, params_floor, read_tensors, save_checkpoint, save_tensors, size_text, weights_file
+from model import GPT, GPTConfig, autocast, check_dir_name, check_output, fingerprint, hf_tokenizer_hash, import_hf, \
+    input_weights_file, load_checkpoint, machine_memory, params_floor, read_tensors, save_checkpoint, save_tensors, \
+    size_text, weights_file
 
 
 class TrainError(ValueError):
@@ -842,10 +843,11 @@ def check_config(cfg):
     if cfg.mode != "pretrain" and not (cfg.init or cfg.init_hf):
         raise TrainError(f"--mode {cfg.mode} needs --init CHECKPOINT or --init-hf GPT2_DIR")
     for flag, init in (("--init", cfg.init), ("--init-hf", cfg.init_hf)):
-        # weights_file would read a file that is no .safetensors as a directory holding one
-        if init and Path(init).is_file() and Path(init).suffix != ".safetensors":
-            raise TrainError(f"{flag} {init}: is a file, not a checkpoint directory; give the checkpoint's "
-                             "directory or its model.safetensors")
+        try:  # here, naming the flag, rather than when the weights are read
+            if init:
+                input_weights_file(init, "model.safetensors")
+        except ValueError as e:
+            raise TrainError(f"{flag} {e}") from None
     # a value left at its default cannot be told from one not given: only the others are refused
     shape = _given(cfg, MODEL_SHAPE_FIELDS) if cfg.mode != "pretrain" else []
     if shape:
@@ -1027,12 +1029,19 @@ def mean_loss(loss_sum, proc):
 
 
 def read_state(state_file, cfg):
-    """The saved training state to resume, (tensors, metadata), or None: none there, or no --resume.
-    Another run's state without --resume is refused: their logs and snapshots would mix."""
+    """The saved training state to resume, (tensors, metadata), or None: none there. Another run's state
+    without --resume is refused (their logs and snapshots would mix), and so are weights with no state
+    to resume (lora.py's merge, say), which the run would replace."""
     if state_file.is_file() and not cfg.resume:
         raise TrainError(f"{state_file}: an earlier training's state is here; --resume continues it, or train "
                          "into another --out")
-    return read_tensors(state_file, "training state") if cfg.resume and state_file.is_file() else None
+    if state_file.is_file():
+        return read_tensors(state_file, "training state")
+    for weights in (state_file.parent / name for name in ("model.safetensors", "adapter.safetensors")):
+        if weights.is_file():
+            raise TrainError(f"{weights}: weights are here with no training state to resume, and a run would "
+                             f"replace them; train into another --out, or remove {weights.name}")
+    return None
 
 
 def start_or_resume(state_file, saved, cfg, model, optimizer, ema, data, base_fp, global_batch):
@@ -1249,10 +1258,21 @@ def arg_parser():
     return add_options(p, TrainConfig, aliases={"out_dir": ["--out"]})
 
 
+def check_out_name(cfg):
+    """Refuse an --out named as a file is (run.json). On the command line only: the ladder names its
+    run directories after units, whose ids may hold a dot."""
+    try:
+        check_dir_name(cfg.out_dir, [f for f in output_files(cfg) if f.parent == Path(cfg.out_dir)], "--out")
+    except ValueError as e:
+        raise TrainError(str(e)) from None
+
+
 def main():
     args = vars(arg_parser().parse_args())
     try:
-        result = train(TrainConfig(**args))
+        cfg = TrainConfig(**args)
+        check_out_name(cfg)
+        result = train(cfg)
     except (ValueError, OSError) as e:  # OSError's message names its file (a full disk, a path that is a file)
         fail(e)
     except KeyboardInterrupt:

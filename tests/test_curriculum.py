@@ -776,6 +776,36 @@ def test_an_edited_unit_copy_is_never_read(corpus):
         C.Corpus(corpus.dir).probes("b")
 
 
+@pytest.mark.parametrize("part, read", [("units/b.jsonl", lambda c: c.probes("b")),
+                                        ("shards/b.train.bin", lambda c: c.tokens("b")),
+                                        ("shards/b.val.bin", lambda c: c.tokens("b", "val"))])
+@pytest.mark.parametrize("how, says", [("deleted", "missing"), ("a directory", "is a directory, not a file")])
+def test_a_deleted_unit_copy_or_shard_is_named_as_check_names_it(corpus, capsys, part, read, how, says):
+    # training read them through Corpus and said "[Errno 2] No such file or directory: '...'"
+    path = corpus.dir / part
+    path.unlink()
+    if how == "a directory":
+        path.mkdir()
+    said = f"{path}: {says} (unit 'b' was added)"
+    with pytest.raises(CurriculumError, match=f"^{re.escape(said)}$"):
+        read(C.Corpus(corpus.dir))
+    assert main(capsys, "check", corpus.dir)[::2] == (2, f"error: {said}\n")
+
+
+@pytest.mark.parametrize("part, what", [("tokenizer.json", "the tokenizer file"),
+                                        ("tokenizer.tiktoken", "the tokenizer's ranks file"),
+                                        ("passport.jsonl", "the passport file")])
+def test_a_directory_in_place_of_a_corpus_file_is_named(corpus, capsys, part, what):
+    # they were "CORPUS: cannot be read as a corpus (Is a directory)" and "CORPUS: not a corpus (no passport.jsonl)"
+    (corpus.dir / part).unlink()
+    (corpus.dir / part).mkdir()
+    said = f"{corpus.dir / part}: is a directory, not {what}"
+    for cmd in ("check", "status"):
+        assert main(capsys, cmd, corpus.dir)[::2] == (2, f"error: {said}\n"), cmd
+    with pytest.raises(CurriculumError, match=f"^{re.escape(said)}$"):
+        C.Corpus(corpus.dir)  # as train.py and evaluate.py open it
+
+
 def test_a_unit_added_event_without_its_requires_is_named(corpus, capsys):
     """The curriculum order reads each unit's requires: an event without them is named, not a KeyError."""
     path = corpus.dir / "passport.jsonl"

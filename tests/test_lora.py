@@ -636,6 +636,38 @@ def test_cli_export_peft_into_a_path_named_as_a_file_is_refused_and_writes_no_me
     assert out.is_file() == existing and files_under(tmp_path) == before
 
 
+@pytest.mark.parametrize("given, says", [
+    ("--checkpoint", "is a file, not a checkpoint directory; give the checkpoint's directory or its model.safetensors"),
+    ("--adapter", "is a file, not an adapter directory; give the adapter's directory or its adapter.safetensors")])
+def test_cli_a_plain_file_for_the_checkpoint_or_adapter_is_named_a_file_not_a_missing_one(tmp_path, given, says,
+                                                                                          lora_cli):
+    # it was "base.pt/model.safetensors: no such checkpoint", as if the file were not there
+    write_base_and_adapter(tmp_path)
+    (tmp_path / "base.pt").write_text("mine")
+    paths = {"--checkpoint": tmp_path / "base", "--adapter": tmp_path / "ad", given: tmp_path / "base.pt"}
+    r = lora_cli(*(x for flag in ("--checkpoint", "--adapter") for x in (flag, paths[flag])), "--out", tmp_path / "m1")
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", f"error: {tmp_path / 'base.pt'}: {says}\n")
+    assert not (tmp_path / "m1").exists()
+    if given == "--adapter":
+        with pytest.raises(AdapterError, match=rf"^{tmp_path / 'base.pt'}: {says}$"):
+            lora.read_adapter(tmp_path / "base.pt")
+
+
+@pytest.mark.parametrize("name", ["m.pt", "m.json"])
+def test_cli_merge_into_an_out_named_as_a_file_but_not_safetensors_is_refused(tmp_path, name, lora_cli):
+    """--out is a directory, or the .safetensors checkpoint file itself: m.pt made a directory would pass
+    for a file, as --export-peft's would."""
+    write_base_and_adapter(tmp_path)
+    before = files_under(tmp_path)
+    r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / name)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {tmp_path / name}: ends in {Path(name).suffix}, as a file's name does, but --out " \
+                       "writes a directory (its model.safetensors); give a directory's path\n"
+    assert not (tmp_path / name).exists() and files_under(tmp_path) == before
+    r = lora_cli("--checkpoint", tmp_path / "base", "--adapter", tmp_path / "ad", "--out", tmp_path / "m.safetensors")
+    assert r.returncode == 0 and load_checkpoint(tmp_path / "m.safetensors")[1]["units"] == ["u0", "u1"]
+
+
 def counting(monkeypatch, name, reads):
     """lora.`name`, counting its calls in reads[name]."""
     real = getattr(lora, name)

@@ -486,6 +486,34 @@ def test_cli_export_hf_into_a_directory_with_a_dot_in_its_name_writes_it(tmp_pat
     assert sorted(f.name for f in (tmp_path / "hf.v1").iterdir()) == ["config.json", "model.safetensors"]
 
 
+@pytest.mark.parametrize("convert", ["--export-hf", "--import-hf"])
+def test_cli_a_plain_file_for_the_input_is_named_a_file_not_a_missing_checkpoint(tmp_path, convert, cli):
+    # it was "base.pt/model.safetensors: no such checkpoint", as if the file were not there
+    (tmp_path / "base.pt").write_text("mine")
+    r = cli(convert, tmp_path / "base.pt", "--out", tmp_path / "out")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {tmp_path / 'base.pt'}: is a file, not a checkpoint directory; give the checkpoint's " \
+                       "directory or its model.safetensors\n"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["base.pt"]
+    for read in (load_checkpoint, import_hf):
+        with pytest.raises(CheckpointError, match=r"base\.pt: is a file, not a checkpoint directory"):
+            read(tmp_path / "base.pt")
+
+
+@pytest.mark.parametrize("name", ["ckpt.json", "ckpt.pt"])
+def test_cli_import_hf_into_an_out_named_as_a_file_but_not_safetensors_is_refused(tmp_path, name, cli):
+    """--out is a directory, or the .safetensors checkpoint file itself: ckpt.json made a directory would
+    pass for a file, as --export-hf's would."""
+    export_hf(micro_model(), tmp_path / "hf")
+    r = cli("--import-hf", tmp_path / "hf", "--out", tmp_path / name)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {tmp_path / name}: ends in {Path(name).suffix}, as a file's name does, but " \
+                       "--import-hf writes a directory (its model.safetensors); give a directory's path\n"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["hf"]
+    r = cli("--import-hf", tmp_path / "hf", "--out", tmp_path / "ckpt.safetensors")
+    assert (r.returncode, r.stdout) == (0, f"wrote {tmp_path / 'ckpt.safetensors'}\n")
+
+
 @pytest.mark.parametrize("args, says", [
     (["--import-hf", "hf", "--export-hf", "ckpt"], "--import-hf and --export-hf: give one of them (each writes --out)"),
     (["--export-hf", "ckpt", "--vocab-size", "512"], "--vocab-size goes with --preset (a size to print)")])

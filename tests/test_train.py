@@ -810,6 +810,24 @@ def test_training_into_a_directory_with_another_run_s_state_is_refused(tokens, t
     assert (tmp_path / "run" / "log.jsonl").read_text() == log  # nothing of the refused run written
 
 
+@pytest.mark.parametrize("weights", ["model.safetensors", "adapter.safetensors"])
+@pytest.mark.parametrize("resume", [False, True])
+def test_training_into_a_directory_with_weights_but_no_state_is_refused(tokens, tmp_path, weights, resume):
+    # a lora.py merge or a model.py --import-hf output there was replaced by the run's model, exit 0
+    out = tmp_path / "merged"
+    out.mkdir()
+    (out / weights).write_bytes(b"theirs")
+    cfg = TrainConfig(mode="pretrain", data=str(tokens), out_dir=str(out), max_steps=2, resume=resume, **MICRO)
+    with pytest.raises(TrainError, match=rf"^{out / weights}: weights are here with no training state to resume, "
+                                         rf"and a run would replace them; train into another --out, or remove "
+                                         rf"{weights}$"):
+        train(cfg)
+    assert sorted(f.name for f in out.iterdir()) == [weights] and (out / weights).read_bytes() == b"theirs"
+    # a run's own directory holds its state beside its weights: entered again (as the ladder does), it resumes
+    (out / weights).unlink()
+    assert train(cfg).steps == 2 and train(cfg, max_steps=4, resume=True).steps == 4
+
+
 def test_a_run_stopped_after_its_last_state_resumes_with_its_losses(tokens, tmp_path):
     """Killed between the final resume state and the model file: the resumed run has no step left to
     train, and must still write the losses it ended with, not NaN."""
@@ -1298,6 +1316,31 @@ def test_a_directory_for_a_token_file_or_a_file_for_a_checkpoint_is_named_for_wh
                 "directory or its model.safetensors")
     r = cli(*args, "--max-steps", 2, "--out", tmp_path / "out")
     assert (r.returncode, r.stderr) == (2, f"error: {says}\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["run.json", "run.pt", "run.safetensors"])
+def test_an_out_named_as_a_file_is_refused_on_the_command_line(tokens, tmp_path, name, cli):
+    # it made a directory run.json, which would pass for a file; --export-hf refused such a name already
+    out = tmp_path / name
+    r = cli("--data", tokens, "--preset", "micro", "--vocab-size", 64, "--block-size", 32, "--max-steps", 2,
+            "--out", out)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: {out}: ends in {out.suffix}, as a file's name does, but --out writes a directory (its " \
+                       "train_state.safetensors, log.jsonl and model.safetensors); give a directory's path\n"
+    assert not out.exists()
+    # the ladder names a unit's directory after its id, which may hold a dot: train() takes such a directory
+    if out.suffix != ".safetensors":  # which save_checkpoint would take for the model file itself
+        assert train(TrainConfig(data=str(tokens), out_dir=str(out), max_steps=2, **MICRO)).steps == 2
+
+
+def test_a_deleted_unit_copy_is_named_as_check_names_it(corpus, tmp_path, cli):
+    # it was "[Errno 2] No such file or directory: '.../units/prim.jsonl'"
+    c = tmp_path / "corpus"
+    shutil.copytree(corpus, c)
+    (c / "units" / "prim.jsonl").unlink()
+    r = cli("--corpus", c, "--units", "all", "--preset", "micro", "--max-steps", 2, "--out", tmp_path / "out")
+    assert (r.returncode, r.stderr) == (2, f"error: {c / 'units' / 'prim.jsonl'}: missing (unit 'prim' was added)\n")
     assert not (tmp_path / "out").exists()
 
 
