@@ -128,18 +128,38 @@ def answer_frequency(probes, documents):
     word scores this; where a world spreads its answers evenly, it stays near chance. A choice is
     counted without its article ("a florp" as "florp"), since the text says "each florp" and "a kind
     of florp" as often as "a florp"."""
+    return _most_mentioned(probes, lambda p: documents.get(p.get("unit"), ()), lambda p: p.get("unit"))
+
+
+def association(probes, documents):
+    """The association baseline's results: each probe answered with the choice mentioned most often in
+    the documents of its unit that name what it rests on (its cluster: the entity it asks about), ties
+    broken as answer_frequency's. A model that learned only which words come with which name scores
+    this: a reasoning probe whose premises share documents with its entity can be answered by
+    association, not composition. A probe without a cluster reads as its unit's answer frequency."""
+    def texts(p):
+        if not p.get("cluster"):
+            return documents.get(p.get("unit"), ())
+        name = re.compile(rf"(?<!\w){re.escape(p['cluster'])}(?!\w)", re.IGNORECASE)
+        return [t for t in documents.get(p.get("unit"), ()) if name.search(t)]
+    return _most_mentioned(probes, texts, lambda p: (p.get("unit"), p.get("cluster")))
+
+
+def _most_mentioned(probes, texts, key):
+    """Each probe answered with its choice found most often (as a whole word, without its article) in
+    texts(probe), counted once per key(probe); ties broken by a hash of the prompt and the choice."""
     counted = {}
 
-    def mentions(unit, choice):
-        if (unit, choice) not in counted:
-            bare = without_article(choice)
-            word = re.compile(rf"(?<!\w){re.escape(bare)}(?!\w)", re.IGNORECASE)
-            counted[unit, choice] = sum(len(word.findall(t)) for t in documents.get(unit, ()))
-        return counted[unit, choice]
+    def mentions(p, choice):
+        k = (key(p), choice)
+        if k not in counted:
+            word = re.compile(rf"(?<!\w){re.escape(without_article(choice))}(?!\w)", re.IGNORECASE)
+            counted[k] = sum(len(word.findall(t)) for t in texts(p))
+        return counted[k]
 
     out = []
     for p in probes:
-        n = [mentions(p.get("unit"), c) for c in p["choices"]]
+        n = [mentions(p, c) for c in p["choices"]]
         tied = [c for c, k in zip(p["choices"], n) if k == max(n)]
         pick = min(tied, key=lambda c: hashlib.sha256(f"{p['probe']}\0{c}".encode()).hexdigest())
         out.append(_result(p, [float(c == pick) for c in p["choices"]], False))
@@ -696,13 +716,14 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         models[name], correct[name] = _measure_model(corpus, model, _passport_record(corpus, info), probes, parts,
                                                      levels, samples, device, batch_size, norm, seed)
     shown = {p["unit"] for p in compared}  # units with compared probes: not rejected, not all read by the gate
-    prior = answer_frequency(compared, {u: corpus.documents(u, "train") for u in units})
+    documents = {u: corpus.documents(u, "train") for u in units}
+    prior, near = answer_frequency(compared, documents), association(compared, documents)
     report = {"corpus": str(corpus_dir), "passport_head": corpus.passport.head(), "norm": norm, "units": units,
               "levels": levels, "models": models,
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},
               "chance": [],
-              "answer_frequency": summarize(prior, levels),
+              "answer_frequency": summarize(prior, levels), "association": summarize(near, levels),
               "retention": _retention(models, retention_steps, [u for u in units if u in shown]),
               "comparisons": [], "rejected": rejected,
               # why, as the gate said it (a retention fall, a miss of the threshold): a report names the reasons
@@ -716,6 +737,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     for name in models:
         models[name]["correct"] = bits(correct[name])
     report["answer_frequency"]["correct"] = bits([r["correct"] for r in prior])
+    report["association"]["correct"] = bits([r["correct"] for r in near])
     chance = [1 / len(p["choices"]) for p in compared]  # against chance as against a model: probes move with their clusters
     report["chance"] = [describe_vs_chance(n, m["summary"]["overall"],
                                            bootstrap_diff(correct[n], chance, keys, seed=seed), len(_labels(keys)))

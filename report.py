@@ -124,6 +124,14 @@ def _exact(s):
     return pct(s["exact"]) if s.get("n") != 0 else "-"
 
 
+# what a model scores that learned only how often its units use each word, or which words come with which
+# name: report key, row label, how it answers
+BASELINES = (("answer_frequency", "answer frequency", "each probe answered with the choice its unit's documents "
+              "mention most often"),
+             ("association", "association", "each probe answered with the choice mentioned most often in the "
+              "documents of its unit that name its entity"))
+
+
 def _md_accuracy(report):
     models = report["models"]
     first = next(iter(models.values()))["summary"]
@@ -132,9 +140,9 @@ def _md_accuracy(report):
         groups = list(first[key])
         out += ["", f"## Accuracy by {title}", ""] + _header(["model"] + [f"{title} {g}" for g in groups])
         out.append(_row(["chance"] + [pct(first[key][g]["chance"]) for g in groups]))
-        if "answer_frequency" in report:  # a model that learned only which answers a type favours
-            prior = report["answer_frequency"][key]
-            out.append(_row(["answer frequency"] + [cell(prior.get(g)) for g in groups]))
+        for base, label, _ in BASELINES:  # a model that learned only which answers a type favours, or which
+            if base in report:  # words come with which name
+                out.append(_row([label] + [cell(report[base][key].get(g)) for g in groups]))
         out += [_row([n] + [cell(m["summary"][key].get(g)) for g in groups]) for n, m in models.items()]
     return out
 
@@ -435,8 +443,9 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared),
            "by_unit": units}
-    if shared and all("correct" in r.get("answer_frequency", {}) for r in reports):
-        agg["answer_frequency"] = _shared_prior(reports, shared)
+    for base, _, _ in BASELINES:
+        if shared and all("correct" in r.get(base, {}) for r in reports):
+            agg[base] = _shared_prior(reports, shared, base)
     # the shared probes leave out the units some seed rejected: the seeds that kept them all read every probe
     whole = [k for k, r in enumerate(reports) if not r.get("rejected")]
     if shared and 2 <= len(whole) < len(reports):
@@ -701,10 +710,10 @@ def _seed_accuracies(reports, name, shared=None):
             for scope in _scopes(reports, name)}
 
 
-def _shared_prior(reports, shared):
-    """type -> the answer-frequency prior's accuracy in each seed with probes of it, on the shared ones."""
-    types = dict.fromkeys(t for r in reports for t in r["answer_frequency"]["by_type"])
-    accs = {t: [_mean_bits(r["answer_frequency"]["correct"], idx) for r, idx in zip(reports, shared[f"type {t}"])]
+def _shared_prior(reports, shared, base="answer_frequency"):
+    """type -> a baseline's (BASELINES) accuracy in each seed with probes of it, on the shared ones."""
+    types = dict.fromkeys(t for r in reports for t in r[base]["by_type"])
+    accs = {t: [_mean_bits(r[base]["correct"], idx) for r, idx in zip(reports, shared[f"type {t}"])]
             for t in types}
     return {t: [a for a in v if a is not None] for t, v in accs.items() if any(a is not None for a in v)}
 
@@ -1021,7 +1030,7 @@ def render_results(run, report=None, agg=None, reports=None):
                      + [cell(m["summary"]["by_type"].get(t)) for t in types]) for n, m in report["models"].items()]
         out += [line.replace("## ", "### ", 1) if line.startswith("## ") else line  # sections of this run's section
                 for line in _md_composition(report) + _md_curves(report, figure=False)] + _results_rejected(report)
-        out += _chance_line([report]) + _frequency_line([report])
+        out += _chance_line([report]) + _baseline_lines([report])
         out += ["", "What the intervals allow one to say:", ""] + [f"- {c['sentence']}." for c in report["comparisons"]
                                                                    if c.get("control")]
         return "\n".join(out + [""] + control_lines(run.get("control", {}), [report])) + "\n"
@@ -1037,7 +1046,7 @@ def render_results(run, report=None, agg=None, reports=None):
     out += [_row([n] + [_seed_cell(m[t], of=agg["seeds"]) if t in m else "-" for t in types])
             for n, m in agg["models"].items()]
     out += _seeds_rejected(reports, shared) + _chance_line(reports) + \
-        _frequency_line(reports, agg.get("answer_frequency"))
+        _baseline_lines(reports, agg)
     out += _md_seed_curves(agg.get("curves")) + _seed_by_seed(reports)
     out += ["", "What the seeds allow one to say:", ""]
     # from every seed: one whose gate rejected every unit compares nothing, and the order of seeds is no choice
@@ -1072,10 +1081,17 @@ def _chance_line(reports):
             ", ".join(f"{t} {pct(c)}" for t, c in chance.items()) + "."]
 
 
-def _frequency_line(reports, shared_prior=None):
-    """What answer frequency alone scores on each type (the mean over seeds where several; on the probes
+def _baseline_lines(reports, agg=None):
+    """What each baseline (BASELINES) alone scores on each type: one line each."""
+    return [line for base, label, how in BASELINES
+            for line in _baseline_line(reports, base, f"{label[0].upper()}{label[1:]} alone ({how})",
+                                       (agg or {}).get(base))]
+
+
+def _baseline_line(reports, base, said, shared_prior=None):
+    """What the baseline `base` scores on each type (the mean over seeds where several; on the probes
     every seed shares where the aggregate read it there: shared_prior, type -> each seed's accuracy)."""
-    priors = [r["answer_frequency"]["by_type"] for r in reports if r.get("answer_frequency")]
+    priors = [r[base]["by_type"] for r in reports if r.get(base)]
     if not priors:
         return []
     # a seed whose gate rejected every unit of a type has none of its probes: each type over the seeds it is in
@@ -1087,8 +1103,7 @@ def _frequency_line(reports, shared_prior=None):
     fewer = [f"{t} over {len(a)} of them" for t, a in accs.items() if len(a) < len(priors)]
     over = (f" (the mean over {len(priors)} seeds" + "".join(f"; {f}" for f in fewer) +
             ("; on the probes every seed compares" if on_shared else "") + ")") if len(priors) > 1 else ""
-    return ["", "Answer frequency alone (each probe answered with the choice its unit's documents mention "
-            "most often) scores " + ", ".join(f"{t} {pct(sum(a) / len(a))}" for t, a in accs.items()) + over + "."]
+    return ["", f"{said} scores " + ", ".join(f"{t} {pct(sum(a) / len(a))}" for t, a in accs.items()) + over + "."]
 
 
 def _seeds_rejected(reports, shared=False):
@@ -1211,6 +1226,7 @@ SUMMARY = {"overall": CELL, "by_level": {"*": CELL}, "by_type": {"*": CELL}}
 COMPARED = {"ids": ["string"], "types": ["string"], "levels": ["any"], "units?": ["string"], "keys": [["string"]]}
 PAGE_KEYS = {  # render_markdown's and the figures' (its required keys in the order a refusal names them)
     "answer_frequency?": {"by_level": {"*": CELL}, "by_type": {"*": CELL}, "correct?": "string"},
+    "association?": {"by_level": {"*": CELL}, "by_type": {"*": CELL}, "correct?": "string"},
     "chance": ["string"],
     "comparisons": [{"a": "string", "b": "string", "scope": "string", "control": "boolean", "sentence": "string",
                      "diff": NUM, "lo": NUM, "hi": NUM}],
@@ -1236,7 +1252,8 @@ SEED_KEYS = {  # what aggregate_seeds reads of each seed's report
                      "correct?": "string"}},
     "units": ["string"], "corpus?": ("string", "null"), "rejected?": ["string"], "probes_sha256?": "object",
     "settings?": "object",
-    "answer_frequency?": {"by_type": "object", "correct?": "string"}, "compared?": COMPARED,
+    "answer_frequency?": {"by_type": "object", "correct?": "string"},
+    "association?": {"by_type": "object", "correct?": "string"}, "compared?": COMPARED,
     "curves?": {"runs?": {"*": [{"by_type": {"*": ("null", {"acc?": OPT_NUM})}, "correct?": "string"}]},
                 "references?": {"*": {"*": OPT_NUM}}}}
 _KINDS = {"object": "an object", "array": "an array", "string": "a string", "number": "a number",
@@ -1303,7 +1320,7 @@ def _shape_problem(value, shape, where):
 def _cross_problem(report):
     """What one part of a well-shaped report names of another and is not there, or None: each
     comparison's models and scope (a page looks them up, the seeds index their shared probes by scope),
-    the answer frequency's types (indexed likewise), then the per-probe record (_per_probe_problem)."""
+    the baselines' types (indexed likewise), then the per-probe record (_per_probe_problem)."""
     for i, c in enumerate(report["comparisons"]):
         for side in ("a", "b"):
             if c[side] not in report["models"]:
@@ -1311,23 +1328,24 @@ def _cross_problem(report):
         if c["scope"] not in _scopes([report], c["a"]):
             return f'comparisons[{i}].scope: "{c["scope"]}" is not a scope of model "{c["a"]}"'
     types = set.intersection(*(set(m["summary"]["by_type"]) for m in report["models"].values()))
-    stray = [t for t in report.get("answer_frequency", {}).get("by_type", {}) if t not in types]
-    if stray:
-        return f'answer_frequency.by_type: "{stray[0]}" is not a probe type of every model'
+    for base, _, _ in BASELINES:
+        stray = [t for t in report.get(base, {}).get("by_type", {}) if t not in types]
+        if stray:
+            return f'{base}.by_type: "{stray[0]}" is not a probe type of every model'
     return _per_probe_problem(report)
 
 
 def _per_probe_problem(report):
     """Where a report keeps its compared probes' record: one entry per compared probe in each list and
     bits string the seeds index by a probe's place (a shorter one is an IndexError mid-way), or None."""
-    compared, frequency = report.get("compared"), report.get("answer_frequency", {})
+    compared = report.get("compared")
     if compared is None:
         return None
     n = len(compared["ids"])
     rows = [(f"compared.{k}", compared[k]) for k in ("types", "levels", "units", "keys") if k in compared]
     rows += [(f"models.{name}.correct", m.get("correct")) for name, m in report["models"].items()]
-    if "correct" in frequency:
-        rows.append(("answer_frequency.correct", frequency["correct"]))
+    rows += [(f"{base}.correct", report[base]["correct"]) for base, _, _ in BASELINES
+             if "correct" in report.get(base, {})]
     rows += [(f"curves.runs.{run}[{i}].correct", p["correct"])
              for run, points in report.get("curves", {}).get("runs", {}).items()
              for i, p in enumerate(points) if "correct" in p]

@@ -171,6 +171,23 @@ def test_answer_frequency_answers_with_the_choice_its_unit_s_documents_mention_m
     assert [r["pred"] for r in E.answer_frequency(kinds, docs)] == ["a florp", "a florp", "the florp"]
 
 
+def test_association_answers_with_the_choice_the_documents_naming_the_probe_s_entity_mention_most():
+    docs = {"u": ["The dax is a kind of florp. Every florp hums.", "The dax is a florp; each florp hums and sleeps.",
+                  "The wug sings. Birds sing. Who sings? The wug.", "Moss sings, grass sings, sand sings."]}
+    probe = lambda q, answer, cluster=None: {"probe": q, "answer": answer, "choices": ["hums", "sings", "sleeps"],
+                                             "type": "inference_cooccur", "unit": "u",
+                                             **({"cluster": cluster} if cluster else {})}
+    # the dax's documents: hums twice, sleeps once, sings never; the unit's as a whole: sings 7 times
+    probes = [probe("What does the dax do?", "hums", "dax"), probe("What does the wug do?", "sings", "wug"),
+              probe("What does the daxx do?", "hums", "daxx"), probe("What does it do?", "hums")]
+    assert [r["pred"] for r in E.association(probes, docs)][:2] == ["hums", "sings"]
+    # no document names "daxx" (a whole word: not "dax"): every choice ties at 0, broken by the hash;
+    # a probe without a cluster reads its unit's answer frequency
+    assert E.association(probes[2:3], docs)[0]["pred"] == E.answer_frequency(
+        [dict(probes[2], choices=["hums", "sings", "sleeps"])], {"u": ["hums sings sleeps"]})[0]["pred"]
+    assert E.association(probes[3:], docs)[0]["pred"] == "sings" == E.answer_frequency(probes[3:], docs)[0]["pred"]
+
+
 def test_answer_frequency_breaks_ties_by_the_probe_so_no_answer_is_favoured():
     """Every choice mentioned alike: a tie on every probe. Taking the first choice would score the
     share of answers in first place; the hash scores about chance whatever the answers' places."""
@@ -771,6 +788,9 @@ def test_compare_writes_reports_holding_the_numbers_the_api_returned(world, corp
     assert r["answer_frequency"]["correct"] == "1110000011001"
     assert (prior["correct"], prior["acc"]) == (6, 6 / 13)
     assert "| answer frequency | " + R.cell(prior) in md
+    # the association baseline: these probes name no cluster, so each reads as its unit's answer frequency
+    assert r["association"]["correct"] == r["answer_frequency"]["correct"]
+    assert "| association | " + R.cell(r["association"]["by_type"]["recall"]) in md
     overall = next(c for c in r["comparisons"] if c["scope"] == "overall")
     assert overall["sentence"] in md and overall["diff"] > 0
     assert all(len(texts) == 1 for texts in lora["samples"].values())

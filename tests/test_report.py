@@ -592,8 +592,15 @@ def test_answer_frequency_averages_each_type_over_the_seeds_that_have_it():
     both = {"answer_frequency": {"by_type": {"recall": {"acc": 0.2}, "chain": {"acc": 0.1}}}}
     recall = {"answer_frequency": {"by_type": {"recall": {"acc": 0.3}}}}
     line = "scores recall 25%, chain 10% (the mean over 2 seeds; chain over 1 of them)."
-    assert R._frequency_line([both, recall])[1].endswith(line)
-    assert R._frequency_line([recall, both])[1].endswith(line)
+    assert R._baseline_lines([both, recall])[1].endswith(line)
+    assert R._baseline_lines([recall, both])[1].endswith(line)
+    # each baseline a report holds, one line each, the association's beside the answer frequency's
+    near = {"answer_frequency": recall["answer_frequency"], "association": {"by_type": {"recall": {"acc": 0.9}}}}
+    assert R._baseline_lines([near]) == [
+        "", "Answer frequency alone (each probe answered with the choice its unit's documents mention most often) "
+        "scores recall 30%.",
+        "", "Association alone (each probe answered with the choice mentioned most often in the documents of its unit "
+        "that name its entity) scores recall 90%."]
 
 
 def test_a_seed_whose_gate_rejected_every_unit_has_no_accuracy_rather_than_0_percent():
@@ -602,7 +609,7 @@ def test_a_seed_whose_gate_rejected_every_unit_has_no_accuracy_rather_than_0_per
                {"models": {"base": {"summary": summary(0.27, 400)}}},
                {"models": {"base": {"summary": summary(0.0, 0)}}}]  # every unit rejected: nothing scored
     assert R._seed_accuracies(reports, "base") == {"overall": [0.25, 0.27, None]}
-    assert R._frequency_line([{"answer_frequency": {"by_type": {}}}]) == []  # no type: no "scores ." line
+    assert R._baseline_lines([{"answer_frequency": {"by_type": {}}}]) == []  # no type: no "scores ." line
 
 
 def gated_report(gate_read, types=("recall",), read=50, compared=50):
