@@ -818,7 +818,8 @@ def check_config(cfg):
     inf = math.inf  # a nan fails every comparison, so each range below refuses it
     for name, ok, must in (
             ("lr", 0 < cfg.lr < inf, "a finite number above 0"),
-            ("min_lr", cfg.min_lr is None or 0 <= cfg.min_lr < inf, "a finite number, 0 or more"),
+            # above lr a "decay" would climb (cosine) or jump up on the last step (wsd)
+            ("min_lr", cfg.min_lr is None or 0 <= cfg.min_lr <= cfg.lr, "a number from 0 to --lr"),
             ("weight_decay", 0 <= cfg.weight_decay < inf, "a finite number, 0 or more"),
             ("beta1", 0 <= cfg.beta1 < 1, "in [0, 1)"), ("beta2", 0 <= cfg.beta2 < 1, "in [0, 1)"),
             ("grad_clip", 0 <= cfg.grad_clip < inf, "a finite number, 0 (no clipping) or more"),
@@ -1208,6 +1209,9 @@ def train(cfg=None, log=print, **kwargs):
     run = start_run(cfg, log)
     proc = run.proc
     model = wrap_model(run.model, cfg, proc)
+    if proc.ddp and run.ema and not run.step:  # each rank drew its own init; DDP has just broadcast rank 0's
+        with torch.no_grad():
+            torch._foreach_copy_(run.ema, run.params)
     peak = peak_flops(proc.device)
 
     # -- the loop

@@ -536,6 +536,22 @@ def test_two_process_ddp_matches_one_process_with_twice_the_accumulation(tokens,
     assert meta_a["tokens"] == meta_b["tokens"]
 
 
+def test_under_ddp_every_rank_averages_the_weights_rank_0_broadcast(tokens, tmp_path):
+    """Each rank draws its own init (its seed + rank) before DDP broadcasts rank 0's: a weight average
+    taken from the drawn init would validate another model on every rank but 0."""
+    script = tmp_path / "ranks.py"
+    script.write_text(f"""import os, sys
+sys.path.insert(0, {str(ROOT)!r})
+from train import train
+r = train(mode="pretrain", data={str(tokens)!r}, out_dir={str(tmp_path / "out")!r}, preset="micro", vocab_size=64,
+          block_size=32, batch_size=4, max_steps=2, eval_iters=2, ema=0.99, quiet=True)
+open({str(tmp_path)!r} + "/val-" + os.environ["RANK"], "w").write(repr(r.val_loss))
+""")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
+                   cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert (tmp_path / "val-0").read_text() == (tmp_path / "val-1").read_text()
+
+
 def test_the_loss_reaches_the_host_only_at_the_log_interval(tokens, tmp_path, monkeypatch):
     import train as train_module
     synced = []
@@ -1139,7 +1155,8 @@ def test_data_is_a_field_like_any_other_when_given_as_a_keyword(tokens, tmp_path
 @pytest.mark.parametrize("field, value, says", [
     ("lr", float("inf"), "a finite number above 0"), ("lr", -1.0, "a finite number above 0"),
     ("lr", 0.0, "a finite number above 0"),
-    ("min_lr", -1.0, "a finite number, 0 or more"), ("min_lr", float("nan"), "a finite number, 0 or more"),
+    ("min_lr", -1.0, "a number from 0 to --lr"), ("min_lr", float("nan"), "a number from 0 to --lr"),
+    ("min_lr", 1.0, "a number from 0 to --lr"),  # above lr (MICRO's 3e-3): a decay would climb
     ("grad_clip", -1.0, r"a finite number, 0 \(no clipping\) or more"),
     ("weight_decay", -0.1, "a finite number, 0 or more"),
     ("beta1", 1.5, r"in \[0, 1\)"), ("beta2", float("nan"), r"in \[0, 1\)"),
