@@ -35,7 +35,7 @@ import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
 from common import atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file, whole_number
-from leakage import LEAK_BUDGET, check_leakage
+from leakage import LEAK_BUDGET, check_leakage, stated_in
 from passport import Passport, holding
 from stats import MIN_CLUSTERS, gate_feasibility, pct
 from units import (KINDS, UNIT_ID, CurriculumError, chunks, cluster_of, inspect_unit, iter_documents,
@@ -543,6 +543,11 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         _check_premises(corpus, new)
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
                       [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
+        # a derived probe's answer stated about its entity in other words than its own: paired as above,
+        # new probes with every document, old ones with the new documents only
+        new_files, old_files = [i["path"] for i in new.values()], [corpus._unit_file(u) for u in corpus.units]
+        stated_in(new_files, new_files + old_files)
+        stated_in(old_files, new_files)
         for uid, info in new.items():  # killed mid-way, a unit's files without its event are a leftover
             facts = _write_unit(corpus, info)  # that the next add overwrites
             h = next(iter_records(corpus.dir / "units" / f"{uid}.jsonl"))[2]  # whole, from the copy just hash-checked

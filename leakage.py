@@ -7,7 +7,8 @@ the lead names its entity ("The luklirk lives in the lake"); both as whole words
 and looked up among the probes' hashes, and a match is confirmed byte for byte against the probe
 re-read from its file. And a derived probe (one that names the `premises` it follows from and the
 entity it is about, its `cluster`) must not find its answer stated about that entity: no sentence
-of a document may hold both (stated_in).
+of a document may hold both (stated_in). In practice text, whose listed names are invented ones, no
+probe may: not even a recall probe whose cluster is a rule's key ("meadow" of "night:meadow").
 """
 import argparse
 import re
@@ -346,13 +347,34 @@ def _stem(word):
 
 def derived_facts(path):
     """The derived probes of a unit file, by the first word of their entity: {word: [(the entity's
-    words, the answer's words less its article, "path:line")]}."""
+    words, the answer's words less its article, "path:line", what its leak states and why it may not)]}."""
+    return _facts(path)
+
+
+def practised_facts(path, replaced):
+    """As derived_facts, for every probe of a unit file with a cluster, its entity less the words of the
+    names `replaced` and of its answer: the rest of its fact, which practice (inventing those names anew)
+    still states as the unit's own. A rule keeps its key ("meadow" of "night:meadow"); a probe about a
+    replaced name has none left, nor one whose cluster labels its fact ("ashcress:fever")."""
+    return _facts(path, {w for name in replaced for w in _words(name)})
+
+
+_DERIVED = "this derived probe's answer about its entity", "a probe with premises must follow from them, not be read"
+_PRACTISED = ("this probe's answer with the rest of its fact", "practice states no fact of a unit's own, or the base "
+              "would pretrain on what the probe asks")
+
+
+def _facts(path, replaced=None):
+    """derived_facts of the unit file at path; with the words `replaced`, practised_facts."""
     out = {}
     for what, no, p in iter_records(path):
-        if what == "probe" and p.get("premises") and isinstance(p.get("cluster"), str):
-            entity, answer = _words(p["cluster"]), _words(without_article(p["answer"]))
+        if what == "probe" and isinstance(p.get("cluster"), str) and (p.get("premises") or replaced is not None):
+            answer = _words(without_article(p["answer"]))
+            gone = set() if replaced is None else replaced | set(answer)
+            entity = [w for w in _words(p["cluster"]) if w not in gone]
             if entity and answer:
-                out.setdefault(entity[0], []).append((set(entity), set(answer), f"{path}:{no}"))
+                why = _DERIVED if p.get("premises") else _PRACTISED
+                out.setdefault(entity[0], []).append((set(entity), set(answer), f"{path}:{no}", why))
     return out
 
 
@@ -364,26 +386,37 @@ def _merge(facts):
     return out
 
 
+def stating(sentence, facts):
+    """The first of facts (as derived_facts or practised_facts give them) whose entity and answer the sentence
+    names (every word of each, any order, any case, any form), else None; in order, so each run names the same."""
+    words = set(_words(sentence))
+    for first in sorted(words & facts.keys()):
+        for fact in facts[first]:
+            if fact[0] <= words and fact[1] <= words:
+                return fact
+    return None
+
+
 def _scan_stated(path, facts):
-    """Raise CurriculumError at the first sentence of the unit file at path that names a derived
-    probe's entity and its answer (every word of each, any order, any case)."""
+    """Raise CurriculumError at the first sentence of the unit file at path that states a fact (stating)."""
     for no, text in iter_documents(path):
         for sentence in _SENTENCE.split(text):
-            words = set(_words(sentence))
-            for first in words & facts.keys():
-                for entity, answer, where in facts[first]:
-                    if entity <= words and answer <= words:
-                        raise CurriculumError(f"{where}: leakage: a document states this derived probe's answer about "
-                                              f"its entity ({path}:{no}: {normalize(sentence)[:80]!r}); a probe with "
-                                              "premises must follow from them, not be read")
+            fact = stating(sentence, facts)
+            if fact:
+                (says, why), where = fact[3], fact[2]
+                raise CurriculumError(f"{where}: leakage: a document states {says} ({path}:{no}: "
+                                      f"{normalize(sentence)[:80]!r}); {why}")
 
 
-def stated_in(probe_files, document_files):
+def stated_in(probe_files, document_files, replaced=None):
     """Raise CurriculumError if a document of document_files states a derived probe of probe_files:
-    names its entity and its answer in one sentence, in any of their words' forms (_stem). A screen for
-    text made from knowledge units (practice.py checks what it writes; leakage.py checks a batch of
-    files), not a proof: a negation still names both, and an irregular form ("slept") is missed."""
+    names its entity and its answer in one sentence, in any of their words' forms (_stem); with the names
+    practice `replaced`, any probe with a cluster, by what replacement leaves of it (practised_facts). A
+    screen for text made from knowledge units (practice.py checks what it writes; add and leakage.py
+    check units), not a proof: a negation still names both, and an irregular form ("slept") is missed."""
     facts = _merge(derived_facts(p) for p in probe_files)
+    if replaced is not None:  # derived facts whole too: the register names listed names unreplaced
+        facts = _merge([facts] + [practised_facts(p, replaced) for p in probe_files])
     for path in document_files if facts else ():
         _scan_stated(path, facts)
 

@@ -8,9 +8,10 @@ What a base needs before it can learn a user's own knowledge units, derived from
   its probes as Q/A lines, with invented names in place of every name any of the units lists (in
   any case, plural or possessive). A sentence that names none of them but says a value a probe offers
   (a rule keyed on a value, "every creature that lives in the meadow sleeps at night") is left out:
-  it would state the unit's own fact. The frames are practised on entities no probe asks about, so no
-  fact about a listed name leaks; a base that has never answered in a unit's frames stores its
-  facts but cannot say them.
+  it would state the unit's own fact. So is a sentence or Q/A line that says a probe's answer with what
+  replacement leaves of its cluster (that rule with "night" listed: "meadow", "sleeps"). The frames are
+  practised on entities no probe asks about, so no fact about a listed name leaks; a base that has
+  never answered in a unit's frames stores its facts but cannot say them.
 
     python practice.py UNITS... --out DIR      # write the support units for these units to DIR
 """
@@ -26,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from common import atomic_path, check_writable, fail, fsync_dir, interrupted
-from leakage import stated_in
+from leakage import practised_facts, stated_in, stating
 from units import UNIT_ID, CurriculumError, read_unit as read
 
 ROOT = Path(__file__).resolve().parent
@@ -173,8 +174,9 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     across documents, and its probes as Q/A lines, with every name it mentions that its header or the
     other units' `concepts` list replaced by an invented one (fresh() -> a new word) in any case and
     form; `copies` times, each with names of its own. Probes that name none of them are left out, and so
-    are sentences that name none but say a value a probe offers: copied unchanged, they would state the
-    unit's own facts (a rule keyed on a value) in the base's primitive text."""
+    are sentences that name none but say a value a probe offers, and sentences and Q/A lines that state a
+    probe's fact by what replacement leaves of it (leakage.practised_facts): they would state the unit's
+    own facts (a rule keyed on a value) in the base's primitive text."""
     header, docs, probes = read(path)
     if header["kind"] != "knowledge":
         raise CurriculumError(f"{path}: a {header['kind']} unit; practice is derived from knowledge units alone (give "
@@ -193,15 +195,19 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     # (a rule keyed on a value); one that says neither is framing ("Here is what the healers teach.")
     offered = [c for p in probes for c in p["choices"] if c.strip()]
     values = _pattern(offered, tail=r"(?!\w)") if offered else None
+    # an invented name in a sentence does not make it about an invented entity: with "night" listed, a
+    # rule keeps its key and value ("At <invented> a creature that lives in the meadow sleeps")
+    facts = practised_facts(path, listed)
     for _ in range(copies):
         mapping = {n: [fresh() for _ in n.split()] for n in names}
         # substituted first, then split: a name may hold a full stop ("St. Ives")
         invented = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
                               re.IGNORECASE)
         sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern))
-                      if s and (invented.search(s) or not (values and values.search(s)))]
-        qa += [f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
-               for p in probes if pattern.search(p["probe"] + " " + p["answer"])]
+                      if s and (invented.search(s) or not (values and values.search(s))) and not stating(s, facts)]
+        lines = (f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
+                 for p in probes if pattern.search(p["probe"] + " " + p["answer"]))
+        qa += [line for line in lines if not stating(line, facts)]
     rng.shuffle(sentences)
     rng.shuffle(qa)
     out = [" ".join(group) for group in _groups(rng, sentences)] + [" ".join(group) for group in _groups(rng, qa)]
@@ -334,8 +340,9 @@ def _build(prepare, files, units, work, seed, copies, log):
         written.append(write(work / f"{unit['unit']}.jsonl", unit, docs))
         log(f"    added {unit['unit']}: {len(docs)} documents practising the statements and questions of "
             f"{header['unit']} on invented names")
-    # practice is made from the units' own probes: it must not state what a derived probe holds out
-    stated_in(files, written)
+    # practice is made from the units' own probes: it must not state what a derived probe holds out, nor
+    # any probe's fact by what replacing the listed names leaves of it
+    stated_in(files, written, replaced=concepts)
     return written
 
 

@@ -158,6 +158,34 @@ def test_add_takes_an_answer_that_only_begins_a_longer_number_in_a_document(corp
     assert_rejected(corpus, [bad], f"{bad}:3: leakage")
 
 
+def dax_unit(dir, text):
+    """A unit with a recall premise and a derived probe about the dax (line 4), and one document (line 2)."""
+    eats = {"probe": "Q: What does the dax eat? A: The dax eats", "answer": "grass", "choices": ["grass", "nuts"],
+            "type": "recall", "cluster": "dax"}
+    smells = {"probe": "Q: What does the dax smell of? A: The dax smells of", "answer": "soap",
+              "choices": ["soap", "salt"], "type": "chain", "cluster": "dax", "premises": [eats["probe"]]}
+    return write_unit(dir, "dax", lines=[header("dax"), {"text": text}, eats, smells])
+
+
+STATED = "Soap is what you smell on the dax."  # the derived answer about its entity, but not the probe's words
+
+
+@pytest.mark.parametrize("where", ["its own document", "a document in the corpus", "a document added later"])
+def test_a_derived_probe_s_answer_stated_about_its_entity_is_refused_by_add(corpus, tmp_path, where):
+    """The verbatim check passes it; add refuses it too, naming the probe and the document, and writes nothing."""
+    prose = write_unit(tmp_path, "prose", kind="primitive", lines=[header("prose", kind="primitive"), {"text": STATED}])
+    dax = dax_unit(tmp_path, STATED if where == "its own document" else "Grass is all the dax will eat.")
+    if where == "its own document":
+        assert_rejected(corpus, [dax], f"{dax}:4: leakage: a document states this derived probe's answer about its "
+                        f"entity ({dax}:2: {STATED!r})")
+    elif where == "a document in the corpus":
+        C.add(corpus.dir, [prose], log=lambda *_: None)
+        assert_rejected(corpus, [dax], f"{dax}:4: leakage", f"units/prose.jsonl:2: {STATED!r}")
+    else:
+        C.add(corpus.dir, [dax], log=lambda *_: None)
+        assert_rejected(corpus, [prose], "units/dax.jsonl:4: leakage", f"{prose}:2: {STATED!r}")
+
+
 def test_cli_add_of_an_invalid_file_exits_2_with_the_line(corpus, tmp_path, cli):
     p = write_unit(tmp_path, "bad", kind="trivia")
     before = snapshot(corpus.dir)

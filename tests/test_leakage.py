@@ -338,6 +338,36 @@ def test_the_entity_and_the_answer_in_separate_sentences_or_a_recall_probe_are_n
                                                                ("a florp", "a dax"))])], [kinds])
 
 
+def test_practice_stating_a_recall_probe_s_rule_by_what_replacement_leaves_of_it_is_leakage(tmp_path):
+    # practice replaces "night" (listed) but not the rule's key: "meadow" + "sleep" still states the rule
+    rule = derived("Q: What does a creature that lives in the meadow do at night? A: At night a creature that lives "
+                   "in the meadow", "sleeps", "night:meadow", ("sleeps", "digs"), premises=False)
+    unit = write_unit(tmp_path, "rules", lines=[header("rules"), {"text": "The dax naps."}, rule])
+    text = write_unit(tmp_path, "practice", kind="primitive", lines=[
+        header("practice", kind="primitive"), {"text": "The brask digs. Creatures of the meadow sleep once plonk falls."}])
+    L.stated_in([unit], [text])  # a recall probe: a unit's own documents state it, as they must
+    with pytest.raises(CurriculumError, match=rf"^{re.escape(str(unit))}:3: leakage: a document states this probe's "
+                                              rf"answer with the rest of its fact \({re.escape(str(text))}:2: "
+                                              r"'Creatures of the meadow sleep once plonk falls\.'\); practice"):
+        L.stated_in([unit], [text], replaced=["night", "dax"])
+    L.stated_in([unit], [text], replaced=["night", "meadow"])  # all of the rule invented: no fact of the unit's
+    assert [(sorted(e), sorted(a)) for v in L.practised_facts(unit, ["night"]).values() for e, a, _, _ in v] == \
+        [(["meadow"], ["sleep"])]
+
+
+def test_practice_leaves_out_a_cluster_s_answer_and_still_checks_a_derived_probe_whole(tmp_path):
+    # "ashcress:fever" labels the fact: with ashcress invented, a sentence saying fever is about no real herb
+    label = derived("Q: What is ashcress given for? A: It is given for", "fever", "ashcress:fever", ("fever", "cough"),
+                    premises=False)
+    chain = derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax")
+    unit = write_unit(tmp_path, "herbs", lines=[header("herbs"), {"text": "ok"}, label, chain])
+    assert L.practised_facts(unit, ["ashcress", "dax"]) == {}
+    register = write_unit(tmp_path, "reg", kind="primitive", lines=[header("reg", kind="primitive"),
+                                                                    {"text": "Brask is given for fever. The dax smells of soap."}])
+    with pytest.raises(CurriculumError, match=rf"^{re.escape(str(unit))}:4: leakage: a document states this derived"):
+        L.stated_in([unit], [register], replaced=["ashcress", "dax"])  # a listed name left unreplaced
+
+
 def test_the_leakage_cli_checks_stated_derived_facts_too(tmp_path, capsys):
     p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "The dax always smells of soap."},
                                            derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax")])

@@ -82,14 +82,16 @@ def test_a_name_another_unit_lists_is_replaced_too_so_practice_states_no_fact_th
 
 def test_support_refuses_practice_that_states_a_derived_probe_s_answer_and_leaves_no_file(ships, tmp_path,
                                                                                          monkeypatch):
-    """With every unit's concepts ignored (the rule before), the later unit's practice would state, on the
-    real ship, the answer its derived probe holds out: the check names it, and nothing is left behind."""
+    """With every unit's concepts ignored (the rule before) and derive's filter off, the later unit's practice
+    would state, on the real ship, the answer its derived probe holds out: the check names it, and nothing is
+    left behind."""
     probes = [probe("Q: How fast is the Blue Swan? A: It is", "slow", ["fast", "slow"]),
               dict(probe("Q: Unlike the Blue Swan, how fast is the Red Heron? A: It is", "fast", ["fast", "slow"]),
                    type="inference_id", cluster="Red Heron", premises=["Q: What does the Red Heron carry? A: It carries"])]
     later = write_unit(tmp_path / "speed.jsonl", "speed", ["The Blue Swan is slow."], probes, ["Blue Swan"])
     practice.support([ships, later], tmp_path / "ok", log=lambda m: None)  # every unit's names replaced: no leak
     monkeypatch.setattr(practice, "all_concepts", lambda units: [])
+    monkeypatch.setattr(practice, "stating", lambda sentence, facts: None)  # the check behind it, alone
     with pytest.raises(curriculum.CurriculumError, match=rf"^{later}:4: leakage: a document states this derived probe's "
                                               rf"answer .*practice-speed.jsonl"):
         practice.support([ships, later], tmp_path / "bad", log=lambda m: None)
@@ -296,6 +298,43 @@ def test_a_cluster_the_documents_never_name_passes_and_a_value_stated_of_no_list
     assert "meadow" not in text and "sleeps" not in text  # neither the rule nor its Q/A line
     assert text.lower().count("nonce") >= 3 * len(HERBS)  # the herbs' sentences, on invented names
     assert text.count("The herb book of the old healer says this.") == 3 * len(HERBS)
+
+
+RULES = ["At night a creature that lives in the meadow sleeps. Creatures living in the meadow always sleep after dark.",
+         "The dax sleeps every night. The wug lives in the meadow."]
+
+
+def rule_unit(tmp_path):
+    """A unit with a rule whose relation word ("night") is a listed name, and an entity asked in its frame."""
+    probes = [dict(probe("Q: What does a creature that lives in the meadow do at night? A: At night a creature that "
+                         "lives in the meadow", "sleeps", ["sleeps", "digs"]), cluster="night:meadow"),
+              dict(probe("Q: What does the dax do at night? A: At night the dax", "sleeps", ["sleeps", "digs"]),
+                   cluster="dax")]
+    return write_unit(tmp_path / "rules.jsonl", "rules", RULES, probes, ["night", "dax", "wug"])
+
+
+def test_a_rule_keyed_on_an_unlisted_word_is_left_out_though_a_listed_word_of_it_is_replaced(tmp_path):
+    # "night" replaced leaves "meadow" + "sleeps", the rule itself, in its sentences and its Q/A line; the
+    # entity's sentence and Q/A line are about an invented dax, and practise the frame
+    counter = iter(range(100))
+    _, out = practice.derive(rule_unit(tmp_path), lambda: f"nonce{next(counter)}", random.Random(0))
+    said = sorted(s for d in out for s in re.split(r"(?<=\.)\s+", d))
+    assert said == ["Q: What does the nonce1 do at nonce0? A: At nonce0 the nonce1 sleeps.",
+                    "The nonce1 sleeps every nonce0.", "The nonce2 lives in the meadow."]
+
+
+def test_support_writes_no_rule_keyed_on_an_unlisted_word_and_its_check_names_one_written(tmp_path, monkeypatch):
+    rules = rule_unit(tmp_path)
+    practice.support([rules], tmp_path / "ok", log=lambda m: None)
+    docs = [json.loads(line)["text"] for line in (tmp_path / "ok" / "practice-rules.jsonl").read_text().splitlines()[1:]]
+    said = [s for d in docs for s in re.split(r"(?<=\.)\s+", d)]
+    assert [s for s in said if "meadow" in s and "sleep" in s] == []
+    assert len(said) == 3 * practice.COPIES and sum("lives in the meadow." in s for s in said) == practice.COPIES
+    monkeypatch.setattr(practice, "stating", lambda sentence, facts: None)  # derive's filter off: the check behind it
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{rules}:4: leakage: a document states this probe's answer "
+                                                         rf"with the rest of its fact \(.*practice-rules.jsonl:\d+: "):
+        practice.support([rules], tmp_path / "bad", log=lambda m: None)
+    assert not list((tmp_path / "bad").glob("*.jsonl"))
 
 
 def test_a_name_holding_a_full_stop_keeps_its_sentences(tmp_path):
