@@ -329,7 +329,7 @@ _WORD = re.compile(r"\w+")
 
 
 def _words(text):
-    return [_stem(w) for w in _WORD.findall(text.lower())]
+    return [_stem(w) for w in _WORD.findall(as_read(text).casefold())]  # as the verbatim check reads it
 
 
 def _stem(word):

@@ -42,11 +42,19 @@ def normalize(text):
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 
 
+# typographic quotes and dashes an editor substitutes for the keyboard's ("What’s", "well‑known"),
+# which NFKC leaves as they are
+_TYPOGRAPHIC = str.maketrans({**dict.fromkeys("‘’‚‛′", "'"),
+                              **dict.fromkeys("“”„‟″", '"'),
+                              **dict.fromkeys("‐‑‒–—―−", "-")})
+
+
 def as_read(text):
     """text as a reader sees it: compatibility forms (full-width letters, a letter and its combining
-    accent) as their plain composed form, invisible characters out, whitespace normalized."""
-    if not text.isascii():  # (ASCII holds neither: most text is spared the work)
-        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    accent) as their plain composed form, typographic quotes and dashes as the keyboard's, invisible
+    characters out, whitespace normalized."""
+    if not text.isascii():  # (ASCII holds none of them: most text is spared the work)
+        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).translate(_TYPOGRAPHIC)
     return normalize(text)
 
 
@@ -134,10 +142,11 @@ def check_probe(path, no, rec, unit):
     for key in ("probe", "answer", "choices", "type"):
         if key not in rec:
             raise CurriculumError(f"{where}: probe is missing field '{key}'")
-    if not isinstance(rec["probe"], str) or not rec["probe"].strip():
+    # as read: a prompt of invisible characters alone would make every document naming its answer a leak
+    if not isinstance(rec["probe"], str) or not as_read(rec["probe"]):
         raise CurriculumError(f"{where}: probe prompt must be a non-empty string")
     ch = rec["choices"]
-    if not isinstance(ch, list) or len(ch) < 2 or not all(isinstance(c, str) and c.strip() for c in ch):
+    if not isinstance(ch, list) or len(ch) < 2 or not all(isinstance(c, str) and as_read(c) for c in ch):
         raise CurriculumError(f"{where}: choices must be a list of at least 2 non-empty strings")
     if not isinstance(rec["type"], str) or not isinstance(rec["answer"], str):
         raise CurriculumError(f"{where}: probe answer and type must be strings")

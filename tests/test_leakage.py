@@ -205,6 +205,14 @@ def test_a_probe_near_verbatim_in_a_document_is_leakage(tmp_path, text):
         leak([p])
 
 
+def test_typographic_quotes_and_dashes_read_as_the_keyboard_s(tmp_path):
+    probe = dict(VILLAGE, probe="Q: What's Mossbridge's well-known craft? A: It is")
+    doc = "Q: What\u2019s Mossbridge\u2019s well\u2011known craft? A: It is glassblowing."  # as an editor types it
+    p = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": "Mossbridge is a village."}, {"text": doc}, probe])
+    with leaks(f"{p}:4", f"{p}:3"):
+        leak([p])
+
+
 def test_a_lead_and_answer_is_leakage_where_the_lead_names_the_probe_s_entity(tmp_path):
     probe = {"probe": "Q: Where does the luklirk live? A: The luklirk lives in the", "answer": "lake",
              "choices": ["lake", "swamp"], "type": "recall", "cluster": "luklirk"}
@@ -310,6 +318,15 @@ def test_a_derived_probe_s_answer_stated_about_its_entity_in_one_sentence_is_lea
     with pytest.raises(CurriculumError, match=rf"^{re.escape(str(p))}:3: leakage.*\({re.escape(str(qa))}:2"):
         L.stated_in([p], [qa])
     L.stated_in([qa], [p])  # qa holds no probe: nothing to find in p's documents
+
+
+@pytest.mark.parametrize("text", ["The dax smells of so\u00adap.", "The d\u200bax smells of soap.",
+                                  "The \uff24\uff21\uff38 smells of soap."])  # soft hyphen, zero width, full width
+def test_a_derived_answer_is_read_as_the_verbatim_check_reads_it(tmp_path, text):
+    probe = derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax")
+    p = write_unit(tmp_path, "hidden", lines=[header("hidden"), {"text": text}, probe])
+    with pytest.raises(CurriculumError, match="states this derived probe's answer"):
+        L.stated_in([p], [p])
 
 
 def test_a_derived_answer_stated_in_another_form_of_its_word_is_leakage(tmp_path):

@@ -155,6 +155,14 @@ def test_a_probe_type_with_spaces_around_it_is_refused(tmp_path):
     rejected(p, f"{p}:4:", "probe type 'recall ' has spaces around it")
 
 
+def test_a_prompt_or_choice_of_invisible_characters_alone_is_refused(tmp_path):
+    # read as "", a prompt would leave the leak check the answer alone: every document naming it a leak
+    for fields in ({"probe": "\u200b"}, {"choices": ["red", "\u200b\u00ad"]}):
+        p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Color?", "answer": "red", "choices": COLORS,
+                                                           "type": "recall", **fields}])
+        rejected(p, f"{p}:4: " + ("probe prompt must be" if "probe" in fields else "choices must be"))
+
+
 def test_a_choice_with_spaces_around_it_is_refused(tmp_path):
     # each choice is scored after one space: " swamp" read as "  swamp", whose extra space token cost it
     # some 28 nats, so it could never win
