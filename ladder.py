@@ -130,6 +130,14 @@ def settings_for(name, **overrides):
     return dataclasses.replace(s, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def _as_given(key, value):
+    """A setting as the option that gives it: "--lora-epochs 4.0", "without --n-layer" (the preset's)."""
+    flag = {"units_dir": "--units", "primitive_dir": "--primitive"}.get(key, "--" + key.replace("_", "-"))
+    if value is None or value is False:
+        return f"without {flag}"
+    return flag if value is True else f"{flag} {value}"
+
+
 # the value of a setting that did what the code did before the setting existed, where its default is
 # now another: a run directory started then continues as it began
 BEFORE_ADDED = {"ft_order": "curriculum", "min_gain": 0.0}
@@ -333,12 +341,13 @@ class Run:
             self.outs = before.pop("outs", [str(out)])
             # a setting added since the run started reads as what the code did then
             before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **before["settings"]}
-            before["settings"]["device"] = s.device  # where it runs may change; what it computes may not
+            # where it runs, and what compare reads off the models, may change; what it computes may not
+            before["settings"].update(device=s.device, samples=s.samples, control=s.control)
             before.update({k: before.get(k) and str(Path(before[k]).resolve()) for k in dirs})
             if before != saved:
                 was = dict(before["settings"], **{k: before.get(k) for k in ("preset",) + dirs})
                 now = dict(saved["settings"], **{k: saved[k] for k in ("preset",) + dirs})
-                changed = [f"{k} {was.get(k)}" for k in sorted(now) if was.get(k) != now[k]]
+                changed = [_as_given(k, was.get(k)) for k in sorted(now) if was.get(k) != now[k]]
                 raise LadderError(f"{state}: this run was started with other settings ({', '.join(changed)});"
                                   " continue it with the same options, or use another --out")
         self.stage_seconds()  # a damaged file is refused now, not once every stage has run
@@ -704,7 +713,8 @@ def stage_scratch(run, grow_flops):
     tokens = budget / flops_per_token(GPT(config), "pretrain")
     steps = run.steps(tokens)
     snapshots = snapshot_steps(curve_fractions(s.curve), steps)
-    run.log(f"    {budget:.3g} FLOPs (the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
+    share = "" if s.compute == 1 else f"{s.compute:g} x "
+    run.log(f"    {budget:.3g} FLOPs ({share}the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
     # verified units all on one level have no earlier level to rehearse: the curriculum is that one level
     replay = s.replay if len({c.units[u]["level"] for u in verified}) > 1 else 0.0

@@ -265,7 +265,18 @@ def test_a_ladder_stopped_between_stages_matches_an_uninterrupted_one(finished, 
 def test_other_settings_in_the_same_run_directory_are_refused(finished, ladder_cli):
     tmp, _ = finished
     r = ladder_cli(tmp / "run", tmp / "units", "--lora-epochs", "7", check=False)
-    assert r.returncode == 2 and "other settings" in r.stderr and "(lora_epochs 4.0)" in r.stderr
+    assert r.returncode == 2 and "other settings" in r.stderr and "(--lora-epochs 4.0)" in r.stderr
+
+
+def test_a_run_continues_with_another_report_setting_and_names_a_changed_one_as_its_option(finished):
+    tmp, _ = finished
+    s = ladder.settings_for("micro")
+    # what compare reads off the trained models may change: a finished run is scored again
+    ladder.Run(tmp / "run", "micro", ladder.dataclasses.replace(s, samples=2, control="chain=0.9"), tmp / "units",
+               log=lambda m: None)
+    for changed, said in ((dict(n_layer=3), "without --n-layer"), (dict(compile=True), "without --compile")):
+        with pytest.raises(ladder.LadderError, match=rf"other settings \({said}\);"):
+            ladder.Run(tmp / "run", "micro", ladder.dataclasses.replace(s, **changed), tmp / "units")
 
 
 def test_a_run_continues_from_another_working_directory_and_refuses_other_units(finished, tmp_path, monkeypatch):
@@ -276,7 +287,7 @@ def test_a_run_continues_from_another_working_directory_and_refuses_other_units(
     monkeypatch.chdir(tmp_path)  # the same run and units by other relative paths
     ladder.Run(Path(os.path.relpath(tmp / "run")), "micro", s, os.path.relpath(tmp / "units"), log=lambda m: None)
     shutil.copytree(tmp / "units", tmp_path / "other")
-    with pytest.raises(ladder.LadderError, match=rf"other settings \(units_dir {tmp / 'units'}\)"):
+    with pytest.raises(ladder.LadderError, match=rf"other settings \(--units {tmp / 'units'}\)"):
         ladder.Run(tmp / "run", "micro", s, tmp_path / "other")
 
 
@@ -292,7 +303,7 @@ def test_a_run_started_before_a_setting_existed_continues_at_its_default_and_not
         # the fine-tune was level by level then; mixed is the default now
         ladder.Run(tmp / "run", "micro", ladder.dataclasses.replace(s, ft_order="curriculum"), tmp / "units",
                    log=lambda m: None)  # continues
-        with pytest.raises(ladder.LadderError, match=r"other settings \(ft_order curriculum\);"):
+        with pytest.raises(ladder.LadderError, match=r"other settings \(--ft-order curriculum\);"):
             ladder.Run(tmp / "run", "micro", s, tmp / "units")
     finally:
         state.write_text(saved)
