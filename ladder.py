@@ -753,6 +753,9 @@ def stage_compare(run, steps, have_ft, curve_points):
                             curves=curves, curve_references=references)
 
 
+RECORD_EVERY = 10  # seconds: how often a stage's time so far is written, at its next log line
+
+
 def run_ladder(run):
     """All six stages; returns the report (report.json's dict) with each stage's seconds, summed over
     every invocation that worked on it (stage_seconds.json in the run directory), so that a resumed
@@ -761,17 +764,28 @@ def run_ladder(run):
     seconds = run.stage_seconds()
 
     def stage(i, title, fn, *args):
-        t = time.time()
+        t, name, log, last = time.time(), STAGES[i - 1], run.log, [time.time()]
+        # compare keeps nothing from an earlier invocation: each scores every model anew, so the report
+        # cost its last run, where a training stage's time adds up over the invocations that resumed it
+        before = 0.0 if name == "compare" else seconds.get(name, 0.0)
+
+        def record():
+            seconds[name] = round(before + time.time() - t, 1)
+            atomic_write_text(file, json.dumps(seconds, indent=1) + "\n")
+
+        def logged(message):  # the time so far, with a line now and then: a kill -9 loses only what follows
+            log(message)
+            if time.time() - last[0] >= RECORD_EVERY:
+                last[0] = time.time()
+                record()
+
+        run.log = logged
         try:  # the title inside: a Ctrl-C that follows it, however soon, counts for this stage
             run.log(f"[{i}/{len(STAGES)}] {title}")
             return fn(*args)
-        finally:  # a stage stopped by an error or Ctrl-C still counts the time it ran (a kill -9 does not)
-            name = STAGES[i - 1]
-            # compare keeps nothing from an earlier invocation: each scores every model anew, so the report
-            # cost its last run, where a training stage's time adds up over the invocations that resumed it
-            before = 0.0 if name == "compare" else seconds.get(name, 0.0)
-            seconds[name] = round(before + time.time() - t, 1)
-            atomic_write_text(file, json.dumps(seconds, indent=1) + "\n")
+        finally:  # a stage stopped by an error or Ctrl-C counts the time it ran
+            run.log = log
+            record()
 
     try:
         stage(1, "corpus: units, tokenizer, shards", stage_corpus, run)

@@ -875,3 +875,32 @@ def test_a_probe_too_long_for_the_block_is_refused_with_the_corpus_before_any_tr
     assert r.stderr.startswith("error: unit facts-01, probe 'Q: What is the longest answer? A:': a choice of ")
     assert r.stderr.endswith(" tokens does not fit block_size 64 of model --preset micro (--block-size)\n")
     assert not (tmp_path / "run").exists()  # a first corpus refused: nothing of the run is left
+
+
+def test_a_stage_s_time_so_far_is_on_disk_while_it_runs(tmp_path, monkeypatch):
+    """A kill -9 runs no finally: the time a stage has run is written at its log lines, every
+    RECORD_EVERY seconds, so that a resumed run's stage_seconds.json loses only what followed the last."""
+    from types import SimpleNamespace
+    clock, seen = [1000.0], {}
+    monkeypatch.setattr(ladder.time, "time", lambda: clock[0])
+
+    def base(run):
+        for _ in range(5):  # five lines 4 s apart: the time is written at 12 s (the third line past 10 s)
+            clock[0] += 4
+            run.log("    step")
+        seen["base"] = json.loads((tmp_path / "stage_seconds.json").read_text())
+
+    def compare(run, *a):
+        (tmp_path / "report").mkdir()
+        return {"models": {"base": {"flops": 1.0}}}
+
+    for name, fn in (("stage_corpus", lambda run: None), ("stage_base", base), ("stage_grow", lambda run: ([], 0)),
+                     ("stage_finetune", lambda run: False), ("stage_scratch", lambda run, f: None),
+                     ("stage_compare", compare)):
+        monkeypatch.setattr(ladder, name, fn)
+    log = lambda m: None  # noqa: E731
+    run = SimpleNamespace(out=tmp_path, stage_seconds=lambda: {"base": 100.0}, log=log, before=None,
+                          preset="micro", s=ladder.settings_for("micro"))
+    report = ladder.run_ladder(run)
+    assert seen["base"] == {"corpus": 0.0, "base": 112.0}  # the earlier invocations' 100 s, and 12 s of this one's
+    assert report["stage_seconds"]["base"] == 120.0 and run.log is log  # the run's own log put back
