@@ -541,11 +541,11 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
         new = _new_units(corpus, files, log)
         _check_gate_on(corpus, new, gate_on)
         _check_premises(corpus, new)
+        new_files, old_files = [i["path"] for i in new.values()], [corpus._unit_file(u) for u in corpus.units]
         check_leakage([(i["path"], i["n_probes"]) for i in new.values()],
-                      [(corpus._unit_file(u), corpus.added[u]["probes"]) for u in corpus.units], leak_budget)
+                      [(f, corpus.added[u]["probes"]) for f, u in zip(old_files, corpus.units)], leak_budget)
         # a derived probe's answer stated about its entity in other words than its own: paired as above,
         # new probes with every document, old ones with the new documents only
-        new_files, old_files = [i["path"] for i in new.values()], [corpus._unit_file(u) for u in corpus.units]
         stated_in(new_files, new_files + old_files)
         stated_in(old_files, new_files)
         for uid, info in new.items():  # killed mid-way, a unit's files without its event are a leftover

@@ -148,14 +148,16 @@ def association(probes, documents):
 def _most_mentioned(probes, texts, key):
     """Each probe answered with its choice found most often (as a whole word, without its article) in
     texts(probe), counted once per key(probe); ties broken by a hash of the prompt and the choice."""
-    counted = {}
+    counted, read = {}, {}
 
     def mentions(p, choice):
-        k = (key(p), choice)
-        if k not in counted:
+        k = key(p)
+        if (k, choice) not in counted:
+            if k not in read:
+                read[k] = texts(p)
             word = re.compile(rf"(?<!\w){re.escape(without_article(choice))}(?!\w)", re.IGNORECASE)
-            counted[k] = sum(len(word.findall(t)) for t in texts(p))
-        return counted[k]
+            counted[k, choice] = sum(len(word.findall(t)) for t in read[k])
+        return counted[k, choice]
 
     out = []
     for p in probes:
@@ -704,7 +706,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
     units, probes, compared, read, apart = comparison_probes(corpus)
-    rejected = corpus.rejected()
+    rejected, verdicts = corpus.rejected(), corpus.latest_verdicts()
     parts = {"summary": compared, "rejected_summary": apart, "gate_summary": read}
     levels = {u: corpus.units[u].get("level") for u in units}
     loaded = {name: load_model(spec, device, corpus.tokenizer_hash) for name, spec in specs.items()}  # fail early
@@ -727,7 +729,7 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
               "retention": _retention(models, retention_steps, [u for u in units if u in shown]),
               "comparisons": [], "rejected": rejected,
               # why, as the gate said it (a retention fall, a miss of the threshold): a report names the reasons
-              "rejected_reasons": {u: corpus.latest_verdicts()[u].get("reasons", []) for u in rejected}}
+              "rejected_reasons": {u: verdicts[u].get("reasons", []) for u in rejected}}
     # controls are compared overall, by level and by type; without controls, every pair overall
     keys = bootstrap_keys(compared, probes)
     # per probe, so that seeds whose gates kept other units are compared on the probes they share

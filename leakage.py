@@ -345,27 +345,16 @@ def _stem(word):
     return word[:-1] if len(word) >= 4 and word.endswith("e") else word
 
 
-def derived_facts(path):
-    """The derived probes of a unit file, by the first word of their entity: {word: [(the entity's
-    words, the answer's words less its article, "path:line", what its leak states and why it may not)]}."""
-    return _facts(path)
-
-
-def practised_facts(path, replaced):
-    """As derived_facts, for every probe of a unit file with a cluster, its entity less the words of the
-    names `replaced` and of its answer: the rest of its fact, which practice (inventing those names anew)
-    still states as the unit's own. A rule keeps its key ("meadow" of "night:meadow"); a probe about a
-    replaced name has none left, nor one whose cluster labels its fact ("ashcress:fever")."""
-    return _facts(path, {w for name in replaced for w in _words(name)})
-
-
+# what a leak of each kind states, and why it may not
 _DERIVED = "this derived probe's answer about its entity", "a probe with premises must follow from them, not be read"
 _PRACTISED = ("this probe's answer with the rest of its fact", "practice states no fact of a unit's own, or the base "
               "would pretrain on what the probe asks")
 
 
-def _facts(path, replaced=None):
-    """derived_facts of the unit file at path; with the words `replaced`, practised_facts."""
+def derived_facts(path, replaced=None):
+    """The derived probes of a unit file, by the first word of their entity: {word: [(the entity's
+    words, the answer's words less its article, "path:line", what its leak states and why it may not)]};
+    with the words `replaced`, every probe with a cluster, as practised_facts gives them."""
     out = {}
     for what, no, p in iter_records(path):
         if what == "probe" and isinstance(p.get("cluster"), str) and (p.get("premises") or replaced is not None):
@@ -376,6 +365,15 @@ def _facts(path, replaced=None):
                 why = _DERIVED if p.get("premises") else _PRACTISED
                 out.setdefault(entity[0], []).append((set(entity), set(answer), f"{path}:{no}", why))
     return out
+
+
+def practised_facts(path, replaced):
+    """As derived_facts, for every probe of a unit file with a cluster, its entity less the words of the
+    names `replaced` and of its answer: the rest of its fact, which practice (inventing those names anew)
+    still states as the unit's own. A rule keeps its key ("meadow" of "night:meadow"); a probe about a
+    replaced name has none left, nor one whose cluster labels its fact ("ashcress:fever")."""
+    return derived_facts(path, {w for name in replaced for w in _words(name)})
+
 
 
 def _merge(facts):
