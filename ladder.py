@@ -71,6 +71,9 @@ class Settings:
     world_tokens: int = option(None, "instead of a size, a built-in world of about this many tokens")
     world_seed: int = option(0, "the built-in world's seed (its names, facts and documents); with --units, "
                             "the seed of the practice and primitive text added")
+    cooccur_decoys: bool = option(False, "in the built-in world, every document of an inference_cooccur creature "
+                                  "states the property of every kind its probe offers, not its own kind's alone: "
+                                  "association then answers at chance (data/world/README.md)")
     practice_copies: int = option(practice.COPIES, "with --units: copies of each unit's practice, each on "
                                   "invented names of its own (practice.py)")
     # training, every stage
@@ -247,7 +250,7 @@ def check_given(given, s, preset, units_dir=None, primitive_dir=None):
         if unknown:
             raise LadderError(f"--control {s.control}: no unit has probes of type {unknown[0]!r}")
     if units_dir:
-        for name in ("world_size", "world_tokens"):
+        for name in ("world_size", "world_tokens", "cooccur_decoys"):
             if name in given:
                 raise LadderError(f"--{name.replace('_', '-')} goes with the built-in world, not --units (your "
                                   "units are the world)")
@@ -458,6 +461,7 @@ class Run:
 def world_dir(s):
     """Where the built-in world of these settings is kept: one directory per size and seed."""
     name = s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}"
+    name += "-decoys" * s.cooccur_decoys  # a world of its own: two ladders may make both at once
     return WORLDS / (name if s.world_seed == 0 else f"{name}-seed-{s.world_seed}")
 
 
@@ -476,7 +480,7 @@ def world_files(s, log=print):
     prepare = world_module()
     world = world_dir(s)
     made = {"prepare_sha256": sha256_file(prepare.__file__), "seed": s.world_seed, "size": s.world_size,
-            "tokens": s.world_tokens}
+            "tokens": s.world_tokens, "cooccur_decoys": s.cooccur_decoys}
     stamp = world / "world.json"
     world.parent.mkdir(parents=True, exist_ok=True)
     with open(world.with_name(f"{world.name}.lock"), "w") as lock:
@@ -485,7 +489,8 @@ def world_files(s, log=print):
             log(f"    making the built-in world in {world}")
             tmp, old = (world.with_name(f"{world.name}.{what}-{os.getpid()}") for what in ("tmp", "old"))
             try:
-                prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens)
+                prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens,
+                                 cooccur_decoys=s.cooccur_decoys)
                 (tmp / "world.json").write_text(json.dumps(made) + "\n")
                 if world.is_dir():
                     os.rename(world, old)

@@ -518,6 +518,7 @@ def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_st
      "practice)"),
     (["--world-size", "small"], "--world-size goes with the built-in world, not --units (your units are the world)"),
     (["--preset", "small", "--world-tokens", "60000"], "--world-tokens goes with the built-in world, not --units"),
+    (["--cooccur-decoys"], "--cooccur-decoys goes with the built-in world, not --units"),
     (["--primitive", "data/examples", "--practice-copies", "4"], "--practice-copies with --primitive: no practice "
      "is added (only knowledge units alone get it), so it would do nothing"),
     (["--primitive", "data/examples", "--world-seed", "3"], "--world-seed with --primitive: no practice is added"),
@@ -701,7 +702,8 @@ def test_an_out_among_another_command_s_files_or_the_units_it_reads_is_refused_b
      dict(practice_copies=4, world_seed=3)),  # knowledge units alone: the practice they get
     (["--preset", "small", "--units", "data/examples"], dict(world_size="tiny", world_tokens=100_000_000)),
     (["--preset", "small", "--world-tokens", "60000"], dict(world_size="tiny", world_tokens=60000)),
-    (["--world-size", "small", "--world-seed", "2"], dict(world_size="small", world_tokens=None, world_seed=2))])
+    (["--world-size", "small", "--world-seed", "2"], dict(world_size="small", world_tokens=None, world_seed=2)),
+    (["--cooccur-decoys"], dict(cooccur_decoys=True)), ([], dict(cooccur_decoys=False))])
 def test_world_and_practice_settings_that_take_effect_are_kept(tmp_path, args, settings, monkeypatch):
     seen = []
     monkeypatch.chdir(ROOT)
@@ -771,6 +773,17 @@ def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_
     (tmp_path / "tiny" / "world.json").write_text('{"prepare_sha256": "an older prepare.py"}')
     (tmp_path / "tiny" / "atoms-00.jsonl").write_text("{}\n")
     assert ladder.world_files(s0, **quiet) == f0 and [f.read_bytes() for f in f0] == made  # made again
+
+
+def test_a_world_with_cooccur_decoys_is_made_apart_and_says_so_in_its_units(tmp_path, monkeypatch):
+    monkeypatch.setattr(ladder, "WORLDS", tmp_path)
+    s = ladder.settings_for("tiny", world_seed=1)
+    plain, decoys = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_decoys=d), log=lambda m: None)
+                     for d in (False, True))
+    assert (plain[0].parent.name, decoys[0].parent.name) == ("tiny-seed-1", "tiny-decoys-seed-1")
+    sources = [json.loads(f.read_text().splitlines()[0])["source"] for f in (plain[-1], decoys[-1])]
+    assert sources[0].endswith("prepare.py seed=1") and sources[1].endswith("prepare.py seed=1 cooccur-decoys")
+    assert plain[-1].read_bytes() != decoys[-1].read_bytes()  # both kept: neither remade the other
 
 
 def test_world_per_seed_gives_the_kth_seed_the_world_seed_plus_k(tmp_path, monkeypatch):

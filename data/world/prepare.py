@@ -325,7 +325,7 @@ def _kind_group(rng, names, f, n_kinds, members, n_cooccur, n_ood, used=None):
     for e in cooccur:
         k = min(rng.sample(kinds, len(kinds)), key=lambda k: size[k])
         f["kind_of"][e], size[k] = k, size[k] + 1
-    stated = Counter(k for e in cooccur for k in _props_stated(f, e, None))
+    stated = Counter(k for e in cooccur for k in _cooccur_stated(f, e))
     f["prop_held"].update(_hold_out(rng, members, PROPS, stated, {p: kinds for p in PROPS},
                                     lambda e, p: _props_stated(f, e, p)))
     return kinds
@@ -343,6 +343,32 @@ def _atom_values(rng, f, creatures, values, rules):
 def _props_stated(f, e, held):
     """The (property, kind) facts stated about creature e, which holds out `held` (None: none)."""
     return [(p, f["kind_of"][e]) for p in PROPS if p != held]
+
+
+def _cooccur_documents(f, e):
+    """What each document naming cooccur creature e states beside its membership, as lists of
+    (property, kind): its kind's properties; or, in a world with decoys (f["decoys"]), one property
+    of every kind of its group, a list per property. With decoys each of its probes' choices is
+    stated with it equally often, so only the membership tells which is its own; a document per
+    property keeps them short enough for one context window (~50 tokens, where all three would take
+    ~130)."""
+    k = f["kind_of"][e]
+    return [[(p, j) for j in f["group"][k]] for p in PROPS] if f["decoys"] else [[(p, k) for p in PROPS]]
+
+
+def _cooccur_stated(f, e):
+    """The (property, kind) facts the documents naming cooccur creature e state, each MENTIONS times."""
+    return [fact for doc in _cooccur_documents(f, e) for fact in doc]
+
+
+def _cooccur_docs(rng, f, e):
+    """The documents naming cooccur creature e, MENTIONS of each in _cooccur_documents: its membership
+    shuffled in among the properties, so both premises of what it inherits share the document."""
+    for stated in _cooccur_documents(f, e):
+        for _ in range(MENTIONS):
+            doc = [_state(rng, "kind", None, e=e, k=f["kind_of"][e])]
+            doc += [_state(rng, p, f["kinds"][k][p], k=k) for p, k in stated]
+            yield " ".join(rng.sample(doc, len(doc)))
 
 
 def _outcomes_stated(f, e, held):
@@ -386,7 +412,7 @@ def _topped_up(stated, pools, base):
 def _kind_times(f, kinds, members, cooccur):
     """{(property, kind): times a unit states it}: evened out over the kinds (see _hold_out)."""
     stated = Counter(k for e in members for k in _props_stated(f, e, f["prop_held"][e]))
-    stated.update(k for e in cooccur for k in _props_stated(f, e, None))
+    stated.update(k for e in cooccur for k in _cooccur_stated(f, e))
     return _topped_up(stated, {p: kinds for p in PROPS}, MENTIONS)
 
 
@@ -397,9 +423,10 @@ def _rule_times(f, rules, creatures):
     return _topped_up(stated, {o: list(rules[o]) for o in OUTCOMES}, 2 * MENTIONS)
 
 
-def _new_facts():
+def _new_facts(decoys=False):
+    """Empty facts; decoys: whether cooccur creatures' documents state their group's other kinds too."""
     return {"kinds": {}, "group": {}, "kind_of": {}, "prop_held": {}, "atoms": {}, "outcomes": {},
-            "outcome_held": {}, "cooccur": [], "ood": []}
+            "outcome_held": {}, "cooccur": [], "ood": [], "decoys": decoys}
 
 
 # ---------------------------------------------------------------- knowledge units
@@ -469,10 +496,7 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
         probes.append(probe("inference_id", held, f"the {e}", f["kinds"][k][held], _prop_pool(f, k, held), e,
                             [kind_q[e], prop_q[k][held]]))
     for e in cooccur:  # both premises in every document that names the creature
-        k = f["kind_of"][e]
-        for _ in range(MENTIONS):
-            doc = [_state(rng, "kind", None, e=e, k=k)] + [_state(rng, p, f["kinds"][k][p], k=k) for p in PROPS]
-            docs.append(" ".join(rng.sample(doc, len(doc))))
+        docs += _cooccur_docs(rng, f, e)
     for kind, group in (("inference_cooccur", cooccur), ("inference_ood", ood)):
         for e in group:
             k = f["kind_of"][e]
@@ -523,7 +547,7 @@ def _block_names(m):
     return 3 * 12 * m + 2 * (GROUP_KINDS + 6 * m + _n_ood(m))
 
 
-def _block(b, seed, names, m, width, rules):
+def _block(b, seed, names, m, width, rules, decoys=False):
     """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded lazily as (id, unit).
     kinds unit j takes its members from atoms units j and j + 1 (the middle one split between them),
     and the memberships of its ood creatures are stated in those atoms units."""
@@ -533,7 +557,7 @@ def _block(b, seed, names, m, width, rules):
     def rng(unit):
         return random.Random(f"accrete-world:{seed}:{unit}")
 
-    n, f, r = 12 * m, _new_facts(), rng(f"facts-{b}")  # n creatures per atoms unit
+    n, f, r = 12 * m, _new_facts(decoys), rng(f"facts-{b}")  # n creatures per atoms unit
     units = [[names.new() for _ in range(n)] for _ in range(3)]
     for creatures in units:
         _atom_values(r, f, creatures, {a: HALVES[a]["knowledge"] for a in ATOMS}, rules)
@@ -666,10 +690,7 @@ def _practice_statements(rng, f, rules):
         for key, v in rules[o].items():
             _mention(rng, outs, o, v, k=key, times=2)  # the rulebook is also in the real-animal text
     for e in f["cooccur"]:
-        k = f["kind_of"][e]
-        for _ in range(MENTIONS):
-            doc = [_state(rng, "kind", None, e=e, k=k)] + [_state(rng, p, f["kinds"][k][p], k=k) for p in PROPS]
-            docs.append(" ".join(rng.sample(doc, len(doc))))
+        docs += _cooccur_docs(rng, f, e)
     names = list(f["atoms"])
     return docs + [d for sents in (atoms, kinds, outs) for d in _documents(rng, sents, names)]
 
@@ -750,9 +771,9 @@ def _register(names, blocks, m, n_prim, prim_chars):
 
 # ---------------------------------------------------------------- writing
 
-def _write_unit(path, uid, header, docs, probes, seed):
+def _write_unit(path, uid, header, docs, probes, source):
     """Stream one unit file to its place atomically."""
-    head = {"unit": uid, **header, "source": f"accrete data/world/prepare.py seed={seed}", "license": LICENSE}
+    head = {"unit": uid, **header, "source": source, "license": LICENSE}
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
         for obj in chain([head], ({"text": d} for d in docs), probes):
             f.write(json.dumps(obj) + "\n")
@@ -792,12 +813,16 @@ def _prim_units(prim_chars):
     return n_prim, max(MIN_PRACTICE, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
 
 
-def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
+def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, cooccur_decoys=False):
     """Write the world's unit files to out_dir; returns their paths (primitive first, then by block).
 
     size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
     register: other names for the primitive text to mention instead of the world's knowledge names,
-    and then only the primitive units are written (the support a user's own units need)."""
+    and then only the primitive units are written (the support a user's own units need).
+    cooccur_decoys: the documents of a knowledge unit's cooccur creature state a property of every kind
+    of its group, not its own kind's alone (see _cooccur_documents), three documents for each one
+    without: a world made to a token target comes out a little larger. Only the kinds units change:
+    the primitive text (practice included) is the same, so the base is too."""
     blocks, m, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
     width = max(2, len(str(3 * blocks)))
     prim_rules, rules = rulebook(seed, "primitive"), rulebook(seed, "knowledge")
@@ -809,7 +834,8 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
     prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), atoms,
                                                  prim_rules, prim_chars / n_prim, practice[i], mentions[i]))
              for i in range(n_prim))
-    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules)) if register is None else ()
+    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules, cooccur_decoys)) \
+        if register is None else ()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: not a directory")
@@ -817,7 +843,8 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None):
     written = []
     for uid, (header, docs, probes) in chain(prims, knowledge):  # every planned block, whole
         written.append(out / f"{uid}.jsonl")
-        _write_unit(written[-1], uid, header, docs, probes, seed)
+        decoys = " cooccur-decoys" * (cooccur_decoys and header["kind"] == "knowledge")
+        _write_unit(written[-1], uid, header, docs, probes, f"accrete data/world/prepare.py seed={seed}{decoys}")
     # a previous, larger run may have left world units that this one did not write (practice's
     # primitive text, register given, shares a folder with other units: it removes nothing)
     for p in out.glob("*.jsonl") if register is None else ():
@@ -835,10 +862,13 @@ def main(argv=None):
                    help="tiny (the CPU ladder's world) or small (ten times its blocks and primitive text)")
     p.add_argument("--target-tokens", type=int, default=None, help="write about this many tokens (chars / 4) "
                    "instead of a size: more and larger units, 10%% primitive")
+    p.add_argument("--cooccur-decoys", action="store_true", help="state, in every document of an "
+                   "inference_cooccur creature, the properties of every kind of its group (its probes' choices), "
+                   "not its own kind's alone: only its membership then tells which is its own")
     args = p.parse_args(argv)
     try:
         t0 = time.time()
-        files = generate(args.out, args.seed, args.size, args.target_tokens)
+        files = generate(args.out, args.seed, args.size, args.target_tokens, cooccur_decoys=args.cooccur_decoys)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
