@@ -459,7 +459,7 @@ class Run:
 # ----------------------------------------------------------------------------- 1 corpus
 
 def world_dir(s):
-    """Where the built-in world of these settings is kept: one directory per size and seed."""
+    """Where the built-in world of these settings is kept: one directory per size, decoys and seed."""
     name = s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}"
     name += "-decoys" * s.cooccur_decoys  # a world of its own: two ladders may make both at once
     return WORLDS / (name if s.world_seed == 0 else f"{name}-seed-{s.world_seed}")

@@ -261,9 +261,9 @@ def test_cooccur_choices_are_stated_with_their_creature_equally_often_only_with_
     kind_of = {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(units)
                if p["probe"].startswith("Q: What kind of creature")}
     cooccur = [p for p in _probes(units) if p["type"] == "inference_cooccur"]
-    naming = defaultdict(list)
+    creatures, naming = {_entity(p["probe"]) for p in cooccur}, defaultdict(list)
     for d in _docs(units, "knowledge"):
-        for e in set(re.findall(r"\w+", d)) & {_entity(p["probe"]) for p in cooccur}:
+        for e in set(re.findall(r"\w+", d)) & creatures:
             naming[e].append(d)
     answer_leads = 0
     for p in cooccur:

@@ -495,7 +495,7 @@ def _kinds_unit(rng, f, kinds, members, cooccur, ood, requires):
                 probes.append(probe("recall", p, f"the {e}", f["kinds"][k][p], _prop_pool(f, k, p), e))
         probes.append(probe("inference_id", held, f"the {e}", f["kinds"][k][held], _prop_pool(f, k, held), e,
                             [kind_q[e], prop_q[k][held]]))
-    for e in cooccur:  # both premises in every document that names the creature
+    for e in cooccur:  # only in documents that hold its membership beside its kind's properties
         docs += _cooccur_docs(rng, f, e)
     for kind, group in (("inference_cooccur", cooccur), ("inference_ood", ood)):
         for e in group:
