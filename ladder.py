@@ -71,9 +71,10 @@ class Settings:
     world_tokens: int = option(None, "instead of a size, a built-in world of about this many tokens")
     world_seed: int = option(0, "the built-in world's seed (its names, facts and documents); with --units, "
                             "the seed of the practice and primitive text added")
-    cooccur_decoys: bool = option(False, "in the built-in world, every document of an inference_cooccur creature "
-                                  "states the property of every kind its probe offers, not its own kind's alone: "
-                                  "association then answers at chance (data/world/README.md)")
+    cooccur_docs: str = option("plain", "in the built-in world, what every document naming an inference_cooccur "
+                               "creature states beside its membership: plain, its kind's properties; decoys, a "
+                               "property of every kind its probe offers, so association answers at chance; bare, "
+                               "nothing (data/world/README.md)", ("plain", "decoys", "bare"))
     practice_copies: int = option(practice.COPIES, "with --units: copies of each unit's practice, each on "
                                   "invented names of its own (practice.py)")
     # training, every stage
@@ -250,7 +251,7 @@ def check_given(given, s, preset, units_dir=None, primitive_dir=None):
         if unknown:
             raise LadderError(f"--control {s.control}: no unit has probes of type {unknown[0]!r}")
     if units_dir:
-        for name in ("world_size", "world_tokens", "cooccur_decoys"):
+        for name in ("world_size", "world_tokens", "cooccur_docs"):
             if name in given:
                 raise LadderError(f"--{name.replace('_', '-')} goes with the built-in world, not --units (your "
                                   "units are the world)")
@@ -342,8 +343,12 @@ class Run:
         if state.is_file():
             before = read_state(state)
             self.outs = before.pop("outs", [str(out)])
-            # a setting added since the run started reads as what the code did then
-            before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **before["settings"]}
+            # a setting added since the run started reads as what the code did then; the decoys' old
+            # flag as the choice it became
+            was = before["settings"]
+            if "cooccur_decoys" in was:
+                was["cooccur_docs"] = "decoys" if was.pop("cooccur_decoys") else "plain"
+            before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **was}
             # where it runs, and what compare reads off the models, may change; what it computes may not
             before["settings"].update(device=s.device, samples=s.samples, control=s.control)
             before.update({k: before.get(k) and str(Path(before[k]).resolve()) for k in dirs})
@@ -459,9 +464,9 @@ class Run:
 # ----------------------------------------------------------------------------- 1 corpus
 
 def world_dir(s):
-    """Where the built-in world of these settings is kept: one directory per size, decoys and seed."""
+    """Where the built-in world of these settings is kept: one directory per size, cooccur documents and seed."""
     name = s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}"
-    name += "-decoys" * s.cooccur_decoys  # a world of its own: two ladders may make both at once
+    name += f"-{s.cooccur_docs}" * (s.cooccur_docs != "plain")  # a world of its own: two ladders may make both
     return WORLDS / (name if s.world_seed == 0 else f"{name}-seed-{s.world_seed}")
 
 
@@ -480,7 +485,7 @@ def world_files(s, log=print):
     prepare = world_module()
     world = world_dir(s)
     made = {"prepare_sha256": sha256_file(prepare.__file__), "seed": s.world_seed, "size": s.world_size,
-            "tokens": s.world_tokens, "cooccur_decoys": s.cooccur_decoys}
+            "tokens": s.world_tokens, "cooccur_docs": s.cooccur_docs}
     stamp = world / "world.json"
     world.parent.mkdir(parents=True, exist_ok=True)
     with open(world.with_name(f"{world.name}.lock"), "w") as lock:
@@ -490,7 +495,7 @@ def world_files(s, log=print):
             tmp, old = (world.with_name(f"{world.name}.{what}-{os.getpid()}") for what in ("tmp", "old"))
             try:
                 prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens,
-                                 cooccur_decoys=s.cooccur_decoys)
+                                 cooccur_docs=s.cooccur_docs)
                 (tmp / "world.json").write_text(json.dumps(made) + "\n")
                 if world.is_dir():
                     os.rename(world, old)

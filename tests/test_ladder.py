@@ -518,7 +518,7 @@ def test_the_learning_curve_snapshots_fractions_of_the_run_but_never_its_last_st
      "practice)"),
     (["--world-size", "small"], "--world-size goes with the built-in world, not --units (your units are the world)"),
     (["--preset", "small", "--world-tokens", "60000"], "--world-tokens goes with the built-in world, not --units"),
-    (["--cooccur-decoys"], "--cooccur-decoys goes with the built-in world, not --units"),
+    (["--cooccur-docs", "decoys"], "--cooccur-docs goes with the built-in world, not --units"),
     (["--primitive", "data/examples", "--practice-copies", "4"], "--practice-copies with --primitive: no practice "
      "is added (only knowledge units alone get it), so it would do nothing"),
     (["--primitive", "data/examples", "--world-seed", "3"], "--world-seed with --primitive: no practice is added"),
@@ -703,7 +703,7 @@ def test_an_out_among_another_command_s_files_or_the_units_it_reads_is_refused_b
     (["--preset", "small", "--units", "data/examples"], dict(world_size="tiny", world_tokens=100_000_000)),
     (["--preset", "small", "--world-tokens", "60000"], dict(world_size="tiny", world_tokens=60000)),
     (["--world-size", "small", "--world-seed", "2"], dict(world_size="small", world_tokens=None, world_seed=2)),
-    (["--cooccur-decoys"], dict(cooccur_decoys=True)), ([], dict(cooccur_decoys=False))])
+    (["--cooccur-docs", "bare"], dict(cooccur_docs="bare")), ([], dict(cooccur_docs="plain"))])
 def test_world_and_practice_settings_that_take_effect_are_kept(tmp_path, args, settings, monkeypatch):
     seen = []
     monkeypatch.chdir(ROOT)
@@ -775,15 +775,32 @@ def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_
     assert ladder.world_files(s0, **quiet) == f0 and [f.read_bytes() for f in f0] == made  # made again
 
 
-def test_a_world_with_cooccur_decoys_is_made_apart_and_says_so_in_its_units(tmp_path, monkeypatch):
+def test_a_world_with_other_cooccur_documents_is_made_apart_and_says_so_in_its_units(tmp_path, monkeypatch):
     monkeypatch.setattr(ladder, "WORLDS", tmp_path)
     s = ladder.settings_for("tiny", world_seed=1)
-    plain, decoys = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_decoys=d), log=lambda m: None)
-                     for d in (False, True))
-    assert (plain[0].parent.name, decoys[0].parent.name) == ("tiny-seed-1", "tiny-decoys-seed-1")
-    sources = [json.loads(f.read_text().splitlines()[0])["source"] for f in (plain[-1], decoys[-1])]
-    assert sources[0].endswith("prepare.py seed=1") and sources[1].endswith("prepare.py seed=1 cooccur-decoys")
-    assert plain[-1].read_bytes() != decoys[-1].read_bytes()  # both kept: neither remade the other
+    plain, decoys, bare = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_docs=d), log=lambda m: None)
+                           for d in ("plain", "decoys", "bare"))
+    assert [w[0].parent.name for w in (plain, decoys, bare)] == ["tiny-seed-1", "tiny-decoys-seed-1", "tiny-bare-seed-1"]
+    sources = [json.loads(w[-1].read_text().splitlines()[0])["source"] for w in (plain, decoys, bare)]
+    assert [src.split("prepare.py ")[1] for src in sources] == ["seed=1", "seed=1 cooccur-decoys", "seed=1 cooccur-bare"]
+    assert len({w[-1].read_bytes() for w in (plain, decoys, bare)}) == 3  # all kept: none remade another
+
+
+def test_a_run_started_with_the_decoys_flag_continues_with_its_choice(tmp_path):
+    """ladder.json of a run started when the decoys were a flag (cooccur_decoys) reads as the choice it
+    became: continued with it, the run goes on; with another, it is refused naming the setting."""
+    s = ladder.settings_for("tiny")
+    for flag, docs in ((True, "decoys"), (False, "plain")):
+        out = tmp_path / docs
+        ladder.Run(out, "tiny", ladder.dataclasses.replace(s, cooccur_docs=docs), log=lambda m: None)
+        state = json.loads((out / "ladder.json").read_text())
+        state["settings"]["cooccur_decoys"] = state["settings"].pop("cooccur_docs") == "decoys"
+        assert state["settings"]["cooccur_decoys"] is flag
+        (out / "ladder.json").write_text(json.dumps(state))
+        ladder.Run(out, "tiny", ladder.dataclasses.replace(s, cooccur_docs=docs), log=lambda m: None)
+        with pytest.raises(ladder.LadderError, match=f"ladder.json: this run was started with other settings "
+                           f"\\(--cooccur-docs {docs}\\)"):
+            ladder.Run(out, "tiny", ladder.dataclasses.replace(s, cooccur_docs="bare"), log=lambda m: None)
 
 
 def test_world_per_seed_gives_the_kth_seed_the_world_seed_plus_k(tmp_path, monkeypatch):

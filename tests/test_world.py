@@ -23,24 +23,39 @@ def _read(path):
     return lines[0], [d["text"] for d in lines[1:] if "text" in d], [p for p in lines[1:] if "probe" in p]
 
 
+def _world(tmp_path_factory, cooccur_docs):
+    """World seed 0 with these cooccur documents, as (files, {unit: (header, documents, probes)})."""
+    files = world.generate(tmp_path_factory.mktemp(cooccur_docs), seed=0, cooccur_docs=cooccur_docs)
+    return files, {f.stem: _read(f) for f in files}
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("world")
-    files = world.generate(out, seed=0)
-    return files, {f.stem: _read(f) for f in files}
+    return _world(tmp_path_factory, "plain")
 
 
 @pytest.fixture(scope="module")
 def decoys(tmp_path_factory):
-    """The tiny world with cooccur decoys."""
-    files = world.generate(tmp_path_factory.mktemp("decoys"), seed=0, cooccur_decoys=True)
-    return files, {f.stem: _read(f) for f in files}
+    """The tiny world whose cooccur creatures' documents state a property of every kind of their group."""
+    return _world(tmp_path_factory, "decoys")
 
 
-@pytest.fixture(scope="module", params=["plain", "cooccur-decoys"])
-def world_either(request):
-    """The tiny world, and the same world with cooccur decoys: every property a test checks holds in both."""
-    return request.getfixturevalue("tiny" if request.param == "plain" else "decoys")
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    """The tiny world whose cooccur creatures' documents state their membership alone."""
+    return _world(tmp_path_factory, "bare")
+
+
+@pytest.fixture(scope="module", params=world.COOCCUR_DOCS)
+def every_world(request):
+    """The tiny world with each kind of cooccur documents: every property a test checks holds in all."""
+    return request.getfixturevalue("tiny" if request.param == "plain" else request.param)
+
+
+def _cooccur_docs_of(files):
+    """What a world's cooccur documents state (world.COOCCUR_DOCS), as its knowledge units' source says."""
+    source = json.loads(files[-1].read_text().splitlines()[0])["source"]
+    return source.rsplit(" cooccur-", 1)[1] if " cooccur-" in source else "plain"
 
 
 def _docs(units, kind=None):
@@ -57,18 +72,19 @@ def _entity(prompt):
     return m and m.group(1)
 
 
-def test_cooccur_decoys_change_only_the_kinds_units(tiny, decoys):
-    """The decoys' world differs from the plain one in its kinds units alone (and in the knowledge
-    units' source line): the primitive text, so the tokenizer and the base, and every other unit are
-    the same, and so are the cooccur probes. A kinds unit holds out other properties of its members
-    (the decoys state every kind's values alike, so the hold-outs even out other counts), so its
-    documents and its other probes differ, in the same numbers by type."""
-    (plain_files, plain), (files, units) = tiny, decoys
+@pytest.mark.parametrize("variant", ["decoys", "bare"])
+def test_other_cooccur_documents_change_only_the_kinds_units(tiny, variant, request):
+    """A world with other cooccur documents differs from the plain one in its kinds units alone (and
+    in the knowledge units' source line): the primitive text, so the tokenizer and the base, and every
+    other unit are the same, and so are the cooccur probes. A kinds unit holds out other properties of
+    its members (what its cooccur creatures state is counted when the hold-outs even out the values),
+    so its documents and its other probes differ, in the same numbers by type."""
+    (plain_files, plain), (files, units) = tiny, request.getfixturevalue(variant)
     assert [f.name for f in files] == [f.name for f in plain_files]
     for (uid, (h, docs, probes)), f, g in zip(units.items(), files, plain_files):
         h0, docs0, probes0 = plain[uid]
         assert {**h, "source": h0["source"]} == h0
-        assert h["source"].endswith("cooccur-decoys") == (h["kind"] == "knowledge"), uid
+        assert h["source"].endswith(f"cooccur-{variant}") == (h["kind"] == "knowledge"), uid
         if h["kind"] == "primitive":
             assert f.read_bytes() == g.read_bytes()
         if not uid.startswith("kinds"):
@@ -101,11 +117,11 @@ def test_tiny_has_three_primitive_units_and_six_knowledge_units(tiny):
             assert 15_000 <= sum(map(len, docs)) <= 80_000, h["unit"]
 
 
-def test_every_unit_has_a_valid_header_and_four_choice_probes(world_either):
-    for uid, (h, docs, probes) in world_either[1].items():
+def test_every_unit_has_a_valid_header_and_four_choice_probes(every_world):
+    for uid, (h, docs, probes) in every_world[1].items():
         assert set(h) == HEADER_KEYS and h["unit"] == uid
-        assert h["source"] in ("accrete data/world/prepare.py seed=0", "accrete data/world/prepare.py seed=0 "
-                               "cooccur-decoys") and h["license"] == "CC0-1.0"
+        assert h["source"] in ["accrete data/world/prepare.py seed=0"] + [
+            f"accrete data/world/prepare.py seed=0 cooccur-{c}" for c in ("decoys", "bare")] and h["license"] == "CC0-1.0"
         assert docs and all(isinstance(d, str) and d for d in docs)
         if h["kind"] == "primitive":
             assert h["level"] == 0 and probes == []
@@ -118,18 +134,18 @@ def test_every_unit_has_a_valid_header_and_four_choice_probes(world_either):
             assert p["probe"].startswith("Q: ") and not p["probe"].endswith(" ")
 
 
-def test_probe_types_per_level_and_at_least_100_of_each_reasoning_type(world_either):
-    types = {h["level"]: set() for h, _, _ in world_either[1].values()}
-    for h, _, probes in world_either[1].values():
+def test_probe_types_per_level_and_at_least_100_of_each_reasoning_type(every_world):
+    types = {h["level"]: set() for h, _, _ in every_world[1].values()}
+    for h, _, probes in every_world[1].values():
         types[h["level"]] |= {p["type"] for p in probes}
     assert types == {0: {"recall"}, 1: {"recall", "inference_id", "inference_cooccur", "inference_ood"},
                      2: {"recall", "chain"}}
-    counts = Counter(p["type"] for p in _probes(world_either[1]))
+    counts = Counter(p["type"] for p in _probes(every_world[1]))
     assert min(counts.values()) >= 100, counts
 
 
-def test_premises_are_recall_probes_of_the_corpus_and_clusters_name_the_entity(world_either):
-    probes = _probes(world_either[1])
+def test_premises_are_recall_probes_of_the_corpus_and_clusters_name_the_entity(every_world):
+    probes = _probes(every_world[1])
     recall = {p["probe"]: p for p in probes if p["type"] == "recall"}
     for p in probes:
         if p["type"] == "recall":
@@ -139,17 +155,17 @@ def test_premises_are_recall_probes_of_the_corpus_and_clusters_name_the_entity(w
         assert p["cluster"] == _entity(p["probe"]) and _entity(p["premises"][0]) == p["cluster"]
 
 
-def test_no_probe_prompt_plus_answer_appears_in_any_document(world_either):
-    text = "\n".join(_docs(world_either[1]))
-    for p in _probes(world_either[1]):
+def test_no_probe_prompt_plus_answer_appears_in_any_document(every_world):
+    text = "\n".join(_docs(every_world[1]))
+    for p in _probes(every_world[1]):
         assert p["probe"] + " " + p["answer"] not in text
         assert p["probe"] + p["answer"] not in text
 
 
-def test_recall_phrasing_is_never_used_in_knowledge_documents(world_either):
-    text = "\n".join(_docs(world_either[1], "knowledge")).lower()
+def test_recall_phrasing_is_never_used_in_knowledge_documents(every_world):
+    text = "\n".join(_docs(every_world[1], "knowledge")).lower()
     assert "q:" not in text and "?" not in text
-    for p in _probes(world_either[1]):
+    for p in _probes(every_world[1]):
         question, lead = p["probe"][3:].split(" A: ")
         assert question.lower() not in text
         assert f"{lead} {p['answer']}".lower() not in text, p  # nor the answer sentence
@@ -168,14 +184,14 @@ def _said_about(sentences, e, answer):
     return [s for s in sentences if e in re.findall(r"\w+", s) and _forms(answer) & set(re.findall(r"\w+", s))]
 
 
-def test_inferred_answers_are_never_stated_about_their_entity(world_either):
+def test_inferred_answers_are_never_stated_about_their_entity(every_world):
     # primitive text is left out: it names them only in neutral sentences (tested below)
     naming = defaultdict(list)  # word -> the sentences that use it
-    for s in _sentences(_docs(world_either[1], "knowledge")):
+    for s in _sentences(_docs(every_world[1], "knowledge")):
         for w in set(re.findall(r"\w+", s)):
             naming[w].append(s)
     checked = Counter()
-    for p in _probes(world_either[1]):
+    for p in _probes(every_world[1]):
         if p["type"] != "recall":
             e = _entity(p["probe"])
             assert naming[e], e  # the entity is known from documents...
@@ -184,17 +200,17 @@ def test_inferred_answers_are_never_stated_about_their_entity(world_either):
     assert min(checked.values()) >= 100 and len(checked) == 4
 
 
-def test_the_leakage_screen_finds_no_derived_fact_stated_in_any_unit_primitive_text_included(world_either):
+def test_the_leakage_screen_finds_no_derived_fact_stated_in_any_unit_primitive_text_included(every_world):
     import leakage
-    files = world_either[0]
+    files = every_world[0]
     assert sum(len(v) for f in files for v in leakage.derived_facts(f).values()) >= 400  # it has probes to look for
     leakage.stated_in(files, files)
 
 
-def test_in_distribution_probes_have_the_entity_s_other_inferred_facts_stated(world_either):
-    sentences = _sentences(_docs(world_either[1], "knowledge"))
+def test_in_distribution_probes_have_the_entity_s_other_inferred_facts_stated(every_world):
+    sentences = _sentences(_docs(every_world[1], "knowledge"))
     by_entity = defaultdict(list)
-    for p in _probes(world_either[1]):
+    for p in _probes(every_world[1]):
         if p["type"] in ("inference_id", "chain"):
             by_entity[p["type"], _entity(p["probe"])].append(p)
     for (kind, e), probes in by_entity.items():
@@ -202,7 +218,7 @@ def test_in_distribution_probes_have_the_entity_s_other_inferred_facts_stated(wo
         stated = [s for s in sentences if e in re.findall(r"\w+", s)]
         held = probes[0]["answer"]
         pool = world.PROPS if kind == "inference_id" else world.OUTCOMES
-        others = [v for v in _values_of(world_either, e, kind) if v != held]
+        others = [v for v in _values_of(every_world, e, kind) if v != held]
         assert len(others) == len(pool) - 1
         for v in others:
             assert _said_about(stated, e, v), (e, v)
@@ -250,14 +266,14 @@ def test_cooccur_premises_always_share_a_document_and_ood_premises_never_share_a
     assert checked["inference_cooccur"] >= 100 and checked["inference_ood"] >= 100
 
 
-def test_cooccur_choices_are_stated_with_their_creature_equally_often_only_with_decoys(world_either):
+def test_cooccur_choices_are_stated_with_their_creature_as_its_documents_say(every_world):
     """Association (evaluate.association) picks the choice most mentioned in the documents naming a
-    probe's creature. Without decoys those documents state its kind's properties alone, so it names
-    the answer; with decoys each choice is stated with the creature as often, and both premises of
-    every probe still share MENTIONS documents, each short (the membership and one property of each
-    kind of the group)."""
-    files, units = world_either
-    decoys = json.loads(files[-1].read_text().splitlines()[0])["source"].endswith("cooccur-decoys")
+    probe's creature. Plain, those documents state its kind's properties alone, so it names the
+    answer; with decoys each choice is stated with the creature as often, and both premises of every
+    probe still share MENTIONS documents, each short (the membership and one property of each kind of
+    the group); bare, they are MENTIONS statements of its membership, naming no choice."""
+    files, units = every_world
+    docs = _cooccur_docs_of(files)
     kind_of = {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(units)
                if p["probe"].startswith("Q: What kind of creature")}
     cooccur = [p for p in _probes(units) if p["type"] == "inference_cooccur"]
@@ -272,12 +288,15 @@ def test_cooccur_choices_are_stated_with_their_creature_equally_often_only_with_
         counts = [len(re.findall(rf"\b({'|'.join(_forms(c.split()[-1]))})\b", text)) for c in p["choices"]]
         answer = p["choices"].index(p["answer"])
         answer_leads += counts[answer] > max(counts[:answer] + counts[answer + 1:])
-        if decoys:
+        if docs == "decoys":
             assert len(set(counts)) == 1 and counts[0] == len(naming[e]) // len(world.PROPS), (p["probe"], counts)
             both = [d for d in naming[e] if _said_about(_sentences([d]), k, p["answer"])]
             assert len(both) == world.MENTIONS, (p["probe"], len(both))
             assert all(len(_sentences([d])) == 1 + world.GROUP_KINDS for d in naming[e])
-    assert len(cooccur) >= 100 and answer_leads == (0 if decoys else len(cooccur)), answer_leads
+        if docs == "bare":
+            assert counts == [0] * 4 and len(naming[e]) == world.MENTIONS, (p["probe"], counts, len(naming[e]))
+            assert all(len(_sentences([d])) == 1 and k in d for d in naming[e]), naming[e]
+    assert len(cooccur) >= 100 and answer_leads == (len(cooccur) if docs == "plain" else 0), answer_leads
 
 
 def test_each_fact_is_stated_in_at_least_four_phrasings(tiny):
@@ -307,10 +326,10 @@ def test_knowledge_names_occur_in_primitive_text_only_in_neutral_register_senten
     assert set(seen) == names and min(seen.values()) == world.REGISTER_MENTIONS
 
 
-def test_answers_are_spread_evenly_over_the_values_within_a_unit(world_either):
+def test_answers_are_spread_evenly_over_the_values_within_a_unit(every_world):
     """A model that learned only how often a unit uses each value must not beat chance."""
     pools = {**world.POOLS, **{a: v["knowledge"] for a, v in world.HALVES.items()}}
-    for u, (h, _, probes) in world_either[1].items():
+    for u, (h, _, probes) in every_world[1].items():
         by_pool = defaultdict(Counter)
         for p in probes:
             # a creature's stated property or outcome follows its kind or its level-0 value, whose
@@ -325,14 +344,14 @@ def test_answers_are_spread_evenly_over_the_values_within_a_unit(world_either):
             assert max(counts.values()) - min(counts.values()) <= 1, (u, pool, counts)
 
 
-def test_reasoning_answers_are_spread_over_the_values_within_a_unit(world_either):
+def test_reasoning_answers_are_spread_over_the_values_within_a_unit(every_world):
     """The check above sees, in a kinds or rules unit, only pools where each value is one kind's or rule's
     by construction; the answers that matter there are the reasoning probes'. Over world seeds 0-9 no
     value is the answer of more than 2 (chain: 4) probes of a type beyond another (4-5 a value at seed
     0, chain 10-12), where a unit whose creatures crowded into one kind would give that kind's values
     several times more."""
     checked = Counter()
-    for u, (h, _, probes) in world_either[1].items():
+    for u, (h, _, probes) in every_world[1].items():
         by_type = defaultdict(Counter)
         for p in probes:
             if p["type"] != "recall":
@@ -343,11 +362,11 @@ def test_reasoning_answers_are_spread_over_the_values_within_a_unit(world_either
     assert checked == {"inference_id": 24, "inference_cooccur": 24, "inference_ood": 24, "chain": 10}, checked
 
 
-def test_every_choice_of_a_reasoning_probe_is_stated_equally_often_in_its_unit(world_either):
+def test_every_choice_of_a_reasoning_probe_is_stated_equally_often_in_its_unit(every_world):
     """A held-out fact is a statement the text lacks: unless the unit makes up for it, a reasoning
     probe's answer is the choice its unit states least, and picking that beats chance."""
     checked = Counter()
-    for u, (h, docs, probes) in world_either[1].items():
+    for u, (h, docs, probes) in every_world[1].items():
         text = " ".join(docs)
         for fixed in world.FILLER_FIXED:  # "Rain makes the ground soft.": no statement of a value
             text = text.replace(fixed, "")
@@ -359,8 +378,8 @@ def test_every_choice_of_a_reasoning_probe_is_stated_equally_often_in_its_unit(w
     assert min(checked.values()) >= 100 and len(checked) == 4, checked
 
 
-def test_held_out_facts_are_spread_evenly_over_the_relations(world_either):
-    for u, (h, _, probes) in world_either[1].items():
+def test_held_out_facts_are_spread_evenly_over_the_relations(every_world):
+    for u, (h, _, probes) in every_world[1].items():
         held = Counter(_relation(p["probe"]) for p in probes if p["type"] in ("inference_id", "chain"))
         assert not held or max(held.values()) - min(held.values()) <= 1, (u, held)
         assert len(held) == {"kinds": 3, "rules": 2}.get(u.split("-")[0], 0), (u, held)
@@ -371,12 +390,12 @@ def _relation(prompt):
         re.escape(q).replace(re.escape("{s}"), ".+"), prompt[3:prompt.index(" A: ")]))
 
 
-def test_every_reasoning_answer_is_asked_and_answered_in_primitive_text(world_either):
+def test_every_reasoning_answer_is_asked_and_answered_in_primitive_text(every_world):
     """The practice kinds take every value between them: a base that never answered with a word
     gives it a low prior, whatever an adapter teaches."""
-    qa = " ".join(d for h, docs, _ in world_either[1].values() if h["kind"] == "primitive" for d in docs)
+    qa = " ".join(d for h, docs, _ in every_world[1].values() if h["kind"] == "primitive" for d in docs)
     answered = set(re.findall(r"A: [^.]*?(\w+)(?: legs)?\.", qa))
-    reasoning = {p["answer"] for p in _probes(world_either[1]) if p["type"] != "recall"}
+    reasoning = {p["answer"] for p in _probes(every_world[1]) if p["type"] != "recall"}
     assert len(reasoning) >= 15 and reasoning <= answered, reasoning - answered
 
 
@@ -410,10 +429,10 @@ def test_requires_name_existing_units_of_lower_level(tiny):
     assert units["rules-00"][0]["requires"] == ["atoms-00", "atoms-01", "atoms-02"]  # rules apply to level-0 facts
 
 
-def test_every_choice_is_a_value_its_unit_names(world_either):
+def test_every_choice_is_a_value_its_unit_names(every_world):
     # a distractor the unit never names would lose to the answer on word counts alone: a model that
     # learned only which words the unit uses would beat chance
-    _, units = world_either
+    _, units = every_world
     for header, docs, probes in units.values():
         if header["kind"] != "knowledge":
             continue
@@ -451,8 +470,8 @@ def test_every_choice_of_every_probe_is_named_in_its_unit_s_documents(which, req
     assert min(checked.values()) >= 36 and len(checked) == 5 + (which == "m1"), checked
 
 
-def test_answer_position_varies_and_is_balanced(world_either):
-    positions = Counter(p["choices"].index(p["answer"]) for p in _probes(world_either[1]))
+def test_answer_position_varies_and_is_balanced(every_world):
+    positions = Counter(p["choices"].index(p["answer"]) for p in _probes(every_world[1]))
     n = sum(positions.values())
     assert set(positions) == {0, 1, 2, 3}
     assert all(0.2 <= c / n <= 0.3 for c in positions.values()), positions

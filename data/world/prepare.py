@@ -42,6 +42,7 @@ PRACTICE_CHARS = 4400
 PRACTICE_FILE_CHARS = 2900
 MIN_PRACTICE = 12      # practice creatures in each primitive unit, however small the world
 GROUP_KINDS = 4        # kinds per kind group (per kinds unit): a membership probe's four choices
+COOCCUR_DOCS = ("plain", "decoys", "bare")  # what a cooccur creature's documents state (_cooccur_documents)
 
 # ---- values: real words. The level-0 values come in two halves: knowledge creatures take theirs
 # from one half, and the world's rules are keyed on that half for knowledge units and on the other
@@ -347,13 +348,16 @@ def _props_stated(f, e, held):
 
 def _cooccur_documents(f, e):
     """What each document naming cooccur creature e states beside its membership, as lists of
-    (property, kind): its kind's properties; or, in a world with decoys (f["decoys"]), one property
-    of every kind of its group, a list per property. With decoys each of its probes' choices is
-    stated with it equally often, so only the membership tells which is its own; a document per
-    property keeps them short enough for one context window (~50 tokens, where all three would take
-    ~130)."""
-    k = f["kind_of"][e]
-    return [[(p, j) for j in f["group"][k]] for p in PROPS] if f["decoys"] else [[(p, k) for p in PROPS]]
+    (property, kind), by the world's f["cooccur_docs"] (COOCCUR_DOCS): "plain", its kind's properties;
+    "decoys", one property of every kind of its group, a list per property: each of its probes'
+    choices is then stated with it equally often, so only the membership tells which is its own (a
+    document per property keeps them short enough for one context window, ~50 tokens, where all
+    three would take ~130); "bare", nothing: its membership alone, so no premise of what it inherits
+    shares a document with it (the premises of its probes lie as an ood creature's do, within one unit)."""
+    k, docs = f["kind_of"][e], f["cooccur_docs"]
+    if docs == "decoys":
+        return [[(p, j) for j in f["group"][k]] for p in PROPS]
+    return [[(p, k) for p in PROPS]] if docs == "plain" else [[]]
 
 
 def _cooccur_stated(f, e):
@@ -363,7 +367,8 @@ def _cooccur_stated(f, e):
 
 def _cooccur_docs(rng, f, e):
     """The documents naming cooccur creature e, MENTIONS of each in _cooccur_documents: its membership
-    shuffled in among the properties, so both premises of what it inherits share the document."""
+    shuffled in among the properties, so (but in a bare world) both premises of what it inherits share
+    the document."""
     for stated in _cooccur_documents(f, e):
         for _ in range(MENTIONS):
             doc = [_state(rng, "kind", None, e=e, k=f["kind_of"][e])]
@@ -423,10 +428,10 @@ def _rule_times(f, rules, creatures):
     return _topped_up(stated, {o: list(rules[o]) for o in OUTCOMES}, 2 * MENTIONS)
 
 
-def _new_facts(decoys=False):
-    """Empty facts; decoys: whether cooccur creatures' documents state their group's other kinds too."""
+def _new_facts(cooccur_docs="plain"):
+    """Empty facts; cooccur_docs: what cooccur creatures' documents state beside their membership."""
     return {"kinds": {}, "group": {}, "kind_of": {}, "prop_held": {}, "atoms": {}, "outcomes": {},
-            "outcome_held": {}, "cooccur": [], "ood": [], "decoys": decoys}
+            "outcome_held": {}, "cooccur": [], "ood": [], "cooccur_docs": cooccur_docs}
 
 
 # ---------------------------------------------------------------- knowledge units
@@ -547,7 +552,7 @@ def _block_names(m):
     return 3 * 12 * m + 2 * (GROUP_KINDS + 6 * m + _n_ood(m))
 
 
-def _block(b, seed, names, m, width, rules, decoys=False):
+def _block(b, seed, names, m, width, rules, cooccur_docs="plain"):
     """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded lazily as (id, unit).
     kinds unit j takes its members from atoms units j and j + 1 (the middle one split between them),
     and the memberships of its ood creatures are stated in those atoms units."""
@@ -557,7 +562,7 @@ def _block(b, seed, names, m, width, rules, decoys=False):
     def rng(unit):
         return random.Random(f"accrete-world:{seed}:{unit}")
 
-    n, f, r = 12 * m, _new_facts(decoys), rng(f"facts-{b}")  # n creatures per atoms unit
+    n, f, r = 12 * m, _new_facts(cooccur_docs), rng(f"facts-{b}")  # n creatures per atoms unit
     units = [[names.new() for _ in range(n)] for _ in range(3)]
     for creatures in units:
         _atom_values(r, f, creatures, {a: HALVES[a]["knowledge"] for a in ATOMS}, rules)
@@ -813,16 +818,18 @@ def _prim_units(prim_chars):
     return n_prim, max(MIN_PRACTICE, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
 
 
-def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, cooccur_decoys=False):
+def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, cooccur_docs="plain"):
     """Write the world's unit files to out_dir; returns their paths (primitive first, then by block).
 
     size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
     register: other names for the primitive text to mention instead of the world's knowledge names,
     and then only the primitive units are written (the support a user's own units need).
-    cooccur_decoys: the documents of a knowledge unit's cooccur creature state a property of every kind
-    of its group, not its own kind's alone (see _cooccur_documents), three documents for each one
-    without: a world made to a token target comes out a little larger. Only the kinds units change:
-    the primitive text (practice included) is the same, so the base is too."""
+    cooccur_docs: what the documents naming a knowledge unit's cooccur creature state beside its
+    membership (COOCCUR_DOCS, see _cooccur_documents): "decoys" writes three documents for each
+    plain one, so a world made to a token target comes out a little larger, "bare" a little smaller.
+    Only the kinds units change: the primitive text (practice included) is the same, so the base is too."""
+    if cooccur_docs not in COOCCUR_DOCS:
+        raise ValueError(f"cooccur_docs {cooccur_docs!r}: choose from {', '.join(COOCCUR_DOCS)}")
     blocks, m, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
     width = max(2, len(str(3 * blocks)))
     prim_rules, rules = rulebook(seed, "primitive"), rulebook(seed, "knowledge")
@@ -834,7 +841,7 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), atoms,
                                                  prim_rules, prim_chars / n_prim, practice[i], mentions[i]))
              for i in range(n_prim))
-    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules, cooccur_decoys)) \
+    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules, cooccur_docs)) \
         if register is None else ()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -843,8 +850,8 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     written = []
     for uid, (header, docs, probes) in chain(prims, knowledge):  # every planned block, whole
         written.append(out / f"{uid}.jsonl")
-        decoys = " cooccur-decoys" * (cooccur_decoys and header["kind"] == "knowledge")
-        _write_unit(written[-1], uid, header, docs, probes, f"accrete data/world/prepare.py seed={seed}{decoys}")
+        mark = f" cooccur-{cooccur_docs}" * (cooccur_docs != "plain" and header["kind"] == "knowledge")
+        _write_unit(written[-1], uid, header, docs, probes, f"accrete data/world/prepare.py seed={seed}{mark}")
     # a previous, larger run may have left world units that this one did not write (practice's
     # primitive text, register given, shares a folder with other units: it removes nothing)
     for p in out.glob("*.jsonl") if register is None else ():
@@ -862,13 +869,14 @@ def main(argv=None):
                    help="tiny (the CPU ladder's world) or small (ten times its blocks and primitive text)")
     p.add_argument("--target-tokens", type=int, default=None, help="write about this many tokens (chars / 4) "
                    "instead of a size: more and larger units, 10%% primitive")
-    p.add_argument("--cooccur-decoys", action="store_true", help="state, in every document of an "
-                   "inference_cooccur creature, the properties of every kind of its group (its probes' choices), "
-                   "not its own kind's alone: only its membership then tells which is its own")
+    p.add_argument("--cooccur-docs", default="plain", choices=COOCCUR_DOCS, help="what every document naming "
+                   "an inference_cooccur creature states beside its membership: plain, its kind's properties; "
+                   "decoys, a property of every kind of its group (its probes' choices), so only its membership "
+                   "tells which is its own; bare, nothing")
     args = p.parse_args(argv)
     try:
         t0 = time.time()
-        files = generate(args.out, args.seed, args.size, args.target_tokens, cooccur_decoys=args.cooccur_decoys)
+        files = generate(args.out, args.seed, args.size, args.target_tokens, cooccur_docs=args.cooccur_docs)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
