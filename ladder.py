@@ -73,8 +73,9 @@ class Settings:
                             "the seed of the practice and primitive text added")
     cooccur_docs: str = option("plain", "in the built-in world, what every document naming an inference_cooccur "
                                "creature states beside its membership: plain, its kind's properties; decoys, a "
-                               "property of every kind its probe offers, so association answers at chance; bare, "
-                               "nothing (data/world/README.md)", ("plain", "decoys", "bare"))
+                               "property of every kind its probe offers, so association answers at chance; split, "
+                               "nothing (the plain sentences, two documents) (data/world/README.md)",
+                               ("plain", "decoys", "split"))
     practice_copies: int = option(practice.COPIES, "with --units: copies of each unit's practice, each on "
                                   "invented names of its own (practice.py)")
     # training, every stage

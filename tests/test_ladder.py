@@ -664,7 +664,7 @@ def test_a_directory_named_like_a_unit_file_is_refused_in_one_line_before_anythi
      "to another directory"),
     ("corpus/shards/run", "{out}: is inside the corpus directory {tmp}/corpus (its passport.jsonl), which holds the "
      "corpus and nothing else"),
-    ("bare-corpus", "{out}: is a corpus directory (its tokenizer.json)"),  # its passport gone
+    ("split-corpus", "{out}: is a corpus directory (its tokenizer.json)"),  # its passport gone
     ("base", "{out}: is a checkpoint directory (its model.safetensors), which holds one training's files and "
      "nothing else; write to another directory"),
     ("base/run", "{out}: is inside the checkpoint directory {tmp}/base (its model.safetensors)"),
@@ -683,7 +683,7 @@ def test_an_out_among_another_command_s_files_or_the_units_it_reads_is_refused_b
     units, prim = write_units(tmp_path / "units"), tmp_path / "prim"
     prim.mkdir()
     shutil.move(units / "prim-00.jsonl", prim)  # the units' own primitive unit, given apart
-    for d, name in [("corpus", "passport.jsonl"), ("corpus", "tokenizer.json"), ("bare-corpus", "tokenizer.json"),
+    for d, name in [("corpus", "passport.jsonl"), ("corpus", "tokenizer.json"), ("split-corpus", "tokenizer.json"),
                     ("base", "model.safetensors"), ("lora", "adapter.safetensors"),
                     ("stopped", "train_state.safetensors"), ("worlds/tiny", "atoms-00.jsonl")]:
         (tmp_path / d).mkdir(parents=True, exist_ok=True)
@@ -703,7 +703,7 @@ def test_an_out_among_another_command_s_files_or_the_units_it_reads_is_refused_b
     (["--preset", "small", "--units", "data/examples"], dict(world_size="tiny", world_tokens=100_000_000)),
     (["--preset", "small", "--world-tokens", "60000"], dict(world_size="tiny", world_tokens=60000)),
     (["--world-size", "small", "--world-seed", "2"], dict(world_size="small", world_tokens=None, world_seed=2)),
-    (["--cooccur-docs", "bare"], dict(cooccur_docs="bare")), ([], dict(cooccur_docs="plain"))])
+    (["--cooccur-docs", "split"], dict(cooccur_docs="split")), ([], dict(cooccur_docs="plain"))])
 def test_world_and_practice_settings_that_take_effect_are_kept(tmp_path, args, settings, monkeypatch):
     seen = []
     monkeypatch.chdir(ROOT)
@@ -778,12 +778,12 @@ def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_
 def test_a_world_with_other_cooccur_documents_is_made_apart_and_says_so_in_its_units(tmp_path, monkeypatch):
     monkeypatch.setattr(ladder, "WORLDS", tmp_path)
     s = ladder.settings_for("tiny", world_seed=1)
-    plain, decoys, bare = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_docs=d), log=lambda m: None)
-                           for d in ("plain", "decoys", "bare"))
-    assert [w[0].parent.name for w in (plain, decoys, bare)] == ["tiny-seed-1", "tiny-decoys-seed-1", "tiny-bare-seed-1"]
-    sources = [json.loads(w[-1].read_text().splitlines()[0])["source"] for w in (plain, decoys, bare)]
-    assert [src.split("prepare.py ")[1] for src in sources] == ["seed=1", "seed=1 cooccur-decoys", "seed=1 cooccur-bare"]
-    assert len({w[-1].read_bytes() for w in (plain, decoys, bare)}) == 3  # all kept: none remade another
+    plain, decoys, split = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_docs=d), log=lambda m: None)
+                           for d in ("plain", "decoys", "split"))
+    assert [w[0].parent.name for w in (plain, decoys, split)] == ["tiny-seed-1", "tiny-decoys-seed-1", "tiny-split-seed-1"]
+    sources = [json.loads(w[-1].read_text().splitlines()[0])["source"] for w in (plain, decoys, split)]
+    assert [src.split("prepare.py ")[1] for src in sources] == ["seed=1", "seed=1 cooccur-decoys", "seed=1 cooccur-split"]
+    assert len({w[-1].read_bytes() for w in (plain, decoys, split)}) == 3  # all kept: none remade another
 
 
 def test_a_run_started_with_the_decoys_flag_continues_with_its_choice(tmp_path):
@@ -800,7 +800,7 @@ def test_a_run_started_with_the_decoys_flag_continues_with_its_choice(tmp_path):
         ladder.Run(out, "tiny", ladder.dataclasses.replace(s, cooccur_docs=docs), log=lambda m: None)
         with pytest.raises(ladder.LadderError, match=f"ladder.json: this run was started with other settings "
                            f"\\(--cooccur-docs {docs}\\)"):
-            ladder.Run(out, "tiny", ladder.dataclasses.replace(s, cooccur_docs="bare"), log=lambda m: None)
+            ladder.Run(out, "tiny", ladder.dataclasses.replace(s, cooccur_docs="split"), log=lambda m: None)
 
 
 def test_world_per_seed_gives_the_kth_seed_the_world_seed_plus_k(tmp_path, monkeypatch):

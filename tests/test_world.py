@@ -41,9 +41,9 @@ def decoys(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bare(tmp_path_factory):
-    """The tiny world whose cooccur creatures' documents state their membership alone."""
-    return _world(tmp_path_factory, "bare")
+def split(tmp_path_factory):
+    """The tiny world whose cooccur creatures' memberships and their kinds' properties are documents apart."""
+    return _world(tmp_path_factory, "split")
 
 
 @pytest.fixture(scope="module", params=world.COOCCUR_DOCS)
@@ -72,7 +72,7 @@ def _entity(prompt):
     return m and m.group(1)
 
 
-@pytest.mark.parametrize("variant", ["decoys", "bare"])
+@pytest.mark.parametrize("variant", ["decoys", "split"])
 def test_other_cooccur_documents_change_only_the_kinds_units(tiny, variant, request):
     """A world with other cooccur documents differs from the plain one in its kinds units alone (and
     in the knowledge units' source line): the primitive text, so the tokenizer and the base, and every
@@ -121,7 +121,7 @@ def test_every_unit_has_a_valid_header_and_four_choice_probes(every_world):
     for uid, (h, docs, probes) in every_world[1].items():
         assert set(h) == HEADER_KEYS and h["unit"] == uid
         assert h["source"] in ["accrete data/world/prepare.py seed=0"] + [
-            f"accrete data/world/prepare.py seed=0 cooccur-{c}" for c in ("decoys", "bare")] and h["license"] == "CC0-1.0"
+            f"accrete data/world/prepare.py seed=0 cooccur-{c}" for c in ("decoys", "split")] and h["license"] == "CC0-1.0"
         assert docs and all(isinstance(d, str) and d for d in docs)
         if h["kind"] == "primitive":
             assert h["level"] == 0 and probes == []
@@ -271,7 +271,7 @@ def test_cooccur_choices_are_stated_with_their_creature_as_its_documents_say(eve
     probe's creature. Plain, those documents state its kind's properties alone, so it names the
     answer; with decoys each choice is stated with the creature as often, and both premises of every
     probe still share MENTIONS documents, each short (the membership and one property of each kind of
-    the group); bare, they are MENTIONS statements of its membership, naming no choice."""
+    the group); split, they are MENTIONS statements of its membership, naming no choice."""
     files, units = every_world
     docs = _cooccur_docs_of(files)
     kind_of = {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(units)
@@ -293,10 +293,31 @@ def test_cooccur_choices_are_stated_with_their_creature_as_its_documents_say(eve
             both = [d for d in naming[e] if _said_about(_sentences([d]), k, p["answer"])]
             assert len(both) == world.MENTIONS, (p["probe"], len(both))
             assert all(len(_sentences([d])) == 1 + world.GROUP_KINDS for d in naming[e])
-        if docs == "bare":
+        if docs == "split":
             assert counts == [0] * 4 and len(naming[e]) == world.MENTIONS, (p["probe"], counts, len(naming[e]))
             assert all(len(_sentences([d])) == 1 and k in d for d in naming[e]), naming[e]
     assert len(cooccur) >= 100 and answer_leads == (len(cooccur) if docs == "plain" else 0), answer_leads
+
+
+def test_a_split_world_states_each_premise_as_often_as_the_plain_one(tiny, split):
+    """Split takes the plain cooccur documents apart and nothing else: each reasoning probe's premise
+    about its kind (the property) is stated, in documents naming no creature, exactly as often as in
+    the plain world, though never in a document naming the probe's creature."""
+    kind_of = {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(tiny[1])
+               if p["probe"].startswith("Q: What kind of creature")}
+    counted = []
+    for _, units in (tiny, split):
+        counts = {}
+        for u, (h, docs, probes) in units.items():
+            sentences = _sentences(docs)
+            for p in probes:
+                if p["type"] in ("inference_cooccur", "inference_ood"):
+                    k = kind_of[_entity(p["probe"])]
+                    counts[p["probe"]] = sum(1 for s in _said_about(sentences, k, p["answer"])
+                                             if not set(re.findall(r"\w+", s)) & set(kind_of))
+        counted.append(counts)
+    assert len(counted[0]) >= 200 and counted[0] == counted[1]
+    assert min(counted[0].values()) >= world.MENTIONS
 
 
 def test_each_fact_is_stated_in_at_least_four_phrasings(tiny):

@@ -42,7 +42,7 @@ PRACTICE_CHARS = 4400
 PRACTICE_FILE_CHARS = 2900
 MIN_PRACTICE = 12      # practice creatures in each primitive unit, however small the world
 GROUP_KINDS = 4        # kinds per kind group (per kinds unit): a membership probe's four choices
-COOCCUR_DOCS = ("plain", "decoys", "bare")  # what a cooccur creature's documents state (_cooccur_documents)
+COOCCUR_DOCS = ("plain", "decoys", "split")  # what a cooccur creature's documents state (_cooccur_documents)
 
 # ---- values: real words. The level-0 values come in two halves: knowledge creatures take theirs
 # from one half, and the world's rules are keyed on that half for knowledge units and on the other
@@ -347,17 +347,15 @@ def _props_stated(f, e, held):
 
 
 def _cooccur_documents(f, e):
-    """What each document naming cooccur creature e states beside its membership, as lists of
-    (property, kind), by the world's f["cooccur_docs"] (COOCCUR_DOCS): "plain", its kind's properties;
-    "decoys", one property of every kind of its group, a list per property: each of its probes'
-    choices is then stated with it equally often, so only the membership tells which is its own (a
-    document per property keeps them short enough for one context window, ~50 tokens, where all
-    three would take ~130); "bare", nothing: its membership alone, so no premise of what it inherits
-    shares a document with it (the premises of its probes lie as an ood creature's do, within one unit)."""
-    k, docs = f["kind_of"][e], f["cooccur_docs"]
-    if docs == "decoys":
-        return [[(p, j) for j in f["group"][k]] for p in PROPS]
-    return [[(p, k) for p in PROPS]] if docs == "plain" else [[]]
+    """What the documents naming cooccur creature e state beside its membership, as lists of
+    (property, kind), by the world's f["cooccur_docs"] (COOCCUR_DOCS): "plain" and "split", its kind's
+    properties; "decoys", one property of every kind of its group, a list per property: each of its
+    probes' choices is then stated with it equally often, so only the membership tells which is its
+    own (a document per property keeps them short enough for one context window, ~50 tokens, where
+    all three would take ~130)."""
+    k = f["kind_of"][e]
+    return [[(p, j) for j in f["group"][k]] for p in PROPS] if f["cooccur_docs"] == "decoys" \
+        else [[(p, k) for p in PROPS]]
 
 
 def _cooccur_stated(f, e):
@@ -366,14 +364,21 @@ def _cooccur_stated(f, e):
 
 
 def _cooccur_docs(rng, f, e):
-    """The documents naming cooccur creature e, MENTIONS of each in _cooccur_documents: its membership
-    shuffled in among the properties, so (but in a bare world) both premises of what it inherits share
-    the document."""
+    """The documents of cooccur creature e, MENTIONS of each in _cooccur_documents: its membership
+    shuffled in among the properties, so both premises of what it inherits share the document; in a
+    "split" world the same sentences as two documents, its membership alone and the properties naming
+    no creature, so no premise of what it inherits shares a document with it, and each is stated as
+    often as in the plain world."""
     for stated in _cooccur_documents(f, e):
         for _ in range(MENTIONS):
-            doc = [_state(rng, "kind", None, e=e, k=f["kind_of"][e])]
-            doc += [_state(rng, p, f["kinds"][k][p], k=k) for p, k in stated]
-            yield " ".join(rng.sample(doc, len(doc)))
+            membership = _state(rng, "kind", None, e=e, k=f["kind_of"][e])
+            props = [_state(rng, p, f["kinds"][k][p], k=k) for p, k in stated]
+            if f["cooccur_docs"] == "split":
+                yield membership
+                yield " ".join(rng.sample(props, len(props)))
+            else:
+                doc = [membership] + props
+                yield " ".join(rng.sample(doc, len(doc)))
 
 
 def _outcomes_stated(f, e, held):
@@ -825,8 +830,8 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     register: other names for the primitive text to mention instead of the world's knowledge names,
     and then only the primitive units are written (the support a user's own units need).
     cooccur_docs: what the documents naming a knowledge unit's cooccur creature state beside its
-    membership (COOCCUR_DOCS, see _cooccur_documents): "decoys" writes three documents for each
-    plain one, so a world made to a token target comes out a little larger, "bare" a little smaller.
+    membership (COOCCUR_DOCS, see _cooccur_documents and _cooccur_docs): "decoys" writes three
+    documents for each plain one, so a world made to a token target comes out a little larger.
     Only the kinds units change: the primitive text (practice included) is the same, so the base is too."""
     if cooccur_docs not in COOCCUR_DOCS:
         raise ValueError(f"cooccur_docs {cooccur_docs!r}: choose from {', '.join(COOCCUR_DOCS)}")
@@ -872,7 +877,7 @@ def main(argv=None):
     p.add_argument("--cooccur-docs", default="plain", choices=COOCCUR_DOCS, help="what every document naming "
                    "an inference_cooccur creature states beside its membership: plain, its kind's properties; "
                    "decoys, a property of every kind of its group (its probes' choices), so only its membership "
-                   "tells which is its own; bare, nothing")
+                   "tells which is its own; split, the plain sentences, its membership in a document of its own")
     args = p.parse_args(argv)
     try:
         t0 = time.time()
