@@ -74,7 +74,7 @@ class Settings:
     cooccur_docs: str = option("plain", "in the built-in world, what every document naming an inference_cooccur "
                                "creature states beside its membership: plain, its kind's properties; decoys, a "
                                "property of every kind its probe offers, so association answers at chance; split, "
-                               "nothing (the plain sentences, two documents) (data/world/README.md)",
+                               "nothing: the plain sentences, its membership a document of its own (data/world/README.md)",
                                ("plain", "decoys", "split"))
     practice_copies: int = option(practice.COPIES, "with --units: copies of each unit's practice, each on "
                                   "invented names of its own (practice.py)")
@@ -346,10 +346,10 @@ class Run:
             self.outs = before.pop("outs", [str(out)])
             # a setting added since the run started reads as what the code did then; the decoys' old
             # flag as the choice it became
-            was = before["settings"]
-            if "cooccur_decoys" in was:
-                was["cooccur_docs"] = "decoys" if was.pop("cooccur_decoys") else "plain"
-            before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **was}
+            started = before["settings"]
+            if "cooccur_decoys" in started:
+                started["cooccur_docs"] = "decoys" if started.pop("cooccur_decoys") else "plain"
+            before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **started}
             # where it runs, and what compare reads off the models, may change; what it computes may not
             before["settings"].update(device=s.device, samples=s.samples, control=s.control)
             before.update({k: before.get(k) and str(Path(before[k]).resolve()) for k in dirs})
