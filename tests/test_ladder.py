@@ -664,7 +664,7 @@ def test_a_directory_named_like_a_unit_file_is_refused_in_one_line_before_anythi
      "to another directory"),
     ("corpus/shards/run", "{out}: is inside the corpus directory {tmp}/corpus (its passport.jsonl), which holds the "
      "corpus and nothing else"),
-    ("split-corpus", "{out}: is a corpus directory (its tokenizer.json)"),  # its passport gone
+    ("bare-corpus", "{out}: is a corpus directory (its tokenizer.json)"),  # its passport gone
     ("base", "{out}: is a checkpoint directory (its model.safetensors), which holds one training's files and "
      "nothing else; write to another directory"),
     ("base/run", "{out}: is inside the checkpoint directory {tmp}/base (its model.safetensors)"),
@@ -683,7 +683,7 @@ def test_an_out_among_another_command_s_files_or_the_units_it_reads_is_refused_b
     units, prim = write_units(tmp_path / "units"), tmp_path / "prim"
     prim.mkdir()
     shutil.move(units / "prim-00.jsonl", prim)  # the units' own primitive unit, given apart
-    for d, name in [("corpus", "passport.jsonl"), ("corpus", "tokenizer.json"), ("split-corpus", "tokenizer.json"),
+    for d, name in [("corpus", "passport.jsonl"), ("corpus", "tokenizer.json"), ("bare-corpus", "tokenizer.json"),
                     ("base", "model.safetensors"), ("lora", "adapter.safetensors"),
                     ("stopped", "train_state.safetensors"), ("worlds/tiny", "atoms-00.jsonl")]:
         (tmp_path / d).mkdir(parents=True, exist_ok=True)
