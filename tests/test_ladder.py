@@ -778,8 +778,10 @@ def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_
 def test_a_world_with_other_cooccur_documents_is_made_apart_and_says_so_in_its_units(tmp_path, monkeypatch):
     monkeypatch.setattr(ladder, "WORLDS", tmp_path)
     s = ladder.settings_for("tiny", world_seed=1)
+    choices = next(f for f in ladder.dataclasses.fields(ladder.Settings) if f.name == "cooccur_docs").metadata["choices"]
+    assert choices == ladder.world_module().COOCCUR_DOCS == ("plain", "decoys", "split")  # one list, two places
     plain, decoys, split = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_docs=d), log=lambda m: None)
-                           for d in ("plain", "decoys", "split"))
+                           for d in choices)
     assert [w[0].parent.name for w in (plain, decoys, split)] == ["tiny-seed-1", "tiny-decoys-seed-1", "tiny-split-seed-1"]
     sources = [json.loads(w[-1].read_text().splitlines()[0])["source"] for w in (plain, decoys, split)]
     assert [src.split("prepare.py ")[1] for src in sources] == ["seed=1", "seed=1 cooccur-decoys", "seed=1 cooccur-split"]

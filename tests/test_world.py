@@ -72,6 +72,12 @@ def _entity(prompt):
     return m and m.group(1)
 
 
+def _kind_of(units):
+    """{creature: its kind}, as the units' membership probes answer it."""
+    return {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(units)
+            if p["probe"].startswith("Q: What kind of creature")}
+
+
 @pytest.mark.parametrize("variant", ["decoys", "split"])
 def test_other_cooccur_documents_change_only_the_kinds_units(tiny, variant, request):
     """A world with other cooccur documents differs from the plain one in its kinds units alone (and
@@ -246,8 +252,7 @@ def _entity_or_kind(p):
 
 def test_cooccur_premises_always_share_a_document_and_ood_premises_never_share_a_unit(tiny):
     units = tiny[1]
-    kind_of = {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(units)
-               if p["probe"].startswith("Q: What kind of creature")}
+    kind_of = _kind_of(units)
     checked = Counter()
     for p in _probes(units):
         if p["type"] not in ("inference_cooccur", "inference_ood"):
@@ -274,8 +279,7 @@ def test_cooccur_choices_are_stated_with_their_creature_as_its_documents_say(eve
     the group); split, they are MENTIONS statements of its membership, naming no choice."""
     files, units = every_world
     docs = _cooccur_docs_of(files)
-    kind_of = {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(units)
-               if p["probe"].startswith("Q: What kind of creature")}
+    kind_of = _kind_of(units)
     cooccur = [p for p in _probes(units) if p["type"] == "inference_cooccur"]
     creatures, naming = {_entity(p["probe"]) for p in cooccur}, defaultdict(list)
     for d in _docs(units, "knowledge"):
@@ -302,9 +306,8 @@ def test_cooccur_choices_are_stated_with_their_creature_as_its_documents_say(eve
 def test_a_split_world_states_each_premise_as_often_as_the_plain_one(tiny, split):
     """Split takes the plain cooccur documents apart and nothing else: each reasoning probe's premise
     about its kind (the property) is stated, in documents naming no creature, exactly as often as in
-    the plain world, though never in a document naming the probe's creature."""
-    kind_of = {_entity(p["probe"]): p["answer"].split()[1] for p in _probes(tiny[1])
-               if p["probe"].startswith("Q: What kind of creature")}
+    the plain world (that no document naming a cooccur creature states one: the test above)."""
+    kind_of = _kind_of(tiny[1])
     counted = []
     for _, units in (tiny, split):
         counts = {}
