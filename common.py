@@ -1,7 +1,8 @@
 """
 The small helpers every accrete module shares, torch-free: a file's sha256, atomic writes (a
-crash never leaves a half-written file under the real name), the command lines' way out, and
-command-line flags made from a dataclass's documented fields.
+crash never leaves a half-written file under the real name), the command lines' way out,
+command-line flags made from a dataclass's documented fields, and the corpus's held-out documents
+(which the world generator reads too).
 """
 
 import argparse
@@ -14,6 +15,8 @@ import numbers
 import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 # GPT-2's tokenizer is fixed by its name: a corpus on it and a checkpoint of GPT-2's own weights carry this
 GPT2_TOKENIZER_HASH = hashlib.sha256(b"gpt2").hexdigest()
@@ -32,6 +35,21 @@ def whole_number(value, least, most=float("inf")):
 def seed_ok(seed):
     """Whether seed follows SEED_RULE."""
     return whole_number(seed, 0, 2 ** 32 - 1)
+
+
+def val_mask(unit_id, n):
+    """The corpus's deterministic held-out split of a unit's n documents: ~10% by a hash of (unit id, index),
+    at least one val document when n >= 2, at least one train document always."""
+    seed = np.uint64(int.from_bytes(hashlib.sha256(unit_id.encode()).digest()[:8], "little"))
+    z = np.arange(n, dtype=np.uint64) + seed + np.uint64(0x9E3779B97F4A7C15)  # splitmix64, wraps mod 2^64
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    mask = ((z ^ (z >> np.uint64(31))) % np.uint64(10)) == 0
+    if n >= 2 and not mask.any():
+        mask[n - 1] = True
+    if n and mask.all():
+        mask[0] = False
+    return mask
 
 
 def sha256_file(path):

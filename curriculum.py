@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
-from common import atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file, whole_number
+from common import (atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file, val_mask,
+                    whole_number)
 from leakage import LEAK_BUDGET, check_leakage, stated_in
 from passport import Passport, holding
 from stats import MIN_CLUSTERS, gate_feasibility, pct
@@ -43,21 +44,6 @@ from units import (KINDS, UNIT_ID, CurriculumError, chunks, cluster_of, inspect_
 
 # -----------------------------------------------------------------------------
 # the corpus
-
-def _val_mask(unit_id, n):
-    """Deterministic held-out split of a unit's n documents: ~10% by a hash of (unit id, index),
-    at least one val document when n >= 2, at least one train document always."""
-    seed = np.uint64(int.from_bytes(hashlib.sha256(unit_id.encode()).digest()[:8], "little"))
-    z = np.arange(n, dtype=np.uint64) + seed + np.uint64(0x9E3779B97F4A7C15)  # splitmix64, wraps mod 2^64
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    mask = ((z ^ (z >> np.uint64(31))) % np.uint64(10)) == 0
-    if n >= 2 and not mask.any():
-        mask[n - 1] = True
-    if n and mask.all():
-        mask[0] = False
-    return mask
-
 
 def _topo_order(headers, where=None):
     """Unit ids in curriculum order: topological by requires (within headers), ties by (level, id)."""
@@ -212,7 +198,7 @@ class Corpus:
         docs = [t for _, t in iter_documents(self._unit_file(unit_id))]
         if split == "all":
             return docs
-        mask = _val_mask(unit_id, len(docs))
+        mask = val_mask(unit_id, len(docs))
         return [d for d, v in zip(docs, mask) if v == (split == "val")]
 
     def tokens(self, unit_id, split="train"):
@@ -378,7 +364,7 @@ def _write_unit(corpus, info):
     """Tokenize a unit into its train/val shards and copy its file, each atomically (temporaries named
     as common.atomic_path names them, so that a later write removes a killed one's); return shard facts."""
     uid, path, enc = info["header"]["unit"], info["path"], corpus.tokenizer
-    mask, eot, base = _val_mask(uid, info["n_docs"]), enc.eot_token, corpus.dir / "shards"
+    mask, eot, base = val_mask(uid, info["n_docs"]), enc.eot_token, corpus.dir / "shards"
     tmp = {s: base / f".{uid}.{s}.bin.tmp-{os.getpid()}" for s in ("train", "val")}
     files = {s: open(p, "wb") for s, p in tmp.items()}
     sha, count, i = {s: hashlib.sha256() for s in tmp}, {s: 0 for s in tmp}, 0

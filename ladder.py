@@ -219,15 +219,15 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     prepare = world_module()
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
-    files = run_files(s, units_dir) if s.gate_on != "all" else None
+    files = run_files(s, preset, units_dir) if s.gate_on != "all" else None
     if files:  # no files at all: stage 1 names that
         curriculum.check_gate_on(s.gate_on, files)
 
 
-def run_files(s, units_dir):
+def run_files(s, preset, units_dir):
     """The unit files a run reads (support units aside): the built-in world's, made here if they are
     not yet (stage 1 would make them), or those of --units."""
-    return unit_files_in(units_dir) if units_dir else world_files(s)
+    return unit_files_in(units_dir) if units_dir else world_files(s, preset)
 
 
 def unit_files_in(d):
@@ -247,7 +247,7 @@ def check_given(given, s, preset, units_dir=None, primitive_dir=None):
     control on a probe type no unit has (the default's types are the built-in world's: with other
     units it shows no line)."""
     if "control" in given:
-        files = run_files(s, units_dir)
+        files = run_files(s, preset, units_dir)
         unknown = [t for t in parse_control(s.control) if files and not curriculum.has_probe_type(files, t)]
         if unknown:
             raise LadderError(f"--control {s.control}: no unit has probes of type {unknown[0]!r}")
@@ -464,10 +464,18 @@ class Run:
 
 # ----------------------------------------------------------------------------- 1 corpus
 
-def world_dir(s):
-    """Where the built-in world of these settings is kept: one directory per size, cooccur documents and seed."""
+def world_window(s, preset):
+    """The tokens a training window of this run reads (the model's context + 1), at least the tiny
+    model's (prepare.WINDOW): the built-in world never puts an ood premise pair within one."""
+    return max(world_module().WINDOW, GPTConfig.preset(preset, block_size=s.block_size).block_size + 1)
+
+
+def world_dir(s, window):
+    """Where the built-in world of these settings is kept: one directory per size, cooccur documents,
+    window and seed."""
     name = s.world_size if s.world_tokens is None else f"tokens-{s.world_tokens}"
     name += f"-{s.cooccur_docs}" * (s.cooccur_docs != "plain")  # a world of its own: two ladders may make both
+    name += f"-window-{window}" * (window != world_module().WINDOW)
     return WORLDS / (name if s.world_seed == 0 else f"{name}-seed-{s.world_seed}")
 
 
@@ -479,14 +487,14 @@ def world_module():
     return prepare
 
 
-def world_files(s, log=print):
-    """The built-in world's unit files for these settings, made the first time they are asked for and
-    again when prepare.py has changed since; made whole or not at all, so a stopped generation leaves
-    no part of a world to train on."""
-    prepare = world_module()
-    world = world_dir(s)
+def world_files(s, preset, log=print):
+    """The built-in world's unit files for these settings (and the preset's context), made the first
+    time they are asked for and again when prepare.py has changed since; made whole or not at all, so
+    a stopped generation leaves no part of a world to train on."""
+    prepare, window = world_module(), world_window(s, preset)
+    world = world_dir(s, window)
     made = {"prepare_sha256": sha256_file(prepare.__file__), "seed": s.world_seed, "size": s.world_size,
-            "tokens": s.world_tokens, "cooccur_docs": s.cooccur_docs}
+            "tokens": s.world_tokens, "cooccur_docs": s.cooccur_docs, "window": window}
     stamp = world / "world.json"
     world.parent.mkdir(parents=True, exist_ok=True)
     with open(world.with_name(f"{world.name}.lock"), "w") as lock:
@@ -496,7 +504,7 @@ def world_files(s, log=print):
             tmp, old = (world.with_name(f"{world.name}.{what}-{os.getpid()}") for what in ("tmp", "old"))
             try:
                 prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens,
-                                 cooccur_docs=s.cooccur_docs)
+                                 cooccur_docs=s.cooccur_docs, window=window)
                 (tmp / "world.json").write_text(json.dumps(made) + "\n")
                 if world.is_dir():
                     os.rename(world, old)
@@ -510,7 +518,7 @@ def world_files(s, log=print):
 def unit_files(run):
     """The unit files of this run, and the support units added for them (practice.py)."""
     if not run.units_dir:
-        return world_files(run.s, run.log)
+        return world_files(run.s, run.preset, run.log)
     files = unit_files_in(run.units_dir)
     if not files:
         raise LadderError(f"{run.units_dir}: no unit files (*.jsonl)")

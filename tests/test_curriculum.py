@@ -310,11 +310,11 @@ def test_shards_hold_documents_joined_with_eot(corpus):
 
 
 def test_val_split_is_deterministic_and_never_empties_train():
-    assert list(C._val_mask("u", 1)) == [False]
-    assert C._val_mask("u", 2).sum() == 1
-    m = C._val_mask("u", 10_000)
-    assert 800 < m.sum() < 1200 and (m == C._val_mask("u", 10_000)).all()
-    assert not (m == C._val_mask("v", 10_000)).all()
+    assert list(common.val_mask("u", 1)) == [False]
+    assert common.val_mask("u", 2).sum() == 1
+    m = common.val_mask("u", 10_000)
+    assert 800 < m.sum() < 1200 and (m == common.val_mask("u", 10_000)).all()
+    assert not (m == common.val_mask("v", 10_000)).all()
 
 # -----------------------------------------------------------------------------
 # streams

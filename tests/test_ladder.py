@@ -707,7 +707,7 @@ def test_an_out_among_another_command_s_files_or_the_units_it_reads_is_refused_b
 def test_world_and_practice_settings_that_take_effect_are_kept(tmp_path, args, settings, monkeypatch):
     seen = []
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(ladder, "world_files", lambda s, log=print: [])  # no world made: the gate's type unchecked
+    monkeypatch.setattr(ladder, "world_files", lambda s, preset, log=print: [])  # no world made: the gate's type unchecked
     monkeypatch.setattr(ladder, "run_ladder", lambda run: seen.append(run.s) or {})
     monkeypatch.setattr(ladder, "summary_lines", lambda report: [])
     monkeypatch.setattr(ladder, "control_lines", lambda *a: [])
@@ -751,7 +751,7 @@ def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_
     quiet = dict(log=lambda m: None)
     s0 = ladder.settings_for("tiny")
     s1 = ladder.dataclasses.replace(s0, world_seed=1)
-    f0, f1 = ladder.world_files(s0, **quiet), ladder.world_files(s1, **quiet)
+    f0, f1 = ladder.world_files(s0, "tiny", **quiet), ladder.world_files(s1, "tiny", **quiet)
     assert [f.name for f in f0] == [f.name for f in f1] and len(f0) == 9
     assert (f0[0].parent, f1[0].parent) == (tmp_path / "tiny", tmp_path / "tiny-seed-1")
     assert all(a.read_bytes() != b.read_bytes() for a, b in zip(f0, f1))
@@ -764,15 +764,15 @@ def test_each_world_seed_has_its_own_world_made_whole_and_again_when_prepare_py_
         (Path(out) / "prim-00.jsonl").write_text("{}\n")
         raise KeyboardInterrupt
     monkeypatch.setattr(prepare, "generate", stopped)
-    assert ladder.world_files(s1, **quiet) == f1  # made already: not made again
+    assert ladder.world_files(s1, "tiny", **quiet) == f1  # made already: not made again
     with pytest.raises(KeyboardInterrupt):
-        ladder.world_files(ladder.dataclasses.replace(s0, world_seed=2), **quiet)
+        ladder.world_files(ladder.dataclasses.replace(s0, world_seed=2), "tiny", **quiet)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == ["tiny", "tiny-seed-1"]
     monkeypatch.undo()
     monkeypatch.setattr(ladder, "WORLDS", tmp_path)
     (tmp_path / "tiny" / "world.json").write_text('{"prepare_sha256": "an older prepare.py"}')
     (tmp_path / "tiny" / "atoms-00.jsonl").write_text("{}\n")
-    assert ladder.world_files(s0, **quiet) == f0 and [f.read_bytes() for f in f0] == made  # made again
+    assert ladder.world_files(s0, "tiny", **quiet) == f0 and [f.read_bytes() for f in f0] == made  # made again
 
 
 def test_a_world_with_other_cooccur_documents_is_made_apart_and_says_so_in_its_units(tmp_path, monkeypatch):
@@ -780,12 +780,26 @@ def test_a_world_with_other_cooccur_documents_is_made_apart_and_says_so_in_its_u
     s = ladder.settings_for("tiny", world_seed=1)
     choices = next(f for f in ladder.dataclasses.fields(ladder.Settings) if f.name == "cooccur_docs").metadata["choices"]
     assert choices == ladder.world_module().COOCCUR_DOCS == ("plain", "decoys", "split")  # one list, two places
-    plain, decoys, split = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_docs=d), log=lambda m: None)
+    plain, decoys, split = (ladder.world_files(ladder.dataclasses.replace(s, cooccur_docs=d), "tiny", log=lambda m: None)
                            for d in choices)
     assert [w[0].parent.name for w in (plain, decoys, split)] == ["tiny-seed-1", "tiny-decoys-seed-1", "tiny-split-seed-1"]
     sources = [json.loads(w[-1].read_text().splitlines()[0])["source"] for w in (plain, decoys, split)]
     assert [src.split("prepare.py ")[1] for src in sources] == ["seed=1", "seed=1 cooccur-decoys", "seed=1 cooccur-split"]
     assert len({w[-1].read_bytes() for w in (plain, decoys, split)}) == 3  # all kept: none remade another
+
+
+def test_a_longer_context_gets_a_world_of_its_own_whose_ood_premises_lie_further_apart(tmp_path, monkeypatch):
+    """The built-in world keeps each ood premise pair more than a training window apart (prepare.py's
+    window): the model's context + 1, at least the tiny model's; a longer context is a world of its own."""
+    monkeypatch.setattr(ladder, "WORLDS", tmp_path)
+    windows = {name: ladder.world_window(ladder.settings_for(name), name) for name in ladder.presets.PRESETS}
+    assert windows == {"micro": 129, "tiny": 129, "smoke": 257, "small": 1025, "gpt2": 1025}
+    s, quiet = ladder.settings_for("tiny", world_seed=1), dict(log=lambda m: None)
+    tiny, smoke = ladder.world_files(s, "tiny", **quiet), ladder.world_files(s, "smoke", **quiet)
+    assert [w[0].parent.name for w in (tiny, smoke)] == ["tiny-seed-1", "tiny-window-257-seed-1"]
+    assert json.loads(smoke[-1].read_text().splitlines()[0])["source"].endswith("prepare.py seed=1 window=257")
+    assert [f.read_bytes() for f in tiny] != [f.read_bytes() for f in smoke]
+    assert ladder.world_files(ladder.dataclasses.replace(s, block_size=32), "tiny", **quiet) == tiny  # shared
 
 
 def test_a_run_started_with_the_decoys_flag_continues_with_its_choice(tmp_path):

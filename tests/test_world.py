@@ -1,5 +1,6 @@
 """The default world generator (data/world/prepare.py): format, determinism, no leakage."""
 import importlib.util
+import itertools
 import json
 import math
 import re
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import common
 from in_process import ctrl_c
 
 _spec = importlib.util.spec_from_file_location(
@@ -269,6 +271,56 @@ def test_cooccur_premises_always_share_a_document_and_ood_premises_never_share_a
                 assert not any(_said_about(_sentences(units[u][1]), k, p["answer"])), (e, u)
         checked[p["type"]] += 1
     assert checked["inference_cooccur"] >= 100 and checked["inference_ood"] >= 100
+
+
+def _train_words(uid, docs):
+    """A unit's training stream as the corpus shards it, in words: [(the sentence's words, start, end)]
+    and its length; the held-out documents dropped, one token after each document. A byte-level BPE
+    makes no fewer tokens than words, so word distances bound token distances from below."""
+    out, n = [], 0
+    for doc, held in zip(docs, common.val_mask(uid, len(docs))):
+        for s in [] if held else _sentences([doc]):
+            out.append((set(re.findall(r"\w+", s)), n, n + len(s.split())))
+            n = out[-1][2]
+        n += not held
+    return out, n
+
+
+def _closest_ood_premises(units):
+    """Over every inference_ood probe and every atoms unit and kinds unit that could meet in a pool
+    (either first; a window reads on across a unit's end into the next unit), the fewest words that
+    hold a statement of the creature's membership and one of its kind's property."""
+    kind_of, spans = _kind_of(units), []
+    streams = {u: _train_words(u, units[u][1]) for u in units if u.startswith(("atoms", "kinds"))}
+    for p in (p for p in _probes(units) if p["type"] == "inference_ood"):
+        e, forms = _entity(p["probe"]), _forms(p["answer"])
+        for (a, (sa, na)), (k, (sk, nk)) in itertools.product(streams.items(), repeat=2):
+            mem = [(i, j) for words, i, j in sa if e in words] if a.startswith("atoms") else []
+            prop = [(i, j) for words, i, j in sk if kind_of[e] in words and forms & words] if k.startswith("kinds") else []
+            if mem and prop:
+                spans.append(min(min(na - i for i, _ in mem) + min(j for _, j in prop),
+                                 min(nk - i for i, _ in prop) + min(j for _, j in mem)))
+    return spans
+
+
+@pytest.mark.parametrize("seed,window,docs", [(1, world.WINDOW, "plain"), (6, world.WINDOW, "plain"),
+                                              (17, world.WINDOW, "plain"), (24, world.WINDOW, "plain"),
+                                              (0, world.WINDOW, "decoys"), (0, world.WINDOW, "split"),
+                                              (2, 600, "plain")])
+def test_no_training_window_holds_both_premises_of_an_ood_probe(tmp_path, seed, window, docs):
+    """inference_ood's premises never share a context window: an ood creature's membership (an atoms
+    unit) and its kind's properties (a kinds unit) lie more than a window apart wherever a pool joins
+    the two units, in worlds where they would otherwise fall within one (each of these)."""
+    units = {f.stem: _read(f) for f in world.generate(tmp_path, seed=seed, window=window, cooccur_docs=docs)}
+    spans = _closest_ood_premises(units)
+    assert len(spans) >= 100 and min(spans) > window, min(spans)
+
+
+def test_the_default_world_kept_its_ood_premises_apart_before_any_document_moved(tiny, tmp_path):
+    """World seed 0's documents needed no move: it is the world every recorded result was measured on."""
+    files = world.generate(tmp_path, seed=0, window=1)  # a window of one token holds no pair
+    assert [_read(f)[1:] for f in files] == [_read(f)[1:] for f in tiny[0]]  # documents and probes
+    assert min(_closest_ood_premises(tiny[1])) > world.WINDOW
 
 
 def test_cooccur_choices_are_stated_with_their_creature_as_its_documents_say(every_world):
@@ -564,6 +616,14 @@ def test_cli_reports_bad_arguments(tmp_path, capsys):
     assert e.value.code == 2 and "--size: invalid choice: 'huge'" in capsys.readouterr().err
     assert world.main(["--out", str(tmp_path), "--target-tokens", "10"]) == 2
     assert "error: --target-tokens 10: use at least 50000" in capsys.readouterr().err
+    assert world.main(["--out", str(tmp_path / "w"), "--window", "0"]) == 2
+    assert "error: window 0: give a whole number of tokens, at least 1\n" == capsys.readouterr().err
+    # a window longer than the units can keep apart is refused with nothing written
+    assert world.main(["--out", str(tmp_path / "w"), "--window", "8000"]) == 2
+    assert capsys.readouterr().err == ("error: kinds-00: too small to keep its kinds' properties a window (8000 "
+                                       "tokens) from their ood creatures' memberships; give a shorter window or a "
+                                       "larger world\n")
+    assert not (tmp_path / "w").exists()
 
 
 # ---------------------------------------------------------------- practice creatures (primitive units)

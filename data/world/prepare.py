@@ -3,8 +3,8 @@
 Writes unit files (the format in the repository's README) whose facts no base model can know:
 creature and kind names are nonce words, so every probe starts at chance. The reasoning probes come
 in graded types (see data/world/README.md): composition in distribution, with both premises in one
-document, across units, and rules applied to level-0 facts. Deterministic; stdlib only (and the
-repository's common.py).
+document, across units, and rules applied to level-0 facts. Deterministic; the standard library and
+the repository's common.py (numpy: the corpus's held-out documents).
 """
 import argparse
 import copy
@@ -19,7 +19,7 @@ from itertools import chain, count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: common.py
-from common import atomic_path, stops_in_one_line  # noqa: E402
+from common import atomic_path, stops_in_one_line, val_mask  # noqa: E402
 
 LICENSE = "CC0-1.0"
 MENTIONS = 6           # times each fact is stated: once in each template of its relation
@@ -42,6 +42,8 @@ PRACTICE_CHARS = 4400
 PRACTICE_FILE_CHARS = 2900
 MIN_PRACTICE = 12      # practice creatures in each primitive unit, however small the world
 GROUP_KINDS = 4        # kinds per kind group (per kinds unit): a membership probe's four choices
+WINDOW = 129           # tokens a training window reads (the tiny model's context of 128 and one more, the
+                       # last target): none holds an ood premise pair; a ladder with a longer context asks more
 COOCCUR_DOCS = ("plain", "decoys", "split")  # what a cooccur creature's documents state (_cooccur_documents)
 
 # ---- values: real words. The level-0 values come in two halves: knowledge creatures take theirs
@@ -543,6 +545,74 @@ def _rules_unit(rng, f, rules, creatures, requires):
     return header, list(_documents(rng, sents, creatures)), probes
 
 
+# ---------------------------------------------------------------- ood premises, a window apart
+
+def _sentences_naming(docs, names):
+    """Per document: its words, and [(start, end, name)] for each sentence that names(sentence) counts
+    for a name, in words from the document's start."""
+    out = []
+    for doc in docs:
+        n, hits = 0, []
+        for sentence in re.split(r"(?<=[.!?]) ", doc):
+            w = len(sentence.split())
+            hits += [(n, n + w, name) for name in names(sentence)]
+            n += w
+        out.append((n, hits))
+    return out
+
+
+def _stream_words(uid, docs):
+    """Where a unit's training stream (as the corpus shards it: common.val_mask's documents held out,
+    each document ending in one token) says each name, in words: {name: (words from the stream's
+    start through its first sentence naming it, words from its last such sentence through the end,
+    the first's document, the last's)}; docs as _sentences_naming gives them. A byte-level BPE never
+    makes fewer tokens than words (no pre-token spans a space), so a distance in words is one in
+    tokens at least."""
+    seen, n = {}, 0
+    for i, ((words, hits), held) in enumerate(zip(docs, val_mask(uid, len(docs)))):
+        if held:
+            continue
+        for start, end, name in hits:
+            first = seen.get(name, (n + end, i))[:2]
+            seen[name] = (*first, n + start, i)  # where its first sentence ends and its document; the last's
+        n += words + 1
+    return {name: (end, n - start, first, last) for name, (end, first, start, last) in seen.items()}
+
+
+def _words_of(sentence):
+    return set(re.findall(r"\w+", sentence))
+
+
+def _keep_ood_apart(f, uid, docs, ood, window):
+    """Move the documents of a kinds unit (uid, docs: in place) that state its kinds' properties to its
+    middle until no training window of `window` tokens can hold one beside the membership of an ood
+    creature of the kind (ood: creature -> its atoms unit's _stream_words). A window reads on across a
+    unit's end into the next unit of its pool (the last into the first), so the two units may meet
+    either way round. The atoms units stay as they are, alike whatever the cooccur documents."""
+    forms = {(k, p): {v, *SOUNDS.get(v, ())} for k, props in f["kinds"].items() for p, v in props.items()}
+    def said(sentence):
+        words = _words_of(sentence)
+        return [(k, p) for k in words & f["kinds"].keys() for p in PROPS if words & forms[k, p]]
+    stating = _sentences_naming(docs, said)
+    for _ in range(len(docs)):
+        props, move = _stream_words(uid, stating), None
+        for e, (head, tail, _, _) in ood.items():
+            for p in PROPS:
+                if (f["kind_of"][e], p) not in props:
+                    continue  # every statement held out: in no window
+                k_head, k_tail, first, last = props[f["kind_of"][e], p]
+                if tail + k_head <= window:  # the atoms unit, then this one
+                    move = first
+                elif k_tail + head <= window:  # this one, then the atoms unit
+                    move = last
+        if move is None:
+            return
+        for d in (docs, stating):
+            d.insert(len(d) // 2, d.pop(move))
+    raise WorldError(f"{uid}: too small to keep its kinds' properties a window ({window} tokens) from their ood "
+                     "creatures' memberships; give a shorter window or a larger world")
+
+
 def _n_ood(m):
     """ood creatures per kind group: 6m, and at least two per kind (8, not 6, at m = 1). Their
     memberships are dealt over two atoms units, by kind, alternately (see _block): a kind with a single
@@ -557,10 +627,11 @@ def _block_names(m):
     return 3 * 12 * m + 2 * (GROUP_KINDS + 6 * m + _n_ood(m))
 
 
-def _block(b, seed, names, m, width, rules, cooccur_docs="plain"):
+def _block(b, seed, names, m, width, rules, cooccur_docs="plain", window=WINDOW):
     """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded lazily as (id, unit).
     kinds unit j takes its members from atoms units j and j + 1 (the middle one split between them),
-    and the memberships of its ood creatures are stated in those atoms units."""
+    and the memberships of its ood creatures are stated in those atoms units, never within one
+    window of tokens of a statement of their kind's properties (_keep_ood_apart)."""
     def uid(prefix, i):
         return f"{prefix}-{i:0{width}d}"
 
@@ -584,11 +655,17 @@ def _block(b, seed, names, m, width, rules, cooccur_docs="plain"):
     for j, (_, _, ood) in enumerate(groups):
         for i, e in enumerate(sorted(ood, key=lambda e: (f["kind_of"][e], e))):
             ood_in[j + i % 2].append(e)
-    for i in range(3):
-        yield uid("atoms", 3 * b + i), _atoms_unit(rng(uid("atoms", 3 * b + i)), f, units[i], ood_in[i])
-    for j, (kinds, cooccur, ood) in enumerate(groups):
-        yield uid("kinds", 2 * b + j), _kinds_unit(rng(uid("kinds", 2 * b + j)), f, kinds, members[j], cooccur,
-                                                   ood, [uid("atoms", 3 * b + j + i) for i in (0, 1)])
+    atoms = [(uid("atoms", 3 * b + i), _atoms_unit(rng(uid("atoms", 3 * b + i)), f, units[i], ood_in[i]))
+             for i in range(3)]
+    kinds_units = [(uid("kinds", 2 * b + j), _kinds_unit(rng(uid("kinds", 2 * b + j)), f, kinds, members[j], cooccur,
+                                                         ood, [uid("atoms", 3 * b + j + i) for i in (0, 1)]))
+                   for j, (kinds, cooccur, ood) in enumerate(groups)]
+    stated = {}  # ood creature -> where its atoms unit states its membership
+    for (a, (_, docs, _)), ood in zip(atoms, ood_in):
+        stated.update(_stream_words(a, _sentences_naming(docs, lambda sentence: _words_of(sentence) & set(ood))))
+    for (k, (_, docs, _)), (_, _, ood) in zip(kinds_units, groups):
+        _keep_ood_apart(f, k, docs, {e: stated[e] for e in ood if e in stated}, window)
+    yield from atoms + kinds_units
     yield uid("rules", b), _rules_unit(rng(uid("rules", b)), f, rules, sum(units, []),
                                        [uid("atoms", 3 * b + i) for i in range(3)])
 
@@ -823,7 +900,7 @@ def _prim_units(prim_chars):
     return n_prim, max(MIN_PRACTICE, round(PRACTICE_SHARE * prim_chars / n_prim / PRACTICE_CHARS))
 
 
-def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, cooccur_docs="plain"):
+def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, cooccur_docs="plain", window=WINDOW):
     """Write the world's unit files to out_dir; returns their paths (primitive first, then by block).
 
     size: "tiny" (1 block + 0.8 MB primitive) or "small" (10 blocks + 8 MB); target_tokens overrides it.
@@ -832,9 +909,14 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     cooccur_docs: what the documents naming a knowledge unit's cooccur creature state beside its
     membership (COOCCUR_DOCS, see _cooccur_documents and _cooccur_docs): "decoys" writes three
     documents for each plain one, so a world made to a token target comes out a little larger.
-    Only the kinds units change: the primitive text (practice included) is the same, so the base is too."""
+    Only the kinds units change: the primitive text (practice included) is the same, so the base is too.
+    window: the tokens a training window reads (a model's context + 1; the longest of the models that
+    train on the world): none ever holds an ood creature's membership beside its kind's properties
+    (_keep_ood_apart)."""
     if cooccur_docs not in COOCCUR_DOCS:
         raise ValueError(f"cooccur_docs {cooccur_docs!r}: choose from {', '.join(COOCCUR_DOCS)}")
+    if not (isinstance(window, int) and window >= 1):
+        raise ValueError(f"window {window!r}: give a whole number of tokens, at least 1")
     blocks, m, prim_chars, n_prim, n_practice = _plan(size, target_tokens)
     width = max(2, len(str(3 * blocks)))
     prim_rules, rules = rulebook(seed, "primitive"), rulebook(seed, "knowledge")
@@ -846,8 +928,11 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), atoms,
                                                  prim_rules, prim_chars / n_prim, practice[i], mentions[i]))
              for i in range(n_prim))
-    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules, cooccur_docs)) \
-        if register is None else ()
+    made = (list(_block(b, seed, names, m, width, rules, cooccur_docs, window)) for b in range(blocks)) \
+        if register is None else iter(())
+    # the first block is made before any file is written: a window too long for its units is refused
+    # with nothing written (every block is alike in size)
+    knowledge = chain.from_iterable(chain([next(made, [])], made))
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: not a directory")
@@ -855,7 +940,8 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     written = []
     for uid, (header, docs, probes) in chain(prims, knowledge):  # every planned block, whole
         written.append(out / f"{uid}.jsonl")
-        mark = f" cooccur-{cooccur_docs}" * (cooccur_docs != "plain" and header["kind"] == "knowledge")
+        mark = (f" cooccur-{cooccur_docs}" * (cooccur_docs != "plain") + f" window={window}" * (window != WINDOW)) \
+            * (header["kind"] == "knowledge")
         _write_unit(written[-1], uid, header, docs, probes, f"accrete data/world/prepare.py seed={seed}{mark}")
     # a previous, larger run may have left world units that this one did not write (practice's
     # primitive text, register given, shares a folder with other units: it removes nothing)
@@ -878,10 +964,14 @@ def main(argv=None):
                    "an inference_cooccur creature states beside its membership: plain, its kind's properties; "
                    "decoys, a property of every kind of its group (its probes' choices), so only its membership "
                    "tells which is its own; split, the plain sentences, its membership in a document of its own")
+    p.add_argument("--window", type=int, default=WINDOW, help="tokens a training window reads, the model's "
+                   "context + 1 (default: the tiny model's): none ever holds an ood creature's membership beside "
+                   "its kind's properties")
     args = p.parse_args(argv)
     try:
         t0 = time.time()
-        files = generate(args.out, args.seed, args.size, args.target_tokens, cooccur_docs=args.cooccur_docs)
+        files = generate(args.out, args.seed, args.size, args.target_tokens, cooccur_docs=args.cooccur_docs,
+                         window=args.window)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
