@@ -788,9 +788,10 @@ def test_a_world_with_other_cooccur_documents_is_made_apart_and_says_so_in_its_u
     assert len({w[-1].read_bytes() for w in (plain, decoys, split)}) == 3  # all kept: none remade another
 
 
-def test_a_longer_context_gets_a_world_of_its_own_whose_ood_premises_lie_further_apart(tmp_path, monkeypatch):
+def test_a_longer_context_gets_a_world_of_its_own_made_for_its_window(tmp_path, monkeypatch):
     """The built-in world keeps each ood premise pair more than a training window apart (prepare.py's
-    window): the model's context + 1, at least the tiny model's; a longer context is a world of its own."""
+    window, tested in test_world.py): the model's context + 1, at least the tiny model's; a longer
+    context is a world of its own, and one longer than the world's units can keep is refused."""
     monkeypatch.setattr(ladder, "WORLDS", tmp_path)
     windows = {name: ladder.world_window(ladder.settings_for(name), name) for name in ladder.presets.PRESETS}
     assert windows == {"micro": 129, "tiny": 129, "smoke": 257, "small": 1025, "gpt2": 1025}
@@ -800,6 +801,11 @@ def test_a_longer_context_gets_a_world_of_its_own_whose_ood_premises_lie_further
     assert json.loads(smoke[-1].read_text().splitlines()[0])["source"].endswith("prepare.py seed=1 window=257")
     assert [f.read_bytes() for f in tiny] != [f.read_bytes() for f in smoke]
     assert ladder.world_files(ladder.dataclasses.replace(s, block_size=32), "tiny", **quiet) == tiny  # shared
+    with pytest.raises(ladder.LadderError) as e:
+        ladder.world_files(ladder.dataclasses.replace(s, world_tokens=250_000), "small", **quiet)
+    assert str(e.value) == ("--preset small: a context of 1024 tokens is longer than the built-in world's kinds-00 "
+                            "can keep its ood premises apart for; give a larger --world-tokens or a shorter --block-size")
+    assert not (tmp_path / "tokens-250000-window-1025-seed-1").exists()
 
 
 def test_a_run_started_with_the_decoys_flag_continues_with_its_choice(tmp_path):

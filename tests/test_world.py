@@ -1,4 +1,5 @@
 """The default world generator (data/world/prepare.py): format, determinism, no leakage."""
+import hashlib
 import importlib.util
 import itertools
 import json
@@ -8,7 +9,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+import regex
 
+import bpe
 import common
 from in_process import ctrl_c
 
@@ -273,14 +276,14 @@ def test_cooccur_premises_always_share_a_document_and_ood_premises_never_share_a
     assert checked["inference_cooccur"] >= 100 and checked["inference_ood"] >= 100
 
 
-def _train_words(uid, docs):
-    """A unit's training stream as the corpus shards it, in words: [(the sentence's words, start, end)]
-    and its length; the held-out documents dropped, one token after each document. A byte-level BPE
-    makes no fewer tokens than words, so word distances bound token distances from below."""
+def _train_tokens(uid, docs):
+    """A unit's training stream as the corpus shards it, in pre-tokens (bpe.SPLIT_PATTERN's pieces, which
+    a BPE never merges, so no fewer than its tokens): [(the sentence's words, its first pre-token, its
+    last + 1)] and the stream's length; the held-out documents dropped, one token after each document."""
     out, n = [], 0
     for doc, held in zip(docs, common.val_mask(uid, len(docs))):
-        for s in [] if held else _sentences([doc]):
-            out.append((set(re.findall(r"\w+", s)), n, n + len(s.split())))
+        for i, s in enumerate([] if held else _sentences([doc])):
+            out.append((set(re.findall(r"\w+", s)), n, n + len(regex.findall(bpe.SPLIT_PATTERN, " " * (i > 0) + s))))
             n = out[-1][2]
         n += not held
     return out, n
@@ -288,18 +291,19 @@ def _train_words(uid, docs):
 
 def _closest_ood_premises(units):
     """Over every inference_ood probe and every atoms unit and kinds unit that could meet in a pool
-    (either first; a window reads on across a unit's end into the next unit), the fewest words that
-    hold a statement of the creature's membership and one of its kind's property."""
+    (either first; a window reads on across a unit's end into the next unit), the fewest tokens a
+    window reads to hold a token of a statement of the creature's membership and one of a statement
+    of its kind's property."""
     kind_of, spans = _kind_of(units), []
-    streams = {u: _train_words(u, units[u][1]) for u in units if u.startswith(("atoms", "kinds"))}
+    streams = {u: _train_tokens(u, units[u][1]) for u in units if u.startswith(("atoms", "kinds"))}
     for p in (p for p in _probes(units) if p["type"] == "inference_ood"):
         e, forms = _entity(p["probe"]), _forms(p["answer"])
         for (a, (sa, na)), (k, (sk, nk)) in itertools.product(streams.items(), repeat=2):
             mem = [(i, j) for words, i, j in sa if e in words] if a.startswith("atoms") else []
             prop = [(i, j) for words, i, j in sk if kind_of[e] in words and forms & words] if k.startswith("kinds") else []
-            if mem and prop:
-                spans.append(min(min(na - i for i, _ in mem) + min(j for _, j in prop),
-                                 min(nk - i for i, _ in prop) + min(j for _, j in mem)))
+            if mem and prop:  # from the last token of one through the first of the other, either unit first
+                spans.append(min(min(na - j + 1 for _, j in mem) + min(i + 1 for i, _ in prop),
+                                 min(nk - j + 1 for _, j in prop) + min(i + 1 for i, _ in mem)))
     return spans
 
 
@@ -316,8 +320,11 @@ def test_no_training_window_holds_both_premises_of_an_ood_probe(tmp_path, seed, 
     assert len(spans) >= 100 and min(spans) > window, min(spans)
 
 
-def test_the_default_world_kept_its_ood_premises_apart_before_any_document_moved(tiny, tmp_path):
-    """World seed 0's documents needed no move: it is the world every recorded result was measured on."""
+def test_the_default_world_is_the_one_every_recorded_result_was_measured_on(tiny, tmp_path):
+    """World seed 0, byte for byte (the units whose sha256 the passports of RESULTS.md's runs hold): its
+    ood premises lay apart before any document had to move."""
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(tiny[0])))
+    assert digest.hexdigest() == "6e7e25a5f5dc64f9f3a4f3628bc07c5747234e95591d20d77e244a16eda85d90"
     files = world.generate(tmp_path, seed=0, window=1)  # a window of one token holds no pair
     assert [_read(f)[1:] for f in files] == [_read(f)[1:] for f in tiny[0]]  # documents and probes
     assert min(_closest_ood_premises(tiny[1])) > world.WINDOW
@@ -610,7 +617,7 @@ def test_a_smaller_run_removes_stale_units(tmp_path):
     assert sorted(tmp_path.glob("*.jsonl")) == sorted(files)
 
 
-def test_cli_reports_bad_arguments(tmp_path, capsys):
+def test_cli_reports_bad_arguments(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as e:
         world.main(["--out", str(tmp_path), "--size", "huge"])
     assert e.value.code == 2 and "--size: invalid choice: 'huge'" in capsys.readouterr().err
@@ -621,9 +628,18 @@ def test_cli_reports_bad_arguments(tmp_path, capsys):
     # a window longer than the units can keep apart is refused with nothing written
     assert world.main(["--out", str(tmp_path / "w"), "--window", "8000"]) == 2
     assert capsys.readouterr().err == ("error: kinds-00: too small to keep its kinds' properties a window (8000 "
-                                       "tokens) from their ood creatures' memberships; give a shorter window or a "
+                                       "tokens) from their ood creatures' memberships; give a shorter --window or a "
                                        "larger world\n")
-    assert not (tmp_path / "w").exists()
+    assert not list((tmp_path / "w").iterdir())
+    # a world refused in a later block: the units written before it stay out of --out
+    keep = world._keep_ood_apart
+    def refuse_kinds_03(f, uid, *args):
+        if uid == "kinds-03":
+            raise world.WindowError(uid, 9)
+        keep(f, uid, *args)
+    monkeypatch.setattr(world, "_keep_ood_apart", refuse_kinds_03)
+    assert world.main(["--out", str(tmp_path / "w"), "--target-tokens", "250000"]) == 2
+    assert "error: kinds-03: too small" in capsys.readouterr().err and not list((tmp_path / "w").iterdir())
 
 
 # ---------------------------------------------------------------- practice creatures (primitive units)

@@ -10,8 +10,10 @@ import argparse
 import copy
 import json
 import math
+import os
 import random
 import re
+import shutil
 import sys
 import time
 from collections import Counter
@@ -185,6 +187,15 @@ RESERVED = BLOCKLIST | set(re.findall(r"[a-z]+", _words.lower()))
 
 class WorldError(ValueError):
     """Bad arguments to the world generator."""
+
+
+class WindowError(WorldError):
+    """A window longer than a kinds unit can keep its ood premises apart for (_keep_ood_apart)."""
+
+    def __init__(self, unit, window):
+        self.unit, self.window = unit, window
+        super().__init__(f"{unit}: too small to keep its kinds' properties a window ({window} tokens) from their "
+                         "ood creatures' memberships; give a shorter --window or a larger world")
 
 
 def _a(word):
@@ -564,19 +575,19 @@ def _sentences_naming(docs, names):
 def _stream_words(uid, docs):
     """Where a unit's training stream (as the corpus shards it: common.val_mask's documents held out,
     each document ending in one token) says each name, in words: {name: (words from the stream's
-    start through its first sentence naming it, words from its last such sentence through the end,
-    the first's document, the last's)}; docs as _sentences_naming gives them. A byte-level BPE never
-    makes fewer tokens than words (no pre-token spans a space), so a distance in words is one in
-    tokens at least."""
+    start through the first word of its first sentence naming it, words from the last word of its
+    last such sentence through the end, the first's document, the last's)}; docs as
+    _sentences_naming gives them. A byte-level BPE never makes fewer tokens than words (no pre-token
+    spans a space), so a distance in words is one in tokens at least."""
     seen, n = {}, 0
     for i, ((words, hits), held) in enumerate(zip(docs, val_mask(uid, len(docs)))):
         if held:
             continue
         for start, end, name in hits:
-            first = seen.get(name, (n + end, i))[:2]
-            seen[name] = (*first, n + start, i)  # where its first sentence ends and its document; the last's
+            first = seen.get(name, (n + start, i))[:2]
+            seen[name] = (*first, n + end, i)  # where its first sentence starts and its document; the last's end
         n += words + 1
-    return {name: (end, n - start, first, last) for name, (end, first, start, last) in seen.items()}
+    return {name: (start + 1, n - end + 1, first, last) for name, (start, first, end, last) in seen.items()}
 
 
 def _words_of(sentence):
@@ -585,16 +596,21 @@ def _words_of(sentence):
 
 def _keep_ood_apart(f, uid, docs, ood, window):
     """Move the documents of a kinds unit (uid, docs: in place) that state its kinds' properties to its
-    middle until no training window of `window` tokens can hold one beside the membership of an ood
-    creature of the kind (ood: creature -> its atoms unit's _stream_words). A window reads on across a
-    unit's end into the next unit of its pool (the last into the first), so the two units may meet
-    either way round. The atoms units stay as they are, alike whatever the cooccur documents."""
+    middle until no training window of `window` tokens holds a word of one and a word of the
+    membership of an ood creature of the kind (ood: creature -> its atoms unit's _stream_words). A
+    window reads on across a unit's end into the next unit of its pool (the last into the first), so
+    the two units may meet either way round. A document moves by trading places with one that states
+    no property and is held out alike, so the held-out documents stay the same; the atoms units stay
+    as they are, alike whatever the cooccur documents."""
     forms = {(k, p): {v, *SOUNDS.get(v, ())} for k, props in f["kinds"].items() for p, v in props.items()}
     def said(sentence):
         words = _words_of(sentence)
         return [(k, p) for k in words & f["kinds"].keys() for p in PROPS if words & forms[k, p]]
-    stating = _sentences_naming(docs, said)
-    for _ in range(len(docs)):
+    stating, held = _sentences_naming(docs, said), val_mask(uid, len(docs))
+    # the documents a stating one may trade places with, from the middle outwards
+    middle = sorted((i for i, (_, hits) in enumerate(stating) if not hits and not held[i]),
+                    key=lambda i: abs(i - len(docs) // 2))
+    for j in middle:
         props, move = _stream_words(uid, stating), None
         for e, (head, tail, _, _) in ood.items():
             for p in PROPS:
@@ -608,9 +624,8 @@ def _keep_ood_apart(f, uid, docs, ood, window):
         if move is None:
             return
         for d in (docs, stating):
-            d.insert(len(d) // 2, d.pop(move))
-    raise WorldError(f"{uid}: too small to keep its kinds' properties a window ({window} tokens) from their ood "
-                     "creatures' memberships; give a shorter window or a larger world")
+            d[move], d[j] = d[j], d[move]
+    raise WindowError(uid, window)
 
 
 def _n_ood(m):
@@ -928,21 +943,26 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     prims = ((f"prim-{i:0{width}d}", _primitive(random.Random(f"accrete-world:{seed}:prim-{i}"), atoms,
                                                  prim_rules, prim_chars / n_prim, practice[i], mentions[i]))
              for i in range(n_prim))
-    made = (list(_block(b, seed, names, m, width, rules, cooccur_docs, window)) for b in range(blocks)) \
-        if register is None else iter(())
-    # the first block is made before any file is written: a window too long for its units is refused
-    # with nothing written (every block is alike in size)
-    knowledge = chain.from_iterable(chain([next(made, [])], made))
+    knowledge = (u for b in range(blocks) for u in _block(b, seed, names, m, width, rules, cooccur_docs, window)) \
+        if register is None else ()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for uid, (header, docs, probes) in chain(prims, knowledge):  # every planned block, whole
-        written.append(out / f"{uid}.jsonl")
-        mark = (f" cooccur-{cooccur_docs}" * (cooccur_docs != "plain") + f" window={window}" * (window != WINDOW)) \
-            * (header["kind"] == "knowledge")
-        _write_unit(written[-1], uid, header, docs, probes, f"accrete data/world/prepare.py seed={seed}{mark}")
+    # every unit is written here first and moved in at the end: a world refused part-way (a window its
+    # units cannot keep) leaves out_dir as it was
+    stage, written = out / f".making-{os.getpid()}", []
+    try:
+        for uid, (header, docs, probes) in chain(prims, knowledge):  # every planned block, whole
+            written.append(out / f"{uid}.jsonl")
+            mark = (f" cooccur-{cooccur_docs}" * (cooccur_docs != "plain") + f" window={window}" * (window != WINDOW)) \
+                * (header["kind"] == "knowledge")
+            _write_unit(stage / written[-1].name, uid, header, docs, probes,
+                        f"accrete data/world/prepare.py seed={seed}{mark}")
+        for path in written:
+            os.replace(stage / path.name, path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     # a previous, larger run may have left world units that this one did not write (practice's
     # primitive text, register given, shares a folder with other units: it removes nothing)
     for p in out.glob("*.jsonl") if register is None else ():
