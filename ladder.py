@@ -45,7 +45,7 @@ import presets
 from common import SEED_RULE, add_options, atomic_write_bytes, atomic_write_text, check_writable, fail, in_directory, \
     interrupted, json_kind, option, same_file, seed_ok, sha256_file
 from model import GPT, GPTConfig, weights_file
-from report import aggregate_seeds, control_lines, parse_control, render_results
+from report import aggregate_seeds, control_lines, parse_control, render_results, settings_named_now
 from stats import pct
 from train import TrainConfig, check_fits, flops_per_token, resolve_device, train
 
@@ -344,12 +344,9 @@ class Run:
         if state.is_file():
             before = read_state(state)
             self.outs = before.pop("outs", [str(out)])
-            # a setting added since the run started reads as what the code did then; the decoys' old
-            # flag as the choice it became
-            started = before["settings"]
-            if "cooccur_decoys" in started:
-                started["cooccur_docs"] = "decoys" if started.pop("cooccur_decoys") else "plain"
-            before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED, **started}
+            # a setting added since the run started reads as what the code did then, one renamed by its name now
+            before["settings"] = {**dataclasses.asdict(Settings()), **BEFORE_ADDED,
+                                  **settings_named_now(before["settings"])}
             # where it runs, and what compare reads off the models, may change; what it computes may not
             before["settings"].update(device=s.device, samples=s.samples, control=s.control)
             before.update({k: before.get(k) and str(Path(before[k]).resolve()) for k in dirs})

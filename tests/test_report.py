@@ -455,6 +455,23 @@ def test_seeds_cli_refuses_one_report_given_twice_however_it_is_spelled(tmp_path
     assert not (tmp_path / "agg").exists()
 
 
+def test_seeds_pool_a_run_recorded_with_the_decoys_old_flag_as_the_choice_it_became(tmp_path, run_report):
+    """A ladder's report from when the decoys were a flag (cooccur_decoys) pools with seeds of the
+    --cooccur-docs choice it became, and is refused beside another choice, named as it is now."""
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    settings = {"preset": "tiny", "seed": 0, "world_seed": 0, "lora_r": 16}
+    runs = {"old": dict(settings, cooccur_decoys=True), "new": dict(settings, seed=1, cooccur_docs="decoys"),
+            "plain": dict(settings, seed=2, cooccur_docs="plain")}
+    for name, s in runs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(dict(a, settings=s)))
+    files = lambda *names: [tmp_path / f"{n}.json" for n in names]
+    assert run_report("seeds", *files("old", "new"), "--out", tmp_path / "agg").returncode == 0
+    p = run_report("seeds", *files("old", "plain"), "--out", tmp_path / "agg2")
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'plain.json'} was trained with other settings than "
+                                           f"{tmp_path / 'old.json'} (cooccur_docs plain against decoys); seeds are "
+                                           "runs of one ladder's settings\n")
+
+
 def test_seeds_cli_refuses_seeds_scored_with_another_norm(tmp_path, run_report):
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
     (tmp_path / "a.json").write_text(json.dumps(dict(a, norm="sum")))
