@@ -97,11 +97,12 @@ def remove_orphans(path):
     SIGKILL runs no cleanup); a temporary whose writer still runs is left alone."""
     for tmp in Path(path).parent.glob(f".{glob.escape(Path(path).name)}.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not running(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
-def _running(pid):
+def running(pid):
+    """Whether a process with this id runs (anyone's)."""
     try:
         os.kill(pid, 0)  # signal 0: nothing is sent, the process is only looked up
     except ProcessLookupError:

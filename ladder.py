@@ -504,7 +504,7 @@ def world_files(s, preset, log=print):
                     prepare.generate(tmp, seed=s.world_seed, size=s.world_size, target_tokens=s.world_tokens,
                                      cooccur_docs=s.cooccur_docs, window=window)
                 except prepare.WindowError as e:
-                    raise LadderError(f"--preset {preset}: a context of {window - 1} tokens is longer than the built-in "
+                    raise LadderError(f"the model's context of {window - 1} tokens is longer than the built-in "
                                       f"world's {e.unit} can keep its ood premises apart for; give a larger "
                                       "--world-tokens or a shorter --block-size") from None
                 (tmp / "world.json").write_text(json.dumps(made) + "\n")

@@ -803,8 +803,8 @@ def test_a_longer_context_gets_a_world_of_its_own_made_for_its_window(tmp_path, 
     assert ladder.world_files(ladder.dataclasses.replace(s, block_size=32), "tiny", **quiet) == tiny  # shared
     with pytest.raises(ladder.LadderError) as e:
         ladder.world_files(ladder.dataclasses.replace(s, world_tokens=250_000), "small", **quiet)
-    assert str(e.value) == ("--preset small: a context of 1024 tokens is longer than the built-in world's kinds-00 "
-                            "can keep its ood premises apart for; give a larger --world-tokens or a shorter --block-size")
+    assert str(e.value) == ("the model's context of 1024 tokens is longer than the built-in world's kinds-00 can "
+                            "keep its ood premises apart for; give a larger --world-tokens or a shorter --block-size")
     assert not (tmp_path / "tokens-250000-window-1025-seed-1").exists()
 
 

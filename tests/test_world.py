@@ -320,6 +320,34 @@ def test_no_training_window_holds_both_premises_of_an_ood_probe(tmp_path, seed, 
     assert len(spans) >= 100 and min(spans) > window, min(spans)
 
 
+def test_moving_documents_keeps_each_unit_s_documents_its_held_out_ones_and_its_probes(tmp_path):
+    """Only the order of a kinds unit's documents changes (world seed 1 needs moves): the same documents,
+    the same ones held out (common.val_mask goes by position), the same probes; every other unit as is."""
+    moved = {f.stem: _read(f) for f in world.generate(tmp_path / "moved", seed=1)}
+    unmoved = {f.stem: _read(f) for f in world.generate(tmp_path / "unmoved", seed=1, window=1)}
+    changed = [u for u in moved if moved[u][1:] != unmoved[u][1:]]
+    assert changed and all(u.startswith("kinds") for u in changed), changed
+    for u in changed:
+        held = lambda docs: sorted(d for d, h in zip(docs, common.val_mask(u, len(docs))) if h)
+        (_, docs, probes), (_, before, probes_before) = moved[u], unmoved[u]
+        assert sorted(docs) == sorted(before) and held(docs) == held(before) and probes == probes_before
+
+
+def test_a_document_moved_to_the_last_place_it_may_take_stays_there():
+    """The move stops as soon as the premises lie apart, even in the last place a stating document may
+    trade for (the only train document stating no property)."""
+    f = {"kinds": {"florp": {"legs": "six", "cover": "fur", "sound": "hums"},
+                   "zorb": {"legs": "two", "cover": "scales", "sound": "clicks"}}, "kind_of": {"dax": "florp"}}
+    train = [i for i, held in enumerate(common.val_mask("kinds-00", 12)) if not held]
+    docs = ["Each zorb walks on two legs."] * 12  # another kind's property: no place to trade with
+    docs[train[0]], docs[train[-1]] = "Each florp walks on six legs.", "The sun is warm in summer."
+    # the atoms unit ends one word after the membership: the first florp statement must move from the start
+    world._keep_ood_apart(f, "kinds-00", docs, {"dax": (1000, 1, 0, 0)}, window=10)
+    assert docs[train[0]] == "The sun is warm in summer." and docs[train[-1]] == "Each florp walks on six legs."
+    with pytest.raises(world.WindowError, match="^kinds-00: too small"):
+        world._keep_ood_apart(f, "kinds-00", docs, {"dax": (1000, 1, 0, 0)}, window=1000)
+
+
 def test_the_default_world_is_the_one_every_recorded_result_was_measured_on(tiny, tmp_path):
     """World seed 0, byte for byte (the units whose sha256 the passports of RESULTS.md's runs hold): its
     ood premises lay apart before any document had to move."""
@@ -630,8 +658,10 @@ def test_cli_reports_bad_arguments(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err == ("error: kinds-00: too small to keep its kinds' properties a window (8000 "
                                        "tokens) from their ood creatures' memberships; give a shorter --window or a "
                                        "larger world\n")
-    assert not list((tmp_path / "w").iterdir())
+    assert not (tmp_path / "w").exists()
     # a world refused in a later block: the units written before it stay out of --out
+    (tmp_path / "w" / ".making-999999999").mkdir(parents=True)  # a killed generation's, removed by the next
+    (tmp_path / "w" / "notes.txt").write_text("mine")
     keep = world._keep_ood_apart
     def refuse_kinds_03(f, uid, *args):
         if uid == "kinds-03":
@@ -639,7 +669,8 @@ def test_cli_reports_bad_arguments(tmp_path, capsys, monkeypatch):
         keep(f, uid, *args)
     monkeypatch.setattr(world, "_keep_ood_apart", refuse_kinds_03)
     assert world.main(["--out", str(tmp_path / "w"), "--target-tokens", "250000"]) == 2
-    assert "error: kinds-03: too small" in capsys.readouterr().err and not list((tmp_path / "w").iterdir())
+    assert "error: kinds-03: too small" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "w").iterdir()] == ["notes.txt"]
 
 
 # ---------------------------------------------------------------- practice creatures (primitive units)

@@ -21,7 +21,7 @@ from itertools import chain, count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: common.py
-from common import atomic_path, stops_in_one_line, val_mask  # noqa: E402
+from common import atomic_path, fsync_dir, remove_orphans, running, stops_in_one_line, val_mask  # noqa: E402
 
 LICENSE = "CC0-1.0"
 MENTIONS = 6           # times each fact is stated: once in each template of its relation
@@ -595,37 +595,40 @@ def _words_of(sentence):
 
 
 def _keep_ood_apart(f, uid, docs, ood, window):
-    """Move the documents of a kinds unit (uid, docs: in place) that state its kinds' properties to its
-    middle until no training window of `window` tokens holds a word of one and a word of the
-    membership of an ood creature of the kind (ood: creature -> its atoms unit's _stream_words). A
-    window reads on across a unit's end into the next unit of its pool (the last into the first), so
-    the two units may meet either way round. A document moves by trading places with one that states
-    no property and is held out alike, so the held-out documents stay the same; the atoms units stay
-    as they are, alike whatever the cooccur documents."""
+    """Move the documents of a kinds unit (uid, docs: in place) that state its kinds' properties inwards
+    until no training window of `window` tokens holds a word of one and a word of the membership of
+    an ood creature of the kind (ood: creature -> its atoms unit's _stream_words). A window reads on
+    across a unit's end into the next unit of its pool (the last into the first), so the two units
+    may meet either way round. A document moves by trading places with one nearest the middle that
+    states no property and is held out alike, so the held-out documents stay the same; the atoms
+    units stay as they are, alike whatever the cooccur documents."""
     forms = {(k, p): {v, *SOUNDS.get(v, ())} for k, props in f["kinds"].items() for p, v in props.items()}
     def said(sentence):
         words = _words_of(sentence)
         return [(k, p) for k in words & f["kinds"].keys() for p in PROPS if words & forms[k, p]]
     stating, held = _sentences_naming(docs, said), val_mask(uid, len(docs))
-    # the documents a stating one may trade places with, from the middle outwards
-    middle = sorted((i for i, (_, hits) in enumerate(stating) if not hits and not held[i]),
-                    key=lambda i: abs(i - len(docs) // 2))
-    for j in middle:
+    # the documents a stating one may trade places with, nearest the middle first
+    free = sorted((i for i, (_, hits) in enumerate(stating) if not hits and not held[i]),
+                  key=lambda i: abs(i - len(docs) // 2))
+    while True:
         props, move = _stream_words(uid, stating), None
         for e, (head, tail, _, _) in ood.items():
             for p in PROPS:
                 if (f["kind_of"][e], p) not in props:
                     continue  # every statement held out: in no window
                 k_head, k_tail, first, last = props[f["kind_of"][e], p]
-                if tail + k_head <= window:  # the atoms unit, then this one
-                    move = first
-                elif k_tail + head <= window:  # this one, then the atoms unit
-                    move = last
+                if tail + k_head <= window:  # the atoms unit, then this one: away from the start
+                    move, inward = first, 1
+                elif k_tail + head <= window:  # this one, then the atoms unit: away from the end
+                    move, inward = last, -1
         if move is None:
             return
+        j = next((j for j in free if (j - move) * inward > 0), None)
+        if j is None:
+            raise WindowError(uid, window)
+        free.remove(j)
         for d in (docs, stating):
             d[move], d[j] = d[j], d[move]
-    raise WindowError(uid, window)
 
 
 def _n_ood(m):
@@ -643,7 +646,7 @@ def _block_names(m):
 
 
 def _block(b, seed, names, m, width, rules, cooccur_docs="plain", window=WINDOW):
-    """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded lazily as (id, unit).
+    """One block of the curriculum: 3 atoms, 2 kinds and 1 rules unit, yielded as (id, unit).
     kinds unit j takes its members from atoms units j and j + 1 (the middle one split between them),
     and the memberships of its ood creatures are stated in those atoms units, never within one
     window of tokens of a statement of their kind's properties (_keep_ood_apart)."""
@@ -948,7 +951,11 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: not a directory")
+    made_out = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(".making-*"):  # what a killed generation left
+        if old.name[8:].isdigit() and not running(int(old.name[8:])):
+            shutil.rmtree(old, ignore_errors=True)
     # every unit is written here first and moved in at the end: a world refused part-way (a window its
     # units cannot keep) leaves out_dir as it was
     stage, written = out / f".making-{os.getpid()}", []
@@ -959,10 +966,16 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
                 * (header["kind"] == "knowledge")
             _write_unit(stage / written[-1].name, uid, header, docs, probes,
                         f"accrete data/world/prepare.py seed={seed}{mark}")
-        for path in written:
-            os.replace(stage / path.name, path)
-    finally:
+    except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        if made_out:
+            out.rmdir()
+        raise
+    for path in written:
+        os.replace(stage / path.name, path)
+        remove_orphans(path)
+    fsync_dir(out)
+    shutil.rmtree(stage, ignore_errors=True)
     # a previous, larger run may have left world units that this one did not write (practice's
     # primitive text, register given, shares a folder with other units: it removes nothing)
     for p in out.glob("*.jsonl") if register is None else ():
