@@ -13,6 +13,7 @@ import glob
 import hashlib
 import numbers
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -93,16 +94,20 @@ def atomic_path(path):
 
 
 def remove_orphans(path):
-    """Delete the temporaries beside path that writers killed before their rename left behind (a
-    SIGKILL runs no cleanup); a temporary whose writer still runs is left alone."""
+    """Delete the temporaries beside path (files, or folders staged whole) that writers killed before
+    their rename left behind (a SIGKILL runs no cleanup); a temporary whose writer still runs is left
+    alone."""
     for tmp in Path(path).parent.glob(f".{glob.escape(Path(path).name)}.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not running(int(pid)):
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
             tmp.unlink(missing_ok=True)
 
 
-def running(pid):
-    """Whether a process with this id runs (anyone's)."""
+def _running(pid):
     try:
         os.kill(pid, 0)  # signal 0: nothing is sent, the process is only looked up
     except ProcessLookupError:

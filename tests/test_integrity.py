@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import train  # noqa: E402
-from common import atomic_write_bytes  # noqa: E402
+from common import atomic_write_bytes, remove_orphans  # noqa: E402
 from in_process import run_main  # noqa: E402
 from lora import AdapterError, LoRAConfig, load_adapter, lora_layers, save_adapter  # noqa: E402
 from test_lora import with_trained_adapter as trained_adapter  # noqa: E402
@@ -260,9 +260,14 @@ def test_a_write_removes_temporaries_of_killed_writers_and_keeps_those_of_runnin
         for pid in (dead.pid, alive.pid):
             (tmp_path / f".model.safetensors.tmp-{pid}").write_bytes(b"partial")
         (tmp_path / f".other.safetensors.tmp-{dead.pid}").write_bytes(b"another file's")
+        for pid in (dead.pid, alive.pid):  # a folder staged whole (prepare.py's units) goes the same way
+            (tmp_path / f".units.tmp-{pid}").mkdir()
+            (tmp_path / f".units.tmp-{pid}" / "atoms-00.jsonl").write_text("partial")
         atomic_write_bytes(tmp_path / "model.safetensors", b"whole")
+        remove_orphans(tmp_path / "units")
         assert sorted(p.name for p in tmp_path.iterdir()) == [f".model.safetensors.tmp-{alive.pid}",
-                                                              f".other.safetensors.tmp-{dead.pid}", "model.safetensors"]
+                                                              f".other.safetensors.tmp-{dead.pid}",
+                                                              f".units.tmp-{alive.pid}", "model.safetensors"]
     finally:
         alive.kill()
 

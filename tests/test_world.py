@@ -668,7 +668,7 @@ def test_cli_reports_bad_arguments(tmp_path, capsys, monkeypatch):
                                        "larger world\n")
     assert not (tmp_path / "w").exists()
     # a world refused in a later block: the units written before it stay out of --out
-    (tmp_path / "w" / ".making-999999999").mkdir(parents=True)  # a killed generation's, removed by the next
+    (tmp_path / "w" / ".units.tmp-999999999").mkdir(parents=True)  # a killed generation's, removed by the next
     (tmp_path / "w" / "notes.txt").write_text("mine")
     keep = world._keep_ood_apart
     def refuse_kinds_03(f, uid, *args):

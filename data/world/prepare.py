@@ -21,7 +21,7 @@ from itertools import chain, count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: common.py
-from common import atomic_path, fsync_dir, remove_orphans, running, stops_in_one_line, val_mask  # noqa: E402
+from common import atomic_path, fsync_dir, remove_orphans, stops_in_one_line, val_mask  # noqa: E402
 
 LICENSE = "CC0-1.0"
 MENTIONS = 6           # times each fact is stated: once in each template of its relation
@@ -680,7 +680,8 @@ def _block(b, seed, names, m, width, rules, cooccur_docs="plain", window=WINDOW)
                    for j, (kinds, cooccur, ood) in enumerate(groups)]
     stated = {}  # ood creature -> where its atoms unit states its membership
     for (a, (_, docs, _)), ood in zip(atoms, ood_in):
-        stated.update(_stream_words(a, _sentences_naming(docs, lambda sentence: _words_of(sentence) & set(ood))))
+        named = set(ood)
+        stated.update(_stream_words(a, _sentences_naming(docs, lambda sentence: _words_of(sentence) & named)))
     for (k, (_, docs, _)), (_, _, ood) in zip(kinds_units, groups):
         _keep_ood_apart(f, k, docs, {e: stated[e] for e in ood if e in stated}, window)
     yield from atoms + kinds_units
@@ -953,12 +954,10 @@ def generate(out_dir, seed=0, size="tiny", target_tokens=None, register=None, co
         raise ValueError(f"{out}: not a directory")
     made_out = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob(".making-*"):  # what a killed generation left
-        if old.name[8:].isdigit() and not running(int(old.name[8:])):
-            shutil.rmtree(old, ignore_errors=True)
     # every unit is written here first and moved in at the end: a world refused part-way (a window its
-    # units cannot keep) leaves out_dir as it was
-    stage, written = out / f".making-{os.getpid()}", []
+    # units cannot keep) leaves out_dir as it was; what a killed generation staged goes
+    remove_orphans(out / "units")
+    stage, written = out / f".units.tmp-{os.getpid()}", []
     try:
         for uid, (header, docs, probes) in chain(prims, knowledge):  # every planned block, whole
             written.append(out / f"{uid}.jsonl")
