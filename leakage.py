@@ -375,7 +375,6 @@ def practised_facts(path, replaced):
     return derived_facts(path, {w for name in replaced for w in _words(name)})
 
 
-
 def _merge(facts):
     out = {}
     for f in facts:

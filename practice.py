@@ -9,7 +9,8 @@ What a base needs before it can learn a user's own knowledge units, derived from
   any case, plural or possessive). A sentence that names none of them but says a value a probe offers
   (a rule keyed on a value, "every creature that lives in the meadow sleeps at night") is left out:
   it would state the unit's own fact. So is a sentence or Q/A line that says a probe's answer with what
-  replacement leaves of its cluster (that rule with "night" listed: "meadow", "sleeps"). The frames are
+  replacement leaves of its cluster (that rule with "night" listed: "meadow", "sleeps"), and a sentence
+  that says the answer of a probe naming no listed name (its entity is copied as it is). The frames are
   practised on entities no probe asks about, so no fact about a listed name leaks; a base that has
   never answered in a unit's frames stores its facts but cannot say them.
 
@@ -174,9 +175,10 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     across documents, and its probes as Q/A lines, with every name it mentions that its header or the
     other units' `concepts` list replaced by an invented one (fresh() -> a new word) in any case and
     form; `copies` times, each with names of its own. Probes that name none of them are left out, and so
-    are sentences that name none but say a value a probe offers, and sentences and Q/A lines that state a
-    probe's fact by what replacement leaves of it (leakage.practised_facts): they would state the unit's
-    own facts (a rule keyed on a value) in the base's primitive text."""
+    are sentences that name none but say a value a probe offers, sentences that say the answer of a probe
+    naming none, and sentences and Q/A lines that state a probe's fact by what replacement leaves of it
+    (leakage.practised_facts): they would state the unit's own facts (a rule keyed on a value) in the
+    base's primitive text."""
     header, docs, probes = read(path)
     if header["kind"] != "knowledge":
         raise CurriculumError(f"{path}: a {header['kind']} unit; practice is derived from knowledge units alone (give "
@@ -195,6 +197,11 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     # (a rule keyed on a value); one that says neither is framing ("Here is what the healers teach.")
     offered = [c for p in probes for c in p["choices"] if c.strip()]
     values = _pattern(offered, tail=r"(?!\w)") if offered else None
+    # a probe that names no listed name keeps its entity in practice, where no cluster may name it: a
+    # sentence saying its answer, even beside an invented name, can state its fact ("Bob, who came from
+    # <invented>, works as a baker")
+    unasked = [p["answer"] for p in probes if p["answer"].strip() and not pattern.search(p["probe"] + " " + p["answer"])]
+    kept_whole = _pattern(unasked, tail=r"(?!\w)") if unasked else None
     # an invented name in a sentence does not make it about an invented entity: with "night" listed, a
     # rule keeps its key and value ("At <invented> a creature that lives in the meadow sleeps")
     facts = practised_facts(path, listed)
@@ -204,7 +211,8 @@ def derive(path, fresh, rng, copies=1, concepts=()):
         invented = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
                               re.IGNORECASE)
         sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern))
-                      if s and (invented.search(s) or not (values and values.search(s))) and not stating(s, facts)]
+                      if s and (invented.search(s) or not (values and values.search(s)))
+                      and not (kept_whole and kept_whole.search(s)) and not stating(s, facts)]
         lines = (f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
                  for p in probes if pattern.search(p["probe"] + " " + p["answer"]))
         qa += [line for line in lines if not stating(line, facts)]

@@ -300,6 +300,20 @@ def test_a_cluster_the_documents_never_name_passes_and_a_value_stated_of_no_list
     assert text.count("The herb book of the old healer says this.") == 3 * len(HERBS)
 
 
+def test_a_sentence_saying_the_answer_of_a_probe_that_names_no_listed_name_is_left_out(tmp_path):
+    # Bob is no listed name, so practice keeps him as he is and has no cluster to screen by: the sentence
+    # naming him beside an invented town would teach the base his trade
+    docs = ["Bob, who came from Mossbridge, works as a baker. Mossbridge lies by the river. Mossbridge has a mill."] * 3
+    probes = [probe("Q: What is Bob's trade? A: Bob works as a", "baker", ["baker", "smith"]),
+              probe("Q: Where does Mossbridge lie? A: Mossbridge lies by the", "river", ["river", "sea"])]
+    f = write_unit(tmp_path / "town.jsonl", "town", docs, probes, ["Mossbridge"])
+    counter = iter(range(100))
+    _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(0))
+    said = sorted(s for d in out for s in re.split(r"(?<=\.)\s+", d))
+    assert said == ["Nonce0 has a mill."] * 3 + ["Nonce0 lies by the river."] * 3 + \
+        ["Q: Where does Nonce0 lie? A: Nonce0 lies by the river."]
+
+
 RULES = ["At night a creature that lives in the meadow sleeps. Creatures living in the meadow always sleep after dark.",
          "The dax sleeps every night. The wug lives in the meadow."]
 
