@@ -325,7 +325,22 @@ def check_leakage(new, old=(), budget=None):
 # ----------------------------------------------------------------------------- stated derived facts
 
 _SENTENCE = re.compile(r"(?<=[.!])\s+|\n+")  # not at "?": a question and its answer state a fact together
+# a full stop after a short capitalised word ("St. Ives", "Dr. Mole", "J. Smith") is taken to end no
+# sentence: a name that holds one would otherwise be split from what the sentence says of it
+_ABBREVIATION = re.compile(r"(?<!\w)[A-Z][a-z]{0,2}\.$")
 _WORD = re.compile(r"\w+")
+
+
+def sentences(text):
+    """The sentences of text, for the stated-fact check: split after "." or "!" and at line ends, but not
+    after an abbreviation or initial (_ABBREVIATION). Erring that way joins two sentences now and then,
+    which can only find more."""
+    out, start = [], 0
+    for m in _SENTENCE.finditer(text):
+        if not (m.group().strip(" \t") == "" and _ABBREVIATION.search(text, start, m.start())):
+            out.append(text[start:m.start()])
+            start = m.end()
+    return out + [text[start:]]
 
 
 def _words(text):
@@ -397,7 +412,7 @@ def stating(sentence, facts):
 def _scan_stated(path, facts):
     """Raise CurriculumError at the first sentence of the unit file at path that states a fact (stating)."""
     for no, text in iter_documents(path):
-        for sentence in _SENTENCE.split(text):
+        for sentence in sentences(text):
             fact = stating(sentence, facts)
             if fact:
                 (says, why), where = fact[3], fact[2]

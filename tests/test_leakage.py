@@ -339,6 +339,16 @@ def test_a_derived_answer_stated_in_another_form_of_its_word_is_leakage(tmp_path
     L.stated_in([p], [p])  # the answer's word in another sentence than the entity
 
 
+def test_a_name_holding_a_full_stop_keeps_its_sentence_whole(tmp_path):
+    probe = derived("Q: What does St. Ives smell of? A: St. Ives smells of", "soap", "St. Ives")
+    p = write_unit(tmp_path, "abbr", lines=[header("abbr"), {"text": "They say St. Ives smells of soap. Dr. Mole agrees."},
+                                            probe])
+    with pytest.raises(CurriculumError, match=r"states this derived probe's answer .*'They say St\. Ives smells of soap\.'"):
+        L.stated_in([p], [p])
+    assert L.sentences("Mr. J. Smith came.\nSt. Ives! A dog. Bo. Cats.") == ["Mr. J. Smith came.", "St. Ives!",
+                                                                               "A dog.", "Bo. Cats."]
+
+
 def test_the_entity_and_the_answer_in_separate_sentences_or_a_recall_probe_are_no_stated_fact(tmp_path):
     ok = write_unit(tmp_path, "ok", lines=[header("ok"), {"text": "The dax eats grass. Soap smells clean!\nThe dax naps."},
                                            derived("Q: What does the dax smell of? A: The dax smells of", "soap", "dax"),
