@@ -18,16 +18,13 @@ things timed interleaved in the same run, or is set against a ceiling measured i
 import argparse
 import contextlib
 import json
-import math
 import os
-import platform
 import resource
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +35,7 @@ import lora
 import presets
 import train
 from common import atomic_write_text, fail, interrupted, refuse_overwriting
+from machine import CUDA_SQUARE, best_times, matmul, stamp
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent
@@ -47,33 +45,6 @@ QUICK = dict(vocab_size=1024, block_size=64, n_layer=2, n_head=2, n_embd=64)
 
 
 # ----------------------------------------------------------------------------- timing
-
-def best_times(fns, repeats, sync=lambda: None):
-    """Best wall time of each function, the functions run interleaved round after round so that a
-    burst of load on a shared machine hits all of them alike."""
-    best = {k: math.inf for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            sync()
-            t = time.perf_counter()
-            f()
-            sync()
-            best[k] = min(best[k], time.perf_counter() - t)
-    return best
-
-
-CUDA_SQUARE = 8192  # the GPU ceiling's matmul side: large enough to time the tensor cores, not kernel launches
-
-
-def matmul(M=2048, K=384, N=1536, device="cpu", dtype=torch.float32, reps=10):
-    """(a function doing `reps` (M, K) @ (K, N) matmuls, its FLOPs): the ceiling, timed beside the model."""
-    a, b = torch.randn(M, K, device=device, dtype=dtype), torch.randn(K, N, device=device, dtype=dtype)
-
-    def run():
-        for _ in range(reps):
-            torch.mm(a, b)
-    return run, 2 * M * K * N * reps
-
 
 def seconds(t):
     """A duration for the table: milliseconds below a tenth of a second, where seconds would read 0.00."""
@@ -124,41 +95,6 @@ def build_models(config, ckpt_dir, r=8):
     lora_model, _ = load_checkpoint(ckpt_dir)
     lora.attach(lora_model, lora.LoRAConfig(r=r))
     return {"pretrain": base, "finetune": finetune, "lora": lora_model}
-
-
-# ----------------------------------------------------------------------------- the machine
-
-def cpu_model():
-    """The CPU's model name from /proc/cpuinfo, else what the platform module reports."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def git_commit(root=ROOT):
-    """HEAD's short hash, with "+dirty" when a tracked file differs from it: a figure is only as
-    reproducible as the code that made it. Outside a git checkout (a copy of the files sent to another
-    machine), $ACCRETE_COMMIT as the copy's sender gave it, or "unknown"."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
-    outside = f"{os.environ['ACCRETE_COMMIT']} (ACCRETE_COMMIT)" if os.environ.get("ACCRETE_COMMIT") else "unknown"
-    try:
-        head, status = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return outside
-    if head.returncode != 0 or status.returncode != 0:
-        return outside
-    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
-
-
-def machine_stamp(argv, cuda):
-    """What a figure needs beside it to mean anything: when, on what, with which torch and code, how."""
-    return dict(date=datetime.now(timezone.utc).isoformat(timespec="seconds"), cpu=cpu_model(), cpus=os.cpu_count(),
-                gpu=torch.cuda.get_device_name() if cuda else None, torch=torch.__version__,
-                python=platform.python_version(), threads=torch.get_num_threads(), commit=git_commit(),
-                command=shlex.join(["python", "bench.py", *argv]))
 
 
 # ----------------------------------------------------------------------------- the figures
@@ -749,7 +685,8 @@ def measure_or_render(args, argv):
         fail("--cuda: no CUDA device here")
     if args.scale_tokens and len(set(args.scale_tokens)) < len(args.scale_tokens):
         fail(f"--scale-tokens {' '.join(map(str, args.scale_tokens))}: a size given twice")
-    table = Table(judge=not args.quick, machine=machine_stamp(argv, args.cuda), json_path=args.json)
+    stamped = dict(stamp(args.cuda), command=shlex.join(["python", "bench.py", *argv]))
+    table = Table(judge=not args.quick, machine=stamped, json_path=args.json)
     try:
         table.save()  # before any figure: a --json that cannot be written fails now, not minutes later
     except BenchError as e:

@@ -40,6 +40,7 @@ import bpe
 import curriculum
 import evaluate
 import lora
+import machine
 import practice
 import presets
 from common import SEED_RULE, add_options, atomic_write_bytes, atomic_write_text, check_writable, fail, in_directory, \
@@ -862,23 +863,6 @@ def summary_lines(report):
     return lines
 
 
-def machine(device):
-    """Where a run ran: bench.py's machine stamp and a matmul ceiling measured now (float32 on the
-    CPU, bf16 on a GPU), so that its seconds mean something on another machine."""
-    import torch
-    import bench
-    cuda = device.startswith("cuda")
-    m = dict(bench.machine_stamp([], cuda))
-    m.pop("command")
-    # on a GPU the CPU's shape would time kernel launches: the large square bench.py --cuda times
-    shape = (bench.CUDA_SQUARE,) * 3 if cuda else ()
-    fn, flops = bench.matmul(*shape, device=device, dtype=torch.bfloat16 if cuda else torch.float32)
-    fn()
-    m["ceiling"] = flops / bench.best_times({"c": fn}, 5, torch.cuda.synchronize if cuda else lambda: None)["c"]
-    m["ceiling_dtype"] = "bf16" if cuda else "float32"
-    return m
-
-
 def threads_env():
     """OMP_NUM_THREADS=N when it is set: part of the command that reproduces a run's time."""
     return [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if os.environ.get("OMP_NUM_THREADS") else []
@@ -890,7 +874,7 @@ def write_results(out, argv, device, control, report=None, agg=None, reports=Non
            "command": " ".join(threads_env() + ["python ladder.py"] + list(argv)),
            # the stages' time summed over every invocation that ran them: a resumed run's whole cost
            "seconds": sum(sum(r["stage_seconds"].values()) for r in reports or [report]),
-           "machine": machine(device), "stage_seconds": (report or {}).get("stage_seconds", {}), "control": control}
+           "machine": machine.with_ceiling(device), "stage_seconds": (report or {}).get("stage_seconds", {}), "control": control}
     if agg is not None:
         run["stage_seconds"] = {}
     flops = [r.get("training_flops", {}) for r in reports or [report]]

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 import bench  # noqa: E402
 from in_process import ctrl_c  # noqa: E402
 import ladder  # noqa: E402
+import machine  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def test_quick_bench_stamps_its_json_with_the_machine_versions_commit_and_comman
     assert isinstance(m["cpu"], str) and m["cpu"].strip() and m["gpu"] is None
     assert m["cpus"] == os.cpu_count()
     assert (m["torch"], m["python"], m["threads"]) == (torch.__version__, platform.python_version(), 1)
-    assert m["commit"] == bench.git_commit()
+    assert m["commit"] == machine.git_commit()
     assert m["command"].startswith("python bench.py --quick --threads 1 --json ")
     assert m["complete"] is True
 
@@ -262,16 +263,16 @@ def test_git_commit_is_the_short_head_and_dirty_when_a_tracked_file_changed(tmp_
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
                           text=True).stdout.strip()
     (tmp_path / "untracked.txt").write_text("b")  # untracked files are not the code that ran
-    assert bench.git_commit(tmp_path) == head
+    assert machine.git_commit(tmp_path) == head
     (tmp_path / "a.txt").write_text("changed")
-    assert bench.git_commit(tmp_path) == head + "+dirty"
+    assert machine.git_commit(tmp_path) == head + "+dirty"
 
 
 def test_git_commit_is_unknown_outside_a_checkout_unless_the_sender_named_it(tmp_path, monkeypatch):
     monkeypatch.delenv("ACCRETE_COMMIT", raising=False)
-    assert bench.git_commit(tmp_path) == "unknown"
+    assert machine.git_commit(tmp_path) == "unknown"
     monkeypatch.setenv("ACCRETE_COMMIT", "abc1234")  # a copy of the files, without .git, sent to a GPU machine
-    assert bench.git_commit(tmp_path) == "abc1234 (ACCRETE_COMMIT)"
+    assert machine.git_commit(tmp_path) == "abc1234 (ACCRETE_COMMIT)"
 
 
 def test_cuda_only_without_cuda_is_refused_with_one_line(capsys):
