@@ -19,6 +19,7 @@ from pathlib import Path
 
 from common import atomic_path, atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, \
     run_subcommand, same_file
+from presets import settings_now
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
     signed_points, t_interval, t_test
 
@@ -629,21 +630,13 @@ def _check_seeds(reports, names, worlds=False):
     _check_settings([r.get("settings") for r in reports], names, worlds)
 
 
-def settings_named_now(settings):
-    """A ladder's recorded settings under the names they have now: the decoys' old flag (cooccur_decoys)
-    as the --cooccur-docs choice it became. ladder.py continues a run directory by it; seeds pool by it."""
-    settings = dict(settings)
-    if "cooccur_decoys" in settings:
-        settings["cooccur_docs"] = "decoys" if settings.pop("cooccur_decoys") else "plain"
-    return settings
-
-
 def _check_settings(settings, names, worlds):
     """Seeds are runs of one ladder's settings that differ in their seed (and with worlds, their world's
     seed) alone; the same run given twice would agree with itself, an interval of width 0. Reports
     without "settings" (compare's own, or older ladders') are not checked, unless others have them: a
     ladder's seed beside a report made apart is not one of its seeds."""
-    settings = [s if s is None else settings_named_now(s) for s in settings]
+    # a setting added since a seed ran reads as what the code did then (a report of before it pools)
+    settings = [s if s is None else settings_now(s, s.get("preset")) for s in settings]
     if None in settings:
         recorded = next((k for k, s in enumerate(settings) if s is not None), None)
         if recorded is not None:

@@ -1,6 +1,7 @@
 """report.py: the comparison report and the aggregate across seeds, from report dicts alone (no torch)."""
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -470,6 +471,26 @@ def test_seeds_pool_a_run_recorded_with_the_decoys_old_flag_as_the_choice_it_bec
     assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'plain.json'} was trained with other settings than "
                                            f"{tmp_path / 'old.json'} (cooccur_docs plain against decoys); seeds are "
                                            "runs of one ladder's settings\n")
+
+
+def test_seeds_pool_a_report_from_before_a_setting_was_added_as_what_the_code_did_then(tmp_path, run_report):
+    """A setting missing from an older report reads as the code did before it existed: its preset's value,
+    or BEFORE_ADDED's where the default changed when it was added (the fine-tune's order)."""
+    import presets
+    a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
+    micro = {k: v for k, v in dataclasses.asdict(presets.settings_for("micro")).items() if k != "device"}
+    runs = {"new": dict(micro, preset="micro", seed=1),
+            "old": {k: v for k, v in dict(micro, preset="micro").items() if k not in ("lora_min_steps", "ft_order")},
+            "level": dict(micro, preset="micro", seed=2, ft_order="curriculum")}
+    for name, s in runs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(dict(a, settings=s)))
+    files = lambda *names: [tmp_path / f"{n}.json" for n in names]
+    # micro's lora_min_steps (1), not the default's (100); its fine-tune then went level by level
+    p = run_report("seeds", *files("old", "new"), "--out", tmp_path / "agg")
+    assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'new.json'} was trained with other settings than "
+                                           f"{tmp_path / 'old.json'} (ft_order shuffled against curriculum); seeds "
+                                           "are runs of one ladder's settings\n")
+    assert run_report("seeds", *files("old", "level"), "--out", tmp_path / "agg").returncode == 0
 
 
 def test_seeds_cli_refuses_seeds_scored_with_another_norm(tmp_path, run_report):
