@@ -324,20 +324,29 @@ def check_leakage(new, old=(), budget=None):
 
 # ----------------------------------------------------------------------------- stated derived facts
 
-_SENTENCE = re.compile(r"(?<=[.!])\s+|\n+")  # not at "?": a question and its answer state a fact together
-# a full stop after a short capitalised word ("St. Ives", "Dr. Mole", "J. Smith") is taken to end no
-# sentence: a name that holds one would otherwise be split from what the sentence says of it
-_ABBREVIATION = re.compile(r"(?<!\w)[A-Z][a-z]{0,2}\.$")
+# where a sentence may end: after "." or "!" (and "?" where a question counts as a sentence of its own)
+# and at a line end; not at "?" for the stated-fact check: a question and its answer state a fact together
+_SENTENCE_END = {False: re.compile(r"(?<=[.!])\s+|\n+"), True: re.compile(r"(?<=[.!?])\s+|\n+")}
+_LINE_END = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
+# a full stop after an initial or a title ("J. Smith", "St. Ives", "Dr. Mole") ends no sentence on one
+# line: a name that holds one would be split from what its sentence says of it
+_LAST_WORD = re.compile(r"(?<!\w)(\w{1,4})\.$")
+TITLES = frozenset("Mr Mrs Ms Dr St Mt Jr Sr Prof Rev Fr Gen Col Capt Lt Sgt".split())
 _WORD = re.compile(r"\w+")
 
 
-def sentences(text):
-    """The sentences of text, for the stated-fact check: split after "." or "!" and at line ends, but not
-    after an abbreviation or initial (_ABBREVIATION). Erring that way joins two sentences now and then,
-    which can only find more."""
+def _abbreviation(text, end):
+    """Whether text[:end] ends in an initial or a title and its full stop."""
+    m = _LAST_WORD.search(text, max(0, end - 5), end)
+    return m is not None and (m[1] in TITLES or (len(m[1]) == 1 and m[1].isalpha() and m[1].isupper()))
+
+
+def sentences(text, question=False):
+    """The sentences of text: split after "." or "!" (with question, "?" too) and at line ends, but not
+    after an initial or a title on the same line (_abbreviation)."""
     out, start = [], 0
-    for m in _SENTENCE.finditer(text):
-        if not (m.group().strip(" \t") == "" and _ABBREVIATION.search(text, start, m.start())):
+    for m in _SENTENCE_END[question].finditer(text):
+        if _LINE_END.search(m.group()) or not _abbreviation(text, m.start()):
             out.append(text[start:m.start()])
             start = m.end()
     return out + [text[start:]]

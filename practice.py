@@ -28,8 +28,8 @@ import tempfile
 from pathlib import Path
 
 from common import atomic_path, check_writable, fail, fsync_dir, interrupted
-from leakage import practised_facts, stated_in, stating
-from units import UNIT_ID, CurriculumError, read_unit as read
+from leakage import practised_facts, sentences as sentences_of, stated_in, stating
+from units import UNIT_ID, CurriculumError, read_unit as read, without_article
 
 ROOT = Path(__file__).resolve().parent
 WORD = re.compile(r"[A-Za-z]+")
@@ -198,19 +198,20 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     offered = [c for p in probes for c in p["choices"] if c.strip()]
     values = _pattern(offered, tail=r"(?!\w)") if offered else None
     # a probe that names no listed name keeps its entity in practice, where no cluster may name it: a
-    # sentence saying its answer, even beside an invented name, can state its fact ("Bob, who came from
-    # <invented>, works as a baker")
-    unasked = [p["answer"] for p in probes if p["answer"].strip() and not pattern.search(p["probe"] + " " + p["answer"])]
-    kept_whole = _pattern(unasked, tail=r"(?!\w)") if unasked else None
+    # sentence saying its answer in any form, even beside an invented name, can state its fact ("Bob,
+    # who came from <invented>, is the best of the bakers")
+    unasked = [without_article(p["answer"]) for p in probes
+               if p["answer"].strip() and not pattern.search(p["probe"] + " " + p["answer"])]
+    kept_whole = _pattern(unasked) if unasked else None
     # an invented name in a sentence does not make it about an invented entity: with "night" listed, a
     # rule keeps its key and value ("At <invented> a creature that lives in the meadow sleeps")
     facts = practised_facts(path, listed)
     for _ in range(copies):
         mapping = {n: [fresh() for _ in n.split()] for n in names}
-        # substituted first, then split: a name may hold a full stop ("St. Ives")
+        # substituted first, then split as the check after it splits: a name may hold a full stop ("St. Ives")
         invented = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
                               re.IGNORECASE)
-        sentences += [s for d in docs for s in re.split(r"(?<=[.!?])\s+", _substitute(d, mapping, pattern))
+        sentences += [s for d in docs for s in sentences_of(_substitute(d, mapping, pattern), question=True)
                       if s and (invented.search(s) or not (values and values.search(s)))
                       and not (kept_whole and kept_whole.search(s)) and not stating(s, facts)]
         lines = (f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."

@@ -345,8 +345,11 @@ def test_a_name_holding_a_full_stop_keeps_its_sentence_whole(tmp_path):
                                             probe])
     with pytest.raises(CurriculumError, match=r"states this derived probe's answer .*'They say St\. Ives smells of soap\.'"):
         L.stated_in([p], [p])
-    assert L.sentences("Mr. J. Smith came.\nSt. Ives! A dog. Bo. Cats.") == ["Mr. J. Smith came.", "St. Ives!",
-                                                                               "A dog.", "Bo. Cats."]
+    # an initial or a title joins on its line only; a short word is no title ("Yes.", "Bo.")
+    assert L.sentences("Mr. J. Smith came.\nSt. Ives! A dog. Bo. Yes. Dr.\nMole") == \
+        ["Mr. J. Smith came.", "St. Ives!", "A dog.", "Bo.", "Yes.", "Dr.", "Mole"]
+    assert L.sentences("Q: Who? A: Dr. Mole.") == ["Q: Who? A: Dr. Mole."]
+    assert L.sentences("Q: Who? A: Dr. Mole.", question=True) == ["Q: Who?", "A: Dr. Mole."]
 
 
 def test_the_entity_and_the_answer_in_separate_sentences_or_a_recall_probe_are_no_stated_fact(tmp_path):

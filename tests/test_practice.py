@@ -303,7 +303,9 @@ def test_a_cluster_the_documents_never_name_passes_and_a_value_stated_of_no_list
 def test_a_sentence_saying_the_answer_of_a_probe_that_names_no_listed_name_is_left_out(tmp_path):
     # Bob is no listed name, so practice keeps him as he is and has no cluster to screen by: the sentence
     # naming him beside an invented town would teach the base his trade
-    docs = ["Bob, who came from Mossbridge, works as a baker. Mossbridge lies by the river. Mossbridge has a mill."] * 3
+    docs = ["Bob, who came from Mossbridge, works as a baker. Mossbridge lies by the river. Mossbridge has a mill.",
+            "Bob, the pride of Mossbridge, is the best of the bakers. Mossbridge lies by the river. Mossbridge has a mill.",
+            "Mossbridge loves Bob's bread: the baker's loaves! Mossbridge lies by the river. Mossbridge has a mill."]
     probes = [probe("Q: What is Bob's trade? A: Bob works as a", "baker", ["baker", "smith"]),
               probe("Q: Where does Mossbridge lie? A: Mossbridge lies by the", "river", ["river", "sea"])]
     f = write_unit(tmp_path / "town.jsonl", "town", docs, probes, ["Mossbridge"])
@@ -312,6 +314,21 @@ def test_a_sentence_saying_the_answer_of_a_probe_that_names_no_listed_name_is_le
     said = sorted(s for d in out for s in re.split(r"(?<=\.)\s+", d))
     assert said == ["Nonce0 has a mill."] * 3 + ["Nonce0 lies by the river."] * 3 + \
         ["Q: Where does Nonce0 lie? A: Nonce0 lies by the river."]
+
+
+def test_practice_splits_sentences_as_its_check_does_so_a_title_keeps_its_sentence(tmp_path):
+    # "Dr." ends no sentence: split there, "They say Dr." and "<invented> smells of soap." would each pass the
+    # screen, and the check after it would refuse the practice wherever the shuffle put them side by side
+    docs = ["They say Dr. Mole smells of soap. The wug naps in the sun.", "Dr. Mole and the wug are friends."] * 4
+    probes = [dict(probe("Q: What does Dr. Mole smell of? A: Dr. Mole smells of", "soap", ["soap", "salt"]),
+                   cluster="Dr. Mole"),
+              probe("Q: Where does the wug nap? A: The wug naps in the", "sun", ["sun", "shade"])]
+    f = write_unit(tmp_path / "doc.jsonl", "doc", docs, probes, ["Mole", "wug"])
+    for seed in range(12):
+        counter = iter(range(1000))
+        _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(seed), copies=2)
+        assert not any("soap" in s for s in out) and sum(s.count("naps in the sun") for s in out) == 8 + 2  # and Q/A
+        practice.stated_in([f], [write_unit(tmp_path / "out.jsonl", "out", out, [], [])], replaced=["Mole", "wug"])
 
 
 RULES = ["At night a creature that lives in the meadow sleeps. Creatures living in the meadow always sleep after dark.",
