@@ -396,7 +396,7 @@ def bench_unit(table, preset, device, tmp, world_tokens):
     (its steps, shares and rehearsal of the units before it), its verification, and the merge, each
     timed once (whole stages, not steps: their fixed costs, loading, compiling, saving, are measured)."""
     import evaluate
-    s = ladder.settings_for(preset)
+    s = presets.settings_for(preset)
     d = Path(tmp) / f"unit-{preset}"
     corpus, unit, earlier = unit_world(d, world_tokens, s.vocab_size)
     B, T = s.batch_size, GPTConfig.preset(preset).block_size

@@ -29,14 +29,11 @@ from pathlib import Path
 
 from common import atomic_path, check_writable, fail, fsync_dir, interrupted
 from leakage import practised_facts, sentences as sentences_of, stated_in, stating
+from presets import PRACTICE_COPIES as COPIES  # copies of each unit's practice (presets.py says why so many)
 from units import UNIT_ID, CurriculumError, read_unit as read, without_article
 
 ROOT = Path(__file__).resolve().parent
 WORD = re.compile(r"[A-Za-z]+")
-# Copies of each unit's practice, each on names of its own. A base answers a unit's frames about
-# entities it never saw answered only when it has practised them on many entities: on the three
-# example units, 4 copies gave recall of 46-50%, 12 copies 65-69% (README, "Writing a unit").
-COPIES = 12
 
 
 def _world():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common import atomic_path, atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, \
     run_subcommand, same_file
-from presets import settings_now
+from presets import renamed, settings_now
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
     signed_points, t_interval, t_test
 
@@ -635,18 +635,24 @@ def _check_settings(settings, names, worlds):
     seed) alone; the same run given twice would agree with itself, an interval of width 0. Reports
     without "settings" (compare's own, or older ladders') are not checked, unless others have them: a
     ladder's seed beside a report made apart is not one of its seeds."""
-    # a setting added since a seed ran reads as what the code did then (a report of before it pools)
-    settings = [s if s is None else settings_now(s, s.get("preset")) for s in settings]
     if None in settings:
         recorded = next((k for k, s in enumerate(settings) if s is not None), None)
         if recorded is not None:
             raise ReportError(f"{names[settings.index(None)]} records no settings and {names[recorded]} a ladder's: seeds are runs of one "
                               "ladder's settings (a report of evaluate.py compare pools only with others of its kind)")
         return
+    # a setting some seed recorded and another ran before it existed reads as what the code did then
+    given = [renamed(s) for s in settings]
+    keys = set().union(*given)
+    settings = [{k: v for k, v in settings_now(s, s.get("preset")).items() if k in keys} for s in settings]
+
+    def shown(k, key):
+        return f"{settings[k].get(key)}" + ("" if key in given[k] else " (not recorded)")
+
     free = ("seed", "world_seed") if worlds else ("seed",)
     seen = {}
     for k, s in enumerate(settings):
-        other = [f"{key} {s.get(key)} against {settings[0].get(key)}" for key in sorted(set(s) | set(settings[0]))
+        other = [f"{key} {shown(k, key)} against {shown(0, key)}" for key in sorted(set(s) | set(settings[0]))
                  if key not in free and s.get(key) != settings[0].get(key)]
         if other:
             raise ReportError(f"{names[k]} was trained with other settings than {names[0]} ({', '.join(other)}); "

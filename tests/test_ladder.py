@@ -826,17 +826,24 @@ def test_a_run_started_with_the_decoys_flag_continues_with_its_choice(tmp_path):
 
 
 def test_a_run_started_before_a_setting_was_added_continues_with_its_preset_s_value(tmp_path):
-    """A setting missing from ladder.json reads as the run's preset sets it now (micro's lora_min_steps
-    1, not the default's 100), or as BEFORE_ADDED says the code did before it (the fine-tune's order)."""
+    """A setting missing from ladder.json reads as BEFORE_ADDED says the code did before it (the
+    fine-tune's order; no fewest steps, as micro's 1), else as the run's preset sets it now (micro's
+    batch size 8, not the default's 16)."""
     s = ladder.settings_for("micro")
     ladder.Run(tmp_path / "run", "micro", s, log=lambda m: None)
     state = json.loads((tmp_path / "run" / "ladder.json").read_text())
-    for key in ("lora_min_steps", "ft_order"):
+    for key in ("lora_min_steps", "ft_order", "batch_size"):
         del state["settings"][key]
     (tmp_path / "run" / "ladder.json").write_text(json.dumps(state))
     with pytest.raises(ladder.LadderError, match=r"this run was started with other settings \(--ft-order curriculum\)"):
         ladder.Run(tmp_path / "run", "micro", s, log=lambda m: None)
     ladder.Run(tmp_path / "run", "micro", ladder.dataclasses.replace(s, ft_order="curriculum"), log=lambda m: None)
+    # warmup was a twentieth of an adapter's steps then, which no value of --lora-warmup gives
+    del state["settings"]["lora_warmup"]
+    (tmp_path / "run" / "ladder.json").write_text(json.dumps(state))
+    with pytest.raises(ladder.LadderError, match=r"other settings \(--ft-order curriculum, --lora-warmup \(before the "
+                                                 r"setting: a twentieth of an adapter's steps\)\)"):
+        ladder.Run(tmp_path / "run", "micro", s, log=lambda m: None)
 
 
 def test_world_per_seed_gives_the_kth_seed_the_world_seed_plus_k(tmp_path, monkeypatch):

@@ -488,9 +488,12 @@ def test_seeds_pool_a_report_from_before_a_setting_was_added_as_what_the_code_di
     # micro's lora_min_steps (1), not the default's (100); its fine-tune then went level by level
     p = run_report("seeds", *files("old", "new"), "--out", tmp_path / "agg")
     assert (p.returncode, p.stderr) == (2, f"error: {tmp_path / 'new.json'} was trained with other settings than "
-                                           f"{tmp_path / 'old.json'} (ft_order shuffled against curriculum); seeds "
+                                           f"{tmp_path / 'old.json'} (ft_order shuffled against curriculum (not recorded)); seeds "
                                            "are runs of one ladder's settings\n")
     assert run_report("seeds", *files("old", "level"), "--out", tmp_path / "agg").returncode == 0
+    # a preset that is no preset now: only what BEFORE_ADDED knows is filled in
+    assert presets.settings_now({"preset": "gone", "seed": 3}, "gone") == {**presets.BEFORE_ADDED, "preset": "gone", "seed": 3}
+    assert presets.settings_now({"preset": ["x"]}, ["x"]) == {**presets.BEFORE_ADDED, "preset": ["x"]}
 
 
 def test_seeds_cli_refuses_seeds_scored_with_another_norm(tmp_path, run_report):
