@@ -9,6 +9,7 @@ things timed interleaved in the same run, or is set against a ceiling measured i
     python bench.py --scale          # + corpus of 10M tokens: generate, init, add, stream (--scale-100m: + 100M,
                                      #   and 100M added again holding no more needles than 10M has)
     python bench.py --ddp            # + torchrun on the CPU: 2 processes x 1 thread vs 1 process x 2 threads
+    python bench.py --ladder         # + the default ladder, timed whole, against its 15-minute aim (~20 min)
     python bench.py --cuda           # + the `small` preset on the GPU, bf16, with and without torch.compile,
                                      #   and one whole grow unit (LoRA, verify, merge) on it
     python bench.py --json run.json  # also write the rows, stamped with the machine, date, torch and commit
@@ -35,7 +36,7 @@ import lora
 import presets
 import train
 from common import atomic_write_text, fail, interrupted, refuse_overwriting
-from machine import CUDA_SQUARE, best_times, matmul, stamp
+from machine import CUDA_SQUARE, best_times, ceiling, matmul, stamp
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent
@@ -442,6 +443,42 @@ def bench_unit(table, preset, device, tmp, world_tokens):
     table.add(f"{where} grow unit: total", seconds(total), seconds=total, world_tokens=world_tokens)
 
 
+# ----------------------------------------------------------------------------- the default ladder
+
+# the default ladder's aim: at most these minutes on a 2-core CPU whose float32 matmuls run at these ceilings
+LADDER_MINUTES, LADDER_CEILINGS = 15, (110e9, 160e9)
+
+
+def bench_ladder(table, tmp, quick, threads=None):
+    """`python ladder.py` as a user runs it (a process of its own, a fresh run directory), timed whole,
+    beside the float32 matmul ceiling measured before and after it on as many threads. --quick runs the
+    micro preset (and judges nothing)."""
+    preset, out = ("micro" if quick else "tiny"), Path(tmp) / "ladder"
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+    before = ceiling()
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, str(ROOT / "ladder.py"), "--preset", preset, "--out", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, env=env)
+    spent = time.perf_counter() - t
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BenchError(f"ladder.py --preset {preset} failed (exit {r.returncode}): {last}")
+    flops = sum(json.loads((out / "report" / "report.json").read_text())["training_flops"].values())
+    ladder_rows(table, preset, spent, flops, (before + ceiling()) / 2)
+
+
+def ladder_rows(table, preset, spent, flops, c):
+    """The ladder's time and rate, and its time on the aim's CPUs if it runs at the same share of their
+    ceiling (its time x this ceiling / theirs): on two threads, as the aim's CPUs have two cores."""
+    table.add(f"ladder.py --preset {preset}: time", f"{spent / 60:.1f} min; {flops:.3g} training FLOPs at "
+              f"{flops / spent / 1e9:.0f} GFLOP/s over the run, {flops / spent / c:.0%} of the ceiling "
+              f"({c / 1e9:.0f} GFLOP/s)", seconds=spent, flops=flops, ceiling=c)
+    fast, slow = (spent * c / x / 60 for x in sorted(LADDER_CEILINGS, reverse=True))
+    span = "-".join(f"{x / 1e9:.0f}" for x in sorted(LADDER_CEILINGS))
+    table.add(f"ladder.py --preset {preset} at a {span} GFLOP/s ceiling", f"{fast:.1f}-{slow:.1f} min",
+              f"<= {LADDER_MINUTES} min", slow <= LADDER_MINUTES, minutes=[fast, slow])
+
+
 # ----------------------------------------------------------------------------- CUDA
 
 def cuda_steps(config, B, r, device):
@@ -605,6 +642,9 @@ def arg_parser():
                    f"{ladder.world_module().MIN_TARGET_TOKENS} (default 10M).")
     p.add_argument("--ddp", action="store_true", help="Also time torchrun with 2 processes x 1 thread against "
                    "1 process x 2 threads (gloo, on the CPU).")
+    p.add_argument("--ladder", action="store_true", help="Also run the default ladder (python ladder.py; with "
+                   "--quick the micro preset) and judge its time against its aim: at most 15 min on a 2-core CPU "
+                   "whose float32 matmul ceiling is 110-160 GFLOP/s (tens of minutes).")
     p.add_argument("--cuda", action="store_true", help="Also the GPU figures on the small preset (bf16, eager "
                    "and compiled; MFU, LoRA / full) and one whole grow unit on it (needs CUDA); run first.")
     p.add_argument("--cuda-only", action="store_true", help="With --cuda: the GPU figures alone, not the CPU "
@@ -646,6 +686,8 @@ def run_benches(args, table):
             bench_scale(table, sizes, tmp)
         if args.ddp:
             bench_ddp(table, config, 4 if args.quick else 8, 2 if args.quick else 3, tmp)
+        if args.ladder:
+            bench_ladder(table, tmp, args.quick, args.threads)
 
 
 def how_to_go_on(args):
@@ -691,7 +733,10 @@ def measure_or_render(args, argv):
         table.save()  # before any figure: a --json that cannot be written fails now, not minutes later
     except BenchError as e:
         fail(e)
-    run_benches(args, table)
+    try:
+        run_benches(args, table)
+    except BenchError as e:
+        fail(e)
     table.finish()
     table.print()
 

@@ -75,15 +75,18 @@ def stamp(cuda):
                 python=platform.python_version(), threads=torch.get_num_threads(), commit=git_commit())
 
 
-def with_ceiling(device):
-    """The stamp and a matmul ceiling measured now (float32 on the CPU, bf16 on a GPU), so that a run's
-    seconds mean something on another machine."""
+def ceiling(device="cpu"):
+    """The matmul ceiling measured now, FLOP/s: float32 on the CPU, bf16 on a GPU."""
     cuda = device.startswith("cuda")
-    m = stamp(cuda)
     # on a GPU the CPU's shape would time kernel launches: the large square bench.py --cuda times
     shape = (CUDA_SQUARE,) * 3 if cuda else ()
     fn, flops = matmul(*shape, device=device, dtype=torch.bfloat16 if cuda else torch.float32)
     fn()
-    m["ceiling"] = flops / best_times({"c": fn}, 5, torch.cuda.synchronize if cuda else lambda: None)["c"]
-    m["ceiling_dtype"] = "bf16" if cuda else "float32"
+    return flops / best_times({"c": fn}, 5, torch.cuda.synchronize if cuda else lambda: None)["c"]
+
+
+def with_ceiling(device):
+    """The stamp and the ceiling measured now, so that a run's seconds mean something on another machine."""
+    m = stamp(device.startswith("cuda"))
+    m["ceiling"], m["ceiling_dtype"] = ceiling(device), "bf16" if device.startswith("cuda") else "float32"
     return m

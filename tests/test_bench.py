@@ -215,6 +215,31 @@ def test_bad_options_are_refused_before_anything_is_measured(args, says, tmp_pat
     assert "s] " not in "".join(err)  # no figure was measured: a measured one prints "[  0.1s] figure: value"
 
 
+def test_the_ladder_s_time_is_judged_at_the_slowest_ceiling_of_its_aim():
+    table = bench.Table()
+    # 17.2 min at a 192 GFLOP/s ceiling: 20.6 min where the ceiling is 160, 30.0 where it is 110
+    bench.ladder_rows(table, "tiny", 1032.0, 1.11e14, 192e9)
+    run, aim = table.rows
+    assert run["value"] == "17.2 min; 1.11e+14 training FLOPs at 108 GFLOP/s over the run, 56% of the ceiling (192 GFLOP/s)"
+    assert (aim["figure"], aim["value"], aim["target"], aim["ok"]) == \
+        ("ladder.py --preset tiny at a 110-160 GFLOP/s ceiling", "20.6-30.0 min", "<= 15 min", False)
+    bench.ladder_rows(table, "tiny", 540.0, 1.11e14, 180e9)  # 9.0 min at 180: 10.1-14.7 min
+    assert (table.rows[-1]["value"], table.rows[-1]["ok"]) == ("10.1-14.7 min", True)
+
+
+def test_a_ladder_that_fails_under_bench_is_one_line_naming_it_and_no_figure(tmp_path, capsys, monkeypatch):
+    failed = subprocess.CompletedProcess([], 2, "", "[1/6] corpus\nerror: the built-in world: no space left\n")
+    monkeypatch.setattr(bench.subprocess, "run", lambda *a, **k: failed)
+    monkeypatch.setattr(bench, "ceiling", lambda: 1e11)
+    monkeypatch.setattr(bench, "run_benches", lambda args, table: bench.bench_ladder(table, tmp_path, args.quick))
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--ladder", "--json", str(tmp_path / "run.json")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err == ("error: ladder.py --preset tiny failed (exit 2): error: the built-in world: "
+                                         "no space left\n")
+    assert json.loads((tmp_path / "run.json").read_text())["rows"] == []
+
+
 def gpu_check(tmp_path, commands):
     """gpu_check.sh's functions, sourced with $OUT in tmp_path (no step of its own runs), then commands."""
     return subprocess.run(["bash", "-c", f"OUT={tmp_path} source {ROOT / 'gpu_check.sh'} && {commands}"],
