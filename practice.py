@@ -205,18 +205,17 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     facts = practised_facts(path, listed)
     for _ in range(copies):
         mapping = {n: [fresh() for _ in n.split()] for n in names}
-        # substituted first, then split as the check after it splits: a name may hold a full stop ("St. Ives")
+        # substituted first, then split: a name may hold a full stop ("St. Ives")
         invented = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
                               re.IGNORECASE)
         sentences += [s for d in docs for s in sentences_of(_substitute(d, mapping, pattern), question=True)
-                      if s and (invented.search(s) or not (values and values.search(s)))
-                      and not (kept_whole and kept_whole.search(s)) and not stating(s, facts)]
+                      if s and _kept(s, invented, values, kept_whole, facts)]
         lines = (f"{_substitute(p['probe'], mapping, pattern)} {_substitute(p['answer'], mapping, pattern)}."
                  for p in probes if pattern.search(p["probe"] + " " + p["answer"]))
         qa += [line for line in lines if not stating(line, facts)]
     rng.shuffle(sentences)
     rng.shuffle(qa)
-    out = [" ".join(group) for group in _groups(rng, sentences)] + [" ".join(group) for group in _groups(rng, qa)]
+    out = [_joined(group) for group in _groups(rng, sentences)] + [_joined(group) for group in _groups(rng, qa)]
     rng.shuffle(out)
     _check_replaced(path, out, listed)
     practice = {"unit": _practice_id(header["unit"]), "kind": "primitive", "level": 0,
@@ -224,6 +223,25 @@ def derive(path, fresh, rng, copies=1, concepts=()):
                          f"{copies} x {len(names)} invented names", "concepts": ["practice"], "requires": [],
                 "source": f"derived by accrete practice.py from {Path(path).name}", "license": header["license"]}
     return practice, out
+
+
+def _kept(sentence, invented, values, kept_whole, facts):
+    """Whether practice keeps a sentence (derive says why each rule): each part of it that a split at every
+    full stop makes names an invented name or says no offered value (a false initial joins two sentences:
+    "We met <invented> at gate B. Shade cools the meadow."); it says no answer of a probe that names no
+    listed name; it states no probe's fact."""
+    parts = re.split(r"(?<=[.!?])\s+", sentence)
+    return all(invented.search(s) or not (values and values.search(s)) for s in parts) \
+        and not (kept_whole and kept_whole.search(sentence)) and not stating(sentence, facts)
+
+
+def _joined(pieces):
+    """Sentences as one document: a space between two that the check after derive (leakage.sentences) reads
+    as two, else a line end ("Who is Dr. <invented>?", a heading), so that it reads each as derive screened it."""
+    out = pieces[:1]
+    for before, piece in zip(pieces, pieces[1:]):
+        out += [" " if sentences_of(f"{before} {piece}") == [before, piece] else "\n", piece]
+    return "".join(out)
 
 
 def _check_clusters(path, docs, probes, listed):

@@ -331,6 +331,33 @@ def test_practice_splits_sentences_as_its_check_does_so_a_title_keeps_its_senten
         practice.stated_in([f], [write_unit(tmp_path / "out.jsonl", "out", out, [], [])], replaced=["Mole", "wug"])
 
 
+@pytest.mark.parametrize("doc, cluster", [("Who is Dr. Mole? Nobody knows. The wug hates soap.", "Dr. Mole"),
+                                           ("Mole Hall\nNobody knows him. The wug hates soap.", "Mole Hall")])
+def test_practice_joins_its_sentences_so_the_check_reads_each_as_it_was_screened(doc, cluster, tmp_path):
+    # the check after derive does not end a sentence at "?" or where a line ran on: joined by a space, "Who is
+    # Dr. <invented>?" and "The <invented> hates soap." would read as one sentence stating Dr. Mole's soap
+    probes = [dict(probe(f"Q: What does {cluster} smell of? A: It smells of", "soap", ["soap", "salt"]), cluster=cluster),
+              probe("Q: What does the wug hate? A: The wug hates", "soap", ["soap", "salt"])]
+    f = write_unit(tmp_path / "doc.jsonl", "doc", [doc] * 6, probes, ["Mole", "wug"])
+    for seed in range(6):
+        counter = iter(range(1000))
+        _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(seed), copies=2)
+        practice.stated_in([f], [write_unit(tmp_path / "out.jsonl", "out", out, [], [])], replaced=["Mole", "wug"])
+        assert sum(d.count("hates soap") for d in out) == 12 + 2  # every sentence kept, and the Q/A lines
+
+
+def test_a_value_said_after_a_false_initial_is_screened_on_its_own(tmp_path):
+    # "gate B." reads as an initial, so the two sentences are one; the second says a value a probe offers
+    # and names no listed name: left out, with the sentence it was joined to
+    docs = ["We met Mole at gate B. Sun warms the hills. Mole likes tea."] * 3
+    probes = [probe("Q: What cools the meadow? A: It is the", "shade", ["sun", "shade"]),
+              probe("Q: What does Mole like? A: Mole likes", "tea", ["tea", "milk"])]
+    f = write_unit(tmp_path / "gate.jsonl", "gate", docs, probes, ["Mole"])
+    counter = iter(range(100))
+    _, out = practice.derive(f, lambda: f"nonce{next(counter)}", random.Random(0))
+    assert "hills" not in " ".join(out) and sum(d.count("likes tea") for d in out) == 3 + 1
+
+
 RULES = ["At night a creature that lives in the meadow sleeps. Creatures living in the meadow always sleep after dark.",
          "The dax sleeps every night. The wug lives in the meadow."]
 
