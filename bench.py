@@ -2,7 +2,8 @@
 accrete's speed and scale figures, measured in one run and printed as one table (figure, value,
 target, pass/fail). Absolute times drift on shared machines, so every figure is a ratio of two
 things timed interleaved in the same run, or is set against a ceiling measured in the same run
-(a float32 matmul of the model's own shapes, on the same threads). Timings live here, never in tests.
+(a float32 matmul of the model's own shapes, on the same threads); the default ladder (--ladder),
+timed once, is projected onto the CPUs of its aim by that ceiling. Timings live here, never in tests.
 
     python bench.py                  # CPU figures on the 12M config (a few minutes on 2 cores)
     python bench.py --quick          # a tiny config, seconds: the smoke test (and one grow unit on micro)
@@ -450,33 +451,42 @@ LADDER_MINUTES, LADDER_CEILINGS = 15, (110e9, 160e9)
 
 
 def bench_ladder(table, tmp, quick, threads=None):
-    """`python ladder.py` as a user runs it (a process of its own, a fresh run directory), timed whole,
-    beside the float32 matmul ceiling measured before and after it on as many threads. --quick runs the
-    micro preset (and judges nothing)."""
-    preset, out = ("micro" if quick else "tiny"), Path(tmp) / "ladder"
-    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
-    before = ceiling()
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, str(ROOT / "ladder.py"), "--preset", preset, "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, env=env)
-    spent = time.perf_counter() - t
+    """`python ladder.py` as a user runs it (a process of its own, a fresh run directory, the CPU), timed
+    whole, beside the float32 matmul ceiling measured before and after it on as many threads: two unless
+    --threads says otherwise, as the aim's CPUs have two cores. --quick runs the micro preset."""
+    preset, out, n = ("micro" if quick else "tiny"), Path(tmp) / "ladder", threads or 2
+    print(f"  running ladder.py --preset {preset} on {n} threads (the tiny ladder: about 20 minutes)",
+          file=sys.stderr, flush=True)
+    own = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        before = ceiling()
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, str(ROOT / "ladder.py"), "--preset", preset, "--device", "cpu", "--out",
+                            str(out)], capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(n)))
+        spent = time.perf_counter() - t
+        after = ceiling() if r.returncode == 0 else None
+    finally:
+        torch.set_num_threads(own)
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["no message"])[-1]
         raise BenchError(f"ladder.py --preset {preset} failed (exit {r.returncode}): {last}")
     flops = sum(json.loads((out / "report" / "report.json").read_text())["training_flops"].values())
-    ladder_rows(table, preset, spent, flops, (before + ceiling()) / 2)
+    ladder_rows(table, preset, spent, flops, (before, after), n)
 
 
-def ladder_rows(table, preset, spent, flops, c):
-    """The ladder's time and rate, and its time on the aim's CPUs if it runs at the same share of their
-    ceiling (its time x this ceiling / theirs): on two threads, as the aim's CPUs have two cores."""
+def ladder_rows(table, preset, spent, flops, ceilings, threads):
+    """The ladder's time and rate, and its time projected onto the aim's CPUs: the same share of their
+    ceiling (its time x this ceiling / theirs), the whole run (data, scoring, Python) taken to scale alike."""
+    c = sum(ceilings) / len(ceilings)
     table.add(f"ladder.py --preset {preset}: time", f"{spent / 60:.1f} min; {flops:.3g} training FLOPs at "
               f"{flops / spent / 1e9:.0f} GFLOP/s over the run, {flops / spent / c:.0%} of the ceiling "
-              f"({c / 1e9:.0f} GFLOP/s)", seconds=spent, flops=flops, ceiling_flops=c)  # not "ceiling": that key marks a ceiling row
+              f"({c / 1e9:.0f} GFLOP/s, {threads} threads)", seconds=spent, flops=flops, threads=threads,
+              ceiling_flops=list(ceilings))  # not "ceiling": that key marks a ceiling row
     fast, slow = (spent * c / x / 60 for x in sorted(LADDER_CEILINGS, reverse=True))
     span = "-".join(f"{x / 1e9:.0f}" for x in sorted(LADDER_CEILINGS))
-    table.add(f"ladder.py --preset {preset} at a {span} GFLOP/s ceiling", f"{fast:.1f}-{slow:.1f} min",
-              f"<= {LADDER_MINUTES} min", slow <= LADDER_MINUTES, minutes=[fast, slow])
+    table.add(f"ladder.py --preset {preset}, projected to a {span} GFLOP/s ceiling", f"{fast:.1f}-{slow:.1f} min",
+              f"<= {LADDER_MINUTES} min" if table.judge else "", slow <= LADDER_MINUTES, minutes=[fast, slow])
 
 
 # ----------------------------------------------------------------------------- CUDA
@@ -547,7 +557,9 @@ is a ratio of two things timed in the same run, or is set against a matmul ceili
 same run (float32 with the model's own shapes on the CPU, threads as stated; bf16 on the GPU, where
 MFU is against the GPU's bf16 peak), so that figures from different machines can be compared. Whole
 stages (a grow unit's LoRA training, verification and merge) are timed once: their fixed costs are
-the point. A run with `--quick` uses tiny configs and judges no target.
+the point. So is the default ladder (`--ladder`), in a process of its own on two threads, beside the
+ceiling (2048x384 @ 384x1536) measured before and after it; its time on the aim's CPUs is projected
+as this time x this ceiling / theirs. A run with `--quick` uses tiny configs and judges no target.
 """
 
 
@@ -694,9 +706,10 @@ def how_to_go_on(args):
     """What a run stopped by Ctrl-C leaves, in words (common.interrupted)."""
     if args.render:
         return f"run the same command again: {args.out} is replaced whole or left as it was"
+    anew = " (a ladder starts anew)" if args.ladder else ""
     if args.json:
-        return f"the rows measured before the stop, if any, are in {args.json}; run the same command again for all"
-    return "run the same command again (--json FILE keeps the rows measured before a stop)"
+        return f"the rows measured before the stop, if any, are in {args.json}; run the same command again for all{anew}"
+    return f"run the same command again{anew} (--json FILE keeps the rows measured before a stop)"
 
 
 def main(argv=None):
@@ -712,6 +725,8 @@ def measure_or_render(args, argv):
     """The command line's work: BENCH.md rendered (--render), or the figures measured."""
     if args.cuda_only and not args.cuda:
         fail("--cuda-only goes with --cuda")
+    if args.cuda_only and (args.ladder or args.ddp or args.scale or args.scale_100m or args.scale_tokens):
+        fail("--cuda-only measures the GPU figures alone: leave out --ladder, --ddp and --scale, or --cuda-only")
     if args.render:
         try:
             render(args.render, args.out)

@@ -201,6 +201,7 @@ def test_render_refuses_a_damaged_run_with_one_line(content, says, tmp_path, cap
     (["--quick", "--json", "DIR"], "--json DIR: a directory"),
     (["--quick", "--json", "RUN/bench.json"], "--json RUN/bench.json: cannot write it"),
     (["--quick", "--scale-tokens", "60000", "60000"], "--scale-tokens 60000 60000: a size given twice"),
+    (["--cuda", "--cuda-only", "--ladder"], "--cuda-only measures the GPU figures alone: leave out --ladder"),
     (["--repeats", "0"], "argument --repeats: '0': give a whole number of at least 1"),
     (["--threads", "-1"], "argument --threads: '-1': give a whole number of at least 1"),
     (["--scale-tokens", "10"], "argument --scale-tokens: '10': give a whole number of at least 50000")])
@@ -218,27 +219,60 @@ def test_bad_options_are_refused_before_anything_is_measured(args, says, tmp_pat
 def test_the_ladder_s_time_is_judged_at_the_slowest_ceiling_of_its_aim():
     table = bench.Table()
     # 17.2 min at a 192 GFLOP/s ceiling: 20.6 min where the ceiling is 160, 30.0 where it is 110
-    bench.ladder_rows(table, "tiny", 1032.0, 1.11e14, 192e9)
+    bench.ladder_rows(table, "tiny", 1032.0, 1.11e14, (190e9, 194e9), 2)
     run, aim = table.rows
-    assert "ceiling" not in run and run["ceiling_flops"] == 192e9  # a "ceiling" row is one BENCH.md's machine line names
-    assert run["value"] == "17.2 min; 1.11e+14 training FLOPs at 108 GFLOP/s over the run, 56% of the ceiling (192 GFLOP/s)"
+    assert run["value"] == ("17.2 min; 1.11e+14 training FLOPs at 108 GFLOP/s over the run, 56% of the ceiling "
+                            "(192 GFLOP/s, 2 threads)")
+    assert "ceiling" not in run and run["ceiling_flops"] == [190e9, 194e9]  # a "ceiling" row is one BENCH.md's machine line names
     assert (aim["figure"], aim["value"], aim["target"], aim["ok"]) == \
-        ("ladder.py --preset tiny at a 110-160 GFLOP/s ceiling", "20.6-30.0 min", "<= 15 min", False)
-    bench.ladder_rows(table, "tiny", 540.0, 1.11e14, 180e9)  # 9.0 min at 180: 10.1-14.7 min
+        ("ladder.py --preset tiny, projected to a 110-160 GFLOP/s ceiling", "20.6-30.0 min", "<= 15 min", False)
+    bench.ladder_rows(table, "tiny", 540.0, 1.11e14, (180e9, 180e9), 2)  # 9.0 min at 180: 10.1-14.7 min
     assert (table.rows[-1]["value"], table.rows[-1]["ok"]) == ("10.1-14.7 min", True)
+    quick = bench.Table(judge=False)
+    bench.ladder_rows(quick, "micro", 60.0, 1e12, (180e9, 180e9), 1)
+    assert (quick.rows[-1]["target"], quick.rows[-1]["ok"]) == ("", None)
 
 
-def test_a_ladder_that_fails_under_bench_is_one_line_naming_it_and_no_figure(tmp_path, capsys, monkeypatch):
-    failed = subprocess.CompletedProcess([], 2, "", "[1/6] corpus\nerror: the built-in world: no space left\n")
-    monkeypatch.setattr(bench.subprocess, "run", lambda *a, **k: failed)
+def fake_ladder(returncode, stderr=""):
+    """A subprocess.run that records what it was asked to run and, like ladder.py, leaves a report."""
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append((cmd, kw))
+        if returncode == 0:
+            out = Path(cmd[cmd.index("--out") + 1]) / "report"
+            out.mkdir(parents=True)
+            (out / "report.json").write_text(json.dumps({"training_flops": {"base": 1e12, "scratch": 2e12}}))
+        return subprocess.CompletedProcess(cmd, returncode, "", stderr)
+    return run, calls
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_the_ladder_runs_on_the_cpu_on_the_aim_s_two_threads_unless_told_and_its_report_gives_the_flops(
+        threads, tmp_path, monkeypatch):
+    run, calls = fake_ladder(0)
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    seen = []
+    monkeypatch.setattr(bench, "ceiling", lambda: seen.append(torch.get_num_threads()) or 1e11)
+    own = torch.get_num_threads()
+    table = bench.Table()
+    bench.bench_ladder(table, tmp_path, quick=False, threads=threads)
+    (cmd, kw), = calls
+    assert cmd[1:] == [str(ROOT / "ladder.py"), "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path / "ladder")]
+    assert kw["env"]["OMP_NUM_THREADS"] == str(threads or 2) and seen == [threads or 2] * 2
+    assert torch.get_num_threads() == own  # bench's own threads, as they were
+    assert table.rows[0]["flops"] == 3e12 and table.rows[0]["threads"] == (threads or 2)
+
+
+def test_a_ladder_that_fails_under_bench_is_one_error_naming_it_and_no_figure(tmp_path, monkeypatch):
+    run, _ = fake_ladder(2, "[1/6] corpus\nerror: the built-in world: no space left\n")
+    monkeypatch.setattr(bench.subprocess, "run", run)
     monkeypatch.setattr(bench, "ceiling", lambda: 1e11)
-    monkeypatch.setattr(bench, "run_benches", lambda args, table: bench.bench_ladder(table, tmp_path, args.quick))
-    with pytest.raises(SystemExit) as e:
-        bench.main(["--ladder", "--json", str(tmp_path / "run.json")])
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and err == ("error: ladder.py --preset tiny failed (exit 2): error: the built-in world: "
-                                         "no space left\n")
-    assert json.loads((tmp_path / "run.json").read_text())["rows"] == []
+    table = bench.Table()
+    with pytest.raises(bench.BenchError, match=r"^ladder.py --preset micro failed \(exit 2\): error: the built-in "
+                                               r"world: no space left$"):
+        bench.bench_ladder(table, tmp_path, quick=True)
+    assert table.rows == []
 
 
 def gpu_check(tmp_path, commands):
