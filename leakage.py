@@ -326,8 +326,8 @@ def check_leakage(new, old=(), budget=None):
 
 # where a sentence may end: after "." or "!" (and "?" where a question counts as a sentence of its own)
 # and at a line end; not at "?" for the stated-fact check: a question and its answer state a fact together
-_SENTENCE_END = {False: re.compile(r"(?<=[.!])\s+|\n+"), True: re.compile(r"(?<=[.!?])\s+|\n+")}
 _LINE_END = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
+_SENTENCE_END = {q: re.compile(rf"(?<=[.!{'?' * q}])\s+|{_LINE_END.pattern}+") for q in (False, True)}
 # a full stop after an initial or a title ("J. Smith", "St. Ives", "Dr. Mole") ends no sentence on one
 # line: a name that holds one would be split from what its sentence says of it
 _LAST_WORD = re.compile(r"(?<!\w)(\w{1,4})\.$")

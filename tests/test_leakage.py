@@ -349,6 +349,7 @@ def test_a_name_holding_a_full_stop_keeps_its_sentence_whole(tmp_path):
     assert L.sentences("Mr. J. Smith came.\nSt. Ives! A dog. Bo. Yes. Dr.\nMole") == \
         ["Mr. J. Smith came.", "St. Ives!", "A dog.", "Bo.", "Yes.", "Dr.", "Mole"]
     assert L.sentences("Q: Who? A: Dr. Mole.") == ["Q: Who? A: Dr. Mole."]
+    assert L.sentences("Mole Hall\rDr.\u2028Mole") == ["Mole Hall", "Dr.", "Mole"]  # any line end
     assert L.sentences("Q: Who? A: Dr. Mole.", question=True) == ["Q: Who?", "A: Dr. Mole."]
 
 
