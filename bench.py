@@ -654,9 +654,10 @@ def arg_parser():
                    f"{ladder.world_module().MIN_TARGET_TOKENS} (default 10M).")
     p.add_argument("--ddp", action="store_true", help="Also time torchrun with 2 processes x 1 thread against "
                    "1 process x 2 threads (gloo, on the CPU).")
+    slow, fast = (x / 1e9 for x in sorted(LADDER_CEILINGS))
     p.add_argument("--ladder", action="store_true", help="Also run the default ladder (python ladder.py; with "
-                   "--quick the micro preset) and judge its time against its aim: at most 15 min on a 2-core CPU "
-                   "whose float32 matmul ceiling is 110-160 GFLOP/s (tens of minutes).")
+                   f"--quick the micro preset) and judge its time against its aim: at most {LADDER_MINUTES} min on "
+                   f"a 2-core CPU whose float32 matmul ceiling is {slow:.0f}-{fast:.0f} GFLOP/s (tens of minutes).")
     p.add_argument("--cuda", action="store_true", help="Also the GPU figures on the small preset (bf16, eager "
                    "and compiled; MFU, LoRA / full) and one whole grow unit on it (needs CUDA); run first.")
     p.add_argument("--cuda-only", action="store_true", help="With --cuda: the GPU figures alone, not the CPU "

@@ -644,7 +644,7 @@ def _check_settings(settings, names, worlds):
     # a setting some seed recorded and another ran before it existed reads as what the code did then
     given = [renamed(s) for s in settings]
     keys = set().union(*given)
-    settings = [{k: v for k, v in settings_now(s, s.get("preset")).items() if k in keys} for s in settings]
+    settings = [{k: v for k, v in settings_now(g, g.get("preset")).items() if k in keys} for g in given]
 
     def shown(k, key):
         return f"{settings[k].get(key)}" + ("" if key in given[k] else " (not recorded)")
