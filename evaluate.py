@@ -40,7 +40,7 @@ from stats import MIN_CLUSTERS, bootstrap_diff, decimals, describe_difference, d
     pct, points_range, rise, signed_points, wilson
 from lora import load_adapter, merge, read_adapter
 from report import add_seeds_parser, bits, cell, check_report_files, probe_id, probes_sha256, write_report
-from units import cluster_of, without_article
+from units import cluster_of, whole_words, without_article
 
 
 class EvalError(ValueError):
@@ -140,7 +140,7 @@ def association(probes, documents):
     def texts(p):
         if not p.get("cluster"):
             return documents.get(p.get("unit"), ())
-        name = re.compile(rf"(?<!\w){re.escape(p['cluster'])}(?!\w)", re.IGNORECASE)
+        name = re.compile(whole_words(re.escape(p["cluster"])), re.IGNORECASE)
         return [t for t in documents.get(p.get("unit"), ()) if name.search(t)]
     return _most_mentioned(probes, texts, lambda p: (p.get("unit"), p.get("cluster")))
 
@@ -155,7 +155,7 @@ def _most_mentioned(probes, texts, key):
         if (k, choice) not in counted:
             if k not in read:
                 read[k] = texts(p)
-            word = re.compile(rf"(?<!\w){re.escape(without_article(choice))}(?!\w)", re.IGNORECASE)
+            word = re.compile(whole_words(re.escape(without_article(choice))), re.IGNORECASE)
             counted[k, choice] = sum(len(word.findall(t)) for t in read[k])
         return counted[k, choice]
 

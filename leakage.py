@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from common import fail, stops_in_one_line
-from units import CurriculumError, as_read, chunks, inspect_unit, iter_documents, iter_records, normalize, \
+from units import SPACED, WORDS, CurriculumError, as_read, chunks, inspect_unit, iter_documents, iter_records, normalize, \
     scan_lines, without_article
 
 LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once; more take more passes
@@ -49,8 +49,8 @@ def _span_hashes(h, starts, ends):
 
 # a question's and an answer's markers (case folded), not in a word; the letter first, and the
 # look-behind after it, is three times faster than the look-behind first
-_MARKER = re.compile(r"[qa](?<!\w[qa]):")
-_LEAD = re.compile(r"[aA](?<!\w[aA]):")  # where a prompt's lead begins
+_MARKER = re.compile(rf"[qa](?<!{SPACED}[qa]):")
+_LEAD = re.compile(rf"[aA](?<!{SPACED}[aA]):")  # where a prompt's lead begins
 
 
 def _fold(text):
@@ -73,17 +73,21 @@ def _lead(probe):
     if len(parts) < 2 or not isinstance(cluster, str):
         return None
     lead = _fold(parts[-1])
-    named = " ".join(_WORD.findall(_fold(cluster)))
-    return lead if named and f" {named} " in " " + " ".join(_WORD.findall(lead)) + " " else None
+    named = " ".join(WORDS.findall(_fold(cluster)))
+    return lead if named and f" {named} " in " " + " ".join(WORDS.findall(lead)) + " " else None
+
+
+_SPACED = re.compile(SPACED)
 
 
 def _whole(buf, start, end):
     """Whether the needle at buf[start:end] (UTF-8) stands there as whole words: a word character at
     either of its ends must not run on into one of the text's, as answer "4" does in "has 45 teeth"
-    or "lake" in "lakeside" (another word, not the answer)."""
-    def word(data, at):  # the character at index at (0: first, -1: last) of data is a word character
+    or "lake" in "lakeside" (another word, not the answer); in a script without spaces each character
+    is a word (units.WORDS), so none runs on."""
+    def word(data, at):  # the character at index at (0: first, -1: last) of data is a spaced script's word character
         text = data.decode("utf-8", "ignore")  # 4 bytes hold a character whole; the cut ones around it go
-        return bool(text) and _WORD.match(text[at]) is not None  # none at the buffer's edges
+        return bool(text) and _SPACED.match(text[at]) is not None  # none at the buffer's edges
     joined_before = word(buf[max(start - 4, 0):start], -1) and word(buf[start:start + 4], 0)
     joined_after = word(buf[max(end - 4, 0):end], -1) and word(buf[end:end + 4], 0)
     return not (joined_before or joined_after)
@@ -324,15 +328,16 @@ def check_leakage(new, old=(), budget=None):
 
 # ----------------------------------------------------------------------------- stated derived facts
 
-# where a sentence may end: after "." or "!" (and "?" where a question counts as a sentence of its own)
-# and at a line end; not at "?" for the stated-fact check: a question and its answer state a fact together
+# where a sentence may end: after "." or "!" and a space, after the full-width stops of scripts without
+# spaces (。｡！) with or without one (and "?", "？" where a question counts as a sentence of its own), and
+# at a line end; not at a question mark for the stated-fact check: a question and its answer state a fact together
 _LINE_END = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
-_SENTENCE_END = {q: re.compile(rf"(?<=[.!{'?' * q}])\s+|{_LINE_END.pattern}+") for q in (False, True)}
+_SENTENCE_END = {q: re.compile(rf"(?<=[.!{'?' * q}])\s+|(?<=[。｡！{'？' * q}])\s*|{_LINE_END.pattern}+")
+                 for q in (False, True)}
 # a full stop after an initial or a title ("J. Smith", "St. Ives", "Dr. Mole") ends no sentence on one
 # line: a name that holds one would be split from what its sentence says of it
 _LAST_WORD = re.compile(r"(?<!\w)(\w{1,4})\.$")
 TITLES = frozenset("Mr Mrs Ms Dr St Mt Jr Sr Prof Rev Fr Gen Col Capt Lt Sgt".split())
-_WORD = re.compile(r"\w+")
 
 
 def _abbreviation(text, end):
@@ -342,8 +347,8 @@ def _abbreviation(text, end):
 
 
 def sentences(text, question=False):
-    """The sentences of text: split after "." or "!" (with question, "?" too) and at line ends, but not
-    after an initial or a title on the same line (_abbreviation)."""
+    """The sentences of text: split after "." or "!" (with question, "?" too), the full-width stops and
+    at line ends, but not after an initial or a title on the same line (_abbreviation)."""
     out, start = [], 0
     for m in _SENTENCE_END[question].finditer(text):
         if _LINE_END.search(m.group()) or not _abbreviation(text, m.start()):
@@ -353,7 +358,7 @@ def sentences(text, question=False):
 
 
 def _words(text):
-    return [_stem(w) for w in _WORD.findall(as_read(text).casefold())]  # as the verbatim check reads it
+    return [_stem(w) for w in WORDS.findall(as_read(text).casefold())]  # as the verbatim check reads it
 
 
 def _stem(word):

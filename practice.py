@@ -30,10 +30,10 @@ from pathlib import Path
 from common import atomic_path, check_writable, fail, fsync_dir, interrupted
 from leakage import practised_facts, sentences as sentences_of, stated_in, stating
 from presets import PRACTICE_COPIES as COPIES  # copies of each unit's practice (presets.py says why so many)
-from units import UNIT_ID, CurriculumError, read_unit as read, without_article
+from units import UNIT_ID, UNSPACED, WORD_END, WORD_START, CurriculumError, read_unit as read, without_article
 
 ROOT = Path(__file__).resolve().parent
-WORD = re.compile(r"[A-Za-z]+")
+WORD = re.compile(rf"[A-Za-z]+|[{UNSPACED}]")  # a character of a script without spaces is a word
 
 
 def _world():
@@ -43,7 +43,7 @@ def _world():
 
 
 # the forms of a name practice replaces: plural (s, es) and possessive ('s, s'), whole words only
-FORMS = r"(?P<plural>e?s)?(?P<possessive>['’]s?)?(?!\w)"
+FORMS = rf"(?P<plural>e?s)?(?P<possessive>['’]s?)?{WORD_END}"
 
 
 def _pattern(names, tail=FORMS):
@@ -51,7 +51,7 @@ def _pattern(names, tail=FORMS):
     longest first, so that "Silver Gull" is taken whole before "Gull"."""
     keys = sorted(map(_key, names), key=len, reverse=True)
     alternatives = (r"\s+".join([re.escape(w) for w in k.split()[:-1]] + [_last_word(k.split()[-1])]) for k in keys)
-    return _Pattern(re.compile(rf"(?<!\w)(?P<name>{'|'.join(alternatives)}){tail}"))
+    return _Pattern(re.compile(rf"{WORD_START}(?P<name>{'|'.join(alternatives)}){tail}"))
 
 
 def _last_word(word):
@@ -193,7 +193,7 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     # a sentence that names no listed name and says a value a probe offers states a fact of the unit's own
     # (a rule keyed on a value); one that says neither is framing ("Here is what the healers teach.")
     offered = [c for p in probes for c in p["choices"] if c.strip()]
-    values = _pattern(offered, tail=r"(?!\w)") if offered else None
+    values = _pattern(offered, tail=WORD_END) if offered else None
     # a probe that names no listed name keeps its entity in practice, where no cluster may name it: a
     # sentence saying its answer in any form, even beside an invented name, can state its fact ("Bob,
     # who came from <invented>, is the best of the bakers")
@@ -206,7 +206,7 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     for _ in range(copies):
         mapping = {n: [fresh() for _ in n.split()] for n in names}
         # substituted first, then split: a name may hold a full stop ("St. Ives")
-        invented = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
+        invented = re.compile(WORD_START + "(?:" + "|".join(re.escape(w) for ws in mapping.values() for w in ws) + r")",
                               re.IGNORECASE)
         sentences += [s for d in docs for s in sentences_of(_substitute(d, mapping, pattern), question=True)
                       if s and _kept(s, invented, values, kept_whole, facts)]

@@ -58,6 +58,22 @@ def as_read(text):
     return normalize(text)
 
 
+# scripts that put no space between words (Thai, Lao, Myanmar, Khmer, kana, Han): each of their
+# characters is a word of its own to the checks, so a name or an answer is found inside a run of them
+UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff" \
+           "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+SPACED = rf"[^\W{UNSPACED}]"  # a word character of a script that spaces its words
+WORDS = re.compile(rf"[{UNSPACED}]|{SPACED}+")
+# whole words: no edge falls between two word characters of a spaced script ("lake" is not in "lakeside")
+WORD_START = rf"(?:(?<!{SPACED})|(?=[{UNSPACED}]))"
+WORD_END = rf"(?:(?!{SPACED})|(?<=[{UNSPACED}]))"
+
+
+def whole_words(regex):
+    """regex, matched only as whole words (WORD_START, WORD_END)."""
+    return rf"{WORD_START}(?:{regex}){WORD_END}"
+
+
 _ARTICLE = re.compile(r"^(a|an|the)\s+(?=\S)", re.IGNORECASE)
 
 

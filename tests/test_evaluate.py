@@ -1339,3 +1339,12 @@ def test_compare_refuses_a_report_in_the_corpus_and_controls_without_a_pair(worl
     p = run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", "--out", out, *extra], capsys)
     one_line_error(p, f"--out {out}: {says} {corpus_dir}, which" if says.startswith("is inside") else says)
     assert sorted(p.name for p in corpus_dir.rglob("*")) == before and not (tmp_path / "out").exists()
+
+
+def test_association_reads_a_script_without_spaces_character_by_character():
+    """No space marks a word in Han text: a name and a choice are counted wherever they stand."""
+    docs = {"u": ["山那边的狐狸住在湖里。狐狸爱湖里的鱼。", "兔子住在山上。"]}
+    probe = {"probe": "狐狸住在哪里？", "answer": "湖里", "choices": ["山上", "湖里"], "type": "inference_cooccur",
+             "unit": "u", "cluster": "狐狸"}
+    assert E.association([probe], docs)[0]["pred"] == "湖里"
+    assert E.association([dict(probe, cluster="兔子")], docs)[0]["pred"] == "山上"

@@ -414,3 +414,33 @@ def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypat
         L.main([str(p)])
     assert e.value.code == 130
     assert capsys.readouterr().err == "interrupted: run the same command again: the check writes nothing\n"
+
+
+# ----------------------------------------------------------------------------- scripts without spaces
+
+FOX = {"probe": "Q: 狐狸住在哪里？ A: 狐狸住在", "answer": "湖里", "choices": ["湖里", "山上"], "type": "recall",
+       "cluster": "狐狸"}
+
+
+def test_in_a_script_without_spaces_a_leak_inside_a_run_of_characters_is_found(tmp_path):
+    """Han, kana, Thai and the like put no space between words: each character is a word of its own to
+    the checks, so a lead + answer inside a sentence leaks there as a spaced one does between spaces."""
+    for no, text in ((2, "听说山那边的狐狸住在湖里。"), (2, "In the story狐狸住在湖里, they say.")):
+        p = write_unit(tmp_path, "zh", lines=[header("zh"), {"text": text}, {"text": "狐狸很聪明。"}, FOX])
+        with leaks(f"{p}:4", f"{p}:{no}"):
+            leak([p])
+    # a spaced script keeps its words whole beside one: "lake" in "lakeside" is no answer
+    p = write_unit(tmp_path, "ok", lines=[header("ok"), {"text": "狐狸说 the luklirk lives in the lakeside。"}, LAKE])
+    leak([p])
+
+
+def test_in_a_script_without_spaces_a_derived_answer_is_found_in_its_sentence_and_only_there(tmp_path):
+    probe = derived("Q: 狐狸闻起来像什么？ A: 狐狸闻起来像", "肥皂", "狐狸", choices=("肥皂", "盐"))
+    p = write_unit(tmp_path, "zh", lines=[header("zh"), {"text": "狐狸吃草。山那边的狐狸闻着有肥皂味！"}, probe])
+    with pytest.raises(CurriculumError, match=r"states this derived probe's answer.*'山那边的狐狸闻着有肥皂味！'"):
+        L.stated_in([p], [p])
+    # the entity and the answer in two sentences, ended by the full-width stops: no stated fact
+    p = write_unit(tmp_path, "zh", lines=[header("zh"), {"text": "狐狸吃草。肥皂很香！盐很咸｡狐狸睡觉。"}, probe])
+    L.stated_in([p], [p])
+    assert L.sentences("狐狸吃草。 肥皂很香！盐很咸｡狐狸睡觉？对。") == ["狐狸吃草。", "肥皂很香！", "盐很咸｡", "狐狸睡觉？对。", ""]
+    assert L.sentences("狐狸睡觉？对。", question=True) == ["狐狸睡觉？", "对。", ""]

@@ -530,3 +530,20 @@ def test_ctrl_c_ends_in_one_line_saying_how_to_go_on_and_leaves_no_support_unit(
     assert capsys.readouterr().err == f"interrupted: run the same command again: {out} holds no half-written " \
                                       "unit, and it writes them all anew\n"
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+def test_in_a_script_without_spaces_a_name_is_replaced_inside_a_run_of_characters(tmp_path):
+    """Han text puts no space around a name: practice finds and replaces it wherever it stands, and keeps
+    the sentence its invented name now stands in; spaced words keep their edges ("Gull" is not in "Gulls'")."""
+    fox = write_unit(tmp_path / "fox.jsonl", "fox", ["山那边的狐狸住在湖里。狐狸很聪明。", "兔子住在山上。"],
+                     [probe("Q: 狐狸住在哪里？ A: 它住在", "湖里", ["湖里", "山上"]),
+                      probe("Q: 兔子住在哪里？ A: 它住在", "山上", ["湖里", "山上"])], ["狐狸", "兔子"])
+    counter = iter(range(100))
+    _, docs = practice.derive(fox, lambda: f"nonce{next(counter)}", random.Random(0))
+    text = "\n".join(docs)
+    assert not re.search("狐狸|兔子", text)
+    assert re.search(r"山那边的nonce\d住在湖里。", text) and re.search(r"nonce\d住在山上。", text)
+    assert re.search(r"Q: nonce\d住在哪里？ A: 它住在 湖里\.", text)
+    assert practice._pattern(["狐狸", "Gull"]).sub("#", "在Gull的狐狸们 Gullish Gulls' 狐狸") == "在#的#们 Gullish # #"
+    # their characters, which no primitive text uses, go into the register, so that their tokens are trained
+    assert practice.new_words([practice.read(fox)], {"q", "a"}) == ["狐狸", "兔子", "湖里", "山上"]
