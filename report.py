@@ -839,6 +839,7 @@ def render_seeds_markdown(agg):
                                                           for s in scopes]))
     out += [_row([n] + [_seed_cell(m[s], of=agg["seeds"]) if s in m else "-" for s in scopes])
             for n, m in models.items()]
+    out += ["", "## Learning curves"] + _md_seed_curves(agg["curves"]) if agg.get("curves") else []
     out += ["", "## Paired differences", ""] + _header(["scope", "A", "B", "A - B per seed, points",
                                                           "mean", "sd", "95% t-interval", "probes ±", "Holm p"])
     for c in agg["comparisons"]:
@@ -1196,7 +1197,17 @@ def seed_curves(reports, shared=None):
         for i, p in enumerate(points)] for run, points in first["runs"].items()}
     references = {ref: {t: t_interval([acc(k, reference(k, ref), t) for k in having])["mean"] for t in types}
                   for ref in refs}
-    return {"runs": out, "references": references, "seeds": len(having), "of": len(reports), "shared": bool(shared)}
+
+    def rise(run, i, t):  # each seed's rise on type t from point i - 1 to point i (None where it lacks either)
+        pairs = ((acc(k, point(k, run, i - 1), t), acc(k, point(k, run, i), t)) for k in having)
+        return [None if a is None or b is None else b - a for a, b in pairs]
+    rises = {run: [{"from": points[i - 1].get("flops"), "to": p.get("flops"),
+                    "by_type": {t: t_interval(rise(run, i, t)) for t in types}} for i, p in enumerate(points) if i]
+             for run, points in first["runs"].items()}
+    # a schedule that decays the learning rate at the end (wsd) lifts the last point by the decay itself
+    decayed = bool(having) and all(reports[k].get("settings", {}).get("schedule") == "wsd" for k in having)
+    return {"runs": out, "references": references, "rises": rises, "decayed_end": decayed, "seeds": len(having),
+            "of": len(reports), "shared": bool(shared)}
 
 
 def _md_seed_curves(curves):
@@ -1217,7 +1228,28 @@ def _md_seed_curves(curves):
     out += [_row([f"{ref} (reference)", ""] + [pct(accs[t]) if accs.get(t) is not None else "-" for t in types])
             for ref, accs in curves["references"].items()]
     plot = curves.get("plot", "")
-    return out + (["", f"![learning curves across seeds]({plot})"] if plot.endswith(".png") else [])
+    out += ["", f"![learning curves across seeds]({plot})"] if plot.endswith(".png") else []
+    return out + _md_seed_rises(curves, types)
+
+
+def _md_seed_rises(curves, types):
+    """Whether each run was still rising: its rise between consecutive points, a mean over seeds with a
+    t-interval, as a table (curves from before the rises were kept have none)."""
+    if not curves.get("rises"):
+        return []
+    out = ["", "Still rising? Each run's rise between consecutive points, in points: the mean over seeds of each "
+           "seed's rise [95% t-interval over seeds]; an interval above 0 says the run was still rising there"
+           + (" on these probes (over training noise: how far a draw of probes moves it, each seed's report "
+              "says)" if curves.get("shared") else "") + "."
+           + (" The learning rate decays at the end of each run (wsd): the last rise holds the decay, which lifts "
+              "a curve by itself, so the rises before it say more about whether more compute would help."
+              if curves.get("decayed_end") else ""), ""]
+    out += _header(["run", "FLOPs"] + types)
+    for run, rises in curves["rises"].items():
+        out += [_row([run, f"{_num(r['from'], '{:.3g}')} to {_num(r['to'], '{:.3g}')}"]
+                     + [_diff_cell(r["by_type"][t], mark=False) if t in r["by_type"] else "-" for t in types])
+                for r in rises]
+    return out
 
 
 # ----------------------------------------------------------------------------- command line

@@ -175,8 +175,9 @@ def pct(x, against=None):
 
 def signed_points(x):
     """A difference in signed percentage points: whole points, or as many decimals as it takes not to
-    show a nonzero value as 0 (a "higher" whose lower bound reads "+0" looks like a contradiction)."""
-    return f"{100 * x:+.{decimals(x)}f}"
+    show a nonzero value as 0 (a "higher" whose lower bound reads "+0" looks like a contradiction); a
+    zero but for float noise (a mean of rises and falls over seeds) reads "+0", never "-0"."""
+    return f"{100 * (0.0 if abs(x) < 1e-9 else x):+.{decimals(x)}f}"
 
 
 # A bootstrap over fewer independent observations (clusters) than this cannot tell a difference at 5%:

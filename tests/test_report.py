@@ -701,6 +701,28 @@ def test_seed_curves_are_means_with_t_intervals_and_reach_results(tmp_path):
     assert ("![learning curves across seeds](curves.png)" in md) == has_plot
 
 
+def test_seed_curves_say_whether_each_run_was_still_rising_with_a_t_interval_over_seed_rises(tmp_path):
+    """Each seed's rise between consecutive points, paired: three seeds rising 25, 30 and 35 points rise
+    30 [30 ± t(2) x 5 / sqrt 3]; rising 10, falling 10 and level show no rise. The seeds' page and
+    results.md show them, and under wsd say that the last rise holds the learning rate's decay."""
+    reports = [curve_report([0.3, 0.55, 0.65], 0.4), curve_report([0.5, 0.8, 0.7], 0.6),
+               curve_report([0.4, 0.75, 0.75], 0.5)]
+    for seed, r in enumerate(reports):
+        r["settings"] = {"schedule": "wsd", "seed": seed}
+    agg = R.aggregate_seeds(reports, tmp_path / "report")
+    first, last = agg["curves"]["rises"]["curriculum"]
+    half = 4.302653 * 0.05 / 3 ** 0.5
+    assert (first["from"], first["to"], first["by_type"]["recall"]["mean"]) == pytest.approx((1e9, 2e9, 0.3))
+    assert (first["by_type"]["recall"]["lo"], first["by_type"]["recall"]["hi"]) == pytest.approx((0.3 - half, 0.3 + half))
+    assert last["by_type"]["recall"]["mean"] == pytest.approx(0.0) and last["by_type"]["recall"]["lo"] < 0
+    for md in (R.render_seeds_markdown(agg), R.render_results(RUN, agg=agg, reports=reports)):
+        assert "| curriculum | 1e+09 to 2e+09 | +30 [+18 to +42] |" in md
+        assert "| curriculum | 2e+09 to 3e+09 | +0 [-25 to +25] |" in md
+        assert "the last rise holds the decay" in md
+    agg["curves"]["decayed_end"] = False  # a constant schedule: no decay at the end, no such sentence
+    assert "the last rise holds the decay" not in R.render_seeds_markdown(agg)
+
+
 def test_seed_curves_are_over_the_seeds_that_trained_scratch_runs(tmp_path):
     """A seed whose gate rejected every unit has no scratch run, and no curve: first or not, it is left out."""
     bare = seed_report({"curriculum": 0.5, "shuffled": 0.5}, {"overall": 0.0})

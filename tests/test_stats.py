@@ -143,7 +143,7 @@ def test_a_nonzero_difference_never_reads_plus_or_minus_0_0():
     assert [S.signed_points(x) for x in (0.0003, -0.00004)] == ["+0.03", "-0.004"]
     # but float noise is no difference: a mean over seeds that is 0 reads 0, not -0.000000000000
     noise = S.t_interval([0.03, -0.01, -0.02])["mean"]
-    assert noise != 0 and S.signed_points(noise) in ("+0", "-0")
+    assert noise != 0 and S.signed_points(noise) == S.signed_points(-abs(noise)) == "+0"
     a, b = sum((0.1, 0.1, 0.4)) / 3, sum((0.1, 0.4, 0.1)) / 3  # equal means, unequal floats
     assert a != b and S.pct(a, b) == "20%"
 
