@@ -45,7 +45,7 @@ import presets
 from common import SEED_RULE, add_options, atomic_write_bytes, atomic_write_text, check_writable, fail, in_directory, \
     interrupted, json_kind, same_file, seed_ok, sha256_file
 from model import GPT, GPTConfig, weights_file
-from presets import Settings, settings_for, settings_now
+from presets import UNTRAINED, Settings, settings_for, settings_now
 from report import aggregate_seeds, control_lines, parse_control, render_results
 from stats import pct
 from train import TrainConfig, check_fits, flops_per_token, resolve_device, train
@@ -125,7 +125,8 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     check_fits(config, resolve_device(s.device), s.batch_size)
     for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
         if d and not Path(d).is_dir():
-            raise LadderError(f"{flag} {d}: no such directory")
+            raise LadderError(f"{flag} {d}: " + ("is a file; give the directory that holds the unit files"
+                                                 if Path(d).exists() else "no such directory"))
         if d:
             unit_files_in(d)  # a directory named like a unit file: refused now, not once the run is written
     if primitive_dir and same_file(primitive_dir, units_dir):  # else refused in stage 1 as a duplicate unit id
@@ -260,8 +261,8 @@ class Run:
             before = read_state(state)
             self.outs = before.pop("outs", [str(out)])
             before["settings"] = settings_now(before["settings"], before.get("preset"))
-            # where it runs, and what compare reads off the models, may change; what it computes may not
-            before["settings"].update(device=s.device, samples=s.samples, control=s.control)
+            # where it runs, and what compare reads off the models, may change (UNTRAINED); what it trains may not
+            before["settings"].update({k: getattr(s, k) for k in UNTRAINED})
             before.update({k: before.get(k) and str(Path(before[k]).resolve()) for k in dirs})
             if before != saved:
                 was = dict(before["settings"], **{k: before.get(k) for k in ("preset",) + dirs})
@@ -881,7 +882,6 @@ def main(argv=None):
             raise LadderError("--world-per-seed goes with --seeds N (N >= 2) on the built-in world")
         check_out_place(args.out, args.units, args.primitive)  # before a world is made for the checks below
         check_given({k for k, v in overrides.items() if v is not None}, s, args.preset, args.units, args.primitive)
-        check_settings(s, args.preset, args.units, args.primitive)
         out, reports = Path(args.out), []
         check_out_kind(out, args.seeds)
 
@@ -889,8 +889,11 @@ def main(argv=None):
             world_seed = s.world_seed + (seed - s.seed if args.world_per_seed else 0)
             return Run(run_dir, args.preset, dataclasses.replace(s, seed=seed, world_seed=world_seed), args.units,
                        args.primitive, save=save)
-        for seed, run_dir in seed_runs(out, s.seed, args.seeds):  # every seed's directory before any is written
+        # every seed's directory before any is written, and before check_settings makes a built-in world
+        # (minutes for a large one) that a run started with other settings would refuse
+        for seed, run_dir in seed_runs(out, s.seed, args.seeds):
             seed_run(seed, run_dir, save=False)
+        check_settings(s, args.preset, args.units, args.primitive)
         if args.seeds > 1:  # and where the page across them goes, before any seed trains
             check_writable(out / "report")
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):

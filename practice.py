@@ -302,7 +302,22 @@ def _place(written, out_dir):
     for f in written:
         if (out_dir / f.name).is_dir() and not (out_dir / f.name).is_symlink():
             raise CurriculumError(f"{out_dir / f.name}: is a directory, where the support unit {f.name} goes")
+    stale = sorted(f for f in out_dir.glob("*.jsonl") if f.name not in names and _made_by_support(f))
+    if stale:  # from units given before and not now: a corpus made of out_dir would take it in beside these
+        raise CurriculumError(f"{stale[0]}: a support unit written here before (for units not given now), which "
+                              f"these would not replace; write them to a new directory, or remove it first")
     return [f.replace(out_dir / f.name) for f in written]
+
+
+def _made_by_support(path):
+    """Whether the unit file at path is one support() writes (practice, or the built-in primitive text),
+    by its header's source; a file of the user's, or none that reads as a unit, is not."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = json.loads(f.readline()).get("source", "")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(source, str) and source.startswith(("derived by accrete practice.py", "accrete data/world/prepare.py"))
 
 
 def _groups(rng, items):

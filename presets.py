@@ -131,6 +131,11 @@ class Settings:
     samples: int = option(1, "generations per model for a few fixed prompts, in the report")
 
 
+# what a run's settings may change as it continues, and seeds pooled may differ in: where it runs and what
+# compare reads off the models (generations, the positive control's bars), not what it trains
+UNTRAINED = ("device", "samples", "control")
+
+
 def settings_for(name, **overrides):
     """The Settings of a preset, with any field overridden (None values are ignored)."""
     p = preset(name)

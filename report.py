@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common import atomic_path, atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, \
     run_subcommand, same_file
-from presets import renamed, settings_now
+from presets import UNTRAINED, renamed, settings_now
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
     signed_points, t_interval, t_test
 
@@ -653,7 +653,7 @@ def _check_settings(settings, names, worlds):
     seen = {}
     for k, s in enumerate(settings):
         other = [f"{key} {shown(k, key)} against {shown(0, key)}" for key in sorted(set(s) | set(settings[0]))
-                 if key not in free and s.get(key) != settings[0].get(key)]
+                 if key not in free + UNTRAINED and s.get(key) != settings[0].get(key)]
         if other:
             raise ReportError(f"{names[k]} was trained with other settings than {names[0]} ({', '.join(other)}); "
                               "seeds are runs of one ladder's settings")

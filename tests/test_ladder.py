@@ -268,6 +268,16 @@ def test_other_settings_in_the_same_run_directory_are_refused(finished, ladder_c
     assert r.returncode == 2 and "other settings" in r.stderr and "(--lora-epochs 4.0)" in r.stderr
 
 
+def test_a_run_of_other_settings_is_refused_before_its_built_in_world_is_made(tmp_path, monkeypatch, capsys):
+    """A large world takes minutes to make: the settings a run directory records are read first."""
+    monkeypatch.setattr(ladder, "WORLDS", tmp_path / "worlds")
+    ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), log=lambda m: None)  # its ladder.json alone
+    with pytest.raises(SystemExit) as e:
+        ladder.main(["--preset", "micro", "--world-seed", "7", "--out", str(tmp_path / "run")])
+    assert e.value.code == 2 and "this run was started with other settings (--world-seed 0)" in capsys.readouterr().err
+    assert not (tmp_path / "worlds").exists()
+
+
 def test_a_run_continues_with_another_report_setting_and_names_a_changed_one_as_its_option(finished):
     tmp, _ = finished
     s = ladder.settings_for("micro")

@@ -118,6 +118,16 @@ def test_support_removes_no_file_of_the_user_s_and_refuses_the_units_own_directo
     with pytest.raises(ValueError, match=rf"^{mine}: is a file, where the output directory would be made$"):
         practice.support([ships], mine, log=lambda m: None)
     assert ships.is_file() and mine.read_text() == "mine"
+    # a support unit written there before, for a unit not given now, would be taken in with these
+    ports = write_unit(tmp_path / "ports.jsonl", "ports", ["Sliglan is a port by the sea."],
+                       [probe("Q: Where is Sliglan? A: It is by the", "sea", ["sea", "hills"])], ["Sliglan"])
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    with pytest.raises(curriculum.CurriculumError, match=rf"^{out / 'practice-ships.jsonl'}: a support unit written "
+                                                         r"here before \(for units not given now\)"):
+        practice.support([ports], out, log=lambda m: None)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    placed = {f.name for f in practice.support([ships, ports], out, log=lambda m: None)}
+    assert placed == set(before) - {"atoms-01.jsonl"} | {"practice-ports.jsonl"}  # the old ones replaced, one added
 
 
 def test_each_copy_of_practice_has_names_of_its_own(ships):

@@ -529,6 +529,9 @@ def test_seeds_cli_refuses_one_run_given_as_two_seeds_and_seeds_of_other_setting
                                            f"{tmp_path / 'a.json'} a ladder's: seeds are runs of one ladder's settings "
                                            "(a report of evaluate.py compare pools only with others of its kind)\n")
     assert run_report("seeds", *files("a", "b"), "--out", tmp_path / "agg").returncode == 0
+    # where it ran and what compare read off the models may change as a run continues: no other training
+    (tmp_path / "e.json").write_text(json.dumps(dict(a, settings=dict(settings, seed=3, samples=2, control="chain=0.2"))))
+    assert R.aggregate_seeds([json.loads((tmp_path / f"{n}.json").read_text()) for n in "ae"])["seeds"] == 2
     # on worlds of their own, a seed is its training seed and its world's together
     worlds = [dict(a, settings=dict(settings, world_seed=w), probes_sha256={"all": f"world {w}"}) for w in (0, 1)]
     assert R.aggregate_seeds(worlds, worlds=True)["seeds"] == 2
