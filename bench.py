@@ -36,7 +36,7 @@ import ladder
 import lora
 import presets
 import train
-from common import atomic_write_text, fail, interrupted, refuse_overwriting
+from common import atomic_write_text, check_own_page, fail, first_repeat, interrupted, refuse_overwriting
 from machine import CUDA_SQUARE, best_times, ceiling, matmul, stamp
 from model import GPT, GPTConfig, load_checkpoint, save_checkpoint
 
@@ -545,6 +545,7 @@ class BenchError(ValueError):
     """Bad input to the renderer: a file that is not bench.py's --json output."""
 
 
+BENCH_MD = "BENCH.md"  # where --render writes, by default
 INTRO = """# accrete benchmarks
 
 Written by `python bench.py --render RUN.json ... --out BENCH.md` from the files `python bench.py --json
@@ -609,6 +610,10 @@ def render(files, out):
     """Write BENCH.md (out), atomically: how bench.py measures, then one section per --json file; an out
     that is one of the files is refused, before anything is read (its measurements would be lost)."""
     refuse_overwriting(out, files, BenchError)
+    repeat = first_repeat(files)
+    if repeat:
+        raise BenchError(f"--render {repeat[0]}: the same run as {repeat[1]}; give each run once (one section each)")
+    check_own_page(out, INTRO.split("\n", 1)[0], "bench page", "a BENCH.md this command wrote", BenchError)
     runs = [read_run(f) for f in files]
     write_text(out, "\n".join([INTRO] + [render_run(r) for r in runs]), "--out")
 
@@ -666,7 +671,8 @@ def arg_parser():
                    "version, commit and command line, to FILE (rewritten after every row).")
     p.add_argument("--render", metavar="RUN", nargs="+", help="Measure nothing: write BENCH.md (see --out) from "
                    "these --json files, one section per run.")
-    p.add_argument("--out", default="BENCH.md", help="Where --render writes (default: %(default)s).")
+    p.add_argument("--out", help=f"Where --render writes (default: {BENCH_MD}); an existing file must be a page "
+                   "it wrote.")
     p.add_argument("--peak-rss-child", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
     return p
@@ -706,7 +712,7 @@ def run_benches(args, table):
 def how_to_go_on(args):
     """What a run stopped by Ctrl-C leaves, in words (common.interrupted)."""
     if args.render:
-        return f"run the same command again: {args.out} is replaced whole or left as it was"
+        return f"run the same command again: {args.out or BENCH_MD} is replaced whole or left as it was"
     anew = " (a ladder starts anew)" if args.ladder else ""
     if args.json:
         return f"the rows measured before the stop, if any, are in {args.json}; run the same command again for all{anew}"
@@ -728,12 +734,14 @@ def measure_or_render(args, argv):
         fail("--cuda-only goes with --cuda")
     if args.cuda_only and (args.ladder or args.ddp or args.scale or args.scale_100m or args.scale_tokens):
         fail("--cuda-only measures the GPU figures alone: leave out --ladder, --ddp and --scale, or --cuda-only")
+    if args.out and not args.render:
+        fail("--out goes with --render; the rows measured are kept with --json FILE")
     if args.render:
         try:
-            render(args.render, args.out)
+            render(args.render, args.out or BENCH_MD)
         except BenchError as e:
             fail(e)
-        return print(f"wrote {args.out}")
+        return print(f"wrote {args.out or BENCH_MD}")
     if args.threads:
         torch.set_num_threads(args.threads)
     train.keep_big_allocations_on_the_heap()  # as train.py's loop does on the CPU

@@ -172,6 +172,25 @@ def refuse_overwriting(out, inputs, error=ValueError):
             raise error(f"--out {out} would overwrite {f}, which this command reads")
 
 
+def check_own_page(path, heading, what, own, error=ValueError):
+    """Refuse (error) an existing file at path that is not a page of the command about to replace it, one
+    whose first line is not heading (a README, data): it would be lost. An empty file holds nothing. what
+    names the page ("results page"), own the file the command writes ("a RESULTS.md this command wrote")."""
+    path = Path(path)
+    if not path.exists() or path.is_dir():  # nothing to lose; a directory the writer refuses, naming its flag
+        return
+    if not path.is_file():
+        raise error(f"{path}: not a regular file, where the {what} would be written")
+    try:
+        with open(path, "rb") as f:  # bytes: a file that is not UTF-8 text is no page either
+            first = f.readline()
+    except OSError as e:
+        raise error(f"{path}: cannot be read ({e.strerror})") from None
+    if first and first.rstrip(b"\r\n") != heading.encode():
+        raise error(f'{path}: not a {what} (its first line is not "{heading}"), so it is not written over; give a '
+                    f"new file or {own}")
+
+
 def first_repeat(paths):
     """The first of paths that names a file an earlier one names (however each is spelled), with that
     earlier one: (repeat, earlier); None where every path names its own file."""

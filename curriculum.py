@@ -36,7 +36,7 @@ import numpy as np
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
 from common import (atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file, val_mask,
                     whole_number)
-from leakage import LEAK_BUDGET, check_leakage, stated_in
+from leakage import LEAK_BUDGET, check_budget, check_leakage, stated_in
 from passport import Passport, holding
 from stats import MIN_CLUSTERS, gate_feasibility, pct
 from units import (KINDS, UNIT_ID, CurriculumError, chunks, cluster_of, inspect_unit, iter_documents,
@@ -513,8 +513,7 @@ def add(corpus_dir, files, log=print, leak_budget=None, gate_on="recall", thresh
     unit_added event each, the commit point, in curriculum order). Files already added unchanged are skipped. Return added ids.
     leak_budget: probe needles held at once by the leakage check (default LEAK_BUDGET). gate_on,
     threshold, clear_of_chance: the verify gate each added knowledge unit is checked against (gate_report)."""
-    if leak_budget is not None and leak_budget < 1:
-        raise CurriculumError(f"leak budget {leak_budget}: it must be at least 1 (needles held at once)")
+    check_budget(leak_budget)
     if not 0 <= threshold <= 1:
         raise CurriculumError(f"threshold {threshold}: it must be an accuracy, between 0 and 1")
     corpus = Corpus(corpus_dir)
@@ -1008,7 +1007,10 @@ def main(argv=None):
         if args.cmd == "init":
             t0 = time.time()
             c = init(args.corpus, args.files, args.vocab_size, args.tokenizer, args.max_train_bytes)
-            print(f"{c.dir}: tokenizer {c.tokenizer.name} ({c.vocab_size} tokens) in {time.time() - t0:.1f}s; "
+            # a BPE stops where its text holds no pair to merge: fewer tokens than asked, said so
+            short = f", fewer than the {args.vocab_size} asked: its text holds no more merges" \
+                if args.tokenizer == "bpe" and c.vocab_size < args.vocab_size else ""
+            print(f"{c.dir}: tokenizer {c.tokenizer.name} ({c.vocab_size} tokens{short}) in {time.time() - t0:.1f}s; "
                   f"now run `python curriculum.py add {c.dir} FILES...`")
         elif args.cmd == "add":
             add(args.corpus, args.files, leak_budget=args.leak_budget, gate_on=args.gate_on, threshold=args.threshold,

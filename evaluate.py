@@ -705,6 +705,10 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     for name in named:
         if name not in specs:
             raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
+    steps = list(retention_steps or [])
+    twice = next((n for k, n in enumerate(steps) if n in steps[:k]), None)
+    if twice is not None:  # its row twice in the retention matrix, as though the accumulation held it twice
+        raise EvalError(f"--retention: {twice!r} is named twice; give each step of the accumulation once")
     units, probes, compared, read, apart = comparison_probes(corpus)
     rejected, verdicts = corpus.rejected(), corpus.latest_verdicts()
     parts = {"summary": compared, "rejected_summary": apart, "gate_summary": read}

@@ -292,6 +292,12 @@ class LeakFinder:
                                       "rephrase the probe or the document")
 
 
+def check_budget(budget):
+    """Refuse (CurriculumError) a leak budget below 1: no needle could be held at once."""
+    if budget is not None and budget < 1:
+        raise CurriculumError(f"leak budget {budget}: it must be at least 1 (needles held at once)")
+
+
 def check_leakage(new, old=(), budget=None):
     """No new probe's needle in any document, old or new; old probes need only the new documents.
     new, old: [(unit file, probe count)] of the units being added and of those already in the corpus.
@@ -458,6 +464,7 @@ def main(argv=None):
                         "per budget's worth (default: %(default)s)")
     args = p.parse_args(argv)
     try:
+        check_budget(args.leak_budget)
         check_leakage([(i["path"], i["n_probes"]) for i in map(inspect_unit, args.files)], [], args.leak_budget)
         stated_in(args.files, args.files)
     except CurriculumError as e:

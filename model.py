@@ -700,9 +700,8 @@ def _describe(args):
 def main():
     p = argparse.ArgumentParser(description="accrete's GPT: print a preset's size and FLOPs per token, "
                                 "or convert weights between accrete checkpoints and Hugging Face GPT-2.")
-    p.add_argument("--preset", default="tiny", choices=list(presets.PRESETS),
-                   help="The model preset whose config, parameter count and FLOPs per token to print "
-                   "(default: %(default)s).")
+    p.add_argument("--preset", choices=list(presets.PRESETS),
+                   help="The model preset whose config, parameter count and FLOPs per token to print (default: tiny).")
     p.add_argument("--vocab-size", type=int,
                    help="A vocabulary size that replaces the preset's, as a tokenizer of that size would.")
     p.add_argument("--import-hf", metavar="PATH",
@@ -722,6 +721,11 @@ def main():
         p.error("--import-hf and --export-hf: give one of them (each writes --out)")
     if args.vocab_size is not None and (args.import_hf or args.export_hf):
         p.error("--vocab-size goes with --preset (a size to print); converted weights keep their own")
+    if args.preset and (args.import_hf or args.export_hf):
+        p.error("--preset names a model to print; converted weights keep their own config")
+    if args.out and not (args.import_hf or args.export_hf):
+        p.error("--out goes with --import-hf or --export-hf (printing a preset writes nothing)")
+    args.preset = args.preset or "tiny"
     try:
         _convert(args) if args.import_hf or args.export_hf else _describe(args)
     except (ValueError, FileNotFoundError) as e:

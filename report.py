@@ -17,8 +17,8 @@ import math
 import re
 from pathlib import Path
 
-from common import atomic_path, atomic_write_text, check_writable, first_repeat, json_kind, refuse_overwriting, \
-    run_subcommand, same_file
+from common import atomic_path, atomic_write_text, check_own_page, check_writable, first_repeat, json_kind, \
+    refuse_overwriting, run_subcommand, same_file
 from presets import UNTRAINED, renamed, settings_now
 from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
     signed_points, t_interval, t_test
@@ -622,7 +622,7 @@ def _check_seeds(reports, names, worlds=False):
             raise ReportError(f"{names[k]} scored choices by their {r.get('norm')} log-likelihood, {names[0]} by "
                               f"their {first.get('norm')}; seeds are compared scored alike (compare's --norm)")
         if same == worlds:
-            raise ReportError(f"{names[k]} scored {'the same' if same else 'other'} probes than {names[0]}; "
+            raise ReportError(f"{names[k]} scored {'the same probes as' if same else 'other probes than'} {names[0]}; "
                               + ("seeds on their own worlds read other probes" if worlds else
                                  "seeds are paired on the same probes (each seed on its own world: --worlds)"))
     if not common_models(reports):
@@ -1472,19 +1472,6 @@ RESULTS_HEADING = "# accrete results"  # the first line of every page cmd_result
 RUN_HEADING = re.compile(r"## `ladder\.py[ `]")  # how ladder.write_results' section starts: "## `ladder.py ARGS`"
 
 
-def _check_results_page(path):
-    """Refuse an existing --out that is not a page this command wrote (a README, data): it would be
-    replaced by a results page, and with --add its "## " sections kept as runs. An empty file holds nothing."""
-    if not path.exists():
-        return
-    if not path.is_file():
-        raise ReportError(f"{path}: not a regular file, where the results page would be written")
-    text = _read_text(path)
-    if text and text.split("\n", 1)[0] != RESULTS_HEADING:
-        raise ReportError(f'{path}: not a results page (its first line is not "{RESULTS_HEADING}"), so it is not '
-                          "written over; give a new file or a RESULTS.md this command wrote")
-
-
 def _read_section(path):
     """A run's results.md, refused (naming it) where it does not start with the heading ladder.py writes."""
     text = _read_text(path)
@@ -1507,7 +1494,7 @@ def cmd_results(args):
     if repeat:
         raise ReportError(f"{repeat[0].parent.parent}: given twice (as {repeat[1].parent.parent}); its section "
                           "would be written twice")
-    _check_results_page(out)
+    check_own_page(out, RESULTS_HEADING, "results page", "a RESULTS.md this command wrote", ReportError)
     parts = [_moved_heading(_name_figures(_read_section(f), f.parent, out.resolve().parent), d)
              for f, d in zip(files, args.runs)]
     intro = (RESULTS_HEADING + "\n\nWritten by `python report.py results RUN... --out RESULTS.md` from the "

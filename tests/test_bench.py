@@ -114,7 +114,9 @@ def test_render_writes_bench_md_with_each_runs_machine_line_and_table(quick, tmp
     _, file = quick
     run = json.loads(file.read_text())
     m, out = run["machine"], tmp_path / "BENCH.md"
-    bench.main(["--render", str(file), str(file), "--out", str(out)])
+    again = tmp_path / "again.json"  # a second run with the same figures
+    again.write_bytes(file.read_bytes())
+    bench.main(["--render", str(file), str(again), "--out", str(out)])
     text = out.read_text()
     assert text.startswith("# accrete benchmarks") and "interleaved" in text and "best" in text
     ceiling = next(r for r in run["rows"] if r.get("ceiling"))
@@ -162,6 +164,28 @@ def test_render_refuses_an_out_that_is_one_of_its_runs_before_writing(tmp_path, 
     assert e.value.code == 2
     assert capsys.readouterr().err == f"error: --out {run} would overwrite run.json, which this command reads\n"
     assert run.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.json", "run.json"]
+
+
+def test_render_refuses_a_run_given_twice_an_out_it_did_not_write_and_out_without_render(tmp_path, capsys,
+                                                                                          monkeypatch):
+    run, log = tmp_path / "run.json", tmp_path / "notes.md"
+    monkeypatch.chdir(tmp_path)  # the same run however it is spelled
+    run.write_text(json.dumps({"machine": STAMP, "rows": [{"figure": "x", "value": "1", "ok": None}]}))
+    log.write_text("my notes\n")
+    for args, says in ((["--render", str(run), "run.json", "--out", str(tmp_path / "B.md")],
+                        f"--render run.json: the same run as {run}; give each run once (one section each)"),
+                       (["--render", str(run), "--out", str(log)],
+                        f'{log}: not a bench page (its first line is not "# accrete benchmarks"), so it is not written '
+                        "over; give a new file or a BENCH.md this command wrote"),
+                       (["--quick", "--out", str(tmp_path / "B.md")],
+                        "--out goes with --render; the rows measured are kept with --json FILE")):
+        with pytest.raises(SystemExit) as e:
+            bench.main(args)
+        assert (e.value.code, capsys.readouterr().err) == (2, f"error: {says}\n")
+    assert log.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.md", "run.json"]
+    bench.main(["--render", str(run), "--out", str(tmp_path / "B.md")])
+    bench.main(["--render", str(run), "--out", str(tmp_path / "B.md")])  # a page it wrote: replaced
+    assert (tmp_path / "B.md").read_text().startswith("# accrete benchmarks")
 
 
 @pytest.mark.parametrize("args", [["--render", "RUN", "--out", "OUT"], ["--quick", "--json", "OUT"]],

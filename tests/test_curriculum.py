@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -622,7 +623,11 @@ def test_check_finds_a_recorded_head_and_fails_once_it_is_gone(corpus, capsys, t
 def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys):
     f = write_unit(tmp_path, "u")
     rc, out, _ = main(capsys, "init", tmp_path / "c", f, "--vocab-size", "280")
-    assert rc == 0 and "280 tokens" in out
+    assert rc == 0 and "(280 tokens)" in out
+    rc, out, _ = main(capsys, "init", tmp_path / "big", f, "--vocab-size", "300000")  # a unit's text has fewer merges
+    n = C.Corpus(tmp_path / "big").vocab_size
+    assert rc == 0 and n < 1000 and f"({n} tokens, fewer than the 300000 asked: its text holds no more merges)" in out
+    shutil.rmtree(tmp_path / "big")
     assert [e["event"] for e in C.Passport(tmp_path / "c" / "passport.jsonl").events()] == ["init"]
     rc, _, err = main(capsys, "init", tmp_path / "c", f)
     assert rc == 2 and "already exists" in err

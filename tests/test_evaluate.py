@@ -1314,6 +1314,15 @@ def test_compare_refuses_a_control_pair_twice_or_a_model_paired_with_itself(worl
     assert (corpus_dir / "passport.jsonl").read_bytes() == before and not (tmp_path / "out").exists()
 
 
+def test_compare_refuses_a_retention_step_named_twice(world, corpus_dir, tmp_path, capsys):
+    """Its row twice in the retention matrix, as though the accumulation held it twice."""
+    p = run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", f"ft={world / 'base'}", "--out",
+                          tmp_path / "out", "--retention", "base", "ft", "base"], capsys)
+    says = "--retention: 'base' is named twice; give each step of the accumulation once"
+    one_line_error(p, says)
+    assert p.stderr == f"error: {says}\n" and not (tmp_path / "out").exists()
+
+
 def test_ctrl_c_ends_every_subcommand_in_one_line_exit_130(world, corpus_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(E, "score_probes", ctrl_c)
     monkeypatch.setattr(E, "sample", ctrl_c)

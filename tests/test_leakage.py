@@ -248,6 +248,11 @@ def test_an_answer_that_only_begins_a_longer_word_or_number_is_no_leakage(tmp_pa
     leak([first, p], budget=budget)
     assert len(passes) == (1 if budget == L.LEAK_BUDGET else 2)
     assert L.main([str(p)]) is None and capsys.readouterr().out.startswith("ok:")  # the CLI: the same rule
+    for bad in ("0", "-5"):  # as curriculum.py add refuses it
+        with pytest.raises(SystemExit) as e:
+            L.main(["--leak-budget", bad, str(p)])
+        assert (e.value.code, capsys.readouterr().err) == (2, f"error: leak budget {bad}: it must be at least 1 "
+                                                              "(needles held at once)\n")
     for no, text in ((2, "So the florp has 4 legs."), (3, "THE LUKLIRK LIVES IN THE LAKE"), (4, "legs? 4")):
         bad = write_unit(tmp_path, "bad", lines=[header("bad"), {"text": text}, FLORP, LAKE, SHORT])
         passes.clear()

@@ -516,7 +516,9 @@ def test_cli_import_hf_into_an_out_named_as_a_file_but_not_safetensors_is_refuse
 
 @pytest.mark.parametrize("args, says", [
     (["--import-hf", "hf", "--export-hf", "ckpt"], "--import-hf and --export-hf: give one of them (each writes --out)"),
-    (["--export-hf", "ckpt", "--vocab-size", "512"], "--vocab-size goes with --preset (a size to print)")])
+    (["--export-hf", "ckpt", "--vocab-size", "512"], "--vocab-size goes with --preset (a size to print)"),
+    (["--import-hf", "hf", "--preset", "smoke"], "--preset names a model to print"),
+    (["--preset", "micro"], "--out goes with --import-hf or --export-hf (printing a preset writes nothing)")])
 def test_cli_refuses_flags_a_conversion_would_drop_and_writes_nothing(tmp_path, cli, args, says):
     save_checkpoint(micro_model(), tmp_path / "ckpt")
     export_hf(micro_model(), tmp_path / "hf")
