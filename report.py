@@ -1243,7 +1243,8 @@ def _md_seed_rises(curves, types):
               "says)" if curves.get("shared") else "") + "."
            + (" The learning rate decays at the end of each run (wsd): the last rise holds the decay, which lifts "
               "a curve by itself, so the rises before it say more about whether more compute would help."
-              if curves.get("decayed_end") else ""), ""]
+              if curves.get("decayed_end") else "") + " A run in curriculum order first reads each level at a point "
+           "of its own: its rises also say when a level came.", ""]
     out += _header(["run", "FLOPs"] + types)
     for run, rises in curves["rises"].items():
         out += [_row([run, f"{_num(r['from'], '{:.3g}')} to {_num(r['to'], '{:.3g}')}"]
