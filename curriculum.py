@@ -1008,7 +1008,8 @@ def main(argv=None):
             t0 = time.time()
             c = init(args.corpus, args.files, args.vocab_size, args.tokenizer, args.max_train_bytes)
             # a BPE stops where its text holds no pair to merge: fewer tokens than asked, said so
-            short = f", fewer than the {args.vocab_size} asked: its text holds no more merges" \
+            short = f", fewer than the {args.vocab_size} asked: the text it read (at most --max-train-bytes " \
+                    f"{args.max_train_bytes}) holds no more merges" \
                 if args.tokenizer == "bpe" and c.vocab_size < args.vocab_size else ""
             print(f"{c.dir}: tokenizer {c.tokenizer.name} ({c.vocab_size} tokens{short}) in {time.time() - t0:.1f}s; "
                   f"now run `python curriculum.py add {c.dir} FILES...`")

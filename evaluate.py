@@ -140,7 +140,7 @@ def association(probes, documents):
     def texts(p):
         if not p.get("cluster"):
             return documents.get(p.get("unit"), ())
-        name = re.compile(whole_words(re.escape(p["cluster"])), re.IGNORECASE)
+        name = re.compile(whole_words(p["cluster"]), re.IGNORECASE)
         return [t for t in documents.get(p.get("unit"), ()) if name.search(t)]
     return _most_mentioned(probes, texts, lambda p: (p.get("unit"), p.get("cluster")))
 
@@ -155,7 +155,7 @@ def _most_mentioned(probes, texts, key):
         if (k, choice) not in counted:
             if k not in read:
                 read[k] = texts(p)
-            word = re.compile(whole_words(re.escape(without_article(choice))), re.IGNORECASE)
+            word = re.compile(whole_words(without_article(choice)), re.IGNORECASE)
             counted[k, choice] = sum(len(word.findall(t)) for t in read[k])
         return counted[k, choice]
 

@@ -16,8 +16,8 @@ import re
 import numpy as np
 
 from common import fail, stops_in_one_line
-from units import SPACED, WORDS, CurriculumError, as_read, chunks, inspect_unit, iter_documents, iter_records, normalize, \
-    scan_lines, without_article
+from units import SPACED, UNSPACED, WORDS, CurriculumError, as_read, chunks, inspect_unit, iter_documents, \
+    iter_records, normalize, scan_lines, without_article
 
 LEAK_BUDGET = 1 << 22  # probe needles the leakage check holds at once; more take more passes
 NEEDLES = 2  # needles a probe gives at most (_needle_bytes)
@@ -334,12 +334,21 @@ def check_leakage(new, old=(), budget=None):
 
 # ----------------------------------------------------------------------------- stated derived facts
 
-# where a sentence may end: after "." or "!" and a space, after the full-width stops of scripts without
-# spaces (。｡！) with or without one (and "?", "？" where a question counts as a sentence of its own), and
-# at a line end; not at a question mark for the stated-fact check: a question and its answer state a fact together
+# where a sentence may end: after "." or "!" and a space; after a full-width stop of the scripts without
+# spaces (FULL_STOPS, and a closing quote or bracket after it) with or without one, but not at the text's
+# end; and at a line end. A question mark ("?", "？") ends one only where a question counts as a sentence
+# of its own: for the stated-fact check a question and its answer state a fact together
 _LINE_END = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
-_SENTENCE_END = {q: re.compile(rf"(?<=[.!{'?' * q}])\s+|(?<=[。｡！{'？' * q}])\s*|{_LINE_END.pattern}+")
-                 for q in (False, True)}
+FULL_STOPS, _CLOSING = "。｡！．", "」』）”’〕】》〉"
+
+
+def _sentence_end(question):
+    stops = FULL_STOPS + "？" * question
+    full = rf"(?:(?<=[{stops}][{_CLOSING}])|(?<=[{stops}])(?![{_CLOSING}]))(?:\s+|(?=\S))"
+    return re.compile(rf"(?<=[.!{'?' * question}])\s+|{full}|{_LINE_END.pattern}+")
+
+
+_SENTENCE_END = {q: _sentence_end(q) for q in (False, True)}
 # a full stop after an initial or a title ("J. Smith", "St. Ives", "Dr. Mole") ends no sentence on one
 # line: a name that holds one would be split from what its sentence says of it
 _LAST_WORD = re.compile(r"(?<!\w)(\w{1,4})\.$")
@@ -363,8 +372,21 @@ def sentences(text, question=False):
     return out + [text[start:]]
 
 
+# a run of characters of a script without spaces, marked among the words: its characters are words of
+# their own, but a fact's run must stand whole in a sentence (kana or Thai letters are sounds, not words)
+_RUN = "\0"
+_TERMS = re.compile(rf"(?P<run>[{UNSPACED}]+)|{SPACED}+")
+
+
 def _words(text):
-    return [_stem(w) for w in WORDS.findall(as_read(text).casefold())]  # as the verbatim check reads it
+    """The words of text as the stated-fact check compares them, read as the verbatim check reads text:
+    a spaced script's words stemmed (_stem), and each run of a script without spaces whole, marked _RUN."""
+    return [_RUN + m[0] if m["run"] else _stem(m[0]) for m in _TERMS.finditer(as_read(text).casefold())]
+
+
+def _key(word):
+    """What a fact is filed under by its entity's first word (_words): a run by its first character."""
+    return word[:2] if word[0] == _RUN else word
 
 
 def _stem(word):
@@ -398,7 +420,7 @@ def derived_facts(path, replaced=None):
             entity = [w for w in _words(p["cluster"]) if w not in gone]
             if entity and answer:
                 why = _DERIVED if p.get("premises") else _PRACTISED
-                out.setdefault(entity[0], []).append((set(entity), set(answer), f"{path}:{no}", why))
+                out.setdefault(_key(entity[0]), []).append((set(entity), set(answer), f"{path}:{no}", why))
     return out
 
 
@@ -420,11 +442,15 @@ def _merge(facts):
 
 def stating(sentence, facts):
     """The first of facts (as derived_facts or practised_facts give them) whose entity and answer the sentence
-    names (every word of each, any order, any case, any form), else None; in order, so each run names the same."""
-    words = set(_words(sentence))
+    names (every word of each, any order, any case, any form; a run of a script without spaces whole, as it
+    stands), else None; in order, so each run names the same."""
+    terms = _words(sentence)
+    runs = "\n".join(t[1:] for t in terms if t[0] == _RUN)  # a fact's run stands inside one of them
+    # the facts are filed by their entity's first word, a run by its first character (_key)
+    words = {t for t in terms if t[0] != _RUN} | {_RUN + c for t in terms if t[0] == _RUN for c in t[1:]}
     for first in sorted(words & facts.keys()):
         for fact in facts[first]:
-            if fact[0] <= words and fact[1] <= words:
+            if all(w[1:] in runs if w[0] == _RUN else w in words for w in fact[0] | fact[1]):
                 return fact
     return None
 

@@ -236,11 +236,12 @@ def _kept(sentence, invented, values, kept_whole, facts):
 
 
 def _joined(pieces):
-    """Sentences as one document: a space between two that the check after derive (leakage.sentences) reads
-    as two, else a line end ("Who is Dr. <invented>?", a heading), so that it reads each as derive screened it."""
+    """Sentences as one document, so that the check after derive (leakage.sentences) reads each as derive
+    screened it: two it reads as two side by side where a full-width stop ends the first (as Han text is
+    written), else with a space between, else a line end ("Who is Dr. <invented>?", a heading)."""
     out = pieces[:1]
     for before, piece in zip(pieces, pieces[1:]):
-        out += [" " if sentences_of(f"{before} {piece}") == [before, piece] else "\n", piece]
+        out += [next((sep for sep in ("", " ") if sentences_of(before + sep + piece) == [before, piece]), "\n"), piece]
     return "".join(out)
 
 
@@ -317,7 +318,8 @@ def _made_by_support(path):
             source = json.loads(f.readline()).get("source", "")
     except (OSError, ValueError, AttributeError):
         return False
-    return isinstance(source, str) and source.startswith(("derived by accrete practice.py", "accrete data/world/prepare.py"))
+    return isinstance(source, str) and source.startswith(("derived by accrete practice.py",
+                                                          "accrete data/world/prepare.py"))
 
 
 def _groups(rng, items):

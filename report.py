@@ -1241,10 +1241,11 @@ def _md_seed_rises(curves, types):
            "seed's rise [95% t-interval over seeds]; an interval above 0 says the run was still rising there"
            + (" on these probes (over training noise: how far a draw of probes moves it, each seed's report "
               "says)" if curves.get("shared") else "") + "."
-           + (" The learning rate decays at the end of each run (wsd): the last rise holds the decay, which lifts "
-              "a curve by itself, so the rises before it say more about whether more compute would help."
-              if curves.get("decayed_end") else "") + " A run in curriculum order first reads each level at a point "
-           "of its own: its rises also say when a level came.", ""]
+           + (" The learning rate decays at the end of each run (wsd): a rise that ends in the decay holds it, "
+              "which lifts a curve by itself, so the rises before the decay say more about whether more compute "
+              "would help." if curves.get("decayed_end") else "")
+           + (" A run in curriculum order first reads each level at a point of its own: its rises also say when a "
+              "level came." if any("curriculum" in run for run in curves["rises"]) else ""), ""]
     out += _header(["run", "FLOPs"] + types)
     for run, rises in curves["rises"].items():
         out += [_row([run, f"{_num(r['from'], '{:.3g}')} to {_num(r['to'], '{:.3g}')}"]

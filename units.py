@@ -60,8 +60,11 @@ def as_read(text):
 
 # scripts that put no space between words (Thai, Lao, Myanmar, Khmer, kana, Han): each of their
 # characters is a word of its own to the checks, so a name or an answer is found inside a run of them
-UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff" \
-           "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+UNSPACED = "\u0e01-\u0e3a\u0e40-\u0e4e\u0e81-\u0ecf\u0edc-\u0edf" \
+           "\u1000-\u103f\u1050-\u108f\u109a-\u109d\u1780-\u17d3\u17d7\u17dc\u17dd" \
+           "\u3005-\u3007\u302a-\u302d\u3031-\u3035\u303b\u303c\u3041-\u3096\u3099\u309a\u309d-\u309f" \
+           "\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f" \
+           "\U00020000-\U0003134f"  # their letters and marks: digits and punctuation stay as in spaced text
 SPACED = rf"[^\W{UNSPACED}]"  # a word character of a script that spaces its words
 WORDS = re.compile(rf"[{UNSPACED}]|{SPACED}+")
 # whole words: no edge falls between two word characters of a spaced script ("lake" is not in "lakeside")
@@ -69,9 +72,13 @@ WORD_START = rf"(?:(?<!{SPACED})|(?=[{UNSPACED}]))"
 WORD_END = rf"(?:(?!{SPACED})|(?<=[{UNSPACED}]))"
 
 
-def whole_words(regex):
-    """regex, matched only as whole words (WORD_START, WORD_END)."""
-    return rf"{WORD_START}(?:{regex}){WORD_END}"
+def whole_words(text):
+    """A regex of the literal text as whole words (WORD_START, WORD_END), written literal first: a scan for
+    the literal, its edges checked after it, is several times faster than an edge check at every place."""
+    literal = re.escape(text)
+    before = "" if re.match(f"[{UNSPACED}]", text) else rf"(?<!{SPACED}{literal})"  # fixed width: the literal
+    after = "" if re.search(f"[{UNSPACED}]$", text) else rf"(?!{SPACED})"
+    return literal + before + after
 
 
 _ARTICLE = re.compile(r"^(a|an|the)\s+(?=\S)", re.IGNORECASE)

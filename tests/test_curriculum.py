@@ -626,7 +626,8 @@ def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys)
     assert rc == 0 and "(280 tokens)" in out
     rc, out, _ = main(capsys, "init", tmp_path / "big", f, "--vocab-size", "300000")  # a unit's text has fewer merges
     n = C.Corpus(tmp_path / "big").vocab_size
-    assert rc == 0 and n < 1000 and f"({n} tokens, fewer than the 300000 asked: its text holds no more merges)" in out
+    assert rc == 0 and n < 1000 and f"({n} tokens, fewer than the 300000 asked: the text it read (at most " \
+                                    "--max-train-bytes 20000000) holds no more merges)" in out
     shutil.rmtree(tmp_path / "big")
     assert [e["event"] for e in C.Passport(tmp_path / "c" / "passport.jsonl").events()] == ["init"]
     rc, _, err = main(capsys, "init", tmp_path / "c", f)

@@ -447,5 +447,33 @@ def test_in_a_script_without_spaces_a_derived_answer_is_found_in_its_sentence_an
     # the entity and the answer in two sentences, ended by the full-width stops: no stated fact
     p = write_unit(tmp_path, "zh", lines=[header("zh"), {"text": "狐狸吃草。肥皂很香！盐很咸｡狐狸睡觉。"}, probe])
     L.stated_in([p], [p])
-    assert L.sentences("狐狸吃草。 肥皂很香！盐很咸｡狐狸睡觉？对。") == ["狐狸吃草。", "肥皂很香！", "盐很咸｡", "狐狸睡觉？对。", ""]
-    assert L.sentences("狐狸睡觉？对。", question=True) == ["狐狸睡觉？", "对。", ""]
+    assert L.sentences("狐狸吃草。 肥皂很香！盐很咸｡狐狸睡觉？对．") == ["狐狸吃草。", "肥皂很香！", "盐很咸｡", "狐狸睡觉？对．"]
+    assert L.sentences("狐狸睡觉？对。", question=True) == ["狐狸睡觉？", "对。"]
+    assert L.sentences('他说：“狐狸吃草。”然后走了。') == ['他说：“狐狸吃草。”', "然后走了。"]  # the quote closes the first
+
+
+@pytest.mark.parametrize("text, states", [
+    ("แมวชอบกินปลามาก", True), ("วันนี้ฝนตก แม่ไปตลาดซื้อผักมาทำอาหาร", False),  # Thai: ... its letters scattered
+    ("东京的山是青的", True), ("京都的东边有青山", False)])  # Han: 东 and 京, but not 东京
+def test_in_a_script_without_spaces_a_fact_is_stated_by_its_words_whole_not_by_their_letters(tmp_path, text, states):
+    """Kana and Thai letters stand for sounds: an entity or an answer written in them must stand whole in a
+    sentence, as a run of its characters, to be stated there."""
+    thai = text[0] > "\u0e00" and text[0] < "\u0e80"
+    entity, answer = ("แมว", "ปลา") if thai else ("东京", "青")
+    probe = derived(f"Q: {entity}? A: {entity}", answer, entity, choices=(answer, "x"))
+    p = write_unit(tmp_path, "u", lines=[header("u"), {"text": text}, probe])
+    if states:
+        with pytest.raises(CurriculumError, match="states this derived probe's answer"):
+            L.stated_in([p], [p])
+    else:
+        L.stated_in([p], [p])
+
+
+def test_digits_of_a_script_without_spaces_are_digits_there_too(tmp_path):
+    """Thai's ๔ is a digit: an answer ๔ is not in ๔๕, as 4 is not in 45; its letters around it are words."""
+    probe = {"probe": "Q: แมวมีขากี่ขา A: แมวมีขา", "answer": "๔", "choices": ["๔", "๖"], "type": "recall", "cluster": "แมว"}
+    p = write_unit(tmp_path, "th", lines=[header("th"), {"text": "ฝูงแมวมีขา๔๕ขา"}, probe])
+    leak([p])
+    p = write_unit(tmp_path, "th", lines=[header("th"), {"text": "ฝูงแมวมีขา๔ขา"}, probe])
+    with leaks(f"{p}:3", f"{p}:2"):
+        leak([p])

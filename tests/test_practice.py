@@ -555,5 +555,7 @@ def test_in_a_script_without_spaces_a_name_is_replaced_inside_a_run_of_character
     assert re.search(r"山那边的nonce\d住在湖里。", text) and re.search(r"nonce\d住在山上。", text)
     assert re.search(r"Q: nonce\d住在哪里？ A: 它住在 湖里\.", text)
     assert practice._pattern(["狐狸", "Gull"]).sub("#", "在Gull的狐狸们 Gullish Gulls' 狐狸") == "在#的#们 Gullish # #"
+    # sentences joined as each script writes them, each still read alone by the check
+    assert practice._joined(["狐狸吃草。", "肥皂很香。", "A b.", "C d."]) == "狐狸吃草。肥皂很香。A b. C d."
     # their characters, which no primitive text uses, go into the register, so that their tokens are trained
     assert practice.new_words([practice.read(fox)], {"q", "a"}) == ["狐狸", "兔子", "湖里", "山上"]

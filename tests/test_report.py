@@ -721,9 +721,12 @@ def test_seed_curves_say_whether_each_run_was_still_rising_with_a_t_interval_ove
     for md in (R.render_seeds_markdown(agg), R.render_results(RUN, agg=agg, reports=reports)):
         assert "| curriculum | 1e+09 to 2e+09 | +30 [+18 to +42] |" in md
         assert "| curriculum | 2e+09 to 3e+09 | +0 [-25 to +25] |" in md
-        assert "the last rise holds the decay" in md
+        assert "a rise that ends in the decay holds it" in md and "its rises also say when a level came" in md
     agg["curves"]["decayed_end"] = False  # a constant schedule: no decay at the end, no such sentence
-    assert "the last rise holds the decay" not in R.render_seeds_markdown(agg)
+    agg["curves"]["rises"] = {"shuffled": agg["curves"]["rises"]["curriculum"]}  # and no curriculum run
+    md = R.render_seeds_markdown(agg)
+    assert "| shuffled | 1e+09 to 2e+09 | +30 [+18 to +42] |" in md
+    assert "ends in the decay" not in md and "when a level came" not in md
 
 
 def test_seed_curves_are_over_the_seeds_that_trained_scratch_runs(tmp_path):
