@@ -60,6 +60,7 @@ def as_read(text):
 
 # scripts that put no space between words (Thai, Lao, Myanmar, Khmer, kana, Han): each of their
 # characters is a word of its own to the checks, so a name or an answer is found inside a run of them
+# (the stated-fact check asks a fact's run to stand whole in a sentence: leakage._words)
 UNSPACED = "\u0e01-\u0e3a\u0e40-\u0e4e\u0e81-\u0ecf\u0edc-\u0edf" \
            "\u1000-\u103f\u1050-\u108f\u109a-\u109d\u1780-\u17d3\u17d7\u17dc\u17dd" \
            "\u3005-\u3007\u302a-\u302d\u3031-\u3035\u303b\u303c\u3041-\u3096\u3099\u309a\u309d-\u309f" \
