@@ -448,6 +448,7 @@ def bench_unit(table, preset, device, tmp, world_tokens):
 
 # the default ladder's aim: at most these minutes on a 2-core CPU whose float32 matmuls run at these ceilings
 LADDER_MINUTES, LADDER_CEILINGS = 15, (110e9, 160e9)
+LADDER_SPAN = "-".join(f"{x / 1e9:.0f}" for x in sorted(LADDER_CEILINGS))  # "110-160", GFLOP/s
 
 
 def bench_ladder(table, tmp, quick, threads=None):
@@ -484,8 +485,8 @@ def ladder_rows(table, preset, spent, flops, ceilings, threads):
               f"({c / 1e9:.0f} GFLOP/s, {threads} threads)", seconds=spent, flops=flops, threads=threads,
               ceiling_flops=list(ceilings))  # not "ceiling": that key marks a ceiling row
     fast, slow = (spent * c / x / 60 for x in sorted(LADDER_CEILINGS, reverse=True))
-    span = "-".join(f"{x / 1e9:.0f}" for x in sorted(LADDER_CEILINGS))
-    table.add(f"ladder.py --preset {preset}, projected to a {span} GFLOP/s ceiling", f"{fast:.1f}-{slow:.1f} min",
+    table.add(f"ladder.py --preset {preset}, projected to a {LADDER_SPAN} GFLOP/s ceiling",
+              f"{fast:.1f}-{slow:.1f} min",
               f"<= {LADDER_MINUTES} min" if table.judge else "", slow <= LADDER_MINUTES, minutes=[fast, slow])
 
 
@@ -659,10 +660,9 @@ def arg_parser():
                    f"{ladder.world_module().MIN_TARGET_TOKENS} (default 10M).")
     p.add_argument("--ddp", action="store_true", help="Also time torchrun with 2 processes x 1 thread against "
                    "1 process x 2 threads (gloo, on the CPU).")
-    slow, fast = (x / 1e9 for x in sorted(LADDER_CEILINGS))
     p.add_argument("--ladder", action="store_true", help="Also run the default ladder (python ladder.py; with "
                    f"--quick the micro preset) and judge its time against its aim: at most {LADDER_MINUTES} min on "
-                   f"a 2-core CPU whose float32 matmul ceiling is {slow:.0f}-{fast:.0f} GFLOP/s (tens of minutes).")
+                   f"a 2-core CPU whose float32 matmul ceiling is {LADDER_SPAN} GFLOP/s (tens of minutes).")
     p.add_argument("--cuda", action="store_true", help="Also the GPU figures on the small preset (bf16, eager "
                    "and compiled; MFU, LoRA / full) and one whole grow unit on it (needs CUDA); run first.")
     p.add_argument("--cuda-only", action="store_true", help="With --cuda: the GPU figures alone, not the CPU "

@@ -33,6 +33,7 @@ from presets import PRACTICE_COPIES as COPIES  # copies of each unit's practice 
 from units import UNIT_ID, UNSPACED, WORD_END, WORD_START, CurriculumError, read_unit as read, without_article
 
 ROOT = Path(__file__).resolve().parent
+SOURCE = "derived by accrete practice.py"  # a practice unit's header's source begins so (_made_by_support)
 WORD = re.compile(rf"[A-Za-z]+|[{UNSPACED}]")  # a character of a script without spaces is a word
 
 
@@ -221,7 +222,7 @@ def derive(path, fresh, rng, copies=1, concepts=()):
     practice = {"unit": _practice_id(header["unit"]), "kind": "primitive", "level": 0,
                 "title": f"Practice for {header['unit']}: its statements and questions about "
                          f"{copies} x {len(names)} invented names", "concepts": ["practice"], "requires": [],
-                "source": f"derived by accrete practice.py from {Path(path).name}", "license": header["license"]}
+                "source": f"{SOURCE} from {Path(path).name}", "license": header["license"]}
     return practice, out
 
 
@@ -318,8 +319,7 @@ def _made_by_support(path):
             source = json.loads(f.readline()).get("source", "")
     except (OSError, ValueError, AttributeError):
         return False
-    return isinstance(source, str) and source.startswith(("derived by accrete practice.py",
-                                                          "accrete data/world/prepare.py"))
+    return isinstance(source, str) and source.startswith((SOURCE, "accrete data/world/prepare.py"))
 
 
 def _groups(rng, items):
