@@ -36,8 +36,8 @@ from torch.nn import functional as F
 
 from common import SEED_RULE, check_writable, in_directory, run_subcommand, seed_ok, sha256_file, whole_number
 from model import autocast, fingerprint, load_checkpoint, weights_file
-from stats import MIN_CLUSTERS, bootstrap_diff, decimals, describe_difference, describe_rise, describe_vs_chance, \
-    pct, points_range, rise, signed_points, wilson
+from stats import MIN_CLUSTERS, NOISE, bootstrap_diff, decimals, describe_difference, describe_rise, \
+    describe_vs_chance, pct, points_range, rise, signed_points, wilson
 from lora import load_adapter, merge, read_adapter
 from report import add_seeds_parser, bits, cell, check_report_files, probe_id, probes_sha256, write_report
 from units import cluster_of, whole_words, without_article
@@ -480,7 +480,7 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True, g
                        f"(95% CI lower bound {pct(after['lo'], after['chance'])})")
     if after["acc"] < threshold:  # a decimal where whole percents would read "50% is below 50%"
         reasons.append(f"accuracy {pct(after['acc'], threshold)} is below the threshold {pct(threshold)}")
-    if gain is not None and gain["diff"] < min_gain - 1e-9:
+    if gain is not None and gain["diff"] < min_gain - NOISE:
         # a model that knew the unit before passes the other rules with an adapter that taught nothing
         # in points, with the decimals that keep a change just short of the least gain from reading as it
         changed = f"{100 * gain['diff']:+.{decimals(gain['diff'], min_gain)}f}"
@@ -489,7 +489,7 @@ def gate(after, retention, threshold=0.5, tolerance=0.1, clear_of_chance=True, g
                        "points")
     for u, r in retention.items():
         drop = r["before"]["acc"] - r["after"]["acc"]
-        if drop > tolerance + 1e-9:
+        if drop > tolerance + NOISE:
             reasons.append(f"retention of {u} fell {pct(drop, tolerance)} ({pct(r['before']['acc'])} -> "
                            f"{pct(r['after']['acc'])}{_fall_interval(r)}), more than the tolerance {pct(tolerance)}")
     return reasons

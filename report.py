@@ -20,7 +20,7 @@ from pathlib import Path
 from common import atomic_path, atomic_write_text, check_own_page, check_writable, first_repeat, json_kind, \
     refuse_overwriting, run_subcommand, same_file
 from presets import UNTRAINED, renamed, settings_now
-from stats import MIN_CLUSTERS, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
+from stats import MIN_CLUSTERS, NOISE, bootstrap_diff, describe_difference, has_spread, holm, pct, points_range, \
     signed_points, t_interval, t_test
 
 
@@ -946,7 +946,7 @@ def _short_by_rounding(bar, accuracies):
     """A clause naming each accuracy (model -> one per type of bar) that misses its bar yet reads as it
     in whole percents (59.8% beside a bar of 60%), with the decimal that shows the miss; else ""."""
     short = [f"{n}'s {t} {pct(a, v)}" for n, accs in accuracies.items() for (t, v), a in zip(bar.items(), accs)
-             if a is not None and a < v - 1e-9 and pct(a) == pct(v)]
+             if a is not None and a < v - NOISE and pct(a) == pct(v)]
     return f" ({', '.join(short)}: short of it)" if short else ""
 
 
@@ -957,7 +957,7 @@ def _reaches(bar, accuracies):
 
 def _at_bar(accuracy, bar):
     """Whether one accuracy (None: not measured, never) reaches one type's bar."""
-    return accuracy is not None and accuracy >= bar - 1e-9  # a mean's rounding is no miss
+    return accuracy is not None and accuracy >= bar - NOISE  # a mean's rounding is no miss
 
 
 # ----------------------------------------------------------------------------- RESULTS.md

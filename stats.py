@@ -8,6 +8,10 @@ import math
 
 import numpy as np
 
+# float noise in an accuracy or a difference of them (a mean over seeds, a bar met by rounding): values
+# closer than this are the same value to every comparison here
+NOISE = 1e-9
+
 
 def wilson(k, n, z=1.96):
     """Wilson score interval for k successes in n trials; (0, 1) when n is 0."""
@@ -160,7 +164,7 @@ def decimals(x, against=0.0):
     rounding would hide the comparison a sentence makes (a bound that reads as the chance it clears,
     a "higher" whose lower bound reads "+0"). Rounds numerically, so -0.04 points never reads "-0.0"."""
     d = 0
-    if abs(x - against) < 1e-9:  # equal but for float noise (a mean over seeds): nothing to tell apart
+    if abs(x - against) < NOISE:  # equal but for float noise (a mean over seeds): nothing to tell apart
         return d
     while round(100 * x, d) == round(100 * against, d) and d < 6:
         d += 1
@@ -177,7 +181,7 @@ def signed_points(x):
     """A difference in signed percentage points: whole points, or as many decimals as it takes not to
     show a nonzero value as 0 (a "higher" whose lower bound reads "+0" looks like a contradiction); a
     zero but for float noise (a mean of rises and falls over seeds) reads "+0", never "-0"."""
-    return f"{100 * (0.0 if abs(x) < 1e-9 else x):+.{decimals(x)}f}"
+    return f"{100 * (0.0 if abs(x) < NOISE else x):+.{decimals(x)}f}"
 
 
 # A bootstrap over fewer independent observations (clusters) than this cannot tell a difference at 5%:
