@@ -29,6 +29,7 @@ import fcntl
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -783,8 +784,9 @@ def threads_env():
 
 def write_results(out, argv, device, control, report=None, agg=None, reports=None):
     """report/results.md: this run's section of RESULTS.md (report.render_results)."""
-    run = {"title": f"`ladder.py {' '.join(argv)}`".replace("`ladder.py `", "`ladder.py`"),
-           "command": " ".join(threads_env() + ["python ladder.py"] + list(argv)),
+    # quoted as a shell reads them: an --out with a space is one word when the command is run again
+    run = {"title": f"`ladder.py {shlex.join(argv)}`".replace("`ladder.py `", "`ladder.py`"),
+           "command": shlex.join(threads_env() + ["python", "ladder.py"] + list(argv)),
            # the stages' time summed over every invocation that ran them: a resumed run's whole cost
            "seconds": sum(sum(r["stage_seconds"].values()) for r in reports or [report]),
            "machine": machine.with_ceiling(device), "stage_seconds": (report or {}).get("stage_seconds", {}), "control": control}

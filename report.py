@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import shlex
 from pathlib import Path
 
 from common import atomic_path, atomic_write_text, check_own_page, check_writable, first_repeat, json_kind, \
@@ -1462,8 +1463,14 @@ def _name_figures(text, run_report_dir, results_dir):
 def _moved_heading(text, run_dir):
     """A section whose command wrote to another --out than the directory it is read from now (a run
     kept beside a newer one of the same command) says where it is, so two headings never read the same."""
-    m = re.match(r"## `ladder\.py[^`]*--out (\S+?)[ `]", text)
-    if m and Path(m.group(1)).resolve() != Path(run_dir).resolve():  # resolved: one directory, two spellings
+    m = re.match(r"## `ladder\.py([^`\n]*)`", text)
+    try:  # the title quotes its words as a shell does (an --out with a space in it is one word)
+        words = shlex.split(m.group(1)) if m else []
+    except ValueError:  # unbalanced quotes: a title edited by hand, which names no --out to compare
+        words = []
+    out = next((w.split("=", 1)[1] if "=" in w else nxt for w, nxt in zip(words, words[1:] + [None])
+                if w == "--out" or w.startswith("--out=")), None)
+    if out and Path(out).resolve() != Path(run_dir).resolve():  # resolved: one directory, two spellings
         end = text.index("\n")
         return f"{text[:end]} (now in `{Path(run_dir).as_posix()}`){text[end:]}"
     return text

@@ -2,6 +2,7 @@
 report rows; resume after a stop between stages and inside a training."""
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -890,6 +891,17 @@ def test_results_sum_the_flops_of_every_stage_any_seed_ran(tmp_path, monkeypatch
     ladder.write_results(tmp_path, [], "cpu", {}, agg={}, reports=reports)
     assert seen["training_flops"] == {"base": 2e12, "adapters": 3e11, "finetune": 5e12, "scratch": 3e13}
     assert seen["seeds"] == 2 and seen["seconds"] == 3.0
+
+
+def test_results_record_a_command_a_shell_reads_back_as_it_ran(tmp_path, monkeypatch):
+    """An --out with a space is one word of the recorded command, quoted as a shell reads it."""
+    seen = {}
+    monkeypatch.setattr(ladder, "render_results", lambda run, **k: seen.update(run) or "")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    argv = ["--preset", "micro", "--out", "runs/r 2"]
+    ladder.write_results(tmp_path, argv, "cpu", {}, report={"stage_seconds": {}, "training_flops": {}})
+    assert seen["title"] == "`ladder.py --preset micro --out 'runs/r 2'`"
+    assert shlex.split(seen["command"]) == ["OMP_NUM_THREADS=1", "python", "ladder.py"] + argv
 
 
 def test_a_curriculum_fine_tune_spreads_one_curriculum_over_its_whole_budget(tmp_path, monkeypatch):

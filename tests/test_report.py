@@ -774,6 +774,12 @@ def test_results_say_where_a_run_kept_beside_a_newer_one_of_the_same_command_now
     (tmp_path / "runs/seeds5/report/results.md").write_text(f"## `ladder.py --out {tmp_path / 'runs/seeds5'}`\n")
     p = run_report("results", "runs/seeds5", "--out", "R.md", cwd=tmp_path)
     assert p.returncode == 0 and "now in" not in (tmp_path / "R.md").read_text(), p.stderr
+    # an --out with a space, quoted in the title as ladder.py writes it, is the whole path, not its first word
+    (tmp_path / "runs/r 2/report").mkdir(parents=True)
+    for title, moved in (("--out 'runs/r 2'", False), ("--out='runs/r 2'", False), ("--out runs/r", True)):
+        (tmp_path / "runs/r 2/report/results.md").write_text(f"## `ladder.py --seed 1 {title}`\n")
+        p = run_report("results", "runs/r 2", "--out", "R.md", cwd=tmp_path)
+        assert p.returncode == 0 and ("now in `runs/r 2`" in (tmp_path / "R.md").read_text()) == moved, p.stderr
 
 
 def test_results_add_a_run_before_those_the_file_holds_and_replace_one_of_the_same_heading(tmp_path, run_report):
