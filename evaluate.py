@@ -685,12 +685,13 @@ def sample(model, tokenizer, prompt, n=1, max_new_tokens=64, temperature=0.8, to
 # ----------------------------------------------------------------------------- the comparison
 
 def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, samples=0, device="cpu",
-            batch_size=64, norm="sum", seed=0, curves=None, curve_references=None):
+            batch_size=64, norm="sum", seed=0, curves=None, curve_references=None, notes=None):
     """Score every model (name -> "CKPT[+ADAPTER]") on all probes of the corpus and write
     report.md, report.json (this dict) and report.png (when matplotlib is installed) to out_dir.
     Every table, control and sentence reads only the probes of units the gate did not reject; the
     rejected units' probes are scored too and reported apart. With learning curves (learning_curves's
-    result), their points, curves.png and sentences against the curve_references models go in too."""
+    result), their points, curves.png and sentences against the curve_references models go in too.
+    notes: sentences the report states before its tables (what its caller left out, and why)."""
     check_settings(batch_size=batch_size, samples=samples, seed=seed)
     for name, spec in specs.items():
         check_name(name, spec)
@@ -724,7 +725,8 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
     shown = {p["unit"] for p in compared}  # units with compared probes: not rejected, not all read by the gate
     documents = {u: corpus.documents(u, "train") for u in units}
     prior, near = answer_frequency(compared, documents), association(compared, documents)
-    report = {"corpus": str(corpus_dir), "passport_head": corpus.passport.head(), "norm": norm, "units": units,
+    report = {"corpus": str(corpus_dir), "passport_head": corpus.passport.head(), "norm": norm,
+              "notes": list(notes or []), "units": units,
               "levels": levels, "models": models,
               "probes_sha256": {"all": probes_sha256(probes), "compared": probes_sha256(compared),
                                 "gate_read": probes_sha256(read)},

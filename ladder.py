@@ -643,6 +643,9 @@ def stage_scratch(run, grow_flops):
     if not verified:
         run.log("    no verified unit: nothing to pretrain on")
         return None
+    one = one_level(run)
+    if one:
+        run.log(f"    {one}")
     base = run.finished(run.out / "base")
     config = run.model_config()
     budget = s.compute * (base["flops"] + grow_flops)
@@ -652,20 +655,32 @@ def stage_scratch(run, grow_flops):
     share = "" if s.compute == 1 else f"{s.compute:g} x "
     run.log(f"    {budget:.3g} FLOPs ({share}the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
-    # verified units all on one level have no earlier level to rehearse: the curriculum is that one level
-    replay = s.replay if len({c.units[u]["level"] for u in verified}) > 1 else 0.0
     points = []
-    for order in ("curriculum", "shuffled"):
+    for order in ("shuffled",) if one else ("curriculum", "shuffled"):
         d = run.out / f"scratch-{order}"
         run.log(f"    scratch ({order})")
         run.train(d, mode="pretrain", units=",".join(verified), order=order, primitive_share=s.primitive_share,
-                  replay=replay, token_budget=steps * run.tokens_per_step(), max_steps=steps, lr=s.scratch_lr,
+                  replay=0.0 if one else s.replay, token_budget=steps * run.tokens_per_step(), max_steps=steps,
+                  lr=s.scratch_lr,
                   schedule=s.schedule, snapshot_steps=snapshots, meta={"units": verified}, preset=run.preset,
                   vocab_size=config.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
                   n_embd=config.n_embd, block_size=config.block_size)
         points += [(f"scratch-{order}", k, None, None, str(d / "snapshots" / f"step-{k:06d}")) for k in snapshots]
         points.append((f"scratch-{order}", steps, None, None, str(d)))
     return points
+
+
+def one_level(run):
+    """Why no scratch run reads the verified units in curriculum order, where they all lie on one level:
+    a level's rows are served in random order either way (and there is no earlier level to rehearse), so
+    such a run would be the shuffled control again and its difference training noise, not order. None
+    where the verified units span two levels or more (or none is verified)."""
+    c = run.corpus
+    levels = sorted({c.units[u]["level"] for u in c.verified()})
+    if len(levels) != 1:
+        return None
+    return (f"No scratch run in curriculum order: the verified units all lie on level {levels[0]}, which has no "
+            "order to test (its rows would be the shuffled run's, in another random order).")
 
 
 # ----------------------------------------------------------------------------- 6 compare
@@ -677,16 +692,17 @@ def stage_compare(run, steps, have_ft, curve_points):
         specs["merged"] = str(steps[-1][1])
     if have_ft:
         specs["finetune"] = str(run.out / "finetune")
-    if curve_points:
-        specs["scratch-curriculum"] = str(run.out / "scratch-curriculum")
-        specs["scratch-shuffled"] = str(run.out / "scratch-shuffled")
-    controls = [(a, b) for a, b in (("scratch-curriculum", "scratch-shuffled"), ("scratch-curriculum", "merged"),
+    for name in dict.fromkeys(p[0] for p in curve_points or []):  # the scratch runs, each named once
+        specs[name] = str(run.out / name)
+    # the order's control, and the scratch run against the grown model: in curriculum order where there is one
+    scratch = "scratch-curriculum" if "scratch-curriculum" in specs else "scratch-shuffled"
+    controls = [(a, b) for a, b in (("scratch-curriculum", "scratch-shuffled"), (scratch, "merged"),
                                     ("finetune", "merged"), ("merged", "base")) if a in specs and b in specs]
     curves = evaluate.learning_curves(run.corpus_dir, curve_points, device=run.device()) if curve_points else None
     references = [r for r in ("merged", "finetune") if r in specs] if curves else None
     return evaluate.compare(run.corpus_dir, specs, run.out / "report", retention_steps=["base"] + [n for n, _ in steps],
                             controls=controls or None, samples=run.s.samples, device=run.device(), seed=run.s.seed,
-                            curves=curves, curve_references=references)
+                            curves=curves, curve_references=references, notes=[n for n in [one_level(run)] if n])
 
 
 RECORD_EVERY = 10  # seconds: how often a stage's time so far is written, at its next log line

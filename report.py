@@ -98,6 +98,7 @@ def render_markdown(report):
            "apart, and so are the probes a unit's gate read (half of its gated type's). The row \"answer "
            "frequency\" answers each probe with the choice its unit's documents mention most often: what "
            "knowing only how often the text uses each word scores.", ""]
+    out += _paragraphs(report.get("notes", []))
     for section in (_md_models, _md_accuracy, _md_composition, _md_retention, _md_controls, _md_sentences,
                     _md_curves, _md_gate_half, _md_rejected, _md_perplexity, _md_samples):
         out += section(report)
@@ -444,7 +445,10 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
            "gate_half": _gate_half(reports),
            "shared_probes": bool(shared), "models": models, "comparisons": pairs,
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared),
-           "by_unit": units}
+           "by_unit": units, "notes": _seed_notes(reports),
+           # a model some seed lacks (a merge step its gate rejected, a run its units gave no cause for)
+           "lacking": {n: sum(n in r["models"] for r in reports) for r in reports for n in r["models"]
+                       if n not in names}}
     for base, _, _ in BASELINES:
         if shared and all("correct" in r.get(base, {}) for r in reports):
             agg[base] = _shared_prior(reports, shared, base)
@@ -832,8 +836,9 @@ def render_seeds_markdown(agg):
            "family-wise error at 5%)." +
            (" Each seed is read on the probes that every seed with probes in the scope compares: where the gates "
             "kept other units in other seeds, the probes some seeds lack are left out of all (the first row "
-            "counts those kept), so each mean is over one set." if agg.get("shared_probes") else ""), "",
-           "## Accuracy", ""] + _header(["model"] + scopes)
+            "counts those kept), so each mean is over one set." if agg.get("shared_probes") else ""), ""]
+    out += _paragraphs(agg.get("notes", [])) + _lacking(agg)
+    out += ["## Accuracy", ""] + _header(["model"] + scopes)
     if agg.get("shared_probes"):
         first = next(iter(models.values()))
         out.append(_row(["probes every seed compares"] + [str(first[s].get("probes", "-")) if s in first else "-"
@@ -1032,6 +1037,7 @@ def render_results(run, report=None, agg=None, reports=None):
     Wilson intervals, or seeds with t-intervals), conditional composition, the learning curve and the
     sentences the intervals allow."""
     out = [f"## {run['title']}", "", _machine_line(run), "", _probes_line(reports or [report]), ""]
+    out += _paragraphs(_seed_notes(reports or [report])) + (_lacking(agg) if agg else [])
     if agg is None:
         types = list(next(iter(report["models"].values()))["summary"]["by_type"])
         out += ["Accuracy [95% Wilson interval, the probes taken as independent: too narrow on the reasoning types, "
@@ -1075,6 +1081,28 @@ def render_results(run, report=None, agg=None, reports=None):
     if table:
         out += ["", "By unit. " + table[0]] + table[1:]
     return "\n".join(out + [""] + control_lines(run.get("control", {}), reports, agg)) + "\n"
+
+
+def _seed_notes(reports):
+    """What each run's report says it left out, and why (a report's notes), naming the seed where there
+    are several."""
+    if len(reports) == 1:
+        return list(reports[0].get("notes", []))
+    return [f"{_seed_name(r, k)}: {n}" for k, r in enumerate(reports) for n in r.get("notes", [])]
+
+
+def _paragraphs(lines):
+    """Markdown paragraphs: each line, then a blank one."""
+    return [line for n in lines for line in (n, "")]
+
+
+def _lacking(agg):
+    """One paragraph naming the models some seed lacks, which the tables across seeds leave out."""
+    lacking = agg.get("lacking") or {}
+    if not lacking:
+        return []
+    return ["Left out of the tables across seeds, as some seed lacks them: "
+            + ", ".join(f"{n} (in {k} of {agg['seeds']} seeds)" for n, k in lacking.items()) + ".", ""]
 
 
 def _chance_line(reports):

@@ -135,16 +135,27 @@ def test_a_unit_the_ladder_made_otherwise_than_its_corpus_holds_is_named_as_anot
         ladder.stage_corpus(run)
 
 
-def test_units_on_one_level_give_scratch_runs_with_nothing_to_rehearse(tmp_path, ladder_cli):
-    """No earlier level: the scratch runs read no replay, and say so (the share was refused, not recorded)."""
+def test_units_on_one_level_give_one_scratch_run_and_the_reports_say_why(tmp_path, ladder_cli):
+    """One level has no order to test: a curriculum run would be the shuffled control again, and its
+    difference training noise called "curriculum order". The shuffled run alone is trained (no earlier level,
+    no replay), set against the grown model, and the report and results say why."""
     units = write_units(tmp_path / "units")
     (units / "facts-01.jsonl").unlink()
     ladder_cli(tmp_path / "run", units)
     corpus = curriculum.Corpus(tmp_path / "run" / "corpus")
     scratch = [e for e in corpus.passport.events("model_trained") if e["mode"] == "pretrain" and not e.get("snapshot")
                and e["selection"]["units"] == ["facts-00"]]
-    assert [(e["selection"]["order"], e["selection"]["replay"]) for e in scratch] == [("curriculum", 0.0),
-                                                                                    ("shuffled", 0.0)]
+    assert [(e["selection"]["order"], e["selection"]["replay"]) for e in scratch] == [("shuffled", 0.0)]
+    assert not (tmp_path / "run" / "scratch-curriculum").exists()
+    report = json.loads((tmp_path / "run" / "report" / "report.json").read_text())
+    assert "scratch-curriculum" not in report["models"] and list(report["curves"]["runs"]) == ["scratch-shuffled"]
+    assert {(c["a"], c["b"]) for c in report["comparisons"]} == {("scratch-shuffled", "merged"), ("finetune", "merged"),
+                                                                ("merged", "base")}
+    note = ("No scratch run in curriculum order: the verified units all lie on level 0, which has no order to test "
+            "(its rows would be the shuffled run's, in another random order).")
+    assert report["notes"] == [note]
+    for page in ("report.md", "results.md"):
+        assert f"\n\n{note}\n\n" in (tmp_path / "run" / "report" / page).read_text()
 
 
 def test_report_has_a_row_per_stage_and_the_retention_matrix(finished):

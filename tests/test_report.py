@@ -88,6 +88,25 @@ def test_results_over_seeds_give_each_seed_s_time_why_its_gate_rejected_and_wher
     assert "Each seed's time" not in md and "still rising" not in md.lower() and f"({names[1]} rules)" in md
 
 
+def test_seeds_name_the_models_some_seed_lacks_and_each_seed_s_notes(tmp_path):
+    """A seed whose verified units lie on one level trains no curriculum run, and its report says why: the
+    pages across seeds leave that run out of every table, and say so, with each seed's reason."""
+    reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5, "merged": 0.4}, {"overall": d}) for d in (0.1, 0.2)]
+    reports.append(seed_report({"shuffled": 0.5, "merged": 0.4}, {}))
+    reports[2]["notes"] = ["No scratch run in curriculum order: the verified units all lie on level 0."]
+    names = [R._seed_name(r, k) for k, r in enumerate(reports)]
+    agg = R.aggregate_seeds(reports, tmp_path)
+    assert list(agg["models"]) == ["shuffled", "merged"] and agg["comparisons"] == []
+    assert agg["lacking"] == {"curriculum": 2} and agg["notes"] == [f"{names[2]}: {reports[2]['notes'][0]}"]
+    lacking = "Left out of the tables across seeds, as some seed lacks them: curriculum (in 2 of 3 seeds)."
+    for page in ((tmp_path / "report.md").read_text(), R.render_results(RUN, agg=agg, reports=reports)):
+        assert f"\n\n{names[2]}: No scratch run in curriculum order: the verified units all lie on level 0.\n\n" \
+            f"{lacking}\n\n" in page
+    # seeds with every model: no such line
+    agg = R.aggregate_seeds(reports[:2])
+    assert agg["lacking"] == {} and "Left out of the tables" not in R.render_seeds_markdown(agg)
+
+
 def test_holm_keeps_the_differences_that_hold_for_the_family_of_comparisons(tmp_path):
     """Three comparisons across three seeds: overall's t-test p = 0.0028 (x3: holds), recall's 0.035
     (its own interval leaves out 0, but x2 = 0.07 does not hold for the family), chain's 1."""
