@@ -124,21 +124,35 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     config = GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size,
                               vocab_size=s.vocab_size)
     check_fits(config, resolve_device(s.device), s.batch_size)
-    for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
-        if d and not Path(d).is_dir():
-            raise LadderError(f"{flag} {d}: " + ("is a file; give the directory that holds the unit files"
-                                                 if Path(d).exists() else "no such directory"))
-        if d:
-            unit_files_in(d)  # a directory named like a unit file: refused now, not once the run is written
-    if primitive_dir and same_file(primitive_dir, units_dir):  # else refused in stage 1 as a duplicate unit id
-        raise LadderError(f"--primitive {primitive_dir}: is the --units directory; give the primitive units a "
-                          "directory of their own")
+    check_unit_dirs(units_dir, primitive_dir)
     prepare = world_module()
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
     files = run_files(s, preset, units_dir) if s.gate_on != "all" else None
     if files:  # no files at all: stage 1 names that
         curriculum.check_gate_on(s.gate_on, files)
+
+
+def check_unit_dirs(units_dir, primitive_dir):
+    """Refuse --units and --primitive directories a run could only fail on once written: each unit file
+    read through (a unit add would refuse named by its line), a knowledge unit among the primitive
+    ones, or no knowledge unit to grow."""
+    kinds = {}
+    for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
+        if d and not Path(d).is_dir():
+            raise LadderError(f"{flag} {d}: " + ("is a file; give the directory that holds the unit files"
+                                                 if Path(d).exists() else "no such directory"))
+        if d:  # a directory named like a unit file, or a unit add would refuse: now, not once the run is written
+            kinds[flag] = {f: curriculum.inspect_unit(f)["header"]["kind"] for f in unit_files_in(d)}
+    if primitive_dir and same_file(primitive_dir, units_dir):  # else refused in stage 1 as a duplicate unit id
+        raise LadderError(f"--primitive {primitive_dir}: is the --units directory; give the primitive units a "
+                          "directory of their own")
+    knowledge = next((f for f, kind in kinds.get("--primitive", {}).items() if kind == "knowledge"), None)
+    if knowledge:
+        raise LadderError(f"--primitive {primitive_dir}: {knowledge.name} is a knowledge unit; the directory holds the "
+                          "primitive units a base pretrains on (knowledge units go in --units)")
+    if kinds.get("--units") and "knowledge" not in kinds["--units"].values():
+        raise LadderError(f"--units {units_dir}: holds no knowledge unit, only primitive ones: nothing to grow")
 
 
 def run_files(s, preset, units_dir):

@@ -587,6 +587,33 @@ def test_a_damaged_state_file_is_refused_in_one_line_naming_it_before_anything_r
     assert snapshot(run) == before
 
 
+@pytest.mark.parametrize("case", ["knowledge as primitive", "primitive only", "no probes"])
+def test_unit_directories_a_run_could_only_fail_on_are_refused_before_anything_is_written(tmp_path, case, capsys):
+    """A knowledge unit given as --primitive, --units with nothing to grow, a unit add would refuse: each named
+    now, in one line, not in a later stage with the run half made."""
+    units = write_units(tmp_path / "units")
+    extra, says = [], None
+    if case == "knowledge as primitive":
+        (tmp_path / "prim").mkdir()
+        shutil.copy(ROOT / "data" / "examples" / "herbs.jsonl", tmp_path / "prim")
+        extra = ["--primitive", str(tmp_path / "prim")]
+        says = (f"--primitive {tmp_path / 'prim'}: herbs.jsonl is a knowledge unit; the directory holds the primitive "
+                "units a base pretrains on (knowledge units go in --units)")
+    elif case == "primitive only":
+        for f in ("facts-00.jsonl", "facts-01.jsonl"):
+            (units / f).unlink()
+        says = f"--units {units}: holds no knowledge unit, only primitive ones: nothing to grow"
+    else:
+        for f in (units / "facts-00.jsonl", units / "facts-01.jsonl"):  # no probe at all: not the gate's type to blame
+            f.write_text("".join(line + "\n" for line in f.read_text().splitlines() if '"probe"' not in line))
+        says = f"{units / 'facts-00.jsonl'}:1: knowledge unit 'facts-00' has no probes"
+    with pytest.raises(SystemExit) as e:
+        ladder.main(["--preset", "micro", "--out", str(tmp_path / "run"), "--units", str(units), *extra])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"error: {says}"), err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("out, says", [
     ("afile", "{out}: is a file, where the output directory would be made"),
     ("afile/sub", "{tmp}/afile: is a file, not a directory, so {out} cannot be made there"),
