@@ -453,16 +453,32 @@ def unit_files(run):
     files = unit_files_in(run.units_dir)
     if not files:
         raise LadderError(f"{run.units_dir}: no unit files (*.jsonl)")
+    check_units_unchanged(run, files)  # before the support units made from them are written again
     if run.primitive_dir:
         prim = unit_files_in(run.primitive_dir)
         if not prim:
             raise LadderError(f"{run.primitive_dir}: no unit files (*.jsonl)")
+        check_units_unchanged(run, prim)
         return files + prim
     if no_practice(run.units_dir, None):  # primitive units of their own
         return files
     knowledge = [f for f in files if next(curriculum.iter_records(f))[2]["kind"] == "knowledge"]
     return files + practice.support(knowledge, run.out / "support", seed=run.s.world_seed,
                                     copies=run.s.practice_copies, log=run.log)
+
+
+def check_units_unchanged(run, files):
+    """Refuse, in a continued run, a unit file of the user's that differs from the unit of its id the run's
+    corpus holds: edited since the run began, which the run's models were not trained on."""
+    if not (run.corpus_dir / "passport.jsonl").is_file():
+        return
+    c = run.corpus
+    for f in files:
+        uid = next(curriculum.iter_records(f))[2]["unit"]
+        if uid in c.units and c.added[uid]["sha256"] != sha256_file(f):
+            raise LadderError(f"{f}: differs from the unit {uid!r} the run's corpus holds (edited since the run "
+                              "began?); put it back as it was to continue the run, or start the run anew in another "
+                              "--out")
 
 
 def stage_corpus(run):

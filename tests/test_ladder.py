@@ -2,6 +2,7 @@
 report rows; resume after a stop between stages and inside a training."""
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -133,6 +134,22 @@ def test_a_unit_the_ladder_made_otherwise_than_its_corpus_holds_is_named_as_anot
     monkeypatch.setattr(ladder, "unit_files", lambda run: [made] + others)
     with pytest.raises(ladder.LadderError, match="made by this version of practice.py"):
         ladder.stage_corpus(run)
+
+
+def test_a_unit_of_the_user_s_edited_since_the_run_began_is_named_and_its_support_left_as_it_was(tmp_path):
+    """Continuing a run whose --units file was edited: the edited file is named (not the practice made from
+    it, as another version of practice.py's), before the support units are written again."""
+    units = tmp_path / "units"
+    shutil.copytree(ROOT / "data" / "examples", units)
+    run = lambda: ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), units, log=lambda m: None)
+    ladder.stage_corpus(run())
+    support = {f.name: f.read_bytes() for f in (tmp_path / "run" / "support").iterdir()}
+    herbs = units / "herbs.jsonl"
+    herbs.write_text(herbs.read_text().replace("\n", "\n" + json.dumps({"text": "One more sentence."}) + "\n", 1))
+    with pytest.raises(ladder.LadderError, match=f"^{re.escape(str(herbs))}: differs from the unit 'herbs' the run's "
+                                                 "corpus holds"):
+        ladder.stage_corpus(run())
+    assert {f.name: f.read_bytes() for f in (tmp_path / "run" / "support").iterdir()} == support
 
 
 def test_units_on_one_level_give_one_scratch_run_and_the_reports_say_why(tmp_path, ladder_cli):
