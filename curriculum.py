@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from bpe import EOT, SPLIT_PATTERN, gpt2, rank_file, read_tokenizer, tokenizer_hash, train_bpe
-from common import (atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, sha256_file, val_mask,
-                    whole_number)
+from common import (atomic_write_bytes, check_writable, fsync_dir, interrupted, remove_orphans, same_file, sha256_file,
+                    val_mask, whole_number)
 from leakage import LEAK_BUDGET, check_budget, check_leakage, stated_in
 from passport import Passport, holding
 from stats import MIN_CLUSTERS, gate_feasibility, pct
@@ -963,24 +963,30 @@ def _checked(corpus_dir):
 
 
 def recorded_head(text):
-    """The sha256 that --head gives: itself, or the passport_head of the report file it names."""
+    """The sha256 that --head gives, and the corpus directory its report names (None for a bare sha256
+    or a report naming none): itself, or the passport_head and corpus of the report file it names."""
     if re.fullmatch(r"[0-9a-f]{64}", text):
-        return text
+        return text, None
     path = Path(text)
     if not path.is_file():
         raise CurriculumError(f"{text}: --head is neither a sha256 (64 hex digits) nor a report file")
     try:
-        head = json.loads(path.read_text()).get("passport_head")
+        report = json.loads(path.read_text())
+        head, corpus = report.get("passport_head"), report.get("corpus")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, RecursionError):
-        head = None
+        head = corpus = None
     if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head)):
         raise CurriculumError(f"{path}: no passport_head (a sha256) to check; is it a report.json?")
-    return head
+    return head, corpus if isinstance(corpus, str) and corpus else None
 
 
-def check_head(passport, head, n):
-    """Where the recorded head is in the chain of n lines, in words; a CurriculumError if in none."""
+def check_head(passport, head, n, named=None):
+    """Where the recorded head is in the chain of n lines, in words; a CurriculumError if in none, which
+    says so where the head's report named (named) another corpus directory that exists."""
     no = passport.line_of(head)
+    if no is None and named and Path(named).is_dir() and not same_file(named, passport.path.parent):
+        raise CurriculumError(f"{passport.path}: no line has the recorded head's sha256 {head[:12]}...; the report "
+                              f"is of another corpus, {named}: check it against that one")
     if no is None:
         raise CurriculumError(f"{passport.path}: no line has the recorded head's sha256 {head[:12]}...: lines "
                               "were cut from the end, or the last line edited, after it was recorded")
@@ -1031,11 +1037,11 @@ def main(argv=None):
                 if done:
                     print(f"repaired: {done}")
             passport.check()  # first, so that a bad line is named before anything parses it
-            head = recorded_head(args.head) if args.head else None
+            head, named = recorded_head(args.head) if args.head else (None, None)
             c = Corpus(args.corpus)
             n = c.check()
             print(f"ok: {n} events, {len(c.units)} units; passport's last line sha256 {c.passport.head()}"
-                  + (f"; {check_head(passport, head, n)}" if head else ""))
+                  + (f"; {check_head(passport, head, n, named)}" if head else ""))
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -618,6 +618,14 @@ def test_check_finds_a_recorded_head_and_fails_once_it_is_gone(corpus, capsys, t
     report.write_text("{}")
     rc, _, err = main(capsys, "check", corpus.dir, "--head", report)
     assert rc == 2 and f"{report}: no passport_head" in err
+    # another corpus's report: named as that, not as lines cut from this passport
+    (tmp_path / "other").mkdir()
+    for named, says in ((tmp_path / "other", f"the report is of another corpus, {tmp_path / 'other'}: check it "
+                         "against that one"), (corpus.dir, "lines were cut from the end"),
+                        (tmp_path / "gone", "lines were cut from the end")):
+        report.write_text(json.dumps({"passport_head": "f" * 64, "corpus": str(named)}))
+        rc, _, err = main(capsys, "check", corpus.dir, "--head", report)
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and says in err, err
 
 
 def test_cli_init_creates_a_corpus_and_refuses_an_existing_one(tmp_path, capsys):
