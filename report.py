@@ -1341,6 +1341,11 @@ def read_report(path, keys=PAGE_KEYS):
     except json.JSONDecodeError as e:
         raise ReportError(f"{path}: not a report.json ({e})")
     problem = _report_problem(report, keys)
+    if problem and isinstance(report, dict) and isinstance(report.get("seeds"), int) and "by_unit" in report:
+        # the report across seeds (aggregate_seeds), which its own report.md renders: a seed's is what is read
+        raise ReportError(f"{path}: the report across {report['seeds']} seeds, not one run's report.json; its pages "
+                          "are report.md beside it (report.py seeds writes them), and each seed's report.json is in "
+                          "its run directory (seed-N/report/report.json)")
     if problem:
         raise ReportError(f"{path}: not a report.json ({problem})")
     return report

@@ -107,6 +107,21 @@ def test_seeds_name_the_models_some_seed_lacks_and_each_seed_s_notes(tmp_path):
     assert agg["lacking"] == {} and "Left out of the tables" not in R.render_seeds_markdown(agg)
 
 
+def test_the_report_across_seeds_given_as_one_run_s_is_named_as_what_it_is(tmp_path, run_report):
+    """render and seeds read one run's report.json; the aggregate's is said to be that, with where the
+    pages and the seeds' own reports are."""
+    reports = [seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": d}) for d in (0.1, 0.2)]
+    R.aggregate_seeds(reports, tmp_path / "agg")
+    path = tmp_path / "agg" / "report.json"
+    for args in (["render", path, "--out", tmp_path / "o"], ["seeds", path, path, "--out", tmp_path / "o"]):
+        p = run_report(*args)
+        assert p.returncode == 2 and p.stderr == (f"error: {path}: the report across 2 seeds, not one run's report.json; "
+                                                  "its pages are report.md beside it (report.py seeds writes them), "
+                                                  "and each seed's report.json is in its run directory "
+                                                  "(seed-N/report/report.json)\n"), p.stderr
+        assert not (tmp_path / "o").exists()
+
+
 def test_holm_keeps_the_differences_that_hold_for_the_family_of_comparisons(tmp_path):
     """Three comparisons across three seeds: overall's t-test p = 0.0028 (x3: holds), recall's 0.035
     (its own interval leaves out 0, but x2 = 0.07 does not hold for the family), chain's 1."""
