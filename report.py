@@ -896,11 +896,18 @@ def control_lines(bar, reports, agg=None):
     """Which models reach the positive control (at least bar[type] on every type of bar): in one
     report, or on the mean over seeds and seed by seed (each seed's own models, on the probes agg
     reads them on); then, where bar has several types, which reach each type's bar (a type whose bar
-    some model passes has a positive control of its own). No line where the probes lack a type of bar."""
-    types = {t for r in reports for m in r["models"].values() for t in m["summary"]["by_type"]}
-    if not bar or not set(bar) <= types:
+    some model passes has a positive control of its own). Where the compared probes lack a type of bar: a
+    line saying so if the gate rejected the units that hold it, else none (units of other types)."""
+    if not bar:
         return []
     head = "Positive control (" + ", ".join(f"{t} {pct(v)} or more" for t, v in bar.items()) + "): "
+    types = {t for r in reports for m in r["models"].values() for t in m["summary"]["by_type"]}
+    missing = [t for t in bar if t not in types]
+    if missing:
+        apart = {t for r in reports for m in r["models"].values()
+                 for t in (m.get("rejected_summary") or {}).get("by_type", {})}
+        return [head + f"not judged, as no {', '.join(missing)} probe was compared: the gate rejected the units "
+                "that hold them."] if set(missing) <= apart else []
     # each report's own models, one accuracy per type of bar (a merge step is only in the seeds it passed);
     # across seeds read on shared probes, each seed's value on them, as the means are
     if agg is not None and agg.get("shared_probes"):

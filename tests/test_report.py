@@ -921,6 +921,13 @@ def test_the_positive_control_names_the_models_that_reach_every_bar_in_a_run_and
     assert R.control_lines(bar, [one, one], R.aggregate_seeds([one, one]))[0].endswith(
         "by finetune; seed by seed, by finetune in 2 of 2, and by no other model in any seed.")
     assert R.control_lines({"recall": 0.5}, [one]) == []  # no recall probes: nothing to control
+    # the gate rejected the units that hold chain probes: scored apart, so the control is said not to be judged
+    rejected = typed_report({"merged": {"cooc": 0.3}, "finetune": {"cooc": 0.7}})
+    for m in rejected["models"].values():
+        m["rejected_summary"] = {"overall": {"acc": 0.3}, "by_level": {}, "by_type": {"chain": {"acc": 0.3}}}
+    assert R.control_lines(bar, [rejected]) == ["Positive control (cooc 60% or more, chain 50% or more): not judged, "
+                                                "as no chain probe was compared: the gate rejected the units that hold "
+                                                "them."]
     # a seed whose gate rejected every unit has only its base: a fine-tune is counted in the seeds that measured one
     base_only = typed_report({"base": {"cooc": 0.25, "chain": 0.25}})
     one["models"]["base"] = base_only["models"]["base"]
