@@ -736,6 +736,13 @@ def measure_or_render(args, argv):
         fail("--cuda-only measures the GPU figures alone: leave out --ladder, --ddp and --scale, or --cuda-only")
     if args.out and not args.render:
         fail("--out goes with --render; the rows measured are kept with --json FILE")
+    measuring = [f"--{k.replace('_', '-')}" for k in ("quick", "threads", "repeats", "scale", "scale_100m",
+                                                     "scale_tokens", "ddp", "ladder", "cuda", "cuda_only", "json")
+                 if getattr(args, k)]
+    if args.render and measuring:
+        fail(f"--render measures nothing: {', '.join(measuring)} would do nothing with it")
+    if args.scale_100m and args.scale_tokens:  # else the 100M corpus would be dropped for the sizes given
+        fail("--scale-100m with --scale-tokens: the sizes are those given; add 100000000 to them instead")
     if args.render:
         try:
             render(args.render, args.out or BENCH_MD)

@@ -702,10 +702,12 @@ def compare(corpus_dir, specs, out_dir, retention_steps=None, controls=None, sam
         raise EvalError(f"--out {out_dir}: is inside the corpus directory {corpus_dir}, which holds the corpus and "
                         "nothing else; write the report to another directory")
     corpus = open_corpus(corpus_dir)
-    named = list(retention_steps or []) + [n for pair in controls or [] for n in pair] + list(curve_references or [])
-    for name in named:
+    named = [("--retention", n) for n in retention_steps or []]
+    named += [("--controls", n) for pair in controls or [] for n in pair]
+    named += [("curve references", n) for n in curve_references or []]
+    for flag, name in named:
         if name not in specs:
-            raise EvalError(f"{name!r} is not one of the models given ({', '.join(specs)})")
+            raise EvalError(f"{flag}: {name!r} is not one of the models given ({', '.join(specs)})")
     steps = list(retention_steps or [])
     twice = next((n for k, n in enumerate(steps) if n in steps[:k]), None)
     if twice is not None:  # its row twice in the retention matrix, as though the accumulation held it twice

@@ -501,9 +501,12 @@ def load_checkpoint(path, device="cpu", config=None, check=True):
     a checkpoint whose model config differs; `check` as in read_tensors."""
     file = input_weights_file(path, "model.safetensors")
     tensors, header = read_tensors(file, "checkpoint", check=check)
+    if "config" not in header and "lora_config" in header:  # lora.save_adapter's: only the adapter's tensors
+        raise CheckpointError(f"{file}: a LoRA adapter, not a checkpoint; give the checkpoint it was trained on, "
+                              "and the adapter beside it")
     if "config" not in header:
-        raise CheckpointError(f"{file}: not an accrete checkpoint (no model config in its header); "
-                              "for Hugging Face GPT-2 weights use --init-hf / import_hf")
+        raise CheckpointError(f"{file}: not an accrete checkpoint (no model config in its header); Hugging Face "
+                              "GPT-2 weights: `python model.py --import-hf PATH --out DIR`, or train.py --init-hf")
     try:
         ckpt_config = GPTConfig.from_dict(header["config"])
     except ValueError as e:

@@ -617,7 +617,7 @@ def _gate_half(reports):
 
 def _check_seeds(reports, names, worlds=False):
     if len(reports) < 2:
-        raise ReportError(f"aggregate_seeds: {len(reports)} report(s); an interval across seeds needs at least 2")
+        raise ReportError(f"{len(reports)} report(s) given; an interval across seeds needs at least 2")
     first = reports[0]
     for k, r in enumerate(reports[1:], 1):
         same = r.get("probes_sha256", {}).get("all") == first.get("probes_sha256", {}).get("all")
@@ -631,7 +631,7 @@ def _check_seeds(reports, names, worlds=False):
                               + ("seeds on their own worlds read other probes" if worlds else
                                  "seeds are paired on the same probes (each seed on its own world: --worlds)"))
     if not common_models(reports):
-        raise ReportError("aggregate_seeds: no model is in every report; seeds are paired model by model")
+        raise ReportError(f"no model is in every report ({', '.join(names)}); seeds are paired model by model")
     _check_settings([r.get("settings") for r in reports], names, worlds)
 
 

@@ -178,7 +178,12 @@ def check_probe(path, no, rec, unit):
         raise CurriculumError(f"{where}: probe type must be a non-empty string (recall, or the kind of "
                               f"reasoning it tests), got {rec['type']!r}")
     if rec["answer"] not in ch:
-        raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}")
+        alike = next((c for c in ch if as_read(c) == as_read(rec["answer"])), None)
+        # the answer is found by its exact characters: one that only reads as a choice (a letter and its
+        # combining accent against the composed letter) is none of them, which the bare message hides
+        raise CurriculumError(f"{where}: answer {rec['answer']!r} is not among its choices {ch}" +
+                              (f" ({alike!r} reads the same but is written in other characters: "
+                               f"{ascii(alike)} against {ascii(rec['answer'])})" if alike is not None else ""))
     if rec["type"] != rec["type"].strip():  # "recall " would be a type of its own, which no gate reads
         raise CurriculumError(f"{where}: probe type {rec['type']!r} has spaces around it")
     seen = [as_read(c) for c in ch]  # choices a reader cannot tell apart are one option

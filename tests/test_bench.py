@@ -178,7 +178,11 @@ def test_render_refuses_a_run_given_twice_an_out_it_did_not_write_and_out_withou
                         f'{log}: not a bench page (its first line is not "# accrete benchmarks"), so it is not written '
                         "over; give a new file or a BENCH.md this command wrote"),
                        (["--quick", "--out", str(tmp_path / "B.md")],
-                        "--out goes with --render; the rows measured are kept with --json FILE")):
+                        "--out goes with --render; the rows measured are kept with --json FILE"),
+                       (["--render", str(run), "--ladder", "--json", "x.json"],
+                        "--render measures nothing: --ladder, --json would do nothing with it"),
+                       (["--scale-100m", "--scale-tokens", "60000"],
+                        "--scale-100m with --scale-tokens: the sizes are those given; add 100000000 to them instead")):
         with pytest.raises(SystemExit) as e:
             bench.main(args)
         assert (e.value.code, capsys.readouterr().err) == (2, f"error: {says}\n")

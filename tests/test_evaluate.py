@@ -1323,6 +1323,16 @@ def test_compare_refuses_a_retention_step_named_twice(world, corpus_dir, tmp_pat
     assert p.stderr == f"error: {says}\n" and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--retention", "base", "z"], "--retention: 'z' is not one of the models given (base, ft)"),
+    (["--controls", "base:c"], "--controls: 'c' is not one of the models given (base, ft)")])
+def test_compare_names_the_option_that_names_an_unknown_model(world, corpus_dir, tmp_path, capsys, args, says):
+    p = run_main(E.main, ["compare", corpus_dir, f"base={world / 'base'}", f"ft={world / 'base'}", "--out",
+                          tmp_path / "out", *args], capsys)
+    one_line_error(p, says)
+    assert p.stderr == f"error: {says}\n" and not (tmp_path / "out").exists()
+
+
 def test_ctrl_c_ends_every_subcommand_in_one_line_exit_130(world, corpus_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(E, "score_probes", ctrl_c)
     monkeypatch.setattr(E, "sample", ctrl_c)

@@ -222,6 +222,14 @@ def test_an_adapter_saved_after_merge_and_unmerge_loads_on_its_base(tmp_path):
     assert load_adapter(base_model(), file)["base_fingerprint"] == fingerprint(base_model())
 
 
+def test_an_adapter_given_where_a_checkpoint_goes_is_named_as_an_adapter(tmp_path):
+    """Not "no model config": the file is an adapter, and the checkpoint it was trained on is what is asked."""
+    file = save_adapter(with_trained_adapter(base_model()), tmp_path)
+    with pytest.raises(ValueError, match=f"^{file}: a LoRA adapter, not a checkpoint; give the checkpoint it was "
+                                         "trained on, and the adapter beside it$"):
+        load_checkpoint(file)
+
+
 def test_merged_without_unload_gives_the_adapter_logits_once():
     model = with_trained_adapter(base_model())
     with_adapter = logits(model)

@@ -441,9 +441,9 @@ def test_aggregate_seeds_pairs_the_models_every_seed_has():
 
 def test_aggregate_seeds_refuses_unpaired_reports():
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match=r"^1 report\(s\) given; an interval across seeds needs at least 2$"):
         R.aggregate_seeds([a])
-    with pytest.raises(ValueError, match="no model is in every report"):
+    with pytest.raises(ValueError, match=r"^no model is in every report \(report 0, report 1\); seeds are paired"):
         R.aggregate_seeds([a, seed_report({"other": 0.6}, {})])
     with pytest.raises(ValueError, match="report 1 scored other probes"):
         R.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])

@@ -117,6 +117,11 @@ def test_answer_not_among_choices_is_rejected(tmp_path):
     p = write_unit(tmp_path, "bad", n_docs=2, probes=[{"probe": "Color?", "answer": "teal", "choices": COLORS,
                                                        "type": "recall"}])
     rejected(p, f"{p}:4:", "answer 'teal' is not among its choices")
+    # an answer that only reads as a choice (a letter and its combining accent, the choice's letter composed)
+    p = write_unit(tmp_path, "nfd", n_docs=2, probes=[{"probe": "Dish?", "answer": "cre\u0300me", "choices":
+                                                       ["cr\u00e8me", "milk"], "type": "recall"}])
+    rejected(p, f"{p}:4:", "answer 'cre\u0300me' is not among its choices ['cr\u00e8me', 'milk'] ('cr\u00e8me' reads the "
+             "same but is written in other characters: 'cr\\xe8me' against 'cre\\u0300me')")
 
 
 def test_a_repeated_choice_is_rejected(tmp_path):
