@@ -488,8 +488,14 @@ def _seed_pairs(reports, names, models, shared, worlds):
                               sentence=f"{scope}: the seeds that measured it share no probe: no comparison across "
                                        "seeds"))
             continue
-        if shared:  # each seed's difference and bootstrap on the probes every seed shares in this scope
-            found = [c and _shared_diff(r, a, b, shared[scope][k]) for k, (r, c) in enumerate(zip(reports, found))]
+        # each seed's difference and bootstrap from its bits: on the probes every seed shares in this scope, and
+        # also in a seed whose own report did not compare the pair (one with no scratch run in curriculum order
+        # set its shuffled run against the grown model, the others their curriculum run)
+        if shared:
+            found = [_shared_diff(r, a, b, shared[scope][k]) for k, r in enumerate(reports)]
+        else:
+            found = [c or (_shared_diff(r, a, b, _scope_indices(r, scope)) if _has_bits(r, a, b) else None)
+                     for r, c in zip(reports, found)]
         v = [c and c["diff"] for c in found]
         t = dict(t_interval(v), probes=_probe_halfwidth(found))
         sizes = [c["n"] for c in found if c and c.get("n") is not None]  # each seed's probes in this scope
@@ -692,12 +698,15 @@ def shared_probes(reports):
     their accuracies would mix sets: each seed is read on the probes all of them share."""
     if not all("compared" in r for r in reports):
         return None
-    out = {}
-    for scope in dict.fromkeys(sc for n in common_models(reports) for sc in _scopes(reports, n)):
-        out[scope] = _in_every(reports, [[i for i, (t, lv) in enumerate(zip(r["compared"]["types"],
-                                                                              r["compared"]["levels"]))
-                                          if scope in ("overall", f"type {t}", f"level {lv}")] for r in reports])
-    return out
+    return {scope: _in_every(reports, [_scope_indices(r, scope) for r in reports])
+            for scope in dict.fromkeys(sc for n in common_models(reports) for sc in _scopes(reports, n))}
+
+
+def _scope_indices(report, scope):
+    """The indices, in the report's "compared" record, of its probes in one scope."""
+    compared = report["compared"]
+    return [i for i, (t, lv) in enumerate(zip(compared["types"], compared["levels"]))
+            if scope in ("overall", f"type {t}", f"level {lv}")]
 
 
 def _in_every(reports, picked):
@@ -706,6 +715,11 @@ def _in_every(reports, picked):
     having = [{r["compared"]["ids"][i] for i in idx} for r, idx in zip(reports, picked) if idx]
     common = set.intersection(*having) if having else set()
     return [[i for i in idx if r["compared"]["ids"][i] in common] if idx else None for r, idx in zip(reports, picked)]
+
+
+def _has_bits(report, *names):
+    """Whether the report keeps each probe's correctness for these models (reports before it did not)."""
+    return "compared" in report and all("correct" in report["models"][n] for n in names)
 
 
 def _n_shared(shared, scope):
@@ -1198,7 +1212,8 @@ def seed_curves(reports, shared=None):
     as the mean over seeds with its 95% t-interval, and each reference model's mean accuracy by type;
     over the seeds that have curves (a seed whose gate rejected every unit trained no scratch run),
     counted in "seeds" of "of"; on the probes every seed shares (shared_probes) where the reports keep
-    each point's correctness. None when no report has curves."""
+    each point's correctness; of the runs every such seed has. None when no report has curves, or they
+    share no run."""
     having = [k for k, r in enumerate(reports) if r.get("curves", {}).get("runs")]
     if not having:
         return None
@@ -1224,6 +1239,12 @@ def seed_curves(reports, shared=None):
         return reports[k]["models"].get(ref) if shared else reports[k]["curves"].get("references", {}).get(ref)
 
     first = reports[having[0]]["curves"]
+    # the runs every seed with curves has, as the tables hold the models every seed has (a seed whose units
+    # lie on one level has no run in curriculum order)
+    first = dict(first, runs={run: points for run, points in first["runs"].items()
+                              if all(run in reports[k]["curves"]["runs"] for k in having)})
+    if not first["runs"]:
+        return None
     # the types any seed's curve has: a first seed whose gate rejected the kinds has no inference type
     types = list(dict.fromkeys(t for k in having for pts in reports[k]["curves"]["runs"].values()
                                for p in pts for t in p["by_type"]))

@@ -256,6 +256,34 @@ def test_seeds_are_read_on_the_probes_every_seed_compares():
     assert R.aggregate_seeds(old)["models"]["a"]["overall"]["values"] == [0.6, 1.0]
 
 
+@pytest.mark.parametrize("worlds", [False, True])
+def test_a_pair_some_seed_did_not_compare_is_read_from_its_bits_in_every_seed_that_has_both_models(worlds):
+    """A seed with no scratch run in curriculum order set its shuffled run against the grown model, the others
+    their curriculum run: shuffled - merged is still each seed's difference, from the bits of both models."""
+    every = [("p1", "recall", 0), ("p2", "recall", 0), ("p3", "recall", 0), ("p4", "recall", 0)]
+    one = probe_report(every, {"s": "1100", "m": "0000", "c": "1111"})
+    two = probe_report(every, {"s": "1110", "m": "0000"})
+    for r, pair in ((one, ("c", "m")), (two, ("s", "m"))):
+        r["comparisons"] = [{"a": pair[0], "b": pair[1], "scope": "overall", "diff": 0.0, "lo": -0.1, "hi": 0.1,
+                             "n": 4}]
+    if worlds:
+        two["probes_sha256"] = {"all": "other"}
+    agg = R.aggregate_seeds([one, two], worlds=worlds)
+    (shuffled,) = agg["comparisons"]
+    assert (shuffled["a"], shuffled["b"]) == ("s", "m")
+    # seed 1's from its bits (+50); seed 2's own comparison where one is kept (worlds), else its bits (+75)
+    assert shuffled["values"] == [0.5, 0.0 if worlds else 0.75]
+    assert agg["lacking"] == {"c": 1}
+    # the curves across seeds hold the runs every seed has, as the tables do, whichever seed comes first
+    point = {"step": 1, "tokens": 1, "flops": 1, "by_type": {"recall": {"acc": 0.5}}}
+    one["curves"] = {"runs": {"c": [point], "s": [point]}, "references": {}}
+    two["curves"] = {"runs": {"s": [point]}, "references": {}}
+    for order in ([one, two], [two, one]):
+        assert list(R.aggregate_seeds(order, worlds=worlds)["curves"]["runs"]) == ["s"]
+    two["curves"] = {"runs": {"c2": [point]}, "references": {}}
+    assert R.aggregate_seeds([one, two], worlds=worlds)["curves"] is None  # no run in common: no curve
+
+
 def test_seeds_on_shared_probes_also_read_the_prior_the_control_and_the_curve_on_them():
     every = [("p1", "recall", 0), ("p2", "recall", 0), ("c1", "cooc", 1), ("c2", "cooc", 1), ("k1", "chain", 2)]
     one = probe_report(every, {"a": "10111", "b": "00000"})
