@@ -982,11 +982,13 @@ def recorded_head(text):
 
 def check_head(passport, head, n, named=None):
     """Where the recorded head is in the chain of n lines, in words; a CurriculumError if in none, which
-    says so where the head's report named (named) another corpus directory that exists."""
+    says so where the head's report named (named) another corpus whose passport holds the head."""
     no = passport.line_of(head)
-    if no is None and named and Path(named).is_dir() and not same_file(named, passport.path.parent):
+    other = Path(named or "") / "passport.jsonl"
+    if no is None and named and other.is_file() and not same_file(other, passport.path) and \
+            Passport(other).line_of(head) is not None:
         raise CurriculumError(f"{passport.path}: no line has the recorded head's sha256 {head[:12]}...; the report "
-                              f"is of another corpus, {named}: check it against that one")
+                              f"is of another corpus, {named}, whose passport holds it")
     if no is None:
         raise CurriculumError(f"{passport.path}: no line has the recorded head's sha256 {head[:12]}...: lines "
                               "were cut from the end, or the last line edited, after it was recorded")

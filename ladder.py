@@ -14,8 +14,8 @@ Stages (each a call into curriculum.py, train.py and evaluate.py, in-process):
               verified before it), the gate, and a merge if it passes, so the next adapter trains on top
   4 finetune  the base fine-tuned on the verified units (+ primitive text), mixed or level by level
   5 scratch   random init, the verified units + a primitive share, as much compute as the grown model
-              cost; in curriculum order (rehearsing earlier levels) and the same rows shuffled, with
-              snapshots for the learning curve
+              cost; in curriculum order (rehearsing earlier levels) and the same rows shuffled (units on
+              one level: shuffled alone), with snapshots for the learning curve
   6 compare   every model on the same probes: intervals, controls, the learning curve
 
 Budgets are epochs over what a stage reads (presets.py), so an adapter's steps follow from its unit's
@@ -97,10 +97,11 @@ def snapshot_steps(fractions, steps):
     return tuple(sorted({max(1, round(f * steps)) for f in fractions} - {steps}))
 
 
-def check_settings(s, preset, units_dir=None, primitive_dir=None):
+def check_settings(s, preset, units_dir=None, primitive_dir=None, begun=False):
     """Refuse what a ladder could only fail on later, before its directory is written: a share or an
     accuracy outside [0, 1], a budget that is not positive, a model that cannot be built, a device
-    this machine lacks, a missing units directory."""
+    this machine lacks, a missing units directory or one a unit add would refuse (begun: every run's
+    corpus holds its units, read through when they were added)."""
     for name in ("threshold", "tolerance", "min_gain"):
         if not 0 <= getattr(s, name) <= 1:
             raise LadderError(f"--{name.replace('_', '-')} {getattr(s, name)}: must be between 0 and 1")
@@ -124,7 +125,7 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
     config = GPTConfig.preset(preset, n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, block_size=s.block_size,
                               vocab_size=s.vocab_size)
     check_fits(config, resolve_device(s.device), s.batch_size)
-    check_unit_dirs(units_dir, primitive_dir)
+    check_unit_dirs(units_dir, primitive_dir, whole=not begun)
     prepare = world_module()
     if s.world_tokens is not None and s.world_tokens < prepare.MIN_TARGET_TOKENS:
         raise LadderError(f"--world-tokens {s.world_tokens}: use at least {prepare.MIN_TARGET_TOKENS}")
@@ -133,17 +134,17 @@ def check_settings(s, preset, units_dir=None, primitive_dir=None):
         curriculum.check_gate_on(s.gate_on, files)
 
 
-def check_unit_dirs(units_dir, primitive_dir):
-    """Refuse --units and --primitive directories a run could only fail on once written: each unit file
-    read through (a unit add would refuse named by its line), a knowledge unit among the primitive
-    ones, or no knowledge unit to grow."""
+def check_unit_dirs(units_dir, primitive_dir, whole=True):
+    """Refuse --units and --primitive directories a run could only fail on once written: a unit file a
+    unit add would refuse (named by its line; each file read through where whole, else its header), a
+    knowledge unit among the primitive ones, or no knowledge unit to grow."""
     kinds = {}
     for flag, d in (("--units", units_dir), ("--primitive", primitive_dir)):
         if d and not Path(d).is_dir():
             raise LadderError(f"{flag} {d}: " + ("is a file; give the directory that holds the unit files"
                                                  if Path(d).exists() else "no such directory"))
         if d:  # a directory named like a unit file, or a unit add would refuse: now, not once the run is written
-            kinds[flag] = {f: curriculum.inspect_unit(f)["header"]["kind"] for f in unit_files_in(d)}
+            kinds[flag] = {f: unit_kind(f, whole) for f in unit_files_in(d)}
     if primitive_dir and same_file(primitive_dir, units_dir):  # else refused in stage 1 as a duplicate unit id
         raise LadderError(f"--primitive {primitive_dir}: is the --units directory; give the primitive units a "
                           "directory of their own")
@@ -153,6 +154,16 @@ def check_unit_dirs(units_dir, primitive_dir):
                           "primitive units a base pretrains on (knowledge units go in --units)")
     if kinds.get("--units") and "knowledge" not in kinds["--units"].values():
         raise LadderError(f"--units {units_dir}: holds no knowledge unit, only primitive ones: nothing to grow")
+
+
+def unit_kind(file, whole=True):
+    """A unit file's kind (knowledge or primitive), from the file read through as add reads it (whole) or
+    from its header; a LadderError naming a file that cannot be read."""
+    try:
+        return curriculum.inspect_unit(file)["header"]["kind"] if whole else \
+            next(curriculum.iter_records(file))[2]["kind"]
+    except OSError as e:  # no read permission, an I/O error: one line, not a traceback
+        raise LadderError(f"{file}: cannot be read ({e.strerror or e})") from None
 
 
 def run_files(s, preset, units_dir):
@@ -472,13 +483,20 @@ def check_units_unchanged(run, files):
     corpus holds: edited since the run began, which the run's models were not trained on."""
     if not (run.corpus_dir / "passport.jsonl").is_file():
         return
+    changed = next(changed_units(run, files), None)
+    if changed:
+        raise LadderError(f"{changed[0]}: differs from the unit {changed[1]!r} the run's corpus holds (edited since "
+                          "the run began?); put it back as it was to continue the run, or start the run anew in "
+                          "another --out")
+
+
+def changed_units(run, files):
+    """(file, unit id) of each of the unit files whose id the run's corpus holds with other content."""
     c = run.corpus
     for f in files:
         uid = next(curriculum.iter_records(f))[2]["unit"]
         if uid in c.units and c.added[uid]["sha256"] != sha256_file(f):
-            raise LadderError(f"{f}: differs from the unit {uid!r} the run's corpus holds (edited since the run "
-                              "began?); put it back as it was to continue the run, or start the run anew in another "
-                              "--out")
+            yield f, uid
 
 
 def stage_corpus(run):
@@ -503,17 +521,14 @@ def check_made_alike(run, files):
     """Refuse a unit the ladder makes (the built-in world, the support units of --units) that differs from
     the one a continued run's corpus holds: another version of the generator made it, which add refuses as
     a new unit under a taken id."""
-    c = run.corpus
-    for f in files:
-        support = Path(f).parent == run.out / "support"
-        if run.units_dir and not support:  # the user's own: add names a changed one
-            continue
-        uid = next(curriculum.iter_records(f))[2]["unit"]
-        if uid in c.units and c.added[uid]["sha256"] != sha256_file(f):
-            maker = "practice.py" if support else "data/world/prepare.py"
-            raise LadderError(f"{f}: made by this version of {maker}, it differs from the unit {uid!r} the run's "
-                              f"corpus holds, which an earlier version made; continue the run with that version, "
-                              "or start it anew in another --out")
+    # the user's own units were compared before (check_units_unchanged)
+    made = [f for f in files if not run.units_dir or Path(f).parent == run.out / "support"]
+    changed = next(changed_units(run, made), None)
+    if changed:
+        maker = "practice.py" if run.units_dir else "data/world/prepare.py"
+        raise LadderError(f"{changed[0]}: made by this version of {maker}, it differs from the unit {changed[1]!r} "
+                          "the run's corpus holds, which an earlier version made; continue the run with that "
+                          "version, or start it anew in another --out")
 
 
 # ----------------------------------------------------------------------------- 2 base
@@ -673,9 +688,9 @@ def stage_scratch(run, grow_flops):
     if not verified:
         run.log("    no verified unit: nothing to pretrain on")
         return None
-    one = one_level(run)
-    if one:
-        run.log(f"    {one}")
+    note = scratch_note(run)
+    if note:
+        run.log(f"    {note}")
     base = run.finished(run.out / "base")
     config = run.model_config()
     budget = s.compute * (base["flops"] + grow_flops)
@@ -686,12 +701,12 @@ def stage_scratch(run, grow_flops):
     run.log(f"    {budget:.3g} FLOPs ({share}the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
     points = []
-    for order in ("shuffled",) if one else ("curriculum", "shuffled"):
+    replay = s.replay if len(verified_levels(run)) > 1 else 0.0  # one level has no earlier level to rehearse
+    for order in scratch_orders(run):
         d = run.out / f"scratch-{order}"
         run.log(f"    scratch ({order})")
         run.train(d, mode="pretrain", units=",".join(verified), order=order, primitive_share=s.primitive_share,
-                  replay=0.0 if one else s.replay, token_budget=steps * run.tokens_per_step(), max_steps=steps,
-                  lr=s.scratch_lr,
+                  replay=replay, token_budget=steps * run.tokens_per_step(), max_steps=steps, lr=s.scratch_lr,
                   schedule=s.schedule, snapshot_steps=snapshots, meta={"units": verified}, preset=run.preset,
                   vocab_size=config.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
                   n_embd=config.n_embd, block_size=config.block_size)
@@ -700,15 +715,31 @@ def stage_scratch(run, grow_flops):
     return points
 
 
-def one_level(run):
-    """Why no scratch run reads the verified units in curriculum order, where they all lie on one level:
-    a level's rows are served in random order either way (and there is no earlier level to rehearse), so
-    such a run would be the shuffled control again and its difference training noise, not order. None
-    where the verified units span two levels or more (or none is verified)."""
+def verified_levels(run):
+    """The curriculum levels of the verified units, in order."""
     c = run.corpus
-    levels = sorted({c.units[u]["level"] for u in c.verified()})
+    return sorted({c.units[u]["level"] for u in c.verified()})
+
+
+def scratch_orders(run):
+    """The scratch runs' orders: curriculum and shuffled; shuffled alone where the verified units lie on one
+    level, whose rows are served in random order either way (and which has no earlier level to rehearse),
+    so that a curriculum run would be the shuffled control again and its difference training noise, not
+    order. A curriculum run already begun there (by a version that trained one) is kept: it was paid for."""
+    if len(verified_levels(run)) > 1 or (run.out / "scratch-curriculum").exists():
+        return ("curriculum", "shuffled")
+    return ("shuffled",)
+
+
+def scratch_note(run):
+    """What the reports say of the scratch runs where the verified units lie on one level; else None."""
+    levels = verified_levels(run)
     if len(levels) != 1:
         return None
+    if "curriculum" in scratch_orders(run):
+        return (f"The verified units all lie on level {levels[0]}, which has no order to test: scratch-curriculum "
+                "(begun by a version of ladder.py that trained one there) reads the shuffled run's rows in another "
+                "random order, so their difference is training noise, not curriculum order.")
     return (f"No scratch run in curriculum order: the verified units all lie on level {levels[0]}, which has no "
             "order to test (its rows would be the shuffled run's, in another random order).")
 
@@ -732,7 +763,7 @@ def stage_compare(run, steps, have_ft, curve_points):
     references = [r for r in ("merged", "finetune") if r in specs] if curves else None
     return evaluate.compare(run.corpus_dir, specs, run.out / "report", retention_steps=["base"] + [n for n, _ in steps],
                             controls=controls or None, samples=run.s.samples, device=run.device(), seed=run.s.seed,
-                            curves=curves, curve_references=references, notes=[n for n in [one_level(run)] if n])
+                            curves=curves, curve_references=references, notes=[n for n in [scratch_note(run)] if n])
 
 
 RECORD_EVERY = 10  # seconds: how often a stage's time so far is written, at its next log line
@@ -779,7 +810,7 @@ def run_ladder(run):
     stage(2, "base: pretrain on primitive text", stage_base, run)
     steps, grow_flops = stage(3, "grow: LoRA per unit, verify, merge", stage_grow, run)
     have_ft = stage(4, "finetune: full fine-tune on the verified units", stage_finetune, run)
-    points = stage(5, "scratch: random init at the grown model's compute, curriculum vs shuffled",
+    points = stage(5, "scratch: random init at the grown model's compute, in curriculum order and shuffled",
                    stage_scratch, run, grow_flops)
     report = stage(6, "compare: every stage on the same probes", stage_compare, run, steps, have_ft, points)
     report["stage_seconds"] = seconds
@@ -795,7 +826,7 @@ def run_ladder(run):
 
 def training_flops(models, grow_flops):
     """What the ladder's training cost, stage by stage, in FLOPs: the base, every adapter (the rejected
-    ones too), the fine-tune's own steps and both scratch runs (report.json's models count from random
+    ones too), the fine-tune's own steps and the scratch runs (report.json's models count from random
     init)."""
     base = models["base"]["flops"]
     out = {"base": base, "adapters": grow_flops}
@@ -941,7 +972,8 @@ def main(argv=None):
         # (minutes for a large one) that a run started with other settings would refuse
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):
             seed_run(seed, run_dir, save=False)
-        check_settings(s, args.preset, args.units, args.primitive)
+        begun = all((d / "corpus" / "passport.jsonl").is_file() for _, d in seed_runs(out, s.seed, args.seeds))
+        check_settings(s, args.preset, args.units, args.primitive, begun=begun)
         if args.seeds > 1:  # and where the page across them goes, before any seed trains
             check_writable(out / "report")
         for seed, run_dir in seed_runs(out, s.seed, args.seeds):

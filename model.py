@@ -367,6 +367,10 @@ def weights_file(path, name):
     return path if path.suffix == ".safetensors" else path / name
 
 
+# where an adapter was given for a checkpoint: what is asked instead (evaluate.py reads CKPT+ADAPTER)
+ADAPTER_GIVEN = "give the checkpoint it was trained on (with evaluate.py, as CHECKPOINT+ADAPTER)"
+
+
 def input_weights_file(path, name):
     """weights_file for reading: CheckpointError for a path that is some other file (base.pt), which
     would be reported as a missing base.pt/`name`."""
@@ -374,7 +378,10 @@ def input_weights_file(path, name):
         noun = "adapter" if name == "adapter.safetensors" else "checkpoint"
         raise CheckpointError(f"{path}: is a file, not {'an' if noun == 'adapter' else 'a'} {noun} directory; "
                               f"give the {noun}'s directory or its {name}")
-    return weights_file(path, name)
+    file = weights_file(path, name)
+    if name == "model.safetensors" and not file.exists() and (Path(path) / "adapter.safetensors").is_file():
+        raise CheckpointError(f"{path}: an adapter's directory, not a checkpoint's; " + ADAPTER_GIVEN)
+    return file
 
 
 def output_weights_file(path, name, what):
@@ -502,8 +509,7 @@ def load_checkpoint(path, device="cpu", config=None, check=True):
     file = input_weights_file(path, "model.safetensors")
     tensors, header = read_tensors(file, "checkpoint", check=check)
     if "config" not in header and "lora_config" in header:  # lora.save_adapter's: only the adapter's tensors
-        raise CheckpointError(f"{file}: a LoRA adapter, not a checkpoint; give the checkpoint it was trained on, "
-                              "and the adapter beside it")
+        raise CheckpointError(f"{file}: a LoRA adapter, not a checkpoint; " + ADAPTER_GIVEN)
     if "config" not in header:
         raise CheckpointError(f"{file}: not an accrete checkpoint (no model config in its header); Hugging Face "
                               "GPT-2 weights: `python model.py --import-hf PATH --out DIR`, or train.py --init-hf")

@@ -447,8 +447,8 @@ def aggregate_seeds(reports, out_dir=None, names=None, worlds=False):
            "rejected": [r.get("rejected", []) for r in reports], "curves": seed_curves(reports, shared),
            "by_unit": units, "notes": _seed_notes(reports),
            # a model some seed lacks (a merge step its gate rejected, a run its units gave no cause for)
-           "lacking": {n: sum(n in r["models"] for r in reports) for r in reports for n in r["models"]
-                       if n not in names}}
+           "lacking": {n: sum(n in other["models"] for other in reports)
+                       for n in dict.fromkeys(n for r in reports for n in r["models"]) if n not in names}}
     for base, _, _ in BASELINES:
         if shared and all("correct" in r.get(base, {}) for r in reports):
             agg[base] = _shared_prior(reports, shared, base)
@@ -637,7 +637,8 @@ def _check_seeds(reports, names, worlds=False):
                               + ("seeds on their own worlds read other probes" if worlds else
                                  "seeds are paired on the same probes (each seed on its own world: --worlds)"))
     if not common_models(reports):
-        raise ReportError(f"no model is in every report ({', '.join(names)}); seeds are paired model by model")
+        raise ReportError(f"{', '.join(names)}: no model is in every one of these reports; seeds are paired model "
+                          "by model")
     _check_settings([r.get("settings") for r in reports], names, worlds)
 
 
@@ -920,7 +921,7 @@ def control_lines(bar, reports, agg=None):
     if missing:
         apart = {t for r in reports for m in r["models"].values()
                  for t in (m.get("rejected_summary") or {}).get("by_type", {})}
-        return [head + f"not judged, as no {', '.join(missing)} probe was compared: the gate rejected the units "
+        return [head + f"not judged, as no {' or '.join(missing)} probe was compared: the gate rejected the units "
                 "that hold them."] if set(missing) <= apart else []
     # each report's own models, one accuracy per type of bar (a merge step is only in the seeds it passed);
     # across seeds read on shared probes, each seed's value on them, as the means are
@@ -1527,9 +1528,10 @@ def _moved_heading(text, run_dir):
     m = re.match(r"## `ladder\.py([^`\n]*)`", text)
     try:  # the title quotes its words as a shell does (an --out with a space in it is one word)
         words = shlex.split(m.group(1)) if m else []
-    except ValueError:  # unbalanced quotes: a title edited by hand, which names no --out to compare
-        words = []
-    out = next((w.split("=", 1)[1] if "=" in w else nxt for w, nxt in zip(words, words[1:] + [None])
+    except ValueError:  # unbalanced quotes: a title written unquoted (runs/bob's), read word by word
+        words = m.group(1).split()
+    # the last --out given, as argparse takes it
+    out = next((w.split("=", 1)[1] if "=" in w else nxt for w, nxt in reversed(list(zip(words, words[1:] + [None])))
                 if w == "--out" or w.startswith("--out=")), None)
     if out and Path(out).resolve() != Path(run_dir).resolve():  # resolved: one directory, two spellings
         end = text.index("\n")

@@ -618,12 +618,18 @@ def test_check_finds_a_recorded_head_and_fails_once_it_is_gone(corpus, capsys, t
     report.write_text("{}")
     rc, _, err = main(capsys, "check", corpus.dir, "--head", report)
     assert rc == 2 and f"{report}: no passport_head" in err
-    # another corpus's report: named as that, not as lines cut from this passport
+    # another corpus's report: named as that, not as lines cut from this passport, where that corpus's passport
+    # holds the head (a report's corpus may be a relative path that names another directory from here)
     (tmp_path / "other").mkdir()
-    for named, says in ((tmp_path / "other", f"the report is of another corpus, {tmp_path / 'other'}: check it "
-                         "against that one"), (corpus.dir, "lines were cut from the end"),
+    other = C.Passport(tmp_path / "other" / "passport.jsonl")
+    other.append("init", tokenizer="t", vocab_size=1)
+    (tmp_path / "stranger").mkdir()
+    C.Passport(tmp_path / "stranger" / "passport.jsonl").append("init", tokenizer="s", vocab_size=1)
+    for named, says in ((tmp_path / "other", f"the report is of another corpus, {tmp_path / 'other'}, whose passport "
+                         "holds it"), (corpus.dir, "lines were cut from the end"),
+                        (tmp_path / "stranger", "lines were cut from the end"),
                         (tmp_path / "gone", "lines were cut from the end")):
-        report.write_text(json.dumps({"passport_head": "f" * 64, "corpus": str(named)}))
+        report.write_text(json.dumps({"passport_head": other.head(), "corpus": str(named)}))
         rc, _, err = main(capsys, "check", corpus.dir, "--head", report)
         assert rc == 2 and len(err.strip().splitlines()) == 1 and says in err, err
 

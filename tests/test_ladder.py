@@ -152,6 +152,24 @@ def test_a_unit_of_the_user_s_edited_since_the_run_began_is_named_and_its_suppor
     assert {f.name: f.read_bytes() for f in (tmp_path / "run" / "support").iterdir()} == support
 
 
+def test_a_curriculum_run_on_one_level_begun_by_an_earlier_version_is_kept_and_said_to_be_noise(tmp_path):
+    """Its compute was spent and is counted; its difference from the shuffled run is called what it is."""
+    units = write_units(tmp_path / "units")
+    (units / "facts-01.jsonl").unlink()
+    run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), units, log=lambda m: None)
+    ladder.stage_corpus(run)
+    run.corpus.passport.append("unit_verified", unit="facts-00", passed=True)
+    assert ladder.scratch_orders(run) == ("shuffled",)
+    assert ladder.scratch_note(run).startswith("No scratch run in curriculum order: the verified units all lie on "
+                                               "level 0")
+    (tmp_path / "run" / "scratch-curriculum").mkdir()  # as a version that trained one on one level left it
+    assert ladder.scratch_orders(run) == ("curriculum", "shuffled")
+    assert ladder.scratch_note(run) == (
+        "The verified units all lie on level 0, which has no order to test: scratch-curriculum (begun by a version "
+        "of ladder.py that trained one there) reads the shuffled run's rows in another random order, so their "
+        "difference is training noise, not curriculum order.")
+
+
 def test_units_on_one_level_give_one_scratch_run_and_the_reports_say_why(tmp_path, ladder_cli):
     """One level has no order to test: a curriculum run would be the shuffled control again, and its
     difference training noise called "curriculum order". The shuffled run alone is trained (no earlier level,
@@ -629,6 +647,20 @@ def test_unit_directories_a_run_could_only_fail_on_are_refused_before_anything_i
     err = capsys.readouterr().err
     assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"error: {says}"), err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_unit_file_that_cannot_be_read_is_one_line_and_a_begun_run_reads_only_headers(tmp_path, monkeypatch):
+    """Root reads any file, so an unreadable one is made by a read that fails. A run whose corpus holds its
+    units read them through when they were added: continuing it reads each header, not every line again."""
+    units = write_units(tmp_path / "units")
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(curriculum, "inspect_unit", unreadable)
+    with pytest.raises(ladder.LadderError, match=f"^{re.escape(str(units / 'facts-00.jsonl'))}: cannot be read "
+                                                 r"\(Permission denied\)$"):
+        ladder.check_unit_dirs(units, None)
+    ladder.check_unit_dirs(units, None, whole=False)  # headers alone: inspect_unit is not called
 
 
 @pytest.mark.parametrize("out, says", [

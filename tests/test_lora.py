@@ -226,8 +226,10 @@ def test_an_adapter_given_where_a_checkpoint_goes_is_named_as_an_adapter(tmp_pat
     """Not "no model config": the file is an adapter, and the checkpoint it was trained on is what is asked."""
     file = save_adapter(with_trained_adapter(base_model()), tmp_path)
     with pytest.raises(ValueError, match=f"^{file}: a LoRA adapter, not a checkpoint; give the checkpoint it was "
-                                         "trained on, and the adapter beside it$"):
+                                         r"trained on \(with evaluate.py, as CHECKPOINT\+ADAPTER\)$"):
         load_checkpoint(file)
+    with pytest.raises(ValueError, match=f"^{tmp_path}: an adapter's directory, not a checkpoint's; give the "):
+        load_checkpoint(tmp_path)
 
 
 def test_merged_without_unload_gives_the_adapter_logits_once():

@@ -471,7 +471,7 @@ def test_aggregate_seeds_refuses_unpaired_reports():
     a = seed_report({"curriculum": 0.6, "shuffled": 0.5}, {"overall": 0.1})
     with pytest.raises(ValueError, match=r"^1 report\(s\) given; an interval across seeds needs at least 2$"):
         R.aggregate_seeds([a])
-    with pytest.raises(ValueError, match=r"^no model is in every report \(report 0, report 1\); seeds are paired"):
+    with pytest.raises(ValueError, match=r"^report 0, report 1: no model is in every one of these reports; seeds "):
         R.aggregate_seeds([a, seed_report({"other": 0.6}, {})])
     with pytest.raises(ValueError, match="report 1 scored other probes"):
         R.aggregate_seeds([a, dict(a, probes_sha256={"all": "other"})])
@@ -838,7 +838,8 @@ def test_results_say_where_a_run_kept_beside_a_newer_one_of_the_same_command_now
     assert p.returncode == 0 and "now in" not in (tmp_path / "R.md").read_text(), p.stderr
     # an --out with a space, quoted in the title as ladder.py writes it, is the whole path, not its first word
     (tmp_path / "runs/r 2/report").mkdir(parents=True)
-    for title, moved in (("--out 'runs/r 2'", False), ("--out='runs/r 2'", False), ("--out runs/r", True)):
+    for title, moved in (("--out 'runs/r 2'", False), ("--out='runs/r 2'", False), ("--out runs/r", True),
+                         ("--out=runs/r", True), ("--out runs/r --out 'runs/r 2'", False), ("--out runs/bob's", True)):
         (tmp_path / "runs/r 2/report/results.md").write_text(f"## `ladder.py --seed 1 {title}`\n")
         p = run_report("results", "runs/r 2", "--out", "R.md", cwd=tmp_path)
         assert p.returncode == 0 and ("now in `runs/r 2`" in (tmp_path / "R.md").read_text()) == moved, p.stderr
