@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from bpe import EOT  # noqa: E402
 from curriculum import CurriculumError  # noqa: E402
 from leakage import LEAK_BUDGET  # noqa: E402
 from unit_files import COLORS, header, snapshot, write_unit  # noqa: E402
+from test_train import killed_at  # noqa: E402
 from in_process import ctrl_c, run_main  # noqa: E402
 
 
@@ -976,20 +976,14 @@ def added_units(corpus_dir):
                                        (signal.SIGINT, (130, "interrupted: run the same command again: units "
                                                              "already added are kept\n"))], ids=["kill", "ctrl-c"])
 def test_add_killed_mid_batch_leaves_a_valid_corpus_and_a_rerun_completes(tmp_path, cli, how, ends):
-    """SIGKILL (or Ctrl-C: one line saying so) from outside once the first unit is committed, while the rest of
-    the batch is written."""
+    """SIGKILL (or Ctrl-C: one line saying so) once the first unit is committed, as the second is written:
+    at that call, not once a file appears, which a fast add outruns."""
     files = [write_unit(tmp_path, f"u{i:02d}", n_docs=100) for i in range(40)]
     corpus = tmp_path / "corpus"
     C.init(corpus, files[:1], vocab_size=300)
-    passport = corpus / "passport.jsonl"
-    add = subprocess.Popen([sys.executable, str(ROOT / "curriculum.py"), "add", str(corpus), *map(str, files)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while add.poll() is None and passport.read_bytes().count(b"\n") < 2:  # init, then the first unit_added
-        time.sleep(0.001)
-    add.send_signal(how)
-    err = add.communicate()[1]
-    assert (add.returncode, err) == ends  # stopped, not finished
-    assert 1 <= len(added_units(corpus)) < 40
+    add = killed_at("curriculum.py", ["add", corpus, *files], "curriculum._write_unit", "True", nth=2, sig=how)
+    assert (add.returncode, add.stderr) == ends  # stopped, not finished
+    assert added_units(corpus) == ["u00"]
     assert cli("check", corpus).returncode == 0
     r = cli("add", corpus, *files)
     assert r.returncode == 0 and "u00: already added" in r.stdout

@@ -111,10 +111,10 @@ def dying(*args, **kwargs):
     where = dict(inspect.signature(real).bind(*args, **kwargs).arguments, caller=sys._getframe(1).f_code.co_name)
     matched += bool(eval({when!r}, globals(), where))
     if matched == {nth} and not {after}:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), {sig})
     result = real(*args, **kwargs)
     if matched == {nth} and {after}:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), {sig})
     return result
 
 {module}.{function} = dying
@@ -123,16 +123,16 @@ import {script}
 """
 
 
-def killed_at(script, args, target, when, nth=1, after=False, timeout=300):
+def killed_at(script, args, target, when, nth=1, after=False, timeout=300, sig=signal.SIGKILL):
     """Run `python SCRIPT.py ARGS...` from the repository root as a real process that SIGKILLs itself
-    at an exact point: at the nth call of `target` ("module.function") whose arguments (and `caller`,
-    the calling function's name) make the expression `when` true, before that call runs or, with
-    after, once it has returned -> the completed process (its stderr captured), whose returncode is
-    -SIGKILL where it got there. Unlike a kill from outside once a file appears, where it dies does
-    not hang on how fast the machine is."""
+    (or sends itself sig: SIGINT is a Ctrl-C) at an exact point: at the nth call of `target`
+    ("module.function") whose arguments (and `caller`, the calling function's name) make the expression
+    `when` true, before that call runs or, with after, once it has returned -> the completed process
+    (its stderr captured), whose returncode is -SIGKILL where it got there. Unlike a kill from outside
+    once a file appears, where it dies does not hang on how fast the machine is."""
     module, function = target.split(".")
     code = DIES_AT.format(root=str(ROOT), argv=[str(ROOT / script), *map(str, args)], module=module,
-                          function=function, when=when, nth=nth, after=after, script=Path(script).stem)
+                          function=function, when=when, nth=nth, after=after, script=Path(script).stem, sig=int(sig))
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, timeout=timeout)
 
