@@ -174,6 +174,11 @@ def main(argv=None):
     p.add_argument("text", help="the text to tokenize")
     args = p.parse_args(argv)
     try:
+        args.text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of the command line that are not UTF-8 (Python keeps them as surrogates)
+        fail(f"text {ascii(args.text)}: holds bytes that are not UTF-8, which no unit's text can hold; the "
+             "tokenizer would show U+FFFD in their place")
+    try:
         enc = load_tokenizer(args.corpus)
     except CurriculumError as e:
         fail(e)

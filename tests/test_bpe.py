@@ -90,6 +90,16 @@ def test_the_cli_names_a_rank_file_lacking_a_byte_in_one_line_not_a_panic(corpus
                                         "one: 1 of 256); a byte-level BPE needs a token for each\n"
 
 
+def test_the_cli_refuses_a_text_whose_bytes_are_not_utf8(corpus, capsys):
+    """A command line's bytes that are not UTF-8 reach Python as surrogates, which the tokenizer shows as U+FFFD."""
+    import bpe
+    with pytest.raises(SystemExit) as e:
+        bpe.main([str(corpus.dir), "a\udcff"])  # what `bpe.py CORPUS $'a\\xff'` passes
+    assert e.value.code == 2 and capsys.readouterr().err == (
+        "error: text 'a\\udcff': holds bytes that are not UTF-8, which no unit's text can hold; the tokenizer would "
+        "show U+FFFD in their place\n")
+
+
 def test_bpe_trains_a_small_vocab_fast_and_every_token_encodes_to_itself():
     texts = [f"The herd {i} grazes by the river, and the river sings {i * 7}." for i in range(2000)]
     ranks = train_bpe(texts, 300)
