@@ -19,7 +19,7 @@ from common import option
 PRACTICE_COPIES = 12
 
 PRESETS = {
-    # the tests: a forward pass in milliseconds, a whole ladder in about a minute; a gate that rejects only a unit
+    # the tests: a forward pass in milliseconds, a whole ladder in about two minutes; a gate that rejects only a unit
     # its adapter made worse (plumbing, not science)
     "micro": dict(
         model=dict(vocab_size=512, block_size=64, n_layer=2, n_head=2, n_embd=64),
