@@ -101,6 +101,8 @@ def run(*args, env=None, check=True):
 
 DIES_AT = """
 import inspect, os, signal, sys
+# a shell's background job starts with Ctrl-C ignored, which Python keeps: the SIGINT sent below must not be
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 sys.argv = {argv!r}
 import {module}
