@@ -688,7 +688,8 @@ def stage_scratch(run, grow_flops):
     if not verified:
         run.log("    no verified unit: nothing to pretrain on")
         return None
-    note = scratch_note(run)
+    levels = verified_levels(c)
+    note = scratch_note(run, levels)
     if note:
         run.log(f"    {note}")
     base = run.finished(run.out / "base")
@@ -701,8 +702,8 @@ def stage_scratch(run, grow_flops):
     run.log(f"    {budget:.3g} FLOPs ({share}the base {base['flops']:.3g} + the adapters {grow_flops:.3g}): "
             f"{steps} steps, {steps * run.tokens_per_step():,} tokens")
     points = []
-    replay = s.replay if len(verified_levels(run)) > 1 else 0.0  # one level has no earlier level to rehearse
-    for order in scratch_orders(run):
+    replay = s.replay if len(levels) > 1 else 0.0  # one level has no earlier level to rehearse
+    for order in scratch_orders(run, levels):
         d = run.out / f"scratch-{order}"
         run.log(f"    scratch ({order})")
         run.train(d, mode="pretrain", units=",".join(verified), order=order, primitive_share=s.primitive_share,
@@ -715,28 +716,28 @@ def stage_scratch(run, grow_flops):
     return points
 
 
-def verified_levels(run):
-    """The curriculum levels of the verified units, in order."""
-    c = run.corpus
-    return sorted({c.units[u]["level"] for u in c.verified()})
+def verified_levels(corpus):
+    """The curriculum levels of the corpus's verified units, in order."""
+    return sorted({corpus.units[u]["level"] for u in corpus.verified()})
 
 
-def scratch_orders(run):
+def scratch_orders(run, levels):
     """The scratch runs' orders: curriculum and shuffled; shuffled alone where the verified units lie on one
     level, whose rows are served in random order either way (and which has no earlier level to rehearse),
     so that a curriculum run would be the shuffled control again and its difference training noise, not
-    order. A curriculum run already begun there (by a version that trained one) is kept: it was paid for."""
-    if len(verified_levels(run)) > 1 or (run.out / "scratch-curriculum").exists():
+    order. A curriculum run already begun there (by a version that trained one) is kept: it was paid for.
+    levels: the verified units' (verified_levels)."""
+    if len(levels) > 1 or (run.out / "scratch-curriculum").exists():
         return ("curriculum", "shuffled")
     return ("shuffled",)
 
 
-def scratch_note(run):
-    """What the reports say of the scratch runs where the verified units lie on one level; else None."""
-    levels = verified_levels(run)
+def scratch_note(run, levels):
+    """What the reports say of the scratch runs where the verified units lie on one level (levels: theirs,
+    verified_levels); else None."""
     if len(levels) != 1:
         return None
-    if "curriculum" in scratch_orders(run):
+    if "curriculum" in scratch_orders(run, levels):
         return (f"The verified units all lie on level {levels[0]}, which has no order to test: scratch-curriculum "
                 "(begun by a version of ladder.py that trained one there) reads the shuffled run's rows in another "
                 "random order, so their difference is training noise, not curriculum order.")
@@ -763,7 +764,7 @@ def stage_compare(run, steps, have_ft, curve_points):
     references = [r for r in ("merged", "finetune") if r in specs] if curves else None
     return evaluate.compare(run.corpus_dir, specs, run.out / "report", retention_steps=["base"] + [n for n, _ in steps],
                             controls=controls or None, samples=run.s.samples, device=run.device(), seed=run.s.seed,
-                            curves=curves, curve_references=references, notes=[n for n in [scratch_note(run)] if n])
+                            curves=curves, curve_references=references, notes=[n for n in [scratch_note(run, verified_levels(run.corpus))] if n])
 
 
 RECORD_EVERY = 10  # seconds: how often a stage's time so far is written, at its next log line

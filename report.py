@@ -1530,9 +1530,10 @@ def _moved_heading(text, run_dir):
         words = shlex.split(m.group(1)) if m else []
     except ValueError:  # unbalanced quotes: a title written unquoted (runs/bob's), read word by word
         words = m.group(1).split()
-    # the last --out given, as argparse takes it
-    out = next((w.split("=", 1)[1] if "=" in w else nxt for w, nxt in reversed(list(zip(words, words[1:] + [None])))
-                if w == "--out" or w.startswith("--out=")), None)
+    out = None
+    for w, after in zip(words, words[1:] + [None]):  # the last --out given counts, as argparse takes it
+        if w == "--out" or w.startswith("--out="):
+            out = w[len("--out="):] if "=" in w else after
     if out and Path(out).resolve() != Path(run_dir).resolve():  # resolved: one directory, two spellings
         end = text.index("\n")
         return f"{text[:end]} (now in `{Path(run_dir).as_posix()}`){text[end:]}"

@@ -159,12 +159,13 @@ def test_a_curriculum_run_on_one_level_begun_by_an_earlier_version_is_kept_and_s
     run = ladder.Run(tmp_path / "run", "micro", ladder.settings_for("micro"), units, log=lambda m: None)
     ladder.stage_corpus(run)
     run.corpus.passport.append("unit_verified", unit="facts-00", passed=True)
-    assert ladder.scratch_orders(run) == ("shuffled",)
-    assert ladder.scratch_note(run).startswith("No scratch run in curriculum order: the verified units all lie on "
+    levels = ladder.verified_levels(run.corpus)
+    assert levels == [0] and ladder.scratch_orders(run, levels) == ("shuffled",)
+    assert ladder.scratch_note(run, levels).startswith("No scratch run in curriculum order: the verified units all lie on "
                                                "level 0")
     (tmp_path / "run" / "scratch-curriculum").mkdir()  # as a version that trained one on one level left it
-    assert ladder.scratch_orders(run) == ("curriculum", "shuffled")
-    assert ladder.scratch_note(run) == (
+    assert ladder.scratch_orders(run, levels) == ("curriculum", "shuffled")
+    assert ladder.scratch_note(run, levels) == (
         "The verified units all lie on level 0, which has no order to test: scratch-curriculum (begun by a version "
         "of ladder.py that trained one there) reads the shuffled run's rows in another random order, so their "
         "difference is training noise, not curriculum order.")
